@@ -1,0 +1,1 @@
+//! Conversations: roster-bound per-recipient keys, sender chains and multi-recipient fan-out.

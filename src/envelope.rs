@@ -1,0 +1,1 @@
+//! The relay-facing envelope: recipient mailboxes, expiry and a padded ciphertext.

@@ -1,0 +1,157 @@
+//! Errors, split by who is at fault.
+//!
+//! * [`DecodeError`]: the bytes we were handed are malformed (a peer, the relay or the disk).
+//! * [`CryptoError`]: the bytes are well formed but do not authenticate.
+//! * [`UsageError`]: the caller asked for something the API does not allow.
+//!
+//! No variant carries a `String`, key material or plaintext, so an error can be logged or
+//! forwarded as it is.
+
+use core::fmt;
+
+/// Malformed input: wrong length, unknown version, trailing bytes, non-canonical encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ended before `what` was complete.
+    Truncated {
+        /// The structure being decoded.
+        what: &'static str,
+    },
+    /// Bytes were left over after `what`.
+    TrailingBytes {
+        /// The structure being decoded.
+        what: &'static str,
+    },
+    /// `what` carries a version this build does not speak.
+    UnknownVersion {
+        /// The structure being decoded.
+        what: &'static str,
+        /// The version byte found.
+        got: u8,
+    },
+    /// `what` is not a valid encoding (bad tag, bad length, out-of-range value).
+    Invalid {
+        /// The structure being decoded.
+        what: &'static str,
+    },
+    /// `what` decoded, but is not in the one canonical form we accept.
+    NonCanonical {
+        /// The structure being decoded.
+        what: &'static str,
+    },
+}
+
+/// Authentication failed: the input is well formed but does not verify or decrypt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// An AEAD tag did not verify. Deliberately carries no detail.
+    DecryptionFailed,
+    /// A signature did not verify.
+    BadSignature,
+    /// An X25519 agreement gave the all-zero output (a low-order public key).
+    NonContributory,
+    /// A key commitment did not match the key used to decrypt.
+    CommitmentMismatch,
+    /// A message or key was already used; accepting it again would be a replay.
+    Replay,
+}
+
+/// The API was used in a way it does not allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// A sequence counter reached its limit; the context refuses every further call.
+    MessageLimitReached,
+    /// A requested output length exceeds what the KDF can produce.
+    OutputTooLong,
+    /// A PSK and its identifier must be given together, and the PSK must be non-empty.
+    InconsistentPsk,
+    /// An export-only HPKE context cannot seal or open.
+    ExportOnly,
+    /// An input is larger than this operation accepts.
+    TooLarge {
+        /// The input that was too large.
+        what: &'static str,
+    },
+}
+
+/// Any Missive error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// Malformed input.
+    Decode(DecodeError),
+    /// Failed authentication.
+    Crypto(CryptoError),
+    /// API misuse.
+    Usage(UsageError),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated { what } => write!(f, "{what} is truncated"),
+            Self::TrailingBytes { what } => write!(f, "trailing bytes after {what}"),
+            Self::UnknownVersion { what, got } => write!(f, "{what} has unknown version {got}"),
+            Self::Invalid { what } => write!(f, "{what} is not a valid encoding"),
+            Self::NonCanonical { what } => write!(f, "{what} is not canonically encoded"),
+        }
+    }
+}
+
+impl fmt::Display for CryptoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::DecryptionFailed => "decryption failed",
+            Self::BadSignature => "signature verification failed",
+            Self::NonContributory => "key agreement produced a non-contributory (all-zero) result",
+            Self::CommitmentMismatch => "key commitment does not match",
+            Self::Replay => "message or key was already used",
+        })
+    }
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MessageLimitReached => f.write_str("sequence number limit reached"),
+            Self::OutputTooLong => f.write_str("requested output length is too long"),
+            Self::InconsistentPsk => f.write_str("psk and psk_id must both be set or both empty"),
+            Self::ExportOnly => f.write_str("export-only context cannot seal or open"),
+            Self::TooLarge { what } => write!(f, "{what} is too large"),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Decode(e) => e.fmt(f),
+            Self::Crypto(e) => e.fmt(f),
+            Self::Usage(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+impl std::error::Error for CryptoError {}
+impl std::error::Error for UsageError {}
+impl std::error::Error for Error {}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        Self::Decode(e)
+    }
+}
+impl From<CryptoError> for Error {
+    fn from(e: CryptoError) -> Self {
+        Self::Crypto(e)
+    }
+}
+impl From<UsageError> for Error {
+    fn from(e: UsageError) -> Self {
+        Self::Usage(e)
+    }
+}

@@ -1,0 +1,38 @@
+//! # Missive
+//!
+//! An end-to-end encrypted messaging engine. It does no I/O: you hand it bytes and it hands
+//! you bytes. See `PROTOCOL.md` for the wire formats and the security argument.
+//!
+//! ```
+//! use missive::hpke;
+//! # fn main() -> Result<(), missive::Error> {
+//! let mut rng = rand::rng();
+//! let recipient = hpke::KeyPair::generate(&mut rng);
+//! let (enc, ct) = hpke::seal_base(&mut rng, recipient.public_key(), b"info", b"aad", b"hello")?;
+//! let pt = hpke::open_base(&enc, &recipient, b"info", b"aad", &ct)?;
+//! assert_eq!(pt, b"hello");
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+// ---- Primitives and errors ----
+pub mod crypto;
+mod error;
+pub use error::{CryptoError, DecodeError, Error, UsageError};
+
+// ---- HPKE (RFC 9180) ----
+pub mod hpke;
+
+// ---- Identity ----
+mod identity;
+pub use identity::{FINGERPRINT_ITERATIONS, Fingerprint, Identity, PublicIdentity, SafetyNumber};
+
+// ---- Pairwise sessions ----
+pub mod session;
+
+// ---- Conversations and what the relay sees ----
+pub mod conversation;
+pub mod envelope;
+
+mod wire;

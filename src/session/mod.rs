@@ -1,0 +1,1 @@
+//! Pairwise sessions: prekey bundles, asynchronous setup and the Double Ratchet.
