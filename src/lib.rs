@@ -35,4 +35,8 @@ pub mod session;
 pub mod conversation;
 pub mod envelope;
 
+// ---- The relay's storage (feature `relay`) ----
+#[cfg(feature = "relay")]
+pub mod relay;
+
 mod wire;

@@ -1,0 +1,156 @@
+//! The storage trait the relay is written against. SQLite is the embedded default; the trait
+//! is synchronous and object-safe so a PostgreSQL backend can follow for relays that outgrow
+//! one machine.
+
+use core::fmt;
+
+/// A mailbox address: 16 bytes the owner derives from its mailbox key (PROTOCOL.md §7).
+pub type MailboxId = [u8; 16];
+/// An envelope's id, chosen by the sender; clients drop duplicates by it.
+pub type EnvelopeId = [u8; 16];
+
+/// An accepted envelope, already split: one body stored once, one small part per mailbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// Envelope id.
+    pub id: EnvelopeId,
+    /// The shared ciphertext, stored once however many mailboxes it goes to.
+    pub body: Vec<u8>,
+    /// Each recipient mailbox and its own part (may be empty).
+    pub parts: Vec<(MailboxId, Vec<u8>)>,
+    /// Unix seconds after which the relay may drop it.
+    pub expires_at: u64,
+}
+
+/// A stored delivery, as its mailbox owner fetches it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// Envelope id.
+    pub id: EnvelopeId,
+    /// The shared body.
+    pub body: Vec<u8>,
+    /// This mailbox's part.
+    pub part: Vec<u8>,
+    /// Unix seconds when the relay accepted it.
+    pub received_at: u64,
+    /// Position in the mailbox, increasing; fetch pages with it.
+    pub seq: u64,
+}
+
+/// What a directory lookup hands out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrekeyFetch {
+    /// The published bundle (identity, signed prekey, last-resort prekey).
+    pub bundle: Vec<u8>,
+    /// One one-time prekey, never handed out again; `None` once they have run out, and the
+    /// last-resort prekey in the bundle is used instead.
+    pub one_time: Option<(u32, Vec<u8>)>,
+}
+
+/// Bounds the store enforces inside the same transaction as the write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Pending deliveries per mailbox.
+    pub max_pending_per_mailbox: u64,
+    /// Pending bytes (body plus part, counted per mailbox) per mailbox.
+    pub max_pending_bytes_per_mailbox: u64,
+    /// One-time prekeys a user may keep published.
+    pub max_one_time_prekeys: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_pending_per_mailbox: 10_000,
+            max_pending_bytes_per_mailbox: 256 * 1024 * 1024,
+            max_one_time_prekeys: 1000,
+        }
+    }
+}
+
+/// Counters for observability.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Pending deliveries across all mailboxes.
+    pub pending_deliveries: u64,
+    /// Distinct bodies stored.
+    pub bodies: u64,
+    /// Bytes of bodies and parts stored.
+    pub bytes_stored: u64,
+}
+
+/// Why the store refused or failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A recipient mailbox is over its quota; nothing of the envelope was stored.
+    QuotaExceeded,
+    /// Too many one-time prekeys.
+    TooManyPrekeys,
+    /// No bundle is published for that user.
+    UnknownUser,
+    /// The database failed (disk full, I/O error). The write did not happen.
+    Backend,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::QuotaExceeded => "mailbox quota exceeded",
+            Self::TooManyPrekeys => "too many one-time prekeys",
+            Self::UnknownUser => "no prekeys published for that user",
+            Self::Backend => "storage backend failure",
+        })
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Durable storage for the relay. Every method that returns `Ok` after a write has made that
+/// write durable (it survives `kill -9` and power loss, as far as the backend's fsync does).
+pub trait RelayStore: Send + Sync {
+    /// Stores a batch of envelopes in one durable commit (group commit). Each envelope is
+    /// all-or-nothing; the result for each is in the same order. A re-delivered envelope id
+    /// for a mailbox that still has it is accepted and stored once.
+    fn deliver(&self, batch: &[NewDelivery], now: u64) -> Vec<Result<(), StoreError>>;
+
+    /// Up to `limit` deliveries of `mailbox` with `seq > after`, oldest first.
+    fn fetch(
+        &self,
+        mailbox: &MailboxId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Removes acknowledged deliveries; returns how many were removed. A body is deleted once
+    /// no mailbox holds it.
+    fn ack(&self, mailbox: &MailboxId, ids: &[EnvelopeId]) -> Result<usize, StoreError>;
+
+    /// Drops deliveries and replay-memory entries that expired at or before `now`.
+    fn expire(&self, now: u64) -> Result<usize, StoreError>;
+
+    /// Records an authentication nonce until `expires_at`; `Ok(false)` if it was already seen.
+    fn remember_nonce(
+        &self,
+        scope: &[u8],
+        nonce: &[u8; 16],
+        expires_at: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Publishes (replaces) a user's bundle and adds one-time prekeys.
+    fn publish_prekeys(
+        &self,
+        user: &[u8],
+        bundle: &[u8],
+        one_time: &[(u32, Vec<u8>)],
+    ) -> Result<(), StoreError>;
+
+    /// The bundle and one one-time prekey, removed atomically so no two callers get the same.
+    fn fetch_prekeys(&self, user: &[u8]) -> Result<PrekeyFetch, StoreError>;
+
+    /// Counts one-time prekeys left for `user`, so its client knows when to top them up.
+    fn one_time_prekeys_left(&self, user: &[u8]) -> Result<u64, StoreError>;
+
+    /// Current counters.
+    fn stats(&self) -> Result<StoreStats, StoreError>;
+}

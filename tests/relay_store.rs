@@ -1,0 +1,231 @@
+//! The relay's SQLite store: delivery, shared bodies, acknowledgement, quotas, expiry, replay
+//! memory, and one-time prekeys handed out at most once under concurrent fetches.
+#![cfg(feature = "relay")]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use missive::relay::{Limits, NewDelivery, RelayStore, SqliteStore, StoreError};
+
+fn store() -> SqliteStore {
+    SqliteStore::in_memory(Limits::default()).unwrap()
+}
+
+fn envelope(id: u8, body: &[u8], mailboxes: &[u8]) -> NewDelivery {
+    NewDelivery {
+        id: [id; 16],
+        body: body.to_vec(),
+        parts: mailboxes.iter().map(|&m| ([m; 16], vec![m; 40])).collect(),
+        expires_at: 1_000,
+    }
+}
+
+#[test]
+fn multi_recipient_body_is_stored_once_and_each_mailbox_gets_its_part() {
+    let s = store();
+    let results = s.deliver(&[envelope(1, &[9; 1024], &[1, 2, 3])], 10);
+    assert_eq!(results, vec![Ok(())]);
+    let stats = s.stats().unwrap();
+    assert_eq!((stats.pending_deliveries, stats.bodies), (3, 1));
+    assert_eq!(stats.bytes_stored, 1024 + 3 * 40);
+    for m in [1u8, 2, 3] {
+        let got = s.fetch(&[m; 16], 0, 10).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].id, got[0].part.clone(), got[0].received_at),
+            ([1; 16], vec![m; 40], 10)
+        );
+        assert_eq!(got[0].body, vec![9; 1024]);
+    }
+    assert!(s.fetch(&[4; 16], 0, 10).unwrap().is_empty());
+}
+
+#[test]
+fn ack_removes_and_the_body_goes_with_its_last_reference() {
+    let s = store();
+    s.deliver(&[envelope(1, b"body", &[1, 2])], 0);
+    assert_eq!(s.ack(&[1; 16], &[[1; 16]]).unwrap(), 1);
+    assert_eq!(
+        s.ack(&[1; 16], &[[1; 16]]).unwrap(),
+        0,
+        "a second ack finds nothing"
+    );
+    assert_eq!(
+        s.stats().unwrap().bodies,
+        1,
+        "mailbox 2 still holds the body"
+    );
+    // A mailbox cannot acknowledge another mailbox's delivery.
+    assert_eq!(s.ack(&[3; 16], &[[1; 16]]).unwrap(), 0);
+    assert_eq!(s.ack(&[2; 16], &[[1; 16]]).unwrap(), 1);
+    assert_eq!(s.stats().unwrap(), Default::default());
+}
+
+#[test]
+fn redelivery_of_a_pending_envelope_is_stored_once() {
+    let s = store();
+    s.deliver(&[envelope(1, b"x", &[1])], 0);
+    assert_eq!(s.deliver(&[envelope(1, b"x", &[1])], 0), vec![Ok(())]);
+    assert_eq!(s.fetch(&[1; 16], 0, 10).unwrap().len(), 1);
+    assert_eq!(s.stats().unwrap().bodies, 1);
+}
+
+#[test]
+fn fetch_pages_by_sequence() {
+    let s = store();
+    let batch: Vec<_> = (0..5).map(|i| envelope(i, b"b", &[1])).collect();
+    assert!(s.deliver(&batch, 0).iter().all(Result::is_ok));
+    let first = s.fetch(&[1; 16], 0, 2).unwrap();
+    assert_eq!(first.len(), 2);
+    let rest = s.fetch(&[1; 16], first[1].seq, 10).unwrap();
+    assert_eq!(
+        rest.iter().map(|d| d.id[0]).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+}
+
+#[test]
+fn quota_refuses_the_whole_envelope_and_keeps_the_rest_of_the_batch() {
+    let limits = Limits {
+        max_pending_per_mailbox: 2,
+        ..Limits::default()
+    };
+    let s = SqliteStore::in_memory(limits).unwrap();
+    let results = s.deliver(
+        &[
+            envelope(1, b"a", &[1]),
+            envelope(2, b"b", &[1]),
+            envelope(3, b"c", &[2, 1]),
+            envelope(4, b"d", &[2]),
+        ],
+        0,
+    );
+    assert_eq!(
+        results,
+        vec![Ok(()), Ok(()), Err(StoreError::QuotaExceeded), Ok(())]
+    );
+    assert_eq!(
+        s.fetch(&[2; 16], 0, 10)
+            .unwrap()
+            .iter()
+            .map(|d| d.id[0])
+            .collect::<Vec<_>>(),
+        vec![4]
+    );
+    assert_eq!(s.stats().unwrap().bodies, 3);
+    s.ack(&[1; 16], &[[1; 16]]).unwrap();
+    assert_eq!(
+        s.deliver(&[envelope(5, b"e", &[1])], 0),
+        vec![Ok(())],
+        "room again after an ack"
+    );
+}
+
+#[test]
+fn byte_quota_counts_body_and_part() {
+    let limits = Limits {
+        max_pending_bytes_per_mailbox: 100,
+        ..Limits::default()
+    };
+    let s = SqliteStore::in_memory(limits).unwrap();
+    assert_eq!(
+        s.deliver(&[envelope(1, &[0; 61], &[1])], 0),
+        vec![Err(StoreError::QuotaExceeded)]
+    );
+    assert_eq!(s.deliver(&[envelope(1, &[0; 60], &[1])], 0), vec![Ok(())]);
+}
+
+#[test]
+fn expiry_drops_deliveries_and_nonces() {
+    let s = store();
+    let mut short = envelope(1, b"a", &[1]);
+    short.expires_at = 100;
+    s.deliver(&[short, envelope(2, b"b", &[1])], 0);
+    assert!(s.remember_nonce(b"mbox", &[7; 16], 100).unwrap());
+    assert_eq!(s.expire(100).unwrap(), 1);
+    assert_eq!(s.fetch(&[1; 16], 0, 10).unwrap().len(), 1);
+    assert!(
+        s.remember_nonce(b"mbox", &[7; 16], 200).unwrap(),
+        "expired nonce forgotten"
+    );
+}
+
+#[test]
+fn a_nonce_is_accepted_once_per_scope() {
+    let s = store();
+    assert!(s.remember_nonce(b"a", &[1; 16], 10).unwrap());
+    assert!(!s.remember_nonce(b"a", &[1; 16], 10).unwrap());
+    assert!(s.remember_nonce(b"b", &[1; 16], 10).unwrap());
+}
+
+#[test]
+fn one_time_prekeys_are_handed_out_at_most_once_under_concurrency() {
+    let s = Arc::new(store());
+    let keys: Vec<(u32, Vec<u8>)> = (0..50).map(|i| (i, vec![i as u8; 32])).collect();
+    s.publish_prekeys(b"bob", b"bundle", &keys).unwrap();
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|_| s.fetch_prekeys(b"bob").unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let fetched: Vec<_> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    assert!(fetched.iter().all(|f| f.bundle == b"bundle"));
+    let ids: Vec<u32> = fetched
+        .iter()
+        .filter_map(|f| f.one_time.as_ref().map(|k| k.0))
+        .collect();
+    assert_eq!(
+        ids.len(),
+        50,
+        "every key handed out, and 30 fetches fell back to the last resort"
+    );
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        50,
+        "no key handed out twice"
+    );
+    assert_eq!(s.one_time_prekeys_left(b"bob").unwrap(), 0);
+}
+
+#[test]
+fn directory_errors_are_typed() {
+    let limits = Limits {
+        max_one_time_prekeys: 3,
+        ..Limits::default()
+    };
+    let s = SqliteStore::in_memory(limits).unwrap();
+    assert_eq!(s.fetch_prekeys(b"nobody"), Err(StoreError::UnknownUser));
+    let keys: Vec<(u32, Vec<u8>)> = (0..4).map(|i| (i, vec![0; 32])).collect();
+    assert_eq!(
+        s.publish_prekeys(b"bob", b"bundle", &keys),
+        Err(StoreError::TooManyPrekeys)
+    );
+    assert_eq!(
+        s.fetch_prekeys(b"bob"),
+        Err(StoreError::UnknownUser),
+        "refused publish rolled back"
+    );
+}
+
+#[test]
+fn deliveries_survive_reopening_the_database() {
+    let dir = std::env::temp_dir().join(format!("missive-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("relay.db");
+    {
+        let s = SqliteStore::open(&path, Limits::default()).unwrap();
+        assert_eq!(s.deliver(&[envelope(1, b"durable", &[1])], 0), vec![Ok(())]);
+    }
+    let s = SqliteStore::open(&path, Limits::default()).unwrap();
+    assert_eq!(s.fetch(&[1; 16], 0, 10).unwrap()[0].body, b"durable");
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
