@@ -56,6 +56,8 @@ pub enum CryptoError {
     CommitmentMismatch,
     /// A message or key was already used; accepting it again would be a replay.
     Replay,
+    /// A proof or credential is outside its validity window.
+    Expired,
 }
 
 /// The API was used in a way it does not allow.
@@ -109,6 +111,7 @@ impl fmt::Display for CryptoError {
             Self::NonContributory => "key agreement produced a non-contributory (all-zero) result",
             Self::CommitmentMismatch => "key commitment does not match",
             Self::Replay => "message or key was already used",
+            Self::Expired => "proof is outside its validity window",
         })
     }
 }

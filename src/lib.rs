@@ -35,6 +35,10 @@ pub mod session;
 pub mod conversation;
 pub mod envelope;
 
+// ---- Mailboxes and relay authentication ----
+pub mod mailbox;
+pub mod relay_api;
+
 // ---- The relay's storage (feature `relay`) ----
 #[cfg(feature = "relay")]
 pub mod relay;

@@ -162,7 +162,8 @@ fn a_nonce_is_accepted_once_per_scope() {
 fn one_time_prekeys_are_handed_out_at_most_once_under_concurrency() {
     let s = Arc::new(store());
     let keys: Vec<(u32, Vec<u8>)> = (0..50).map(|i| (i, vec![i as u8; 32])).collect();
-    s.publish_prekeys(b"bob", b"bundle", &keys).unwrap();
+    s.publish_prekeys(b"bob", &[9; 16], b"bundle", &keys)
+        .unwrap();
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let s = Arc::clone(&s);
@@ -177,7 +178,11 @@ fn one_time_prekeys_are_handed_out_at_most_once_under_concurrency() {
         .into_iter()
         .flat_map(|h| h.join().unwrap())
         .collect();
-    assert!(fetched.iter().all(|f| f.bundle == b"bundle"));
+    assert!(
+        fetched
+            .iter()
+            .all(|f| f.bundle == b"bundle" && f.mailbox == [9; 16])
+    );
     let ids: Vec<u32> = fetched
         .iter()
         .filter_map(|f| f.one_time.as_ref().map(|k| k.0))
@@ -205,7 +210,7 @@ fn directory_errors_are_typed() {
     assert_eq!(s.fetch_prekeys(b"nobody"), Err(StoreError::UnknownUser));
     let keys: Vec<(u32, Vec<u8>)> = (0..4).map(|i| (i, vec![0; 32])).collect();
     assert_eq!(
-        s.publish_prekeys(b"bob", b"bundle", &keys),
+        s.publish_prekeys(b"bob", &[9; 16], b"bundle", &keys),
         Err(StoreError::TooManyPrekeys)
     );
     assert_eq!(

@@ -1,13 +1,27 @@
-//! The relay's storage layer: mailboxes of opaque ciphertext, a prekey directory, and the
-//! replay memory for mailbox authentication. The relay never parses more than the outer
-//! envelope; everything stored here is ciphertext or public keys.
+//! The relay: a dumb, durable store-and-forward service for envelopes it cannot read.
 //!
-//! Behind the `relay` feature so client apps that link the engine do not build SQLite.
+//! It parses only the outer envelope (recipient mailboxes, expiry, padded ciphertext), stores
+//! the shared body once per envelope and a small part per mailbox, pushes to connected
+//! mailboxes over WebSocket, and lets only a mailbox's owner (proven with a
+//! [`crate::mailbox::AuthProof`]) fetch, acknowledge or stream it.
+//!
+//! Behind the `relay` feature so client apps that link the engine build none of this.
 
+mod config;
+mod hub;
+mod metrics;
+mod ratelimit;
+mod refusal;
 mod sqlite;
+mod state;
 mod store;
+mod writer;
 
+pub use config::{RelayConfig, THIRTY_DAYS};
+pub use metrics::Metrics;
+pub use refusal::Refusal;
 pub use sqlite::SqliteStore;
+pub use state::{Clock, RelayState, system_clock};
 pub use store::{
     Delivery, EnvelopeId, Limits, MailboxId, NewDelivery, PrekeyFetch, RelayStore, StoreError,
     StoreStats,

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS nonces (
 CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
 CREATE TABLE IF NOT EXISTS bundles (
     user   BLOB PRIMARY KEY,
+    owner  BLOB NOT NULL,
     bundle BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS one_time_prekeys (
@@ -357,13 +358,16 @@ impl RelayStore for SqliteStore {
     fn fetch_prekeys(&self, user: &[u8]) -> Result<PrekeyFetch, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(backend)?;
-        let bundle: Vec<u8> = tx
-            .query_row("SELECT bundle FROM bundles WHERE user = ?1", [user], |r| {
-                r.get(0)
-            })
+        let (owner, bundle): (Vec<u8>, Vec<u8>) = tx
+            .query_row(
+                "SELECT owner, bundle FROM bundles WHERE user = ?1",
+                [user],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(backend)?
             .ok_or(StoreError::UnknownUser)?;
+        let mailbox = MailboxId::try_from(owner.as_slice()).map_err(backend)?;
         let one_time: Option<(u32, Vec<u8>)> = tx
             .query_row(
                 "DELETE FROM one_time_prekeys WHERE rowid =
@@ -375,7 +379,11 @@ impl RelayStore for SqliteStore {
             .optional()
             .map_err(backend)?;
         tx.commit().map_err(backend)?;
-        Ok(PrekeyFetch { bundle, one_time })
+        Ok(PrekeyFetch {
+            mailbox,
+            bundle,
+            one_time,
+        })
     }
 
     fn one_time_prekeys_left(&self, user: &[u8]) -> Result<u64, StoreError> {

@@ -4,8 +4,7 @@
 
 use core::fmt;
 
-/// A mailbox address: 16 bytes the owner derives from its mailbox key (PROTOCOL.md §7).
-pub type MailboxId = [u8; 16];
+pub use crate::mailbox::MailboxId;
 /// An envelope's id, chosen by the sender; clients drop duplicates by it.
 pub type EnvelopeId = [u8; 16];
 
@@ -40,6 +39,8 @@ pub struct Delivery {
 /// What a directory lookup hands out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrekeyFetch {
+    /// The mailbox of the device that published the bundle: where to deliver.
+    pub mailbox: MailboxId,
     /// The published bundle (identity, signed prekey, last-resort prekey).
     pub bundle: Vec<u8>,
     /// One one-time prekey, never handed out again; `None` once they have run out, and the
@@ -89,6 +90,8 @@ pub enum StoreError {
     TooManyPrekeys,
     /// No bundle is published for that user.
     UnknownUser,
+    /// Another mailbox published this user's bundle first.
+    NotOwner,
     /// The database failed (disk full, I/O error). The write did not happen.
     Backend,
 }
@@ -99,6 +102,7 @@ impl fmt::Display for StoreError {
             Self::QuotaExceeded => "mailbox quota exceeded",
             Self::TooManyPrekeys => "too many one-time prekeys",
             Self::UnknownUser => "no prekeys published for that user",
+            Self::NotOwner => "the user's bundle belongs to another mailbox",
             Self::Backend => "storage backend failure",
         })
     }

@@ -1,0 +1,74 @@
+//! Everything a running relay shares between requests.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::config::RelayConfig;
+use super::hub::Hub;
+use super::metrics::Metrics;
+use super::ratelimit::RateLimiter;
+use super::sqlite::SqliteStore;
+use super::store::{RelayStore, StoreError};
+use super::writer::Writer;
+
+/// The relay's clock: Unix seconds. Injected so tests can move time.
+pub type Clock = fn() -> u64;
+
+/// The system clock.
+pub fn system_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Shared relay state; cheap to clone.
+#[derive(Clone)]
+pub struct RelayState {
+    pub(crate) store: Arc<dyn RelayStore>,
+    pub(crate) writer: Writer,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) limiter: Arc<RateLimiter>,
+    pub(crate) config: RelayConfig,
+    pub(crate) clock: Clock,
+}
+
+impl RelayState {
+    /// A relay over `store`. Starts the writer thread.
+    pub fn new(store: Arc<dyn RelayStore>, config: RelayConfig, clock: Clock) -> Self {
+        Self {
+            writer: Writer::spawn(Arc::clone(&store), clock),
+            store,
+            hub: Arc::default(),
+            metrics: Arc::default(),
+            limiter: Arc::new(RateLimiter::new(config.rate_per_second, config.rate_burst)),
+            config,
+            clock,
+        }
+    }
+
+    /// A relay storing into `data_dir/relay.db` (created if missing), on the system clock.
+    pub fn open(data_dir: &Path, config: RelayConfig) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|_| StoreError::Backend)?;
+        let store = SqliteStore::open(&data_dir.join("relay.db"), config.limits)?;
+        Ok(Self::new(Arc::new(store), config, system_clock))
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub(crate) fn now(&self) -> u64 {
+        (self.clock)()
+    }
+}
+
+impl core::fmt::Debug for RelayState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RelayState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

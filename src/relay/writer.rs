@@ -1,0 +1,61 @@
+//! Group commit: one thread owns the writes, drains every delivery that is waiting, and makes
+//! the whole batch durable with one commit. Under load this turns one fsync per envelope into
+//! one fsync per batch; an envelope's request is answered only after its batch committed.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::store::{NewDelivery, RelayStore, StoreError};
+
+/// Most envelopes committed together.
+const MAX_BATCH: usize = 2048;
+/// Envelopes waiting for the writer before new ones are refused as overload.
+const QUEUE: usize = 16 * 1024;
+
+type Job = (NewDelivery, oneshot::Sender<Result<(), StoreError>>);
+
+/// Handle to the writer thread.
+#[derive(Clone, Debug)]
+pub(crate) struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    pub(crate) fn spawn(store: Arc<dyn RelayStore>, clock: super::Clock) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("missive-relay-writer".into())
+            .spawn(move || run(rx, store.as_ref(), clock))
+            .map(|_| ())
+            .unwrap_or_else(|_| tracing::error!("could not start the writer thread"));
+        Self { tx }
+    }
+
+    /// Stores `delivery` durably; returns once its batch has committed.
+    pub(crate) async fn deliver(&self, delivery: NewDelivery) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .try_send((delivery, done))
+            .map_err(|_| StoreError::Backend)?;
+        wait.await.unwrap_or(Err(StoreError::Backend))
+    }
+}
+
+fn run(mut rx: mpsc::Receiver<Job>, store: &dyn RelayStore, clock: super::Clock) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        jobs.push(first);
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let (deliveries, waiters): (Vec<_>, Vec<_>) = jobs.drain(..).unzip();
+        let results = store.deliver(&deliveries, clock());
+        for (waiter, result) in waiters.into_iter().zip(results) {
+            let _ = waiter.send(result);
+        }
+    }
+}

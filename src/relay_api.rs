@@ -1,0 +1,97 @@
+//! The relay's request and response bodies. They live in the engine, not behind the `relay`
+//! feature, because clients build and read them; the engine still does no I/O.
+//!
+//! Each is a [`Wire`] structure (PROTOCOL.md §8): `version || postcard(body)`, strictly parsed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DecodeError;
+use crate::mailbox::MailboxId;
+use crate::wire::Wire;
+
+/// `PUT /v1/directory/{user}`: publish a bundle and top up one-time prekeys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishPrekeys {
+    /// The encoded prekey bundle (identity, signed prekey, last-resort prekey). Opaque to the relay.
+    #[serde(with = "serde_bytes")]
+    pub bundle: Vec<u8>,
+    /// One-time prekeys: id and encoded public key. Opaque to the relay.
+    pub one_time: Vec<OneTimePrekey>,
+}
+
+/// One published one-time prekey.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OneTimePrekey {
+    /// The owner's id for the key.
+    pub id: u32,
+    /// The encoded public key.
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+}
+
+/// `GET /v1/directory/{user}`: where to deliver, and what to set up a session with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrekeyResponse {
+    /// The user's mailbox.
+    pub mailbox: MailboxId,
+    /// The published bundle.
+    #[serde(with = "serde_bytes")]
+    pub bundle: Vec<u8>,
+    /// A one-time prekey nobody else was given, or none when they ran out.
+    pub one_time: Option<OneTimePrekey>,
+}
+
+/// One stored envelope as its mailbox owner receives it (over HTTP or WebSocket).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveredEnvelope {
+    /// Envelope id, for acknowledgement and duplicate suppression.
+    pub id: [u8; 16],
+    /// Position in the mailbox; fetch pages with it. Pushed frames carry 0.
+    pub seq: u64,
+    /// Unix seconds when the relay accepted it.
+    pub received_at: u64,
+    /// The encoded [`crate::envelope::Delivery`] for this mailbox.
+    #[serde(with = "serde_bytes")]
+    pub delivery: Vec<u8>,
+}
+
+/// `GET /v1/mailbox`: a page of deliveries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryPage {
+    /// Oldest first.
+    pub deliveries: Vec<DeliveredEnvelope>,
+}
+
+/// `POST /v1/mailbox/ack`: envelopes the owner has safely stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// Envelope ids.
+    pub ids: Vec<[u8; 16]>,
+}
+
+macro_rules! wire_api {
+    ($($ty:ident => $what:literal),* $(,)?) => {$(
+        impl Wire for $ty {
+            const WHAT: &'static str = $what;
+            const VERSION: u8 = 1;
+        }
+        impl $ty {
+            /// The wire form.
+            pub fn to_bytes(&self) -> Vec<u8> {
+                self.to_wire()
+            }
+            /// Decodes the wire form strictly.
+            pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+                Self::from_wire(bytes)
+            }
+        }
+    )*};
+}
+
+wire_api! {
+    PublishPrekeys => "publish prekeys request",
+    PrekeyResponse => "prekey response",
+    DeliveredEnvelope => "delivered envelope",
+    DeliveryPage => "delivery page",
+    Ack => "ack request",
+}
