@@ -485,6 +485,14 @@ fn a_corrupted_copy_of_the_pyhpke_file_fails() {
         assert!(err.starts_with(&format!("entry {index} ")), "{what}: {err}");
         assert!(err.contains(&format!(": {named}:")), "{what}: {err}");
     }
+    // An export-only entry cannot list encryptions: its context has no seal or open.
+    let mut entries = pristine.clone();
+    entries[6].encryptions = entries[0].encryptions.clone();
+    let err = check_all(&entries).expect_err("export-only with encryptions");
+    assert!(
+        err.ends_with("export-only entry lists encryptions"),
+        "{err}"
+    );
     // Each intermediate value too.
     for field in 0..6 {
         let mut entries = pristine.clone();
