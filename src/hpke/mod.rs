@@ -61,7 +61,8 @@
 //! let bob = hpke::KeyPair::generate(&mut rng);
 //! let psk = Psk::new(&[7; 32], b"our shared key")?;
 //!
-//! let (enc, mut sender) = hpke::setup_sender(&mut rng, SenderMode::Psk(psk), bob.public_key(), b"info")?;
+//! let (enc, mut sender) =
+//!     hpke::setup_sender(&mut rng, SenderMode::Psk(psk), bob.public_key(), b"info")?;
 //! let c0 = sender.seal(b"", b"first")?;
 //! let c1 = sender.seal(b"", b"second")?;
 //!
