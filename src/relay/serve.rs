@@ -1,0 +1,39 @@
+//! Running the relay on a socket, with the expiry sweeper beside it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use super::server::app;
+use super::state::RelayState;
+
+/// Serves the relay on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: RelayState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = tokio::spawn(sweep(state.clone()));
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    sweeper.abort();
+    served
+}
+
+/// Deletes expired envelopes and proof nonces every `sweep_interval` seconds.
+async fn sweep(state: RelayState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(state.config.sweep_interval.max(1)));
+    loop {
+        tick.tick().await;
+        let (store, now) = (state.store.clone(), state.now());
+        match tokio::task::spawn_blocking(move || store.expire(now)).await {
+            Ok(Ok(n)) if n > 0 => tracing::info!(expired = n, "swept expired envelopes"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "expiry sweep failed"),
+            _ => {}
+        }
+    }
+}
