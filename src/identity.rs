@@ -47,7 +47,11 @@ impl Identity {
             dh: *dh.public_key(),
             signing: *signing.verifying_key(),
         };
-        Self { dh, signing, public }
+        Self {
+            dh,
+            signing,
+            public,
+        }
     }
 
     /// The public half.
@@ -78,9 +82,14 @@ impl Identity {
     /// Restores an identity written by [`Identity::to_secret_bytes`].
     pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         const WHAT: &str = "identity secret";
-        let (&version, rest) = bytes.split_first().ok_or(DecodeError::Truncated { what: WHAT })?;
+        let (&version, rest) = bytes
+            .split_first()
+            .ok_or(DecodeError::Truncated { what: WHAT })?;
         if version != SECRET_VERSION {
-            return Err(DecodeError::UnknownVersion { what: WHAT, got: version });
+            return Err(DecodeError::UnknownVersion {
+                what: WHAT,
+                got: version,
+            });
         }
         if rest.len() < 64 {
             return Err(DecodeError::Truncated { what: WHAT });
@@ -92,7 +101,10 @@ impl Identity {
         let mut seed = Zeroizing::new([0u8; 32]);
         dh.copy_from_slice(&rest[..32]);
         seed.copy_from_slice(&rest[32..]);
-        Ok(Self::from_parts(SecretKey::from_bytes(&dh), SigningKey::from_seed(&seed)))
+        Ok(Self::from_parts(
+            SecretKey::from_bytes(&dh),
+            SigningKey::from_seed(&seed),
+        ))
     }
 
     pub(crate) fn dh_secret(&self) -> &SecretKey {
@@ -160,7 +172,10 @@ impl Fingerprint {
             .chain_update(user_id)
             .finalize();
         for _ in 1..FINGERPRINT_ITERATIONS {
-            hash = Sha512::new().chain_update(hash).chain_update(identity_wire).finalize();
+            hash = Sha512::new()
+                .chain_update(hash)
+                .chain_update(identity_wire)
+                .finalize();
         }
         let mut digits = [0u8; FINGERPRINT_DIGITS];
         for (chunk, out) in hash[..30].chunks_exact(5).zip(digits.chunks_exact_mut(5)) {

@@ -30,7 +30,11 @@ pub fn extract_multi(salt: &[u8], ikm_parts: &[&[u8]]) -> Prk {
 }
 
 /// HKDF-Expand(prk, concatenation of `info_parts`, out.len()).
-pub fn expand_multi(prk: &[u8; PRK_LEN], info_parts: &[&[u8]], out: &mut [u8]) -> Result<(), UsageError> {
+pub fn expand_multi(
+    prk: &[u8; PRK_LEN],
+    info_parts: &[&[u8]],
+    out: &mut [u8],
+) -> Result<(), UsageError> {
     let hk = Hkdf::<Sha256>::from_prk(prk).map_err(|_| UsageError::OutputTooLong)?;
     hk.expand_multi_info(info_parts, out)
         .map_err(|_| UsageError::OutputTooLong)
@@ -42,7 +46,10 @@ pub fn expand(prk: &[u8; PRK_LEN], info: &[u8], out: &mut [u8]) -> Result<(), Us
 }
 
 /// A fixed-length expansion whose length is known to be valid (at most 255 × 32 bytes).
-pub(crate) fn expand_array<const N: usize>(prk: &[u8; PRK_LEN], info_parts: &[&[u8]]) -> Zeroizing<[u8; N]> {
+pub(crate) fn expand_array<const N: usize>(
+    prk: &[u8; PRK_LEN],
+    info_parts: &[&[u8]],
+) -> Zeroizing<[u8; N]> {
     const { assert!(N <= 255 * PRK_LEN) };
     let mut out = Zeroizing::new([0u8; N]);
     // Cannot fail: N is checked at compile time and the PRK has the hash length.

@@ -72,10 +72,14 @@ pub struct VerifyingKey(ed25519_dalek::VerifyingKey);
 impl VerifyingKey {
     /// Decodes and validates a verifying key.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, DecodeError> {
-        let key = ed25519_dalek::VerifyingKey::from_bytes(bytes)
-            .map_err(|_| DecodeError::Invalid { what: "Ed25519 public key" })?;
+        let key =
+            ed25519_dalek::VerifyingKey::from_bytes(bytes).map_err(|_| DecodeError::Invalid {
+                what: "Ed25519 public key",
+            })?;
         if key.is_weak() {
-            return Err(DecodeError::Invalid { what: "Ed25519 public key" });
+            return Err(DecodeError::Invalid {
+                what: "Ed25519 public key",
+            });
         }
         Ok(Self(key))
     }
