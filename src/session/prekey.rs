@@ -16,7 +16,7 @@ use crate::wire::Wire;
 pub const PREKEY_SIGNATURE_LABEL: &[u8] = b"missive/session/v1/prekey-signature";
 const SIGNED_KIND: u8 = 0x01;
 const LAST_RESORT_KIND: u8 = 0x02;
-const SIGNATURE_MESSAGE_LEN: usize = PREKEY_SIGNATURE_LABEL.len() + 1 + 4 + 32;
+const SIGNATURE_MESSAGE_LEN: usize = PREKEY_SIGNATURE_LABEL.len() + 65 + 1 + 4 + 32;
 
 /// A prekey signed by its owner's identity: the medium-term signed prekey or the
 /// last-resort prekey (the two are signed under different domain separators).
@@ -71,11 +71,21 @@ pub(crate) enum SignedKind {
     LastResort,
 }
 
-/// `PREKEY_SIGNATURE_LABEL || kind || u32be(id) || key`.
-fn signature_message(kind: SignedKind, id: u32, key: &PublicKey) -> [u8; SIGNATURE_MESSAGE_LEN] {
+/// `PREKEY_SIGNATURE_LABEL || wire(owner identity) || kind || u32be(id) || key`.
+///
+/// The owner's whole identity is signed too: it binds the identity's X25519 key, which
+/// nothing else ties to its Ed25519 key, to the bundle.
+fn signature_message(
+    owner: &PublicIdentity,
+    kind: SignedKind,
+    id: u32,
+    key: &PublicKey,
+) -> [u8; SIGNATURE_MESSAGE_LEN] {
     let mut out = [0u8; SIGNATURE_MESSAGE_LEN];
     let (label, rest) = out.split_at_mut(PREKEY_SIGNATURE_LABEL.len());
     label.copy_from_slice(PREKEY_SIGNATURE_LABEL);
+    let (identity, rest) = rest.split_at_mut(65);
+    identity.copy_from_slice(&owner.to_wire());
     rest[0] = match kind {
         SignedKind::Signed => SIGNED_KIND,
         SignedKind::LastResort => LAST_RESORT_KIND,
@@ -88,13 +98,13 @@ fn signature_message(kind: SignedKind, id: u32, key: &PublicKey) -> [u8; SIGNATU
 impl SignedPrekey {
     /// Signs `key` as prekey `id` of the given kind.
     pub(crate) fn sign(identity: &Identity, kind: SignedKind, id: u32, key: PublicKey) -> Self {
-        let signature = identity.sign(&signature_message(kind, id, &key));
+        let signature = identity.sign(&signature_message(identity.public(), kind, id, &key));
         Self { id, key, signature }
     }
 
     fn verify(&self, identity: &PublicIdentity, kind: SignedKind) -> Result<(), CryptoError> {
         identity.verify(
-            &signature_message(kind, self.id, &self.key),
+            &signature_message(identity, kind, self.id, &self.key),
             &self.signature,
         )
     }
