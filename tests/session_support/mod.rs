@@ -1,5 +1,5 @@
 //! Helpers shared by the session tests.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use missive::Identity;
 use missive::crypto::x25519::SecretKey;
