@@ -1,4 +1,5 @@
 //! Property tests of the session's security promises over random schedules.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod session_support;
 
