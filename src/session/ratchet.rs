@@ -23,6 +23,9 @@ use super::state::Secret;
 pub const MAX_SKIP: u32 = 1000;
 /// The most skipped message keys a session stores; the oldest are evicted first.
 pub const MAX_SKIPPED_KEYS: usize = 2000;
+/// How many replaced receiving-chain keys are remembered, so that a late copy of a message on
+/// one of them is reported as a replay without a DH computation.
+pub(crate) const MAX_OLD_CHAINS: usize = 5;
 
 /// The sending chain: CKs and Ns.
 #[derive(Clone, Serialize, Deserialize)]
@@ -62,6 +65,8 @@ pub(crate) struct Ratchet {
     /// PN: the length of our previous sending chain.
     pub(crate) previous_counter: u32,
     pub(crate) skipped: VecDeque<Skipped>,
+    /// Ratchet keys of receiving chains since replaced, newest last.
+    pub(crate) old_chains: VecDeque<PublicKey>,
 }
 
 /// What a successful decryption will change, computed before anything is changed.
@@ -87,6 +92,7 @@ impl Ratchet {
             receiving: None,
             previous_counter: 0,
             skipped: VecDeque::new(),
+            old_chains: VecDeque::new(),
         })
     }
 
@@ -99,6 +105,7 @@ impl Ratchet {
             receiving: None,
             previous_counter: 0,
             skipped: VecDeque::new(),
+            old_chains: VecDeque::new(),
         }
     }
 
@@ -180,8 +187,11 @@ impl Ratchet {
                     key,
                 ))
             }
-            // A chain we still hold skipped keys of, but not this one: used or evicted.
-            _ if self.skipped.iter().any(|s| s.their == header.ratchet_key) => {
+            // A chain we have replaced or still hold skipped keys of, but not this message's:
+            // it was decrypted already, or its key was evicted.
+            _ if self.old_chains.contains(&header.ratchet_key)
+                || self.skipped.iter().any(|s| s.their == header.ratchet_key) =>
+            {
                 Err(CryptoError::Replay.into())
             }
             _ => self.stage_ratchet(header),
@@ -215,13 +225,19 @@ impl Ratchet {
     }
 
     fn commit(&mut self, staged: Staged) {
+        let replaced = self.receiving.replace(staged.receiving);
         if let Some(root) = staged.root {
             self.root = root;
             if let Some(sending) = self.sending.take() {
                 self.previous_counter = sending.n;
             }
+            if let Some(old) = replaced {
+                self.old_chains.push_back(old.their);
+            }
+            if self.old_chains.len() > MAX_OLD_CHAINS {
+                self.old_chains.pop_front();
+            }
         }
-        self.receiving = Some(staged.receiving);
         self.skipped.extend(staged.skipped);
         while self.skipped.len() > MAX_SKIPPED_KEYS {
             self.skipped.pop_front();

@@ -13,7 +13,7 @@ use crate::wire;
 
 use super::owner::{MAX_ONE_TIME_PREKEYS, PrekeyOwner, SignedSecret};
 use super::pairwise::Session;
-use super::ratchet::MAX_SKIPPED_KEYS;
+use super::ratchet::{MAX_OLD_CHAINS, MAX_SKIPPED_KEYS};
 use super::x3dh;
 
 /// Version byte of a stored [`Session`].
@@ -91,7 +91,9 @@ impl Session {
         let pending_ok = session.pending_prekey.is_none_or(|p| {
             session.initiator && p.base_key == session.base_key && p.identity == session.local
         });
-        if !has_chain || !pending_ok || ratchet.skipped.len() > MAX_SKIPPED_KEYS {
+        let bounded =
+            ratchet.skipped.len() <= MAX_SKIPPED_KEYS && ratchet.old_chains.len() <= MAX_OLD_CHAINS;
+        if !has_chain || !pending_ok || !bounded {
             return Err(DecodeError::Invalid { what: WHAT });
         }
         let (a, b) = if session.initiator {
