@@ -44,8 +44,13 @@ pub(crate) struct Generation {
 ///
 /// Store it with [`PrekeyOwner::to_bytes`] after every change (and after every
 /// [`Session::respond`](super::Session::respond)).
+#[derive(Clone)]
+pub struct PrekeyOwner(pub(crate) OwnerState);
+
+/// The fields of a [`PrekeyOwner`], crate-private so that only [`PrekeyOwner::to_bytes`]
+/// can serialize them.
 #[derive(Clone, Serialize, Deserialize)]
-pub struct PrekeyOwner {
+pub(crate) struct OwnerState {
     pub(crate) identity: PublicIdentity,
     pub(crate) current: Generation,
     pub(crate) previous: Option<Generation>,
@@ -89,13 +94,13 @@ impl PrekeyOwner {
     /// [`PrekeyOwner::new`] with explicit keys (the signed prekey, then the last-resort one).
     #[doc(hidden)]
     pub fn new_with_keys(keys: &mut dyn KeySource, identity: &Identity) -> Self {
-        Self {
+        Self(OwnerState {
             identity: *identity.public(),
             current: Generation::generate(keys, identity, 0),
             previous: None,
             next_one_time_id: 0,
             one_time: BTreeMap::new(),
-        }
+        })
     }
 
     /// Replaces the signed and last-resort prekeys; the replaced ones stay usable until the
@@ -117,12 +122,13 @@ impl PrekeyOwner {
     ) -> Result<(), Error> {
         self.check_identity(identity)?;
         let id = self
+            .0
             .current
             .id()
             .checked_add(1)
             .ok_or(UsageError::MessageLimitReached)?;
         let next = Generation::generate(keys, identity, id);
-        self.previous = Some(core::mem::replace(&mut self.current, next));
+        self.0.previous = Some(core::mem::replace(&mut self.0.current, next));
         Ok(())
     }
 
@@ -148,11 +154,12 @@ impl PrekeyOwner {
         let too_many = UsageError::TooLarge {
             what: "one-time prekey batch",
         };
-        if self.one_time.len().saturating_add(count) > MAX_ONE_TIME_PREKEYS {
+        if self.0.one_time.len().saturating_add(count) > MAX_ONE_TIME_PREKEYS {
             return Err(too_many.into());
         }
         let count_u32 = u32::try_from(count).map_err(|_| too_many)?;
-        self.next_one_time_id
+        self.0
+            .next_one_time_id
             .checked_add(count_u32)
             .ok_or(UsageError::MessageLimitReached)?;
         Ok((0..count)
@@ -162,32 +169,32 @@ impl PrekeyOwner {
 
     fn add_one_time(&mut self, secret: SecretKey) -> OneTimePrekey {
         let prekey = OneTimePrekey {
-            id: self.next_one_time_id,
+            id: self.0.next_one_time_id,
             key: *secret.public_key(),
         };
-        self.one_time.insert(prekey.id, Secret(secret));
-        self.next_one_time_id += 1; // checked for the whole batch by the caller
+        self.0.one_time.insert(prekey.id, Secret(secret));
+        self.0.next_one_time_id += 1; // checked for the whole batch by the caller
         prekey
     }
 
     /// The identity these prekeys belong to.
     pub fn identity(&self) -> &PublicIdentity {
-        &self.identity
+        &self.0.identity
     }
 
     /// The current signed prekey, to publish.
     pub fn signed_prekey(&self) -> &SignedPrekey {
-        &self.current.signed.public
+        &self.0.current.signed.public
     }
 
     /// The current last-resort prekey, to publish.
     pub fn last_resort_prekey(&self) -> &SignedPrekey {
-        &self.current.last_resort.public
+        &self.0.current.last_resort.public
     }
 
     /// How many one-time prekey secrets are held (unused so far).
     pub fn one_time_count(&self) -> usize {
-        self.one_time.len()
+        self.0.one_time.len()
     }
 
     /// A bundle of the current signed prekey and `one_time`, or the last-resort prekey if
@@ -195,20 +202,20 @@ impl PrekeyOwner {
     pub fn bundle(&self, one_time: Option<OneTimePrekey>) -> PrekeyBundle {
         let prekey = match one_time {
             Some(p) => BundlePrekey::OneTime(p),
-            None => BundlePrekey::LastResort(self.current.last_resort.public),
+            None => BundlePrekey::LastResort(self.0.current.last_resort.public),
         };
-        PrekeyBundle::new(self.identity, self.current.signed.public, prekey)
+        PrekeyBundle::new(self.0.identity, self.0.current.signed.public, prekey)
     }
 
     pub(crate) fn check_identity(&self, identity: &Identity) -> Result<(), UsageError> {
-        if identity.public() != &self.identity {
+        if identity.public() != &self.0.identity {
             return Err(UsageError::WrongIdentity);
         }
         Ok(())
     }
 
     fn generation(&self, id: u32) -> Result<&Generation, CryptoError> {
-        [Some(&self.current), self.previous.as_ref()]
+        [Some(&self.0.current), self.0.previous.as_ref()]
             .into_iter()
             .flatten()
             .find(|g| g.id() == id)
@@ -229,10 +236,10 @@ impl PrekeyOwner {
     }
 
     fn one_time_secret(&self, id: u32) -> Result<&SecretKey, CryptoError> {
-        match self.one_time.get(&id) {
+        match self.0.one_time.get(&id) {
             Some(secret) => Ok(&secret.0),
             // Ids are handed out in order and secrets only deleted once used.
-            None if id < self.next_one_time_id => Err(CryptoError::Replay),
+            None if id < self.0.next_one_time_id => Err(CryptoError::Replay),
             None => Err(CryptoError::UnknownPrekey),
         }
     }
@@ -240,7 +247,7 @@ impl PrekeyOwner {
     /// Deletes a one-time prekey secret once a session has been created with it.
     pub(crate) fn consume(&mut self, prekey: &PrekeyRef) {
         if let PrekeyRef::OneTime(id) = prekey {
-            self.one_time.remove(id);
+            self.0.one_time.remove(id);
         }
     }
 }
@@ -248,9 +255,9 @@ impl PrekeyOwner {
 impl core::fmt::Debug for PrekeyOwner {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PrekeyOwner")
-            .field("identity", &self.identity)
-            .field("generation", &self.current.id())
-            .field("one_time_count", &self.one_time.len())
+            .field("identity", &self.0.identity)
+            .field("generation", &self.0.current.id())
+            .field("one_time_count", &self.0.one_time.len())
             .finish_non_exhaustive()
     }
 }

@@ -20,8 +20,13 @@ use super::{KeySource, RngKeys, x3dh};
 /// layer's job, PROTOCOL.md §7). Messages may arrive late, out of order or not at all, within
 /// the bounds [`MAX_SKIP`](super::MAX_SKIP) and [`MAX_SKIPPED_KEYS`](super::MAX_SKIPPED_KEYS).
 /// A session cannot decrypt what it sent itself: an application keeps its own plaintext.
+#[derive(Clone)]
+pub struct Session(pub(crate) SessionState);
+
+/// The fields of a [`Session`], kept crate-private so that only [`Session::to_bytes`] (with
+/// its version byte and zeroized buffer) can serialize them.
 #[derive(Clone, Serialize, Deserialize)]
-pub struct Session {
+pub(crate) struct SessionState {
     pub(crate) local: PublicIdentity,
     pub(crate) remote: PublicIdentity,
     pub(crate) initiator: bool,
@@ -79,7 +84,7 @@ impl Session {
                 BundlePrekey::LastResort(p) => PrekeyRef::LastResort(p.id()),
             },
         };
-        Ok(Self {
+        Ok(Self(SessionState {
             local: *identity.public(),
             remote: *bundle.identity(),
             initiator: true,
@@ -87,7 +92,7 @@ impl Session {
             pending_prekey: Some(pending),
             ad,
             ratchet,
-        })
+        }))
     }
 
     /// Creates the responder's side from the initiator's first (prekey) message and decrypts
@@ -115,7 +120,7 @@ impl Session {
             &header.base_key,
             &ad,
         )?;
-        let mut session = Self {
+        let mut session = Self(SessionState {
             local: *identity.public(),
             remote: header.identity,
             initiator: false,
@@ -123,7 +128,7 @@ impl Session {
             pending_prekey: None,
             ad,
             ratchet: Ratchet::responder(sk, signed.clone()),
-        };
+        });
         let plaintext = session.decrypt(message)?;
         prekeys.consume(&header.prekey);
         Ok((session, plaintext))
@@ -149,15 +154,15 @@ impl Session {
         keys: &mut dyn KeySource,
         plaintext: &[u8],
     ) -> Result<SessionMessage, Error> {
-        let (header, message_key) = self.ratchet.next_send(keys)?;
+        let (header, message_key) = self.0.ratchet.next_send(keys)?;
         let mut ciphertext = Vec::with_capacity(plaintext.len() + TAG_LEN);
         ciphertext.extend_from_slice(plaintext);
         let mut message = SessionMessage {
-            prekey: self.pending_prekey,
+            prekey: self.0.pending_prekey,
             header,
             ciphertext,
         };
-        let aad = message.associated_data(&self.ad);
+        let aad = message.associated_data(&self.0.ad);
         message_key.seal(&aad, &mut message.ciphertext);
         Ok(message)
     }
@@ -172,12 +177,13 @@ impl Session {
         if !self.accepts(message) {
             return Err(CryptoError::DecryptionFailed.into());
         }
-        let aad = message.associated_data(&self.ad);
+        let aad = message.associated_data(&self.0.ad);
         let plaintext = self
+            .0
             .ratchet
             .decrypt(&message.header, &aad, &message.ciphertext)?;
         // A reply proves the peer holds the session: stop sending the prekey header.
-        self.pending_prekey = None;
+        self.0.pending_prekey = None;
         Ok(plaintext)
     }
 
@@ -186,28 +192,30 @@ impl Session {
     pub fn accepts(&self, message: &SessionMessage) -> bool {
         match &message.prekey {
             None => true,
-            Some(p) => !self.initiator && p.base_key == self.base_key && p.identity == self.remote,
+            Some(p) => {
+                !self.0.initiator && p.base_key == self.0.base_key && p.identity == self.0.remote
+            }
         }
     }
 
     /// The peer's identity.
     pub fn remote_identity(&self) -> &PublicIdentity {
-        &self.remote
+        &self.0.remote
     }
 
     /// Our identity.
     pub fn local_identity(&self) -> &PublicIdentity {
-        &self.local
+        &self.0.local
     }
 }
 
 impl core::fmt::Debug for Session {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Session")
-            .field("local", &self.local)
-            .field("remote", &self.remote)
-            .field("initiator", &self.initiator)
-            .field("skipped_keys", &self.ratchet.skipped.len())
+            .field("local", &self.0.local)
+            .field("remote", &self.0.remote)
+            .field("initiator", &self.0.initiator)
+            .field("skipped_keys", &self.0.ratchet.skipped.len())
             .finish_non_exhaustive()
     }
 }

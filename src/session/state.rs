@@ -11,8 +11,8 @@ use crate::crypto::x25519::SecretKey;
 use crate::error::DecodeError;
 use crate::wire;
 
-use super::owner::{MAX_ONE_TIME_PREKEYS, PrekeyOwner, SignedSecret};
-use super::pairwise::Session;
+use super::owner::{MAX_ONE_TIME_PREKEYS, OwnerState, PrekeyOwner, SignedSecret};
+use super::pairwise::{Session, SessionState};
 use super::ratchet::{MAX_OLD_CHAINS, MAX_SKIPPED_KEYS};
 use super::x3dh;
 
@@ -78,14 +78,14 @@ impl Session {
     /// The session's state for storage: `0x01 || postcard(state)`, zeroized on drop. Store it
     /// encrypted, and after every `encrypt` and successful `decrypt`.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let bound = 1024 + 80 * self.ratchet.skipped.len();
-        encode(SESSION_VERSION, self, bound)
+        let bound = 1024 + 80 * self.0.ratchet.skipped.len();
+        encode(SESSION_VERSION, &self.0, bound)
     }
 
     /// Restores a session written by [`Session::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         const WHAT: &str = "session state";
-        let mut session: Self = decode(bytes, SESSION_VERSION, WHAT)?;
+        let mut session: SessionState = decode(bytes, SESSION_VERSION, WHAT)?;
         let ratchet = &session.ratchet;
         let has_chain = ratchet.sending.is_some() || ratchet.receiving.is_some();
         let pending_ok = session.pending_prekey.is_none_or(|p| {
@@ -102,7 +102,7 @@ impl Session {
             (&session.remote, &session.local)
         };
         session.ad = x3dh::associated_data(a, b);
-        Ok(session)
+        Ok(Self(session))
     }
 }
 
@@ -110,14 +110,14 @@ impl PrekeyOwner {
     /// The owner's state for storage: `0x01 || postcard(state)`, zeroized on drop. Store it
     /// encrypted, after every change.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let bound = 1024 + 48 * self.one_time.len();
-        encode(OWNER_VERSION, self, bound)
+        let bound = 1024 + 48 * self.0.one_time.len();
+        encode(OWNER_VERSION, &self.0, bound)
     }
 
     /// Restores an owner written by [`PrekeyOwner::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         const WHAT: &str = "prekey owner state";
-        let owner: Self = decode(bytes, OWNER_VERSION, WHAT)?;
+        let owner: OwnerState = decode(bytes, OWNER_VERSION, WHAT)?;
         let keys_match = |s: &SignedSecret| s.public.key() == s.secret.0.public_key();
         let generations = [Some(&owner.current), owner.previous.as_ref()];
         let consistent = generations.into_iter().flatten().all(|g| {
@@ -133,6 +133,6 @@ impl PrekeyOwner {
         if !consistent || !ids_ok || !previous_ok || owner.one_time.len() > MAX_ONE_TIME_PREKEYS {
             return Err(DecodeError::Invalid { what: WHAT });
         }
-        Ok(owner)
+        Ok(Self(owner))
     }
 }

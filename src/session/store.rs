@@ -93,7 +93,9 @@ pub fn receive<S: SessionStore + ?Sized>(
             let plaintext = session.decrypt(message)?;
             (session, plaintext)
         }
-        None if message.prekey.is_some() => Session::respond(identity, prekeys, message)?,
+        None if message.prekey_identity().is_some() => {
+            Session::respond(identity, prekeys, message)?
+        }
         None => return Err(CryptoError::NoSession.into()),
     };
     store.save(sender, session);
