@@ -357,3 +357,56 @@ fn debug_output_shows_no_secrets() {
         .unwrap();
     assert!(longest_hex <= 16, "{debug}");
 }
+
+#[test]
+fn every_truncation_of_stored_state_is_refused() {
+    let mut rng = rng(17);
+    let mut p = established(&mut rng);
+    let m = p.alice_session.encrypt(&mut rng, b"a").unwrap();
+    p.alice_session.encrypt(&mut rng, b"b").unwrap();
+    let skipped = p.alice_session.encrypt(&mut rng, b"c").unwrap();
+    p.bob_session.decrypt(&skipped).unwrap();
+    p.bob_prekeys.generate_one_time(&mut rng, 3).unwrap();
+    p.bob_prekeys.rotate(&mut rng, &p.bob).unwrap();
+    let session = p.bob_session.to_bytes();
+    let owner = p.bob_prekeys.to_bytes();
+    for len in 0..session.len() {
+        assert!(
+            Session::from_bytes(&session[..len]).is_err(),
+            "session prefix {len}"
+        );
+    }
+    for len in 0..owner.len() {
+        assert!(
+            PrekeyOwner::from_bytes(&owner[..len]).is_err(),
+            "owner prefix {len}"
+        );
+    }
+    let mut restored = Session::from_bytes(&session).unwrap();
+    assert_eq!(restored.decrypt(&m).unwrap(), b"a");
+    let restored_owner = PrekeyOwner::from_bytes(&owner).unwrap();
+    assert_eq!(restored_owner.one_time_count(), 3);
+    assert_eq!(
+        restored_owner.signed_prekey(),
+        p.bob_prekeys.signed_prekey()
+    );
+}
+
+#[test]
+fn inconsistent_owner_state_is_refused() {
+    let mut rng = rng(18);
+    let bob = Identity::generate(&mut rng);
+    let owner = PrekeyOwner::new(&mut rng, &bob);
+    let bytes = owner.to_bytes();
+    // The generation-0 signed prekey's secret (after version, identity, id, key, signature)
+    // no longer matches its published key.
+    let secret_at = 1 + 64 + 1 + 32 + 64;
+    let mut bad = bytes.to_vec();
+    bad[secret_at] ^= 0x40;
+    assert_eq!(
+        PrekeyOwner::from_bytes(&bad).unwrap_err(),
+        DecodeError::Invalid {
+            what: "prekey owner state"
+        }
+    );
+}
