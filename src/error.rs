@@ -58,6 +58,12 @@ pub enum CryptoError {
     Replay,
     /// A proof or credential is outside its validity window.
     Expired,
+    /// A session message skips more message keys than the session's bounds allow.
+    TooManySkipped,
+    /// A prekey message names a prekey this account does not hold (expired or never issued).
+    UnknownPrekey,
+    /// There is no session with this peer, and the message cannot start one.
+    NoSession,
 }
 
 /// The API was used in a way it does not allow.
@@ -77,6 +83,8 @@ pub enum UsageError {
         /// The input that was too large.
         what: &'static str,
     },
+    /// An identity other than the one the state belongs to was passed in.
+    WrongIdentity,
 }
 
 /// Any Missive error.
@@ -112,6 +120,9 @@ impl fmt::Display for CryptoError {
             Self::CommitmentMismatch => "key commitment does not match",
             Self::Replay => "message or key was already used",
             Self::Expired => "proof is outside its validity window",
+            Self::TooManySkipped => "message skips too many message keys",
+            Self::UnknownPrekey => "message names an unknown or expired prekey",
+            Self::NoSession => "no session with this peer",
         })
     }
 }
@@ -124,6 +135,7 @@ impl fmt::Display for UsageError {
             Self::InconsistentPsk => f.write_str("psk and psk_id must both be set or both empty"),
             Self::ExportOnly => f.write_str("export-only context cannot seal or open"),
             Self::TooLarge { what } => write!(f, "{what} is too large"),
+            Self::WrongIdentity => f.write_str("identity does not match this state"),
         }
     }
 }

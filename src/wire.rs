@@ -58,9 +58,10 @@ pub(crate) fn decode_body<T: Serialize + DeserializeOwned>(
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes { what });
     }
-    let mut again = Vec::with_capacity(bytes.len());
+    // The re-encoding may hold secrets (stored session state): wipe it after the comparison.
+    let mut again = zeroize::Zeroizing::new(Vec::with_capacity(bytes.len()));
     encode_into(&value, &mut again);
-    if again != bytes {
+    if again.as_slice() != bytes {
         return Err(DecodeError::NonCanonical { what });
     }
     Ok(value)

@@ -1,1 +1,71 @@
 //! Pairwise sessions: prekey bundles, asynchronous setup and the Double Ratchet.
+//!
+//! Every key a conversation hands a recipient travels over one of these. The design is
+//! Signal's: X3DH-style setup from a published [`PrekeyBundle`] (so the peer may be offline),
+//! then the Double Ratchet for forward secrecy and post-compromise security. PROTOCOL.md §5
+//! gives every byte.
+//!
+//! ```
+//! use missive::Identity;
+//! use missive::session::{PrekeyOwner, Session, VerifiedBundle};
+//! # fn main() -> Result<(), missive::Error> {
+//! let mut rng = rand::rng();
+//! let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+//!
+//! // Bob publishes prekeys; a relay hands Alice a bundle with one of them.
+//! let mut bob_prekeys = PrekeyOwner::new(&mut rng, &bob);
+//! let one_time = bob_prekeys.generate_one_time(&mut rng, 10)?;
+//! let bundle_bytes = bob_prekeys.bundle(Some(one_time[0])).to_bytes();
+//!
+//! // Alice verifies the bundle and writes first; Bob answers from her message alone.
+//! let bundle = VerifiedBundle::from_bytes(&bundle_bytes)?;
+//! let mut alice_session = Session::initiate(&mut rng, &alice, &bundle)?;
+//! let first = alice_session.encrypt(&mut rng, b"hi Bob")?;
+//! let (mut bob_session, plaintext) = Session::respond(&bob, &mut bob_prekeys, &first)?;
+//! assert_eq!(plaintext, b"hi Bob");
+//!
+//! let reply = bob_session.encrypt(&mut rng, b"hi Alice")?;
+//! assert_eq!(alice_session.decrypt(&reply)?, b"hi Alice");
+//! # Ok(()) }
+//! ```
+
+mod chain;
+mod message;
+mod owner;
+mod pairwise;
+mod prekey;
+mod ratchet;
+mod state;
+mod store;
+mod x3dh;
+
+use rand::CryptoRng;
+
+use crate::crypto::x25519::SecretKey;
+
+pub use message::SessionMessage;
+pub use owner::{MAX_ONE_TIME_PREKEYS, PrekeyOwner};
+pub use pairwise::Session;
+pub use prekey::{
+    BundlePrekey, OneTimePrekey, PREKEY_SIGNATURE_LABEL, PrekeyBundle, SignedPrekey, VerifiedBundle,
+};
+pub use ratchet::{MAX_SKIP, MAX_SKIPPED_KEYS};
+pub use store::{MemorySessionStore, SessionStore, receive, send};
+
+/// Where a session's fresh X25519 key pairs come from. Applications pass an RNG to the
+/// public functions; test vectors use the `*_with_keys` functions with a source that hands
+/// out listed keys, so a vector names its secrets instead of depending on an RNG.
+#[doc(hidden)]
+pub trait KeySource {
+    /// The next key pair.
+    fn next_key(&mut self) -> SecretKey;
+}
+
+/// Fresh keys from an RNG.
+pub(crate) struct RngKeys<'a, R: ?Sized>(pub(crate) &'a mut R);
+
+impl<R: CryptoRng + ?Sized> KeySource for RngKeys<'_, R> {
+    fn next_key(&mut self) -> SecretKey {
+        SecretKey::generate(self.0)
+    }
+}

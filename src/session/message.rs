@@ -1,0 +1,86 @@
+//! The session message on the wire. PROTOCOL.md §5.6.
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::x25519::PublicKey;
+use crate::error::DecodeError;
+use crate::identity::PublicIdentity;
+use crate::wire::{self, Wire};
+
+/// The Double Ratchet header: (DH ratchet public key, PN, N).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Header {
+    /// The sender's current ratchet public key.
+    pub(crate) ratchet_key: PublicKey,
+    /// PN: the number of messages in the sender's previous sending chain.
+    pub(crate) previous_counter: u32,
+    /// N: this message's number in its sending chain.
+    pub(crate) counter: u32,
+}
+
+/// Which prekey of the responder's bundle the initiator used besides the signed prekey.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum PrekeyRef {
+    /// A one-time prekey, by id.
+    OneTime(u32),
+    /// The last-resort prekey, by id.
+    LastResort(u32),
+}
+
+/// What the responder needs to create its side of a session: sent with every message of the
+/// initiator until the initiator first decrypts a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PrekeyHeader {
+    /// IK_A.
+    pub(crate) identity: PublicIdentity,
+    /// EK_A, the initiator's ephemeral (base) key.
+    pub(crate) base_key: PublicKey,
+    /// Id of SPK_B.
+    pub(crate) signed_prekey_id: u32,
+    /// The one-time or last-resort prekey used.
+    pub(crate) prekey: PrekeyRef,
+}
+
+/// A message of a pairwise session.
+///
+/// Wire form: `0x01 || postcard(Option<prekey header>, header, ciphertext bytes)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionMessage {
+    pub(crate) prekey: Option<PrekeyHeader>,
+    pub(crate) header: Header,
+    #[serde(with = "serde_bytes")]
+    pub(crate) ciphertext: Vec<u8>,
+}
+
+impl Wire for SessionMessage {
+    const WHAT: &'static str = "session message";
+    const VERSION: u8 = 1;
+}
+
+impl SessionMessage {
+    /// Decodes the wire form.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::from_wire(bytes)
+    }
+
+    /// The wire form.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.to_wire()
+    }
+
+    /// The sender's identity if this message can start a session (a prekey message).
+    /// Decryption authenticates it; until then it is only a claim.
+    pub fn prekey_identity(&self) -> Option<&PublicIdentity> {
+        self.prekey.as_ref().map(|p| &p.identity)
+    }
+
+    /// AEAD associated data: `ad || 0x01 || postcard(prekey header option) || postcard(header)`,
+    /// that is, the session's AD followed by the message's wire form up to the ciphertext.
+    pub(crate) fn associated_data(&self, ad: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(ad.len() + 160);
+        out.extend_from_slice(ad);
+        out.push(Self::VERSION);
+        wire::encode_into(&(&self.prekey, &self.header), &mut out);
+        out
+    }
+}

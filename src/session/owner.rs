@@ -1,0 +1,263 @@
+//! The prekey owner's side: the secrets behind a user's published prekeys. PROTOCOL.md §5.2.
+
+use std::collections::BTreeMap;
+
+use rand::CryptoRng;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::x25519::SecretKey;
+use crate::error::{CryptoError, Error, UsageError};
+use crate::identity::{Identity, PublicIdentity};
+
+use super::message::{PrekeyHeader, PrekeyRef};
+use super::prekey::{BundlePrekey, OneTimePrekey, PrekeyBundle, SignedKind, SignedPrekey};
+use super::state::Secret;
+use super::{KeySource, RngKeys};
+
+/// The most one-time prekey secrets an owner holds at once.
+pub const MAX_ONE_TIME_PREKEYS: usize = 1000;
+
+/// A signed prekey with its secret.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct SignedSecret {
+    pub(crate) public: SignedPrekey,
+    pub(crate) secret: Secret,
+}
+
+/// One generation of signed keys: the signed prekey and the last-resort prekey, rotated
+/// together, both with id = the generation number.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct Generation {
+    pub(crate) signed: SignedSecret,
+    pub(crate) last_resort: SignedSecret,
+}
+
+/// The secrets behind a user's published prekeys.
+///
+/// * The signed prekey and the last-resort prekey are rotated together by
+///   [`PrekeyOwner::rotate`], on whatever schedule the client chooses (Signal rotates weekly
+///   to monthly). The previous generation is kept until the next rotation, so a bundle
+///   fetched before a rotation still works for one more period.
+/// * One-time prekeys are generated in batches; each secret is deleted once a session has
+///   been created with it, and a second message naming it is refused with
+///   [`CryptoError::Replay`].
+///
+/// Store it with [`PrekeyOwner::to_bytes`] after every change (and after every
+/// [`Session::respond`](super::Session::respond)).
+#[derive(Clone)]
+pub struct PrekeyOwner(pub(crate) OwnerState);
+
+/// The fields of a [`PrekeyOwner`], crate-private so that only [`PrekeyOwner::to_bytes`]
+/// can serialize them.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct OwnerState {
+    pub(crate) identity: PublicIdentity,
+    pub(crate) current: Generation,
+    pub(crate) previous: Option<Generation>,
+    pub(crate) next_one_time_id: u32,
+    pub(crate) one_time: BTreeMap<u32, Secret>,
+}
+
+impl SignedSecret {
+    fn generate(keys: &mut dyn KeySource, identity: &Identity, kind: SignedKind, id: u32) -> Self {
+        let secret = keys.next_key();
+        let public = SignedPrekey::sign(identity, kind, id, *secret.public_key());
+        Self {
+            public,
+            secret: Secret(secret),
+        }
+    }
+}
+
+impl Generation {
+    fn generate(keys: &mut dyn KeySource, identity: &Identity, id: u32) -> Self {
+        let signed = SignedSecret::generate(keys, identity, SignedKind::Signed, id);
+        let last_resort = SignedSecret::generate(keys, identity, SignedKind::LastResort, id);
+        Self {
+            signed,
+            last_resort,
+        }
+    }
+
+    pub(crate) fn id(&self) -> u32 {
+        self.signed.public.id()
+    }
+}
+
+impl PrekeyOwner {
+    /// A new owner for `identity` with generation 0 of its signed and last-resort prekeys and
+    /// no one-time prekeys.
+    pub fn new<R: CryptoRng + ?Sized>(rng: &mut R, identity: &Identity) -> Self {
+        Self::new_with_keys(&mut RngKeys(rng), identity)
+    }
+
+    /// [`PrekeyOwner::new`] with explicit keys (the signed prekey, then the last-resort one).
+    #[doc(hidden)]
+    pub fn new_with_keys(keys: &mut dyn KeySource, identity: &Identity) -> Self {
+        Self(OwnerState {
+            identity: *identity.public(),
+            current: Generation::generate(keys, identity, 0),
+            previous: None,
+            next_one_time_id: 0,
+            one_time: BTreeMap::new(),
+        })
+    }
+
+    /// Replaces the signed and last-resort prekeys; the replaced ones stay usable until the
+    /// next rotation.
+    pub fn rotate<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        identity: &Identity,
+    ) -> Result<(), Error> {
+        self.rotate_with_keys(&mut RngKeys(rng), identity)
+    }
+
+    /// [`PrekeyOwner::rotate`] with explicit keys.
+    #[doc(hidden)]
+    pub fn rotate_with_keys(
+        &mut self,
+        keys: &mut dyn KeySource,
+        identity: &Identity,
+    ) -> Result<(), Error> {
+        self.check_identity(identity)?;
+        let id = self
+            .0
+            .current
+            .id()
+            .checked_add(1)
+            .ok_or(UsageError::MessageLimitReached)?;
+        let next = Generation::generate(keys, identity, id);
+        self.0.previous = Some(core::mem::replace(&mut self.0.current, next));
+        Ok(())
+    }
+
+    /// Generates `count` one-time prekeys and returns their public halves for upload.
+    ///
+    /// # Errors
+    /// [`UsageError::TooLarge`] if the owner would hold more than [`MAX_ONE_TIME_PREKEYS`].
+    pub fn generate_one_time<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        count: usize,
+    ) -> Result<Vec<OneTimePrekey>, Error> {
+        self.generate_one_time_with_keys(&mut RngKeys(rng), count)
+    }
+
+    /// [`PrekeyOwner::generate_one_time`] with explicit keys.
+    #[doc(hidden)]
+    pub fn generate_one_time_with_keys(
+        &mut self,
+        keys: &mut dyn KeySource,
+        count: usize,
+    ) -> Result<Vec<OneTimePrekey>, Error> {
+        let too_many = UsageError::TooLarge {
+            what: "one-time prekey batch",
+        };
+        if self.0.one_time.len().saturating_add(count) > MAX_ONE_TIME_PREKEYS {
+            return Err(too_many.into());
+        }
+        let count_u32 = u32::try_from(count).map_err(|_| too_many)?;
+        self.0
+            .next_one_time_id
+            .checked_add(count_u32)
+            .ok_or(UsageError::MessageLimitReached)?;
+        Ok((0..count)
+            .map(|_| self.add_one_time(keys.next_key()))
+            .collect())
+    }
+
+    fn add_one_time(&mut self, secret: SecretKey) -> OneTimePrekey {
+        let prekey = OneTimePrekey {
+            id: self.0.next_one_time_id,
+            key: *secret.public_key(),
+        };
+        self.0.one_time.insert(prekey.id, Secret(secret));
+        self.0.next_one_time_id += 1; // checked for the whole batch by the caller
+        prekey
+    }
+
+    /// The identity these prekeys belong to.
+    pub fn identity(&self) -> &PublicIdentity {
+        &self.0.identity
+    }
+
+    /// The current signed prekey, to publish.
+    pub fn signed_prekey(&self) -> &SignedPrekey {
+        &self.0.current.signed.public
+    }
+
+    /// The current last-resort prekey, to publish.
+    pub fn last_resort_prekey(&self) -> &SignedPrekey {
+        &self.0.current.last_resort.public
+    }
+
+    /// How many one-time prekey secrets are held (unused so far).
+    pub fn one_time_count(&self) -> usize {
+        self.0.one_time.len()
+    }
+
+    /// A bundle of the current signed prekey and `one_time`, or the last-resort prekey if
+    /// `None`, as a relay would hand it out.
+    pub fn bundle(&self, one_time: Option<OneTimePrekey>) -> PrekeyBundle {
+        let prekey = match one_time {
+            Some(p) => BundlePrekey::OneTime(p),
+            None => BundlePrekey::LastResort(self.0.current.last_resort.public),
+        };
+        PrekeyBundle::new(self.0.identity, self.0.current.signed.public, prekey)
+    }
+
+    pub(crate) fn check_identity(&self, identity: &Identity) -> Result<(), UsageError> {
+        if identity.public() != &self.0.identity {
+            return Err(UsageError::WrongIdentity);
+        }
+        Ok(())
+    }
+
+    fn generation(&self, id: u32) -> Result<&Generation, CryptoError> {
+        [Some(&self.0.current), self.0.previous.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|g| g.id() == id)
+            .ok_or(CryptoError::UnknownPrekey)
+    }
+
+    /// The secrets a prekey message names: (SPK_B, OPK_B or the last-resort key).
+    pub(crate) fn secrets(
+        &self,
+        header: &PrekeyHeader,
+    ) -> Result<(&SecretKey, &SecretKey), CryptoError> {
+        let signed = &self.generation(header.signed_prekey_id)?.signed.secret.0;
+        let prekey = match header.prekey {
+            PrekeyRef::OneTime(id) => self.one_time_secret(id)?,
+            PrekeyRef::LastResort(id) => &self.generation(id)?.last_resort.secret.0,
+        };
+        Ok((signed, prekey))
+    }
+
+    fn one_time_secret(&self, id: u32) -> Result<&SecretKey, CryptoError> {
+        match self.0.one_time.get(&id) {
+            Some(secret) => Ok(&secret.0),
+            // Ids are handed out in order and secrets only deleted once used.
+            None if id < self.0.next_one_time_id => Err(CryptoError::Replay),
+            None => Err(CryptoError::UnknownPrekey),
+        }
+    }
+
+    /// Deletes a one-time prekey secret once a session has been created with it.
+    pub(crate) fn consume(&mut self, prekey: &PrekeyRef) {
+        if let PrekeyRef::OneTime(id) = prekey {
+            self.0.one_time.remove(id);
+        }
+    }
+}
+
+impl core::fmt::Debug for PrekeyOwner {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PrekeyOwner")
+            .field("identity", &self.0.identity)
+            .field("generation", &self.0.current.id())
+            .field("one_time_count", &self.0.one_time.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,221 @@
+//! A pairwise session: X3DH setup, then the Double Ratchet. PROTOCOL.md §5.3–5.6.
+
+use rand::CryptoRng;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::aead::TAG_LEN;
+use crate::crypto::x25519::PublicKey;
+use crate::error::{CryptoError, Error};
+use crate::identity::{Identity, PublicIdentity};
+
+use super::message::{PrekeyHeader, PrekeyRef, SessionMessage};
+use super::owner::PrekeyOwner;
+use super::prekey::{BundlePrekey, VerifiedBundle};
+use super::ratchet::Ratchet;
+use super::{KeySource, RngKeys, x3dh};
+
+/// One side of an encrypted, forward-secret, self-healing channel with one peer.
+///
+/// Plain bytes in, plain bytes out: the session does not pad (padding is the envelope
+/// layer's job, PROTOCOL.md §7). Messages may arrive late, out of order or not at all, within
+/// the bounds [`MAX_SKIP`](super::MAX_SKIP) and [`MAX_SKIPPED_KEYS`](super::MAX_SKIPPED_KEYS).
+/// A session cannot decrypt what it sent itself: an application keeps its own plaintext.
+#[derive(Clone)]
+pub struct Session(pub(crate) SessionState);
+
+/// The fields of a [`Session`], kept crate-private so that only [`Session::to_bytes`] (with
+/// its version byte and zeroized buffer) can serialize them.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct SessionState {
+    pub(crate) local: PublicIdentity,
+    pub(crate) remote: PublicIdentity,
+    pub(crate) initiator: bool,
+    /// EK_A: identifies the setup this session came from, on both sides.
+    pub(crate) base_key: PublicKey,
+    /// The initiator's prekey header, sent until the first reply is decrypted.
+    pub(crate) pending_prekey: Option<PrekeyHeader>,
+    /// AD = wire(IK_A) || wire(IK_B), derived from the identities.
+    #[serde(skip)]
+    pub(crate) ad: Vec<u8>,
+    pub(crate) ratchet: Ratchet,
+}
+
+impl Session {
+    /// Starts a session with the owner of `bundle`. The returned session can
+    /// [`encrypt`](Self::encrypt) at once; its messages carry the prekey header until the peer
+    /// replies.
+    ///
+    /// The bundle's signatures are verified, but whether its identity is the person you mean
+    /// is yours to check (safety numbers).
+    pub fn initiate<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        identity: &Identity,
+        bundle: &VerifiedBundle,
+    ) -> Result<Self, Error> {
+        Self::initiate_with_keys(&mut RngKeys(rng), identity, bundle)
+    }
+
+    /// [`Session::initiate`] with explicit keys: EK_A, then Alice's first ratchet key.
+    #[doc(hidden)]
+    pub fn initiate_with_keys(
+        keys: &mut dyn KeySource,
+        identity: &Identity,
+        bundle: &VerifiedBundle,
+    ) -> Result<Self, Error> {
+        let bundle = bundle.bundle();
+        let base = keys.next_key();
+        let ad = x3dh::associated_data(identity.public(), bundle.identity());
+        let (signed, prekey) = (bundle.signed_prekey(), bundle.prekey());
+        let sk = x3dh::initiator_secret(
+            identity,
+            &base,
+            bundle.identity(),
+            signed.key(),
+            prekey.key(),
+            &ad,
+        )?;
+        let ratchet = Ratchet::initiator(&sk, keys.next_key(), signed.key())?;
+        let pending = PrekeyHeader {
+            identity: *identity.public(),
+            base_key: *base.public_key(),
+            signed_prekey_id: signed.id(),
+            prekey: match prekey {
+                BundlePrekey::OneTime(p) => PrekeyRef::OneTime(p.id()),
+                BundlePrekey::LastResort(p) => PrekeyRef::LastResort(p.id()),
+            },
+        };
+        Ok(Self(SessionState {
+            local: *identity.public(),
+            remote: *bundle.identity(),
+            initiator: true,
+            base_key: pending.base_key,
+            pending_prekey: Some(pending),
+            ad,
+            ratchet,
+        }))
+    }
+
+    /// Creates the responder's side from the initiator's first (prekey) message and decrypts
+    /// it. On success the one-time prekey it used is deleted from `prekeys`; on failure
+    /// nothing changes.
+    ///
+    /// # Errors
+    /// [`CryptoError::NoSession`] if `message` is not a prekey message,
+    /// [`CryptoError::Replay`] if its one-time prekey was already used,
+    /// [`CryptoError::UnknownPrekey`] if it names a prekey we do not hold.
+    pub fn respond(
+        identity: &Identity,
+        prekeys: &mut PrekeyOwner,
+        message: &SessionMessage,
+    ) -> Result<(Self, Vec<u8>), Error> {
+        let header = message.prekey.ok_or(CryptoError::NoSession)?;
+        prekeys.check_identity(identity)?;
+        let (signed, prekey) = prekeys.secrets(&header)?;
+        let ad = x3dh::associated_data(&header.identity, identity.public());
+        let sk = x3dh::responder_secret(
+            identity,
+            signed,
+            prekey,
+            &header.identity,
+            &header.base_key,
+            &ad,
+        )?;
+        let mut session = Self(SessionState {
+            local: *identity.public(),
+            remote: header.identity,
+            initiator: false,
+            base_key: header.base_key,
+            pending_prekey: None,
+            ad,
+            ratchet: Ratchet::responder(sk, signed.clone()),
+        });
+        let plaintext = session.decrypt(message)?;
+        prekeys.consume(&header.prekey);
+        Ok((session, plaintext))
+    }
+
+    /// Encrypts `plaintext` as the next message to the peer.
+    ///
+    /// # Errors
+    /// [`UsageError::MessageLimitReached`](crate::UsageError::MessageLimitReached) after
+    /// 2^32 − 1 messages in one sending chain (until the peer replies).
+    pub fn encrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        plaintext: &[u8],
+    ) -> Result<SessionMessage, Error> {
+        self.encrypt_with_keys(&mut RngKeys(rng), plaintext)
+    }
+
+    /// [`Session::encrypt`] with explicit keys (drawn only when a DH ratchet step is due).
+    #[doc(hidden)]
+    pub fn encrypt_with_keys(
+        &mut self,
+        keys: &mut dyn KeySource,
+        plaintext: &[u8],
+    ) -> Result<SessionMessage, Error> {
+        let (header, message_key) = self.0.ratchet.next_send(keys)?;
+        let mut ciphertext = Vec::with_capacity(plaintext.len() + TAG_LEN);
+        ciphertext.extend_from_slice(plaintext);
+        let mut message = SessionMessage {
+            prekey: self.0.pending_prekey,
+            header,
+            ciphertext,
+        };
+        let aad = message.associated_data(&self.0.ad);
+        message_key.seal(&aad, &mut message.ciphertext);
+        Ok(message)
+    }
+
+    /// Decrypts a message from the peer. On any error the session is exactly as before.
+    ///
+    /// # Errors
+    /// [`CryptoError::Replay`] for a message already decrypted (or whose key was evicted),
+    /// [`CryptoError::TooManySkipped`] for a gap beyond [`MAX_SKIP`](super::MAX_SKIP),
+    /// [`CryptoError::DecryptionFailed`] for anything that does not authenticate.
+    pub fn decrypt(&mut self, message: &SessionMessage) -> Result<Vec<u8>, Error> {
+        if !self.accepts(message) {
+            return Err(CryptoError::DecryptionFailed.into());
+        }
+        let aad = message.associated_data(&self.0.ad);
+        let plaintext = self
+            .0
+            .ratchet
+            .decrypt(&message.header, &aad, &message.ciphertext)?;
+        // A reply proves the peer holds the session: stop sending the prekey header.
+        self.0.pending_prekey = None;
+        Ok(plaintext)
+    }
+
+    /// Whether `message` belongs to this session: any ordinary message does; a prekey message
+    /// only if this is the responder's session created from that same setup.
+    pub fn accepts(&self, message: &SessionMessage) -> bool {
+        match &message.prekey {
+            None => true,
+            Some(p) => {
+                !self.0.initiator && p.base_key == self.0.base_key && p.identity == self.0.remote
+            }
+        }
+    }
+
+    /// The peer's identity.
+    pub fn remote_identity(&self) -> &PublicIdentity {
+        &self.0.remote
+    }
+
+    /// Our identity.
+    pub fn local_identity(&self) -> &PublicIdentity {
+        &self.0.local
+    }
+}
+
+impl core::fmt::Debug for Session {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Session")
+            .field("local", &self.0.local)
+            .field("remote", &self.0.remote)
+            .field("initiator", &self.0.initiator)
+            .field("skipped_keys", &self.0.ratchet.skipped.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,66 @@
+//! Asynchronous session setup in the X3DH family. PROTOCOL.md §5.3–5.4.
+//!
+//! ```text
+//! DH1 = X25519(IK_A, SPK_B)   DH2 = X25519(EK_A, IK_B)
+//! DH3 = X25519(EK_A, SPK_B)   DH4 = X25519(EK_A, OPK_B)   (OPK_B: one-time or last-resort)
+//! AD  = wire(IK_A) || wire(IK_B)                           (65 + 65 bytes)
+//! SK  = HKDF-Expand(HKDF-Extract(0^32, DH1 || DH2 || DH3 || DH4), X3DH_LABEL || AD, 32)
+//! ```
+
+use crate::crypto::kdf;
+use crate::crypto::x25519::{PublicKey, SecretKey, SharedSecret};
+use crate::error::CryptoError;
+use crate::identity::{Identity, PublicIdentity};
+use crate::wire::Wire;
+
+use super::chain::RootKey;
+
+/// Domain-separation label of the X3DH key derivation.
+pub(crate) const X3DH_LABEL: &[u8] = b"missive/session/v1/x3dh";
+/// Length of the associated data: two public identities in wire form.
+pub(crate) const AD_LEN: usize = 130;
+
+/// `AD = wire(IK_A) || wire(IK_B)`: bound into SK and into every message's AEAD.
+pub(crate) fn associated_data(initiator: &PublicIdentity, responder: &PublicIdentity) -> Vec<u8> {
+    let mut ad = Vec::with_capacity(AD_LEN);
+    ad.extend_from_slice(&initiator.to_wire());
+    ad.extend_from_slice(&responder.to_wire());
+    ad
+}
+
+/// The initiator's SK from its identity, its base (ephemeral) key and a verified bundle's keys.
+pub(crate) fn initiator_secret(
+    identity: &Identity,
+    base: &SecretKey,
+    responder: &PublicIdentity,
+    signed_prekey: &PublicKey,
+    prekey: &PublicKey,
+    ad: &[u8],
+) -> Result<RootKey, CryptoError> {
+    let dh1 = identity.dh_secret().diffie_hellman(signed_prekey)?;
+    let dh2 = base.diffie_hellman(responder.dh_key())?;
+    let dh3 = base.diffie_hellman(signed_prekey)?;
+    let dh4 = base.diffie_hellman(prekey)?;
+    Ok(derive([&dh1, &dh2, &dh3, &dh4], ad))
+}
+
+/// The responder's SK from its identity and prekey secrets and the initiator's public keys.
+pub(crate) fn responder_secret(
+    identity: &Identity,
+    signed_prekey: &SecretKey,
+    prekey: &SecretKey,
+    initiator: &PublicIdentity,
+    base: &PublicKey,
+    ad: &[u8],
+) -> Result<RootKey, CryptoError> {
+    let dh1 = signed_prekey.diffie_hellman(initiator.dh_key())?;
+    let dh2 = identity.diffie_hellman(base)?;
+    let dh3 = signed_prekey.diffie_hellman(base)?;
+    let dh4 = prekey.diffie_hellman(base)?;
+    Ok(derive([&dh1, &dh2, &dh3, &dh4], ad))
+}
+
+fn derive(dh: [&SharedSecret; 4], ad: &[u8]) -> RootKey {
+    let prk = kdf::extract_multi(&[], &dh.map(|d| d.as_bytes().as_slice()));
+    RootKey(*kdf::expand_array::<32>(&prk, &[X3DH_LABEL, ad]))
+}

@@ -1,0 +1,412 @@
+//! Behaviour of prekeys, setup, the ratchet and stored state, case by case.
+
+mod session_support;
+
+use missive::session::{
+    self, BundlePrekey, MAX_ONE_TIME_PREKEYS, MAX_SKIP, MAX_SKIPPED_KEYS, MemorySessionStore,
+    PrekeyBundle, PrekeyOwner, Session, SessionMessage, SessionStore, SignedPrekey, VerifiedBundle,
+};
+use missive::{CryptoError, DecodeError, Error, Identity, UsageError};
+use session_support::{established, fresh_bundle, rng};
+
+#[test]
+fn conversation_with_out_of_order_and_ratchet_steps() {
+    let mut rng = rng(1);
+    let mut p = established(&mut rng);
+    for round in 0..4u8 {
+        let batch: Vec<_> = (0..5u8)
+            .map(|i| p.alice_session.encrypt(&mut rng, &[round, i]).unwrap())
+            .collect();
+        for i in [3usize, 0, 4, 2, 1] {
+            assert_eq!(p.bob_session.decrypt(&batch[i]).unwrap(), [round, i as u8]);
+        }
+        let back = p.bob_session.encrypt(&mut rng, &[round]).unwrap();
+        assert_eq!(p.alice_session.decrypt(&back).unwrap(), [round]);
+    }
+}
+
+#[test]
+fn last_resort_bundle_starts_a_session_and_stays_usable() {
+    let mut rng = rng(2);
+    let (alice, bob, carol) = (
+        Identity::generate(&mut rng),
+        Identity::generate(&mut rng),
+        Identity::generate(&mut rng),
+    );
+    let mut owner = PrekeyOwner::new(&mut rng, &bob);
+    let bundle = owner.bundle(None);
+    assert!(matches!(bundle.prekey(), BundlePrekey::LastResort(_)));
+    let bundle = VerifiedBundle::from_bytes(&bundle.to_bytes()).unwrap();
+    for who in [&alice, &carol] {
+        let mut s = Session::initiate(&mut rng, who, &bundle).unwrap();
+        let m = s.encrypt(&mut rng, b"x").unwrap();
+        let (_, pt) = Session::respond(&bob, &mut owner, &m).unwrap();
+        assert_eq!(pt, b"x");
+    }
+}
+
+#[test]
+fn one_time_prekey_is_deleted_after_use() {
+    let mut rng = rng(3);
+    let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+    let mut owner = PrekeyOwner::new(&mut rng, &bob);
+    let bundle = fresh_bundle(&mut rng, &mut owner);
+    assert_eq!(owner.one_time_count(), 1);
+    let mut s = Session::initiate(&mut rng, &alice, &bundle).unwrap();
+    let m = s.encrypt(&mut rng, b"x").unwrap();
+    Session::respond(&bob, &mut owner, &m).unwrap();
+    assert_eq!(owner.one_time_count(), 0);
+    let again = Session::respond(&bob, &mut owner, &m).unwrap_err();
+    assert_eq!(again, Error::Crypto(CryptoError::Replay));
+    // Even a second session made from the same bundle is refused.
+    let mut s2 = Session::initiate(&mut rng, &alice, &bundle).unwrap();
+    let m2 = s2.encrypt(&mut rng, b"y").unwrap();
+    assert_eq!(
+        Session::respond(&bob, &mut owner, &m2).unwrap_err(),
+        Error::Crypto(CryptoError::Replay)
+    );
+}
+
+#[test]
+fn failed_respond_keeps_the_one_time_prekey() {
+    let mut rng = rng(4);
+    let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+    let mut owner = PrekeyOwner::new(&mut rng, &bob);
+    let bundle = fresh_bundle(&mut rng, &mut owner);
+    let mut s = Session::initiate(&mut rng, &alice, &bundle).unwrap();
+    let m = s.encrypt(&mut rng, b"x").unwrap();
+    let mut bad = m.to_bytes();
+    *bad.last_mut().unwrap() ^= 1;
+    let bad = SessionMessage::from_bytes(&bad).unwrap();
+    assert_eq!(
+        Session::respond(&bob, &mut owner, &bad).unwrap_err(),
+        Error::Crypto(CryptoError::DecryptionFailed)
+    );
+    assert_eq!(owner.one_time_count(), 1);
+    assert!(Session::respond(&bob, &mut owner, &m).is_ok());
+}
+
+#[test]
+fn rotation_keeps_one_previous_generation() {
+    let mut rng = rng(5);
+    let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+    let mut owner = PrekeyOwner::new(&mut rng, &bob);
+    let old = owner.bundle(None).verify().unwrap();
+    owner.rotate(&mut rng, &bob).unwrap();
+    assert_eq!(owner.signed_prekey().id(), 1);
+    assert_ne!(
+        owner.signed_prekey().key(),
+        old.bundle().signed_prekey().key()
+    );
+    let mut s = Session::initiate(&mut rng, &alice, &old).unwrap();
+    let m = s.encrypt(&mut rng, b"late").unwrap();
+    assert!(Session::respond(&bob, &mut owner, &m).is_ok());
+    owner.rotate(&mut rng, &bob).unwrap();
+    assert_eq!(
+        Session::respond(&bob, &mut owner, &m).unwrap_err(),
+        Error::Crypto(CryptoError::UnknownPrekey)
+    );
+}
+
+#[test]
+fn owner_refuses_other_identities_and_oversized_batches() {
+    let mut rng = rng(6);
+    let (bob, eve) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+    let mut owner = PrekeyOwner::new(&mut rng, &bob);
+    assert_eq!(
+        owner.rotate(&mut rng, &eve).unwrap_err(),
+        Error::Usage(UsageError::WrongIdentity)
+    );
+    assert!(matches!(
+        owner.generate_one_time(&mut rng, MAX_ONE_TIME_PREKEYS + 1),
+        Err(Error::Usage(UsageError::TooLarge { .. }))
+    ));
+    let batch = owner.generate_one_time(&mut rng, 3).unwrap();
+    assert_eq!(batch.iter().map(|p| p.id()).collect::<Vec<_>>(), [0, 1, 2]);
+}
+
+#[test]
+fn unknown_one_time_prekey_is_refused() {
+    let mut rng = rng(7);
+    let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+    let mut owner = PrekeyOwner::new(&mut rng, &bob);
+    // A one-time prekey from another owner of the same identity, with an id ours never issued.
+    let mut other = PrekeyOwner::from_bytes(&owner.to_bytes()).unwrap();
+    let foreign = other.generate_one_time(&mut rng, 5).unwrap()[4];
+    let bundle = owner.bundle(Some(foreign)).verify().unwrap();
+    let mut s = Session::initiate(&mut rng, &alice, &bundle).unwrap();
+    let m = s.encrypt(&mut rng, b"x").unwrap();
+    assert_eq!(
+        Session::respond(&bob, &mut owner, &m).unwrap_err(),
+        Error::Crypto(CryptoError::UnknownPrekey)
+    );
+}
+
+#[test]
+fn bundle_signatures_are_checked_and_domain_separated() {
+    let mut rng = rng(8);
+    let (bob, eve) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+    let owner = PrekeyOwner::new(&mut rng, &bob);
+    let good = owner.bundle(None);
+    // The last-resort prekey's signature does not pass as a signed prekey, nor vice versa.
+    let swapped = PrekeyBundle::new(
+        *bob.public(),
+        *owner.last_resort_prekey(),
+        BundlePrekey::LastResort(*owner.signed_prekey()),
+    );
+    assert_eq!(swapped.verify().unwrap_err(), CryptoError::BadSignature);
+    // Someone else's identity over Bob's prekeys.
+    let forged = PrekeyBundle::new(*eve.public(), *good.signed_prekey(), *good.prekey());
+    assert_eq!(forged.verify().unwrap_err(), CryptoError::BadSignature);
+    // Every single-bit change of the wire form is refused by decoding or by verification.
+    let bytes = good.to_bytes();
+    for i in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0x01;
+        assert!(VerifiedBundle::from_bytes(&b).is_err(), "byte {i}");
+    }
+    assert_eq!(PrekeyBundle::from_bytes(&bytes).unwrap(), good);
+}
+
+#[test]
+fn signed_prekey_type_round_trips_in_bundles() {
+    let mut rng = rng(9);
+    let bob = Identity::generate(&mut rng);
+    let owner = PrekeyOwner::new(&mut rng, &bob);
+    let sp: &SignedPrekey = owner.signed_prekey();
+    assert_eq!(sp.id(), 0);
+    assert_eq!(owner.last_resort_prekey().id(), 0);
+    assert_eq!(owner.bundle(None).signed_prekey(), sp);
+}
+
+#[test]
+fn replays_are_refused_and_change_nothing() {
+    let mut rng = rng(10);
+    let mut p = established(&mut rng);
+    let m1 = p.alice_session.encrypt(&mut rng, b"1").unwrap();
+    let m2 = p.alice_session.encrypt(&mut rng, b"2").unwrap();
+    assert_eq!(p.bob_session.decrypt(&m2).unwrap(), b"2");
+    let before = p.bob_session.to_bytes();
+    assert_eq!(
+        p.bob_session.decrypt(&m2).unwrap_err(),
+        Error::Crypto(CryptoError::Replay)
+    );
+    assert_eq!(p.bob_session.to_bytes(), before);
+    assert_eq!(p.bob_session.decrypt(&m1).unwrap(), b"1");
+    assert_eq!(
+        p.bob_session.decrypt(&m1).unwrap_err(),
+        Error::Crypto(CryptoError::Replay)
+    );
+    // A message of a chain that has since been replaced.
+    let back = p.bob_session.encrypt(&mut rng, b"b").unwrap();
+    p.alice_session.decrypt(&back).unwrap();
+    let m3 = p.alice_session.encrypt(&mut rng, b"3").unwrap();
+    let m4 = p.alice_session.encrypt(&mut rng, b"4").unwrap();
+    p.bob_session.decrypt(&m4).unwrap();
+    p.bob_session.decrypt(&m3).unwrap();
+    assert!(p.bob_session.decrypt(&m1).is_err());
+    assert!(p.bob_session.decrypt(&m3).is_err());
+}
+
+#[test]
+fn gaps_beyond_max_skip_are_refused_without_state_change() {
+    let mut rng = rng(11);
+    let mut p = established(&mut rng);
+    let msgs: Vec<_> = (0..=MAX_SKIP + 1)
+        .map(|i| p.alice_session.encrypt(&mut rng, &i.to_be_bytes()).unwrap())
+        .collect();
+    let before = p.bob_session.to_bytes();
+    let last = msgs.last().unwrap();
+    assert_eq!(
+        p.bob_session.decrypt(last).unwrap_err(),
+        Error::Crypto(CryptoError::TooManySkipped)
+    );
+    assert_eq!(p.bob_session.to_bytes(), before);
+    // Exactly MAX_SKIP skipped keys is allowed.
+    let at_limit = &msgs[MAX_SKIP as usize];
+    assert_eq!(
+        p.bob_session.decrypt(at_limit).unwrap(),
+        MAX_SKIP.to_be_bytes()
+    );
+    assert_eq!(p.bob_session.decrypt(&msgs[7]).unwrap(), 7u32.to_be_bytes());
+}
+
+#[test]
+fn stored_skipped_keys_are_bounded_oldest_first() {
+    let mut rng = rng(12);
+    let mut p = established(&mut rng);
+    let mut firsts = Vec::new();
+    // Three chains, each leaving MAX_SKIP keys behind: 3000 > MAX_SKIPPED_KEYS.
+    for _ in 0..3 {
+        let chain: Vec<_> = (0..=MAX_SKIP)
+            .map(|_| p.alice_session.encrypt(&mut rng, b"m").unwrap())
+            .collect();
+        p.bob_session.decrypt(chain.last().unwrap()).unwrap();
+        firsts.push((chain[0].clone(), chain[MAX_SKIP as usize - 1].clone()));
+        let back = p.bob_session.encrypt(&mut rng, b"b").unwrap();
+        p.alice_session.decrypt(&back).unwrap();
+    }
+    assert!(MAX_SKIPPED_KEYS < 3 * MAX_SKIP as usize);
+    // The oldest chain's keys were evicted; the newest chain's are still there.
+    assert!(p.bob_session.decrypt(&firsts[0].0).is_err());
+    assert_eq!(p.bob_session.decrypt(&firsts[2].0).unwrap(), b"m");
+    assert_eq!(p.bob_session.decrypt(&firsts[1].1).unwrap(), b"m");
+}
+
+#[test]
+fn state_round_trips_and_keeps_working() {
+    let mut rng = rng(13);
+    let mut p = established(&mut rng);
+    let m = p.alice_session.encrypt(&mut rng, b"skipped").unwrap();
+    let m2 = p.alice_session.encrypt(&mut rng, b"now").unwrap();
+    p.bob_session.decrypt(&m2).unwrap();
+    let bytes = p.bob_session.to_bytes();
+    let mut restored = Session::from_bytes(&bytes).unwrap();
+    assert_eq!(restored.to_bytes(), bytes);
+    assert_eq!(restored.decrypt(&m).unwrap(), b"skipped");
+    let back = restored.encrypt(&mut rng, b"back").unwrap();
+    assert_eq!(p.alice_session.decrypt(&back).unwrap(), b"back");
+    let owner = PrekeyOwner::from_bytes(&p.bob_prekeys.to_bytes()).unwrap();
+    assert_eq!(owner.to_bytes(), p.bob_prekeys.to_bytes());
+
+    let mut wrong_version = bytes.to_vec();
+    wrong_version[0] = 2;
+    assert_eq!(
+        Session::from_bytes(&wrong_version).unwrap_err(),
+        DecodeError::UnknownVersion {
+            what: "session state",
+            got: 2
+        }
+    );
+    assert!(Session::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    let mut trailing = bytes.to_vec();
+    trailing.push(0);
+    assert!(Session::from_bytes(&trailing).is_err());
+}
+
+#[test]
+fn initiator_sends_prekey_header_until_first_reply() {
+    let mut rng = rng(14);
+    let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+    let mut owner = PrekeyOwner::new(&mut rng, &bob);
+    let bundle = fresh_bundle(&mut rng, &mut owner);
+    let mut a = Session::initiate(&mut rng, &alice, &bundle).unwrap();
+    let m1 = a.encrypt(&mut rng, b"1").unwrap();
+    let m2 = a.encrypt(&mut rng, b"2").unwrap();
+    assert_eq!(m2.prekey_identity(), Some(alice.public()));
+    // Bob gets the second message first: it alone creates his session.
+    let (mut b, pt) = Session::respond(&bob, &mut owner, &m2).unwrap();
+    assert_eq!(pt, b"2");
+    assert!(b.accepts(&m1));
+    assert_eq!(b.decrypt(&m1).unwrap(), b"1");
+    let reply = b.encrypt(&mut rng, b"r").unwrap();
+    assert_eq!(reply.prekey_identity(), None);
+    a.decrypt(&reply).unwrap();
+    assert_eq!(a.encrypt(&mut rng, b"3").unwrap().prekey_identity(), None);
+}
+
+#[test]
+fn store_routes_messages_and_creates_sessions() {
+    let mut rng = rng(15);
+    let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+    let mut owner = PrekeyOwner::new(&mut rng, &bob);
+    let mut alice_owner = PrekeyOwner::new(&mut rng, &alice);
+    let (mut alice_store, mut bob_store) = (MemorySessionStore::new(), MemorySessionStore::new());
+    assert_eq!(
+        session::send(&mut alice_store, &mut rng, bob.public(), b"x").unwrap_err(),
+        Error::Crypto(CryptoError::NoSession)
+    );
+    let bundle = fresh_bundle(&mut rng, &mut owner);
+    alice_store.save(
+        bob.public(),
+        Session::initiate(&mut rng, &alice, &bundle).unwrap(),
+    );
+    let m1 = session::send(&mut alice_store, &mut rng, bob.public(), b"1").unwrap();
+    let m2 = session::send(&mut alice_store, &mut rng, bob.public(), b"2").unwrap();
+    let recv = |store: &mut MemorySessionStore, owner: &mut PrekeyOwner, m: &SessionMessage| {
+        session::receive(store, &bob, owner, alice.public(), m)
+    };
+    assert_eq!(recv(&mut bob_store, &mut owner, &m1).unwrap(), b"1");
+    assert_eq!(recv(&mut bob_store, &mut owner, &m2).unwrap(), b"2");
+    assert_eq!(
+        recv(&mut bob_store, &mut owner, &m2).unwrap_err(),
+        Error::Crypto(CryptoError::Replay)
+    );
+    // A prekey message claiming a different sender than the envelope's is refused.
+    assert_eq!(
+        session::receive(&mut bob_store, &bob, &mut owner, bob.public(), &m1).unwrap_err(),
+        Error::Crypto(CryptoError::DecryptionFailed)
+    );
+    let r = session::send(&mut bob_store, &mut rng, alice.public(), b"r").unwrap();
+    let pt =
+        session::receive(&mut alice_store, &alice, &mut alice_owner, bob.public(), &r).unwrap();
+    assert_eq!(pt, b"r");
+}
+
+#[test]
+fn debug_output_shows_no_secrets() {
+    let mut rng = rng(16);
+    let p = established(&mut rng);
+    let debug = format!("{:?} {:?}", p.bob_session, p.bob_prekeys);
+    assert!(debug.contains("Session") && debug.contains("PrekeyOwner"));
+    // Only public keys appear, and only as 8-byte prefixes: no longer run of hex digits.
+    let longest_hex = debug
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .map(str::len)
+        .max()
+        .unwrap();
+    assert!(longest_hex <= 16, "{debug}");
+}
+
+#[test]
+fn every_truncation_of_stored_state_is_refused() {
+    let mut rng = rng(17);
+    let mut p = established(&mut rng);
+    let m = p.alice_session.encrypt(&mut rng, b"a").unwrap();
+    p.alice_session.encrypt(&mut rng, b"b").unwrap();
+    let skipped = p.alice_session.encrypt(&mut rng, b"c").unwrap();
+    p.bob_session.decrypt(&skipped).unwrap();
+    p.bob_prekeys.generate_one_time(&mut rng, 3).unwrap();
+    p.bob_prekeys.rotate(&mut rng, &p.bob).unwrap();
+    let session = p.bob_session.to_bytes();
+    let owner = p.bob_prekeys.to_bytes();
+    for len in 0..session.len() {
+        assert!(
+            Session::from_bytes(&session[..len]).is_err(),
+            "session prefix {len}"
+        );
+    }
+    for len in 0..owner.len() {
+        assert!(
+            PrekeyOwner::from_bytes(&owner[..len]).is_err(),
+            "owner prefix {len}"
+        );
+    }
+    let mut restored = Session::from_bytes(&session).unwrap();
+    assert_eq!(restored.decrypt(&m).unwrap(), b"a");
+    let restored_owner = PrekeyOwner::from_bytes(&owner).unwrap();
+    assert_eq!(restored_owner.one_time_count(), 3);
+    assert_eq!(
+        restored_owner.signed_prekey(),
+        p.bob_prekeys.signed_prekey()
+    );
+}
+
+#[test]
+fn inconsistent_owner_state_is_refused() {
+    let mut rng = rng(18);
+    let bob = Identity::generate(&mut rng);
+    let owner = PrekeyOwner::new(&mut rng, &bob);
+    let bytes = owner.to_bytes();
+    // The generation-0 signed prekey's secret (after version, identity, id, key, signature)
+    // no longer matches its published key.
+    let secret_at = 1 + 64 + 1 + 32 + 64;
+    let mut bad = bytes.to_vec();
+    bad[secret_at] ^= 0x40;
+    assert_eq!(
+        PrekeyOwner::from_bytes(&bad).unwrap_err(),
+        DecodeError::Invalid {
+            what: "prekey owner state"
+        }
+    );
+}
