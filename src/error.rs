@@ -56,6 +56,13 @@ pub enum CryptoError {
     CommitmentMismatch,
     /// A message or key was already used; accepting it again would be a replay.
     Replay,
+    /// No key we hold matches this message's label: it is not for us, or its keys are gone.
+    NoMatchingKey,
+    /// A peer's view of the conversation (its roster hash) differs from ours.
+    RosterMismatch,
+    /// A payload names a sender other than the one that delivered it, or one without the
+    /// right to send it.
+    WrongSender,
 }
 
 /// The API was used in a way it does not allow.
@@ -75,6 +82,23 @@ pub enum UsageError {
         /// The input that was too large.
         what: &'static str,
     },
+    /// More recipients than one message or envelope carries.
+    TooManyRecipients {
+        /// The most allowed.
+        max: usize,
+    },
+    /// There is no key for this recipient yet (no fan-out key was accepted from or granted to it).
+    UnknownRecipient,
+    /// The local member may not do this (not an admin, removed, or not in the roster).
+    NotPermitted,
+    /// The local sender chain is missing (call `start_chain`) or already exists for this epoch.
+    SenderChain,
+    /// The payload belongs to a later epoch than ours; keep it and retry after the change arrives.
+    FutureEpoch,
+    /// The roster or recipient list is invalid (empty, duplicated, too large, or missing a party).
+    InvalidRoster,
+    /// The payload belongs to another conversation.
+    WrongConversation,
 }
 
 /// Any Missive error.
@@ -109,6 +133,9 @@ impl fmt::Display for CryptoError {
             Self::NonContributory => "key agreement produced a non-contributory (all-zero) result",
             Self::CommitmentMismatch => "key commitment does not match",
             Self::Replay => "message or key was already used",
+            Self::NoMatchingKey => "no key matches this message",
+            Self::RosterMismatch => "roster does not match",
+            Self::WrongSender => "payload sender is not the party that delivered it",
         })
     }
 }
@@ -121,6 +148,13 @@ impl fmt::Display for UsageError {
             Self::InconsistentPsk => f.write_str("psk and psk_id must both be set or both empty"),
             Self::ExportOnly => f.write_str("export-only context cannot seal or open"),
             Self::TooLarge { what } => write!(f, "{what} is too large"),
+            Self::TooManyRecipients { max } => write!(f, "more than {max} recipients"),
+            Self::UnknownRecipient => f.write_str("no key for this recipient"),
+            Self::NotPermitted => f.write_str("the local member may not do this"),
+            Self::SenderChain => f.write_str("sender chain missing or already started"),
+            Self::FutureEpoch => f.write_str("payload is for a later epoch"),
+            Self::InvalidRoster => f.write_str("invalid roster or recipient list"),
+            Self::WrongConversation => f.write_str("payload belongs to another conversation"),
         }
     }
 }
