@@ -67,6 +67,11 @@ fn removed_member_reads_nothing_after_removal() {
         net.conv(3).decrypt(&before).is_ok(),
         "what was sent before removal still opens"
     );
+    // The removed member still holds its old-epoch chain; nobody accepts it any more.
+    let stale = net.conv(3).encrypt(b"still here?").unwrap();
+    for i in 0..3 {
+        assert_eq!(net.conv(i).decrypt(&stale), Err(NO_KEY));
+    }
     assert!(net.conv(0).members().iter().all(|m| m.id != mailbox(3)));
 }
 

@@ -287,10 +287,14 @@ impl Conversation {
         Ok(Accepted::NewEpoch(next))
     }
 
-    /// Makes `epoch` current; the old one becomes receive-only and the one before is deleted.
+    /// Makes `epoch` current; the old one becomes receive-only, keeping only the chains of
+    /// members who stay (a removed member cannot keep talking in the old epoch), and the one
+    /// before it is deleted.
     fn advance(&mut self, epoch: Epoch) {
         let mut old = core::mem::replace(&mut self.current, epoch);
         old.own = None;
+        old.peers
+            .retain(|p| self.current.roster.get(&p.sender).is_some());
         self.previous = Some(Box::new(old));
     }
 
