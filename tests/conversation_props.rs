@@ -42,7 +42,7 @@ proptest! {
         let mut net = Net::group(3);
         let mut present: Vec<bool> = vec![true, true, true, false, false, false];
         let mut next_new = 3;
-        let mut history: Vec<(Vec<u8>, Vec<bool>, u64)> = Vec::new(); // message, readers, epoch
+        let mut history: Vec<(Vec<u8>, Vec<bool>, u64, usize)> = Vec::new(); // message, readers, epoch, sender
         for (kind, who) in actions {
             match kind {
                 0 | 1 => {
@@ -51,7 +51,7 @@ proptest! {
                         let message = net.conv(s).encrypt(&[s as u8; 10]).unwrap();
                         let mut readers = present.clone();
                         readers[s] = false;
-                        history.push((message, readers, net.conv(0).epoch()));
+                        history.push((message, readers, net.conv(0).epoch(), s));
                     }
                 }
                 2 if next_new < 6 => {
@@ -69,15 +69,16 @@ proptest! {
             }
         }
         let last_epoch = net.conv(0).epoch();
-        for (message, readers, epoch) in &history {
+        for (message, readers, epoch, sender) in &history {
             for (i, reads) in readers.iter().enumerate() {
                 if let Some(conv) = net.convs.get_mut(i).and_then(Option::as_mut) {
                     let ok = conv.decrypt(message).is_ok();
                     // Non-members never read. Members still in the group read everything from
-                    // the current and the previous epoch (older epochs' keys are deleted).
+                    // the current and the previous epoch (older epochs' keys are deleted) from
+                    // senders still in the group (a removed sender's chains are dropped).
                     if !reads {
                         prop_assert!(!ok, "member {} read a message not meant for it", i);
-                    } else if present[i] && last_epoch - epoch <= 1 {
+                    } else if present[i] && present[*sender] && last_epoch - epoch <= 1 {
                         prop_assert!(ok, "member {} missed a message meant for it", i);
                     }
                 }
