@@ -3,7 +3,7 @@
 //!
 //! Step `i` turns the chain key `CK_i` into `CK_{i+1}`, a one-time secret `S_i` and an 8-byte
 //! label `L_i` that the receiver finds the step by. The old chain key is overwritten at once
-//! (forward secrecy). A receiver keeps the next [`LOOKAHEAD`] steps ready and at most
+//! (forward secrecy). A receiver keeps the labels of the next [`LOOKAHEAD`] steps and at most
 //! [`MAX_SKIPPED`] steps it jumped over; nothing else.
 
 use std::collections::VecDeque;
@@ -22,6 +22,7 @@ pub const MAX_SKIPPED: usize = 64;
 pub(crate) type Secret = Zeroizing<[u8; 32]>;
 
 /// One step's output.
+#[derive(Clone)]
 pub(crate) struct Step {
     pub(crate) index: u32,
     pub(crate) label: [u8; 8],
@@ -92,82 +93,182 @@ impl SenderChain {
     }
 }
 
-/// The receiving end: pending steps (skipped and lookahead) and the key after the last one.
+/// Where a pending step is: among the skipped ones (with its secret) or `k` steps after the
+/// highest accepted one (only its label is kept; the secret is derived again when needed).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Slot {
+    Skipped(usize),
+    Ahead(u32),
+}
+
+/// The receiving end. It keeps the chain key at `high` (one past the highest accepted index),
+/// the labels of the next [`LOOKAHEAD`] steps, the chain key after them, and at most
+/// [`MAX_SKIPPED`] skipped steps with their secrets.
 pub(crate) struct ReceiverChain {
-    frontier: Secret,
-    frontier_index: u32,
-    /// One past the highest index accepted (0 before any).
+    base: Secret,
     high: u32,
-    pending: VecDeque<Step>,
+    ahead: VecDeque<[u8; 8]>,
+    frontier: Secret,
+    skipped: VecDeque<Step>,
     binding: Binding,
 }
 
 impl ReceiverChain {
     pub(crate) fn new(key: Secret, binding: Binding) -> Self {
+        let frontier = key.clone();
+        let (ahead, skipped) = (VecDeque::with_capacity(LOOKAHEAD as usize), VecDeque::new());
         let mut chain = Self {
-            frontier: key,
-            frontier_index: 0,
+            base: key,
             high: 0,
-            pending: VecDeque::new(),
+            ahead,
+            frontier,
+            skipped,
             binding,
         };
         chain.extend();
         chain
     }
 
-    /// Positions of pending steps carrying `label` (almost always zero or one).
-    pub(crate) fn find<'a>(&'a self, label: &'a [u8; 8]) -> impl Iterator<Item = usize> + 'a {
-        self.pending
+    /// Pending steps carrying `label` (almost always zero or one).
+    pub(crate) fn find<'a>(&'a self, label: &'a [u8; 8]) -> impl Iterator<Item = Slot> + 'a {
+        let skipped = self
+            .skipped
             .iter()
             .enumerate()
-            .filter(move |(_, s)| &s.label == label)
-            .map(|(i, _)| i)
-    }
-
-    pub(crate) fn get(&self, position: usize) -> Option<&Step> {
-        self.pending.get(position)
-    }
-
-    /// Forgets the step at `position` (it was used), derives ahead, drops the oldest skipped.
-    pub(crate) fn consume(&mut self, position: usize) {
-        let Some(used) = self.pending.remove(position) else {
-            return;
-        };
-        self.high = self.high.max(used.index.saturating_add(1));
-        self.extend();
-        let skipped = self
-            .pending
+            .filter(move |(_, s)| &s.label == label);
+        let ahead = self
+            .ahead
             .iter()
-            .take_while(|s| s.index < self.high)
-            .count();
-        for _ in MAX_SKIPPED..skipped {
-            self.pending.pop_front();
+            .enumerate()
+            .filter(move |(_, l)| *l == label);
+        let ahead = ahead.filter_map(|(k, _)| u32::try_from(k).ok().map(Slot::Ahead));
+        skipped.map(|(i, _)| Slot::Skipped(i)).chain(ahead)
+    }
+
+    /// The step at `slot`, derived again if it lies ahead. Changes nothing.
+    pub(crate) fn get(&self, slot: Slot) -> Option<Step> {
+        match slot {
+            Slot::Skipped(i) => self.skipped.get(i).cloned(),
+            Slot::Ahead(k) if (k as usize) < self.ahead.len() => {
+                let mut key = self.base.clone();
+                for i in 0..k {
+                    key = self.derive(&key, self.high + i).0;
+                }
+                Some(self.derive(&key, self.high + k).1)
+            }
+            Slot::Ahead(_) => None,
         }
     }
 
+    /// Forgets the step at `slot` (it was used): steps jumped over become skipped, the window
+    /// slides, and the oldest skipped steps beyond [`MAX_SKIPPED`] are dropped.
+    pub(crate) fn consume(&mut self, slot: Slot) {
+        match slot {
+            Slot::Skipped(i) => {
+                self.skipped.remove(i);
+            }
+            Slot::Ahead(k) if (k as usize) < self.ahead.len() => {
+                for _ in 0..=k {
+                    let (next, step) = self.derive(&self.base, self.high);
+                    self.base = next;
+                    self.high += 1;
+                    self.ahead.pop_front();
+                    self.skipped.push_back(step);
+                }
+                self.skipped.pop_back();
+                self.extend();
+                while self.skipped.len() > MAX_SKIPPED {
+                    self.skipped.pop_front();
+                }
+            }
+            Slot::Ahead(_) => {}
+        }
+    }
+
+    fn derive(&self, key: &[u8; 32], index: u32) -> (Secret, Step) {
+        step(key, self.binding.domain, &self.binding.bytes, index)
+    }
+
+    /// Keeps labels for `[high, high + LOOKAHEAD)`, never past index `u32::MAX - 1`.
     fn extend(&mut self) {
         let target = self.high.saturating_add(LOOKAHEAD);
-        while self.frontier_index < target {
-            let (next, out) = step(
-                &self.frontier,
-                self.binding.domain,
-                &self.binding.bytes,
-                self.frontier_index,
-            );
+        let mut index = self.high + self.ahead.len() as u32;
+        while index < target {
+            let (next, out) = self.derive(&self.frontier, index);
             self.frontier = next;
-            self.frontier_index += 1;
-            self.pending.push_back(out);
+            self.ahead.push_back(out.label);
+            index += 1;
         }
     }
 
-    /// Bytes of secret state held, for the state-size figure.
+    /// Bytes of key state held, for the state-size figure.
     pub(crate) fn state_len(&self) -> usize {
-        32 + self.pending.len() * (4 + 8 + 32) + self.binding.bytes.len()
+        2 * 32
+            + 4
+            + self.ahead.len() * 8
+            + self.skipped.len() * (4 + 8 + 32)
+            + self.binding.bytes.len()
     }
 }
 
 impl Drop for Step {
     fn drop(&mut self) {
         self.label.zeroize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding() -> Binding {
+        Binding {
+            domain: b"test",
+            bytes: vec![1, 2, 3],
+        }
+    }
+
+    fn find(r: &ReceiverChain, step: &Step) -> Option<Slot> {
+        r.find(&step.label).next()
+    }
+
+    #[test]
+    fn receiver_follows_sender_within_bounded_state() {
+        let mut s = SenderChain::new(Zeroizing::new([5; 32]), binding());
+        let mut r = ReceiverChain::new(Zeroizing::new([5; 32]), binding());
+        let steps: Vec<Step> = (0..400).map(|_| s.next().unwrap()).collect();
+        for step in &steps[..3] {
+            let slot = find(&r, step).unwrap();
+            assert_eq!(*r.get(slot).unwrap().secret, *step.secret);
+            r.consume(slot);
+            assert!(find(&r, step).is_none(), "consumed steps are gone");
+        }
+        let far = &steps[3 + LOOKAHEAD as usize];
+        assert!(find(&r, far).is_none(), "beyond the lookahead");
+        let jump = &steps[2 + LOOKAHEAD as usize];
+        let slot = find(&r, jump).unwrap();
+        assert_eq!(r.get(slot).unwrap().index, jump.index);
+        r.consume(slot);
+        assert_eq!(r.skipped.len(), LOOKAHEAD as usize - 1);
+        let skipped = &steps[10];
+        let slot = find(&r, skipped).unwrap();
+        assert_eq!(*r.get(slot).unwrap().secret, *skipped.secret);
+        r.consume(slot);
+        for i in (40..400).step_by(30) {
+            let slot = find(&r, &steps[i]).unwrap();
+            r.consume(slot);
+        }
+        assert!(r.skipped.len() <= MAX_SKIPPED);
+        assert!(find(&r, &steps[4]).is_none(), "oldest skipped dropped");
+        assert!(r.state_len() <= 2 * 32 + 4 + 8 * 32 + 44 * MAX_SKIPPED + 3);
+    }
+
+    #[test]
+    fn sender_chain_limit_is_sticky() {
+        let mut s = SenderChain::new(Zeroizing::new([5; 32]), binding());
+        s.index = u32::MAX - 1;
+        assert_eq!(s.next().unwrap().index, u32::MAX - 1);
+        assert_eq!(s.next().err(), Some(UsageError::MessageLimitReached));
+        assert_eq!(s.next().err(), Some(UsageError::MessageLimitReached));
     }
 }

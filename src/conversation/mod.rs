@@ -44,7 +44,7 @@ pub use message::HEADER_LEN;
 pub use multi::FanOut;
 pub use roster::{ConversationId, Kind, MAX_MEMBERS, Member, Role};
 
-use chain::{Binding, ReceiverChain, Secret, SenderChain};
+use chain::{Binding, ReceiverChain, Secret, SenderChain, Slot};
 use message::Context;
 use roster::Roster;
 
@@ -134,15 +134,15 @@ impl Epoch {
         self.own = Some(OwnChain { chain, signing });
     }
 
-    /// Tries pending step `position` of peer `peer`; changes nothing.
-    fn try_open(&self, peer: usize, position: usize, message: &[u8]) -> Result<Decrypted, Error> {
+    /// Tries pending step `slot` of peer `peer`; changes nothing.
+    fn try_open(&self, peer: usize, slot: Slot, message: &[u8]) -> Result<Decrypted, Error> {
         let p = self.peers.get(peer).ok_or(CryptoError::NoMatchingKey)?;
-        let step = p.chain.get(position).ok_or(CryptoError::NoMatchingKey)?;
+        let step = p.chain.get(slot).ok_or(CryptoError::NoMatchingKey)?;
         let ctx = Context {
             roster_hash: &self.roster_hash,
             sender: &p.sender,
         };
-        let body = message::open(&ctx, step, &p.verifying, message)?;
+        let body = message::open(&ctx, &step, &p.verifying, message)?;
         Ok(Decrypted {
             sender: p.sender,
             epoch: self.number,
@@ -151,7 +151,7 @@ impl Epoch {
         })
     }
 
-    fn candidates(&self, label: &[u8; 8]) -> Vec<(usize, usize)> {
+    fn candidates(&self, label: &[u8; 8]) -> Vec<(usize, Slot)> {
         let per_peer = self.peers.iter().enumerate();
         per_peer
             .flat_map(|(i, p)| p.chain.find(label).map(move |pos| (i, pos)))
@@ -291,9 +291,9 @@ impl Conversation {
     }
 }
 
-fn consume(epoch: &mut Epoch, peer: usize, position: usize, done: Decrypted) -> Decrypted {
+fn consume(epoch: &mut Epoch, peer: usize, slot: Slot, done: Decrypted) -> Decrypted {
     if let Some(p) = epoch.peers.get_mut(peer) {
-        p.chain.consume(position);
+        p.chain.consume(slot);
     }
     done
 }

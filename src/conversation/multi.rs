@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use rand::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::chain::{Binding, ReceiverChain, Secret, SenderChain};
+use super::chain::{Binding, ReceiverChain, Secret, SenderChain, Slot};
 use super::distribution::{FanOutGrant, SecretBytes};
 use super::roster::{ConversationId, Kind, Member, Role, Roster};
 use super::{Conversation, Decrypted, Epoch};
@@ -262,7 +262,7 @@ impl FanOut {
             .into());
         }
         let mut error = Error::Crypto(CryptoError::NoMatchingKey);
-        let candidates: Vec<(usize, usize)> = self
+        let candidates: Vec<(usize, Slot)> = self
             .incoming
             .iter()
             .enumerate()
@@ -283,13 +283,13 @@ impl FanOut {
     fn try_first(
         &self,
         incoming: usize,
-        position: usize,
+        slot: Slot,
         part: &KeyPart,
         cohort: &[MailboxId],
         body: &[u8],
     ) -> Result<(Conversation, Decrypted), Error> {
         let inc = &self.incoming[incoming];
-        let step = inc.chain.get(position).ok_or(CryptoError::NoMatchingKey)?;
+        let step = inc.chain.get(slot).ok_or(CryptoError::NoMatchingKey)?;
         let seed = Zeroizing::new(xor32(&part.wrapped, &step.secret));
         let seeded = Seeded::new(&seed);
         let id = ConversationId(core::array::from_fn(|i| body[i] ^ seeded.id_mask[i]));
