@@ -318,3 +318,38 @@ fn only_admins_change_and_chains_are_needed() {
     let hello = at_3.encrypt(b"hello").unwrap();
     assert_eq!(net.conv(1).decrypt(&hello).unwrap().sender, mailbox(3));
 }
+
+#[test]
+fn removed_member_cannot_hand_out_a_late_chain() {
+    let mut rng = rand::rng();
+    let others = vec![member(1, Role::Member), member(2, Role::Member)];
+    let (mut a, welcomes) = Conversation::create(&mut rng, member(0, Role::Admin), others).unwrap();
+    let welcome = |to| {
+        let w = welcomes.iter().find(|(t, _)| *t == mailbox(to)).unwrap();
+        w.1.to_bytes()
+    };
+    let mut b = Conversation::join(mailbox(1), mailbox(0), &welcome(1)).unwrap();
+    let mut c = Conversation::join(mailbox(2), mailbox(0), &welcome(2)).unwrap();
+    let c_out = c.start_chain(&mut rng).unwrap();
+    let late = c_out
+        .iter()
+        .find(|(t, _)| *t == mailbox(1))
+        .unwrap()
+        .1
+        .to_bytes();
+    let commits = a.change(&mut rng, &[], &[mailbox(2)]).unwrap();
+    assert_eq!(commits.len(), 1, "only the member who stays hears of it");
+    let commit = commits[0].1.to_bytes();
+    assert_eq!(
+        b.accept_distribution(mailbox(0), &commit),
+        Ok(Accepted::NewEpoch(1))
+    );
+    assert_eq!(
+        b.accept_distribution(mailbox(2), &late),
+        Err(Error::Crypto(CryptoError::WrongSender))
+    );
+    assert_eq!(
+        b.accept_distribution(mailbox(0), &commit),
+        Err(Error::Crypto(CryptoError::Replay))
+    );
+}

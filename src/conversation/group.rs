@@ -84,7 +84,9 @@ impl Conversation {
     /// the bytes arrived in) sent to the local member `me`.
     pub fn join(me: MailboxId, from: MailboxId, welcome: &[u8]) -> Result<Self, Error> {
         let dist = KeyDistribution::from_bytes(welcome)?;
-        let Some(Change::Welcome { roster }) = &dist.change else {
+        let Some(Change::Welcome { roster }) =
+            dist.change.as_ref().filter(|_| dist.kind == Kind::Group)
+        else {
             return Err(UsageError::WrongConversation.into());
         };
         let roster =
@@ -212,6 +214,12 @@ impl Conversation {
     }
 
     fn accept_chain(&mut self, dist: &KeyDistribution) -> Result<Accepted, Error> {
+        // A late chain for an earlier epoch only from a member who stayed: a removed member
+        // must not start talking in the epoch it was removed from.
+        let stayed = self.current.roster.get(&dist.sender).is_some();
+        if dist.epoch < self.current.number && !stayed {
+            return Err(CryptoError::WrongSender.into());
+        }
         let epoch = if dist.epoch == self.current.number {
             &mut self.current
         } else if dist.epoch > self.current.number {
@@ -228,6 +236,7 @@ impl Conversation {
         if epoch.roster.get(&dist.sender).is_none() {
             return Err(CryptoError::WrongSender.into());
         }
+
         if epoch.peers.iter().any(|p| p.sender == dist.sender) {
             return Err(CryptoError::Replay.into());
         }
