@@ -174,3 +174,54 @@ fn grants_are_bound_to_their_pair() {
     );
     assert!(a.grant(&mut rng, mailbox(0)).is_err());
 }
+
+/// A sender who gives two recipients different seeds for one body: each part only opens the
+/// message it was made with, so no two recipients accept different plaintexts for one message.
+#[test]
+fn spliced_parts_from_another_seed_are_rejected() {
+    let (mut sender, mut recipients) = setup(2);
+    let mut rng = rand::rng();
+    let (_, one) = sender
+        .send_first(&mut rng, &ids(2), b"version one", 0)
+        .unwrap();
+    let (_, two) = sender
+        .send_first(&mut rng, &ids(2), b"version two", 0)
+        .unwrap();
+    // Recipient 2's delivery of `two`, carrying the body of `one`.
+    let d_two = &two.split()[1];
+    let d_one = &one.split()[1];
+    let spliced = Delivery::new(
+        d_two.id(),
+        0,
+        d_two.mailbox(),
+        d_two.part().copied(),
+        d_two.cohort().to_vec(),
+        d_one.body().to_vec(),
+    )
+    .unwrap();
+    assert!(recipients[1].open_first(&spliced).is_err());
+    // Recipient 1 reads `one` as sent; nothing was consumed by the failed splice for 2.
+    assert_eq!(
+        recipients[0].open_first(&one.split()[0]).unwrap().1.body,
+        b"version one"
+    );
+    assert_eq!(
+        recipients[1].open_first(d_two).unwrap().1.body,
+        b"version two"
+    );
+}
+
+#[test]
+fn a_replaced_commitment_is_caught_before_decryption() {
+    let (mut sender, mut recipients) = setup(1);
+    let (mut conv, envelope) = sender
+        .send_first(&mut rand::rng(), &ids(1), b"a", 0)
+        .unwrap();
+    let (mut at_r, _) = recipients[0].open_first(&envelope.split()[0]).unwrap();
+    let mut message = conv.encrypt(b"b").unwrap();
+    message[8..40].copy_from_slice(&[0u8; 32]);
+    assert_eq!(
+        at_r.decrypt(&message),
+        Err(Error::Crypto(CryptoError::CommitmentMismatch))
+    );
+}

@@ -104,3 +104,26 @@ fn envelope_decoding_is_strict() {
         assert!(Envelope::from_bytes(&bytes[..cut]).is_err());
     }
 }
+
+#[test]
+fn a_relay_can_store_the_body_once_and_reassemble_deliveries() {
+    let mut net = Net::group(3);
+    let message = net.conv(0).encrypt(b"stored once").unwrap();
+    let envelope = &net.conv(0).envelopes(9, &message).unwrap()[0];
+    assert!(!envelope.is_keyed());
+    let shared = envelope.body().to_vec();
+    for d in envelope.split() {
+        let again = Delivery::new(
+            d.id(),
+            d.expiry(),
+            d.mailbox(),
+            None,
+            Vec::new(),
+            shared.clone(),
+        )
+        .unwrap();
+        assert_eq!(again, d);
+    }
+    let bad = Delivery::new(envelope.id(), 9, mailbox(1), None, vec![mailbox(1)], shared);
+    assert!(bad.is_err(), "a plain delivery has no cohort");
+}

@@ -157,6 +157,11 @@ impl Envelope {
         &self.body
     }
 
+    /// Whether it is a first message (each recipient has a key part).
+    pub fn is_keyed(&self) -> bool {
+        matches!(self.recipients, Recipients::Keyed(_))
+    }
+
     /// One delivery per mailbox. Each names its envelope id; a keyed envelope's deliveries carry
     /// the recipient's own key part and the whole recipient list (the conversation's roster).
     pub fn split(&self) -> Vec<Delivery> {
@@ -212,23 +217,50 @@ impl Delivery {
         self.to_wire()
     }
 
+    /// Reassembles a delivery from what a relay stored: the envelope's id and expiry, the
+    /// shared body (and, for a first message, the mailbox list) once, and this mailbox's part.
+    /// Checks the same rules as [`Delivery::from_bytes`].
+    pub fn new(
+        id: EnvelopeId,
+        expiry: u64,
+        mailbox: MailboxId,
+        part: Option<KeyPart>,
+        cohort: Vec<MailboxId>,
+        body: Vec<u8>,
+    ) -> Result<Self, DecodeError> {
+        let delivery = Self {
+            id,
+            expiry,
+            mailbox,
+            part,
+            cohort,
+            body,
+        };
+        delivery.check()?;
+        Ok(delivery)
+    }
+
     /// Decodes strictly. A keyed delivery's cohort is 1 to 50 mailboxes in increasing order
     /// that include its own; a plain delivery has none.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let delivery = Self::from_wire(bytes)?;
+        delivery.check()?;
+        Ok(delivery)
+    }
+
+    fn check(&self) -> Result<(), DecodeError> {
         let invalid = DecodeError::Invalid { what: Self::WHAT };
-        match delivery.part {
+        match self.part {
             Some(_) => {
-                check_mailboxes(&delivery.cohort, Self::WHAT)?;
-                if delivery.cohort.binary_search(&delivery.mailbox).is_err() {
+                check_mailboxes(&self.cohort, Self::WHAT)?;
+                if self.cohort.binary_search(&self.mailbox).is_err() {
                     return Err(invalid);
                 }
             }
-            None if !delivery.cohort.is_empty() => return Err(invalid),
+            None if !self.cohort.is_empty() => return Err(invalid),
             None => {}
         }
-        check_body(&delivery.body)?;
-        Ok(delivery)
+        check_body(&self.body)
     }
 
     /// The envelope's id, for deduplication.
