@@ -41,6 +41,31 @@ fn pair(n: usize) -> (Conversation, Conversation) {
     (sender, reader)
 }
 
+/// Sender 0 and reader 1 of a group of `n` in which the reader holds every other member's chain
+/// (so its label lookup is as large as in real use).
+fn full_reader(n: usize) -> (Conversation, Conversation) {
+    let mut all = members(n);
+    let me = all.remove(0);
+    let (sender, handoffs) = Conversation::create(&mut rand::rng(), me, all).unwrap();
+    let mut reader = None;
+    let mut chains = Vec::new();
+    for (to, welcome) in &handoffs {
+        let mut member = Conversation::join(*to, mailbox(0), &welcome.to_bytes()).unwrap();
+        if *to == mailbox(1) {
+            reader = Some(member);
+            continue;
+        }
+        let out = member.start_chain(&mut rand::rng()).unwrap();
+        let for_reader = out.into_iter().find(|(t, _)| *t == mailbox(1)).unwrap();
+        chains.push((*to, for_reader.1.to_bytes()));
+    }
+    let mut reader = reader.unwrap();
+    for (from, bytes) in chains {
+        reader.accept_distribution(from, &bytes).unwrap();
+    }
+    (sender, reader)
+}
+
 fn floor(c: &mut Criterion) {
     let key = AeadKey::new(&[7; 32]);
     let signing = SigningKey::from_seed(&[9; 32]);
@@ -57,13 +82,13 @@ fn floor(c: &mut Criterion) {
 }
 
 fn group(c: &mut Criterion) {
-    for n in [1usize, 10, 50] {
+    for n in [1usize, 10, 50, 999] {
         let (mut sender, _) = pair(n + 1);
         c.bench_function(&format!("group/encrypt_1KiB/{n}_recipients"), |b| {
             b.iter(|| sender.encrypt(&BODY).unwrap())
         });
         // A fresh pair: the reader's window follows the sender only if it reads everything.
-        let (mut sender, mut reader) = pair(n + 1);
+        let (mut sender, mut reader) = full_reader(n + 1);
         c.bench_function(&format!("group/decrypt_1KiB/{n}_recipients"), |b| {
             b.iter_batched(
                 || sender.encrypt(&BODY).unwrap(),

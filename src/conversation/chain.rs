@@ -6,7 +6,7 @@
 //! (forward secrecy). A receiver keeps the labels of the next [`LOOKAHEAD`] steps and at most
 //! [`MAX_SKIPPED`] steps it jumped over; nothing else.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use zeroize::{Zeroize, Zeroizing};
 
@@ -185,6 +185,11 @@ impl ReceiverChain {
         }
     }
 
+    /// The label of the next step in order (the one an in-order message carries).
+    pub(crate) fn next_label(&self) -> Option<[u8; 8]> {
+        self.ahead.front().copied()
+    }
+
     fn derive(&self, key: &[u8; 32], index: u32) -> (Secret, Step) {
         step(key, self.binding.domain, &self.binding.bytes, index)
     }
@@ -208,6 +213,44 @@ impl ReceiverChain {
             + self.ahead.len() * 8
             + self.skipped.len() * (4 + 8 + 32)
             + self.binding.bytes.len()
+    }
+}
+
+/// The next in-order label of each chain in a set, so that an in-order message (the common
+/// case) finds its chain with one hash lookup; anything else falls back to scanning every
+/// window. Purely an accelerator: a stale or colliding entry only costs the scan.
+#[derive(Default)]
+pub(crate) struct NextLabels(HashMap<[u8; 8], u32>);
+
+impl NextLabels {
+    /// Records that chain `chain` now expects `next` instead of `previous`.
+    pub(crate) fn update(&mut self, chain: u32, previous: Option<[u8; 8]>, next: Option<[u8; 8]>) {
+        if let Some(previous) = previous {
+            if self.0.get(&previous) == Some(&chain) {
+                self.0.remove(&previous);
+            }
+        }
+        if let Some(next) = next {
+            self.0.insert(next, chain);
+        }
+    }
+
+    /// The chain whose next label is `label`, if any.
+    pub(crate) fn get(&self, label: &[u8; 8]) -> Option<usize> {
+        self.0.get(label).map(|&c| c as usize)
+    }
+
+    /// Rebuilt over `chains`.
+    pub(crate) fn rebuild<'a>(chains: impl Iterator<Item = &'a ReceiverChain>) -> Self {
+        let mut index = Self::default();
+        for (i, chain) in chains.enumerate() {
+            index.update(
+                u32::try_from(i).unwrap_or(u32::MAX),
+                None,
+                chain.next_label(),
+            );
+        }
+        index
     }
 }
 

@@ -3,6 +3,7 @@
 use rand::CryptoRng;
 use zeroize::Zeroizing;
 
+use super::chain::NextLabels;
 use super::distribution::{Change, KeyDistribution, SecretBytes};
 use super::roster::{ConversationId, Kind, Member, Role, Roster};
 use super::{Conversation, Epoch};
@@ -304,6 +305,7 @@ impl Conversation {
         old.own = None;
         old.peers
             .retain(|p| self.current.roster.get(&p.sender).is_some());
+        old.next_labels = NextLabels::rebuild(old.peers.iter().map(|p| &p.chain));
         self.previous = Some(Box::new(old));
     }
 

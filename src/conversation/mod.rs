@@ -44,7 +44,7 @@ pub use message::HEADER_LEN;
 pub use multi::FanOut;
 pub use roster::{ConversationId, Kind, MAX_MEMBERS, Member, Role};
 
-use chain::{Binding, ReceiverChain, Secret, SenderChain, Slot};
+use chain::{Binding, NextLabels, ReceiverChain, Secret, SenderChain, Slot};
 use message::Context;
 use roster::Roster;
 
@@ -82,6 +82,7 @@ struct Epoch {
     roster_hash: [u8; 32],
     own: Option<OwnChain>,
     peers: Vec<PeerChain>,
+    next_labels: NextLabels,
 }
 
 struct OwnChain {
@@ -117,11 +118,14 @@ impl Epoch {
             roster_hash,
             own: None,
             peers: Vec::new(),
+            next_labels: NextLabels::default(),
         }
     }
 
     fn add_peer(&mut self, sender: MailboxId, key: Secret, verifying: VerifyingKey) {
         let chain = ReceiverChain::new(key, chain_binding(&self.roster_hash, &sender));
+        let slot = u32::try_from(self.peers.len()).unwrap_or(u32::MAX);
+        self.next_labels.update(slot, None, chain.next_label());
         self.peers.push(PeerChain {
             sender,
             chain,
@@ -151,11 +155,43 @@ impl Epoch {
         })
     }
 
-    fn candidates(&self, label: &[u8; 8]) -> Vec<(usize, Slot)> {
+    /// Opens `message` with a pending step carrying `label`: first the chain whose next
+    /// in-order step has it (one hash lookup), then any window (a scan). Changes state only on
+    /// success.
+    fn open(&mut self, label: &[u8; 8], message: &[u8]) -> Result<Decrypted, Error> {
+        let mut error = Error::Crypto(CryptoError::NoMatchingKey);
+        let in_order = self
+            .next_labels
+            .get(label)
+            .filter(|&p| self.peers.get(p).and_then(|x| x.chain.next_label()) == Some(*label));
+        if let Some(peer) = in_order {
+            match self.try_open(peer, Slot::Ahead(0), message) {
+                Ok(done) => return Ok(self.consume(peer, Slot::Ahead(0), done)),
+                Err(e) => error = e,
+            }
+        }
         let per_peer = self.peers.iter().enumerate();
-        per_peer
-            .flat_map(|(i, p)| p.chain.find(label).map(move |pos| (i, pos)))
-            .collect()
+        let candidates: Vec<(usize, Slot)> = per_peer
+            .flat_map(|(i, p)| p.chain.find(label).map(move |slot| (i, slot)))
+            .filter(|&(i, slot)| in_order != Some(i) || slot != Slot::Ahead(0))
+            .collect();
+        for (peer, slot) in candidates {
+            match self.try_open(peer, slot, message) {
+                Ok(done) => return Ok(self.consume(peer, slot, done)),
+                Err(e) => error = e,
+            }
+        }
+        Err(error)
+    }
+
+    fn consume(&mut self, peer: usize, slot: Slot, done: Decrypted) -> Decrypted {
+        if let Some(p) = self.peers.get_mut(peer) {
+            let before = p.chain.next_label();
+            p.chain.consume(slot);
+            let index = u32::try_from(peer).unwrap_or(u32::MAX);
+            self.next_labels.update(index, before, p.chain.next_label());
+        }
+        done
     }
 
     fn state_len(&self) -> usize {
@@ -255,22 +291,17 @@ impl Conversation {
     /// [`CryptoError::BadSignature`] when it was tampered with or forged.
     pub fn decrypt(&mut self, message: &[u8]) -> Result<Decrypted, Error> {
         let label = message::label_of(message)?;
-        let mut error = Error::Crypto(CryptoError::NoMatchingKey);
-        for (peer, position) in self.current.candidates(&label) {
-            match self.current.try_open(peer, position, message) {
-                Ok(done) => return Ok(consume(&mut self.current, peer, position, done)),
-                Err(e) => error = e,
-            }
+        let error = match self.current.open(&label, message) {
+            Ok(done) => return Ok(done),
+            Err(e) => e,
+        };
+        match self.previous.as_deref_mut() {
+            Some(previous) => previous.open(&label, message).map_err(|e| match e {
+                Error::Crypto(CryptoError::NoMatchingKey) => error,
+                e => e,
+            }),
+            None => Err(error),
         }
-        if let Some(previous) = self.previous.as_deref_mut() {
-            for (peer, position) in previous.candidates(&label) {
-                match previous.try_open(peer, position, message) {
-                    Ok(done) => return Ok(consume(previous, peer, position, done)),
-                    Err(e) => error = e,
-                }
-            }
-        }
-        Err(error)
     }
 
     /// Whether a pending key of this conversation matches the message's label: a cheap test
@@ -289,13 +320,6 @@ impl Conversation {
     pub fn key_state_len(&self) -> usize {
         self.current.state_len() + self.previous.as_ref().map_or(0, |p| p.state_len())
     }
-}
-
-fn consume(epoch: &mut Epoch, peer: usize, slot: Slot, done: Decrypted) -> Decrypted {
-    if let Some(p) = epoch.peers.get_mut(peer) {
-        p.chain.consume(slot);
-    }
-    done
 }
 
 impl core::fmt::Debug for Conversation {
