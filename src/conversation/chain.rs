@@ -225,10 +225,8 @@ pub(crate) struct NextLabels(HashMap<[u8; 8], u32>);
 impl NextLabels {
     /// Records that chain `chain` now expects `next` instead of `previous`.
     pub(crate) fn update(&mut self, chain: u32, previous: Option<[u8; 8]>, next: Option<[u8; 8]>) {
-        if let Some(previous) = previous {
-            if self.0.get(&previous) == Some(&chain) {
-                self.0.remove(&previous);
-            }
+        if let Some(previous) = previous.filter(|p| self.0.get(p) == Some(&chain)) {
+            self.0.remove(&previous);
         }
         if let Some(next) = next {
             self.0.insert(next, chain);
