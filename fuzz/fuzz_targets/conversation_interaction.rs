@@ -60,7 +60,10 @@ impl World {
                 let (ck, seed) = (self.secret(), self.secret());
                 let conv = self.convs[to].as_mut().expect("just joined");
                 let more = conv.start_chain_with(&ck, &seed).expect("fresh epoch");
-                work.extend(more.into_iter().map(|(x, d)| (to, x.0[0] as usize, d.to_bytes().to_vec())));
+                work.extend(
+                    more.into_iter()
+                        .map(|(x, d)| (to, x.0[0] as usize, d.to_bytes().to_vec())),
+                );
                 work.append(&mut parked);
             }
         }
@@ -68,9 +71,15 @@ impl World {
 
     fn send(&mut self, s: usize, tamper: Option<u8>) {
         let body = self.counter.to_be_bytes();
-        let message = self.convs[s].as_mut().expect("present").encrypt(&body).expect("chain");
+        let message = self.convs[s]
+            .as_mut()
+            .expect("present")
+            .encrypt(&body)
+            .expect("chain");
         for r in 0..MAX {
-            let Some(conv) = self.convs[r].as_mut().filter(|_| r != s) else { continue };
+            let Some(conv) = self.convs[r].as_mut().filter(|_| r != s) else {
+                continue;
+            };
             if let Some(t) = tamper {
                 let mut bad = message.clone();
                 let at = t as usize % bad.len();
@@ -105,7 +114,11 @@ fuzz_target!(|data: &[u8]| {
         secret.extend_from_slice(&world.secret());
         let identity = Identity::from_secret_bytes(&secret).expect("65 bytes");
         let role = if i == 0 { Role::Admin } else { Role::Member };
-        world.members.push(Member::new(MailboxId([i as u8; 16]), role, *identity.public()));
+        world.members.push(Member::new(
+            MailboxId([i as u8; 16]),
+            role,
+            *identity.public(),
+        ));
     }
     let (ck, sk) = (world.secret(), world.secret());
     let others = world.members[1..4].to_vec();
@@ -133,7 +146,10 @@ fuzz_target!(|data: &[u8]| {
                 world.present[who] = true;
                 world.pump(0, handoffs);
             }
-            3 if who != 0 && world.present[who] && world.present.iter().filter(|p| **p).count() > 2 => {
+            3 if who != 0
+                && world.present[who]
+                && world.present.iter().filter(|p| **p).count() > 2 =>
+            {
                 let (ck, sk) = (world.secret(), world.secret());
                 let id = world.members[who].id;
                 let conv = world.convs[0].as_mut().expect("admin");
