@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use rand::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::chain::{Binding, ReceiverChain, Secret, SenderChain, Slot};
+use super::chain::{Binding, NextLabels, ReceiverChain, Secret, SenderChain, Slot};
 use super::distribution::{FanOutGrant, SecretBytes};
 use super::roster::{ConversationId, Kind, Member, Role, Roster};
 use super::{Conversation, Decrypted, Epoch};
@@ -36,6 +36,7 @@ pub struct FanOut {
     signing: SigningKey,
     outgoing: BTreeMap<MailboxId, SenderChain>,
     incoming: Vec<Incoming>,
+    next_labels: NextLabels,
 }
 
 struct Incoming {
@@ -113,6 +114,7 @@ impl FanOut {
             signing,
             outgoing: BTreeMap::new(),
             incoming: Vec::new(),
+            next_labels: NextLabels::default(),
         }
     }
 
@@ -162,6 +164,7 @@ impl FanOut {
             chain,
             verifying: grant.signing_public,
         });
+        self.next_labels = NextLabels::rebuild(self.incoming.iter().map(|i| &i.chain));
         Ok(())
     }
 
@@ -261,23 +264,63 @@ impl FanOut {
             }
             .into());
         }
+        self.open_part(part, delivery.cohort(), body)
+    }
+
+    /// Tries the pending fan-out steps labelled like `part`: the sender's next step first (one
+    /// lookup), then every window. Changes state only on success.
+    fn open_part(
+        &mut self,
+        part: &KeyPart,
+        cohort: &[MailboxId],
+        body: &[u8],
+    ) -> Result<(Conversation, Decrypted), Error> {
         let mut error = Error::Crypto(CryptoError::NoMatchingKey);
-        let candidates: Vec<(usize, Slot)> = self
-            .incoming
-            .iter()
-            .enumerate()
-            .flat_map(|(i, inc)| inc.chain.find(&part.label).map(move |pos| (i, pos)))
-            .collect();
-        for (i, position) in candidates {
-            match self.try_first(i, position, part, delivery.cohort(), body) {
-                Ok(done) => {
-                    self.incoming[i].chain.consume(position);
-                    return Ok(done);
+        let label = part.label;
+        let in_order = self
+            .next_labels
+            .get(&label)
+            .filter(|&i| self.incoming.get(i).and_then(|x| x.chain.next_label()) == Some(label));
+        let mut candidates = match in_order {
+            Some(i) => vec![(i, Slot::Ahead(0))],
+            None => self.scan(&label, None),
+        };
+        let mut scanned = in_order.is_none();
+        loop {
+            for (i, slot) in candidates {
+                match self.try_first(i, slot, part, cohort, body) {
+                    Ok(done) => {
+                        self.consume(i, slot);
+                        return Ok(done);
+                    }
+                    Err(e) => error = e,
                 }
-                Err(e) => error = e,
             }
+            if scanned {
+                break;
+            }
+            candidates = self.scan(&label, in_order);
+            scanned = true;
         }
         Err(error)
+    }
+
+    /// Every pending fan-out step with `label`, except the in-order one already tried.
+    fn scan(&self, label: &[u8; 8], tried: Option<usize>) -> Vec<(usize, Slot)> {
+        let all = self.incoming.iter().enumerate();
+        all.flat_map(|(i, inc)| inc.chain.find(label).map(move |slot| (i, slot)))
+            .filter(|&(i, slot)| tried != Some(i) || slot != Slot::Ahead(0))
+            .collect()
+    }
+
+    fn consume(&mut self, i: usize, slot: Slot) {
+        if let Some(inc) = self.incoming.get_mut(i) {
+            let before = inc.chain.next_label();
+            inc.chain.consume(slot);
+            let index = u32::try_from(i).unwrap_or(u32::MAX);
+            self.next_labels
+                .update(index, before, inc.chain.next_label());
+        }
     }
 
     fn try_first(
