@@ -184,9 +184,33 @@ fn membership(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
+        // Every member re-keys after a change: a new chain for each of the n - 1 others.
+        let (mut admin, member) = pair(n);
+        let member = std::cell::RefCell::new(member);
+        let mut toggle = toggler(extra);
+        c.bench_function(&format!("change/member_start_chain/{n}_members"), |b| {
+            b.iter_batched(
+                || {
+                    let handoffs = toggle(&mut admin);
+                    let to_1 = handoffs
+                        .into_iter()
+                        .find(|(to, _)| *to == mailbox(1))
+                        .unwrap();
+                    member
+                        .borrow_mut()
+                        .accept_distribution(mailbox(0), &to_1.1.to_bytes())
+                        .unwrap();
+                },
+                |()| {
+                    let out = member.borrow_mut().start_chain(&mut rand::rng()).unwrap();
+                    out.iter().map(|(_, d)| d.to_bytes().len()).sum::<usize>()
+                },
+                BatchSize::PerIteration,
+            )
+        });
         eprintln!(
             "key state for one peer chain (incl. previous epoch): {} bytes",
-            member.key_state_len()
+            member.borrow().key_state_len()
         );
     }
 }
