@@ -1,7 +1,8 @@
 #![no_main]
 //! A seed and a list of actions drive a group of up to 7 members through sends, tampering,
 //! additions and removals. Everything delivered to a current member opens to what was sent;
-//! tampered messages never open; removed members read nothing sent after their removal.
+//! tampered messages never open; removed members read nothing sent after their removal; a
+//! member restored from its stored state carries on.
 
 use libfuzzer_sys::fuzz_target;
 use missive::conversation::{Accepted, Conversation, Handoffs, Member, Role};
@@ -135,6 +136,13 @@ fuzz_target!(|data: &[u8]| {
     world.pump(0, handoffs);
     for &a in actions.iter().take(64) {
         let who = (a >> 2) as usize % MAX;
+        // Now and then a member restarts from its stored state.
+        if a & 0x80 != 0 {
+            if let Some(conv) = world.convs[who].as_ref() {
+                let restored = Conversation::from_bytes(&conv.to_bytes()).expect("own state");
+                world.convs[who] = Some(restored);
+            }
+        }
         match a & 3 {
             0 if world.present[who] => world.send(who, None),
             1 if world.present[who] => world.send(who, Some(a)),

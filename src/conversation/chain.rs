@@ -8,10 +8,12 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::distribution::SecretBytes;
 use crate::crypto::kdf;
-use crate::error::UsageError;
+use crate::error::{DecodeError, UsageError};
 
 /// Steps a receiver derives ahead of the last one it accepted.
 pub const LOOKAHEAD: u32 = 32;
@@ -255,6 +257,87 @@ impl NextLabels {
 impl Drop for Step {
     fn drop(&mut self) {
         self.label.zeroize();
+    }
+}
+
+/// A sender chain at rest.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SenderState {
+    key: SecretBytes,
+    index: u32,
+    exhausted: bool,
+}
+
+/// A receiver chain at rest.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ReceiverState {
+    base: SecretBytes,
+    high: u32,
+    ahead: Vec<[u8; 8]>,
+    frontier: SecretBytes,
+    skipped: Vec<(u32, [u8; 8], SecretBytes)>,
+}
+
+impl SenderChain {
+    pub(crate) fn to_state(&self) -> SenderState {
+        SenderState {
+            key: SecretBytes(*self.key),
+            index: self.index,
+            exhausted: self.exhausted,
+        }
+    }
+
+    pub(crate) fn from_state(state: &SenderState, binding: Binding) -> Self {
+        let key = Zeroizing::new(state.key.0);
+        Self {
+            key,
+            index: state.index,
+            binding,
+            exhausted: state.exhausted,
+        }
+    }
+}
+
+impl ReceiverChain {
+    pub(crate) fn to_state(&self) -> ReceiverState {
+        let skipped = self
+            .skipped
+            .iter()
+            .map(|s| (s.index, s.label, SecretBytes(*s.secret)));
+        ReceiverState {
+            base: SecretBytes(*self.base),
+            high: self.high,
+            ahead: self.ahead.iter().copied().collect(),
+            frontier: SecretBytes(*self.frontier),
+            skipped: skipped.collect(),
+        }
+    }
+
+    /// Restores a chain, checking the window's invariants (a full lookahead, bounded and
+    /// increasing skipped steps below `high`).
+    pub(crate) fn from_state(state: &ReceiverState, binding: Binding) -> Result<Self, DecodeError> {
+        let invalid = DecodeError::Invalid {
+            what: "receiver chain",
+        };
+        let full = (state.high.saturating_add(LOOKAHEAD) - state.high) as usize;
+        let skipped_ok = state.skipped.windows(2).all(|w| w[0].0 < w[1].0)
+            && state.skipped.last().is_none_or(|s| s.0 < state.high);
+        if state.ahead.len() != full || state.skipped.len() > MAX_SKIPPED || !skipped_ok {
+            return Err(invalid);
+        }
+        let skipped = state.skipped.iter().map(|(index, label, secret)| Step {
+            index: *index,
+            label: *label,
+            secret: Zeroizing::new(secret.0),
+        });
+        Ok(Self {
+            base: Zeroizing::new(state.base.0),
+            high: state.high,
+            ahead: state.ahead.iter().copied().collect(),
+            frontier: Zeroizing::new(state.frontier.0),
+            skipped: skipped.collect(),
+            binding,
+        })
     }
 }
 

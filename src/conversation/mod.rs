@@ -36,6 +36,7 @@ mod group;
 mod message;
 mod multi;
 mod roster;
+mod state;
 
 pub use chain::{LOOKAHEAD, MAX_SKIPPED};
 pub use distribution::{FanOutGrant, KeyDistribution};

@@ -11,7 +11,11 @@ use std::collections::BTreeMap;
 use rand::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::chain::{Binding, NextLabels, ReceiverChain, Secret, SenderChain, Slot};
+use serde::{Deserialize, Serialize};
+
+use super::chain::{
+    Binding, NextLabels, ReceiverChain, ReceiverState, Secret, SenderChain, SenderState, Slot,
+};
 use super::distribution::{FanOutGrant, SecretBytes};
 use super::roster::{ConversationId, Kind, Member, Role, Roster};
 use super::{Conversation, Decrypted, Epoch};
@@ -19,6 +23,7 @@ use crate::crypto::kdf;
 use crate::crypto::sign::{SigningKey, VerifyingKey};
 use crate::envelope::{Delivery, Envelope, KeyPart, MAX_RECIPIENTS, MailboxId};
 use crate::error::{CryptoError, DecodeError, Error, UsageError};
+use crate::wire::Wire;
 
 /// Domain of fan-out chains; their binding is `sender || recipient`.
 pub const FANOUT_DOMAIN: &[u8] = b"missive/v1/fanout";
@@ -360,6 +365,68 @@ impl FanOut {
             .iter()
             .map(|i| 16 + 32 + i.chain.state_len())
             .sum::<usize>()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct FanOutState {
+    me: MailboxId,
+    signing_seed: SecretBytes,
+    outgoing: Vec<(MailboxId, SenderState)>,
+    incoming: Vec<(MailboxId, VerifyingKey, ReceiverState)>,
+}
+
+impl Wire for FanOutState {
+    const WHAT: &'static str = "fan-out state";
+    const VERSION: u8 = 1;
+}
+
+impl FanOut {
+    /// The whole state, for storage at rest (encrypt it; the buffer is zeroized on drop).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let outgoing = self.outgoing.iter().map(|(to, c)| (*to, c.to_state()));
+        let incoming = self
+            .incoming
+            .iter()
+            .map(|i| (i.sender, i.verifying, i.chain.to_state()));
+        let state = FanOutState {
+            me: self.me,
+            signing_seed: SecretBytes(*self.signing.to_seed()),
+            outgoing: outgoing.collect(),
+            incoming: incoming.collect(),
+        };
+        Zeroizing::new(state.to_wire())
+    }
+
+    /// Restores a state written by [`FanOut::to_bytes`], checking its invariants.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let invalid = DecodeError::Invalid {
+            what: "fan-out state",
+        };
+        let s = FanOutState::from_wire(bytes)?;
+        let signing = SigningKey::from_seed(&Zeroizing::new(s.signing_seed.0));
+        let mut fan = Self::with_signing(s.me, signing);
+        let ordered = s.outgoing.windows(2).all(|w| w[0].0 < w[1].0);
+        if !ordered || s.outgoing.iter().any(|(to, _)| *to == s.me) {
+            return Err(invalid);
+        }
+        for (to, chain) in &s.outgoing {
+            let chain = SenderChain::from_state(chain, fanout_binding(&s.me, to));
+            fan.outgoing.insert(*to, chain);
+        }
+        for (from, verifying, chain) in &s.incoming {
+            if *from == s.me || fan.incoming.iter().any(|i| i.sender == *from) {
+                return Err(invalid);
+            }
+            let chain = ReceiverChain::from_state(chain, fanout_binding(from, &s.me))?;
+            fan.incoming.push(Incoming {
+                sender: *from,
+                chain,
+                verifying: *verifying,
+            });
+        }
+        fan.next_labels = NextLabels::rebuild(fan.incoming.iter().map(|i| &i.chain));
+        Ok(fan)
     }
 }
 
