@@ -11,6 +11,9 @@
 //! * A [`FanOut`] opens an ad-hoc conversation with up to 50 recipients in one message: the body
 //!   once, plus 56 bytes per recipient, with symmetric work only.
 //!
+//! * [`Conversation::to_bytes`] and [`FanOut::to_bytes`] give the state at rest (encrypt it,
+//!   and store it after every `encrypt` before the message leaves).
+//!
 //! The sender of a message cannot decrypt it again: store what you send.
 //!
 //! ```
