@@ -97,6 +97,37 @@ fn adhoc_roster(sender: MailboxId, recipients: &[MailboxId]) -> Result<Roster, U
     )
 }
 
+/// Each recipient's part: its next fan-out label and the seed under that step's secret.
+fn wrap(
+    chains: &mut [(MailboxId, SenderChain)],
+    seed: &[u8; 32],
+) -> Result<Vec<(MailboxId, KeyPart)>, UsageError> {
+    let mut parts = Vec::with_capacity(chains.len());
+    for (to, chain) in chains {
+        let step = chain.next()?;
+        let wrapped = xor32(seed, &step.secret);
+        parts.push((
+            *to,
+            KeyPart {
+                label: step.label,
+                wrapped,
+            },
+        ));
+    }
+    Ok(parts)
+}
+
+fn adhoc(id: ConversationId, me: MailboxId, current: Epoch) -> Conversation {
+    Conversation {
+        id,
+        kind: Kind::AdHoc,
+        me,
+        current,
+        previous: None,
+        removed: false,
+    }
+}
+
 fn xor32(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
     core::array::from_fn(|i| a[i] ^ b[i])
 }
@@ -212,45 +243,34 @@ impl FanOut {
         }
         let roster = adhoc_roster(self.me, recipients)?;
         // Step clones, so that an error leaves every chain as it was.
-        let mut chains = Vec::with_capacity(recipients.len());
-        for to in roster
-            .members()
-            .iter()
-            .map(|m| m.id)
-            .filter(|id| *id != self.me)
-        {
-            let chain = self.outgoing.get(&to).ok_or(UsageError::UnknownRecipient)?;
-            chains.push((to, chain.clone()));
-        }
+        let mut chains = self.chains_to(&roster)?;
         let seeded = Seeded::new(seed);
         let mut current = Epoch::new(&id, Kind::AdHoc, 0, roster);
         let chain_key = seeded.chain_key(&current.roster_hash, &self.me);
         current.set_own(&self.me, chain_key, self.signing.clone());
-        let mut conversation = Conversation {
-            id,
-            kind: Kind::AdHoc,
-            me: self.me,
-            current,
-            previous: None,
-            removed: false,
-        };
+        let mut conversation = adhoc(id, self.me, current);
         let message = conversation.encrypt(body)?;
-        let mut parts = Vec::with_capacity(chains.len());
-        for (to, chain) in &mut chains {
-            let step = chain.next()?;
-            parts.push((
-                *to,
-                KeyPart {
-                    label: step.label,
-                    wrapped: xor32(seed, &step.secret),
-                },
-            ));
-        }
+        let parts = wrap(&mut chains, seed)?;
         let mut shared = Vec::with_capacity(16 + message.len());
         shared.extend(id.0.iter().zip(&seeded.id_mask).map(|(a, b)| a ^ b));
         shared.extend_from_slice(&message);
         self.outgoing.extend(chains);
         Ok((conversation, Envelope::keyed(expiry, parts, shared)))
+    }
+
+    /// Copies of the fan-out chains to every member of `roster` but us.
+    fn chains_to(&self, roster: &Roster) -> Result<Vec<(MailboxId, SenderChain)>, UsageError> {
+        let others = roster
+            .members()
+            .iter()
+            .map(|m| m.id)
+            .filter(|id| *id != self.me);
+        others
+            .map(|to| {
+                let chain = self.outgoing.get(&to).ok_or(UsageError::UnknownRecipient)?;
+                Ok((to, chain.clone()))
+            })
+            .collect()
     }
 
     /// Opens a first message delivered to the local user: finds its key part by label, rebuilds
@@ -345,14 +365,7 @@ impl FanOut {
         let mut current = Epoch::new(&id, Kind::AdHoc, 0, roster);
         let chain_key = seeded.chain_key(&current.roster_hash, &inc.sender);
         current.add_peer(inc.sender, chain_key, inc.verifying);
-        let mut conversation = Conversation {
-            id,
-            kind: Kind::AdHoc,
-            me: self.me,
-            current,
-            previous: None,
-            removed: false,
-        };
+        let mut conversation = adhoc(id, self.me, current);
         let decrypted = conversation.decrypt(&body[16..])?;
         Ok((conversation, decrypted))
     }
