@@ -64,6 +64,13 @@ pub enum CryptoError {
     UnknownPrekey,
     /// There is no session with this peer, and the message cannot start one.
     NoSession,
+    /// No key we hold matches this message's label: it is not for us, or its keys are gone.
+    NoMatchingKey,
+    /// A peer's view of the conversation (its roster hash) differs from ours.
+    RosterMismatch,
+    /// A payload names a sender other than the one that delivered it, or one without the
+    /// right to send it.
+    WrongSender,
 }
 
 /// The API was used in a way it does not allow.
@@ -85,6 +92,23 @@ pub enum UsageError {
     },
     /// An identity other than the one the state belongs to was passed in.
     WrongIdentity,
+    /// More recipients than one message or envelope carries.
+    TooManyRecipients {
+        /// The most allowed.
+        max: usize,
+    },
+    /// There is no key for this recipient yet (no fan-out key was accepted from or granted to it).
+    UnknownRecipient,
+    /// The local member may not do this (not an admin, removed, or not in the roster).
+    NotPermitted,
+    /// The local sender chain is missing (call `start_chain`) or already exists for this epoch.
+    SenderChain,
+    /// The payload belongs to a later epoch than ours; keep it and retry after the change arrives.
+    FutureEpoch,
+    /// The roster or recipient list is invalid (empty, duplicated, too large, or missing a party).
+    InvalidRoster,
+    /// The payload belongs to another conversation.
+    WrongConversation,
 }
 
 /// Any Missive error.
@@ -123,6 +147,9 @@ impl fmt::Display for CryptoError {
             Self::TooManySkipped => "message skips too many message keys",
             Self::UnknownPrekey => "message names an unknown or expired prekey",
             Self::NoSession => "no session with this peer",
+            Self::NoMatchingKey => "no key matches this message",
+            Self::RosterMismatch => "roster does not match",
+            Self::WrongSender => "payload sender is not the party that delivered it",
         })
     }
 }
@@ -136,6 +163,13 @@ impl fmt::Display for UsageError {
             Self::ExportOnly => f.write_str("export-only context cannot seal or open"),
             Self::TooLarge { what } => write!(f, "{what} is too large"),
             Self::WrongIdentity => f.write_str("identity does not match this state"),
+            Self::TooManyRecipients { max } => write!(f, "more than {max} recipients"),
+            Self::UnknownRecipient => f.write_str("no key for this recipient"),
+            Self::NotPermitted => f.write_str("the local member may not do this"),
+            Self::SenderChain => f.write_str("sender chain missing or already started"),
+            Self::FutureEpoch => f.write_str("payload is for a later epoch"),
+            Self::InvalidRoster => f.write_str("invalid roster or recipient list"),
+            Self::WrongConversation => f.write_str("payload belongs to another conversation"),
         }
     }
 }

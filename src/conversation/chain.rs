@@ -1,0 +1,398 @@
+//! Symmetric chains with labelled steps (PROTOCOL.md §6.3): a sender's chain in a conversation,
+//! and a fan-out chain from one user to another.
+//!
+//! Step `i` turns the chain key `CK_i` into `CK_{i+1}`, a one-time secret `S_i` and an 8-byte
+//! label `L_i` that the receiver finds the step by. The old chain key is overwritten at once
+//! (forward secrecy). A receiver keeps the labels of the next [`LOOKAHEAD`] steps and at most
+//! [`MAX_SKIPPED`] steps it jumped over; nothing else.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::distribution::SecretBytes;
+use crate::crypto::kdf;
+use crate::error::{DecodeError, UsageError};
+
+/// Steps a receiver derives ahead of the last one it accepted.
+pub const LOOKAHEAD: u32 = 32;
+/// Skipped steps a receiver keeps (oldest dropped first).
+pub const MAX_SKIPPED: usize = 64;
+
+/// A 32-byte secret, zeroized on drop.
+pub(crate) type Secret = Zeroizing<[u8; 32]>;
+
+/// One step's output.
+#[derive(Clone)]
+pub(crate) struct Step {
+    pub(crate) index: u32,
+    pub(crate) label: [u8; 8],
+    pub(crate) secret: Secret,
+}
+
+/// `HKDF-Expand(CK_i, domain || binding || be32(i), 72) = CK_{i+1} || S_i || L_i`.
+pub(crate) fn step(key: &[u8; 32], domain: &[u8], binding: &[u8], index: u32) -> (Secret, Step) {
+    let out = kdf::expand_array::<72>(key, &[domain, binding, &index.to_be_bytes()]);
+    let mut next = Zeroizing::new([0u8; 32]);
+    let mut secret = Zeroizing::new([0u8; 32]);
+    let mut label = [0u8; 8];
+    next.copy_from_slice(&out[..32]);
+    secret.copy_from_slice(&out[32..64]);
+    label.copy_from_slice(&out[64..]);
+    (
+        next,
+        Step {
+            index,
+            label,
+            secret,
+        },
+    )
+}
+
+/// Where a chain's steps are bound: its domain label and binding bytes.
+#[derive(Clone)]
+pub(crate) struct Binding {
+    pub(crate) domain: &'static [u8],
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// The sending end: the current chain key and index.
+#[derive(Clone)]
+pub(crate) struct SenderChain {
+    key: Secret,
+    index: u32,
+    binding: Binding,
+    exhausted: bool,
+}
+
+impl SenderChain {
+    pub(crate) fn new(key: Secret, binding: Binding) -> Self {
+        Self {
+            key,
+            index: 0,
+            binding,
+            exhausted: false,
+        }
+    }
+
+    /// The next step. After step `u32::MAX - 1` the chain refuses forever (sticky).
+    pub(crate) fn next(&mut self) -> Result<Step, UsageError> {
+        let after = self.index.checked_add(1).filter(|_| !self.exhausted);
+        let Some(after) = after else {
+            self.exhausted = true;
+            return Err(UsageError::MessageLimitReached);
+        };
+        let (next, out) = step(
+            &self.key,
+            self.binding.domain,
+            &self.binding.bytes,
+            self.index,
+        );
+        self.key = next;
+        self.index = after;
+        Ok(out)
+    }
+}
+
+/// Where a pending step is: among the skipped ones (with its secret) or `k` steps after the
+/// highest accepted one (only its label is kept; the secret is derived again when needed).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Slot {
+    Skipped(usize),
+    Ahead(u32),
+}
+
+/// The receiving end. It keeps the chain key at `high` (one past the highest accepted index),
+/// the labels of the next [`LOOKAHEAD`] steps, the chain key after them, and at most
+/// [`MAX_SKIPPED`] skipped steps with their secrets.
+pub(crate) struct ReceiverChain {
+    base: Secret,
+    high: u32,
+    ahead: VecDeque<[u8; 8]>,
+    frontier: Secret,
+    skipped: VecDeque<Step>,
+    binding: Binding,
+}
+
+impl ReceiverChain {
+    pub(crate) fn new(key: Secret, binding: Binding) -> Self {
+        let frontier = key.clone();
+        let (ahead, skipped) = (VecDeque::with_capacity(LOOKAHEAD as usize), VecDeque::new());
+        let mut chain = Self {
+            base: key,
+            high: 0,
+            ahead,
+            frontier,
+            skipped,
+            binding,
+        };
+        chain.extend();
+        chain
+    }
+
+    /// Pending steps carrying `label` (almost always zero or one).
+    pub(crate) fn find<'a>(&'a self, label: &'a [u8; 8]) -> impl Iterator<Item = Slot> + 'a {
+        let skipped = self
+            .skipped
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| &s.label == label);
+        let ahead = self
+            .ahead
+            .iter()
+            .enumerate()
+            .filter(move |(_, l)| *l == label);
+        let ahead = ahead.filter_map(|(k, _)| u32::try_from(k).ok().map(Slot::Ahead));
+        skipped.map(|(i, _)| Slot::Skipped(i)).chain(ahead)
+    }
+
+    /// The step at `slot`, derived again if it lies ahead. Changes nothing.
+    pub(crate) fn get(&self, slot: Slot) -> Option<Step> {
+        match slot {
+            Slot::Skipped(i) => self.skipped.get(i).cloned(),
+            Slot::Ahead(k) if (k as usize) < self.ahead.len() => {
+                let mut key = self.base.clone();
+                for i in 0..k {
+                    key = self.derive(&key, self.high + i).0;
+                }
+                Some(self.derive(&key, self.high + k).1)
+            }
+            Slot::Ahead(_) => None,
+        }
+    }
+
+    /// Forgets the step at `slot` (it was used): steps jumped over become skipped, the window
+    /// slides, and the oldest skipped steps beyond [`MAX_SKIPPED`] are dropped.
+    pub(crate) fn consume(&mut self, slot: Slot) {
+        match slot {
+            Slot::Skipped(i) => {
+                self.skipped.remove(i);
+            }
+            Slot::Ahead(k) if (k as usize) < self.ahead.len() => {
+                for _ in 0..=k {
+                    let (next, step) = self.derive(&self.base, self.high);
+                    self.base = next;
+                    self.high += 1;
+                    self.ahead.pop_front();
+                    self.skipped.push_back(step);
+                }
+                self.skipped.pop_back();
+                self.extend();
+                while self.skipped.len() > MAX_SKIPPED {
+                    self.skipped.pop_front();
+                }
+            }
+            Slot::Ahead(_) => {}
+        }
+    }
+
+    /// The label of the next step in order (the one an in-order message carries).
+    pub(crate) fn next_label(&self) -> Option<[u8; 8]> {
+        self.ahead.front().copied()
+    }
+
+    fn derive(&self, key: &[u8; 32], index: u32) -> (Secret, Step) {
+        step(key, self.binding.domain, &self.binding.bytes, index)
+    }
+
+    /// Keeps labels for `[high, high + LOOKAHEAD)`, never past index `u32::MAX - 1`.
+    fn extend(&mut self) {
+        let target = self.high.saturating_add(LOOKAHEAD);
+        let mut index = self.high + self.ahead.len() as u32;
+        while index < target {
+            let (next, out) = self.derive(&self.frontier, index);
+            self.frontier = next;
+            self.ahead.push_back(out.label);
+            index += 1;
+        }
+    }
+
+    /// Bytes of key state held, for the state-size figure.
+    pub(crate) fn state_len(&self) -> usize {
+        2 * 32
+            + 4
+            + self.ahead.len() * 8
+            + self.skipped.len() * (4 + 8 + 32)
+            + self.binding.bytes.len()
+    }
+}
+
+/// The next in-order label of each chain in a set, so that an in-order message (the common
+/// case) finds its chain with one hash lookup; anything else falls back to scanning every
+/// window. Purely an accelerator: a stale or colliding entry only costs the scan.
+#[derive(Default)]
+pub(crate) struct NextLabels(HashMap<[u8; 8], u32>);
+
+impl NextLabels {
+    /// Records that chain `chain` now expects `next` instead of `previous`.
+    pub(crate) fn update(&mut self, chain: u32, previous: Option<[u8; 8]>, next: Option<[u8; 8]>) {
+        if let Some(previous) = previous.filter(|p| self.0.get(p) == Some(&chain)) {
+            self.0.remove(&previous);
+        }
+        if let Some(next) = next {
+            self.0.insert(next, chain);
+        }
+    }
+
+    /// The chain whose next label is `label`, if any.
+    pub(crate) fn get(&self, label: &[u8; 8]) -> Option<usize> {
+        self.0.get(label).map(|&c| c as usize)
+    }
+
+    /// Rebuilt over `chains`.
+    pub(crate) fn rebuild<'a>(chains: impl Iterator<Item = &'a ReceiverChain>) -> Self {
+        let mut index = Self::default();
+        for (i, chain) in chains.enumerate() {
+            index.update(
+                u32::try_from(i).unwrap_or(u32::MAX),
+                None,
+                chain.next_label(),
+            );
+        }
+        index
+    }
+}
+
+impl Drop for Step {
+    fn drop(&mut self) {
+        self.label.zeroize();
+    }
+}
+
+/// A sender chain at rest.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SenderState {
+    key: SecretBytes,
+    index: u32,
+    exhausted: bool,
+}
+
+/// A receiver chain at rest.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ReceiverState {
+    base: SecretBytes,
+    high: u32,
+    ahead: Vec<[u8; 8]>,
+    frontier: SecretBytes,
+    skipped: Vec<(u32, [u8; 8], SecretBytes)>,
+}
+
+impl SenderChain {
+    pub(crate) fn to_state(&self) -> SenderState {
+        SenderState {
+            key: SecretBytes(*self.key),
+            index: self.index,
+            exhausted: self.exhausted,
+        }
+    }
+
+    pub(crate) fn from_state(state: &SenderState, binding: Binding) -> Self {
+        let key = Zeroizing::new(state.key.0);
+        Self {
+            key,
+            index: state.index,
+            binding,
+            exhausted: state.exhausted,
+        }
+    }
+}
+
+impl ReceiverChain {
+    pub(crate) fn to_state(&self) -> ReceiverState {
+        let skipped = self
+            .skipped
+            .iter()
+            .map(|s| (s.index, s.label, SecretBytes(*s.secret)));
+        ReceiverState {
+            base: SecretBytes(*self.base),
+            high: self.high,
+            ahead: self.ahead.iter().copied().collect(),
+            frontier: SecretBytes(*self.frontier),
+            skipped: skipped.collect(),
+        }
+    }
+
+    /// Restores a chain, checking the window's invariants (a full lookahead, bounded and
+    /// increasing skipped steps below `high`).
+    pub(crate) fn from_state(state: &ReceiverState, binding: Binding) -> Result<Self, DecodeError> {
+        let invalid = DecodeError::Invalid {
+            what: "receiver chain",
+        };
+        let full = (state.high.saturating_add(LOOKAHEAD) - state.high) as usize;
+        let skipped_ok = state.skipped.windows(2).all(|w| w[0].0 < w[1].0)
+            && state.skipped.last().is_none_or(|s| s.0 < state.high);
+        if state.ahead.len() != full || state.skipped.len() > MAX_SKIPPED || !skipped_ok {
+            return Err(invalid);
+        }
+        let skipped = state.skipped.iter().map(|(index, label, secret)| Step {
+            index: *index,
+            label: *label,
+            secret: Zeroizing::new(secret.0),
+        });
+        Ok(Self {
+            base: Zeroizing::new(state.base.0),
+            high: state.high,
+            ahead: state.ahead.iter().copied().collect(),
+            frontier: Zeroizing::new(state.frontier.0),
+            skipped: skipped.collect(),
+            binding,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding() -> Binding {
+        Binding {
+            domain: b"test",
+            bytes: vec![1, 2, 3],
+        }
+    }
+
+    fn find(r: &ReceiverChain, step: &Step) -> Option<Slot> {
+        r.find(&step.label).next()
+    }
+
+    #[test]
+    fn receiver_follows_sender_within_bounded_state() {
+        let mut s = SenderChain::new(Zeroizing::new([5; 32]), binding());
+        let mut r = ReceiverChain::new(Zeroizing::new([5; 32]), binding());
+        let steps: Vec<Step> = (0..400).map(|_| s.next().unwrap()).collect();
+        for step in &steps[..3] {
+            let slot = find(&r, step).unwrap();
+            assert_eq!(*r.get(slot).unwrap().secret, *step.secret);
+            r.consume(slot);
+            assert!(find(&r, step).is_none(), "consumed steps are gone");
+        }
+        let far = &steps[3 + LOOKAHEAD as usize];
+        assert!(find(&r, far).is_none(), "beyond the lookahead");
+        let jump = &steps[2 + LOOKAHEAD as usize];
+        let slot = find(&r, jump).unwrap();
+        assert_eq!(r.get(slot).unwrap().index, jump.index);
+        r.consume(slot);
+        assert_eq!(r.skipped.len(), LOOKAHEAD as usize - 1);
+        let skipped = &steps[10];
+        let slot = find(&r, skipped).unwrap();
+        assert_eq!(*r.get(slot).unwrap().secret, *skipped.secret);
+        r.consume(slot);
+        for i in (40..400).step_by(30) {
+            let slot = find(&r, &steps[i]).unwrap();
+            r.consume(slot);
+        }
+        assert!(r.skipped.len() <= MAX_SKIPPED);
+        assert!(find(&r, &steps[4]).is_none(), "oldest skipped dropped");
+        assert!(r.state_len() <= 2 * 32 + 4 + 8 * 32 + 44 * MAX_SKIPPED + 3);
+    }
+
+    #[test]
+    fn sender_chain_limit_is_sticky() {
+        let mut s = SenderChain::new(Zeroizing::new([5; 32]), binding());
+        s.index = u32::MAX - 1;
+        assert_eq!(s.next().unwrap().index, u32::MAX - 1);
+        assert_eq!(s.next().err(), Some(UsageError::MessageLimitReached));
+        assert_eq!(s.next().err(), Some(UsageError::MessageLimitReached));
+    }
+}

@@ -1,0 +1,345 @@
+//! Group life cycle (PROTOCOL.md §6.5–§6.6): create, join, hand out chains, change members.
+
+use rand::CryptoRng;
+use zeroize::Zeroizing;
+
+use super::chain::NextLabels;
+use super::distribution::{Change, KeyDistribution, SecretBytes};
+use super::roster::{ConversationId, Kind, Member, Role, Roster};
+use super::{Conversation, Epoch};
+use crate::crypto::sign::SigningKey;
+use crate::envelope::MailboxId;
+use crate::error::{CryptoError, Error, UsageError};
+
+/// What [`Conversation::accept_distribution`] did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Accepted {
+    /// A member's chain for the current (or previous) epoch is installed.
+    Chain,
+    /// An admin's change started this new epoch. The local member has no sender chain in it
+    /// yet: call [`Conversation::start_chain`] before sending.
+    NewEpoch(u64),
+    /// An admin's change removed the local member: it reads nothing sent from now on.
+    Removed,
+}
+
+/// Outgoing pairwise payloads: `(recipient, payload)`.
+pub type Handoffs = Vec<(MailboxId, KeyDistribution)>;
+
+fn random32<R: CryptoRng + ?Sized>(rng: &mut R) -> Zeroizing<[u8; 32]> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(out.as_mut());
+    out
+}
+
+impl Conversation {
+    /// Creates a group with the local member `me` (an admin) and `others`, and the local
+    /// sender chain; returns a welcome for each other member.
+    pub fn create<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        me: Member,
+        others: Vec<Member>,
+    ) -> Result<(Self, Handoffs), Error> {
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        Self::create_with(
+            ConversationId(id),
+            me,
+            others,
+            &random32(rng),
+            &random32(rng),
+        )
+    }
+
+    /// [`Conversation::create`] with explicit secrets (for vectors).
+    #[doc(hidden)]
+    pub fn create_with(
+        id: ConversationId,
+        me: Member,
+        mut others: Vec<Member>,
+        chain_key: &[u8; 32],
+        signing_seed: &[u8; 32],
+    ) -> Result<(Self, Handoffs), Error> {
+        if me.role != Role::Admin {
+            return Err(UsageError::NotPermitted.into());
+        }
+        others.push(me);
+        let roster = Roster::new(Kind::Group, others)?;
+        let current = Epoch::new(&id, Kind::Group, 0, roster);
+        let mut conversation = Self {
+            id,
+            kind: Kind::Group,
+            me: me.id,
+            current,
+            previous: None,
+            removed: false,
+        };
+        let welcome = Change::Welcome {
+            roster: conversation.current.roster.members().to_vec(),
+        };
+        let handoffs = conversation.install_own(chain_key, signing_seed, |_| Some(welcome.clone()));
+        Ok((conversation, handoffs))
+    }
+
+    /// Joins a conversation from a welcome that `from` (an admin, per the pairwise session
+    /// the bytes arrived in) sent to the local member `me`.
+    pub fn join(me: MailboxId, from: MailboxId, welcome: &[u8]) -> Result<Self, Error> {
+        let dist = KeyDistribution::from_bytes(welcome)?;
+        let Some(Change::Welcome { roster }) =
+            dist.change.as_ref().filter(|_| dist.kind == Kind::Group)
+        else {
+            return Err(UsageError::WrongConversation.into());
+        };
+        let roster =
+            Roster::new(dist.kind, roster.clone()).map_err(|_| CryptoError::RosterMismatch)?;
+        let admin = roster.get(&from).is_some_and(|m| m.role == Role::Admin);
+        if dist.sender != from || !admin || from == me {
+            return Err(CryptoError::WrongSender.into());
+        }
+        if roster.get(&me).is_none() {
+            return Err(UsageError::NotPermitted.into());
+        }
+        let mut current = Epoch::new(&dist.conversation, dist.kind, dist.epoch, roster);
+        if current.roster_hash != dist.roster_hash {
+            return Err(CryptoError::RosterMismatch.into());
+        }
+        current.add_peer(from, Zeroizing::new(dist.chain_key.0), dist.chain_public);
+        Ok(Self {
+            id: dist.conversation,
+            kind: dist.kind,
+            me,
+            current,
+            previous: None,
+            removed: false,
+        })
+    }
+
+    /// Starts the local sender chain for the current epoch; returns its key for every other
+    /// member. Needed after joining and after every [`Accepted::NewEpoch`].
+    pub fn start_chain<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Result<Handoffs, Error> {
+        self.start_chain_with(&random32(rng), &random32(rng))
+    }
+
+    /// [`Conversation::start_chain`] with explicit secrets (for vectors).
+    #[doc(hidden)]
+    pub fn start_chain_with(
+        &mut self,
+        chain_key: &[u8; 32],
+        signing_seed: &[u8; 32],
+    ) -> Result<Handoffs, Error> {
+        if self.removed {
+            return Err(UsageError::NotPermitted.into());
+        }
+        if self.current.own.is_some() {
+            return Err(UsageError::SenderChain.into());
+        }
+        Ok(self.install_own(chain_key, signing_seed, |_| None))
+    }
+
+    /// Adds and removes members (the local member must be an admin and stay): a new epoch
+    /// with a new local chain. Returns a commit (with the chain) for each member who stays and
+    /// a welcome for each new one; removed members get nothing.
+    pub fn change<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        added: &[Member],
+        removed: &[MailboxId],
+    ) -> Result<Handoffs, Error> {
+        self.change_with(added, removed, &random32(rng), &random32(rng))
+    }
+
+    /// [`Conversation::change`] with explicit secrets (for vectors).
+    #[doc(hidden)]
+    pub fn change_with(
+        &mut self,
+        added: &[Member],
+        removed: &[MailboxId],
+        chain_key: &[u8; 32],
+        signing_seed: &[u8; 32],
+    ) -> Result<Handoffs, Error> {
+        let admin = self
+            .current
+            .roster
+            .get(&self.me)
+            .is_some_and(|m| m.role == Role::Admin);
+        if self.removed || self.kind != Kind::Group || !admin || removed.contains(&self.me) {
+            return Err(UsageError::NotPermitted.into());
+        }
+        let number = self
+            .current
+            .number
+            .checked_add(1)
+            .ok_or(UsageError::MessageLimitReached)?;
+        let roster = self.current.roster.changed(self.kind, added, removed)?;
+        self.advance(Epoch::new(&self.id, self.kind, number, roster));
+        let members = self.current.roster.members().to_vec();
+        let commit = Change::Commit {
+            added: added.to_vec(),
+            removed: removed.to_vec(),
+        };
+        let new = |m: &Member| added.iter().any(|a| a.id == m.id);
+        Ok(self.install_own(chain_key, signing_seed, |m| {
+            Some(if new(m) {
+                Change::Welcome {
+                    roster: members.clone(),
+                }
+            } else {
+                commit.clone()
+            })
+        }))
+    }
+
+    /// Accepts a payload that member `from` sent the local member inside their pairwise
+    /// session: a chain for an epoch, or a commit that starts the next epoch. On error the
+    /// state is unchanged; [`UsageError::FutureEpoch`] means "keep it, retry after the commit".
+    pub fn accept_distribution(
+        &mut self,
+        from: MailboxId,
+        bytes: &[u8],
+    ) -> Result<Accepted, Error> {
+        let dist = KeyDistribution::from_bytes(bytes)?;
+        if dist.conversation != self.id || dist.kind != self.kind {
+            return Err(UsageError::WrongConversation.into());
+        }
+        if dist.sender != from || from == self.me {
+            return Err(CryptoError::WrongSender.into());
+        }
+        if self.removed {
+            return Err(UsageError::NotPermitted.into());
+        }
+        match &dist.change {
+            None => self.accept_chain(&dist),
+            Some(Change::Commit { added, removed }) => self.accept_commit(&dist, added, removed),
+            Some(Change::Welcome { .. }) => Err(UsageError::WrongConversation.into()),
+        }
+    }
+
+    fn accept_chain(&mut self, dist: &KeyDistribution) -> Result<Accepted, Error> {
+        // A late chain for an earlier epoch only from a member who stayed: a removed member
+        // must not start talking in the epoch it was removed from.
+        let stayed = self.current.roster.get(&dist.sender).is_some();
+        if dist.epoch < self.current.number && !stayed {
+            return Err(CryptoError::WrongSender.into());
+        }
+        let epoch = if dist.epoch == self.current.number {
+            &mut self.current
+        } else if dist.epoch > self.current.number {
+            return Err(UsageError::FutureEpoch.into());
+        } else {
+            match self.previous.as_deref_mut() {
+                Some(previous) if previous.number == dist.epoch => previous,
+                _ => return Err(CryptoError::Replay.into()),
+            }
+        };
+        if epoch.roster_hash != dist.roster_hash {
+            return Err(CryptoError::RosterMismatch.into());
+        }
+        if epoch.roster.get(&dist.sender).is_none() {
+            return Err(CryptoError::WrongSender.into());
+        }
+
+        if epoch.peers.iter().any(|p| p.sender == dist.sender) {
+            return Err(CryptoError::Replay.into());
+        }
+        epoch.add_peer(
+            dist.sender,
+            Zeroizing::new(dist.chain_key.0),
+            dist.chain_public,
+        );
+        Ok(Accepted::Chain)
+    }
+
+    fn accept_commit(
+        &mut self,
+        dist: &KeyDistribution,
+        added: &[Member],
+        removed: &[MailboxId],
+    ) -> Result<Accepted, Error> {
+        let next = self
+            .current
+            .number
+            .checked_add(1)
+            .ok_or(UsageError::MessageLimitReached)?;
+        if dist.epoch > next {
+            return Err(UsageError::FutureEpoch.into());
+        }
+        if dist.epoch < next {
+            return Err(CryptoError::Replay.into());
+        }
+        let admin = self
+            .current
+            .roster
+            .get(&dist.sender)
+            .is_some_and(|m| m.role == Role::Admin);
+        if !admin {
+            return Err(CryptoError::WrongSender.into());
+        }
+        let roster = self
+            .current
+            .roster
+            .changed(self.kind, added, removed)
+            .map_err(|_| CryptoError::RosterMismatch)?;
+        let mut epoch = Epoch::new(&self.id, self.kind, next, roster);
+        if epoch.roster_hash != dist.roster_hash {
+            return Err(CryptoError::RosterMismatch.into());
+        }
+        if epoch.roster.get(&self.me).is_none() {
+            self.removed = true;
+            self.current.own = None;
+            return Ok(Accepted::Removed);
+        }
+        epoch.add_peer(
+            dist.sender,
+            Zeroizing::new(dist.chain_key.0),
+            dist.chain_public,
+        );
+        self.advance(epoch);
+        Ok(Accepted::NewEpoch(next))
+    }
+
+    /// Makes `epoch` current; the old one becomes receive-only, keeping only the chains of
+    /// members who stay (a removed member cannot keep talking in the old epoch), and the one
+    /// before it is deleted.
+    fn advance(&mut self, epoch: Epoch) {
+        let mut old = core::mem::replace(&mut self.current, epoch);
+        old.own = None;
+        old.peers
+            .retain(|p| self.current.roster.get(&p.sender).is_some());
+        old.next_labels = NextLabels::rebuild(old.peers.iter().map(|p| &p.chain));
+        self.previous = Some(Box::new(old));
+    }
+
+    /// Installs a fresh local chain and returns its distribution to every other member.
+    fn install_own(
+        &mut self,
+        chain_key: &[u8; 32],
+        signing_seed: &[u8; 32],
+        change: impl Fn(&Member) -> Option<Change>,
+    ) -> Handoffs {
+        let signing = SigningKey::from_seed(signing_seed);
+        let chain_public = *signing.verifying_key();
+        self.current
+            .set_own(&self.me, Zeroizing::new(*chain_key), signing);
+        let others = self
+            .current
+            .roster
+            .members()
+            .iter()
+            .filter(|m| m.id != self.me);
+        others
+            .map(|m| {
+                let dist = KeyDistribution {
+                    conversation: self.id,
+                    kind: self.kind,
+                    epoch: self.current.number,
+                    roster_hash: self.current.roster_hash,
+                    sender: self.me,
+                    change: change(m),
+                    chain_key: SecretBytes(*chain_key),
+                    chain_public,
+                };
+                (m.id, dist)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,454 @@
+//! Multi-recipient first messages over fan-out chains (PROTOCOL.md §6.7).
+//!
+//! Each ordered pair of users shares a fan-out chain, handed over once in their pairwise
+//! session ([`FanOutGrant`]). A first message to `n ≤ 50` recipients draws a fresh 32-byte seed,
+//! derives from it an ad-hoc conversation and the sender's chain in it, and gives each
+//! recipient the seed XORed with the next step secret of their fan-out chain, under that step's
+//! label: 16 + 8 + 32 = 56 bytes per recipient, three HMACs of work, no public-key operation.
+
+use std::collections::BTreeMap;
+
+use rand::CryptoRng;
+use zeroize::Zeroizing;
+
+use serde::{Deserialize, Serialize};
+
+use super::chain::{
+    Binding, NextLabels, ReceiverChain, ReceiverState, Secret, SenderChain, SenderState, Slot,
+};
+use super::distribution::{FanOutGrant, SecretBytes};
+use super::roster::{ConversationId, Kind, Member, Role, Roster};
+use super::{Conversation, Decrypted, Epoch};
+use crate::crypto::kdf;
+use crate::crypto::sign::{SigningKey, VerifyingKey};
+use crate::envelope::{Delivery, Envelope, KeyPart, MAX_RECIPIENTS, MailboxId};
+use crate::error::{CryptoError, DecodeError, Error, UsageError};
+use crate::wire::Wire;
+
+/// Domain of fan-out chains; their binding is `sender || recipient`.
+pub const FANOUT_DOMAIN: &[u8] = b"missive/v1/fanout";
+/// HKDF-Extract salt of the seed.
+pub const ADHOC_SALT: &[u8] = b"missive/v1/adhoc";
+/// Info of the conversation-id mask.
+pub const ADHOC_ID: &[u8] = b"missive/v1/adhoc-id";
+/// Info prefix of the sender's first chain key.
+pub const ADHOC_CHAIN: &[u8] = b"missive/v1/adhoc-chain";
+
+/// One user's fan-out keys: the chains it granted to others and those granted to it, and the
+/// signing key of its ad-hoc chains.
+pub struct FanOut {
+    me: MailboxId,
+    signing: SigningKey,
+    outgoing: BTreeMap<MailboxId, SenderChain>,
+    incoming: Vec<Incoming>,
+    next_labels: NextLabels,
+}
+
+struct Incoming {
+    sender: MailboxId,
+    chain: ReceiverChain,
+    verifying: VerifyingKey,
+}
+
+fn fanout_binding(sender: &MailboxId, recipient: &MailboxId) -> Binding {
+    let mut bytes = Vec::with_capacity(32);
+    bytes.extend_from_slice(&sender.0);
+    bytes.extend_from_slice(&recipient.0);
+    Binding {
+        domain: FANOUT_DOMAIN,
+        bytes,
+    }
+}
+
+/// What a seed gives: the conversation-id mask and the prk the first chain key comes from.
+struct Seeded {
+    prk: Zeroizing<[u8; 32]>,
+    id_mask: [u8; 16],
+}
+
+impl Seeded {
+    fn new(seed: &[u8; 32]) -> Self {
+        let prk = kdf::extract(ADHOC_SALT, seed);
+        let mut id_mask = [0u8; 16];
+        id_mask.copy_from_slice(&kdf::expand_array::<16>(&prk, &[ADHOC_ID])[..]);
+        Self { prk, id_mask }
+    }
+
+    /// `CK_0 = HKDF-Expand(prk, "missive/v1/adhoc-chain" || roster_hash || sender, 32)`.
+    fn chain_key(&self, roster_hash: &[u8; 32], sender: &MailboxId) -> Secret {
+        kdf::expand_array::<32>(&self.prk, &[ADHOC_CHAIN, roster_hash, &sender.0])
+    }
+}
+
+fn adhoc_roster(sender: MailboxId, recipients: &[MailboxId]) -> Result<Roster, UsageError> {
+    let member = |id| Member {
+        id,
+        role: Role::Member,
+        identity: None,
+    };
+    Roster::new(
+        Kind::AdHoc,
+        recipients
+            .iter()
+            .copied()
+            .chain([sender])
+            .map(member)
+            .collect(),
+    )
+}
+
+/// Each recipient's part: its next fan-out label and the seed under that step's secret.
+fn wrap(
+    chains: &mut [(MailboxId, SenderChain)],
+    seed: &[u8; 32],
+) -> Result<Vec<(MailboxId, KeyPart)>, UsageError> {
+    let mut parts = Vec::with_capacity(chains.len());
+    for (to, chain) in chains {
+        let step = chain.next()?;
+        let wrapped = xor32(seed, &step.secret);
+        parts.push((
+            *to,
+            KeyPart {
+                label: step.label,
+                wrapped,
+            },
+        ));
+    }
+    Ok(parts)
+}
+
+fn adhoc(id: ConversationId, me: MailboxId, current: Epoch) -> Conversation {
+    Conversation {
+        id,
+        kind: Kind::AdHoc,
+        me,
+        current,
+        previous: None,
+        removed: false,
+    }
+}
+
+fn xor32(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
+    core::array::from_fn(|i| a[i] ^ b[i])
+}
+
+impl FanOut {
+    /// Fan-out state for the local user `me`, with a fresh signing key for ad-hoc chains.
+    pub fn new<R: CryptoRng + ?Sized>(rng: &mut R, me: MailboxId) -> Self {
+        Self::with_signing(me, SigningKey::generate(rng))
+    }
+
+    /// [`FanOut::new`] with an explicit signing seed (for vectors).
+    #[doc(hidden)]
+    pub fn with_seed(me: MailboxId, signing_seed: &[u8; 32]) -> Self {
+        Self::with_signing(me, SigningKey::from_seed(signing_seed))
+    }
+
+    fn with_signing(me: MailboxId, signing: SigningKey) -> Self {
+        Self {
+            me,
+            signing,
+            outgoing: BTreeMap::new(),
+            incoming: Vec::new(),
+            next_labels: NextLabels::default(),
+        }
+    }
+
+    /// A fresh fan-out chain to `to` (replacing any earlier one); send the grant's bytes to `to`
+    /// inside your pairwise session, once.
+    pub fn grant<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        to: MailboxId,
+    ) -> Result<FanOutGrant, Error> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(key.as_mut());
+        self.grant_with(to, &key)
+    }
+
+    /// [`FanOut::grant`] with an explicit key (for vectors).
+    #[doc(hidden)]
+    pub fn grant_with(&mut self, to: MailboxId, key: &[u8; 32]) -> Result<FanOutGrant, Error> {
+        if to == self.me {
+            return Err(UsageError::InvalidRoster.into());
+        }
+        let chain = SenderChain::new(Zeroizing::new(*key), fanout_binding(&self.me, &to));
+        self.outgoing.insert(to, chain);
+        let signing_public = *self.signing.verifying_key();
+        Ok(FanOutGrant {
+            sender: self.me,
+            recipient: to,
+            key: SecretBytes(*key),
+            signing_public,
+        })
+    }
+
+    /// Accepts a grant that `from` sent inside its pairwise session (replacing any earlier one).
+    pub fn accept_grant(&mut self, from: MailboxId, bytes: &[u8]) -> Result<(), Error> {
+        let grant = FanOutGrant::from_bytes(bytes)?;
+        if grant.sender != from || from == self.me {
+            return Err(CryptoError::WrongSender.into());
+        }
+        if grant.recipient != self.me {
+            return Err(UsageError::UnknownRecipient.into());
+        }
+        let chain =
+            ReceiverChain::new(Zeroizing::new(grant.key.0), fanout_binding(&from, &self.me));
+        self.incoming.retain(|i| i.sender != from);
+        self.incoming.push(Incoming {
+            sender: from,
+            chain,
+            verifying: grant.signing_public,
+        });
+        self.next_labels = NextLabels::rebuild(self.incoming.iter().map(|i| &i.chain));
+        Ok(())
+    }
+
+    /// Opens an ad-hoc conversation with `recipients` (1 to 50, each of whom we granted a
+    /// fan-out key) and sends `body` as its first message, in one keyed envelope. Later
+    /// messages go through the returned conversation's [`Conversation::encrypt`].
+    ///
+    /// # Errors
+    /// [`UsageError::TooManyRecipients`] above 50, [`UsageError::UnknownRecipient`] for a
+    /// recipient without a fan-out key, [`UsageError::InvalidRoster`] for duplicates or self.
+    pub fn send_first<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        recipients: &[MailboxId],
+        body: &[u8],
+        expiry: u64,
+    ) -> Result<(Conversation, Envelope), Error> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(seed.as_mut());
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        self.send_first_with(&seed, ConversationId(id), recipients, body, expiry)
+    }
+
+    /// [`FanOut::send_first`] with an explicit seed and id (for vectors).
+    #[doc(hidden)]
+    pub fn send_first_with(
+        &mut self,
+        seed: &[u8; 32],
+        id: ConversationId,
+        recipients: &[MailboxId],
+        body: &[u8],
+        expiry: u64,
+    ) -> Result<(Conversation, Envelope), Error> {
+        if recipients.len() > MAX_RECIPIENTS {
+            return Err(UsageError::TooManyRecipients {
+                max: MAX_RECIPIENTS,
+            }
+            .into());
+        }
+        let roster = adhoc_roster(self.me, recipients)?;
+        // Step clones, so that an error leaves every chain as it was.
+        let mut chains = self.chains_to(&roster)?;
+        let seeded = Seeded::new(seed);
+        let mut current = Epoch::new(&id, Kind::AdHoc, 0, roster);
+        let chain_key = seeded.chain_key(&current.roster_hash, &self.me);
+        current.set_own(&self.me, chain_key, self.signing.clone());
+        let mut conversation = adhoc(id, self.me, current);
+        let message = conversation.encrypt(body)?;
+        let parts = wrap(&mut chains, seed)?;
+        let mut shared = Vec::with_capacity(16 + message.len());
+        shared.extend(id.0.iter().zip(&seeded.id_mask).map(|(a, b)| a ^ b));
+        shared.extend_from_slice(&message);
+        self.outgoing.extend(chains);
+        Ok((conversation, Envelope::keyed(expiry, parts, shared)))
+    }
+
+    /// Copies of the fan-out chains to every member of `roster` but us.
+    fn chains_to(&self, roster: &Roster) -> Result<Vec<(MailboxId, SenderChain)>, UsageError> {
+        let others = roster
+            .members()
+            .iter()
+            .map(|m| m.id)
+            .filter(|id| *id != self.me);
+        others
+            .map(|to| {
+                let chain = self.outgoing.get(&to).ok_or(UsageError::UnknownRecipient)?;
+                Ok((to, chain.clone()))
+            })
+            .collect()
+    }
+
+    /// Opens a first message delivered to the local user: finds its key part by label, rebuilds
+    /// the ad-hoc conversation from the seed, and decrypts. On error nothing changes.
+    pub fn open_first(&mut self, delivery: &Delivery) -> Result<(Conversation, Decrypted), Error> {
+        let part = delivery.part().ok_or(DecodeError::Invalid {
+            what: "first message",
+        })?;
+        if delivery.mailbox() != self.me {
+            return Err(UsageError::UnknownRecipient.into());
+        }
+        let body = delivery.body();
+        if body.len() < 16 {
+            return Err(DecodeError::Truncated {
+                what: "first message",
+            }
+            .into());
+        }
+        self.open_part(part, delivery.cohort(), body)
+    }
+
+    /// Tries the pending fan-out steps labelled like `part`: the sender's next step first (one
+    /// lookup), then every window. Changes state only on success.
+    fn open_part(
+        &mut self,
+        part: &KeyPart,
+        cohort: &[MailboxId],
+        body: &[u8],
+    ) -> Result<(Conversation, Decrypted), Error> {
+        let mut error = Error::Crypto(CryptoError::NoMatchingKey);
+        let label = part.label;
+        let in_order = self
+            .next_labels
+            .get(&label)
+            .filter(|&i| self.incoming.get(i).and_then(|x| x.chain.next_label()) == Some(label));
+        let mut candidates = match in_order {
+            Some(i) => vec![(i, Slot::Ahead(0))],
+            None => self.scan(&label, None),
+        };
+        let mut scanned = in_order.is_none();
+        loop {
+            for (i, slot) in candidates {
+                match self.try_first(i, slot, part, cohort, body) {
+                    Ok(done) => {
+                        self.consume(i, slot);
+                        return Ok(done);
+                    }
+                    Err(e) => error = e,
+                }
+            }
+            if scanned {
+                break;
+            }
+            candidates = self.scan(&label, in_order);
+            scanned = true;
+        }
+        Err(error)
+    }
+
+    /// Every pending fan-out step with `label`, except the in-order one already tried.
+    fn scan(&self, label: &[u8; 8], tried: Option<usize>) -> Vec<(usize, Slot)> {
+        let all = self.incoming.iter().enumerate();
+        all.flat_map(|(i, inc)| inc.chain.find(label).map(move |slot| (i, slot)))
+            .filter(|&(i, slot)| tried != Some(i) || slot != Slot::Ahead(0))
+            .collect()
+    }
+
+    fn consume(&mut self, i: usize, slot: Slot) {
+        if let Some(inc) = self.incoming.get_mut(i) {
+            let before = inc.chain.next_label();
+            inc.chain.consume(slot);
+            let index = u32::try_from(i).unwrap_or(u32::MAX);
+            self.next_labels
+                .update(index, before, inc.chain.next_label());
+        }
+    }
+
+    fn try_first(
+        &self,
+        incoming: usize,
+        slot: Slot,
+        part: &KeyPart,
+        cohort: &[MailboxId],
+        body: &[u8],
+    ) -> Result<(Conversation, Decrypted), Error> {
+        let inc = &self.incoming[incoming];
+        let step = inc.chain.get(slot).ok_or(CryptoError::NoMatchingKey)?;
+        let seed = Zeroizing::new(xor32(&part.wrapped, &step.secret));
+        let seeded = Seeded::new(&seed);
+        let id = ConversationId(core::array::from_fn(|i| body[i] ^ seeded.id_mask[i]));
+        let roster = adhoc_roster(inc.sender, cohort).map_err(|_| CryptoError::RosterMismatch)?;
+        let mut current = Epoch::new(&id, Kind::AdHoc, 0, roster);
+        let chain_key = seeded.chain_key(&current.roster_hash, &inc.sender);
+        current.add_peer(inc.sender, chain_key, inc.verifying);
+        let mut conversation = adhoc(id, self.me, current);
+        let decrypted = conversation.decrypt(&body[16..])?;
+        Ok((conversation, decrypted))
+    }
+
+    /// Approximate bytes of key state held.
+    pub fn key_state_len(&self) -> usize {
+        let out = self.outgoing.len() * (16 + 32 + 4 + 32);
+        out + self
+            .incoming
+            .iter()
+            .map(|i| 16 + 32 + i.chain.state_len())
+            .sum::<usize>()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct FanOutState {
+    me: MailboxId,
+    signing_seed: SecretBytes,
+    outgoing: Vec<(MailboxId, SenderState)>,
+    incoming: Vec<(MailboxId, VerifyingKey, ReceiverState)>,
+}
+
+impl Wire for FanOutState {
+    const WHAT: &'static str = "fan-out state";
+    const VERSION: u8 = 1;
+}
+
+impl FanOut {
+    /// The whole state, for storage at rest (encrypt it; the buffer is zeroized on drop).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let outgoing = self.outgoing.iter().map(|(to, c)| (*to, c.to_state()));
+        let incoming = self
+            .incoming
+            .iter()
+            .map(|i| (i.sender, i.verifying, i.chain.to_state()));
+        let state = FanOutState {
+            me: self.me,
+            signing_seed: SecretBytes(*self.signing.to_seed()),
+            outgoing: outgoing.collect(),
+            incoming: incoming.collect(),
+        };
+        Zeroizing::new(state.to_wire())
+    }
+
+    /// Restores a state written by [`FanOut::to_bytes`], checking its invariants.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let invalid = DecodeError::Invalid {
+            what: "fan-out state",
+        };
+        let s = FanOutState::from_wire(bytes)?;
+        let signing = SigningKey::from_seed(&Zeroizing::new(s.signing_seed.0));
+        let mut fan = Self::with_signing(s.me, signing);
+        let ordered = s.outgoing.windows(2).all(|w| w[0].0 < w[1].0);
+        if !ordered || s.outgoing.iter().any(|(to, _)| *to == s.me) {
+            return Err(invalid);
+        }
+        for (to, chain) in &s.outgoing {
+            let chain = SenderChain::from_state(chain, fanout_binding(&s.me, to));
+            fan.outgoing.insert(*to, chain);
+        }
+        for (from, verifying, chain) in &s.incoming {
+            if *from == s.me || fan.incoming.iter().any(|i| i.sender == *from) {
+                return Err(invalid);
+            }
+            let chain = ReceiverChain::from_state(chain, fanout_binding(from, &s.me))?;
+            fan.incoming.push(Incoming {
+                sender: *from,
+                chain,
+                verifying: *verifying,
+            });
+        }
+        fan.next_labels = NextLabels::rebuild(fan.incoming.iter().map(|i| &i.chain));
+        Ok(fan)
+    }
+}
+
+impl core::fmt::Debug for FanOut {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FanOut")
+            .field("me", &self.me)
+            .field("granted", &self.outgoing.len())
+            .field("received", &self.incoming.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,144 @@
+//! Members, rosters and the roster hash bound into every key and every associated data
+//! (PROTOCOL.md §6.2).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::envelope::MailboxId;
+use crate::error::UsageError;
+use crate::identity::PublicIdentity;
+
+/// The most members a conversation has.
+pub const MAX_MEMBERS: usize = 10_000;
+
+/// A conversation's random 16-byte id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct ConversationId(pub [u8; 16]);
+
+/// What a conversation is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Kind {
+    /// A group: members with identity keys and roles, changed by admins, epoch by epoch.
+    Group,
+    /// An ad-hoc conversation opened by a multi-recipient first message: members are mailboxes.
+    AdHoc,
+}
+
+/// A member's role.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Role {
+    /// May send and read.
+    Member,
+    /// May also add and remove members.
+    Admin,
+}
+
+/// A member: its mailbox (its stable id in the conversation), its role and, in a group, the
+/// identity key its pairwise session is authenticated with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Member {
+    /// Mailbox and stable id.
+    pub id: MailboxId,
+    /// Role.
+    pub role: Role,
+    /// Identity key (`None` in ad-hoc conversations, where members are mailboxes).
+    pub identity: Option<PublicIdentity>,
+}
+
+impl Member {
+    /// A group member.
+    pub fn new(id: MailboxId, role: Role, identity: PublicIdentity) -> Self {
+        Self {
+            id,
+            role,
+            identity: Some(identity),
+        }
+    }
+}
+
+/// Members sorted by id, no duplicate, at most [`MAX_MEMBERS`].
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct Roster(Vec<Member>);
+
+impl Roster {
+    /// Sorts and checks `members`: 2 to [`MAX_MEMBERS`], distinct ids, identities present
+    /// exactly in groups.
+    pub(crate) fn new(kind: Kind, mut members: Vec<Member>) -> Result<Self, UsageError> {
+        members.sort_unstable_by_key(|m| m.id);
+        let distinct = members.windows(2).all(|w| w[0].id < w[1].id);
+        let identities = members
+            .iter()
+            .all(|m| m.identity.is_some() == (kind == Kind::Group));
+        if !distinct || !identities || members.len() < 2 || members.len() > MAX_MEMBERS {
+            return Err(UsageError::InvalidRoster);
+        }
+        Ok(Self(members))
+    }
+
+    pub(crate) fn members(&self) -> &[Member] {
+        &self.0
+    }
+
+    pub(crate) fn get(&self, id: &MailboxId) -> Option<&Member> {
+        self.0
+            .binary_search_by_key(id, |m| m.id)
+            .ok()
+            .map(|i| &self.0[i])
+    }
+
+    /// The roster after removing `removed` and adding `added`, each of which must apply.
+    pub(crate) fn changed(
+        &self,
+        kind: Kind,
+        added: &[Member],
+        removed: &[MailboxId],
+    ) -> Result<Self, UsageError> {
+        let known = removed.iter().all(|id| self.get(id).is_some());
+        let fresh = added.iter().all(|m| self.get(&m.id).is_none());
+        if !known || !fresh || (added.is_empty() && removed.is_empty()) {
+            return Err(UsageError::InvalidRoster);
+        }
+        let kept = self.0.iter().filter(|m| !removed.contains(&m.id));
+        let mut members: Vec<Member> = kept.chain(added).copied().collect();
+        members.sort_unstable_by_key(|m| m.id);
+        Self::new(kind, members)
+    }
+
+    /// `SHA-256("missive/v1/roster" || id || kind || be64(epoch) || be32(n) || members)`, each
+    /// member `id (16) || role (1) || 0x00`, or `|| 0x01 || X25519 (32) || Ed25519 (32)`.
+    pub(crate) fn hash(&self, id: &ConversationId, kind: Kind, epoch: u64) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"missive/v1/roster");
+        h.update(id.0);
+        h.update([kind_byte(kind)]);
+        h.update(epoch.to_be_bytes());
+        h.update((self.0.len() as u32).to_be_bytes());
+        for m in &self.0 {
+            h.update(m.id.0);
+            h.update([role_byte(m.role)]);
+            match &m.identity {
+                None => h.update([0]),
+                Some(identity) => {
+                    h.update([1]);
+                    h.update(identity.dh_key().as_bytes());
+                    h.update(identity.verifying_key().as_bytes());
+                }
+            }
+        }
+        h.finalize().into()
+    }
+}
+
+fn kind_byte(kind: Kind) -> u8 {
+    match kind {
+        Kind::Group => 0,
+        Kind::AdHoc => 1,
+    }
+}
+
+fn role_byte(role: Role) -> u8 {
+    match role {
+        Role::Member => 0,
+        Role::Admin => 1,
+    }
+}

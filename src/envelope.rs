@@ -1,1 +1,0 @@
-//! The relay-facing envelope: recipient mailboxes, expiry and a padded ciphertext.
