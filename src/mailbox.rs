@@ -14,8 +14,7 @@ use crate::crypto::sign::{Signature, SigningKey, VerifyingKey};
 use crate::error::{CryptoError, DecodeError, Error};
 use crate::wire::Wire;
 
-/// A mailbox address: `SHA-256("missive/mailbox/v1" || mailbox_verifying_key)[..16]`.
-pub type MailboxId = [u8; 16];
+pub use crate::envelope::MailboxId;
 
 /// How far a proof's timestamp may be from the relay's clock, in seconds.
 pub const MAX_CLOCK_SKEW: u64 = 300;
@@ -23,7 +22,8 @@ pub const MAX_CLOCK_SKEW: u64 = 300;
 const ID_LABEL: &[u8] = b"missive/mailbox/v1";
 const AUTH_LABEL: &[u8] = b"missive/relay-auth/v1";
 
-/// The mailbox id that belongs to a mailbox verifying key.
+/// The mailbox id that belongs to a mailbox verifying key:
+/// `SHA-256("missive/mailbox/v1" || mailbox_verifying_key)[..16]`.
 pub fn mailbox_id(key: &VerifyingKey) -> MailboxId {
     let digest = Sha256::new()
         .chain_update(ID_LABEL)
@@ -31,7 +31,7 @@ pub fn mailbox_id(key: &VerifyingKey) -> MailboxId {
         .finalize();
     let mut id = [0u8; 16];
     id.copy_from_slice(&digest[..16]);
-    id
+    MailboxId(id)
 }
 
 /// A device's mailbox key.

@@ -1,4 +1,5 @@
 //! Identity keys: the public wire form, secrets at rest, fingerprints and safety numbers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,10 +1,12 @@
 //! The relay's SQLite store: delivery, shared bodies, acknowledgement, quotas, expiry, replay
 //! memory, and one-time prekeys handed out at most once under concurrent fetches.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "relay")]
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use missive::mailbox::MailboxId;
 use missive::relay::{Limits, NewDelivery, RelayStore, SqliteStore, StoreError};
 
 fn store() -> SqliteStore {
@@ -15,7 +17,10 @@ fn envelope(id: u8, body: &[u8], mailboxes: &[u8]) -> NewDelivery {
     NewDelivery {
         id: [id; 16],
         body: body.to_vec(),
-        parts: mailboxes.iter().map(|&m| ([m; 16], vec![m; 40])).collect(),
+        parts: mailboxes
+            .iter()
+            .map(|&m| (MailboxId([m; 16]), vec![m; 40]))
+            .collect(),
         expires_at: 1_000,
     }
 }
@@ -29,7 +34,7 @@ fn multi_recipient_body_is_stored_once_and_each_mailbox_gets_its_part() {
     assert_eq!((stats.pending_deliveries, stats.bodies), (3, 1));
     assert_eq!(stats.bytes_stored, 1024 + 3 * 40);
     for m in [1u8, 2, 3] {
-        let got = s.fetch(&[m; 16], 0, 10).unwrap();
+        let got = s.fetch(&MailboxId([m; 16]), 0, 10).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(
             (got[0].id, got[0].part.clone(), got[0].received_at),
@@ -37,16 +42,16 @@ fn multi_recipient_body_is_stored_once_and_each_mailbox_gets_its_part() {
         );
         assert_eq!(got[0].body, vec![9; 1024]);
     }
-    assert!(s.fetch(&[4; 16], 0, 10).unwrap().is_empty());
+    assert!(s.fetch(&MailboxId([4; 16]), 0, 10).unwrap().is_empty());
 }
 
 #[test]
 fn ack_removes_and_the_body_goes_with_its_last_reference() {
     let s = store();
     s.deliver(&[envelope(1, b"body", &[1, 2])], 0);
-    assert_eq!(s.ack(&[1; 16], &[[1; 16]]).unwrap(), 1);
+    assert_eq!(s.ack(&MailboxId([1; 16]), &[[1; 16]]).unwrap(), 1);
     assert_eq!(
-        s.ack(&[1; 16], &[[1; 16]]).unwrap(),
+        s.ack(&MailboxId([1; 16]), &[[1; 16]]).unwrap(),
         0,
         "a second ack finds nothing"
     );
@@ -56,8 +61,8 @@ fn ack_removes_and_the_body_goes_with_its_last_reference() {
         "mailbox 2 still holds the body"
     );
     // A mailbox cannot acknowledge another mailbox's delivery.
-    assert_eq!(s.ack(&[3; 16], &[[1; 16]]).unwrap(), 0);
-    assert_eq!(s.ack(&[2; 16], &[[1; 16]]).unwrap(), 1);
+    assert_eq!(s.ack(&MailboxId([3; 16]), &[[1; 16]]).unwrap(), 0);
+    assert_eq!(s.ack(&MailboxId([2; 16]), &[[1; 16]]).unwrap(), 1);
     assert_eq!(s.stats().unwrap(), Default::default());
 }
 
@@ -66,7 +71,7 @@ fn redelivery_of_a_pending_envelope_is_stored_once() {
     let s = store();
     s.deliver(&[envelope(1, b"x", &[1])], 0);
     assert_eq!(s.deliver(&[envelope(1, b"x", &[1])], 0), vec![Ok(())]);
-    assert_eq!(s.fetch(&[1; 16], 0, 10).unwrap().len(), 1);
+    assert_eq!(s.fetch(&MailboxId([1; 16]), 0, 10).unwrap().len(), 1);
     assert_eq!(s.stats().unwrap().bodies, 1);
 }
 
@@ -75,9 +80,9 @@ fn fetch_pages_by_sequence() {
     let s = store();
     let batch: Vec<_> = (0..5).map(|i| envelope(i, b"b", &[1])).collect();
     assert!(s.deliver(&batch, 0).iter().all(Result::is_ok));
-    let first = s.fetch(&[1; 16], 0, 2).unwrap();
+    let first = s.fetch(&MailboxId([1; 16]), 0, 2).unwrap();
     assert_eq!(first.len(), 2);
-    let rest = s.fetch(&[1; 16], first[1].seq, 10).unwrap();
+    let rest = s.fetch(&MailboxId([1; 16]), first[1].seq, 10).unwrap();
     assert_eq!(
         rest.iter().map(|d| d.id[0]).collect::<Vec<_>>(),
         vec![2, 3, 4]
@@ -105,7 +110,7 @@ fn quota_refuses_the_whole_envelope_and_keeps_the_rest_of_the_batch() {
         vec![Ok(()), Ok(()), Err(StoreError::QuotaExceeded), Ok(())]
     );
     assert_eq!(
-        s.fetch(&[2; 16], 0, 10)
+        s.fetch(&MailboxId([2; 16]), 0, 10)
             .unwrap()
             .iter()
             .map(|d| d.id[0])
@@ -113,7 +118,7 @@ fn quota_refuses_the_whole_envelope_and_keeps_the_rest_of_the_batch() {
         vec![4]
     );
     assert_eq!(s.stats().unwrap().bodies, 3);
-    s.ack(&[1; 16], &[[1; 16]]).unwrap();
+    s.ack(&MailboxId([1; 16]), &[[1; 16]]).unwrap();
     assert_eq!(
         s.deliver(&[envelope(5, b"e", &[1])], 0),
         vec![Ok(())],
@@ -143,7 +148,7 @@ fn expiry_drops_deliveries_and_nonces() {
     s.deliver(&[short, envelope(2, b"b", &[1])], 0);
     assert!(s.remember_nonce(b"mbox", &[7; 16], 100).unwrap());
     assert_eq!(s.expire(100).unwrap(), 1);
-    assert_eq!(s.fetch(&[1; 16], 0, 10).unwrap().len(), 1);
+    assert_eq!(s.fetch(&MailboxId([1; 16]), 0, 10).unwrap().len(), 1);
     assert!(
         s.remember_nonce(b"mbox", &[7; 16], 200).unwrap(),
         "expired nonce forgotten"
@@ -162,7 +167,7 @@ fn a_nonce_is_accepted_once_per_scope() {
 fn one_time_prekeys_are_handed_out_at_most_once_under_concurrency() {
     let s = Arc::new(store());
     let keys: Vec<(u32, Vec<u8>)> = (0..50).map(|i| (i, vec![i as u8; 32])).collect();
-    s.publish_prekeys(b"bob", &[9; 16], b"bundle", &keys)
+    s.publish_prekeys(b"bob", &MailboxId([9; 16]), b"bundle", &keys)
         .unwrap();
     let handles: Vec<_> = (0..8)
         .map(|_| {
@@ -181,7 +186,7 @@ fn one_time_prekeys_are_handed_out_at_most_once_under_concurrency() {
     assert!(
         fetched
             .iter()
-            .all(|f| f.bundle == b"bundle" && f.mailbox == [9; 16])
+            .all(|f| f.bundle == b"bundle" && f.mailbox == MailboxId([9; 16]))
     );
     let ids: Vec<u32> = fetched
         .iter()
@@ -210,7 +215,7 @@ fn directory_errors_are_typed() {
     assert_eq!(s.fetch_prekeys(b"nobody"), Err(StoreError::UnknownUser));
     let keys: Vec<(u32, Vec<u8>)> = (0..4).map(|i| (i, vec![0; 32])).collect();
     assert_eq!(
-        s.publish_prekeys(b"bob", &[9; 16], b"bundle", &keys),
+        s.publish_prekeys(b"bob", &MailboxId([9; 16]), b"bundle", &keys),
         Err(StoreError::TooManyPrekeys)
     );
     assert_eq!(
@@ -230,7 +235,10 @@ fn deliveries_survive_reopening_the_database() {
         assert_eq!(s.deliver(&[envelope(1, b"durable", &[1])], 0), vec![Ok(())]);
     }
     let s = SqliteStore::open(&path, Limits::default()).unwrap();
-    assert_eq!(s.fetch(&[1; 16], 0, 10).unwrap()[0].body, b"durable");
+    assert_eq!(
+        s.fetch(&MailboxId([1; 16]), 0, 10).unwrap()[0].body,
+        b"durable"
+    );
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -123,7 +123,7 @@ impl Envelope {
     /// duplicate, a non-empty body of at most [`MAX_CIPHERTEXT`] bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let envelope = Self::from_wire(bytes)?;
-        check_mailboxes(&envelope.mailboxes(), Self::WHAT)?;
+        check_mailboxes(&envelope.mailboxes(), "envelope recipient list")?;
         check_body(&envelope.body)?;
         Ok(envelope)
     }
@@ -162,19 +162,31 @@ impl Envelope {
         matches!(self.recipients, Recipients::Keyed(_))
     }
 
+    /// Each recipient mailbox with its key part (none for a plain envelope), in order. With
+    /// [`Envelope::cohort`] and [`Envelope::body`] this is what a relay stores: the body once,
+    /// a part per mailbox, and [`Delivery::new`] to reassemble.
+    pub fn parts(&self) -> Vec<(MailboxId, Option<KeyPart>)> {
+        match &self.recipients {
+            Recipients::Plain(list) => list.iter().map(|m| (*m, None)).collect(),
+            Recipients::Keyed(list) => list.iter().map(|r| (r.mailbox, Some(r.part))).collect(),
+        }
+    }
+
+    /// Every recipient of a first message (the ad-hoc conversation's roster); empty for a plain
+    /// envelope.
+    pub fn cohort(&self) -> Vec<MailboxId> {
+        match &self.recipients {
+            Recipients::Plain(_) => Vec::new(),
+            Recipients::Keyed(_) => self.mailboxes(),
+        }
+    }
+
     /// One delivery per mailbox. Each names its envelope id; a keyed envelope's deliveries carry
     /// the recipient's own key part and the whole recipient list (the conversation's roster).
     pub fn split(&self) -> Vec<Delivery> {
         let id = self.id();
-        let cohort = match &self.recipients {
-            Recipients::Plain(_) => Vec::new(),
-            Recipients::Keyed(_) => self.mailboxes(),
-        };
-        let parts: Vec<(MailboxId, Option<KeyPart>)> = match &self.recipients {
-            Recipients::Plain(list) => list.iter().map(|m| (*m, None)).collect(),
-            Recipients::Keyed(list) => list.iter().map(|r| (r.mailbox, Some(r.part))).collect(),
-        };
-        parts
+        let cohort = self.cohort();
+        self.parts()
             .into_iter()
             .map(|(mailbox, part)| Delivery {
                 id,

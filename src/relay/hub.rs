@@ -14,9 +14,12 @@ const PER_CONNECTION: usize = 1024;
 /// Encoded `DeliveredEnvelope` frames.
 pub(crate) type Frame = Arc<Vec<u8>>;
 
+/// Each mailbox's live connections, by connection number.
+type Connections = HashMap<MailboxId, Vec<(u64, mpsc::Sender<Frame>)>>;
+
 #[derive(Debug, Default)]
 pub(crate) struct Hub {
-    connections: Mutex<HashMap<MailboxId, Vec<(u64, mpsc::Sender<Frame>)>>>,
+    connections: Mutex<Connections>,
     next: Mutex<u64>,
 }
 
@@ -59,14 +62,7 @@ impl Hub {
             .unwrap_or(0)
     }
 
-    /// Whether `mailbox` has a live connection.
-    pub(crate) fn is_connected(&self, mailbox: &MailboxId) -> bool {
-        self.lock().get(mailbox).is_some_and(|c| !c.is_empty())
-    }
-
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<MailboxId, Vec<(u64, mpsc::Sender<Frame>)>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connections> {
         self.connections.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -8,10 +8,13 @@
 //! Behind the `relay` feature so client apps that link the engine build none of this.
 
 mod config;
+mod envelopes;
 mod hub;
 mod metrics;
 mod ratelimit;
 mod refusal;
+mod serve;
+mod server;
 mod sqlite;
 mod state;
 mod store;
@@ -20,6 +23,8 @@ mod writer;
 pub use config::{RelayConfig, THIRTY_DAYS};
 pub use metrics::Metrics;
 pub use refusal::Refusal;
+pub use serve::serve;
+pub use server::app;
 pub use sqlite::SqliteStore;
 pub use state::{Clock, RelayState, system_clock};
 pub use store::{

@@ -85,7 +85,11 @@ fn peer_key(ext: &Extensions) -> [u8; 16] {
 }
 
 fn limit(state: &RelayState, key: [u8; 16]) -> Result<(), Refusal> {
-    if state.limiter.allow(key) { Ok(()) } else { Err(Refusal::RateLimited) }
+    if state.limiter.allow(key) {
+        Ok(())
+    } else {
+        Err(Refusal::RateLimited)
+    }
 }
 
 /// Verifies the request's mailbox proof and spends its nonce.
@@ -106,9 +110,13 @@ async fn authenticate(
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let now = state.now();
     let verified = proof.verify(method.as_str(), path, body, now)?;
-    limit(state, verified.mailbox)?;
+    limit(state, verified.mailbox.0)?;
     let fresh = blocking(state, move |s| {
-        s.remember_nonce(&verified.mailbox, &verified.nonce, now + 2 * MAX_CLOCK_SKEW)
+        s.remember_nonce(
+            &verified.mailbox.0,
+            &verified.nonce,
+            now + 2 * MAX_CLOCK_SKEW,
+        )
     })
     .await
     .map_err(store_refusal)?;
@@ -150,20 +158,32 @@ async fn publish(
         let owner = authenticate(&state, &method, &uri, &headers, &body).await?;
         let user = user_name(&user)?;
         let request = PublishPrekeys::from_bytes(&body)?;
-        let keys: Vec<(u32, Vec<u8>)> = request.one_time.into_iter().map(|k| (k.id, k.key)).collect();
-        blocking(&state, move |s| s.publish_prekeys(&user, &owner, &request.bundle, &keys))
-            .await
-            .map_err(store_refusal)?;
+        let keys: Vec<(u32, Vec<u8>)> = request
+            .one_time
+            .into_iter()
+            .map(|k| (k.id, k.key))
+            .collect();
+        blocking(&state, move |s| {
+            s.publish_prekeys(&user, &owner, &request.bundle, &keys)
+        })
+        .await
+        .map_err(store_refusal)?;
         Ok(StatusCode::NO_CONTENT.into_response())
     };
     respond(&state, reply.await)
 }
 
-async fn lookup(State(state): State<RelayState>, Path(user): Path<String>, ext: Extensions) -> Response {
+async fn lookup(
+    State(state): State<RelayState>,
+    Path(user): Path<String>,
+    ext: Extensions,
+) -> Response {
     let reply = async {
         limit(&state, peer_key(&ext))?;
         let user = user_name(&user)?;
-        let found = blocking(&state, move |s| s.fetch_prekeys(&user)).await.map_err(store_refusal)?;
+        let found = blocking(&state, move |s| s.fetch_prekeys(&user))
+            .await
+            .map_err(store_refusal)?;
         let response = PrekeyResponse {
             mailbox: found.mailbox,
             bundle: found.bundle,
@@ -181,7 +201,11 @@ async fn submit(State(state): State<RelayState>, ext: Extensions, body: Bytes) -
         let delivery = envelopes::accept(&body, now, &state.config)?;
         let mailboxes: Vec<MailboxId> = delivery.parts.iter().map(|(m, _)| *m).collect();
         let pushes = envelopes::push_frames(&delivery, now);
-        state.writer.deliver(delivery).await.map_err(store_refusal)?;
+        state
+            .writer
+            .deliver(delivery)
+            .await
+            .map_err(store_refusal)?;
         state.metrics.accepted(mailboxes.len());
         for (mailbox, frame) in pushes {
             if state.hub.push(&mailbox, &frame) > 0 {
@@ -194,7 +218,11 @@ async fn submit(State(state): State<RelayState>, ext: Extensions, body: Bytes) -
 }
 
 /// Typing indicators and the like: pushed to whoever is connected now, never stored.
-async fn submit_ephemeral(State(state): State<RelayState>, ext: Extensions, body: Bytes) -> Response {
+async fn submit_ephemeral(
+    State(state): State<RelayState>,
+    ext: Extensions,
+    body: Bytes,
+) -> Response {
     let reply = async {
         limit(&state, peer_key(&ext))?;
         let now = state.now();
@@ -225,21 +253,35 @@ async fn fetch(
 ) -> Response {
     let reply = async {
         let mailbox = authenticate(&state, &method, &uri, &headers, b"").await?;
-        let limit = page.limit.unwrap_or(state.config.page_size).min(state.config.page_size);
+        let limit = page
+            .limit
+            .unwrap_or(state.config.page_size)
+            .min(state.config.page_size);
         let found = blocking(&state, move |s| s.fetch(&mailbox, page.after, limit))
             .await
             .map_err(store_refusal)?;
-        let deliveries = found.iter().map(|d| envelopes::delivered(d, &mailbox)).collect::<Result<_, _>>()?;
+        let deliveries = found
+            .iter()
+            .map(|d| envelopes::delivered(d, &mailbox))
+            .collect::<Result<_, _>>()?;
         Ok(DeliveryPage { deliveries }.to_bytes().into_response())
     };
     respond(&state, reply.await)
 }
 
-async fn ack(State(state): State<RelayState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn ack(
+    State(state): State<RelayState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let reply = async {
         let mailbox = authenticate(&state, &method, &uri, &headers, &body).await?;
         let ids = Ack::from_bytes(&body)?.ids;
-        let removed = blocking(&state, move |s| s.ack(&mailbox, &ids)).await.map_err(store_refusal)?;
+        let removed = blocking(&state, move |s| s.ack(&mailbox, &ids))
+            .await
+            .map_err(store_refusal)?;
         state.metrics.acked(removed);
         Ok(StatusCode::NO_CONTENT.into_response())
     };
@@ -290,14 +332,23 @@ async fn stream(state: RelayState, mailbox: MailboxId, mut socket: WebSocket) {
     }
 }
 
-async fn send_backlog(state: &RelayState, mailbox: &MailboxId, socket: &mut WebSocket) -> Result<(), ()> {
+async fn send_backlog(
+    state: &RelayState,
+    mailbox: &MailboxId,
+    socket: &mut WebSocket,
+) -> Result<(), ()> {
     let mut after = 0;
     loop {
         let (m, page) = (*mailbox, state.config.page_size);
-        let found = blocking(state, move |s| s.fetch(&m, after, page)).await.map_err(|_| ())?;
+        let found = blocking(state, move |s| s.fetch(&m, after, page))
+            .await
+            .map_err(|_| ())?;
         for d in &found {
             let frame = envelopes::delivered(d, mailbox).map_err(|_| ())?.to_bytes();
-            socket.send(Message::Binary(frame.into())).await.map_err(|_| ())?;
+            socket
+                .send(Message::Binary(frame.into()))
+                .await
+                .map_err(|_| ())?;
             after = d.seq;
         }
         if found.len() < page {

@@ -139,7 +139,7 @@ impl SqliteStore {
                 )
                 .and_then(|mut s| {
                     s.execute(params![
-                        &mailbox[..],
+                        &mailbox.0[..],
                         &d.id[..],
                         body_id,
                         part,
@@ -181,7 +181,9 @@ impl SqliteStore {
                  RETURNING pending, bytes",
             )
             .and_then(|mut s| {
-                s.query_row(params![&mailbox[..], size], |r| Ok((r.get(0)?, r.get(1)?)))
+                s.query_row(params![&mailbox.0[..], size], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
             })
             .map_err(backend)?;
         if uint(pending) > self.limits.max_pending_per_mailbox
@@ -253,22 +255,26 @@ impl RelayStore for SqliteStore {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT d.seq, d.envelope_id, b.bytes, d.part, d.received_at
+                "SELECT d.seq, d.envelope_id, b.bytes, d.part, d.received_at, d.expires_at
                  FROM deliveries d JOIN bodies b ON b.body_id = d.body_id
                  WHERE d.mailbox = ?1 AND d.seq > ?2 ORDER BY d.seq LIMIT ?3",
             )
             .map_err(backend)?;
         let rows = stmt
-            .query_map(params![&mailbox[..], int(after), int(limit as u64)], |r| {
-                let id: Vec<u8> = r.get(1)?;
-                Ok(Delivery {
-                    seq: uint(r.get(0)?),
-                    id: EnvelopeId::try_from(id.as_slice()).unwrap_or_default(),
-                    body: r.get(2)?,
-                    part: r.get(3)?,
-                    received_at: uint(r.get(4)?),
-                })
-            })
+            .query_map(
+                params![&mailbox.0[..], int(after), int(limit as u64)],
+                |r| {
+                    let id: Vec<u8> = r.get(1)?;
+                    Ok(Delivery {
+                        seq: uint(r.get(0)?),
+                        id: EnvelopeId::try_from(id.as_slice()).unwrap_or_default(),
+                        body: r.get(2)?,
+                        part: r.get(3)?,
+                        received_at: uint(r.get(4)?),
+                        expires_at: uint(r.get(5)?),
+                    })
+                },
+            )
             .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
     }
@@ -282,7 +288,7 @@ impl RelayStore for SqliteStore {
                 .prepare_cached(
                     "SELECT seq, mailbox, body_id, size FROM deliveries WHERE mailbox = ?1 AND envelope_id = ?2",
                 )
-                .and_then(|mut s| s.query_row(params![&mailbox[..], &id[..]], row).optional())
+                .and_then(|mut s| s.query_row(params![&mailbox.0[..], &id[..]], row).optional())
                 .map_err(backend)?;
             rows.extend(found);
         }
@@ -324,17 +330,23 @@ impl RelayStore for SqliteStore {
     fn publish_prekeys(
         &self,
         user: &[u8],
+        owner: &MailboxId,
         bundle: &[u8],
         one_time: &[(u32, Vec<u8>)],
     ) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(backend)?;
-        tx.execute(
-            "INSERT INTO bundles (user, bundle) VALUES (?1, ?2)
-             ON CONFLICT (user) DO UPDATE SET bundle = excluded.bundle",
-            params![user, bundle],
-        )
-        .map_err(backend)?;
+        let written = tx
+            .execute(
+                "INSERT INTO bundles (user, owner, bundle) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user) DO UPDATE SET bundle = excluded.bundle
+                 WHERE owner = excluded.owner",
+                params![user, &owner.0[..], bundle],
+            )
+            .map_err(backend)?;
+        if written == 0 {
+            return Err(StoreError::NotOwner);
+        }
         for (id, key) in one_time {
             tx.execute(
                 "INSERT OR REPLACE INTO one_time_prekeys (user, key_id, prekey) VALUES (?1, ?2, ?3)",
@@ -367,7 +379,7 @@ impl RelayStore for SqliteStore {
             .optional()
             .map_err(backend)?
             .ok_or(StoreError::UnknownUser)?;
-        let mailbox = MailboxId::try_from(owner.as_slice()).map_err(backend)?;
+        let mailbox = MailboxId(<[u8; 16]>::try_from(owner.as_slice()).map_err(backend)?);
         let one_time: Option<(u32, Vec<u8>)> = tx
             .query_row(
                 "DELETE FROM one_time_prekeys WHERE rowid =

@@ -32,6 +32,8 @@ pub struct Delivery {
     pub part: Vec<u8>,
     /// Unix seconds when the relay accepted it.
     pub received_at: u64,
+    /// Unix seconds after which the relay drops it.
+    pub expires_at: u64,
     /// Position in the mailbox, increasing; fetch pages with it.
     pub seq: u64,
 }
@@ -141,10 +143,12 @@ pub trait RelayStore: Send + Sync {
         expires_at: u64,
     ) -> Result<bool, StoreError>;
 
-    /// Publishes (replaces) a user's bundle and adds one-time prekeys.
+    /// Publishes (replaces) a user's bundle and adds one-time prekeys. The first mailbox to
+    /// publish for `user` owns the name; any other gets [`StoreError::NotOwner`].
     fn publish_prekeys(
         &self,
         user: &[u8],
+        owner: &MailboxId,
         bundle: &[u8],
         one_time: &[(u32, Vec<u8>)],
     ) -> Result<(), StoreError>;

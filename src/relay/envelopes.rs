@@ -1,0 +1,124 @@
+//! What the relay does with an envelope: check it, split it for storage (the body once, a part
+//! per mailbox), and rebuild each mailbox's [`Delivery`] when it is fetched. It reads only the
+//! outer envelope; the body is ciphertext it cannot open.
+
+use serde::{Deserialize, Serialize};
+
+use super::config::RelayConfig;
+use super::hub::Frame;
+use super::refusal::Refusal;
+use super::store::{self, NewDelivery};
+use crate::envelope::{Delivery, Envelope, EnvelopeId, KeyPart, MailboxId};
+use crate::error::DecodeError;
+use crate::relay_api::DeliveredEnvelope;
+use crate::wire::{self, Wire};
+
+/// The part of a split envelope that every mailbox shares, as the relay stores it.
+#[derive(Serialize, Deserialize)]
+struct Shared {
+    cohort: Vec<MailboxId>,
+    #[serde(with = "serde_bytes")]
+    body: Vec<u8>,
+}
+
+impl Wire for Shared {
+    const WHAT: &'static str = "stored envelope body";
+    const VERSION: u8 = 1;
+}
+
+/// Checks an envelope against the relay's limits and splits it for storage.
+pub(crate) fn accept(bytes: &[u8], now: u64, config: &RelayConfig) -> Result<NewDelivery, Refusal> {
+    if bytes.len() > config.max_envelope_bytes {
+        return Err(Refusal::TooLarge);
+    }
+    let envelope = Envelope::from_bytes(bytes)?;
+    let parts = envelope.parts();
+    if parts.len() > config.max_recipients {
+        return Err(Refusal::TooManyRecipients);
+    }
+    if envelope.expiry() <= now {
+        return Err(DecodeError::Invalid {
+            what: "envelope expiry",
+        }
+        .into());
+    }
+    let shared = Shared {
+        cohort: envelope.cohort(),
+        body: envelope.body().to_vec(),
+    };
+    Ok(NewDelivery {
+        id: envelope.id().0,
+        body: shared.to_wire(),
+        parts: parts
+            .into_iter()
+            .map(|(m, p)| (m, part_bytes(p.as_ref())))
+            .collect(),
+        expires_at: envelope.expiry().min(now.saturating_add(config.max_ttl)),
+    })
+}
+
+fn part_bytes(part: Option<&KeyPart>) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(p) = part {
+        wire::encode_into(p, &mut out);
+    }
+    out
+}
+
+/// The delivery a mailbox receives, rebuilt from what was stored.
+fn rebuild(
+    id: &store::EnvelopeId,
+    expires_at: u64,
+    mailbox: &MailboxId,
+    shared: &[u8],
+    part: &[u8],
+) -> Result<Delivery, DecodeError> {
+    let shared = Shared::from_wire(shared)?;
+    let part = if part.is_empty() {
+        None
+    } else {
+        Some(wire::decode_body::<KeyPart>(part, "stored key part")?)
+    };
+    Delivery::new(
+        EnvelopeId(*id),
+        expires_at,
+        *mailbox,
+        part,
+        shared.cohort,
+        shared.body,
+    )
+}
+
+/// A stored delivery as the mailbox owner receives it.
+pub(crate) fn delivered(
+    d: &store::Delivery,
+    mailbox: &MailboxId,
+) -> Result<DeliveredEnvelope, Refusal> {
+    let delivery = rebuild(&d.id, d.expires_at, mailbox, &d.body, &d.part).map_err(|e| {
+        tracing::error!(error = %e, "stored envelope does not decode");
+        Refusal::Unavailable
+    })?;
+    Ok(DeliveredEnvelope {
+        id: d.id,
+        seq: d.seq,
+        received_at: d.received_at,
+        delivery: delivery.to_bytes(),
+    })
+}
+
+/// The frames to push to connected mailboxes for a just-accepted envelope.
+pub(crate) fn push_frames(d: &NewDelivery, now: u64) -> Vec<(MailboxId, Frame)> {
+    d.parts
+        .iter()
+        .filter_map(|(mailbox, part)| {
+            let delivery = rebuild(&d.id, d.expires_at, mailbox, &d.body, part).ok()?;
+            let frame = DeliveredEnvelope {
+                id: d.id,
+                seq: 0,
+                received_at: now,
+                delivery: delivery.to_bytes(),
+            };
+            Some((*mailbox, std::sync::Arc::new(frame.to_bytes())))
+        })
+        .collect()
+}
