@@ -298,6 +298,29 @@ impl Client {
         Ok((id, out))
     }
 
+    /// Creates a group of us (its admin) and `members` (contacts), handing each their keys.
+    pub fn create_group<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        members: &[MailboxId],
+        now: u64,
+    ) -> Result<(ConversationId, Vec<Outgoing>), Error> {
+        let others = members
+            .iter()
+            .map(|m| {
+                let c = self.contacts.get(m).ok_or(UsageError::UnknownRecipient)?;
+                Ok(Member::new(c.mailbox, Role::Member, c.identity))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let me = Member::new(*self.mailbox_id(), Role::Admin, *self.identity());
+        let (conversation, handoffs) = Conversation::create(rng, me, others)?;
+        let mut out = Vec::new();
+        self.hand_off(rng, handoffs, now, &mut out)?;
+        let id = conversation.id();
+        self.conversations.insert(id, conversation);
+        Ok((id, out))
+    }
+
     fn create_direct<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
