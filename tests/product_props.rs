@@ -25,7 +25,7 @@ enum Action {
     Multi(usize, Vec<usize>),
     CreateGroup(usize, Vec<usize>),
     RemoveFromGroup(usize),
-    Post(usize),
+    Post,
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -38,8 +38,8 @@ fn action() -> impl Strategy<Value = Action> {
         (u.clone(), u.clone()).prop_map(|(a, b)| Action::Send(a, b)),
         (u.clone(), set.clone()).prop_map(|(a, s)| Action::Multi(a, s)),
         (u.clone(), set).prop_map(|(a, s)| Action::CreateGroup(a, s)),
-        u.clone().prop_map(Action::RemoveFromGroup),
-        u.prop_map(Action::Post),
+        u.prop_map(Action::RemoveFromGroup),
+        Just(Action::Post),
     ]
 }
 
@@ -203,7 +203,7 @@ impl World {
                     self.deliver(&out, None);
                 }
             }
-            Action::Post(_) => {
+            Action::Post => {
                 let Some((admin, id)) = self.group else {
                     return;
                 };
