@@ -50,6 +50,7 @@ mod receive;
 mod sealed;
 mod send;
 mod state;
+mod store;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -61,6 +62,9 @@ pub use content::{
 };
 pub use lead::LeadAnswer;
 pub use post::Access;
+#[cfg(feature = "sqlite-store")]
+pub use store::SqliteStore;
+pub use store::{ClientStore, MemoryStore, StoreError};
 
 use crate::conversation::{Conversation, ConversationId, FanOut};
 use crate::envelope::{EnvelopeId, MailboxId};
