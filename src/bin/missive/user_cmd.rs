@@ -88,6 +88,40 @@ pub(crate) fn send(state: &Path, relay_url: &str, to: &[String], text: &str) -> 
     Ok(())
 }
 
+pub(crate) fn invite(
+    state: &Path,
+    relay_url: &str,
+    to: &str,
+    note: Option<&str>,
+) -> Result<(), String> {
+    let mut client = load(state)?;
+    let relay = Relay::new(relay_url);
+    let mailbox = contact(&relay, &mut client, to)?;
+    let out = client
+        .invite(&mut rand::rng(), &mailbox, note, now())
+        .map_err(|e| e.to_string())?;
+    save(state, &client)?;
+    relay.submit(&out)?;
+    println!("invited {to}");
+    Ok(())
+}
+
+pub(crate) fn accept(state: &Path, relay_url: &str, from: &str) -> Result<(), String> {
+    let mut client = load(state)?;
+    let relay = Relay::new(relay_url);
+    let mailbox = client
+        .contact_by_user(from.as_bytes())
+        .map(|c| c.mailbox)
+        .ok_or_else(|| format!("no invitation from {from}: run `read` first"))?;
+    let out = client
+        .accept(&mut rand::rng(), &mailbox, now())
+        .map_err(|e| e.to_string())?;
+    save(state, &client)?;
+    relay.submit(&out)?;
+    println!("connected with {from}");
+    Ok(())
+}
+
 pub(crate) fn read(state: &Path, relay_url: &str) -> Result<(), String> {
     let mut client = load(state)?;
     let relay = Relay::new(relay_url);
