@@ -270,3 +270,43 @@ fn a_changed_identity_for_a_known_mailbox_is_refused() {
         Err(Error::Crypto(CryptoError::IdentityChanged))
     );
 }
+
+#[test]
+fn sessions_started_by_both_sides_at_once_converge() {
+    let (mut alice, mut bob) = (user("alice"), user("bob"));
+    // Each looks the other up and invites before seeing the other's invitation.
+    let bob_id = contact(&mut alice, &mut bob);
+    let alice_id = contact(&mut bob, &mut alice);
+    let from_alice = alice.invite(&mut rand::rng(), &bob_id, None, NOW).unwrap();
+    let from_bob = bob.invite(&mut rand::rng(), &alice_id, None, NOW).unwrap();
+    deliver(&mut bob, &from_alice);
+    deliver(&mut alice, &from_bob);
+    // Crossing invitations connect; messages now flow both ways, several times.
+    for i in 0..3 {
+        let out = alice
+            .send(
+                &mut rand::rng(),
+                &bob_id,
+                &Content::text(format!("a{i}")),
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(texts(&deliver(&mut bob, &out)), [format!("a{i}")]);
+        let out = bob
+            .send(
+                &mut rand::rng(),
+                &alice_id,
+                &Content::text(format!("b{i}")),
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(texts(&deliver(&mut alice, &out)), [format!("b{i}")]);
+    }
+    // And after a restart of both.
+    let mut alice = Client::from_bytes(&alice.to_bytes()).unwrap();
+    let mut bob = Client::from_bytes(&bob.to_bytes()).unwrap();
+    let out = alice
+        .send(&mut rand::rng(), &bob_id, &Content::text("later"), NOW)
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut bob, &out)), ["later"]);
+}

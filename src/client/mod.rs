@@ -49,6 +49,7 @@ mod post;
 mod receive;
 mod sealed;
 mod send;
+mod sessions;
 mod state;
 mod store;
 
@@ -229,7 +230,7 @@ pub struct Client {
     contacts: HashMap<MailboxId, Contact>,
     profiles: HashMap<MailboxId, Profile>,
     connections: HashMap<MailboxId, Connection>,
-    sessions: HashMap<MailboxId, Session>,
+    sessions: HashMap<MailboxId, sessions::PeerSessions>,
     conversations: HashMap<ConversationId, Conversation>,
     direct: HashMap<MailboxId, ConversationId>,
     groups: HashSet<ConversationId>,
@@ -413,7 +414,8 @@ impl Client {
         };
         self.check_contact(&contact)?;
         let session = Session::initiate(rng, &self.identity, &verified)?;
-        self.sessions.insert(contact.mailbox, session);
+        self.sessions
+            .insert(contact.mailbox, sessions::PeerSessions::new(session));
         self.contacts.insert(contact.mailbox, contact);
         Ok(response.mailbox)
     }

@@ -228,11 +228,15 @@ impl Client {
         let from = contact.mailbox;
         let mut events = Vec::new();
         let plaintext = match self.sessions.get_mut(&from) {
-            Some(session) if session.accepts(&message) => {
-                if session.remote_identity() != &contact.identity {
+            Some(peer) if peer.accept(&message) => {
+                if peer
+                    .all()
+                    .iter()
+                    .any(|s| s.remote_identity() != &contact.identity)
+                {
                     return Err(CryptoError::WrongSender.into());
                 }
-                session.decrypt(&message)?
+                peer.decrypt(&message)?
             }
             _ => {
                 if message.prekey_identity() != Some(&contact.identity) {
@@ -241,7 +245,14 @@ impl Client {
                 self.check_contact(contact)?;
                 let (session, plaintext) =
                     Session::respond(&self.identity, &mut self.prekeys, &message)?;
-                self.sessions.insert(from, session);
+                match self.sessions.get_mut(&from) {
+                    // Both sides started a session at once: keep ours too, theirs is newer.
+                    Some(peer) => peer.push_front(session),
+                    None => {
+                        self.sessions
+                            .insert(from, super::sessions::PeerSessions::new(session));
+                    }
+                }
                 if self.contacts.insert(from, contact.clone()).is_none() {
                     events.push(Event::NewContact(contact.clone()));
                 }

@@ -388,7 +388,11 @@ impl Client {
         payload: &Pairwise,
         now: u64,
     ) -> Result<Outgoing, Error> {
-        let session = self.sessions.get_mut(to).ok_or(CryptoError::NoSession)?;
+        let session = self
+            .sessions
+            .get_mut(to)
+            .and_then(|s| s.current_mut())
+            .ok_or(CryptoError::NoSession)?;
         let message = session.encrypt(rng, &payload.to_bytes())?;
         let content = SealedContent::Session {
             sender_user: self.user.clone(),

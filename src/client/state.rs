@@ -16,6 +16,7 @@ use crate::platform::{AdvertiserCertificate, PlatformKey, Profile};
 use crate::session::{PrekeyOwner, Session};
 use crate::wire::Wire;
 
+use super::sessions::PeerSessions;
 use super::{Client, Connection, Contact, Settings};
 
 #[derive(Serialize, Deserialize)]
@@ -130,7 +131,7 @@ impl Client {
             sessions: self
                 .sessions
                 .iter()
-                .map(|(m, s)| (*m, plain(s.to_bytes())))
+                .flat_map(|(m, peer)| peer.all().iter().map(|s| (*m, plain(s.to_bytes()))))
                 .collect(),
             conversations: self
                 .conversations
@@ -152,9 +153,12 @@ impl Client {
     /// Restores a client written by [`Client::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let s = ClientState::from_wire(bytes)?;
-        let mut sessions = HashMap::new();
+        let mut sessions: HashMap<MailboxId, PeerSessions> = HashMap::new();
         for (mailbox, bytes) in &s.sessions {
-            sessions.insert(*mailbox, Session::from_bytes(bytes)?);
+            sessions
+                .entry(*mailbox)
+                .or_default()
+                .push_back(Session::from_bytes(bytes)?);
         }
         let mut conversations = HashMap::new();
         for bytes in &s.conversations {
