@@ -2,71 +2,15 @@
 //! ways, late keys, duplicates, multi-recipient messages, state at rest, forged senders.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use missive::client::{Client, Content, Event, Outgoing};
-use missive::envelope::{self, MailboxId};
-use missive::relay_api::PrekeyResponse;
-use missive::{CryptoError, Error, UsageError};
+mod common;
 
-const NOW: u64 = 1_800_000_000;
+use common::users::{NOW, connect, contact, deliver, deliveries_for, directory, texts};
+use missive::client::{Client, Content, Event};
+use missive::envelope::{self, MailboxId};
+use missive::{CryptoError, Error, UsageError};
 
 fn user(name: &str) -> Client {
     Client::new(&mut rand::rng(), name.as_bytes())
-}
-
-/// What the relay's directory would answer for `owner`.
-fn directory(owner: &mut Client) -> PrekeyResponse {
-    let published = owner.publish(&mut rand::rng(), 2).unwrap();
-    PrekeyResponse {
-        mailbox: *owner.mailbox_id(),
-        bundle: published.bundle,
-        one_time: published.one_time.into_iter().next(),
-    }
-}
-
-/// A pairwise session from `a` to `b`, without a connection.
-fn contact(a: &mut Client, b: &mut Client) -> MailboxId {
-    let response = directory(b);
-    a.add_contact(&mut rand::rng(), b.user(), &response)
-        .unwrap()
-}
-
-/// A session and an accepted connection between `a` and `b`; returns `b`'s mailbox.
-fn connect(a: &mut Client, b: &mut Client) -> MailboxId {
-    let b_id = contact(a, b);
-    let invite = a.invite(&mut rand::rng(), &b_id, None, NOW).unwrap();
-    deliver(b, &invite);
-    let a_id = *a.mailbox_id();
-    let accept = b.accept(&mut rand::rng(), &a_id, NOW).unwrap();
-    deliver(a, &accept);
-    b_id
-}
-
-/// The deliveries the relay would hand `to` for `outgoing`.
-fn deliveries_for(outgoing: &[Outgoing], to: &MailboxId) -> Vec<Vec<u8>> {
-    outgoing
-        .iter()
-        .flat_map(|o| envelope::split(&o.envelope).unwrap())
-        .filter(|d| d.mailbox() == *to)
-        .map(|d| d.to_bytes())
-        .collect()
-}
-
-fn texts(events: &[Event]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Message { content, .. } => content.as_text().map(str::to_string),
-            _ => None,
-        })
-        .collect()
-}
-
-fn deliver(to: &mut Client, outgoing: &[Outgoing]) -> Vec<Event> {
-    let mailbox = *to.mailbox_id();
-    deliveries_for(outgoing, &mailbox)
-        .iter()
-        .flat_map(|d| to.receive(d).unwrap())
-        .collect()
 }
 
 #[test]
