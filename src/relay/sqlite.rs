@@ -55,8 +55,13 @@ CREATE TABLE IF NOT EXISTS one_time_prekeys (
 ";
 
 /// SQLite-backed [`RelayStore`].
+///
+/// One connection writes (the group-commit writer, acks, nonces, the directory); a second one
+/// reads (fetches, counters), so a fetch never waits for a batch's fsync. WAL lets the reader
+/// see every committed write and nothing uncommitted.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    reader: Option<Mutex<Connection>>,
     limits: Limits,
 }
 
@@ -75,7 +80,13 @@ fn uint(v: i64) -> u64 {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path, limits: Limits) -> Result<Self, StoreError> {
-        Self::with_connection(Connection::open(path).map_err(backend)?, limits)
+        let mut store = Self::with_connection(Connection::open(path).map_err(backend)?, limits)?;
+        let reader = Connection::open(path).map_err(backend)?;
+        reader
+            .execute_batch("PRAGMA query_only=ON;")
+            .map_err(backend)?;
+        store.reader = Some(Mutex::new(reader));
+        Ok(store)
     }
 
     /// A private in-memory database, for tests.
@@ -91,6 +102,7 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(backend)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            reader: None,
             limits,
         })
     }
@@ -101,20 +113,28 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The read connection (the write one for an in-memory database, which has no other).
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        self.reader
+            .as_ref()
+            .unwrap_or(&self.conn)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     fn deliver_one(
         &self,
         tx: &Transaction<'_>,
         d: &NewDelivery,
         now: u64,
     ) -> Result<(), StoreError> {
-        tx.execute("SAVEPOINT one", []).map_err(backend)?;
+        // A savepoint per envelope, so a quota refusal undoes that envelope alone.
+        cached(tx, "SAVEPOINT one", [])?;
         let result = self.insert_delivery(tx, d, now);
-        let end = if result.is_ok() {
-            "RELEASE one"
-        } else {
-            "ROLLBACK TO one; RELEASE one"
-        };
-        tx.execute_batch(end).map_err(backend)?;
+        if result.is_err() {
+            cached(tx, "ROLLBACK TO one", [])?;
+        }
+        cached(tx, "RELEASE one", [])?;
         result
     }
 
@@ -124,9 +144,12 @@ impl SqliteStore {
         d: &NewDelivery,
         now: u64,
     ) -> Result<(), StoreError> {
-        tx.prepare_cached("INSERT INTO bodies (bytes, refs) VALUES (?1, 0)")
-            .and_then(|mut s| s.execute(params![d.body]))
-            .map_err(backend)?;
+        let parts = int(d.parts.len() as u64);
+        cached(
+            tx,
+            "INSERT INTO bodies (bytes, refs) VALUES (?1, ?2)",
+            params![d.body, parts],
+        )?;
         let body_id = tx.last_insert_rowid();
         let mut refs = 0i64;
         for (mailbox, part) in &d.parts {
@@ -156,14 +179,13 @@ impl SqliteStore {
             self.charge(tx, mailbox, size)?;
         }
         if refs == 0 {
-            tx.execute("DELETE FROM bodies WHERE body_id = ?1", [body_id])
-                .map_err(backend)?;
-        } else {
-            tx.execute(
+            cached(tx, "DELETE FROM bodies WHERE body_id = ?1", [body_id])?;
+        } else if refs != parts {
+            cached(
+                tx,
                 "UPDATE bodies SET refs = ?1 WHERE body_id = ?2",
                 params![refs, body_id],
-            )
-            .map_err(backend)?;
+            )?;
         }
         Ok(())
     }
@@ -200,31 +222,41 @@ impl SqliteStore {
         rows: &[(i64, Vec<u8>, i64, i64)],
     ) -> Result<(), StoreError> {
         for (seq, mailbox, body_id, size) in rows {
-            tx.execute("DELETE FROM deliveries WHERE seq = ?1", [seq])
-                .map_err(backend)?;
-            tx.execute(
+            cached(tx, "DELETE FROM deliveries WHERE seq = ?1", [seq])?;
+            cached(
+                tx,
                 "UPDATE mailbox_usage SET pending = pending - 1, bytes = bytes - ?2 WHERE mailbox = ?1",
                 params![mailbox, size],
-            )
-            .map_err(backend)?;
-            tx.execute(
+            )?;
+            // By key, not a scan of every mailbox's usage.
+            cached(
+                tx,
+                "DELETE FROM mailbox_usage WHERE mailbox = ?1 AND pending <= 0",
+                [mailbox],
+            )?;
+            cached(
+                tx,
                 "UPDATE bodies SET refs = refs - 1 WHERE body_id = ?1",
                 [body_id],
-            )
-            .map_err(backend)?;
-            tx.execute(
+            )?;
+            cached(
+                tx,
                 "DELETE FROM bodies WHERE body_id = ?1 AND refs <= 0",
                 [body_id],
-            )
-            .map_err(backend)?;
+            )?;
         }
-        tx.execute("DELETE FROM mailbox_usage WHERE pending <= 0", [])
-            .map_err(backend)?;
         Ok(())
     }
 }
 
 type Row = (i64, Vec<u8>, i64, i64);
+
+/// Runs a statement through the connection's prepared-statement cache.
+fn cached(tx: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+    tx.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map_err(backend)
+}
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
@@ -252,7 +284,7 @@ impl RelayStore for SqliteStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut stmt = conn
             .prepare_cached(
                 "SELECT d.seq, d.envelope_id, b.bytes, d.part, d.received_at, d.expires_at
@@ -399,7 +431,7 @@ impl RelayStore for SqliteStore {
     }
 
     fn one_time_prekeys_left(&self, user: &[u8]) -> Result<u64, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         conn.query_row(
             "SELECT COUNT(*) FROM one_time_prekeys WHERE user = ?1",
             [user],
@@ -409,8 +441,14 @@ impl RelayStore for SqliteStore {
         .map_err(backend)
     }
 
+    fn ping(&self) -> Result<(), StoreError> {
+        self.read()
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .map_err(backend)
+    }
+
     fn stats(&self) -> Result<StoreStats, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         conn.query_row(
             "SELECT (SELECT COUNT(*) FROM deliveries),
                     (SELECT COUNT(*) FROM bodies),

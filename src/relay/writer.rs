@@ -35,9 +35,10 @@ impl Writer {
     /// Stores `delivery` durably; returns once its batch has committed.
     pub(crate) async fn deliver(&self, delivery: NewDelivery) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
-        self.tx
-            .try_send((delivery, done))
-            .map_err(|_| StoreError::Backend)?;
+        self.tx.try_send((delivery, done)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => StoreError::Backend,
+        })?;
         wait.await.unwrap_or(Err(StoreError::Backend))
     }
 }
