@@ -58,6 +58,8 @@ pub enum CryptoError {
     Replay,
     /// A proof or credential is outside its validity window.
     Expired,
+    /// A known contact's identity key changed: compare safety numbers before trusting it.
+    IdentityChanged,
     /// A session message skips more message keys than the session's bounds allow.
     TooManySkipped,
     /// A prekey message names a prekey this account does not hold (expired or never issued).
@@ -144,6 +146,7 @@ impl fmt::Display for CryptoError {
             Self::CommitmentMismatch => "key commitment does not match",
             Self::Replay => "message or key was already used",
             Self::Expired => "proof is outside its validity window",
+            Self::IdentityChanged => "the contact's identity key changed",
             Self::TooManySkipped => "message skips too many message keys",
             Self::UnknownPrekey => "message names an unknown or expired prekey",
             Self::NoSession => "no session with this peer",

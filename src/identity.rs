@@ -110,6 +110,11 @@ impl Identity {
     pub(crate) fn dh_secret(&self) -> &SecretKey {
         &self.dh
     }
+
+    /// The identity's X25519 key as an HPKE recipient key (sealed sender opens with it).
+    pub(crate) fn hpke_key(&self) -> crate::hpke::KeyPair {
+        crate::hpke::KeyPair::from(self.dh.clone())
+    }
 }
 
 impl core::fmt::Debug for Identity {

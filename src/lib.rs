@@ -35,6 +35,9 @@ pub mod session;
 pub mod conversation;
 pub mod envelope;
 
+// ---- The client: sessions, conversations and sealed sender together (sans-IO) ----
+pub mod client;
+
 // ---- Mailboxes and relay authentication ----
 pub mod mailbox;
 pub mod relay_api;

@@ -73,6 +73,13 @@ impl KeyPair {
     }
 }
 
+impl From<SecretKey> for KeyPair {
+    /// Uses an existing X25519 key (with its cached public key) as an HPKE key pair.
+    fn from(secret: SecretKey) -> Self {
+        Self(secret)
+    }
+}
+
 impl core::fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("KeyPair")

@@ -177,6 +177,21 @@ impl PrekeyBundle {
         Ok(VerifiedBundle(self))
     }
 
+    /// The same bundle with one-time prekey `id` (its 32-byte public key as the relay handed
+    /// it out separately) in place of the last-resort prekey.
+    pub fn with_one_time(self, id: u32, key: &[u8]) -> Result<Self, DecodeError> {
+        let key: [u8; 32] = key.try_into().map_err(|_| DecodeError::Invalid {
+            what: "one-time prekey",
+        })?;
+        Ok(Self {
+            prekey: BundlePrekey::OneTime(OneTimePrekey {
+                id,
+                key: PublicKey::from_bytes(key),
+            }),
+            ..self
+        })
+    }
+
     /// The owner's identity.
     pub fn identity(&self) -> &PublicIdentity {
         &self.identity

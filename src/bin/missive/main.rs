@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
+mod http;
 mod relay_cmd;
+mod user_cmd;
 
 /// Missive: end-to-end encrypted messaging engine, relay and client.
 #[derive(Debug, Parser)]
@@ -27,12 +30,72 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8700")]
         listen: SocketAddr,
     },
+    /// Start a relay on a temporary directory and walk four users through every message kind.
+    Demo,
+    /// Create a user: identity, mailbox key and prekeys, saved in a state file.
+    Init {
+        /// Account name.
+        #[arg(long)]
+        user: String,
+        /// Where to keep this user's state (secret: readable by the owner only).
+        #[arg(long)]
+        state: PathBuf,
+    },
+    /// Publish the user's prekey bundle and one-time prekeys to the relay's directory.
+    Publish {
+        /// The user's state file.
+        #[arg(long)]
+        state: PathBuf,
+        /// Relay base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8700")]
+        relay: String,
+        /// How many one-time prekeys to add.
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+    },
+    /// Send a text message to one user, or to several (one multi-recipient message).
+    Send {
+        /// The user's state file.
+        #[arg(long)]
+        state: PathBuf,
+        /// Relay base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8700")]
+        relay: String,
+        /// Recipient account names (up to 50).
+        #[arg(long, required = true)]
+        to: Vec<String>,
+        /// The text.
+        text: String,
+    },
+    /// Fetch, decrypt and print everything waiting, then acknowledge it.
+    Read {
+        /// The user's state file.
+        #[arg(long)]
+        state: PathBuf,
+        /// Relay base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8700")]
+        relay: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Relay { data_dir, listen } => relay_cmd::run(&data_dir, listen),
+        Command::Demo => demo::run(),
+        Command::Init { user, state } => user_cmd::init(&state, &user),
+        Command::Publish {
+            state,
+            relay,
+            count,
+        } => user_cmd::publish(&state, &relay, count),
+        Command::Send {
+            state,
+            relay,
+            to,
+            text,
+        } => user_cmd::send(&state, &relay, &to, &text),
+        Command::Read { state, relay } => user_cmd::read(&state, &relay),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,141 @@
+//! The command-line client's side of the relay protocol (PROTOCOL.md §8.3), over plain HTTP.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use missive::client::{Client, Outgoing};
+use missive::relay_api::{Ack, DeliveredEnvelope, DeliveryPage, PrekeyResponse};
+
+/// A relay at a base URL such as `http://127.0.0.1:8700`.
+pub(crate) struct Relay {
+    base: String,
+    agent: ureq::Agent,
+}
+
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn user_hex(user: &[u8]) -> String {
+    hex::encode(user)
+}
+
+impl Relay {
+    pub(crate) fn new(base: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            agent,
+        }
+    }
+
+    fn auth(client: &Client, method: &str, path: &str, body: &[u8]) -> String {
+        let proof = client.prove(&mut rand::rng(), method, path, body, now());
+        format!("Missive {}", hex::encode(proof.to_bytes()))
+    }
+
+    fn check(what: &str, response: ureq::http::Response<ureq::Body>) -> Result<Vec<u8>, String> {
+        let status = response.status();
+        let body = response
+            .into_body()
+            .read_to_vec()
+            .map_err(|e| format!("{what}: {e}"))?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(format!(
+                "{what}: relay answered {status}: {}",
+                String::from_utf8_lossy(&body).trim()
+            ))
+        }
+    }
+
+    /// Publishes the client's bundle and `count` one-time prekeys.
+    pub(crate) fn publish(&self, client: &mut Client, count: usize) -> Result<(), String> {
+        let body = client
+            .publish(&mut rand::rng(), count)
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        let path = format!("/v1/directory/{}", user_hex(client.user()));
+        let auth = Self::auth(client, "PUT", &path, &body);
+        let response = self
+            .agent
+            .put(format!("{}{path}", self.base))
+            .header("authorization", auth)
+            .send(&body[..]);
+        Self::check("publish", response.map_err(|e| e.to_string())?).map(drop)
+    }
+
+    /// The directory entry of `user`.
+    pub(crate) fn lookup(&self, user: &[u8]) -> Result<PrekeyResponse, String> {
+        let url = format!("{}/v1/directory/{}", self.base, user_hex(user));
+        let body = Self::check(
+            "lookup",
+            self.agent.get(url).call().map_err(|e| e.to_string())?,
+        )?;
+        PrekeyResponse::from_bytes(&body).map_err(|e| e.to_string())
+    }
+
+    /// Hands envelopes to the relay.
+    pub(crate) fn submit(&self, outgoing: &[Outgoing]) -> Result<(), String> {
+        for o in outgoing {
+            let path = if o.ephemeral {
+                "/v1/ephemeral"
+            } else {
+                "/v1/envelopes"
+            };
+            let response = self
+                .agent
+                .post(format!("{}{path}", self.base))
+                .send(&o.envelope[..]);
+            Self::check("submit", response.map_err(|e| e.to_string())?)?;
+        }
+        Ok(())
+    }
+
+    /// Everything waiting in the client's mailbox.
+    pub(crate) fn fetch(&self, client: &Client) -> Result<Vec<DeliveredEnvelope>, String> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let path = format!("/v1/mailbox?after={after}");
+            let auth = Self::auth(client, "GET", &path, b"");
+            let response = self
+                .agent
+                .get(format!("{}{path}", self.base))
+                .header("authorization", auth)
+                .call();
+            let page = DeliveryPage::from_bytes(&Self::check(
+                "fetch",
+                response.map_err(|e| e.to_string())?,
+            )?)
+            .map_err(|e| e.to_string())?;
+            let Some(last) = page.deliveries.last() else {
+                return Ok(all);
+            };
+            after = last.seq;
+            all.extend(page.deliveries);
+        }
+    }
+
+    /// Deletes deliveries the client has processed.
+    pub(crate) fn ack(&self, client: &Client, ids: Vec<[u8; 16]>) -> Result<(), String> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let body = Ack { ids }.to_bytes();
+        let path = "/v1/mailbox/ack";
+        let auth = Self::auth(client, "POST", path, &body);
+        let response = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("authorization", auth)
+            .send(&body[..]);
+        Self::check("ack", response.map_err(|e| e.to_string())?).map(drop)
+    }
+}

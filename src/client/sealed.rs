@@ -1,0 +1,69 @@
+//! Sealed sender for pairwise messages (PROTOCOL.md §9.2): the session message and who sent it
+//! travel inside HPKE to the recipient's identity key, so the relay sees neither.
+//!
+//! The outer layer only hides; it does not authenticate the sender. The claimed sender is
+//! authenticated by the inner session message: a prekey message by X3DH's DH(IK_A, SPK_B), any
+//! later one by the session's keys, both bound to the claimed identity through the session's
+//! associated data. A forged claim therefore fails to decrypt.
+
+use rand::CryptoRng;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::x25519::PublicKey;
+use crate::envelope::{MailboxId, padding};
+use crate::error::{DecodeError, Error};
+use crate::hpke;
+use crate::identity::{Identity, PublicIdentity};
+use crate::wire::Wire;
+
+const INFO: &[u8] = b"missive/v1/sealed-sender";
+
+/// Who claims to have sent a sealed message, and the session message itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SealedContent {
+    pub(crate) sender_user: Vec<u8>,
+    pub(crate) sender_mailbox: MailboxId,
+    pub(crate) sender_identity: PublicIdentity,
+    #[serde(with = "serde_bytes")]
+    pub(crate) message: Vec<u8>,
+}
+
+impl Wire for SealedContent {
+    const WHAT: &'static str = "sealed content";
+    const VERSION: u8 = 1;
+}
+
+/// `enc (32) || HPKE-Seal(pkR = recipient identity key, info, aad = recipient mailbox, pad(content))`.
+pub(crate) fn seal<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    recipient: &PublicKey,
+    recipient_mailbox: &MailboxId,
+    content: &SealedContent,
+) -> Result<Vec<u8>, Error> {
+    let mut padded = Vec::new();
+    padding::pad_into(&content.to_wire(), &mut padded)?;
+    let (enc, ct) = hpke::seal_base(rng, recipient, INFO, &recipient_mailbox.0, &padded)?;
+    let mut out = Vec::with_capacity(32 + ct.len());
+    out.extend_from_slice(enc.as_bytes());
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Opens a sealed message addressed to `me` at `my_mailbox`.
+pub(crate) fn open(
+    identity: &Identity,
+    my_mailbox: &MailboxId,
+    body: &[u8],
+) -> Result<SealedContent, Error> {
+    if body.len() < 32 {
+        return Err(DecodeError::Truncated {
+            what: "sealed message",
+        }
+        .into());
+    }
+    let (enc, ct) = body.split_at(32);
+    let enc = hpke::Enc::from_bytes(enc)?;
+    let padded = hpke::open_base(&enc, &identity.hpke_key(), INFO, &my_mailbox.0, ct)?;
+    let content = padding::unpad(&padded)?;
+    Ok(SealedContent::from_wire(content)?)
+}

@@ -1,0 +1,268 @@
+//! The sans-IO client end to end, with the relay's split in between: direct messages both
+//! ways, late keys, duplicates, multi-recipient messages, state at rest, forged senders.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use missive::client::{Client, Content, Event, Outgoing};
+use missive::envelope::{self, MailboxId};
+use missive::relay_api::PrekeyResponse;
+use missive::{CryptoError, Error, UsageError};
+
+const NOW: u64 = 1_800_000_000;
+
+fn user(name: &str) -> Client {
+    Client::new(&mut rand::rng(), name.as_bytes())
+}
+
+/// What the relay's directory would answer for `owner`.
+fn directory(owner: &mut Client) -> PrekeyResponse {
+    let published = owner.publish(&mut rand::rng(), 2).unwrap();
+    PrekeyResponse {
+        mailbox: *owner.mailbox_id(),
+        bundle: published.bundle,
+        one_time: published.one_time.into_iter().next(),
+    }
+}
+
+fn connect(a: &mut Client, b: &mut Client) -> MailboxId {
+    let response = directory(b);
+    a.add_contact(&mut rand::rng(), b.user(), &response)
+        .unwrap()
+}
+
+/// The deliveries the relay would hand `to` for `outgoing`.
+fn deliveries_for(outgoing: &[Outgoing], to: &MailboxId) -> Vec<Vec<u8>> {
+    outgoing
+        .iter()
+        .flat_map(|o| envelope::split(&o.envelope).unwrap())
+        .filter(|d| d.mailbox() == *to)
+        .map(|d| d.to_bytes())
+        .collect()
+}
+
+fn texts(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message {
+                content: Content::Text { text },
+                ..
+            } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn deliver(to: &mut Client, outgoing: &[Outgoing]) -> Vec<Event> {
+    let mailbox = *to.mailbox_id();
+    deliveries_for(outgoing, &mailbox)
+        .iter()
+        .flat_map(|d| to.receive(d).unwrap())
+        .collect()
+}
+
+#[test]
+fn direct_messages_flow_both_ways() {
+    let (mut alice, mut bob) = (user("alice"), user("bob"));
+    let bob_id = connect(&mut alice, &mut bob);
+    let out = alice
+        .send(&mut rand::rng(), &bob_id, &Content::text("hi bob"), NOW)
+        .unwrap();
+    let events = deliver(&mut bob, &out);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::NewContact(c) if c.user == b"alice"))
+    );
+    assert_eq!(texts(&events), ["hi bob"]);
+    let Event::Message {
+        from_user, from, ..
+    } = events
+        .iter()
+        .find(|e| matches!(e, Event::Message { .. }))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (from_user.as_deref(), from),
+        (Some(&b"alice"[..]), alice.mailbox_id())
+    );
+
+    let alice_id = *alice.mailbox_id();
+    let reply = bob
+        .send(&mut rand::rng(), &alice_id, &Content::text("hi alice"), NOW)
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut alice, &reply)), ["hi alice"]);
+    for i in 0..5 {
+        let out = alice
+            .send(
+                &mut rand::rng(),
+                &bob_id,
+                &Content::text(format!("m{i}")),
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(texts(&deliver(&mut bob, &out)), [format!("m{i}")]);
+    }
+}
+
+#[test]
+fn a_message_that_arrives_before_its_keys_waits_for_them() {
+    let (mut alice, mut bob) = (user("alice"), user("bob"));
+    let bob_id = connect(&mut alice, &mut bob);
+    let out = alice
+        .send(&mut rand::rng(), &bob_id, &Content::text("late keys"), NOW)
+        .unwrap();
+    let mut ds = deliveries_for(&out, &bob_id);
+    assert_eq!(ds.len(), 2, "key distribution, then the message");
+    ds.reverse();
+    assert!(
+        bob.receive(&ds[0]).unwrap().is_empty(),
+        "kept until its keys come"
+    );
+    assert_eq!(texts(&bob.receive(&ds[1]).unwrap()), ["late keys"]);
+}
+
+#[test]
+fn duplicates_are_dropped() {
+    let (mut alice, mut bob) = (user("alice"), user("bob"));
+    let bob_id = connect(&mut alice, &mut bob);
+    let out = alice
+        .send(&mut rand::rng(), &bob_id, &Content::text("once"), NOW)
+        .unwrap();
+    let ds = deliveries_for(&out, &bob_id);
+    let first: Vec<Event> = ds.iter().flat_map(|d| bob.receive(d).unwrap()).collect();
+    assert_eq!(texts(&first), ["once"]);
+    for d in &ds {
+        assert!(bob.receive(d).unwrap().is_empty());
+    }
+}
+
+#[test]
+fn multi_recipient_message_reaches_only_its_recipients() {
+    let mut alice = user("alice");
+    let mut others: Vec<Client> = ["bob", "carol", "dave", "erin"]
+        .iter()
+        .map(|n| user(n))
+        .collect();
+    let ids: Vec<MailboxId> = others.iter_mut().map(|o| connect(&mut alice, o)).collect();
+    let (_, out) = alice
+        .send_multi(&mut rand::rng(), &ids[..3], &Content::text("to three"), NOW)
+        .unwrap();
+    for o in &mut others[..3] {
+        assert_eq!(texts(&deliver(o, &out)), ["to three"]);
+    }
+    let erin = &mut others[3];
+    assert!(
+        deliver(erin, &out).is_empty(),
+        "nothing is addressed to erin"
+    );
+    // Even handed another recipient's delivery, erin cannot open it.
+    let bobs = deliveries_for(&out, &ids[0]);
+    for d in &bobs {
+        assert_eq!(erin.receive(d), Err(UsageError::UnknownRecipient.into()));
+    }
+}
+
+#[test]
+fn the_51st_recipient_is_refused() {
+    let mut alice = user("alice");
+    let mut ids = Vec::new();
+    for i in 0..51 {
+        let mut peer = user(&format!("peer{i}"));
+        ids.push(connect(&mut alice, &mut peer));
+    }
+    let refused = alice.send_multi(&mut rand::rng(), &ids, &Content::text("too many"), NOW);
+    assert_eq!(
+        refused.unwrap_err(),
+        Error::Usage(UsageError::TooManyRecipients { max: 50 })
+    );
+    assert!(
+        alice
+            .send_multi(&mut rand::rng(), &ids[..50], &Content::text("fifty"), NOW)
+            .is_ok()
+    );
+}
+
+#[test]
+fn state_survives_a_restart_on_both_sides() {
+    let (mut alice, mut bob) = (user("alice"), user("bob"));
+    let bob_id = connect(&mut alice, &mut bob);
+    let out = alice
+        .send(&mut rand::rng(), &bob_id, &Content::text("before"), NOW)
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut bob, &out)), ["before"]);
+    let mut alice = Client::from_bytes(&alice.to_bytes()).unwrap();
+    let mut bob = Client::from_bytes(&bob.to_bytes()).unwrap();
+    let out = alice
+        .send(&mut rand::rng(), &bob_id, &Content::text("after"), NOW)
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut bob, &out)), ["after"]);
+    let alice_id = *alice.mailbox_id();
+    let reply = bob
+        .send(&mut rand::rng(), &alice_id, &Content::text("reply"), NOW)
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut alice, &reply)), ["reply"]);
+}
+
+#[test]
+fn a_third_party_reads_nothing_of_a_direct_conversation() {
+    let (mut alice, mut bob, mut eve) = (user("alice"), user("bob"), user("eve"));
+    let bob_id = connect(&mut alice, &mut bob);
+    connect(&mut eve, &mut bob);
+    let out = alice
+        .send(&mut rand::rng(), &bob_id, &Content::text("private"), NOW)
+        .unwrap();
+    deliver(&mut bob, &out);
+    // Eve re-addresses Bob's deliveries to herself, as a malicious relay could.
+    for o in &out {
+        let env = envelope::Envelope::from_bytes(&o.envelope).unwrap();
+        let forged =
+            envelope::Envelope::to_mailboxes(NOW + 60, &[*eve.mailbox_id()], env.body()).unwrap();
+        for d in envelope::split(&forged[0].to_bytes()).unwrap() {
+            assert!(texts(&eve.receive(&d.to_bytes()).unwrap_or_default()).is_empty());
+        }
+    }
+}
+
+#[test]
+fn a_sealed_message_claiming_another_sender_is_refused() {
+    let (mut alice, mut bob, mut mallory) = (user("alice"), user("bob"), user("mallory"));
+    let bob_id = connect(&mut alice, &mut bob);
+    let alice_id = *alice.mailbox_id();
+    // Bob knows Alice.
+    let out = alice
+        .send(&mut rand::rng(), &bob_id, &Content::text("hello"), NOW)
+        .unwrap();
+    deliver(&mut bob, &out);
+    // Mallory starts her own session with Bob, but cannot make it pass as Alice's: her first
+    // message is a prekey message under her own identity, which Bob's client records as hers.
+    connect(&mut mallory, &mut bob);
+    let out = mallory
+        .send(&mut rand::rng(), &bob_id, &Content::text("it's alice"), NOW)
+        .unwrap();
+    let events = deliver(&mut bob, &out);
+    for e in &events {
+        if let Event::Message {
+            from, from_user, ..
+        } = e
+        {
+            assert_ne!(*from, alice_id);
+            assert_eq!(from_user.as_deref(), Some(&b"mallory"[..]));
+        }
+    }
+    assert_eq!(bob.contact(&alice_id).unwrap().user, b"alice");
+}
+
+#[test]
+fn a_changed_identity_for_a_known_mailbox_is_refused() {
+    let (mut alice, mut bob) = (user("alice"), user("bob"));
+    connect(&mut alice, &mut bob);
+    let mut impostor = user("bob");
+    let mut response = directory(&mut impostor);
+    response.mailbox = *bob.mailbox_id();
+    assert_eq!(
+        alice.add_contact(&mut rand::rng(), b"bob", &response),
+        Err(Error::Crypto(CryptoError::IdentityChanged))
+    );
+}
