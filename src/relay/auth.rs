@@ -47,11 +47,11 @@ pub(crate) async fn authenticate(
     request: Request<'_>,
 ) -> Result<MailboxId, Refusal> {
     let peer = peer_key(request.ext);
-    if state.limiter.exhausted(peer) {
+    if state.failures.exhausted(peer) {
         return Err(Refusal::RateLimited);
     }
     let verified = verify(state, &request).inspect_err(|_| {
-        state.limiter.allow(peer);
+        state.failures.allow(peer);
     })?;
     limit(state, verified.mailbox.0)?;
     let now = state.now();
