@@ -5,7 +5,9 @@
 use missive::session::{PrekeyBundle, PrekeyOwner, Session, SessionMessage};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let Some((&which, input)) = data.split_first() else { return };
+    let Some((&which, input)) = data.split_first() else {
+        return;
+    };
     let again = match which % 4 {
         0 => PrekeyBundle::from_bytes(input).ok().map(|b| {
             // Verification must not panic either, whatever the keys.
@@ -13,8 +15,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             b.to_bytes()
         }),
         1 => SessionMessage::from_bytes(input).ok().map(|m| m.to_bytes()),
-        2 => Session::from_bytes(input).ok().map(|s| s.to_bytes().to_vec()),
-        _ => PrekeyOwner::from_bytes(input).ok().map(|o| o.to_bytes().to_vec()),
+        2 => Session::from_bytes(input)
+            .ok()
+            .map(|s| s.to_bytes().to_vec()),
+        _ => PrekeyOwner::from_bytes(input)
+            .ok()
+            .map(|o| o.to_bytes().to_vec()),
     };
     if let Some(again) = again {
         assert_eq!(again, input, "decode then encode must reproduce the input");

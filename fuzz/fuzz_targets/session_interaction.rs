@@ -5,7 +5,9 @@
 
 use missive::Identity;
 use missive::crypto::x25519::SecretKey;
-use missive::session::{self, KeySource, MemorySessionStore, PrekeyOwner, Session, SessionMessage, SessionStore};
+use missive::session::{
+    self, KeySource, MemorySessionStore, PrekeyOwner, Session, SessionMessage, SessionStore,
+};
 
 /// Deterministic keys from the seed; fuzzing needs reproducibility, not secrecy.
 struct Keys {
@@ -52,10 +54,20 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         return;
     }
     let (seed, actions) = data.split_at(8);
-    let mut keys = Keys { seed: seed.try_into().expect("8 bytes"), counter: 0 };
+    let mut keys = Keys {
+        seed: seed.try_into().expect("8 bytes"),
+        counter: 0,
+    };
     let mut parties = [party(&mut keys), party(&mut keys)];
-    let one_time = parties[1].prekeys.generate_one_time_with_keys(&mut keys, 1).expect("one key");
-    let bundle = parties[1].prekeys.bundle(Some(one_time[0])).verify().expect("own bundle verifies");
+    let one_time = parties[1]
+        .prekeys
+        .generate_one_time_with_keys(&mut keys, 1)
+        .expect("one key");
+    let bundle = parties[1]
+        .prekeys
+        .bundle(Some(one_time[0]))
+        .verify()
+        .expect("own bundle verifies");
     let start = Session::initiate_with_keys(&mut keys, &parties[0].id, &bundle).expect("setup");
     let bob = *parties[1].id.public();
     parties[0].store.save(&bob, start);
@@ -92,15 +104,25 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
 fn party(keys: &mut Keys) -> Party {
     let id = keys.identity();
     let prekeys = PrekeyOwner::new_with_keys(keys, &id);
-    Party { id, prekeys, store: MemorySessionStore::new(), inbox: Vec::new(), delivered: Vec::new() }
+    Party {
+        id,
+        prekeys,
+        store: MemorySessionStore::new(),
+        inbox: Vec::new(),
+        delivered: Vec::new(),
+    }
 }
 
 fn send(parties: &mut [Party; 2], keys: &mut Keys, from: usize, n: usize) {
     let to = 1 - from;
     let peer = *parties[to].id.public();
-    let Some(mut session) = parties[from].store.load(&peer) else { return };
+    let Some(mut session) = parties[from].store.load(&peer) else {
+        return;
+    };
     let plaintext = n.to_le_bytes().to_vec();
-    let m = session.encrypt_with_keys(keys, &plaintext).expect("encrypt");
+    let m = session
+        .encrypt_with_keys(keys, &plaintext)
+        .expect("encrypt");
     parties[from].store.save(&peer, session);
     parties[to].inbox.push((m, plaintext));
 }
@@ -127,6 +149,13 @@ fn duplicate(parties: &mut [Party; 2], to: usize, arg: usize) {
     let from = *parties[1 - to].id.public();
     let p = &mut parties[to];
     let before = p.store.load(&from).map(|s| s.to_bytes());
-    assert!(session::receive(&mut p.store, &p.id, &mut p.prekeys, &from, &m).is_err(), "replay accepted");
-    assert_eq!(p.store.load(&from).map(|s| s.to_bytes()), before, "refused replay changed state");
+    assert!(
+        session::receive(&mut p.store, &p.id, &mut p.prekeys, &from, &m).is_err(),
+        "replay accepted"
+    );
+    assert_eq!(
+        p.store.load(&from).map(|s| s.to_bytes()),
+        before,
+        "refused replay changed state"
+    );
 }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod http;
+mod load;
 mod relay_cmd;
 mod user_cmd;
 
@@ -67,6 +68,22 @@ enum Command {
         /// The text.
         text: String,
     },
+    /// Drive a relay with 1 KiB envelopes over many keep-alive connections and report
+    /// deliveries per second and submit→202 latency (starts its own relay unless given one).
+    Load {
+        /// Relay base URL (plain http); without it, a relay is started on a temporary directory.
+        #[arg(long)]
+        relay: Option<String>,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Seconds per phase (three phases).
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Envelope body size in bytes.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+    },
     /// Fetch, decrypt and print everything waiting, then acknowledge it.
     Read {
         /// The user's state file.
@@ -96,6 +113,17 @@ fn main() -> ExitCode {
             text,
         } => user_cmd::send(&state, &relay, &to, &text),
         Command::Read { state, relay } => user_cmd::read(&state, &relay),
+        Command::Load {
+            relay,
+            connections,
+            seconds,
+            size,
+        } => load::run(&load::Options {
+            relay,
+            connections,
+            seconds,
+            size,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
