@@ -74,8 +74,8 @@ enum Command {
         /// Relay base URL (plain http); without it, a relay is started on a temporary directory.
         #[arg(long)]
         relay: Option<String>,
-        /// Concurrent connections.
-        #[arg(long, default_value_t = 64)]
+        /// Concurrent connections (each has one request in flight; more fill each commit).
+        #[arg(long, default_value_t = 256)]
         connections: usize,
         /// Seconds per phase (three phases).
         #[arg(long, default_value_t = 5)]
