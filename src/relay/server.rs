@@ -185,8 +185,10 @@ async fn submit(
         let mailboxes = delivery.parts.len();
         // Built before the write, so the delivery moves to the writer without a copy.
         let pushes = envelopes::push_frames(&delivery, now, |m| state.hub.is_connected(m));
+        let bytes = delivery.body.len();
         state.writer.deliver(delivery).await?;
         state.metrics.accepted(mailboxes);
+        tracing::debug!(recipients = mailboxes, bytes, "envelope stored");
         for (mailbox, frame) in pushes {
             state.hub.push(&mailbox, &frame);
         }
