@@ -28,6 +28,8 @@ pub(crate) struct Options {
     pub(crate) seconds: u64,
     /// Envelope body size in bytes.
     pub(crate) size: usize,
+    /// Only the paced single-recipient phase, at this many envelopes per second.
+    pub(crate) rate: Option<f64>,
 }
 
 /// Distinct recipient mailboxes the load is spread over.
@@ -51,6 +53,11 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         "relay {addr}: {} connections, {} s per phase, {}-byte envelope bodies",
         options.connections, options.seconds, options.size
     );
+    if let Some(rate) = options.rate {
+        let paced = runtime.block_on(phase(addr, options, &pool, 1, Some(rate)))?;
+        paced.print(&format!("1 recipient, paced at {rate:.0}/s"));
+        return Ok(());
+    }
     let single = runtime.block_on(phase(addr, options, &pool, 1, None))?;
     single.print("1 recipient, full speed");
     let multi = runtime.block_on(phase(addr, options, &pool, 50, None))?;

@@ -83,6 +83,9 @@ enum Command {
         /// Envelope body size in bytes.
         #[arg(long, default_value_t = 1024)]
         size: usize,
+        /// Run only single-recipient envelopes paced at this many per second.
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// Fetch, decrypt and print everything waiting, then acknowledge it.
     Read {
@@ -118,11 +121,13 @@ fn main() -> ExitCode {
             connections,
             seconds,
             size,
+            rate,
         } => load::run(&load::Options {
             relay,
             connections,
             seconds,
             size,
+            rate,
         }),
     };
     match result {
