@@ -182,13 +182,12 @@ async fn submit(
         limit(&state, peer_key(&ext))?;
         let now = state.now();
         let delivery = envelopes::accept(&body(bytes)?, now, &state.config)?;
-        let mailboxes = delivery.parts.len();
-        // Built before the write, so the delivery moves to the writer without a copy.
-        let pushes = envelopes::push_frames(&delivery, now, |m| state.hub.is_connected(m));
-        let bytes = delivery.body.len();
-        state.writer.deliver(delivery).await?;
+        let (mailboxes, bytes) = (delivery.parts.len(), delivery.body.len());
+        let delivery = state.writer.deliver(delivery).await?;
         state.metrics.accepted(mailboxes);
         tracing::debug!(recipients = mailboxes, bytes, "envelope stored");
+        // After the commit: a connection that subscribes later finds it in its backlog.
+        let pushes = envelopes::push_frames(&delivery, now, |m| state.hub.is_connected(m));
         for (mailbox, frame) in pushes {
             state.hub.push(&mailbox, &frame);
         }
