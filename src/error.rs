@@ -113,6 +113,38 @@ pub enum UsageError {
     WrongConversation,
 }
 
+/// A product rule forbids the message (who may message whom, credits, roles, settings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// Direct messages need an accepted connection (or Open Profile, InMail, a shared group).
+    NotConnected,
+    /// Already connected, or an invitation is already pending.
+    AlreadyConnected,
+    /// There is no pending invitation to answer or withdraw.
+    NoInvitation,
+    /// The InMail receipt is not the platform's, or not for this sender and recipient.
+    InvalidReceipt,
+    /// The InMail receipt was already used.
+    ReceiptReused,
+    /// The recipient has no Open Profile.
+    NotOpenProfile,
+    /// No platform key is configured, so receipts and certificates cannot be checked.
+    NoPlatformKey,
+    /// The sender is not a registered advertiser (no valid certificate for it).
+    NotAdvertiser,
+    /// The recipient has switched sponsored messages off.
+    SponsoredOff,
+    /// The sender or a named member is not in the group.
+    NotGroupMember,
+    /// Only admins and managers post to a group.
+    NotGroupPoster,
+    /// A group post mentions more than 20 members.
+    TooManyMentions,
+    /// Multi-recipient messages go to connections only.
+    NotAllConnections,
+}
+
 /// Any Missive error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -123,6 +155,8 @@ pub enum Error {
     Crypto(CryptoError),
     /// API misuse.
     Usage(UsageError),
+    /// A product rule forbids it.
+    Policy(PolicyError),
 }
 
 impl fmt::Display for DecodeError {
@@ -177,12 +211,33 @@ impl fmt::Display for UsageError {
     }
 }
 
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotConnected => "not connected: direct messages need an accepted connection",
+            Self::AlreadyConnected => "already connected or invited",
+            Self::NoInvitation => "no pending invitation",
+            Self::InvalidReceipt => "InMail receipt is invalid for this message",
+            Self::ReceiptReused => "InMail receipt was already used",
+            Self::NotOpenProfile => "the recipient has no Open Profile",
+            Self::NoPlatformKey => "no platform key configured",
+            Self::NotAdvertiser => "sender is not a registered advertiser",
+            Self::SponsoredOff => "the recipient has switched sponsored messages off",
+            Self::NotGroupMember => "not a member of the group",
+            Self::NotGroupPoster => "only admins and managers post to a group",
+            Self::TooManyMentions => "a group post mentions at most 20 members",
+            Self::NotAllConnections => "multi-recipient messages go to connections only",
+        })
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Decode(e) => e.fmt(f),
             Self::Crypto(e) => e.fmt(f),
             Self::Usage(e) => e.fmt(f),
+            Self::Policy(e) => e.fmt(f),
         }
     }
 }
@@ -190,7 +245,14 @@ impl fmt::Display for Error {
 impl std::error::Error for DecodeError {}
 impl std::error::Error for CryptoError {}
 impl std::error::Error for UsageError {}
+impl std::error::Error for PolicyError {}
 impl std::error::Error for Error {}
+
+impl From<PolicyError> for Error {
+    fn from(e: PolicyError) -> Self {
+        Self::Policy(e)
+    }
+}
 
 impl From<DecodeError> for Error {
     fn from(e: DecodeError) -> Self {

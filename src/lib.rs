@@ -19,7 +19,7 @@
 // ---- Primitives and errors ----
 pub mod crypto;
 mod error;
-pub use error::{CryptoError, DecodeError, Error, UsageError};
+pub use error::{CryptoError, DecodeError, Error, PolicyError, UsageError};
 
 // ---- HPKE (RFC 9180) ----
 pub mod hpke;
@@ -37,6 +37,9 @@ pub mod envelope;
 
 // ---- The client: sessions, conversations and sealed sender together (sans-IO) ----
 pub mod client;
+
+// ---- The platform's rules: tiers, InMail credits, advertisers ----
+pub mod platform;
 
 // ---- Mailboxes and relay authentication ----
 pub mod mailbox;

@@ -1,7 +1,7 @@
 //! The relay's request and response bodies. They live in the engine, not behind the `relay`
 //! feature, because clients build and read them; the engine still does no I/O.
 //!
-//! Each is a [`Wire`] structure (PROTOCOL.md §8): `version || postcard(body)`, strictly parsed.
+//! Each is a wire structure (PROTOCOL.md §1, §8): `version || postcard(body)`, strictly parsed.
 
 use serde::{Deserialize, Serialize};
 

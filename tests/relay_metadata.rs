@@ -8,6 +8,7 @@
 mod relay_support;
 
 use missive::client::{Client, Content, Event, Outgoing};
+use missive::conversation::Role;
 use missive::envelope::MailboxId;
 use missive::relay::{RelayConfig, system_clock};
 use missive::relay_api::{Ack, DeliveryPage, PrekeyResponse};
@@ -55,12 +56,8 @@ fn read(relay: &LiveRelay, client: &mut Client, acknowledge: bool) -> Vec<String
     let mut texts = Vec::new();
     for d in &page.deliveries {
         for event in client.receive(&d.delivery).unwrap() {
-            if let Event::Message {
-                content: Content::Text { text },
-                ..
-            } = event
-            {
-                texts.push(text);
+            if let Event::Message { content, .. } = event {
+                texts.extend(content.as_text().map(str::to_string));
             }
         }
     }
@@ -98,6 +95,15 @@ fn the_relay_database_never_holds_sender_identity_or_plaintext() {
     publish(&relay, &mut carol);
     let bob_id = add_contact(&relay, &mut alice, &bob);
     let carol_id = add_contact(&relay, &mut alice, &carol);
+    // Alice invites both (her first, sealed pairwise messages carry her identity); they accept.
+    let alice_id = *alice.mailbox_id();
+    for (to, who) in [(bob_id, &mut bob), (carol_id, &mut carol)] {
+        let note = Some("let us talk");
+        send(&relay, &alice.invite(&mut rng, &to, note, now).unwrap());
+        assert!(read(&relay, who, true).is_empty());
+        send(&relay, &who.accept(&mut rng, &alice_id, now).unwrap());
+    }
+    read(&relay, &mut alice, true);
 
     let plaintexts = [
         "direct: the eagle lands at dawn",
@@ -118,12 +124,11 @@ fn the_relay_database_never_holds_sender_identity_or_plaintext() {
         )
         .unwrap();
     send(&relay, &out);
-    let (group, out) = alice
-        .create_group(&mut rng, &[bob_id, carol_id], now)
-        .unwrap();
+    let members = [(bob_id, Role::Member), (carol_id, Role::Member)];
+    let (group, out) = alice.create_group(&mut rng, &members, now).unwrap();
     send(&relay, &out);
     let out = alice
-        .send_to_conversation(&mut rng, &group, &Content::text(plaintexts[3]), now)
+        .post_to_group(&mut rng, &group, &Content::text(plaintexts[3]), now)
         .unwrap();
     send(&relay, &out);
 

@@ -1,6 +1,6 @@
 //! A sans-IO client: one per user. It ties identity, mailbox, prekeys, pairwise sessions,
-//! conversations and sealed sender together, and does no I/O: every method takes the bytes that
-//! arrived and returns the bytes to send, so an app drives it over whatever transport it has.
+//! conversations and sealed sender together with the product's rules, and does no I/O: every
+//! method takes the bytes that arrived and returns the bytes to send.
 //!
 //! ```
 //! use missive::client::{Client, Content, Event};
@@ -17,41 +17,71 @@
 //! };
 //! let bob_id = alice.add_contact(&mut rng, b"bob", &response)?;
 //! let now = 1_800_000_000;
-//! let outgoing = alice.send(&mut rng, &bob_id, &Content::text("hi Bob"), now)?;
-//! // The relay splits each envelope; Bob receives his deliveries.
-//! let mut events = Vec::new();
-//! for out in &outgoing {
-//!     for delivery in missive::envelope::split(&out.envelope)? {
-//!         events.extend(bob.receive(&delivery.to_bytes())?);
+//! // Direct messages need a connection: Alice invites, Bob accepts.
+//! let invite = alice.invite(&mut rng, &bob_id, Some("We met at the conference"), now)?;
+//! let mut deliver = |to: &mut Client, out: &[missive::client::Outgoing]| -> Result<Vec<Event>, missive::Error> {
+//!     let mut events = Vec::new();
+//!     for o in out {
+//!         for d in missive::envelope::split(&o.envelope)? {
+//!             if d.mailbox() == *to.mailbox_id() {
+//!                 events.extend(to.receive(&d.to_bytes())?);
+//!             }
+//!         }
 //!     }
-//! }
-//! assert!(events.iter().any(|e| matches!(e, Event::Message { content, .. } if *content == Content::text("hi Bob"))));
+//!     Ok(events)
+//! };
+//! deliver(&mut bob, &invite)?;
+//! let alice_id = *alice.mailbox_id();
+//! let accepted = bob.accept(&mut rng, &alice_id, now)?;
+//! deliver(&mut alice, &accepted)?;
+//! let message = alice.send(&mut rng, &bob_id, &Content::text("hi Bob"), now)?;
+//! let events = deliver(&mut bob, &message)?;
+//! assert!(events.iter().any(|e| matches!(e, Event::Message { content, .. } if content.as_text() == Some("hi Bob"))));
 //! # Ok(()) }
 //! ```
 
+mod connections;
+mod content;
+mod lead;
 mod payload;
+mod policy;
+mod post;
 mod receive;
 mod sealed;
+mod send;
 mod state;
+mod store;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use rand::CryptoRng;
 
-pub use payload::Content;
+pub use connections::MAX_NOTE;
+pub use content::{
+    Attachment, CallToAction, Content, ImageRef, LeadField, LeadForm, MessageRef, Sponsored, Text,
+};
+pub use lead::LeadAnswer;
+pub use post::Access;
+#[cfg(feature = "sqlite-store")]
+pub use store::SqliteStore;
+pub use store::{ClientStore, MemoryStore, StoreError};
 
-use crate::conversation::{Conversation, ConversationId, FanOut, KeyDistribution, Member, Role};
-use crate::envelope::{Envelope, EnvelopeId, MailboxId};
-use crate::error::{CryptoError, Error, UsageError};
+use crate::conversation::{Conversation, ConversationId, FanOut};
+use crate::envelope::{EnvelopeId, MailboxId};
+use crate::error::{CryptoError, Error, PolicyError};
+use crate::hpke;
 use crate::identity::{Identity, PublicIdentity};
 use crate::mailbox::{AuthProof, MailboxKey};
+use crate::platform::{AdvertiserCertificate, PlatformKey, Profile};
 use crate::relay_api::{OneTimePrekey as PublishedPrekey, PrekeyResponse, PublishPrekeys};
 use crate::session::{PrekeyBundle, PrekeyOwner, Session};
-use payload::Pairwise;
-use sealed::SealedContent;
 
 /// How long an envelope may wait at the relay: 30 days.
 pub const ENVELOPE_LIFETIME: u64 = 30 * 24 * 60 * 60;
+/// The most members a group post mentions.
+pub const MAX_MENTIONS: usize = 20;
+/// The most recipients of one multi-recipient message.
+pub const MAX_RECIPIENTS: usize = crate::envelope::MAX_RECIPIENTS;
 /// Deliveries kept while the keys to open them have not arrived yet.
 const MAX_PENDING: usize = 256;
 /// Envelope ids remembered to drop duplicates (delivery is at least once).
@@ -68,34 +98,121 @@ pub struct Contact {
     pub identity: PublicIdentity,
 }
 
+/// Where a connection between two members stands.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Connection {
+    /// Not connected.
+    #[default]
+    None,
+    /// We invited them; they have not answered.
+    Invited,
+    /// They invited us, with an optional note.
+    InvitedUs(Option<String>),
+    /// Connected: direct messages allowed both ways.
+    Connected,
+}
+
+/// A user's switches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Send read receipts and show other people's.
+    pub read_receipts: bool,
+    /// Send typing indicators and show other people's.
+    pub typing_indicators: bool,
+    /// Receive sponsored messages.
+    pub sponsored_messages: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            read_receipts: true,
+            typing_indicators: true,
+            sponsored_messages: true,
+        }
+    }
+}
+
 /// An envelope to hand to the relay.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outgoing {
-    /// The encoded [`Envelope`]: `POST /v1/envelopes` (or `/v1/ephemeral` when `ephemeral`).
+    /// The encoded [`crate::envelope::Envelope`]: `POST /v1/envelopes`, or `/v1/ephemeral`
+    /// when `ephemeral`.
     pub envelope: Vec<u8>,
-    /// Push to connected recipients only; never stored.
+    /// Push to connected recipients only; never stored (typing indicators).
     pub ephemeral: bool,
 }
 
 /// What receiving a delivery produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+// Events are short-lived values handed straight to the app; boxing the message would only add
+// an allocation to the common case.
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     /// A conversation message.
     Message {
         /// The conversation.
         conversation: ConversationId,
+        /// Which message (for read receipts).
+        id: MessageRef,
         /// The sender's mailbox (authenticated by the message's signature).
         from: MailboxId,
         /// The sender's account name, when they are a contact.
         from_user: Option<Vec<u8>>,
+        /// Why the sender was allowed to send it.
+        access: Access,
         /// What it says.
         content: Content,
+    },
+    /// A message that arrived but breaks a product rule (a modified sender); not shown.
+    Refused {
+        /// The conversation.
+        conversation: ConversationId,
+        /// The sender.
+        from: MailboxId,
+        /// The rule.
+        reason: PolicyError,
     },
     /// Someone new opened a pairwise session with us.
     NewContact(Contact),
     /// We were added to a conversation.
     Joined(ConversationId),
+    /// A connection invitation.
+    Invitation {
+        /// From whom.
+        from: MailboxId,
+        /// Their note.
+        note: Option<String>,
+    },
+    /// Our invitation was accepted: connected.
+    Connected(MailboxId),
+    /// Our invitation was declined.
+    Declined(MailboxId),
+    /// An invitation to us was withdrawn.
+    Withdrawn(MailboxId),
+    /// A connection was removed by the other side.
+    Disconnected(MailboxId),
+    /// Someone read a conversation up to a message.
+    Read {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Who read it.
+        by: MailboxId,
+        /// The last message read.
+        up_to: MessageRef,
+    },
+    /// Someone started or stopped typing.
+    Typing {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Who.
+        from: MailboxId,
+        /// Typing now.
+        typing: bool,
+    },
+    /// An answer to one of our lead forms (advertisers only).
+    Lead(LeadAnswer),
 }
 
 /// One user's messaging state.
@@ -104,10 +221,20 @@ pub struct Client {
     identity: Identity,
     mailbox: MailboxKey,
     prekeys: PrekeyOwner,
+    profile: Profile,
+    settings: Settings,
+    platform: Option<PlatformKey>,
+    advertiser: Option<AdvertiserCertificate>,
+    lead_keys: Vec<([u8; 16], hpke::KeyPair)>,
     contacts: HashMap<MailboxId, Contact>,
+    profiles: HashMap<MailboxId, Profile>,
+    connections: HashMap<MailboxId, Connection>,
     sessions: HashMap<MailboxId, Session>,
     conversations: HashMap<ConversationId, Conversation>,
     direct: HashMap<MailboxId, ConversationId>,
+    groups: HashSet<ConversationId>,
+    opened: HashSet<ConversationId>,
+    receipts_seen: HashSet<u64>,
     fanout: FanOut,
     granted: HashSet<MailboxId>,
     seen: VecDeque<EnvelopeId>,
@@ -115,7 +242,7 @@ pub struct Client {
 }
 
 impl Client {
-    /// A new user with fresh identity, mailbox and prekeys.
+    /// A new user with fresh identity, mailbox and prekeys, a free profile and default settings.
     pub fn new<R: CryptoRng + ?Sized>(rng: &mut R, user: &[u8]) -> Self {
         let identity = Identity::generate(rng);
         let mailbox = MailboxKey::generate(rng);
@@ -126,10 +253,20 @@ impl Client {
             identity,
             mailbox,
             prekeys,
+            profile: Profile::FREE,
+            settings: Settings::default(),
+            platform: None,
+            advertiser: None,
+            lead_keys: Vec::new(),
             contacts: HashMap::new(),
+            profiles: HashMap::new(),
+            connections: HashMap::new(),
             sessions: HashMap::new(),
             conversations: HashMap::new(),
             direct: HashMap::new(),
+            groups: HashSet::new(),
+            opened: HashSet::new(),
+            receipts_seen: HashSet::new(),
             fanout,
             granted: HashSet::new(),
             seen: VecDeque::new(),
@@ -152,6 +289,41 @@ impl Client {
         self.identity.public()
     }
 
+    /// Trusts `key` as the platform's, for InMail receipts and advertiser certificates.
+    pub fn set_platform_key(&mut self, key: PlatformKey) {
+        self.platform = Some(key);
+    }
+
+    /// Our own profile, as the platform has it (tier, Open Profile).
+    pub fn set_profile(&mut self, profile: Profile) {
+        self.profile = profile;
+    }
+
+    /// Our profile.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// A member's public profile, as the app learnt it from the platform.
+    pub fn set_contact_profile(&mut self, member: MailboxId, profile: Profile) {
+        self.profiles.insert(member, profile);
+    }
+
+    /// Our switches.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Changes our switches.
+    pub fn set_settings(&mut self, settings: Settings) {
+        self.settings = settings;
+    }
+
+    /// Makes this client an advertiser with the platform's certificate for it.
+    pub fn set_advertiser_certificate(&mut self, certificate: AdvertiserCertificate) {
+        self.advertiser = Some(certificate);
+    }
+
     /// A contact by mailbox.
     pub fn contact(&self, mailbox: &MailboxId) -> Option<&Contact> {
         self.contacts.get(mailbox)
@@ -162,9 +334,19 @@ impl Client {
         self.contacts.values().find(|c| c.user == user)
     }
 
+    /// Where our connection with `member` stands.
+    pub fn connection(&self, member: &MailboxId) -> Connection {
+        self.connections.get(member).cloned().unwrap_or_default()
+    }
+
     /// A conversation we are in.
     pub fn conversation(&self, id: &ConversationId) -> Option<&Conversation> {
         self.conversations.get(id)
+    }
+
+    /// Our one-to-one conversation with `member`, if there is one.
+    pub fn direct_conversation(&self, member: &MailboxId) -> Option<ConversationId> {
+        self.direct.get(member).copied()
     }
 
     /// A proof for one relay request on our mailbox (see [`AuthProof`]).
@@ -198,7 +380,8 @@ impl Client {
         })
     }
 
-    /// Starts a pairwise session with `user` from the relay's directory answer.
+    /// Starts a pairwise session with `user` from the relay's directory answer. A session is
+    /// not a connection: it only makes invitations, InMail and the like possible.
     ///
     /// # Errors
     /// A bundle that does not decode or verify; [`CryptoError::IdentityChanged`] when we
@@ -209,6 +392,15 @@ impl Client {
         user: &[u8],
         response: &PrekeyResponse,
     ) -> Result<MailboxId, Error> {
+        if let Some(known) = self.contacts.get(&response.mailbox)
+            && self.sessions.contains_key(&known.mailbox)
+        {
+            let bundle = PrekeyBundle::from_bytes(&response.bundle)?;
+            if *bundle.identity() != known.identity {
+                return Err(CryptoError::IdentityChanged.into());
+            }
+            return Ok(known.mailbox);
+        }
         let mut bundle = PrekeyBundle::from_bytes(&response.bundle)?;
         if let Some(p) = &response.one_time {
             bundle = bundle.with_one_time(p.id, &p.key)?;
@@ -233,183 +425,6 @@ impl Client {
             }
             _ => Ok(()),
         }
-    }
-
-    /// Sends `content` to a contact in our one-to-one conversation with them, creating it
-    /// (and handing over its keys) on first use.
-    pub fn send<R: CryptoRng + ?Sized>(
-        &mut self,
-        rng: &mut R,
-        to: &MailboxId,
-        content: &Content,
-        now: u64,
-    ) -> Result<Vec<Outgoing>, Error> {
-        let mut out = Vec::new();
-        let id = match self.direct.get(to) {
-            Some(id) => *id,
-            None => self.create_direct(rng, to, now, &mut out)?,
-        };
-        self.send_in(rng, &id, content, now, &mut out)?;
-        Ok(out)
-    }
-
-    /// Sends `content` in a conversation we are a member of.
-    pub fn send_to_conversation<R: CryptoRng + ?Sized>(
-        &mut self,
-        rng: &mut R,
-        id: &ConversationId,
-        content: &Content,
-        now: u64,
-    ) -> Result<Vec<Outgoing>, Error> {
-        let mut out = Vec::new();
-        self.send_in(rng, id, content, now, &mut out)?;
-        Ok(out)
-    }
-
-    /// One message to up to 50 contacts, readable only by them: an ad-hoc conversation opened
-    /// by a single first message (the body once, 56 bytes per recipient).
-    pub fn send_multi<R: CryptoRng + ?Sized>(
-        &mut self,
-        rng: &mut R,
-        to: &[MailboxId],
-        content: &Content,
-        now: u64,
-    ) -> Result<(ConversationId, Vec<Outgoing>), Error> {
-        let mut out = Vec::new();
-        for recipient in to {
-            if self.granted.contains(recipient) {
-                continue;
-            }
-            let grant = self.fanout.grant(rng, *recipient)?;
-            let payload = Pairwise::Grant(grant.to_bytes().to_vec());
-            out.push(self.pairwise(rng, recipient, &payload, now)?);
-            self.granted.insert(*recipient);
-        }
-        let expiry = now.saturating_add(ENVELOPE_LIFETIME);
-        let (conversation, envelope) =
-            self.fanout
-                .send_first(rng, to, &content.to_bytes(), expiry)?;
-        out.push(Outgoing {
-            envelope: envelope.to_bytes(),
-            ephemeral: false,
-        });
-        let id = conversation.id();
-        self.conversations.insert(id, conversation);
-        Ok((id, out))
-    }
-
-    /// Creates a group of us (its admin) and `members` (contacts), handing each their keys.
-    pub fn create_group<R: CryptoRng + ?Sized>(
-        &mut self,
-        rng: &mut R,
-        members: &[MailboxId],
-        now: u64,
-    ) -> Result<(ConversationId, Vec<Outgoing>), Error> {
-        let others = members
-            .iter()
-            .map(|m| {
-                let c = self.contacts.get(m).ok_or(UsageError::UnknownRecipient)?;
-                Ok(Member::new(c.mailbox, Role::Member, c.identity))
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        let me = Member::new(*self.mailbox_id(), Role::Admin, *self.identity());
-        let (conversation, handoffs) = Conversation::create(rng, me, others)?;
-        let mut out = Vec::new();
-        self.hand_off(rng, handoffs, now, &mut out)?;
-        let id = conversation.id();
-        self.conversations.insert(id, conversation);
-        Ok((id, out))
-    }
-
-    fn create_direct<R: CryptoRng + ?Sized>(
-        &mut self,
-        rng: &mut R,
-        to: &MailboxId,
-        now: u64,
-        out: &mut Vec<Outgoing>,
-    ) -> Result<ConversationId, Error> {
-        let peer = self.contacts.get(to).ok_or(UsageError::UnknownRecipient)?;
-        let me = Member::new(*self.mailbox_id(), Role::Admin, *self.identity());
-        let them = Member::new(peer.mailbox, Role::Member, peer.identity);
-        let (conversation, handoffs) = Conversation::create(rng, me, vec![them])?;
-        self.hand_off(rng, handoffs, now, out)?;
-        let id = conversation.id();
-        self.conversations.insert(id, conversation);
-        self.direct.insert(*to, id);
-        Ok(id)
-    }
-
-    fn send_in<R: CryptoRng + ?Sized>(
-        &mut self,
-        rng: &mut R,
-        id: &ConversationId,
-        content: &Content,
-        now: u64,
-        out: &mut Vec<Outgoing>,
-    ) -> Result<(), Error> {
-        let conversation = self
-            .conversations
-            .get_mut(id)
-            .ok_or(UsageError::WrongConversation)?;
-        if !conversation.has_sender_chain() {
-            let handoffs = conversation.start_chain(rng)?;
-            self.hand_off(rng, handoffs, now, out)?;
-        }
-        let conversation = self
-            .conversations
-            .get_mut(id)
-            .ok_or(UsageError::WrongConversation)?;
-        let message = conversation.encrypt(&content.to_bytes())?;
-        let expiry = now.saturating_add(ENVELOPE_LIFETIME);
-        for envelope in conversation.envelopes(expiry, &message)? {
-            out.push(Outgoing {
-                envelope: envelope.to_bytes(),
-                ephemeral: false,
-            });
-        }
-        Ok(())
-    }
-
-    fn hand_off<R: CryptoRng + ?Sized>(
-        &mut self,
-        rng: &mut R,
-        handoffs: Vec<(MailboxId, KeyDistribution)>,
-        now: u64,
-        out: &mut Vec<Outgoing>,
-    ) -> Result<(), Error> {
-        for (to, distribution) in handoffs {
-            let payload = Pairwise::Distribution(distribution.to_bytes().to_vec());
-            out.push(self.pairwise(rng, &to, &payload, now)?);
-        }
-        Ok(())
-    }
-
-    /// Encrypts `payload` in our session with `to`, seals it, and addresses it.
-    fn pairwise<R: CryptoRng + ?Sized>(
-        &mut self,
-        rng: &mut R,
-        to: &MailboxId,
-        payload: &Pairwise,
-        now: u64,
-    ) -> Result<Outgoing, Error> {
-        let contact = self.contacts.get(to).ok_or(UsageError::UnknownRecipient)?;
-        let session = self.sessions.get_mut(to).ok_or(CryptoError::NoSession)?;
-        let message = session.encrypt(rng, &payload.to_bytes())?;
-        let content = SealedContent {
-            sender_user: self.user.clone(),
-            sender_mailbox: *self.mailbox.id(),
-            sender_identity: *self.identity.public(),
-            message: message.to_bytes(),
-        };
-        let body = sealed::seal(rng, contact.identity.dh_key(), to, &content)?;
-        let expiry = now.saturating_add(ENVELOPE_LIFETIME);
-        let envelope = Envelope::to_mailboxes(expiry, &[*to], &body)?
-            .pop()
-            .ok_or(UsageError::InvalidRoster)?;
-        Ok(Outgoing {
-            envelope: envelope.to_bytes(),
-            ephemeral: false,
-        })
     }
 }
 

@@ -13,6 +13,19 @@ pub(crate) enum Pairwise {
     Distribution(#[serde(with = "serde_bytes")] Vec<u8>),
     /// A fan-out grant, so the receiver can open our multi-recipient first messages.
     Grant(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A connection invitation, with an optional note.
+    Invite {
+        /// The note shown with the invitation.
+        note: Option<String>,
+    },
+    /// The invitation was accepted: the two are connected.
+    Accept,
+    /// The invitation was declined.
+    Decline,
+    /// The inviter withdrew the invitation.
+    Withdraw,
+    /// The connection was removed.
+    Remove,
 }
 
 impl Wire for Pairwise {
@@ -27,41 +40,6 @@ impl Pairwise {
     }
 
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        Self::from_wire(bytes)
-    }
-}
-
-/// What a conversation message says: a typed, versioned content model.
-///
-/// Wire form: `0x01 || postcard(Content)` (PROTOCOL.md §9.4), encrypted by the conversation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum Content {
-    /// Plain text.
-    Text {
-        /// The text.
-        text: String,
-    },
-}
-
-impl Wire for Content {
-    const WHAT: &'static str = "message content";
-    const VERSION: u8 = 1;
-}
-
-impl Content {
-    /// A text message.
-    pub fn text(text: impl Into<String>) -> Self {
-        Self::Text { text: text.into() }
-    }
-
-    /// The wire form.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.to_wire()
-    }
-
-    /// Decodes strictly.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         Self::from_wire(bytes)
     }
 }

@@ -1,14 +1,19 @@
 //! Receiving: one delivery in, the events it produced out. A delivery whose keys have not
-//! arrived yet waits (bounded) and is retried after every pairwise payload.
+//! arrived yet waits (bounded) and is retried after every delivery that produced an event.
 
-use crate::conversation::{Accepted, Conversation, KeyDistribution};
+use crate::conversation::{Accepted, Conversation, ConversationId, KeyDistribution, Kind};
 use crate::envelope::{Delivery, MailboxId};
 use crate::error::{CryptoError, Error, UsageError};
 use crate::session::{Session, SessionMessage};
 
-use super::payload::{Content, Pairwise};
+use super::content::{Content, MessageRef};
+use super::payload::Pairwise;
+use super::post::Post;
 use super::sealed::{self, SealedContent};
 use super::{Client, Contact, Event, MAX_PENDING, MAX_SEEN};
+
+/// How old a typing indicator may be and still be shown, in seconds.
+const TYPING_WINDOW: u64 = 30;
 
 /// What one delivery turned out to be.
 enum Outcome {
@@ -20,10 +25,11 @@ enum Outcome {
 impl Client {
     /// Handles one delivery (the `delivery` field of a `DeliveredEnvelope`). Duplicates are
     /// dropped silently; a message whose keys have not arrived yet is kept and opened later.
+    /// `now` is the local Unix time (typing indicators older than 30 s are not shown).
     ///
     /// # Errors
-    /// Malformed or forged deliveries. State is unchanged by a delivery that fails.
-    pub fn receive(&mut self, delivery: &[u8]) -> Result<Vec<Event>, Error> {
+    /// Malformed or forged deliveries. A delivery that fails changes no state.
+    pub fn receive_at(&mut self, delivery: &[u8], now: u64) -> Result<Vec<Event>, Error> {
         let parsed = Delivery::from_bytes(delivery)?;
         if parsed.mailbox() != *self.mailbox_id() {
             return Err(UsageError::UnknownRecipient.into());
@@ -31,7 +37,7 @@ impl Client {
         if self.seen.contains(&parsed.id()) {
             return Ok(Vec::new());
         }
-        let mut events = match self.process(&parsed)? {
+        let mut events = match self.process(&parsed, now)? {
             Outcome::Events(events) => events,
             Outcome::Wait => {
                 if self.pending.len() >= MAX_PENDING {
@@ -42,10 +48,14 @@ impl Client {
             }
         };
         self.remember(&parsed);
-        if !events.is_empty() {
-            events.extend(self.retry_pending());
-        }
+        events.extend(self.retry_pending(now));
         Ok(events)
+    }
+
+    /// [`Client::receive_at`] for clients that show no typing indicators' age: typing
+    /// indicators are taken as current.
+    pub fn receive(&mut self, delivery: &[u8]) -> Result<Vec<Event>, Error> {
+        self.receive_at(delivery, u64::MAX)
     }
 
     fn remember(&mut self, delivery: &Delivery) {
@@ -56,16 +66,16 @@ impl Client {
     }
 
     /// Opens whatever waited and can be opened now.
-    fn retry_pending(&mut self) -> Vec<Event> {
+    fn retry_pending(&mut self, now: u64) -> Vec<Event> {
         let mut events = Vec::new();
-        let mut progress = true;
+        let mut progress = !self.pending.is_empty();
         while progress {
             progress = false;
             for bytes in core::mem::take(&mut self.pending) {
                 let Ok(parsed) = Delivery::from_bytes(&bytes) else {
                     continue;
                 };
-                match self.process(&parsed) {
+                match self.process(&parsed, now) {
                     Ok(Outcome::Events(new)) => {
                         self.remember(&parsed);
                         events.extend(new);
@@ -79,17 +89,18 @@ impl Client {
         events
     }
 
-    fn process(&mut self, delivery: &Delivery) -> Result<Outcome, Error> {
+    fn process(&mut self, delivery: &Delivery, now: u64) -> Result<Outcome, Error> {
         if delivery.part().is_some() {
             return match self.fanout.open_first(delivery) {
                 Ok((conversation, decrypted)) => {
                     let id = conversation.id();
                     self.conversations.insert(id, conversation);
-                    Ok(Outcome::Events(vec![self.message_event(
-                        id,
-                        decrypted.sender,
-                        &decrypted.body,
-                    )?]))
+                    let msg = MessageRef {
+                        sender: decrypted.sender,
+                        epoch: decrypted.epoch,
+                        index: decrypted.index,
+                    };
+                    self.post_in(id, msg, &decrypted.body).map(Outcome::Events)
                 }
                 Err(Error::Crypto(CryptoError::NoMatchingKey)) => Ok(Outcome::Wait),
                 Err(e) => Err(e),
@@ -107,61 +118,132 @@ impl Client {
                 .get_mut(&id)
                 .ok_or(UsageError::WrongConversation)?;
             let decrypted = conversation.decrypt(body)?;
-            return Ok(Outcome::Events(vec![self.message_event(
-                id,
-                decrypted.sender,
-                &decrypted.body,
-            )?]));
+            let msg = MessageRef {
+                sender: decrypted.sender,
+                epoch: decrypted.epoch,
+                index: decrypted.index,
+            };
+            return self.post_in(id, msg, &decrypted.body).map(Outcome::Events);
+        }
+        if let Some(lead) = self.open_lead(body) {
+            return Ok(Outcome::Events(vec![Event::Lead(lead?)]));
         }
         match sealed::open(&self.identity, self.mailbox.id(), body) {
-            Ok(content) => self.pairwise_in(&content).map(Outcome::Events),
+            Ok(SealedContent::Session {
+                sender_user,
+                sender_mailbox,
+                sender_identity,
+                message,
+            }) => {
+                let contact = Contact {
+                    user: sender_user,
+                    mailbox: sender_mailbox,
+                    identity: sender_identity,
+                };
+                self.pairwise_in(&contact, &message).map(Outcome::Events)
+            }
+            Ok(typing @ SealedContent::Typing { .. }) => {
+                Ok(Outcome::Events(self.typing_in(&typing, now)))
+            }
             // Not sealed to us: a conversation message whose keys are still on their way.
             Err(Error::Crypto(CryptoError::DecryptionFailed)) => Ok(Outcome::Wait),
             Err(e) => Err(e),
         }
     }
 
-    fn message_event(
-        &self,
-        conversation: crate::conversation::ConversationId,
-        from: MailboxId,
+    /// A decrypted conversation message: decode, apply the product rules, show.
+    fn post_in(
+        &mut self,
+        conversation: ConversationId,
+        id: MessageRef,
         body: &[u8],
-    ) -> Result<Event, Error> {
-        Ok(Event::Message {
+    ) -> Result<Vec<Event>, Error> {
+        let post = Post::from_bytes(body)?;
+        let from = id.sender;
+        if let Err(reason) = self.admit(&conversation, &from, &post) {
+            // A recipient who switched sponsored messages off gets none, not even a notice.
+            if reason == crate::PolicyError::SponsoredOff {
+                return Ok(Vec::new());
+            }
+            return Ok(vec![Event::Refused {
+                conversation,
+                from,
+                reason,
+            }]);
+        }
+        if let Content::Read(up_to) = post.content {
+            if !self.settings.read_receipts {
+                return Ok(Vec::new());
+            }
+            return Ok(vec![Event::Read {
+                conversation,
+                by: from,
+                up_to,
+            }]);
+        }
+        Ok(vec![Event::Message {
             conversation,
+            id,
             from,
             from_user: self.contacts.get(&from).map(|c| c.user.clone()),
-            content: Content::from_bytes(body)?,
-        })
+            access: post.access,
+            content: post.content,
+        }])
+    }
+
+    fn typing_in(&self, sealed: &SealedContent, now: u64) -> Vec<Event> {
+        let SealedContent::Typing {
+            sender_mailbox,
+            conversation,
+            typing,
+            timestamp,
+            signature,
+        } = sealed
+        else {
+            return Vec::new();
+        };
+        let statement =
+            sealed::typing_statement(self.mailbox_id(), conversation, *typing, *timestamp);
+        let authentic = self
+            .contacts
+            .get(sender_mailbox)
+            .is_some_and(|c| c.identity.verify(&statement, signature).is_ok());
+        let member = self.conversations.get(conversation).is_some_and(|c| {
+            c.members().iter().any(|m| m.id == *sender_mailbox) || c.kind() == Kind::AdHoc
+        });
+        let fresh = now == u64::MAX || now.saturating_sub(*timestamp) <= TYPING_WINDOW;
+        if !self.settings.typing_indicators || !authentic || !member || !fresh {
+            return Vec::new();
+        }
+        vec![Event::Typing {
+            conversation: *conversation,
+            from: *sender_mailbox,
+            typing: *typing,
+        }]
     }
 
     /// Decrypts a sealed session message, checking that the session is the claimed sender's.
-    fn pairwise_in(&mut self, sealed: &SealedContent) -> Result<Vec<Event>, Error> {
-        let message = SessionMessage::from_bytes(&sealed.message)?;
-        let from = sealed.sender_mailbox;
-        let contact = Contact {
-            user: sealed.sender_user.clone(),
-            mailbox: from,
-            identity: sealed.sender_identity,
-        };
+    fn pairwise_in(&mut self, contact: &Contact, message: &[u8]) -> Result<Vec<Event>, Error> {
+        let message = SessionMessage::from_bytes(message)?;
+        let from = contact.mailbox;
         let mut events = Vec::new();
         let plaintext = match self.sessions.get_mut(&from) {
             Some(session) if session.accepts(&message) => {
-                if session.remote_identity() != &sealed.sender_identity {
+                if session.remote_identity() != &contact.identity {
                     return Err(CryptoError::WrongSender.into());
                 }
                 session.decrypt(&message)?
             }
             _ => {
-                if message.prekey_identity() != Some(&sealed.sender_identity) {
+                if message.prekey_identity() != Some(&contact.identity) {
                     return Err(CryptoError::WrongSender.into());
                 }
-                self.check_contact(&contact)?;
+                self.check_contact(contact)?;
                 let (session, plaintext) =
                     Session::respond(&self.identity, &mut self.prekeys, &message)?;
                 self.sessions.insert(from, session);
                 if self.contacts.insert(from, contact.clone()).is_none() {
-                    events.push(Event::NewContact(contact));
+                    events.push(Event::NewContact(contact.clone()));
                 }
                 plaintext
             }
@@ -177,6 +259,7 @@ impl Client {
                 Ok(Vec::new())
             }
             Pairwise::Distribution(bytes) => self.distribution(from, bytes),
+            other => Ok(self.connection_in(from, other)),
         }
     }
 
@@ -189,8 +272,10 @@ impl Client {
         }
         let conversation = Conversation::join(*self.mailbox_id(), *from, bytes)?;
         self.check_roster(&conversation, from)?;
-        if conversation.members().len() == 2 {
+        if conversation.members().len() == 2 && !self.direct.contains_key(from) {
             self.direct.insert(*from, id);
+        } else {
+            self.groups.insert(id);
         }
         self.conversations.insert(id, conversation);
         Ok(vec![Event::Joined(id)])
@@ -239,10 +324,17 @@ mod tests {
         let envelope = Envelope::from_bytes(&out.envelope).unwrap();
         let bob_id = *bob.mailbox_id();
         let delivery = &envelope.split()[0];
-        let mut content = sealed::open(&bob.identity, &bob_id, delivery.body()).unwrap();
-        content.sender_user = claimed.user.clone();
-        content.sender_mailbox = *claimed.mailbox_id();
-        content.sender_identity = *claimed.identity();
+        let SealedContent::Session { message, .. } =
+            sealed::open(&bob.identity, &bob_id, delivery.body()).unwrap()
+        else {
+            panic!("not a session message")
+        };
+        let content = SealedContent::Session {
+            sender_user: claimed.user.clone(),
+            sender_mailbox: *claimed.mailbox_id(),
+            sender_identity: *claimed.identity(),
+            message,
+        };
         let body =
             sealed::seal(&mut rand::rng(), bob.identity().dh_key(), &bob_id, &content).unwrap();
         let env = Envelope::to_mailboxes(u64::MAX, &[bob_id], &body).unwrap();
@@ -260,7 +352,7 @@ mod tests {
         let bob_id = connect(&mut mallory, &mut bob);
         connect(&mut alice, &mut bob);
         let out = mallory
-            .send(&mut rng, &bob_id, &Content::text("I am alice"), 0)
+            .invite(&mut rng, &bob_id, Some("I am alice"), 0)
             .unwrap();
         // A prekey message under Mallory's identity, claiming Alice's: refused, nothing changes.
         let first = forged(&bob, &alice, &out[0]);
@@ -269,19 +361,15 @@ mod tests {
 
         // Once Bob and Alice have a session, a later message claiming Alice fails to decrypt.
         let alice_id = *alice.mailbox_id();
-        let hello = alice
-            .send(&mut rng, &bob_id, &Content::text("hello"), 0)
-            .unwrap();
+        let hello = alice.invite(&mut rng, &bob_id, None, 0).unwrap();
         for o in &hello {
             for d in Envelope::from_bytes(&o.envelope).unwrap().split() {
                 bob.receive(&d.to_bytes()).unwrap();
             }
         }
         let bob_state = bob.to_bytes();
-        // A grant is Mallory's next pairwise (sealed) message to Bob.
-        let (_, later) = mallory
-            .send_multi(&mut rng, &[bob_id], &Content::text("still alice"), 0)
-            .unwrap();
+        // Withdrawing is Mallory's next pairwise (sealed) message to Bob.
+        let later = mallory.withdraw(&mut rng, &bob_id, 0).unwrap();
         let second = forged(&bob, &alice, &later[0]);
         assert!(bob.receive(&second).is_err());
         assert_eq!(

@@ -9,6 +9,8 @@
 use rand::CryptoRng;
 use serde::{Deserialize, Serialize};
 
+use crate::conversation::ConversationId;
+use crate::crypto::sign::Signature;
 use crate::crypto::x25519::PublicKey;
 use crate::envelope::{MailboxId, padding};
 use crate::error::{DecodeError, Error};
@@ -18,14 +20,42 @@ use crate::wire::Wire;
 
 const INFO: &[u8] = b"missive/v1/sealed-sender";
 
-/// Who claims to have sent a sealed message, and the session message itself.
+/// What a sealed body holds: a pairwise session message and who claims to have sent it, or a
+/// typing indicator signed by the sender's identity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct SealedContent {
-    pub(crate) sender_user: Vec<u8>,
-    pub(crate) sender_mailbox: MailboxId,
-    pub(crate) sender_identity: PublicIdentity,
-    #[serde(with = "serde_bytes")]
-    pub(crate) message: Vec<u8>,
+pub(crate) enum SealedContent {
+    /// A pairwise session message (postcard variant 0).
+    Session {
+        sender_user: Vec<u8>,
+        sender_mailbox: MailboxId,
+        sender_identity: PublicIdentity,
+        #[serde(with = "serde_bytes")]
+        message: Vec<u8>,
+    },
+    /// A typing indicator (variant 1): ephemeral, so it takes no session step; the signature
+    /// by the sender's identity key over [`typing_statement`] authenticates it.
+    Typing {
+        sender_mailbox: MailboxId,
+        conversation: ConversationId,
+        typing: bool,
+        timestamp: u64,
+        signature: Signature,
+    },
+}
+
+/// `"missive/v1/typing" || recipient (16) || conversation (16) || typing (1) || u64_be(timestamp)`.
+pub(crate) fn typing_statement(
+    recipient: &MailboxId,
+    conversation: &ConversationId,
+    typing: bool,
+    timestamp: u64,
+) -> Vec<u8> {
+    let mut out = b"missive/v1/typing".to_vec();
+    out.extend_from_slice(&recipient.0);
+    out.extend_from_slice(&conversation.0);
+    out.push(u8::from(typing));
+    out.extend_from_slice(&timestamp.to_be_bytes());
+    out
 }
 
 impl Wire for SealedContent {

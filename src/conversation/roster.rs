@@ -31,6 +31,8 @@ pub enum Role {
     Member,
     /// May also add and remove members.
     Admin,
+    /// May post to the group like an admin, but not change its members (postcard variant 2).
+    Manager,
 }
 
 /// A member: its mailbox (its stable id in the conversation), its role and, in a group, the
@@ -140,5 +142,6 @@ fn role_byte(role: Role) -> u8 {
     match role {
         Role::Member => 0,
         Role::Admin => 1,
+        Role::Manager => 2,
     }
 }

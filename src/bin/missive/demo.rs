@@ -4,18 +4,52 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::cell::{Cell, RefCell};
+
 use missive::SafetyNumber;
-use missive::client::{Client, Content};
+use missive::client::{
+    CallToAction, Client, Content, Event, ImageRef, LeadField, MessageRef, Outgoing, Settings,
+    Sponsored, Text,
+};
+use missive::conversation::Role;
+use missive::envelope::MailboxId;
+use missive::platform::{Platform, Profile, Tier, month_of};
 use missive::relay::{RelayConfig, RelayState, serve};
 
 use crate::http::{Relay, now};
-use crate::user_cmd::{contact, receive_all};
+use crate::user_cmd::{contact, describe};
+
+/// Every message text the demo sends: the audit searches the relay's storage for each.
+const TEXTS: [&str; 13] = [
+    "Hi Ben, thanks for connecting. Coffee next week?",
+    "Gladly, Ana. Tuesday works.",
+    "Hi Chloe, I admire your work on the payments team.",
+    "Dan, would you consider a role on my team?",
+    "Thanks Ben, tell me more.",
+    "Chloe, could we talk about partnerships?",
+    "Join a team that ships memory-safe systems.",
+    "Welcome to the hiring group. Ana and Chloe, please introduce yourselves.",
+    "Interview loops start Monday.",
+    "Ana, do you want to pair on the take-home review?",
+    "Chloe has moved on; thanks for everything, Chloe.",
+    "Ana: lunch with the team on Friday?",
+    "Are you free on Thursday instead?",
+];
+
+fn chloe_profile() -> Profile {
+    Profile {
+        tier: Tier::PremiumBusiness,
+        open_profile: true,
+    }
+}
 
 struct Demo {
     relay: Relay,
     data_dir: PathBuf,
     /// Every stored envelope body and part seen while they waited at the relay.
-    stored: std::cell::RefCell<Vec<Vec<u8>>>,
+    stored: RefCell<Vec<Vec<u8>>>,
+    /// The last message someone read, for read receipts.
+    last_message: Cell<Option<MessageRef>>,
 }
 
 fn step(title: &str) {
@@ -48,7 +82,8 @@ pub(crate) fn run() -> Result<(), String> {
     let demo = Demo {
         relay: Relay::new(&format!("http://{addr}")),
         data_dir: data_dir.clone(),
-        stored: Default::default(),
+        stored: RefCell::default(),
+        last_message: Cell::default(),
     };
     let result = demo.walk();
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -56,154 +91,393 @@ pub(crate) fn run() -> Result<(), String> {
 }
 
 impl Demo {
-    fn user(&self, name: &str) -> Result<Client, String> {
+    fn user(
+        &self,
+        name: &str,
+        profile: Profile,
+        platform: &mut Platform,
+    ) -> Result<Client, String> {
         let mut client = Client::new(&mut rand::rng(), name.as_bytes());
-        self.relay.publish(&mut client, 10)?;
+        client.set_profile(profile);
+        client.set_platform_key(platform.public_key());
+        platform.register(*client.mailbox_id(), profile);
+        self.relay.publish(&mut client, 20)?;
         println!(
-            "{name:>6}: identity, mailbox {}…, 10 one-time prekeys published",
+            "   {name:>5}: mailbox {}…, 20 one-time prekeys published",
             hex::encode(&client.mailbox_id().0[..4])
         );
         Ok(client)
     }
 
+    /// Fetches, opens, prints and acknowledges everything waiting for `client`.
     fn read(&self, client: &mut Client) -> Result<(), String> {
         let name = String::from_utf8_lossy(client.user()).into_owned();
-        let lines = receive_all(&self.relay, client)?;
-        if lines.is_empty() {
-            println!("{name:>6} reads: (nothing)");
+        self.capture()?;
+        let deliveries = self.relay.fetch(client)?;
+        let mut ids = Vec::new();
+        let mut shown = 0;
+        for d in deliveries {
+            ids.push(d.id);
+            let events = client
+                .receive_at(&d.delivery, now())
+                .map_err(|e| e.to_string())?;
+            for event in &events {
+                if let Event::Message { id, .. } = event {
+                    self.last_message.set(Some(*id));
+                }
+                if let Some(line) = describe(client, event) {
+                    println!("   {name:>5} reads: {line}");
+                    shown += 1;
+                }
+            }
         }
-        for line in lines {
-            println!("{name:>6} reads: {line}");
+        if shown == 0 {
+            println!("   {name:>5} reads: (nothing)");
         }
-        Ok(())
+        self.relay.ack(client, ids)
+    }
+
+    fn submit(&self, out: Result<Vec<Outgoing>, missive::Error>) -> Result<(), String> {
+        self.relay.submit(&out.map_err(|e| e.to_string())?)
+    }
+
+    /// Shows a refusal the engine made before encrypting anything.
+    fn refused<T>(&self, what: &str, result: Result<T, missive::Error>) -> Result<(), String> {
+        match result {
+            Ok(_) => Err(format!("{what} should have been refused")),
+            Err(e) => {
+                println!("   refused: {what}: {e}");
+                Ok(())
+            }
+        }
     }
 
     fn walk(&self) -> Result<(), String> {
-        let plaintexts = [
-            "Hi Bob, thanks for connecting. Coffee next week?",
-            "Gladly, Alice. Tuesday works.",
-            "Team: the offsite moves to Thursday.",
-            "Welcome to the hiring committee, everyone.",
-            "Thanks Carol, happy to help.",
-        ];
-        step("Users: each creates an identity and a mailbox, and publishes prekeys");
-        let mut alice = self.user("alice")?;
-        let mut bob = self.user("bob")?;
-        let mut carol = self.user("carol")?;
-        let mut dave = self.user("dave")?;
-
-        step("1. A direct message, and a reply (pairwise Double Ratchet hands over the keys)");
-        let bob_id = contact(&self.relay, &mut alice, "bob")?;
-        self.relay.submit(
-            &alice
-                .send(
-                    &mut rand::rng(),
-                    &bob_id,
-                    &Content::text(plaintexts[0]),
-                    now(),
-                )
-                .map_err(|e| e.to_string())?,
+        let mut platform = Platform::new(&mut rand::rng());
+        step(
+            "Members: each creates an identity and a mailbox, publishes prekeys, and is known to the platform",
+        );
+        let mut ana = self.user("ana", Profile::FREE, &mut platform)?;
+        let mut ben = self.user(
+            "ben",
+            Profile {
+                tier: Tier::PremiumCareer,
+                open_profile: false,
+            },
+            &mut platform,
         )?;
-        println!(" alice sends bob a message");
-        self.read(&mut bob)?;
-        let alice_id = *alice.mailbox_id();
-        self.relay.submit(
-            &bob.send(
-                &mut rand::rng(),
-                &alice_id,
-                &Content::text(plaintexts[1]),
-                now(),
-            )
-            .map_err(|e| e.to_string())?,
+        let mut chloe = self.user(
+            "chloe",
+            Profile {
+                tier: Tier::PremiumBusiness,
+                open_profile: true,
+            },
+            &mut platform,
         )?;
-        println!("   bob replies");
-        self.read(&mut alice)?;
-        self.read(&mut carol)?;
-
-        step("2. Safety numbers: alice and bob compare them out of band");
-        let bob_as_alice_knows = alice
-            .contact(&bob_id)
-            .map(|c| c.identity)
-            .ok_or("alice has no contact bob")?;
-        let alice_as_bob_knows = bob
-            .contact(&alice_id)
-            .map(|c| c.identity)
-            .ok_or("bob has no contact alice")?;
-        let at_alice = SafetyNumber::new(b"alice", alice.identity(), b"bob", &bob_as_alice_knows);
-        let at_bob = SafetyNumber::new(b"bob", bob.identity(), b"alice", &alice_as_bob_knows);
+        let mut dan = self.user("dan", Profile::FREE, &mut platform)?;
+        let mut acme = self.user("acme", Profile::FREE, &mut platform)?;
+        acme.set_advertiser_certificate(platform.certify_advertiser(
+            "Acme Recruiting",
+            acme.mailbox_id(),
+            acme.identity(),
+        ));
         println!(
-            " alice sees {at_alice}\n   bob sees {at_bob}\n {}",
-            if at_alice == at_bob {
+            "   ana is a free member; ben has Premium Career; chloe has Premium Business with Open Profile on;"
+        );
+        println!("   dan is a free member; acme is a registered advertiser");
+
+        step("1. Connections and direct messages");
+        let ben_id = contact(&self.relay, &mut ana, "ben")?;
+        self.refused(
+            "ana messages ben before they are connected",
+            ana.send(&mut rand::rng(), &ben_id, &Content::text("hello?"), now()),
+        )?;
+        self.submit(ana.invite(&mut rand::rng(), &ben_id, Some("We met at RustConf"), now()))?;
+        println!("   ana invites ben");
+        self.read(&mut ben)?;
+        let ana_id = *ana.mailbox_id();
+        self.submit(ben.accept(&mut rand::rng(), &ana_id, now()))?;
+        self.read(&mut ana)?;
+        self.submit(ana.send(&mut rand::rng(), &ben_id, &Content::text(TEXTS[0]), now()))?;
+        self.read(&mut ben)?;
+        self.submit(ben.send(&mut rand::rng(), &ana_id, &Content::text(TEXTS[1]), now()))?;
+        self.read(&mut ana)?;
+        let last = self.last_message.take().ok_or("no message to mark read")?;
+        let dm = ana.direct_conversation(&ben_id).ok_or("no conversation")?;
+        self.submit(ana.mark_read(&mut rand::rng(), &dm, &last, now()))?;
+        println!("   ana marks ben's reply read");
+        self.read(&mut ben)?;
+        let typing = ana
+            .typing(&mut rand::rng(), &dm, true, now())
+            .map_err(|e| e.to_string())?;
+        self.relay.submit(&typing)?;
+        println!(
+            "   ana types: {} ephemeral envelope, pushed only to connected mailboxes, never stored",
+            typing.len()
+        );
+
+        step("2. Safety numbers: ana and ben compare them out of band");
+        let at_ana = SafetyNumber::new(
+            b"ana",
+            ana.identity(),
+            b"ben",
+            &ana.contact(&ben_id).ok_or("no contact")?.identity,
+        );
+        let at_ben = SafetyNumber::new(
+            b"ben",
+            ben.identity(),
+            b"ana",
+            &ben.contact(&ana_id).ok_or("no contact")?.identity,
+        );
+        println!(
+            "   ana sees {at_ana}\n   ben sees {at_ben}\n   {}",
+            if at_ana == at_ben {
                 "they match"
             } else {
                 "MISMATCH"
             }
         );
 
-        step("3. One message to several recipients: the body once, 56 bytes per recipient");
-        let ids = [
-            bob_id,
-            contact(&self.relay, &mut alice, "carol")?,
-            contact(&self.relay, &mut alice, "dave")?,
-        ];
-        let (_, out) = alice
-            .send_multi(&mut rand::rng(), &ids, &Content::text(plaintexts[2]), now())
-            .map_err(|e| e.to_string())?;
-        self.relay.submit(&out)?;
-        println!(" alice sends one message to bob, carol and dave");
-        self.show_relay("what the relay holds before anyone fetches")?;
-        self.capture()?;
-        for c in [&mut bob, &mut carol, &mut dave] {
-            self.read(c)?;
-        }
+        step("3. Open Profile: anyone may message chloe, a premium member who switched it on");
+        let chloe_id = contact(&self.relay, &mut ana, "chloe")?;
+        ana.set_contact_profile(chloe_id, chloe_profile());
+        self.submit(ana.send(&mut rand::rng(), &chloe_id, &Content::text(TEXTS[2]), now()))?;
+        self.read(&mut chloe)?;
+        let dan_id = contact(&self.relay, &mut ana, "dan")?;
+        self.refused(
+            "ana messages dan (no connection, no Open Profile)",
+            ana.send(&mut rand::rng(), &dan_id, &Content::text("hi"), now()),
+        )?;
 
         step(
-            "4. A group: carol (admin) creates it; every member gets the keys; messages cost O(1)",
+            "4. InMail: credits counted by the platform (Career 5 a month, Business 15; free between premium members)",
+        );
+        let month = month_of(now());
+        let no_credit = platform.authorize_inmail(&ana_id, &dan_id, month);
+        println!(
+            "   the platform refuses ana (free member) an InMail: {}",
+            no_credit
+                .map(|_| "granted?".to_string())
+                .unwrap_or_else(|e| e.to_string())
+        );
+        let ben_dan = contact(&self.relay, &mut ben, "dan")?;
+        let receipt = platform
+            .authorize_inmail(ben.mailbox_id(), &ben_dan, month)
+            .map_err(|e| e.to_string())?;
+        self.submit(ben.send_inmail(
+            &mut rand::rng(),
+            &ben_dan,
+            &Content::text(TEXTS[3]),
+            &receipt,
+            now(),
+        ))?;
+        println!(
+            "   ben InMails dan with one credit: {} credits left this month",
+            platform
+                .ledger()
+                .credits(ben.mailbox_id(), month)
+                .map_err(|e| e.to_string())?
+        );
+        self.read(&mut dan)?;
+        let ben_id_at_dan = *ben.mailbox_id();
+        self.submit(dan.send(
+            &mut rand::rng(),
+            &ben_id_at_dan,
+            &Content::text(TEXTS[4]),
+            now(),
+        ))?;
+        println!("   dan replies in the conversation the InMail opened");
+        self.read(&mut ben)?;
+        let ben_chloe = contact(&self.relay, &mut ben, "chloe")?;
+        let free = platform
+            .authorize_inmail(ben.mailbox_id(), &ben_chloe, month)
+            .map_err(|e| e.to_string())?;
+        self.submit(ben.send_inmail(
+            &mut rand::rng(),
+            &ben_chloe,
+            &Content::text(TEXTS[5]),
+            &free,
+            now(),
+        ))?;
+        println!(
+            "   ben InMails chloe, both premium: {:?}, still {} credits",
+            free.kind,
+            platform
+                .ledger()
+                .credits(ben.mailbox_id(), month)
+                .map_err(|e| e.to_string())?
+        );
+        self.read(&mut chloe)?;
+
+        step(
+            "5. A sponsored message: buttons, an image banner and a lead form, readable only by its audience",
+        );
+        chloe.set_settings(Settings {
+            sponsored_messages: false,
+            ..*chloe.settings()
+        });
+        println!("   chloe has switched sponsored messages off");
+        let audience = ["ana", "ben", "chloe", "dan"]
+            .iter()
+            .map(|u| contact(&self.relay, &mut acme, u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let form = acme.new_lead_form(
+            &mut rand::rng(),
+            vec![
+                LeadField {
+                    name: "email".into(),
+                    label: "Work email".into(),
+                    required: true,
+                },
+                LeadField {
+                    name: "role".into(),
+                    label: "Current role".into(),
+                    required: false,
+                },
+            ],
+        );
+        let ad = Sponsored {
+            headline: "Acme is hiring Rust engineers".into(),
+            body: TEXTS[6].into(),
+            buttons: vec![CallToAction {
+                label: "See roles".into(),
+                target: "https://acme.example/jobs".into(),
+            }],
+            banner: Some(ImageRef {
+                reference: "blob:acme-banner".into(),
+                sha256: [7; 32],
+            }),
+            lead_form: Some(form.clone()),
+        };
+        self.submit(acme.send_sponsored(&mut rand::rng(), &audience, &ad, now()))?;
+        for c in [&mut ana, &mut ben, &mut chloe, &mut dan] {
+            self.read(c)?;
+        }
+        let acme_id = *acme.mailbox_id();
+        let answer = ana
+            .answer_lead_form(
+                &mut rand::rng(),
+                &acme_id,
+                &form,
+                &[("email", "ana@example.com"), ("role", "Engineer")],
+                now(),
+            )
+            .map_err(|e| e.to_string())?;
+        self.relay.submit(&[answer])?;
+        println!("   ana answers the lead form, sealed to acme's form key");
+        self.read(&mut acme)?;
+
+        step(
+            "6. A group: dan (admin) with ben (manager), ana and chloe; posts by admins and managers mention up to 20",
         );
         let members = [
-            contact(&self.relay, &mut carol, "alice")?,
-            contact(&self.relay, &mut carol, "bob")?,
-            contact(&self.relay, &mut carol, "dave")?,
-        ];
-        let (group, out) = carol
+            ("ana", Role::Member),
+            ("ben", Role::Manager),
+            ("chloe", Role::Member),
+        ]
+        .iter()
+        .map(|(u, r)| Ok((contact(&self.relay, &mut dan, u)?, *r)))
+        .collect::<Result<Vec<_>, String>>()?;
+        let (group, out) = dan
             .create_group(&mut rand::rng(), &members, now())
             .map_err(|e| e.to_string())?;
         self.relay.submit(&out)?;
-        self.relay.submit(
-            &carol
-                .send_to_conversation(
-                    &mut rand::rng(),
-                    &group,
-                    &Content::text(plaintexts[3]),
-                    now(),
-                )
-                .map_err(|e| e.to_string())?,
-        )?;
-        println!(" carol posts to the group");
-        self.capture()?;
-        for c in [&mut alice, &mut bob, &mut dave] {
+        let mention = |m: &[MailboxId], text: &str| {
+            Content::Text(Text {
+                text: text.into(),
+                mentions: m.to_vec(),
+                attachments: vec![],
+            })
+        };
+        let (ana_at_dan, chloe_at_dan) = (members[0].0, members[2].0);
+        self.submit(dan.post_to_group(
+            &mut rand::rng(),
+            &group,
+            &mention(&[ana_at_dan, chloe_at_dan], TEXTS[7]),
+            now(),
+        ))?;
+        println!("   dan posts, mentioning ana and chloe");
+        for c in [&mut ana, &mut ben, &mut chloe] {
             self.read(c)?;
         }
-        // Bob's first post hands his own chain to every member, so he needs a session with each.
-        contact(&self.relay, &mut bob, "dave")?;
-        self.relay.submit(
-            &bob.send_to_conversation(
-                &mut rand::rng(),
-                &group,
-                &Content::text(plaintexts[4]),
-                now(),
-            )
-            .map_err(|e| e.to_string())?,
+        for u in ["ana", "chloe", "dan"] {
+            contact(&self.relay, &mut ben, u)?;
+        }
+        self.submit(ben.post_to_group(&mut rand::rng(), &group, &Content::text(TEXTS[8]), now()))?;
+        println!("   ben (manager) posts");
+        for c in [&mut ana, &mut chloe, &mut dan] {
+            self.read(c)?;
+        }
+        self.refused(
+            "ana (a plain member) posts to the group",
+            ana.post_to_group(&mut rand::rng(), &group, &Content::text("me too"), now()),
         )?;
-        println!("   bob answers in the group");
-        self.capture()?;
-        for c in [&mut alice, &mut carol, &mut dave] {
+        let many: Vec<MailboxId> = (0..21u8).map(|i| MailboxId([i; 16])).collect();
+        self.refused(
+            "dan posts mentioning 21 members",
+            dan.post_to_group(&mut rand::rng(), &group, &mention(&many, "everyone"), now()),
+        )?;
+        contact(&self.relay, &mut chloe, "ana")?;
+        self.submit(chloe.send(&mut rand::rng(), &ana_id, &Content::text(TEXTS[9]), now()))?;
+        println!("   chloe messages ana directly: not connected, but both are in the group");
+        self.read(&mut ana)?;
+        self.submit(dan.change_group(&mut rand::rng(), &group, &[], &[chloe_at_dan], now()))?;
+        self.submit(dan.post_to_group(&mut rand::rng(), &group, &Content::text(TEXTS[10]), now()))?;
+        println!("   dan removes chloe (a new epoch), then posts");
+        for c in [&mut ana, &mut ben, &mut chloe] {
             self.read(c)?;
         }
 
-        step("5. What the relay never saw");
-        self.audit(&[&alice, &bob, &carol, &dave], &plaintexts)?;
+        step("7. One message to several connections (at most 50), readable only by them");
+        let ben_ana = *ana.mailbox_id();
+        self.refused(
+            "ana sends to ben and dan (dan is not a connection)",
+            ana.send_multi(
+                &mut rand::rng(),
+                &[ben_id, dan_id],
+                &Content::text("hi both"),
+                now(),
+            ),
+        )?;
+        contact(&self.relay, &mut ben, "ana")?;
+        let (_, out) = ben
+            .send_multi(
+                &mut rand::rng(),
+                &[ben_ana],
+                &Content::text(TEXTS[11]),
+                now(),
+            )
+            .map_err(|e| e.to_string())?;
+        self.relay.submit(&out)?;
+        self.show_relay("what the relay holds before ana fetches")?;
+        self.capture()?;
+        self.read(&mut ana)?;
+
+        step("8. Settings: ben switches read receipts off");
+        ben.set_settings(Settings {
+            read_receipts: false,
+            ..*ben.settings()
+        });
+        self.submit(ana.send(&mut rand::rng(), &ben_id, &Content::text(TEXTS[12]), now()))?;
+        self.read(&mut ben)?;
+        let last = self.last_message.take().ok_or("no message")?;
+        let receipts = ben
+            .mark_read(&mut rand::rng(), &dm, &last, now())
+            .map_err(|e| e.to_string())?;
+        println!(
+            "   ben reads it; his client sends {} read receipts",
+            receipts.len()
+        );
+
+        step("9. What the relay never saw");
+        self.audit(&[&ana, &ben, &chloe, &dan, &acme], &TEXTS)?;
         self.show_relay("after every delivery was acknowledged")?;
+        let metrics = self.relay.metrics()?;
+        let counters: Vec<&str> = metrics
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.ends_with(" 0") && !l.contains("bytes_stored"))
+            .collect();
+        println!(" relay counters: {}", counters.join("; "));
         Ok(())
     }
 

@@ -81,6 +81,13 @@ impl Relay {
         PrekeyResponse::from_bytes(&body).map_err(|e| e.to_string())
     }
 
+    /// The relay's counters, in the Prometheus text format.
+    pub(crate) fn metrics(&self) -> Result<String, String> {
+        let response = self.agent.get(format!("{}/metrics", self.base)).call();
+        let body = Self::check("metrics", response.map_err(|e| e.to_string())?)?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
     /// Hands envelopes to the relay.
     pub(crate) fn submit(&self, outgoing: &[Outgoing]) -> Result<(), String> {
         for o in outgoing {

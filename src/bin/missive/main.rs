@@ -87,6 +87,33 @@ enum Command {
         #[arg(long)]
         rate: Option<f64>,
     },
+    /// Invite a member to connect (direct messages need an accepted connection).
+    Invite {
+        /// The user's state file.
+        #[arg(long)]
+        state: PathBuf,
+        /// Relay base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8700")]
+        relay: String,
+        /// Whom to invite (account name).
+        #[arg(long)]
+        to: String,
+        /// A note shown with the invitation.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Accept a member's pending invitation.
+    Accept {
+        /// The user's state file.
+        #[arg(long)]
+        state: PathBuf,
+        /// Relay base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8700")]
+        relay: String,
+        /// Whose invitation (account name).
+        #[arg(long)]
+        from: String,
+    },
     /// Fetch, decrypt and print everything waiting, then acknowledge it.
     Read {
         /// The user's state file.
@@ -129,6 +156,13 @@ fn main() -> ExitCode {
             size,
             rate,
         }),
+        Command::Invite {
+            state,
+            relay,
+            to,
+            note,
+        } => user_cmd::invite(&state, &relay, &to, note.as_deref()),
+        Command::Accept { state, relay, from } => user_cmd::accept(&state, &relay, &from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use missive::client::{Client, Content, Event};
+use missive::client::{Access, Client, Content, Event};
 use missive::envelope::MailboxId;
 
 use crate::http::{Relay, now};
@@ -88,6 +88,40 @@ pub(crate) fn send(state: &Path, relay_url: &str, to: &[String], text: &str) -> 
     Ok(())
 }
 
+pub(crate) fn invite(
+    state: &Path,
+    relay_url: &str,
+    to: &str,
+    note: Option<&str>,
+) -> Result<(), String> {
+    let mut client = load(state)?;
+    let relay = Relay::new(relay_url);
+    let mailbox = contact(&relay, &mut client, to)?;
+    let out = client
+        .invite(&mut rand::rng(), &mailbox, note, now())
+        .map_err(|e| e.to_string())?;
+    save(state, &client)?;
+    relay.submit(&out)?;
+    println!("invited {to}");
+    Ok(())
+}
+
+pub(crate) fn accept(state: &Path, relay_url: &str, from: &str) -> Result<(), String> {
+    let mut client = load(state)?;
+    let relay = Relay::new(relay_url);
+    let mailbox = client
+        .contact_by_user(from.as_bytes())
+        .map(|c| c.mailbox)
+        .ok_or_else(|| format!("no invitation from {from}: run `read` first"))?;
+    let out = client
+        .accept(&mut rand::rng(), &mailbox, now())
+        .map_err(|e| e.to_string())?;
+    save(state, &client)?;
+    relay.submit(&out)?;
+    println!("connected with {from}");
+    Ok(())
+}
+
 pub(crate) fn read(state: &Path, relay_url: &str) -> Result<(), String> {
     let mut client = load(state)?;
     let relay = Relay::new(relay_url);
@@ -104,7 +138,7 @@ pub(crate) fn receive_all(relay: &Relay, client: &mut Client) -> Result<Vec<Stri
     let mut ids = Vec::new();
     for d in deliveries {
         match client.receive(&d.delivery) {
-            Ok(events) => lines.extend(events.iter().filter_map(describe)),
+            Ok(events) => lines.extend(events.iter().filter_map(|e| describe(client, e))),
             Err(e) => lines.push(format!("(dropped a delivery: {e})")),
         }
         ids.push(d.id);
@@ -113,26 +147,84 @@ pub(crate) fn receive_all(relay: &Relay, client: &mut Client) -> Result<Vec<Stri
     Ok(lines)
 }
 
-/// A line for a person to read, or nothing for bookkeeping events.
-pub(crate) fn describe(event: &Event) -> Option<String> {
-    match event {
+/// A line for a person to read, or nothing for bookkeeping events. `name` turns a mailbox
+/// into the contact's account name.
+pub(crate) fn describe(client: &Client, event: &Event) -> Option<String> {
+    let name = |m: &MailboxId| {
+        client.contact(m).map_or_else(
+            || hex::encode(&m.0[..4]),
+            |c| String::from_utf8_lossy(&c.user).into_owned(),
+        )
+    };
+    Some(match event {
         Event::Message {
-            from_user,
             from,
-            content: Content::Text { text },
+            access,
+            content,
             ..
         } => {
-            let who = from_user.as_ref().map_or_else(
-                || hex::encode(&from.0[..4]),
-                |u| String::from_utf8_lossy(u).into_owned(),
-            );
-            Some(format!("{who}: {text}"))
+            let kind = match access {
+                Access::InMail(_) => " [InMail]",
+                Access::OpenProfile => " [Open Profile]",
+                Access::Sponsored(c) => {
+                    return Some(format!(
+                        "[Sponsored by {}] {}",
+                        c.name,
+                        sponsored_line(content)
+                    ));
+                }
+                Access::Group => " [group post]",
+                Access::Multi => " [to several]",
+                _ => "",
+            };
+            format!(
+                "{}{kind}: {}",
+                name(from),
+                content.as_text().unwrap_or("(non-text content)")
+            )
         }
-        Event::NewContact(c) => Some(format!(
-            "(new contact: {})",
-            String::from_utf8_lossy(&c.user)
-        )),
-        Event::Joined(_) => Some("(added to a conversation)".into()),
-        _ => None,
+        Event::Refused { from, reason, .. } => {
+            format!("(refused a message from {}: {reason})", name(from))
+        }
+        Event::Invitation { from, note } => format!(
+            "(invitation from {}{})",
+            name(from),
+            note.as_ref()
+                .map(|n| format!(": \"{n}\""))
+                .unwrap_or_default()
+        ),
+        Event::Connected(m) => format!("(now connected with {})", name(m)),
+        Event::Declined(m) => format!("({} declined the invitation)", name(m)),
+        Event::Withdrawn(m) => format!("({} withdrew the invitation)", name(m)),
+        Event::Disconnected(m) => format!("({} removed the connection)", name(m)),
+        Event::Read { by, .. } => format!("(read by {})", name(by)),
+        Event::Typing {
+            from, typing: true, ..
+        } => format!("({} is typing…)", name(from)),
+        Event::Lead(lead) => format!(
+            "(lead from {}: {})",
+            String::from_utf8_lossy(&lead.user),
+            lead.answers
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => return None,
+    })
+}
+
+fn sponsored_line(content: &Content) -> String {
+    match content {
+        Content::Sponsored(s) => {
+            let buttons: Vec<&str> = s.buttons.iter().map(|b| b.label.as_str()).collect();
+            let form = s
+                .lead_form
+                .as_ref()
+                .map(|f| format!(", lead form with {} fields", f.fields.len()))
+                .unwrap_or_default();
+            format!("{}: {} [{}]{form}", s.headline, s.body, buttons.join("] ["))
+        }
+        _ => String::new(),
     }
 }

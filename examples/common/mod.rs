@@ -1,0 +1,121 @@
+//! What the examples share: members known to a platform, and an in-memory stand-in for the
+//! relay that splits each envelope and hands every mailbox its delivery.
+#![allow(dead_code)]
+
+use missive::Error;
+use missive::client::{Access, Client, Event, Outgoing};
+use missive::envelope::{self, MailboxId};
+use missive::platform::{Platform, Profile};
+use missive::relay_api::PrekeyResponse;
+
+pub(crate) const NOW: u64 = 1_800_000_000;
+
+/// A member with `profile`, registered with `platform`.
+pub(crate) fn member(platform: &mut Platform, name: &str, profile: Profile) -> Client {
+    let mut c = Client::new(&mut rand::rng(), name.as_bytes());
+    c.set_profile(profile);
+    c.set_platform_key(platform.public_key());
+    platform.register(*c.mailbox_id(), profile);
+    c
+}
+
+/// `from` looks `to` up in the directory and starts a pairwise session (no connection yet).
+pub(crate) fn look_up(from: &mut Client, to: &mut Client) -> Result<MailboxId, Error> {
+    let published = to.publish(&mut rand::rng(), 1)?;
+    let response = PrekeyResponse {
+        mailbox: *to.mailbox_id(),
+        bundle: published.bundle,
+        one_time: published.one_time.into_iter().next(),
+    };
+    from.add_contact(&mut rand::rng(), to.user(), &response)
+}
+
+/// Delivers to `to` whatever in `out` is addressed to it, and prints what it shows.
+pub(crate) fn deliver(to: &mut Client, out: &[Outgoing]) -> Result<Vec<Event>, Error> {
+    let mut events = Vec::new();
+    for o in out {
+        for d in envelope::split(&o.envelope)? {
+            if d.mailbox() == *to.mailbox_id() {
+                events.extend(to.receive_at(&d.to_bytes(), NOW)?);
+            }
+        }
+    }
+    let name = String::from_utf8_lossy(to.user()).into_owned();
+    for e in &events {
+        println!("{name}: {}", describe(to, e));
+    }
+    Ok(events)
+}
+
+/// Connects `a` and `b` (invitation and acceptance).
+pub(crate) fn connect(a: &mut Client, b: &mut Client) -> Result<MailboxId, Error> {
+    let b_id = look_up(a, b)?;
+    deliver(b, &a.invite(&mut rand::rng(), &b_id, None, NOW)?)?;
+    let a_id = *a.mailbox_id();
+    deliver(a, &b.accept(&mut rand::rng(), &a_id, NOW)?)?;
+    Ok(b_id)
+}
+
+/// One line for a person to read.
+pub(crate) fn describe(client: &Client, event: &Event) -> String {
+    let who = |m: &MailboxId| {
+        client.contact(m).map_or_else(
+            || "someone".to_string(),
+            |c| String::from_utf8_lossy(&c.user).into_owned(),
+        )
+    };
+    match event {
+        Event::Message {
+            from,
+            access,
+            content,
+            ..
+        } => {
+            let kind = match access {
+                Access::Connection => "direct",
+                Access::Opened => "reply",
+                Access::OpenProfile => "Open Profile",
+                Access::InMail(_) => "InMail",
+                Access::GroupMember(_) => "fellow group member",
+                Access::Group => "group post",
+                Access::Multi => "multi-recipient",
+                Access::Sponsored(c) => {
+                    return format!("sponsored by {} (platform-verified): {:?}", c.name, content);
+                }
+                _ => "other",
+            };
+            format!(
+                "[{kind}] {}: {}",
+                who(from),
+                content.as_text().unwrap_or("(not text)")
+            )
+        }
+        Event::Refused { from, reason, .. } => {
+            format!("refused a message from {}: {reason}", who(from))
+        }
+        Event::NewContact(c) => format!(
+            "new pairwise session with {}",
+            String::from_utf8_lossy(&c.user)
+        ),
+        Event::Joined(_) => "joined a conversation".into(),
+        Event::Invitation { from, note } => format!(
+            "invitation from {} ({})",
+            who(from),
+            note.as_deref().unwrap_or("no note")
+        ),
+        Event::Connected(m) => format!("connected with {}", who(m)),
+        Event::Disconnected(m) => format!("{} removed the connection", who(m)),
+        Event::Read { by, .. } => format!("{} read the conversation", who(by)),
+        Event::Typing { from, typing, .. } => format!(
+            "{} {} typing",
+            who(from),
+            if *typing { "is" } else { "stopped" }
+        ),
+        Event::Lead(l) => format!(
+            "lead from {}: {:?}",
+            String::from_utf8_lossy(&l.user),
+            l.answers
+        ),
+        other => format!("{other:?}"),
+    }
+}

@@ -1,0 +1,150 @@
+//! Connections: invite (with a note), accept, decline, withdraw, remove. Each step is a
+//! pairwise payload, so only the two members see it.
+
+use rand::CryptoRng;
+
+use super::payload::Pairwise;
+use super::{Client, Connection, Event, Outgoing};
+use crate::envelope::MailboxId;
+use crate::error::{Error, PolicyError};
+
+/// Longest invitation note, in bytes.
+pub const MAX_NOTE: usize = 300;
+
+impl Client {
+    /// Invites a contact to connect.
+    pub fn invite<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        to: &MailboxId,
+        note: Option<&str>,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        match self.connection(to) {
+            Connection::None => {}
+            // They invited us already: inviting back is accepting.
+            Connection::InvitedUs(_) => return self.accept(rng, to, now),
+            Connection::Invited | Connection::Connected => {
+                return Err(PolicyError::AlreadyConnected.into());
+            }
+        }
+        if note.is_some_and(|n| n.len() > MAX_NOTE) {
+            return Err(crate::UsageError::TooLarge {
+                what: "invitation note",
+            }
+            .into());
+        }
+        let out = self.pairwise(
+            rng,
+            to,
+            &Pairwise::Invite {
+                note: note.map(str::to_string),
+            },
+            now,
+        )?;
+        self.connections.insert(*to, Connection::Invited);
+        Ok(vec![out])
+    }
+
+    /// Accepts a pending invitation: from now on the two may exchange direct messages.
+    pub fn accept<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        from: &MailboxId,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        self.answer(rng, from, Pairwise::Accept, Connection::Connected, now)
+    }
+
+    /// Declines a pending invitation.
+    pub fn decline<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        from: &MailboxId,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        self.answer(rng, from, Pairwise::Decline, Connection::None, now)
+    }
+
+    fn answer<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        from: &MailboxId,
+        payload: Pairwise,
+        next: Connection,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        if !matches!(self.connection(from), Connection::InvitedUs(_)) {
+            return Err(PolicyError::NoInvitation.into());
+        }
+        let out = self.pairwise(rng, from, &payload, now)?;
+        self.connections.insert(*from, next);
+        Ok(vec![out])
+    }
+
+    /// Withdraws our pending invitation.
+    pub fn withdraw<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        to: &MailboxId,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        if self.connection(to) != Connection::Invited {
+            return Err(PolicyError::NoInvitation.into());
+        }
+        let out = self.pairwise(rng, to, &Pairwise::Withdraw, now)?;
+        self.connections.remove(to);
+        Ok(vec![out])
+    }
+
+    /// Removes a connection: direct messages between the two stop being allowed.
+    pub fn remove_connection<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        peer: &MailboxId,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        if !self.is_connected(peer) {
+            return Err(PolicyError::NotConnected.into());
+        }
+        let out = self.pairwise(rng, peer, &Pairwise::Remove, now)?;
+        self.connections.remove(peer);
+        Ok(vec![out])
+    }
+
+    /// Applies a connection payload from `from`; steps that do not fit the state are ignored.
+    pub(super) fn connection_in(&mut self, from: &MailboxId, payload: &Pairwise) -> Vec<Event> {
+        let state = self.connection(from);
+        let (next, event) = match (payload, state) {
+            (Pairwise::Invite { .. }, Connection::Connected) => return Vec::new(),
+            // Both invited each other: connected.
+            (Pairwise::Invite { .. }, Connection::Invited) => {
+                (Connection::Connected, Event::Connected(*from))
+            }
+            (Pairwise::Invite { note }, _) => (
+                Connection::InvitedUs(note.clone()),
+                Event::Invitation {
+                    from: *from,
+                    note: note.clone(),
+                },
+            ),
+            (Pairwise::Accept, Connection::Invited) => {
+                (Connection::Connected, Event::Connected(*from))
+            }
+            (Pairwise::Decline, Connection::Invited) => (Connection::None, Event::Declined(*from)),
+            (Pairwise::Withdraw, Connection::InvitedUs(_)) => {
+                (Connection::None, Event::Withdrawn(*from))
+            }
+            (Pairwise::Remove, Connection::Connected) => {
+                (Connection::None, Event::Disconnected(*from))
+            }
+            _ => return Vec::new(),
+        };
+        if next == Connection::None {
+            self.connections.remove(from);
+        } else {
+            self.connections.insert(*from, next);
+        }
+        vec![event]
+    }
+}

@@ -1,0 +1,177 @@
+//! The product's rules, checked twice: by the sender before a byte is encrypted, and by the
+//! recipient on what arrives, so a modified sender gains nothing (PROTOCOL.md §10.3).
+
+use super::content::Content;
+use super::post::{Access, Post};
+use super::{Client, Connection, MAX_MENTIONS};
+use crate::conversation::{Conversation, ConversationId, Kind, Role};
+use crate::envelope::MailboxId;
+use crate::error::PolicyError;
+
+/// A group post: the poster is an admin or manager, and names at most 20 members, all in the
+/// group.
+pub(super) fn check_group_post(
+    group: &Conversation,
+    poster: &MailboxId,
+    content: &Content,
+) -> Result<(), PolicyError> {
+    let role = |m: &MailboxId| group.members().iter().find(|x| x.id == *m).map(|x| x.role);
+    match role(poster) {
+        Some(Role::Admin | Role::Manager) => {}
+        Some(_) => return Err(PolicyError::NotGroupPoster),
+        None => return Err(PolicyError::NotGroupMember),
+    }
+    let Content::Text(text) = content else {
+        return Ok(());
+    };
+    if text.mentions.len() > MAX_MENTIONS {
+        return Err(PolicyError::TooManyMentions);
+    }
+    if !text.mentions.iter().all(|m| role(m).is_some()) {
+        return Err(PolicyError::NotGroupMember);
+    }
+    Ok(())
+}
+
+impl Client {
+    pub(super) fn is_connected(&self, member: &MailboxId) -> bool {
+        self.connections.get(member) == Some(&Connection::Connected)
+    }
+
+    /// A group both we and `member` are in.
+    fn shared_group(&self, member: &MailboxId) -> Option<ConversationId> {
+        self.groups.iter().copied().find(|g| {
+            self.conversations
+                .get(g)
+                .is_some_and(|c| !c.is_removed() && c.members().iter().any(|m| m.id == *member))
+        })
+    }
+
+    /// Why we may message `to` directly, if we may.
+    pub(super) fn direct_access(&self, to: &MailboxId) -> Result<Access, PolicyError> {
+        if self.is_connected(to) {
+            return Ok(Access::Connection);
+        }
+        if self.direct.get(to).is_some_and(|c| self.opened.contains(c)) {
+            return Ok(Access::Opened);
+        }
+        if self.profiles.get(to).is_some_and(|p| p.accepts_anyone()) {
+            return Ok(Access::OpenProfile);
+        }
+        self.shared_group(to)
+            .map(Access::GroupMember)
+            .ok_or(PolicyError::NotConnected)
+    }
+
+    /// The recipient's check of a decrypted post from `from` in `conversation`; on success it
+    /// records what the post opened.
+    pub(super) fn admit(
+        &mut self,
+        conversation: &ConversationId,
+        from: &MailboxId,
+        post: &Post,
+    ) -> Result<(), PolicyError> {
+        if matches!(post.content, Content::Read(_)) {
+            // The conversation authenticated the sender as a member; receipts need no more.
+            return Ok(());
+        }
+        let sponsored_content = matches!(post.content, Content::Sponsored(_));
+        if sponsored_content != matches!(post.access, Access::Sponsored(_)) {
+            return Err(PolicyError::NotAdvertiser);
+        }
+        let kind = self.conversations.get(conversation).map(Conversation::kind);
+        let is_direct = self.direct.get(from) == Some(conversation);
+        match &post.access {
+            Access::Connection if is_direct && self.is_connected(from) => Ok(()),
+            Access::Connection => Err(PolicyError::NotConnected),
+            Access::Opened if self.opened.contains(conversation) => Ok(()),
+            Access::Opened => Err(PolicyError::NotConnected),
+            Access::OpenProfile if is_direct => self.open(
+                conversation,
+                self.profile.accepts_anyone(),
+                PolicyError::NotOpenProfile,
+            ),
+            Access::InMail(receipt) if is_direct => self.admit_inmail(conversation, from, receipt),
+            Access::GroupMember(group) if is_direct => {
+                let shared = self.shared_group(from) == Some(*group) || self.in_group(group, from);
+                self.open(conversation, shared, PolicyError::NotGroupMember)
+            }
+            Access::Group if self.groups.contains(conversation) => {
+                let group = self
+                    .conversations
+                    .get(conversation)
+                    .ok_or(PolicyError::NotGroupMember)?;
+                check_group_post(group, from, &post.content)
+            }
+            Access::Multi if kind == Some(Kind::AdHoc) && self.is_connected(from) => Ok(()),
+            Access::Multi => Err(PolicyError::NotConnected),
+            Access::Sponsored(cert) if kind == Some(Kind::AdHoc) => {
+                self.admit_sponsored(from, cert)
+            }
+            Access::Group => Err(PolicyError::NotGroupMember),
+            _ => Err(PolicyError::NotConnected),
+        }
+    }
+
+    fn in_group(&self, group: &ConversationId, member: &MailboxId) -> bool {
+        self.groups.contains(group)
+            && self
+                .conversations
+                .get(group)
+                .is_some_and(|c| c.members().iter().any(|m| m.id == *member))
+    }
+
+    fn open(
+        &mut self,
+        conversation: &ConversationId,
+        allowed: bool,
+        otherwise: PolicyError,
+    ) -> Result<(), PolicyError> {
+        if !allowed {
+            return Err(otherwise);
+        }
+        self.opened.insert(*conversation);
+        Ok(())
+    }
+
+    fn admit_inmail(
+        &mut self,
+        conversation: &ConversationId,
+        from: &MailboxId,
+        receipt: &crate::platform::InMailReceipt,
+    ) -> Result<(), PolicyError> {
+        let platform = self.platform.ok_or(PolicyError::NoPlatformKey)?;
+        receipt
+            .verify(&platform)
+            .map_err(|_| PolicyError::InvalidReceipt)?;
+        if receipt.sender != *from || receipt.recipient != *self.mailbox_id() {
+            return Err(PolicyError::InvalidReceipt);
+        }
+        if !self.receipts_seen.insert(receipt.serial) {
+            return Err(PolicyError::ReceiptReused);
+        }
+        self.opened.insert(*conversation);
+        Ok(())
+    }
+
+    fn admit_sponsored(
+        &self,
+        from: &MailboxId,
+        cert: &crate::platform::AdvertiserCertificate,
+    ) -> Result<(), PolicyError> {
+        let platform = self.platform.ok_or(PolicyError::NoPlatformKey)?;
+        cert.verify(&platform)
+            .map_err(|_| PolicyError::NotAdvertiser)?;
+        let identity_matches = self
+            .contacts
+            .get(from)
+            .is_some_and(|c| c.identity == cert.identity);
+        if cert.mailbox != *from || !identity_matches {
+            return Err(PolicyError::NotAdvertiser);
+        }
+        if !self.settings.sponsored_messages {
+            return Err(PolicyError::SponsoredOff);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,54 @@
+//! What a conversation encrypts: the content and the access under which it is sent
+//! (PROTOCOL.md §10.1). The access travels end to end, so the recipient's client checks the
+//! product rules even against a modified sender.
+
+use serde::{Deserialize, Serialize};
+
+use super::content::Content;
+use crate::conversation::ConversationId;
+use crate::error::DecodeError;
+use crate::platform::{AdvertiserCertificate, InMailReceipt};
+use crate::wire::Wire;
+
+/// Why the sender may send this message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Access {
+    /// The two are connected (variant 0).
+    Connection,
+    /// The conversation was opened before (by InMail, Open Profile or a shared group) (1).
+    Opened,
+    /// The recipient is a premium member with Open Profile on (2).
+    OpenProfile,
+    /// The sender paid with an InMail credit, or both are premium (3).
+    InMail(Box<InMailReceipt>),
+    /// Both are members of this group (4).
+    GroupMember(ConversationId),
+    /// A post to a group by one of its admins or managers (5).
+    Group,
+    /// A multi-recipient message to the sender's connections (6).
+    Multi,
+    /// A sponsored message from a registered advertiser (7).
+    Sponsored(Box<AdvertiserCertificate>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Post {
+    pub(crate) access: Access,
+    pub(crate) content: Content,
+}
+
+impl Wire for Post {
+    const WHAT: &'static str = "post";
+    const VERSION: u8 = 1;
+}
+
+impl Post {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        self.to_wire()
+    }
+
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::from_wire(bytes)
+    }
+}

@@ -1,0 +1,421 @@
+//! Sending: every product kind ends in a conversation message, after its rules are checked and
+//! before a byte is encrypted.
+
+use rand::CryptoRng;
+
+use super::content::{Content, MessageRef, Sponsored};
+use super::payload::Pairwise;
+use super::post::{Access, Post};
+use super::sealed::{self, SealedContent};
+use super::{Client, ENVELOPE_LIFETIME, MAX_RECIPIENTS, Outgoing};
+use crate::conversation::{Conversation, ConversationId, KeyDistribution, Member, Role};
+use crate::envelope::{Envelope, MailboxId};
+use crate::error::{CryptoError, Error, PolicyError, UsageError};
+use crate::platform::InMailReceipt;
+
+impl Client {
+    /// Sends `content` to one member in our one-to-one conversation with them, creating it on
+    /// first use. Allowed between connections, to a premium member with Open Profile, between
+    /// members of a shared group, and in a conversation an InMail opened.
+    ///
+    /// # Errors
+    /// [`PolicyError::NotConnected`] otherwise (use [`Client::send_inmail`]).
+    pub fn send<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        to: &MailboxId,
+        content: &Content,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        self.check_plain_content(content)?;
+        let access = self.direct_access(to)?;
+        self.send_direct(
+            rng,
+            to,
+            Post {
+                access,
+                content: content.clone(),
+            },
+            now,
+        )
+    }
+
+    /// Opens a conversation with a non-connection by InMail, with the platform's receipt for
+    /// the credit (or for a premium-to-premium message).
+    pub fn send_inmail<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        to: &MailboxId,
+        content: &Content,
+        receipt: &InMailReceipt,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        self.check_plain_content(content)?;
+        let platform = self.platform.ok_or(PolicyError::NoPlatformKey)?;
+        receipt
+            .verify(&platform)
+            .map_err(|_| PolicyError::InvalidReceipt)?;
+        if receipt.sender != *self.mailbox_id() || receipt.recipient != *to {
+            return Err(PolicyError::InvalidReceipt.into());
+        }
+        let post = Post {
+            access: Access::InMail(Box::new(*receipt)),
+            content: content.clone(),
+        };
+        self.send_direct(rng, to, post, now)
+    }
+
+    /// One message to up to 50 connections, readable only by them: an ad-hoc conversation
+    /// opened by a single first message (the body once, 56 bytes per recipient).
+    pub fn send_multi<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        to: &[MailboxId],
+        content: &Content,
+        now: u64,
+    ) -> Result<(ConversationId, Vec<Outgoing>), Error> {
+        self.check_plain_content(content)?;
+        if to.len() > MAX_RECIPIENTS {
+            return Err(UsageError::TooManyRecipients {
+                max: MAX_RECIPIENTS,
+            }
+            .into());
+        }
+        if !to.iter().all(|m| self.is_connected(m)) {
+            return Err(PolicyError::NotAllConnections.into());
+        }
+        self.fan_out(
+            rng,
+            to,
+            &Post {
+                access: Access::Multi,
+                content: content.clone(),
+            },
+            now,
+        )
+    }
+
+    /// An advertiser's sponsored message to a targeted audience of contacts: one first message
+    /// per 50 recipients. Recipients who switched sponsored messages off will not show it.
+    pub fn send_sponsored<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        audience: &[MailboxId],
+        sponsored: &Sponsored,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        let certificate = self.advertiser.clone().ok_or(PolicyError::NotAdvertiser)?;
+        let post = Post {
+            access: Access::Sponsored(Box::new(certificate)),
+            content: Content::Sponsored(sponsored.clone()),
+        };
+        let mut out = Vec::new();
+        for chunk in audience.chunks(MAX_RECIPIENTS) {
+            out.extend(self.fan_out(rng, chunk, &post, now)?.1);
+        }
+        Ok(out)
+    }
+
+    /// Creates a group of us (its admin) and `members` (contacts, each with a role), handing
+    /// each their keys.
+    pub fn create_group<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        members: &[(MailboxId, Role)],
+        now: u64,
+    ) -> Result<(ConversationId, Vec<Outgoing>), Error> {
+        let others = members
+            .iter()
+            .map(|(m, role)| {
+                let c = self.contacts.get(m).ok_or(UsageError::UnknownRecipient)?;
+                Ok(Member::new(c.mailbox, *role, c.identity))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let me = Member::new(*self.mailbox_id(), Role::Admin, *self.identity());
+        let (conversation, handoffs) = Conversation::create(rng, me, others)?;
+        let mut out = Vec::new();
+        self.hand_off(rng, handoffs, now, &mut out)?;
+        let id = conversation.id();
+        self.conversations.insert(id, conversation);
+        self.groups.insert(id);
+        Ok((id, out))
+    }
+
+    /// Adds and removes group members (admins only): a new epoch, so removed members read
+    /// nothing from now on and new ones nothing from before.
+    pub fn change_group<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        group: &ConversationId,
+        added: &[(MailboxId, Role)],
+        removed: &[MailboxId],
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        let added = added
+            .iter()
+            .map(|(m, role)| {
+                let c = self.contacts.get(m).ok_or(UsageError::UnknownRecipient)?;
+                Ok(Member::new(c.mailbox, *role, c.identity))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let conversation = self
+            .conversations
+            .get_mut(group)
+            .ok_or(UsageError::WrongConversation)?;
+        let handoffs = conversation.change(rng, &added, removed)?;
+        let mut out = Vec::new();
+        self.hand_off(rng, handoffs, now, &mut out)?;
+        Ok(out)
+    }
+
+    /// A group post by an admin or manager, mentioning at most 20 members.
+    pub fn post_to_group<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        group: &ConversationId,
+        content: &Content,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        self.check_plain_content(content)?;
+        let conversation = self
+            .conversations
+            .get(group)
+            .ok_or(UsageError::WrongConversation)?;
+        if !self.groups.contains(group) {
+            return Err(UsageError::WrongConversation.into());
+        }
+        super::policy::check_group_post(conversation, self.mailbox_id(), content)?;
+        let mut out = Vec::new();
+        self.send_in(
+            rng,
+            group,
+            &Post {
+                access: Access::Group,
+                content: content.clone(),
+            },
+            now,
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    /// A read receipt for everything up to `up_to` in a conversation. Sends nothing when read
+    /// receipts are switched off. Call it when the person has read the message, not on receipt.
+    pub fn mark_read<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        conversation: &ConversationId,
+        up_to: &MessageRef,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        if !self.settings.read_receipts {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        let post = Post {
+            access: Access::Opened,
+            content: Content::Read(*up_to),
+        };
+        self.send_in(rng, conversation, &post, now, &mut out)?;
+        Ok(out)
+    }
+
+    /// A typing indicator to the other members of a conversation: ephemeral (never stored),
+    /// and nothing at all when typing indicators are switched off.
+    pub fn typing<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        conversation: &ConversationId,
+        typing: bool,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        if !self.settings.typing_indicators {
+            return Ok(Vec::new());
+        }
+        let c = self
+            .conversations
+            .get(conversation)
+            .ok_or(UsageError::WrongConversation)?;
+        let recipients: Vec<MailboxId> = c
+            .recipients()
+            .into_iter()
+            .filter(|m| self.contacts.contains_key(m))
+            .collect();
+        let mut out = Vec::new();
+        for to in recipients {
+            let signed = sealed::typing_statement(&to, conversation, typing, now);
+            let content = SealedContent::Typing {
+                sender_mailbox: *self.mailbox_id(),
+                conversation: *conversation,
+                typing,
+                timestamp: now,
+                signature: self.identity.sign(&signed),
+            };
+            out.push(self.seal_to(rng, &to, &content, now, true)?);
+        }
+        Ok(out)
+    }
+
+    fn check_plain_content(&self, content: &Content) -> Result<(), Error> {
+        match content {
+            Content::Text(_) => Ok(()),
+            _ => Err(UsageError::NotPermitted.into()),
+        }
+    }
+
+    fn send_direct<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        to: &MailboxId,
+        post: Post,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        let mut out = Vec::new();
+        let id = match self.direct.get(to) {
+            Some(id) => *id,
+            None => self.create_direct(rng, to, now, &mut out)?,
+        };
+        self.send_in(rng, &id, &post, now, &mut out)?;
+        if !matches!(post.access, Access::Connection) {
+            self.opened.insert(id);
+        }
+        Ok(out)
+    }
+
+    fn fan_out<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        to: &[MailboxId],
+        post: &Post,
+        now: u64,
+    ) -> Result<(ConversationId, Vec<Outgoing>), Error> {
+        if to.len() > MAX_RECIPIENTS {
+            return Err(UsageError::TooManyRecipients {
+                max: MAX_RECIPIENTS,
+            }
+            .into());
+        }
+        let mut out = Vec::new();
+        for recipient in to {
+            if self.granted.contains(recipient) {
+                continue;
+            }
+            let grant = self.fanout.grant(rng, *recipient)?;
+            let payload = Pairwise::Grant(grant.to_bytes().to_vec());
+            out.push(self.pairwise(rng, recipient, &payload, now)?);
+            self.granted.insert(*recipient);
+        }
+        let expiry = now.saturating_add(ENVELOPE_LIFETIME);
+        let (conversation, envelope) = self.fanout.send_first(rng, to, &post.to_bytes(), expiry)?;
+        out.push(Outgoing {
+            envelope: envelope.to_bytes(),
+            ephemeral: false,
+        });
+        let id = conversation.id();
+        self.conversations.insert(id, conversation);
+        Ok((id, out))
+    }
+
+    fn create_direct<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        to: &MailboxId,
+        now: u64,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<ConversationId, Error> {
+        let peer = self.contacts.get(to).ok_or(UsageError::UnknownRecipient)?;
+        let me = Member::new(*self.mailbox_id(), Role::Admin, *self.identity());
+        let them = Member::new(peer.mailbox, Role::Member, peer.identity);
+        let (conversation, handoffs) = Conversation::create(rng, me, vec![them])?;
+        self.hand_off(rng, handoffs, now, out)?;
+        let id = conversation.id();
+        self.conversations.insert(id, conversation);
+        self.direct.insert(*to, id);
+        Ok(id)
+    }
+
+    /// Encrypts `post` in a conversation, handing out our sender chain first if we have none.
+    pub(super) fn send_in<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        id: &ConversationId,
+        post: &Post,
+        now: u64,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<(), Error> {
+        let conversation = self
+            .conversations
+            .get_mut(id)
+            .ok_or(UsageError::WrongConversation)?;
+        if !conversation.has_sender_chain() {
+            let handoffs = conversation.start_chain(rng)?;
+            self.hand_off(rng, handoffs, now, out)?;
+        }
+        let conversation = self
+            .conversations
+            .get_mut(id)
+            .ok_or(UsageError::WrongConversation)?;
+        let message = conversation.encrypt(&post.to_bytes())?;
+        let expiry = now.saturating_add(ENVELOPE_LIFETIME);
+        for envelope in conversation.envelopes(expiry, &message)? {
+            out.push(Outgoing {
+                envelope: envelope.to_bytes(),
+                ephemeral: false,
+            });
+        }
+        Ok(())
+    }
+
+    fn hand_off<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        handoffs: Vec<(MailboxId, KeyDistribution)>,
+        now: u64,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<(), Error> {
+        for (to, distribution) in handoffs {
+            let payload = Pairwise::Distribution(distribution.to_bytes().to_vec());
+            out.push(self.pairwise(rng, &to, &payload, now)?);
+        }
+        Ok(())
+    }
+
+    /// Encrypts `payload` in our session with `to`, seals it, and addresses it.
+    pub(super) fn pairwise<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        to: &MailboxId,
+        payload: &Pairwise,
+        now: u64,
+    ) -> Result<Outgoing, Error> {
+        let session = self.sessions.get_mut(to).ok_or(CryptoError::NoSession)?;
+        let message = session.encrypt(rng, &payload.to_bytes())?;
+        let content = SealedContent::Session {
+            sender_user: self.user.clone(),
+            sender_mailbox: *self.mailbox.id(),
+            sender_identity: *self.identity.public(),
+            message: message.to_bytes(),
+        };
+        self.seal_to(rng, to, &content, now, false)
+    }
+
+    pub(super) fn seal_to<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        to: &MailboxId,
+        content: &SealedContent,
+        now: u64,
+        ephemeral: bool,
+    ) -> Result<Outgoing, Error> {
+        let contact = self.contacts.get(to).ok_or(UsageError::UnknownRecipient)?;
+        let body = sealed::seal(rng, contact.identity.dh_key(), to, content)?;
+        let expiry = now.saturating_add(ENVELOPE_LIFETIME);
+        let envelope = Envelope::to_mailboxes(expiry, &[*to], &body)?
+            .pop()
+            .ok_or(UsageError::InvalidRoster)?;
+        Ok(Outgoing {
+            envelope: envelope.to_bytes(),
+            ephemeral,
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! A tiny in-memory world for client tests: users, the platform, and the relay's split.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use missive::client::{Client, Event, Outgoing};
+use missive::envelope::{self, MailboxId};
+use missive::platform::{Platform, Profile};
+use missive::relay_api::PrekeyResponse;
+
+pub(crate) const NOW: u64 = 1_800_000_000;
+
+/// A user known to `platform` with `profile`.
+pub(crate) fn member(platform: &mut Platform, name: &str, profile: Profile) -> Client {
+    let mut c = Client::new(&mut rand::rng(), name.as_bytes());
+    c.set_profile(profile);
+    c.set_platform_key(platform.public_key());
+    platform.register(*c.mailbox_id(), profile);
+    c
+}
+
+/// What the relay's directory would answer for `owner`.
+pub(crate) fn directory(owner: &mut Client) -> PrekeyResponse {
+    let published = owner.publish(&mut rand::rng(), 1).unwrap();
+    PrekeyResponse {
+        mailbox: *owner.mailbox_id(),
+        bundle: published.bundle,
+        one_time: published.one_time.into_iter().next(),
+    }
+}
+
+/// A pairwise session from `a` to `b`, without a connection; returns `b`'s mailbox.
+pub(crate) fn contact(a: &mut Client, b: &mut Client) -> MailboxId {
+    if let Some(c) = a.contact(b.mailbox_id()) {
+        return c.mailbox;
+    }
+    let response = directory(b);
+    a.add_contact(&mut rand::rng(), b.user(), &response)
+        .unwrap()
+}
+
+/// The deliveries the relay would hand `to` for `outgoing`.
+pub(crate) fn deliveries_for(outgoing: &[Outgoing], to: &MailboxId) -> Vec<Vec<u8>> {
+    outgoing
+        .iter()
+        .flat_map(|o| envelope::split(&o.envelope).unwrap())
+        .filter(|d| d.mailbox() == *to)
+        .map(|d| d.to_bytes())
+        .collect()
+}
+
+/// Delivers what is addressed to `to` and returns its events.
+pub(crate) fn deliver(to: &mut Client, outgoing: &[Outgoing]) -> Vec<Event> {
+    let mailbox = *to.mailbox_id();
+    deliveries_for(outgoing, &mailbox)
+        .iter()
+        .flat_map(|d| to.receive_at(d, NOW).unwrap())
+        .collect()
+}
+
+/// A session and an accepted connection between `a` and `b`; returns `b`'s mailbox.
+pub(crate) fn connect(a: &mut Client, b: &mut Client) -> MailboxId {
+    let b_id = contact(a, b);
+    let invite = a.invite(&mut rand::rng(), &b_id, None, NOW).unwrap();
+    deliver(b, &invite);
+    let a_id = *a.mailbox_id();
+    let accept = b.accept(&mut rand::rng(), &a_id, NOW).unwrap();
+    deliver(a, &accept);
+    b_id
+}
+
+/// The texts of the messages among `events`.
+pub(crate) fn texts(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { content, .. } => content.as_text().map(str::to_string),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The refusal reasons among `events`.
+pub(crate) fn refusals(events: &[Event]) -> Vec<missive::PolicyError> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Refused { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,919 @@
+//! Every product rule and limit through the public API, positive and negative: connections,
+//! direct messages, Open Profile, InMail credits, sponsored messages and lead forms, groups with
+//! roles and mentions, multi-recipient messages, read receipts and typing indicators.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::users::{NOW, connect, contact, deliver, member, refusals, texts};
+use missive::PolicyError;
+use missive::client::{
+    Access, CallToAction, Client, Connection, Content, Event, LeadField, Settings, Sponsored, Text,
+};
+use missive::conversation::Role;
+use missive::envelope::MailboxId;
+use missive::platform::{InMailKind, LedgerError, Platform, Profile, Tier, month_of};
+use missive::{Error, UsageError};
+
+const CAREER: Profile = Profile {
+    tier: Tier::PremiumCareer,
+    open_profile: false,
+};
+const BUSINESS: Profile = Profile {
+    tier: Tier::PremiumBusiness,
+    open_profile: false,
+};
+const OPEN: Profile = Profile {
+    tier: Tier::PremiumBusiness,
+    open_profile: true,
+};
+
+fn rng() -> rand::rngs::ThreadRng {
+    rand::rng()
+}
+
+fn policy<T: core::fmt::Debug>(r: Result<T, Error>) -> PolicyError {
+    match r {
+        Err(Error::Policy(p)) => p,
+        other => panic!("expected a policy refusal, got {other:?}"),
+    }
+}
+
+fn world() -> (Platform, Client, Client) {
+    let mut p = Platform::new(&mut rng());
+    let a = member(&mut p, "ana", Profile::FREE);
+    let b = member(&mut p, "ben", Profile::FREE);
+    (p, a, b)
+}
+
+// ---- Connections and direct messages ----
+
+#[test]
+fn direct_messages_need_an_accepted_connection() {
+    let (_, mut ana, mut ben) = world();
+    let ben_id = contact(&mut ana, &mut ben);
+    assert_eq!(
+        policy(ana.send(&mut rng(), &ben_id, &Content::text("hi"), NOW)),
+        PolicyError::NotConnected
+    );
+    let invite = ana
+        .invite(&mut rng(), &ben_id, Some("We met at RustConf"), NOW)
+        .unwrap();
+    let events = deliver(&mut ben, &invite);
+    let ana_id = *ana.mailbox_id();
+    assert!(events.contains(&Event::Invitation {
+        from: ana_id,
+        note: Some("We met at RustConf".into())
+    }));
+    assert_eq!(
+        ben.connection(&ana_id),
+        Connection::InvitedUs(Some("We met at RustConf".into()))
+    );
+    assert_eq!(
+        policy(ana.send(&mut rng(), &ben_id, &Content::text("hi"), NOW)),
+        PolicyError::NotConnected,
+        "pending is not connected"
+    );
+    let accept = ben.accept(&mut rng(), &ana_id, NOW).unwrap();
+    assert_eq!(deliver(&mut ana, &accept), vec![Event::Connected(ben_id)]);
+    let out = ana
+        .send(&mut rng(), &ben_id, &Content::text("hi"), NOW)
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut ben, &out)), ["hi"]);
+    let reply = ben
+        .send(&mut rng(), &ana_id, &Content::text("hello"), NOW)
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut ana, &reply)), ["hello"]);
+}
+
+#[test]
+fn declined_withdrawn_and_removed_connections() {
+    let (_, mut ana, mut ben) = world();
+    let ben_id = contact(&mut ana, &mut ben);
+    let ana_id = *ana.mailbox_id();
+    // Declined.
+    deliver(
+        &mut ben,
+        &ana.invite(&mut rng(), &ben_id, None, NOW).unwrap(),
+    );
+    assert_eq!(
+        deliver(&mut ana, &ben.decline(&mut rng(), &ana_id, NOW).unwrap()),
+        vec![Event::Declined(ben_id)]
+    );
+    assert_eq!(ana.connection(&ben_id), Connection::None);
+    assert_eq!(
+        policy(ben.accept(&mut rng(), &ana_id, NOW)),
+        PolicyError::NoInvitation
+    );
+    // Withdrawn.
+    deliver(
+        &mut ben,
+        &ana.invite(&mut rng(), &ben_id, None, NOW).unwrap(),
+    );
+    assert_eq!(
+        deliver(&mut ben, &ana.withdraw(&mut rng(), &ben_id, NOW).unwrap()),
+        vec![Event::Withdrawn(ana_id)]
+    );
+    assert_eq!(
+        policy(ben.accept(&mut rng(), &ana_id, NOW)),
+        PolicyError::NoInvitation
+    );
+    assert_eq!(
+        policy(ana.withdraw(&mut rng(), &ben_id, NOW)),
+        PolicyError::NoInvitation
+    );
+    // Connected, then removed.
+    connect(&mut ana, &mut ben);
+    assert_eq!(
+        policy(ana.invite(&mut rng(), &ben_id, None, NOW)),
+        PolicyError::AlreadyConnected
+    );
+    let removal = ben.remove_connection(&mut rng(), &ana_id, NOW).unwrap();
+    // Before the removal arrives, Ana's client still believes they are connected: Ben refuses.
+    let stale = ana
+        .send(&mut rng(), &ben_id, &Content::text("still there?"), NOW)
+        .unwrap();
+    let events = deliver(&mut ben, &stale);
+    assert!(texts(&events).is_empty());
+    assert_eq!(refusals(&events), [PolicyError::NotConnected]);
+    assert_eq!(
+        deliver(&mut ana, &removal),
+        vec![Event::Disconnected(*ben.mailbox_id())]
+    );
+    assert_eq!(
+        policy(ana.send(&mut rng(), &ben_id, &Content::text("hi"), NOW)),
+        PolicyError::NotConnected
+    );
+    assert_eq!(
+        policy(ben.send(&mut rng(), &ana_id, &Content::text("hi"), NOW)),
+        PolicyError::NotConnected
+    );
+}
+
+#[test]
+fn mutual_invitations_connect_and_notes_are_bounded() {
+    let (_, mut ana, mut ben) = world();
+    let ben_id = contact(&mut ana, &mut ben);
+    let ana_id = contact(&mut ben, &mut ana);
+    let long = "x".repeat(missive::client::MAX_NOTE + 1);
+    assert_eq!(
+        ana.invite(&mut rng(), &ben_id, Some(&long), NOW)
+            .unwrap_err(),
+        Error::Usage(UsageError::TooLarge {
+            what: "invitation note"
+        })
+    );
+    let a = ana.invite(&mut rng(), &ben_id, None, NOW).unwrap();
+    let b = ben.invite(&mut rng(), &ana_id, None, NOW).unwrap();
+    assert_eq!(deliver(&mut ana, &b), vec![Event::Connected(ben_id)]);
+    assert_eq!(deliver(&mut ben, &a), vec![Event::Connected(ana_id)]);
+    assert!(
+        ana.send(&mut rng(), &ben_id, &Content::text("hi"), NOW)
+            .is_ok()
+    );
+}
+
+// ---- Open Profile ----
+
+#[test]
+fn anyone_may_message_a_premium_member_with_open_profile() {
+    let mut p = Platform::new(&mut rng());
+    let mut ana = member(&mut p, "ana", Profile::FREE);
+    let mut chloe = member(&mut p, "chloe", OPEN);
+    let chloe_id = contact(&mut ana, &mut chloe);
+    assert_eq!(
+        policy(ana.send(&mut rng(), &chloe_id, &Content::text("hi"), NOW)),
+        PolicyError::NotConnected,
+        "profile unknown"
+    );
+    ana.set_contact_profile(chloe_id, OPEN);
+    let out = ana
+        .send(&mut rng(), &chloe_id, &Content::text("hi"), NOW)
+        .unwrap();
+    let events = deliver(&mut chloe, &out);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Message {
+            access: Access::OpenProfile,
+            ..
+        }
+    )));
+    // The conversation is open now: Chloe may answer, Ana may go on.
+    let ana_id = *ana.mailbox_id();
+    assert_eq!(
+        texts(&deliver(
+            &mut ana,
+            &chloe
+                .send(&mut rng(), &ana_id, &Content::text("hello"), NOW)
+                .unwrap()
+        )),
+        ["hello"]
+    );
+    assert_eq!(
+        texts(&deliver(
+            &mut chloe,
+            &ana.send(&mut rng(), &chloe_id, &Content::text("again"), NOW)
+                .unwrap()
+        )),
+        ["again"]
+    );
+}
+
+#[test]
+fn open_profile_needs_premium_and_the_switch_on_the_recipients_side() {
+    let mut p = Platform::new(&mut rng());
+    let mut ana = member(&mut p, "ana", Profile::FREE);
+    // A free member who set the switch: it has no effect.
+    let mut dan = member(
+        &mut p,
+        "dan",
+        Profile {
+            tier: Tier::Free,
+            open_profile: true,
+        },
+    );
+    let dan_id = contact(&mut ana, &mut dan);
+    ana.set_contact_profile(
+        dan_id,
+        Profile {
+            tier: Tier::Free,
+            open_profile: true,
+        },
+    );
+    assert_eq!(
+        policy(ana.send(&mut rng(), &dan_id, &Content::text("hi"), NOW)),
+        PolicyError::NotConnected
+    );
+    // A sender whose idea of the profile is wrong (or a modified client) is refused by the recipient.
+    let mut eve = member(&mut p, "eve", BUSINESS);
+    let eve_id = contact(&mut ana, &mut eve);
+    ana.set_contact_profile(eve_id, OPEN);
+    let events = deliver(
+        &mut eve,
+        &ana.send(&mut rng(), &eve_id, &Content::text("hi"), NOW)
+            .unwrap(),
+    );
+    assert!(texts(&events).is_empty());
+    assert_eq!(refusals(&events), [PolicyError::NotOpenProfile]);
+}
+
+// ---- InMail ----
+
+#[test]
+fn the_ledger_gives_5_and_15_credits_a_month_and_none_to_free_members() {
+    let mut p = Platform::new(&mut rng());
+    let [career, business, free, target] = [[1u8; 16], [2; 16], [3; 16], [4; 16]].map(MailboxId);
+    p.register(career, CAREER);
+    p.register(business, BUSINESS);
+    p.register(free, Profile::FREE);
+    p.register(target, Profile::FREE);
+    let month = month_of(NOW);
+    for _ in 0..5 {
+        assert_eq!(
+            p.authorize_inmail(&career, &target, month).unwrap().kind,
+            InMailKind::Credit
+        );
+    }
+    assert_eq!(
+        p.authorize_inmail(&career, &target, month).unwrap_err(),
+        LedgerError::NoCredits
+    );
+    for _ in 0..15 {
+        p.authorize_inmail(&business, &target, month).unwrap();
+    }
+    assert_eq!(
+        p.authorize_inmail(&business, &target, month).unwrap_err(),
+        LedgerError::NoCredits
+    );
+    assert_eq!(
+        p.authorize_inmail(&free, &target, month).unwrap_err(),
+        LedgerError::NoCredits
+    );
+    // Premium to premium is free, even with no credits left.
+    let r = p.authorize_inmail(&career, &business, month).unwrap();
+    assert_eq!(r.kind, InMailKind::PremiumToPremium);
+    assert_eq!(p.ledger().credits(&career, month).unwrap(), 0);
+    // A new month brings the allowance back (unspent credits do not carry over).
+    assert_eq!(p.ledger().credits(&career, month + 1).unwrap(), 5);
+    assert_eq!(
+        p.authorize_inmail(&career, &target, month + 1)
+            .unwrap()
+            .kind,
+        InMailKind::Credit
+    );
+    assert_eq!(p.ledger().credits(&career, month + 1).unwrap(), 4);
+    assert_eq!(
+        p.authorize_inmail(&MailboxId([9; 16]), &target, month)
+            .unwrap_err(),
+        LedgerError::UnknownMember
+    );
+}
+
+#[test]
+fn inmail_opens_a_conversation_with_a_non_connection() {
+    let mut p = Platform::new(&mut rng());
+    let mut ben = member(&mut p, "ben", CAREER);
+    let mut dan = member(&mut p, "dan", Profile::FREE);
+    let dan_id = contact(&mut ben, &mut dan);
+    let ben_id = *ben.mailbox_id();
+    let receipt = p.authorize_inmail(&ben_id, &dan_id, month_of(NOW)).unwrap();
+    let events = deliver(
+        &mut dan,
+        &ben.send_inmail(
+            &mut rng(),
+            &dan_id,
+            &Content::text("a role?"),
+            &receipt,
+            NOW,
+        )
+        .unwrap(),
+    );
+    assert!(events.iter().any(|e| matches!(e, Event::Message { access: Access::InMail(r), .. } if r.serial == receipt.serial)));
+    // Both may continue in the conversation the InMail opened, without more credits.
+    assert_eq!(
+        texts(&deliver(
+            &mut ben,
+            &dan.send(&mut rng(), &ben_id, &Content::text("tell me more"), NOW)
+                .unwrap()
+        )),
+        ["tell me more"]
+    );
+    assert_eq!(
+        texts(&deliver(
+            &mut dan,
+            &ben.send(&mut rng(), &dan_id, &Content::text("sure"), NOW)
+                .unwrap()
+        )),
+        ["sure"]
+    );
+    // The same receipt cannot open another conversation.
+    let events = deliver(
+        &mut dan,
+        &ben.send_inmail(&mut rng(), &dan_id, &Content::text("again"), &receipt, NOW)
+            .unwrap(),
+    );
+    assert_eq!(refusals(&events), [PolicyError::ReceiptReused]);
+}
+
+#[test]
+fn inmail_receipts_are_checked_by_sender_and_recipient() {
+    let mut p = Platform::new(&mut rng());
+    let mut other_platform = Platform::new(&mut rng());
+    let mut ben = member(&mut p, "ben", CAREER);
+    let mut dan = member(&mut p, "dan", Profile::FREE);
+    let mut eve = member(&mut p, "eve", Profile::FREE);
+    let dan_id = contact(&mut ben, &mut dan);
+    let eve_id = contact(&mut ben, &mut eve);
+    let ben_id = *ben.mailbox_id();
+    let month = month_of(NOW);
+    let for_eve = p.authorize_inmail(&ben_id, &eve_id, month).unwrap();
+    let hi = Content::text("hi");
+    assert_eq!(
+        policy(ben.send_inmail(&mut rng(), &dan_id, &hi, &for_eve, NOW)),
+        PolicyError::InvalidReceipt
+    );
+    other_platform.register(ben_id, CAREER);
+    other_platform.register(dan_id, Profile::FREE);
+    let forged = other_platform
+        .authorize_inmail(&ben_id, &dan_id, month)
+        .unwrap();
+    assert_eq!(
+        policy(ben.send_inmail(&mut rng(), &dan_id, &hi, &forged, NOW)),
+        PolicyError::InvalidReceipt
+    );
+    // A recipient without the platform key cannot check receipts, so it refuses them.
+    let mut blind = Client::new(&mut rng(), b"blind");
+    p.register(*blind.mailbox_id(), Profile::FREE);
+    let blind_id = contact(&mut ben, &mut blind);
+    let receipt = p.authorize_inmail(&ben_id, &blind_id, month).unwrap();
+    let events = deliver(
+        &mut blind,
+        &ben.send_inmail(&mut rng(), &blind_id, &hi, &receipt, NOW)
+            .unwrap(),
+    );
+    assert_eq!(refusals(&events), [PolicyError::NoPlatformKey]);
+    // The genuine receipt for Dan works.
+    let receipt = p.authorize_inmail(&ben_id, &dan_id, month).unwrap();
+    let out = ben
+        .send_inmail(&mut rng(), &dan_id, &hi, &receipt, NOW)
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut dan, &out)), ["hi"]);
+}
+
+#[test]
+fn premium_to_premium_inmail_costs_no_credit() {
+    let mut p = Platform::new(&mut rng());
+    let mut ben = member(&mut p, "ben", CAREER);
+    let mut chloe = member(&mut p, "chloe", BUSINESS);
+    let chloe_id = contact(&mut ben, &mut chloe);
+    let ben_id = *ben.mailbox_id();
+    let month = month_of(NOW);
+    let receipt = p.authorize_inmail(&ben_id, &chloe_id, month).unwrap();
+    assert_eq!(receipt.kind, InMailKind::PremiumToPremium);
+    assert_eq!(p.ledger().credits(&ben_id, month).unwrap(), 5);
+    let out = ben
+        .send_inmail(
+            &mut rng(),
+            &chloe_id,
+            &Content::text("partnership?"),
+            &receipt,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut chloe, &out)), ["partnership?"]);
+}
+
+// ---- Sponsored messages ----
+
+fn ad(form: Option<missive::client::LeadForm>) -> Sponsored {
+    Sponsored {
+        headline: "We are hiring".into(),
+        body: "Rust roles".into(),
+        buttons: vec![CallToAction {
+            label: "Apply".into(),
+            target: "https://acme.example".into(),
+        }],
+        banner: None,
+        lead_form: form,
+    }
+}
+
+#[test]
+fn sponsored_messages_reach_their_audience_with_a_verifiable_advertiser() {
+    let mut p = Platform::new(&mut rng());
+    let mut acme = member(&mut p, "acme", Profile::FREE);
+    acme.set_advertiser_certificate(p.certify_advertiser(
+        "Acme Recruiting",
+        acme.mailbox_id(),
+        acme.identity(),
+    ));
+    let mut audience: Vec<Client> = ["ana", "ben", "chloe"]
+        .iter()
+        .map(|n| member(&mut p, n, Profile::FREE))
+        .collect();
+    let mut outsider = member(&mut p, "eve", Profile::FREE);
+    let ids: Vec<MailboxId> = audience.iter_mut().map(|c| contact(&mut acme, c)).collect();
+    contact(&mut acme, &mut outsider);
+    audience[2].set_settings(Settings {
+        sponsored_messages: false,
+        ..Settings::default()
+    });
+    let out = acme
+        .send_sponsored(&mut rng(), &ids, &ad(None), NOW)
+        .unwrap();
+    for c in &mut audience[..2] {
+        let events = deliver(c, &out);
+        let shown: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message {
+                    access: Access::Sponsored(cert),
+                    content: Content::Sponsored(s),
+                    ..
+                } => Some((cert.name.clone(), s.headline.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [("Acme Recruiting".to_string(), "We are hiring".to_string())]
+        );
+    }
+    let shown = |events: &[Event]| {
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Message { .. } | Event::Refused { .. }))
+    };
+    assert!(
+        !shown(&deliver(&mut audience[2], &out)),
+        "opted out: nothing, not even a notice"
+    );
+    assert!(
+        deliver(&mut outsider, &out).is_empty(),
+        "not in the audience"
+    );
+}
+
+#[test]
+fn only_certified_advertisers_send_sponsored_messages() {
+    let mut p = Platform::new(&mut rng());
+    let mut rogue_platform = Platform::new(&mut rng());
+    let mut ana = member(&mut p, "ana", Profile::FREE);
+    let mut mallory = member(&mut p, "mallory", Profile::FREE);
+    let ana_id = contact(&mut mallory, &mut ana);
+    assert_eq!(
+        policy(mallory.send_sponsored(&mut rng(), &[ana_id], &ad(None), NOW)),
+        PolicyError::NotAdvertiser
+    );
+    // A certificate from another key, or one issued to someone else, is refused by recipients.
+    let mut acme = member(&mut p, "acme", Profile::FREE);
+    let stolen = p.certify_advertiser("Acme", acme.mailbox_id(), acme.identity());
+    for cert in [
+        rogue_platform.certify_advertiser("Mallory Ads", mallory.mailbox_id(), mallory.identity()),
+        stolen,
+    ] {
+        mallory.set_advertiser_certificate(cert);
+        let events = deliver(
+            &mut ana,
+            &mallory
+                .send_sponsored(&mut rng(), &[ana_id], &ad(None), NOW)
+                .unwrap(),
+        );
+        assert_eq!(refusals(&events), [PolicyError::NotAdvertiser]);
+    }
+    let _ = (&mut acme, &mut rogue_platform);
+}
+
+#[test]
+fn lead_form_answers_reach_the_advertiser_alone() {
+    let mut p = Platform::new(&mut rng());
+    let mut acme = member(&mut p, "acme", Profile::FREE);
+    acme.set_advertiser_certificate(p.certify_advertiser(
+        "Acme",
+        acme.mailbox_id(),
+        acme.identity(),
+    ));
+    let mut ana = member(&mut p, "ana", Profile::FREE);
+    let mut rival = member(&mut p, "rival", Profile::FREE);
+    let fields = vec![
+        LeadField {
+            name: "email".into(),
+            label: "Email".into(),
+            required: true,
+        },
+        LeadField {
+            name: "phone".into(),
+            label: "Phone".into(),
+            required: false,
+        },
+    ];
+    let form = acme.new_lead_form(&mut rng(), fields.clone());
+    let _rival_form = rival.new_lead_form(&mut rng(), fields);
+    let ana_id = contact(&mut acme, &mut ana);
+    let events = deliver(
+        &mut ana,
+        &acme
+            .send_sponsored(&mut rng(), &[ana_id], &ad(Some(form.clone())), NOW)
+            .unwrap(),
+    );
+    let received_form = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Message {
+                content: Content::Sponsored(s),
+                ..
+            } => s.lead_form.clone(),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(received_form, form);
+    let acme_id = *acme.mailbox_id();
+    assert_eq!(
+        ana.answer_lead_form(&mut rng(), &acme_id, &form, &[("phone", "1")], NOW)
+            .unwrap_err(),
+        Error::Usage(UsageError::NotPermitted),
+        "email is required"
+    );
+    assert!(
+        ana.answer_lead_form(
+            &mut rng(),
+            &acme_id,
+            &form,
+            &[("email", "a@b"), ("salary", "1")],
+            NOW
+        )
+        .is_err(),
+        "unknown field"
+    );
+    let answer = ana
+        .answer_lead_form(
+            &mut rng(),
+            &acme_id,
+            &form,
+            &[("email", "ana@example.com")],
+            NOW,
+        )
+        .unwrap();
+    let events = deliver(&mut acme, std::slice::from_ref(&answer));
+    let [Event::Lead(lead)] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        (lead.user.as_slice(), lead.answers.clone()),
+        (
+            &b"ana"[..],
+            vec![("email".to_string(), "ana@example.com".to_string())]
+        )
+    );
+    // Nobody else can read it: not another advertiser with its own forms, even if handed it.
+    let body = missive::envelope::Envelope::from_bytes(&answer.envelope).unwrap();
+    let readdressed =
+        missive::envelope::Envelope::to_mailboxes(NOW + 60, &[*rival.mailbox_id()], body.body())
+            .unwrap();
+    let out = [missive::client::Outgoing {
+        envelope: readdressed[0].to_bytes(),
+        ephemeral: false,
+    }];
+    assert!(deliver(&mut rival, &out).is_empty());
+}
+
+// ---- Groups ----
+
+struct Group {
+    dan: Client,
+    ana: Client,
+    ben: Client,
+    chloe: Client,
+    id: missive::conversation::ConversationId,
+}
+
+/// Dan (admin) with Ben (manager), Ana and Chloe (members); every pair has a session.
+fn group() -> Group {
+    let mut p = Platform::new(&mut rng());
+    let mut dan = member(&mut p, "dan", Profile::FREE);
+    let mut ana = member(&mut p, "ana", Profile::FREE);
+    let mut ben = member(&mut p, "ben", Profile::FREE);
+    let mut chloe = member(&mut p, "chloe", Profile::FREE);
+    let members = vec![
+        (contact(&mut dan, &mut ana), Role::Member),
+        (contact(&mut dan, &mut ben), Role::Manager),
+        (contact(&mut dan, &mut chloe), Role::Member),
+    ];
+    contact(&mut ben, &mut ana);
+    contact(&mut ben, &mut chloe);
+    contact(&mut ana, &mut chloe);
+    let (id, out) = dan.create_group(&mut rng(), &members, NOW).unwrap();
+    for c in [&mut ana, &mut ben, &mut chloe] {
+        assert!(deliver(c, &out).contains(&Event::Joined(id)));
+    }
+    Group {
+        dan,
+        ana,
+        ben,
+        chloe,
+        id,
+    }
+}
+
+fn mentioning(text: &str, mentions: Vec<MailboxId>) -> Content {
+    Content::Text(Text {
+        text: text.into(),
+        mentions,
+        attachments: vec![],
+    })
+}
+
+#[test]
+fn admins_and_managers_post_with_up_to_20_mentions() {
+    let Group {
+        mut dan,
+        mut ana,
+        mut ben,
+        mut chloe,
+        id,
+    } = group();
+    let (ana_id, chloe_id) = (*ana.mailbox_id(), *chloe.mailbox_id());
+    let post = dan
+        .post_to_group(
+            &mut rng(),
+            &id,
+            &mentioning("welcome", vec![ana_id, chloe_id]),
+            NOW,
+        )
+        .unwrap();
+    for c in [&mut ana, &mut ben, &mut chloe] {
+        let events = deliver(c, &post);
+        assert!(events.iter().any(|e| matches!(e, Event::Message { access: Access::Group, content: Content::Text(t), .. } if t.mentions == [ana_id, chloe_id])));
+    }
+    let by_manager = ben
+        .post_to_group(&mut rng(), &id, &Content::text("loops start Monday"), NOW)
+        .unwrap();
+    assert_eq!(
+        texts(&deliver(&mut ana, &by_manager)),
+        ["loops start Monday"]
+    );
+    assert_eq!(
+        policy(ana.post_to_group(&mut rng(), &id, &Content::text("me too"), NOW)),
+        PolicyError::NotGroupPoster
+    );
+    let twenty_one: Vec<MailboxId> = (0..21).map(|_| ana_id).collect();
+    assert_eq!(
+        policy(dan.post_to_group(&mut rng(), &id, &mentioning("all", twenty_one), NOW)),
+        PolicyError::TooManyMentions
+    );
+    let outsider = MailboxId([0xee; 16]);
+    assert_eq!(
+        policy(dan.post_to_group(&mut rng(), &id, &mentioning("who?", vec![outsider]), NOW)),
+        PolicyError::NotGroupMember
+    );
+    let twenty: Vec<MailboxId> = (0..20)
+        .map(|i| if i % 2 == 0 { ana_id } else { chloe_id })
+        .collect();
+    assert!(
+        dan.post_to_group(&mut rng(), &id, &mentioning("twenty", twenty), NOW)
+            .is_ok()
+    );
+}
+
+#[test]
+fn members_may_message_each_other_directly() {
+    let Group {
+        mut ana, mut chloe, ..
+    } = group();
+    let chloe_id = *chloe.mailbox_id();
+    let out = ana
+        .send(
+            &mut rng(),
+            &chloe_id,
+            &Content::text("pair on the review?"),
+            NOW,
+        )
+        .unwrap();
+    let events = deliver(&mut chloe, &out);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Message {
+            access: Access::GroupMember(_),
+            ..
+        }
+    )));
+    let ana_id = *ana.mailbox_id();
+    assert_eq!(
+        texts(&deliver(
+            &mut ana,
+            &chloe
+                .send(&mut rng(), &ana_id, &Content::text("yes"), NOW)
+                .unwrap()
+        )),
+        ["yes"]
+    );
+}
+
+#[test]
+fn a_removed_member_reads_nothing_new_and_loses_group_access() {
+    let Group {
+        mut dan,
+        mut ana,
+        mut ben,
+        mut chloe,
+        id,
+    } = group();
+    let chloe_id = *chloe.mailbox_id();
+    let change = dan
+        .change_group(&mut rng(), &id, &[], &[chloe_id], NOW)
+        .unwrap();
+    for c in [&mut ana, &mut ben, &mut chloe] {
+        deliver(c, &change);
+    }
+    let post = dan
+        .post_to_group(&mut rng(), &id, &Content::text("after"), NOW)
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut ana, &post)), ["after"]);
+    assert!(deliver(&mut chloe, &post).is_empty());
+    // Chloe gets no delivery at all; even handed Ana's, she cannot open it.
+    let ana_copy = common::users::deliveries_for(&post, ana.mailbox_id());
+    let envelope = missive::envelope::Envelope::from_bytes(&post[0].envelope).unwrap();
+    let readdressed =
+        missive::envelope::Envelope::to_mailboxes(NOW + 60, &[chloe_id], envelope.body()).unwrap();
+    let out = [missive::client::Outgoing {
+        envelope: readdressed[0].to_bytes(),
+        ephemeral: false,
+    }];
+    assert!(texts(&deliver(&mut chloe, &out)).is_empty());
+    assert!(!ana_copy.is_empty());
+    // Removed members are not told (they get nothing of the new epoch), so Chloe's client may
+    // still claim the group; Ana's, which knows better, refuses.
+    contact(&mut chloe, &mut ana);
+    let ana_id = *ana.mailbox_id();
+    let claim = chloe
+        .send(&mut rng(), &ana_id, &Content::text("hi"), NOW)
+        .unwrap();
+    let events = deliver(&mut ana, &claim);
+    assert!(texts(&events).is_empty());
+    assert_eq!(refusals(&events), [PolicyError::NotGroupMember]);
+}
+
+// ---- Multi-recipient ----
+
+#[test]
+fn multi_recipient_messages_go_to_at_most_50_connections() {
+    let (_, mut ana, mut ben) = world();
+    let mut p = Platform::new(&mut rng());
+    let ben_id = connect(&mut ana, &mut ben);
+    let mut stranger = member(&mut p, "stranger", Profile::FREE);
+    let stranger_id = contact(&mut ana, &mut stranger);
+    assert_eq!(
+        policy(ana.send_multi(
+            &mut rng(),
+            &[ben_id, stranger_id],
+            &Content::text("hi"),
+            NOW
+        )),
+        PolicyError::NotAllConnections
+    );
+    let many = vec![ben_id; 51];
+    assert_eq!(
+        ana.send_multi(&mut rng(), &many, &Content::text("hi"), NOW)
+            .unwrap_err(),
+        Error::Usage(UsageError::TooManyRecipients { max: 50 })
+    );
+    let (_, out) = ana
+        .send_multi(&mut rng(), &[ben_id], &Content::text("to you"), NOW)
+        .unwrap();
+    let events = deliver(&mut ben, &out);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Message {
+            access: Access::Multi,
+            ..
+        }
+    )));
+    assert!(deliver(&mut stranger, &out).is_empty());
+}
+
+// ---- Read receipts and typing indicators ----
+
+#[test]
+fn read_receipts_follow_both_sides_settings() {
+    let (_, mut ana, mut ben) = world();
+    let ben_id = connect(&mut ana, &mut ben);
+    let events = deliver(
+        &mut ben,
+        &ana.send(&mut rng(), &ben_id, &Content::text("hi"), NOW)
+            .unwrap(),
+    );
+    let (conversation, id) = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Message {
+                conversation, id, ..
+            } => Some((*conversation, *id)),
+            _ => None,
+        })
+        .unwrap();
+    let receipt = ben.mark_read(&mut rng(), &conversation, &id, NOW).unwrap();
+    assert_eq!(
+        deliver(&mut ana, &receipt),
+        vec![Event::Read {
+            conversation,
+            by: ben_id,
+            up_to: id
+        }]
+    );
+    // Ana switches receipts off: she shows none and sends none.
+    ana.set_settings(Settings {
+        read_receipts: false,
+        ..Settings::default()
+    });
+    let receipt = ben.mark_read(&mut rng(), &conversation, &id, NOW).unwrap();
+    assert!(deliver(&mut ana, &receipt).is_empty());
+    assert!(
+        ana.mark_read(&mut rng(), &conversation, &id, NOW)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn typing_indicators_are_ephemeral_and_follow_settings() {
+    let (_, mut ana, mut ben) = world();
+    let ben_id = connect(&mut ana, &mut ben);
+    deliver(
+        &mut ben,
+        &ana.send(&mut rng(), &ben_id, &Content::text("hi"), NOW)
+            .unwrap(),
+    );
+    let conversation = ana.direct_conversation(&ben_id).unwrap();
+    let typing = ana.typing(&mut rng(), &conversation, true, NOW).unwrap();
+    assert!(typing.iter().all(|o| o.ephemeral));
+    let ana_id = *ana.mailbox_id();
+    assert_eq!(
+        deliver(&mut ben, &typing),
+        vec![Event::Typing {
+            conversation,
+            from: ana_id,
+            typing: true
+        }]
+    );
+    // A stale indicator (older than 30 s) is not shown.
+    let old = ana
+        .typing(&mut rng(), &conversation, true, NOW - 31)
+        .unwrap();
+    assert!(deliver(&mut ben, &old).is_empty());
+    ben.set_settings(Settings {
+        typing_indicators: false,
+        ..Settings::default()
+    });
+    assert!(
+        deliver(
+            &mut ben,
+            &ana.typing(&mut rng(), &conversation, false, NOW).unwrap()
+        )
+        .is_empty()
+    );
+    assert!(
+        ben.typing(&mut rng(), &conversation, true, NOW)
+            .unwrap()
+            .is_empty()
+    );
+}
