@@ -242,3 +242,30 @@ fn deliveries_survive_reopening_the_database() {
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn quotas_are_rebuilt_when_the_database_is_reopened() {
+    let dir = std::env::temp_dir().join(format!("missive-quota-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("relay.db");
+    let limits = Limits {
+        max_pending_per_mailbox: 2,
+        ..Limits::default()
+    };
+    {
+        let s = SqliteStore::open(&path, limits).unwrap();
+        let batch = [envelope(1, b"a", &[1]), envelope(2, b"b", &[1])];
+        assert_eq!(s.deliver(&batch, 0), vec![Ok(()), Ok(())]);
+    }
+    let s = SqliteStore::open(&path, limits).unwrap();
+    assert_eq!(
+        s.deliver(&[envelope(3, b"c", &[1])], 0),
+        vec![Err(StoreError::QuotaExceeded)]
+    );
+    // A full mailbox still accepts a re-delivery of what it holds (stored once, no charge).
+    assert_eq!(s.deliver(&[envelope(2, b"b", &[1])], 0), vec![Ok(())]);
+    s.ack(&MailboxId([1; 16]), &[[1; 16]]).unwrap();
+    assert_eq!(s.deliver(&[envelope(3, b"c", &[1])], 0), vec![Ok(())]);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

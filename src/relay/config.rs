@@ -9,9 +9,8 @@ pub struct RelayConfig {
     pub max_envelope_bytes: usize,
     /// Most recipients in one multi-recipient envelope.
     pub max_recipients: usize,
-    /// How long an envelope is kept when its sender asks for no shorter time, in seconds.
-    pub default_ttl: u64,
-    /// Longest time an envelope is kept, in seconds.
+    /// Longest time an envelope is kept, in seconds: its own expiry, capped at its arrival
+    /// plus this (thirty days by default).
     pub max_ttl: u64,
     /// Most deliveries returned by one fetch.
     pub page_size: usize,
@@ -33,7 +32,6 @@ impl Default for RelayConfig {
         Self {
             max_envelope_bytes: 256 * 1024,
             max_recipients: 50,
-            default_ttl: THIRTY_DAYS,
             max_ttl: THIRTY_DAYS,
             page_size: 256,
             rate_per_second: 100,

@@ -26,6 +26,23 @@ impl Wire for Shared {
     const VERSION: u8 = 1;
 }
 
+/// [`Shared`] borrowing the envelope, so accepting one copies its body once, into storage.
+#[derive(Serialize)]
+struct SharedRef<'a> {
+    cohort: &'a [MailboxId],
+    #[serde(with = "serde_bytes")]
+    body: &'a [u8],
+}
+
+impl SharedRef<'_> {
+    fn to_wire(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body.len() + 16 * self.cohort.len() + 8);
+        out.push(Shared::VERSION);
+        wire::encode_into(self, &mut out);
+        out
+    }
+}
+
 /// Checks an envelope against the relay's limits and splits it for storage.
 pub(crate) fn accept(bytes: &[u8], now: u64, config: &RelayConfig) -> Result<NewDelivery, Refusal> {
     if bytes.len() > config.max_envelope_bytes {
@@ -42,9 +59,9 @@ pub(crate) fn accept(bytes: &[u8], now: u64, config: &RelayConfig) -> Result<New
         }
         .into());
     }
-    let shared = Shared {
-        cohort: envelope.cohort(),
-        body: envelope.body().to_vec(),
+    let shared = SharedRef {
+        cohort: &envelope.cohort(),
+        body: envelope.body(),
     };
     Ok(NewDelivery {
         id: envelope.id().0,
@@ -106,10 +123,16 @@ pub(crate) fn delivered(
     })
 }
 
-/// The frames to push to connected mailboxes for a just-accepted envelope.
-pub(crate) fn push_frames(d: &NewDelivery, now: u64) -> Vec<(MailboxId, Frame)> {
+/// The frames to push for a just-accepted envelope, to those of its mailboxes `connected`
+/// says have a live connection (building a frame copies the body, so only for those).
+pub(crate) fn push_frames(
+    d: &NewDelivery,
+    now: u64,
+    connected: impl Fn(&MailboxId) -> bool,
+) -> Vec<(MailboxId, Frame)> {
     d.parts
         .iter()
+        .filter(|(mailbox, _)| connected(mailbox))
         .filter_map(|(mailbox, part)| {
             let delivery = rebuild(&d.id, d.expires_at, mailbox, &d.body, part).ok()?;
             let frame = DeliveredEnvelope {
@@ -118,7 +141,7 @@ pub(crate) fn push_frames(d: &NewDelivery, now: u64) -> Vec<(MailboxId, Frame)> 
                 received_at: now,
                 delivery: delivery.to_bytes(),
             };
-            Some((*mailbox, std::sync::Arc::new(frame.to_bytes())))
+            Some((*mailbox, Frame::from(frame.to_bytes())))
         })
         .collect()
 }

@@ -11,8 +11,8 @@ use crate::mailbox::MailboxId;
 /// still fetch stored deliveries; only ephemeral ones are lost, as they may be).
 const PER_CONNECTION: usize = 1024;
 
-/// Encoded `DeliveredEnvelope` frames.
-pub(crate) type Frame = Arc<Vec<u8>>;
+/// Encoded `DeliveredEnvelope` frames; cloning one shares its bytes.
+pub(crate) type Frame = axum::body::Bytes;
 
 /// Each mailbox's live connections, by connection number.
 type Connections = HashMap<MailboxId, Vec<(u64, mpsc::Sender<Frame>)>>;
@@ -56,10 +56,15 @@ impl Hub {
             .map(|conns| {
                 conns
                     .iter()
-                    .filter(|(_, tx)| tx.try_send(Arc::clone(frame)).is_ok())
+                    .filter(|(_, tx)| tx.try_send(frame.clone()).is_ok())
                     .count()
             })
             .unwrap_or(0)
+    }
+
+    /// Whether `mailbox` has a live connection now.
+    pub(crate) fn is_connected(&self, mailbox: &MailboxId) -> bool {
+        self.lock().contains_key(mailbox)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connections> {

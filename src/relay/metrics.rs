@@ -29,8 +29,8 @@ impl Metrics {
             .fetch_add(mailboxes as u64, Ordering::Relaxed);
     }
 
-    pub(crate) fn pushed(&self) {
-        self.pushed.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn pushed(&self, frames: usize) {
+        self.pushed.fetch_add(frames as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn acked(&self, n: usize) {
@@ -57,12 +57,12 @@ impl Metrics {
             ),
             (
                 "missive_ephemeral_deliveries_total",
-                "Ephemeral deliveries pushed, never stored.",
+                "Ephemeral deliveries handed to a live connection, never stored.",
                 &self.ephemeral,
             ),
             (
                 "missive_pushes_total",
-                "Deliveries pushed over WebSocket.",
+                "Frames sent over mailbox WebSockets (backlog, live and ephemeral).",
                 &self.pushed,
             ),
             (

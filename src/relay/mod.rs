@@ -7,6 +7,7 @@
 //!
 //! Behind the `relay` feature so client apps that link the engine build none of this.
 
+mod auth;
 mod config;
 mod envelopes;
 mod hub;
@@ -19,12 +20,13 @@ mod sqlite;
 mod state;
 mod store;
 mod writer;
+mod ws;
 
 pub use config::{RelayConfig, THIRTY_DAYS};
 pub use metrics::Metrics;
 pub use refusal::Refusal;
 pub use serve::serve;
-pub use server::app;
+pub use server::{MAX_BUNDLE_LEN, MAX_PREKEY_LEN, MAX_USER_LEN, app};
 pub use sqlite::SqliteStore;
 pub use state::{Clock, RelayState, system_clock};
 pub use store::{

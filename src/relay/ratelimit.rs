@@ -29,6 +29,14 @@ impl RateLimiter {
         }
     }
 
+    /// Whether `key`'s bucket is empty now (takes nothing).
+    pub(crate) fn exhausted(&self, key: [u8; 16]) -> bool {
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets.get(&key).is_some_and(|b| {
+            b.tokens + self.rate * Instant::now().duration_since(b.at).as_secs_f64() < 1.0
+        })
+    }
+
     /// Takes one token for `key`; false when the bucket is empty.
     pub(crate) fn allow(&self, key: [u8; 16]) -> bool {
         let now = Instant::now();

@@ -22,7 +22,7 @@ pub enum Refusal {
     Forbidden,
     /// Nothing is published under that name.
     NotFound,
-    /// The envelope is larger than the relay accepts.
+    /// The envelope (or another request body) is larger than the relay accepts.
     TooLarge,
     /// More recipients than one envelope may name.
     TooManyRecipients,
@@ -34,11 +34,13 @@ pub enum Refusal {
     RateLimited,
     /// Storage failed; the request may be retried.
     Unavailable,
+    /// The relay has too many writes waiting; the request may be retried.
+    Overloaded,
 }
 
 impl Refusal {
     /// Every reason, in the order the metrics report them.
-    pub const ALL: [Refusal; 12] = [
+    pub const ALL: [Refusal; 13] = [
         Self::Malformed(DecodeError::Invalid { what: "" }),
         Self::Unauthenticated,
         Self::Replayed,
@@ -51,6 +53,7 @@ impl Refusal {
         Self::TooManyPrekeys,
         Self::RateLimited,
         Self::Unavailable,
+        Self::Overloaded,
     ];
 
     /// A stable label for logs and metrics.
@@ -68,6 +71,7 @@ impl Refusal {
             Self::TooManyPrekeys => "too_many_prekeys",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
+            Self::Overloaded => "overloaded",
         }
     }
 
@@ -88,7 +92,7 @@ impl Refusal {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -100,12 +104,13 @@ impl Refusal {
             Self::Stale => "mailbox proof timestamp is outside the accepted window".into(),
             Self::Forbidden => "not the owner".into(),
             Self::NotFound => "not found".into(),
-            Self::TooLarge => "envelope too large".into(),
+            Self::TooLarge => "request too large".into(),
             Self::TooManyRecipients => "too many recipients".into(),
             Self::MailboxFull => "recipient mailbox is full".into(),
             Self::TooManyPrekeys => "too many one-time prekeys".into(),
             Self::RateLimited => "rate limited".into(),
             Self::Unavailable => "storage unavailable, retry later".into(),
+            Self::Overloaded => "relay overloaded, retry later".into(),
         }
     }
 }

@@ -1,27 +1,35 @@
-//! The HTTP and WebSocket front of the relay. `app(state)` is the whole service, kept apart
-//! from sockets so tests drive it in-process as well as over a real listener.
+//! The HTTP front of the relay. `app(state)` is the whole service, kept apart from sockets so
+//! tests drive it in-process as well as over a real listener.
+//!
+//! Every handler answers through [`respond`]: a client's mistake becomes a counted, logged
+//! (by reason only, never by body) 4xx [`Refusal`]; axum's own extractor rejections are mapped
+//! the same way, so nothing a client sends reaches a 500.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{Extensions, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use serde::Deserialize;
 
+use super::auth::{Request, authenticate, limit, peer_key};
 use super::envelopes;
 use super::refusal::Refusal;
 use super::state::RelayState;
 use super::store::{RelayStore, StoreError};
-use crate::mailbox::{AuthProof, MAX_CLOCK_SKEW, MailboxId};
+use super::ws;
+use crate::error::DecodeError;
 use crate::relay_api::{Ack, DeliveryPage, OneTimePrekey, PrekeyResponse, PublishPrekeys};
 
 /// Longest user name in the directory, in bytes.
-const MAX_USER_LEN: usize = 64;
+pub const MAX_USER_LEN: usize = 64;
+/// Largest published prekey bundle, in bytes (ours are under 200).
+pub const MAX_BUNDLE_LEN: usize = 1024;
+/// Largest one-time prekey, in bytes (ours are 32).
+pub const MAX_PREKEY_LEN: usize = 64;
 
 /// The relay as an axum router.
 pub fn app(state: RelayState) -> Router {
@@ -34,7 +42,7 @@ pub fn app(state: RelayState) -> Router {
         .route("/v1/ephemeral", post(submit_ephemeral))
         .route("/v1/mailbox", get(fetch))
         .route("/v1/mailbox/ack", post(ack))
-        .route("/v1/mailbox/ws", get(websocket))
+        .route("/v1/mailbox/ws", get(ws::websocket))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
@@ -42,7 +50,7 @@ pub fn app(state: RelayState) -> Router {
 type Reply = Result<Response, Refusal>;
 
 /// Records the refusal in the metrics and logs its reason (never the body).
-fn refuse(state: &RelayState, refusal: Refusal) -> Response {
+pub(crate) fn refuse(state: &RelayState, refusal: Refusal) -> Response {
     state.metrics.refused(&refusal);
     tracing::debug!(reason = refusal.label(), "refused");
     refusal.into_response()
@@ -53,7 +61,7 @@ fn respond(state: &RelayState, reply: Reply) -> Response {
 }
 
 /// Runs blocking store work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     state: &RelayState,
     f: impl FnOnce(&dyn RelayStore) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
@@ -63,73 +71,22 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or(Err(StoreError::Backend))
 }
 
-fn store_refusal(e: StoreError) -> Refusal {
-    match e {
-        StoreError::QuotaExceeded => Refusal::MailboxFull,
-        StoreError::TooManyPrekeys => Refusal::TooManyPrekeys,
-        StoreError::UnknownUser => Refusal::NotFound,
-        StoreError::NotOwner => Refusal::Forbidden,
-        _ => {
-            tracing::error!(error = %e, "storage failure");
-            Refusal::Unavailable
-        }
-    }
+fn malformed(what: &'static str) -> Refusal {
+    Refusal::Malformed(DecodeError::Invalid { what })
 }
 
-fn peer_key(ext: &Extensions) -> [u8; 16] {
-    match ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) {
-        Some(std::net::IpAddr::V4(ip)) => ip.to_ipv6_mapped().octets(),
-        Some(std::net::IpAddr::V6(ip)) => ip.octets(),
-        None => [0; 16],
-    }
-}
-
-fn limit(state: &RelayState, key: [u8; 16]) -> Result<(), Refusal> {
-    if state.limiter.allow(key) {
-        Ok(())
-    } else {
-        Err(Refusal::RateLimited)
-    }
-}
-
-/// Verifies the request's mailbox proof and spends its nonce.
-async fn authenticate(
-    state: &RelayState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<MailboxId, Refusal> {
-    let proof = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Missive "))
-        .and_then(|v| hex::decode(v).ok())
-        .ok_or(Refusal::Unauthenticated)?;
-    let proof = AuthProof::from_bytes(&proof)?;
-    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    let now = state.now();
-    let verified = proof.verify(method.as_str(), path, body, now)?;
-    limit(state, verified.mailbox.0)?;
-    let fresh = blocking(state, move |s| {
-        s.remember_nonce(
-            &verified.mailbox.0,
-            &verified.nonce,
-            now + 2 * MAX_CLOCK_SKEW,
-        )
+/// The request body, or why it could not be read (over the size limit, or cut off).
+fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
+    body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => Refusal::TooLarge,
+        _ => malformed("request body"),
     })
-    .await
-    .map_err(store_refusal)?;
-    if !fresh {
-        return Err(Refusal::Replayed);
-    }
-    Ok(verified.mailbox)
 }
 
 async fn health(State(state): State<RelayState>) -> Response {
-    match blocking(&state, |s| s.stats()).await {
-        Ok(_) => "ok\n".into_response(),
-        Err(e) => refuse(&state, store_refusal(e)),
+    match blocking(&state, |s| s.ping()).await {
+        Ok(()) => "ok\n".into_response(),
+        Err(e) => refuse(&state, e.into()),
     }
 }
 
@@ -138,26 +95,51 @@ async fn metrics(State(state): State<RelayState>) -> Response {
     state.metrics.render(stats).into_response()
 }
 
-fn user_name(user: &str) -> Result<Vec<u8>, Refusal> {
-    let bytes = hex::decode(user).map_err(|_| Refusal::NotFound)?;
+fn user_name(user: Result<Path<String>, PathRejection>) -> Result<Vec<u8>, Refusal> {
+    let Path(user) = user.map_err(|_| malformed("directory name"))?;
+    let bytes = hex::decode(user).map_err(|_| malformed("directory name"))?;
     if bytes.is_empty() || bytes.len() > MAX_USER_LEN {
-        return Err(Refusal::NotFound);
+        return Err(malformed("directory name length"));
     }
     Ok(bytes)
 }
 
+fn check_publish(request: &PublishPrekeys) -> Result<(), Refusal> {
+    if request.bundle.is_empty() || request.bundle.len() > MAX_BUNDLE_LEN {
+        return Err(malformed("prekey bundle length"));
+    }
+    if request
+        .one_time
+        .iter()
+        .any(|k| k.key.is_empty() || k.key.len() > MAX_PREKEY_LEN)
+    {
+        return Err(malformed("one-time prekey length"));
+    }
+    Ok(())
+}
+
 async fn publish(
     State(state): State<RelayState>,
-    Path(user): Path<String>,
+    user: Result<Path<String>, PathRejection>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    ext: Extensions,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Response {
     let reply = async {
-        let owner = authenticate(&state, &method, &uri, &headers, &body).await?;
-        let user = user_name(&user)?;
-        let request = PublishPrekeys::from_bytes(&body)?;
+        let bytes = body(bytes)?;
+        let request = Request {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            ext: &ext,
+            body: &bytes,
+        };
+        let owner = authenticate(&state, request).await?;
+        let user = user_name(user)?;
+        let request = PublishPrekeys::from_bytes(&bytes)?;
+        check_publish(&request)?;
         let keys: Vec<(u32, Vec<u8>)> = request
             .one_time
             .into_iter()
@@ -166,8 +148,7 @@ async fn publish(
         blocking(&state, move |s| {
             s.publish_prekeys(&user, &owner, &request.bundle, &keys)
         })
-        .await
-        .map_err(store_refusal)?;
+        .await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     };
     respond(&state, reply.await)
@@ -175,15 +156,13 @@ async fn publish(
 
 async fn lookup(
     State(state): State<RelayState>,
-    Path(user): Path<String>,
+    user: Result<Path<String>, PathRejection>,
     ext: Extensions,
 ) -> Response {
     let reply = async {
         limit(&state, peer_key(&ext))?;
-        let user = user_name(&user)?;
-        let found = blocking(&state, move |s| s.fetch_prekeys(&user))
-            .await
-            .map_err(store_refusal)?;
+        let user = user_name(user)?;
+        let found = blocking(&state, move |s| s.fetch_prekeys(&user)).await?;
         let response = PrekeyResponse {
             mailbox: found.mailbox,
             bundle: found.bundle,
@@ -194,23 +173,23 @@ async fn lookup(
     respond(&state, reply.await)
 }
 
-async fn submit(State(state): State<RelayState>, ext: Extensions, body: Bytes) -> Response {
+async fn submit(
+    State(state): State<RelayState>,
+    ext: Extensions,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Response {
     let reply = async {
         limit(&state, peer_key(&ext))?;
         let now = state.now();
-        let delivery = envelopes::accept(&body, now, &state.config)?;
-        let mailboxes: Vec<MailboxId> = delivery.parts.iter().map(|(m, _)| *m).collect();
-        let pushes = envelopes::push_frames(&delivery, now);
-        state
-            .writer
-            .deliver(delivery)
-            .await
-            .map_err(store_refusal)?;
-        state.metrics.accepted(mailboxes.len());
+        let delivery = envelopes::accept(&body(bytes)?, now, &state.config)?;
+        let (mailboxes, bytes) = (delivery.parts.len(), delivery.body.len());
+        let delivery = state.writer.deliver(delivery).await?;
+        state.metrics.accepted(mailboxes);
+        tracing::debug!(recipients = mailboxes, bytes, "envelope stored");
+        // After the commit: a connection that subscribes later finds it in its backlog.
+        let pushes = envelopes::push_frames(&delivery, now, |m| state.hub.is_connected(m));
         for (mailbox, frame) in pushes {
-            if state.hub.push(&mailbox, &frame) > 0 {
-                state.metrics.pushed();
-            }
+            state.hub.push(&mailbox, &frame);
         }
         Ok(StatusCode::ACCEPTED.into_response())
     };
@@ -221,45 +200,61 @@ async fn submit(State(state): State<RelayState>, ext: Extensions, body: Bytes) -
 async fn submit_ephemeral(
     State(state): State<RelayState>,
     ext: Extensions,
-    body: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Response {
     let reply = async {
         limit(&state, peer_key(&ext))?;
         let now = state.now();
-        let delivery = envelopes::accept(&body, now, &state.config)?;
-        let pushes = envelopes::push_frames(&delivery, now);
-        state.metrics.ephemeral(pushes.len());
-        for (mailbox, frame) in pushes {
-            state.hub.push(&mailbox, &frame);
-        }
+        let delivery = envelopes::accept(&body(bytes)?, now, &state.config)?;
+        let pushes = envelopes::push_frames(&delivery, now, |m| state.hub.is_connected(m));
+        let taken: usize = pushes
+            .iter()
+            .map(|(mailbox, frame)| state.hub.push(mailbox, frame))
+            .sum();
+        state.metrics.ephemeral(taken);
         Ok(StatusCode::ACCEPTED.into_response())
     };
     respond(&state, reply.await)
 }
 
-#[derive(Debug, Deserialize)]
-struct Page {
-    #[serde(default)]
-    after: u64,
-    limit: Option<usize>,
+/// `after=S&limit=N`, both optional, nothing else.
+fn page_query(query: Option<&str>, page_size: usize) -> Result<(u64, usize), Refusal> {
+    let (mut after, mut limit) = (None, None);
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').ok_or(malformed("mailbox query"))?;
+        let value: u64 = value.parse().map_err(|_| malformed("mailbox query"))?;
+        let slot = match key {
+            "after" => &mut after,
+            "limit" => &mut limit,
+            _ => return Err(malformed("mailbox query")),
+        };
+        if slot.replace(value).is_some() {
+            return Err(malformed("mailbox query"));
+        }
+    }
+    let limit = limit.map_or(page_size, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    Ok((after.unwrap_or(0), limit.min(page_size)))
 }
 
 async fn fetch(
     State(state): State<RelayState>,
-    Query(page): Query<Page>,
+    RawQuery(query): RawQuery,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    ext: Extensions,
 ) -> Response {
     let reply = async {
-        let mailbox = authenticate(&state, &method, &uri, &headers, b"").await?;
-        let limit = page
-            .limit
-            .unwrap_or(state.config.page_size)
-            .min(state.config.page_size);
-        let found = blocking(&state, move |s| s.fetch(&mailbox, page.after, limit))
-            .await
-            .map_err(store_refusal)?;
+        let request = Request {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            ext: &ext,
+            body: b"",
+        };
+        let mailbox = authenticate(&state, request).await?;
+        let (after, limit) = page_query(query.as_deref(), state.config.page_size)?;
+        let found = blocking(&state, move |s| s.fetch(&mailbox, after, limit)).await?;
         let deliveries = found
             .iter()
             .map(|d| envelopes::delivered(d, &mailbox))
@@ -274,85 +269,23 @@ async fn ack(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    ext: Extensions,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Response {
     let reply = async {
-        let mailbox = authenticate(&state, &method, &uri, &headers, &body).await?;
-        let ids = Ack::from_bytes(&body)?.ids;
-        let removed = blocking(&state, move |s| s.ack(&mailbox, &ids))
-            .await
-            .map_err(store_refusal)?;
+        let bytes = body(bytes)?;
+        let request = Request {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            ext: &ext,
+            body: &bytes,
+        };
+        let mailbox = authenticate(&state, request).await?;
+        let ids = Ack::from_bytes(&bytes)?.ids;
+        let removed = blocking(&state, move |s| s.ack(&mailbox, &ids)).await?;
         state.metrics.acked(removed);
         Ok(StatusCode::NO_CONTENT.into_response())
     };
     respond(&state, reply.await)
-}
-
-async fn websocket(
-    State(state): State<RelayState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    match authenticate(&state, &method, &uri, &headers, b"").await {
-        Ok(mailbox) => upgrade.on_upgrade(move |socket| stream(state, mailbox, socket)),
-        Err(refusal) => refuse(&state, refusal),
-    }
-}
-
-/// Sends what is pending, then pushes new deliveries as they arrive; the client acknowledges
-/// with binary `Ack` frames.
-async fn stream(state: RelayState, mailbox: MailboxId, mut socket: WebSocket) {
-    // Subscribe before reading the backlog so nothing slips between the two; the client drops
-    // the duplicates by envelope id.
-    let mut subscription = state.hub.subscribe(mailbox);
-    if send_backlog(&state, &mailbox, &mut socket).await.is_err() {
-        return;
-    }
-    loop {
-        tokio::select! {
-            frame = subscription.frames.recv() => {
-                let Some(frame) = frame else { break };
-                if socket.send(Message::Binary(frame.as_ref().clone().into())).await.is_err() {
-                    break;
-                }
-                state.metrics.pushed();
-            }
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Binary(bytes))) => {
-                    let Ok(ack) = Ack::from_bytes(&bytes) else { break };
-                    let removed = blocking(&state, move |s| s.ack(&mailbox, &ack.ids)).await.unwrap_or(0);
-                    state.metrics.acked(removed);
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                _ => break,
-            },
-        }
-    }
-}
-
-async fn send_backlog(
-    state: &RelayState,
-    mailbox: &MailboxId,
-    socket: &mut WebSocket,
-) -> Result<(), ()> {
-    let mut after = 0;
-    loop {
-        let (m, page) = (*mailbox, state.config.page_size);
-        let found = blocking(state, move |s| s.fetch(&m, after, page))
-            .await
-            .map_err(|_| ())?;
-        for d in &found {
-            let frame = envelopes::delivered(d, mailbox).map_err(|_| ())?.to_bytes();
-            socket
-                .send(Message::Binary(frame.into()))
-                .await
-                .map_err(|_| ())?;
-            after = d.seq;
-        }
-        if found.len() < page {
-            return Ok(());
-        }
-    }
 }

@@ -1,8 +1,17 @@
 //! The embedded default store: SQLite in WAL mode with `synchronous=FULL`, so a commit that
 //! returned has reached the disk.
+//!
+//! Speed (see `missive load`): one group commit per batch; every statement prepared once and
+//! cached; a body stored once however many mailboxes share it; per-mailbox quota counters kept
+//! in memory (rebuilt from the deliveries at open) instead of a table whose random keys would
+//! dirty a page per mailbox per batch; a separate read connection so fetches never wait for a
+//! commit's fsync; and WAL checkpoints run by a background thread instead of in a commit.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -29,11 +38,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     UNIQUE (mailbox, envelope_id)
 );
 CREATE INDEX IF NOT EXISTS deliveries_expiry ON deliveries (expires_at);
-CREATE TABLE IF NOT EXISTS mailbox_usage (
-    mailbox BLOB PRIMARY KEY,
-    pending INTEGER NOT NULL,
-    bytes   INTEGER NOT NULL
-);
+DROP TABLE IF EXISTS mailbox_usage;
 CREATE TABLE IF NOT EXISTS nonces (
     scope      BLOB    NOT NULL,
     nonce      BLOB    NOT NULL,
@@ -54,10 +59,31 @@ CREATE TABLE IF NOT EXISTS one_time_prekeys (
 );
 ";
 
+/// Pending deliveries and bytes of one mailbox, for its quota.
+#[derive(Clone, Copy, Debug, Default)]
+struct Usage {
+    pending: u64,
+    bytes: u64,
+}
+
+type UsageMap = HashMap<MailboxId, Usage>;
+
+/// The write connection and the quota counters it keeps in step with it.
+struct Writer {
+    conn: Connection,
+    usage: UsageMap,
+}
+
 /// SQLite-backed [`RelayStore`].
+///
+/// One connection writes (the group-commit writer, acks, nonces, the directory); a second one
+/// reads (fetches, counters), so a fetch never waits for a batch's fsync. WAL lets the reader
+/// see every committed write and nothing uncommitted.
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    writer: Mutex<Writer>,
+    reader: Option<Mutex<Connection>>,
     limits: Limits,
+    stop_checkpoints: Arc<AtomicBool>,
 }
 
 fn backend<E>(_: E) -> StoreError {
@@ -72,10 +98,39 @@ fn uint(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+fn mailbox(bytes: &[u8]) -> MailboxId {
+    MailboxId(<[u8; 16]>::try_from(bytes).unwrap_or_default())
+}
+
+/// How often the background thread copies the WAL into the database. Each checkpoint's
+/// writeback and fsync of the database delays the commit fsyncs queued behind it on the disk;
+/// small, frequent checkpoints keep that delay short (100 ms measured a p99 commit latency of
+/// 11 ms at 10,000 envelopes/s, against 20–25 ms checkpointing once a second).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path, limits: Limits) -> Result<Self, StoreError> {
-        Self::with_connection(Connection::open(path).map_err(backend)?, limits)
+        let mut store = Self::with_connection(Connection::open(path).map_err(backend)?, limits)?;
+        // Checkpoints run beside the writer, not inside a commit; the writer checkpoints
+        // itself only if the WAL grows far (80 MB) because the thread fell behind.
+        store
+            .lock()
+            .conn
+            .execute_batch("PRAGMA wal_autocheckpoint=20000;")
+            .map_err(backend)?;
+        let reader = Connection::open(path).map_err(backend)?;
+        reader
+            .execute_batch("PRAGMA query_only=ON; PRAGMA cache_size=-32768;")
+            .map_err(backend)?;
+        store.reader = Some(Mutex::new(reader));
+        let checkpointer = Connection::open(path).map_err(backend)?;
+        let stop = Arc::clone(&store.stop_checkpoints);
+        std::thread::Builder::new()
+            .name("missive-relay-checkpoint".into())
+            .spawn(move || checkpoints(&checkpointer, &stop))
+            .map_err(backend)?;
+        Ok(store)
     }
 
     /// A private in-memory database, for tests.
@@ -85,146 +140,248 @@ impl SqliteStore {
 
     fn with_connection(conn: Connection, limits: Limits) -> Result<Self, StoreError> {
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
+             PRAGMA cache_size=-65536;",
         )
         .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
+        let usage = load_usage(&conn)?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            writer: Mutex::new(Writer { conn, usage }),
+            reader: None,
             limits,
+            stop_checkpoints: Arc::default(),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    fn lock(&self) -> MutexGuard<'_, Writer> {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
-        // back on drop), so a poisoned lock is safe to reuse.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        // back on drop) and the counters change only after a commit, so a poisoned lock is
+        // safe to reuse.
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The read connection (the write one for an in-memory database, which has no other).
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match &self.reader {
+            Some(reader) => f(&reader.lock().unwrap_or_else(|p| p.into_inner())),
+            None => f(&self.lock().conn),
+        }
+    }
+
+    /// Whether `mailbox` has room for one more delivery of `size` bytes, counting what this
+    /// batch has already added.
+    fn room(&self, usage: &UsageMap, batch: &UsageMap, mailbox: &MailboxId, size: u64) -> bool {
+        let [now, added] = [usage, batch].map(|m| m.get(mailbox).copied().unwrap_or_default());
+        now.pending + added.pending < self.limits.max_pending_per_mailbox
+            && now.bytes + added.bytes + size <= self.limits.max_pending_bytes_per_mailbox
+    }
+
+    /// Stores one envelope of a batch; its quota charges go into `batch`. A mailbox without
+    /// room refuses the whole envelope: when the fast check cannot rule that out, the envelope
+    /// is written under a savepoint and undone if a mailbox was really over (a re-delivered
+    /// envelope already stored costs nothing).
     fn deliver_one(
         &self,
         tx: &Transaction<'_>,
         d: &NewDelivery,
         now: u64,
-    ) -> Result<(), StoreError> {
-        tx.execute("SAVEPOINT one", []).map_err(backend)?;
-        let result = self.insert_delivery(tx, d, now);
-        let end = if result.is_ok() {
-            "RELEASE one"
-        } else {
-            "ROLLBACK TO one; RELEASE one"
-        };
-        tx.execute_batch(end).map_err(backend)?;
-        result
-    }
-
-    fn insert_delivery(
-        &self,
-        tx: &Transaction<'_>,
-        d: &NewDelivery,
-        now: u64,
-    ) -> Result<(), StoreError> {
-        tx.prepare_cached("INSERT INTO bodies (bytes, refs) VALUES (?1, 0)")
-            .and_then(|mut s| s.execute(params![d.body]))
-            .map_err(backend)?;
-        let body_id = tx.last_insert_rowid();
-        let mut refs = 0i64;
-        for (mailbox, part) in &d.parts {
-            let size = int((d.body.len() + part.len()) as u64);
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO deliveries
-                     (mailbox, envelope_id, body_id, part, size, received_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        &mailbox.0[..],
-                        &d.id[..],
-                        body_id,
-                        part,
-                        size,
-                        int(now),
-                        int(d.expires_at)
-                    ])
-                })
-                .map_err(backend)?;
-            if inserted == 0 {
-                continue; // already pending in this mailbox: at-least-once, stored once
+        usage: &UsageMap,
+        batch: &mut UsageMap,
+    ) -> Result<Result<(), StoreError>, StoreError> {
+        let size = |part: &Vec<u8>| (d.body.len() + part.len()) as u64;
+        let fits = d
+            .parts
+            .iter()
+            .all(|(m, p)| self.room(usage, batch, m, size(p)));
+        if !fits {
+            cached(tx, "SAVEPOINT one", [])?;
+        }
+        let added = insert_delivery(tx, d, now)?;
+        if !fits {
+            if added.iter().any(|(m, s)| !self.room(usage, batch, m, *s)) {
+                cached(tx, "ROLLBACK TO one", [])?;
+                cached(tx, "RELEASE one", [])?;
+                return Ok(Err(StoreError::QuotaExceeded));
             }
-            refs += 1;
-            self.charge(tx, mailbox, size)?;
+            cached(tx, "RELEASE one", [])?;
         }
-        if refs == 0 {
-            tx.execute("DELETE FROM bodies WHERE body_id = ?1", [body_id])
-                .map_err(backend)?;
-        } else {
-            tx.execute(
-                "UPDATE bodies SET refs = ?1 WHERE body_id = ?2",
-                params![refs, body_id],
-            )
-            .map_err(backend)?;
-        }
-        Ok(())
+        charge(batch, added.iter().map(|(m, s)| (*m, *s)));
+        Ok(Ok(()))
     }
 
-    fn charge(
+    fn deliver_batch(
         &self,
-        tx: &Transaction<'_>,
-        mailbox: &MailboxId,
-        size: i64,
-    ) -> Result<(), StoreError> {
-        let (pending, bytes): (i64, i64) = tx
-            .prepare_cached(
-                "INSERT INTO mailbox_usage (mailbox, pending, bytes) VALUES (?1, 1, ?2)
-                 ON CONFLICT (mailbox) DO UPDATE SET pending = pending + 1, bytes = bytes + ?2
-                 RETURNING pending, bytes",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![&mailbox.0[..], size], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-            })
-            .map_err(backend)?;
-        if uint(pending) > self.limits.max_pending_per_mailbox
-            || uint(bytes) > self.limits.max_pending_bytes_per_mailbox
-        {
-            return Err(StoreError::QuotaExceeded);
-        }
-        Ok(())
-    }
-
-    /// Deletes the given delivery rows (by seq), releasing usage and orphaned bodies.
-    fn remove_rows(
-        tx: &Transaction<'_>,
-        rows: &[(i64, Vec<u8>, i64, i64)],
-    ) -> Result<(), StoreError> {
-        for (seq, mailbox, body_id, size) in rows {
-            tx.execute("DELETE FROM deliveries WHERE seq = ?1", [seq])
-                .map_err(backend)?;
-            tx.execute(
-                "UPDATE mailbox_usage SET pending = pending - 1, bytes = bytes - ?2 WHERE mailbox = ?1",
-                params![mailbox, size],
-            )
-            .map_err(backend)?;
-            tx.execute(
-                "UPDATE bodies SET refs = refs - 1 WHERE body_id = ?1",
-                [body_id],
-            )
-            .map_err(backend)?;
-            tx.execute(
-                "DELETE FROM bodies WHERE body_id = ?1 AND refs <= 0",
-                [body_id],
-            )
-            .map_err(backend)?;
-        }
-        tx.execute("DELETE FROM mailbox_usage WHERE pending <= 0", [])
-            .map_err(backend)?;
-        Ok(())
+        batch: &[NewDelivery],
+        now: u64,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut writer = self.lock();
+        let Writer { conn, usage } = &mut *writer;
+        let tx = conn.transaction().map_err(backend)?;
+        let mut added = UsageMap::new();
+        let results = batch
+            .iter()
+            .map(|d| self.deliver_one(&tx, d, now, usage, &mut added))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().map_err(backend)?;
+        merge(usage, added);
+        Ok(results)
     }
 }
 
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.stop_checkpoints.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Inserts the body once and a row per mailbox not already holding this envelope; returns
+/// each newly charged mailbox with its size (body plus part).
+fn insert_delivery(
+    tx: &Transaction<'_>,
+    d: &NewDelivery,
+    now: u64,
+) -> Result<Vec<(MailboxId, u64)>, StoreError> {
+    let parts = int(d.parts.len() as u64);
+    cached(
+        tx,
+        "INSERT INTO bodies (bytes, refs) VALUES (?1, ?2)",
+        params![d.body, parts],
+    )?;
+    let body_id = tx.last_insert_rowid();
+    let mut added = Vec::with_capacity(d.parts.len());
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO deliveries
+             (mailbox, envelope_id, body_id, part, size, received_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(backend)?;
+    for (mailbox, part) in &d.parts {
+        let size = (d.body.len() + part.len()) as u64;
+        let inserted = insert
+            .execute(params![
+                &mailbox.0[..],
+                &d.id[..],
+                body_id,
+                part,
+                int(size),
+                int(now),
+                int(d.expires_at)
+            ])
+            .map_err(backend)?;
+        // 0 when already pending in this mailbox: at least once, stored once.
+        if inserted == 1 {
+            added.push((*mailbox, size));
+        }
+    }
+    let refs = int(added.len() as u64);
+    if refs == 0 {
+        cached(tx, "DELETE FROM bodies WHERE body_id = ?1", [body_id])?;
+    } else if refs != parts {
+        cached(
+            tx,
+            "UPDATE bodies SET refs = ?1 WHERE body_id = ?2",
+            params![refs, body_id],
+        )?;
+    }
+    Ok(added)
+}
+
+/// Adds one delivery of each given size to its mailbox's counters.
+fn charge(map: &mut UsageMap, added: impl IntoIterator<Item = (MailboxId, u64)>) {
+    for (mailbox, size) in added {
+        let u = map.entry(mailbox).or_default();
+        u.pending += 1;
+        u.bytes += size;
+    }
+}
+
+fn merge(into: &mut UsageMap, from: UsageMap) {
+    for (mailbox, add) in from {
+        let u = into.entry(mailbox).or_default();
+        u.pending += add.pending;
+        u.bytes += add.bytes;
+    }
+}
+
+/// Takes removed deliveries off their mailboxes' counters.
+fn release(map: &mut UsageMap, removed: &[Row]) {
+    for (_, mailbox_bytes, _, size) in removed {
+        let m = mailbox(mailbox_bytes);
+        if let Some(u) = map.get_mut(&m) {
+            u.pending = u.pending.saturating_sub(1);
+            u.bytes = u.bytes.saturating_sub(uint(*size));
+            if u.pending == 0 {
+                map.remove(&m);
+            }
+        }
+    }
+}
+
+/// The quota counters, rebuilt from what is stored.
+fn load_usage(conn: &Connection) -> Result<UsageMap, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT mailbox, COUNT(*), SUM(size) FROM deliveries GROUP BY mailbox")
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([], |r| {
+            let m: Vec<u8> = r.get(0)?;
+            let usage = Usage {
+                pending: uint(r.get(1)?),
+                bytes: uint(r.get(2)?),
+            };
+            Ok((mailbox(&m), usage))
+        })
+        .map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
+}
+
+/// Copies the WAL into the database in the background until the store is dropped. PASSIVE
+/// never blocks the writer or readers; whatever it cannot copy yet waits for the next round.
+fn checkpoints(conn: &Connection, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "checkpoint failed");
+        }
+    }
+}
+
+/// Deletes the given delivery rows (by seq) and bodies no longer referenced.
+fn remove_rows(tx: &Transaction<'_>, rows: &[Row]) -> Result<(), StoreError> {
+    for (seq, _, body_id, _) in rows {
+        cached(tx, "DELETE FROM deliveries WHERE seq = ?1", [seq])?;
+        cached(
+            tx,
+            "UPDATE bodies SET refs = refs - 1 WHERE body_id = ?1",
+            [body_id],
+        )?;
+        cached(
+            tx,
+            "DELETE FROM bodies WHERE body_id = ?1 AND refs <= 0",
+            [body_id],
+        )?;
+    }
+    Ok(())
+}
+
+/// `(seq, mailbox, body_id, size)` of a stored delivery.
 type Row = (i64, Vec<u8>, i64, i64);
+
+/// Runs a statement through the connection's prepared-statement cache.
+fn cached(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<usize, StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map_err(backend)
+}
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
@@ -232,18 +389,10 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 
 impl RelayStore for SqliteStore {
     fn deliver(&self, batch: &[NewDelivery], now: u64) -> Vec<Result<(), StoreError>> {
-        let mut conn = self.lock();
-        let Ok(tx) = conn.transaction() else {
-            return vec![Err(StoreError::Backend); batch.len()];
-        };
-        let results: Vec<_> = batch
-            .iter()
-            .map(|d| self.deliver_one(&tx, d, now))
-            .collect();
-        match tx.commit() {
-            Ok(()) => results,
-            Err(_) => vec![Err(StoreError::Backend); batch.len()],
-        }
+        self.deliver_batch(batch, now).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "batch commit failed");
+            vec![Err(e); batch.len()]
+        })
     }
 
     fn fetch(
@@ -252,62 +401,73 @@ impl RelayStore for SqliteStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT d.seq, d.envelope_id, b.bytes, d.part, d.received_at, d.expires_at
-                 FROM deliveries d JOIN bodies b ON b.body_id = d.body_id
-                 WHERE d.mailbox = ?1 AND d.seq > ?2 ORDER BY d.seq LIMIT ?3",
-            )
-            .map_err(backend)?;
-        let rows = stmt
-            .query_map(
-                params![&mailbox.0[..], int(after), int(limit as u64)],
-                |r| {
-                    let id: Vec<u8> = r.get(1)?;
-                    Ok(Delivery {
-                        seq: uint(r.get(0)?),
-                        id: EnvelopeId::try_from(id.as_slice()).unwrap_or_default(),
-                        body: r.get(2)?,
-                        part: r.get(3)?,
-                        received_at: uint(r.get(4)?),
-                        expires_at: uint(r.get(5)?),
-                    })
-                },
-            )
-            .map_err(backend)?;
-        rows.collect::<Result<_, _>>().map_err(backend)
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT d.seq, d.envelope_id, b.bytes, d.part, d.received_at, d.expires_at
+                     FROM deliveries d JOIN bodies b ON b.body_id = d.body_id
+                     WHERE d.mailbox = ?1 AND d.seq > ?2 ORDER BY d.seq LIMIT ?3",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(
+                    params![&mailbox.0[..], int(after), int(limit as u64)],
+                    |r| {
+                        let id: Vec<u8> = r.get(1)?;
+                        Ok(Delivery {
+                            seq: uint(r.get(0)?),
+                            id: EnvelopeId::try_from(id.as_slice()).unwrap_or_default(),
+                            body: r.get(2)?,
+                            part: r.get(3)?,
+                            received_at: uint(r.get(4)?),
+                            expires_at: uint(r.get(5)?),
+                        })
+                    },
+                )
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
     }
 
     fn ack(&self, mailbox: &MailboxId, ids: &[EnvelopeId]) -> Result<usize, StoreError> {
-        let mut conn = self.lock();
+        let mut writer = self.lock();
+        let Writer { conn, usage } = &mut *writer;
         let tx = conn.transaction().map_err(backend)?;
         let mut rows = Vec::with_capacity(ids.len());
-        for id in ids {
-            let found = tx
+        {
+            let mut find = tx
                 .prepare_cached(
-                    "SELECT seq, mailbox, body_id, size FROM deliveries WHERE mailbox = ?1 AND envelope_id = ?2",
+                    "SELECT seq, mailbox, body_id, size FROM deliveries
+                     WHERE mailbox = ?1 AND envelope_id = ?2",
                 )
-                .and_then(|mut s| s.query_row(params![&mailbox.0[..], &id[..]], row).optional())
                 .map_err(backend)?;
-            rows.extend(found);
+            for id in ids {
+                let found = find
+                    .query_row(params![&mailbox.0[..], &id[..]], row)
+                    .optional()
+                    .map_err(backend)?;
+                rows.extend(found);
+            }
         }
-        Self::remove_rows(&tx, &rows)?;
+        remove_rows(&tx, &rows)?;
         tx.commit().map_err(backend)?;
+        release(usage, &rows);
         Ok(rows.len())
     }
 
     fn expire(&self, now: u64) -> Result<usize, StoreError> {
-        let mut conn = self.lock();
+        let mut writer = self.lock();
+        let Writer { conn, usage } = &mut *writer;
         let tx = conn.transaction().map_err(backend)?;
         let rows: Vec<Row> = tx
             .prepare("SELECT seq, mailbox, body_id, size FROM deliveries WHERE expires_at <= ?1")
             .and_then(|mut s| s.query_map([int(now)], row)?.collect())
             .map_err(backend)?;
-        Self::remove_rows(&tx, &rows)?;
+        remove_rows(&tx, &rows)?;
         tx.execute("DELETE FROM nonces WHERE expires_at <= ?1", [int(now)])
             .map_err(backend)?;
         tx.commit().map_err(backend)?;
+        release(usage, &rows);
         Ok(rows.len())
     }
 
@@ -317,13 +477,11 @@ impl RelayStore for SqliteStore {
         nonce: &[u8; 16],
         expires_at: u64,
     ) -> Result<bool, StoreError> {
-        let conn = self.lock();
-        let inserted = conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO nonces (scope, nonce, expires_at) VALUES (?1, ?2, ?3)",
-            )
-            .and_then(|mut s| s.execute(params![scope, &nonce[..], int(expires_at)]))
-            .map_err(backend)?;
+        let inserted = cached(
+            &self.lock().conn,
+            "INSERT OR IGNORE INTO nonces (scope, nonce, expires_at) VALUES (?1, ?2, ?3)",
+            params![scope, &nonce[..], int(expires_at)],
+        )?;
         Ok(inserted == 1)
     }
 
@@ -334,8 +492,8 @@ impl RelayStore for SqliteStore {
         bundle: &[u8],
         one_time: &[(u32, Vec<u8>)],
     ) -> Result<(), StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(backend)?;
+        let mut writer = self.lock();
+        let tx = writer.conn.transaction().map_err(backend)?;
         let written = tx
             .execute(
                 "INSERT INTO bundles (user, owner, bundle) VALUES (?1, ?2, ?3)
@@ -348,11 +506,11 @@ impl RelayStore for SqliteStore {
             return Err(StoreError::NotOwner);
         }
         for (id, key) in one_time {
-            tx.execute(
+            cached(
+                &tx,
                 "INSERT OR REPLACE INTO one_time_prekeys (user, key_id, prekey) VALUES (?1, ?2, ?3)",
                 params![user, id, key],
-            )
-            .map_err(backend)?;
+            )?;
         }
         let count: i64 = tx
             .query_row(
@@ -368,8 +526,8 @@ impl RelayStore for SqliteStore {
     }
 
     fn fetch_prekeys(&self, user: &[u8]) -> Result<PrekeyFetch, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(backend)?;
+        let mut writer = self.lock();
+        let tx = writer.conn.transaction().map_err(backend)?;
         let (owner, bundle): (Vec<u8>, Vec<u8>) = tx
             .query_row(
                 "SELECT owner, bundle FROM bundles WHERE user = ?1",
@@ -379,7 +537,6 @@ impl RelayStore for SqliteStore {
             .optional()
             .map_err(backend)?
             .ok_or(StoreError::UnknownUser)?;
-        let mailbox = MailboxId(<[u8; 16]>::try_from(owner.as_slice()).map_err(backend)?);
         let one_time: Option<(u32, Vec<u8>)> = tx
             .query_row(
                 "DELETE FROM one_time_prekeys WHERE rowid =
@@ -392,39 +549,45 @@ impl RelayStore for SqliteStore {
             .map_err(backend)?;
         tx.commit().map_err(backend)?;
         Ok(PrekeyFetch {
-            mailbox,
+            mailbox: mailbox(&owner),
             bundle,
             one_time,
         })
     }
 
     fn one_time_prekeys_left(&self, user: &[u8]) -> Result<u64, StoreError> {
-        let conn = self.lock();
-        conn.query_row(
-            "SELECT COUNT(*) FROM one_time_prekeys WHERE user = ?1",
-            [user],
-            |r| r.get(0),
-        )
-        .map(uint)
-        .map_err(backend)
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM one_time_prekeys WHERE user = ?1",
+                [user],
+                |r| r.get(0),
+            )
+            .map(uint)
+            .map_err(backend)
+        })
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
-        let conn = self.lock();
-        conn.query_row(
-            "SELECT (SELECT COUNT(*) FROM deliveries),
-                    (SELECT COUNT(*) FROM bodies),
-                    (SELECT COALESCE(SUM(length(bytes)), 0) FROM bodies)
-                  + (SELECT COALESCE(SUM(length(part)), 0) FROM deliveries)",
-            [],
-            |r| {
-                Ok(StoreStats {
-                    pending_deliveries: uint(r.get(0)?),
-                    bodies: uint(r.get(1)?),
-                    bytes_stored: uint(r.get(2)?),
-                })
-            },
-        )
-        .map_err(backend)
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT (SELECT COUNT(*) FROM deliveries),
+                        (SELECT COUNT(*) FROM bodies),
+                        (SELECT COALESCE(SUM(length(bytes)), 0) FROM bodies)
+                      + (SELECT COALESCE(SUM(length(part)), 0) FROM deliveries)",
+                [],
+                |r| {
+                    Ok(StoreStats {
+                        pending_deliveries: uint(r.get(0)?),
+                        bodies: uint(r.get(1)?),
+                        bytes_stored: uint(r.get(2)?),
+                    })
+                },
+            )
+            .map_err(backend)
+        })
     }
 }

@@ -30,6 +30,9 @@ pub struct RelayState {
     pub(crate) hub: Arc<Hub>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limiter: Arc<RateLimiter>,
+    /// Failed proofs by network address, apart from `limiter` so a peer's anonymous sends do
+    /// not lock out its mailboxes, nor the reverse.
+    pub(crate) failures: Arc<RateLimiter>,
     pub(crate) config: RelayConfig,
     pub(crate) clock: Clock,
 }
@@ -43,6 +46,7 @@ impl RelayState {
             hub: Arc::default(),
             metrics: Arc::default(),
             limiter: Arc::new(RateLimiter::new(config.rate_per_second, config.rate_burst)),
+            failures: Arc::new(RateLimiter::new(config.rate_per_second, config.rate_burst)),
             config,
             clock,
         }

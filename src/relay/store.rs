@@ -96,6 +96,8 @@ pub enum StoreError {
     NotOwner,
     /// The database failed (disk full, I/O error). The write did not happen.
     Backend,
+    /// Too many writes are already waiting; nothing was stored, retry later.
+    Overloaded,
 }
 
 impl fmt::Display for StoreError {
@@ -106,6 +108,7 @@ impl fmt::Display for StoreError {
             Self::UnknownUser => "no prekeys published for that user",
             Self::NotOwner => "the user's bundle belongs to another mailbox",
             Self::Backend => "storage backend failure",
+            Self::Overloaded => "too many writes waiting",
         })
     }
 }
@@ -159,6 +162,9 @@ pub trait RelayStore: Send + Sync {
     /// Counts one-time prekeys left for `user`, so its client knows when to top them up.
     fn one_time_prekeys_left(&self, user: &[u8]) -> Result<u64, StoreError>;
 
-    /// Current counters.
+    /// Whether the backend answers; cheap, for health checks.
+    fn ping(&self) -> Result<(), StoreError>;
+
+    /// Current counters. May scan; for metrics, not for every request.
     fn stats(&self) -> Result<StoreStats, StoreError>;
 }

@@ -13,7 +13,12 @@ const MAX_BATCH: usize = 2048;
 /// Envelopes waiting for the writer before new ones are refused as overload.
 const QUEUE: usize = 16 * 1024;
 
-type Job = (NewDelivery, oneshot::Sender<Result<(), StoreError>>);
+/// A delivery to store, and where to answer; the answer hands the delivery back, so the
+/// caller can push it to connected mailboxes after the commit without having copied it.
+type Job = (
+    NewDelivery,
+    oneshot::Sender<(Result<(), StoreError>, NewDelivery)>,
+);
 
 /// Handle to the writer thread.
 #[derive(Clone, Debug)]
@@ -32,13 +37,15 @@ impl Writer {
         Self { tx }
     }
 
-    /// Stores `delivery` durably; returns once its batch has committed.
-    pub(crate) async fn deliver(&self, delivery: NewDelivery) -> Result<(), StoreError> {
+    /// Stores `delivery` durably; returns it once its batch has committed.
+    pub(crate) async fn deliver(&self, delivery: NewDelivery) -> Result<NewDelivery, StoreError> {
         let (done, wait) = oneshot::channel();
-        self.tx
-            .try_send((delivery, done))
-            .map_err(|_| StoreError::Backend)?;
-        wait.await.unwrap_or(Err(StoreError::Backend))
+        self.tx.try_send((delivery, done)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => StoreError::Backend,
+        })?;
+        let (result, delivery) = wait.await.map_err(|_| StoreError::Backend)?;
+        result.map(|()| delivery)
     }
 }
 
@@ -54,8 +61,8 @@ fn run(mut rx: mpsc::Receiver<Job>, store: &dyn RelayStore, clock: super::Clock)
         }
         let (deliveries, waiters): (Vec<_>, Vec<_>) = jobs.drain(..).unzip();
         let results = store.deliver(&deliveries, clock());
-        for (waiter, result) in waiters.into_iter().zip(results) {
-            let _ = waiter.send(result);
+        for ((waiter, delivery), result) in waiters.into_iter().zip(deliveries).zip(results) {
+            let _ = waiter.send((result, delivery));
         }
     }
 }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod http;
+mod load;
 mod relay_cmd;
 mod user_cmd;
 
@@ -67,6 +68,25 @@ enum Command {
         /// The text.
         text: String,
     },
+    /// Drive a relay with 1 KiB envelopes over many keep-alive connections and report
+    /// deliveries per second and submit→202 latency (starts its own relay unless given one).
+    Load {
+        /// Relay base URL (plain http); without it, a relay is started on a temporary directory.
+        #[arg(long)]
+        relay: Option<String>,
+        /// Concurrent connections (each has one request in flight; more fill each commit).
+        #[arg(long, default_value_t = 256)]
+        connections: usize,
+        /// Seconds per phase (three phases).
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Envelope body size in bytes.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// Run only single-recipient envelopes paced at this many per second.
+        #[arg(long)]
+        rate: Option<f64>,
+    },
     /// Invite a member to connect (direct messages need an accepted connection).
     Invite {
         /// The user's state file.
@@ -123,6 +143,19 @@ fn main() -> ExitCode {
             text,
         } => user_cmd::send(&state, &relay, &to, &text),
         Command::Read { state, relay } => user_cmd::read(&state, &relay),
+        Command::Load {
+            relay,
+            connections,
+            seconds,
+            size,
+            rate,
+        } => load::run(&load::Options {
+            relay,
+            connections,
+            seconds,
+            size,
+            rate,
+        }),
         Command::Invite {
             state,
             relay,

@@ -1,0 +1,126 @@
+//! Crash safety: the relay runs as its own process, several threads deliver to it, and it is
+//! killed with SIGKILL at a random moment, several times over one data directory. Every
+//! envelope it answered 202 for must be fetchable after the restart.
+#![cfg(feature = "cli")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod relay_support;
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use missive::envelope::Envelope;
+use missive::mailbox::MailboxKey;
+use missive::relay_api::DeliveryPage;
+use rand::RngExt;
+use relay_support::{TempDir, auth, http, mailbox_key, opaque_envelope};
+
+fn start(dir: &TempDir) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_missive"))
+        .args(["relay", "--data-dir"])
+        .arg(dir.path())
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "relay did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (child, base)
+}
+
+/// Delivers to `key`'s mailbox until the relay stops answering; records what got a 202.
+fn deliver_until_down(
+    base: &str,
+    key: &MailboxKey,
+    acked: &Mutex<Vec<[u8; 16]>>,
+    down: &AtomicBool,
+) {
+    let url = format!("{base}/v1/envelopes");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    while !down.load(Ordering::Relaxed) {
+        let envelope = opaque_envelope(&[*key.id()], 400);
+        let Ok(response) = agent.post(&url).send(&envelope[..]) else {
+            return; // killed mid-request: not acknowledged, not counted
+        };
+        if response.status() == 202 {
+            acked
+                .lock()
+                .unwrap()
+                .push(Envelope::from_bytes(&envelope).unwrap().id().0);
+        }
+    }
+}
+
+fn stored_ids(base: &str, key: &MailboxKey) -> HashSet<[u8; 16]> {
+    let mut ids = HashSet::new();
+    let mut after = 0;
+    loop {
+        let path = format!("/v1/mailbox?after={after}&limit=256");
+        let proof = auth(key, "GET", &path, b"");
+        let (status, body) = http("GET", &format!("{base}{path}"), Some(&proof), b"");
+        assert_eq!(status, 200);
+        let page = DeliveryPage::from_bytes(&body).unwrap().deliveries;
+        ids.extend(page.iter().map(|d| d.id));
+        match page.last() {
+            Some(last) if page.len() == 256 => after = last.seq,
+            _ => return ids,
+        }
+    }
+}
+
+#[test]
+fn acknowledged_deliveries_survive_kill_9() {
+    let dir = TempDir::new("crash");
+    let keys: Vec<MailboxKey> = (0..4).map(|_| mailbox_key()).collect();
+    let acked: Vec<Mutex<Vec<[u8; 16]>>> = keys.iter().map(|_| Mutex::default()).collect();
+    for _round in 0..4 {
+        let (mut relay, base) = start(&dir);
+        let down = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for (key, acked) in keys.iter().zip(&acked) {
+                let (base, down) = (&base, &down);
+                s.spawn(move || deliver_until_down(base, key, acked, down));
+            }
+            std::thread::sleep(Duration::from_millis(rand::rng().random_range(100..400)));
+            relay.kill().unwrap(); // SIGKILL
+            relay.wait().unwrap();
+            down.store(true, Ordering::Relaxed);
+        });
+    }
+    let (mut relay, base) = start(&dir);
+    let mut total = 0;
+    for (key, acked) in keys.iter().zip(&acked) {
+        let stored = stored_ids(&base, key);
+        let acked = acked.lock().unwrap();
+        total += acked.len();
+        let lost = acked.iter().filter(|id| !stored.contains(*id)).count();
+        assert_eq!(
+            lost,
+            0,
+            "{lost} of {} acknowledged envelopes lost",
+            acked.len()
+        );
+    }
+    eprintln!("{total} acknowledged envelopes, all still stored after 4 kills");
+    assert!(total > 0, "the load reached the relay");
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+}

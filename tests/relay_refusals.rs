@@ -1,0 +1,526 @@
+//! Every way a client can be refused, driven in-process with `tower::ServiceExt::oneshot`:
+//! each authentication failure and each limit is a 4xx with a reason and a counted refusal, and
+//! nothing a client sends (including random bytes at every endpoint) produces a 5xx.
+#![cfg(feature = "relay")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod relay_support;
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode};
+use missive::envelope::MailboxId;
+use missive::mailbox::{MAX_CLOCK_SKEW, MailboxKey};
+use missive::relay::{Limits, RelayConfig, RelayState, app, system_clock};
+use missive::relay_api::{Ack, DeliveryPage, OneTimePrekey, PublishPrekeys};
+use relay_support::*;
+use tower::ServiceExt;
+
+async fn call(
+    state: &RelayState,
+    method: &str,
+    path: &str,
+    auth: Option<String>,
+    body: Vec<u8>,
+) -> (StatusCode, Vec<u8>) {
+    let mut request = Request::builder().method(method).uri(path);
+    if let Some(a) = auth {
+        request = request.header("authorization", a);
+    }
+    let response = app(state.clone())
+        .oneshot(request.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    (
+        status,
+        to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+}
+
+async fn metrics(state: &RelayState) -> String {
+    let (_, body) = call(state, "GET", "/metrics", None, Vec::new()).await;
+    String::from_utf8(body).unwrap()
+}
+
+/// Asserts a refusal: the status, a reason in the body, and one more count for `reason`.
+async fn refused(
+    state: &RelayState,
+    (method, path, auth, body): (&str, &str, Option<String>, Vec<u8>),
+    status: StatusCode,
+    reason: &str,
+) {
+    let before = refusals(&metrics(state).await, reason);
+    let (got, text) = call(state, method, path, auth, body).await;
+    assert_eq!(
+        got,
+        status,
+        "{method} {path}: {}",
+        String::from_utf8_lossy(&text)
+    );
+    assert!(!text.is_empty(), "a refusal says why");
+    assert_eq!(
+        refusals(&metrics(state).await, reason),
+        before + 1,
+        "{reason} counted"
+    );
+}
+
+fn publish_body(n: u32) -> Vec<u8> {
+    PublishPrekeys {
+        bundle: vec![1; 100],
+        one_time: (0..n)
+            .map(|id| OneTimePrekey {
+                id,
+                key: vec![2; 32],
+            })
+            .collect(),
+    }
+    .to_bytes()
+}
+
+#[tokio::test]
+async fn every_authentication_failure_is_a_4xx_with_a_reason() {
+    let state = in_process(RelayConfig::default());
+    let key = mailbox_key();
+    let get = |auth: Option<String>| ("GET", "/v1/mailbox", auth, Vec::new());
+    let good = auth(&key, "GET", "/v1/mailbox", b"");
+    assert_eq!(
+        call(&state, "GET", "/v1/mailbox", Some(good.clone()), vec![])
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    let unauthorized = StatusCode::UNAUTHORIZED;
+    refused(&state, get(None), unauthorized, "unauthenticated").await;
+    refused(
+        &state,
+        get(Some("Bearer x".into())),
+        unauthorized,
+        "unauthenticated",
+    )
+    .await;
+    refused(
+        &state,
+        get(Some("Missive zz".into())),
+        unauthorized,
+        "unauthenticated",
+    )
+    .await;
+    refused(
+        &state,
+        get(Some("Missive 0102".into())),
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    )
+    .await;
+    let mut tampered = good.clone();
+    let last = if tampered.ends_with('0') { '1' } else { '0' };
+    tampered.pop();
+    tampered.push(last);
+    refused(&state, get(Some(tampered)), unauthorized, "unauthenticated").await;
+    let other_path = auth(&key, "GET", "/v1/mailbox?after=1", b"");
+    refused(
+        &state,
+        get(Some(other_path)),
+        unauthorized,
+        "unauthenticated",
+    )
+    .await;
+    let other_method = auth(&key, "POST", "/v1/mailbox", b"");
+    refused(
+        &state,
+        get(Some(other_method)),
+        unauthorized,
+        "unauthenticated",
+    )
+    .await;
+    let stale = auth_at(
+        &key,
+        "GET",
+        "/v1/mailbox",
+        b"",
+        system_clock() - MAX_CLOCK_SKEW - 5,
+    );
+    refused(&state, get(Some(stale)), unauthorized, "stale").await;
+    let future = auth_at(
+        &key,
+        "GET",
+        "/v1/mailbox",
+        b"",
+        system_clock() + MAX_CLOCK_SKEW + 5,
+    );
+    refused(&state, get(Some(future)), unauthorized, "stale").await;
+    refused(&state, get(Some(good)), unauthorized, "replayed").await;
+
+    // The proof covers the body: an ack signed for other ids does not pass.
+    let ack = Ack { ids: vec![[1; 16]] }.to_bytes();
+    let signed_other = auth(
+        &key,
+        "POST",
+        "/v1/mailbox/ack",
+        &Ack { ids: vec![[2; 16]] }.to_bytes(),
+    );
+    refused(
+        &state,
+        ("POST", "/v1/mailbox/ack", Some(signed_other), ack),
+        unauthorized,
+        "unauthenticated",
+    )
+    .await;
+    // The WebSocket needs a proof too.
+    refused(
+        &state,
+        ("GET", "/v1/mailbox/ws", None, vec![]),
+        unauthorized,
+        "unauthenticated",
+    )
+    .await;
+    // ... and, with one, a real upgrade request.
+    let ws = auth(&key, "GET", "/v1/mailbox/ws", b"");
+    refused(
+        &state,
+        ("GET", "/v1/mailbox/ws", Some(ws), vec![]),
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_mailbox_reads_and_acknowledges_only_its_own_deliveries() {
+    let state = in_process(RelayConfig::default());
+    let (alice, mallory) = (mailbox_key(), mailbox_key());
+    let envelope = envelope_to(*alice.id());
+    assert_eq!(
+        call(&state, "POST", "/v1/envelopes", None, envelope)
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    let fetch = |k: &MailboxKey| auth(k, "GET", "/v1/mailbox", b"");
+    let (_, page) = call(&state, "GET", "/v1/mailbox", Some(fetch(&mallory)), vec![]).await;
+    assert!(
+        DeliveryPage::from_bytes(&page)
+            .unwrap()
+            .deliveries
+            .is_empty()
+    );
+    let (_, page) = call(&state, "GET", "/v1/mailbox", Some(fetch(&alice)), vec![]).await;
+    let id = DeliveryPage::from_bytes(&page).unwrap().deliveries[0].id;
+    // Mallory acknowledging Alice's envelope removes nothing.
+    let ack = Ack { ids: vec![id] }.to_bytes();
+    let proof = auth(&mallory, "POST", "/v1/mailbox/ack", &ack);
+    assert_eq!(
+        call(&state, "POST", "/v1/mailbox/ack", Some(proof), ack)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let (_, page) = call(&state, "GET", "/v1/mailbox", Some(fetch(&alice)), vec![]).await;
+    assert_eq!(DeliveryPage::from_bytes(&page).unwrap().deliveries.len(), 1);
+    // Nor can Mallory take over Alice's directory name.
+    let body = publish_body(1);
+    let path = "/v1/directory/616c696365";
+    let proof = auth(&alice, "PUT", path, &body);
+    assert_eq!(
+        call(&state, "PUT", path, Some(proof), body.clone()).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let proof = auth(&mallory, "PUT", path, &body);
+    refused(
+        &state,
+        ("PUT", path, Some(proof), body),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn every_limit_is_a_4xx_with_a_reason() {
+    let config = RelayConfig {
+        max_envelope_bytes: 4096,
+        max_recipients: 3,
+        limits: Limits {
+            max_pending_per_mailbox: 2,
+            max_one_time_prekeys: 3,
+            ..Limits::default()
+        },
+        ..RelayConfig::default()
+    };
+    let state = in_process(config);
+    let submit = |body: Vec<u8>| ("POST", "/v1/envelopes", None, body);
+    // Envelope size: over the relay's limit, and over the body limit itself.
+    let big = opaque_envelope(&mailboxes(1), 5000);
+    refused(
+        &state,
+        submit(big),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+    )
+    .await;
+    let huge = opaque_envelope(&mailboxes(1), 6000);
+    refused(
+        &state,
+        submit(huge),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+    )
+    .await;
+    // Recipients: over this relay's limit, and over the format's 50.
+    refused(
+        &state,
+        submit(opaque_envelope(&mailboxes(4), 100)),
+        StatusCode::BAD_REQUEST,
+        "too_many_recipients",
+    )
+    .await;
+    refused(
+        &state,
+        submit(fifty_one_recipients()),
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    )
+    .await;
+    // An envelope already expired.
+    let mut expired = vec![1u8, 5, 0, 1];
+    expired.extend([9u8; 16]);
+    expired.extend([1, 0xaa]);
+    refused(
+        &state,
+        submit(expired),
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    )
+    .await;
+    // Mailbox quota.
+    let full = mailboxes(1);
+    for _ in 0..2 {
+        assert_eq!(
+            call(
+                &state,
+                "POST",
+                "/v1/envelopes",
+                None,
+                opaque_envelope(&full, 100)
+            )
+            .await
+            .0,
+            StatusCode::ACCEPTED
+        );
+    }
+    refused(
+        &state,
+        submit(opaque_envelope(&full, 100)),
+        StatusCode::FORBIDDEN,
+        "mailbox_full",
+    )
+    .await;
+    // One-time prekeys, name length, bundle and key sizes.
+    let key = mailbox_key();
+    let put = |path: &str, body: Vec<u8>| {
+        let proof = auth(&key, "PUT", path, &body);
+        ("PUT", path.to_string(), Some(proof), body)
+    };
+    let (m, p, a, b) = put("/v1/directory/626f62", publish_body(4));
+    refused(
+        &state,
+        (m, &p, a, b),
+        StatusCode::FORBIDDEN,
+        "too_many_prekeys",
+    )
+    .await;
+    let long_name = format!("/v1/directory/{}", "61".repeat(65));
+    let (m, p, a, b) = put(&long_name, publish_body(1));
+    refused(&state, (m, &p, a, b), StatusCode::BAD_REQUEST, "malformed").await;
+    let (m, p, a, b) = put("/v1/directory/not-hex", publish_body(1));
+    refused(&state, (m, &p, a, b), StatusCode::BAD_REQUEST, "malformed").await;
+    let big_bundle = PublishPrekeys {
+        bundle: vec![0; 2000],
+        one_time: vec![],
+    }
+    .to_bytes();
+    let (m, p, a, b) = put("/v1/directory/626f62", big_bundle);
+    refused(&state, (m, &p, a, b), StatusCode::BAD_REQUEST, "malformed").await;
+    let big_key = PublishPrekeys {
+        bundle: vec![0; 10],
+        one_time: vec![OneTimePrekey {
+            id: 1,
+            key: vec![0; 65],
+        }],
+    }
+    .to_bytes();
+    let (m, p, a, b) = put("/v1/directory/626f62", big_key);
+    refused(&state, (m, &p, a, b), StatusCode::BAD_REQUEST, "malformed").await;
+    refused(
+        &state,
+        ("GET", "/v1/directory/00", None, vec![]),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    // A query the relay does not understand.
+    let path = "/v1/mailbox?after=x";
+    let proof = auth(&key, "GET", path, b"");
+    refused(
+        &state,
+        ("GET", path, Some(proof), vec![]),
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    )
+    .await;
+}
+
+/// `0x01 || expiry || plain || varint(51) || 51 mailboxes || body`, which no client can build.
+fn fifty_one_recipients() -> Vec<u8> {
+    let mut bytes = vec![1u8, 0x80, 0x80, 0x80, 0x80, 0x0f, 0, 51];
+    for i in 0..51u8 {
+        bytes.extend([i; 16]);
+    }
+    bytes.extend([1, 0xaa]);
+    bytes
+}
+
+#[tokio::test]
+async fn rate_limits_are_per_client() {
+    let state = in_process(RelayConfig {
+        rate_per_second: 1,
+        rate_burst: 2,
+        ..RelayConfig::default()
+    });
+    let to = mailboxes(1);
+    for _ in 0..2 {
+        assert_eq!(
+            call(
+                &state,
+                "POST",
+                "/v1/envelopes",
+                None,
+                opaque_envelope(&to, 10)
+            )
+            .await
+            .0,
+            StatusCode::ACCEPTED
+        );
+    }
+    refused(
+        &state,
+        ("POST", "/v1/envelopes", None, opaque_envelope(&to, 10)),
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    // A mailbox's authenticated requests have their own bucket...
+    let key = mailbox_key();
+    for _ in 0..2 {
+        let proof = auth(&key, "GET", "/v1/mailbox", b"");
+        assert_eq!(
+            call(&state, "GET", "/v1/mailbox", Some(proof), vec![])
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    let proof = auth(&key, "GET", "/v1/mailbox", b"");
+    refused(
+        &state,
+        ("GET", "/v1/mailbox", Some(proof), vec![]),
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    // ... and a peer whose proofs fail is cut off before its signatures are even checked.
+    let fresh = in_process(RelayConfig {
+        rate_per_second: 1,
+        rate_burst: 2,
+        ..RelayConfig::default()
+    });
+    for _ in 0..2 {
+        assert_eq!(
+            call(
+                &fresh,
+                "GET",
+                "/v1/mailbox",
+                Some("Missive 00".into()),
+                vec![]
+            )
+            .await
+            .0,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    let proof = auth(&mailbox_key(), "GET", "/v1/mailbox", b"");
+    refused(
+        &fresh,
+        ("GET", "/v1/mailbox", Some(proof), vec![]),
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn random_input_at_every_endpoint_is_never_a_5xx() {
+    let state = in_process(RelayConfig {
+        rate_burst: 100_000,
+        ..RelayConfig::default()
+    });
+    let key = mailbox_key();
+    let endpoints = [
+        ("POST", "/v1/envelopes"),
+        ("POST", "/v1/ephemeral"),
+        ("PUT", "/v1/directory/6162"),
+        ("GET", "/v1/directory/6162"),
+        ("GET", "/v1/mailbox"),
+        ("POST", "/v1/mailbox/ack"),
+        ("GET", "/v1/mailbox/ws"),
+        (
+            "GET",
+            "/v1/mailbox?after=18446744073709551615&limit=99999999999",
+        ),
+        ("GET", "/v1/directory/%ff%fe"),
+        ("DELETE", "/v1/mailbox"),
+    ];
+    let valid = envelope_to(MailboxId([3; 16]));
+    for round in 0..40usize {
+        for (method, path) in endpoints {
+            let mut body = valid.clone();
+            let mut rng = rand::rng();
+            let cut = rand::RngExt::random_range(&mut rng, 0..body.len());
+            body.truncate(cut);
+            if let Some(b) = body.get_mut(cut / 2) {
+                *b ^= 1 << (round % 8);
+            }
+            let proof = (round % 2 == 0).then(|| auth(&key, method, path, &body));
+            let (status, _) = call(&state, method, path, proof, body).await;
+            assert!(
+                status.is_client_error() || status.is_success(),
+                "{method} {path}: {status}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn health_and_metrics_answer() {
+    let state = in_process(RelayConfig::default());
+    let (status, body) = call(&state, "GET", "/health", None, vec![]).await;
+    assert_eq!((status, body.as_slice()), (StatusCode::OK, &b"ok\n"[..]));
+    let text = metrics(&state).await;
+    assert_eq!(metric(&text, "missive_envelopes_accepted_total"), 0);
+    assert_eq!(metric(&text, "missive_bytes_stored"), 0);
+    for reason in [
+        "malformed",
+        "unauthenticated",
+        "replayed",
+        "stale",
+        "rate_limited",
+        "overloaded",
+    ] {
+        assert_eq!(refusals(&text, reason), 0);
+    }
+}

@@ -1,0 +1,201 @@
+//! Helpers shared by the relay tests: a relay on a real socket (or in-process), signed
+//! requests, and genuine envelopes made by the engine.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use missive::Identity;
+use missive::conversation::{Conversation, Member, Role};
+use missive::envelope::{Envelope, MailboxId};
+use missive::mailbox::MailboxKey;
+use missive::relay::{RelayConfig, RelayState, SqliteStore, serve, system_clock};
+
+/// A far-future expiry for test envelopes.
+pub const EXPIRY: u64 = 4_000_000_000;
+
+/// A relay serving on 127.0.0.1 from a background runtime; stops when dropped.
+pub struct LiveRelay {
+    pub addr: SocketAddr,
+    pub state: RelayState,
+    pub dir: TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LiveRelay {
+    pub fn start(config: RelayConfig) -> Self {
+        let dir = TempDir::new("live");
+        let state = RelayState::open(dir.path(), config).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, addr) = std::sync::mpsc::channel();
+        let served = state.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                ready.send(listener.local_addr().unwrap()).unwrap();
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                serve(listener, served, shutdown).await.unwrap();
+            });
+            // Open WebSockets would hold the graceful shutdown; the runtime drop ends them.
+            runtime.shutdown_background();
+        });
+        Self {
+            addr: addr.recv().unwrap(),
+            state,
+            dir,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The SQLite files (database and write-ahead log) as raw bytes.
+    pub fn raw_database(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for name in ["relay.db", "relay.db-wal"] {
+            if let Ok(bytes) = std::fs::read(self.dir.path().join(name)) {
+                out.extend(bytes);
+            }
+        }
+        out
+    }
+}
+
+impl Drop for LiveRelay {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // Do not join: a WebSocket still open would keep the graceful shutdown waiting.
+        drop(self.thread.take());
+    }
+}
+
+/// A relay state on an in-memory store, for `oneshot` tests.
+pub fn in_process(config: RelayConfig) -> RelayState {
+    let store = SqliteStore::in_memory(config.limits).unwrap();
+    RelayState::new(Arc::new(store), config, system_clock)
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let mut bytes = [0u8; 8];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
+        let path = std::env::temp_dir().join(format!("missive-{tag}-{}", hex::encode(bytes)));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The `Authorization` header value proving `key` for this request, at the current time.
+pub fn auth(key: &MailboxKey, method: &str, path: &str, body: &[u8]) -> String {
+    auth_at(key, method, path, body, system_clock())
+}
+
+/// As [`auth`], with the proof's timestamp chosen.
+pub fn auth_at(key: &MailboxKey, method: &str, path: &str, body: &[u8], now: u64) -> String {
+    let proof = key.prove(&mut rand::rng(), method, path, body, now);
+    format!("Missive {}", hex::encode(proof.to_bytes()))
+}
+
+pub fn mailbox_key() -> MailboxKey {
+    MailboxKey::generate(&mut rand::rng())
+}
+
+/// A genuine conversation message from `sender` to the given mailboxes (the sender's own
+/// mailbox excluded), as the envelopes a client would hand the relay.
+pub fn group_envelopes(recipients: &[MailboxId], body: &[u8]) -> Vec<Envelope> {
+    let mut rng = rand::rng();
+    let member =
+        |m: MailboxId, role| Member::new(m, role, *Identity::generate(&mut rand::rng()).public());
+    let me = MailboxId([0xff; 16]);
+    let others = recipients
+        .iter()
+        .map(|m| member(*m, Role::Member))
+        .collect();
+    let (mut conv, _handoffs) =
+        Conversation::create(&mut rng, member(me, Role::Admin), others).unwrap();
+    let message = conv.encrypt(body).unwrap();
+    conv.envelopes(EXPIRY, &message).unwrap()
+}
+
+/// One 1 KiB-plaintext message to one mailbox, as envelope bytes.
+pub fn envelope_to(mailbox: MailboxId) -> Vec<u8> {
+    group_envelopes(&[mailbox], &[7; 1024])[0].to_bytes()
+}
+
+/// A plain envelope with a random body, cheap to make in bulk (the relay cannot tell).
+pub fn opaque_envelope(recipients: &[MailboxId], len: usize) -> Vec<u8> {
+    let mut body = vec![0u8; len];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut body);
+    Envelope::to_mailboxes(EXPIRY, recipients, &body).unwrap()[0].to_bytes()
+}
+
+pub fn mailboxes(n: usize) -> Vec<MailboxId> {
+    (0..n).map(|_| *mailbox_key().id()).collect()
+}
+
+/// One HTTP request over a real socket: status and body. Never errors on a status.
+pub fn http(method: &str, url: &str, auth: Option<&str>, body: &[u8]) -> (u16, Vec<u8>) {
+    thread_local! {
+        static AGENT: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+    }
+    let response = AGENT.with(|agent| {
+        let request = ureq::http::Request::builder().method(method).uri(url);
+        let request = match auth {
+            Some(a) => request.header("Authorization", a),
+            None => request,
+        };
+        agent.run(request.body(body.to_vec()).unwrap()).unwrap()
+    });
+    let status = response.status().as_u16();
+    (status, response.into_body().read_to_vec().unwrap())
+}
+
+/// A counter's value in the Prometheus text.
+pub fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+}
+
+/// The refusal counter for `reason`.
+pub fn refusals(text: &str, reason: &str) -> u64 {
+    metric(
+        text,
+        &format!("missive_refusals_total{{reason=\"{reason}\"}}"),
+    )
+}
