@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use missive::relay::RelayConfig;
 
 mod demo;
 mod http;
@@ -30,8 +31,14 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8700")]
         listen: SocketAddr,
+        /// Sustained requests per second per client (mailbox, or address when anonymous).
+        #[arg(long, default_value_t = RelayConfig::default().rate_per_second)]
+        rate_per_second: u32,
+        /// Requests a client may burst above the sustained rate.
+        #[arg(long, default_value_t = RelayConfig::default().rate_burst)]
+        rate_burst: u32,
     },
-    /// Start a relay on a temporary directory and walk four users through every message kind.
+    /// Start a relay on a temporary directory and walk five members through every message kind.
     Demo,
     /// Create a user: identity, mailbox key and prekeys, saved in a state file.
     Init {
@@ -128,7 +135,19 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Relay { data_dir, listen } => relay_cmd::run(&data_dir, listen),
+        Command::Relay {
+            data_dir,
+            listen,
+            rate_per_second,
+            rate_burst,
+        } => {
+            let config = RelayConfig {
+                rate_per_second,
+                rate_burst,
+                ..RelayConfig::default()
+            };
+            relay_cmd::run(&data_dir, listen, config)
+        }
         Command::Demo => demo::run(),
         Command::Init { user, state } => user_cmd::init(&state, &user),
         Command::Publish {

@@ -6,9 +6,9 @@ use std::path::Path;
 use missive::relay::{RelayConfig, RelayState, serve};
 
 /// Runs a relay until Ctrl-C.
-pub(crate) fn run(data_dir: &Path, listen: SocketAddr) -> Result<(), String> {
+pub(crate) fn run(data_dir: &Path, listen: SocketAddr, config: RelayConfig) -> Result<(), String> {
     init_logging();
-    let state = RelayState::open(data_dir, RelayConfig::default()).map_err(|e| e.to_string())?;
+    let state = RelayState::open(data_dir, config).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
