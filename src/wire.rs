@@ -58,11 +58,47 @@ pub(crate) fn decode_body<T: Serialize + DeserializeOwned>(
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes { what });
     }
-    // The re-encoding may hold secrets (stored session state): wipe it after the comparison.
-    let mut again = zeroize::Zeroizing::new(Vec::with_capacity(bytes.len()));
-    encode_into(&value, &mut again);
-    if again.as_slice() != bytes {
+    // Re-encode, comparing as we go: no copy of the input (which may hold secrets, or a whole
+    // ciphertext) is made.
+    let same = postcard::serialize_with_flavor(&value, SameAs { expected: bytes })
+        .is_ok_and(|rest| rest.is_empty());
+    if !same {
         return Err(DecodeError::NonCanonical { what });
     }
     Ok(value)
+}
+
+/// A postcard output that writes nothing: it checks each byte against `expected` and fails at
+/// the first difference, or when the encoding is longer.
+struct SameAs<'a> {
+    expected: &'a [u8],
+}
+
+impl<'a> postcard::ser_flavors::Flavor for SameAs<'a> {
+    /// What is left of `expected` after the encoding (empty when they are equal).
+    type Output = &'a [u8];
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        match self.expected.split_at_checked(data.len()) {
+            Some((head, tail)) if head == data => {
+                self.expected = tail;
+                Ok(())
+            }
+            _ => Err(postcard::Error::SerializeBufferFull),
+        }
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        match self.expected.split_first() {
+            Some((&head, tail)) if head == data => {
+                self.expected = tail;
+                Ok(())
+            }
+            _ => Err(postcard::Error::SerializeBufferFull),
+        }
+    }
+
+    fn finalize(self) -> postcard::Result<Self::Output> {
+        Ok(self.expected)
+    }
 }

@@ -34,6 +34,10 @@ pub struct Floors {
     pub hkdf: Duration,
     /// SHA-256 over 1 KiB.
     pub sha256_kib: Duration,
+    /// One step of a Missive chain: HKDF-Expand of 72 bytes with a 68-byte info (PROTOCOL §6.3).
+    pub chain_step: Duration,
+    /// Parsing an Ed25519 public key (point decompression).
+    pub key_parse: Duration,
 }
 
 pub fn measure() -> Floors {
@@ -93,6 +97,19 @@ pub fn measure() -> Floors {
         }),
         sha256_kib: median(|| {
             black_box(Sha256::digest(black_box(&buf)));
+        }),
+        chain_step: median(|| {
+            let mut out = [0u8; 72];
+            Hkdf::<Sha256>::from_prk(black_box(&prk))
+                .unwrap()
+                .expand(&[9u8; 68], &mut out)
+                .unwrap();
+            black_box(out);
+        }),
+        key_parse: median(|| {
+            black_box(
+                ed25519_dalek::VerifyingKey::from_bytes(black_box(verifying.as_bytes())).unwrap(),
+            );
         }),
     }
 }

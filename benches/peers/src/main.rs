@@ -9,6 +9,7 @@ mod membership;
 mod missive_setup;
 mod mls;
 mod pairwise;
+mod profile;
 mod table;
 mod timer;
 
@@ -18,6 +19,12 @@ use table::{Figure::Time, Line, Row};
 pub const KIB: [u8; 1024] = [0x42; 1024];
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, cmd, what] = args.as_slice()
+        && cmd == "profile"
+    {
+        return profile::run(what);
+    }
     let started = std::time::Instant::now();
     let f = floors::measure();
     let mut out = vec![Line::Section(
@@ -33,6 +40,8 @@ fn main() {
         ("ChaCha20-Poly1305 seal, 256 B", f.seal_256),
         ("HKDF-SHA256 step (Expand, 32 B)", f.hkdf),
         ("SHA-256, 1 KiB", f.sha256_kib),
+        ("Missive chain step (HKDF-Expand, 72 B)", f.chain_step),
+        ("Ed25519 public key parse", f.key_parse),
     ] {
         out.push(Line::Row(Row::new(name, Time(d))));
     }

@@ -162,13 +162,15 @@ pub fn run(f: &Floors, out: &mut Vec<Line>) -> Vec<(usize, f64, f64)> {
         let o = openmls(n);
         let per_chain = middle(m.per_chain.clone());
         let others = n as u32 - 1;
-        // Floors of this design: sealing n - 1 small distributions (AEAD + 2 HKDF each) and
-        // opening n - 1 chains (AEAD + 2 HKDF + the 32-label window, 64 HKDF) per member, and
-        // for the committer one Ed25519 key generation and the roster hash.
+        // Floors of this design, per member: seal n - 1 small distributions (AEAD + KDF_CK)
+        // and open n - 1 (the same, plus parsing the chain's Ed25519 key and deriving its
+        // 32-label window); the committer also hashes the new roster (82 B a member) and makes
+        // an Ed25519 key (so does every member, for its new chain).
         let send = (f.seal_256 + f.hkdf * 2) * others;
-        let recv = (f.seal_256 + f.hkdf * 66) * others;
-        let committer_floor = f.keygen + send + recv;
-        let member_floor = f.keygen + send + recv;
+        let recv = (f.seal_256 + f.hkdf * 2 + f.key_parse + f.chain_step * 33) * others;
+        let roster = f.sha256_kib * (n as u32 * 82 / 1024);
+        let committer_floor = f.keygen + roster + send + recv;
+        let member_floor = committer_floor;
         for (what, s, (oc, om)) in [("add", &m.add, &o.add), ("remove", &m.remove, &o.remove)] {
             let committer = middle(s.committer.clone()) + per_chain * others;
             let member = middle(s.member.clone()) + per_chain * (others - 1);
@@ -190,7 +192,7 @@ pub fn run(f: &Floors, out: &mut Vec<Line>) -> Vec<(usize, f64, f64)> {
                 .peer("OpenMLS", Time(middle(oc.clone())))
                 .floor(
                     committer_floor,
-                    "keygen + (n−1)·(seal 256 B + 2 HKDF) + (n−1)·(open 256 B + 66 HKDF)",
+                    "keygen + roster hash + (n−1)·(seal 256 B + 2 HKDF) + (n−1)·(open 256 B + 2 HKDF + key parse + 33 chain steps)",
                 )
                 .goal(goal),
             ));
@@ -202,7 +204,7 @@ pub fn run(f: &Floors, out: &mut Vec<Line>) -> Vec<(usize, f64, f64)> {
                 .peer("OpenMLS", Time(middle(om.clone())))
                 .floor(
                     member_floor,
-                    "keygen + (n−1)·(seal 256 B + 2 HKDF) + (n−1)·(open 256 B + 66 HKDF)",
+                    "keygen + roster hash + (n−1)·(seal 256 B + 2 HKDF) + (n−1)·(open 256 B + 2 HKDF + key parse + 33 chain steps)",
                 )
                 .goal(goal),
             ));

@@ -1,0 +1,81 @@
+//! `missive-peers profile WHAT`: runs one operation many times, each call inside
+//! [`measured`], for `valgrind --tool=callgrind --toggle-collect='*measured*'` (instruction
+//! counts are repeatable on a noisy machine; set-up is left out).
+
+use std::hint::black_box;
+
+use missive::envelope::{Delivery, MailboxId};
+use missive::session::SessionMessage;
+
+use crate::KIB;
+use crate::missive_setup::{self, mailbox};
+use crate::pairwise::missive_pair;
+
+#[inline(never)]
+fn measured<T>(f: impl FnOnce() -> T) -> T {
+    black_box(f())
+}
+
+pub fn run(what: &str) {
+    let calls: usize = std::env::var("CALLS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(200);
+    let mut rng = rand::rng();
+    match what {
+        "session" => {
+            let (mut a, mut b) = missive_pair();
+            for _ in 0..calls {
+                let bytes = measured(|| a.encrypt(&mut rng, &KIB).unwrap().to_bytes());
+                measured(|| {
+                    b.decrypt(&SessionMessage::from_bytes(&bytes).unwrap())
+                        .unwrap()
+                });
+            }
+        }
+        "group" => {
+            let (mut s, mut r, _) = missive_setup::group(50, 0);
+            for _ in 0..calls {
+                let m = measured(|| s.encrypt(&KIB).unwrap());
+                measured(|| r.decrypt(&m).unwrap());
+            }
+        }
+        "fanout" => {
+            let (mut s, mut last) = missive_setup::fan_out(50);
+            let to: Vec<MailboxId> = (1..=50).map(mailbox).collect();
+            for _ in 0..calls / 4 {
+                let bytes = measured(|| s.send_first(&mut rng, &to, &KIB, 0).unwrap().1.to_bytes());
+                let mine = missive::envelope::split(&bytes)
+                    .unwrap()
+                    .pop()
+                    .unwrap()
+                    .to_bytes();
+                measured(|| {
+                    last.open_first(&Delivery::from_bytes(&mine).unwrap())
+                        .unwrap()
+                });
+            }
+        }
+        "change" => {
+            let (mut admin, mut m1, _) = missive_setup::group(1000, 0);
+            let extra = missive_setup::members(1001).pop().unwrap();
+            for i in 0..10 {
+                let (add, remove) = if i % 2 == 0 {
+                    (vec![extra], vec![])
+                } else {
+                    (vec![], vec![extra.id])
+                };
+                let h = measured(|| admin.change(&mut rng, &add, &remove).unwrap());
+                let mine = h
+                    .iter()
+                    .find(|(t, _)| *t == mailbox(1))
+                    .unwrap()
+                    .1
+                    .to_bytes();
+                measured(|| m1.accept_distribution(mailbox(0), &mine).unwrap());
+                measured(|| m1.start_chain(&mut rng).unwrap());
+            }
+        }
+        _ => eprintln!("profile what? session | group | fanout | change"),
+    }
+}
