@@ -48,9 +48,14 @@ fn main() {
     hpke_peers::run(&f, &mut out);
     pairwise::run(&f, &mut out);
     group::run(&f, &mut out);
-    let state = membership::run(&f, &mut out);
+    let mut notes = Vec::new();
+    let state = membership::run(&f, &mut out, &mut notes);
     fanout::run(&f, &mut out);
     membership::state_rows(&state, &mut out);
     table::print(&out);
+    println!();
+    for note in notes {
+        println!("- {note}");
+    }
     eprintln!("whole run: {:.0} s", started.elapsed().as_secs_f64());
 }

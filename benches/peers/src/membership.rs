@@ -151,7 +151,7 @@ fn openmls(n: usize) -> OpenMls {
     r
 }
 
-pub fn run(f: &Floors, out: &mut Vec<Line>) -> Vec<(usize, f64, f64)> {
+pub fn run(f: &Floors, out: &mut Vec<Line>, notes: &mut Vec<String>) -> Vec<(usize, f64, f64)> {
     out.push(Line::Section(
         "5. Add or remove one member (vs OpenMLS commit + merge, and process + merge); Missive \
          figures include sealing every distribution pairwise and the group's re-keying",
@@ -175,15 +175,18 @@ pub fn run(f: &Floors, out: &mut Vec<Line>) -> Vec<(usize, f64, f64)> {
             let committer = middle(s.committer.clone()) + per_chain * others;
             let member = middle(s.member.clone()) + per_chain * (others - 1);
             let goal = if n == 50 { 0.5 } else { 1.0 };
-            eprintln!(
-                "{what} at {n}: Missive engine calls alone: change {:?}, accept {:?}; \
-                 committer incl. sealing {:?}; member incl. re-key and sending {:?}; \
-                 per other member's chain {per_chain:?}",
-                middle(s.engine_commit.clone()),
-                middle(s.engine_accept.clone()),
-                middle(s.committer.clone()),
-                middle(s.member.clone()),
-            );
+            notes.push(format!(
+                "{what} at {n} members, Missive's parts: `change` alone {}, `accept_distribution` \
+                 of the commit alone {}; committer's change with every distribution sealed {}; \
+                 member's open + accept + `start_chain` + sealing its n − 1 distributions {}; \
+                 opening and installing one other member's new chain {} (× n − 1 for the \
+                 committer, × n − 2 for the member)",
+                Time(middle(s.engine_commit.clone())),
+                Time(middle(s.engine_accept.clone())),
+                Time(middle(s.committer.clone())),
+                Time(middle(s.member.clone())),
+                Time(per_chain),
+            ));
             out.push(Line::Row(
                 Row::new(
                     format!("{what} a member, {n} members: the committer"),

@@ -56,6 +56,58 @@ pub fn run(what: &str) {
                 });
             }
         }
+        "fanout-send" => {
+            let (mut s, _) = missive_setup::fan_out(50);
+            let to: Vec<MailboxId> = (1..=50).map(mailbox).collect();
+            for _ in 0..calls {
+                measured(|| s.send_first(&mut rng, &to, &KIB, 0).unwrap().1.to_bytes());
+            }
+        }
+        "ratchet" => {
+            let (mut a, mut b) = missive_pair();
+            for _ in 0..calls {
+                let m = a.encrypt(&mut rng, &KIB).unwrap().to_bytes();
+                measured(|| b.decrypt(&SessionMessage::from_bytes(&m).unwrap()).unwrap());
+                let m = b.encrypt(&mut rng, &KIB).unwrap().to_bytes();
+                measured(|| a.decrypt(&SessionMessage::from_bytes(&m).unwrap()).unwrap());
+            }
+        }
+        "decode" => {
+            // Medians of strict decoding: a 1 KiB session message, a delivery, and the state
+            // of a member of a 1000-member group.
+            let (mut a, _) = missive_pair();
+            let m = a.encrypt(&mut rng, &KIB).unwrap().to_bytes();
+            let t =
+                crate::timer::median(|| drop(black_box(SessionMessage::from_bytes(&m).unwrap())));
+            eprintln!("session message from_bytes: {t:?}");
+            let (mut s, _) = missive_setup::fan_out(50);
+            let to: Vec<MailboxId> = (1..=50).map(mailbox).collect();
+            let env = s.send_first(&mut rng, &to, &KIB, 0).unwrap().1.to_bytes();
+            let d = missive::envelope::split(&env)
+                .unwrap()
+                .pop()
+                .unwrap()
+                .to_bytes();
+            let t = crate::timer::median(|| drop(black_box(Delivery::from_bytes(&d).unwrap())));
+            eprintln!("delivery from_bytes: {t:?}");
+            let t = crate::timer::median(|| {
+                drop(black_box(
+                    missive::envelope::Envelope::from_bytes(&env).unwrap(),
+                ))
+            });
+            eprintln!("50-recipient envelope from_bytes: {t:?}");
+            let (_, m1, _) = missive_setup::group(1000, 0);
+            let state = m1.to_bytes();
+            let t = crate::timer::median(|| {
+                drop(black_box(
+                    missive::conversation::Conversation::from_bytes(&state).unwrap(),
+                ))
+            });
+            eprintln!(
+                "1000-member conversation state ({} B) from_bytes: {t:?}",
+                state.len()
+            );
+        }
         "change" => {
             let (mut admin, mut m1, _) = missive_setup::group(1000, 0);
             let extra = missive_setup::members(1001).pop().unwrap();
