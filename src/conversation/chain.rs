@@ -50,11 +50,41 @@ pub(crate) fn step(key: &[u8; 32], domain: &[u8], binding: &[u8], index: u32) ->
     )
 }
 
-/// Where a chain's steps are bound: its domain label and binding bytes.
+/// Where a chain's steps are bound: its domain label and binding bytes, held inline (a chain is
+/// cloned per recipient on every fan-out send; this way without touching the heap).
 #[derive(Clone)]
 pub(crate) struct Binding {
     pub(crate) domain: &'static [u8],
-    pub(crate) bytes: Vec<u8>,
+    bytes: [u8; BINDING_MAX],
+    len: usize,
+}
+
+/// The longest binding: a roster hash and a sender id.
+const BINDING_MAX: usize = 48;
+
+impl Binding {
+    /// `domain` with the binding `first || second`.
+    pub(crate) fn new<const A: usize, const B: usize>(
+        domain: &'static [u8],
+        first: &[u8; A],
+        second: &[u8; B],
+    ) -> Self {
+        const { assert!(A + B <= BINDING_MAX) };
+        let mut bytes = [0u8; BINDING_MAX];
+        let (head, tail) = bytes.split_at_mut(A);
+        head.copy_from_slice(first);
+        tail[..B].copy_from_slice(second);
+        Self {
+            domain,
+            bytes,
+            len: A + B,
+        }
+    }
+
+    /// The binding bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 /// The sending end: the current chain key and index.
@@ -86,7 +116,7 @@ impl SenderChain {
         let (next, out) = step(
             &self.key,
             self.binding.domain,
-            &self.binding.bytes,
+            self.binding.bytes(),
             self.index,
         );
         self.key = next;
@@ -193,7 +223,7 @@ impl ReceiverChain {
     }
 
     fn derive(&self, key: &[u8; 32], index: u32) -> (Secret, Step) {
-        step(key, self.binding.domain, &self.binding.bytes, index)
+        step(key, self.binding.domain, self.binding.bytes(), index)
     }
 
     /// Keeps labels for `[high, high + LOOKAHEAD)`, never past index `u32::MAX - 1`.
@@ -214,7 +244,7 @@ impl ReceiverChain {
             + 4
             + self.ahead.len() * 8
             + self.skipped.len() * (4 + 8 + 32)
-            + self.binding.bytes.len()
+            + self.binding.bytes().len()
     }
 }
 
@@ -346,10 +376,7 @@ mod tests {
     use super::*;
 
     fn binding() -> Binding {
-        Binding {
-            domain: b"test",
-            bytes: vec![1, 2, 3],
-        }
+        Binding::new(b"test", &[1, 2], &[3])
     }
 
     fn find(r: &ReceiverChain, step: &Step) -> Option<Slot> {

@@ -104,13 +104,7 @@ struct PeerChain {
 const CHAIN_DOMAIN: &[u8] = b"missive/v1/chain";
 
 fn chain_binding(roster_hash: &[u8; 32], sender: &MailboxId) -> Binding {
-    let mut bytes = Vec::with_capacity(48);
-    bytes.extend_from_slice(roster_hash);
-    bytes.extend_from_slice(&sender.0);
-    Binding {
-        domain: CHAIN_DOMAIN,
-        bytes,
-    }
+    Binding::new(CHAIN_DOMAIN, roster_hash, &sender.0)
 }
 
 impl Epoch {
