@@ -66,10 +66,10 @@ pub fn run(what: &str) {
         "ratchet" => {
             let (mut a, mut b) = missive_pair();
             for _ in 0..calls {
-                let m = a.encrypt(&mut rng, &KIB).unwrap().to_bytes();
-                measured(|| b.decrypt(&SessionMessage::from_bytes(&m).unwrap()).unwrap());
-                let m = b.encrypt(&mut rng, &KIB).unwrap().to_bytes();
-                measured(|| a.decrypt(&SessionMessage::from_bytes(&m).unwrap()).unwrap());
+                let m = measured(|| a.encrypt(&mut rng, &KIB).unwrap().to_bytes());
+                b.decrypt(&SessionMessage::from_bytes(&m).unwrap()).unwrap();
+                let m = measured(|| b.encrypt(&mut rng, &KIB).unwrap().to_bytes());
+                a.decrypt(&SessionMessage::from_bytes(&m).unwrap()).unwrap();
             }
         }
         "decode" => {
