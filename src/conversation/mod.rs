@@ -309,9 +309,15 @@ impl Conversation {
             return false;
         };
         let epochs = core::iter::once(&self.current).chain(self.previous.as_deref());
-        epochs
-            .flat_map(|e| e.peers.iter())
-            .any(|p| p.chain.find(&label).next().is_some())
+        // An in-order message is found by one lookup (and leaves lazy windows underived).
+        let in_order = |e: &Epoch| {
+            let peer = e.next_labels.get(&label).and_then(|p| e.peers.get(p));
+            peer.is_some_and(|p| p.chain.next_label() == Some(label))
+        };
+        epochs.clone().any(in_order)
+            || epochs
+                .flat_map(|e| e.peers.iter())
+                .any(|p| p.chain.find(&label).next().is_some())
     }
 
     /// Approximate bytes of key state held (chains, windows, verifying keys), not the roster.
