@@ -171,7 +171,7 @@ impl ReceiverChain {
         let mut chain = Self {
             base: key,
             high: 0,
-            ahead: VecDeque::with_capacity(LOOKAHEAD as usize),
+            ahead: VecDeque::with_capacity(1),
             frontier,
             full: false,
             rest: OnceLock::new(),

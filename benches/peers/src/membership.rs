@@ -163,11 +163,11 @@ pub fn run(f: &Floors, out: &mut Vec<Line>, notes: &mut Vec<String>) -> Vec<(usi
         let per_chain = middle(m.per_chain.clone());
         let others = n as u32 - 1;
         // Floors of this design, per member: seal n - 1 small distributions (AEAD + KDF_CK)
-        // and open n - 1 (the same, plus parsing the chain's Ed25519 key and deriving its
-        // 32-label window); the committer also hashes the new roster (82 B a member) and makes
-        // an Ed25519 key (so does every member, for its new chain).
+        // and open n - 1 (the same, plus parsing the chain's Ed25519 key and deriving its next
+        // label); the committer also hashes the new roster (82 B a member) and makes an
+        // Ed25519 key (so does every member, for its new chain).
         let send = (f.seal_256 + f.hkdf * 2) * others;
-        let recv = (f.seal_256 + f.hkdf * 2 + f.key_parse + f.chain_step * 33) * others;
+        let recv = (f.seal_256 + f.hkdf * 2 + f.key_parse + f.chain_step) * others;
         let roster = f.sha256_kib * (n as u32 * 82 / 1024);
         let committer_floor = f.keygen + roster + send + recv;
         let member_floor = committer_floor;
@@ -195,7 +195,7 @@ pub fn run(f: &Floors, out: &mut Vec<Line>, notes: &mut Vec<String>) -> Vec<(usi
                 .peer("OpenMLS", Time(middle(oc.clone())))
                 .floor(
                     committer_floor,
-                    "keygen + roster hash + (n−1)·(seal 256 B + 2 HKDF) + (n−1)·(open 256 B + 2 HKDF + key parse + 33 chain steps)",
+                    "keygen + roster hash + (n−1)·(seal 256 B + 2 HKDF) + (n−1)·(open 256 B + 2 HKDF + key parse + 1 chain step)",
                 )
                 .goal(goal),
             ));
@@ -207,7 +207,7 @@ pub fn run(f: &Floors, out: &mut Vec<Line>, notes: &mut Vec<String>) -> Vec<(usi
                 .peer("OpenMLS", Time(middle(om.clone())))
                 .floor(
                     member_floor,
-                    "keygen + roster hash + (n−1)·(seal 256 B + 2 HKDF) + (n−1)·(open 256 B + 2 HKDF + key parse + 33 chain steps)",
+                    "keygen + roster hash + (n−1)·(seal 256 B + 2 HKDF) + (n−1)·(open 256 B + 2 HKDF + key parse + 1 chain step)",
                 )
                 .goal(goal),
             ));
