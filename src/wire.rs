@@ -18,7 +18,8 @@ pub(crate) trait Wire: Serialize + DeserializeOwned {
     const VERSION: u8;
 
     fn to_wire(&self) -> Vec<u8> {
-        let mut out = vec![Self::VERSION];
+        let mut out = Vec::with_capacity(1 + encoded_len(self));
+        out.push(Self::VERSION);
         encode_into(self, &mut out);
         out
     }
@@ -39,11 +40,41 @@ pub(crate) trait Wire: Serialize + DeserializeOwned {
 
 /// Appends the postcard encoding of `value` to `out`.
 pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    // Sized first, so the writer never reallocates: postcard writes most fields a byte at a
+    // time, and every reallocation would copy (and free unwiped) what was written so far.
+    out.reserve(encoded_len(value));
     // Serializing our own derive types into a Vec cannot fail: no sequence has unknown length
     // and the writer grows as needed.
     #[allow(clippy::expect_used)]
     let taken = postcard::to_extend(value, core::mem::take(out)).expect("postcard into Vec");
     *out = taken;
+}
+
+/// The length of `value`'s postcard encoding (0 if it cannot be encoded; then nothing is
+/// reserved and the encoder reports the error).
+fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    postcard::serialize_with_flavor(value, Count(0)).unwrap_or(0)
+}
+
+/// A postcard output that only counts bytes.
+struct Count(usize);
+
+impl postcard::ser_flavors::Flavor for Count {
+    type Output = usize;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0 += data.len();
+        Ok(())
+    }
+
+    fn try_push(&mut self, _: u8) -> postcard::Result<()> {
+        self.0 += 1;
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.0)
+    }
 }
 
 /// Decodes exactly `bytes` as a `T`, rejecting trailing and non-canonical bytes.

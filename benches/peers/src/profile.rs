@@ -108,6 +108,38 @@ pub fn run(what: &str) {
                 state.len()
             );
         }
+        "rekey" => {
+            // Member 1 of 1000 after each change: accept, re-key (encoding every distribution),
+            // and install three other members' new chains.
+            let (mut admin, mut m1, mut others) = missive_setup::group(1000, 3);
+            let extra = missive_setup::members(1001).pop().unwrap();
+            for i in 0..calls.min(40) {
+                let (add, remove) = if i % 2 == 0 {
+                    (vec![extra], vec![])
+                } else {
+                    (vec![], vec![extra.id])
+                };
+                let h = admin.change(&mut rng, &add, &remove).unwrap();
+                let of = |to| h.iter().find(|(t, _)| *t == to).unwrap().1.to_bytes();
+                measured(|| m1.accept_distribution(mailbox(0), &of(mailbox(1))).unwrap());
+                measured(|| {
+                    for (_, d) in m1.start_chain(&mut rng).unwrap() {
+                        black_box(d.to_bytes());
+                    }
+                });
+                for o in &mut others {
+                    o.accept_distribution(mailbox(0), &of(o.me())).unwrap();
+                    let out = o.start_chain(&mut rng).unwrap();
+                    let mine = out
+                        .iter()
+                        .find(|(t, _)| *t == mailbox(1))
+                        .unwrap()
+                        .1
+                        .to_bytes();
+                    measured(|| m1.accept_distribution(o.me(), &mine).unwrap());
+                }
+            }
+        }
         "change" => {
             let (mut admin, mut m1, _) = missive_setup::group(1000, 0);
             let extra = missive_setup::members(1001).pop().unwrap();
