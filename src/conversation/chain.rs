@@ -280,7 +280,7 @@ impl ReceiverChain {
         Some(self.rest.get_or_init(|| {
             let end = self.high.saturating_add(LOOKAHEAD);
             let mut frontier = self.frontier.clone();
-            let mut labels = Vec::new();
+            let mut labels = Vec::with_capacity(LOOKAHEAD as usize);
             for index in self.high + self.ahead.len() as u32..end {
                 let (next, out) = self.derive(&frontier, index);
                 frontier = next;

@@ -140,6 +140,16 @@ pub fn run(what: &str) {
                 }
             }
         }
+        "save" => {
+            // Saving the state of a member who has just installed 999 chains (lazily).
+            let (_, m1, _) = missive_setup::group(1000, 0);
+            let (first, t1) = crate::timer::time(|| m1.to_bytes());
+            let (_, t2) = crate::timer::time(|| m1.to_bytes());
+            eprintln!(
+                "first to_bytes {t1:?} (derives the windows), again {t2:?}, {} B",
+                first.len()
+            );
+        }
         "change" => {
             let (mut admin, mut m1, _) = missive_setup::group(1000, 0);
             let extra = missive_setup::members(1001).pop().unwrap();
