@@ -18,7 +18,8 @@ pub(crate) trait Wire: Serialize + DeserializeOwned {
     const VERSION: u8;
 
     fn to_wire(&self) -> Vec<u8> {
-        let mut out = vec![Self::VERSION];
+        let mut out = Vec::with_capacity(1 + encoded_len(self));
+        out.push(Self::VERSION);
         encode_into(self, &mut out);
         out
     }
@@ -39,11 +40,41 @@ pub(crate) trait Wire: Serialize + DeserializeOwned {
 
 /// Appends the postcard encoding of `value` to `out`.
 pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    // Sized first, so the writer never reallocates: postcard writes most fields a byte at a
+    // time, and every reallocation would copy (and free unwiped) what was written so far.
+    out.reserve(encoded_len(value));
     // Serializing our own derive types into a Vec cannot fail: no sequence has unknown length
     // and the writer grows as needed.
     #[allow(clippy::expect_used)]
     let taken = postcard::to_extend(value, core::mem::take(out)).expect("postcard into Vec");
     *out = taken;
+}
+
+/// The length of `value`'s postcard encoding (0 if it cannot be encoded; then nothing is
+/// reserved and the encoder reports the error).
+fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    postcard::serialize_with_flavor(value, Count(0)).unwrap_or(0)
+}
+
+/// A postcard output that only counts bytes.
+struct Count(usize);
+
+impl postcard::ser_flavors::Flavor for Count {
+    type Output = usize;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0 += data.len();
+        Ok(())
+    }
+
+    fn try_push(&mut self, _: u8) -> postcard::Result<()> {
+        self.0 += 1;
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.0)
+    }
 }
 
 /// Decodes exactly `bytes` as a `T`, rejecting trailing and non-canonical bytes.
@@ -58,11 +89,47 @@ pub(crate) fn decode_body<T: Serialize + DeserializeOwned>(
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes { what });
     }
-    // The re-encoding may hold secrets (stored session state): wipe it after the comparison.
-    let mut again = zeroize::Zeroizing::new(Vec::with_capacity(bytes.len()));
-    encode_into(&value, &mut again);
-    if again.as_slice() != bytes {
+    // Re-encode, comparing as we go: no copy of the input (which may hold secrets, or a whole
+    // ciphertext) is made.
+    let same = postcard::serialize_with_flavor(&value, SameAs { expected: bytes })
+        .is_ok_and(|rest| rest.is_empty());
+    if !same {
         return Err(DecodeError::NonCanonical { what });
     }
     Ok(value)
+}
+
+/// A postcard output that writes nothing: it checks each byte against `expected` and fails at
+/// the first difference, or when the encoding is longer.
+struct SameAs<'a> {
+    expected: &'a [u8],
+}
+
+impl<'a> postcard::ser_flavors::Flavor for SameAs<'a> {
+    /// What is left of `expected` after the encoding (empty when they are equal).
+    type Output = &'a [u8];
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        match self.expected.split_at_checked(data.len()) {
+            Some((head, tail)) if head == data => {
+                self.expected = tail;
+                Ok(())
+            }
+            _ => Err(postcard::Error::SerializeBufferFull),
+        }
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        match self.expected.split_first() {
+            Some((&head, tail)) if head == data => {
+                self.expected = tail;
+                Ok(())
+            }
+            _ => Err(postcard::Error::SerializeBufferFull),
+        }
+    }
+
+    fn finalize(self) -> postcard::Result<Self::Output> {
+        Ok(self.expected)
+    }
 }

@@ -7,6 +7,7 @@
 //! [`MAX_SKIPPED`] steps it jumped over; nothing else.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
@@ -50,11 +51,41 @@ pub(crate) fn step(key: &[u8; 32], domain: &[u8], binding: &[u8], index: u32) ->
     )
 }
 
-/// Where a chain's steps are bound: its domain label and binding bytes.
+/// Where a chain's steps are bound: its domain label and binding bytes, held inline (a chain is
+/// cloned per recipient on every fan-out send; this way without touching the heap).
 #[derive(Clone)]
 pub(crate) struct Binding {
     pub(crate) domain: &'static [u8],
-    pub(crate) bytes: Vec<u8>,
+    bytes: [u8; BINDING_MAX],
+    len: usize,
+}
+
+/// The longest binding: a roster hash and a sender id.
+const BINDING_MAX: usize = 48;
+
+impl Binding {
+    /// `domain` with the binding `first || second`.
+    pub(crate) fn new<const A: usize, const B: usize>(
+        domain: &'static [u8],
+        first: &[u8; A],
+        second: &[u8; B],
+    ) -> Self {
+        const { assert!(A + B <= BINDING_MAX) };
+        let mut bytes = [0u8; BINDING_MAX];
+        let (head, tail) = bytes.split_at_mut(A);
+        head.copy_from_slice(first);
+        tail[..B].copy_from_slice(second);
+        Self {
+            domain,
+            bytes,
+            len: A + B,
+        }
+    }
+
+    /// The binding bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 /// The sending end: the current chain key and index.
@@ -86,7 +117,7 @@ impl SenderChain {
         let (next, out) = step(
             &self.key,
             self.binding.domain,
-            &self.binding.bytes,
+            self.binding.bytes(),
             self.index,
         );
         self.key = next;
@@ -106,25 +137,45 @@ pub(crate) enum Slot {
 /// The receiving end. It keeps the chain key at `high` (one past the highest accepted index),
 /// the labels of the next [`LOOKAHEAD`] steps, the chain key after them, and at most
 /// [`MAX_SKIPPED`] skipped steps with their secrets.
+///
+/// The window is derived lazily: a new chain derives only its next label (all an in-order
+/// message needs), and the rest of the window the first time anything looks past it (an
+/// out-of-order or unknown label, or the state being saved). Deriving it costs 32 chain steps,
+/// which every member otherwise pays for each of the n - 1 chains it installs after a change.
+/// The window it answers for, and the state it saves, are exactly the eager window's.
 pub(crate) struct ReceiverChain {
     base: Secret,
     high: u32,
+    /// Labels of steps `high ..`, derived so far: the whole window once `full`, else at least
+    /// the next one.
     ahead: VecDeque<[u8; 8]>,
+    /// The chain key after the last label in `ahead`.
     frontier: Secret,
+    /// Whether `ahead` holds the whole window (and is kept whole as it slides).
+    full: bool,
+    /// The rest of the window past `ahead`, derived on demand by `&self` lookups.
+    rest: OnceLock<Rest>,
     skipped: VecDeque<Step>,
     binding: Binding,
+}
+
+/// Labels of the window past what a lazy chain has derived, and the chain key after them.
+struct Rest {
+    labels: Vec<[u8; 8]>,
+    frontier: Secret,
 }
 
 impl ReceiverChain {
     pub(crate) fn new(key: Secret, binding: Binding) -> Self {
         let frontier = key.clone();
-        let (ahead, skipped) = (VecDeque::with_capacity(LOOKAHEAD as usize), VecDeque::new());
         let mut chain = Self {
             base: key,
             high: 0,
-            ahead,
+            ahead: VecDeque::with_capacity(1),
             frontier,
-            skipped,
+            full: false,
+            rest: OnceLock::new(),
+            skipped: VecDeque::new(),
             binding,
         };
         chain.extend();
@@ -138,9 +189,11 @@ impl ReceiverChain {
             .iter()
             .enumerate()
             .filter(move |(_, s)| &s.label == label);
+        let rest = self.rest().map(|r| r.labels.as_slice()).unwrap_or_default();
         let ahead = self
             .ahead
             .iter()
+            .chain(rest)
             .enumerate()
             .filter(move |(_, l)| *l == label);
         let ahead = ahead.filter_map(|(k, _)| u32::try_from(k).ok().map(Slot::Ahead));
@@ -151,7 +204,7 @@ impl ReceiverChain {
     pub(crate) fn get(&self, slot: Slot) -> Option<Step> {
         match slot {
             Slot::Skipped(i) => self.skipped.get(i).cloned(),
-            Slot::Ahead(k) if (k as usize) < self.ahead.len() => {
+            Slot::Ahead(k) if (k as usize) < self.window_len() => {
                 let mut key = self.base.clone();
                 for i in 0..k {
                     key = self.derive(&key, self.high + i).0;
@@ -169,7 +222,11 @@ impl ReceiverChain {
             Slot::Skipped(i) => {
                 self.skipped.remove(i);
             }
-            Slot::Ahead(k) if (k as usize) < self.ahead.len() => {
+            Slot::Ahead(k) if (k as usize) < self.window_len() => {
+                // Past the in-order step, or after a lookup derived the rest: keep it all.
+                if k > 0 || self.rest.get().is_some() {
+                    self.fill();
+                }
                 for _ in 0..=k {
                     let (next, step) = self.derive(&self.base, self.high);
                     self.base = next;
@@ -193,12 +250,19 @@ impl ReceiverChain {
     }
 
     fn derive(&self, key: &[u8; 32], index: u32) -> (Secret, Step) {
-        step(key, self.binding.domain, &self.binding.bytes, index)
+        step(key, self.binding.domain, self.binding.bytes(), index)
     }
 
-    /// Keeps labels for `[high, high + LOOKAHEAD)`, never past index `u32::MAX - 1`.
+    /// Steps in the window: [`LOOKAHEAD`], fewer only at the end of the index space.
+    fn window_len(&self) -> usize {
+        (self.high.saturating_add(LOOKAHEAD) - self.high) as usize
+    }
+
+    /// Keeps labels for `[high, high + LOOKAHEAD)` once full (else for the next step), never
+    /// past index `u32::MAX - 1`.
     fn extend(&mut self) {
-        let target = self.high.saturating_add(LOOKAHEAD);
+        let want = if self.full { self.window_len() } else { 1 };
+        let target = self.high.saturating_add(want.min(self.window_len()) as u32);
         let mut index = self.high + self.ahead.len() as u32;
         while index < target {
             let (next, out) = self.derive(&self.frontier, index);
@@ -208,13 +272,44 @@ impl ReceiverChain {
         }
     }
 
+    /// The labels past `ahead` up to the end of the window, derived once (None when full).
+    fn rest(&self) -> Option<&Rest> {
+        if self.full {
+            return None;
+        }
+        Some(self.rest.get_or_init(|| {
+            let end = self.high.saturating_add(LOOKAHEAD);
+            let mut frontier = self.frontier.clone();
+            let mut labels = Vec::with_capacity(LOOKAHEAD as usize);
+            for index in self.high + self.ahead.len() as u32..end {
+                let (next, out) = self.derive(&frontier, index);
+                frontier = next;
+                labels.push(out.label);
+            }
+            Rest { labels, frontier }
+        }))
+    }
+
+    /// Makes the window whole and keeps it so.
+    fn fill(&mut self) {
+        if self.full {
+            return;
+        }
+        self.rest();
+        if let Some(rest) = self.rest.take() {
+            self.ahead.extend(rest.labels);
+            self.frontier = rest.frontier;
+        }
+        self.full = true;
+    }
+
     /// Bytes of key state held, for the state-size figure.
     pub(crate) fn state_len(&self) -> usize {
         2 * 32
             + 4
-            + self.ahead.len() * 8
+            + self.window_len() * 8
             + self.skipped.len() * (4 + 8 + 32)
-            + self.binding.bytes.len()
+            + self.binding.bytes().len()
     }
 }
 
@@ -304,11 +399,15 @@ impl ReceiverChain {
             .skipped
             .iter()
             .map(|s| (s.index, s.label, SecretBytes(*s.secret)));
+        // The whole window, as an eager chain would have it.
+        let rest = self.rest();
+        let labels = rest.map(|r| r.labels.as_slice()).unwrap_or_default();
+        let frontier = rest.map_or(&self.frontier, |r| &r.frontier);
         ReceiverState {
             base: SecretBytes(*self.base),
             high: self.high,
-            ahead: self.ahead.iter().copied().collect(),
-            frontier: SecretBytes(*self.frontier),
+            ahead: self.ahead.iter().chain(labels).copied().collect(),
+            frontier: SecretBytes(**frontier),
             skipped: skipped.collect(),
         }
     }
@@ -335,6 +434,8 @@ impl ReceiverChain {
             high: state.high,
             ahead: state.ahead.iter().copied().collect(),
             frontier: Zeroizing::new(state.frontier.0),
+            full: true,
+            rest: OnceLock::new(),
             skipped: skipped.collect(),
             binding,
         })
@@ -346,10 +447,7 @@ mod tests {
     use super::*;
 
     fn binding() -> Binding {
-        Binding {
-            domain: b"test",
-            bytes: vec![1, 2, 3],
-        }
+        Binding::new(b"test", &[1, 2], &[3])
     }
 
     fn find(r: &ReceiverChain, step: &Step) -> Option<Slot> {
@@ -385,6 +483,72 @@ mod tests {
         assert!(r.skipped.len() <= MAX_SKIPPED);
         assert!(find(&r, &steps[4]).is_none(), "oldest skipped dropped");
         assert!(r.state_len() <= 2 * 32 + 4 + 8 * 32 + 44 * MAX_SKIPPED + 3);
+    }
+
+    fn saved(r: &ReceiverChain) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::wire::encode_into(&r.to_state(), &mut out);
+        out
+    }
+
+    /// A lazily derived window behaves and saves exactly like a whole one: a new chain, and the
+    /// same chain restored from its (whole) state, go through the same steps side by side.
+    #[test]
+    fn lazy_window_is_the_whole_window() {
+        let mut s = SenderChain::new(Zeroizing::new([6; 32]), binding());
+        let steps: Vec<Step> = (0..200).map(|_| s.next().unwrap()).collect();
+        let mut lazy = ReceiverChain::new(Zeroizing::new([6; 32]), binding());
+        let whole = ReceiverChain::from_state(&lazy.to_state(), binding()).unwrap();
+        let mut whole = whole;
+        assert!(!lazy.full && whole.full);
+        let expected: Vec<[u8; 8]> = steps[..LOOKAHEAD as usize]
+            .iter()
+            .map(|s| s.label)
+            .collect();
+        assert_eq!(lazy.to_state().ahead, expected);
+        // In order, then a jump, a late one, an unknown label, then in order again.
+        let order = [0usize, 1, 2, 9, 5, 3, 10, 11, 40, 41, 42, 70, 60];
+        for i in order {
+            assert_eq!(lazy.next_label(), whole.next_label());
+            let (a, b) = (find(&lazy, &steps[i]), find(&whole, &steps[i]));
+            assert_eq!(a, b, "step {i}");
+            if let Some(slot) = a {
+                assert_eq!(*lazy.get(slot).unwrap().secret, *steps[i].secret);
+                lazy.consume(slot);
+                whole.consume(slot);
+            }
+            assert_eq!(saved(&lazy), saved(&whole), "after step {i}");
+            assert_eq!(lazy.state_len(), whole.state_len());
+        }
+        let unknown = [0xAA; 8];
+        assert!(lazy.find(&unknown).next().is_none());
+        assert_eq!(saved(&lazy), saved(&whole));
+
+        // Read in order without looking further: the window stays underived, and saves the same.
+        let mut lazy = ReceiverChain::new(Zeroizing::new([6; 32]), binding());
+        let mut whole = ReceiverChain::from_state(&saved_state(&lazy), binding()).unwrap();
+        for step in &steps[..100] {
+            assert_eq!(lazy.next_label(), Some(step.label));
+            lazy.consume(Slot::Ahead(0));
+            whole.consume(Slot::Ahead(0));
+        }
+        assert!(!lazy.full && lazy.ahead.len() == 1);
+        assert_eq!(saved(&lazy), saved(&whole));
+    }
+
+    /// The state without caching the lazy window in `r`.
+    fn saved_state(r: &ReceiverChain) -> ReceiverState {
+        let copy = ReceiverChain {
+            base: r.base.clone(),
+            high: r.high,
+            ahead: r.ahead.clone(),
+            frontier: r.frontier.clone(),
+            full: r.full,
+            rest: OnceLock::new(),
+            skipped: VecDeque::new(),
+            binding: r.binding.clone(),
+        };
+        copy.to_state()
     }
 
     #[test]

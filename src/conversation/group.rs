@@ -326,20 +326,21 @@ impl Conversation {
             .members()
             .iter()
             .filter(|m| m.id != self.me);
-        others
-            .map(|m| {
-                let dist = KeyDistribution {
-                    conversation: self.id,
-                    kind: self.kind,
-                    epoch: self.current.number,
-                    roster_hash: self.current.roster_hash,
-                    sender: self.me,
-                    change: change(m),
-                    chain_key: SecretBytes(*chain_key),
-                    chain_public,
-                };
-                (m.id, dist)
-            })
-            .collect()
+        // Sized up front: growing would move the chain keys and free the old copies unwiped.
+        let mut handoffs = Vec::with_capacity(self.current.roster.members().len());
+        handoffs.extend(others.map(|m| {
+            let dist = KeyDistribution {
+                conversation: self.id,
+                kind: self.kind,
+                epoch: self.current.number,
+                roster_hash: self.current.roster_hash,
+                sender: self.me,
+                change: change(m),
+                chain_key: SecretBytes(*chain_key),
+                chain_public,
+            };
+            (m.id, dist)
+        }));
+        handoffs
     }
 }

@@ -104,13 +104,7 @@ struct PeerChain {
 const CHAIN_DOMAIN: &[u8] = b"missive/v1/chain";
 
 fn chain_binding(roster_hash: &[u8; 32], sender: &MailboxId) -> Binding {
-    let mut bytes = Vec::with_capacity(48);
-    bytes.extend_from_slice(roster_hash);
-    bytes.extend_from_slice(&sender.0);
-    Binding {
-        domain: CHAIN_DOMAIN,
-        bytes,
-    }
+    Binding::new(CHAIN_DOMAIN, roster_hash, &sender.0)
 }
 
 impl Epoch {
@@ -315,9 +309,15 @@ impl Conversation {
             return false;
         };
         let epochs = core::iter::once(&self.current).chain(self.previous.as_deref());
-        epochs
-            .flat_map(|e| e.peers.iter())
-            .any(|p| p.chain.find(&label).next().is_some())
+        // An in-order message is found by one lookup (and leaves lazy windows underived).
+        let in_order = |e: &Epoch| {
+            let peer = e.next_labels.get(&label).and_then(|p| e.peers.get(p));
+            peer.is_some_and(|p| p.chain.next_label() == Some(label))
+        };
+        epochs.clone().any(in_order)
+            || epochs
+                .flat_map(|e| e.peers.iter())
+                .any(|p| p.chain.find(&label).next().is_some())
     }
 
     /// Approximate bytes of key state held (chains, windows, verifying keys), not the roster.

@@ -51,13 +51,7 @@ struct Incoming {
 }
 
 fn fanout_binding(sender: &MailboxId, recipient: &MailboxId) -> Binding {
-    let mut bytes = Vec::with_capacity(32);
-    bytes.extend_from_slice(&sender.0);
-    bytes.extend_from_slice(&recipient.0);
-    Binding {
-        domain: FANOUT_DOMAIN,
-        bytes,
-    }
+    Binding::new(FANOUT_DOMAIN, &sender.0, &recipient.0)
 }
 
 /// What a seed gives: the conversation-id mask and the prk the first chain key comes from.

@@ -101,7 +101,8 @@ impl Roster {
             return Err(UsageError::InvalidRoster);
         }
         let kept = self.0.iter().filter(|m| !removed.contains(&m.id));
-        let mut members: Vec<Member> = kept.chain(added).copied().collect();
+        let mut members = Vec::with_capacity(self.0.len() + added.len());
+        members.extend(kept.chain(added).copied());
         members.sort_unstable_by_key(|m| m.id);
         Self::new(kind, members)
     }

@@ -80,7 +80,64 @@ impl SessionMessage {
         let mut out = Vec::with_capacity(ad.len() + 160);
         out.extend_from_slice(ad);
         out.push(Self::VERSION);
-        wire::encode_into(&(&self.prekey, &self.header), &mut out);
+        match self.prekey {
+            // Every message after the first reply: the same bytes as postcard's (None is
+            // 0x00), written directly rather than byte by byte through serde.
+            None => {
+                out.push(0);
+                self.header.encode_into(&mut out);
+            }
+            Some(_) => wire::encode_into(&(&self.prekey, &self.header), &mut out),
+        }
         out
+    }
+}
+
+impl Header {
+    /// Appends postcard's encoding of the header: the key's 32 bytes, then PN and N as
+    /// LEB128 varints.
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.ratchet_key.as_bytes());
+        for mut n in [self.previous_counter, self.counter] {
+            while n >= 0x80 {
+                out.push((n as u8) | 0x80);
+                n >>= 7;
+            }
+            out.push(n as u8);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_encoding_is_postcards() {
+        let counters = [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            1 << 21,
+            u32::MAX - 1,
+            u32::MAX,
+        ];
+        for (i, &pn) in counters.iter().enumerate() {
+            let n = counters[(i * 7 + 3) % counters.len()];
+            let header = Header {
+                ratchet_key: PublicKey::from_bytes([i as u8 + 1; 32]),
+                previous_counter: pn,
+                counter: n,
+            };
+            let mut ours = Vec::new();
+            header.encode_into(&mut ours);
+            let mut theirs = Vec::new();
+            wire::encode_into(&(&None::<PrekeyHeader>, &header), &mut theirs);
+            assert_eq!([&[0][..], &ours].concat(), theirs, "PN {pn}, N {n}");
+        }
     }
 }
