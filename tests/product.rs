@@ -917,3 +917,39 @@ fn typing_indicators_are_ephemeral_and_follow_settings() {
             .is_empty()
     );
 }
+
+#[test]
+fn attachments_travel_by_reference_and_their_key_is_never_shown() {
+    let (_, mut ana, mut ben) = world();
+    let ben_id = connect(&mut ana, &mut ben);
+    let file = missive::client::Attachment {
+        reference: "blob:cv.pdf".into(),
+        sha256: [3; 32],
+        size: 48_213,
+        media_type: "application/pdf".into(),
+        key: [0xa7; 32],
+    };
+    let content = Content::Text(Text {
+        text: "my CV".into(),
+        mentions: vec![],
+        attachments: vec![file.clone()],
+    });
+    let events = deliver(
+        &mut ben,
+        &ana.send(&mut rng(), &ben_id, &content, NOW).unwrap(),
+    );
+    let got = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Message {
+                content: Content::Text(t),
+                ..
+            } => Some(t.attachments.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(got, std::slice::from_ref(&file));
+    let shown = format!("{file:?} {events:?}");
+    let key_shown = shown.contains("167, 167, 167") || shown.to_lowercase().contains("a7a7a7");
+    assert!(!key_shown, "{shown}");
+}

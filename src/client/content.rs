@@ -1,6 +1,7 @@
 //! The typed, versioned content of a conversation message (PROTOCOL.md §9.4).
 
 use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::crypto::x25519::PublicKey;
 use crate::envelope::MailboxId;
@@ -31,8 +32,9 @@ pub struct Text {
 }
 
 /// A file kept outside the message (for example in a blob store), encrypted under `key`; the
-/// message carries what is needed to fetch and check it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// message carries what is needed to fetch and check it. The key is wiped on drop and never
+/// shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub struct Attachment {
     /// Where to fetch the encrypted file.
     pub reference: String,
@@ -44,6 +46,16 @@ pub struct Attachment {
     pub media_type: String,
     /// The file's ChaCha20-Poly1305 key.
     pub key: [u8; 32],
+}
+
+impl core::fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("reference", &self.reference)
+            .field("size", &self.size)
+            .field("media_type", &self.media_type)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A sponsored message: headline, body, buttons, an image banner and an optional lead form.
