@@ -5,8 +5,8 @@ use rand::CryptoRng;
 use serde::{Deserialize, Serialize};
 
 use super::content::{LeadField, LeadForm};
-use super::{Client, ENVELOPE_LIFETIME, Outgoing};
-use crate::envelope::{Envelope, MailboxId, padding};
+use super::{Client, Outgoing};
+use crate::envelope::{MailboxId, padding};
 use crate::error::{DecodeError, Error, UsageError};
 use crate::hpke;
 use crate::wire::Wire;
@@ -76,14 +76,7 @@ impl Client {
         let (enc, ct) = hpke::seal_base(rng, &form.key, INFO, &form.id, &padded)?;
         let mut body = enc.as_bytes().to_vec();
         body.extend_from_slice(&ct);
-        let expiry = now.saturating_add(ENVELOPE_LIFETIME);
-        let envelope = Envelope::to_mailboxes(expiry, &[*advertiser], &body)?
-            .pop()
-            .ok_or(UsageError::InvalidRoster)?;
-        Ok(Outgoing {
-            envelope: envelope.to_bytes(),
-            ephemeral: false,
-        })
+        super::send::single(advertiser, &body, now, false)
     }
 
     /// Opens a lead answer with one of our form keys, if it is one.

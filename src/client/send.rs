@@ -413,13 +413,23 @@ impl Client {
     ) -> Result<Outgoing, Error> {
         let contact = self.contacts.get(to).ok_or(UsageError::UnknownRecipient)?;
         let body = sealed::seal(rng, contact.identity.dh_key(), to, content)?;
-        let expiry = now.saturating_add(ENVELOPE_LIFETIME);
-        let envelope = Envelope::to_mailboxes(expiry, &[*to], &body)?
-            .pop()
-            .ok_or(UsageError::InvalidRoster)?;
-        Ok(Outgoing {
-            envelope: envelope.to_bytes(),
-            ephemeral,
-        })
+        single(to, &body, now, ephemeral)
     }
+}
+
+/// `body` in an envelope to one mailbox, kept at the relay for [`ENVELOPE_LIFETIME`].
+pub(super) fn single(
+    to: &MailboxId,
+    body: &[u8],
+    now: u64,
+    ephemeral: bool,
+) -> Result<Outgoing, Error> {
+    let expiry = now.saturating_add(ENVELOPE_LIFETIME);
+    let envelope = Envelope::to_mailboxes(expiry, &[*to], body)?
+        .pop()
+        .ok_or(UsageError::InvalidRoster)?;
+    Ok(Outgoing {
+        envelope: envelope.to_bytes(),
+        ephemeral,
+    })
 }
