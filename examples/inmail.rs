@@ -1,5 +1,6 @@
-//! InMail: a message to a non-connection, paid with a credit the platform counts (Premium
-//! Career 5 a month, Premium Business 15), free between premium members.
+//! InMail: a message to a non-connection, paid with a credit token the relay issues (Premium
+//! Career 5 a month, Premium Business 15) and takes without learning who spent it; between
+//! premium members a premium token instead.
 //!
 //! `cargo run --example inmail`
 
@@ -7,7 +8,8 @@ mod common;
 
 use common::{NOW, deliver, look_up, member};
 use missive::client::Content;
-use missive::platform::{Platform, Profile, Tier, month_of};
+use missive::platform::{Platform, Profile, Tier};
+use missive::token::TokenKind;
 
 fn main() -> Result<(), missive::Error> {
     let mut platform = Platform::new(&mut rand::rng());
@@ -18,20 +20,17 @@ fn main() -> Result<(), missive::Error> {
     let mut ben = member(&mut platform, "ben", career);
     let mut dan = member(&mut platform, "dan", Profile::FREE);
     let dan_id = look_up(&mut ben, &mut dan)?;
-    let month = month_of(NOW);
     let ben_id = *ben.mailbox_id();
-    let receipt = platform
-        .authorize_inmail(&ben_id, &dan_id, month)
-        .map_err(|_| missive::PolicyError::NotConnected)?;
-    println!(
-        "credits left for ben this month: {:?}",
-        platform.ledger().credits(&ben_id, month)
-    );
+    println!("ben's credit tokens: {}", ben.tokens(TokenKind::Credit));
     let pitch = Content::text("Dan, would you consider a role on my team?");
     deliver(
         &mut dan,
-        &ben.send_inmail(&mut rand::rng(), &dan_id, &pitch, &receipt, NOW)?,
+        &ben.send_inmail(&mut rand::rng(), &dan_id, &pitch, NOW)?,
     )?;
+    println!(
+        "ben's credit tokens after one InMail: {}",
+        ben.tokens(TokenKind::Credit)
+    );
     // The InMail opened the conversation: Dan may answer.
     deliver(
         &mut ben,
@@ -44,8 +43,9 @@ fn main() -> Result<(), missive::Error> {
     )?;
     // A free member has no credits.
     println!(
-        "dan asks for an InMail credit: {:?}",
-        platform.authorize_inmail(&dan_id, &ben_id, month).err()
+        "dan sends an InMail: {:?}",
+        dan.send_inmail(&mut rand::rng(), &ben_id, &Content::text("hi"), NOW)
+            .err()
     );
     Ok(())
 }

@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::{NOW, deliver, look_up, member};
+use common::{NOW, certify, deliver, fund, look_up, member};
 use missive::client::{CallToAction, Content, Event, ImageRef, LeadField, Sponsored};
 use missive::platform::{Platform, Profile};
+use missive::token::TokenKind;
 
 fn main() -> Result<(), missive::Error> {
     let mut platform = Platform::new(&mut rand::rng());
@@ -17,6 +18,9 @@ fn main() -> Result<(), missive::Error> {
         acme.mailbox_id(),
         acme.identity(),
     ));
+    // The platform registers Acme as an advertiser; the relay issues it sponsored tokens.
+    certify(&platform, &mut acme, true);
+    fund(&mut acme, TokenKind::Sponsored, 10);
     let mut ana = member(&mut platform, "ana", Profile::FREE);
     let ana_id = look_up(&mut acme, &mut ana)?;
     let form = acme.new_lead_form(

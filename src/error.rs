@@ -73,6 +73,9 @@ pub enum CryptoError {
     /// A payload names a sender other than the one that delivered it, or one without the
     /// right to send it.
     WrongSender,
+    /// A zero-knowledge proof did not verify: for tokens, the issuer did not evaluate under
+    /// the key it published.
+    BadProof,
 }
 
 /// The API was used in a way it does not allow.
@@ -111,6 +114,11 @@ pub enum UsageError {
     InvalidRoster,
     /// The payload belongs to another conversation.
     WrongConversation,
+    /// A batch must hold at least one item and at most `max`.
+    BatchSize {
+        /// The most allowed.
+        max: usize,
+    },
 }
 
 /// A product rule forbids the message (who may message whom, credits, roles, settings).
@@ -123,10 +131,6 @@ pub enum PolicyError {
     AlreadyConnected,
     /// There is no pending invitation to answer or withdraw.
     NoInvitation,
-    /// The InMail receipt is not the platform's, or not for this sender and recipient.
-    InvalidReceipt,
-    /// The InMail receipt was already used.
-    ReceiptReused,
     /// The recipient has no Open Profile.
     NotOpenProfile,
     /// No platform key is configured, so receipts and certificates cannot be checked.
@@ -143,6 +147,13 @@ pub enum PolicyError {
     TooManyMentions,
     /// Multi-recipient messages go to connections only.
     NotAllConnections,
+    /// We hold no credential the relay would accept for a recipient (no key from them, no
+    /// token for this kind of send, no Open Profile).
+    NoCredential,
+    /// No token of the kind this send needs is left: request more.
+    NoToken,
+    /// No account certificate is set, so no tokens can be requested.
+    NoAccount,
 }
 
 /// Any Missive error.
@@ -187,6 +198,7 @@ impl fmt::Display for CryptoError {
             Self::NoMatchingKey => "no key matches this message",
             Self::RosterMismatch => "roster does not match",
             Self::WrongSender => "payload sender is not the party that delivered it",
+            Self::BadProof => "proof verification failed",
         })
     }
 }
@@ -207,6 +219,7 @@ impl fmt::Display for UsageError {
             Self::FutureEpoch => f.write_str("payload is for a later epoch"),
             Self::InvalidRoster => f.write_str("invalid roster or recipient list"),
             Self::WrongConversation => f.write_str("payload belongs to another conversation"),
+            Self::BatchSize { max } => write!(f, "a batch holds 1 to {max} items"),
         }
     }
 }
@@ -217,8 +230,6 @@ impl fmt::Display for PolicyError {
             Self::NotConnected => "not connected: direct messages need an accepted connection",
             Self::AlreadyConnected => "already connected or invited",
             Self::NoInvitation => "no pending invitation",
-            Self::InvalidReceipt => "InMail receipt is invalid for this message",
-            Self::ReceiptReused => "InMail receipt was already used",
             Self::NotOpenProfile => "the recipient has no Open Profile",
             Self::NoPlatformKey => "no platform key configured",
             Self::NotAdvertiser => "sender is not a registered advertiser",
@@ -227,6 +238,9 @@ impl fmt::Display for PolicyError {
             Self::NotGroupPoster => "only admins and managers post to a group",
             Self::TooManyMentions => "a group post mentions at most 20 members",
             Self::NotAllConnections => "multi-recipient messages go to connections only",
+            Self::NoCredential => "no delivery credential for a recipient",
+            Self::NoToken => "no token of the needed kind left",
+            Self::NoAccount => "no account certificate set",
         })
     }
 }

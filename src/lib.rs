@@ -42,8 +42,10 @@ pub mod client;
 pub mod platform;
 
 // ---- Mailboxes and relay authentication ----
+pub mod access;
 pub mod mailbox;
 pub mod relay_api;
+pub mod token;
 
 // ---- The relay's storage (feature `relay`) ----
 #[cfg(feature = "relay")]

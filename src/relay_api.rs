@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::DecodeError;
 use crate::mailbox::MailboxId;
+use crate::platform::AccountCertificate;
+use crate::token::{IssuerPublicKey, TokenRequest, TokenResponse};
 use crate::wire::Wire;
 
 /// `PUT /v1/directory/{user}`: publish a bundle and top up one-time prekeys.
@@ -69,6 +71,35 @@ pub struct Ack {
     pub ids: Vec<[u8; 16]>,
 }
 
+/// `POST /v1/tokens` (authenticated by the mailbox): blinded token inputs to evaluate,
+/// with the platform's certificate of the account they count against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenIssue {
+    /// The account; its mailbox must be the one the request is authenticated by.
+    pub account: AccountCertificate,
+    /// What to evaluate.
+    pub request: TokenRequest,
+}
+
+/// The answer to [`TokenIssue`]: the evaluations, proven to be under `key`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenIssued {
+    /// The issuer's public key for the request's kind and period (the same for everyone:
+    /// `GET /v1/tokens/{kind}/{period}`).
+    pub key: IssuerPublicKey,
+    /// Evaluated elements and the batch proof.
+    pub response: TokenResponse,
+}
+
+/// The body of a `202 Accepted` for a submission some of whose recipients the credential
+/// did not reach (empty body when it reached them all): the envelope was stored for the
+/// others; submit it again later for these.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Undelivered {
+    /// Recipients that got nothing.
+    pub mailboxes: Vec<MailboxId>,
+}
+
 macro_rules! wire_api {
     ($($ty:ident => $what:literal),* $(,)?) => {$(
         impl Wire for $ty {
@@ -94,4 +125,7 @@ wire_api! {
     DeliveredEnvelope => "delivered envelope",
     DeliveryPage => "delivery page",
     Ack => "ack request",
+    TokenIssue => "token issue request",
+    TokenIssued => "token issue response",
+    Undelivered => "undelivered list",
 }

@@ -90,8 +90,16 @@ fn two_users_connect_and_talk_through_a_relay_process() {
     let r = ["--relay", url.as_str()];
     run(&dir, &["init", "--user", "alice", "--state", "alice.state"]);
     run(&dir, &["init", "--user", "bob", "--state", "bob.state"]);
+    // The stand-alone relay is its own platform: it certifies each account.
+    let certify = ["certify", "--relay-data-dir", "relay-data", "--state"];
+    run(
+        &dir,
+        &[&certify[..], &["alice.state", "--tier", "career"]].concat(),
+    );
+    run(&dir, &[&certify[..], &["bob.state"]].concat());
     for s in ["alice.state", "bob.state"] {
-        run(&dir, &[&["publish", "--state", s][..], &r].concat());
+        let published = stdout(&run(&dir, &[&["publish", "--state", s][..], &r].concat()));
+        assert!(published.contains("invite"), "{published}");
     }
     let refused = Command::new(BIN)
         .current_dir(&dir)

@@ -9,8 +9,11 @@ use missive::client::{Client, Content, Event};
 use missive::envelope::{self, MailboxId};
 use missive::{CryptoError, Error, UsageError};
 
+/// A user of its own free account, with invitation tokens.
 fn user(name: &str) -> Client {
-    Client::new(&mut rand::rng(), name.as_bytes())
+    let mut c = Client::new(&mut rand::rng(), name.as_bytes());
+    common::users::invitations(&mut c);
+    c
 }
 
 #[test]

@@ -5,14 +5,16 @@
 
 mod common;
 
-use common::users::{NOW, connect, contact, deliver, member, refusals, texts};
+use common::users::{NOW, certify, connect, contact, deliver, fund, member, refusals, texts};
 use missive::PolicyError;
+use missive::access::Credential;
 use missive::client::{
     Access, CallToAction, Client, Connection, Content, Event, LeadField, Settings, Sponsored, Text,
 };
 use missive::conversation::Role;
 use missive::envelope::MailboxId;
-use missive::platform::{InMailKind, LedgerError, Platform, Profile, Tier, month_of};
+use missive::platform::{InMailKind, LedgerError, Platform, Profile, Tier, monthly_tokens};
+use missive::token::TokenKind;
 use missive::{Error, UsageError};
 
 const CAREER: Profile = Profile {
@@ -260,170 +262,151 @@ fn open_profile_needs_premium_and_the_switch_on_the_recipients_side() {
 // ---- InMail ----
 
 #[test]
-fn the_ledger_gives_5_and_15_credits_a_month_and_none_to_free_members() {
-    let mut p = Platform::new(&mut rng());
-    let [career, business, free, target] = [[1u8; 16], [2; 16], [3; 16], [4; 16]].map(MailboxId);
-    p.register(career, CAREER);
-    p.register(business, BUSINESS);
-    p.register(free, Profile::FREE);
-    p.register(target, Profile::FREE);
-    let month = month_of(NOW);
-    for _ in 0..5 {
-        assert_eq!(
-            p.authorize_inmail(&career, &target, month).unwrap().kind,
-            InMailKind::Credit
+fn the_relay_issues_5_and_15_credits_a_month_and_none_to_free_members() {
+    let p = Platform::new(&mut rng());
+    let mut quotas = Vec::new();
+    for (i, profile) in [Profile::FREE, CAREER, BUSINESS].into_iter().enumerate() {
+        let mut p = Platform::new(&mut rng());
+        let mailbox = MailboxId([i as u8; 16]);
+        p.register(mailbox, profile);
+        let account = p.certify_account(&mailbox, false, NOW).unwrap();
+        quotas.push(
+            [TokenKind::Credit, TokenKind::Premium, TokenKind::Sponsored]
+                .map(|k| monthly_tokens(k, &account)),
         );
     }
+    assert_eq!(quotas[0], [0, 0, 0]);
+    assert_eq!(quotas[1][0], 5);
+    assert_eq!(quotas[2][0], 15);
+    assert!(quotas[1][1] > 0 && quotas[2][1] > 0);
+    // Only registered advertisers get sponsored tokens; everyone gets invitations.
+    let mut p2 = p;
+    p2.register(MailboxId([9; 16]), Profile::FREE);
+    let advertiser = p2.certify_account(&MailboxId([9; 16]), true, NOW).unwrap();
+    assert!(monthly_tokens(TokenKind::Sponsored, &advertiser) > 0);
+    assert!(monthly_tokens(TokenKind::Invite, &advertiser) > 0);
     assert_eq!(
-        p.authorize_inmail(&career, &target, month).unwrap_err(),
-        LedgerError::NoCredits
-    );
-    for _ in 0..15 {
-        p.authorize_inmail(&business, &target, month).unwrap();
-    }
-    assert_eq!(
-        p.authorize_inmail(&business, &target, month).unwrap_err(),
-        LedgerError::NoCredits
-    );
-    assert_eq!(
-        p.authorize_inmail(&free, &target, month).unwrap_err(),
-        LedgerError::NoCredits
-    );
-    // Premium to premium is free, even with no credits left.
-    let r = p.authorize_inmail(&career, &business, month).unwrap();
-    assert_eq!(r.kind, InMailKind::PremiumToPremium);
-    assert_eq!(p.ledger().credits(&career, month).unwrap(), 0);
-    // A new month brings the allowance back (unspent credits do not carry over).
-    assert_eq!(p.ledger().credits(&career, month + 1).unwrap(), 5);
-    assert_eq!(
-        p.authorize_inmail(&career, &target, month + 1)
-            .unwrap()
-            .kind,
-        InMailKind::Credit
-    );
-    assert_eq!(p.ledger().credits(&career, month + 1).unwrap(), 4);
-    assert_eq!(
-        p.authorize_inmail(&MailboxId([9; 16]), &target, month)
+        p2.certify_account(&MailboxId([8; 16]), false, NOW)
             .unwrap_err(),
         LedgerError::UnknownMember
     );
 }
 
 #[test]
-fn inmail_opens_a_conversation_with_a_non_connection() {
+fn inmail_spends_one_credit_token_and_opens_a_conversation() {
     let mut p = Platform::new(&mut rng());
     let mut ben = member(&mut p, "ben", CAREER);
     let mut dan = member(&mut p, "dan", Profile::FREE);
     let dan_id = contact(&mut ben, &mut dan);
     let ben_id = *ben.mailbox_id();
-    let receipt = p.authorize_inmail(&ben_id, &dan_id, month_of(NOW)).unwrap();
-    let events = deliver(
-        &mut dan,
-        &ben.send_inmail(
-            &mut rng(),
-            &dan_id,
-            &Content::text("a role?"),
-            &receipt,
-            NOW,
-        )
-        .unwrap(),
-    );
-    assert!(events.iter().any(|e| matches!(e, Event::Message { access: Access::InMail(r), .. } if r.serial == receipt.serial)));
-    // Both may continue in the conversation the InMail opened, without more credits.
-    assert_eq!(
-        texts(&deliver(
-            &mut ben,
-            &dan.send(&mut rng(), &ben_id, &Content::text("tell me more"), NOW)
-                .unwrap()
-        )),
-        ["tell me more"]
-    );
-    assert_eq!(
-        texts(&deliver(
-            &mut dan,
-            &ben.send(&mut rng(), &dan_id, &Content::text("sure"), NOW)
-                .unwrap()
-        )),
-        ["sure"]
-    );
-    // The same receipt cannot open another conversation.
-    let events = deliver(
-        &mut dan,
-        &ben.send_inmail(&mut rng(), &dan_id, &Content::text("again"), &receipt, NOW)
-            .unwrap(),
-    );
-    assert_eq!(refusals(&events), [PolicyError::ReceiptReused]);
-}
-
-#[test]
-fn inmail_receipts_are_checked_by_sender_and_recipient() {
-    let mut p = Platform::new(&mut rng());
-    let mut other_platform = Platform::new(&mut rng());
-    let mut ben = member(&mut p, "ben", CAREER);
-    let mut dan = member(&mut p, "dan", Profile::FREE);
-    let mut eve = member(&mut p, "eve", Profile::FREE);
-    let dan_id = contact(&mut ben, &mut dan);
-    let eve_id = contact(&mut ben, &mut eve);
-    let ben_id = *ben.mailbox_id();
-    let month = month_of(NOW);
-    let for_eve = p.authorize_inmail(&ben_id, &eve_id, month).unwrap();
-    let hi = Content::text("hi");
-    assert_eq!(
-        policy(ben.send_inmail(&mut rng(), &dan_id, &hi, &for_eve, NOW)),
-        PolicyError::InvalidReceipt
-    );
-    other_platform.register(ben_id, CAREER);
-    other_platform.register(dan_id, Profile::FREE);
-    let forged = other_platform
-        .authorize_inmail(&ben_id, &dan_id, month)
-        .unwrap();
-    assert_eq!(
-        policy(ben.send_inmail(&mut rng(), &dan_id, &hi, &forged, NOW)),
-        PolicyError::InvalidReceipt
-    );
-    // A recipient without the platform key cannot check receipts, so it refuses them.
-    let mut blind = Client::new(&mut rng(), b"blind");
-    p.register(*blind.mailbox_id(), Profile::FREE);
-    let blind_id = contact(&mut ben, &mut blind);
-    let receipt = p.authorize_inmail(&ben_id, &blind_id, month).unwrap();
-    let events = deliver(
-        &mut blind,
-        &ben.send_inmail(&mut rng(), &blind_id, &hi, &receipt, NOW)
-            .unwrap(),
-    );
-    assert_eq!(refusals(&events), [PolicyError::NoPlatformKey]);
-    // The genuine receipt for Dan works.
-    let receipt = p.authorize_inmail(&ben_id, &dan_id, month).unwrap();
+    assert_eq!(ben.tokens(TokenKind::Credit), 5);
     let out = ben
-        .send_inmail(&mut rng(), &dan_id, &hi, &receipt, NOW)
+        .send_inmail(&mut rng(), &dan_id, &Content::text("a role?"), NOW)
         .unwrap();
-    assert_eq!(texts(&deliver(&mut dan, &out)), ["hi"]);
+    // Every envelope of the send carries the same credit token, so the relay takes one.
+    let tokens: Vec<_> = out.iter().map(|o| o.credential.clone()).collect();
+    assert!(matches!(&tokens[0], Credential::Token(t) if t.kind == TokenKind::Credit));
+    assert!(tokens.iter().all(|t| *t == tokens[0]));
+    assert_eq!(ben.tokens(TokenKind::Credit), 4);
+    let events = deliver(&mut dan, &out);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Message {
+            access: Access::InMail(InMailKind::Credit),
+            ..
+        }
+    )));
+    // Both may continue in the conversation the InMail opened, without more credits: Ben's
+    // contact key came with the InMail, Dan's with his reply.
+    let reply = dan
+        .send(&mut rng(), &ben_id, &Content::text("tell me more"), NOW)
+        .unwrap();
+    assert!(
+        reply
+            .iter()
+            .all(|o| matches!(o.credential, Credential::Contacts(_)))
+    );
+    assert_eq!(texts(&deliver(&mut ben, &reply)), ["tell me more"]);
+    let more = ben
+        .send(&mut rng(), &dan_id, &Content::text("sure"), NOW)
+        .unwrap();
+    assert!(
+        more.iter()
+            .all(|o| matches!(o.credential, Credential::Contacts(_)))
+    );
+    assert_eq!(texts(&deliver(&mut dan, &more)), ["sure"]);
+    assert_eq!(ben.tokens(TokenKind::Credit), 4);
 }
 
 #[test]
-fn premium_to_premium_inmail_costs_no_credit() {
+fn without_a_credit_token_inmail_fails_and_changes_nothing() {
+    let mut p = Platform::new(&mut rng());
+    let mut ana = member(&mut p, "ana", Profile::FREE);
+    let mut dan = member(&mut p, "dan", Profile::FREE);
+    let dan_id = contact(&mut ana, &mut dan);
+    assert_eq!(ana.tokens(TokenKind::Credit), 0);
+    assert_eq!(
+        policy(ana.send_inmail(&mut rng(), &dan_id, &Content::text("hi"), NOW)),
+        PolicyError::NoToken
+    );
+    assert_eq!(ana.direct_conversation(&dan_id), None);
+    // A Career member who spent all five is refused the sixth.
+    let mut ben = member(&mut p, "ben", CAREER);
+    for i in 0..5 {
+        let mut target = member(&mut p, &format!("t{i}"), Profile::FREE);
+        let id = contact(&mut ben, &mut target);
+        ben.send_inmail(&mut rng(), &id, &Content::text("hi"), NOW)
+            .unwrap();
+    }
+    let dan_at_ben = contact(&mut ben, &mut dan);
+    assert_eq!(
+        policy(ben.send_inmail(&mut rng(), &dan_at_ben, &Content::text("hi"), NOW)),
+        PolicyError::NoToken
+    );
+}
+
+#[test]
+fn premium_to_premium_inmail_spends_a_premium_token_not_a_credit() {
     let mut p = Platform::new(&mut rng());
     let mut ben = member(&mut p, "ben", CAREER);
     let mut chloe = member(&mut p, "chloe", BUSINESS);
     let chloe_id = contact(&mut ben, &mut chloe);
-    let ben_id = *ben.mailbox_id();
-    let month = month_of(NOW);
-    let receipt = p.authorize_inmail(&ben_id, &chloe_id, month).unwrap();
-    assert_eq!(receipt.kind, InMailKind::PremiumToPremium);
-    assert_eq!(p.ledger().credits(&ben_id, month).unwrap(), 5);
+    ben.set_contact_profile(chloe_id, BUSINESS);
+    let premium = ben.tokens(TokenKind::Premium);
     let out = ben
-        .send_inmail(
-            &mut rng(),
-            &chloe_id,
-            &Content::text("partnership?"),
-            &receipt,
-            NOW,
-        )
+        .send_inmail(&mut rng(), &chloe_id, &Content::text("partnership?"), NOW)
         .unwrap();
-    assert_eq!(texts(&deliver(&mut chloe, &out)), ["partnership?"]);
+    assert!(matches!(&out[0].credential, Credential::Token(t) if t.kind == TokenKind::Premium));
+    assert_eq!(ben.tokens(TokenKind::Credit), 5);
+    assert_eq!(ben.tokens(TokenKind::Premium), premium - 1);
+    let events = deliver(&mut chloe, &out);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Message {
+            access: Access::InMail(InMailKind::PremiumToPremium),
+            ..
+        }
+    )));
+    // A premium claim to a free member (the sender believed a stale profile) is refused.
+    let mut dan = member(&mut p, "dan", Profile::FREE);
+    let dan_id = contact(&mut ben, &mut dan);
+    ben.set_contact_profile(dan_id, BUSINESS);
+    let out = ben
+        .send_inmail(&mut rng(), &dan_id, &Content::text("hi"), NOW)
+        .unwrap();
+    assert_eq!(
+        refusals(&deliver(&mut dan, &out)),
+        [PolicyError::NotConnected]
+    );
 }
 
 // ---- Sponsored messages ----
+
+/// Certifies `c` as a registered advertiser and gives it sponsored tokens.
+fn advertise(p: &Platform, c: &mut Client) {
+    certify(p, c, true);
+    fund(c, TokenKind::Sponsored, 100);
+}
 
 fn ad(form: Option<missive::client::LeadForm>) -> Sponsored {
     Sponsored {
@@ -447,6 +430,7 @@ fn sponsored_messages_reach_their_audience_with_a_verifiable_advertiser() {
         acme.mailbox_id(),
         acme.identity(),
     ));
+    advertise(&p, &mut acme);
     let mut audience: Vec<Client> = ["ana", "ben", "chloe"]
         .iter()
         .map(|n| member(&mut p, n, Profile::FREE))
@@ -505,7 +489,9 @@ fn only_certified_advertisers_send_sponsored_messages() {
         policy(mallory.send_sponsored(&mut rng(), &[ana_id], &ad(None), NOW)),
         PolicyError::NotAdvertiser
     );
-    // A certificate from another key, or one issued to someone else, is refused by recipients.
+    // A certificate from another key, or one issued to someone else, is refused by recipients
+    // (Mallory is a registered advertiser, so the relay would take her envelopes).
+    advertise(&p, &mut mallory);
     let mut acme = member(&mut p, "acme", Profile::FREE);
     let stolen = p.certify_advertiser("Acme", acme.mailbox_id(), acme.identity());
     for cert in [
@@ -533,6 +519,7 @@ fn lead_form_answers_reach_the_advertiser_alone() {
         acme.mailbox_id(),
         acme.identity(),
     ));
+    advertise(&p, &mut acme);
     let mut ana = member(&mut p, "ana", Profile::FREE);
     let mut rival = member(&mut p, "rival", Profile::FREE);
     let fields = vec![
@@ -612,6 +599,7 @@ fn lead_form_answers_reach_the_advertiser_alone() {
             .unwrap();
     let out = [missive::client::Outgoing {
         envelope: readdressed[0].to_bytes(),
+        credential: Credential::Open,
         ephemeral: false,
     }];
     assert!(deliver(&mut rival, &out).is_empty());
@@ -777,6 +765,7 @@ fn a_removed_member_reads_nothing_new_and_loses_group_access() {
         missive::envelope::Envelope::to_mailboxes(NOW + 60, &[chloe_id], envelope.body()).unwrap();
     let out = [missive::client::Outgoing {
         envelope: readdressed[0].to_bytes(),
+        credential: Credential::Open,
         ephemeral: false,
     }];
     assert!(texts(&deliver(&mut chloe, &out)).is_empty());

@@ -12,11 +12,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use missive::access::{AccessKey, Credential, Submission};
 use missive::envelope::Envelope;
 use missive::mailbox::MailboxKey;
 use missive::relay_api::DeliveryPage;
 use rand::RngExt;
-use relay_support::{TempDir, auth, http, mailbox_key, opaque_envelope};
+use relay_support::{TempDir, auth, http, mailbox_key, opaque_raw, register_contact};
 
 fn start(dir: &TempDir) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -46,6 +47,7 @@ fn start(dir: &TempDir) -> (Child, String) {
 fn deliver_until_down(
     base: &str,
     key: &MailboxKey,
+    contact: &AccessKey,
     acked: &Mutex<Vec<[u8; 16]>>,
     down: &AtomicBool,
 ) {
@@ -56,8 +58,13 @@ fn deliver_until_down(
         .build()
         .into();
     while !down.load(Ordering::Relaxed) {
-        let envelope = opaque_envelope(&[*key.id()], 400);
-        let Ok(response) = agent.post(&url).send(&envelope[..]) else {
+        let envelope = opaque_raw(&[*key.id()], 400);
+        let submission = Submission {
+            credential: Credential::Contacts(contact.clone()),
+            envelope: envelope.clone(),
+        }
+        .to_bytes();
+        let Ok(response) = agent.post(&url).send(&submission[..]) else {
             return; // killed mid-request: not acknowledged, not counted
         };
         if response.status() == 202 {
@@ -91,13 +98,18 @@ fn acknowledged_deliveries_survive_kill_9() {
     let dir = TempDir::new("crash");
     let keys: Vec<MailboxKey> = (0..4).map(|_| mailbox_key()).collect();
     let acked: Vec<Mutex<Vec<[u8; 16]>>> = keys.iter().map(|_| Mutex::default()).collect();
-    for _round in 0..4 {
+    let mut contacts = Vec::new();
+    for round in 0..4 {
         let (mut relay, base) = start(&dir);
+        // Registered once: an access key the relay acknowledged must survive the kills too.
+        if round == 0 {
+            contacts = keys.iter().map(|k| register_contact(&base, k)).collect();
+        }
         let down = AtomicBool::new(false);
         std::thread::scope(|s| {
-            for (key, acked) in keys.iter().zip(&acked) {
+            for ((key, acked), contact) in keys.iter().zip(&acked).zip(&contacts) {
                 let (base, down) = (&base, &down);
-                s.spawn(move || deliver_until_down(base, key, acked, down));
+                s.spawn(move || deliver_until_down(base, key, contact, acked, down));
             }
             std::thread::sleep(Duration::from_millis(rand::rng().random_range(100..400)));
             relay.kill().unwrap(); // SIGKILL

@@ -7,72 +7,28 @@
 
 mod relay_support;
 
-use missive::client::{Client, Content, Event, Outgoing};
+use missive::client::{Client, Content};
 use missive::conversation::Role;
-use missive::envelope::MailboxId;
-use missive::relay::{RelayConfig, system_clock};
-use missive::relay_api::{Ack, DeliveryPage, PrekeyResponse};
-use relay_support::{LiveRelay, http};
+use missive::platform::Profile;
+use missive::relay::system_clock;
+use missive::token::TokenKind;
+use relay_support::users::{Net, texts};
 
-fn proof(client: &Client, method: &str, path: &str, body: &[u8]) -> String {
-    let proof = client.prove(&mut rand::rng(), method, path, body, system_clock());
-    format!("Missive {}", hex::encode(proof.to_bytes()))
-}
-
-fn publish(relay: &LiveRelay, client: &mut Client) {
-    let path = format!("/v1/directory/{}", hex::encode(client.user()));
-    let body = client.publish(&mut rand::rng(), 3).unwrap().to_bytes();
-    let auth = proof(client, "PUT", &path, &body);
-    assert_eq!(http("PUT", &relay.url(&path), Some(&auth), &body).0, 204);
-}
-
-fn add_contact(relay: &LiveRelay, client: &mut Client, user: &Client) -> MailboxId {
-    let path = format!("/v1/directory/{}", hex::encode(user.user()));
-    let (status, body) = http("GET", &relay.url(&path), None, b"");
-    assert_eq!(status, 200);
-    let response = PrekeyResponse::from_bytes(&body).unwrap();
-    client
-        .add_contact(&mut rand::rng(), user.user(), &response)
-        .unwrap()
-}
-
-fn send(relay: &LiveRelay, outgoing: &[Outgoing]) {
-    for out in outgoing {
-        let path = if out.ephemeral {
-            "/v1/ephemeral"
-        } else {
-            "/v1/envelopes"
-        };
-        assert_eq!(http("POST", &relay.url(path), None, &out.envelope).0, 202);
-    }
-}
-
-/// Fetches, decrypts and (if `acknowledge`) acknowledges everything waiting; the texts read.
-fn read(relay: &LiveRelay, client: &mut Client, acknowledge: bool) -> Vec<String> {
-    let auth = proof(client, "GET", "/v1/mailbox", b"");
-    let (status, body) = http("GET", &relay.url("/v1/mailbox"), Some(&auth), b"");
-    assert_eq!(status, 200);
-    let page = DeliveryPage::from_bytes(&body).unwrap();
-    let mut texts = Vec::new();
-    for d in &page.deliveries {
-        for event in client.receive(&d.delivery).unwrap() {
-            if let Event::Message { content, .. } = event {
-                texts.extend(content.as_text().map(str::to_string));
-            }
-        }
-    }
+/// Fetches and opens everything waiting; acknowledges it only if `acknowledge`. The texts.
+fn read(net: &Net, client: &mut Client, acknowledge: bool) -> Vec<String> {
     if acknowledge {
-        let body = Ack {
-            ids: page.deliveries.iter().map(|d| d.id).collect(),
-        }
-        .to_bytes();
-        let auth = proof(client, "POST", "/v1/mailbox/ack", &body);
-        assert_eq!(
-            http("POST", &relay.url("/v1/mailbox/ack"), Some(&auth), &body).0,
-            204
-        );
+        return texts(&net.read(client));
     }
-    texts
+    let (status, body) = net.authed(client, "GET", "/v1/mailbox", b"");
+    assert_eq!(status, 200);
+    let page = missive::relay_api::DeliveryPage::from_bytes(&body).unwrap();
+    let events: Vec<_> = page
+        .deliveries
+        .iter()
+        .flat_map(|d| client.receive(&d.delivery).unwrap())
+        .collect();
+    net.sync(client);
+    texts(&events)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -81,29 +37,34 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn the_relay_database_never_holds_sender_identity_or_plaintext() {
-    let relay = LiveRelay::start(RelayConfig::default());
+    let mut net = Net::start();
     let mut rng = rand::rng();
     let now = system_clock();
-    // Alice only sends: she never publishes, so nothing but her sealed messages could carry her
-    // identity to the relay.
+    // Alice only sends: she never publishes prekeys, so nothing but her sealed messages could
+    // carry her identity to the relay. She registers her access keys and takes tokens, both
+    // under her mailbox key only.
     let mut alice = Client::new(&mut rng, b"alice-the-sealed-sender");
-    let (mut bob, mut carol) = (
-        Client::new(&mut rng, b"bob"),
-        Client::new(&mut rng, b"carol"),
-    );
-    publish(&relay, &mut bob);
-    publish(&relay, &mut carol);
-    let bob_id = add_contact(&relay, &mut alice, &bob);
-    let carol_id = add_contact(&relay, &mut alice, &carol);
+    net.platform.register(*alice.mailbox_id(), Profile::FREE);
+    let account = net
+        .platform
+        .certify_account(alice.mailbox_id(), false, now + 86_400)
+        .unwrap();
+    alice.set_account(account);
+    net.sync(&mut alice);
+    assert_eq!(net.tokens(&mut alice, TokenKind::Invite, 5), 200);
+    let mut bob = net.join("bob", Profile::FREE, false);
+    let mut carol = net.join("carol", Profile::FREE, false);
+    let bob_id = net.lookup(&mut alice, &bob);
+    let carol_id = net.lookup(&mut alice, &carol);
     // Alice invites both (her first, sealed pairwise messages carry her identity); they accept.
     let alice_id = *alice.mailbox_id();
     for (to, who) in [(bob_id, &mut bob), (carol_id, &mut carol)] {
         let note = Some("let us talk");
-        send(&relay, &alice.invite(&mut rng, &to, note, now).unwrap());
-        assert!(read(&relay, who, true).is_empty());
-        send(&relay, &who.accept(&mut rng, &alice_id, now).unwrap());
+        net.send(&alice.invite(&mut rng, &to, note, now).unwrap());
+        assert!(read(&net, who, true).is_empty());
+        net.send(&who.accept(&mut rng, &alice_id, now).unwrap());
     }
-    read(&relay, &mut alice, true);
+    read(&net, &mut alice, true);
 
     let plaintexts = [
         "direct: the eagle lands at dawn",
@@ -112,9 +73,9 @@ fn the_relay_database_never_holds_sender_identity_or_plaintext() {
         "group: the password is swordfish-42",
     ];
     let hi = Content::text(plaintexts[0]);
-    send(&relay, &alice.send(&mut rng, &bob_id, &hi, now).unwrap());
+    net.send(&alice.send(&mut rng, &bob_id, &hi, now).unwrap());
     let again = Content::text(plaintexts[1]);
-    send(&relay, &alice.send(&mut rng, &bob_id, &again, now).unwrap());
+    net.send(&alice.send(&mut rng, &bob_id, &again, now).unwrap());
     let (_, out) = alice
         .send_multi(
             &mut rng,
@@ -123,22 +84,25 @@ fn the_relay_database_never_holds_sender_identity_or_plaintext() {
             now,
         )
         .unwrap();
-    send(&relay, &out);
+    net.send(&out);
     let members = [(bob_id, Role::Member), (carol_id, Role::Member)];
     let (group, out) = alice.create_group(&mut rng, &members, now).unwrap();
-    send(&relay, &out);
+    net.send(&out);
+    // Members register their key for the group as they join (Carol keeps the welcome stored).
+    let mut bob_read = read(&net, &mut bob, false);
+    let mut carol_read = read(&net, &mut carol, false);
     let out = alice
         .post_to_group(&mut rng, &group, &Content::text(plaintexts[3]), now)
         .unwrap();
-    send(&relay, &out);
+    net.send(&out);
 
     // The messages are real: both read them. Bob acknowledges; Carol leaves hers stored.
-    let bob_read = read(&relay, &mut bob, true);
+    bob_read.extend(read(&net, &mut bob, true));
     assert_eq!(bob_read, plaintexts);
-    let carol_read = read(&relay, &mut carol, false);
+    carol_read.extend(read(&net, &mut carol, false));
     assert_eq!(carol_read, plaintexts[2..]);
 
-    let db = relay.raw_database();
+    let db = net.relay.raw_database();
     assert!(
         db.len() > 10_000,
         "the database holds Carol's pending ciphertext"

@@ -83,7 +83,7 @@ fn publish_body(n: u32) -> Vec<u8> {
 
 #[tokio::test]
 async fn every_authentication_failure_is_a_4xx_with_a_reason() {
-    let state = in_process(RelayConfig::default());
+    let state = in_process(unchecked());
     let key = mailbox_key();
     let get = |auth: Option<String>| ("GET", "/v1/mailbox", auth, Vec::new());
     let good = auth(&key, "GET", "/v1/mailbox", b"");
@@ -192,7 +192,7 @@ async fn every_authentication_failure_is_a_4xx_with_a_reason() {
 
 #[tokio::test]
 async fn a_mailbox_reads_and_acknowledges_only_its_own_deliveries() {
-    let state = in_process(RelayConfig::default());
+    let state = in_process(unchecked());
     let (alice, mallory) = (mailbox_key(), mailbox_key());
     let envelope = envelope_to(*alice.id());
     assert_eq!(
@@ -250,7 +250,7 @@ async fn every_limit_is_a_4xx_with_a_reason() {
             max_one_time_prekeys: 3,
             ..Limits::default()
         },
-        ..RelayConfig::default()
+        ..unchecked()
     };
     let state = in_process(config);
     let submit = |body: Vec<u8>| ("POST", "/v1/envelopes", None, body);
@@ -390,7 +390,7 @@ async fn rate_limits_are_per_client() {
     let state = in_process(RelayConfig {
         rate_per_second: 1,
         rate_burst: 2,
-        ..RelayConfig::default()
+        ..unchecked()
     });
     let to = mailboxes(1);
     for _ in 0..2 {
@@ -437,7 +437,7 @@ async fn rate_limits_are_per_client() {
     let fresh = in_process(RelayConfig {
         rate_per_second: 1,
         rate_burst: 2,
-        ..RelayConfig::default()
+        ..unchecked()
     });
     for _ in 0..2 {
         assert_eq!(
@@ -467,7 +467,7 @@ async fn rate_limits_are_per_client() {
 async fn random_input_at_every_endpoint_is_never_a_5xx() {
     let state = in_process(RelayConfig {
         rate_burst: 100_000,
-        ..RelayConfig::default()
+        ..unchecked()
     });
     let key = mailbox_key();
     let endpoints = [
@@ -507,7 +507,7 @@ async fn random_input_at_every_endpoint_is_never_a_5xx() {
 
 #[tokio::test]
 async fn health_and_metrics_answer() {
-    let state = in_process(RelayConfig::default());
+    let state = in_process(unchecked());
     let (status, body) = call(&state, "GET", "/health", None, vec![]).await;
     assert_eq!((status, body.as_slice()), (StatusCode::OK, &b"ok\n"[..]));
     let text = metrics(&state).await;

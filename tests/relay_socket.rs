@@ -11,7 +11,6 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use missive::envelope::{Delivery, Envelope, MailboxId};
 use missive::mailbox::MailboxKey;
-use missive::relay::RelayConfig;
 use missive::relay_api::{
     Ack, DeliveredEnvelope, DeliveryPage, OneTimePrekey, PrekeyResponse, PublishPrekeys,
 };
@@ -59,7 +58,7 @@ fn lookup(relay: &LiveRelay, user: &str) -> (u16, Option<PrekeyResponse>) {
 
 #[test]
 fn directory_publish_lookup_and_ownership() {
-    let relay = LiveRelay::start(RelayConfig::default());
+    let relay = LiveRelay::start(unchecked());
     let (bob, mallory) = (mailbox_key(), mailbox_key());
     let request = PublishPrekeys {
         bundle: b"bob's bundle".to_vec(),
@@ -104,7 +103,7 @@ fn directory_publish_lookup_and_ownership() {
 
 #[test]
 fn one_time_prekeys_go_out_at_most_once_under_concurrent_fetches() {
-    let relay = LiveRelay::start(RelayConfig::default());
+    let relay = LiveRelay::start(unchecked());
     let bob = mailbox_key();
     let request = PublishPrekeys {
         bundle: b"bundle".to_vec(),
@@ -149,14 +148,14 @@ fn one_time_prekeys_go_out_at_most_once_under_concurrent_fetches() {
 
 #[test]
 fn single_and_fifty_recipient_envelopes_store_the_body_once() {
-    let relay = LiveRelay::start(RelayConfig::default());
+    let relay = LiveRelay::start(unchecked());
     let keys: Vec<MailboxKey> = (0..50).map(|_| mailbox_key()).collect();
     let ids: Vec<MailboxId> = keys.iter().map(|k| *k.id()).collect();
     let single = group_envelopes(&ids[..1], b"to one");
-    assert_eq!(submit(&relay, &single[0].to_bytes()), 202);
+    assert_eq!(submit(&relay, &submission(single[0].to_bytes())), 202);
     let fifty = group_envelopes(&ids, &[5; 1024]);
     assert_eq!(fifty.len(), 1, "one envelope for 50 recipients");
-    assert_eq!(submit(&relay, &fifty[0].to_bytes()), 202);
+    assert_eq!(submit(&relay, &submission(fifty[0].to_bytes())), 202);
     let text = metrics(&relay);
     assert_eq!(metric(&text, "missive_envelopes_accepted_total"), 2);
     assert_eq!(metric(&text, "missive_deliveries_total"), 51);
@@ -186,14 +185,14 @@ fn single_and_fifty_recipient_envelopes_store_the_body_once() {
         }
     }
     // The same envelope again is accepted and stored once (at-least-once delivery).
-    assert_eq!(submit(&relay, &fifty[0].to_bytes()), 202);
+    assert_eq!(submit(&relay, &submission(fifty[0].to_bytes())), 202);
     assert_eq!(metric(&metrics(&relay), "missive_pending_deliveries"), 51);
     assert_eq!(metric(&metrics(&relay), "missive_bodies_stored"), 2);
 }
 
 #[test]
 fn fetch_pages_and_ack_deletes() {
-    let relay = LiveRelay::start(RelayConfig::default());
+    let relay = LiveRelay::start(unchecked());
     let key = mailbox_key();
     let sent: Vec<Vec<u8>> = (0..5).map(|_| opaque_envelope(&[*key.id()], 300)).collect();
     for e in &sent {
@@ -264,7 +263,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_sends_backlog_then_live_pushes_and_takes_acks() {
-    let relay = LiveRelay::start(RelayConfig::default());
+    let relay = LiveRelay::start(unchecked());
     let key = mailbox_key();
     let backlog: Vec<Vec<u8>> = (0..3).map(|_| envelope_to(*key.id())).collect();
     for e in &backlog {
@@ -310,7 +309,7 @@ async fn websocket_sends_backlog_then_live_pushes_and_takes_acks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ephemeral_envelopes_reach_only_connected_mailboxes_and_are_never_stored() {
-    let relay = LiveRelay::start(RelayConfig::default());
+    let relay = LiveRelay::start(unchecked());
     let (online, offline) = (mailbox_key(), mailbox_key());
     // A stored envelope first: once it arrives as backlog, the connection is subscribed.
     assert_eq!(submit(&relay, &envelope_to(*online.id())), 202);
@@ -319,7 +318,7 @@ async fn ephemeral_envelopes_reach_only_connected_mailboxes_and_are_never_stored
     ack(&relay, &online, vec![stored.id]);
     let mut both = [*online.id(), *offline.id()];
     both.sort();
-    let typing = group_envelopes(&both, b"typing...")[0].to_bytes();
+    let typing = submission(group_envelopes(&both, b"typing...")[0].to_bytes());
     let (status, _) = http("POST", &relay.url("/v1/ephemeral"), None, &typing);
     assert_eq!(status, 202);
     let frame = next_frame(&mut ws).await;
@@ -348,7 +347,7 @@ async fn ephemeral_envelopes_reach_only_connected_mailboxes_and_are_never_stored
 
 #[test]
 fn health_metrics_and_refusals_over_the_socket() {
-    let relay = LiveRelay::start(RelayConfig::default());
+    let relay = LiveRelay::start(unchecked());
     assert_eq!(
         http("GET", &relay.url("/health"), None, b""),
         (200, b"ok\n".to_vec())

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use missive::mailbox::MailboxId;
-use missive::relay::{Limits, NewDelivery, RelayStore, SqliteStore, StoreError};
+use missive::relay::{Limits, NewDelivery, RelayStore, Spend, SqliteStore, StoreError};
 
 fn store() -> SqliteStore {
     SqliteStore::in_memory(Limits::default()).unwrap()
@@ -22,7 +22,128 @@ fn envelope(id: u8, body: &[u8], mailboxes: &[u8]) -> NewDelivery {
             .map(|&m| (MailboxId([m; 16]), vec![m; 40]))
             .collect(),
         expires_at: 1_000,
+        spend: None,
     }
+}
+
+fn spending(id: u8, mailbox: u8, token: u8, recipients: u8) -> NewDelivery {
+    NewDelivery {
+        spend: Some(Spend {
+            token: [token; 32],
+            recipients: [recipients; 16],
+            window: 600,
+            max_uses: 3,
+            expires_at: 5_000,
+        }),
+        ..envelope(id, b"paid", &[mailbox])
+    }
+}
+
+#[test]
+fn a_token_is_spent_once_but_may_carry_one_send_to_the_same_recipients() {
+    let s = store();
+    let ok = |d: NewDelivery, now| s.deliver(&[d], now).pop().unwrap();
+    assert_eq!(ok(spending(1, 1, 7, 1), 100), Ok(()));
+    // The same send's other envelopes, to the same recipients, within the window.
+    assert_eq!(ok(spending(2, 1, 7, 1), 150), Ok(()));
+    assert_eq!(ok(spending(3, 1, 7, 1), 200), Ok(()));
+    // A fourth envelope is one too many; another recipient list is a double spend.
+    assert_eq!(ok(spending(4, 1, 7, 1), 210), Err(StoreError::TokenSpent));
+    assert_eq!(ok(spending(5, 2, 7, 2), 210), Err(StoreError::TokenSpent));
+    // Outside the window even the same recipients are refused.
+    assert_eq!(ok(spending(6, 3, 8, 3), 100), Ok(()));
+    assert_eq!(ok(spending(7, 3, 8, 3), 701), Err(StoreError::TokenSpent));
+    // Refused envelopes stored nothing.
+    assert_eq!(s.fetch(&MailboxId([2; 16]), 0, 10).unwrap().len(), 0);
+    assert_eq!(s.fetch(&MailboxId([1; 16]), 0, 10).unwrap().len(), 3);
+}
+
+#[test]
+fn in_one_batch_only_the_first_spend_of_a_token_wins() {
+    let s = store();
+    let batch = [
+        spending(1, 1, 9, 1),
+        spending(2, 2, 9, 2),
+        spending(3, 3, 9, 3),
+    ];
+    let results = s.deliver(&batch, 100);
+    assert_eq!(
+        results,
+        [
+            Ok(()),
+            Err(StoreError::TokenSpent),
+            Err(StoreError::TokenSpent)
+        ]
+    );
+}
+
+#[test]
+fn an_envelope_refused_for_quota_does_not_spend_its_token() {
+    let s = SqliteStore::in_memory(Limits {
+        max_pending_per_mailbox: 1,
+        ..Limits::default()
+    })
+    .unwrap();
+    assert_eq!(s.deliver(&[envelope(1, b"x", &[1])], 100), [Ok(())]);
+    assert_eq!(
+        s.deliver(&[spending(2, 1, 5, 1)], 100),
+        [Err(StoreError::QuotaExceeded)]
+    );
+    // The token is still unspent: another mailbox can take it.
+    assert_eq!(s.deliver(&[spending(3, 2, 5, 2)], 100), [Ok(())]);
+}
+
+#[test]
+fn spent_tokens_are_forgotten_only_after_they_expire() {
+    let s = store();
+    assert_eq!(s.deliver(&[spending(1, 1, 4, 1)], 100), [Ok(())]);
+    s.expire(4_999).unwrap();
+    assert_eq!(
+        s.deliver(&[spending(2, 2, 4, 2)], 4_999),
+        [Err(StoreError::TokenSpent)]
+    );
+    s.expire(5_000).unwrap();
+    assert_eq!(s.deliver(&[spending(3, 2, 4, 2)], 5_000), [Ok(())]);
+}
+
+#[test]
+fn token_quotas_are_counted_per_account_kind_and_month() {
+    let s = store();
+    let m = MailboxId([1; 16]);
+    assert_eq!(s.take_quota(&m, 1, 600, 3, 5), Ok(()));
+    assert_eq!(s.take_quota(&m, 1, 600, 3, 5), Err(StoreError::NoQuota));
+    assert_eq!(s.take_quota(&m, 1, 600, 2, 5), Ok(()));
+    assert_eq!(s.take_quota(&m, 1, 600, 1, 5), Err(StoreError::NoQuota));
+    // Another kind, another month, another account: counted apart.
+    assert_eq!(s.take_quota(&m, 2, 600, 5, 5), Ok(()));
+    assert_eq!(s.take_quota(&m, 1, 601, 5, 5), Ok(()));
+    assert_eq!(s.take_quota(&MailboxId([2; 16]), 1, 600, 5, 5), Ok(()));
+    // More than the whole quota at once is refused, even the first time.
+    assert_eq!(
+        s.take_quota(&MailboxId([3; 16]), 1, 600, 6, 5),
+        Err(StoreError::NoQuota)
+    );
+}
+
+#[test]
+fn the_token_secret_is_made_once_and_access_records_persist() {
+    let dir = std::env::temp_dir().join(format!("missive-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("relay.db");
+    {
+        let s = SqliteStore::open(&path, Limits::default()).unwrap();
+        assert_eq!(s.secret("issuer", [1; 32]), Ok([1; 32]));
+        assert_eq!(s.secret("issuer", [2; 32]), Ok([1; 32]));
+        s.save_access(&MailboxId([5; 16]), b"record").unwrap();
+    }
+    let s = SqliteStore::open(&path, Limits::default()).unwrap();
+    assert_eq!(s.secret("issuer", [3; 32]), Ok([1; 32]));
+    assert_eq!(
+        s.load_access().unwrap(),
+        [(MailboxId([5; 16]), b"record".to_vec())]
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

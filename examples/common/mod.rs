@@ -2,21 +2,71 @@
 //! relay that splits each envelope and hands every mailbox its delivery.
 #![allow(dead_code)]
 
+use std::sync::OnceLock;
+
 use missive::Error;
 use missive::client::{Access, Client, Event, Outgoing};
 use missive::envelope::{self, MailboxId};
-use missive::platform::{Platform, Profile};
-use missive::relay_api::PrekeyResponse;
+use missive::platform::{Platform, Profile, monthly_tokens};
+use missive::relay_api::{PrekeyResponse, TokenIssued};
+use missive::token::{Issuer, TokenKind};
 
 pub(crate) const NOW: u64 = 1_800_000_000;
 
-/// A member with `profile`, registered with `platform`.
+/// The relay's token issuer, in this in-memory world.
+pub(crate) fn issuer() -> &'static Issuer {
+    static ISSUER: OnceLock<Issuer> = OnceLock::new();
+    ISSUER.get_or_init(|| Issuer::generate(&mut rand::rng()))
+}
+
+/// A member with `profile`, registered with `platform`, certified, and holding this month's
+/// tokens: invitations, and its tier's InMail credits and premium messages.
 pub(crate) fn member(platform: &mut Platform, name: &str, profile: Profile) -> Client {
     let mut c = Client::new(&mut rand::rng(), name.as_bytes());
     c.set_profile(profile);
     c.set_platform_key(platform.public_key());
     platform.register(*c.mailbox_id(), profile);
+    certify(platform, &mut c, false);
+    for (kind, count) in [
+        (TokenKind::Invite, 10),
+        (TokenKind::Credit, 15),
+        (TokenKind::Premium, 10),
+    ] {
+        fund(&mut c, kind, count);
+    }
     c
+}
+
+/// The platform's certificate of `c`'s account.
+pub(crate) fn certify(platform: &Platform, c: &mut Client, advertiser: bool) {
+    if let Ok(account) = platform.certify_account(c.mailbox_id(), advertiser, NOW + 86_400 * 365) {
+        c.set_account(account);
+    }
+}
+
+/// Up to `count` tokens of `kind` from the relay, as its quota for `c`'s account allows.
+pub(crate) fn fund(c: &mut Client, kind: TokenKind, count: usize) {
+    let Some(account) = c.account().cloned() else {
+        return;
+    };
+    let count = count.min(monthly_tokens(kind, &account) as usize);
+    if count == 0 {
+        return;
+    }
+    let Ok((pending, issue)) = c.request_tokens(&mut rand::rng(), kind, count, NOW) else {
+        return;
+    };
+    let issued = issuer()
+        .issue(&mut rand::rng(), &issue.request)
+        .and_then(|response| {
+            Ok(TokenIssued {
+                key: issuer().public_key(kind, issue.request.period)?,
+                response,
+            })
+        });
+    if let Ok(issued) = issued {
+        let _ = c.add_tokens(pending, &issued);
+    }
 }
 
 /// `from` looks `to` up in the directory and starts a pairwise session (no connection yet).

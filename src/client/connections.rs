@@ -7,6 +7,7 @@ use super::payload::Pairwise;
 use super::{Client, Connection, Event, Outgoing};
 use crate::envelope::MailboxId;
 use crate::error::{Error, PolicyError};
+use crate::token::TokenKind;
 
 /// Longest invitation note, in bytes.
 pub const MAX_NOTE: usize = 300;
@@ -34,14 +35,14 @@ impl Client {
             }
             .into());
         }
-        let out = self.pairwise(
-            rng,
-            to,
-            &Pairwise::Invite {
-                note: note.map(str::to_string),
-            },
-            now,
-        )?;
+        // An invitation spends an invitation token and carries our contact key, so the answer
+        // (and, once accepted, everything after) reaches us.
+        let invite = Pairwise::Invite {
+            note: note.map(str::to_string),
+        };
+        let out = self.opening_to(to, |c| {
+            c.with_tokens(TokenKind::Invite, |c| c.pairwise(rng, to, &invite, now))
+        })?;
         self.connections.insert(*to, Connection::Invited);
         Ok(vec![out])
     }
@@ -77,7 +78,12 @@ impl Client {
         if !matches!(self.connection(from), Connection::InvitedUs(_)) {
             return Err(PolicyError::NoInvitation.into());
         }
-        let out = self.pairwise(rng, from, &payload, now)?;
+        // Accepting gives them our contact key; declining gives nothing.
+        let out = if next == Connection::Connected {
+            self.opening_to(from, |c| c.pairwise(rng, from, &payload, now))?
+        } else {
+            self.pairwise(rng, from, &payload, now)?
+        };
         self.connections.insert(*from, next);
         Ok(vec![out])
     }
@@ -92,8 +98,12 @@ impl Client {
         if self.connection(to) != Connection::Invited {
             return Err(PolicyError::NoInvitation.into());
         }
-        let out = self.pairwise(rng, to, &Pairwise::Withdraw, now)?;
+        // They gave us no key: reaching them again takes an invitation token.
+        let out = self.with_tokens(TokenKind::Invite, |c| {
+            c.pairwise(rng, to, &Pairwise::Withdraw, now)
+        })?;
         self.connections.remove(to);
+        self.close_to(to);
         Ok(vec![out])
     }
 
@@ -109,7 +119,14 @@ impl Client {
         }
         let out = self.pairwise(rng, peer, &Pairwise::Remove, now)?;
         self.connections.remove(peer);
+        self.disconnect(peer);
         Ok(vec![out])
+    }
+
+    /// Neither side may write to the other any more: forget their key, replace ours.
+    fn disconnect(&mut self, peer: &MailboxId) {
+        self.access.peers.remove(peer);
+        self.close_to(peer);
     }
 
     /// Applies a connection payload from `from`; steps that do not fit the state are ignored.
@@ -142,6 +159,10 @@ impl Client {
         };
         if next == Connection::None {
             self.connections.remove(from);
+            // A declined invitation or a removed connection: they keep no key of ours.
+            if matches!(event, Event::Declined(_) | Event::Disconnected(_)) {
+                self.disconnect(from);
+            }
         } else {
             self.connections.insert(*from, next);
         }

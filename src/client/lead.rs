@@ -54,7 +54,7 @@ impl Client {
     /// form's key and addressed to the advertiser's mailbox. Every required field must be
     /// answered, and only the form's fields.
     pub fn answer_lead_form<R: CryptoRng + ?Sized>(
-        &self,
+        &mut self,
         rng: &mut R,
         advertiser: &MailboxId,
         form: &LeadForm,
@@ -76,7 +76,8 @@ impl Client {
         let (enc, ct) = hpke::seal_base(rng, &form.key, INFO, &form.id, &padded)?;
         let mut body = enc.as_bytes().to_vec();
         body.extend_from_slice(&ct);
-        super::send::single(advertiser, &body, now, false)
+        let credential = self.credential(&[*advertiser], None)?;
+        super::send::single(advertiser, &body, now, false, credential)
     }
 
     /// Opens a lead answer with one of our form keys, if it is one.

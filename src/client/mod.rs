@@ -40,6 +40,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod connections;
 mod content;
 mod lead;
@@ -57,6 +58,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use rand::CryptoRng;
 
+pub use access::AccessSync;
 pub use connections::MAX_NOTE;
 pub use content::{
     Attachment, CallToAction, Content, ImageRef, LeadField, LeadForm, MessageRef, Sponsored, Text,
@@ -67,6 +69,7 @@ pub use post::Access;
 pub use store::SqliteStore;
 pub use store::{ClientStore, MemoryStore, StoreError};
 
+use crate::access::{Credential, Submission};
 use crate::conversation::{Conversation, ConversationId, FanOut};
 use crate::envelope::{EnvelopeId, MailboxId};
 use crate::error::{CryptoError, Error, PolicyError};
@@ -134,14 +137,26 @@ impl Default for Settings {
     }
 }
 
-/// An envelope to hand to the relay.
+/// An envelope to hand to the relay, with the credential that lets it through.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outgoing {
-    /// The encoded [`crate::envelope::Envelope`]: `POST /v1/envelopes`, or `/v1/ephemeral`
-    /// when `ephemeral`.
+    /// The encoded [`crate::envelope::Envelope`].
     pub envelope: Vec<u8>,
+    /// What lets us deliver it to its recipients.
+    pub credential: Credential,
     /// Push to connected recipients only; never stored (typing indicators).
     pub ephemeral: bool,
+}
+
+impl Outgoing {
+    /// The body to `POST` to `/v1/envelopes`, or to `/v1/ephemeral` when `ephemeral`.
+    pub fn submission(&self) -> Vec<u8> {
+        Submission {
+            credential: self.credential.clone(),
+            envelope: self.envelope.clone(),
+        }
+        .to_bytes()
+    }
 }
 
 /// What receiving a delivery produced.
@@ -235,7 +250,7 @@ pub struct Client {
     direct: HashMap<MailboxId, ConversationId>,
     groups: HashSet<ConversationId>,
     opened: HashSet<ConversationId>,
-    receipts_seen: HashSet<u64>,
+    access: access::AccessState,
     fanout: FanOut,
     granted: HashSet<MailboxId>,
     seen: VecDeque<EnvelopeId>,
@@ -267,7 +282,7 @@ impl Client {
             direct: HashMap::new(),
             groups: HashSet::new(),
             opened: HashSet::new(),
-            receipts_seen: HashSet::new(),
+            access: access::AccessState::new(rng),
             fanout,
             granted: HashSet::new(),
             seen: VecDeque::new(),

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::conversation::ConversationId;
 use crate::error::DecodeError;
 use crate::wire::Wire;
 
@@ -26,6 +27,17 @@ pub(crate) enum Pairwise {
     Withdraw,
     /// The connection was removed.
     Remove,
+    /// Our contact key changed (it travels in the sealed header, like with every message).
+    KeyUpdate,
+    /// A group epoch's access secret, from the admin who started the epoch.
+    GroupAccess {
+        /// The group.
+        group: ConversationId,
+        /// The epoch it is for.
+        epoch: u64,
+        /// The secret every member derives every member's access key from.
+        secret: [u8; 32],
+    },
 }
 
 impl Wire for Pairwise {

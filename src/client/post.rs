@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::content::Content;
 use crate::conversation::ConversationId;
 use crate::error::DecodeError;
-use crate::platform::{AdvertiserCertificate, InMailReceipt};
+use crate::platform::{AdvertiserCertificate, InMailKind};
 use crate::wire::Wire;
 
 /// Why the sender may send this message.
@@ -20,8 +20,9 @@ pub enum Access {
     Opened,
     /// The recipient is a premium member with Open Profile on (2).
     OpenProfile,
-    /// The sender paid with an InMail credit, or both are premium (3).
-    InMail(Box<InMailReceipt>),
+    /// An InMail: the sender spent a credit token, or a premium token when both are premium
+    /// (the relay checked the token) (3).
+    InMail(InMailKind),
     /// Both are members of this group (4).
     GroupMember(ConversationId),
     /// A post to a group by one of its admins or managers (5).

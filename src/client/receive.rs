@@ -133,6 +133,7 @@ impl Client {
                 sender_user,
                 sender_mailbox,
                 sender_identity,
+                access,
                 message,
             }) => {
                 let contact = Contact {
@@ -140,7 +141,12 @@ impl Client {
                     mailbox: sender_mailbox,
                     identity: sender_identity,
                 };
-                self.pairwise_in(&contact, &message).map(Outcome::Events)
+                let events = self.pairwise_in(&contact, &message)?;
+                // Only once the session authenticated the sender is its key taken.
+                if let Some(key) = access {
+                    self.peer_key(&sender_mailbox, key);
+                }
+                Ok(Outcome::Events(events))
             }
             Ok(typing @ SealedContent::Typing { .. }) => {
                 Ok(Outcome::Events(self.typing_in(&typing, now)))
@@ -270,6 +276,15 @@ impl Client {
                 Ok(Vec::new())
             }
             Pairwise::Distribution(bytes) => self.distribution(from, bytes),
+            Pairwise::GroupAccess {
+                group,
+                epoch,
+                secret,
+            } => {
+                self.group_access_in(from, group, *epoch, secret)?;
+                Ok(Vec::new())
+            }
+            Pairwise::KeyUpdate => Ok(Vec::new()),
             other => Ok(self.connection_in(from, other)),
         }
     }
@@ -319,7 +334,26 @@ mod tests {
     use crate::envelope::Envelope;
     use crate::relay_api::PrekeyResponse;
 
+    /// Invitation tokens for `c`, from a platform and issuer of its own.
+    fn fund(c: &mut Client) {
+        let mut platform = crate::platform::Platform::new(&mut rand::rng());
+        platform.register(*c.mailbox_id(), crate::platform::Profile::FREE);
+        let account = platform
+            .certify_account(c.mailbox_id(), false, u64::MAX)
+            .unwrap();
+        c.set_account(account);
+        let issuer = crate::token::Issuer::generate(&mut rand::rng());
+        let kind = crate::token::TokenKind::Invite;
+        let (pending, issue) = c.request_tokens(&mut rand::rng(), kind, 4, 0).unwrap();
+        let issued = crate::relay_api::TokenIssued {
+            key: issuer.public_key(kind, issue.request.period).unwrap(),
+            response: issuer.issue(&mut rand::rng(), &issue.request).unwrap(),
+        };
+        c.add_tokens(pending, &issued).unwrap();
+    }
+
     fn connect(a: &mut Client, b: &mut Client) -> MailboxId {
+        fund(a);
         let published = b.publish(&mut rand::rng(), 1).unwrap();
         let response = PrekeyResponse {
             mailbox: *b.mailbox_id(),
@@ -344,6 +378,7 @@ mod tests {
             sender_user: claimed.user.clone(),
             sender_mailbox: *claimed.mailbox_id(),
             sender_identity: *claimed.identity(),
+            access: None,
             message,
         };
         let body =

@@ -9,6 +9,7 @@
 use rand::CryptoRng;
 use serde::{Deserialize, Serialize};
 
+use crate::access::AccessKey;
 use crate::conversation::ConversationId;
 use crate::crypto::sign::Signature;
 use crate::crypto::x25519::PublicKey;
@@ -29,6 +30,8 @@ pub(crate) enum SealedContent {
         sender_user: Vec<u8>,
         sender_mailbox: MailboxId,
         sender_identity: PublicIdentity,
+        /// The sender's contact key, for a recipient it lets write back.
+        access: Option<AccessKey>,
         #[serde(with = "serde_bytes")]
         message: Vec<u8>,
     },

@@ -8,10 +8,12 @@ use super::payload::Pairwise;
 use super::post::{Access, Post};
 use super::sealed::{self, SealedContent};
 use super::{Client, ENVELOPE_LIFETIME, MAX_RECIPIENTS, Outgoing};
+use crate::access::Credential;
 use crate::conversation::{Conversation, ConversationId, KeyDistribution, Member, Role};
 use crate::envelope::{Envelope, MailboxId};
 use crate::error::{CryptoError, Error, PolicyError, UsageError};
-use crate::platform::InMailReceipt;
+use crate::platform::InMailKind;
+use crate::token::TokenKind;
 
 impl Client {
     /// Sends `content` to one member in our one-to-one conversation with them, creating it on
@@ -29,40 +31,42 @@ impl Client {
     ) -> Result<Vec<Outgoing>, Error> {
         self.check_plain_content(content)?;
         let access = self.direct_access(to)?;
-        self.send_direct(
-            rng,
-            to,
-            Post {
-                access,
-                content: content.clone(),
-            },
-            now,
-        )
+        let post = Post {
+            access,
+            content: content.clone(),
+        };
+        // Writing to someone lets them write back: our contact key goes with it.
+        self.opening_to(to, |c| c.send_direct(rng, to, post, now))
     }
 
-    /// Opens a conversation with a non-connection by InMail, with the platform's receipt for
-    /// the credit (or for a premium-to-premium message).
+    /// Opens a conversation with a non-connection by InMail. It spends one credit token, or
+    /// a premium token when both sides are premium (as the app set `to`'s profile); the relay
+    /// takes it without learning who spent it.
+    ///
+    /// # Errors
+    /// [`PolicyError::NoToken`] when no token of that kind is left.
     pub fn send_inmail<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         to: &MailboxId,
         content: &Content,
-        receipt: &InMailReceipt,
         now: u64,
     ) -> Result<Vec<Outgoing>, Error> {
         self.check_plain_content(content)?;
-        let platform = self.platform.ok_or(PolicyError::NoPlatformKey)?;
-        receipt
-            .verify(&platform)
-            .map_err(|_| PolicyError::InvalidReceipt)?;
-        if receipt.sender != *self.mailbox_id() || receipt.recipient != *to {
-            return Err(PolicyError::InvalidReceipt.into());
-        }
+        let premium_to_premium = self.profile.tier.is_premium()
+            && self.profiles.get(to).is_some_and(|p| p.tier.is_premium());
+        let (kind, token) = if premium_to_premium {
+            (InMailKind::PremiumToPremium, TokenKind::Premium)
+        } else {
+            (InMailKind::Credit, TokenKind::Credit)
+        };
         let post = Post {
-            access: Access::InMail(Box::new(*receipt)),
+            access: Access::InMail(kind),
             content: content.clone(),
         };
-        self.send_direct(rng, to, post, now)
+        self.opening_to(to, |c| {
+            c.with_tokens(token, |c| c.send_direct(rng, to, post, now))
+        })
     }
 
     /// One message to up to 50 connections, readable only by them: an ad-hoc conversation
@@ -109,16 +113,31 @@ impl Client {
             access: Access::Sponsored(Box::new(certificate)),
             content: Content::Sponsored(sponsored.clone()),
         };
-        let mut out = Vec::new();
-        for chunk in audience.chunks(MAX_RECIPIENTS) {
-            out.extend(self.fan_out(rng, chunk, &post, now)?.1);
-        }
-        Ok(out)
+        // Each envelope to people who gave us no key spends a sponsored token; our contact key
+        // goes with it, so they can answer lead forms.
+        self.with_tokens(TokenKind::Sponsored, |c| {
+            let mut out = Vec::new();
+            for chunk in audience.chunks(MAX_RECIPIENTS) {
+                chunk.iter().for_each(|m| c.open_to(m));
+                out.extend(c.fan_out(rng, chunk, &post, now)?.1);
+            }
+            Ok(out)
+        })
     }
 
     /// Creates a group of us (its admin) and `members` (contacts, each with a role), handing
-    /// each their keys.
+    /// each their keys and the epoch's access secret. Welcoming someone who gave us no key (not
+    /// a connection) spends an invitation token.
     pub fn create_group<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        members: &[(MailboxId, Role)],
+        now: u64,
+    ) -> Result<(ConversationId, Vec<Outgoing>), Error> {
+        self.with_tokens(TokenKind::Invite, |c| c.create_group_now(rng, members, now))
+    }
+
+    fn create_group_now<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         members: &[(MailboxId, Role)],
@@ -133,17 +152,54 @@ impl Client {
             .collect::<Result<Vec<_>, Error>>()?;
         let me = Member::new(*self.mailbox_id(), Role::Admin, *self.identity());
         let (conversation, handoffs) = Conversation::create(rng, me, others)?;
-        let mut out = Vec::new();
-        self.hand_off(rng, handoffs, now, &mut out)?;
         let id = conversation.id();
         self.conversations.insert(id, conversation);
         self.groups.insert(id);
+        let mut out = Vec::new();
+        self.hand_off(rng, handoffs, Some(&id), now, &mut out)?;
+        self.hand_out_group_secret(rng, &id, now, &mut out)?;
         Ok((id, out))
     }
 
+    /// A fresh access secret for the group's new epoch, sent to every other member before we
+    /// switch to it (members who stay are reached with the previous epoch's keys).
+    fn hand_out_group_secret<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        group: &ConversationId,
+        now: u64,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<(), Error> {
+        let (secret, handoffs) = self.new_group_secret(rng, group)?;
+        for (to, payload) in handoffs {
+            out.push(self.pairwise_within(rng, &to, &payload, Some(group), now)?);
+        }
+        let epoch = self
+            .conversations
+            .get(group)
+            .ok_or(UsageError::WrongConversation)?
+            .epoch();
+        self.set_group_secret(group, epoch, secret);
+        Ok(())
+    }
+
     /// Adds and removes group members (admins only): a new epoch, so removed members read
-    /// nothing from now on and new ones nothing from before.
+    /// nothing from now on and new ones nothing from before, and a new access secret, so
+    /// removed members' keys stop reaching anyone once each member has caught up.
     pub fn change_group<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        group: &ConversationId,
+        added: &[(MailboxId, Role)],
+        removed: &[MailboxId],
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        self.with_tokens(TokenKind::Invite, |c| {
+            c.change_group_now(rng, group, added, removed, now)
+        })
+    }
+
+    fn change_group_now<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         group: &ConversationId,
@@ -164,7 +220,8 @@ impl Client {
             .ok_or(UsageError::WrongConversation)?;
         let handoffs = conversation.change(rng, &added, removed)?;
         let mut out = Vec::new();
-        self.hand_off(rng, handoffs, now, &mut out)?;
+        self.hand_off(rng, handoffs, Some(group), now, &mut out)?;
+        self.hand_out_group_secret(rng, group, now, &mut out)?;
         Ok(out)
     }
 
@@ -251,7 +308,12 @@ impl Client {
                 timestamp: now,
                 signature: self.identity.sign(&signed),
             };
-            out.push(self.seal_to(rng, &to, &content, now, true)?);
+            // Typing is best effort: someone we hold no key for does not see it.
+            match self.seal_to(rng, &to, &content, Some(conversation), now, true) {
+                Ok(o) => out.push(o),
+                Err(Error::Policy(PolicyError::NoCredential)) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(out)
     }
@@ -307,8 +369,10 @@ impl Client {
         }
         let expiry = now.saturating_add(ENVELOPE_LIFETIME);
         let (conversation, envelope) = self.fanout.send_first(rng, to, &post.to_bytes(), expiry)?;
+        let credential = self.credential(&envelope.mailboxes(), None)?;
         out.push(Outgoing {
             envelope: envelope.to_bytes(),
+            credential,
             ephemeral: false,
         });
         let id = conversation.id();
@@ -327,8 +391,8 @@ impl Client {
         let me = Member::new(*self.mailbox_id(), Role::Admin, *self.identity());
         let them = Member::new(peer.mailbox, Role::Member, peer.identity);
         let (conversation, handoffs) = Conversation::create(rng, me, vec![them])?;
-        self.hand_off(rng, handoffs, now, out)?;
         let id = conversation.id();
+        self.hand_off(rng, handoffs, None, now, out)?;
         self.conversations.insert(id, conversation);
         self.direct.insert(*to, id);
         Ok(id)
@@ -349,7 +413,7 @@ impl Client {
             .ok_or(UsageError::WrongConversation)?;
         if !conversation.has_sender_chain() {
             let handoffs = conversation.start_chain(rng)?;
-            self.hand_off(rng, handoffs, now, out)?;
+            self.hand_off(rng, handoffs, Some(id), now, out)?;
         }
         let conversation = self
             .conversations
@@ -358,24 +422,29 @@ impl Client {
         let message = conversation.encrypt(&post.to_bytes())?;
         let expiry = now.saturating_add(ENVELOPE_LIFETIME);
         for envelope in conversation.envelopes(expiry, &message)? {
+            let credential = self.credential(&envelope.mailboxes(), Some(id))?;
             out.push(Outgoing {
                 envelope: envelope.to_bytes(),
+                credential,
                 ephemeral: false,
             });
         }
         Ok(())
     }
 
+    /// Sends each distribution in its pairwise session; `within` is the conversation they are
+    /// for, whose access keys reach its members.
     fn hand_off<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         handoffs: Vec<(MailboxId, KeyDistribution)>,
+        within: Option<&ConversationId>,
         now: u64,
         out: &mut Vec<Outgoing>,
     ) -> Result<(), Error> {
         for (to, distribution) in handoffs {
             let payload = Pairwise::Distribution(distribution.to_bytes().to_vec());
-            out.push(self.pairwise(rng, &to, &payload, now)?);
+            out.push(self.pairwise_within(rng, &to, &payload, within, now)?);
         }
         Ok(())
     }
@@ -388,6 +457,21 @@ impl Client {
         payload: &Pairwise,
         now: u64,
     ) -> Result<Outgoing, Error> {
+        self.pairwise_within(rng, to, payload, None, now)
+    }
+
+    /// [`Client::pairwise`] for a conversation's sake: its access keys may reach `to`.
+    pub(super) fn pairwise_within<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        to: &MailboxId,
+        payload: &Pairwise,
+        within: Option<&ConversationId>,
+        now: u64,
+    ) -> Result<Outgoing, Error> {
+        // The credential first: without one nothing is encrypted, so no session step is lost.
+        let credential = self.credential(&[*to], within)?;
+        let access = self.key_for(to);
         let session = self
             .sessions
             .get_mut(to)
@@ -398,22 +482,27 @@ impl Client {
             sender_user: self.user.clone(),
             sender_mailbox: *self.mailbox.id(),
             sender_identity: *self.identity.public(),
+            access,
             message: message.to_bytes(),
         };
-        self.seal_to(rng, to, &content, now, false)
+        let contact = self.contacts.get(to).ok_or(UsageError::UnknownRecipient)?;
+        let body = sealed::seal(rng, contact.identity.dh_key(), to, &content)?;
+        single(to, &body, now, false, credential)
     }
 
     pub(super) fn seal_to<R: CryptoRng + ?Sized>(
-        &self,
+        &mut self,
         rng: &mut R,
         to: &MailboxId,
         content: &SealedContent,
+        within: Option<&ConversationId>,
         now: u64,
         ephemeral: bool,
     ) -> Result<Outgoing, Error> {
+        let credential = self.credential(&[*to], within)?;
         let contact = self.contacts.get(to).ok_or(UsageError::UnknownRecipient)?;
         let body = sealed::seal(rng, contact.identity.dh_key(), to, content)?;
-        single(to, &body, now, ephemeral)
+        single(to, &body, now, ephemeral, credential)
     }
 }
 
@@ -423,6 +512,7 @@ pub(super) fn single(
     body: &[u8],
     now: u64,
     ephemeral: bool,
+    credential: Credential,
 ) -> Result<Outgoing, Error> {
     let expiry = now.saturating_add(ENVELOPE_LIFETIME);
     let envelope = Envelope::to_mailboxes(expiry, &[*to], body)?
@@ -430,6 +520,7 @@ pub(super) fn single(
         .ok_or(UsageError::InvalidRoster)?;
     Ok(Outgoing {
         envelope: envelope.to_bytes(),
+        credential,
         ephemeral,
     })
 }

@@ -16,6 +16,7 @@ use crate::platform::{AdvertiserCertificate, PlatformKey, Profile};
 use crate::session::{PrekeyOwner, Session};
 use crate::wire::Wire;
 
+use super::access::AccessState;
 use super::sessions::PeerSessions;
 use super::{Client, Connection, Contact, Settings};
 
@@ -61,7 +62,7 @@ struct ClientState {
     direct: Vec<(MailboxId, ConversationId)>,
     groups: Vec<ConversationId>,
     opened: Vec<ConversationId>,
-    receipts_seen: Vec<u64>,
+    access: AccessState,
     #[serde(with = "serde_bytes")]
     fanout: Vec<u8>,
     granted: Vec<MailboxId>,
@@ -83,7 +84,7 @@ impl Drop for ClientState {
 
 impl Wire for ClientState {
     const WHAT: &'static str = "client state";
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
 }
 
 /// Copies a secret buffer into the state, which wipes it on drop.
@@ -141,7 +142,7 @@ impl Client {
             direct: self.direct.iter().map(|(m, c)| (*m, *c)).collect(),
             groups: self.groups.iter().copied().collect(),
             opened: self.opened.iter().copied().collect(),
-            receipts_seen: self.receipts_seen.iter().copied().collect(),
+            access: self.access.clone(),
             fanout: plain(self.fanout.to_bytes()),
             granted: self.granted.iter().copied().collect(),
             seen: self.seen.iter().copied().collect(),
@@ -208,7 +209,7 @@ impl Client {
             direct: s.direct.iter().copied().collect(),
             groups: s.groups.iter().copied().collect(),
             opened: s.opened.iter().copied().collect(),
-            receipts_seen: s.receipts_seen.iter().copied().collect(),
+            access: s.access.clone(),
             fanout: FanOut::from_bytes(&s.fanout)?,
             granted: s.granted.iter().copied().collect(),
             seen: s.seen.iter().copied().collect(),

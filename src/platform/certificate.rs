@@ -1,4 +1,4 @@
-//! What the platform signs: InMail receipts and advertiser certificates (PROTOCOL.md §10.2).
+//! What the platform signs: advertiser and account certificates (PROTOCOL.md §10.2).
 
 use serde::{Deserialize, Serialize};
 
@@ -8,7 +8,6 @@ use crate::error::{CryptoError, DecodeError};
 use crate::identity::PublicIdentity;
 use crate::wire::{self, Wire};
 
-const RECEIPT_LABEL: &[u8] = b"missive/v1/inmail-receipt";
 const ADVERTISER_LABEL: &[u8] = b"missive/v1/advertiser";
 
 /// The platform's public signing key, which every client is configured with.
@@ -34,53 +33,6 @@ pub enum InMailKind {
     Credit,
     /// Both sides are premium: free.
     PremiumToPremium,
-}
-
-/// The platform's statement that `sender` may open one conversation with `recipient`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InMailReceipt {
-    /// Who may send.
-    pub sender: MailboxId,
-    /// To whom.
-    pub recipient: MailboxId,
-    /// Month of issue (months since the Unix epoch).
-    pub month: u32,
-    /// Unique per issued receipt; recipients refuse a serial they have seen.
-    pub serial: u64,
-    /// Credit or premium-to-premium.
-    pub kind: InMailKind,
-    pub(crate) signature: Signature,
-}
-
-#[derive(Serialize)]
-struct ReceiptBody<'a> {
-    sender: &'a MailboxId,
-    recipient: &'a MailboxId,
-    month: u32,
-    serial: u64,
-    kind: InMailKind,
-}
-
-impl InMailReceipt {
-    pub(crate) fn signed_bytes(&self) -> Vec<u8> {
-        let mut out = RECEIPT_LABEL.to_vec();
-        wire::encode_into(
-            &ReceiptBody {
-                sender: &self.sender,
-                recipient: &self.recipient,
-                month: self.month,
-                serial: self.serial,
-                kind: self.kind,
-            },
-            &mut out,
-        );
-        out
-    }
-
-    /// Checks the platform's signature.
-    pub fn verify(&self, platform: &PlatformKey) -> Result<(), CryptoError> {
-        platform.0.verify(&self.signed_bytes(), &self.signature)
-    }
 }
 
 /// The platform's statement that a mailbox and identity belong to a registered advertiser.
@@ -140,4 +92,59 @@ impl AdvertiserCertificate {
 impl Wire for AdvertiserCertificate {
     const WHAT: &'static str = "advertiser certificate";
     const VERSION: u8 = 1;
+}
+
+const ACCOUNT_LABEL: &[u8] = b"missive/v1/account";
+
+/// The platform's statement of a mailbox's account: its tier and whether it is a registered
+/// advertiser, until `expires`. The relay checks it before issuing tokens and before honouring
+/// Open Profile or premium-to-premium InMail for a mailbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountCertificate {
+    /// The account's mailbox.
+    pub mailbox: MailboxId,
+    /// Its subscription.
+    pub tier: super::Tier,
+    /// Whether it is a registered advertiser.
+    pub advertiser: bool,
+    /// Unix seconds after which it is no longer valid.
+    pub expires: u64,
+    pub(crate) signature: Signature,
+}
+
+#[derive(Serialize)]
+struct AccountBody<'a> {
+    mailbox: &'a MailboxId,
+    tier: super::Tier,
+    advertiser: bool,
+    expires: u64,
+}
+
+impl AccountCertificate {
+    pub(crate) fn signed_bytes(
+        mailbox: &MailboxId,
+        tier: super::Tier,
+        advertiser: bool,
+        expires: u64,
+    ) -> Vec<u8> {
+        let mut out = ACCOUNT_LABEL.to_vec();
+        let body = AccountBody {
+            mailbox,
+            tier,
+            advertiser,
+            expires,
+        };
+        wire::encode_into(&body, &mut out);
+        out
+    }
+
+    /// Checks the platform's signature and that it has not expired at `now`.
+    pub fn verify(&self, platform: &PlatformKey, now: u64) -> Result<(), CryptoError> {
+        let bytes = Self::signed_bytes(&self.mailbox, self.tier, self.advertiser, self.expires);
+        platform.0.verify(&bytes, &self.signature)?;
+        if now > self.expires {
+            return Err(CryptoError::Expired);
+        }
+        Ok(())
+    }
 }

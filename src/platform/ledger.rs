@@ -1,11 +1,11 @@
-//! The platform: members' tiers, the InMail credit ledger, advertiser registration.
+//! The platform: members' tiers, account and advertiser certificates.
 
 use std::collections::HashMap;
 
 use rand::CryptoRng;
 
 use super::Profile;
-use super::certificate::{AdvertiserCertificate, InMailKind, InMailReceipt, PlatformKey};
+use super::certificate::{AccountCertificate, AdvertiserCertificate, PlatformKey};
 use crate::crypto::sign::SigningKey;
 use crate::envelope::MailboxId;
 use crate::identity::PublicIdentity;
@@ -16,98 +16,35 @@ use crate::identity::PublicIdentity;
 pub enum LedgerError {
     /// The member is not registered.
     UnknownMember,
-    /// No InMail credits left this month (free members have none).
-    NoCredits,
 }
 
 impl core::fmt::Display for LedgerError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
             Self::UnknownMember => "member is not registered",
-            Self::NoCredits => "no InMail credits left this month",
         })
     }
 }
 
 impl std::error::Error for LedgerError {}
 
-#[derive(Clone, Copy, Debug)]
-struct Account {
-    profile: Profile,
-    month: u32,
-    credits: u32,
-}
-
-/// Per-member InMail credits: each month a member has its tier's allowance; unspent credits do
-/// not carry over.
+/// Members' profiles as the platform keeps them. Credits are not counted here: the relay
+/// issues them as unlinkable tokens against the account certificate the platform signs from
+/// this ledger (PROTOCOL.md §11.4).
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
-    accounts: HashMap<MailboxId, Account>,
+    profiles: HashMap<MailboxId, Profile>,
 }
 
 impl Ledger {
     /// Registers (or updates) a member.
     pub fn register(&mut self, member: MailboxId, profile: Profile) {
-        let month = self.accounts.get(&member).map_or(0, |a| a.month);
-        let credits = profile.tier.monthly_inmail_credits();
-        self.accounts.insert(
-            member,
-            Account {
-                profile,
-                month,
-                credits,
-            },
-        );
+        self.profiles.insert(member, profile);
     }
 
     /// A member's public profile.
     pub fn profile(&self, member: &MailboxId) -> Option<Profile> {
-        self.accounts.get(member).map(|a| a.profile)
-    }
-
-    /// Credits `member` has left in `month`.
-    pub fn credits(&self, member: &MailboxId, month: u32) -> Result<u32, LedgerError> {
-        let a = self
-            .accounts
-            .get(member)
-            .ok_or(LedgerError::UnknownMember)?;
-        Ok(if a.month == month {
-            a.credits
-        } else {
-            a.profile.tier.monthly_inmail_credits()
-        })
-    }
-
-    /// Decides an InMail from `sender` to `recipient`: free when both are premium, otherwise
-    /// one of the sender's credits for `month`.
-    fn debit(
-        &mut self,
-        sender: &MailboxId,
-        recipient: &MailboxId,
-        month: u32,
-    ) -> Result<InMailKind, LedgerError> {
-        let recipient_tier = self
-            .accounts
-            .get(recipient)
-            .ok_or(LedgerError::UnknownMember)?
-            .profile
-            .tier;
-        let account = self
-            .accounts
-            .get_mut(sender)
-            .ok_or(LedgerError::UnknownMember)?;
-        if account.month != month {
-            account.month = month;
-            account.credits = account.profile.tier.monthly_inmail_credits();
-        }
-        if account.profile.tier.is_premium() && recipient_tier.is_premium() {
-            return Ok(InMailKind::PremiumToPremium);
-        }
-        account.credits = account
-            .credits
-            .checked_sub(1)
-            .ok_or(LedgerError::NoCredits)?;
-        Ok(InMailKind::Credit)
+        self.profiles.get(member).copied()
     }
 }
 
@@ -115,7 +52,6 @@ impl Ledger {
 pub struct Platform {
     key: SigningKey,
     ledger: Ledger,
-    next_serial: u64,
 }
 
 impl Platform {
@@ -124,11 +60,24 @@ impl Platform {
         Self {
             key: SigningKey::generate(rng),
             ledger: Ledger::default(),
-            next_serial: 1,
         }
     }
 
-    /// The key clients verify receipts and certificates with.
+    /// A platform whose signing key is the one `seed` (from [`Platform::to_seed`]) gives,
+    /// with an empty ledger.
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self {
+            key: SigningKey::from_seed(seed),
+            ledger: Ledger::default(),
+        }
+    }
+
+    /// The signing key's seed, to keep the platform's key across restarts. Secret.
+    pub fn to_seed(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        self.key.to_seed()
+    }
+
+    /// The key clients and relays verify certificates with.
     pub fn public_key(&self) -> PlatformKey {
         PlatformKey(*self.key.verifying_key())
     }
@@ -143,26 +92,29 @@ impl Platform {
         self.ledger.register(member, profile);
     }
 
-    /// Authorises one InMail, debiting a credit unless both sides are premium.
-    pub fn authorize_inmail(
-        &mut self,
-        sender: &MailboxId,
-        recipient: &MailboxId,
-        month: u32,
-    ) -> Result<InMailReceipt, LedgerError> {
-        let kind = self.ledger.debit(sender, recipient, month)?;
-        let serial = self.next_serial;
-        self.next_serial += 1;
-        let mut receipt = InMailReceipt {
-            sender: *sender,
-            recipient: *recipient,
-            month,
-            serial,
-            kind,
-            signature: crate::crypto::sign::Signature::from_bytes([0; 64]),
-        };
-        receipt.signature = self.key.sign(&receipt.signed_bytes());
-        Ok(receipt)
+    /// Certifies a registered member's account for the relay: its tier from the ledger, and
+    /// whether the platform registered it as an advertiser, valid until `expires`.
+    pub fn certify_account(
+        &self,
+        mailbox: &MailboxId,
+        advertiser: bool,
+        expires: u64,
+    ) -> Result<AccountCertificate, LedgerError> {
+        let tier = self
+            .ledger
+            .profile(mailbox)
+            .ok_or(LedgerError::UnknownMember)?
+            .tier;
+        let signature = self.key.sign(&AccountCertificate::signed_bytes(
+            mailbox, tier, advertiser, expires,
+        ));
+        Ok(AccountCertificate {
+            mailbox: *mailbox,
+            tier,
+            advertiser,
+            expires,
+            signature,
+        })
     }
 
     /// Certifies a registered advertiser under a verified display name.

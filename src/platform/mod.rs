@@ -1,15 +1,14 @@
-//! The platform's side of the product rules, as a sans-IO model: membership tiers, the InMail
-//! credit ledger, and certificates for registered advertisers.
+//! The platform's side of the product rules, as a sans-IO model: membership tiers, and the
+//! certificates it signs for accounts and registered advertisers.
 //!
-//! Credits are counted by the platform, never trusted to a sender's client: the platform signs
-//! an [`InMailReceipt`] when it debits a credit (or when both sides are premium), the sender
-//! carries it inside the encrypted message, and the recipient's client checks it against the
-//! platform's key. A relay-side check that never learns the sender is the next layer.
+//! Credits are never trusted to a sender's client, nor counted where the sender is known: the
+//! platform certifies an account's tier ([`AccountCertificate`]), the relay issues that many
+//! unlinkable one-time tokens a month against it, and an InMail spends one (PROTOCOL.md §11).
 
 mod certificate;
 mod ledger;
 
-pub use certificate::{AdvertiserCertificate, InMailKind, InMailReceipt, PlatformKey};
+pub use certificate::{AccountCertificate, AdvertiserCertificate, InMailKind, PlatformKey};
 pub use ledger::{Ledger, LedgerError, Platform, month_of};
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +37,25 @@ impl Tier {
     /// Whether this is a premium tier.
     pub fn is_premium(self) -> bool {
         self != Self::Free
+    }
+}
+
+/// Invitations every member may send a month.
+pub const MONTHLY_INVITATIONS: u32 = 100;
+/// Premium-to-premium messages a premium member may open a month (free, but not unlimited).
+pub const MONTHLY_PREMIUM_MESSAGES: u32 = 1000;
+/// Sponsored envelopes a registered advertiser may send a month.
+pub const MONTHLY_SPONSORED: u32 = 100_000;
+
+/// How many tokens of `kind` the relay issues an account each month.
+pub fn monthly_tokens(kind: crate::token::TokenKind, account: &AccountCertificate) -> u32 {
+    use crate::token::TokenKind;
+    match kind {
+        TokenKind::Invite => MONTHLY_INVITATIONS,
+        TokenKind::Credit => account.tier.monthly_inmail_credits(),
+        TokenKind::Premium if account.tier.is_premium() => MONTHLY_PREMIUM_MESSAGES,
+        TokenKind::Sponsored if account.advertiser => MONTHLY_SPONSORED,
+        TokenKind::Premium | TokenKind::Sponsored => 0,
     }
 }
 

@@ -98,6 +98,8 @@ impl From<StoreError> for Refusal {
             StoreError::UnknownUser => Refusal::NotFound,
             StoreError::NotOwner => Refusal::Forbidden,
             StoreError::Overloaded => Refusal::Overloaded,
+            StoreError::TokenSpent => Refusal::TokenSpent,
+            StoreError::NoQuota => Refusal::NoQuota,
             _ => {
                 tracing::error!(error = %e, "storage failure");
                 Refusal::Unavailable

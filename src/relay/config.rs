@@ -1,6 +1,7 @@
 //! The relay's tunable limits, with defaults a small deployment can run as they are.
 
 use super::store::Limits;
+use crate::platform::PlatformKey;
 
 /// Limits and timings of one relay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +23,16 @@ pub struct RelayConfig {
     pub sweep_interval: u64,
     /// Storage quotas.
     pub limits: Limits,
+    /// The platform's key, to check account certificates (token issuance, Open Profile,
+    /// premium). Without it the relay issues no tokens and honours no account.
+    pub platform: Option<PlatformKey>,
+    /// Check every submission's credential (PROTOCOL.md §11). Off only to measure what the
+    /// checks cost.
+    pub check_access: bool,
+    /// Deliveries without a credential one Open Profile mailbox takes per hour.
+    pub open_per_hour: u32,
+    /// ... and in a burst.
+    pub open_burst: u32,
 }
 
 /// Thirty days, the default lifetime of an unacknowledged envelope.
@@ -38,6 +49,10 @@ impl Default for RelayConfig {
             rate_burst: 1000,
             sweep_interval: 60,
             limits: Limits::default(),
+            platform: None,
+            check_access: true,
+            open_per_hour: 60,
+            open_burst: 20,
         }
     }
 }

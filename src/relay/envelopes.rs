@@ -4,10 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::RelayConfig;
+use super::access::{Admission, Checker};
 use super::hub::Frame;
 use super::refusal::Refusal;
+use super::state::RelayState;
 use super::store::{self, NewDelivery};
+use crate::access::Submission;
 use crate::envelope::{Delivery, Envelope, EnvelopeId, KeyPart, MailboxId};
 use crate::error::DecodeError;
 use crate::relay_api::DeliveredEnvelope;
@@ -43,12 +45,27 @@ impl SharedRef<'_> {
     }
 }
 
-/// Checks an envelope against the relay's limits and splits it for storage.
-pub(crate) fn accept(bytes: &[u8], now: u64, config: &RelayConfig) -> Result<NewDelivery, Refusal> {
+/// What accepting a submission gives: the delivery to store (none when every recipient of a
+/// sponsored message switched them off), and the recipients the credential did not reach.
+pub(crate) struct Accepted {
+    pub(crate) delivery: Option<NewDelivery>,
+    pub(crate) denied: Vec<MailboxId>,
+}
+
+/// Checks a submission against the relay's limits and its credential against the
+/// recipients, and splits the envelope for storage.
+pub(crate) fn accept(
+    state: &RelayState,
+    bytes: &[u8],
+    now: u64,
+    ephemeral: bool,
+) -> Result<Accepted, Refusal> {
+    let config = &state.config;
     if bytes.len() > config.max_envelope_bytes {
         return Err(Refusal::TooLarge);
     }
-    let envelope = Envelope::from_bytes(bytes)?;
+    let submission = Submission::from_bytes(bytes)?;
+    let envelope = Envelope::from_bytes(&submission.envelope)?;
     let parts = envelope.parts();
     if parts.len() > config.max_recipients {
         return Err(Refusal::TooManyRecipients);
@@ -59,11 +76,33 @@ pub(crate) fn accept(bytes: &[u8], now: u64, config: &RelayConfig) -> Result<New
         }
         .into());
     }
+    let admission = if config.check_access {
+        let checker = Checker {
+            book: &state.access,
+            issuer: &state.issuer,
+            open: &state.open,
+            now,
+        };
+        checker.check(&submission.credential, &envelope.mailboxes(), ephemeral)?
+    } else {
+        Admission::default()
+    };
+    let parts: Vec<_> = parts
+        .into_iter()
+        .filter(|(m, _)| !admission.skip.contains(m))
+        .collect();
+    let denied = admission.denied;
+    if parts.is_empty() {
+        return Ok(Accepted {
+            delivery: None,
+            denied,
+        });
+    }
     let shared = SharedRef {
         cohort: &envelope.cohort(),
         body: envelope.body(),
     };
-    Ok(NewDelivery {
+    let delivery = Some(NewDelivery {
         id: envelope.id().0,
         body: shared.to_wire(),
         parts: parts
@@ -71,7 +110,9 @@ pub(crate) fn accept(bytes: &[u8], now: u64, config: &RelayConfig) -> Result<New
             .map(|(m, p)| (m, part_bytes(p.as_ref())))
             .collect(),
         expires_at: envelope.expiry().min(now.saturating_add(config.max_ttl)),
-    })
+        spend: admission.spend,
+    });
+    Ok(Accepted { delivery, denied })
 }
 
 fn part_bytes(part: Option<&KeyPart>) -> Vec<u8> {

@@ -14,6 +14,7 @@ pub struct Metrics {
     ephemeral: AtomicU64,
     pushed: AtomicU64,
     acked: AtomicU64,
+    tokens: AtomicU64,
     refusals: [AtomicU64; Refusal::ALL.len()],
 }
 
@@ -35,6 +36,10 @@ impl Metrics {
 
     pub(crate) fn acked(&self, n: usize) {
         self.acked.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn issued(&self, tokens: usize) {
+        self.tokens.fetch_add(tokens as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn refused(&self, refusal: &Refusal) {
@@ -69,6 +74,11 @@ impl Metrics {
                 "missive_acks_total",
                 "Deliveries acknowledged and deleted.",
                 &self.acked,
+            ),
+            (
+                "missive_tokens_issued_total",
+                "Tokens issued (blinded evaluations).",
+                &self.tokens,
             ),
         ];
         for (name, help, value) in counters {

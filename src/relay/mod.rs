@@ -7,6 +7,7 @@
 //!
 //! Behind the `relay` feature so client apps that link the engine build none of this.
 
+mod access;
 mod auth;
 mod config;
 mod envelopes;
@@ -19,6 +20,7 @@ mod server;
 mod sqlite;
 mod state;
 mod store;
+mod tokens;
 mod writer;
 mod ws;
 
@@ -30,6 +32,6 @@ pub use server::{MAX_BUNDLE_LEN, MAX_PREKEY_LEN, MAX_USER_LEN, app};
 pub use sqlite::SqliteStore;
 pub use state::{Clock, RelayState, system_clock};
 pub use store::{
-    Delivery, EnvelopeId, Limits, MailboxId, NewDelivery, PrekeyFetch, RelayStore, StoreError,
-    StoreStats,
+    Delivery, EnvelopeId, Limits, MailboxId, NewDelivery, PrekeyFetch, RelayStore, Spend,
+    StoreError, StoreStats,
 };

@@ -22,9 +22,14 @@ const MAX_TRACKED: usize = 100_000;
 
 impl RateLimiter {
     pub(crate) fn new(rate_per_second: u32, burst: u32) -> Self {
+        Self::with_rate(f64::from(rate_per_second), burst)
+    }
+
+    /// Buckets refilled at `rate` tokens a second (a fraction for hourly limits).
+    pub(crate) fn with_rate(rate: f64, burst: u32) -> Self {
         Self {
             buckets: Mutex::new(HashMap::new()),
-            rate: f64::from(rate_per_second),
+            rate,
             burst: f64::from(burst.max(1)),
         }
     }

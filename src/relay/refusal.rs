@@ -36,11 +36,19 @@ pub enum Refusal {
     Unavailable,
     /// The relay has too many writes waiting; the request may be retried.
     Overloaded,
+    /// The credential does not let its holder deliver to every recipient.
+    AccessDenied,
+    /// The envelope's token was spent before.
+    TokenSpent,
+    /// The account has no tokens of that kind left this month.
+    NoQuota,
+    /// A mailbox tried to register more access keys than the relay keeps.
+    TooManyKeys,
 }
 
 impl Refusal {
     /// Every reason, in the order the metrics report them.
-    pub const ALL: [Refusal; 13] = [
+    pub const ALL: [Refusal; 17] = [
         Self::Malformed(DecodeError::Invalid { what: "" }),
         Self::Unauthenticated,
         Self::Replayed,
@@ -54,6 +62,10 @@ impl Refusal {
         Self::RateLimited,
         Self::Unavailable,
         Self::Overloaded,
+        Self::AccessDenied,
+        Self::TokenSpent,
+        Self::NoQuota,
+        Self::TooManyKeys,
     ];
 
     /// A stable label for logs and metrics.
@@ -72,6 +84,10 @@ impl Refusal {
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Overloaded => "overloaded",
+            Self::AccessDenied => "access_denied",
+            Self::TokenSpent => "token_spent",
+            Self::NoQuota => "no_quota",
+            Self::TooManyKeys => "too_many_keys",
         }
     }
 
@@ -88,7 +104,13 @@ impl Refusal {
         match self {
             Self::Malformed(_) | Self::TooManyRecipients => StatusCode::BAD_REQUEST,
             Self::Unauthenticated | Self::Replayed | Self::Stale => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::MailboxFull | Self::TooManyPrekeys => StatusCode::FORBIDDEN,
+            Self::Forbidden
+            | Self::MailboxFull
+            | Self::TooManyPrekeys
+            | Self::AccessDenied
+            | Self::NoQuota
+            | Self::TooManyKeys => StatusCode::FORBIDDEN,
+            Self::TokenSpent => StatusCode::CONFLICT,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -111,6 +133,10 @@ impl Refusal {
             Self::RateLimited => "rate limited".into(),
             Self::Unavailable => "storage unavailable, retry later".into(),
             Self::Overloaded => "relay overloaded, retry later".into(),
+            Self::AccessDenied => "no valid delivery credential for every recipient".into(),
+            Self::TokenSpent => "token already spent".into(),
+            Self::NoQuota => "no tokens of that kind left this month".into(),
+            Self::TooManyKeys => "too many access keys".into(),
         }
     }
 }

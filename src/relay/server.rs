@@ -20,9 +20,13 @@ use super::envelopes;
 use super::refusal::Refusal;
 use super::state::RelayState;
 use super::store::{RelayStore, StoreError};
-use super::ws;
+use super::{tokens, ws};
+use crate::access::AccessUpdate;
 use crate::error::DecodeError;
-use crate::relay_api::{Ack, DeliveryPage, OneTimePrekey, PrekeyResponse, PublishPrekeys};
+use crate::mailbox::MailboxId;
+use crate::relay_api::{
+    Ack, DeliveryPage, OneTimePrekey, PrekeyResponse, PublishPrekeys, Undelivered,
+};
 
 /// Longest user name in the directory, in bytes.
 pub const MAX_USER_LEN: usize = 64;
@@ -43,6 +47,9 @@ pub fn app(state: RelayState) -> Router {
         .route("/v1/mailbox", get(fetch))
         .route("/v1/mailbox/ack", post(ack))
         .route("/v1/mailbox/ws", get(ws::websocket))
+        .route("/v1/mailbox/access", put(register_access))
+        .route("/v1/tokens", post(tokens::issue))
+        .route("/v1/tokens/{kind}/{period}", get(tokens::public_key))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
@@ -56,7 +63,7 @@ pub(crate) fn refuse(state: &RelayState, refusal: Refusal) -> Response {
     refusal.into_response()
 }
 
-fn respond(state: &RelayState, reply: Reply) -> Response {
+pub(crate) fn respond(state: &RelayState, reply: Reply) -> Response {
     reply.unwrap_or_else(|r| refuse(state, r))
 }
 
@@ -71,12 +78,12 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .unwrap_or(Err(StoreError::Backend))
 }
 
-fn malformed(what: &'static str) -> Refusal {
+pub(crate) fn malformed(what: &'static str) -> Refusal {
     Refusal::Malformed(DecodeError::Invalid { what })
 }
 
 /// The request body, or why it could not be read (over the size limit, or cut off).
-fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
+pub(crate) fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
     body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => Refusal::TooLarge,
         _ => malformed("request body"),
@@ -181,7 +188,11 @@ async fn submit(
     let reply = async {
         limit(&state, peer_key(&ext))?;
         let now = state.now();
-        let delivery = envelopes::accept(&body(bytes)?, now, &state.config)?;
+        let accepted = envelopes::accept(&state, &body(bytes)?, now, false)?;
+        let answer = accepted_answer(&accepted.denied);
+        let Some(delivery) = accepted.delivery else {
+            return Ok(answer);
+        };
         let (mailboxes, bytes) = (delivery.parts.len(), delivery.body.len());
         let delivery = state.writer.deliver(delivery).await?;
         state.metrics.accepted(mailboxes);
@@ -191,7 +202,7 @@ async fn submit(
         for (mailbox, frame) in pushes {
             state.hub.push(&mailbox, &frame);
         }
-        Ok(StatusCode::ACCEPTED.into_response())
+        Ok(answer)
     };
     respond(&state, reply.await)
 }
@@ -205,14 +216,65 @@ async fn submit_ephemeral(
     let reply = async {
         limit(&state, peer_key(&ext))?;
         let now = state.now();
-        let delivery = envelopes::accept(&body(bytes)?, now, &state.config)?;
+        let accepted = envelopes::accept(&state, &body(bytes)?, now, true)?;
+        let answer = accepted_answer(&accepted.denied);
+        let Some(delivery) = accepted.delivery else {
+            return Ok(answer);
+        };
         let pushes = envelopes::push_frames(&delivery, now, |m| state.hub.is_connected(m));
         let taken: usize = pushes
             .iter()
             .map(|(mailbox, frame)| state.hub.push(mailbox, frame))
             .sum();
         state.metrics.ephemeral(taken);
-        Ok(StatusCode::ACCEPTED.into_response())
+        Ok(answer)
+    };
+    respond(&state, reply.await)
+}
+
+/// 202, with the recipients the credential did not reach, if any (the sender retries those).
+fn accepted_answer(denied: &[MailboxId]) -> Response {
+    if denied.is_empty() {
+        return StatusCode::ACCEPTED.into_response();
+    }
+    let body = Undelivered {
+        mailboxes: denied.to_vec(),
+    };
+    (StatusCode::ACCEPTED, body.to_bytes()).into_response()
+}
+
+/// `PUT /v1/mailbox/access`: the mailbox's own keys and switches.
+async fn register_access(
+    State(state): State<RelayState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    ext: Extensions,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Response {
+    let reply = async {
+        let bytes = body(bytes)?;
+        let request = Request {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            ext: &ext,
+            body: &bytes,
+        };
+        let mailbox = authenticate(&state, request).await?;
+        let update = AccessUpdate::from_bytes(&bytes)?;
+        let book = Arc::clone(&state.access);
+        let store = Arc::clone(&state.store);
+        let (platform, now) = (state.config.platform, state.now());
+        // Off the async threads: the record is written durably before it takes effect.
+        tokio::task::spawn_blocking(move || {
+            book.update(&mailbox, &update, platform.as_ref(), now, |record| {
+                Ok(store.save_access(&mailbox, record)?)
+            })
+        })
+        .await
+        .unwrap_or(Err(Refusal::Unavailable))?;
+        Ok(StatusCode::NO_CONTENT.into_response())
     };
     respond(&state, reply.await)
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::store::{
-    Delivery, EnvelopeId, Limits, MailboxId, NewDelivery, PrekeyFetch, RelayStore, StoreError,
-    StoreStats,
+    Delivery, EnvelopeId, Limits, MailboxId, NewDelivery, PrekeyFetch, RelayStore, Spend,
+    StoreError, StoreStats,
 };
 
 const SCHEMA: &str = "
@@ -50,6 +50,29 @@ CREATE TABLE IF NOT EXISTS bundles (
     user   BLOB PRIMARY KEY,
     owner  BLOB NOT NULL,
     bundle BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mailbox_access (
+    mailbox BLOB PRIMARY KEY,
+    record  BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS spent_tokens (
+    token      BLOB    PRIMARY KEY,
+    recipients BLOB    NOT NULL,
+    spent_at   INTEGER NOT NULL,
+    uses       INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS spent_tokens_expiry ON spent_tokens (expires_at);
+CREATE TABLE IF NOT EXISTS token_quota (
+    mailbox BLOB    NOT NULL,
+    kind    INTEGER NOT NULL,
+    period  INTEGER NOT NULL,
+    issued  INTEGER NOT NULL,
+    PRIMARY KEY (mailbox, kind, period)
+);
+CREATE TABLE IF NOT EXISTS secrets (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS one_time_prekeys (
     user   BLOB    NOT NULL,
@@ -193,12 +216,20 @@ impl SqliteStore {
         batch: &mut UsageMap,
     ) -> Result<Result<(), StoreError>, StoreError> {
         let size = |part: &Vec<u8>| (d.body.len() + part.len()) as u64;
-        let fits = d
-            .parts
-            .iter()
-            .all(|(m, p)| self.room(usage, batch, m, size(p)));
+        // A token is spent in the same commit as its envelope, and unspent with it.
+        let fits = d.spend.is_none()
+            && d.parts
+                .iter()
+                .all(|(m, p)| self.room(usage, batch, m, size(p)));
         if !fits {
             cached(tx, "SAVEPOINT one", [])?;
+        }
+        if let Some(spend) = &d.spend
+            && !spend_token(tx, spend, now)?
+        {
+            cached(tx, "ROLLBACK TO one", [])?;
+            cached(tx, "RELEASE one", [])?;
+            return Ok(Err(StoreError::TokenSpent));
         }
         let added = insert_delivery(tx, d, now)?;
         if !fits {
@@ -292,6 +323,49 @@ fn insert_delivery(
 }
 
 /// Adds one delivery of each given size to its mailbox's counters.
+/// Records a token's spend; false when it was spent before on other recipients, outside its
+/// window, or too often.
+fn spend_token(tx: &Transaction<'_>, spend: &Spend, now: u64) -> Result<bool, StoreError> {
+    let previous: Option<(Vec<u8>, i64, i64)> = tx
+        .prepare_cached("SELECT recipients, spent_at, uses FROM spent_tokens WHERE token = ?1")
+        .and_then(|mut s| {
+            s.query_row([&spend.token[..]], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+        })
+        .map_err(backend)?;
+    match previous {
+        None => {
+            cached(
+                tx,
+                "INSERT INTO spent_tokens (token, recipients, spent_at, uses, expires_at)
+                 VALUES (?1, ?2, ?3, 1, ?4)",
+                params![
+                    &spend.token[..],
+                    &spend.recipients[..],
+                    int(now),
+                    int(spend.expires_at)
+                ],
+            )?;
+            Ok(true)
+        }
+        Some((recipients, spent_at, uses)) => {
+            let again = recipients == spend.recipients
+                && now.saturating_sub(uint(spent_at)) <= spend.window
+                && uint(uses) < u64::from(spend.max_uses);
+            if again {
+                cached(
+                    tx,
+                    "UPDATE spent_tokens SET uses = uses + 1 WHERE token = ?1",
+                    [&spend.token[..]],
+                )?;
+            }
+            Ok(again)
+        }
+    }
+}
+
 fn charge(map: &mut UsageMap, added: impl IntoIterator<Item = (MailboxId, u64)>) {
     for (mailbox, size) in added {
         let u = map.entry(mailbox).or_default();
@@ -466,6 +540,11 @@ impl RelayStore for SqliteStore {
         remove_rows(&tx, &rows)?;
         tx.execute("DELETE FROM nonces WHERE expires_at <= ?1", [int(now)])
             .map_err(backend)?;
+        tx.execute(
+            "DELETE FROM spent_tokens WHERE expires_at <= ?1",
+            [int(now)],
+        )
+        .map_err(backend)?;
         tx.commit().map_err(backend)?;
         release(usage, &rows);
         Ok(rows.len())
@@ -565,6 +644,65 @@ impl RelayStore for SqliteStore {
             .map(uint)
             .map_err(backend)
         })
+    }
+
+    fn load_access(&self) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError> {
+        self.read(|conn| {
+            conn.prepare("SELECT mailbox, record FROM mailbox_access")
+                .and_then(|mut s| {
+                    s.query_map([], |r| Ok((mailbox(&r.get::<_, Vec<u8>>(0)?), r.get(1)?)))?
+                        .collect()
+                })
+                .map_err(backend)
+        })
+    }
+
+    fn save_access(&self, mailbox: &MailboxId, record: &[u8]) -> Result<(), StoreError> {
+        cached(
+            &self.lock().conn,
+            "INSERT OR REPLACE INTO mailbox_access (mailbox, record) VALUES (?1, ?2)",
+            params![&mailbox.0[..], record],
+        )
+        .map(|_| ())
+    }
+
+    fn take_quota(
+        &self,
+        mailbox: &MailboxId,
+        kind: u8,
+        period: u32,
+        count: u32,
+        max: u32,
+    ) -> Result<(), StoreError> {
+        // One statement: concurrent requests cannot both pass the check.
+        let counted = cached(
+            &self.lock().conn,
+            "INSERT INTO token_quota (mailbox, kind, period, issued) SELECT ?1, ?2, ?3, ?4
+             WHERE ?4 <= ?5
+             ON CONFLICT (mailbox, kind, period) DO UPDATE SET issued = issued + excluded.issued
+             WHERE issued + excluded.issued <= ?5",
+            params![&mailbox.0[..], kind, period, count, max],
+        )?;
+        if counted == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NoQuota)
+        }
+    }
+
+    fn secret(&self, name: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        let conn = &self.lock().conn;
+        cached(
+            conn,
+            "INSERT OR IGNORE INTO secrets (name, value) VALUES (?1, ?2)",
+            params![name, &fresh[..]],
+        )?;
+        let value: Vec<u8> = conn
+            .query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .map_err(backend)?;
+        value.try_into().map_err(|_| StoreError::Backend)
     }
 
     fn ping(&self) -> Result<(), StoreError> {

@@ -3,6 +3,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use zeroize::Zeroize;
+
+use super::access::AccessBook;
 use super::config::RelayConfig;
 use super::hub::Hub;
 use super::metrics::Metrics;
@@ -10,6 +13,7 @@ use super::ratelimit::RateLimiter;
 use super::sqlite::SqliteStore;
 use super::store::{RelayStore, StoreError};
 use super::writer::Writer;
+use crate::token::Issuer;
 
 /// The relay's clock: Unix seconds. Injected so tests can move time.
 pub type Clock = fn() -> u64;
@@ -35,28 +39,48 @@ pub struct RelayState {
     pub(crate) failures: Arc<RateLimiter>,
     pub(crate) config: RelayConfig,
     pub(crate) clock: Clock,
+    pub(crate) access: Arc<AccessBook>,
+    pub(crate) issuer: Arc<Issuer>,
+    /// Credential-less deliveries by Open Profile mailbox.
+    pub(crate) open: Arc<RateLimiter>,
 }
 
 impl RelayState {
-    /// A relay over `store`. Starts the writer thread.
-    pub fn new(store: Arc<dyn RelayStore>, config: RelayConfig, clock: Clock) -> Self {
-        Self {
+    /// A relay over `store`: loads its access records and token secret (creating the secret
+    /// the first time), and starts the writer thread.
+    pub fn new(
+        store: Arc<dyn RelayStore>,
+        config: RelayConfig,
+        clock: Clock,
+    ) -> Result<Self, StoreError> {
+        let access = AccessBook::load(store.load_access()?);
+        let mut fresh = [0u8; 32];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut fresh);
+        let issuer = Issuer::new(store.secret("token-issuer", fresh)?);
+        fresh.zeroize();
+        Ok(Self {
             writer: Writer::spawn(Arc::clone(&store), clock),
             store,
+            access: Arc::new(access),
+            issuer: Arc::new(issuer),
+            open: Arc::new(RateLimiter::with_rate(
+                f64::from(config.open_per_hour) / 3600.0,
+                config.open_burst,
+            )),
             hub: Arc::default(),
             metrics: Arc::default(),
             limiter: Arc::new(RateLimiter::new(config.rate_per_second, config.rate_burst)),
             failures: Arc::new(RateLimiter::new(config.rate_per_second, config.rate_burst)),
             config,
             clock,
-        }
+        })
     }
 
     /// A relay storing into `data_dir/relay.db` (created if missing), on the system clock.
     pub fn open(data_dir: &Path, config: RelayConfig) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|_| StoreError::Backend)?;
         let store = SqliteStore::open(&data_dir.join("relay.db"), config.limits)?;
-        Ok(Self::new(Arc::new(store), config, system_clock))
+        Self::new(Arc::new(store), config, system_clock)
     }
 
     /// The counters.

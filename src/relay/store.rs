@@ -19,6 +19,25 @@ pub struct NewDelivery {
     pub parts: Vec<(MailboxId, Vec<u8>)>,
     /// Unix seconds after which the relay may drop it.
     pub expires_at: u64,
+    /// The token it spends, if it came with one: recorded in the same commit.
+    pub spend: Option<Spend>,
+}
+
+/// A token spent by an envelope. The same token may come back for the same recipients within
+/// `window` seconds, up to `max_uses` envelopes in all (one send is a session set-up, a key
+/// hand-off and a message); anything else is a double spend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spend {
+    /// The token's id.
+    pub token: [u8; 32],
+    /// A hash of the recipient list it is spent on.
+    pub recipients: [u8; 16],
+    /// Seconds after the first spend during which the same recipients may see it again.
+    pub window: u64,
+    /// Most envelopes one token may carry.
+    pub max_uses: u32,
+    /// When the record of the spend may be dropped (the token has expired by then).
+    pub expires_at: u64,
 }
 
 /// A stored delivery, as its mailbox owner fetches it.
@@ -98,6 +117,10 @@ pub enum StoreError {
     Backend,
     /// Too many writes are already waiting; nothing was stored, retry later.
     Overloaded,
+    /// The envelope's token was already spent (on other recipients, or too long ago).
+    TokenSpent,
+    /// The account has no tokens of that kind left this period.
+    NoQuota,
 }
 
 impl fmt::Display for StoreError {
@@ -109,6 +132,8 @@ impl fmt::Display for StoreError {
             Self::NotOwner => "the user's bundle belongs to another mailbox",
             Self::Backend => "storage backend failure",
             Self::Overloaded => "too many writes waiting",
+            Self::TokenSpent => "token already spent",
+            Self::NoQuota => "no tokens left this period",
         })
     }
 }
@@ -162,6 +187,22 @@ pub trait RelayStore: Send + Sync {
     /// Counts one-time prekeys left for `user`, so its client knows when to top them up.
     fn one_time_prekeys_left(&self, user: &[u8]) -> Result<u64, StoreError>;
 
+    /// Every mailbox's access record (keys and switches), to load at start.
+    fn load_access(&self) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError>;
+    /// Replaces a mailbox's access record, durably.
+    fn save_access(&self, mailbox: &MailboxId, record: &[u8]) -> Result<(), StoreError>;
+    /// Counts `count` more tokens of `kind` issued to `mailbox` in `period` if that keeps the
+    /// total at most `max`; [`StoreError::NoQuota`] otherwise (nothing counted).
+    fn take_quota(
+        &self,
+        mailbox: &MailboxId,
+        kind: u8,
+        period: u32,
+        count: u32,
+        max: u32,
+    ) -> Result<(), StoreError>;
+    /// The relay's secret named `name`, created from `fresh` the first time it is asked for.
+    fn secret(&self, name: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError>;
     /// Whether the backend answers; cheap, for health checks.
     fn ping(&self) -> Result<(), StoreError>;
 

@@ -1,20 +1,77 @@
 //! A tiny in-memory world for client tests: users, the platform, and the relay's split.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::OnceLock;
+
 use missive::client::{Client, Event, Outgoing};
 use missive::envelope::{self, MailboxId};
-use missive::platform::{Platform, Profile};
-use missive::relay_api::PrekeyResponse;
+use missive::platform::{Platform, Profile, monthly_tokens};
+use missive::relay_api::{PrekeyResponse, TokenIssued};
+use missive::token::{Issuer, TokenKind};
 
 pub(crate) const NOW: u64 = 1_800_000_000;
 
-/// A user known to `platform` with `profile`.
+/// The token issuer of this in-memory world (a relay's, in real life).
+pub(crate) fn issuer() -> &'static Issuer {
+    static ISSUER: OnceLock<Issuer> = OnceLock::new();
+    ISSUER.get_or_init(|| Issuer::generate(&mut rand::rng()))
+}
+
+/// A user known to `platform` with `profile`, certified, holding a month's tokens: a few
+/// invitations, its tier's InMail credits, and premium tokens if premium.
 pub(crate) fn member(platform: &mut Platform, name: &str, profile: Profile) -> Client {
     let mut c = Client::new(&mut rand::rng(), name.as_bytes());
     c.set_profile(profile);
     c.set_platform_key(platform.public_key());
     platform.register(*c.mailbox_id(), profile);
+    certify(platform, &mut c, false);
+    fund(&mut c, TokenKind::Invite, 10);
+    for kind in [TokenKind::Credit, TokenKind::Premium] {
+        fund(&mut c, kind, usize::MAX);
+    }
     c
+}
+
+/// Makes sure `c` can invite: a free account of its own if it has none, and tokens.
+pub(crate) fn invitations(c: &mut Client) {
+    if c.tokens(TokenKind::Invite) > 0 {
+        return;
+    }
+    if c.account().is_none() {
+        let mut platform = Platform::new(&mut rand::rng());
+        platform.register(*c.mailbox_id(), *c.profile());
+        certify(&platform, c, false);
+    }
+    fund(c, TokenKind::Invite, 10);
+}
+
+/// Sets `c`'s account certificate (valid for a year from [`NOW`]).
+pub(crate) fn certify(platform: &Platform, c: &mut Client, advertiser: bool) {
+    let account = platform
+        .certify_account(c.mailbox_id(), advertiser, NOW + 365 * 86_400)
+        .unwrap();
+    c.set_account(account);
+}
+
+/// Issues `c` up to `count` tokens of `kind`, within its monthly quota, the way a relay would.
+pub(crate) fn fund(c: &mut Client, kind: TokenKind, count: usize) {
+    let (pending, issue) = c.request_tokens(&mut rand::rng(), kind, 1, NOW).unwrap();
+    let quota = monthly_tokens(kind, &issue.account) as usize;
+    let count = count.min(quota).min(missive::token::MAX_BATCH);
+    if count == 0 {
+        return;
+    }
+    let (pending, issue) = if count == 1 {
+        (pending, issue)
+    } else {
+        c.request_tokens(&mut rand::rng(), kind, count, NOW)
+            .unwrap()
+    };
+    let issued = TokenIssued {
+        key: issuer().public_key(kind, issue.request.period).unwrap(),
+        response: issuer().issue(&mut rand::rng(), &issue.request).unwrap(),
+    };
+    c.add_tokens(pending, &issued).unwrap();
 }
 
 /// What the relay's directory would answer for `owner`.
@@ -58,6 +115,7 @@ pub(crate) fn deliver(to: &mut Client, outgoing: &[Outgoing]) -> Vec<Event> {
 
 /// A session and an accepted connection between `a` and `b`; returns `b`'s mailbox.
 pub(crate) fn connect(a: &mut Client, b: &mut Client) -> MailboxId {
+    invitations(a);
     let b_id = contact(a, b);
     let invite = a.invite(&mut rand::rng(), &b_id, None, NOW).unwrap();
     deliver(b, &invite);

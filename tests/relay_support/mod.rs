@@ -8,11 +8,14 @@
     clippy::panic
 )]
 
+pub mod users;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use missive::Identity;
+use missive::access::{AccessKey, AccessUpdate, Credential, Submission};
 use missive::conversation::{Conversation, Member, Role};
 use missive::envelope::{Envelope, MailboxId};
 use missive::mailbox::MailboxKey;
@@ -92,7 +95,25 @@ impl Drop for LiveRelay {
 /// A relay state on an in-memory store, for `oneshot` tests.
 pub fn in_process(config: RelayConfig) -> RelayState {
     let store = SqliteStore::in_memory(config.limits).unwrap();
-    RelayState::new(Arc::new(store), config, system_clock)
+    RelayState::new(Arc::new(store), config, system_clock).unwrap()
+}
+
+/// A relay that checks no credential: for tests of storage and transport, which post
+/// envelopes to mailboxes nobody registered. `tests/relay_access.rs` tests the checks.
+pub fn unchecked() -> RelayConfig {
+    RelayConfig {
+        check_access: false,
+        ..RelayConfig::default()
+    }
+}
+
+/// `envelope` as a submission with no credential (for an [`unchecked`] relay).
+pub fn submission(envelope: Vec<u8>) -> Vec<u8> {
+    Submission {
+        credential: Credential::Open,
+        envelope,
+    }
+    .to_bytes()
 }
 
 /// A directory removed when dropped.
@@ -149,16 +170,39 @@ pub fn group_envelopes(recipients: &[MailboxId], body: &[u8]) -> Vec<Envelope> {
     conv.envelopes(EXPIRY, &message).unwrap()
 }
 
-/// One 1 KiB-plaintext message to one mailbox, as envelope bytes.
+/// One 1 KiB-plaintext message to one mailbox, as a submission without credential.
 pub fn envelope_to(mailbox: MailboxId) -> Vec<u8> {
-    group_envelopes(&[mailbox], &[7; 1024])[0].to_bytes()
+    submission(group_envelopes(&[mailbox], &[7; 1024])[0].to_bytes())
 }
 
-/// A plain envelope with a random body, cheap to make in bulk (the relay cannot tell).
+/// A plain envelope with a random body, cheap to make in bulk (the relay cannot tell), as a
+/// submission without credential.
 pub fn opaque_envelope(recipients: &[MailboxId], len: usize) -> Vec<u8> {
+    submission(opaque_raw(recipients, len))
+}
+
+/// [`opaque_envelope`]'s envelope bytes alone.
+pub fn opaque_raw(recipients: &[MailboxId], len: usize) -> Vec<u8> {
     let mut body = vec![0u8; len];
     rand::Rng::fill_bytes(&mut rand::rng(), &mut body);
     Envelope::to_mailboxes(EXPIRY, recipients, &body).unwrap()[0].to_bytes()
+}
+
+/// Registers a fresh contact key for `key`'s mailbox at the relay at `base`; returns it.
+pub fn register_contact(base: &str, key: &MailboxKey) -> AccessKey {
+    let contact = AccessKey::generate(&mut rand::rng());
+    let body = AccessUpdate {
+        contact: Some(contact.clone()),
+        ..AccessUpdate::default()
+    }
+    .to_bytes();
+    let path = "/v1/mailbox/access";
+    let proof = auth(key, "PUT", path, &body);
+    assert_eq!(
+        http("PUT", &format!("{base}{path}"), Some(&proof), &body).0,
+        204
+    );
+    contact
 }
 
 pub fn mailboxes(n: usize) -> Vec<MailboxId> {

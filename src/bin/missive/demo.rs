@@ -13,11 +13,12 @@ use missive::client::{
 };
 use missive::conversation::Role;
 use missive::envelope::MailboxId;
-use missive::platform::{Platform, Profile, Tier, month_of};
+use missive::platform::{Platform, Profile, Tier};
 use missive::relay::{RelayConfig, RelayState, serve};
 
 use crate::http::{Relay, now};
-use crate::user_cmd::{contact, describe};
+use crate::user_cmd::{contact, describe, top_up};
+use missive::token::TokenKind;
 
 /// Every message text the demo sends: the audit searches the relay's storage for each.
 const TEXTS: [&str; 13] = [
@@ -56,8 +57,12 @@ fn step(title: &str) {
     println!("\n== {title}");
 }
 
-fn start_relay(data_dir: &Path) -> Result<SocketAddr, String> {
-    let state = RelayState::open(data_dir, RelayConfig::default()).map_err(|e| e.to_string())?;
+fn start_relay(data_dir: &Path, platform: &Platform) -> Result<SocketAddr, String> {
+    let config = RelayConfig {
+        platform: Some(platform.public_key()),
+        ..RelayConfig::default()
+    };
+    let state = RelayState::open(data_dir, config).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -74,7 +79,8 @@ pub(crate) fn run() -> Result<(), String> {
         .unwrap_or(0);
     let data_dir =
         std::env::temp_dir().join(format!("missive-demo-{}-{nanos}", std::process::id()));
-    let addr = start_relay(&data_dir)?;
+    let platform = Platform::new(&mut rand::rng());
+    let addr = start_relay(&data_dir, &platform)?;
     println!(
         "Missive demo: a relay on http://{addr}, storing into {}",
         data_dir.display()
@@ -85,7 +91,7 @@ pub(crate) fn run() -> Result<(), String> {
         stored: RefCell::default(),
         last_message: Cell::default(),
     };
-    let result = demo.walk();
+    let result = demo.walk(platform);
     let _ = std::fs::remove_dir_all(&data_dir);
     result
 }
@@ -96,14 +102,21 @@ impl Demo {
         name: &str,
         profile: Profile,
         platform: &mut Platform,
+        advertiser: bool,
     ) -> Result<Client, String> {
         let mut client = Client::new(&mut rand::rng(), name.as_bytes());
         client.set_profile(profile);
         client.set_platform_key(platform.public_key());
         platform.register(*client.mailbox_id(), profile);
+        let account = platform
+            .certify_account(client.mailbox_id(), advertiser, now() + 86_400)
+            .map_err(|e| e.to_string())?;
+        client.set_account(account);
         self.relay.publish(&mut client, 20)?;
+        self.relay.sync(&mut client)?;
+        let tokens = top_up(&self.relay, &mut client);
         println!(
-            "   {name:>5}: mailbox {}…, 20 one-time prekeys published",
+            "   {name:>5}: mailbox {}…, 20 one-time prekeys, access keys registered{tokens}",
             hex::encode(&client.mailbox_id().0[..4])
         );
         Ok(client)
@@ -134,7 +147,9 @@ impl Demo {
         if shown == 0 {
             println!("   {name:>5} reads: (nothing)");
         }
-        self.relay.ack(client, ids)
+        self.relay.ack(client, ids)?;
+        // Register new group keys; hand a replaced contact key to those who keep it.
+        self.relay.sync(client)
     }
 
     fn submit(&self, out: Result<Vec<Outgoing>, missive::Error>) -> Result<(), String> {
@@ -152,12 +167,11 @@ impl Demo {
         }
     }
 
-    fn walk(&self) -> Result<(), String> {
-        let mut platform = Platform::new(&mut rand::rng());
+    fn walk(&self, mut platform: Platform) -> Result<(), String> {
         step(
             "Members: each creates an identity and a mailbox, publishes prekeys, and is known to the platform",
         );
-        let mut ana = self.user("ana", Profile::FREE, &mut platform)?;
+        let mut ana = self.user("ana", Profile::FREE, &mut platform, false)?;
         let mut ben = self.user(
             "ben",
             Profile {
@@ -165,6 +179,7 @@ impl Demo {
                 open_profile: false,
             },
             &mut platform,
+            false,
         )?;
         let mut chloe = self.user(
             "chloe",
@@ -173,9 +188,10 @@ impl Demo {
                 open_profile: true,
             },
             &mut platform,
+            false,
         )?;
-        let mut dan = self.user("dan", Profile::FREE, &mut platform)?;
-        let mut acme = self.user("acme", Profile::FREE, &mut platform)?;
+        let mut dan = self.user("dan", Profile::FREE, &mut platform, false)?;
+        let mut acme = self.user("acme", Profile::FREE, &mut platform, true)?;
         acme.set_advertiser_certificate(platform.certify_advertiser(
             "Acme Recruiting",
             acme.mailbox_id(),
@@ -250,33 +266,18 @@ impl Demo {
         )?;
 
         step(
-            "4. InMail: credits counted by the platform (Career 5 a month, Business 15; free between premium members)",
+            "4. InMail: credit tokens the relay issues and takes without learning who spends them (Career 5 a month, Business 15; a premium token between premium members)",
         );
-        let month = month_of(now());
-        let no_credit = platform.authorize_inmail(&ana_id, &dan_id, month);
-        println!(
-            "   the platform refuses ana (free member) an InMail: {}",
-            no_credit
-                .map(|_| "granted?".to_string())
-                .unwrap_or_else(|e| e.to_string())
-        );
+        self.refused(
+            "ana (free member, no credit tokens) InMails dan",
+            ana.send_inmail(&mut rand::rng(), &dan_id, &Content::text("hi"), now()),
+        )?;
         let ben_dan = contact(&self.relay, &mut ben, "dan")?;
-        let receipt = platform
-            .authorize_inmail(ben.mailbox_id(), &ben_dan, month)
-            .map_err(|e| e.to_string())?;
-        self.submit(ben.send_inmail(
-            &mut rand::rng(),
-            &ben_dan,
-            &Content::text(TEXTS[3]),
-            &receipt,
-            now(),
-        ))?;
+        let credits = ben.tokens(TokenKind::Credit);
+        self.submit(ben.send_inmail(&mut rand::rng(), &ben_dan, &Content::text(TEXTS[3]), now()))?;
         println!(
-            "   ben InMails dan with one credit: {} credits left this month",
-            platform
-                .ledger()
-                .credits(ben.mailbox_id(), month)
-                .map_err(|e| e.to_string())?
+            "   ben InMails dan with one credit token: {credits} before, {} left this month",
+            ben.tokens(TokenKind::Credit)
         );
         self.read(&mut dan)?;
         let ben_id_at_dan = *ben.mailbox_id();
@@ -289,23 +290,16 @@ impl Demo {
         println!("   dan replies in the conversation the InMail opened");
         self.read(&mut ben)?;
         let ben_chloe = contact(&self.relay, &mut ben, "chloe")?;
-        let free = platform
-            .authorize_inmail(ben.mailbox_id(), &ben_chloe, month)
-            .map_err(|e| e.to_string())?;
+        ben.set_contact_profile(ben_chloe, chloe_profile());
         self.submit(ben.send_inmail(
             &mut rand::rng(),
             &ben_chloe,
             &Content::text(TEXTS[5]),
-            &free,
             now(),
         ))?;
         println!(
-            "   ben InMails chloe, both premium: {:?}, still {} credits",
-            free.kind,
-            platform
-                .ledger()
-                .credits(ben.mailbox_id(), month)
-                .map_err(|e| e.to_string())?
+            "   ben InMails chloe, both premium: a premium token, still {} credit tokens",
+            ben.tokens(TokenKind::Credit)
         );
         self.read(&mut chloe)?;
 
@@ -316,7 +310,10 @@ impl Demo {
             sponsored_messages: false,
             ..*chloe.settings()
         });
-        println!("   chloe has switched sponsored messages off");
+        self.relay.sync(&mut chloe)?;
+        println!(
+            "   chloe has switched sponsored messages off (her client and the relay both know)"
+        );
         let audience = ["ana", "ben", "chloe", "dan"]
             .iter()
             .map(|u| contact(&self.relay, &mut acme, u))
@@ -382,6 +379,14 @@ impl Demo {
             .create_group(&mut rand::rng(), &members, now())
             .map_err(|e| e.to_string())?;
         self.relay.submit(&out)?;
+        println!(
+            "   dan creates the group: welcomes and the epoch's access secret go to each member"
+        );
+        // Each member registers its key for the group as it joins; the relay lets group
+        // messages through to members who have.
+        for c in [&mut ana, &mut ben, &mut chloe] {
+            self.read(c)?;
+        }
         let mention = |m: &[MailboxId], text: &str| {
             Content::Text(Text {
                 text: text.into(),

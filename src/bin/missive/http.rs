@@ -2,8 +2,12 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use missive::access::Credential;
 use missive::client::{Client, Outgoing};
-use missive::relay_api::{Ack, DeliveredEnvelope, DeliveryPage, PrekeyResponse};
+use missive::relay_api::{
+    Ack, DeliveredEnvelope, DeliveryPage, PrekeyResponse, TokenIssued, Undelivered,
+};
+use missive::token::TokenKind;
 
 /// A relay at a base URL such as `http://127.0.0.1:8700`.
 pub(crate) struct Relay {
@@ -99,10 +103,75 @@ impl Relay {
             let response = self
                 .agent
                 .post(format!("{}{path}", self.base))
-                .send(&o.envelope[..]);
-            Self::check("submit", response.map_err(|e| e.to_string())?)?;
+                .send(&o.submission()[..]);
+            let what = match &o.credential {
+                Credential::Contacts(_) => "submit (contact keys)",
+                Credential::Keys(_) => "submit (access keys)",
+                Credential::Token(_) => "submit (token)",
+                Credential::Open => "submit (Open Profile)",
+            };
+            let body = Self::check(what, response.map_err(|e| e.to_string())?)?;
+            if !body.is_empty() {
+                let undelivered = Undelivered::from_bytes(&body).map_err(|e| e.to_string())?;
+                println!(
+                    "   (the relay kept nothing for {} recipient(s) who have not registered the \
+                     group's new key yet: send again once they have caught up)",
+                    undelivered.mailboxes.len()
+                );
+            }
         }
         Ok(())
+    }
+
+    /// An authenticated request on the client's mailbox.
+    fn authed(
+        &self,
+        client: &Client,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let auth = Self::auth(client, method, path, body);
+        let url = format!("{}{path}", self.base);
+        let request = match method {
+            "PUT" => self.agent.put(url),
+            _ => self.agent.post(url),
+        };
+        let response = request.header("authorization", auth).send(body);
+        Self::check(path, response.map_err(|e| e.to_string())?)
+    }
+
+    /// Registers what changed in the client's access keys and switches, then hands a new
+    /// contact key to those who keep it (in that order: the key must work when it arrives).
+    pub(crate) fn sync(&self, client: &mut Client) -> Result<(), String> {
+        let sync = client
+            .access_sync(&mut rand::rng(), now())
+            .map_err(|e| e.to_string())?;
+        if let Some(update) = sync.update {
+            let registered = self.authed(client, "PUT", "/v1/mailbox/access", &update.to_bytes());
+            if let Err(e) = registered {
+                client.reset_access_registration();
+                return Err(e);
+            }
+        }
+        self.submit(&sync.notices)
+    }
+
+    /// Asks for `count` tokens of `kind` (within the account's monthly quota).
+    pub(crate) fn tokens(
+        &self,
+        client: &mut Client,
+        kind: TokenKind,
+        count: usize,
+    ) -> Result<usize, String> {
+        let (pending, issue) = client
+            .request_tokens(&mut rand::rng(), kind, count, now())
+            .map_err(|e| e.to_string())?;
+        let body = self.authed(client, "POST", "/v1/tokens", &issue.to_bytes())?;
+        let issued = TokenIssued::from_bytes(&body).map_err(|e| e.to_string())?;
+        client
+            .add_tokens(pending, &issued)
+            .map_err(|e| e.to_string())
     }
 
     /// Everything waiting in the client's mailbox.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use missive::platform::{Profile, Tier};
 use missive::relay::RelayConfig;
 
 mod demo;
@@ -49,7 +50,27 @@ enum Command {
         #[arg(long)]
         state: PathBuf,
     },
-    /// Publish the user's prekey bundle and one-time prekeys to the relay's directory.
+    /// The platform's side for a stand-alone relay: certify a user's account (tier, Open
+    /// Profile, advertiser) with the key in the relay's data directory.
+    Certify {
+        /// The user's state file.
+        #[arg(long)]
+        state: PathBuf,
+        /// The relay's data directory (holds the platform key).
+        #[arg(long, default_value = "missive-relay-data")]
+        relay_data_dir: PathBuf,
+        /// Subscription: free, career or business.
+        #[arg(long, default_value = "free")]
+        tier: String,
+        /// Open Profile: anyone may message this (premium) member.
+        #[arg(long)]
+        open_profile: bool,
+        /// A registered advertiser.
+        #[arg(long)]
+        advertiser: bool,
+    },
+    /// Publish the user's prekey bundle and one-time prekeys to the relay's directory,
+    /// register its access keys, and take this month's tokens.
     Publish {
         /// The user's state file.
         #[arg(long)]
@@ -132,6 +153,15 @@ enum Command {
     },
 }
 
+fn tier_of(name: &str) -> Result<Tier, String> {
+    match name {
+        "free" => Ok(Tier::Free),
+        "career" => Ok(Tier::PremiumCareer),
+        "business" => Ok(Tier::PremiumBusiness),
+        other => Err(format!("unknown tier {other:?}: free, career or business")),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -150,6 +180,16 @@ fn main() -> ExitCode {
         }
         Command::Demo => demo::run(),
         Command::Init { user, state } => user_cmd::init(&state, &user),
+        Command::Certify {
+            state,
+            relay_data_dir,
+            tier,
+            open_profile,
+            advertiser,
+        } => tier_of(&tier).and_then(|tier| {
+            let profile = Profile { tier, open_profile };
+            user_cmd::certify(&state, &relay_data_dir, profile, advertiser)
+        }),
         Command::Publish {
             state,
             relay,

@@ -3,11 +3,18 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use missive::platform::Platform;
 use missive::relay::{RelayConfig, RelayState, serve};
 
-/// Runs a relay until Ctrl-C.
+/// Runs a relay until Ctrl-C. A stand-alone relay is its own platform: its key (created in
+/// the data directory the first time) signs the account certificates `missive certify` makes.
 pub(crate) fn run(data_dir: &Path, listen: SocketAddr, config: RelayConfig) -> Result<(), String> {
     init_logging();
+    let platform = platform(data_dir)?;
+    let config = RelayConfig {
+        platform: Some(platform.public_key()),
+        ..config
+    };
     let state = RelayState::open(data_dir, config).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
@@ -24,6 +31,28 @@ pub(crate) fn run(data_dir: &Path, listen: SocketAddr, config: RelayConfig) -> R
             .await
             .map_err(|e| e.to_string())
     })
+}
+
+/// The platform whose key is kept in `data_dir/platform.key`, created if missing.
+pub(crate) fn platform(data_dir: &Path) -> Result<Platform, String> {
+    let path = data_dir.join("platform.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let seed: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| format!("{}: not a 32-byte key", path.display()))?;
+            Ok(Platform::from_seed(&seed))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir)
+                .map_err(|e| format!("{}: {e}", data_dir.display()))?;
+            let platform = Platform::new(&mut rand::rng());
+            crate::user_cmd::write_private(&path, &platform.to_seed()[..])
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(platform)
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
 }
 
 /// Structured logs to stderr; `RUST_LOG` filters them (default `info`).

@@ -4,6 +4,8 @@ use std::path::Path;
 
 use missive::client::{Access, Client, Content, Event};
 use missive::envelope::MailboxId;
+use missive::platform::{Profile, monthly_tokens};
+use missive::token::TokenKind;
 
 use crate::http::{Relay, now};
 
@@ -23,7 +25,7 @@ pub(crate) fn save(path: &Path, client: &Client) -> Result<(), String> {
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -47,12 +49,71 @@ pub(crate) fn init(state: &Path, user: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The platform's side, for a stand-alone relay that is its own platform: signs the user's
+/// account certificate with the key in the relay's data directory.
+pub(crate) fn certify(
+    state: &Path,
+    relay_data_dir: &Path,
+    profile: Profile,
+    advertiser: bool,
+) -> Result<(), String> {
+    let mut client = load(state)?;
+    let mut platform = crate::relay_cmd::platform(relay_data_dir)?;
+    platform.register(*client.mailbox_id(), profile);
+    let account = platform
+        .certify_account(client.mailbox_id(), advertiser, now() + 365 * 86_400)
+        .map_err(|e| e.to_string())?;
+    client.set_platform_key(platform.public_key());
+    client.set_profile(profile);
+    client.set_account(account);
+    save(state, &client)?;
+    println!(
+        "certified: {:?}{}",
+        profile.tier,
+        if advertiser { ", advertiser" } else { "" }
+    );
+    Ok(())
+}
+
 pub(crate) fn publish(state: &Path, relay: &str, count: usize) -> Result<(), String> {
     let mut client = load(state)?;
-    Relay::new(relay).publish(&mut client, count)?;
+    let relay = Relay::new(relay);
+    relay.publish(&mut client, count)?;
+    relay.sync(&mut client)?;
+    let tokens = top_up(&relay, &mut client);
     save(state, &client)?;
-    println!("published a bundle and {count} one-time prekeys");
+    println!("published a bundle and {count} one-time prekeys; registered access keys{tokens}");
     Ok(())
+}
+
+/// Asks the relay for this month's tokens the account has not taken yet; says what it got.
+pub(crate) fn top_up(relay: &Relay, client: &mut Client) -> String {
+    if client.account().is_none() {
+        return String::new();
+    }
+    let mut got = Vec::new();
+    for (kind, count) in [
+        (TokenKind::Invite, 10),
+        (TokenKind::Credit, 15),
+        (TokenKind::Premium, 10),
+        (TokenKind::Sponsored, 20),
+    ] {
+        let quota = client
+            .account()
+            .map_or(0, |a| monthly_tokens(kind, a) as usize);
+        let want = count.min(quota).saturating_sub(client.tokens(kind));
+        // A quota already taken this month is not an error: the tokens are in the wallet.
+        if want > 0
+            && let Ok(n) = relay.tokens(client, kind, want)
+        {
+            got.push(format!("{n} {}", kind.label()));
+        }
+    }
+    if got.is_empty() {
+        String::new()
+    } else {
+        format!("; tokens: {}", got.join(", "))
+    }
 }
 
 /// The mailbox of `user`, starting a session from the directory if they are new to us.
@@ -84,6 +145,8 @@ pub(crate) fn send(state: &Path, relay_url: &str, to: &[String], text: &str) -> 
     // Save first: a crash after submitting must not reuse a message key.
     save(state, &client)?;
     relay.submit(&outgoing)?;
+    relay.sync(&mut client)?;
+    save(state, &client)?;
     println!("sent to {}", to.join(", "));
     Ok(())
 }
@@ -97,6 +160,9 @@ pub(crate) fn invite(
     let mut client = load(state)?;
     let relay = Relay::new(relay_url);
     let mailbox = contact(&relay, &mut client, to)?;
+    if client.tokens(TokenKind::Invite) == 0 {
+        top_up(&relay, &mut client);
+    }
     let out = client
         .invite(&mut rand::rng(), &mailbox, note, now())
         .map_err(|e| e.to_string())?;
@@ -118,6 +184,8 @@ pub(crate) fn accept(state: &Path, relay_url: &str, from: &str) -> Result<(), St
         .map_err(|e| e.to_string())?;
     save(state, &client)?;
     relay.submit(&out)?;
+    relay.sync(&mut client)?;
+    save(state, &client)?;
     println!("connected with {from}");
     Ok(())
 }
@@ -128,6 +196,9 @@ pub(crate) fn read(state: &Path, relay_url: &str) -> Result<(), String> {
     for line in receive_all(&relay, &mut client)? {
         println!("{line}");
     }
+    save(state, &client)?;
+    // New group keys to register, or a contact key to replace after a removal.
+    relay.sync(&mut client)?;
     save(state, &client)
 }
 

@@ -1,0 +1,266 @@
+//! Delivery credentials: how a relay checks that a sealed sender may deliver to a mailbox
+//! without learning who the sender is (PROTOCOL.md §11).
+//!
+//! Each mailbox registers 16-byte [`AccessKey`]s with the relay and hands them only to those
+//! it lets write to it: its **contact key** to connections (and to whoever it opened a
+//! conversation with), and one key per group per epoch, derived from a secret only that epoch's
+//! members hold. A [`Submission`] carries the envelope with a [`Credential`]: keys for each
+//! recipient (or, for first messages to many connections, the XOR of their contact keys), a
+//! one-time [`crate::token::Token`] (invitations, InMail, sponsored messages), or nothing at
+//! all for a mailbox with Open Profile. The relay learns that *some* holder of a key (or of a
+//! token of a kind) delivered, never which one.
+
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::crypto::kdf;
+use crate::envelope::MailboxId;
+use crate::error::DecodeError;
+use crate::platform::AccountCertificate;
+use crate::token::Token;
+use crate::wire::Wire;
+
+/// Bytes in an access key.
+pub const ACCESS_KEY_LEN: usize = 16;
+/// Most keys a mailbox keeps registered besides its contact key (one per group it is in, two
+/// while an epoch changes).
+pub const MAX_KEYS: usize = 512;
+/// Most keys a sender presents for one recipient (a group's current and previous epoch).
+pub const MAX_TAGS: usize = 2;
+
+const GROUP_ACCESS_LABEL: &[u8] = b"missive/v1/group-access";
+
+/// A mailbox's access key. Whoever holds it may deliver to that mailbox.
+#[derive(Clone, Zeroize, ZeroizeOnDrop, Serialize, Deserialize)]
+pub struct AccessKey([u8; ACCESS_KEY_LEN]);
+
+impl AccessKey {
+    /// A fresh random key.
+    pub fn generate<R: rand::CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut key = [0u8; ACCESS_KEY_LEN];
+        rng.fill_bytes(&mut key);
+        Self(key)
+    }
+
+    /// The key from its bytes.
+    pub fn from_bytes(bytes: [u8; ACCESS_KEY_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8; ACCESS_KEY_LEN] {
+        &self.0
+    }
+
+    /// The key of `member`'s mailbox for a group epoch whose access secret is `secret`:
+    /// `HKDF-Expand(secret, "missive/v1/group-access" || mailbox, 16)`. Every member of the
+    /// epoch can compute every other member's key; a removed member cannot compute the next
+    /// epoch's.
+    pub fn for_group_member(secret: &[u8; 32], member: &MailboxId) -> Self {
+        let mut key = [0u8; ACCESS_KEY_LEN];
+        // 16 bytes is far below HKDF's limit, so the expansion cannot fail.
+        let _ = kdf::expand_multi(secret, &[GROUP_ACCESS_LABEL, &member.0], &mut key);
+        Self(key)
+    }
+
+    /// XOR of keys: what a sender presents for a whole list of recipients at once.
+    pub fn combine<'a>(keys: impl IntoIterator<Item = &'a AccessKey>) -> Self {
+        let mut out = [0u8; ACCESS_KEY_LEN];
+        for key in keys {
+            out.iter_mut().zip(key.0).for_each(|(o, k)| *o ^= k);
+        }
+        Self(out)
+    }
+}
+
+impl ConstantTimeEq for AccessKey {
+    fn ct_eq(&self, other: &Self) -> subtle::Choice {
+        self.0.ct_eq(&other.0)
+    }
+}
+
+impl PartialEq for AccessKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other).into()
+    }
+}
+
+impl Eq for AccessKey {}
+
+impl core::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("AccessKey(..)")
+    }
+}
+
+/// What a sender presents to deliver an envelope.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Credential {
+    /// The XOR of every recipient's contact key (16 bytes for up to 50 connections) (0).
+    Contacts(AccessKey),
+    /// For each recipient, in the envelope's order, one or two keys it has registered (1).
+    Keys(Vec<Vec<AccessKey>>),
+    /// A one-time token: an invitation, an InMail credit, a premium-to-premium message or a
+    /// sponsored message (2).
+    Token(Token),
+    /// Nothing: the one recipient has Open Profile on (3).
+    Open,
+}
+
+/// `POST /v1/envelopes` and `/v1/ephemeral`: an encoded envelope and its credential.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Submission {
+    /// How the sender may deliver to the envelope's recipients.
+    pub credential: Credential,
+    /// The encoded [`crate::envelope::Envelope`].
+    #[serde(with = "serde_bytes")]
+    pub envelope: Vec<u8>,
+}
+
+/// A mailbox's switches the relay enforces.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct MailboxSettings {
+    /// Open Profile: deliveries without a credential are accepted (rate-limited). Only
+    /// honoured while `account` shows a premium tier.
+    pub open_profile: bool,
+    /// Sponsored messages are accepted.
+    pub sponsored: bool,
+    /// The platform's certificate of this mailbox's account (tier, advertiser), if any.
+    pub account: Option<AccountCertificate>,
+}
+
+impl Default for MailboxSettings {
+    fn default() -> Self {
+        Self {
+            open_profile: false,
+            sponsored: true,
+            account: None,
+        }
+    }
+}
+
+/// `PUT /v1/mailbox/access` (authenticated by the mailbox): changes the keys and switches the
+/// relay holds for it.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct AccessUpdate {
+    /// A new contact key, replacing the old one (revoking it).
+    pub contact: Option<AccessKey>,
+    /// Keys to add (a group epoch's).
+    pub add: Vec<AccessKey>,
+    /// Keys to drop (a group epoch that ended).
+    pub remove: Vec<AccessKey>,
+    /// New switches, when they change.
+    pub settings: Option<MailboxSettings>,
+}
+
+impl AccessUpdate {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.contact.is_none()
+            && self.add.is_empty()
+            && self.remove.is_empty()
+            && self.settings.is_none()
+    }
+}
+
+macro_rules! wire_type {
+    ($($ty:ident => $what:literal),* $(,)?) => {$(
+        impl Wire for $ty {
+            const WHAT: &'static str = $what;
+            const VERSION: u8 = 1;
+        }
+        impl $ty {
+            /// The wire form.
+            pub fn to_bytes(&self) -> Vec<u8> {
+                self.to_wire()
+            }
+        }
+    )*};
+}
+
+wire_type! {
+    Submission => "submission",
+    AccessUpdate => "access update",
+}
+
+impl Submission {
+    /// Decodes strictly: a credential's key lists hold 1 to [`MAX_TAGS`] keys each.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let submission = Self::from_wire(bytes)?;
+        if let Credential::Keys(lists) = &submission.credential
+            && lists.iter().any(|l| l.is_empty() || l.len() > MAX_TAGS)
+        {
+            return Err(DecodeError::Invalid {
+                what: "credential key list",
+            });
+        }
+        Ok(submission)
+    }
+}
+
+impl AccessUpdate {
+    /// Decodes strictly: at most [`MAX_KEYS`] keys added or removed.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let update = Self::from_wire(bytes)?;
+        if update.add.len() > MAX_KEYS || update.remove.len() > MAX_KEYS {
+            return Err(DecodeError::Invalid {
+                what: "access update key count",
+            });
+        }
+        Ok(update)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn xor_of_keys_is_order_free_and_self_inverse() {
+        let mut rng = rand::rng();
+        let (a, b) = (AccessKey::generate(&mut rng), AccessKey::generate(&mut rng));
+        assert_eq!(AccessKey::combine([&a, &b]), AccessKey::combine([&b, &a]));
+        assert_eq!(AccessKey::combine([&a, &b, &b]), a);
+        assert_ne!(AccessKey::combine([&a, &b]), a);
+    }
+
+    #[test]
+    fn group_keys_differ_per_member_and_per_secret() {
+        let (m1, m2) = (MailboxId([1; 16]), MailboxId([2; 16]));
+        let k = |s: u8, m: &MailboxId| AccessKey::for_group_member(&[s; 32], m);
+        assert_ne!(k(1, &m1), k(1, &m2));
+        assert_ne!(k(1, &m1), k(2, &m1));
+        assert_eq!(k(1, &m1), k(1, &m1));
+    }
+
+    #[test]
+    fn debug_never_shows_a_key() {
+        let key = AccessKey::from_bytes([0xab; 16]);
+        assert!(!format!("{key:?}").contains("ab"));
+        let c = Credential::Contacts(key);
+        assert!(!format!("{c:?}").contains("171"));
+    }
+
+    #[test]
+    fn submissions_decode_strictly() {
+        let key = || AccessKey::from_bytes([7; 16]);
+        let ok = Submission {
+            credential: Credential::Keys(vec![vec![key(), key()]]),
+            envelope: vec![1, 2, 3],
+        };
+        assert_eq!(Submission::from_bytes(&ok.to_bytes()).unwrap(), ok);
+        let mut trailing = ok.to_bytes();
+        trailing.push(0);
+        assert!(Submission::from_bytes(&trailing).is_err());
+        for bad in [vec![], vec![key(), key(), key()]] {
+            let s = Submission {
+                credential: Credential::Keys(vec![bad]),
+                envelope: vec![1],
+            };
+            assert!(Submission::from_bytes(&s.to_bytes()).is_err());
+        }
+    }
+}

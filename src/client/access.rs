@@ -1,0 +1,447 @@
+//! Delivery credentials, the client's side (PROTOCOL.md §11): our contact key and who holds
+//! it, the contact keys others gave us, each group epoch's access secret, our tokens, and the
+//! credential every outgoing envelope carries so the relay lets it through without learning
+//! who sent it.
+
+use std::collections::{HashMap, HashSet};
+
+use rand::CryptoRng;
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::payload::Pairwise;
+use super::{Client, Outgoing};
+use crate::access::{AccessKey, AccessUpdate, Credential, MAX_TAGS, MailboxSettings};
+use crate::conversation::ConversationId;
+use crate::envelope::MailboxId;
+use crate::error::{Error, PolicyError, UsageError};
+use crate::platform::{AccountCertificate, month_of};
+use crate::relay_api::{TokenIssue, TokenIssued};
+use crate::token::{self, PendingTokens, Token, TokenKind};
+
+/// A group epoch's access secret (PROTOCOL.md §11.2).
+#[derive(Clone, Zeroize, ZeroizeOnDrop, Serialize, Deserialize)]
+pub(super) struct GroupSecret(pub(super) [u8; 32]);
+
+/// What we know of a group's access: its epoch's secret, and the one before with who was in
+/// it, so members who have not caught up yet are still reached.
+#[derive(Clone, Serialize, Deserialize)]
+pub(super) struct GroupAccess {
+    epoch: u64,
+    secret: GroupSecret,
+    members: Vec<MailboxId>,
+    previous: Option<(GroupSecret, Vec<MailboxId>)>,
+}
+
+impl GroupAccess {
+    /// `member`'s keys: this epoch's if it is in it, the previous epoch's if it was in that.
+    fn keys(&self, member: &MailboxId) -> Vec<AccessKey> {
+        let mut keys = Vec::new();
+        if self.members.contains(member) {
+            keys.push(AccessKey::for_group_member(&self.secret.0, member));
+        }
+        if let Some((secret, members)) = &self.previous
+            && members.contains(member)
+        {
+            keys.push(AccessKey::for_group_member(&secret.0, member));
+        }
+        keys
+    }
+}
+
+/// What the relay has been told about our mailbox.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub(super) struct Registered {
+    contact: Option<AccessKey>,
+    keys: Vec<AccessKey>,
+    settings: Option<MailboxSettings>,
+}
+
+/// Tokens taken from the wallet by one send: envelopes to the same recipients share one.
+#[derive(Clone, Default)]
+pub(super) struct Batch {
+    kind: Option<TokenKind>,
+    used: Vec<(Vec<MailboxId>, Token)>,
+}
+
+/// Every access secret a client holds.
+#[derive(Clone, Serialize, Deserialize)]
+pub(super) struct AccessState {
+    pub(super) contact: AccessKey,
+    /// Who we gave our contact key to.
+    pub(super) holders: HashSet<MailboxId>,
+    /// Someone who held our contact key must no longer: replace it.
+    pub(super) rotate: bool,
+    /// Contact keys others gave us.
+    pub(super) peers: HashMap<MailboxId, AccessKey>,
+    pub(super) groups: HashMap<ConversationId, GroupAccess>,
+    pub(super) registered: Registered,
+    pub(super) tokens: Vec<Token>,
+    pub(super) account: Option<AccountCertificate>,
+    #[serde(skip)]
+    pub(super) batch: Batch,
+}
+
+impl AccessState {
+    pub(super) fn new<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        Self {
+            contact: AccessKey::generate(rng),
+            holders: HashSet::new(),
+            rotate: false,
+            peers: HashMap::new(),
+            groups: HashMap::new(),
+            registered: Registered::default(),
+            tokens: Vec::new(),
+            account: None,
+            batch: Batch::default(),
+        }
+    }
+}
+
+/// What [`Client::access_sync`] asks the app to do, in this order: `PUT /v1/mailbox/access`
+/// with `update`, then submit `notices` (our new contact key, to those who keep it).
+#[derive(Debug, Default)]
+pub struct AccessSync {
+    /// The change to register, if anything changed.
+    pub update: Option<AccessUpdate>,
+    /// Envelopes to send once the update is registered.
+    pub notices: Vec<Outgoing>,
+}
+
+impl Client {
+    /// The platform's certificate of our account, which the relay asks for before it issues
+    /// tokens or honours Open Profile.
+    pub fn set_account(&mut self, account: AccountCertificate) {
+        self.access.account = Some(account);
+    }
+
+    /// Our account certificate, if set.
+    pub fn account(&self) -> Option<&AccountCertificate> {
+        self.access.account.as_ref()
+    }
+
+    /// A request for `count` tokens of `kind` for this month (`POST /v1/tokens`, authenticated
+    /// by our mailbox); keep the [`PendingTokens`] for [`Client::add_tokens`].
+    pub fn request_tokens<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        kind: TokenKind,
+        count: usize,
+        now: u64,
+    ) -> Result<(PendingTokens, TokenIssue), Error> {
+        let account = self.access.account.clone().ok_or(PolicyError::NoAccount)?;
+        let (pending, request) = token::request_tokens(rng, kind, month_of(now), count)?;
+        Ok((pending, TokenIssue { account, request }))
+    }
+
+    /// Adds the tokens the relay issued (after checking its proof); returns how many.
+    pub fn add_tokens(
+        &mut self,
+        pending: PendingTokens,
+        issued: &TokenIssued,
+    ) -> Result<usize, Error> {
+        let tokens = pending.finish(&issued.response, &issued.key)?;
+        let n = tokens.len();
+        self.access.tokens.extend(tokens);
+        Ok(n)
+    }
+
+    /// Unspent tokens of `kind` (of any month; the relay takes this month's and last month's).
+    pub fn tokens(&self, kind: TokenKind) -> usize {
+        self.access.tokens.iter().filter(|t| t.kind == kind).count()
+    }
+
+    /// What to tell the relay, and whom to hand a new contact key: call it after receiving and
+    /// after changes (connections, groups, settings). Replaces the contact key when someone who
+    /// held it no longer may.
+    pub fn access_sync<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        now: u64,
+    ) -> Result<AccessSync, Error> {
+        let mut notices = Vec::new();
+        if self.access.rotate {
+            self.access.contact = AccessKey::generate(rng);
+            self.access.rotate = false;
+            let mut holders: Vec<MailboxId> = self.access.holders.iter().copied().collect();
+            holders.sort_unstable();
+            for holder in holders {
+                // A holder we cannot reach (we hold no key of theirs) learns the new key the
+                // next time we write to them.
+                match self.pairwise(rng, &holder, &Pairwise::KeyUpdate, now) {
+                    Ok(out) => notices.push(out),
+                    Err(Error::Policy(PolicyError::NoCredential)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let desired = self.desired_registration();
+        let update = self.registration_change(&desired);
+        self.access.registered = desired;
+        Ok(AccessSync {
+            update: (!update.is_empty()).then_some(update),
+            notices,
+        })
+    }
+
+    /// Forgets what the relay was told, so the next [`Client::access_sync`] registers
+    /// everything again (after a failed `PUT`, or with a new relay).
+    pub fn reset_access_registration(&mut self) {
+        self.access.registered = Registered::default();
+    }
+
+    fn desired_registration(&self) -> Registered {
+        let mut keys: Vec<AccessKey> = self
+            .access
+            .groups
+            .iter()
+            .filter(|(id, _)| self.conversations.get(id).is_some_and(|c| !c.is_removed()))
+            .map(|(_, g)| AccessKey::for_group_member(&g.secret.0, self.mailbox_id()))
+            .collect();
+        keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        Registered {
+            contact: Some(self.access.contact.clone()),
+            keys,
+            settings: Some(MailboxSettings {
+                open_profile: self.profile.open_profile,
+                sponsored: self.settings.sponsored_messages,
+                account: self.access.account.clone(),
+            }),
+        }
+    }
+
+    fn registration_change(&self, desired: &Registered) -> AccessUpdate {
+        let old = &self.access.registered;
+        AccessUpdate {
+            contact: (old.contact != desired.contact)
+                .then(|| desired.contact.clone())
+                .flatten(),
+            add: (desired.keys.iter())
+                .filter(|k| !old.keys.contains(k))
+                .cloned()
+                .collect(),
+            remove: (old.keys.iter())
+                .filter(|k| !desired.keys.contains(k))
+                .cloned()
+                .collect(),
+            settings: (old.settings != desired.settings)
+                .then(|| desired.settings.clone())
+                .flatten(),
+        }
+    }
+
+    /// Gives `peer` our contact key with everything we send them from now on.
+    pub(super) fn open_to(&mut self, peer: &MailboxId) {
+        self.access.holders.insert(*peer);
+    }
+
+    /// Runs a send that gives `peer` our contact key; if it fails, they are not given it.
+    pub(super) fn opening_to<T>(
+        &mut self,
+        peer: &MailboxId,
+        send: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let held = self.access.holders.contains(peer);
+        self.open_to(peer);
+        let result = send(self);
+        if result.is_err() && !held {
+            self.access.holders.remove(peer);
+        }
+        result
+    }
+
+    /// `peer` may no longer hold our contact key: it is replaced at the next sync.
+    pub(super) fn close_to(&mut self, peer: &MailboxId) {
+        if self.access.holders.remove(peer) {
+            self.access.rotate = true;
+        }
+    }
+
+    /// Our contact key, for a sealed message to `to`, if they hold it.
+    pub(super) fn key_for(&self, to: &MailboxId) -> Option<AccessKey> {
+        self.access
+            .holders
+            .contains(to)
+            .then(|| self.access.contact.clone())
+    }
+
+    /// A peer's contact key arrived (in a sealed message from them).
+    pub(super) fn peer_key(&mut self, from: &MailboxId, key: AccessKey) {
+        self.access.peers.insert(*from, key);
+    }
+
+    /// Runs one send whose envelopes may need tokens of `kind`; tokens taken by a send that
+    /// fails go back to the wallet.
+    pub(super) fn with_tokens<T>(
+        &mut self,
+        kind: TokenKind,
+        send: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.access.batch = Batch {
+            kind: Some(kind),
+            used: Vec::new(),
+        };
+        let result = send(self);
+        let batch = core::mem::take(&mut self.access.batch);
+        if result.is_err() {
+            self.access
+                .tokens
+                .extend(batch.used.into_iter().map(|(_, t)| t));
+        }
+        result
+    }
+
+    /// The credential for an envelope to `to`, sent within conversation `within` (if any):
+    /// keys each recipient gave out where we have them all, else a token of the current send's
+    /// kind, else nothing for a lone Open Profile recipient.
+    pub(super) fn credential(
+        &mut self,
+        to: &[MailboxId],
+        within: Option<&ConversationId>,
+    ) -> Result<Credential, Error> {
+        let lists: Vec<Vec<AccessKey>> = to.iter().map(|m| self.keys_for(m, within)).collect();
+        if lists.iter().all(|l| !l.is_empty()) {
+            let contacts_only = within.is_none_or(|id| !self.access.groups.contains_key(id))
+                && to.iter().zip(&lists).all(|(m, l)| {
+                    l.len() == 1 && self.access.peers.get(m).is_some_and(|k| *k == l[0])
+                });
+            return Ok(if contacts_only {
+                Credential::Contacts(AccessKey::combine(lists.iter().map(|l| &l[0])))
+            } else {
+                Credential::Keys(lists)
+            });
+        }
+        if let Some(token) = self.batch_token(to)? {
+            return Ok(Credential::Token(token));
+        }
+        let open =
+            matches!(to, [one] if self.profiles.get(one).is_some_and(|p| p.accepts_anyone()));
+        if open {
+            return Ok(Credential::Open);
+        }
+        Err(PolicyError::NoCredential.into())
+    }
+
+    fn batch_token(&mut self, to: &[MailboxId]) -> Result<Option<Token>, Error> {
+        let Some(kind) = self.access.batch.kind else {
+            return Ok(None);
+        };
+        if let Some((_, token)) = self.access.batch.used.iter().find(|(r, _)| r == to) {
+            return Ok(Some(token.clone()));
+        }
+        let at = self
+            .access
+            .tokens
+            .iter()
+            .position(|t| t.kind == kind)
+            .ok_or(PolicyError::NoToken)?;
+        let token = self.access.tokens.remove(at);
+        self.access.batch.used.push((to.to_vec(), token.clone()));
+        Ok(Some(token))
+    }
+
+    /// Up to [`MAX_TAGS`] keys `member` registered that we know: its keys for the group we
+    /// send in, then its contact key, else its keys for any group we share.
+    fn keys_for(&self, member: &MailboxId, within: Option<&ConversationId>) -> Vec<AccessKey> {
+        let group_keys = |id: &ConversationId| {
+            self.access
+                .groups
+                .get(id)
+                .map(|g| g.keys(member))
+                .unwrap_or_default()
+        };
+        let mut keys = within.map(group_keys).unwrap_or_default();
+        if let Some(contact) = self.access.peers.get(member) {
+            keys.push(contact.clone());
+        }
+        if keys.is_empty()
+            && let Some(shared) = self.shared_group(member)
+        {
+            keys = group_keys(&shared);
+        }
+        keys.truncate(MAX_TAGS);
+        keys
+    }
+
+    /// A new epoch's access secret from the group's admin (or our own, as admin).
+    pub(super) fn group_access_in(
+        &mut self,
+        from: &MailboxId,
+        group: &ConversationId,
+        epoch: u64,
+        secret: &[u8; 32],
+    ) -> Result<(), Error> {
+        let conversation = self
+            .conversations
+            .get(group)
+            .ok_or(UsageError::WrongConversation)?;
+        let from_admin = conversation
+            .members()
+            .iter()
+            .any(|m| m.id == *from && m.role == crate::conversation::Role::Admin);
+        if !from_admin || conversation.epoch() != epoch {
+            return Err(PolicyError::NotGroupMember.into());
+        }
+        self.set_group_secret(group, epoch, GroupSecret(*secret));
+        Ok(())
+    }
+
+    /// Installs `secret` for the group's current epoch and roster, keeping the previous
+    /// epoch's with who was in it.
+    pub(super) fn set_group_secret(
+        &mut self,
+        group: &ConversationId,
+        epoch: u64,
+        secret: GroupSecret,
+    ) {
+        let members = self
+            .conversations
+            .get(group)
+            .map(|c| c.members().iter().map(|m| m.id).collect())
+            .unwrap_or_default();
+        let previous = self
+            .access
+            .groups
+            .remove(group)
+            .filter(|old| old.epoch < epoch)
+            .map(|old| (old.secret.clone(), old.members.clone()));
+        self.access.groups.insert(
+            *group,
+            GroupAccess {
+                epoch,
+                secret,
+                members,
+                previous,
+            },
+        );
+    }
+
+    /// As a group's admin: a fresh secret for the group's current epoch, and the payloads
+    /// that give it to every other member. The caller installs it once they are sent.
+    pub(super) fn new_group_secret<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        group: &ConversationId,
+    ) -> Result<(GroupSecret, Vec<(MailboxId, Pairwise)>), Error> {
+        let conversation = self
+            .conversations
+            .get(group)
+            .ok_or(UsageError::WrongConversation)?;
+        let epoch = conversation.epoch();
+        let mut secret = GroupSecret([0; 32]);
+        rng.fill_bytes(&mut secret.0);
+        let handoffs = conversation
+            .recipients()
+            .into_iter()
+            .map(|m| {
+                let payload = Pairwise::GroupAccess {
+                    group: *group,
+                    epoch,
+                    secret: secret.0,
+                };
+                (m, payload)
+            })
+            .collect();
+        Ok((secret, handoffs))
+    }
+}

@@ -1,0 +1,96 @@
+//! Token issuance (PROTOCOL.md §11.4): an account proves its mailbox and shows the platform's
+//! certificate of its tier; the relay evaluates blinded inputs under the month's key for the
+//! kind, within the account's monthly quota. It sees the account and how many tokens it took,
+//! never the tokens themselves, so it cannot tell later whose token an envelope spends.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{Extensions, HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+
+use super::auth::{Request, authenticate, limit, peer_key};
+use super::refusal::Refusal;
+use super::server::{blocking, body, malformed, respond};
+use super::state::RelayState;
+use crate::platform::{month_of, monthly_tokens};
+use crate::relay_api::{TokenIssue, TokenIssued};
+use crate::token::TokenKind;
+
+/// `POST /v1/tokens`.
+pub(crate) async fn issue(
+    State(state): State<RelayState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    ext: Extensions,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Response {
+    let reply = async {
+        let bytes = body(bytes)?;
+        let request = Request {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            ext: &ext,
+            body: &bytes,
+        };
+        let mailbox = authenticate(&state, request).await?;
+        let TokenIssue { account, request } = TokenIssue::from_bytes(&bytes)?;
+        let now = state.now();
+        let platform = state.config.platform.as_ref().ok_or(Refusal::Forbidden)?;
+        account
+            .verify(platform, now)
+            .map_err(|_| Refusal::Forbidden)?;
+        if account.mailbox != mailbox || request.period != month_of(now) {
+            return Err(Refusal::Forbidden);
+        }
+        let max = monthly_tokens(request.kind, &account);
+        let count = u32::try_from(request.blinded.len()).map_err(|_| Refusal::NoQuota)?;
+        let kind = kind_byte(request.kind);
+        let period = request.period;
+        blocking(&state, move |s| {
+            s.take_quota(&mailbox, kind, period, count, max)
+        })
+        .await?;
+        let key = state.issuer.public_key(request.kind, request.period)?;
+        let response = state.issuer.issue(&mut rand::rng(), &request)?;
+        state.metrics.issued(request.blinded.len());
+        Ok(TokenIssued { key, response }.to_bytes().into_response())
+    };
+    respond(&state, reply.await)
+}
+
+/// `GET /v1/tokens/{kind}/{period}`: the issuer's public key, the same for every account, so a
+/// client can check it was not given a key of its own (which would mark its tokens).
+pub(crate) async fn public_key(
+    State(state): State<RelayState>,
+    path: Result<Path<(String, u32)>, PathRejection>,
+    ext: Extensions,
+) -> Response {
+    let reply = async {
+        limit(&state, peer_key(&ext))?;
+        let Path((kind, period)) = path.map_err(|_| malformed("token key path"))?;
+        let kind = [
+            TokenKind::Invite,
+            TokenKind::Credit,
+            TokenKind::Premium,
+            TokenKind::Sponsored,
+        ]
+        .into_iter()
+        .find(|k| k.label() == kind)
+        .ok_or(malformed("token kind"))?;
+        let key = state.issuer.public_key(kind, period)?;
+        Ok(key.0.to_vec().into_response())
+    };
+    respond(&state, reply.await)
+}
+
+fn kind_byte(kind: TokenKind) -> u8 {
+    match kind {
+        TokenKind::Invite => 0,
+        TokenKind::Credit => 1,
+        TokenKind::Premium => 2,
+        TokenKind::Sponsored => 3,
+    }
+}
