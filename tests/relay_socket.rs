@@ -5,6 +5,8 @@
 
 mod relay_support;
 
+use missive::access::Submission;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -203,10 +205,7 @@ fn fetch_pages_and_ack_deletes() {
     let rest = fetch(&relay, &key, &format!("?after={}&limit=10", first[1].seq));
     assert_eq!(rest.len(), 3);
     let order: Vec<[u8; 16]> = first.iter().chain(&rest).map(|d| d.id).collect();
-    let expected: Vec<[u8; 16]> = sent
-        .iter()
-        .map(|e| Envelope::from_bytes(e).unwrap().id().0)
-        .collect();
+    let expected: Vec<[u8; 16]> = sent.iter().map(|e| envelope_id(e)).collect();
     assert_eq!(order, expected, "oldest first");
     assert!(
         first
@@ -273,7 +272,7 @@ async fn websocket_sends_backlog_then_live_pushes_and_takes_acks() {
     let mut seen = Vec::new();
     for e in &backlog {
         let frame = next_frame(&mut ws).await;
-        assert_eq!(frame.id, Envelope::from_bytes(e).unwrap().id().0);
+        assert_eq!(frame.id, envelope_id(e));
         assert!(frame.seq > 0, "stored deliveries carry their sequence");
         seen.push(frame.id);
     }
@@ -281,7 +280,8 @@ async fn websocket_sends_backlog_then_live_pushes_and_takes_acks() {
     assert_eq!(submit(&relay, &live), 202);
     let frame = next_frame(&mut ws).await;
     let delivery = Delivery::from_bytes(&frame.delivery).unwrap();
-    assert_eq!(delivery.body(), Envelope::from_bytes(&live).unwrap().body());
+    let sent = Submission::from_bytes(&live).unwrap().envelope;
+    assert_eq!(delivery.body(), Envelope::from_bytes(&sent).unwrap().body());
     seen.push(frame.id);
     // Acknowledge everything over the socket; the mailbox empties.
     ws.send(Message::Binary(Ack { ids: seen }.to_bytes().into()))
@@ -322,10 +322,7 @@ async fn ephemeral_envelopes_reach_only_connected_mailboxes_and_are_never_stored
     let (status, _) = http("POST", &relay.url("/v1/ephemeral"), None, &typing);
     assert_eq!(status, 202);
     let frame = next_frame(&mut ws).await;
-    assert_eq!(
-        (frame.id, frame.seq),
-        (Envelope::from_bytes(&typing).unwrap().id().0, 0)
-    );
+    assert_eq!((frame.id, frame.seq), (envelope_id(&typing), 0));
     assert!(
         fetch(&relay, &offline, "").is_empty(),
         "not stored for the offline mailbox"

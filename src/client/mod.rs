@@ -1,13 +1,29 @@
 //! A sans-IO client: one per user. It ties identity, mailbox, prekeys, pairwise sessions,
 //! conversations and sealed sender together with the product's rules, and does no I/O: every
-//! method takes the bytes that arrived and returns the bytes to send.
+//! method takes the bytes that arrived and returns the bytes to send, each with the credential
+//! the relay checks ([`Outgoing::submission`]).
 //!
 //! ```
 //! use missive::client::{Client, Content, Event};
-//! use missive::relay_api::PrekeyResponse;
-//! # fn main() -> Result<(), missive::Error> {
+//! use missive::platform::{Platform, Profile};
+//! use missive::relay_api::{PrekeyResponse, TokenIssued};
+//! use missive::token::{Issuer, TokenKind};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut rng = rand::rng();
 //! let (mut alice, mut bob) = (Client::new(&mut rng, b"alice"), Client::new(&mut rng, b"bob"));
+//! let now = 1_800_000_000;
+//! // The platform certifies Alice's account; the relay (its issuer here) gives her this
+//! // month's invitation tokens, which it will take back without learning whose they are.
+//! let mut platform = Platform::new(&mut rng);
+//! platform.register(*alice.mailbox_id(), Profile::FREE);
+//! alice.set_account(platform.certify_account(alice.mailbox_id(), false, now + 86_400)?);
+//! let relay = Issuer::generate(&mut rng);
+//! let (pending, issue) = alice.request_tokens(&mut rng, TokenKind::Invite, 5, now)?;
+//! let issued = TokenIssued {
+//!     key: relay.public_key(TokenKind::Invite, issue.request.period)?,
+//!     response: relay.issue(&mut rng, &issue.request)?,
+//! };
+//! alice.add_tokens(pending, &issued)?;
 //! // Bob publishes prekeys; the relay would hand Alice this response for "bob".
 //! let published = bob.publish(&mut rng, 1)?;
 //! let response = PrekeyResponse {
@@ -16,8 +32,7 @@
 //!     one_time: published.one_time.into_iter().next(),
 //! };
 //! let bob_id = alice.add_contact(&mut rng, b"bob", &response)?;
-//! let now = 1_800_000_000;
-//! // Direct messages need a connection: Alice invites, Bob accepts.
+//! // Direct messages need a connection: Alice invites (one token), Bob accepts.
 //! let invite = alice.invite(&mut rng, &bob_id, Some("We met at the conference"), now)?;
 //! let mut deliver = |to: &mut Client, out: &[missive::client::Outgoing]| -> Result<Vec<Event>, missive::Error> {
 //!     let mut events = Vec::new();

@@ -170,6 +170,12 @@ pub fn group_envelopes(recipients: &[MailboxId], body: &[u8]) -> Vec<Envelope> {
     conv.envelopes(EXPIRY, &message).unwrap()
 }
 
+/// The id of the envelope in a submission.
+pub fn envelope_id(submission: &[u8]) -> [u8; 16] {
+    let submission = Submission::from_bytes(submission).unwrap();
+    Envelope::from_bytes(&submission.envelope).unwrap().id().0
+}
+
 /// One 1 KiB-plaintext message to one mailbox, as a submission without credential.
 pub fn envelope_to(mailbox: MailboxId) -> Vec<u8> {
     submission(group_envelopes(&[mailbox], &[7; 1024])[0].to_bytes())
