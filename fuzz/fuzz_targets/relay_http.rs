@@ -10,10 +10,11 @@ use axum::body::Body;
 use axum::http::Request;
 use libfuzzer_sys::fuzz_target;
 use missive::mailbox::MailboxKey;
+use missive::platform::Platform;
 use missive::relay::{Limits, RelayConfig, RelayState, SqliteStore, app, system_clock};
 use tower::ServiceExt;
 
-const ENDPOINTS: [(&str, &str); 10] = [
+const ENDPOINTS: [(&str, &str); 14] = [
     ("POST", "/v1/envelopes"),
     ("POST", "/v1/ephemeral"),
     ("PUT", "/v1/directory/616c696365"),
@@ -24,6 +25,10 @@ const ENDPOINTS: [(&str, &str); 10] = [
     ("GET", "/v1/mailbox/ws"),
     ("GET", "/v1/directory/zz"),
     ("GET", "/metrics"),
+    ("PUT", "/v1/mailbox/access"),
+    ("POST", "/v1/tokens"),
+    ("GET", "/v1/tokens/credit/671"),
+    ("GET", "/v1/tokens/bogus/1"),
 ];
 
 struct Relay {
@@ -38,6 +43,9 @@ fn relay() -> &'static Relay {
         let config = RelayConfig {
             rate_per_second: u32::MAX,
             rate_burst: u32::MAX,
+            open_per_hour: u32::MAX,
+            open_burst: u32::MAX,
+            platform: Some(Platform::from_seed(&[9; 32]).public_key()),
             ..RelayConfig::default()
         };
         let store = SqliteStore::in_memory(Limits::default()).expect("in-memory store");
@@ -45,7 +53,7 @@ fn relay() -> &'static Relay {
             runtime: tokio::runtime::Builder::new_current_thread()
                 .build()
                 .expect("runtime"),
-            state: RelayState::new(Arc::new(store), config, system_clock),
+            state: RelayState::new(Arc::new(store), config, system_clock).expect("relay state"),
             key: MailboxKey::from_seed(&[7; 32]),
         }
     })

@@ -15,7 +15,7 @@ use super::server::{blocking, body, malformed, respond};
 use super::state::RelayState;
 use crate::platform::{month_of, monthly_tokens};
 use crate::relay_api::{TokenIssue, TokenIssued};
-use crate::token::TokenKind;
+use crate::token::{MAX_BATCH, TokenKind};
 
 /// `POST /v1/tokens`.
 pub(crate) async fn issue(
@@ -45,6 +45,11 @@ pub(crate) async fn issue(
         if account.mailbox != mailbox || request.period != month_of(now) {
             return Err(Refusal::Forbidden);
         }
+        // The batch is checked before the quota is charged: a request that cannot be
+        // evaluated must not cost the account anything.
+        if request.blinded.is_empty() || request.blinded.len() > MAX_BATCH {
+            return Err(malformed("token request batch size"));
+        }
         let max = monthly_tokens(request.kind, &account);
         let count = u32::try_from(request.blinded.len()).map_err(|_| Refusal::NoQuota)?;
         let kind = kind_byte(request.kind);
@@ -53,8 +58,17 @@ pub(crate) async fn issue(
             s.take_quota(&mailbox, kind, period, count, max)
         })
         .await?;
-        let key = state.issuer.public_key(request.kind, request.period)?;
-        let response = state.issuer.issue(&mut rand::rng(), &request)?;
+        let key = state
+            .issuer
+            .public_key(request.kind, request.period)
+            .map_err(|_| Refusal::Unavailable)?;
+        // Quota is taken first so two concurrent requests cannot both pass; an element that is
+        // not a valid point fails here, after it was counted: a client that sends garbage
+        // loses those tokens, an honest one never does.
+        let response = state
+            .issuer
+            .issue(&mut rand::rng(), &request)
+            .map_err(|_| malformed("blinded element"))?;
         state.metrics.issued(request.blinded.len());
         Ok(TokenIssued { key, response }.to_bytes().into_response())
     };
@@ -80,7 +94,10 @@ pub(crate) async fn public_key(
         .into_iter()
         .find(|k| k.label() == kind)
         .ok_or(malformed("token kind"))?;
-        let key = state.issuer.public_key(kind, period)?;
+        let key = state
+            .issuer
+            .public_key(kind, period)
+            .map_err(|_| Refusal::Unavailable)?;
         Ok(key.0.to_vec().into_response())
     };
     respond(&state, reply.await)
