@@ -55,14 +55,13 @@ CREATE TABLE IF NOT EXISTS mailbox_access (
     mailbox BLOB PRIMARY KEY,
     record  BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS spent_tokens (
-    token      BLOB    PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS token_spends (
+    token      BLOB    NOT NULL,
     recipients BLOB    NOT NULL,
     spent_at   INTEGER NOT NULL,
-    uses       INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS spent_tokens_expiry ON spent_tokens (expires_at);
+CREATE INDEX IF NOT EXISTS token_spends_expiry ON token_spends (expires_at);
 CREATE TABLE IF NOT EXISTS token_quota (
     mailbox BLOB    NOT NULL,
     kind    INTEGER NOT NULL,
@@ -95,7 +94,23 @@ type UsageMap = HashMap<MailboxId, Usage>;
 struct Writer {
     conn: Connection,
     usage: UsageMap,
+    /// Every token spent and not yet expired. The table is an append-only log of spends
+    /// (rows arrive in time order, so a commit writes a few sequential pages, where a
+    /// table keyed by token would dirty one random page per spend); duplicates are found
+    /// here, under the writer lock.
+    spent: SpentMap,
 }
+
+/// A spent token's record.
+#[derive(Clone, Copy, Debug)]
+struct Spent {
+    recipients: [u8; 16],
+    first: u64,
+    uses: u32,
+    expires_at: u64,
+}
+
+type SpentMap = HashMap<[u8; 32], Spent>;
 
 /// SQLite-backed [`RelayStore`].
 ///
@@ -169,8 +184,9 @@ impl SqliteStore {
         .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
         let usage = load_usage(&conn)?;
+        let spent = load_spent(&conn)?;
         Ok(Self {
-            writer: Mutex::new(Writer { conn, usage }),
+            writer: Mutex::new(Writer { conn, usage, spent }),
             reader: None,
             limits,
             stop_checkpoints: Arc::default(),
@@ -214,23 +230,43 @@ impl SqliteStore {
         now: u64,
         usage: &UsageMap,
         batch: &mut UsageMap,
+        spent: &SpentMap,
+        batch_spent: &mut SpentMap,
     ) -> Result<Result<(), StoreError>, StoreError> {
         let size = |part: &Vec<u8>| (d.body.len() + part.len()) as u64;
-        // A token is spent in the same commit as its envelope, and unspent with it.
-        let fits = d.spend.is_none()
-            && d.parts
-                .iter()
-                .all(|(m, p)| self.room(usage, batch, m, size(p)));
+        let fits = d
+            .parts
+            .iter()
+            .all(|(m, p)| self.room(usage, batch, m, size(p)));
         if !fits {
             cached(tx, "SAVEPOINT one", [])?;
         }
-        if let Some(spend) = &d.spend
-            && !spend_token(tx, spend, now)?
-        {
-            cached(tx, "ROLLBACK TO one", [])?;
-            cached(tx, "RELEASE one", [])?;
-            return Ok(Err(StoreError::TokenSpent));
-        }
+        // A token is spent in the same commit as its envelope; a refused spend wrote nothing,
+        // and an envelope undone for quota undoes its spend with it.
+        let spending = match &d.spend {
+            Some(spend) => {
+                let before = batch_spent.get(&spend.token).or(spent.get(&spend.token));
+                let Some(after) = next_spend(before, spend, now) else {
+                    if !fits {
+                        cached(tx, "RELEASE one", [])?;
+                    }
+                    return Ok(Err(StoreError::TokenSpent));
+                };
+                cached(
+                    tx,
+                    "INSERT INTO token_spends (token, recipients, spent_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        &spend.token[..],
+                        &spend.recipients[..],
+                        int(now),
+                        int(spend.expires_at)
+                    ],
+                )?;
+                Some((spend.token, after))
+            }
+            None => None,
+        };
         let added = insert_delivery(tx, d, now)?;
         if !fits {
             if added.iter().any(|(m, s)| !self.room(usage, batch, m, *s)) {
@@ -241,6 +277,9 @@ impl SqliteStore {
             cached(tx, "RELEASE one", [])?;
         }
         charge(batch, added.iter().map(|(m, s)| (*m, *s)));
+        if let Some((token, after)) = spending {
+            batch_spent.insert(token, after);
+        }
         Ok(Ok(()))
     }
 
@@ -250,15 +289,17 @@ impl SqliteStore {
         now: u64,
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let mut writer = self.lock();
-        let Writer { conn, usage } = &mut *writer;
+        let Writer { conn, usage, spent } = &mut *writer;
         let tx = conn.transaction().map_err(backend)?;
         let mut added = UsageMap::new();
+        let mut added_spends = SpentMap::new();
         let results = batch
             .iter()
-            .map(|d| self.deliver_one(&tx, d, now, usage, &mut added))
+            .map(|d| self.deliver_one(&tx, d, now, usage, &mut added, spent, &mut added_spends))
             .collect::<Result<Vec<_>, _>>()?;
         tx.commit().map_err(backend)?;
         merge(usage, added);
+        spent.extend(added_spends);
         Ok(results)
     }
 }
@@ -323,47 +364,59 @@ fn insert_delivery(
 }
 
 /// Adds one delivery of each given size to its mailbox's counters.
-/// Records a token's spend; false when it was spent before on other recipients, outside its
-/// window, or too often.
-fn spend_token(tx: &Transaction<'_>, spend: &Spend, now: u64) -> Result<bool, StoreError> {
-    let previous: Option<(Vec<u8>, i64, i64)> = tx
-        .prepare_cached("SELECT recipients, spent_at, uses FROM spent_tokens WHERE token = ?1")
-        .and_then(|mut s| {
-            s.query_row([&spend.token[..]], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+/// The token's record after `spend`, or `None` when it may not be spent: it was spent
+/// before on other recipients, outside the window, or too often.
+fn next_spend(before: Option<&Spent>, spend: &Spend, now: u64) -> Option<Spent> {
+    match before {
+        None => Some(Spent {
+            recipients: spend.recipients,
+            first: now,
+            uses: 1,
+            expires_at: spend.expires_at,
+        }),
+        Some(s) => {
+            let again = s.recipients == spend.recipients
+                && now.saturating_sub(s.first) <= spend.window
+                && s.uses < spend.max_uses;
+            again.then_some(Spent {
+                uses: s.uses + 1,
+                ..*s
             })
-            .optional()
-        })
-        .map_err(backend)?;
-    match previous {
-        None => {
-            cached(
-                tx,
-                "INSERT INTO spent_tokens (token, recipients, spent_at, uses, expires_at)
-                 VALUES (?1, ?2, ?3, 1, ?4)",
-                params![
-                    &spend.token[..],
-                    &spend.recipients[..],
-                    int(now),
-                    int(spend.expires_at)
-                ],
-            )?;
-            Ok(true)
-        }
-        Some((recipients, spent_at, uses)) => {
-            let again = recipients == spend.recipients
-                && now.saturating_sub(uint(spent_at)) <= spend.window
-                && uint(uses) < u64::from(spend.max_uses);
-            if again {
-                cached(
-                    tx,
-                    "UPDATE spent_tokens SET uses = uses + 1 WHERE token = ?1",
-                    [&spend.token[..]],
-                )?;
-            }
-            Ok(again)
         }
     }
+}
+
+/// The spend log folded into one record per token.
+fn load_spent(conn: &Connection) -> Result<SpentMap, StoreError> {
+    let mut map = SpentMap::new();
+    let mut stmt = conn
+        .prepare("SELECT token, recipients, spent_at, expires_at FROM token_spends ORDER BY rowid")
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .map_err(backend)?;
+    for row in rows {
+        let (token, recipients, at, expires_at) = row.map_err(backend)?;
+        let (Ok(token), Ok(recipients)) = (token.try_into(), recipients.try_into()) else {
+            return Err(StoreError::Backend);
+        };
+        map.entry(token)
+            .and_modify(|s: &mut Spent| s.uses += 1)
+            .or_insert(Spent {
+                recipients,
+                first: uint(at),
+                uses: 1,
+                expires_at: uint(expires_at),
+            });
+    }
+    Ok(map)
 }
 
 fn charge(map: &mut UsageMap, added: impl IntoIterator<Item = (MailboxId, u64)>) {
@@ -505,7 +558,7 @@ impl RelayStore for SqliteStore {
 
     fn ack(&self, mailbox: &MailboxId, ids: &[EnvelopeId]) -> Result<usize, StoreError> {
         let mut writer = self.lock();
-        let Writer { conn, usage } = &mut *writer;
+        let Writer { conn, usage, .. } = &mut *writer;
         let tx = conn.transaction().map_err(backend)?;
         let mut rows = Vec::with_capacity(ids.len());
         {
@@ -531,7 +584,7 @@ impl RelayStore for SqliteStore {
 
     fn expire(&self, now: u64) -> Result<usize, StoreError> {
         let mut writer = self.lock();
-        let Writer { conn, usage } = &mut *writer;
+        let Writer { conn, usage, spent } = &mut *writer;
         let tx = conn.transaction().map_err(backend)?;
         let rows: Vec<Row> = tx
             .prepare("SELECT seq, mailbox, body_id, size FROM deliveries WHERE expires_at <= ?1")
@@ -541,12 +594,13 @@ impl RelayStore for SqliteStore {
         tx.execute("DELETE FROM nonces WHERE expires_at <= ?1", [int(now)])
             .map_err(backend)?;
         tx.execute(
-            "DELETE FROM spent_tokens WHERE expires_at <= ?1",
+            "DELETE FROM token_spends WHERE expires_at <= ?1",
             [int(now)],
         )
         .map_err(backend)?;
         tx.commit().map_err(backend)?;
         release(usage, &rows);
+        spent.retain(|_, s| s.expires_at > now);
         Ok(rows.len())
     }
 

@@ -3,6 +3,11 @@
 //! commit) for 1 KiB envelopes: single-recipient and 50-recipient at full speed, then
 //! single-recipient at half the full-speed rate, paced (latency measured from each request's
 //! scheduled time, so queueing behind a slow request counts).
+//!
+//! Every envelope carries a credential the relay checks: by default the recipients' contact
+//! keys (registered first); `--credentials tokens` spends a fresh one-time token on every
+//! envelope (issued first, on a local relay that is its own platform); `none` runs a local
+//! relay with the checks off, the baseline the other two are measured against.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,8 +17,15 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::Mutex;
+
+use missive::access::{AccessKey, AccessUpdate, Credential, Submission};
 use missive::envelope::{Envelope, MailboxId};
-use missive::relay::{RelayConfig, RelayState, serve};
+use missive::mailbox::MailboxKey;
+use missive::platform::{AccountCertificate, Platform, Profile, month_of};
+use missive::relay::{RelayConfig, RelayState, serve, system_clock};
+use missive::relay_api::{TokenIssue, TokenIssued};
+use missive::token::{MAX_BATCH, Token, TokenKind, request_tokens};
 use rand::{Rng, RngExt};
 use tokio::net::TcpStream;
 
@@ -30,17 +42,42 @@ pub(crate) struct Options {
     pub(crate) size: usize,
     /// Only the paced single-recipient phase, at this many envelopes per second.
     pub(crate) rate: Option<f64>,
+    /// What every envelope presents to the relay.
+    pub(crate) credentials: Credentials,
+    /// With token credentials, the share of envelopes that spend one (the rest present
+    /// contact keys): traffic where invitations and InMail are a part, not the whole.
+    pub(crate) token_share: f64,
 }
 
-/// Distinct recipient mailboxes the load is spread over.
-const MAILBOXES: usize = 20_000;
+/// What the load's envelopes present to the relay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Credentials {
+    /// Nothing, to a local relay that checks nothing: the baseline.
+    None,
+    /// The recipients' contact keys (XORed for 50 recipients), registered beforehand.
+    Keys,
+    /// A fresh one-time token per envelope (sponsored tokens of an advertiser account).
+    Tokens,
+}
+
+/// Distinct recipient mailboxes the load is spread over (each registers a contact key first).
+const MAILBOXES: usize = 2_000;
 const EXPIRY: u64 = 4_000_000_000;
+/// Tokens issued before each full-speed phase; a phase ends early if they run out.
+const TOKENS_PER_PHASE: usize = 40_000;
+
+/// A recipient mailbox and the contact key it registered.
+type Recipient = (MailboxId, AccessKey);
 
 /// Runs the three phases and prints the figures.
 pub(crate) fn run(options: &Options) -> Result<(), String> {
+    let platform = Platform::new(&mut rand::rng());
     let local = match &options.relay {
+        Some(_) if options.credentials == Credentials::Tokens => {
+            return Err("token load needs the local relay (it is its own platform)".into());
+        }
         Some(_) => None,
-        None => Some(LocalRelay::start()?),
+        None => Some(LocalRelay::start(&platform, options.credentials)?),
     };
     let addr = match (&options.relay, &local) {
         (Some(url), _) => resolve(url)?,
@@ -48,25 +85,170 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         (None, None) => return Err("no relay".into()),
     };
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let pool: Arc<Vec<MailboxId>> = Arc::new(random_mailboxes(MAILBOXES));
     println!(
-        "relay {addr}: {} connections, {} s per phase, {}-byte envelope bodies",
-        options.connections, options.seconds, options.size
+        "relay {addr}: {} connections, {} s per phase, {}-byte envelope bodies, credentials: {:?}{}",
+        options.connections,
+        options.seconds,
+        options.size,
+        options.credentials,
+        match options.credentials {
+            Credentials::Tokens => format!(" on {:.0}% of envelopes", options.token_share * 100.0),
+            _ => String::new(),
+        }
     );
+    let pool = Arc::new(runtime.block_on(recipients(addr, options))?);
+    let advertiser = Advertiser::new(&platform)?;
+    let tokens = |n| -> Result<Arc<Mutex<Vec<Token>>>, String> {
+        let issued = match options.credentials {
+            Credentials::Tokens => runtime.block_on(advertiser.tokens(addr, n))?,
+            _ => Vec::new(),
+        };
+        Ok(Arc::new(Mutex::new(issued)))
+    };
     if let Some(rate) = options.rate {
-        let paced = runtime.block_on(phase(addr, options, &pool, 1, Some(rate)))?;
+        let budget = tokens((rate * options.seconds as f64) as usize + 1)?;
+        let paced = runtime.block_on(phase(addr, options, &pool, &budget, 1, Some(rate)))?;
         paced.print(&format!("1 recipient, paced at {rate:.0}/s"));
         return Ok(());
     }
-    let single = runtime.block_on(phase(addr, options, &pool, 1, None))?;
+    let single = runtime.block_on(phase(
+        addr,
+        options,
+        &pool,
+        &tokens(TOKENS_PER_PHASE)?,
+        1,
+        None,
+    ))?;
     single.print("1 recipient, full speed");
-    let multi = runtime.block_on(phase(addr, options, &pool, 50, None))?;
+    let multi = runtime.block_on(phase(
+        addr,
+        options,
+        &pool,
+        &tokens(TOKENS_PER_PHASE)?,
+        50,
+        None,
+    ))?;
     multi.print("50 recipients, full speed");
     let half = single.envelopes_per_second() / 2.0;
-    let paced = runtime.block_on(phase(addr, options, &pool, 1, Some(half)))?;
+    let budget = tokens((half * options.seconds as f64) as usize + 1)?;
+    let paced = runtime.block_on(phase(addr, options, &pool, &budget, 1, Some(half)))?;
     paced.print(&format!("1 recipient, paced at {half:.0}/s"));
     drop(local);
     Ok(())
+}
+
+/// The recipient mailboxes, each with a contact key registered at the relay (for the keys
+/// load; the others skip the registration).
+async fn recipients(addr: SocketAddr, options: &Options) -> Result<Vec<Recipient>, String> {
+    let mut rng = rand::rng();
+    let keys: Vec<(MailboxKey, AccessKey)> = (0..MAILBOXES)
+        .map(|_| {
+            (
+                MailboxKey::generate(&mut rng),
+                AccessKey::generate(&mut rng),
+            )
+        })
+        .collect();
+    let needs_keys = match options.credentials {
+        Credentials::Keys => true,
+        Credentials::Tokens => options.token_share < 1.0,
+        Credentials::None => false,
+    };
+    if needs_keys {
+        let keys = Arc::new(
+            keys.iter()
+                .map(|(m, k)| (m.to_seed(), k.clone()))
+                .collect::<Vec<_>>(),
+        );
+        let lanes = options.connections.clamp(1, 32);
+        let mut tasks = Vec::new();
+        for lane in 0..lanes {
+            let keys = Arc::clone(&keys);
+            tasks.push(tokio::spawn(async move {
+                let mut connection = connect(addr).await?;
+                for (seed, contact) in keys.iter().skip(lane).step_by(lanes) {
+                    let mailbox = MailboxKey::from_seed(seed);
+                    let body = AccessUpdate {
+                        contact: Some(contact.clone()),
+                        ..AccessUpdate::default()
+                    }
+                    .to_bytes();
+                    let path = "/v1/mailbox/access";
+                    let proof = mailbox.prove(&mut rand::rng(), "PUT", path, &body, system_clock());
+                    let auth = format!("Missive {}", hex::encode(proof.to_bytes()));
+                    let (status, _) =
+                        request(&mut connection, addr, "PUT", path, Some(auth), body).await?;
+                    if status != hyper::StatusCode::NO_CONTENT {
+                        return Err(format!("registering a contact key: {status}"));
+                    }
+                }
+                Ok::<(), String>(())
+            }));
+        }
+        for task in tasks {
+            task.await.map_err(|e| e.to_string())??;
+        }
+        println!("{MAILBOXES} recipient mailboxes registered their contact keys");
+    }
+    Ok(keys.into_iter().map(|(m, k)| (*m.id(), k)).collect())
+}
+
+/// A registered advertiser whose sponsored tokens pay for the token load.
+struct Advertiser {
+    mailbox: MailboxKey,
+    account: AccountCertificate,
+}
+
+impl Advertiser {
+    fn new(platform: &Platform) -> Result<Self, String> {
+        let mut platform_view = Platform::from_seed(&platform.to_seed());
+        let mailbox = MailboxKey::generate(&mut rand::rng());
+        platform_view.register(*mailbox.id(), Profile::FREE);
+        let account = platform_view
+            .certify_account(mailbox.id(), true, system_clock() + 86_400)
+            .map_err(|e| e.to_string())?;
+        Ok(Self { mailbox, account })
+    }
+
+    /// `n` sponsored tokens, issued in full batches.
+    async fn tokens(&self, addr: SocketAddr, n: usize) -> Result<Vec<Token>, String> {
+        let started = Instant::now();
+        let mut connection = connect(addr).await?;
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let count = (n - out.len()).min(MAX_BATCH);
+            let period = month_of(system_clock());
+            let (pending, blinded) =
+                request_tokens(&mut rand::rng(), TokenKind::Sponsored, period, count)
+                    .map_err(|e| e.to_string())?;
+            let body = TokenIssue {
+                account: self.account.clone(),
+                request: blinded,
+            }
+            .to_bytes();
+            let path = "/v1/tokens";
+            let proof = self
+                .mailbox
+                .prove(&mut rand::rng(), "POST", path, &body, system_clock());
+            let auth = format!("Missive {}", hex::encode(proof.to_bytes()));
+            let (status, bytes) =
+                request(&mut connection, addr, "POST", path, Some(auth), body).await?;
+            if status != hyper::StatusCode::OK {
+                return Err(format!("token issuance: {status}"));
+            }
+            let issued = TokenIssued::from_bytes(&bytes).map_err(|e| e.to_string())?;
+            out.extend(
+                pending
+                    .finish(&issued.response, &issued.key)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        println!(
+            "{n} tokens issued in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(out)
+    }
 }
 
 fn resolve(url: &str) -> Result<SocketAddr, String> {
@@ -80,11 +262,6 @@ fn resolve(url: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{host}: no address"))
 }
 
-fn random_mailboxes(n: usize) -> Vec<MailboxId> {
-    let mut rng = rand::rng();
-    (0..n).map(|_| MailboxId(rng.random())).collect()
-}
-
 /// A relay in this process on a temporary directory, with rate limits out of the way (all
 /// the load comes from one address). Removed when dropped.
 struct LocalRelay {
@@ -95,11 +272,13 @@ struct LocalRelay {
 }
 
 impl LocalRelay {
-    fn start() -> Result<Self, String> {
+    fn start(platform: &Platform, credentials: Credentials) -> Result<Self, String> {
         let dir = std::env::temp_dir().join(format!("missive-load-{}", std::process::id()));
         let config = RelayConfig {
             rate_per_second: u32::MAX,
             rate_burst: u32::MAX,
+            platform: Some(platform.public_key()),
+            check_access: credentials != Credentials::None,
             ..RelayConfig::default()
         };
         let state = RelayState::open(&dir, config).map_err(|e| e.to_string())?;
@@ -182,7 +361,8 @@ impl Report {
 async fn phase(
     addr: SocketAddr,
     options: &Options,
-    pool: &Arc<Vec<MailboxId>>,
+    pool: &Arc<Vec<Recipient>>,
+    tokens: &Arc<Mutex<Vec<Token>>>,
     recipients: usize,
     rate: Option<f64>,
 ) -> Result<Report, String> {
@@ -196,6 +376,9 @@ async fn phase(
         let sender = Sender {
             addr,
             pool: Arc::clone(pool),
+            tokens: Arc::clone(tokens),
+            credentials: options.credentials,
+            token_share: options.token_share,
             recipients,
             size: options.size,
             done: Arc::clone(&done),
@@ -203,7 +386,7 @@ async fn phase(
         };
         tasks.push(tokio::spawn(sender.run(per_connection)));
     }
-    progress(duration, recipients, &count).await;
+    progress(duration, recipients, &count, &done).await;
     done.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed();
     let (mut latencies, mut refused) = (Vec::new(), 0);
@@ -222,14 +405,15 @@ async fn phase(
 }
 
 /// A progress bar over the phase, showing the current delivery rate.
-async fn progress(duration: Duration, recipients: usize, count: &AtomicU64) {
+async fn progress(duration: Duration, recipients: usize, count: &AtomicU64, done: &AtomicBool) {
     let bar = ProgressBar::new(duration.as_millis() as u64);
     if let Ok(style) = ProgressStyle::with_template("{bar:40} {elapsed}/{duration} {msg}") {
         bar.set_style(style);
     }
     let start = Instant::now();
     let mut last = (0u64, start);
-    while start.elapsed() < duration {
+    // A sender that ran out of tokens ends the phase early.
+    while start.elapsed() < duration && !done.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let now = (count.load(Ordering::Relaxed), Instant::now());
         let rate = (now.0 - last.0) as f64 / now.1.duration_since(last.1).as_secs_f64();
@@ -243,7 +427,10 @@ async fn progress(duration: Duration, recipients: usize, count: &AtomicU64) {
 /// One connection's worth of load.
 struct Sender {
     addr: SocketAddr,
-    pool: Arc<Vec<MailboxId>>,
+    pool: Arc<Vec<Recipient>>,
+    tokens: Arc<Mutex<Vec<Token>>>,
+    credentials: Credentials,
+    token_share: f64,
     recipients: usize,
     size: usize,
     done: Arc<AtomicBool>,
@@ -260,7 +447,11 @@ impl Sender {
         let mut refused = 0;
         let mut next = Instant::now() + jitter(interval);
         while !self.done.load(Ordering::Relaxed) {
-            let envelope = Bytes::from(self.envelope());
+            let Some(submission) = self.submission() else {
+                self.done.store(true, Ordering::Relaxed);
+                break;
+            };
+            let envelope = Bytes::from(submission);
             let scheduled = match interval {
                 Some(every) => {
                     tokio::time::sleep_until(next.into()).await;
@@ -281,54 +472,107 @@ impl Sender {
     }
 
     async fn connect(&self) -> Result<Connection, String> {
-        let stream = TcpStream::connect(self.addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        let io = hyper_util::rt::TokioIo::new(stream);
-        let (sender, connection) = hyper::client::conn::http1::handshake(io)
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(connection);
-        Ok(sender)
+        connect(self.addr).await
     }
 
-    /// A fresh envelope: random recipients from the pool, a body unique to it.
-    fn envelope(&self) -> Vec<u8> {
+    /// A fresh submission: random recipients from the pool, a body unique to it, and its
+    /// credential; `None` when the tokens have run out.
+    fn submission(&self) -> Option<Vec<u8>> {
         let mut rng = rand::rng();
-        let mut to: Vec<MailboxId> = (0..self.recipients)
-            .map(|_| self.pool[rng.random_range(0..self.pool.len())])
+        let mut to: Vec<&Recipient> = (0..self.recipients)
+            .map(|_| &self.pool[rng.random_range(0..self.pool.len())])
             .collect();
-        to.sort_unstable();
-        to.dedup();
+        to.sort_unstable_by_key(|r| r.0);
+        to.dedup_by_key(|r| r.0);
+        let mailboxes: Vec<MailboxId> = to.iter().map(|r| r.0).collect();
         let mut body = vec![0u8; self.size];
         rng.fill_bytes(&mut body);
-        Envelope::to_mailboxes(EXPIRY, &to, &body)
+        let envelope = Envelope::to_mailboxes(EXPIRY, &mailboxes, &body)
             .ok()
             .and_then(|e| e.into_iter().next())
             .map(|e| e.to_bytes())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let keys = || Credential::Contacts(AccessKey::combine(to.iter().map(|r| &r.1)));
+        let credential = match self.credentials {
+            Credentials::None => Credential::Open,
+            Credentials::Keys => keys(),
+            Credentials::Tokens if rng.random::<f64>() >= self.token_share => keys(),
+            Credentials::Tokens => {
+                let token = self
+                    .tokens
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pop()?;
+                Credential::Token(token)
+            }
+        };
+        Some(
+            Submission {
+                credential,
+                envelope,
+            }
+            .to_bytes(),
+        )
     }
 
     /// One `POST /v1/envelopes`; whether it was accepted.
     async fn submit(&self, connection: &mut Connection, envelope: Bytes) -> Result<bool, String> {
-        let request = hyper::Request::post("/v1/envelopes")
-            .header(hyper::header::HOST, self.addr.to_string())
-            .body(Full::new(envelope))
-            .map_err(|e| e.to_string())?;
-        connection.ready().await.map_err(|e| e.to_string())?;
-        let response = connection
-            .send_request(request)
-            .await
-            .map_err(|e| e.to_string())?;
-        let accepted = response.status() == hyper::StatusCode::ACCEPTED;
-        response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(accepted)
+        let (status, _) = request(
+            connection,
+            self.addr,
+            "POST",
+            "/v1/envelopes",
+            None,
+            envelope.to_vec(),
+        )
+        .await?;
+        Ok(status == hyper::StatusCode::ACCEPTED)
     }
+}
+
+async fn connect(addr: SocketAddr) -> Result<Connection, String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// One request on a keep-alive connection: the status and the body.
+async fn request(
+    connection: &mut Connection,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<String>,
+    body: Vec<u8>,
+) -> Result<(hyper::StatusCode, Bytes), String> {
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, addr.to_string());
+    if let Some(auth) = auth {
+        builder = builder.header(hyper::header::AUTHORIZATION, auth);
+    }
+    let request = builder
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    connection.ready().await.map_err(|e| e.to_string())?;
+    let response = connection
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, body))
 }
 
 /// A random start within one interval, so paced connections do not fire in lockstep.

@@ -114,6 +114,14 @@ enum Command {
         /// Run only single-recipient envelopes paced at this many per second.
         #[arg(long)]
         rate: Option<f64>,
+        /// What each envelope presents: recipients' contact keys, a fresh one-time token, or
+        /// nothing (a local relay with its checks off, the baseline).
+        #[arg(long, value_enum, default_value = "keys")]
+        credentials: load::Credentials,
+        /// With `--credentials tokens`: the share of envelopes that spend a token (0 to 1);
+        /// the others present contact keys.
+        #[arg(long, default_value_t = 1.0)]
+        token_share: f64,
     },
     /// Invite a member to connect (direct messages need an accepted connection).
     Invite {
@@ -208,12 +216,16 @@ fn main() -> ExitCode {
             seconds,
             size,
             rate,
+            credentials,
+            token_share,
         } => load::run(&load::Options {
             relay,
             connections,
             seconds,
             size,
             rate,
+            credentials,
+            token_share: token_share.clamp(0.0, 1.0),
         }),
         Command::Invite {
             state,
