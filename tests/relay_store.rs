@@ -126,7 +126,7 @@ fn token_quotas_are_counted_per_account_kind_and_month() {
 }
 
 #[test]
-fn the_token_secret_is_made_once_and_access_records_persist() {
+fn the_token_secret_access_records_and_spends_persist() {
     let dir = std::env::temp_dir().join(format!("missive-store-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("relay.db");
@@ -135,12 +135,25 @@ fn the_token_secret_is_made_once_and_access_records_persist() {
         assert_eq!(s.secret("issuer", [1; 32]), Ok([1; 32]));
         assert_eq!(s.secret("issuer", [2; 32]), Ok([1; 32]));
         s.save_access(&MailboxId([5; 16]), b"record").unwrap();
+        assert_eq!(s.deliver(&[spending(1, 1, 6, 1)], 100), [Ok(())]);
+        assert_eq!(s.deliver(&[spending(2, 1, 6, 1)], 100), [Ok(())]);
     }
     let s = SqliteStore::open(&path, Limits::default()).unwrap();
     assert_eq!(s.secret("issuer", [3; 32]), Ok([1; 32]));
     assert_eq!(
         s.load_access().unwrap(),
         [(MailboxId([5; 16]), b"record".to_vec())]
+    );
+    // Spends survive a restart, uses counted: another recipient is a double spend, and the
+    // same recipients get only the one use left of three.
+    assert_eq!(
+        s.deliver(&[spending(3, 2, 6, 2)], 200),
+        [Err(StoreError::TokenSpent)]
+    );
+    assert_eq!(s.deliver(&[spending(4, 1, 6, 1)], 200), [Ok(())]);
+    assert_eq!(
+        s.deliver(&[spending(5, 1, 6, 1)], 200),
+        [Err(StoreError::TokenSpent)]
     );
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);

@@ -112,6 +112,13 @@ struct Spent {
 
 type SpentMap = HashMap<[u8; 32], Spent>;
 
+/// What a batch adds to the writer's maps, applied once it has committed.
+#[derive(Default)]
+struct Added {
+    usage: UsageMap,
+    spent: SpentMap,
+}
+
 /// SQLite-backed [`RelayStore`].
 ///
 /// One connection writes (the group-commit writer, acks, nonces, the directory); a second one
@@ -229,10 +236,13 @@ impl SqliteStore {
         d: &NewDelivery,
         now: u64,
         usage: &UsageMap,
-        batch: &mut UsageMap,
         spent: &SpentMap,
-        batch_spent: &mut SpentMap,
+        added: &mut Added,
     ) -> Result<Result<(), StoreError>, StoreError> {
+        let Added {
+            usage: batch,
+            spent: batch_spent,
+        } = added;
         let size = |part: &Vec<u8>| (d.body.len() + part.len()) as u64;
         let fits = d
             .parts
@@ -291,15 +301,14 @@ impl SqliteStore {
         let mut writer = self.lock();
         let Writer { conn, usage, spent } = &mut *writer;
         let tx = conn.transaction().map_err(backend)?;
-        let mut added = UsageMap::new();
-        let mut added_spends = SpentMap::new();
+        let mut added = Added::default();
         let results = batch
             .iter()
-            .map(|d| self.deliver_one(&tx, d, now, usage, &mut added, spent, &mut added_spends))
+            .map(|d| self.deliver_one(&tx, d, now, usage, spent, &mut added))
             .collect::<Result<Vec<_>, _>>()?;
         tx.commit().map_err(backend)?;
-        merge(usage, added);
-        spent.extend(added_spends);
+        merge(usage, added.usage);
+        spent.extend(added.spent);
         Ok(results)
     }
 }
