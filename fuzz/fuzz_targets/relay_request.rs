@@ -7,8 +7,8 @@ use libfuzzer_sys::fuzz_target;
 use missive::access::{AccessUpdate, Submission};
 use missive::mailbox::AuthProof;
 use missive::relay_api::{
-    Ack, DeliveredEnvelope, DeliveryPage, PrekeyResponse, PublishPrekeys, TokenIssue,
-    TokenIssued, Undelivered,
+    Ack, DeliveredEnvelope, DeliveryPage, PrekeyResponse, PublishPrekeys, TokenIssue, TokenIssued,
+    Undelivered,
 };
 use missive::token::{IssuerPublicKey, TokenRequest, TokenResponse};
 

@@ -19,9 +19,15 @@ use crate::platform::{AccountCertificate, month_of};
 use crate::relay_api::{TokenIssue, TokenIssued};
 use crate::token::{self, PendingTokens, Token, TokenKind};
 
-/// A group epoch's access secret (PROTOCOL.md §11.2).
-#[derive(Clone, Zeroize, ZeroizeOnDrop, Serialize, Deserialize)]
-pub(super) struct GroupSecret(pub(super) [u8; 32]);
+/// A group epoch's access secret (PROTOCOL.md §11.1).
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop, Serialize, Deserialize)]
+pub(crate) struct GroupSecret(pub(super) [u8; 32]);
+
+impl core::fmt::Debug for GroupSecret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("GroupSecret(..)")
+    }
+}
 
 /// What we know of a group's access: its epoch's secret, and the one before with who was in
 /// it, so members who have not caught up yet are still reached.
@@ -369,7 +375,7 @@ impl Client {
         from: &MailboxId,
         group: &ConversationId,
         epoch: u64,
-        secret: &[u8; 32],
+        secret: &GroupSecret,
     ) -> Result<(), Error> {
         let conversation = self
             .conversations
@@ -382,7 +388,7 @@ impl Client {
         if !from_admin || conversation.epoch() != epoch {
             return Err(PolicyError::NotGroupMember.into());
         }
-        self.set_group_secret(group, epoch, GroupSecret(*secret));
+        self.set_group_secret(group, epoch, secret.clone());
         Ok(())
     }
 
@@ -437,7 +443,7 @@ impl Client {
                 let payload = Pairwise::GroupAccess {
                     group: *group,
                     epoch,
-                    secret: secret.0,
+                    secret: secret.clone(),
                 };
                 (m, payload)
             })

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::access::GroupSecret;
 use crate::conversation::ConversationId;
 use crate::error::DecodeError;
 use crate::wire::Wire;
@@ -35,8 +36,8 @@ pub(crate) enum Pairwise {
         group: ConversationId,
         /// The epoch it is for.
         epoch: u64,
-        /// The secret every member derives every member's access key from.
-        secret: [u8; 32],
+        /// The secret every member derives every member's access key from (wiped on drop).
+        secret: GroupSecret,
     },
 }
 
