@@ -336,6 +336,15 @@ fn inmail_spends_one_credit_token_and_opens_a_conversation() {
     );
     assert_eq!(texts(&deliver(&mut dan, &more)), ["sure"]);
     assert_eq!(ben.tokens(TokenKind::Credit), 4);
+    // An InMail is paid even to someone whose key Ben holds: what Dan is shown as paid was.
+    let paid = ben
+        .send_inmail(&mut rng(), &dan_id, &Content::text("one more"), NOW)
+        .unwrap();
+    assert!(
+        paid.iter()
+            .all(|o| matches!(&o.credential, Credential::Token(t) if t.kind == TokenKind::Credit))
+    );
+    assert_eq!(ben.tokens(TokenKind::Credit), 3);
 }
 
 #[test]

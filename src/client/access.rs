@@ -67,6 +67,9 @@ pub(super) struct Registered {
 #[derive(Clone, Default)]
 pub(super) struct Batch {
     kind: Option<TokenKind>,
+    /// A paid send (InMail, sponsored): every envelope spends, even to someone who gave us a
+    /// key, so the recipient's "paid" is true.
+    paid: bool,
     used: Vec<(Vec<MailboxId>, Token)>,
 }
 
@@ -276,15 +279,34 @@ impl Client {
         self.access.peers.insert(*from, key);
     }
 
-    /// Runs one send whose envelopes may need tokens of `kind`; tokens taken by a send that
-    /// fails go back to the wallet.
+    /// Runs one send whose envelopes may need tokens of `kind` (to those who gave us no key);
+    /// tokens taken by a send that fails go back to the wallet.
     pub(super) fn with_tokens<T>(
         &mut self,
         kind: TokenKind,
         send: impl FnOnce(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        self.batch(kind, false, send)
+    }
+
+    /// Runs one paid send: every envelope spends a token of `kind`.
+    pub(super) fn paying<T>(
+        &mut self,
+        kind: TokenKind,
+        send: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.batch(kind, true, send)
+    }
+
+    fn batch<T>(
+        &mut self,
+        kind: TokenKind,
+        paid: bool,
+        send: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         self.access.batch = Batch {
             kind: Some(kind),
+            paid,
             used: Vec::new(),
         };
         let result = send(self);
@@ -305,6 +327,11 @@ impl Client {
         to: &[MailboxId],
         within: Option<&ConversationId>,
     ) -> Result<Credential, Error> {
+        if self.access.batch.paid
+            && let Some(token) = self.batch_token(to)?
+        {
+            return Ok(Credential::Token(token));
+        }
         let lists: Vec<Vec<AccessKey>> = to.iter().map(|m| self.keys_for(m, within)).collect();
         if lists.iter().all(|l| !l.is_empty()) {
             let contacts_only = within.is_none_or(|id| !self.access.groups.contains_key(id))

@@ -65,7 +65,7 @@ impl Client {
             content: content.clone(),
         };
         self.opening_to(to, |c| {
-            c.with_tokens(token, |c| c.send_direct(rng, to, post, now))
+            c.paying(token, |c| c.send_direct(rng, to, post, now))
         })
     }
 
@@ -115,7 +115,7 @@ impl Client {
         };
         // Each envelope to people who gave us no key spends a sponsored token; our contact key
         // goes with it, so they can answer lead forms.
-        self.with_tokens(TokenKind::Sponsored, |c| {
+        self.paying(TokenKind::Sponsored, |c| {
             let mut out = Vec::new();
             for chunk in audience.chunks(MAX_RECIPIENTS) {
                 chunk.iter().for_each(|m| c.open_to(m));

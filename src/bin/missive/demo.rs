@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::cell::{Cell, RefCell};
 
 use missive::SafetyNumber;
+use missive::access::Credential;
 use missive::client::{
     CallToAction, Client, Content, Event, ImageRef, LeadField, MessageRef, Outgoing, Settings,
     Sponsored, Text,
 };
 use missive::conversation::Role;
-use missive::envelope::MailboxId;
+use missive::envelope::{Envelope, MailboxId};
 use missive::platform::{Platform, Profile, Tier};
 use missive::relay::{RelayConfig, RelayState, serve};
 
@@ -264,6 +265,20 @@ impl Demo {
             "ana messages dan (no connection, no Open Profile)",
             ana.send(&mut rand::rng(), &dan_id, &Content::text("hi"), now()),
         )?;
+        // A modified client that skips the check and crafts the envelope itself: the relay
+        // refuses it, without knowing who sent it.
+        let crafted = Outgoing {
+            envelope: Envelope::to_mailboxes(now() + 60, &[dan_id], &[0x5a; 300])
+                .map_err(|e| e.to_string())?
+                .remove(0)
+                .to_bytes(),
+            credential: Credential::Open,
+            ephemeral: false,
+        };
+        match self.relay.submit(&[crafted]) {
+            Ok(()) => return Err("the relay took an envelope without a credential".into()),
+            Err(e) => println!("   a crafted envelope to dan without a credential: {e}"),
+        }
 
         step(
             "4. InMail: credit tokens the relay issues and takes without learning who spends them (Career 5 a month, Business 15; a premium token between premium members)",

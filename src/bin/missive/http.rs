@@ -169,6 +169,14 @@ impl Relay {
             .map_err(|e| e.to_string())?;
         let body = self.authed(client, "POST", "/v1/tokens", &issue.to_bytes())?;
         let issued = TokenIssued::from_bytes(&body).map_err(|e| e.to_string())?;
+        // The key must be the one published for everyone: a key of our own would mark our
+        // tokens as ours when we spend them.
+        let path = format!("/v1/tokens/{}/{}", kind.label(), issue.request.period);
+        let response = self.agent.get(format!("{}{path}", self.base)).call();
+        let published = Self::check("token key", response.map_err(|e| e.to_string())?)?;
+        if published != issued.key.0 {
+            return Err("the relay issued tokens under a key it does not publish".into());
+        }
         client
             .add_tokens(pending, &issued)
             .map_err(|e| e.to_string())
