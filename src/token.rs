@@ -312,6 +312,20 @@ pub struct PendingTokens {
     clients: Vec<VoprfClient<Ristretto255>>,
 }
 
+/// [`PendingTokens`] at rest: per token its input, then its blind and blinded element.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+struct PendingState {
+    #[zeroize(skip)]
+    kind: TokenKind,
+    period: u32,
+    entries: Vec<([u8; INPUT_LEN], [u8; 32], [u8; 32])>,
+}
+
+impl Wire for PendingState {
+    const WHAT: &'static str = "pending tokens";
+    const VERSION: u8 = 1;
+}
+
 impl core::fmt::Debug for PendingTokens {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PendingTokens")
@@ -362,6 +376,65 @@ pub fn request_tokens<R: CryptoRng + ?Sized>(
 }
 
 impl PendingTokens {
+    /// The state at rest, so a client that crashes between the request and the answer can
+    /// still finish (the relay counted the tokens already). Secret: store it encrypted.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let state = PendingState {
+            kind: self.kind,
+            period: self.period,
+            entries: self
+                .inputs
+                .iter()
+                .zip(&self.clients)
+                .map(|(input, client)| {
+                    let mut both = client.serialize();
+                    let (blind, blinded) = both.split_at(32);
+                    let entry = (**input, to_array32(blind), to_array32(blinded));
+                    both.as_mut_slice().zeroize();
+                    entry
+                })
+                .collect(),
+        };
+        Zeroizing::new(state.to_wire())
+    }
+
+    /// Restores [`PendingTokens::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        const WHAT: DecodeError = DecodeError::Invalid {
+            what: "pending tokens",
+        };
+        let state = PendingState::from_wire(bytes)?;
+        if !(1..=MAX_BATCH).contains(&state.entries.len()) {
+            return Err(WHAT);
+        }
+        let mut pending = Self {
+            kind: state.kind,
+            period: state.period,
+            inputs: Vec::with_capacity(state.entries.len()),
+            clients: Vec::with_capacity(state.entries.len()),
+        };
+        for (input, blind, blinded) in &state.entries {
+            let mut both = Zeroizing::new([0u8; 64]);
+            both[..32].copy_from_slice(blind);
+            both[32..].copy_from_slice(blinded);
+            let client =
+                VoprfClient::<Ristretto255>::deserialize(both.as_ref()).map_err(|_| WHAT)?;
+            pending.inputs.push(Zeroizing::new(*input));
+            pending.clients.push(client);
+        }
+        Ok(pending)
+    }
+
+    /// How many tokens it waits for.
+    pub fn len(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// Never: a request asks for at least one token.
+    pub fn is_empty(&self) -> bool {
+        self.inputs.is_empty()
+    }
+
     /// Checks the relay's answer and unblinds it. `key` must be the published key for this
     /// kind and period, obtained independently of the relay's answer: the batch proof then
     /// shows every element was evaluated under that key, so a relay that used any other (say,
@@ -561,6 +634,31 @@ mod tests {
         let (pending, request) = request_tokens(&mut rng, kind, period, count)?;
         let response = issuer.issue(&mut rng, &request)?;
         pending.finish(&response, &issuer.public_key(kind, period)?)
+    }
+
+    #[test]
+    fn pending_tokens_survive_being_saved_and_restored() -> Result<(), Error> {
+        let mut rng = rand::rng();
+        let issuer = Issuer::generate(&mut rng);
+        let (pending, request) = request_tokens(&mut rng, TokenKind::Invite, 671, 3)?;
+        let saved = pending.to_bytes();
+        drop(pending);
+        let response = issuer.issue(&mut rng, &request)?;
+        let key = issuer.public_key(TokenKind::Invite, 671)?;
+        let restored = PendingTokens::from_bytes(&saved)?;
+        assert_eq!(restored.len(), 3);
+        let tokens = restored.finish(&response, &key)?;
+        assert!(tokens.iter().all(|t| issuer.verify(t)));
+        // A changed blind unblinds to outputs the relay does not recognise (the proof covers
+        // the blinded elements, not the blind); a truncated state does not decode.
+        let mut bent = saved.to_vec();
+        bent[40] ^= 1;
+        if let Ok(p) = PendingTokens::from_bytes(&bent) {
+            let tokens = p.finish(&response, &key).unwrap_or_default();
+            assert!(!tokens.iter().all(|t| issuer.verify(t)));
+        }
+        assert!(PendingTokens::from_bytes(&saved[..saved.len() - 1]).is_err());
+        Ok(())
     }
 
     #[test]

@@ -375,6 +375,34 @@ fn without_a_credit_token_inmail_fails_and_changes_nothing() {
 }
 
 #[test]
+fn a_token_request_survives_a_restart_and_a_foreign_answer_changes_nothing() {
+    let mut p = Platform::new(&mut rng());
+    let mut ben = member(&mut p, "ben", Profile::FREE);
+    let mut eve = member(&mut p, "eve", Profile::FREE);
+    let before = ben.tokens(TokenKind::Invite);
+    let issue = ben
+        .request_tokens(&mut rng(), TokenKind::Invite, 3, NOW)
+        .unwrap();
+    // The client stops here; the relay has counted the three tokens and answers later.
+    let mut ben = Client::from_bytes(&ben.to_bytes()).unwrap();
+    let issuer = common::users::issuer();
+    let answer = |request: &missive::token::TokenRequest| missive::relay_api::TokenIssued {
+        key: issuer.public_key(request.kind, request.period).unwrap(),
+        response: issuer.issue(&mut rng(), request).unwrap(),
+    };
+    // An answer to Eve's request (same size) does not finish Ben's.
+    let foreign = eve
+        .request_tokens(&mut rng(), TokenKind::Invite, 3, NOW)
+        .unwrap();
+    assert!(ben.add_tokens(&answer(&foreign.request)).is_err());
+    assert_eq!(ben.tokens(TokenKind::Invite), before);
+    assert_eq!(ben.add_tokens(&answer(&issue.request)).unwrap(), 3);
+    assert_eq!(ben.tokens(TokenKind::Invite), before + 3);
+    // Answered once, it is not open any more.
+    assert!(ben.add_tokens(&answer(&issue.request)).is_err());
+}
+
+#[test]
 fn premium_to_premium_inmail_spends_a_premium_token_not_a_credit() {
     let mut p = Platform::new(&mut rng());
     let mut ben = member(&mut p, "ben", CAREER);

@@ -53,7 +53,7 @@ pub(crate) fn fund(c: &mut Client, kind: TokenKind, count: usize) {
     if count == 0 {
         return;
     }
-    let Ok((pending, issue)) = c.request_tokens(&mut rand::rng(), kind, count, NOW) else {
+    let Ok(issue) = c.request_tokens(&mut rand::rng(), kind, count, NOW) else {
         return;
     };
     let issued = issuer()
@@ -65,7 +65,7 @@ pub(crate) fn fund(c: &mut Client, kind: TokenKind, count: usize) {
             })
         });
     if let Ok(issued) = issued {
-        let _ = c.add_tokens(pending, &issued);
+        let _ = c.add_tokens(&issued);
     }
 }
 

@@ -14,7 +14,7 @@ use super::{Client, Outgoing};
 use crate::access::{AccessKey, AccessUpdate, Credential, MAX_TAGS, MailboxSettings};
 use crate::conversation::ConversationId;
 use crate::envelope::MailboxId;
-use crate::error::{Error, PolicyError, UsageError};
+use crate::error::{DecodeError, Error, PolicyError, UsageError};
 use crate::platform::{AccountCertificate, month_of};
 use crate::relay_api::{TokenIssue, TokenIssued};
 use crate::token::{self, PendingTokens, Token, TokenKind};
@@ -86,10 +86,20 @@ pub(super) struct AccessState {
     pub(super) groups: HashMap<ConversationId, GroupAccess>,
     pub(super) registered: Registered,
     pub(super) tokens: Vec<Token>,
+    /// Token requests sent and not answered yet, saved so a crash loses no tokens the relay
+    /// has already counted against the account.
+    pub(super) pending: Vec<SavedRequest>,
     pub(super) account: Option<AccountCertificate>,
     #[serde(skip)]
     pub(super) batch: Batch,
 }
+
+/// A [`PendingTokens`] at rest (secret: the inputs and blinds).
+#[derive(Clone, Zeroize, ZeroizeOnDrop, Serialize, Deserialize)]
+pub(super) struct SavedRequest(#[serde(with = "serde_bytes")] Vec<u8>);
+
+/// Unanswered token requests kept; an older one is dropped for a newer.
+const MAX_PENDING_REQUESTS: usize = 8;
 
 impl AccessState {
     pub(super) fn new<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
@@ -101,6 +111,7 @@ impl AccessState {
             groups: HashMap::new(),
             registered: Registered::default(),
             tokens: Vec::new(),
+            pending: Vec::new(),
             account: None,
             batch: Batch::default(),
         }
@@ -129,30 +140,54 @@ impl Client {
         self.access.account.as_ref()
     }
 
-    /// A request for `count` tokens of `kind` for this month (`POST /v1/tokens`, authenticated
-    /// by our mailbox); keep the [`PendingTokens`] for [`Client::add_tokens`].
+    /// A request for `count` (1 to 100) tokens of `kind` for this month: `POST` it to
+    /// `/v1/tokens`, authenticated by our mailbox, and hand the answer to
+    /// [`Client::add_tokens`]. What is needed to finish is kept in the client's state (save it
+    /// before sending), so a crash in between loses nothing.
     pub fn request_tokens<R: CryptoRng + ?Sized>(
-        &self,
+        &mut self,
         rng: &mut R,
         kind: TokenKind,
         count: usize,
         now: u64,
-    ) -> Result<(PendingTokens, TokenIssue), Error> {
+    ) -> Result<TokenIssue, Error> {
         let account = self.access.account.clone().ok_or(PolicyError::NoAccount)?;
         let (pending, request) = token::request_tokens(rng, kind, month_of(now), count)?;
-        Ok((pending, TokenIssue { account, request }))
+        if self.access.pending.len() >= MAX_PENDING_REQUESTS {
+            self.access.pending.remove(0);
+        }
+        self.access
+            .pending
+            .push(SavedRequest(pending.to_bytes().to_vec()));
+        Ok(TokenIssue { account, request })
     }
 
-    /// Adds the tokens the relay issued (after checking its proof); returns how many.
-    pub fn add_tokens(
-        &mut self,
-        pending: PendingTokens,
-        issued: &TokenIssued,
-    ) -> Result<usize, Error> {
-        let tokens = pending.finish(&issued.response, &issued.key)?;
-        let n = tokens.len();
-        self.access.tokens.extend(tokens);
-        Ok(n)
+    /// Adds the tokens the relay issued for one of our requests, after checking its proof
+    /// under the key it names; returns how many.
+    ///
+    /// # Errors
+    /// [`crate::CryptoError::BadProof`] (or a decoding error) when the answer fits none of
+    /// our open requests; nothing changes.
+    pub fn add_tokens(&mut self, issued: &TokenIssued) -> Result<usize, Error> {
+        let mut last = Error::Decode(DecodeError::Invalid {
+            what: "token answer (no open request of its size)",
+        });
+        for at in (0..self.access.pending.len()).rev() {
+            let pending = PendingTokens::from_bytes(&self.access.pending[at].0)?;
+            if pending.len() != issued.response.evaluated.len() {
+                continue;
+            }
+            match pending.finish(&issued.response, &issued.key) {
+                Ok(tokens) => {
+                    self.access.pending.remove(at);
+                    let n = tokens.len();
+                    self.access.tokens.extend(tokens);
+                    return Ok(n);
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
     /// Unspent tokens of `kind` (of any month; the relay takes this month's and last month's).

@@ -18,12 +18,12 @@
 //! platform.register(*alice.mailbox_id(), Profile::FREE);
 //! alice.set_account(platform.certify_account(alice.mailbox_id(), false, now + 86_400)?);
 //! let relay = Issuer::generate(&mut rng);
-//! let (pending, issue) = alice.request_tokens(&mut rng, TokenKind::Invite, 5, now)?;
+//! let issue = alice.request_tokens(&mut rng, TokenKind::Invite, 5, now)?;
 //! let issued = TokenIssued {
 //!     key: relay.public_key(TokenKind::Invite, issue.request.period)?,
 //!     response: relay.issue(&mut rng, &issue.request)?,
 //! };
-//! alice.add_tokens(pending, &issued)?;
+//! alice.add_tokens(&issued)?;
 //! // Bob publishes prekeys; the relay would hand Alice this response for "bob".
 //! let published = bob.publish(&mut rng, 1)?;
 //! let response = PrekeyResponse {

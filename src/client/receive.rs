@@ -344,12 +344,12 @@ mod tests {
         c.set_account(account);
         let issuer = crate::token::Issuer::generate(&mut rand::rng());
         let kind = crate::token::TokenKind::Invite;
-        let (pending, issue) = c.request_tokens(&mut rand::rng(), kind, 4, 0).unwrap();
+        let issue = c.request_tokens(&mut rand::rng(), kind, 4, 0).unwrap();
         let issued = crate::relay_api::TokenIssued {
             key: issuer.public_key(kind, issue.request.period).unwrap(),
             response: issuer.issue(&mut rand::rng(), &issue.request).unwrap(),
         };
-        c.add_tokens(pending, &issued).unwrap();
+        c.add_tokens(&issued).unwrap();
     }
 
     fn connect(a: &mut Client, b: &mut Client) -> MailboxId {

@@ -87,13 +87,13 @@ impl Net {
 
     /// Asks for `count` tokens of `kind`; the status (200 when issued and added).
     pub fn tokens(&self, client: &mut Client, kind: TokenKind, count: usize) -> u16 {
-        let (pending, issue) = client
+        let issue = client
             .request_tokens(&mut rand::rng(), kind, count, system_clock())
             .unwrap();
         let (status, body) = self.authed(client, "POST", "/v1/tokens", &issue.to_bytes());
         if status == 200 {
             let issued = TokenIssued::from_bytes(&body).unwrap();
-            client.add_tokens(pending, &issued).unwrap();
+            client.add_tokens(&issued).unwrap();
         }
         status
     }

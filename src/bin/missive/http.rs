@@ -164,7 +164,7 @@ impl Relay {
         kind: TokenKind,
         count: usize,
     ) -> Result<usize, String> {
-        let (pending, issue) = client
+        let issue = client
             .request_tokens(&mut rand::rng(), kind, count, now())
             .map_err(|e| e.to_string())?;
         let body = self.authed(client, "POST", "/v1/tokens", &issue.to_bytes())?;
@@ -177,9 +177,7 @@ impl Relay {
         if published != issued.key.0 {
             return Err("the relay issued tokens under a key it does not publish".into());
         }
-        client
-            .add_tokens(pending, &issued)
-            .map_err(|e| e.to_string())
+        client.add_tokens(&issued).map_err(|e| e.to_string())
     }
 
     /// Everything waiting in the client's mailbox.
