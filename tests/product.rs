@@ -652,6 +652,37 @@ struct Group {
     id: missive::conversation::ConversationId,
 }
 
+#[test]
+fn a_group_welcome_to_someone_who_gave_no_key_takes_an_invitation_token() {
+    let mut p = Platform::new(&mut rng());
+    let mut dan = Client::new(&mut rng(), b"dan");
+    p.register(*dan.mailbox_id(), Profile::FREE);
+    certify(&p, &mut dan, false);
+    let mut ana = member(&mut p, "ana", Profile::FREE);
+    let mut ben = member(&mut p, "ben", Profile::FREE);
+    let members = [
+        (contact(&mut dan, &mut ana), Role::Member),
+        (contact(&mut dan, &mut ben), Role::Member),
+    ];
+    // No invitation tokens: refused before anything is made, so no half-made group is kept.
+    let before = dan.to_bytes().len();
+    assert_eq!(
+        policy(dan.create_group(&mut rng(), &members, NOW)),
+        PolicyError::NoToken
+    );
+    assert_eq!(dan.to_bytes().len(), before);
+    fund(&mut dan, TokenKind::Invite, 2);
+    let (id, out) = dan.create_group(&mut rng(), &members, NOW).unwrap();
+    assert_eq!(dan.tokens(TokenKind::Invite), 0);
+    assert!(
+        out.iter()
+            .all(|o| matches!(&o.credential, Credential::Token(t) if t.kind == TokenKind::Invite))
+    );
+    for c in [&mut ana, &mut ben] {
+        assert!(deliver(c, &out).contains(&Event::Joined(id)));
+    }
+}
+
 /// Dan (admin) with Ben (manager), Ana and Chloe (members); every pair has a session.
 fn group() -> Group {
     let mut p = Platform::new(&mut rng());

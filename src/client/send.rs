@@ -113,8 +113,8 @@ impl Client {
             access: Access::Sponsored(Box::new(certificate)),
             content: Content::Sponsored(sponsored.clone()),
         };
-        // Each envelope to people who gave us no key spends a sponsored token; our contact key
-        // goes with it, so they can answer lead forms.
+        // Every envelope spends a sponsored token; our contact key goes with it, so the
+        // audience can answer lead forms.
         self.paying(TokenKind::Sponsored, |c| {
             let mut out = Vec::new();
             for chunk in audience.chunks(MAX_RECIPIENTS) {
@@ -150,15 +150,38 @@ impl Client {
                 Ok(Member::new(c.mailbox, *role, c.identity))
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        self.check_welcomes(others.iter().map(|m| &m.id))?;
         let me = Member::new(*self.mailbox_id(), Role::Admin, *self.identity());
         let (conversation, handoffs) = Conversation::create(rng, me, others)?;
         let id = conversation.id();
         self.conversations.insert(id, conversation);
         self.groups.insert(id);
         let mut out = Vec::new();
-        self.hand_off(rng, handoffs, Some(&id), now, &mut out)?;
-        self.hand_out_group_secret(rng, &id, now, &mut out)?;
+        let sent = self
+            .hand_off(rng, handoffs, Some(&id), now, &mut out)
+            .and_then(|()| self.hand_out_group_secret(rng, &id, now, &mut out));
+        if let Err(e) = sent {
+            // Nobody got a welcome: no group.
+            self.conversations.remove(&id);
+            self.groups.remove(&id);
+            return Err(e);
+        }
         Ok((id, out))
+    }
+
+    /// Before a group changes: every new member who gave us no key takes an invitation token,
+    /// and there must be enough of them, or the change would leave members without a welcome.
+    fn check_welcomes<'a>(
+        &self,
+        new_members: impl Iterator<Item = &'a MailboxId>,
+    ) -> Result<(), Error> {
+        let without_key = new_members
+            .filter(|m| !self.access.peers.contains_key(m))
+            .count();
+        if without_key > self.tokens(TokenKind::Invite) {
+            return Err(PolicyError::NoToken.into());
+        }
+        Ok(())
     }
 
     /// A fresh access secret for the group's new epoch, sent to every other member before we
@@ -214,6 +237,7 @@ impl Client {
                 Ok(Member::new(c.mailbox, *role, c.identity))
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        self.check_welcomes(added.iter().map(|m| &m.id))?;
         let conversation = self
             .conversations
             .get_mut(group)
