@@ -10,14 +10,14 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::payload::Pairwise;
+use super::wallet::{Batch, SavedRequest};
 use super::{Client, Outgoing};
 use crate::access::{AccessKey, AccessUpdate, Credential, MAX_TAGS, MailboxSettings};
 use crate::conversation::ConversationId;
 use crate::envelope::MailboxId;
-use crate::error::{DecodeError, Error, PolicyError, UsageError};
-use crate::platform::{AccountCertificate, month_of};
-use crate::relay_api::{TokenIssue, TokenIssued};
-use crate::token::{self, PendingTokens, Token, TokenKind};
+use crate::error::{Error, PolicyError, UsageError};
+use crate::platform::AccountCertificate;
+use crate::token::Token;
 
 /// A group epoch's access secret (PROTOCOL.md §11.1).
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop, Serialize, Deserialize)]
@@ -63,16 +63,6 @@ pub(super) struct Registered {
     settings: Option<MailboxSettings>,
 }
 
-/// Tokens taken from the wallet by one send: envelopes to the same recipients share one.
-#[derive(Clone, Default)]
-pub(super) struct Batch {
-    kind: Option<TokenKind>,
-    /// A paid send (InMail, sponsored): every envelope spends, even to someone who gave us a
-    /// key, so the recipient's "paid" is true.
-    paid: bool,
-    used: Vec<(Vec<MailboxId>, Token)>,
-}
-
 /// Every access secret a client holds.
 #[derive(Clone, Serialize, Deserialize)]
 pub(super) struct AccessState {
@@ -93,13 +83,6 @@ pub(super) struct AccessState {
     #[serde(skip)]
     pub(super) batch: Batch,
 }
-
-/// A [`PendingTokens`] at rest (secret: the inputs and blinds).
-#[derive(Clone, Zeroize, ZeroizeOnDrop, Serialize, Deserialize)]
-pub(super) struct SavedRequest(#[serde(with = "serde_bytes")] Vec<u8>);
-
-/// Unanswered token requests kept; an older one is dropped for a newer.
-const MAX_PENDING_REQUESTS: usize = 8;
 
 impl AccessState {
     pub(super) fn new<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
@@ -129,72 +112,6 @@ pub struct AccessSync {
 }
 
 impl Client {
-    /// The platform's certificate of our account, which the relay asks for before it issues
-    /// tokens or honours Open Profile.
-    pub fn set_account(&mut self, account: AccountCertificate) {
-        self.access.account = Some(account);
-    }
-
-    /// Our account certificate, if set.
-    pub fn account(&self) -> Option<&AccountCertificate> {
-        self.access.account.as_ref()
-    }
-
-    /// A request for `count` (1 to 100) tokens of `kind` for this month: `POST` it to
-    /// `/v1/tokens`, authenticated by our mailbox, and hand the answer to
-    /// [`Client::add_tokens`]. What is needed to finish is kept in the client's state (save it
-    /// before sending), so a crash in between loses nothing.
-    pub fn request_tokens<R: CryptoRng + ?Sized>(
-        &mut self,
-        rng: &mut R,
-        kind: TokenKind,
-        count: usize,
-        now: u64,
-    ) -> Result<TokenIssue, Error> {
-        let account = self.access.account.clone().ok_or(PolicyError::NoAccount)?;
-        let (pending, request) = token::request_tokens(rng, kind, month_of(now), count)?;
-        if self.access.pending.len() >= MAX_PENDING_REQUESTS {
-            self.access.pending.remove(0);
-        }
-        self.access
-            .pending
-            .push(SavedRequest(pending.to_bytes().to_vec()));
-        Ok(TokenIssue { account, request })
-    }
-
-    /// Adds the tokens the relay issued for one of our requests, after checking its proof
-    /// under the key it names; returns how many.
-    ///
-    /// # Errors
-    /// [`crate::CryptoError::BadProof`] (or a decoding error) when the answer fits none of
-    /// our open requests; nothing changes.
-    pub fn add_tokens(&mut self, issued: &TokenIssued) -> Result<usize, Error> {
-        let mut last = Error::Decode(DecodeError::Invalid {
-            what: "token answer (no open request of its size)",
-        });
-        for at in (0..self.access.pending.len()).rev() {
-            let pending = PendingTokens::from_bytes(&self.access.pending[at].0)?;
-            if pending.len() != issued.response.evaluated.len() {
-                continue;
-            }
-            match pending.finish(&issued.response, &issued.key) {
-                Ok(tokens) => {
-                    self.access.pending.remove(at);
-                    let n = tokens.len();
-                    self.access.tokens.extend(tokens);
-                    return Ok(n);
-                }
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
-    }
-
-    /// Unspent tokens of `kind` (of any month; the relay takes this month's and last month's).
-    pub fn tokens(&self, kind: TokenKind) -> usize {
-        self.access.tokens.iter().filter(|t| t.kind == kind).count()
-    }
-
     /// What to tell the relay, and whom to hand a new contact key: call it after receiving and
     /// after changes (connections, groups, settings). Replaces the contact key when someone who
     /// held it no longer may.
@@ -314,46 +231,6 @@ impl Client {
         self.access.peers.insert(*from, key);
     }
 
-    /// Runs one send whose envelopes may need tokens of `kind` (to those who gave us no key);
-    /// tokens taken by a send that fails go back to the wallet.
-    pub(super) fn with_tokens<T>(
-        &mut self,
-        kind: TokenKind,
-        send: impl FnOnce(&mut Self) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        self.batch(kind, false, send)
-    }
-
-    /// Runs one paid send: every envelope spends a token of `kind`.
-    pub(super) fn paying<T>(
-        &mut self,
-        kind: TokenKind,
-        send: impl FnOnce(&mut Self) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        self.batch(kind, true, send)
-    }
-
-    fn batch<T>(
-        &mut self,
-        kind: TokenKind,
-        paid: bool,
-        send: impl FnOnce(&mut Self) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        self.access.batch = Batch {
-            kind: Some(kind),
-            paid,
-            used: Vec::new(),
-        };
-        let result = send(self);
-        let batch = core::mem::take(&mut self.access.batch);
-        if result.is_err() {
-            self.access
-                .tokens
-                .extend(batch.used.into_iter().map(|(_, t)| t));
-        }
-        result
-    }
-
     /// The credential for an envelope to `to`, sent within conversation `within` (if any):
     /// keys each recipient gave out where we have them all, else a token of the current send's
     /// kind, else nothing for a lone Open Profile recipient.
@@ -362,7 +239,7 @@ impl Client {
         to: &[MailboxId],
         within: Option<&ConversationId>,
     ) -> Result<Credential, Error> {
-        if self.access.batch.paid
+        if self.paid_send()
             && let Some(token) = self.batch_token(to)?
         {
             return Ok(Credential::Token(token));
@@ -388,24 +265,6 @@ impl Client {
             return Ok(Credential::Open);
         }
         Err(PolicyError::NoCredential.into())
-    }
-
-    fn batch_token(&mut self, to: &[MailboxId]) -> Result<Option<Token>, Error> {
-        let Some(kind) = self.access.batch.kind else {
-            return Ok(None);
-        };
-        if let Some((_, token)) = self.access.batch.used.iter().find(|(r, _)| r == to) {
-            return Ok(Some(token.clone()));
-        }
-        let at = self
-            .access
-            .tokens
-            .iter()
-            .position(|t| t.kind == kind)
-            .ok_or(PolicyError::NoToken)?;
-        let token = self.access.tokens.remove(at);
-        self.access.batch.used.push((to.to_vec(), token.clone()));
-        Ok(Some(token))
     }
 
     /// Up to [`MAX_TAGS`] keys `member` registered that we know: its keys for the group we

@@ -68,6 +68,7 @@ mod send;
 mod sessions;
 mod state;
 mod store;
+mod wallet;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
