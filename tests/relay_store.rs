@@ -118,6 +118,17 @@ fn token_quotas_are_counted_per_account_kind_and_month() {
     assert_eq!(s.take_quota(&m, 2, 600, 5, 5), Ok(()));
     assert_eq!(s.take_quota(&m, 1, 601, 5, 5), Ok(()));
     assert_eq!(s.take_quota(&MailboxId([2; 16]), 1, 600, 5, 5), Ok(()));
+    // Counts of past months are dropped by the sweep; this month's stay.
+    let now = 1_800_000_000; // January 2027, month 684
+    let current = missive::platform::month_of(now);
+    assert_eq!(s.take_quota(&m, 3, current, 5, 5), Ok(()));
+    s.expire(now).unwrap();
+    assert_eq!(s.take_quota(&m, 3, current, 1, 5), Err(StoreError::NoQuota));
+    assert_eq!(
+        s.take_quota(&m, 1, 600, 5, 5),
+        Ok(()),
+        "month 600 was swept"
+    );
     // More than the whole quota at once is refused, even the first time.
     assert_eq!(
         s.take_quota(&MailboxId([3; 16]), 1, 600, 6, 5),

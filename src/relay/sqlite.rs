@@ -607,6 +607,12 @@ impl RelayStore for SqliteStore {
             [int(now)],
         )
         .map_err(backend)?;
+        // Issuance counts matter only for the month being issued.
+        tx.execute(
+            "DELETE FROM token_quota WHERE period < ?1",
+            [crate::platform::month_of(now)],
+        )
+        .map_err(backend)?;
         tx.commit().map_err(backend)?;
         release(usage, &rows);
         spent.retain(|_, s| s.expires_at > now);
