@@ -6,40 +6,13 @@
 
 mod relay_support;
 
-use axum::body::{Body, to_bytes};
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use missive::access::{AccessKey, AccessUpdate, Credential, Submission};
 use missive::mailbox::MailboxKey;
-use missive::relay::{RelayState, app};
+use missive::relay::RelayState;
 use missive::relay_api::Undelivered;
 use proptest::prelude::*;
-use relay_support::{auth, in_process, opaque_raw};
-use tower::ServiceExt;
-
-async fn call(
-    state: &RelayState,
-    method: &str,
-    path: &str,
-    auth: Option<String>,
-    body: Vec<u8>,
-) -> (StatusCode, Vec<u8>) {
-    let mut request = Request::builder().method(method).uri(path);
-    if let Some(a) = auth {
-        request = request.header("authorization", a);
-    }
-    let response = app(state.clone())
-        .oneshot(request.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    (
-        status,
-        to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap()
-            .to_vec(),
-    )
-}
+use relay_support::{auth, call, in_process, opaque_raw};
 
 /// A relay with `mailboxes` registered: each with a contact key and `extra` more keys.
 async fn registered(keys: &[(MailboxKey, AccessKey, Vec<AccessKey>)]) -> RelayState {

@@ -8,11 +8,7 @@ mod relay_support;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
-use axum::http::Request;
-use missive::relay::app;
-use relay_support::{auth, in_process, mailbox_key, opaque_envelope, unchecked};
-use tower::ServiceExt;
+use relay_support::{auth, call, in_process, mailbox_key, opaque_envelope, unchecked};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -49,15 +45,8 @@ async fn logs_carry_reasons_and_counts_never_bodies_or_ids() {
         ("GET", "/v1/mailbox", Some(proof.clone()), vec![]),
     ];
     for (method, path, auth, body) in requests {
-        let mut request = Request::builder().method(method).uri(path);
-        if let Some(a) = auth {
-            request = request.header("authorization", a);
-        }
-        let response = app(state.clone())
-            .oneshot(request.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        assert!(response.status().as_u16() < 500);
+        let (status, _) = call(&state, method, path, auth, body).await;
+        assert!(status.as_u16() < 500);
     }
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("envelope stored"), "{logs}");

@@ -6,39 +6,12 @@
 
 mod relay_support;
 
-use axum::body::{Body, to_bytes};
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use missive::envelope::MailboxId;
 use missive::mailbox::{MAX_CLOCK_SKEW, MailboxKey};
-use missive::relay::{Limits, RelayConfig, RelayState, app, system_clock};
+use missive::relay::{Limits, RelayConfig, RelayState, system_clock};
 use missive::relay_api::{Ack, DeliveryPage, OneTimePrekey, PublishPrekeys};
 use relay_support::*;
-use tower::ServiceExt;
-
-async fn call(
-    state: &RelayState,
-    method: &str,
-    path: &str,
-    auth: Option<String>,
-    body: Vec<u8>,
-) -> (StatusCode, Vec<u8>) {
-    let mut request = Request::builder().method(method).uri(path);
-    if let Some(a) = auth {
-        request = request.header("authorization", a);
-    }
-    let response = app(state.clone())
-        .oneshot(request.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    (
-        status,
-        to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap()
-            .to_vec(),
-    )
-}
 
 async fn metrics(state: &RelayState) -> String {
     let (_, body) = call(state, "GET", "/metrics", None, Vec::new()).await;

@@ -143,13 +143,7 @@ impl Client {
         members: &[(MailboxId, Role)],
         now: u64,
     ) -> Result<(ConversationId, Vec<Outgoing>), Error> {
-        let others = members
-            .iter()
-            .map(|(m, role)| {
-                let c = self.contacts.get(m).ok_or(UsageError::UnknownRecipient)?;
-                Ok(Member::new(c.mailbox, *role, c.identity))
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        let others = self.roster_members(members)?;
         self.check_welcomes(others.iter().map(|m| &m.id))?;
         let me = Member::new(*self.mailbox_id(), Role::Admin, *self.identity());
         let (conversation, handoffs) = Conversation::create(rng, me, others)?;
@@ -167,6 +161,16 @@ impl Client {
             return Err(e);
         }
         Ok((id, out))
+    }
+
+    /// Contacts as roster members, with the identities our sessions are authenticated with.
+    fn roster_members(&self, list: &[(MailboxId, Role)]) -> Result<Vec<Member>, Error> {
+        list.iter()
+            .map(|(m, role)| {
+                let c = self.contacts.get(m).ok_or(UsageError::UnknownRecipient)?;
+                Ok(Member::new(c.mailbox, *role, c.identity))
+            })
+            .collect()
     }
 
     /// Before a group changes: every new member who gave us no key takes an invitation token,
@@ -230,13 +234,7 @@ impl Client {
         removed: &[MailboxId],
         now: u64,
     ) -> Result<Vec<Outgoing>, Error> {
-        let added = added
-            .iter()
-            .map(|(m, role)| {
-                let c = self.contacts.get(m).ok_or(UsageError::UnknownRecipient)?;
-                Ok(Member::new(c.mailbox, *role, c.identity))
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        let added = self.roster_members(added)?;
         self.check_welcomes(added.iter().map(|m| &m.id))?;
         let conversation = self
             .conversations

@@ -83,7 +83,8 @@ pub(crate) fn accept(
             open: &state.open,
             now,
         };
-        checker.check(&submission.credential, &envelope.mailboxes(), ephemeral)?
+        let mailboxes: Vec<MailboxId> = parts.iter().map(|(m, _)| *m).collect();
+        checker.check(&submission.credential, &mailboxes, ephemeral)?
     } else {
         Admission::default()
     };

@@ -83,11 +83,33 @@ pub(crate) fn malformed(what: &'static str) -> Refusal {
 }
 
 /// The request body, or why it could not be read (over the size limit, or cut off).
-pub(crate) fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
+fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
     body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => Refusal::TooLarge,
         _ => malformed("request body"),
     })
+}
+
+/// The body of a request that changes a mailbox's data, and the mailbox its proof
+/// authenticates (the proof covers the body).
+pub(crate) async fn authenticated_body(
+    state: &RelayState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    ext: &Extensions,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<(MailboxId, Bytes), Refusal> {
+    let bytes = body(bytes)?;
+    let request = Request {
+        method,
+        uri,
+        headers,
+        ext,
+        body: &bytes,
+    };
+    let mailbox = authenticate(state, request).await?;
+    Ok((mailbox, bytes))
 }
 
 async fn health(State(state): State<RelayState>) -> Response {
@@ -135,15 +157,8 @@ async fn publish(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Response {
     let reply = async {
-        let bytes = body(bytes)?;
-        let request = Request {
-            method: &method,
-            uri: &uri,
-            headers: &headers,
-            ext: &ext,
-            body: &bytes,
-        };
-        let owner = authenticate(&state, request).await?;
+        let (owner, bytes) =
+            authenticated_body(&state, &method, &uri, &headers, &ext, bytes).await?;
         let user = user_name(user)?;
         let request = PublishPrekeys::from_bytes(&bytes)?;
         check_publish(&request)?;
@@ -253,15 +268,8 @@ async fn register_access(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Response {
     let reply = async {
-        let bytes = body(bytes)?;
-        let request = Request {
-            method: &method,
-            uri: &uri,
-            headers: &headers,
-            ext: &ext,
-            body: &bytes,
-        };
-        let mailbox = authenticate(&state, request).await?;
+        let (mailbox, bytes) =
+            authenticated_body(&state, &method, &uri, &headers, &ext, bytes).await?;
         let update = AccessUpdate::from_bytes(&bytes)?;
         let book = Arc::clone(&state.access);
         let store = Arc::clone(&state.store);
@@ -335,15 +343,8 @@ async fn ack(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Response {
     let reply = async {
-        let bytes = body(bytes)?;
-        let request = Request {
-            method: &method,
-            uri: &uri,
-            headers: &headers,
-            ext: &ext,
-            body: &bytes,
-        };
-        let mailbox = authenticate(&state, request).await?;
+        let (mailbox, bytes) =
+            authenticated_body(&state, &method, &uri, &headers, &ext, bytes).await?;
         let ids = Ack::from_bytes(&bytes)?.ids;
         let removed = blocking(&state, move |s| s.ack(&mailbox, &ids)).await?;
         state.metrics.acked(removed);

@@ -9,9 +9,9 @@ use axum::extract::{Path, State};
 use axum::http::{Extensions, HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::auth::{Request, authenticate, limit, peer_key};
+use super::auth::{limit, peer_key};
 use super::refusal::Refusal;
-use super::server::{blocking, body, malformed, respond};
+use super::server::{authenticated_body, blocking, malformed, respond};
 use super::state::RelayState;
 use crate::platform::{month_of, monthly_tokens};
 use crate::relay_api::{TokenIssue, TokenIssued};
@@ -27,15 +27,8 @@ pub(crate) async fn issue(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Response {
     let reply = async {
-        let bytes = body(bytes)?;
-        let request = Request {
-            method: &method,
-            uri: &uri,
-            headers: &headers,
-            ext: &ext,
-            body: &bytes,
-        };
-        let mailbox = authenticate(&state, request).await?;
+        let (mailbox, bytes) =
+            authenticated_body(&state, &method, &uri, &headers, &ext, bytes).await?;
         let TokenIssue { account, request } = TokenIssue::from_bytes(&bytes)?;
         let now = state.now();
         let platform = state.config.platform.as_ref().ok_or(Refusal::Forbidden)?;

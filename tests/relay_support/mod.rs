@@ -249,3 +249,27 @@ pub fn refusals(text: &str, reason: &str) -> u64 {
         &format!("missive_refusals_total{{reason=\"{reason}\"}}"),
     )
 }
+
+/// One request to the relay in-process (no socket): status and body.
+pub async fn call(
+    state: &RelayState,
+    method: &str,
+    path: &str,
+    auth: Option<String>,
+    body: Vec<u8>,
+) -> (axum::http::StatusCode, Vec<u8>) {
+    use tower::ServiceExt;
+    let mut request = axum::http::Request::builder().method(method).uri(path);
+    if let Some(a) = auth {
+        request = request.header("authorization", a);
+    }
+    let response = missive::relay::app(state.clone())
+        .oneshot(request.body(axum::body::Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, body.to_vec())
+}
