@@ -77,8 +77,10 @@ impl postcard::ser_flavors::Flavor for Count {
     }
 }
 
-/// Decodes exactly `bytes` as a `T`, rejecting trailing and non-canonical bytes.
-pub(crate) fn decode_body<T: Serialize + DeserializeOwned>(
+/// Decodes exactly `bytes` as a `T`, rejecting trailing bytes but not a non-canonical order.
+/// Only for reading, once, formats written before they had one canonical encoding; whatever
+/// is read this way is written back canonically.
+pub(crate) fn decode_lenient<T: DeserializeOwned>(
     bytes: &[u8],
     what: &'static str,
 ) -> Result<T, DecodeError> {
@@ -89,6 +91,15 @@ pub(crate) fn decode_body<T: Serialize + DeserializeOwned>(
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes { what });
     }
+    Ok(value)
+}
+
+/// Decodes exactly `bytes` as a `T`, rejecting trailing and non-canonical bytes.
+pub(crate) fn decode_body<T: Serialize + DeserializeOwned>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<T, DecodeError> {
+    let value: T = decode_lenient(bytes, what)?;
     // Re-encode, comparing as we go: no copy of the input (which may hold secrets, or a whole
     // ciphertext) is made.
     let same = postcard::serialize_with_flavor(&value, SameAs { expected: bytes })

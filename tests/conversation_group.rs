@@ -7,7 +7,7 @@ mod conversation_support;
 
 use conversation_support::{Net, mailbox, member};
 use missive::conversation::hazmat;
-use missive::conversation::{Accepted, Conversation, LOOKAHEAD, MAX_SKIPPED, Role};
+use missive::conversation::{Accepted, Conversation, LOOKAHEAD, MAX_SKIPPED, Member, Role};
 use missive::crypto::aead::AeadKey;
 use missive::crypto::sign::SigningKey;
 use missive::{CryptoError, Error, UsageError};
@@ -352,4 +352,21 @@ fn removed_member_cannot_hand_out_a_late_chain() {
         b.accept_distribution(mailbox(0), &commit),
         Err(Error::Crypto(CryptoError::Replay))
     );
+}
+
+#[test]
+fn a_change_is_sorted_and_a_repeated_member_refused() {
+    let mut rng = rand::rng();
+    let admin = member(0, Role::Admin);
+    let others: Vec<Member> = (1..4).map(|i| member(i, Role::Member)).collect();
+    let (mut group, _) = Conversation::create(&mut rng, admin, others.clone()).unwrap();
+    let (new_a, new_b) = (member(5, Role::Member), member(4, Role::Member));
+    // Given out of order, the change still goes through (the commit is sent sorted).
+    let removed = [others[2].id, others[0].id];
+    let handoffs = group.change(&mut rng, &[new_a, new_b], &removed).unwrap();
+    assert_eq!(handoffs.len(), 3);
+    assert_eq!(group.members().len(), 4);
+    let repeated = group.change(&mut rng, &[], &[others[1].id, others[1].id]);
+    assert_eq!(repeated.err(), Some(UsageError::InvalidRoster.into()));
+    assert_eq!(group.epoch(), 1);
 }

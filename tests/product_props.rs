@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 
-use common::users::{NOW, contact, member};
+use common::users::{NOW, contact, member, two};
 use missive::client::{Client, Content, Event, Outgoing};
 use missive::conversation::{ConversationId, Role};
 use missive::envelope::{self, Envelope, MailboxId};
@@ -218,16 +218,6 @@ impl World {
                 }
             }
         }
-    }
-}
-
-fn two(users: &mut [Client], a: usize, b: usize) -> (&mut Client, &mut Client) {
-    if a < b {
-        let (l, r) = users.split_at_mut(b);
-        (&mut l[a], &mut r[0])
-    } else {
-        let (l, r) = users.split_at_mut(a);
-        (&mut r[0], &mut l[b])
     }
 }
 

@@ -3,7 +3,7 @@
 //! credential every outgoing envelope carries so the relay lets it through without learning
 //! who sent it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand::CryptoRng;
 use serde::{Deserialize, Serialize};
@@ -68,12 +68,12 @@ pub(super) struct Registered {
 pub(super) struct AccessState {
     pub(super) contact: AccessKey,
     /// Who we gave our contact key to.
-    pub(super) holders: HashSet<MailboxId>,
+    pub(super) holders: BTreeSet<MailboxId>,
     /// Someone who held our contact key must no longer: replace it.
     pub(super) rotate: bool,
     /// Contact keys others gave us.
-    pub(super) peers: HashMap<MailboxId, AccessKey>,
-    pub(super) groups: HashMap<ConversationId, GroupAccess>,
+    pub(super) peers: BTreeMap<MailboxId, AccessKey>,
+    pub(super) groups: BTreeMap<ConversationId, GroupAccess>,
     pub(super) registered: Registered,
     pub(super) tokens: Vec<Token>,
     /// Token requests sent and not answered yet, saved so a crash loses no tokens the relay
@@ -88,10 +88,10 @@ impl AccessState {
     pub(super) fn new<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         Self {
             contact: AccessKey::generate(rng),
-            holders: HashSet::new(),
+            holders: BTreeSet::new(),
             rotate: false,
-            peers: HashMap::new(),
-            groups: HashMap::new(),
+            peers: BTreeMap::new(),
+            groups: BTreeMap::new(),
             registered: Registered::default(),
             tokens: Vec::new(),
             pending: Vec::new(),
@@ -124,8 +124,7 @@ impl Client {
         if self.access.rotate {
             self.access.contact = AccessKey::generate(rng);
             self.access.rotate = false;
-            let mut holders: Vec<MailboxId> = self.access.holders.iter().copied().collect();
-            holders.sort_unstable();
+            let holders: Vec<MailboxId> = self.access.holders.iter().copied().collect();
             for holder in holders {
                 // A holder we cannot reach (we hold no key of theirs) learns the new key the
                 // next time we write to them.

@@ -59,6 +59,7 @@ mod access;
 mod connections;
 mod content;
 mod lead;
+mod legacy;
 mod payload;
 mod policy;
 mod post;
@@ -70,7 +71,7 @@ mod state;
 mod store;
 mod wallet;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand::CryptoRng;
 
@@ -258,17 +259,17 @@ pub struct Client {
     platform: Option<PlatformKey>,
     advertiser: Option<AdvertiserCertificate>,
     lead_keys: Vec<([u8; 16], hpke::KeyPair)>,
-    contacts: HashMap<MailboxId, Contact>,
-    profiles: HashMap<MailboxId, Profile>,
-    connections: HashMap<MailboxId, Connection>,
-    sessions: HashMap<MailboxId, sessions::PeerSessions>,
-    conversations: HashMap<ConversationId, Conversation>,
-    direct: HashMap<MailboxId, ConversationId>,
-    groups: HashSet<ConversationId>,
-    opened: HashSet<ConversationId>,
+    contacts: BTreeMap<MailboxId, Contact>,
+    profiles: BTreeMap<MailboxId, Profile>,
+    connections: BTreeMap<MailboxId, Connection>,
+    sessions: BTreeMap<MailboxId, sessions::PeerSessions>,
+    conversations: BTreeMap<ConversationId, Conversation>,
+    direct: BTreeMap<MailboxId, ConversationId>,
+    groups: BTreeSet<ConversationId>,
+    opened: BTreeSet<ConversationId>,
     access: access::AccessState,
     fanout: FanOut,
-    granted: HashSet<MailboxId>,
+    granted: BTreeSet<MailboxId>,
     seen: VecDeque<EnvelopeId>,
     pending: VecDeque<Vec<u8>>,
 }
@@ -290,17 +291,17 @@ impl Client {
             platform: None,
             advertiser: None,
             lead_keys: Vec::new(),
-            contacts: HashMap::new(),
-            profiles: HashMap::new(),
-            connections: HashMap::new(),
-            sessions: HashMap::new(),
-            conversations: HashMap::new(),
-            direct: HashMap::new(),
-            groups: HashSet::new(),
-            opened: HashSet::new(),
+            contacts: BTreeMap::new(),
+            profiles: BTreeMap::new(),
+            connections: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            conversations: BTreeMap::new(),
+            direct: BTreeMap::new(),
+            groups: BTreeSet::new(),
+            opened: BTreeSet::new(),
             access: access::AccessState::new(rng),
             fanout,
-            granted: HashSet::new(),
+            granted: BTreeSet::new(),
             seen: VecDeque::new(),
             pending: VecDeque::new(),
         }
@@ -374,6 +375,11 @@ impl Client {
     /// A conversation we are in.
     pub fn conversation(&self, id: &ConversationId) -> Option<&Conversation> {
         self.conversations.get(id)
+    }
+
+    /// The groups we are in, in id order.
+    pub fn groups(&self) -> Vec<ConversationId> {
+        self.groups.iter().copied().collect()
     }
 
     /// Our one-to-one conversation with `member`, if there is one.

@@ -7,7 +7,7 @@ use crate::error::{CryptoError, Error};
 use crate::session::{Session, SessionMessage};
 
 /// How many sessions are kept per peer.
-const MAX_PER_PEER: usize = 4;
+pub(super) const MAX_PER_PEER: usize = 4;
 
 /// A peer's sessions, the one we send with first.
 #[derive(Default)]

@@ -1,10 +1,15 @@
 //! The client's whole state at rest (PROTOCOL.md §9.6). Encrypt it before writing it anywhere:
 //! it holds every secret the user has. The buffer is wiped on drop.
+//!
+//! Every collection is written in one order only (maps and sets sorted by key), and the strict
+//! decoder re-encodes and compares, so a saved state always loads and saving a loaded state
+//! gives back the same bytes. States saved by version 2, whose maps were written in a random
+//! order, are read once by [`super::legacy`] and saved in this form from then on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::conversation::{Conversation, ConversationId, FanOut};
 use crate::envelope::{EnvelopeId, MailboxId};
@@ -17,57 +22,66 @@ use crate::session::{PrekeyOwner, Session};
 use crate::wire::Wire;
 
 use super::access::AccessState;
-use super::sessions::PeerSessions;
-use super::{Client, Connection, Contact, Settings};
+use super::sessions::{MAX_PER_PEER, PeerSessions};
+use super::{Client, Connection, Contact, Settings, legacy};
+
+const INVALID: DecodeError = DecodeError::Invalid {
+    what: "client state",
+};
 
 #[derive(Serialize, Deserialize)]
-struct ContactState {
-    user: Vec<u8>,
-    mailbox: MailboxId,
-    identity: PublicIdentity,
+pub(super) struct ContactState {
+    pub(super) user: Vec<u8>,
+    pub(super) identity: PublicIdentity,
 }
 
-#[derive(Serialize, Deserialize)]
-enum ConnectionState {
+#[derive(Clone, Serialize, Deserialize)]
+pub(super) enum ConnectionState {
     Invited,
     InvitedUs(Option<String>),
     Connected,
 }
 
 #[derive(Serialize, Deserialize)]
-struct SettingsState {
-    read_receipts: bool,
-    typing_indicators: bool,
-    sponsored_messages: bool,
+pub(super) struct SettingsState {
+    pub(super) read_receipts: bool,
+    pub(super) typing_indicators: bool,
+    pub(super) sponsored_messages: bool,
 }
 
+/// A secret byte string of the state (a session or a conversation), wiped on drop.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub(super) struct StoredSecret(#[serde(with = "serde_bytes")] pub(super) Vec<u8>);
+
 #[derive(Serialize, Deserialize)]
-struct ClientState {
-    user: Vec<u8>,
+pub(super) struct ClientState {
+    pub(super) user: Vec<u8>,
     #[serde(with = "serde_bytes")]
-    identity: Vec<u8>,
-    mailbox_seed: [u8; 32],
+    pub(super) identity: Vec<u8>,
+    pub(super) mailbox_seed: [u8; 32],
     #[serde(with = "serde_bytes")]
-    prekeys: Vec<u8>,
-    profile: Profile,
-    settings: SettingsState,
-    platform: Option<PlatformKey>,
-    advertiser: Option<AdvertiserCertificate>,
-    lead_keys: Vec<([u8; 16], [u8; 32])>,
-    contacts: Vec<ContactState>,
-    profiles: Vec<(MailboxId, Profile)>,
-    connections: Vec<(MailboxId, ConnectionState)>,
-    sessions: Vec<(MailboxId, Vec<u8>)>,
-    conversations: Vec<Vec<u8>>,
-    direct: Vec<(MailboxId, ConversationId)>,
-    groups: Vec<ConversationId>,
-    opened: Vec<ConversationId>,
-    access: AccessState,
+    pub(super) prekeys: Vec<u8>,
+    pub(super) profile: Profile,
+    pub(super) settings: SettingsState,
+    pub(super) platform: Option<PlatformKey>,
+    pub(super) advertiser: Option<AdvertiserCertificate>,
+    pub(super) lead_keys: Vec<([u8; 16], [u8; 32])>,
+    pub(super) contacts: BTreeMap<MailboxId, ContactState>,
+    pub(super) profiles: BTreeMap<MailboxId, Profile>,
+    pub(super) connections: BTreeMap<MailboxId, ConnectionState>,
+    /// Each peer's sessions, the one we send with first (1 to [`MAX_PER_PEER`]).
+    pub(super) sessions: BTreeMap<MailboxId, Vec<StoredSecret>>,
+    /// Each conversation's state under its id.
+    pub(super) conversations: BTreeMap<ConversationId, StoredSecret>,
+    pub(super) direct: BTreeMap<MailboxId, ConversationId>,
+    pub(super) groups: BTreeSet<ConversationId>,
+    pub(super) opened: BTreeSet<ConversationId>,
+    pub(super) access: AccessState,
     #[serde(with = "serde_bytes")]
-    fanout: Vec<u8>,
-    granted: Vec<MailboxId>,
-    seen: Vec<EnvelopeId>,
-    pending: Vec<Vec<u8>>,
+    pub(super) fanout: Vec<u8>,
+    pub(super) granted: BTreeSet<MailboxId>,
+    pub(super) seen: Vec<EnvelopeId>,
+    pub(super) pending: Vec<Vec<u8>>,
 }
 
 impl Drop for ClientState {
@@ -76,15 +90,13 @@ impl Drop for ClientState {
         self.mailbox_seed.zeroize();
         self.prekeys.zeroize();
         self.lead_keys.iter_mut().for_each(|(_, k)| k.zeroize());
-        self.sessions.iter_mut().for_each(|(_, s)| s.zeroize());
-        self.conversations.iter_mut().for_each(Zeroize::zeroize);
         self.fanout.zeroize();
     }
 }
 
 impl Wire for ClientState {
     const WHAT: &'static str = "client state";
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 }
 
 /// Copies a secret buffer into the state, which wipes it on drop.
@@ -116,14 +128,16 @@ impl Client {
                 .collect(),
             contacts: self
                 .contacts
-                .values()
-                .map(|c| ContactState {
-                    user: c.user.clone(),
-                    mailbox: c.mailbox,
-                    identity: c.identity,
+                .iter()
+                .map(|(m, c)| {
+                    let state = ContactState {
+                        user: c.user.clone(),
+                        identity: c.identity,
+                    };
+                    (*m, state)
                 })
                 .collect(),
-            profiles: self.profiles.iter().map(|(m, p)| (*m, *p)).collect(),
+            profiles: self.profiles.clone(),
             connections: self
                 .connections
                 .iter()
@@ -132,41 +146,67 @@ impl Client {
             sessions: self
                 .sessions
                 .iter()
-                .flat_map(|(m, peer)| peer.all().iter().map(|s| (*m, plain(s.to_bytes()))))
+                .map(|(m, peer)| {
+                    let all = peer.all().iter().map(|s| StoredSecret(plain(s.to_bytes())));
+                    (*m, all.collect())
+                })
                 .collect(),
             conversations: self
                 .conversations
-                .values()
-                .map(|c| plain(c.to_bytes()))
+                .iter()
+                .map(|(id, c)| (*id, StoredSecret(plain(c.to_bytes()))))
                 .collect(),
-            direct: self.direct.iter().map(|(m, c)| (*m, *c)).collect(),
-            groups: self.groups.iter().copied().collect(),
-            opened: self.opened.iter().copied().collect(),
+            direct: self.direct.clone(),
+            groups: self.groups.clone(),
+            opened: self.opened.clone(),
             access: self.access.clone(),
             fanout: plain(self.fanout.to_bytes()),
-            granted: self.granted.iter().copied().collect(),
+            granted: self.granted.clone(),
             seen: self.seen.iter().copied().collect(),
             pending: self.pending.iter().cloned().collect(),
         };
         Zeroizing::new(state.to_wire())
     }
 
-    /// Restores a client written by [`Client::to_bytes`].
+    /// Restores a client written by [`Client::to_bytes`], or by an earlier version of it (which
+    /// then saves in the current form).
+    ///
+    /// # Errors
+    /// A state that does not decode, is not in its one canonical form (such as maps out of
+    /// order or with a repeated key), or breaks an invariant (a peer without sessions, a
+    /// conversation filed under another id).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let s = ClientState::from_wire(bytes)?;
-        let mut sessions: HashMap<MailboxId, PeerSessions> = HashMap::new();
-        for (mailbox, bytes) in &s.sessions {
-            sessions
-                .entry(*mailbox)
-                .or_default()
-                .push_back(Session::from_bytes(bytes)?);
+        let state = match bytes.first() {
+            Some(&legacy::VERSION) => legacy::read(bytes)?,
+            _ => ClientState::from_wire(bytes)?,
+        };
+        state.into_client()
+    }
+}
+
+impl ClientState {
+    fn into_client(self) -> Result<Client, DecodeError> {
+        let s = self;
+        let mut sessions = BTreeMap::new();
+        for (mailbox, saved) in &s.sessions {
+            if saved.is_empty() || saved.len() > MAX_PER_PEER {
+                return Err(INVALID);
+            }
+            let mut peer = PeerSessions::default();
+            for bytes in saved {
+                peer.push_back(Session::from_bytes(&bytes.0)?);
+            }
+            sessions.insert(*mailbox, peer);
         }
-        let mut conversations = HashMap::new();
-        for bytes in &s.conversations {
-            let c = Conversation::from_bytes(bytes)?;
-            conversations.insert(c.id(), c);
+        let mut conversations = BTreeMap::new();
+        for (id, bytes) in &s.conversations {
+            let c = Conversation::from_bytes(&bytes.0)?;
+            if c.id() != *id {
+                return Err(INVALID);
+            }
+            conversations.insert(*id, c);
         }
-        Ok(Self {
+        Ok(Client {
             user: s.user.clone(),
             identity: Identity::from_secret_bytes(&s.identity)?,
             mailbox: MailboxKey::from_seed(&s.mailbox_seed),
@@ -187,18 +227,16 @@ impl Client {
             contacts: s
                 .contacts
                 .iter()
-                .map(|c| {
-                    (
-                        c.mailbox,
-                        Contact {
-                            user: c.user.clone(),
-                            mailbox: c.mailbox,
-                            identity: c.identity,
-                        },
-                    )
+                .map(|(mailbox, c)| {
+                    let contact = Contact {
+                        user: c.user.clone(),
+                        mailbox: *mailbox,
+                        identity: c.identity,
+                    };
+                    (*mailbox, contact)
                 })
                 .collect(),
-            profiles: s.profiles.iter().copied().collect(),
+            profiles: s.profiles.clone(),
             connections: s
                 .connections
                 .iter()
@@ -206,12 +244,12 @@ impl Client {
                 .collect(),
             sessions,
             conversations,
-            direct: s.direct.iter().copied().collect(),
-            groups: s.groups.iter().copied().collect(),
-            opened: s.opened.iter().copied().collect(),
+            direct: s.direct.clone(),
+            groups: s.groups.clone(),
+            opened: s.opened.clone(),
             access: s.access.clone(),
             fanout: FanOut::from_bytes(&s.fanout)?,
-            granted: s.granted.iter().copied().collect(),
+            granted: s.granted.clone(),
             seen: s.seen.iter().copied().collect(),
             pending: s.pending.iter().cloned().collect(),
         })
@@ -232,5 +270,103 @@ fn connection(c: &ConnectionState) -> Connection {
         ConnectionState::Invited => Connection::Invited,
         ConnectionState::InvitedUs(note) => Connection::InvitedUs(note.clone()),
         ConnectionState::Connected => Connection::Connected,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::error::DecodeError;
+    use crate::relay_api::PrekeyResponse;
+
+    /// A client with sessions to `n` contacts.
+    fn with_contacts(n: usize) -> Client {
+        let mut rng = rand::rng();
+        let mut me = Client::new(&mut rng, b"me");
+        for i in 0..n {
+            let mut peer = Client::new(&mut rng, format!("peer{i}").as_bytes());
+            let published = peer.publish(&mut rng, 1).unwrap();
+            let response = PrekeyResponse {
+                mailbox: *peer.mailbox_id(),
+                bundle: published.bundle,
+                one_time: published.one_time.into_iter().next(),
+            };
+            me.add_contact(&mut rng, peer.user(), &response).unwrap();
+        }
+        me
+    }
+
+    /// The encoding of one entry of the contacts map.
+    fn entry(client: &Client, mailbox: &MailboxId) -> Vec<u8> {
+        let c = client.contact(mailbox).unwrap();
+        let state = ContactState {
+            user: c.user.clone(),
+            identity: c.identity,
+        };
+        let mut out = mailbox.0.to_vec();
+        crate::wire::encode_into(&state, &mut out);
+        out
+    }
+
+    fn replace(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+        let at = haystack
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap();
+        [&haystack[..at], with, &haystack[at + needle.len()..]].concat()
+    }
+
+    #[test]
+    fn contacts_out_of_order_or_repeated_are_refused() {
+        let client = with_contacts(2);
+        let bytes = client.to_bytes();
+        let ids: Vec<MailboxId> = client.contacts.keys().copied().collect();
+        let (a, b) = (entry(&client, &ids[0]), entry(&client, &ids[1]));
+        let sorted = [a.clone(), b.clone()].concat();
+        let swapped = replace(&bytes, &sorted, &[b, a.clone()].concat());
+        let repeated = replace(&bytes, &sorted, &[a.clone(), a].concat());
+        let non_canonical = Err(DecodeError::NonCanonical {
+            what: "client state",
+        });
+        assert_eq!(Client::from_bytes(&swapped).map(|_| ()), non_canonical);
+        assert_eq!(Client::from_bytes(&repeated).map(|_| ()), non_canonical);
+        assert!(Client::from_bytes(&bytes).is_ok());
+    }
+
+    #[test]
+    fn a_peer_without_sessions_or_with_too_many_is_refused() {
+        let client = with_contacts(1);
+        let mut state: ClientState =
+            crate::wire::decode_body(&client.to_bytes()[1..], "test").unwrap();
+        let (mailbox, sessions) = state.sessions.pop_first().unwrap();
+        let session = sessions[0].0.clone();
+        state.sessions.insert(mailbox, Vec::new());
+        assert_eq!(Client::from_bytes(&state.to_wire()).err(), Some(INVALID));
+        let five = (0..=MAX_PER_PEER).map(|_| StoredSecret(session.clone()));
+        state.sessions.insert(mailbox, five.collect());
+        assert_eq!(Client::from_bytes(&state.to_wire()).err(), Some(INVALID));
+        state.sessions.insert(mailbox, vec![StoredSecret(session)]);
+        assert!(Client::from_bytes(&state.to_wire()).is_ok());
+    }
+
+    #[test]
+    fn a_conversation_filed_under_another_id_is_refused() {
+        let mut rng = rand::rng();
+        let mut client = Client::new(&mut rng, b"me");
+        let fan = client.fanout.grant(&mut rng, MailboxId([9; 16])).unwrap();
+        drop(fan);
+        let (conversation, _) = client
+            .fanout
+            .send_first(&mut rng, &[MailboxId([9; 16])], b"hi", 0)
+            .unwrap();
+        client.conversations.insert(conversation.id(), conversation);
+        let mut state: ClientState =
+            crate::wire::decode_body(&client.to_bytes()[1..], "test").unwrap();
+        assert!(Client::from_bytes(&state.to_wire()).is_ok());
+        let (_, saved) = state.conversations.pop_first().unwrap();
+        state.conversations.insert(ConversationId([0; 16]), saved);
+        assert_eq!(Client::from_bytes(&state.to_wire()).err(), Some(INVALID));
     }
 }

@@ -62,9 +62,28 @@ impl KeyDistribution {
         Zeroizing::new(self.to_wire())
     }
 
-    /// Decodes strictly.
+    /// Decodes strictly: a change lists its members in increasing id order, each once, so
+    /// that one change has one encoding.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        Self::from_wire(bytes)
+        let dist = Self::from_wire(bytes)?;
+        let increasing = |ids: &mut dyn Iterator<Item = MailboxId>| {
+            let ids: Vec<MailboxId> = ids.collect();
+            ids.windows(2).all(|w| w[0] < w[1])
+        };
+        let sorted = match &dist.change {
+            None => true,
+            Some(Change::Welcome { roster }) => increasing(&mut roster.iter().map(|m| m.id)),
+            Some(Change::Commit { added, removed }) => {
+                increasing(&mut added.iter().map(|m| m.id))
+                    && increasing(&mut removed.iter().copied())
+            }
+        };
+        if !sorted {
+            return Err(DecodeError::NonCanonical {
+                what: "key distribution member list",
+            });
+        }
+        Ok(dist)
     }
 
     /// The conversation it belongs to.
@@ -128,5 +147,57 @@ impl core::fmt::Debug for FanOutGrant {
             .field("sender", &self.sender)
             .field("recipient", &self.recipient)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::conversation::Role;
+    use crate::crypto::sign::SigningKey;
+    use crate::identity::Identity;
+
+    fn member(i: u8) -> Member {
+        let identity = Identity::generate(&mut rand::rng());
+        Member::new(MailboxId([i; 16]), Role::Member, *identity.public())
+    }
+
+    fn distribution(change: Change) -> KeyDistribution {
+        KeyDistribution {
+            conversation: ConversationId([1; 16]),
+            kind: Kind::Group,
+            epoch: 1,
+            roster_hash: [0; 32],
+            sender: MailboxId([1; 16]),
+            change: Some(change),
+            chain_key: SecretBytes([2; 32]),
+            chain_public: *SigningKey::from_seed(&[3; 32]).verifying_key(),
+        }
+    }
+
+    fn decodes(change: Change) -> Result<(), DecodeError> {
+        KeyDistribution::from_bytes(&distribution(change).to_bytes()).map(|_| ())
+    }
+
+    #[test]
+    fn member_lists_must_be_in_increasing_order_without_repeats() {
+        let (a, b) = (member(1), member(2));
+        let unordered = Err(DecodeError::NonCanonical {
+            what: "key distribution member list",
+        });
+        let welcome = |roster: Vec<Member>| Change::Welcome { roster };
+        assert_eq!(decodes(welcome(vec![a, b])), Ok(()));
+        assert_eq!(decodes(welcome(vec![b, a])), unordered);
+        assert_eq!(decodes(welcome(vec![a, a])), unordered);
+        let commit =
+            |added: Vec<Member>, removed: Vec<MailboxId>| Change::Commit { added, removed };
+        let (x, y) = (MailboxId([5; 16]), MailboxId([6; 16]));
+        assert_eq!(decodes(commit(vec![a, b], vec![x, y])), Ok(()));
+        assert_eq!(decodes(commit(vec![b, a], vec![x, y])), unordered);
+        assert_eq!(decodes(commit(vec![a, b], vec![y, x])), unordered);
+        assert_eq!(decodes(commit(vec![a], vec![x, x])), unordered);
+        assert_eq!(decodes(commit(vec![b, b], vec![])), unordered);
     }
 }

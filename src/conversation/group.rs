@@ -170,14 +170,22 @@ impl Conversation {
             .number
             .checked_add(1)
             .ok_or(UsageError::MessageLimitReached)?;
-        let roster = self.current.roster.changed(self.kind, added, removed)?;
+        // One change, one encoding: both lists in increasing id order, each member once.
+        let mut added = added.to_vec();
+        added.sort_unstable_by_key(|m| m.id);
+        let mut removed = removed.to_vec();
+        removed.sort_unstable();
+        let distinct =
+            added.windows(2).all(|w| w[0].id < w[1].id) && removed.windows(2).all(|w| w[0] < w[1]);
+        if !distinct {
+            return Err(UsageError::InvalidRoster.into());
+        }
+        let roster = self.current.roster.changed(self.kind, &added, &removed)?;
         self.advance(Epoch::new(&self.id, self.kind, number, roster));
         let members = self.current.roster.members().to_vec();
-        let commit = Change::Commit {
-            added: added.to_vec(),
-            removed: removed.to_vec(),
-        };
-        let new = |m: &Member| added.iter().any(|a| a.id == m.id);
+        let new_ids: Vec<MailboxId> = added.iter().map(|m| m.id).collect();
+        let new = |m: &Member| new_ids.binary_search(&m.id).is_ok();
+        let commit = Change::Commit { added, removed };
         Ok(self.install_own(chain_key, signing_seed, |m| {
             Some(if new(m) {
                 Change::Welcome {

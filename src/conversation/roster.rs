@@ -12,7 +12,7 @@ use crate::identity::PublicIdentity;
 pub const MAX_MEMBERS: usize = 10_000;
 
 /// A conversation's random 16-byte id.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct ConversationId(pub [u8; 16]);
 
 /// What a conversation is.

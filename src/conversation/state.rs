@@ -80,7 +80,8 @@ impl Epoch {
         me: &MailboxId,
     ) -> Result<Self, DecodeError> {
         let roster = Roster::new(kind, s.roster.clone()).map_err(|_| INVALID)?;
-        if roster.get(me).is_none() {
+        // Stored sorted: a roster in any other order would be saved differently.
+        if roster.members() != s.roster.as_slice() || roster.get(me).is_none() {
             return Err(INVALID);
         }
         let mut epoch = Epoch::new(id, kind, s.number, roster);

@@ -142,3 +142,14 @@ pub(crate) fn refusals(events: &[Event]) -> Vec<missive::PolicyError> {
         })
         .collect()
 }
+
+/// Users `a` and `b` (distinct) of `users`, both mutable.
+pub(crate) fn two(users: &mut [Client], a: usize, b: usize) -> (&mut Client, &mut Client) {
+    if a < b {
+        let (l, r) = users.split_at_mut(b);
+        (&mut l[a], &mut r[0])
+    } else {
+        let (l, r) = users.split_at_mut(a);
+        (&mut r[0], &mut l[b])
+    }
+}
