@@ -104,12 +104,12 @@ pub enum UsageError {
     },
     /// There is no key for this recipient yet (no fan-out key was accepted from or granted to it).
     UnknownRecipient,
+    /// The delivery is for another mailbox than this client's.
+    WrongMailbox,
     /// The local member may not do this (not an admin, removed, or not in the roster).
     NotPermitted,
     /// The local sender chain is missing (call `start_chain`) or already exists for this epoch.
     SenderChain,
-    /// The payload belongs to a later epoch than ours; keep it and retry after the change arrives.
-    FutureEpoch,
     /// The roster or recipient list is invalid (empty, duplicated, too large, or missing a party).
     InvalidRoster,
     /// The payload belongs to another conversation.
@@ -214,9 +214,9 @@ impl fmt::Display for UsageError {
             Self::WrongIdentity => f.write_str("identity does not match this state"),
             Self::TooManyRecipients { max } => write!(f, "more than {max} recipients"),
             Self::UnknownRecipient => f.write_str("no key for this recipient"),
+            Self::WrongMailbox => f.write_str("delivery is for another mailbox"),
             Self::NotPermitted => f.write_str("the local member may not do this"),
             Self::SenderChain => f.write_str("sender chain missing or already started"),
-            Self::FutureEpoch => f.write_str("payload is for a later epoch"),
             Self::InvalidRoster => f.write_str("invalid roster or recipient list"),
             Self::WrongConversation => f.write_str("payload belongs to another conversation"),
             Self::BatchSize { max } => write!(f, "a batch holds 1 to {max} items"),

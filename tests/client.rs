@@ -68,10 +68,10 @@ fn a_message_that_arrives_before_its_keys_waits_for_them() {
     assert_eq!(ds.len(), 2, "key distribution, then the message");
     ds.reverse();
     assert!(
-        bob.receive(&ds[0]).unwrap().is_empty(),
+        bob.receive(&ds[0], NOW).unwrap().is_empty(),
         "kept until its keys come"
     );
-    assert_eq!(texts(&bob.receive(&ds[1]).unwrap()), ["late keys"]);
+    assert_eq!(texts(&bob.receive(&ds[1], NOW).unwrap()), ["late keys"]);
 }
 
 #[test]
@@ -82,10 +82,13 @@ fn duplicates_are_dropped() {
         .send(&mut rand::rng(), &bob_id, &Content::text("once"), NOW)
         .unwrap();
     let ds = deliveries_for(&out, &bob_id);
-    let first: Vec<Event> = ds.iter().flat_map(|d| bob.receive(d).unwrap()).collect();
+    let first: Vec<Event> = ds
+        .iter()
+        .flat_map(|d| bob.receive(d, NOW).unwrap())
+        .collect();
     assert_eq!(texts(&first), ["once"]);
     for d in &ds {
-        assert!(bob.receive(d).unwrap().is_empty());
+        assert!(bob.receive(d, NOW).unwrap().is_empty());
     }
 }
 
@@ -111,7 +114,7 @@ fn multi_recipient_message_reaches_only_its_recipients() {
     // Even handed another recipient's delivery, erin cannot open it.
     let bobs = deliveries_for(&out, &ids[0]);
     for d in &bobs {
-        assert_eq!(erin.receive(d), Err(UsageError::UnknownRecipient.into()));
+        assert_eq!(erin.receive(d, NOW), Err(UsageError::WrongMailbox.into()));
     }
 }
 
@@ -171,7 +174,7 @@ fn a_third_party_reads_nothing_of_a_direct_conversation() {
         let forged =
             envelope::Envelope::to_mailboxes(NOW + 60, &[*eve.mailbox_id()], env.body()).unwrap();
         for d in envelope::split(&forged[0].to_bytes()).unwrap() {
-            assert!(texts(&eve.receive(&d.to_bytes()).unwrap_or_default()).is_empty());
+            assert!(texts(&eve.receive(&d.to_bytes(), NOW).unwrap_or_default()).is_empty());
         }
     }
 }

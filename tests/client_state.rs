@@ -272,9 +272,9 @@ impl World {
                     self.held[i].push(d);
                     continue;
                 }
-                let _ = self.users[i].receive_at(&d, NOW);
+                let _ = self.users[i].receive(&d, NOW);
                 for late in core::mem::take(&mut self.held[i]) {
-                    let _ = self.users[i].receive_at(&late, NOW);
+                    let _ = self.users[i].receive(&late, NOW);
                 }
             }
         }

@@ -97,7 +97,7 @@ impl World {
             for d in envelope::split(&o.envelope).unwrap() {
                 let i = self.ids.iter().position(|m| *m == d.mailbox()).unwrap();
                 let events = self.users[i]
-                    .receive_at(&d.to_bytes(), NOW)
+                    .receive(&d.to_bytes(), NOW)
                     .unwrap_or_default();
                 self.check(i, &events);
             }
@@ -111,7 +111,7 @@ impl World {
                 let copy = Envelope::to_mailboxes(NOW + 60, &[*id], env.body()).unwrap();
                 for d in envelope::split(&copy[0].to_bytes()).unwrap() {
                     let events = self.users[i]
-                        .receive_at(&d.to_bytes(), NOW)
+                        .receive(&d.to_bytes(), NOW)
                         .unwrap_or_default();
                     self.check(i, &events);
                 }

@@ -25,7 +25,7 @@ fn read(net: &Net, client: &mut Client, acknowledge: bool) -> Vec<String> {
     let events: Vec<_> = page
         .deliveries
         .iter()
-        .flat_map(|d| client.receive(&d.delivery).unwrap())
+        .flat_map(|d| client.receive(&d.delivery, system_clock()).unwrap())
         .collect();
     net.sync(client);
     texts(&events)

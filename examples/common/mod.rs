@@ -86,7 +86,7 @@ pub(crate) fn deliver(to: &mut Client, out: &[Outgoing]) -> Result<Vec<Event>, E
     for o in out {
         for d in envelope::split(&o.envelope)? {
             if d.mailbox() == *to.mailbox_id() {
-                events.extend(to.receive_at(&d.to_bytes(), NOW)?);
+                events.extend(to.receive(&d.to_bytes(), NOW)?);
             }
         }
     }

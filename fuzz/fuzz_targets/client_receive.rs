@@ -20,7 +20,7 @@ libfuzzer_sys::fuzz_target!(|body: &[u8]| {
     for e in envelopes {
         for d in split(&e.to_bytes()).expect("own envelope splits") {
             let before = c.to_bytes();
-            if c.receive(&d.to_bytes()).is_err() {
+            if c.receive(&d.to_bytes(), 0).is_err() {
                 assert_eq!(*before, *c.to_bytes(), "a failed delivery changed state");
             }
         }

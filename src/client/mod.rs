@@ -39,7 +39,7 @@
 //!     for o in out {
 //!         for d in missive::envelope::split(&o.envelope)? {
 //!             if d.mailbox() == *to.mailbox_id() {
-//!                 events.extend(to.receive(&d.to_bytes())?);
+//!                 events.extend(to.receive(&d.to_bytes(), now)?);
 //!             }
 //!         }
 //!     }

@@ -1,15 +1,30 @@
-//! Receiving: one delivery in, the events it produced out. A delivery whose keys have not
-//! arrived yet waits (bounded) and is retried after every delivery that produced an event.
+//! Receiving: one delivery in, the events it produced out.
+//!
+//! Every delivery is one of: ours and opened (its events), ours and bad (a typed error), or not
+//! opened by any key we hold yet. The last is either not for us at all or for keys still on
+//! their way (a conversation chain, a fan-out grant); the two cannot be told apart (labels are
+//! pseudorandom, sealed bodies anonymous), so it waits in a bounded queue. A delivery that is
+//! ours and authentic but needs something that has not arrived (the welcome to the group whose
+//! chain it carries, the epoch whose access secret it is) is early: nothing of it is taken,
+//! and it waits too. Waiting deliveries are tried again after every delivery that opens.
+//!
+//! Opening and applying succeed or fail together: a message's key is used up, and a pairwise
+//! session moves on, only once what the message says has been applied.
 
-use crate::conversation::{Accepted, Conversation, ConversationId, KeyDistribution, Kind};
+use crate::access::AccessKey;
+use crate::conversation::{
+    Accepted, Conversation, ConversationId, Decrypted, KeyDistribution, Kind,
+};
 use crate::envelope::{Delivery, MailboxId};
 use crate::error::{CryptoError, Error, UsageError};
-use crate::session::{Session, SessionMessage};
+use crate::session::{PrekeyOwner, Session, SessionMessage};
 
+use super::access::GroupSecret;
 use super::content::{Content, MessageRef};
 use super::payload::Pairwise;
 use super::post::Post;
 use super::sealed::{self, SealedContent};
+use super::sessions::PeerSessions;
 use super::{Client, Contact, Event, MAX_PENDING, MAX_SEEN};
 
 /// How old a typing indicator may be and still be shown, in seconds.
@@ -17,33 +32,70 @@ const TYPING_WINDOW: u64 = 30;
 
 /// What one delivery turned out to be.
 enum Outcome {
-    Events(Vec<Event>),
-    /// Its keys may still arrive: keep it.
-    Wait,
+    /// Ours: opened and applied.
+    Done(Vec<Event>),
+    /// No key we hold opens it (yet): kept.
+    Unrecognised,
+    /// Ours and authentic, but it needs something that has not arrived; nothing was taken:
+    /// kept.
+    Early,
+}
+
+/// What applying a pairwise payload did.
+enum Applied {
+    Done(Vec<Event>),
+    /// It needs something that has not arrived: undo the session step, keep the delivery.
+    Early,
+}
+
+/// What installing a staged session replaced, to put back if its payload cannot be applied.
+struct Undo {
+    peer: MailboxId,
+    sessions: Option<PeerSessions>,
+    prekeys: Option<PrekeyOwner>,
+    contact: Option<Option<Contact>>,
+}
+
+/// A pairwise message decrypted on copies of the state it changes.
+struct Staged {
+    sessions: PeerSessions,
+    /// The prekeys without the one-time prekey a new session used.
+    prekeys: Option<PrekeyOwner>,
+    plaintext: Vec<u8>,
+}
+
+impl From<&Decrypted> for MessageRef {
+    fn from(d: &Decrypted) -> Self {
+        Self {
+            sender: d.sender,
+            epoch: d.epoch,
+            index: d.index,
+        }
+    }
 }
 
 impl Client {
-    /// Handles one delivery (the `delivery` field of a `DeliveredEnvelope`). Duplicates are
-    /// dropped silently; a message whose keys have not arrived yet is kept and opened later.
-    /// `now` is the local Unix time (typing indicators older than 30 s are not shown).
+    /// Handles one delivery (the `delivery` field of a `DeliveredEnvelope`) at local Unix time
+    /// `now` (typing indicators older than 30 s are not shown). Duplicates are dropped
+    /// silently; a delivery no key of ours opens yet, or one that is early, is kept (at most
+    /// 256) and opened when what it needs arrives.
     ///
     /// # Errors
-    /// Malformed or forged deliveries. A delivery that fails changes no state.
-    pub fn receive_at(&mut self, delivery: &[u8], now: u64) -> Result<Vec<Event>, Error> {
+    /// [`UsageError::WrongMailbox`] for a delivery to another mailbox; malformed, forged or
+    /// tampered deliveries (decoding or cryptographic errors), and authentic ones that break
+    /// the protocol. A delivery that fails changes no state.
+    pub fn receive(&mut self, delivery: &[u8], now: u64) -> Result<Vec<Event>, Error> {
         let parsed = Delivery::from_bytes(delivery)?;
         if parsed.mailbox() != *self.mailbox_id() {
-            return Err(UsageError::UnknownRecipient.into());
+            return Err(UsageError::WrongMailbox.into());
         }
         if self.seen.contains(&parsed.id()) {
             return Ok(Vec::new());
         }
         let mut events = match self.process(&parsed, now)? {
-            Outcome::Events(events) => events,
-            Outcome::Wait => {
-                if self.pending.len() >= MAX_PENDING {
-                    self.pending.pop_front();
-                }
-                self.pending.push_back(delivery.to_vec());
+            Outcome::Done(events) => events,
+            Outcome::Unrecognised | Outcome::Early => {
+                self.hold(delivery);
                 return Ok(Vec::new());
             }
         };
@@ -52,10 +104,19 @@ impl Client {
         Ok(events)
     }
 
-    /// [`Client::receive_at`] for clients that show no typing indicators' age: typing
-    /// indicators are taken as current.
-    pub fn receive(&mut self, delivery: &[u8]) -> Result<Vec<Event>, Error> {
-        self.receive_at(delivery, u64::MAX)
+    /// How many deliveries wait for keys or for what they need.
+    pub fn waiting(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn hold(&mut self, delivery: &[u8]) {
+        if self.pending.iter().any(|p| p == delivery) {
+            return;
+        }
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.pop_front();
+        }
+        self.pending.push_back(delivery.to_vec());
     }
 
     fn remember(&mut self, delivery: &Delivery) {
@@ -76,12 +137,12 @@ impl Client {
                     continue;
                 };
                 match self.process(&parsed, now) {
-                    Ok(Outcome::Events(new)) => {
+                    Ok(Outcome::Done(new)) => {
                         self.remember(&parsed);
                         events.extend(new);
                         progress = true;
                     }
-                    Ok(Outcome::Wait) => self.pending.push_back(bytes),
+                    Ok(Outcome::Unrecognised | Outcome::Early) => self.pending.push_back(bytes),
                     Err(_) => {} // it will never open: drop it
                 }
             }
@@ -90,111 +151,109 @@ impl Client {
     }
 
     fn process(&mut self, delivery: &Delivery, now: u64) -> Result<Outcome, Error> {
-        if delivery.part().is_some() {
-            return match self.fanout.open_first(delivery) {
-                Ok((conversation, decrypted)) => {
-                    let id = conversation.id();
-                    self.conversations.insert(id, conversation);
-                    let msg = MessageRef {
-                        sender: decrypted.sender,
-                        epoch: decrypted.epoch,
-                        index: decrypted.index,
-                    };
-                    self.post_in(id, msg, &decrypted.body).map(Outcome::Events)
-                }
-                Err(Error::Crypto(CryptoError::NoMatchingKey)) => Ok(Outcome::Wait),
-                Err(e) => Err(e),
-            };
+        if let Some(part) = delivery.part() {
+            if !self.fanout.recognises(part) {
+                return Ok(Outcome::Unrecognised);
+            }
+            return self.first_message_in(delivery);
         }
         let body = delivery.body();
-        let found = self
-            .conversations
-            .iter()
-            .find(|(_, c)| c.recognises(body))
-            .map(|(id, _)| *id);
-        if let Some(id) = found {
-            let conversation = self
-                .conversations
-                .get_mut(&id)
-                .ok_or(UsageError::WrongConversation)?;
-            let decrypted = conversation.decrypt(body)?;
-            let msg = MessageRef {
-                sender: decrypted.sender,
-                epoch: decrypted.epoch,
-                index: decrypted.index,
-            };
-            return self.post_in(id, msg, &decrypted.body).map(Outcome::Events);
+        if let Some(id) = self.conversation_for(body) {
+            return self.conversation_message_in(&id, body);
         }
         if let Some(lead) = self.open_lead(body) {
-            return Ok(Outcome::Events(vec![Event::Lead(lead?)]));
+            return Ok(Outcome::Done(vec![Event::Lead(lead?)]));
         }
-        match sealed::open(&self.identity, self.mailbox.id(), body) {
-            Ok(SealedContent::Session {
+        match sealed::try_open(&self.identity, self.mailbox.id(), body) {
+            None => Ok(Outcome::Unrecognised),
+            Some(Err(e)) => Err(e),
+            Some(Ok(SealedContent::Session {
                 sender_user,
                 sender_mailbox,
                 sender_identity,
                 access,
                 message,
-            }) => {
+            })) => {
                 let contact = Contact {
                     user: sender_user,
                     mailbox: sender_mailbox,
                     identity: sender_identity,
                 };
-                let events = self.pairwise_in(&contact, &message)?;
-                // Only once the session authenticated the sender is its key taken.
-                if let Some(key) = access {
-                    self.peer_key(&sender_mailbox, key);
-                }
-                Ok(Outcome::Events(events))
+                self.pairwise_in(&contact, &message, access)
             }
-            Ok(typing @ SealedContent::Typing { .. }) => {
-                Ok(Outcome::Events(self.typing_in(&typing, now)))
+            Some(Ok(typing @ SealedContent::Typing { .. })) => {
+                Ok(Outcome::Done(self.typing_in(&typing, now)))
             }
-            // Not sealed to us: a conversation message whose keys are still on their way.
-            Err(Error::Crypto(CryptoError::DecryptionFailed)) => Ok(Outcome::Wait),
-            Err(e) => Err(e),
         }
     }
 
-    /// A decrypted conversation message: decode, apply the product rules, show.
-    fn post_in(
+    /// The conversation a pending key of which matches the message's label.
+    fn conversation_for(&self, body: &[u8]) -> Option<ConversationId> {
+        self.conversations
+            .iter()
+            .find(|(_, c)| c.recognises(body))
+            .map(|(id, _)| *id)
+    }
+
+    /// A multi-recipient first message: the fan-out step is used up only once the post
+    /// decodes.
+    fn first_message_in(&mut self, delivery: &Delivery) -> Result<Outcome, Error> {
+        let opened = self.fanout.open_first_staged(delivery)?;
+        let post = Post::from_bytes(&opened.decrypted.body)?;
+        let (conversation, decrypted) = self.fanout.commit_first(opened);
+        let id = conversation.id();
+        self.conversations.insert(id, conversation);
+        Ok(Outcome::Done(self.post_in(id, (&decrypted).into(), post)))
+    }
+
+    /// A conversation message: its key is used up only once the post decodes.
+    fn conversation_message_in(
         &mut self,
-        conversation: ConversationId,
-        id: MessageRef,
+        id: &ConversationId,
         body: &[u8],
-    ) -> Result<Vec<Event>, Error> {
-        let post = Post::from_bytes(body)?;
+    ) -> Result<Outcome, Error> {
+        let conversation = self
+            .conversations
+            .get_mut(id)
+            .ok_or(UsageError::WrongConversation)?;
+        let opened = conversation.open(body)?;
+        let post = Post::from_bytes(&opened.decrypted.body)?;
+        let decrypted = conversation.commit(opened);
+        Ok(Outcome::Done(self.post_in(*id, (&decrypted).into(), post)))
+    }
+
+    /// A decrypted conversation message: apply the product rules, show.
+    fn post_in(&mut self, conversation: ConversationId, id: MessageRef, post: Post) -> Vec<Event> {
         let from = id.sender;
         if let Err(reason) = self.admit(&conversation, &from, &post) {
             // A recipient who switched sponsored messages off gets none, not even a notice.
             if reason == crate::PolicyError::SponsoredOff {
-                return Ok(Vec::new());
+                return Vec::new();
             }
-            return Ok(vec![Event::Refused {
+            return vec![Event::Refused {
                 conversation,
                 from,
                 reason,
-            }]);
+            }];
         }
         if let Content::Read(up_to) = post.content {
             if !self.settings.read_receipts {
-                return Ok(Vec::new());
+                return Vec::new();
             }
-            return Ok(vec![Event::Read {
+            return vec![Event::Read {
                 conversation,
                 by: from,
                 up_to,
-            }]);
+            }];
         }
-        Ok(vec![Event::Message {
+        vec![Event::Message {
             conversation,
             id,
             from,
             from_user: self.contacts.get(&from).map(|c| c.user.clone()),
             access: post.access,
             content: post.content,
-        }])
+        }]
     }
 
     fn typing_in(&self, sealed: &SealedContent, now: u64) -> Vec<Event> {
@@ -217,7 +276,7 @@ impl Client {
         let member = self.conversations.get(conversation).is_some_and(|c| {
             c.members().iter().any(|m| m.id == *sender_mailbox) || c.kind() == Kind::AdHoc
         });
-        let fresh = now == u64::MAX || now.saturating_sub(*timestamp) <= TYPING_WINDOW;
+        let fresh = now.saturating_sub(*timestamp) <= TYPING_WINDOW;
         if !self.settings.typing_indicators || !authentic || !member || !fresh {
             return Vec::new();
         }
@@ -228,73 +287,147 @@ impl Client {
         }]
     }
 
-    /// Decrypts a sealed session message, checking that the session is the claimed sender's.
-    fn pairwise_in(&mut self, contact: &Contact, message: &[u8]) -> Result<Vec<Event>, Error> {
+    /// A sealed session message: decrypted on copies of the sessions (and prekeys) it changes,
+    /// checking that the session is the claimed sender's; the copies replace the originals only
+    /// once its payload is applied.
+    fn pairwise_in(
+        &mut self,
+        contact: &Contact,
+        message: &[u8],
+        access: Option<AccessKey>,
+    ) -> Result<Outcome, Error> {
         let message = SessionMessage::from_bytes(message)?;
-        let from = contact.mailbox;
-        let mut events = Vec::new();
-        let plaintext = match self.sessions.get_mut(&from) {
-            Some(peer) if peer.accept(&message) => {
-                if peer
-                    .all()
-                    .iter()
-                    .any(|s| s.remote_identity() != &contact.identity)
-                {
-                    return Err(CryptoError::WrongSender.into());
+        let staged = self.stage(contact, &message)?;
+        let payload = Pairwise::from_bytes(&staged.plaintext)?;
+        let undo = self.install(contact, staged);
+        let new_contact = undo.contact == Some(None);
+        match self.apply(&contact.mailbox, &payload) {
+            Ok(Applied::Done(mut events)) => {
+                if new_contact {
+                    events.insert(0, Event::NewContact(contact.clone()));
                 }
-                peer.decrypt(&message)?
+                // Only once the session authenticated the sender is its key taken.
+                if let Some(key) = access {
+                    self.peer_key(&contact.mailbox, key);
+                }
+                Ok(Outcome::Done(events))
             }
-            _ => {
-                if message.prekey_identity() != Some(&contact.identity) {
-                    return Err(CryptoError::WrongSender.into());
-                }
-                self.check_contact(contact)?;
-                let (session, plaintext) =
-                    Session::respond(&self.identity, &mut self.prekeys, &message)?;
-                match self.sessions.get_mut(&from) {
-                    // Both sides started a session at once: keep ours too, theirs is newer.
-                    Some(peer) => peer.push_front(session),
-                    None => {
-                        self.sessions
-                            .insert(from, super::sessions::PeerSessions::new(session));
-                    }
-                }
-                if self.contacts.insert(from, contact.clone()).is_none() {
-                    events.push(Event::NewContact(contact.clone()));
-                }
-                plaintext
+            Ok(Applied::Early) => {
+                self.undo(undo);
+                Ok(Outcome::Early)
             }
-        };
-        events.extend(self.apply(&from, &Pairwise::from_bytes(&plaintext)?)?);
-        Ok(events)
+            Err(e) => {
+                self.undo(undo);
+                Err(e)
+            }
+        }
     }
 
-    fn apply(&mut self, from: &MailboxId, payload: &Pairwise) -> Result<Vec<Event>, Error> {
+    /// Decrypts `message` without changing the client.
+    fn stage(&self, contact: &Contact, message: &SessionMessage) -> Result<Staged, Error> {
+        let from = contact.mailbox;
+        let known = self.sessions.get(&from);
+        if let Some(peer) = known.filter(|p| p.accept(message)) {
+            if peer
+                .all()
+                .iter()
+                .any(|s| s.remote_identity() != &contact.identity)
+            {
+                return Err(CryptoError::WrongSender.into());
+            }
+            let mut sessions = peer.clone();
+            let plaintext = sessions.decrypt(message)?;
+            return Ok(Staged {
+                sessions,
+                prekeys: None,
+                plaintext,
+            });
+        }
+        if message.prekey_identity() != Some(&contact.identity) {
+            return Err(CryptoError::WrongSender.into());
+        }
+        self.check_contact(contact)?;
+        let mut prekeys = self.prekeys.clone();
+        let (session, plaintext) = Session::respond(&self.identity, &mut prekeys, message)?;
+        // Both sides started a session at once: keep ours too, theirs is newer.
+        let sessions = match known {
+            Some(peer) => {
+                let mut sessions = peer.clone();
+                sessions.push_front(session);
+                sessions
+            }
+            None => PeerSessions::new(session),
+        };
+        Ok(Staged {
+            sessions,
+            prekeys: Some(prekeys),
+            plaintext,
+        })
+    }
+
+    fn install(&mut self, contact: &Contact, staged: Staged) -> Undo {
+        let peer = contact.mailbox;
+        let new = staged.prekeys.is_some();
+        Undo {
+            peer,
+            sessions: self.sessions.insert(peer, staged.sessions),
+            prekeys: staged
+                .prekeys
+                .map(|p| core::mem::replace(&mut self.prekeys, p)),
+            contact: new.then(|| self.contacts.insert(peer, contact.clone())),
+        }
+    }
+
+    fn undo(&mut self, undo: Undo) {
+        match undo.sessions {
+            Some(sessions) => self.sessions.insert(undo.peer, sessions),
+            None => self.sessions.remove(&undo.peer),
+        };
+        if let Some(prekeys) = undo.prekeys {
+            self.prekeys = prekeys;
+        }
+        match undo.contact {
+            Some(Some(contact)) => {
+                self.contacts.insert(undo.peer, contact);
+            }
+            Some(None) => {
+                self.contacts.remove(&undo.peer);
+            }
+            None => {}
+        }
+    }
+
+    /// Applies a pairwise payload; on error or when early, nothing changed.
+    fn apply(&mut self, from: &MailboxId, payload: &Pairwise) -> Result<Applied, Error> {
         match payload {
             Pairwise::Grant(bytes) => {
                 self.fanout.accept_grant(*from, bytes)?;
-                Ok(Vec::new())
+                Ok(Applied::Done(Vec::new()))
             }
             Pairwise::Distribution(bytes) => self.distribution(from, bytes),
             Pairwise::GroupAccess {
                 group,
                 epoch,
                 secret,
-            } => {
-                self.group_access_in(from, group, *epoch, secret)?;
-                Ok(Vec::new())
-            }
-            Pairwise::KeyUpdate => Ok(Vec::new()),
-            other => Ok(self.connection_in(from, other)),
+            } => self.group_access(from, group, *epoch, secret),
+            Pairwise::KeyUpdate => Ok(Applied::Done(Vec::new())),
+            other => Ok(Applied::Done(self.connection_in(from, other))),
         }
     }
 
-    fn distribution(&mut self, from: &MailboxId, bytes: &[u8]) -> Result<Vec<Event>, Error> {
-        let id = KeyDistribution::from_bytes(bytes)?.conversation();
+    fn distribution(&mut self, from: &MailboxId, bytes: &[u8]) -> Result<Applied, Error> {
+        let dist = KeyDistribution::from_bytes(bytes)?;
+        let id = dist.conversation();
         if let Some(conversation) = self.conversations.get_mut(&id) {
             return match conversation.accept_distribution(*from, bytes)? {
-                Accepted::Chain | Accepted::NewEpoch(_) | Accepted::Removed => Ok(Vec::new()),
+                Accepted::Chain | Accepted::NewEpoch(_) | Accepted::Removed | Accepted::Kept => {
+                    Ok(Applied::Done(Vec::new()))
+                }
             };
+        }
+        // A member's chain for a group whose welcome has not arrived yet.
+        if !dist.is_welcome() {
+            return Ok(Applied::Early);
         }
         let conversation = Conversation::join(*self.mailbox_id(), *from, bytes)?;
         self.check_roster(&conversation, from)?;
@@ -304,7 +437,28 @@ impl Client {
             self.groups.insert(id);
         }
         self.conversations.insert(id, conversation);
-        Ok(vec![Event::Joined(id)])
+        Ok(Applied::Done(vec![Event::Joined(id)]))
+    }
+
+    /// A group epoch's access secret: early before the welcome or the change that starts its
+    /// epoch, ignored once a later epoch has begun.
+    fn group_access(
+        &mut self,
+        from: &MailboxId,
+        group: &ConversationId,
+        epoch: u64,
+        secret: &GroupSecret,
+    ) -> Result<Applied, Error> {
+        let current = self.conversations.get(group).map(Conversation::epoch);
+        match current {
+            None => Ok(Applied::Early),
+            Some(current) if epoch > current => Ok(Applied::Early),
+            Some(current) if epoch < current => Ok(Applied::Done(Vec::new())),
+            Some(_) => {
+                self.group_access_in(from, group, epoch, secret)?;
+                Ok(Applied::Done(Vec::new()))
+            }
+        }
     }
 
     /// The roster's identities for us and for the admin who welcomed us must be the ones our
@@ -370,7 +524,9 @@ mod tests {
         let bob_id = *bob.mailbox_id();
         let delivery = &envelope.split()[0];
         let SealedContent::Session { message, .. } =
-            sealed::open(&bob.identity, &bob_id, delivery.body()).unwrap()
+            sealed::try_open(&bob.identity, &bob_id, delivery.body())
+                .unwrap()
+                .unwrap()
         else {
             panic!("not a session message")
         };
@@ -402,7 +558,7 @@ mod tests {
             .unwrap();
         // A prekey message under Mallory's identity, claiming Alice's: refused, nothing changes.
         let first = forged(&bob, &alice, &out[0]);
-        assert_eq!(bob.receive(&first), Err(CryptoError::WrongSender.into()));
+        assert_eq!(bob.receive(&first, 0), Err(CryptoError::WrongSender.into()));
         assert!(bob.contacts.is_empty() && bob.sessions.is_empty());
 
         // Once Bob and Alice have a session, a later message claiming Alice fails to decrypt.
@@ -410,14 +566,14 @@ mod tests {
         let hello = alice.invite(&mut rng, &bob_id, None, 0).unwrap();
         for o in &hello {
             for d in Envelope::from_bytes(&o.envelope).unwrap().split() {
-                bob.receive(&d.to_bytes()).unwrap();
+                bob.receive(&d.to_bytes(), 0).unwrap();
             }
         }
         let bob_state = bob.to_bytes();
         // Withdrawing is Mallory's next pairwise (sealed) message to Bob.
         let later = mallory.withdraw(&mut rng, &bob_id, 0).unwrap();
         let second = forged(&bob, &alice, &later[0]);
-        assert!(bob.receive(&second).is_err());
+        assert!(bob.receive(&second, 0).is_err());
         assert_eq!(
             *bob.to_bytes(),
             *bob_state,

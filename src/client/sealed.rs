@@ -14,7 +14,7 @@ use crate::conversation::ConversationId;
 use crate::crypto::sign::Signature;
 use crate::crypto::x25519::PublicKey;
 use crate::envelope::{MailboxId, padding};
-use crate::error::{DecodeError, Error};
+use crate::error::Error;
 use crate::hpke;
 use crate::identity::{Identity, PublicIdentity};
 use crate::wire::Wire;
@@ -82,21 +82,20 @@ pub(crate) fn seal<R: CryptoRng + ?Sized>(
     Ok(out)
 }
 
-/// Opens a sealed message addressed to `me` at `my_mailbox`.
-pub(crate) fn open(
+/// Opens a sealed message addressed to `me` at `my_mailbox`: `None` when it is not sealed to
+/// us (the HPKE layer does not open), `Some(Err)` when it is but its content is malformed.
+pub(crate) fn try_open(
     identity: &Identity,
     my_mailbox: &MailboxId,
     body: &[u8],
-) -> Result<SealedContent, Error> {
-    if body.len() < 32 {
-        return Err(DecodeError::Truncated {
-            what: "sealed message",
-        }
-        .into());
-    }
-    let (enc, ct) = body.split_at(32);
-    let enc = hpke::Enc::from_bytes(enc)?;
-    let padded = hpke::open_base(&enc, &identity.hpke_key(), INFO, &my_mailbox.0, ct)?;
-    let content = padding::unpad(&padded)?;
+) -> Option<Result<SealedContent, Error>> {
+    let (enc, ct) = body.split_at_checked(32)?;
+    let enc = hpke::Enc::from_bytes(enc).ok()?;
+    let padded = hpke::open_base(&enc, &identity.hpke_key(), INFO, &my_mailbox.0, ct).ok()?;
+    Some(content(&padded))
+}
+
+fn content(padded: &[u8]) -> Result<SealedContent, Error> {
+    let content = padding::unpad(padded)?;
     Ok(SealedContent::from_wire(content)?)
 }

@@ -10,7 +10,7 @@ use crate::session::{Session, SessionMessage};
 pub(super) const MAX_PER_PEER: usize = 4;
 
 /// A peer's sessions, the one we send with first.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct PeerSessions(Vec<Session>);
 
 impl PeerSessions {

@@ -6,10 +6,10 @@ use zeroize::Zeroizing;
 use super::chain::NextLabels;
 use super::distribution::{Change, KeyDistribution, SecretBytes};
 use super::roster::{ConversationId, Kind, Member, Role, Roster};
-use super::{Conversation, Epoch};
+use super::{Conversation, Early, Epoch};
 use crate::crypto::sign::SigningKey;
 use crate::envelope::MailboxId;
-use crate::error::{CryptoError, Error, UsageError};
+use crate::error::{CryptoError, DecodeError, Error, UsageError};
 
 /// What [`Conversation::accept_distribution`] did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -21,7 +21,14 @@ pub enum Accepted {
     NewEpoch(u64),
     /// An admin's change removed the local member: it reads nothing sent from now on.
     Removed,
+    /// For an epoch not reached yet: kept (bounded by [`MAX_EARLY`], and saved with the
+    /// state) and installed when the change that starts its epoch arrives.
+    Kept,
 }
+
+/// Distributions kept for epochs not reached yet, per conversation, beyond one per current
+/// member (the most a change can cause, and what a member who missed one receives before it).
+pub const MAX_EARLY: usize = 256;
 
 /// Outgoing pairwise payloads: `(recipient, payload)`.
 pub type Handoffs = Vec<(MailboxId, KeyDistribution)>;
@@ -73,6 +80,7 @@ impl Conversation {
             current,
             previous: None,
             removed: false,
+            early: Vec::new(),
         };
         let welcome = Change::Welcome {
             roster: conversation.current.roster.members().to_vec(),
@@ -111,6 +119,7 @@ impl Conversation {
             current,
             previous: None,
             removed: false,
+            early: Vec::new(),
         })
     }
 
@@ -198,8 +207,11 @@ impl Conversation {
     }
 
     /// Accepts a payload that member `from` sent the local member inside their pairwise
-    /// session: a chain for an epoch, or a commit that starts the next epoch. On error the
-    /// state is unchanged; [`UsageError::FutureEpoch`] means "keep it, retry after the commit".
+    /// session: a chain for an epoch, or a commit that starts the next epoch. One for an epoch
+    /// not reached yet is kept ([`Accepted::Kept`]) and installed once the change that starts
+    /// its epoch arrives; a commit that arrives then installs what was kept for it, and any
+    /// commit kept for the epoch after (the result names the epoch reached). On error the
+    /// state is unchanged.
     pub fn accept_distribution(
         &mut self,
         from: MailboxId,
@@ -215,10 +227,104 @@ impl Conversation {
         if self.removed {
             return Err(UsageError::NotPermitted.into());
         }
+        if self.is_early(&dist) {
+            return self.keep(from, &dist, bytes);
+        }
+        let accepted = self.accept_now(&dist)?;
+        if let Accepted::NewEpoch(_) = accepted {
+            return Ok(self.install_early().unwrap_or(accepted));
+        }
+        Ok(accepted)
+    }
+
+    fn accept_now(&mut self, dist: &KeyDistribution) -> Result<Accepted, Error> {
         match &dist.change {
-            None => self.accept_chain(&dist),
-            Some(Change::Commit { added, removed }) => self.accept_commit(&dist, added, removed),
+            None => self.accept_chain(dist),
+            Some(Change::Commit { added, removed }) => self.accept_commit(dist, added, removed),
             Some(Change::Welcome { .. }) => Err(UsageError::WrongConversation.into()),
+        }
+    }
+
+    /// A chain for a later epoch, or a commit for one after the next: its change has not
+    /// arrived yet.
+    fn is_early(&self, dist: &KeyDistribution) -> bool {
+        let next = self.current.number.saturating_add(1);
+        match dist.change {
+            None => dist.epoch > self.current.number,
+            Some(_) => dist.epoch > next,
+        }
+    }
+
+    /// A kept distribution from saved state: it must be one this conversation would keep now.
+    pub(super) fn restore_early(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
+        let invalid = DecodeError::Invalid {
+            what: "kept distribution",
+        };
+        let dist = KeyDistribution::from_bytes(bytes)?;
+        let ours = dist.conversation == self.id && dist.kind == self.kind;
+        if !ours || self.removed || dist.sender == self.me || !self.is_early(&dist) {
+            return Err(invalid);
+        }
+        self.keep(dist.sender, &dist, bytes)
+            .map(|_| ())
+            .map_err(|_| invalid)
+    }
+
+    fn keep(
+        &mut self,
+        from: MailboxId,
+        dist: &KeyDistribution,
+        bytes: &[u8],
+    ) -> Result<Accepted, Error> {
+        let commit = dist.change.is_some();
+        let again = self
+            .early
+            .iter()
+            .any(|e| e.from == from && e.epoch == dist.epoch && e.commit == commit);
+        if again {
+            return Err(CryptoError::Replay.into());
+        }
+        if self.early.len() >= self.current.roster.members().len() + MAX_EARLY {
+            return Err(UsageError::TooLarge {
+                what: "distributions kept for later epochs",
+            }
+            .into());
+        }
+        self.early.push(Early {
+            from,
+            epoch: dist.epoch,
+            commit,
+            bytes: Zeroizing::new(bytes.to_vec()),
+        });
+        Ok(Accepted::Kept)
+    }
+
+    /// Installs what was kept for the epoch just reached, in epoch order, commits first (a kept
+    /// commit moves on to the next epoch, whose kept chains follow). What no longer fits (its
+    /// roster or sender is wrong, or its epoch is past) is dropped. Returns the last epoch
+    /// reached, or removal.
+    fn install_early(&mut self) -> Option<Accepted> {
+        let mut reached = None;
+        loop {
+            let ready = self.early.iter().position(|e| {
+                let dist = KeyDistribution::from_bytes(&e.bytes);
+                dist.is_ok_and(|d| !self.is_early(&d))
+            });
+            let Some(at) = ready else {
+                return reached;
+            };
+            let early = self.early.remove(at);
+            let Ok(dist) = KeyDistribution::from_bytes(&early.bytes) else {
+                continue;
+            };
+            match self.accept_now(&dist) {
+                Ok(Accepted::Removed) => {
+                    self.early.clear();
+                    return Some(Accepted::Removed);
+                }
+                Ok(epoch @ Accepted::NewEpoch(_)) => reached = Some(epoch),
+                Ok(_) | Err(_) => {}
+            }
         }
     }
 
@@ -231,8 +337,6 @@ impl Conversation {
         }
         let epoch = if dist.epoch == self.current.number {
             &mut self.current
-        } else if dist.epoch > self.current.number {
-            return Err(UsageError::FutureEpoch.into());
         } else {
             match self.previous.as_deref_mut() {
                 Some(previous) if previous.number == dist.epoch => previous,
@@ -268,10 +372,7 @@ impl Conversation {
             .number
             .checked_add(1)
             .ok_or(UsageError::MessageLimitReached)?;
-        if dist.epoch > next {
-            return Err(UsageError::FutureEpoch.into());
-        }
-        if dist.epoch < next {
+        if dist.epoch != next {
             return Err(CryptoError::Replay.into());
         }
         let admin = self
@@ -294,6 +395,7 @@ impl Conversation {
         if epoch.roster.get(&self.me).is_none() {
             self.removed = true;
             self.current.own = None;
+            self.early.clear();
             return Ok(Accepted::Removed);
         }
         epoch.add_peer(

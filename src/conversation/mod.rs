@@ -43,7 +43,7 @@ mod state;
 
 pub use chain::{LOOKAHEAD, MAX_SKIPPED};
 pub use distribution::{FanOutGrant, KeyDistribution};
-pub use group::{Accepted, Handoffs};
+pub use group::{Accepted, Handoffs, MAX_EARLY};
 pub use message::HEADER_LEN;
 pub use multi::FanOut;
 pub use roster::{ConversationId, Kind, MAX_MEMBERS, Member, Role};
@@ -55,6 +55,7 @@ use roster::Roster;
 use crate::crypto::sign::{SigningKey, VerifyingKey};
 use crate::envelope::{Envelope, MailboxId, padding};
 use crate::error::{CryptoError, Error, UsageError};
+use zeroize::Zeroizing;
 
 /// A decrypted message.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -69,6 +70,14 @@ pub struct Decrypted {
     pub body: Vec<u8>,
 }
 
+/// A message [`Conversation::open`] opened, and where its key is, until it is committed.
+pub(crate) struct Opened {
+    pub(crate) decrypted: Decrypted,
+    previous: bool,
+    peer: usize,
+    slot: Slot,
+}
+
 /// One member's view of a conversation and its keys.
 pub struct Conversation {
     id: ConversationId,
@@ -78,6 +87,17 @@ pub struct Conversation {
     /// The epoch before, receive-only, so messages in flight across a change still open.
     previous: Option<Box<Epoch>>,
     removed: bool,
+    /// Distributions for epochs not reached yet, in arrival order.
+    early: Vec<Early>,
+}
+
+/// A distribution kept until the change that starts its epoch arrives.
+struct Early {
+    from: MailboxId,
+    epoch: u64,
+    commit: bool,
+    /// The distribution's wire bytes (it holds a chain key).
+    bytes: Zeroizing<Vec<u8>>,
 }
 
 struct Epoch {
@@ -154,9 +174,9 @@ impl Epoch {
     }
 
     /// Opens `message` with a pending step carrying `label`: first the chain whose next
-    /// in-order step has it (one hash lookup), then any window (a scan). Changes state only on
-    /// success.
-    fn open(&mut self, label: &[u8; 8], message: &[u8]) -> Result<Decrypted, Error> {
+    /// in-order step has it (one hash lookup), then any window (a scan). Changes nothing: the
+    /// step is used up by [`Epoch::consume`].
+    fn open(&self, label: &[u8; 8], message: &[u8]) -> Result<(usize, Slot, Decrypted), Error> {
         let mut error = Error::Crypto(CryptoError::NoMatchingKey);
         let in_order = self
             .next_labels
@@ -164,7 +184,7 @@ impl Epoch {
             .filter(|&p| self.peers.get(p).and_then(|x| x.chain.next_label()) == Some(*label));
         if let Some(peer) = in_order {
             match self.try_open(peer, Slot::Ahead(0), message) {
-                Ok(done) => return Ok(self.consume(peer, Slot::Ahead(0), done)),
+                Ok(done) => return Ok((peer, Slot::Ahead(0), done)),
                 Err(e) => error = e,
             }
         }
@@ -175,21 +195,20 @@ impl Epoch {
             .collect();
         for (peer, slot) in candidates {
             match self.try_open(peer, slot, message) {
-                Ok(done) => return Ok(self.consume(peer, slot, done)),
+                Ok(done) => return Ok((peer, slot, done)),
                 Err(e) => error = e,
             }
         }
         Err(error)
     }
 
-    fn consume(&mut self, peer: usize, slot: Slot, done: Decrypted) -> Decrypted {
+    fn consume(&mut self, peer: usize, slot: Slot) {
         if let Some(p) = self.peers.get_mut(peer) {
             let before = p.chain.next_label();
             p.chain.consume(slot);
             let index = u32::try_from(peer).unwrap_or(u32::MAX);
             self.next_labels.update(index, before, p.chain.next_label());
         }
-        done
     }
 
     fn state_len(&self) -> usize {
@@ -288,18 +307,52 @@ impl Conversation {
     /// [`CryptoError::CommitmentMismatch`], [`CryptoError::DecryptionFailed`] or
     /// [`CryptoError::BadSignature`] when it was tampered with or forged.
     pub fn decrypt(&mut self, message: &[u8]) -> Result<Decrypted, Error> {
+        let opened = self.open(message)?;
+        Ok(self.commit(opened))
+    }
+
+    /// [`Conversation::decrypt`] without using up the message's key: nothing changes until
+    /// the result is passed to [`Conversation::commit`], so a caller can check what the message
+    /// says before it is taken.
+    pub(crate) fn open(&self, message: &[u8]) -> Result<Opened, Error> {
         let label = message::label_of(message)?;
         let error = match self.current.open(&label, message) {
-            Ok(done) => return Ok(done),
+            Ok((peer, slot, decrypted)) => {
+                return Ok(Opened {
+                    decrypted,
+                    previous: false,
+                    peer,
+                    slot,
+                });
+            }
             Err(e) => e,
         };
-        match self.previous.as_deref_mut() {
-            Some(previous) => previous.open(&label, message).map_err(|e| match e {
-                Error::Crypto(CryptoError::NoMatchingKey) => error,
-                e => e,
-            }),
+        match self.previous.as_deref() {
+            Some(previous) => match previous.open(&label, message) {
+                Ok((peer, slot, decrypted)) => Ok(Opened {
+                    decrypted,
+                    previous: true,
+                    peer,
+                    slot,
+                }),
+                Err(Error::Crypto(CryptoError::NoMatchingKey)) => Err(error),
+                Err(e) => Err(e),
+            },
             None => Err(error),
         }
+    }
+
+    /// Uses up the key of a message [`Conversation::open`] opened (with no change in between).
+    pub(crate) fn commit(&mut self, opened: Opened) -> Decrypted {
+        let epoch = if opened.previous {
+            self.previous.as_deref_mut()
+        } else {
+            Some(&mut self.current)
+        };
+        if let Some(epoch) = epoch {
+            epoch.consume(opened.peer, opened.slot);
+        }
+        opened.decrypted
     }
 
     /// Whether a pending key of this conversation matches the message's label: a cheap test

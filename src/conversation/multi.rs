@@ -44,6 +44,14 @@ pub struct FanOut {
     next_labels: NextLabels,
 }
 
+/// A first message opened and the fan-out step it used, until it is committed.
+pub(crate) struct FirstOpened {
+    pub(crate) conversation: Conversation,
+    pub(crate) decrypted: Decrypted,
+    incoming: usize,
+    slot: Slot,
+}
+
 struct Incoming {
     sender: MailboxId,
     chain: ReceiverChain,
@@ -119,6 +127,7 @@ fn adhoc(id: ConversationId, me: MailboxId, current: Epoch) -> Conversation {
         current,
         previous: None,
         removed: false,
+        early: Vec::new(),
     }
 }
 
@@ -270,6 +279,24 @@ impl FanOut {
     /// Opens a first message delivered to the local user: finds its key part by label, rebuilds
     /// the ad-hoc conversation from the seed, and decrypts. On error nothing changes.
     pub fn open_first(&mut self, delivery: &Delivery) -> Result<(Conversation, Decrypted), Error> {
+        let opened = self.open_first_staged(delivery)?;
+        Ok(self.commit_first(opened))
+    }
+
+    /// Whether a pending fan-out step carries `part`'s label: whether a first message with
+    /// this part can be ours with the grants we hold (else its grant has not arrived yet, or
+    /// it is not for us).
+    pub(crate) fn recognises(&self, part: &KeyPart) -> bool {
+        let label = part.label;
+        let in_order = self.next_labels.get(&label).is_some_and(|i| {
+            self.incoming.get(i).and_then(|x| x.chain.next_label()) == Some(label)
+        });
+        in_order || !self.scan(&label, None).is_empty()
+    }
+
+    /// [`FanOut::open_first`] without using up the fan-out step: nothing changes until the
+    /// result is passed to [`FanOut::commit_first`].
+    pub(crate) fn open_first_staged(&self, delivery: &Delivery) -> Result<FirstOpened, Error> {
         let part = delivery.part().ok_or(DecodeError::Invalid {
             what: "first message",
         })?;
@@ -286,14 +313,21 @@ impl FanOut {
         self.open_part(part, delivery.cohort(), body)
     }
 
+    /// Uses up the fan-out step of a first message [`FanOut::open_first_staged`] opened (with
+    /// no change in between); returns the conversation it opened and the message.
+    pub(crate) fn commit_first(&mut self, opened: FirstOpened) -> (Conversation, Decrypted) {
+        self.consume(opened.incoming, opened.slot);
+        (opened.conversation, opened.decrypted)
+    }
+
     /// Tries the pending fan-out steps labelled like `part`: the sender's next step first (one
-    /// lookup), then every window. Changes state only on success.
+    /// lookup), then every window. Changes nothing.
     fn open_part(
-        &mut self,
+        &self,
         part: &KeyPart,
         cohort: &[MailboxId],
         body: &[u8],
-    ) -> Result<(Conversation, Decrypted), Error> {
+    ) -> Result<FirstOpened, Error> {
         let mut error = Error::Crypto(CryptoError::NoMatchingKey);
         let label = part.label;
         let in_order = self
@@ -308,9 +342,13 @@ impl FanOut {
         loop {
             for (i, slot) in candidates {
                 match self.try_first(i, slot, part, cohort, body) {
-                    Ok(done) => {
-                        self.consume(i, slot);
-                        return Ok(done);
+                    Ok((conversation, decrypted)) => {
+                        return Ok(FirstOpened {
+                            conversation,
+                            decrypted,
+                            incoming: i,
+                            slot,
+                        });
                     }
                     Err(e) => error = e,
                 }

@@ -2,7 +2,7 @@
 //! restart, as one versioned postcard structure. It holds secret keys: store it encrypted.
 
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::chain::{NextLabels, ReceiverChain, ReceiverState, SenderChain, SenderState};
 use super::distribution::SecretBytes;
@@ -11,7 +11,7 @@ use super::{Conversation, Epoch, OwnChain, PeerChain, chain_binding};
 use crate::crypto::sign::{SigningKey, VerifyingKey};
 use crate::envelope::MailboxId;
 use crate::error::DecodeError;
-use crate::wire::Wire;
+use crate::wire::{self, Wire};
 
 const INVALID: DecodeError = DecodeError::Invalid {
     what: "conversation state",
@@ -46,12 +46,22 @@ struct ConversationState {
     removed: bool,
     current: EpochState,
     previous: Option<EpochState>,
+    /// Distributions kept for epochs not reached yet (version 2 on), in arrival order.
+    early: Vec<SecretBlob>,
 }
+
+/// A secret byte string (a distribution, which holds a chain key), wiped on drop.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+struct SecretBlob(#[serde(with = "serde_bytes")] Vec<u8>);
 
 impl Wire for ConversationState {
     const WHAT: &'static str = "conversation state";
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
 }
+
+/// Version 1 is version 2 without the kept distributions (an empty list, one `0x00` byte, at
+/// the end).
+const VERSION_1: u8 = 1;
 
 impl Epoch {
     fn to_state(&self) -> EpochState {
@@ -118,13 +128,26 @@ impl Conversation {
             removed: self.removed,
             current: self.current.to_state(),
             previous: self.previous.as_ref().map(|p| p.to_state()),
+            early: self
+                .early
+                .iter()
+                .map(|e| SecretBlob(e.bytes.to_vec()))
+                .collect(),
         };
         Zeroizing::new(state.to_wire())
     }
 
-    /// Restores a state written by [`Conversation::to_bytes`], checking its invariants.
+    /// Restores a state written by [`Conversation::to_bytes`] (or by version 1), checking its
+    /// invariants.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let s = ConversationState::from_wire(bytes)?;
+        let s = match bytes.split_first() {
+            Some((&VERSION_1, body)) => {
+                let mut body = Zeroizing::new(body.to_vec());
+                body.push(0);
+                wire::decode_body(&body, ConversationState::WHAT)?
+            }
+            _ => ConversationState::from_wire(bytes)?,
+        };
         let current = Epoch::from_state(&s.current, &s.id, s.kind, &s.me)?;
         let previous = match &s.previous {
             Some(p) if p.number < s.current.number && p.own.is_none() => {
@@ -133,13 +156,18 @@ impl Conversation {
             Some(_) => return Err(INVALID),
             None => None,
         };
-        Ok(Self {
+        let mut conversation = Self {
             id: s.id,
             kind: s.kind,
             me: s.me,
             current,
             previous,
             removed: s.removed,
-        })
+            early: Vec::with_capacity(s.early.len()),
+        };
+        for blob in &s.early {
+            conversation.restore_early(&blob.0)?;
+        }
+        Ok(conversation)
     }
 }

@@ -105,7 +105,7 @@ pub(crate) fn deliver(to: &mut Client, outgoing: &[Outgoing]) -> Vec<Event> {
     let mailbox = *to.mailbox_id();
     deliveries_for(outgoing, &mailbox)
         .iter()
-        .flat_map(|d| to.receive_at(d, NOW).unwrap())
+        .flat_map(|d| to.receive(d, NOW).unwrap())
         .collect()
 }
 

@@ -5,7 +5,6 @@
 use missive::Identity;
 use missive::conversation::{Accepted, Conversation, Handoffs, KeyDistribution, Member, Role};
 use missive::envelope::MailboxId;
-use missive::{Error, UsageError};
 
 pub fn mailbox(i: usize) -> MailboxId {
     MailboxId([i as u8 + 1; 16])
@@ -71,10 +70,6 @@ impl Net {
                 Some(conv) => match conv.accept_distribution(from, &bytes) {
                     Ok(Accepted::NewEpoch(_)) => true,
                     Ok(_) => false,
-                    Err(Error::Usage(UsageError::FutureEpoch)) => {
-                        self.queued.push((from, to, bytes));
-                        false
-                    }
                     Err(e) => panic!("unexpected {e:?}"),
                 },
             };

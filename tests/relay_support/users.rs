@@ -144,7 +144,7 @@ impl Net {
         let page = DeliveryPage::from_bytes(&body).unwrap();
         let mut events = Vec::new();
         for d in &page.deliveries {
-            events.extend(client.receive(&d.delivery).unwrap());
+            events.extend(client.receive(&d.delivery, system_clock()).unwrap());
         }
         let ack = Ack {
             ids: page.deliveries.iter().map(|d| d.id).collect(),

@@ -133,7 +133,7 @@ impl Demo {
         for d in deliveries {
             ids.push(d.id);
             let events = client
-                .receive_at(&d.delivery, now())
+                .receive(&d.delivery, now())
                 .map_err(|e| e.to_string())?;
             for event in &events {
                 if let Event::Message { id, .. } = event {

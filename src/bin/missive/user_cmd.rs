@@ -208,7 +208,7 @@ pub(crate) fn receive_all(relay: &Relay, client: &mut Client) -> Result<Vec<Stri
     let mut lines = Vec::new();
     let mut ids = Vec::new();
     for d in deliveries {
-        match client.receive(&d.delivery) {
+        match client.receive(&d.delivery, now()) {
             Ok(events) => lines.extend(events.iter().filter_map(|e| describe(client, e))),
             Err(e) => lines.push(format!("(dropped a delivery: {e})")),
         }
