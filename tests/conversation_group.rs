@@ -380,3 +380,51 @@ fn a_change_is_sorted_and_a_repeated_member_refused() {
     assert_eq!(repeated.err(), Some(UsageError::InvalidRoster.into()));
     assert_eq!(group.epoch(), 1);
 }
+
+#[test]
+fn what_was_kept_for_an_epoch_that_a_concurrent_change_replaced_is_dropped() {
+    let mut rng = rand::rng();
+    // Admins 1 and 2. Admin 1 adds member 3, who hands 2 its chain for epoch 1 before 2 has
+    // seen 1's commit; 2 keeps it.
+    let others = vec![member(1, Role::Admin), member(2, Role::Admin)];
+    let (zero, welcomes) = Conversation::create(&mut rng, member(0, Role::Admin), others).unwrap();
+    let mut net = Net {
+        convs: vec![Some(zero), None, None],
+        queued: Vec::new(),
+    };
+    net.pump(mailbox(0), welcomes);
+    let from_1 = net
+        .conv(1)
+        .change(&mut rng, &[member(3, Role::Member)], &[])
+        .unwrap();
+    let welcome_3 = &from_1.iter().find(|(to, _)| *to == mailbox(3)).unwrap().1;
+    let mut three = Conversation::join(mailbox(3), mailbox(1), &welcome_3.to_bytes()).unwrap();
+    let chains_3 = three.start_chain(&mut rng).unwrap();
+    let for_2 = &chains_3.iter().find(|(to, _)| *to == mailbox(2)).unwrap().1;
+    assert_eq!(
+        net.conv(2)
+            .accept_distribution(mailbox(3), &for_2.to_bytes()),
+        Ok(Accepted::Kept)
+    );
+    let kept = net.conv(2).to_bytes();
+    // Whether 2 makes a change of its own or takes 0's, epoch 1 is not the one 3's chain was
+    // for: it is dropped, and the state saves and loads as ever.
+    let mut own = Conversation::from_bytes(&kept).unwrap();
+    own.change(&mut rng, &[member(4, Role::Member)], &[])
+        .unwrap();
+    let from_0 = net.conv(0).change(&mut rng, &[], &[mailbox(1)]).unwrap();
+    let commit_2 = &from_0.iter().find(|(to, _)| *to == mailbox(2)).unwrap().1;
+    let mut taken = Conversation::from_bytes(&kept).unwrap();
+    assert_eq!(
+        taken.accept_distribution(mailbox(0), &commit_2.to_bytes()),
+        Ok(Accepted::NewEpoch(1))
+    );
+    let hello = three.encrypt(b"from 3").unwrap();
+    for two in [own, taken] {
+        assert_eq!(two.epoch(), 1);
+        let saved = two.to_bytes();
+        let restored = Conversation::from_bytes(&saved).unwrap();
+        assert_eq!(*restored.to_bytes(), *saved);
+        assert!(!two.recognises(&hello));
+    }
+}

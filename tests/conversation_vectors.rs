@@ -47,11 +47,11 @@ fn trace(chain_key: &[u8; 32], roster_hash: &[u8; 32], sender: &MailboxId, index
     let binding = [&roster_hash[..], &sender.0].concat();
     let mut key = *chain_key;
     for i in 0..index {
-        key = hazmat::chain_step(&key, hazmat::CHAIN_DOMAIN, &binding, i).0;
+        key = *hazmat::chain_step(&key, hazmat::CHAIN_DOMAIN, &binding, i).0;
     }
     let (next, secret, label) = hazmat::chain_step(&key, hazmat::CHAIN_DOMAIN, &binding, index);
     let keys = hazmat::message_keys(&secret, roster_hash);
-    json!({"chain_key": h(&key), "next_chain_key": h(&next), "step_secret": h(&secret),
+    json!({"chain_key": h(&key), "next_chain_key": h(&*next), "step_secret": h(&*secret),
         "label": h(&label), "aead_key": h(&keys[..32]), "commitment": h(&keys[32..64]),
         "signature_mask": h(&keys[64..])})
 }
@@ -232,7 +232,7 @@ fn run_first(inputs: &Value) -> Value {
         .concat();
         let (_, step_secret, label) =
             hazmat::chain_step(&unh32(&r["fanout_key"]), hazmat::FANOUT_DOMAIN, &binding, 0);
-        grants.push(json!({"to": r["id"], "grant": h(&grant), "step_secret": h(&step_secret), "label": h(&label)}));
+        grants.push(json!({"to": r["id"], "grant": h(&grant), "step_secret": h(&*step_secret), "label": h(&label)}));
     }
     let seed = unh32(&inputs["seed"]);
     let id = ConversationId(unh(&inputs["conversation_id"]).try_into().unwrap());

@@ -49,7 +49,7 @@ impl Conversation {
     ) -> Result<(Self, Handoffs), Error> {
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
-        Self::create_with(
+        Self::create_from(
             ConversationId(id),
             me,
             others,
@@ -59,8 +59,18 @@ impl Conversation {
     }
 
     /// [`Conversation::create`] with explicit secrets (for vectors).
-    #[doc(hidden)]
+    #[cfg(feature = "hazmat")]
     pub fn create_with(
+        id: ConversationId,
+        me: Member,
+        others: Vec<Member>,
+        chain_key: &[u8; 32],
+        signing_seed: &[u8; 32],
+    ) -> Result<(Self, Handoffs), Error> {
+        Self::create_from(id, me, others, chain_key, signing_seed)
+    }
+
+    fn create_from(
         id: ConversationId,
         me: Member,
         mut others: Vec<Member>,
@@ -126,12 +136,20 @@ impl Conversation {
     /// Starts the local sender chain for the current epoch; returns its key for every other
     /// member. Needed after joining and after every [`Accepted::NewEpoch`].
     pub fn start_chain<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Result<Handoffs, Error> {
-        self.start_chain_with(&random32(rng), &random32(rng))
+        self.start_chain_from(&random32(rng), &random32(rng))
     }
 
     /// [`Conversation::start_chain`] with explicit secrets (for vectors).
-    #[doc(hidden)]
+    #[cfg(feature = "hazmat")]
     pub fn start_chain_with(
+        &mut self,
+        chain_key: &[u8; 32],
+        signing_seed: &[u8; 32],
+    ) -> Result<Handoffs, Error> {
+        self.start_chain_from(chain_key, signing_seed)
+    }
+
+    fn start_chain_from(
         &mut self,
         chain_key: &[u8; 32],
         signing_seed: &[u8; 32],
@@ -154,12 +172,22 @@ impl Conversation {
         added: &[Member],
         removed: &[MailboxId],
     ) -> Result<Handoffs, Error> {
-        self.change_with(added, removed, &random32(rng), &random32(rng))
+        self.change_from(added, removed, &random32(rng), &random32(rng))
     }
 
     /// [`Conversation::change`] with explicit secrets (for vectors).
-    #[doc(hidden)]
+    #[cfg(feature = "hazmat")]
     pub fn change_with(
+        &mut self,
+        added: &[Member],
+        removed: &[MailboxId],
+        chain_key: &[u8; 32],
+        signing_seed: &[u8; 32],
+    ) -> Result<Handoffs, Error> {
+        self.change_from(added, removed, chain_key, signing_seed)
+    }
+
+    fn change_from(
         &mut self,
         added: &[Member],
         removed: &[MailboxId],
@@ -195,7 +223,7 @@ impl Conversation {
         let new_ids: Vec<MailboxId> = added.iter().map(|m| m.id).collect();
         let new = |m: &Member| new_ids.binary_search(&m.id).is_ok();
         let commit = Change::Commit { added, removed };
-        Ok(self.install_own(chain_key, signing_seed, |m| {
+        let handoffs = self.install_own(chain_key, signing_seed, |m| {
             Some(if new(m) {
                 Change::Welcome {
                     roster: members.clone(),
@@ -203,7 +231,11 @@ impl Conversation {
             } else {
                 commit.clone()
             })
-        }))
+        });
+        // What was kept for this epoch number came from another admin's change, which ours
+        // replaces: it no longer fits and is dropped.
+        self.install_early();
+        Ok(handoffs)
     }
 
     /// Accepts a payload that member `from` sent the local member inside their pairwise

@@ -54,6 +54,7 @@ impl MessageKeys {
     }
 
     /// The raw keys, for vectors.
+    #[cfg(feature = "hazmat")]
     pub(crate) fn bytes(&self) -> &[u8; 96] {
         &self.key
     }

@@ -392,10 +392,19 @@ impl core::fmt::Debug for Conversation {
 }
 
 /// Raw derivations, exposed for the deterministic vectors and for second implementations'
-/// cross-checks. Not a stable API.
-#[doc(hidden)]
+/// cross-checks (feature `hazmat`). Not a stable API.
+#[cfg(feature = "hazmat")]
 pub mod hazmat {
-    pub use super::multi::{ADHOC_CHAIN, ADHOC_ID, ADHOC_SALT, FANOUT_DOMAIN};
+    use zeroize::Zeroizing;
+
+    /// Domain of fan-out chains.
+    pub const FANOUT_DOMAIN: &[u8] = super::multi::FANOUT_DOMAIN;
+    /// HKDF-Extract salt of an ad-hoc seed.
+    pub const ADHOC_SALT: &[u8] = super::multi::ADHOC_SALT;
+    /// Info of the ad-hoc conversation-id mask.
+    pub const ADHOC_ID: &[u8] = super::multi::ADHOC_ID;
+    /// Info prefix of an ad-hoc sender's first chain key.
+    pub const ADHOC_CHAIN: &[u8] = super::multi::ADHOC_CHAIN;
 
     /// One chain step: `(CK_{i+1}, S_i, L_i)`.
     pub fn chain_step(
@@ -403,18 +412,18 @@ pub mod hazmat {
         domain: &[u8],
         binding: &[u8],
         index: u32,
-    ) -> ([u8; 32], [u8; 32], [u8; 8]) {
+    ) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>, [u8; 8]) {
         let (next, step) = super::chain::step(key, domain, binding, index);
-        (*next, *step.secret, step.label)
+        (next, Zeroizing::new(*step.secret), step.label)
     }
 
     /// The conversation chain domain.
     pub const CHAIN_DOMAIN: &[u8] = super::CHAIN_DOMAIN;
 
     /// A message's keys `K || C || M` (32 + 32 + 64) from its step secret.
-    pub fn message_keys(secret: &[u8; 32], roster_hash: &[u8; 32]) -> [u8; 128] {
+    pub fn message_keys(secret: &[u8; 32], roster_hash: &[u8; 32]) -> Zeroizing<[u8; 128]> {
         let (keys, commitment) = super::message::MessageKeys::derive(secret, roster_hash);
-        let mut out = [0u8; 128];
+        let mut out = Zeroizing::new([0u8; 128]);
         out[..32].copy_from_slice(&keys.bytes()[..32]);
         out[32..64].copy_from_slice(&commitment);
         out[64..].copy_from_slice(&keys.bytes()[32..]);

@@ -26,13 +26,13 @@ use crate::error::{CryptoError, DecodeError, Error, UsageError};
 use crate::wire::Wire;
 
 /// Domain of fan-out chains; their binding is `sender || recipient`.
-pub const FANOUT_DOMAIN: &[u8] = b"missive/v1/fanout";
+pub(crate) const FANOUT_DOMAIN: &[u8] = b"missive/v1/fanout";
 /// HKDF-Extract salt of the seed.
-pub const ADHOC_SALT: &[u8] = b"missive/v1/adhoc";
+pub(crate) const ADHOC_SALT: &[u8] = b"missive/v1/adhoc";
 /// Info of the conversation-id mask.
-pub const ADHOC_ID: &[u8] = b"missive/v1/adhoc-id";
+pub(crate) const ADHOC_ID: &[u8] = b"missive/v1/adhoc-id";
 /// Info prefix of the sender's first chain key.
-pub const ADHOC_CHAIN: &[u8] = b"missive/v1/adhoc-chain";
+pub(crate) const ADHOC_CHAIN: &[u8] = b"missive/v1/adhoc-chain";
 
 /// One user's fan-out keys: the chains it granted to others and those granted to it, and the
 /// signing key of its ad-hoc chains.
@@ -142,7 +142,7 @@ impl FanOut {
     }
 
     /// [`FanOut::new`] with an explicit signing seed (for vectors).
-    #[doc(hidden)]
+    #[cfg(feature = "hazmat")]
     pub fn with_seed(me: MailboxId, signing_seed: &[u8; 32]) -> Self {
         Self::with_signing(me, SigningKey::from_seed(signing_seed))
     }
@@ -166,12 +166,16 @@ impl FanOut {
     ) -> Result<FanOutGrant, Error> {
         let mut key = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(key.as_mut());
-        self.grant_with(to, &key)
+        self.grant_from(to, &key)
     }
 
     /// [`FanOut::grant`] with an explicit key (for vectors).
-    #[doc(hidden)]
+    #[cfg(feature = "hazmat")]
     pub fn grant_with(&mut self, to: MailboxId, key: &[u8; 32]) -> Result<FanOutGrant, Error> {
+        self.grant_from(to, key)
+    }
+
+    fn grant_from(&mut self, to: MailboxId, key: &[u8; 32]) -> Result<FanOutGrant, Error> {
         if to == self.me {
             return Err(UsageError::InvalidRoster.into());
         }
@@ -225,12 +229,23 @@ impl FanOut {
         rng.fill_bytes(seed.as_mut());
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
-        self.send_first_with(&seed, ConversationId(id), recipients, body, expiry)
+        self.send_first_from(&seed, ConversationId(id), recipients, body, expiry)
     }
 
     /// [`FanOut::send_first`] with an explicit seed and id (for vectors).
-    #[doc(hidden)]
+    #[cfg(feature = "hazmat")]
     pub fn send_first_with(
+        &mut self,
+        seed: &[u8; 32],
+        id: ConversationId,
+        recipients: &[MailboxId],
+        body: &[u8],
+        expiry: u64,
+    ) -> Result<(Conversation, Envelope), Error> {
+        self.send_first_from(seed, id, recipients, body, expiry)
+    }
+
+    fn send_first_from(
         &mut self,
         seed: &[u8; 32],
         id: ConversationId,

@@ -79,11 +79,13 @@ impl KeySchedule {
     }
 
     /// `secret`, for the known-answer tests only.
+    #[cfg(any(test, feature = "hazmat"))]
     pub(crate) fn secret(&self) -> &[u8; PRK_LEN] {
         &self.secret
     }
 
     /// `key_schedule_context`, for the known-answer tests only.
+    #[cfg(any(test, feature = "hazmat"))]
     pub(crate) fn context(&self) -> &[u8; CONTEXT_LEN] {
         &self.context
     }

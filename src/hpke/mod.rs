@@ -98,7 +98,7 @@ mod mode;
 mod setup;
 mod single_shot;
 
-#[doc(hidden)]
+#[cfg(any(test, feature = "hazmat"))]
 pub mod kat;
 
 pub use crate::crypto::x25519::PublicKey;

@@ -53,10 +53,19 @@ pub use ratchet::{MAX_SKIP, MAX_SKIPPED_KEYS};
 pub use store::{MemorySessionStore, SessionStore, receive, send};
 
 /// Where a session's fresh X25519 key pairs come from. Applications pass an RNG to the
-/// public functions; test vectors use the `*_with_keys` functions with a source that hands
-/// out listed keys, so a vector names its secrets instead of depending on an RNG.
-#[doc(hidden)]
+/// public functions; test vectors use the `*_with_keys` functions (feature `hazmat`) with a
+/// source that hands out listed keys, so a vector names its secrets instead of depending on an
+/// RNG.
+#[cfg(feature = "hazmat")]
 pub trait KeySource {
+    /// The next key pair.
+    fn next_key(&mut self) -> SecretKey;
+}
+
+/// Where a session's fresh X25519 key pairs come from: an RNG (the `hazmat` feature lets
+/// vectors list them).
+#[cfg(not(feature = "hazmat"))]
+pub(crate) trait KeySource {
     /// The next key pair.
     fn next_key(&mut self) -> SecretKey;
 }

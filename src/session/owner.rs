@@ -88,12 +88,16 @@ impl PrekeyOwner {
     /// A new owner for `identity` with generation 0 of its signed and last-resort prekeys and
     /// no one-time prekeys.
     pub fn new<R: CryptoRng + ?Sized>(rng: &mut R, identity: &Identity) -> Self {
-        Self::new_with_keys(&mut RngKeys(rng), identity)
+        Self::new_from_keys(&mut RngKeys(rng), identity)
     }
 
     /// [`PrekeyOwner::new`] with explicit keys (the signed prekey, then the last-resort one).
-    #[doc(hidden)]
+    #[cfg(feature = "hazmat")]
     pub fn new_with_keys(keys: &mut dyn KeySource, identity: &Identity) -> Self {
+        Self::new_from_keys(keys, identity)
+    }
+
+    fn new_from_keys(keys: &mut dyn KeySource, identity: &Identity) -> Self {
         Self(OwnerState {
             identity: *identity.public(),
             current: Generation::generate(keys, identity, 0),
@@ -110,12 +114,20 @@ impl PrekeyOwner {
         rng: &mut R,
         identity: &Identity,
     ) -> Result<(), Error> {
-        self.rotate_with_keys(&mut RngKeys(rng), identity)
+        self.rotate_from_keys(&mut RngKeys(rng), identity)
     }
 
     /// [`PrekeyOwner::rotate`] with explicit keys.
-    #[doc(hidden)]
+    #[cfg(feature = "hazmat")]
     pub fn rotate_with_keys(
+        &mut self,
+        keys: &mut dyn KeySource,
+        identity: &Identity,
+    ) -> Result<(), Error> {
+        self.rotate_from_keys(keys, identity)
+    }
+
+    fn rotate_from_keys(
         &mut self,
         keys: &mut dyn KeySource,
         identity: &Identity,
@@ -141,12 +153,20 @@ impl PrekeyOwner {
         rng: &mut R,
         count: usize,
     ) -> Result<Vec<OneTimePrekey>, Error> {
-        self.generate_one_time_with_keys(&mut RngKeys(rng), count)
+        self.generate_one_time_from_keys(&mut RngKeys(rng), count)
     }
 
     /// [`PrekeyOwner::generate_one_time`] with explicit keys.
-    #[doc(hidden)]
+    #[cfg(feature = "hazmat")]
     pub fn generate_one_time_with_keys(
+        &mut self,
+        keys: &mut dyn KeySource,
+        count: usize,
+    ) -> Result<Vec<OneTimePrekey>, Error> {
+        self.generate_one_time_from_keys(keys, count)
+    }
+
+    fn generate_one_time_from_keys(
         &mut self,
         keys: &mut dyn KeySource,
         count: usize,

@@ -52,12 +52,20 @@ impl Session {
         identity: &Identity,
         bundle: &VerifiedBundle,
     ) -> Result<Self, Error> {
-        Self::initiate_with_keys(&mut RngKeys(rng), identity, bundle)
+        Self::initiate_from_keys(&mut RngKeys(rng), identity, bundle)
     }
 
     /// [`Session::initiate`] with explicit keys: EK_A, then Alice's first ratchet key.
-    #[doc(hidden)]
+    #[cfg(feature = "hazmat")]
     pub fn initiate_with_keys(
+        keys: &mut dyn KeySource,
+        identity: &Identity,
+        bundle: &VerifiedBundle,
+    ) -> Result<Self, Error> {
+        Self::initiate_from_keys(keys, identity, bundle)
+    }
+
+    fn initiate_from_keys(
         keys: &mut dyn KeySource,
         identity: &Identity,
         bundle: &VerifiedBundle,
@@ -144,12 +152,20 @@ impl Session {
         rng: &mut R,
         plaintext: &[u8],
     ) -> Result<SessionMessage, Error> {
-        self.encrypt_with_keys(&mut RngKeys(rng), plaintext)
+        self.encrypt_from_keys(&mut RngKeys(rng), plaintext)
     }
 
     /// [`Session::encrypt`] with explicit keys (drawn only when a DH ratchet step is due).
-    #[doc(hidden)]
+    #[cfg(feature = "hazmat")]
     pub fn encrypt_with_keys(
+        &mut self,
+        keys: &mut dyn KeySource,
+        plaintext: &[u8],
+    ) -> Result<SessionMessage, Error> {
+        self.encrypt_from_keys(keys, plaintext)
+    }
+
+    fn encrypt_from_keys(
         &mut self,
         keys: &mut dyn KeySource,
         plaintext: &[u8],
