@@ -4,11 +4,12 @@
 
 mod common;
 
-use common::{NOW, deliver, look_up, member};
+use common::{NOW, Stores, deliver, look_up, member};
 use missive::client::Content;
 use missive::platform::{Platform, Profile};
 
-fn main() -> Result<(), missive::Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut stores = Stores::default();
     let mut platform = Platform::new(&mut rand::rng());
     let mut ana = member(&mut platform, "ana", Profile::FREE);
     let mut ben = member(&mut platform, "ben", Profile::FREE);
@@ -21,12 +22,19 @@ fn main() -> Result<(), missive::Error> {
         refused.err().map(|e| e.to_string()).unwrap_or_default()
     );
 
+    // Every send hands out its envelopes only from `save`, once Ana's state is stored: were
+    // they submitted first, a crash would restart her from a state that reuses their keys.
     deliver(
         &mut ben,
-        &ana.invite(&mut rand::rng(), &ben_id, Some("We met at RustConf"), NOW)?,
+        &ana.invite(&mut rand::rng(), &ben_id, Some("We met at RustConf"), NOW)?
+            .save(&mut rand::rng(), stores.of("ana"))?,
     )?;
     let ana_id = *ana.mailbox_id();
-    deliver(&mut ana, &ben.accept(&mut rand::rng(), &ana_id, NOW)?)?;
+    deliver(
+        &mut ana,
+        &ben.accept(&mut rand::rng(), &ana_id, NOW)?
+            .save(&mut rand::rng(), stores.of("ben"))?,
+    )?;
 
     deliver(
         &mut ben,
@@ -35,7 +43,8 @@ fn main() -> Result<(), missive::Error> {
             &ben_id,
             &Content::text("Coffee next week?"),
             NOW,
-        )?,
+        )?
+        .save(&mut rand::rng(), stores.of("ana"))?,
     )?;
     deliver(
         &mut ana,
@@ -44,12 +53,14 @@ fn main() -> Result<(), missive::Error> {
             &ana_id,
             &Content::text("Tuesday works."),
             NOW,
-        )?,
+        )?
+        .save(&mut rand::rng(), stores.of("ben"))?,
     )?;
 
     deliver(
         &mut ana,
-        &ben.remove_connection(&mut rand::rng(), &ana_id, NOW)?,
+        &ben.remove_connection(&mut rand::rng(), &ana_id, NOW)?
+            .save(&mut rand::rng(), stores.of("ben"))?,
     )?;
     let after = ana.send(
         &mut rand::rng(),

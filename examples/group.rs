@@ -5,12 +5,13 @@
 
 mod common;
 
-use common::{NOW, deliver, look_up, member};
+use common::{NOW, Stores, deliver, look_up, member};
 use missive::client::{Content, Text};
 use missive::conversation::Role;
 use missive::platform::{Platform, Profile};
 
-fn main() -> Result<(), missive::Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut stores = Stores::default();
     let mut platform = Platform::new(&mut rand::rng());
     let mut dan = member(&mut platform, "dan", Profile::FREE);
     let mut ana = member(&mut platform, "ana", Profile::FREE);
@@ -20,7 +21,9 @@ fn main() -> Result<(), missive::Error> {
         (look_up(&mut dan, &mut ben)?, Role::Manager),
     ];
     look_up(&mut ana, &mut ben)?;
-    let (group, welcome) = dan.create_group(&mut rand::rng(), &members, NOW)?;
+    let (group, welcome) = dan
+        .create_group(&mut rand::rng(), &members, NOW)?
+        .save(&mut rand::rng(), stores.of("dan"))?;
     deliver(&mut ana, &welcome)?;
     deliver(&mut ben, &welcome)?;
     let ana_id = *ana.mailbox_id();
@@ -29,7 +32,9 @@ fn main() -> Result<(), missive::Error> {
         mentions: vec![ana_id],
         attachments: vec![],
     });
-    let out = dan.post_to_group(&mut rand::rng(), &group, &post, NOW)?;
+    let out = dan
+        .post_to_group(&mut rand::rng(), &group, &post, NOW)?
+        .save(&mut rand::rng(), stores.of("dan"))?;
     deliver(&mut ana, &out)?;
     deliver(&mut ben, &out)?;
     println!(
@@ -45,16 +50,21 @@ fn main() -> Result<(), missive::Error> {
             &ben_id,
             &Content::text("Pair on the review?"),
             NOW,
-        )?,
+        )?
+        .save(&mut rand::rng(), stores.of("ana"))?,
     )?;
-    let change = dan.change_group(&mut rand::rng(), &group, &[], &[ben_id], NOW)?;
+    let change = dan
+        .change_group(&mut rand::rng(), &group, &[], &[ben_id], NOW)?
+        .save(&mut rand::rng(), stores.of("dan"))?;
     deliver(&mut ana, &change)?;
-    let out = dan.post_to_group(
-        &mut rand::rng(),
-        &group,
-        &Content::text("Ben has moved on."),
-        NOW,
-    )?;
+    let out = dan
+        .post_to_group(
+            &mut rand::rng(),
+            &group,
+            &Content::text("Ben has moved on."),
+            NOW,
+        )?
+        .save(&mut rand::rng(), stores.of("dan"))?;
     deliver(&mut ana, &out)?;
     println!(
         "ben gets {} of the new post's deliveries",

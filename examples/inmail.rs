@@ -6,12 +6,13 @@
 
 mod common;
 
-use common::{NOW, deliver, look_up, member};
+use common::{NOW, Stores, deliver, look_up, member};
 use missive::client::Content;
 use missive::platform::{Platform, Profile, Tier};
 use missive::token::TokenKind;
 
-fn main() -> Result<(), missive::Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut stores = Stores::default();
     let mut platform = Platform::new(&mut rand::rng());
     let career = Profile {
         tier: Tier::PremiumCareer,
@@ -25,7 +26,8 @@ fn main() -> Result<(), missive::Error> {
     let pitch = Content::text("Dan, would you consider a role on my team?");
     deliver(
         &mut dan,
-        &ben.send_inmail(&mut rand::rng(), &dan_id, &pitch, NOW)?,
+        &ben.send_inmail(&mut rand::rng(), &dan_id, &pitch, NOW)?
+            .save(&mut rand::rng(), stores.of("ben"))?,
     )?;
     println!(
         "ben's credit tokens after one InMail: {}",
@@ -39,7 +41,8 @@ fn main() -> Result<(), missive::Error> {
             &ben_id,
             &Content::text("Tell me more."),
             NOW,
-        )?,
+        )?
+        .save(&mut rand::rng(), stores.of("dan"))?,
     )?;
     // A free member has no credits.
     println!(

@@ -4,11 +4,12 @@
 
 mod common;
 
-use common::{NOW, connect, deliver, member};
+use common::{NOW, Stores, connect, deliver, member};
 use missive::client::Content;
 use missive::platform::{Platform, Profile};
 
-fn main() -> Result<(), missive::Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut stores = Stores::default();
     let mut platform = Platform::new(&mut rand::rng());
     let mut ana = member(&mut platform, "ana", Profile::FREE);
     let mut friends: Vec<_> = (0..3)
@@ -18,12 +19,14 @@ fn main() -> Result<(), missive::Error> {
         .iter_mut()
         .map(|f| connect(&mut ana, f))
         .collect::<Result<Vec<_>, _>>()?;
-    let (_, out) = ana.send_multi(
-        &mut rand::rng(),
-        &ids,
-        &Content::text("Lunch on Friday?"),
-        NOW,
-    )?;
+    let (_, out) = ana
+        .send_multi(
+            &mut rand::rng(),
+            &ids,
+            &Content::text("Lunch on Friday?"),
+            NOW,
+        )?
+        .save(&mut rand::rng(), stores.of("ana"))?;
     let first = out.last().map_or(0, |o| o.envelope.len());
     println!(
         "{} envelopes; the multi-recipient one is {first} bytes for {} recipients",

@@ -4,11 +4,12 @@
 
 mod common;
 
-use common::{NOW, deliver, look_up, member};
+use common::{NOW, Stores, deliver, look_up, member};
 use missive::client::Content;
 use missive::platform::{Platform, Profile, Tier};
 
-fn main() -> Result<(), missive::Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut stores = Stores::default();
     let mut platform = Platform::new(&mut rand::rng());
     let open = Profile {
         tier: Tier::PremiumBusiness,
@@ -22,12 +23,15 @@ fn main() -> Result<(), missive::Error> {
     let hello = Content::text("Hi Chloe, I admire your work on payments.");
     deliver(
         &mut chloe,
-        &ana.send(&mut rand::rng(), &chloe_id, &hello, NOW)?,
+        &ana.send(&mut rand::rng(), &chloe_id, &hello, NOW)?
+            .save(&mut rand::rng(), stores.of("ana"))?,
     )?;
     let ana_id = *ana.mailbox_id();
     deliver(
         &mut ana,
-        &chloe.send(&mut rand::rng(), &ana_id, &Content::text("Thank you!"), NOW)?,
+        &chloe
+            .send(&mut rand::rng(), &ana_id, &Content::text("Thank you!"), NOW)?
+            .save(&mut rand::rng(), stores.of("chloe"))?,
     )?;
     Ok(())
 }

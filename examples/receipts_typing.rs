@@ -4,11 +4,12 @@
 
 mod common;
 
-use common::{NOW, connect, deliver, member};
+use common::{NOW, Stores, connect, deliver, member};
 use missive::client::{Content, Event, Settings};
 use missive::platform::{Platform, Profile};
 
-fn main() -> Result<(), missive::Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut stores = Stores::default();
     let mut platform = Platform::new(&mut rand::rng());
     let mut ana = member(&mut platform, "ana", Profile::FREE);
     let mut ben = member(&mut platform, "ben", Profile::FREE);
@@ -28,7 +29,8 @@ fn main() -> Result<(), missive::Error> {
             &ben_id,
             &Content::text("Are you there?"),
             NOW,
-        )?,
+        )?
+        .save(&mut rand::rng(), stores.of("ana"))?,
     )?;
     let Some((conversation, id)) = conversation_of(&events) else {
         return Ok(());
@@ -42,7 +44,8 @@ fn main() -> Result<(), missive::Error> {
     deliver(&mut ana, &typing)?;
     deliver(
         &mut ana,
-        &ben.mark_read(&mut rand::rng(), &conversation, &id, NOW)?,
+        &ben.mark_read(&mut rand::rng(), &conversation, &id, NOW)?
+            .save(&mut rand::rng(), stores.of("ben"))?,
     )?;
     ben.set_settings(Settings {
         read_receipts: false,
@@ -52,6 +55,7 @@ fn main() -> Result<(), missive::Error> {
     println!(
         "with both switched off, ben sends {} receipts and {} typing indicators",
         ben.mark_read(&mut rand::rng(), &conversation, &id, NOW)?
+            .save(&mut rand::rng(), stores.of("ben"))?
             .len(),
         ben.typing(&mut rand::rng(), &conversation, true, NOW)?
             .len()

@@ -5,12 +5,13 @@
 
 mod common;
 
-use common::{NOW, certify, deliver, fund, look_up, member};
+use common::{NOW, Stores, certify, deliver, fund, look_up, member};
 use missive::client::{CallToAction, Content, Event, ImageRef, LeadField, Sponsored};
 use missive::platform::{Platform, Profile};
 use missive::token::TokenKind;
 
-fn main() -> Result<(), missive::Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut stores = Stores::default();
     let mut platform = Platform::new(&mut rand::rng());
     let mut acme = member(&mut platform, "acme", Profile::FREE);
     acme.set_advertiser_certificate(platform.certify_advertiser(
@@ -46,7 +47,9 @@ fn main() -> Result<(), missive::Error> {
     };
     let events = deliver(
         &mut ana,
-        &acme.send_sponsored(&mut rand::rng(), &[ana_id], &ad, NOW)?,
+        &acme
+            .send_sponsored(&mut rand::rng(), &[ana_id], &ad, NOW)?
+            .save(&mut rand::rng(), stores.of("acme"))?,
     )?;
     for e in &events {
         if let Event::Message {
@@ -65,13 +68,15 @@ fn main() -> Result<(), missive::Error> {
             }
             if let Some(form) = &s.lead_form {
                 let acme_id = *acme.mailbox_id();
-                let answer = ana.answer_lead_form(
-                    &mut rand::rng(),
-                    &acme_id,
-                    form,
-                    &[("email", "ana@example.com")],
-                    NOW,
-                )?;
+                let answer = ana
+                    .answer_lead_form(
+                        &mut rand::rng(),
+                        &acme_id,
+                        form,
+                        &[("email", "ana@example.com")],
+                        NOW,
+                    )?
+                    .save(&mut rand::rng(), stores.of("ana"))?;
                 deliver(&mut acme, &[answer])?;
             }
         }

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::saved::Saved;
 use common::users::{NOW, connect, contact, deliver, deliveries_for, directory, texts};
 use missive::client::{Client, Content, Event};
 use missive::envelope::{self, MailboxId};
@@ -22,6 +23,7 @@ fn direct_messages_flow_both_ways() {
     let bob_id = connect(&mut alice, &mut bob);
     let out = alice
         .send(&mut rand::rng(), &bob_id, &Content::text("hi bob"), NOW)
+        .saved()
         .unwrap();
     let events = deliver(&mut bob, &out);
     assert_eq!(texts(&events), ["hi bob"]);
@@ -42,6 +44,7 @@ fn direct_messages_flow_both_ways() {
     let alice_id = *alice.mailbox_id();
     let reply = bob
         .send(&mut rand::rng(), &alice_id, &Content::text("hi alice"), NOW)
+        .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut alice, &reply)), ["hi alice"]);
     for i in 0..5 {
@@ -52,6 +55,7 @@ fn direct_messages_flow_both_ways() {
                 &Content::text(format!("m{i}")),
                 NOW,
             )
+            .saved()
             .unwrap();
         assert_eq!(texts(&deliver(&mut bob, &out)), [format!("m{i}")]);
     }
@@ -63,6 +67,7 @@ fn a_message_that_arrives_before_its_keys_waits_for_them() {
     let bob_id = connect(&mut alice, &mut bob);
     let out = alice
         .send(&mut rand::rng(), &bob_id, &Content::text("late keys"), NOW)
+        .saved()
         .unwrap();
     let mut ds = deliveries_for(&out, &bob_id);
     assert_eq!(ds.len(), 2, "key distribution, then the message");
@@ -80,6 +85,7 @@ fn duplicates_are_dropped() {
     let bob_id = connect(&mut alice, &mut bob);
     let out = alice
         .send(&mut rand::rng(), &bob_id, &Content::text("once"), NOW)
+        .saved()
         .unwrap();
     let ds = deliveries_for(&out, &bob_id);
     let first: Vec<Event> = ds
@@ -102,6 +108,7 @@ fn multi_recipient_message_reaches_only_its_recipients() {
     let ids: Vec<MailboxId> = others.iter_mut().map(|o| connect(&mut alice, o)).collect();
     let (_, out) = alice
         .send_multi(&mut rand::rng(), &ids[..3], &Content::text("to three"), NOW)
+        .saved()
         .unwrap();
     for o in &mut others[..3] {
         assert_eq!(texts(&deliver(o, &out)), ["to three"]);
@@ -126,7 +133,9 @@ fn the_51st_recipient_is_refused() {
         let mut peer = user(&format!("peer{i}"));
         ids.push(connect(&mut alice, &mut peer));
     }
-    let refused = alice.send_multi(&mut rand::rng(), &ids, &Content::text("too many"), NOW);
+    let refused = alice
+        .send_multi(&mut rand::rng(), &ids, &Content::text("too many"), NOW)
+        .saved();
     assert_eq!(
         refused.unwrap_err(),
         Error::Usage(UsageError::TooManyRecipients { max: 50 })
@@ -134,6 +143,7 @@ fn the_51st_recipient_is_refused() {
     assert!(
         alice
             .send_multi(&mut rand::rng(), &ids[..50], &Content::text("fifty"), NOW)
+            .saved()
             .is_ok()
     );
 }
@@ -144,17 +154,20 @@ fn state_survives_a_restart_on_both_sides() {
     let bob_id = connect(&mut alice, &mut bob);
     let out = alice
         .send(&mut rand::rng(), &bob_id, &Content::text("before"), NOW)
+        .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut bob, &out)), ["before"]);
     let mut alice = Client::from_bytes(&alice.to_bytes()).unwrap();
     let mut bob = Client::from_bytes(&bob.to_bytes()).unwrap();
     let out = alice
         .send(&mut rand::rng(), &bob_id, &Content::text("after"), NOW)
+        .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut bob, &out)), ["after"]);
     let alice_id = *alice.mailbox_id();
     let reply = bob
         .send(&mut rand::rng(), &alice_id, &Content::text("reply"), NOW)
+        .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut alice, &reply)), ["reply"]);
 }
@@ -166,6 +179,7 @@ fn a_third_party_reads_nothing_of_a_direct_conversation() {
     contact(&mut eve, &mut bob);
     let out = alice
         .send(&mut rand::rng(), &bob_id, &Content::text("private"), NOW)
+        .saved()
         .unwrap();
     deliver(&mut bob, &out);
     // Eve re-addresses Bob's deliveries to herself, as a malicious relay could.
@@ -187,6 +201,7 @@ fn a_sealed_message_claiming_another_sender_is_refused() {
     // Bob knows Alice.
     let out = alice
         .send(&mut rand::rng(), &bob_id, &Content::text("hello"), NOW)
+        .saved()
         .unwrap();
     deliver(&mut bob, &out);
     // Mallory starts her own session with Bob, but cannot make it pass as Alice's: her first
@@ -194,6 +209,7 @@ fn a_sealed_message_claiming_another_sender_is_refused() {
     connect(&mut mallory, &mut bob);
     let out = mallory
         .send(&mut rand::rng(), &bob_id, &Content::text("it's alice"), NOW)
+        .saved()
         .unwrap();
     let events = deliver(&mut bob, &out);
     for e in &events {
@@ -227,8 +243,14 @@ fn sessions_started_by_both_sides_at_once_converge() {
     // Each looks the other up and invites before seeing the other's invitation.
     let bob_id = contact(&mut alice, &mut bob);
     let alice_id = contact(&mut bob, &mut alice);
-    let from_alice = alice.invite(&mut rand::rng(), &bob_id, None, NOW).unwrap();
-    let from_bob = bob.invite(&mut rand::rng(), &alice_id, None, NOW).unwrap();
+    let from_alice = alice
+        .invite(&mut rand::rng(), &bob_id, None, NOW)
+        .saved()
+        .unwrap();
+    let from_bob = bob
+        .invite(&mut rand::rng(), &alice_id, None, NOW)
+        .saved()
+        .unwrap();
     deliver(&mut bob, &from_alice);
     deliver(&mut alice, &from_bob);
     // Crossing invitations connect; messages now flow both ways, several times.
@@ -240,6 +262,7 @@ fn sessions_started_by_both_sides_at_once_converge() {
                 &Content::text(format!("a{i}")),
                 NOW,
             )
+            .saved()
             .unwrap();
         assert_eq!(texts(&deliver(&mut bob, &out)), [format!("a{i}")]);
         let out = bob
@@ -249,6 +272,7 @@ fn sessions_started_by_both_sides_at_once_converge() {
                 &Content::text(format!("b{i}")),
                 NOW,
             )
+            .saved()
             .unwrap();
         assert_eq!(texts(&deliver(&mut alice, &out)), [format!("b{i}")]);
     }
@@ -257,6 +281,7 @@ fn sessions_started_by_both_sides_at_once_converge() {
     let mut bob = Client::from_bytes(&bob.to_bytes()).unwrap();
     let out = alice
         .send(&mut rand::rng(), &bob_id, &Content::text("later"), NOW)
+        .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut bob, &out)), ["later"]);
 }

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::saved::Saved;
 use common::users::{NOW, connect, contact, deliver, deliveries_for, member, texts, two};
 use missive::client::{Client, Content, Outgoing};
 use missive::conversation::{ConversationId, Role};
@@ -33,7 +34,7 @@ fn group(n: usize) -> (Vec<Client>, ConversationId) {
     let (dan, others) = users.split_first_mut().unwrap();
     let ids: Vec<MailboxId> = others.iter_mut().map(|o| connect(dan, o)).collect();
     let roles: Vec<(MailboxId, Role)> = ids.iter().map(|m| (*m, Role::Manager)).collect();
-    let (id, out) = dan.create_group(&mut rng, &roles, NOW).unwrap();
+    let (id, out) = dan.create_group(&mut rng, &roles, NOW).saved().unwrap();
     for o in others.iter_mut() {
         deliver(o, &out);
     }
@@ -41,6 +42,7 @@ fn group(n: usize) -> (Vec<Client>, ConversationId) {
     for i in 0..n {
         let out = users[i]
             .post_to_group(&mut rng, &id, &Content::text("epoch 0"), NOW)
+            .saved()
             .unwrap();
         for (j, u) in users.iter_mut().enumerate() {
             if j != i {
@@ -70,6 +72,7 @@ fn scenario(n: usize, removed: usize) -> Scenario {
     let ids: Vec<MailboxId> = users.iter().map(|u| *u.mailbox_id()).collect();
     let change = users[0]
         .change_group(&mut rng, &group, &[], &[ids[removed]], NOW)
+        .saved()
         .unwrap();
     let mut outgoing = change.clone();
     let mut posts = Vec::new();
@@ -83,6 +86,7 @@ fn scenario(n: usize, removed: usize) -> Scenario {
         let text = format!("after the change, from m{i}");
         let out = user
             .post_to_group(&mut rng, &group, &Content::text(text.clone()), NOW)
+            .saved()
             .unwrap();
         outgoing.extend(out);
         posts.push(text);
@@ -180,10 +184,12 @@ fn a_chain_and_a_post_that_overtake_their_change_are_read_after_it() {
     let (dan, ana, ben, chloe) = (0, 1, 2, 3);
     let change = users[dan]
         .change_group(&mut rng, &group, &[], &[ids[chloe]], NOW)
+        .saved()
         .unwrap();
     deliver(&mut users[ben], &change);
     let post = users[ben]
         .post_to_group(&mut rng, &group, &Content::text("first"), NOW)
+        .saved()
         .unwrap();
     let for_ana = deliveries_for(&post, &ids[ana]);
     assert_eq!(for_ana.len(), 2, "Ben's chain (pairwise) and his post");
@@ -197,6 +203,7 @@ fn a_chain_and_a_post_that_overtake_their_change_are_read_after_it() {
     assert_eq!(texts(&deliver(&mut users[ana], &change)), ["first"]);
     let again = users[ben]
         .post_to_group(&mut rng, &group, &Content::text("second"), NOW)
+        .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut users[ana], &again)), ["second"]);
     assert_eq!(users[ana].waiting(), 0);

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::saved::Saved;
 use common::users::{
     NOW, connect, contact, deliver, deliveries_for, invitations, member, texts, two,
 };
@@ -48,24 +49,31 @@ fn busy_ana() -> (Client, Vec<Client>, Vec<Outgoing>) {
     for other in others.iter_mut().skip(6).take(2) {
         invitations(&mut ana);
         let id = contact(&mut ana, other);
-        let out = ana.invite(&mut rng, &id, Some("hello"), NOW).unwrap();
+        let out = ana
+            .invite(&mut rng, &id, Some("hello"), NOW)
+            .saved()
+            .unwrap();
         deliver(other, &out);
     }
     let ana_id = *ana.mailbox_id();
     contact(&mut others[8], &mut ana);
     invitations(&mut others[8]);
-    let out = others[8].invite(&mut rng, &ana_id, None, NOW).unwrap();
+    let out = others[8]
+        .invite(&mut rng, &ana_id, None, NOW)
+        .saved()
+        .unwrap();
     deliver(&mut ana, &out);
     let ids: Vec<MailboxId> = others.iter().map(|o| *o.mailbox_id()).collect();
     for group in [&ids[..4], &ids[2..6]] {
         let members: Vec<(MailboxId, Role)> = group.iter().map(|m| (*m, Role::Member)).collect();
-        let (_, out) = ana.create_group(&mut rng, &members, NOW).unwrap();
+        let (_, out) = ana.create_group(&mut rng, &members, NOW).saved().unwrap();
         for o in others.iter_mut() {
             deliver(o, &out);
         }
     }
     let (_, out) = ana
         .send_multi(&mut rng, &ids[..5], &Content::text("to five"), NOW)
+        .saved()
         .unwrap();
     for o in others.iter_mut() {
         deliver(o, &out);
@@ -73,6 +81,7 @@ fn busy_ana() -> (Client, Vec<Client>, Vec<Outgoing>) {
     // Ben's first direct message: its chain is held back, so the message waits.
     let mut first = others[0]
         .send(&mut rng, &ana_id, &Content::text("one"), NOW)
+        .saved()
         .unwrap();
     let message = first.pop().unwrap();
     assert!(
@@ -80,6 +89,7 @@ fn busy_ana() -> (Client, Vec<Client>, Vec<Outgoing>) {
         "its keys are late"
     );
     ana.request_tokens(&mut rng, TokenKind::Invite, 3, NOW)
+        .saved()
         .unwrap();
     (ana, others, first)
 }
@@ -109,12 +119,14 @@ fn a_reloaded_busy_state_carries_on() {
     assert_eq!(texts(&deliver(&mut ana, &held)), ["one"]);
     let out = ana
         .send(&mut rng, &ids[1], &Content::text("still here"), NOW)
+        .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut others[1], &out)), ["still here"]);
     assert_eq!(ana.groups().len(), 2);
     for group in ana.groups() {
         let out = ana
             .post_to_group(&mut rng, &group, &Content::text("post"), NOW)
+            .saved()
             .unwrap();
         let members = ana.conversation(&group).unwrap().recipients();
         for (id, other) in ids.iter().zip(others.iter_mut()) {
@@ -172,17 +184,20 @@ fn states_saved_by_version_2_load_once_and_save_canonically() {
     for (id, other) in ids.iter().zip(others.iter_mut()) {
         let out = ana
             .send(&mut rng, id, &Content::text("after the upgrade"), NOW)
+            .saved()
             .unwrap();
         assert_eq!(texts(&deliver(other, &out)), ["after the upgrade"]);
         let ana_id = *ana.mailbox_id();
         let back = other
             .send(&mut rng, &ana_id, &Content::text("back"), NOW)
+            .saved()
             .unwrap();
         assert_eq!(texts(&deliver(ana, &back)), ["back"]);
     }
     let group = group_of(ana);
     let out = ana
         .post_to_group(&mut rng, &group, &Content::text("to the group"), NOW)
+        .saved()
         .unwrap();
     for other in others.iter_mut() {
         assert_eq!(texts(&deliver(other, &out)), ["to the group"]);
@@ -296,19 +311,24 @@ impl World {
         let out = match action {
             Action::Invite(a, b) => {
                 invitations(&mut self.users[a]);
-                self.users[a].invite(&mut rng, &self.ids[b], None, NOW)
+                self.users[a]
+                    .invite(&mut rng, &self.ids[b], None, NOW)
+                    .saved()
             }
-            Action::Accept(a, b) => self.users[a].accept(&mut rng, &self.ids[b], NOW),
-            Action::Decline(a, b) => self.users[a].decline(&mut rng, &self.ids[b], NOW),
-            Action::Remove(a, b) => self.users[a].remove_connection(&mut rng, &self.ids[b], NOW),
-            Action::Send(a, b) => {
-                self.users[a].send(&mut rng, &self.ids[b], &Content::text("hi"), NOW)
-            }
+            Action::Accept(a, b) => self.users[a].accept(&mut rng, &self.ids[b], NOW).saved(),
+            Action::Decline(a, b) => self.users[a].decline(&mut rng, &self.ids[b], NOW).saved(),
+            Action::Remove(a, b) => self.users[a]
+                .remove_connection(&mut rng, &self.ids[b], NOW)
+                .saved(),
+            Action::Send(a, b) => self.users[a]
+                .send(&mut rng, &self.ids[b], &Content::text("hi"), NOW)
+                .saved(),
             Action::Multi(a, set) => {
                 let to = self.others(a, &set);
                 let content = Content::text("to several");
                 self.users[a]
                     .send_multi(&mut rng, &to, &content, NOW)
+                    .saved()
                     .map(|(_, out)| out)
             }
             Action::CreateGroup(a, set) => {
@@ -320,6 +340,7 @@ impl World {
                 invitations(&mut self.users[a]);
                 self.users[a]
                     .create_group(&mut rng, &members, NOW)
+                    .saved()
                     .map(|(_, out)| out)
             }
             Action::ChangeGroup(a, add, remove) => {
@@ -343,16 +364,22 @@ impl World {
                     .filter(|m| members.iter().any(|x| x.id == *m))
                     .collect();
                 invitations(&mut self.users[a]);
-                self.users[a].change_group(&mut rng, &group, &added, &removed, NOW)
+                self.users[a]
+                    .change_group(&mut rng, &group, &added, &removed, NOW)
+                    .saved()
             }
             Action::Post(a) => {
                 let Some(&group) = self.users[a].groups().first() else {
                     return;
                 };
-                self.users[a].post_to_group(&mut rng, &group, &Content::text("post"), NOW)
+                self.users[a]
+                    .post_to_group(&mut rng, &group, &Content::text("post"), NOW)
+                    .saved()
             }
             Action::Tokens(a) => {
-                let _ = self.users[a].request_tokens(&mut rng, TokenKind::Invite, 2, NOW);
+                let _ = self.users[a]
+                    .request_tokens(&mut rng, TokenKind::Invite, 2, NOW)
+                    .saved();
                 Ok(Vec::new())
             }
             Action::Hold(a) => {
@@ -361,6 +388,7 @@ impl World {
             }
             Action::Sync(a) => self.users[a]
                 .access_sync(&mut rng, NOW)
+                .saved()
                 .map(|sync| sync.notices),
         };
         if let Ok(out) = out {

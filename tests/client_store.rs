@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::saved::Saved;
 use common::users::{NOW, connect, deliver, texts};
 use missive::client::{Client, ClientStore, Content, MemoryStore, StoreError};
 
@@ -28,6 +29,7 @@ fn a_client_resumes_from_the_memory_store() {
             &Content::text("after restart"),
             NOW,
         )
+        .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut ben, &out)), ["after restart"]);
 }
@@ -63,6 +65,7 @@ fn the_sqlite_store_is_encrypted_durable_and_keyed() {
     let mut resumed = Client::load_from(&store).unwrap().unwrap();
     let out = resumed
         .send(&mut rand::rng(), &ben_id, &Content::text("from disk"), NOW)
+        .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut ben, &out)), ["from disk"]);
     let wrong = SqliteStore::open(&path, &[8u8; 32]).unwrap();
@@ -83,4 +86,77 @@ fn a_tampered_state_is_refused() {
         Client::load_from(&store),
         Err(StoreError::Corrupt(_))
     ));
+}
+
+/// A memory store whose next save fails, as a full disk would.
+#[derive(Default)]
+struct Flaky {
+    inner: MemoryStore,
+    fail_next: bool,
+}
+
+impl ClientStore for Flaky {
+    fn load(&self) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, StoreError> {
+        self.inner.load()
+    }
+
+    fn save(&mut self, rng: &mut dyn rand::CryptoRng, state: &[u8]) -> Result<(), StoreError> {
+        if core::mem::take(&mut self.fail_next) {
+            return Err(StoreError::Backend);
+        }
+        self.inner.save(rng, state)
+    }
+}
+
+#[test]
+fn a_send_hands_out_nothing_until_its_state_is_saved() {
+    let (mut ana, mut ben) = pair();
+    let ben_id = connect(&mut ana, &mut ben);
+    let mut store = Flaky::default();
+    ana.save_to(&mut rand::rng(), &mut store).unwrap();
+    store.fail_next = true;
+    let sent = ana
+        .send(&mut rand::rng(), &ben_id, &Content::text("lost"), NOW)
+        .unwrap();
+    assert_eq!(
+        sent.save(&mut rand::rng(), &mut store).err(),
+        Some(StoreError::Backend),
+        "no envelope comes out of a failed save"
+    );
+    // The app starts again from what its store holds: the send never happened.
+    let mut ana = Client::load_from(&store).unwrap().unwrap();
+    let out = ana
+        .send(&mut rand::rng(), &ben_id, &Content::text("kept"), NOW)
+        .unwrap()
+        .save(&mut rand::rng(), &mut store)
+        .unwrap();
+    // What the store holds is exactly the state after the send.
+    assert_eq!(*store.load().unwrap().unwrap(), *ana.to_bytes());
+    assert_eq!(texts(&deliver(&mut ben, &out)), ["kept"]);
+}
+
+#[test]
+fn a_crash_after_submitting_never_reuses_a_key() {
+    let (mut ana, mut ben) = pair();
+    let ben_id = connect(&mut ana, &mut ben);
+    let mut store = MemoryStore::default();
+    let mut submitted = Vec::new();
+    for i in 0..3 {
+        // Submitted after the save; then the app crashes and restarts from its store.
+        let out = ana
+            .send(
+                &mut rand::rng(),
+                &ben_id,
+                &Content::text(format!("m{i}")),
+                NOW,
+            )
+            .unwrap()
+            .save(&mut rand::rng(), &mut store)
+            .unwrap();
+        submitted.extend(out);
+        ana = Client::load_from(&store).unwrap().unwrap();
+    }
+    // Each message went out under its own key: Ben reads all three, in order, none refused.
+    let events = deliver(&mut ben, &submitted);
+    assert_eq!(texts(&events), ["m0", "m1", "m2"]);
 }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::saved::Saved;
 use common::users::{NOW, certify, connect, contact, deliver, fund, member, refusals, texts};
 use missive::PolicyError;
 use missive::access::Credential;
@@ -55,11 +56,15 @@ fn direct_messages_need_an_accepted_connection() {
     let (_, mut ana, mut ben) = world();
     let ben_id = contact(&mut ana, &mut ben);
     assert_eq!(
-        policy(ana.send(&mut rng(), &ben_id, &Content::text("hi"), NOW)),
+        policy(
+            ana.send(&mut rng(), &ben_id, &Content::text("hi"), NOW)
+                .saved()
+        ),
         PolicyError::NotConnected
     );
     let invite = ana
         .invite(&mut rng(), &ben_id, Some("We met at RustConf"), NOW)
+        .saved()
         .unwrap();
     let events = deliver(&mut ben, &invite);
     let ana_id = *ana.mailbox_id();
@@ -72,18 +77,23 @@ fn direct_messages_need_an_accepted_connection() {
         Connection::InvitedUs(Some("We met at RustConf".into()))
     );
     assert_eq!(
-        policy(ana.send(&mut rng(), &ben_id, &Content::text("hi"), NOW)),
+        policy(
+            ana.send(&mut rng(), &ben_id, &Content::text("hi"), NOW)
+                .saved()
+        ),
         PolicyError::NotConnected,
         "pending is not connected"
     );
-    let accept = ben.accept(&mut rng(), &ana_id, NOW).unwrap();
+    let accept = ben.accept(&mut rng(), &ana_id, NOW).saved().unwrap();
     assert_eq!(deliver(&mut ana, &accept), vec![Event::Connected(ben_id)]);
     let out = ana
         .send(&mut rng(), &ben_id, &Content::text("hi"), NOW)
+        .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut ben, &out)), ["hi"]);
     let reply = ben
         .send(&mut rng(), &ana_id, &Content::text("hello"), NOW)
+        .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut ana, &reply)), ["hello"]);
 }
@@ -96,44 +106,54 @@ fn declined_withdrawn_and_removed_connections() {
     // Declined.
     deliver(
         &mut ben,
-        &ana.invite(&mut rng(), &ben_id, None, NOW).unwrap(),
+        &ana.invite(&mut rng(), &ben_id, None, NOW).saved().unwrap(),
     );
     assert_eq!(
-        deliver(&mut ana, &ben.decline(&mut rng(), &ana_id, NOW).unwrap()),
+        deliver(
+            &mut ana,
+            &ben.decline(&mut rng(), &ana_id, NOW).saved().unwrap()
+        ),
         vec![Event::Declined(ben_id)]
     );
     assert_eq!(ana.connection(&ben_id), Connection::None);
     assert_eq!(
-        policy(ben.accept(&mut rng(), &ana_id, NOW)),
+        policy(ben.accept(&mut rng(), &ana_id, NOW).saved()),
         PolicyError::NoInvitation
     );
     // Withdrawn.
     deliver(
         &mut ben,
-        &ana.invite(&mut rng(), &ben_id, None, NOW).unwrap(),
+        &ana.invite(&mut rng(), &ben_id, None, NOW).saved().unwrap(),
     );
     assert_eq!(
-        deliver(&mut ben, &ana.withdraw(&mut rng(), &ben_id, NOW).unwrap()),
+        deliver(
+            &mut ben,
+            &ana.withdraw(&mut rng(), &ben_id, NOW).saved().unwrap()
+        ),
         vec![Event::Withdrawn(ana_id)]
     );
     assert_eq!(
-        policy(ben.accept(&mut rng(), &ana_id, NOW)),
+        policy(ben.accept(&mut rng(), &ana_id, NOW).saved()),
         PolicyError::NoInvitation
     );
     assert_eq!(
-        policy(ana.withdraw(&mut rng(), &ben_id, NOW)),
+        policy(ana.withdraw(&mut rng(), &ben_id, NOW).saved()),
         PolicyError::NoInvitation
     );
     // Connected, then removed.
     connect(&mut ana, &mut ben);
     assert_eq!(
-        policy(ana.invite(&mut rng(), &ben_id, None, NOW)),
+        policy(ana.invite(&mut rng(), &ben_id, None, NOW).saved()),
         PolicyError::AlreadyConnected
     );
-    let removal = ben.remove_connection(&mut rng(), &ana_id, NOW).unwrap();
+    let removal = ben
+        .remove_connection(&mut rng(), &ana_id, NOW)
+        .saved()
+        .unwrap();
     // Before the removal arrives, Ana's client still believes they are connected: Ben refuses.
     let stale = ana
         .send(&mut rng(), &ben_id, &Content::text("still there?"), NOW)
+        .saved()
         .unwrap();
     let events = deliver(&mut ben, &stale);
     assert!(texts(&events).is_empty());
@@ -143,11 +163,17 @@ fn declined_withdrawn_and_removed_connections() {
         vec![Event::Disconnected(*ben.mailbox_id())]
     );
     assert_eq!(
-        policy(ana.send(&mut rng(), &ben_id, &Content::text("hi"), NOW)),
+        policy(
+            ana.send(&mut rng(), &ben_id, &Content::text("hi"), NOW)
+                .saved()
+        ),
         PolicyError::NotConnected
     );
     assert_eq!(
-        policy(ben.send(&mut rng(), &ana_id, &Content::text("hi"), NOW)),
+        policy(
+            ben.send(&mut rng(), &ana_id, &Content::text("hi"), NOW)
+                .saved()
+        ),
         PolicyError::NotConnected
     );
 }
@@ -160,17 +186,19 @@ fn mutual_invitations_connect_and_notes_are_bounded() {
     let long = "x".repeat(missive::client::MAX_NOTE + 1);
     assert_eq!(
         ana.invite(&mut rng(), &ben_id, Some(&long), NOW)
+            .saved()
             .unwrap_err(),
         Error::Usage(UsageError::TooLarge {
             what: "invitation note"
         })
     );
-    let a = ana.invite(&mut rng(), &ben_id, None, NOW).unwrap();
-    let b = ben.invite(&mut rng(), &ana_id, None, NOW).unwrap();
+    let a = ana.invite(&mut rng(), &ben_id, None, NOW).saved().unwrap();
+    let b = ben.invite(&mut rng(), &ana_id, None, NOW).saved().unwrap();
     assert_eq!(deliver(&mut ana, &b), vec![Event::Connected(ben_id)]);
     assert_eq!(deliver(&mut ben, &a), vec![Event::Connected(ana_id)]);
     assert!(
         ana.send(&mut rng(), &ben_id, &Content::text("hi"), NOW)
+            .saved()
             .is_ok()
     );
 }
@@ -184,13 +212,17 @@ fn anyone_may_message_a_premium_member_with_open_profile() {
     let mut chloe = member(&mut p, "chloe", OPEN);
     let chloe_id = contact(&mut ana, &mut chloe);
     assert_eq!(
-        policy(ana.send(&mut rng(), &chloe_id, &Content::text("hi"), NOW)),
+        policy(
+            ana.send(&mut rng(), &chloe_id, &Content::text("hi"), NOW)
+                .saved()
+        ),
         PolicyError::NotConnected,
         "profile unknown"
     );
     ana.set_contact_profile(chloe_id, OPEN);
     let out = ana
         .send(&mut rng(), &chloe_id, &Content::text("hi"), NOW)
+        .saved()
         .unwrap();
     let events = deliver(&mut chloe, &out);
     assert!(events.iter().any(|e| matches!(
@@ -207,6 +239,7 @@ fn anyone_may_message_a_premium_member_with_open_profile() {
             &mut ana,
             &chloe
                 .send(&mut rng(), &ana_id, &Content::text("hello"), NOW)
+                .saved()
                 .unwrap()
         )),
         ["hello"]
@@ -215,6 +248,7 @@ fn anyone_may_message_a_premium_member_with_open_profile() {
         texts(&deliver(
             &mut chloe,
             &ana.send(&mut rng(), &chloe_id, &Content::text("again"), NOW)
+                .saved()
                 .unwrap()
         )),
         ["again"]
@@ -243,7 +277,10 @@ fn open_profile_needs_premium_and_the_switch_on_the_recipients_side() {
         },
     );
     assert_eq!(
-        policy(ana.send(&mut rng(), &dan_id, &Content::text("hi"), NOW)),
+        policy(
+            ana.send(&mut rng(), &dan_id, &Content::text("hi"), NOW)
+                .saved()
+        ),
         PolicyError::NotConnected
     );
     // A sender whose idea of the profile is wrong (or a modified client) is refused by the recipient.
@@ -253,6 +290,7 @@ fn open_profile_needs_premium_and_the_switch_on_the_recipients_side() {
     let events = deliver(
         &mut eve,
         &ana.send(&mut rng(), &eve_id, &Content::text("hi"), NOW)
+            .saved()
             .unwrap(),
     );
     assert!(texts(&events).is_empty());
@@ -302,6 +340,7 @@ fn inmail_spends_one_credit_token_and_opens_a_conversation() {
     assert_eq!(ben.tokens(TokenKind::Credit), 5);
     let out = ben
         .send_inmail(&mut rng(), &dan_id, &Content::text("a role?"), NOW)
+        .saved()
         .unwrap();
     // Every envelope of the send carries the same credit token, so the relay takes one.
     let tokens: Vec<_> = out.iter().map(|o| o.credential.clone()).collect();
@@ -320,6 +359,7 @@ fn inmail_spends_one_credit_token_and_opens_a_conversation() {
     // contact key came with the InMail, Dan's with his reply.
     let reply = dan
         .send(&mut rng(), &ben_id, &Content::text("tell me more"), NOW)
+        .saved()
         .unwrap();
     assert!(
         reply
@@ -329,6 +369,7 @@ fn inmail_spends_one_credit_token_and_opens_a_conversation() {
     assert_eq!(texts(&deliver(&mut ben, &reply)), ["tell me more"]);
     let more = ben
         .send(&mut rng(), &dan_id, &Content::text("sure"), NOW)
+        .saved()
         .unwrap();
     assert!(
         more.iter()
@@ -339,6 +380,7 @@ fn inmail_spends_one_credit_token_and_opens_a_conversation() {
     // An InMail is paid even to someone whose key Ben holds: what Dan is shown as paid was.
     let paid = ben
         .send_inmail(&mut rng(), &dan_id, &Content::text("one more"), NOW)
+        .saved()
         .unwrap();
     assert!(
         paid.iter()
@@ -355,7 +397,10 @@ fn without_a_credit_token_inmail_fails_and_changes_nothing() {
     let dan_id = contact(&mut ana, &mut dan);
     assert_eq!(ana.tokens(TokenKind::Credit), 0);
     assert_eq!(
-        policy(ana.send_inmail(&mut rng(), &dan_id, &Content::text("hi"), NOW)),
+        policy(
+            ana.send_inmail(&mut rng(), &dan_id, &Content::text("hi"), NOW)
+                .saved()
+        ),
         PolicyError::NoToken
     );
     assert_eq!(ana.direct_conversation(&dan_id), None);
@@ -365,11 +410,15 @@ fn without_a_credit_token_inmail_fails_and_changes_nothing() {
         let mut target = member(&mut p, &format!("t{i}"), Profile::FREE);
         let id = contact(&mut ben, &mut target);
         ben.send_inmail(&mut rng(), &id, &Content::text("hi"), NOW)
+            .saved()
             .unwrap();
     }
     let dan_at_ben = contact(&mut ben, &mut dan);
     assert_eq!(
-        policy(ben.send_inmail(&mut rng(), &dan_at_ben, &Content::text("hi"), NOW)),
+        policy(
+            ben.send_inmail(&mut rng(), &dan_at_ben, &Content::text("hi"), NOW)
+                .saved()
+        ),
         PolicyError::NoToken
     );
 }
@@ -382,6 +431,7 @@ fn a_token_request_survives_a_restart_and_a_foreign_answer_changes_nothing() {
     let before = ben.tokens(TokenKind::Invite);
     let issue = ben
         .request_tokens(&mut rng(), TokenKind::Invite, 3, NOW)
+        .saved()
         .unwrap();
     // The client stops here; the relay has counted the three tokens and answers later.
     let mut ben = Client::from_bytes(&ben.to_bytes()).unwrap();
@@ -393,6 +443,7 @@ fn a_token_request_survives_a_restart_and_a_foreign_answer_changes_nothing() {
     // An answer to Eve's request (same size) does not finish Ben's.
     let foreign = eve
         .request_tokens(&mut rng(), TokenKind::Invite, 3, NOW)
+        .saved()
         .unwrap();
     assert!(ben.add_tokens(&answer(&foreign.request)).is_err());
     assert_eq!(ben.tokens(TokenKind::Invite), before);
@@ -412,6 +463,7 @@ fn premium_to_premium_inmail_spends_a_premium_token_not_a_credit() {
     let premium = ben.tokens(TokenKind::Premium);
     let out = ben
         .send_inmail(&mut rng(), &chloe_id, &Content::text("partnership?"), NOW)
+        .saved()
         .unwrap();
     assert!(matches!(&out[0].credential, Credential::Token(t) if t.kind == TokenKind::Premium));
     assert_eq!(ben.tokens(TokenKind::Credit), 5);
@@ -430,6 +482,7 @@ fn premium_to_premium_inmail_spends_a_premium_token_not_a_credit() {
     ben.set_contact_profile(dan_id, BUSINESS);
     let out = ben
         .send_inmail(&mut rng(), &dan_id, &Content::text("hi"), NOW)
+        .saved()
         .unwrap();
     assert_eq!(
         refusals(&deliver(&mut dan, &out)),
@@ -481,6 +534,7 @@ fn sponsored_messages_reach_their_audience_with_a_verifiable_advertiser() {
     });
     let out = acme
         .send_sponsored(&mut rng(), &ids, &ad(None), NOW)
+        .saved()
         .unwrap();
     for c in &mut audience[..2] {
         let events = deliver(c, &out);
@@ -523,7 +577,11 @@ fn only_certified_advertisers_send_sponsored_messages() {
     let mut mallory = member(&mut p, "mallory", Profile::FREE);
     let ana_id = contact(&mut mallory, &mut ana);
     assert_eq!(
-        policy(mallory.send_sponsored(&mut rng(), &[ana_id], &ad(None), NOW)),
+        policy(
+            mallory
+                .send_sponsored(&mut rng(), &[ana_id], &ad(None), NOW)
+                .saved()
+        ),
         PolicyError::NotAdvertiser
     );
     // A certificate from another key, or one issued to someone else, is refused by recipients
@@ -540,6 +598,7 @@ fn only_certified_advertisers_send_sponsored_messages() {
             &mut ana,
             &mallory
                 .send_sponsored(&mut rng(), &[ana_id], &ad(None), NOW)
+                .saved()
                 .unwrap(),
         );
         assert_eq!(refusals(&events), [PolicyError::NotAdvertiser]);
@@ -578,6 +637,7 @@ fn lead_form_answers_reach_the_advertiser_alone() {
         &mut ana,
         &acme
             .send_sponsored(&mut rng(), &[ana_id], &ad(Some(form.clone())), NOW)
+            .saved()
             .unwrap(),
     );
     let received_form = events
@@ -594,6 +654,7 @@ fn lead_form_answers_reach_the_advertiser_alone() {
     let acme_id = *acme.mailbox_id();
     assert_eq!(
         ana.answer_lead_form(&mut rng(), &acme_id, &form, &[("phone", "1")], NOW)
+            .saved()
             .unwrap_err(),
         Error::Usage(UsageError::NotPermitted),
         "email is required"
@@ -606,6 +667,7 @@ fn lead_form_answers_reach_the_advertiser_alone() {
             &[("email", "a@b"), ("salary", "1")],
             NOW
         )
+        .saved()
         .is_err(),
         "unknown field"
     );
@@ -617,6 +679,7 @@ fn lead_form_answers_reach_the_advertiser_alone() {
             &[("email", "ana@example.com")],
             NOW,
         )
+        .saved()
         .unwrap();
     let events = deliver(&mut acme, std::slice::from_ref(&answer));
     let [Event::Lead(lead)] = events.as_slice() else {
@@ -667,12 +730,12 @@ fn a_group_welcome_to_someone_who_gave_no_key_takes_an_invitation_token() {
     // No invitation tokens: refused before anything is made, so no half-made group is kept.
     let before = dan.to_bytes().len();
     assert_eq!(
-        policy(dan.create_group(&mut rng(), &members, NOW)),
+        policy(dan.create_group(&mut rng(), &members, NOW).saved()),
         PolicyError::NoToken
     );
     assert_eq!(dan.to_bytes().len(), before);
     fund(&mut dan, TokenKind::Invite, 2);
-    let (id, out) = dan.create_group(&mut rng(), &members, NOW).unwrap();
+    let (id, out) = dan.create_group(&mut rng(), &members, NOW).saved().unwrap();
     assert_eq!(dan.tokens(TokenKind::Invite), 0);
     assert!(
         out.iter()
@@ -698,7 +761,7 @@ fn group() -> Group {
     contact(&mut ben, &mut ana);
     contact(&mut ben, &mut chloe);
     contact(&mut ana, &mut chloe);
-    let (id, out) = dan.create_group(&mut rng(), &members, NOW).unwrap();
+    let (id, out) = dan.create_group(&mut rng(), &members, NOW).saved().unwrap();
     for c in [&mut ana, &mut ben, &mut chloe] {
         assert!(deliver(c, &out).contains(&Event::Joined(id)));
     }
@@ -736,6 +799,7 @@ fn admins_and_managers_post_with_up_to_20_mentions() {
             &mentioning("welcome", vec![ana_id, chloe_id]),
             NOW,
         )
+        .saved()
         .unwrap();
     for c in [&mut ana, &mut ben, &mut chloe] {
         let events = deliver(c, &post);
@@ -743,23 +807,33 @@ fn admins_and_managers_post_with_up_to_20_mentions() {
     }
     let by_manager = ben
         .post_to_group(&mut rng(), &id, &Content::text("loops start Monday"), NOW)
+        .saved()
         .unwrap();
     assert_eq!(
         texts(&deliver(&mut ana, &by_manager)),
         ["loops start Monday"]
     );
     assert_eq!(
-        policy(ana.post_to_group(&mut rng(), &id, &Content::text("me too"), NOW)),
+        policy(
+            ana.post_to_group(&mut rng(), &id, &Content::text("me too"), NOW)
+                .saved()
+        ),
         PolicyError::NotGroupPoster
     );
     let twenty_one: Vec<MailboxId> = (0..21).map(|_| ana_id).collect();
     assert_eq!(
-        policy(dan.post_to_group(&mut rng(), &id, &mentioning("all", twenty_one), NOW)),
+        policy(
+            dan.post_to_group(&mut rng(), &id, &mentioning("all", twenty_one), NOW)
+                .saved()
+        ),
         PolicyError::TooManyMentions
     );
     let outsider = MailboxId([0xee; 16]);
     assert_eq!(
-        policy(dan.post_to_group(&mut rng(), &id, &mentioning("who?", vec![outsider]), NOW)),
+        policy(
+            dan.post_to_group(&mut rng(), &id, &mentioning("who?", vec![outsider]), NOW)
+                .saved()
+        ),
         PolicyError::NotGroupMember
     );
     let twenty: Vec<MailboxId> = (0..20)
@@ -767,6 +841,7 @@ fn admins_and_managers_post_with_up_to_20_mentions() {
         .collect();
     assert!(
         dan.post_to_group(&mut rng(), &id, &mentioning("twenty", twenty), NOW)
+            .saved()
             .is_ok()
     );
 }
@@ -784,6 +859,7 @@ fn members_may_message_each_other_directly() {
             &Content::text("pair on the review?"),
             NOW,
         )
+        .saved()
         .unwrap();
     let events = deliver(&mut chloe, &out);
     assert!(events.iter().any(|e| matches!(
@@ -799,6 +875,7 @@ fn members_may_message_each_other_directly() {
             &mut ana,
             &chloe
                 .send(&mut rng(), &ana_id, &Content::text("yes"), NOW)
+                .saved()
                 .unwrap()
         )),
         ["yes"]
@@ -817,12 +894,14 @@ fn a_removed_member_reads_nothing_new_and_loses_group_access() {
     let chloe_id = *chloe.mailbox_id();
     let change = dan
         .change_group(&mut rng(), &id, &[], &[chloe_id], NOW)
+        .saved()
         .unwrap();
     for c in [&mut ana, &mut ben, &mut chloe] {
         deliver(c, &change);
     }
     let post = dan
         .post_to_group(&mut rng(), &id, &Content::text("after"), NOW)
+        .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut ana, &post)), ["after"]);
     assert!(deliver(&mut chloe, &post).is_empty());
@@ -844,6 +923,7 @@ fn a_removed_member_reads_nothing_new_and_loses_group_access() {
     let ana_id = *ana.mailbox_id();
     let claim = chloe
         .send(&mut rng(), &ana_id, &Content::text("hi"), NOW)
+        .saved()
         .unwrap();
     let events = deliver(&mut ana, &claim);
     assert!(texts(&events).is_empty());
@@ -860,22 +940,27 @@ fn multi_recipient_messages_go_to_at_most_50_connections() {
     let mut stranger = member(&mut p, "stranger", Profile::FREE);
     let stranger_id = contact(&mut ana, &mut stranger);
     assert_eq!(
-        policy(ana.send_multi(
-            &mut rng(),
-            &[ben_id, stranger_id],
-            &Content::text("hi"),
-            NOW
-        )),
+        policy(
+            ana.send_multi(
+                &mut rng(),
+                &[ben_id, stranger_id],
+                &Content::text("hi"),
+                NOW
+            )
+            .saved()
+        ),
         PolicyError::NotAllConnections
     );
     let many = vec![ben_id; 51];
     assert_eq!(
         ana.send_multi(&mut rng(), &many, &Content::text("hi"), NOW)
+            .saved()
             .unwrap_err(),
         Error::Usage(UsageError::TooManyRecipients { max: 50 })
     );
     let (_, out) = ana
         .send_multi(&mut rng(), &[ben_id], &Content::text("to you"), NOW)
+        .saved()
         .unwrap();
     let events = deliver(&mut ben, &out);
     assert!(events.iter().any(|e| matches!(
@@ -897,6 +982,7 @@ fn read_receipts_follow_both_sides_settings() {
     let events = deliver(
         &mut ben,
         &ana.send(&mut rng(), &ben_id, &Content::text("hi"), NOW)
+            .saved()
             .unwrap(),
     );
     let (conversation, id) = events
@@ -908,7 +994,10 @@ fn read_receipts_follow_both_sides_settings() {
             _ => None,
         })
         .unwrap();
-    let receipt = ben.mark_read(&mut rng(), &conversation, &id, NOW).unwrap();
+    let receipt = ben
+        .mark_read(&mut rng(), &conversation, &id, NOW)
+        .saved()
+        .unwrap();
     assert_eq!(
         deliver(&mut ana, &receipt),
         vec![Event::Read {
@@ -922,10 +1011,14 @@ fn read_receipts_follow_both_sides_settings() {
         read_receipts: false,
         ..Settings::default()
     });
-    let receipt = ben.mark_read(&mut rng(), &conversation, &id, NOW).unwrap();
+    let receipt = ben
+        .mark_read(&mut rng(), &conversation, &id, NOW)
+        .saved()
+        .unwrap();
     assert!(deliver(&mut ana, &receipt).is_empty());
     assert!(
         ana.mark_read(&mut rng(), &conversation, &id, NOW)
+            .saved()
             .unwrap()
             .is_empty()
     );
@@ -938,6 +1031,7 @@ fn typing_indicators_are_ephemeral_and_follow_settings() {
     deliver(
         &mut ben,
         &ana.send(&mut rng(), &ben_id, &Content::text("hi"), NOW)
+            .saved()
             .unwrap(),
     );
     let conversation = ana.direct_conversation(&ben_id).unwrap();
@@ -993,7 +1087,9 @@ fn attachments_travel_by_reference_and_their_key_is_never_shown() {
     });
     let events = deliver(
         &mut ben,
-        &ana.send(&mut rng(), &ben_id, &content, NOW).unwrap(),
+        &ana.send(&mut rng(), &ben_id, &content, NOW)
+            .saved()
+            .unwrap(),
     );
     let got = events
         .iter()

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::saved::Saved;
 use std::collections::{HashMap, HashSet};
 
 use common::users::{NOW, contact, member, two};
@@ -142,26 +143,30 @@ impl World {
                 if x == y => {}
             Action::Invite(x, y) => {
                 let to = self.ids[y];
-                if let Ok(out) = self.users[x].invite(&mut rng, &to, None, NOW) {
+                if let Ok(out) = self.users[x].invite(&mut rng, &to, None, NOW).saved() {
                     self.deliver(&out, None);
                 }
             }
             Action::Accept(x, y) => {
                 let from = self.ids[y];
-                if let Ok(out) = self.users[x].accept(&mut rng, &from, NOW) {
+                if let Ok(out) = self.users[x].accept(&mut rng, &from, NOW).saved() {
                     self.deliver(&out, None);
                 }
             }
             Action::Remove(x, y) => {
                 let peer = self.ids[y];
-                if let Ok(out) = self.users[x].remove_connection(&mut rng, &peer, NOW) {
+                if let Ok(out) = self.users[x]
+                    .remove_connection(&mut rng, &peer, NOW)
+                    .saved()
+                {
                     self.deliver(&out, None);
                 }
             }
             Action::Send(x, y) => {
                 let (to, text) = (self.ids[y], self.text());
-                if let Ok(out) =
-                    self.users[x].send(&mut rng, &to, &Content::text(text.clone()), NOW)
+                if let Ok(out) = self.users[x]
+                    .send(&mut rng, &to, &Content::text(text.clone()), NOW)
+                    .saved()
                 {
                     self.deliver(&out, Some(&text));
                 }
@@ -175,8 +180,9 @@ impl World {
                 to.sort();
                 to.dedup();
                 let text = self.text();
-                if let Ok((_, out)) =
-                    self.users[x].send_multi(&mut rng, &to, &Content::text(text.clone()), NOW)
+                if let Ok((_, out)) = self.users[x]
+                    .send_multi(&mut rng, &to, &Content::text(text.clone()), NOW)
+                    .saved()
                 {
                     self.deliver(&out, Some(&text));
                 }
@@ -189,7 +195,7 @@ impl World {
                     .collect();
                 members.sort_by_key(|m| m.0);
                 members.dedup_by_key(|m| m.0);
-                if let Ok((id, out)) = self.users[x].create_group(&mut rng, &members, NOW) {
+                if let Ok((id, out)) = self.users[x].create_group(&mut rng, &members, NOW).saved() {
                     self.group = Some((x, id));
                     self.deliver(&out, None);
                 }
@@ -199,7 +205,10 @@ impl World {
                     return;
                 };
                 let who = self.ids[y];
-                if let Ok(out) = self.users[admin].change_group(&mut rng, &id, &[], &[who], NOW) {
+                if let Ok(out) = self.users[admin]
+                    .change_group(&mut rng, &id, &[], &[who], NOW)
+                    .saved()
+                {
                     self.deliver(&out, None);
                 }
             }
@@ -208,12 +217,10 @@ impl World {
                     return;
                 };
                 let text = self.text();
-                if let Ok(out) = self.users[admin].post_to_group(
-                    &mut rng,
-                    &id,
-                    &Content::text(text.clone()),
-                    NOW,
-                ) {
+                if let Ok(out) = self.users[admin]
+                    .post_to_group(&mut rng, &id, &Content::text(text.clone()), NOW)
+                    .saved()
+                {
                     self.deliver(&out, Some(&text));
                 }
             }

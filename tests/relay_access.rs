@@ -16,6 +16,7 @@ use missive::platform::{Profile, Tier};
 use missive::relay::{RelayConfig, system_clock};
 use missive::relay_api::Undelivered;
 use missive::token::TokenKind;
+use relay_support::saved::Saved;
 use relay_support::users::{Net, texts};
 use relay_support::{mailbox_key, metric, opaque_raw};
 
@@ -59,6 +60,7 @@ fn only_connections_deliver_direct_messages() {
     let ben_id = net.connect(&mut ana, &mut ben);
     let out = ana
         .send(&mut rand::rng(), &ben_id, &Content::text("hi Ben"), now())
+        .saved()
         .unwrap();
     assert!(matches!(out[0].credential, Credential::Contacts(_)));
     net.send(&out);
@@ -69,10 +71,12 @@ fn only_connections_deliver_direct_messages() {
     let ben_at_eve = net.lookup(&mut eve, &ben);
     assert!(
         eve.send(&mut rand::rng(), &ben_at_eve, &Content::text("x"), now())
+            .saved()
             .is_err()
     );
     let invite = eve
         .invite(&mut rand::rng(), &ben_at_eve, None, now())
+        .saved()
         .unwrap();
     for credential in [
         Credential::Open,
@@ -113,12 +117,14 @@ fn removing_a_connection_revokes_its_access_and_others_keep_theirs() {
             &Content::text("hello"),
             now(),
         )
+        .saved()
         .unwrap();
     net.send(&before);
     net.read(&mut ana);
     let ben_id = *ben.mailbox_id();
     net.send(
         &ana.remove_connection(&mut rand::rng(), &ben_id, now())
+            .saved()
             .unwrap(),
     );
     // Ana's sync replaces her contact key at the relay and hands the new one to Carol.
@@ -133,6 +139,7 @@ fn removing_a_connection_revokes_its_access_and_others_keep_theirs() {
             &Content::text("still there?"),
             now()
         )
+        .saved()
         .is_err()
     );
     let (status, _) = net.post(&before[0].submission(), false);
@@ -141,6 +148,7 @@ fn removing_a_connection_revokes_its_access_and_others_keep_theirs() {
     net.read(&mut carol);
     let out = carol
         .send(&mut rand::rng(), &ana_id, &Content::text("hi Ana"), now())
+        .saved()
         .unwrap();
     net.send(&out);
     assert_eq!(texts(&net.read(&mut ana)), ["hi Ana"]);
@@ -158,7 +166,10 @@ fn only_group_members_of_the_current_epoch_deliver_to_the_group() {
         .map(|c| (net.lookup(&mut dan, c), Role::Member))
         .collect();
     let invites = dan.tokens(TokenKind::Invite);
-    let (group, out) = dan.create_group(&mut rand::rng(), &members, now()).unwrap();
+    let (group, out) = dan
+        .create_group(&mut rand::rng(), &members, now())
+        .saved()
+        .unwrap();
     // Welcoming members who gave Dan no key took one invitation token each.
     assert_eq!(dan.tokens(TokenKind::Invite), invites - 3);
     net.send(&out);
@@ -168,6 +179,7 @@ fn only_group_members_of_the_current_epoch_deliver_to_the_group() {
     let (ana_id, ben_id, chloe_id) = (members[0].0, members[1].0, members[2].0);
     let out = dan
         .post_to_group(&mut rand::rng(), &group, &Content::text("welcome"), now())
+        .saved()
         .unwrap();
     assert!(matches!(out[0].credential, Credential::Keys(_)));
     net.send(&out);
@@ -175,6 +187,7 @@ fn only_group_members_of_the_current_epoch_deliver_to_the_group() {
     net.lookup(&mut chloe, &ana);
     let dm = chloe
         .send(&mut rand::rng(), &ana_id, &Content::text("hi Ana"), now())
+        .saved()
         .unwrap();
     net.send(&dm);
     let kept = dm.last().unwrap().credential.clone();
@@ -187,13 +200,16 @@ fn only_group_members_of_the_current_epoch_deliver_to_the_group() {
     // Dan removes Chloe; Ana and Ben process the change and register the new epoch's keys.
     net.send(
         &dan.change_group(&mut rand::rng(), &group, &[], &[chloe_id], now())
+            .saved()
             .unwrap(),
     );
     net.read(&mut ana);
     net.read(&mut ben);
     // Chloe's own client still believes she is a member (nobody told her); its credential is
     // the old epoch's key, and so is anything she crafts from what she kept.
-    let again = chloe.send(&mut rand::rng(), &ana_id, &Content::text("me again"), now());
+    let again = chloe
+        .send(&mut rand::rng(), &ana_id, &Content::text("me again"), now())
+        .saved();
     let again = again.unwrap();
     assert_eq!(net.submit(again.last().unwrap()).0, 403);
     let crafted = Submission {
@@ -204,6 +220,7 @@ fn only_group_members_of_the_current_epoch_deliver_to_the_group() {
     // The group itself goes on: Dan's post of the new epoch reaches Ana and Ben.
     let out = dan
         .post_to_group(&mut rand::rng(), &group, &Content::text("onwards"), now())
+        .saved()
         .unwrap();
     net.send(&out);
     assert_eq!(texts(&net.read(&mut ana)), ["onwards"]);
@@ -222,12 +239,16 @@ fn a_member_who_has_not_caught_up_is_skipped_and_named_not_refused_for_all() {
         .iter()
         .map(|c| (net.lookup(&mut dan, c), Role::Member))
         .collect();
-    let (group, out) = dan.create_group(&mut rand::rng(), &members, now()).unwrap();
+    let (group, out) = dan
+        .create_group(&mut rand::rng(), &members, now())
+        .saved()
+        .unwrap();
     net.send(&out);
     // Ana joins (and registers her key); Ben has not come online yet.
     net.read(&mut ana);
     let post = dan
         .post_to_group(&mut rand::rng(), &group, &Content::text("first"), now())
+        .saved()
         .unwrap();
     let (status, body) = net.submit(&post[0]);
     assert_eq!(status, 202);
@@ -257,6 +278,7 @@ fn inmail_tokens_come_to_the_monthly_quota_and_are_spent_once() {
     let dan_id = net.lookup(&mut ben, &dan);
     let out = ben
         .send_inmail(&mut rand::rng(), &dan_id, &Content::text("a role?"), now())
+        .saved()
         .unwrap();
     let Credential::Token(token) = &out[0].credential else {
         panic!("an InMail carries a token")
@@ -281,6 +303,7 @@ fn inmail_tokens_come_to_the_monthly_quota_and_are_spent_once() {
             &Content::text("tell me more"),
             now(),
         )
+        .saved()
         .unwrap(),
     );
     assert_eq!(texts(&net.read(&mut ben)), ["tell me more"]);
@@ -288,6 +311,7 @@ fn inmail_tokens_come_to_the_monthly_quota_and_are_spent_once() {
     let eve_at_ben = net.lookup(&mut ben, &eve);
     let invite = ben
         .invite(&mut rand::rng(), &eve_at_ben, None, now())
+        .saved()
         .unwrap();
     assert_eq!(net.post(&with(&invite[0], Credential::Open), false).0, 403);
 }
@@ -300,6 +324,7 @@ fn a_token_spent_concurrently_is_taken_exactly_once() {
     let dan_id = net.lookup(&mut ben, &dan);
     let out = ben
         .send_inmail(&mut rand::rng(), &dan_id, &Content::text("hi"), now())
+        .saved()
         .unwrap();
     // Sixteen submissions of one unspent token, each to another mailbox, all at once.
     let credential = out[0].credential.clone();
@@ -348,6 +373,7 @@ fn premium_to_premium_needs_a_premium_token_and_a_premium_recipient() {
             &Content::text("partners?"),
             now(),
         )
+        .saved()
         .unwrap();
     assert!(matches!(&out[0].credential, Credential::Token(t) if t.kind == TokenKind::Premium));
     net.send(&out);
@@ -358,6 +384,7 @@ fn premium_to_premium_needs_a_premium_token_and_a_premium_recipient() {
     ben.set_contact_profile(dan_id, OPEN);
     let out = ben
         .send_inmail(&mut rand::rng(), &dan_id, &Content::text("hi"), now())
+        .saved()
         .unwrap();
     assert_eq!(net.submit(&out[0]).0, 403);
 }
@@ -390,6 +417,7 @@ fn open_profile_takes_deliveries_without_credentials_under_a_rate_limit() {
             &Content::text("hello Chloe"),
             now(),
         )
+        .saved()
         .unwrap();
     assert!(out.iter().all(|o| o.credential == Credential::Open));
     net.send(&out);
@@ -446,6 +474,7 @@ fn sponsored_messages_need_an_advertiser_token_and_skip_who_opted_out() {
     };
     let out = acme
         .send_sponsored(&mut rand::rng(), &audience, &ad, now())
+        .saved()
         .unwrap();
     assert!(
         out.iter().all(
@@ -491,6 +520,7 @@ fn the_relay_cannot_link_two_inmails_to_the_one_who_sent_them() {
     net.sync(&mut ben);
     let issue = ben
         .request_tokens(&mut rand::rng(), TokenKind::Credit, 5, now())
+        .saved()
         .unwrap();
     let (status, body) = net.authed(&ben, "POST", "/v1/tokens", &issue.to_bytes());
     assert_eq!(status, 200);
@@ -506,6 +536,7 @@ fn the_relay_cannot_link_two_inmails_to_the_one_who_sent_them() {
         let to_id = net.lookup(from, to);
         let out = from
             .send_inmail(&mut rand::rng(), &to_id, &Content::text("hello"), now())
+            .saved()
             .unwrap();
         let Credential::Token(t) = &out[0].credential else {
             panic!("an InMail carries a token")

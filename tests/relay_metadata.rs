@@ -12,6 +12,7 @@ use missive::conversation::Role;
 use missive::platform::Profile;
 use missive::relay::system_clock;
 use missive::token::TokenKind;
+use relay_support::saved::Saved;
 use relay_support::users::{Net, texts};
 
 /// Fetches and opens everything waiting; acknowledges it only if `acknowledge`. The texts.
@@ -60,9 +61,9 @@ fn the_relay_database_never_holds_sender_identity_or_plaintext() {
     let alice_id = *alice.mailbox_id();
     for (to, who) in [(bob_id, &mut bob), (carol_id, &mut carol)] {
         let note = Some("let us talk");
-        net.send(&alice.invite(&mut rng, &to, note, now).unwrap());
+        net.send(&alice.invite(&mut rng, &to, note, now).saved().unwrap());
         assert!(read(&net, who, true).is_empty());
-        net.send(&who.accept(&mut rng, &alice_id, now).unwrap());
+        net.send(&who.accept(&mut rng, &alice_id, now).saved().unwrap());
     }
     read(&net, &mut alice, true);
 
@@ -73,9 +74,9 @@ fn the_relay_database_never_holds_sender_identity_or_plaintext() {
         "group: the password is swordfish-42",
     ];
     let hi = Content::text(plaintexts[0]);
-    net.send(&alice.send(&mut rng, &bob_id, &hi, now).unwrap());
+    net.send(&alice.send(&mut rng, &bob_id, &hi, now).saved().unwrap());
     let again = Content::text(plaintexts[1]);
-    net.send(&alice.send(&mut rng, &bob_id, &again, now).unwrap());
+    net.send(&alice.send(&mut rng, &bob_id, &again, now).saved().unwrap());
     let (_, out) = alice
         .send_multi(
             &mut rng,
@@ -83,16 +84,18 @@ fn the_relay_database_never_holds_sender_identity_or_plaintext() {
             &Content::text(plaintexts[2]),
             now,
         )
+        .saved()
         .unwrap();
     net.send(&out);
     let members = [(bob_id, Role::Member), (carol_id, Role::Member)];
-    let (group, out) = alice.create_group(&mut rng, &members, now).unwrap();
+    let (group, out) = alice.create_group(&mut rng, &members, now).saved().unwrap();
     net.send(&out);
     // Members register their key for the group as they join (Carol keeps the welcome stored).
     let mut bob_read = read(&net, &mut bob, false);
     let mut carol_read = read(&net, &mut carol, false);
     let out = alice
         .post_to_group(&mut rng, &group, &Content::text(plaintexts[3]), now)
+        .saved()
         .unwrap();
     net.send(&out);
 

@@ -2,16 +2,38 @@
 //! relay that splits each envelope and hands every mailbox its delivery.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use missive::Error;
-use missive::client::{Access, Client, Event, Outgoing};
+use missive::client::{Access, Client, Event, MemoryStore, Outgoing};
 use missive::envelope::{self, MailboxId};
 use missive::platform::{Platform, Profile, monthly_tokens};
 use missive::relay_api::{PrekeyResponse, TokenIssued};
 use missive::token::{Issuer, TokenKind};
 
 pub(crate) const NOW: u64 = 1_800_000_000;
+
+/// What an example step can fail with: the engine's error or the store's.
+pub(crate) type Failed = Box<dyn std::error::Error>;
+
+/// Where each member's app keeps its client's state, by name. A real app keeps one per account,
+/// encrypted (`SqliteStore` with a key from the platform's keystore, or its own). Every send
+/// hands out its envelopes only after `save` has written the state that sent them: an app that
+/// submitted first and crashed would reuse keys when it restarted from the earlier state.
+#[derive(Default)]
+pub(crate) struct Stores(BTreeMap<&'static str, MemoryStore>);
+
+impl Stores {
+    pub(crate) fn of(&mut self, name: &'static str) -> &mut MemoryStore {
+        self.0.entry(name).or_default()
+    }
+}
+
+/// The set-up steps' saves (tokens, prekeys, connections) go to a store of their own.
+fn setup() -> MemoryStore {
+    MemoryStore::default()
+}
 
 /// The relay's token issuer, in this in-memory world.
 pub(crate) fn issuer() -> &'static Issuer {
@@ -53,7 +75,10 @@ pub(crate) fn fund(c: &mut Client, kind: TokenKind, count: usize) {
     if count == 0 {
         return;
     }
-    let Ok(issue) = c.request_tokens(&mut rand::rng(), kind, count, NOW) else {
+    let Ok(Ok(issue)) = c
+        .request_tokens(&mut rand::rng(), kind, count, NOW)
+        .map(|u| u.save(&mut rand::rng(), &mut setup()))
+    else {
         return;
     };
     let issued = issuer()
@@ -70,14 +95,16 @@ pub(crate) fn fund(c: &mut Client, kind: TokenKind, count: usize) {
 }
 
 /// `from` looks `to` up in the directory and starts a pairwise session (no connection yet).
-pub(crate) fn look_up(from: &mut Client, to: &mut Client) -> Result<MailboxId, Error> {
-    let published = to.publish(&mut rand::rng(), 1)?;
+pub(crate) fn look_up(from: &mut Client, to: &mut Client) -> Result<MailboxId, Failed> {
+    let published = to
+        .publish(&mut rand::rng(), 1)?
+        .save(&mut rand::rng(), &mut setup())?;
     let response = PrekeyResponse {
         mailbox: *to.mailbox_id(),
         bundle: published.bundle,
         one_time: published.one_time.into_iter().next(),
     };
-    from.add_contact(&mut rand::rng(), to.user(), &response)
+    Ok(from.add_contact(&mut rand::rng(), to.user(), &response)?)
 }
 
 /// Delivers to `to` whatever in `out` is addressed to it, and prints what it shows.
@@ -98,11 +125,13 @@ pub(crate) fn deliver(to: &mut Client, out: &[Outgoing]) -> Result<Vec<Event>, E
 }
 
 /// Connects `a` and `b` (invitation and acceptance).
-pub(crate) fn connect(a: &mut Client, b: &mut Client) -> Result<MailboxId, Error> {
+pub(crate) fn connect(a: &mut Client, b: &mut Client) -> Result<MailboxId, Failed> {
     let b_id = look_up(a, b)?;
-    deliver(b, &a.invite(&mut rand::rng(), &b_id, None, NOW)?)?;
+    let invite = a.invite(&mut rand::rng(), &b_id, None, NOW)?;
+    deliver(b, &invite.save(&mut rand::rng(), &mut setup())?)?;
     let a_id = *a.mailbox_id();
-    deliver(a, &b.accept(&mut rand::rng(), &a_id, NOW)?)?;
+    let accept = b.accept(&mut rand::rng(), &a_id, NOW)?;
+    deliver(a, &accept.save(&mut rand::rng(), &mut setup())?)?;
     Ok(b_id)
 }
 

@@ -11,7 +11,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::payload::Pairwise;
 use super::wallet::{Batch, SavedRequest};
-use super::{Client, Outgoing};
+use super::{Client, Outgoing, Unsaved};
 use crate::access::{AccessKey, AccessUpdate, Credential, MAX_TAGS, MailboxSettings};
 use crate::conversation::ConversationId;
 use crate::envelope::MailboxId;
@@ -119,7 +119,7 @@ impl Client {
         &mut self,
         rng: &mut R,
         now: u64,
-    ) -> Result<AccessSync, Error> {
+    ) -> Result<Unsaved<'_, AccessSync>, Error> {
         let mut notices = Vec::new();
         if self.access.rotate {
             self.access.contact = AccessKey::generate(rng);
@@ -138,10 +138,11 @@ impl Client {
         let desired = self.desired_registration();
         let update = self.registration_change(&desired);
         self.access.registered = desired;
-        Ok(AccessSync {
+        let sync = AccessSync {
             update: (!update.is_empty()).then_some(update),
             notices,
-        })
+        };
+        Ok(Unsaved::new(self, sync))
     }
 
     /// Forgets what the relay was told, so the next [`Client::access_sync`] registers

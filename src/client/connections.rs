@@ -4,7 +4,7 @@
 use rand::CryptoRng;
 
 use super::payload::Pairwise;
-use super::{Client, Connection, Event, Outgoing};
+use super::{Client, Connection, Event, Outgoing, Unsaved};
 use crate::envelope::MailboxId;
 use crate::error::{Error, PolicyError};
 use crate::token::TokenKind;
@@ -20,7 +20,7 @@ impl Client {
         to: &MailboxId,
         note: Option<&str>,
         now: u64,
-    ) -> Result<Vec<Outgoing>, Error> {
+    ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         match self.connection(to) {
             Connection::None => {}
             // They invited us already: inviting back is accepting.
@@ -44,7 +44,7 @@ impl Client {
             c.with_tokens(TokenKind::Invite, |c| c.pairwise(rng, to, &invite, now))
         })?;
         self.connections.insert(*to, Connection::Invited);
-        Ok(vec![out])
+        Ok(Unsaved::new(self, vec![out]))
     }
 
     /// Accepts a pending invitation: from now on the two may exchange direct messages.
@@ -53,8 +53,9 @@ impl Client {
         rng: &mut R,
         from: &MailboxId,
         now: u64,
-    ) -> Result<Vec<Outgoing>, Error> {
-        self.answer(rng, from, Pairwise::Accept, Connection::Connected, now)
+    ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        let out = self.answer(rng, from, Pairwise::Accept, Connection::Connected, now)?;
+        Ok(Unsaved::new(self, out))
     }
 
     /// Declines a pending invitation.
@@ -63,8 +64,9 @@ impl Client {
         rng: &mut R,
         from: &MailboxId,
         now: u64,
-    ) -> Result<Vec<Outgoing>, Error> {
-        self.answer(rng, from, Pairwise::Decline, Connection::None, now)
+    ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        let out = self.answer(rng, from, Pairwise::Decline, Connection::None, now)?;
+        Ok(Unsaved::new(self, out))
     }
 
     fn answer<R: CryptoRng + ?Sized>(
@@ -94,7 +96,7 @@ impl Client {
         rng: &mut R,
         to: &MailboxId,
         now: u64,
-    ) -> Result<Vec<Outgoing>, Error> {
+    ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         if self.connection(to) != Connection::Invited {
             return Err(PolicyError::NoInvitation.into());
         }
@@ -104,7 +106,7 @@ impl Client {
         })?;
         self.connections.remove(to);
         self.close_to(to);
-        Ok(vec![out])
+        Ok(Unsaved::new(self, vec![out]))
     }
 
     /// Removes a connection: direct messages between the two stop being allowed.
@@ -113,14 +115,14 @@ impl Client {
         rng: &mut R,
         peer: &MailboxId,
         now: u64,
-    ) -> Result<Vec<Outgoing>, Error> {
+    ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         if !self.is_connected(peer) {
             return Err(PolicyError::NotConnected.into());
         }
         let out = self.pairwise(rng, peer, &Pairwise::Remove, now)?;
         self.connections.remove(peer);
         self.disconnect(peer);
-        Ok(vec![out])
+        Ok(Unsaved::new(self, vec![out]))
     }
 
     /// Neither side may write to the other any more: forget their key, replace ours.

@@ -5,7 +5,7 @@ use rand::CryptoRng;
 use serde::{Deserialize, Serialize};
 
 use super::content::{LeadField, LeadForm};
-use super::{Client, Outgoing};
+use super::{Client, Outgoing, Unsaved};
 use crate::envelope::{MailboxId, padding};
 use crate::error::{DecodeError, Error, UsageError};
 use crate::hpke;
@@ -60,7 +60,7 @@ impl Client {
         form: &LeadForm,
         answers: &[(&str, &str)],
         now: u64,
-    ) -> Result<Outgoing, Error> {
+    ) -> Result<Unsaved<'_, Outgoing>, Error> {
         check_answers(&form.fields, answers)?;
         let answer = LeadAnswer {
             form: form.id,
@@ -77,7 +77,8 @@ impl Client {
         let mut body = enc.as_bytes().to_vec();
         body.extend_from_slice(&ct);
         let credential = self.credential(&[*advertiser], None)?;
-        super::send::single(advertiser, &body, now, false, credential)
+        let out = super::send::single(advertiser, &body, now, false, credential)?;
+        Ok(Unsaved::new(self, out))
     }
 
     /// Opens a lead answer with one of our form keys, if it is one.

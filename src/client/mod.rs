@@ -4,13 +4,16 @@
 //! the relay checks ([`Outgoing::submission`]).
 //!
 //! ```
-//! use missive::client::{Client, Content, Event};
+//! use missive::client::{Client, Content, Event, MemoryStore};
 //! use missive::platform::{Platform, Profile};
 //! use missive::relay_api::{PrekeyResponse, TokenIssued};
 //! use missive::token::{Issuer, TokenKind};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut rng = rand::rng();
 //! let (mut alice, mut bob) = (Client::new(&mut rng, b"alice"), Client::new(&mut rng, b"bob"));
+//! // Where each app keeps its client's state: an app uses an encrypted store (`SqliteStore`
+//! // with a key from the platform's keystore, or its own).
+//! let (mut at_alice, mut at_bob) = (MemoryStore::default(), MemoryStore::default());
 //! let now = 1_800_000_000;
 //! // The platform certifies Alice's account; the relay (its issuer here) gives her this
 //! // month's invitation tokens, which it will take back without learning whose they are.
@@ -18,14 +21,18 @@
 //! platform.register(*alice.mailbox_id(), Profile::FREE);
 //! alice.set_account(platform.certify_account(alice.mailbox_id(), false, now + 86_400)?);
 //! let relay = Issuer::generate(&mut rng);
-//! let issue = alice.request_tokens(&mut rng, TokenKind::Invite, 5, now)?;
+//! // What goes to the relay comes out of `save`, once the state that made it is stored: a
+//! // crash after sending can then never restart from a state that would reuse its keys.
+//! let issue = alice
+//!     .request_tokens(&mut rng, TokenKind::Invite, 5, now)?
+//!     .save(&mut rng, &mut at_alice)?;
 //! let issued = TokenIssued {
 //!     key: relay.public_key(TokenKind::Invite, issue.request.period)?,
 //!     response: relay.issue(&mut rng, &issue.request)?,
 //! };
 //! alice.add_tokens(&issued)?;
 //! // Bob publishes prekeys; the relay would hand Alice this response for "bob".
-//! let published = bob.publish(&mut rng, 1)?;
+//! let published = bob.publish(&mut rng, 1)?.save(&mut rng, &mut at_bob)?;
 //! let response = PrekeyResponse {
 //!     mailbox: *bob.mailbox_id(),
 //!     bundle: published.bundle,
@@ -33,7 +40,9 @@
 //! };
 //! let bob_id = alice.add_contact(&mut rng, b"bob", &response)?;
 //! // Direct messages need a connection: Alice invites (one token), Bob accepts.
-//! let invite = alice.invite(&mut rng, &bob_id, Some("We met at the conference"), now)?;
+//! let invite = alice
+//!     .invite(&mut rng, &bob_id, Some("We met at the conference"), now)?
+//!     .save(&mut rng, &mut at_alice)?;
 //! let mut deliver = |to: &mut Client, out: &[missive::client::Outgoing]| -> Result<Vec<Event>, missive::Error> {
 //!     let mut events = Vec::new();
 //!     for o in out {
@@ -47,9 +56,11 @@
 //! };
 //! deliver(&mut bob, &invite)?;
 //! let alice_id = *alice.mailbox_id();
-//! let accepted = bob.accept(&mut rng, &alice_id, now)?;
+//! let accepted = bob.accept(&mut rng, &alice_id, now)?.save(&mut rng, &mut at_bob)?;
 //! deliver(&mut alice, &accepted)?;
-//! let message = alice.send(&mut rng, &bob_id, &Content::text("hi Bob"), now)?;
+//! let message = alice
+//!     .send(&mut rng, &bob_id, &Content::text("hi Bob"), now)?
+//!     .save(&mut rng, &mut at_alice)?;
 //! let events = deliver(&mut bob, &message)?;
 //! assert!(events.iter().any(|e| matches!(e, Event::Message { content, .. } if content.as_text() == Some("hi Bob"))));
 //! # Ok(()) }
@@ -69,6 +80,7 @@ mod send;
 mod sessions;
 mod state;
 mod store;
+mod unsaved;
 mod wallet;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -85,6 +97,7 @@ pub use post::Access;
 #[cfg(feature = "sqlite-store")]
 pub use store::SqliteStore;
 pub use store::{ClientStore, MemoryStore, StoreError};
+pub use unsaved::Unsaved;
 
 use crate::access::{Credential, Submission};
 use crate::conversation::{Conversation, ConversationId, FanOut};
@@ -404,9 +417,9 @@ impl Client {
         &mut self,
         rng: &mut R,
         count: usize,
-    ) -> Result<PublishPrekeys, Error> {
+    ) -> Result<Unsaved<'_, PublishPrekeys>, Error> {
         let one_time = self.prekeys.generate_one_time(rng, count)?;
-        Ok(PublishPrekeys {
+        let published = PublishPrekeys {
             bundle: self.prekeys.bundle(None).to_bytes(),
             one_time: one_time
                 .iter()
@@ -415,7 +428,8 @@ impl Client {
                     key: p.key().as_bytes().to_vec(),
                 })
                 .collect(),
-        })
+        };
+        Ok(Unsaved::new(self, published))
     }
 
     /// Starts a pairwise session with `user` from the relay's directory answer. A session is

@@ -498,7 +498,7 @@ mod tests {
         c.set_account(account);
         let issuer = crate::token::Issuer::generate(&mut rand::rng());
         let kind = crate::token::TokenKind::Invite;
-        let issue = c.request_tokens(&mut rand::rng(), kind, 4, 0).unwrap();
+        let issue = crate::client::unsaved::saved(c.request_tokens(&mut rand::rng(), kind, 4, 0));
         let issued = crate::relay_api::TokenIssued {
             key: issuer.public_key(kind, issue.request.period).unwrap(),
             response: issuer.issue(&mut rand::rng(), &issue.request).unwrap(),
@@ -508,7 +508,7 @@ mod tests {
 
     fn connect(a: &mut Client, b: &mut Client) -> MailboxId {
         fund(a);
-        let published = b.publish(&mut rand::rng(), 1).unwrap();
+        let published = crate::client::unsaved::saved(b.publish(&mut rand::rng(), 1));
         let response = PrekeyResponse {
             mailbox: *b.mailbox_id(),
             bundle: published.bundle,
@@ -553,9 +553,8 @@ mod tests {
         );
         let bob_id = connect(&mut mallory, &mut bob);
         connect(&mut alice, &mut bob);
-        let out = mallory
-            .invite(&mut rng, &bob_id, Some("I am alice"), 0)
-            .unwrap();
+        let out =
+            crate::client::unsaved::saved(mallory.invite(&mut rng, &bob_id, Some("I am alice"), 0));
         // A prekey message under Mallory's identity, claiming Alice's: refused, nothing changes.
         let first = forged(&bob, &alice, &out[0]);
         assert_eq!(bob.receive(&first, 0), Err(CryptoError::WrongSender.into()));
@@ -563,7 +562,7 @@ mod tests {
 
         // Once Bob and Alice have a session, a later message claiming Alice fails to decrypt.
         let alice_id = *alice.mailbox_id();
-        let hello = alice.invite(&mut rng, &bob_id, None, 0).unwrap();
+        let hello = crate::client::unsaved::saved(alice.invite(&mut rng, &bob_id, None, 0));
         for o in &hello {
             for d in Envelope::from_bytes(&o.envelope).unwrap().split() {
                 bob.receive(&d.to_bytes(), 0).unwrap();
@@ -571,7 +570,7 @@ mod tests {
         }
         let bob_state = bob.to_bytes();
         // Withdrawing is Mallory's next pairwise (sealed) message to Bob.
-        let later = mallory.withdraw(&mut rng, &bob_id, 0).unwrap();
+        let later = crate::client::unsaved::saved(mallory.withdraw(&mut rng, &bob_id, 0));
         let second = forged(&bob, &alice, &later[0]);
         assert!(bob.receive(&second, 0).is_err());
         assert_eq!(

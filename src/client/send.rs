@@ -7,7 +7,7 @@ use super::content::{Content, MessageRef, Sponsored};
 use super::payload::Pairwise;
 use super::post::{Access, Post};
 use super::sealed::{self, SealedContent};
-use super::{Client, ENVELOPE_LIFETIME, MAX_RECIPIENTS, Outgoing};
+use super::{Client, ENVELOPE_LIFETIME, MAX_RECIPIENTS, Outgoing, Unsaved};
 use crate::access::Credential;
 use crate::conversation::{Conversation, ConversationId, KeyDistribution, Member, Role};
 use crate::envelope::{Envelope, MailboxId};
@@ -28,7 +28,7 @@ impl Client {
         to: &MailboxId,
         content: &Content,
         now: u64,
-    ) -> Result<Vec<Outgoing>, Error> {
+    ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         self.check_plain_content(content)?;
         let access = self.direct_access(to)?;
         let post = Post {
@@ -36,7 +36,8 @@ impl Client {
             content: content.clone(),
         };
         // Writing to someone lets them write back: our contact key goes with it.
-        self.opening_to(to, |c| c.send_direct(rng, to, post, now))
+        let out = self.opening_to(to, |c| c.send_direct(rng, to, post, now))?;
+        Ok(Unsaved::new(self, out))
     }
 
     /// Opens a conversation with a non-connection by InMail. It spends one credit token, or
@@ -51,7 +52,7 @@ impl Client {
         to: &MailboxId,
         content: &Content,
         now: u64,
-    ) -> Result<Vec<Outgoing>, Error> {
+    ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         self.check_plain_content(content)?;
         let premium_to_premium = self.profile.tier.is_premium()
             && self.profiles.get(to).is_some_and(|p| p.tier.is_premium());
@@ -64,9 +65,10 @@ impl Client {
             access: Access::InMail(kind),
             content: content.clone(),
         };
-        self.opening_to(to, |c| {
+        let out = self.opening_to(to, |c| {
             c.paying(token, |c| c.send_direct(rng, to, post, now))
-        })
+        })?;
+        Ok(Unsaved::new(self, out))
     }
 
     /// One message to up to 50 connections, readable only by them: an ad-hoc conversation
@@ -77,7 +79,7 @@ impl Client {
         to: &[MailboxId],
         content: &Content,
         now: u64,
-    ) -> Result<(ConversationId, Vec<Outgoing>), Error> {
+    ) -> Result<Unsaved<'_, (ConversationId, Vec<Outgoing>)>, Error> {
         self.check_plain_content(content)?;
         if to.len() > MAX_RECIPIENTS {
             return Err(UsageError::TooManyRecipients {
@@ -88,15 +90,12 @@ impl Client {
         if !to.iter().all(|m| self.is_connected(m)) {
             return Err(PolicyError::NotAllConnections.into());
         }
-        self.fan_out(
-            rng,
-            to,
-            &Post {
-                access: Access::Multi,
-                content: content.clone(),
-            },
-            now,
-        )
+        let post = Post {
+            access: Access::Multi,
+            content: content.clone(),
+        };
+        let sent = self.fan_out(rng, to, &post, now)?;
+        Ok(Unsaved::new(self, sent))
     }
 
     /// An advertiser's sponsored message to a targeted audience of contacts: one first message
@@ -107,7 +106,7 @@ impl Client {
         audience: &[MailboxId],
         sponsored: &Sponsored,
         now: u64,
-    ) -> Result<Vec<Outgoing>, Error> {
+    ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         let certificate = self.advertiser.clone().ok_or(PolicyError::NotAdvertiser)?;
         let post = Post {
             access: Access::Sponsored(Box::new(certificate)),
@@ -115,14 +114,15 @@ impl Client {
         };
         // Every envelope spends a sponsored token; our contact key goes with it, so the
         // audience can answer lead forms.
-        self.paying(TokenKind::Sponsored, |c| {
+        let out = self.paying(TokenKind::Sponsored, |c| {
             let mut out = Vec::new();
             for chunk in audience.chunks(MAX_RECIPIENTS) {
                 chunk.iter().for_each(|m| c.open_to(m));
                 out.extend(c.fan_out(rng, chunk, &post, now)?.1);
             }
             Ok(out)
-        })
+        })?;
+        Ok(Unsaved::new(self, out))
     }
 
     /// Creates a group of us (its admin) and `members` (contacts, each with a role), handing
@@ -133,8 +133,10 @@ impl Client {
         rng: &mut R,
         members: &[(MailboxId, Role)],
         now: u64,
-    ) -> Result<(ConversationId, Vec<Outgoing>), Error> {
-        self.with_tokens(TokenKind::Invite, |c| c.create_group_now(rng, members, now))
+    ) -> Result<Unsaved<'_, (ConversationId, Vec<Outgoing>)>, Error> {
+        let created =
+            self.with_tokens(TokenKind::Invite, |c| c.create_group_now(rng, members, now))?;
+        Ok(Unsaved::new(self, created))
     }
 
     fn create_group_now<R: CryptoRng + ?Sized>(
@@ -220,10 +222,11 @@ impl Client {
         added: &[(MailboxId, Role)],
         removed: &[MailboxId],
         now: u64,
-    ) -> Result<Vec<Outgoing>, Error> {
-        self.with_tokens(TokenKind::Invite, |c| {
+    ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        let out = self.with_tokens(TokenKind::Invite, |c| {
             c.change_group_now(rng, group, added, removed, now)
-        })
+        })?;
+        Ok(Unsaved::new(self, out))
     }
 
     fn change_group_now<R: CryptoRng + ?Sized>(
@@ -254,7 +257,7 @@ impl Client {
         group: &ConversationId,
         content: &Content,
         now: u64,
-    ) -> Result<Vec<Outgoing>, Error> {
+    ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         self.check_plain_content(content)?;
         let conversation = self
             .conversations
@@ -275,7 +278,7 @@ impl Client {
             now,
             &mut out,
         )?;
-        Ok(out)
+        Ok(Unsaved::new(self, out))
     }
 
     /// A read receipt for everything up to `up_to` in a conversation. Sends nothing when read
@@ -286,17 +289,16 @@ impl Client {
         conversation: &ConversationId,
         up_to: &MessageRef,
         now: u64,
-    ) -> Result<Vec<Outgoing>, Error> {
-        if !self.settings.read_receipts {
-            return Ok(Vec::new());
-        }
+    ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         let mut out = Vec::new();
-        let post = Post {
-            access: Access::Opened,
-            content: Content::Read(*up_to),
-        };
-        self.send_in(rng, conversation, &post, now, &mut out)?;
-        Ok(out)
+        if self.settings.read_receipts {
+            let post = Post {
+                access: Access::Opened,
+                content: Content::Read(*up_to),
+            };
+            self.send_in(rng, conversation, &post, now, &mut out)?;
+        }
+        Ok(Unsaved::new(self, out))
     }
 
     /// A typing indicator to the other members of a conversation: ephemeral (never stored),

@@ -287,7 +287,7 @@ mod tests {
         let mut me = Client::new(&mut rng, b"me");
         for i in 0..n {
             let mut peer = Client::new(&mut rng, format!("peer{i}").as_bytes());
-            let published = peer.publish(&mut rng, 1).unwrap();
+            let published = crate::client::unsaved::saved(peer.publish(&mut rng, 1));
             let response = PrekeyResponse {
                 mailbox: *peer.mailbox_id(),
                 bundle: published.bundle,

@@ -6,7 +6,7 @@ use rand::CryptoRng;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use super::Client;
+use super::{Client, Unsaved};
 use crate::envelope::MailboxId;
 use crate::error::{DecodeError, Error, PolicyError};
 use crate::platform::{AccountCertificate, month_of};
@@ -52,7 +52,7 @@ impl Client {
         kind: TokenKind,
         count: usize,
         now: u64,
-    ) -> Result<TokenIssue, Error> {
+    ) -> Result<Unsaved<'_, TokenIssue>, Error> {
         let account = self.access.account.clone().ok_or(PolicyError::NoAccount)?;
         let (pending, request) = token::request_tokens(rng, kind, month_of(now), count)?;
         if self.access.pending.len() >= MAX_PENDING_REQUESTS {
@@ -61,7 +61,7 @@ impl Client {
         self.access
             .pending
             .push(SavedRequest(pending.to_bytes().to_vec()));
-        Ok(TokenIssue { account, request })
+        Ok(Unsaved::new(self, TokenIssue { account, request }))
     }
 
     /// Adds the tokens the relay issued for one of our requests, after checking its proof

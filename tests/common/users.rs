@@ -1,6 +1,7 @@
 //! A tiny in-memory world for client tests: users, the platform, and the relay's split.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use super::saved::Saved;
 use std::sync::OnceLock;
 
 use missive::client::{Client, Event, Outgoing};
@@ -62,6 +63,7 @@ pub(crate) fn fund(c: &mut Client, kind: TokenKind, count: usize) {
     }
     let issue = c
         .request_tokens(&mut rand::rng(), kind, count, NOW)
+        .saved()
         .unwrap();
     let issued = TokenIssued {
         key: issuer().public_key(kind, issue.request.period).unwrap(),
@@ -72,7 +74,7 @@ pub(crate) fn fund(c: &mut Client, kind: TokenKind, count: usize) {
 
 /// What the relay's directory would answer for `owner`.
 pub(crate) fn directory(owner: &mut Client) -> PrekeyResponse {
-    let published = owner.publish(&mut rand::rng(), 1).unwrap();
+    let published = owner.publish(&mut rand::rng(), 1).saved().unwrap();
     PrekeyResponse {
         mailbox: *owner.mailbox_id(),
         bundle: published.bundle,
@@ -113,10 +115,13 @@ pub(crate) fn deliver(to: &mut Client, outgoing: &[Outgoing]) -> Vec<Event> {
 pub(crate) fn connect(a: &mut Client, b: &mut Client) -> MailboxId {
     invitations(a);
     let b_id = contact(a, b);
-    let invite = a.invite(&mut rand::rng(), &b_id, None, NOW).unwrap();
+    let invite = a
+        .invite(&mut rand::rng(), &b_id, None, NOW)
+        .saved()
+        .unwrap();
     deliver(b, &invite);
     let a_id = *a.mailbox_id();
-    let accept = b.accept(&mut rand::rng(), &a_id, NOW).unwrap();
+    let accept = b.accept(&mut rand::rng(), &a_id, NOW).saved().unwrap();
     deliver(a, &accept);
     b_id
 }

@@ -8,6 +8,8 @@
     clippy::panic
 )]
 
+#[path = "../common/saved.rs"]
+pub mod saved;
 pub mod users;
 
 use std::net::SocketAddr;

@@ -1,6 +1,7 @@
 //! Real clients on a real relay socket, the way an app drives them: a platform that certifies
 //! accounts, registration of access keys, tokens from the relay, submissions and reads.
 
+use super::saved::Saved;
 use missive::client::{Client, Event, Outgoing};
 use missive::envelope::MailboxId;
 use missive::platform::{Platform, Profile, monthly_tokens};
@@ -55,7 +56,7 @@ impl Net {
             .unwrap();
         c.set_account(account.clone());
         let path = format!("/v1/directory/{}", hex::encode(c.user()));
-        let body = c.publish(&mut rand::rng(), 5).unwrap().to_bytes();
+        let body = c.publish(&mut rand::rng(), 5).saved().unwrap().to_bytes();
         assert_eq!(self.authed(&c, "PUT", &path, &body).0, 204);
         self.sync(&mut c);
         for kind in [
@@ -76,6 +77,7 @@ impl Net {
     pub fn sync(&self, client: &mut Client) {
         let sync = client
             .access_sync(&mut rand::rng(), system_clock())
+            .saved()
             .unwrap();
         if let Some(update) = sync.update {
             let (status, body) =
@@ -89,6 +91,7 @@ impl Net {
     pub fn tokens(&self, client: &mut Client, kind: TokenKind, count: usize) -> u16 {
         let issue = client
             .request_tokens(&mut rand::rng(), kind, count, system_clock())
+            .saved()
             .unwrap();
         let (status, body) = self.authed(client, "POST", "/v1/tokens", &issue.to_bytes());
         if status == 200 {
@@ -160,11 +163,15 @@ impl Net {
         let b_id = self.lookup(a, b);
         let invite = a
             .invite(&mut rand::rng(), &b_id, None, system_clock())
+            .saved()
             .unwrap();
         self.send(&invite);
         self.read(b);
         let a_id = *a.mailbox_id();
-        let accept = b.accept(&mut rand::rng(), &a_id, system_clock()).unwrap();
+        let accept = b
+            .accept(&mut rand::rng(), &a_id, system_clock())
+            .saved()
+            .unwrap();
         self.send(&accept);
         self.read(a);
         b_id

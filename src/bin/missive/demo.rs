@@ -1,16 +1,19 @@
 //! `missive demo`: a relay on a temporary data directory and four users walking through every
 //! message kind, showing what each reads and what the relay stored.
 
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use std::cell::{Cell, RefCell};
+use rand::Rng;
+use zeroize::Zeroizing;
 
 use missive::SafetyNumber;
 use missive::access::Credential;
 use missive::client::{
     CallToAction, Client, Content, Event, ImageRef, LeadField, MessageRef, Outgoing, Settings,
-    Sponsored, Text,
+    Sponsored, SqliteStore, Text, Unsaved,
 };
 use missive::conversation::Role;
 use missive::envelope::{Envelope, MailboxId};
@@ -48,6 +51,9 @@ fn chloe_profile() -> Profile {
 struct Demo {
     relay: Relay,
     data_dir: PathBuf,
+    /// Each member's state, in an encrypted store of its own (`<name>.db` in the data
+    /// directory), saved before anything it sent is submitted.
+    stores: RefCell<BTreeMap<MailboxId, SqliteStore>>,
     /// Every stored envelope body and part seen while they waited at the relay.
     stored: RefCell<Vec<Vec<u8>>>,
     /// The last message someone read, for read receipts.
@@ -89,6 +95,7 @@ pub(crate) fn run() -> Result<(), String> {
     let demo = Demo {
         relay: Relay::new(&format!("http://{addr}")),
         data_dir: data_dir.clone(),
+        stores: RefCell::default(),
         stored: RefCell::default(),
         last_message: Cell::default(),
     };
@@ -113,9 +120,14 @@ impl Demo {
             .certify_account(client.mailbox_id(), advertiser, now() + 86_400)
             .map_err(|e| e.to_string())?;
         client.set_account(account);
-        self.relay.publish(&mut client, 20)?;
-        self.relay.sync(&mut client)?;
-        let tokens = top_up(&self.relay, &mut client);
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(key.as_mut());
+        let path = self.data_dir.join(format!("{name}.db"));
+        let mut store = SqliteStore::open(&path, &key).map_err(|e| e.to_string())?;
+        self.relay.publish(&mut client, &mut store, 20)?;
+        self.relay.sync(&mut client, &mut store)?;
+        let tokens = top_up(&self.relay, &mut client, &mut store);
+        self.stores.borrow_mut().insert(*client.mailbox_id(), store);
         println!(
             "   {name:>5}: mailbox {}…, 20 one-time prekeys, access keys registered{tokens}",
             hex::encode(&client.mailbox_id().0[..4])
@@ -150,11 +162,36 @@ impl Demo {
         }
         self.relay.ack(client, ids)?;
         // Register new group keys; hand a replaced contact key to those who keep it.
-        self.relay.sync(client)
+        self.sync(client)
     }
 
-    fn submit(&self, out: Result<Vec<Outgoing>, missive::Error>) -> Result<(), String> {
-        self.relay.submit(&out.map_err(|e| e.to_string())?)
+    /// What a send produced, once the sender's state is in its store: a crash after that
+    /// leaves a state that has already used the keys, never one that would use them again.
+    fn saved<T>(&self, out: Result<Unsaved<'_, T>, missive::Error>) -> Result<T, String> {
+        let unsaved = out.map_err(|e| e.to_string())?;
+        let sender = *unsaved.client().mailbox_id();
+        let mut stores = self.stores.borrow_mut();
+        let store = stores.get_mut(&sender).ok_or("a member without a store")?;
+        unsaved
+            .save(&mut rand::rng(), store)
+            .map_err(|e| e.to_string())
+    }
+
+    fn sync(&self, client: &mut Client) -> Result<(), String> {
+        let mut stores = self.stores.borrow_mut();
+        let store = stores
+            .get_mut(client.mailbox_id())
+            .ok_or("a member without a store")?;
+        self.relay.sync(client, store)
+    }
+
+    /// Saves the sender's state, then submits what it sent.
+    fn submit(
+        &self,
+        out: Result<Unsaved<'_, Vec<Outgoing>>, missive::Error>,
+    ) -> Result<(), String> {
+        let out = self.saved(out)?;
+        self.relay.submit(&out)
     }
 
     /// Shows a refusal the engine made before encrypting anything.
@@ -325,7 +362,7 @@ impl Demo {
             sponsored_messages: false,
             ..*chloe.settings()
         });
-        self.relay.sync(&mut chloe)?;
+        self.sync(&mut chloe)?;
         println!(
             "   chloe has switched sponsored messages off (her client and the relay both know)"
         );
@@ -366,15 +403,13 @@ impl Demo {
             self.read(c)?;
         }
         let acme_id = *acme.mailbox_id();
-        let answer = ana
-            .answer_lead_form(
-                &mut rand::rng(),
-                &acme_id,
-                &form,
-                &[("email", "ana@example.com"), ("role", "Engineer")],
-                now(),
-            )
-            .map_err(|e| e.to_string())?;
+        let answer = self.saved(ana.answer_lead_form(
+            &mut rand::rng(),
+            &acme_id,
+            &form,
+            &[("email", "ana@example.com"), ("role", "Engineer")],
+            now(),
+        ))?;
         self.relay.submit(&[answer])?;
         println!("   ana answers the lead form, sealed to acme's form key");
         self.read(&mut acme)?;
@@ -390,9 +425,7 @@ impl Demo {
         .iter()
         .map(|(u, r)| Ok((contact(&self.relay, &mut dan, u)?, *r)))
         .collect::<Result<Vec<_>, String>>()?;
-        let (group, out) = dan
-            .create_group(&mut rand::rng(), &members, now())
-            .map_err(|e| e.to_string())?;
+        let (group, out) = self.saved(dan.create_group(&mut rand::rng(), &members, now()))?;
         self.relay.submit(&out)?;
         println!(
             "   dan creates the group: welcomes and the epoch's access secret go to each member"
@@ -460,14 +493,12 @@ impl Demo {
             ),
         )?;
         contact(&self.relay, &mut ben, "ana")?;
-        let (_, out) = ben
-            .send_multi(
-                &mut rand::rng(),
-                &[ben_ana],
-                &Content::text(TEXTS[11]),
-                now(),
-            )
-            .map_err(|e| e.to_string())?;
+        let (_, out) = self.saved(ben.send_multi(
+            &mut rand::rng(),
+            &[ben_ana],
+            &Content::text(TEXTS[11]),
+            now(),
+        ))?;
         self.relay.submit(&out)?;
         self.show_relay("what the relay holds before ana fetches")?;
         self.capture()?;
@@ -481,9 +512,7 @@ impl Demo {
         self.submit(ana.send(&mut rand::rng(), &ben_id, &Content::text(TEXTS[12]), now()))?;
         self.read(&mut ben)?;
         let last = self.last_message.take().ok_or("no message")?;
-        let receipts = ben
-            .mark_read(&mut rand::rng(), &dm, &last, now())
-            .map_err(|e| e.to_string())?;
+        let receipts = self.saved(ben.mark_read(&mut rand::rng(), &dm, &last, now()))?;
         println!(
             "   ben reads it; his client sends {} read receipts",
             receipts.len()

@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use missive::access::Credential;
-use missive::client::{Client, Outgoing};
+use missive::client::{Client, ClientStore, Outgoing};
 use missive::relay_api::{
     Ack, DeliveredEnvelope, DeliveryPage, PrekeyResponse, TokenIssued, Undelivered,
 };
@@ -60,9 +60,16 @@ impl Relay {
     }
 
     /// Publishes the client's bundle and `count` one-time prekeys.
-    pub(crate) fn publish(&self, client: &mut Client, count: usize) -> Result<(), String> {
+    pub(crate) fn publish(
+        &self,
+        client: &mut Client,
+        store: &mut dyn ClientStore,
+        count: usize,
+    ) -> Result<(), String> {
         let body = client
             .publish(&mut rand::rng(), count)
+            .map_err(|e| e.to_string())?
+            .save(&mut rand::rng(), store)
             .map_err(|e| e.to_string())?
             .to_bytes();
         let path = format!("/v1/directory/{}", user_hex(client.user()));
@@ -143,14 +150,23 @@ impl Relay {
 
     /// Registers what changed in the client's access keys and switches, then hands a new
     /// contact key to those who keep it (in that order: the key must work when it arrives).
-    pub(crate) fn sync(&self, client: &mut Client) -> Result<(), String> {
+    pub(crate) fn sync(
+        &self,
+        client: &mut Client,
+        store: &mut dyn ClientStore,
+    ) -> Result<(), String> {
         let sync = client
             .access_sync(&mut rand::rng(), now())
+            .map_err(|e| e.to_string())?
+            .save(&mut rand::rng(), store)
             .map_err(|e| e.to_string())?;
         if let Some(update) = sync.update {
             let registered = self.authed(client, "PUT", "/v1/mailbox/access", &update.to_bytes());
             if let Err(e) = registered {
                 client.reset_access_registration();
+                client
+                    .save_to(&mut rand::rng(), store)
+                    .map_err(|e| e.to_string())?;
                 return Err(e);
             }
         }
@@ -161,11 +177,14 @@ impl Relay {
     pub(crate) fn tokens(
         &self,
         client: &mut Client,
+        store: &mut dyn ClientStore,
         kind: TokenKind,
         count: usize,
     ) -> Result<usize, String> {
         let issue = client
             .request_tokens(&mut rand::rng(), kind, count, now())
+            .map_err(|e| e.to_string())?
+            .save(&mut rand::rng(), store)
             .map_err(|e| e.to_string())?;
         let body = self.authed(client, "POST", "/v1/tokens", &issue.to_bytes())?;
         let issued = TokenIssued::from_bytes(&body).map_err(|e| e.to_string())?;
@@ -177,7 +196,11 @@ impl Relay {
         if published != issued.key.0 {
             return Err("the relay issued tokens under a key it does not publish".into());
         }
-        client.add_tokens(&issued).map_err(|e| e.to_string())
+        let added = client.add_tokens(&issued).map_err(|e| e.to_string())?;
+        client
+            .save_to(&mut rand::rng(), store)
+            .map_err(|e| e.to_string())?;
+        Ok(added)
     }
 
     /// Everything waiting in the client's mailbox.

@@ -2,27 +2,64 @@
 
 use std::path::Path;
 
-use missive::client::{Access, Client, Content, Event};
+use missive::client::{Access, Client, ClientStore, Content, Event, StoreError, Unsaved};
 use missive::envelope::MailboxId;
 use missive::platform::{Profile, monthly_tokens};
 use missive::token::TokenKind;
+use rand::CryptoRng;
+use zeroize::Zeroizing;
 
 use crate::http::{Relay, now};
 
-/// Loads the client state from `path`.
-pub(crate) fn load(path: &Path) -> Result<Client, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Client::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Writes the client state to `path` atomically, readable by the owner only.
+/// The client's state in a file: written atomically, readable by the owner only.
 ///
 /// The state holds every secret of the user; this command-line client keeps it in a file the
 /// way `ssh` keeps keys. Apps should encrypt it with a key from the platform's keystore.
+pub(crate) struct FileStore<'a>(pub(crate) &'a Path);
+
+impl ClientStore for FileStore<'_> {
+    fn load(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        match std::fs::read(self.0) {
+            Ok(bytes) => Ok(Some(Zeroizing::new(bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(_) => Err(StoreError::Backend),
+        }
+    }
+
+    fn save(&mut self, _: &mut dyn CryptoRng, state: &[u8]) -> Result<(), StoreError> {
+        let tmp = self.0.with_extension("tmp");
+        write_private(&tmp, state).map_err(|_| StoreError::Backend)?;
+        std::fs::rename(&tmp, self.0).map_err(|_| StoreError::Backend)
+    }
+}
+
+/// Loads the client state from `path`.
+pub(crate) fn load(path: &Path) -> Result<Client, String> {
+    match Client::load_from(&FileStore(path)) {
+        Ok(Some(client)) => Ok(client),
+        Ok(None) => Err(format!(
+            "{}: no such file (run `init` first)",
+            path.display()
+        )),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Writes the client state to `path` (see [`FileStore`]).
 pub(crate) fn save(path: &Path, client: &Client) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    write_private(&tmp, &client.to_bytes()).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    client
+        .save_to(&mut rand::rng(), &mut FileStore(path))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// What a send produced, once the state that sent it is in `path`.
+pub(crate) fn saved<T>(
+    path: &Path,
+    sent: Result<Unsaved<'_, T>, missive::Error>,
+) -> Result<T, String> {
+    sent.map_err(|e| e.to_string())?
+        .save(&mut rand::rng(), &mut FileStore(path))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -78,16 +115,16 @@ pub(crate) fn certify(
 pub(crate) fn publish(state: &Path, relay: &str, count: usize) -> Result<(), String> {
     let mut client = load(state)?;
     let relay = Relay::new(relay);
-    relay.publish(&mut client, count)?;
-    relay.sync(&mut client)?;
-    let tokens = top_up(&relay, &mut client);
-    save(state, &client)?;
+    let mut store = FileStore(state);
+    relay.publish(&mut client, &mut store, count)?;
+    relay.sync(&mut client, &mut store)?;
+    let tokens = top_up(&relay, &mut client, &mut store);
     println!("published a bundle and {count} one-time prekeys; registered access keys{tokens}");
     Ok(())
 }
 
 /// Asks the relay for this month's tokens the account has not taken yet; says what it got.
-pub(crate) fn top_up(relay: &Relay, client: &mut Client) -> String {
+pub(crate) fn top_up(relay: &Relay, client: &mut Client, store: &mut dyn ClientStore) -> String {
     if client.account().is_none() {
         return String::new();
     }
@@ -104,7 +141,7 @@ pub(crate) fn top_up(relay: &Relay, client: &mut Client) -> String {
         let want = count.min(quota).saturating_sub(client.tokens(kind));
         // A quota already taken this month is not an error: the tokens are in the wallet.
         if want > 0
-            && let Ok(n) = relay.tokens(client, kind, want)
+            && let Ok(n) = relay.tokens(client, store, kind, want)
         {
             got.push(format!("{n} {}", kind.label()));
         }
@@ -135,18 +172,16 @@ pub(crate) fn send(state: &Path, relay_url: &str, to: &[String], text: &str) -> 
         .map(|u| contact(&relay, &mut client, u))
         .collect::<Result<Vec<_>, _>>()?;
     let content = Content::text(text);
+    // Saved first: a crash after submitting must not reuse a message key.
     let outgoing = match mailboxes.as_slice() {
-        [one] => client.send(&mut rand::rng(), one, &content, now()),
-        many => client
-            .send_multi(&mut rand::rng(), many, &content, now())
-            .map(|(_, out)| out),
-    }
-    .map_err(|e| e.to_string())?;
-    // Save first: a crash after submitting must not reuse a message key.
-    save(state, &client)?;
+        [one] => saved(state, client.send(&mut rand::rng(), one, &content, now()))?,
+        many => {
+            let sent = client.send_multi(&mut rand::rng(), many, &content, now());
+            saved(state, sent)?.1
+        }
+    };
     relay.submit(&outgoing)?;
-    relay.sync(&mut client)?;
-    save(state, &client)?;
+    relay.sync(&mut client, &mut FileStore(state))?;
     println!("sent to {}", to.join(", "));
     Ok(())
 }
@@ -161,12 +196,12 @@ pub(crate) fn invite(
     let relay = Relay::new(relay_url);
     let mailbox = contact(&relay, &mut client, to)?;
     if client.tokens(TokenKind::Invite) == 0 {
-        top_up(&relay, &mut client);
+        top_up(&relay, &mut client, &mut FileStore(state));
     }
-    let out = client
-        .invite(&mut rand::rng(), &mailbox, note, now())
-        .map_err(|e| e.to_string())?;
-    save(state, &client)?;
+    let out = saved(
+        state,
+        client.invite(&mut rand::rng(), &mailbox, note, now()),
+    )?;
     relay.submit(&out)?;
     println!("invited {to}");
     Ok(())
@@ -179,13 +214,9 @@ pub(crate) fn accept(state: &Path, relay_url: &str, from: &str) -> Result<(), St
         .contact_by_user(from.as_bytes())
         .map(|c| c.mailbox)
         .ok_or_else(|| format!("no invitation from {from}: run `read` first"))?;
-    let out = client
-        .accept(&mut rand::rng(), &mailbox, now())
-        .map_err(|e| e.to_string())?;
-    save(state, &client)?;
+    let out = saved(state, client.accept(&mut rand::rng(), &mailbox, now()))?;
     relay.submit(&out)?;
-    relay.sync(&mut client)?;
-    save(state, &client)?;
+    relay.sync(&mut client, &mut FileStore(state))?;
     println!("connected with {from}");
     Ok(())
 }
@@ -198,8 +229,7 @@ pub(crate) fn read(state: &Path, relay_url: &str) -> Result<(), String> {
     }
     save(state, &client)?;
     // New group keys to register, or a contact key to replace after a removal.
-    relay.sync(&mut client)?;
-    save(state, &client)
+    relay.sync(&mut client, &mut FileStore(state))
 }
 
 /// Fetches, decrypts and acknowledges everything waiting; returns one line per event.
