@@ -263,4 +263,64 @@ mod tests {
             assert!(Submission::from_bytes(&s.to_bytes()).is_err());
         }
     }
+
+    #[test]
+    fn an_update_holds_at_most_512_keys_each_way() {
+        let keys = |n: usize| -> Vec<AccessKey> {
+            (0..n)
+                .map(|i| {
+                    let mut k = [0u8; 16];
+                    k[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                    AccessKey::from_bytes(k)
+                })
+                .collect()
+        };
+        let at_limit = AccessUpdate {
+            add: keys(MAX_KEYS),
+            remove: keys(MAX_KEYS),
+            ..AccessUpdate::default()
+        };
+        assert_eq!(
+            AccessUpdate::from_bytes(&at_limit.to_bytes()).unwrap(),
+            at_limit
+        );
+        let refused = Err(DecodeError::Invalid {
+            what: "access update key count",
+        });
+        for (add, remove) in [(MAX_KEYS + 1, 0), (0, MAX_KEYS + 1)] {
+            let over = AccessUpdate {
+                add: keys(add),
+                remove: keys(remove),
+                ..AccessUpdate::default()
+            };
+            assert_eq!(AccessUpdate::from_bytes(&over.to_bytes()), refused);
+        }
+    }
+
+    #[test]
+    fn an_update_is_empty_only_when_it_changes_nothing() {
+        assert!(AccessUpdate::default().is_empty());
+        let key = || AccessKey::from_bytes([3; 16]);
+        let changes = [
+            AccessUpdate {
+                contact: Some(key()),
+                ..AccessUpdate::default()
+            },
+            AccessUpdate {
+                add: vec![key()],
+                ..AccessUpdate::default()
+            },
+            AccessUpdate {
+                remove: vec![key()],
+                ..AccessUpdate::default()
+            },
+            AccessUpdate {
+                settings: Some(MailboxSettings::default()),
+                ..AccessUpdate::default()
+            },
+        ];
+        for change in changes {
+            assert!(!change.is_empty(), "{change:?}");
+        }
+    }
 }

@@ -285,3 +285,13 @@ fn sessions_started_by_both_sides_at_once_converge() {
         .unwrap();
     assert_eq!(texts(&deliver(&mut bob, &out)), ["later"]);
 }
+
+#[test]
+fn a_sync_with_nothing_to_change_registers_nothing() {
+    let (mut alice, mut bob) = (user("alice"), user("bob"));
+    connect(&mut alice, &mut bob);
+    let first = alice.access_sync(&mut rand::rng(), NOW).saved().unwrap();
+    assert!(first.update.is_some(), "the first sync registers the keys");
+    let again = alice.access_sync(&mut rand::rng(), NOW).saved().unwrap();
+    assert!(again.update.is_none() && again.notices.is_empty());
+}

@@ -81,7 +81,7 @@ impl Conversation {
             return Err(UsageError::NotPermitted.into());
         }
         others.push(me);
-        let roster = Roster::new(Kind::Group, others)?;
+        let roster = Roster::checked(Kind::Group, others)?;
         let current = Epoch::new(&id, Kind::Group, 0, roster);
         let mut conversation = Self {
             id,
@@ -109,7 +109,7 @@ impl Conversation {
             return Err(UsageError::WrongConversation.into());
         };
         let roster =
-            Roster::new(dist.kind, roster.clone()).map_err(|_| CryptoError::RosterMismatch)?;
+            Roster::checked(dist.kind, roster.clone()).map_err(|_| CryptoError::RosterMismatch)?;
         let admin = roster.get(&from).is_some_and(|m| m.role == Role::Admin);
         if dist.sender != from || !admin || from == me {
             return Err(CryptoError::WrongSender.into());

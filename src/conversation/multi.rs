@@ -88,7 +88,7 @@ fn adhoc_roster(sender: MailboxId, recipients: &[MailboxId]) -> Result<Roster, U
         role: Role::Member,
         identity: None,
     };
-    Roster::new(
+    Roster::checked(
         Kind::AdHoc,
         recipients
             .iter()

@@ -65,7 +65,7 @@ pub(crate) struct Roster(Vec<Member>);
 impl Roster {
     /// Sorts and checks `members`: 2 to [`MAX_MEMBERS`], distinct ids, identities present
     /// exactly in groups.
-    pub(crate) fn new(kind: Kind, mut members: Vec<Member>) -> Result<Self, UsageError> {
+    pub(crate) fn checked(kind: Kind, mut members: Vec<Member>) -> Result<Self, UsageError> {
         members.sort_unstable_by_key(|m| m.id);
         let distinct = members.windows(2).all(|w| w[0].id < w[1].id);
         let identities = members
@@ -104,7 +104,7 @@ impl Roster {
         let mut members = Vec::with_capacity(self.0.len() + added.len());
         members.extend(kept.chain(added).copied());
         members.sort_unstable_by_key(|m| m.id);
-        Self::new(kind, members)
+        Self::checked(kind, members)
     }
 
     /// `SHA-256("missive/v1/roster" || id || kind || be64(epoch) || be32(n) || members)`, each
@@ -144,5 +144,92 @@ fn role_byte(role: Role) -> u8 {
         Role::Member => 0,
         Role::Admin => 1,
         Role::Manager => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::identity::Identity;
+
+    fn identity() -> PublicIdentity {
+        *Identity::generate(&mut rand::rng()).public()
+    }
+
+    fn group_member(i: u16) -> Member {
+        let mut id = [0u8; 16];
+        id[..2].copy_from_slice(&i.to_be_bytes());
+        Member::new(MailboxId(id), Role::Member, identity())
+    }
+
+    fn adhoc_member(i: u16) -> Member {
+        Member {
+            identity: None,
+            ..group_member(i)
+        }
+    }
+
+    #[test]
+    fn a_roster_is_sorted_and_holds_two_to_the_limit_of_distinct_members() {
+        let roster = Roster::checked(Kind::Group, vec![group_member(2), group_member(1)]).unwrap();
+        let ids: Vec<MailboxId> = roster.members().iter().map(|m| m.id).collect();
+        assert_eq!(ids, [group_member(1).id, group_member(2).id]);
+        let refused = Err(UsageError::InvalidRoster);
+        let one = group_member(1);
+        assert_eq!(Roster::checked(Kind::Group, vec![one]), refused);
+        assert_eq!(Roster::checked(Kind::Group, vec![one, one]), refused);
+        let same_id = Member {
+            role: Role::Admin,
+            ..one
+        };
+        assert_eq!(Roster::checked(Kind::Group, vec![one, same_id]), refused);
+        // Identity keys exactly in groups.
+        assert_eq!(
+            Roster::checked(Kind::Group, vec![one, adhoc_member(2)]),
+            refused
+        );
+        assert_eq!(
+            Roster::checked(Kind::AdHoc, vec![adhoc_member(1), group_member(2)]),
+            refused
+        );
+        assert!(Roster::checked(Kind::AdHoc, vec![adhoc_member(1), adhoc_member(2)]).is_ok());
+        let n = u16::try_from(MAX_MEMBERS).unwrap();
+        let full: Vec<Member> = (0..n).map(adhoc_member).collect();
+        assert!(Roster::checked(Kind::AdHoc, full.clone()).is_ok());
+        let over = [full, vec![adhoc_member(n)]].concat();
+        assert_eq!(Roster::checked(Kind::AdHoc, over), refused);
+    }
+
+    #[test]
+    fn a_change_must_change_something_that_applies() {
+        let roster = Roster::checked(Kind::Group, vec![group_member(1), group_member(2)]).unwrap();
+        let refused = Err(UsageError::InvalidRoster);
+        assert_eq!(roster.changed(Kind::Group, &[], &[]), refused);
+        assert_eq!(
+            roster.changed(Kind::Group, &[group_member(1)], &[]),
+            refused,
+            "already a member"
+        );
+        assert_eq!(
+            roster.changed(Kind::Group, &[], &[group_member(3).id]),
+            refused,
+            "not a member"
+        );
+        let added = roster
+            .changed(Kind::Group, &[group_member(3)], &[])
+            .unwrap();
+        assert_eq!(added.members().len(), 3);
+        let removed = added
+            .changed(Kind::Group, &[], &[group_member(2).id])
+            .unwrap();
+        let ids: Vec<MailboxId> = removed.members().iter().map(|m| m.id).collect();
+        assert_eq!(ids, [group_member(1).id, group_member(3).id]);
+        assert_eq!(
+            removed.changed(Kind::Group, &[], &[group_member(1).id]),
+            refused,
+            "one member left"
+        );
     }
 }

@@ -89,7 +89,7 @@ impl Epoch {
         kind: Kind,
         me: &MailboxId,
     ) -> Result<Self, DecodeError> {
-        let roster = Roster::new(kind, s.roster.clone()).map_err(|_| INVALID)?;
+        let roster = Roster::checked(kind, s.roster.clone()).map_err(|_| INVALID)?;
         // Stored sorted: a roster in any other order would be saved differently.
         if roster.members() != s.roster.as_slice() || roster.get(me).is_none() {
             return Err(INVALID);
