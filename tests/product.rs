@@ -896,16 +896,26 @@ fn a_removed_member_reads_nothing_new_and_loses_group_access() {
         .change_group(&mut rng(), &id, &[], &[chloe_id], NOW)
         .saved()
         .unwrap();
-    for c in [&mut ana, &mut ben, &mut chloe] {
+    // A copy of Chloe that never got the notice, as a client that ignores it would be.
+    let mut unaware = Client::from_bytes(&chloe.to_bytes()).unwrap();
+    for c in [&mut ana, &mut ben] {
         deliver(c, &change);
     }
+    let dan_id = *dan.mailbox_id();
+    assert_eq!(
+        deliver(&mut chloe, &change),
+        [Event::Removed {
+            group: id,
+            by: dan_id
+        }]
+    );
     let post = dan
         .post_to_group(&mut rng(), &id, &Content::text("after"), NOW)
         .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut ana, &post)), ["after"]);
     assert!(deliver(&mut chloe, &post).is_empty());
-    // Chloe gets no delivery at all; even handed Ana's, she cannot open it.
+    // Chloe gets no delivery of it; even handed Ana's, she cannot open it.
     let ana_copy = common::users::deliveries_for(&post, ana.mailbox_id());
     let envelope = missive::envelope::Envelope::from_bytes(&post[0].envelope).unwrap();
     let readdressed =
@@ -917,17 +927,136 @@ fn a_removed_member_reads_nothing_new_and_loses_group_access() {
     }];
     assert!(texts(&deliver(&mut chloe, &out)).is_empty());
     assert!(!ana_copy.is_empty());
-    // Removed members are not told (they get nothing of the new epoch), so Chloe's client may
-    // still claim the group; Ana's, which knows better, refuses.
+    // Her client knows she left: it posts nothing, and writes to members only if connected.
     contact(&mut chloe, &mut ana);
     let ana_id = *ana.mailbox_id();
-    let claim = chloe
+    assert_eq!(
+        policy(
+            chloe
+                .post_to_group(&mut rng(), &id, &Content::text("still here?"), NOW)
+                .saved()
+        ),
+        PolicyError::NotGroupMember
+    );
+    assert_eq!(
+        policy(
+            chloe
+                .send(&mut rng(), &ana_id, &Content::text("hi"), NOW)
+                .saved()
+        ),
+        PolicyError::NotConnected
+    );
+    // A client that ignored the notice still claims the group; Ana's, which knows, refuses.
+    contact(&mut unaware, &mut ana);
+    let claim = unaware
         .send(&mut rng(), &ana_id, &Content::text("hi"), NOW)
         .saved()
         .unwrap();
     let events = deliver(&mut ana, &claim);
     assert!(texts(&events).is_empty());
     assert_eq!(refusals(&events), [PolicyError::NotGroupMember]);
+}
+
+#[test]
+fn a_conversation_opened_through_a_group_closes_when_one_leaves_unless_connected() {
+    let Group {
+        mut dan,
+        mut ana,
+        mut ben,
+        mut chloe,
+        id,
+    } = group();
+    let (ana_id, ben_id, chloe_id) = (*ana.mailbox_id(), *ben.mailbox_id(), *chloe.mailbox_id());
+    // Ana and Ben are connected as well; Ana and Chloe only share the group.
+    connect(&mut ana, &mut ben);
+    for to in [chloe_id, ben_id] {
+        let out = ana
+            .send(&mut rng(), &to, &Content::text("before"), NOW)
+            .saved()
+            .unwrap();
+        for c in [&mut ben, &mut chloe] {
+            deliver(c, &out);
+        }
+    }
+    let reply = chloe
+        .send(&mut rng(), &ana_id, &Content::text("reply"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut ana, &reply)), ["reply"]);
+    // Dan removes Chloe and Ben; each is told.
+    let change = dan
+        .change_group(&mut rng(), &id, &[], &[chloe_id, ben_id], NOW)
+        .saved()
+        .unwrap();
+    for c in [&mut ana, &mut ben, &mut chloe] {
+        deliver(c, &change);
+    }
+    // Ana and Chloe no longer share the group: neither may write, and an old-style claim is
+    // refused; Ana and Ben are connected, so they still talk.
+    for (from, to) in [(&mut ana, chloe_id), (&mut chloe, ana_id)] {
+        assert_eq!(
+            policy(
+                from.send(&mut rng(), &to, &Content::text("after"), NOW)
+                    .saved()
+            ),
+            PolicyError::NotConnected
+        );
+    }
+    let out = ben
+        .send(&mut rng(), &ana_id, &Content::text("still connected"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut ana, &out)), ["still connected"]);
+}
+
+#[test]
+fn a_two_member_group_is_a_group_and_direct_conversations_opened_at_once_converge() {
+    let mut p = Platform::new(&mut rng());
+    let mut dan = member(&mut p, "dan", Profile::FREE);
+    let mut ana = member(&mut p, "ana", Profile::FREE);
+    let ana_id = connect(&mut dan, &mut ana);
+    let dan_id = *dan.mailbox_id();
+    let (group, out) = dan
+        .create_group(&mut rng(), &[(ana_id, Role::Member)], NOW)
+        .saved()
+        .unwrap();
+    assert!(deliver(&mut ana, &out).contains(&Event::Joined(group)));
+    assert_eq!(ana.groups(), [group]);
+    assert_eq!(ana.direct_conversation(&dan_id), None);
+    let post = dan
+        .post_to_group(&mut rng(), &group, &Content::text("to the pair"), NOW)
+        .saved()
+        .unwrap();
+    let events = deliver(&mut ana, &post);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Message {
+            access: Access::Group,
+            ..
+        }
+    )));
+    // Both open their direct conversation at once: each reads the other, and both then send
+    // in the same one.
+    let from_dan = dan
+        .send(&mut rng(), &ana_id, &Content::text("hi ana"), NOW)
+        .saved()
+        .unwrap();
+    let from_ana = ana
+        .send(&mut rng(), &dan_id, &Content::text("hi dan"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut ana, &from_dan)), ["hi ana"]);
+    assert_eq!(texts(&deliver(&mut dan, &from_ana)), ["hi dan"]);
+    assert_eq!(
+        ana.direct_conversation(&dan_id),
+        dan.direct_conversation(&ana_id)
+    );
+    assert_ne!(ana.direct_conversation(&dan_id), Some(group));
+    let again = ana
+        .send(&mut rng(), &dan_id, &Content::text("again"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut dan, &again)), ["again"]);
 }
 
 // ---- Multi-recipient ----

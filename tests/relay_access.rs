@@ -205,8 +205,8 @@ fn only_group_members_of_the_current_epoch_deliver_to_the_group() {
     );
     net.read(&mut ana);
     net.read(&mut ben);
-    // Chloe's own client still believes she is a member (nobody told her); its credential is
-    // the old epoch's key, and so is anything she crafts from what she kept.
+    // Chloe has not read Dan's notice yet, so her client still believes she is a member; its
+    // credential is the old epoch's key, and so is anything she crafts from what she kept.
     let again = chloe
         .send(&mut rand::rng(), &ana_id, &Content::text("me again"), now())
         .saved();
@@ -225,7 +225,19 @@ fn only_group_members_of_the_current_epoch_deliver_to_the_group() {
     net.send(&out);
     assert_eq!(texts(&net.read(&mut ana)), ["onwards"]);
     assert_eq!(texts(&net.read(&mut ben)), ["onwards"]);
-    assert!(net.read(&mut chloe).is_empty());
+    // All Chloe reads is the notice; then her client stops claiming the group.
+    let dan_id = *dan.mailbox_id();
+    assert_eq!(net.read(&mut chloe), [Event::Removed { group, by: dan_id }]);
+    assert!(
+        chloe
+            .send(
+                &mut rand::rng(),
+                &ana_id,
+                &Content::text("once more"),
+                now()
+            )
+            .is_err()
+    );
     let _ = ben_id;
 }
 

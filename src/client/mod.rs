@@ -233,6 +233,13 @@ pub enum Event {
     },
     /// Our invitation was accepted: connected.
     Connected(MailboxId),
+    /// An admin removed us from a group: it shows nothing new, and we can no longer post.
+    Removed {
+        /// The group.
+        group: ConversationId,
+        /// The admin.
+        by: MailboxId,
+    },
     /// Our invitation was declined.
     Declined(MailboxId),
     /// An invitation to us was withdrawn.

@@ -39,6 +39,13 @@ pub(crate) enum Pairwise {
         /// The secret every member derives every member's access key from (wiped on drop).
         secret: GroupSecret,
     },
+    /// To a member an admin removed from a group: the group's epoch `epoch` goes on without it.
+    Removed {
+        /// The group.
+        group: ConversationId,
+        /// The first epoch without the receiver.
+        epoch: u64,
+    },
 }
 
 impl Wire for Pairwise {

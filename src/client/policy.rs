@@ -80,7 +80,9 @@ impl Client {
             return Err(PolicyError::NotAdvertiser);
         }
         let kind = self.conversations.get(conversation).map(Conversation::kind);
-        let is_direct = self.direct.get(from) == Some(conversation);
+        // Our direct conversation with them, or one they opened at the same time as ours (a
+        // direct conversation has exactly the two of us).
+        let is_direct = self.direct.get(from) == Some(conversation) || kind == Some(Kind::Direct);
         match &post.access {
             Access::Connection if is_direct && self.is_connected(from) => Ok(()),
             Access::Connection => Err(PolicyError::NotConnected),
@@ -92,10 +94,9 @@ impl Client {
                 PolicyError::NotOpenProfile,
             ),
             Access::InMail(kind) if is_direct => self.admit_inmail(conversation, *kind),
-            Access::GroupMember(group) if is_direct => {
-                let shared = self.shared_group(from) == Some(*group) || self.in_group(group, from);
-                self.open(conversation, shared, PolicyError::NotGroupMember)
-            }
+            // Only while both are in the group: leaving it closes the conversation.
+            Access::GroupMember(group) if is_direct && self.in_group(group, from) => Ok(()),
+            Access::GroupMember(_) => Err(PolicyError::NotGroupMember),
             Access::Group if self.groups.contains(conversation) => {
                 let group = self
                     .conversations
@@ -113,12 +114,13 @@ impl Client {
         }
     }
 
+    /// Whether we and `member` are both in `group` (we were not removed from it).
     fn in_group(&self, group: &ConversationId, member: &MailboxId) -> bool {
         self.groups.contains(group)
             && self
                 .conversations
                 .get(group)
-                .is_some_and(|c| c.members().iter().any(|m| m.id == *member))
+                .is_some_and(|c| !c.is_removed() && c.members().iter().any(|m| m.id == *member))
     }
 
     fn open(

@@ -410,6 +410,7 @@ impl Client {
                 epoch,
                 secret,
             } => self.group_access(from, group, *epoch, secret),
+            Pairwise::Removed { group, epoch } => self.removed_from(from, group, *epoch),
             Pairwise::KeyUpdate => Ok(Applied::Done(Vec::new())),
             other => Ok(Applied::Done(self.connection_in(from, other))),
         }
@@ -431,13 +432,48 @@ impl Client {
         }
         let conversation = Conversation::join(*self.mailbox_id(), *from, bytes)?;
         self.check_roster(&conversation, from)?;
-        if conversation.members().len() == 2 && !self.direct.contains_key(from) {
-            self.direct.insert(*from, id);
-        } else {
-            self.groups.insert(id);
+        match conversation.kind() {
+            // Both sides may open one at once: each then sends in the one with the smaller id.
+            Kind::Direct => {
+                if self.direct.get(from).is_none_or(|known| id < *known) {
+                    self.direct.insert(*from, id);
+                }
+            }
+            Kind::Group | Kind::AdHoc => {
+                self.groups.insert(id);
+            }
         }
         self.conversations.insert(id, conversation);
         Ok(Applied::Done(vec![Event::Joined(id)]))
+    }
+
+    /// An admin's notice that a change removed us. Early before the welcome; ignored for an
+    /// epoch we are in, or from anyone but an admin.
+    fn removed_from(
+        &mut self,
+        from: &MailboxId,
+        group: &ConversationId,
+        epoch: u64,
+    ) -> Result<Applied, Error> {
+        let Some(conversation) = self.conversations.get_mut(group) else {
+            return Ok(Applied::Early);
+        };
+        let admin = conversation
+            .members()
+            .iter()
+            .any(|m| m.id == *from && m.role == crate::conversation::Role::Admin);
+        if !self.groups.contains(group) || !admin {
+            return Err(crate::PolicyError::NotGroupMember.into());
+        }
+        if epoch <= conversation.epoch() || conversation.is_removed() {
+            return Ok(Applied::Done(Vec::new()));
+        }
+        conversation.leave();
+        self.access.groups.remove(group);
+        Ok(Applied::Done(vec![Event::Removed {
+            group: *group,
+            by: *from,
+        }]))
     }
 
     /// A group epoch's access secret: early before the welcome or the change that starts its

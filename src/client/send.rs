@@ -244,8 +244,25 @@ impl Client {
             .get_mut(group)
             .ok_or(UsageError::WrongConversation)?;
         let handoffs = conversation.change(rng, &added, removed)?;
+        let epoch = conversation.epoch();
         let mut out = Vec::new();
         self.hand_off(rng, handoffs, Some(group), now, &mut out)?;
+        // Those removed are told, so their clients stop posting; one we cannot reach learns
+        // it from the members who refuse what it sends.
+        for member in removed {
+            let notice = Pairwise::Removed {
+                group: *group,
+                epoch,
+            };
+            match self.pairwise_within(rng, member, &notice, Some(group), now) {
+                Ok(o) => out.push(o),
+                Err(
+                    Error::Policy(PolicyError::NoCredential)
+                    | Error::Crypto(CryptoError::NoSession),
+                ) => {}
+                Err(e) => return Err(e),
+            }
+        }
         self.hand_out_group_secret(rng, group, now, &mut out)?;
         Ok(out)
     }
@@ -265,6 +282,9 @@ impl Client {
             .ok_or(UsageError::WrongConversation)?;
         if !self.groups.contains(group) {
             return Err(UsageError::WrongConversation.into());
+        }
+        if conversation.is_removed() {
+            return Err(PolicyError::NotGroupMember.into());
         }
         super::policy::check_group_post(conversation, self.mailbox_id(), content)?;
         let mut out = Vec::new();
@@ -362,7 +382,9 @@ impl Client {
             None => self.create_direct(rng, to, now, &mut out)?,
         };
         self.send_in(rng, &id, &post, now, &mut out)?;
-        if !matches!(post.access, Access::Connection) {
+        // InMail and Open Profile open the conversation for good; a connection or a shared
+        // group lets it be used only while it lasts.
+        if matches!(post.access, Access::InMail(_) | Access::OpenProfile) {
             self.opened.insert(id);
         }
         Ok(out)
@@ -414,7 +436,7 @@ impl Client {
         let peer = self.contacts.get(to).ok_or(UsageError::UnknownRecipient)?;
         let me = Member::new(*self.mailbox_id(), Role::Admin, *self.identity());
         let them = Member::new(peer.mailbox, Role::Member, peer.identity);
-        let (conversation, handoffs) = Conversation::create(rng, me, vec![them])?;
+        let (conversation, handoffs) = Conversation::create_direct(rng, me, them)?;
         let id = conversation.id();
         self.hand_off(rng, handoffs, None, now, out)?;
         self.conversations.insert(id, conversation);

@@ -58,6 +58,26 @@ impl Conversation {
         )
     }
 
+    /// Opens a one-to-one conversation between the local member `me` (an admin) and `peer`
+    /// (its members never change); returns the welcome for `peer`.
+    pub fn create_direct<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        me: Member,
+        peer: Member,
+    ) -> Result<(Self, Handoffs), Error> {
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        let (chain_key, seed) = (random32(rng), random32(rng));
+        Self::create_kind(
+            Kind::Direct,
+            ConversationId(id),
+            me,
+            vec![peer],
+            &chain_key,
+            &seed,
+        )
+    }
+
     /// [`Conversation::create`] with explicit secrets (for vectors).
     #[cfg(feature = "hazmat")]
     pub fn create_with(
@@ -73,6 +93,17 @@ impl Conversation {
     fn create_from(
         id: ConversationId,
         me: Member,
+        others: Vec<Member>,
+        chain_key: &[u8; 32],
+        signing_seed: &[u8; 32],
+    ) -> Result<(Self, Handoffs), Error> {
+        Self::create_kind(Kind::Group, id, me, others, chain_key, signing_seed)
+    }
+
+    fn create_kind(
+        kind: Kind,
+        id: ConversationId,
+        me: Member,
         mut others: Vec<Member>,
         chain_key: &[u8; 32],
         signing_seed: &[u8; 32],
@@ -81,11 +112,11 @@ impl Conversation {
             return Err(UsageError::NotPermitted.into());
         }
         others.push(me);
-        let roster = Roster::checked(Kind::Group, others)?;
-        let current = Epoch::new(&id, Kind::Group, 0, roster);
+        let roster = Roster::checked(kind, others)?;
+        let current = Epoch::new(&id, kind, 0, roster);
         let mut conversation = Self {
             id,
-            kind: Kind::Group,
+            kind,
             me: me.id,
             current,
             previous: None,
@@ -104,7 +135,7 @@ impl Conversation {
     pub fn join(me: MailboxId, from: MailboxId, welcome: &[u8]) -> Result<Self, Error> {
         let dist = KeyDistribution::from_bytes(welcome)?;
         let Some(Change::Welcome { roster }) =
-            dist.change.as_ref().filter(|_| dist.kind == Kind::Group)
+            dist.change.as_ref().filter(|_| dist.kind.has_identities())
         else {
             return Err(UsageError::WrongConversation.into());
         };
@@ -425,9 +456,7 @@ impl Conversation {
             return Err(CryptoError::RosterMismatch.into());
         }
         if epoch.roster.get(&self.me).is_none() {
-            self.removed = true;
-            self.current.own = None;
-            self.early.clear();
+            self.leave();
             return Ok(Accepted::Removed);
         }
         epoch.add_peer(
@@ -437,6 +466,15 @@ impl Conversation {
         );
         self.advance(epoch);
         Ok(Accepted::NewEpoch(next))
+    }
+
+    /// The local member was removed by a change it will not receive (an admin told it so): it
+    /// sends nothing from now on, and keeps only what it needs to read messages already in
+    /// flight.
+    pub fn leave(&mut self) {
+        self.removed = true;
+        self.current.own = None;
+        self.early.clear();
     }
 
     /// Makes `epoch` current; the old one becomes receive-only, keeping only the chains of

@@ -22,6 +22,16 @@ pub enum Kind {
     Group,
     /// An ad-hoc conversation opened by a multi-recipient first message: members are mailboxes.
     AdHoc,
+    /// A one-to-one conversation: exactly two members with identity keys, the one who opened
+    /// it an admin; its members never change (postcard variant 2).
+    Direct,
+}
+
+impl Kind {
+    /// Whether members carry identity keys (everything but ad-hoc conversations).
+    pub fn has_identities(self) -> bool {
+        self != Self::AdHoc
+    }
 }
 
 /// A member's role.
@@ -63,15 +73,16 @@ impl Member {
 pub(crate) struct Roster(Vec<Member>);
 
 impl Roster {
-    /// Sorts and checks `members`: 2 to [`MAX_MEMBERS`], distinct ids, identities present
-    /// exactly in groups.
+    /// Sorts and checks `members`: 2 to [`MAX_MEMBERS`] (exactly 2 in a direct conversation),
+    /// distinct ids, identities present except in ad-hoc conversations.
     pub(crate) fn checked(kind: Kind, mut members: Vec<Member>) -> Result<Self, UsageError> {
         members.sort_unstable_by_key(|m| m.id);
         let distinct = members.windows(2).all(|w| w[0].id < w[1].id);
         let identities = members
             .iter()
-            .all(|m| m.identity.is_some() == (kind == Kind::Group));
-        if !distinct || !identities || members.len() < 2 || members.len() > MAX_MEMBERS {
+            .all(|m| m.identity.is_some() == kind.has_identities());
+        let most = if kind == Kind::Direct { 2 } else { MAX_MEMBERS };
+        if !distinct || !identities || members.len() < 2 || members.len() > most {
             return Err(UsageError::InvalidRoster);
         }
         Ok(Self(members))
@@ -136,6 +147,7 @@ fn kind_byte(kind: Kind) -> u8 {
     match kind {
         Kind::Group => 0,
         Kind::AdHoc => 1,
+        Kind::Direct => 2,
     }
 }
 
@@ -195,6 +207,14 @@ mod tests {
             refused
         );
         assert!(Roster::checked(Kind::AdHoc, vec![adhoc_member(1), adhoc_member(2)]).is_ok());
+        // A direct conversation: exactly two, with identities.
+        assert!(Roster::checked(Kind::Direct, vec![one, group_member(2)]).is_ok());
+        let three = vec![one, group_member(2), group_member(3)];
+        assert_eq!(Roster::checked(Kind::Direct, three), refused);
+        assert_eq!(
+            Roster::checked(Kind::Direct, vec![one, adhoc_member(2)]),
+            refused
+        );
         let n = u16::try_from(MAX_MEMBERS).unwrap();
         let full: Vec<Member> = (0..n).map(adhoc_member).collect();
         assert!(Roster::checked(Kind::AdHoc, full.clone()).is_ok());
