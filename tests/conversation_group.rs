@@ -310,7 +310,7 @@ fn only_admins_change_and_chains_are_needed() {
         .to_bytes();
     // Saved and restored in between: what was kept is kept.
     let restored = Conversation::from_bytes(&net.conv(1).to_bytes()).unwrap();
-    assert_eq!(*restored.to_bytes(), *net.conv(1).to_bytes());
+    assert!(*restored.to_bytes() == *net.conv(1).to_bytes());
     *net.conv(1) = restored;
     // The commit installs the kept chain with it.
     assert_eq!(
@@ -424,7 +424,7 @@ fn what_was_kept_for_an_epoch_that_a_concurrent_change_replaced_is_dropped() {
         assert_eq!(two.epoch(), 1);
         let saved = two.to_bytes();
         let restored = Conversation::from_bytes(&saved).unwrap();
-        assert_eq!(*restored.to_bytes(), *saved);
+        assert!(*restored.to_bytes() == *saved);
         assert!(!two.recognises(&hello));
     }
 }

@@ -570,6 +570,56 @@ fn sponsored_messages_reach_their_audience_with_a_verifiable_advertiser() {
 }
 
 #[test]
+fn a_sponsored_send_that_fails_partway_leaves_nothing_half_sent() {
+    let mut p = Platform::new(&mut rng());
+    let mut acme = member(&mut p, "acme", Profile::FREE);
+    acme.set_advertiser_certificate(p.certify_advertiser(
+        "Acme Recruiting",
+        acme.mailbox_id(),
+        acme.identity(),
+    ));
+    certify(&p, &mut acme, true);
+    // One token: enough for Ana's grant, not for Ben's.
+    fund(&mut acme, TokenKind::Sponsored, 1);
+    let mut audience: Vec<Client> = ["ana", "ben"]
+        .iter()
+        .map(|n| member(&mut p, n, Profile::FREE))
+        .collect();
+    let ids: Vec<MailboxId> = audience.iter_mut().map(|c| contact(&mut acme, c)).collect();
+    let before = acme.to_bytes();
+    assert_eq!(
+        policy(
+            acme.send_sponsored(&mut rng(), &ids, &ad(None), NOW)
+                .saved()
+        ),
+        PolicyError::NoToken
+    );
+    assert!(
+        *acme.to_bytes() == *before,
+        "the failed send changed nothing"
+    );
+    // With tokens, the same audience reads it: Ana's grant goes out now.
+    fund(&mut acme, TokenKind::Sponsored, 10);
+    let out = acme
+        .send_sponsored(&mut rng(), &ids, &ad(None), NOW)
+        .saved()
+        .unwrap();
+    for c in &mut audience {
+        let events = deliver(c, &out);
+        assert!(
+            events.iter().any(|e| matches!(
+                e,
+                Event::Message {
+                    access: Access::Sponsored(_),
+                    ..
+                }
+            )),
+            "{events:?}"
+        );
+    }
+}
+
+#[test]
 fn only_certified_advertisers_send_sponsored_messages() {
     let mut p = Platform::new(&mut rng());
     let mut rogue_platform = Platform::new(&mut rng());

@@ -7,9 +7,10 @@ use super::content::{Content, MessageRef, Sponsored};
 use super::payload::Pairwise;
 use super::post::{Access, Post};
 use super::sealed::{self, SealedContent};
+use super::sessions::PeerSessions;
 use super::{Client, ENVELOPE_LIFETIME, MAX_RECIPIENTS, Outgoing, Unsaved};
 use crate::access::Credential;
-use crate::conversation::{Conversation, ConversationId, KeyDistribution, Member, Role};
+use crate::conversation::{Conversation, ConversationId, FanOut, KeyDistribution, Member, Role};
 use crate::envelope::{Envelope, MailboxId};
 use crate::error::{CryptoError, Error, PolicyError, UsageError};
 use crate::platform::InMailKind;
@@ -94,7 +95,7 @@ impl Client {
             access: Access::Multi,
             content: content.clone(),
         };
-        let sent = self.fan_out(rng, to, &post, now)?;
+        let sent = self.undone_on_error(to, |c| c.fan_out(rng, to, &post, now))?;
         Ok(Unsaved::new(self, sent))
     }
 
@@ -114,13 +115,15 @@ impl Client {
         };
         // Every envelope spends a sponsored token; our contact key goes with it, so the
         // audience can answer lead forms.
-        let out = self.paying(TokenKind::Sponsored, |c| {
-            let mut out = Vec::new();
-            for chunk in audience.chunks(MAX_RECIPIENTS) {
-                chunk.iter().for_each(|m| c.open_to(m));
-                out.extend(c.fan_out(rng, chunk, &post, now)?.1);
-            }
-            Ok(out)
+        let out = self.undone_on_error(audience, |c| {
+            c.paying(TokenKind::Sponsored, |c| {
+                let mut out = Vec::new();
+                for chunk in audience.chunks(MAX_RECIPIENTS) {
+                    chunk.iter().for_each(|m| c.open_to(m));
+                    out.extend(c.fan_out(rng, chunk, &post, now)?.1);
+                }
+                Ok(out)
+            })
         })?;
         Ok(Unsaved::new(self, out))
     }
@@ -388,6 +391,41 @@ impl Client {
             self.opened.insert(id);
         }
         Ok(out)
+    }
+
+    /// Runs a send to `peers` that may fail after some of its steps (grants to some of them,
+    /// our contact key given to others): on error, everything it changed is as before, so no
+    /// grant is taken for sent that never left.
+    fn undone_on_error<T>(
+        &mut self,
+        peers: &[MailboxId],
+        send: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let granted = self.granted.clone();
+        let holders = self.access.holders.clone();
+        let fanout = self.fanout.to_bytes();
+        let sessions: Vec<(MailboxId, Option<PeerSessions>)> = peers
+            .iter()
+            .map(|m| (*m, self.sessions.get(m).cloned()))
+            .collect();
+        let conversations: Vec<ConversationId> = self.conversations.keys().copied().collect();
+        let result = send(self);
+        if result.is_err() {
+            self.granted = granted;
+            self.access.holders = holders;
+            if let Ok(fanout) = FanOut::from_bytes(&fanout) {
+                self.fanout = fanout;
+            }
+            for (peer, saved) in sessions {
+                match saved {
+                    Some(s) => self.sessions.insert(peer, s),
+                    None => self.sessions.remove(&peer),
+                };
+            }
+            self.conversations
+                .retain(|id, _| conversations.binary_search(id).is_ok());
+        }
+        result
     }
 
     fn fan_out<R: CryptoRng + ?Sized>(
