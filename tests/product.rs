@@ -751,6 +751,7 @@ fn lead_form_answers_reach_the_advertiser_alone() {
         envelope: readdressed[0].to_bytes(),
         credential: Credential::Open,
         ephemeral: false,
+        conversation: None,
     }];
     assert!(deliver(&mut rival, &out).is_empty());
 }
@@ -974,6 +975,7 @@ fn a_removed_member_reads_nothing_new_and_loses_group_access() {
         envelope: readdressed[0].to_bytes(),
         credential: Credential::Open,
         ephemeral: false,
+        conversation: None,
     }];
     assert!(texts(&deliver(&mut chloe, &out)).is_empty());
     assert!(!ana_copy.is_empty());
@@ -1107,6 +1109,49 @@ fn a_two_member_group_is_a_group_and_direct_conversations_opened_at_once_converg
         .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut dan, &again)), ["again"]);
+}
+
+#[test]
+fn resends_go_only_to_current_members_and_end() {
+    let Group {
+        mut dan,
+        mut ana,
+        chloe,
+        id,
+        ..
+    } = group();
+    let chloe_id = *chloe.mailbox_id();
+    let outsider = MailboxId([0xee; 16]);
+    let post = dan
+        .post_to_group(&mut rng(), &id, &Content::text("late"), NOW)
+        .saved()
+        .unwrap();
+    // The relay names Chloe and someone who is not in the group: only Chloe is kept.
+    dan.undelivered(&post[0], &[chloe_id, outsider], NOW);
+    let again = dan.resend(NOW + 60).saved().unwrap();
+    let env = missive::envelope::Envelope::from_bytes(&again[0].envelope).unwrap();
+    assert_eq!(env.mailboxes(), [chloe_id]);
+    // Seven more unanswered attempts, each after a longer wait, and it is given up.
+    let mut at = NOW + 60;
+    for attempt in 1..8u32 {
+        dan.undelivered(&again[0], &[chloe_id], at);
+        at += 60 << attempt;
+        assert_eq!(
+            dan.resend(at).saved().unwrap().len(),
+            1,
+            "attempt {attempt}"
+        );
+    }
+    assert_eq!(dan.pending_resends(), 0);
+    // Once she has left the group, nothing is kept for her.
+    dan.undelivered(&post[0], &[chloe_id], at);
+    let change = dan
+        .change_group(&mut rng(), &id, &[], &[chloe_id], at)
+        .saved()
+        .unwrap();
+    deliver(&mut ana, &change);
+    assert!(dan.resend(at + 3600).saved().unwrap().is_empty());
+    assert_eq!(dan.pending_resends(), 0);
 }
 
 // ---- Multi-recipient ----

@@ -267,9 +267,27 @@ fn a_member_who_has_not_caught_up_is_skipped_and_named_not_refused_for_all() {
     let undelivered = Undelivered::from_bytes(&body).unwrap();
     assert_eq!(undelivered.mailboxes, [members[1].0]);
     assert_eq!(texts(&net.read(&mut ana)), ["first"]);
-    // Once Ben has caught up, the same submission reaches him (and not Ana twice).
+    // Dan's client keeps it for Ben, and sends it again, to Ben alone, once the wait is over.
+    let t = now();
+    dan.undelivered(&post[0], &undelivered.mailboxes, t);
+    assert_eq!(dan.pending_resends(), 1);
+    assert!(dan.resend(t).saved().unwrap().is_empty(), "not due yet");
+    // Still behind at the first retry: the relay reaches nobody (403), and Dan waits longer.
+    let early = dan.resend(t + 60).saved().unwrap();
+    assert_eq!(early.len(), 1);
+    assert_eq!(net.submit(&early[0]).0, 403);
+    let to = Envelope::from_bytes(&early[0].envelope).unwrap();
+    dan.undelivered(&early[0], &to.mailboxes(), t + 60);
+    assert!(dan.resend(t + 61).saved().unwrap().is_empty());
+    // Ben catches up; the next retry reaches him, and nobody else.
     net.read(&mut ben);
-    net.send(&post);
+    let again = dan.resend(t + 60 + 120).saved().unwrap();
+    let env = Envelope::from_bytes(&again[0].envelope).unwrap();
+    assert_eq!(env.mailboxes(), [members[1].0]);
+    let (status, body) = net.submit(&again[0]);
+    assert_eq!((status, body.len()), (202, 0));
+    dan.undelivered(&again[0], &[], t + 180);
+    assert_eq!(dan.pending_resends(), 0);
     assert_eq!(texts(&net.read(&mut ben)), ["first"]);
     assert!(texts(&net.read(&mut ana)).is_empty());
 }

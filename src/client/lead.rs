@@ -77,7 +77,7 @@ impl Client {
         let mut body = enc.as_bytes().to_vec();
         body.extend_from_slice(&ct);
         let credential = self.credential(&[*advertiser], None)?;
-        let out = super::send::single(advertiser, &body, now, false, credential)?;
+        let out = super::send::single(advertiser, &body, now, false, credential, None)?;
         Ok(Unsaved::new(self, out))
     }
 

@@ -129,6 +129,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<ClientState, DecodeError> {
         granted: old.granted.iter().copied().collect(),
         seen: core::mem::take(&mut old.seen),
         pending: core::mem::take(&mut old.pending),
+        retries: Vec::new(),
     };
     Ok(state)
 }

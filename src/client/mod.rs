@@ -75,6 +75,7 @@ mod payload;
 mod policy;
 mod post;
 mod receive;
+mod retry;
 mod sealed;
 mod send;
 mod sessions;
@@ -176,6 +177,9 @@ pub struct Outgoing {
     pub credential: Credential,
     /// Push to connected recipients only; never stored (typing indicators).
     pub ephemeral: bool,
+    /// The conversation whose access keys reach its recipients, if any: what a resend to
+    /// members who had not caught up presents again ([`Client::undelivered`]).
+    pub conversation: Option<ConversationId>,
 }
 
 impl Outgoing {
@@ -292,6 +296,7 @@ pub struct Client {
     granted: BTreeSet<MailboxId>,
     seen: VecDeque<EnvelopeId>,
     pending: VecDeque<Vec<u8>>,
+    retries: Vec<retry::Retry>,
 }
 
 impl Client {
@@ -324,6 +329,7 @@ impl Client {
             granted: BTreeSet::new(),
             seen: VecDeque::new(),
             pending: VecDeque::new(),
+            retries: Vec::new(),
         }
     }
 

@@ -458,6 +458,7 @@ impl Client {
             envelope: envelope.to_bytes(),
             credential,
             ephemeral: false,
+            conversation: None,
         });
         let id = conversation.id();
         self.conversations.insert(id, conversation);
@@ -511,6 +512,7 @@ impl Client {
                 envelope: envelope.to_bytes(),
                 credential,
                 ephemeral: false,
+                conversation: Some(*id),
             });
         }
         Ok(())
@@ -571,7 +573,7 @@ impl Client {
         };
         let contact = self.contacts.get(to).ok_or(UsageError::UnknownRecipient)?;
         let body = sealed::seal(rng, contact.identity.dh_key(), to, &content)?;
-        single(to, &body, now, false, credential)
+        single(to, &body, now, false, credential, within)
     }
 
     pub(super) fn seal_to<R: CryptoRng + ?Sized>(
@@ -586,7 +588,7 @@ impl Client {
         let credential = self.credential(&[*to], within)?;
         let contact = self.contacts.get(to).ok_or(UsageError::UnknownRecipient)?;
         let body = sealed::seal(rng, contact.identity.dh_key(), to, content)?;
-        single(to, &body, now, ephemeral, credential)
+        single(to, &body, now, ephemeral, credential, within)
     }
 }
 
@@ -597,6 +599,7 @@ pub(super) fn single(
     now: u64,
     ephemeral: bool,
     credential: Credential,
+    within: Option<&ConversationId>,
 ) -> Result<Outgoing, Error> {
     let expiry = now.saturating_add(ENVELOPE_LIFETIME);
     let envelope = Envelope::to_mailboxes(expiry, &[*to], body)?
@@ -606,5 +609,6 @@ pub(super) fn single(
         envelope: envelope.to_bytes(),
         credential,
         ephemeral,
+        conversation: within.copied(),
     })
 }

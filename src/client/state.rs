@@ -22,6 +22,7 @@ use crate::session::{PrekeyOwner, Session};
 use crate::wire::Wire;
 
 use super::access::AccessState;
+use super::retry::{MAX_RETRIES, Retry};
 use super::sessions::{MAX_PER_PEER, PeerSessions};
 use super::{Client, Connection, Contact, Settings, legacy};
 
@@ -82,6 +83,8 @@ pub(super) struct ClientState {
     pub(super) granted: BTreeSet<MailboxId>,
     pub(super) seen: Vec<EnvelopeId>,
     pub(super) pending: Vec<Vec<u8>>,
+    /// Envelopes owed to recipients the relay did not reach yet (oldest first).
+    pub(super) retries: Vec<Retry>,
 }
 
 impl Drop for ClientState {
@@ -164,6 +167,7 @@ impl Client {
             granted: self.granted.clone(),
             seen: self.seen.iter().copied().collect(),
             pending: self.pending.iter().cloned().collect(),
+            retries: self.retries.clone(),
         };
         Zeroizing::new(state.to_wire())
     }
@@ -197,6 +201,9 @@ impl ClientState {
                 peer.push_back(Session::from_bytes(&bytes.0)?);
             }
             sessions.insert(*mailbox, peer);
+        }
+        if s.retries.len() > MAX_RETRIES {
+            return Err(INVALID);
         }
         let mut conversations = BTreeMap::new();
         for (id, bytes) in &s.conversations {
@@ -252,6 +259,7 @@ impl ClientState {
             granted: s.granted.clone(),
             seen: s.seen.iter().copied().collect(),
             pending: s.pending.iter().cloned().collect(),
+            retries: s.retries.clone(),
         })
     }
 }

@@ -191,7 +191,7 @@ impl Demo {
         out: Result<Unsaved<'_, Vec<Outgoing>>, missive::Error>,
     ) -> Result<(), String> {
         let out = self.saved(out)?;
-        self.relay.submit(&out)
+        self.relay.submit(&out).map(drop)
     }
 
     /// Shows a refusal the engine made before encrypting anything.
@@ -311,9 +311,10 @@ impl Demo {
                 .to_bytes(),
             credential: Credential::Open,
             ephemeral: false,
+            conversation: None,
         };
         match self.relay.submit(&[crafted]) {
-            Ok(()) => return Err("the relay took an envelope without a credential".into()),
+            Ok(_) => return Err("the relay took an envelope without a credential".into()),
             Err(e) => println!("   a crafted envelope to dan without a credential: {e}"),
         }
 

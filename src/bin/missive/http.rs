@@ -4,6 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use missive::access::Credential;
 use missive::client::{Client, ClientStore, Outgoing};
+use missive::envelope::{Envelope, MailboxId};
 use missive::relay_api::{
     Ack, DeliveredEnvelope, DeliveryPage, PrekeyResponse, TokenIssued, Undelivered,
 };
@@ -99,8 +100,13 @@ impl Relay {
         Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
-    /// Hands envelopes to the relay.
-    pub(crate) fn submit(&self, outgoing: &[Outgoing]) -> Result<(), String> {
+    /// Hands envelopes to the relay; returns those it did not store for every recipient,
+    /// with whom it did not reach (group members who have not caught up with a change).
+    pub(crate) fn submit(
+        &self,
+        outgoing: &[Outgoing],
+    ) -> Result<Vec<(Outgoing, Vec<MailboxId>)>, String> {
+        let mut missed = Vec::new();
         for o in outgoing {
             let path = if o.ephemeral {
                 "/v1/ephemeral"
@@ -117,17 +123,26 @@ impl Relay {
                 Credential::Token(_) => "submit (token)",
                 Credential::Open => "submit (Open Profile)",
             };
-            let body = Self::check(what, response.map_err(|e| e.to_string())?)?;
+            let response = response.map_err(|e| e.to_string())?;
+            // A conversation message that reached none of its recipients (none has caught up
+            // with a change yet) is kept for later like one that missed some of them.
+            if response.status() == ureq::http::StatusCode::FORBIDDEN && o.conversation.is_some() {
+                let envelope = Envelope::from_bytes(&o.envelope).map_err(|e| e.to_string())?;
+                missed.push((o.clone(), envelope.mailboxes()));
+                continue;
+            }
+            let body = Self::check(what, response)?;
             if !body.is_empty() {
                 let undelivered = Undelivered::from_bytes(&body).map_err(|e| e.to_string())?;
                 println!(
                     "   (the relay kept nothing for {} recipient(s) who have not registered the \
-                     group's new key yet: send again once they have caught up)",
+                     group's new key yet: it will be sent to them again once they have)",
                     undelivered.mailboxes.len()
                 );
+                missed.push((o.clone(), undelivered.mailboxes));
             }
         }
-        Ok(())
+        Ok(missed)
     }
 
     /// An authenticated request on the client's mailbox.
@@ -170,7 +185,7 @@ impl Relay {
                 return Err(e);
             }
         }
-        self.submit(&sync.notices)
+        self.submit(&sync.notices).map(drop)
     }
 
     /// Asks for `count` tokens of `kind` (within the account's monthly quota).

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use missive::client::{Access, Client, ClientStore, Content, Event, StoreError, Unsaved};
+use missive::client::{Access, Client, ClientStore, Content, Event, Outgoing, StoreError, Unsaved};
 use missive::envelope::MailboxId;
 use missive::platform::{Profile, monthly_tokens};
 use missive::token::TokenKind;
@@ -180,7 +180,7 @@ pub(crate) fn send(state: &Path, relay_url: &str, to: &[String], text: &str) -> 
             saved(state, sent)?.1
         }
     };
-    relay.submit(&outgoing)?;
+    submit(&relay, &mut client, state, &outgoing)?;
     relay.sync(&mut client, &mut FileStore(state))?;
     println!("sent to {}", to.join(", "));
     Ok(())
@@ -215,7 +215,7 @@ pub(crate) fn accept(state: &Path, relay_url: &str, from: &str) -> Result<(), St
         .map(|c| c.mailbox)
         .ok_or_else(|| format!("no invitation from {from}: run `read` first"))?;
     let out = saved(state, client.accept(&mut rand::rng(), &mailbox, now()))?;
-    relay.submit(&out)?;
+    submit(&relay, &mut client, state, &out)?;
     relay.sync(&mut client, &mut FileStore(state))?;
     println!("connected with {from}");
     Ok(())
@@ -229,7 +229,28 @@ pub(crate) fn read(state: &Path, relay_url: &str) -> Result<(), String> {
     }
     save(state, &client)?;
     // New group keys to register, or a contact key to replace after a removal.
-    relay.sync(&mut client, &mut FileStore(state))
+    relay.sync(&mut client, &mut FileStore(state))?;
+    // Messages owed to group members who had not caught up, if it is time to try again.
+    let again = saved(state, client.resend(now()))?;
+    submit(&relay, &mut client, state, &again)
+}
+
+/// Submits what was sent (and saved); keeps what the relay could not deliver to some
+/// recipients yet, to send again, and saves that.
+fn submit(
+    relay: &Relay,
+    client: &mut Client,
+    state: &Path,
+    out: &[Outgoing],
+) -> Result<(), String> {
+    let missed = relay.submit(out)?;
+    if missed.is_empty() {
+        return Ok(());
+    }
+    for (sent, mailboxes) in &missed {
+        client.undelivered(sent, mailboxes, now());
+    }
+    save(state, client)
 }
 
 /// Fetches, decrypts and acknowledges everything waiting; returns one line per event.
