@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::DecodeError;
 use crate::mailbox::MailboxId;
-use crate::platform::AccountCertificate;
+use crate::platform::{AccountCertificate, CreditPurchase};
 use crate::token::{IssuerPublicKey, TokenRequest, TokenResponse};
 use crate::wire::Wire;
 
@@ -79,6 +79,9 @@ pub struct TokenIssue {
     pub account: AccountCertificate,
     /// What to evaluate.
     pub request: TokenRequest,
+    /// Credits bought from the platform: the request is for credit tokens counted against
+    /// this purchase instead of the monthly quota.
+    pub purchase: Option<CreditPurchase>,
 }
 
 /// The answer to [`TokenIssue`]: the evaluations, proven to be under `key`.

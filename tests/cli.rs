@@ -67,13 +67,15 @@ fn the_demo_runs_and_its_audit_finds_nothing() {
         "they match",
         "chloe reads: ana [Open Profile]",
         "dan reads: ben [InMail]",
+        "ana buys 3 InMail credits",
+        "dan reads: ana [InMail]",
         "[Sponsored by Acme Recruiting]",
         "acme reads: (lead from ana: email=ana@example.com",
         "refused: ana (a plain member) posts to the group",
         "refused: dan posts mentioning 21 members",
         "ben reads it; his client sends 0 read receipts",
         "no sender name, identity key or signing key",
-        "none of the 13 message texts",
+        "none of the 14 message texts",
     ] {
         assert!(
             text.contains(expected),

@@ -12,7 +12,7 @@ use missive::access::{AccessKey, Credential, Submission};
 use missive::client::{Content, Event, Outgoing};
 use missive::conversation::Role;
 use missive::envelope::{Envelope, MailboxId};
-use missive::platform::{Profile, Tier};
+use missive::platform::{Platform, Profile, Tier};
 use missive::relay::{RelayConfig, system_clock};
 use missive::relay_api::Undelivered;
 use missive::token::TokenKind;
@@ -290,6 +290,56 @@ fn a_member_who_has_not_caught_up_is_skipped_and_named_not_refused_for_all() {
     assert_eq!(dan.pending_resends(), 0);
     assert_eq!(texts(&net.read(&mut ben)), ["first"]);
     assert!(texts(&net.read(&mut ana)).is_empty());
+}
+
+#[test]
+fn bought_credits_are_redeemed_once_by_their_buyer_and_pay_for_inmail() {
+    let mut net = Net::start();
+    let mut dan = net.join("dan", Profile::FREE, false);
+    let mut eve = net.join("eve", Profile::FREE, false);
+    let mut ana = net.join("ana", Profile::FREE, false);
+    assert_eq!(
+        dan.tokens(TokenKind::Credit),
+        0,
+        "free members get no monthly credits"
+    );
+    let t = now();
+    let purchase = net
+        .platform
+        .sell_credits(&mut rand::rng(), dan.mailbox_id(), 3, t + 3600)
+        .unwrap();
+    // Only its buyer redeems it, and only once.
+    assert_eq!(net.redeem(&mut eve, &purchase), 403);
+    assert_eq!(net.redeem(&mut dan, &purchase), 200);
+    assert_eq!(dan.tokens(TokenKind::Credit), 3);
+    assert_eq!(net.redeem(&mut dan, &purchase), 403);
+    // A receipt the platform did not sign, or one past its expiry, is refused.
+    let mut impostor = Platform::new(&mut rand::rng());
+    impostor.register(*dan.mailbox_id(), Profile::FREE);
+    let forged = impostor
+        .sell_credits(&mut rand::rng(), dan.mailbox_id(), 50, t + 3600)
+        .unwrap();
+    assert_eq!(net.redeem(&mut dan, &forged), 403);
+    let expired = net
+        .platform
+        .sell_credits(&mut rand::rng(), dan.mailbox_id(), 1, t - 1)
+        .unwrap();
+    assert_eq!(net.redeem(&mut dan, &expired), 403);
+    assert_eq!(dan.tokens(TokenKind::Credit), 3);
+    // A bought credit pays for an InMail like a monthly one.
+    let ana_id = net.lookup(&mut dan, &ana);
+    let out = dan
+        .send_inmail(
+            &mut rand::rng(),
+            &ana_id,
+            &Content::text("a role for you"),
+            now(),
+        )
+        .saved()
+        .unwrap();
+    net.send(&out);
+    assert_eq!(texts(&net.read(&mut ana)), ["a role for you"]);
+    assert_eq!(dan.tokens(TokenKind::Credit), 2);
 }
 
 #[test]

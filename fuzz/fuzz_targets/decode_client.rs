@@ -1,10 +1,11 @@
 #![no_main]
-//! Client-side decoders of bytes from the wire or the disk: message content and advertiser
-//! certificates re-encode to their input, saved token requests too (when their scalars and
-//! points are canonical). Stored client state has a target of its own (`client_state`).
+//! Client-side decoders of bytes from the wire or the disk: message content, advertiser
+//! certificates and credit purchases re-encode to their input, saved token requests too (when
+//! their scalars and points are canonical). Stored client state has a target of its own
+//! (`client_state`).
 
 use missive::client::Content;
-use missive::platform::AdvertiserCertificate;
+use missive::platform::{AdvertiserCertificate, CreditPurchase};
 use missive::token::PendingTokens;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
@@ -13,6 +14,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     if let Ok(cert) = AdvertiserCertificate::from_bytes(data) {
         assert_eq!(cert.to_bytes(), data);
+    }
+    if let Ok(purchase) = CreditPurchase::from_bytes(data) {
+        assert_eq!(purchase.to_bytes(), data);
     }
     if let Ok(pending) = PendingTokens::from_bytes(data) {
         assert_eq!(&pending.to_bytes()[..], data);

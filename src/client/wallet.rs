@@ -9,7 +9,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use super::{Client, Unsaved};
 use crate::envelope::MailboxId;
 use crate::error::{DecodeError, Error, PolicyError};
-use crate::platform::{AccountCertificate, month_of};
+use crate::platform::{AccountCertificate, CreditPurchase, month_of};
 use crate::relay_api::{TokenIssue, TokenIssued};
 use crate::token::{self, PendingTokens, Token, TokenKind};
 
@@ -53,6 +53,37 @@ impl Client {
         count: usize,
         now: u64,
     ) -> Result<Unsaved<'_, TokenIssue>, Error> {
+        let issue = self.token_request(rng, kind, count, None, now)?;
+        Ok(Unsaved::new(self, issue))
+    }
+
+    /// A request for the credit tokens of InMail credits bought from the platform (`purchase`,
+    /// up to 100 a request): `POST` it to `/v1/tokens` like [`Client::request_tokens`]. The
+    /// relay redeems each purchase once, on top of the monthly credits, and issues the tokens
+    /// blind, so spending them is as unlinkable to the purchase as any token is to its month.
+    ///
+    /// # Errors
+    /// [`PolicyError::NoAccount`] without an account certificate; [`UsageError::BatchSize`]
+    /// for a purchase of more than 100 credits (redeem it in several requests).
+    pub fn redeem_credits<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        purchase: &CreditPurchase,
+        now: u64,
+    ) -> Result<Unsaved<'_, TokenIssue>, Error> {
+        let count = usize::try_from(purchase.credits).unwrap_or(usize::MAX);
+        let issue = self.token_request(rng, TokenKind::Credit, count, Some(purchase), now)?;
+        Ok(Unsaved::new(self, issue))
+    }
+
+    fn token_request<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        kind: TokenKind,
+        count: usize,
+        purchase: Option<&CreditPurchase>,
+        now: u64,
+    ) -> Result<TokenIssue, Error> {
         let account = self.access.account.clone().ok_or(PolicyError::NoAccount)?;
         let (pending, request) = token::request_tokens(rng, kind, month_of(now), count)?;
         if self.access.pending.len() >= MAX_PENDING_REQUESTS {
@@ -61,7 +92,11 @@ impl Client {
         self.access
             .pending
             .push(SavedRequest(pending.to_bytes().to_vec()));
-        Ok(Unsaved::new(self, TokenIssue { account, request }))
+        Ok(TokenIssue {
+            account,
+            request,
+            purchase: purchase.cloned(),
+        })
     }
 
     /// Adds the tokens the relay issued for one of our requests, after checking its proof

@@ -148,3 +148,73 @@ impl AccountCertificate {
         Ok(())
     }
 }
+
+const PURCHASE_LABEL: &[u8] = b"missive/v1/credit-purchase";
+
+/// The platform's receipt for InMail credits a member bought: `credits` credit tokens the relay
+/// issues to `mailbox` on top of its monthly ones, once, until `expires`. The tokens are issued
+/// blind like the monthly ones, so spending them is just as unlinkable to the purchase.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditPurchase {
+    /// The purchase's random id: the relay redeems each once.
+    pub id: [u8; 16],
+    /// The buyer's mailbox.
+    pub mailbox: MailboxId,
+    /// How many credit tokens it pays for.
+    pub credits: u32,
+    /// Unix seconds after which it can no longer be redeemed.
+    pub expires: u64,
+    pub(crate) signature: Signature,
+}
+
+#[derive(Serialize)]
+struct PurchaseBody<'a> {
+    id: &'a [u8; 16],
+    mailbox: &'a MailboxId,
+    credits: u32,
+    expires: u64,
+}
+
+impl CreditPurchase {
+    pub(crate) fn signed_bytes(
+        id: &[u8; 16],
+        mailbox: &MailboxId,
+        credits: u32,
+        expires: u64,
+    ) -> Vec<u8> {
+        let mut out = PURCHASE_LABEL.to_vec();
+        let body = PurchaseBody {
+            id,
+            mailbox,
+            credits,
+            expires,
+        };
+        wire::encode_into(&body, &mut out);
+        out
+    }
+
+    /// The wire form (what the platform hands the buyer).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.to_wire()
+    }
+
+    /// Decodes strictly (the signature is checked by [`CreditPurchase::verify`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::from_wire(bytes)
+    }
+
+    /// Checks the platform's signature and that it has not expired at `now`.
+    pub fn verify(&self, platform: &PlatformKey, now: u64) -> Result<(), CryptoError> {
+        let bytes = Self::signed_bytes(&self.id, &self.mailbox, self.credits, self.expires);
+        platform.0.verify(&bytes, &self.signature)?;
+        if now > self.expires {
+            return Err(CryptoError::Expired);
+        }
+        Ok(())
+    }
+}
+
+impl Wire for CreditPurchase {
+    const WHAT: &'static str = "credit purchase";
+    const VERSION: u8 = 1;
+}

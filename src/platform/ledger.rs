@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use rand::CryptoRng;
 
 use super::Profile;
-use super::certificate::{AccountCertificate, AdvertiserCertificate, PlatformKey};
+use super::certificate::{AccountCertificate, AdvertiserCertificate, CreditPurchase, PlatformKey};
 use crate::crypto::sign::SigningKey;
 use crate::envelope::MailboxId;
 use crate::identity::PublicIdentity;
@@ -112,6 +112,33 @@ impl Platform {
             mailbox: *mailbox,
             tier,
             advertiser,
+            expires,
+            signature,
+        })
+    }
+
+    /// Sells `credits` InMail credits to a registered member (the payment is the platform's
+    /// business): a receipt the relay redeems once for that many credit tokens, until
+    /// `expires`.
+    pub fn sell_credits<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        mailbox: &MailboxId,
+        credits: u32,
+        expires: u64,
+    ) -> Result<CreditPurchase, LedgerError> {
+        self.ledger
+            .profile(mailbox)
+            .ok_or(LedgerError::UnknownMember)?;
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        let signature = self.key.sign(&CreditPurchase::signed_bytes(
+            &id, mailbox, credits, expires,
+        ));
+        Ok(CreditPurchase {
+            id,
+            mailbox: *mailbox,
+            credits,
             expires,
             signature,
         })

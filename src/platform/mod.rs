@@ -8,7 +8,9 @@
 mod certificate;
 mod ledger;
 
-pub use certificate::{AccountCertificate, AdvertiserCertificate, InMailKind, PlatformKey};
+pub use certificate::{
+    AccountCertificate, AdvertiserCertificate, CreditPurchase, InMailKind, PlatformKey,
+};
 pub use ledger::{Ledger, LedgerError, Platform, month_of};
 
 use serde::{Deserialize, Serialize};

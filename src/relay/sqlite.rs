@@ -69,6 +69,11 @@ CREATE TABLE IF NOT EXISTS token_quota (
     issued  INTEGER NOT NULL,
     PRIMARY KEY (mailbox, kind, period)
 );
+CREATE TABLE IF NOT EXISTS credit_purchases (
+    id         BLOB    PRIMARY KEY,
+    redeemed   INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS secrets (
     name  TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -607,6 +612,12 @@ impl RelayStore for SqliteStore {
             [int(now)],
         )
         .map_err(backend)?;
+        // A purchase past its expiry is refused before its count is looked at.
+        tx.execute(
+            "DELETE FROM credit_purchases WHERE expires_at < ?1",
+            [int(now)],
+        )
+        .map_err(backend)?;
         // Issuance counts matter only for the month being issued.
         tx.execute(
             "DELETE FROM token_quota WHERE period < ?1",
@@ -751,6 +762,29 @@ impl RelayStore for SqliteStore {
              ON CONFLICT (mailbox, kind, period) DO UPDATE SET issued = issued + excluded.issued
              WHERE issued + excluded.issued <= ?5",
             params![&mailbox.0[..], kind, period, count, max],
+        )?;
+        if counted == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NoQuota)
+        }
+    }
+
+    fn take_purchase(
+        &self,
+        id: &[u8; 16],
+        count: u32,
+        credits: u32,
+        expires: u64,
+    ) -> Result<(), StoreError> {
+        // One statement, as for the monthly quota: concurrent redemptions cannot both pass.
+        let counted = cached(
+            &self.lock().conn,
+            "INSERT INTO credit_purchases (id, redeemed, expires_at) SELECT ?1, ?2, ?4
+             WHERE ?2 <= ?3
+             ON CONFLICT (id) DO UPDATE SET redeemed = redeemed + excluded.redeemed
+             WHERE redeemed + excluded.redeemed <= ?3",
+            params![&id[..], count, credits, int(expires)],
         )?;
         if counted == 1 {
             Ok(())

@@ -201,6 +201,16 @@ pub trait RelayStore: Send + Sync {
         count: u32,
         max: u32,
     ) -> Result<(), StoreError>;
+    /// Counts `count` more credit tokens issued against the purchase `id` of `credits`, if
+    /// that keeps the total at most `credits`; [`StoreError::NoQuota`] otherwise (nothing
+    /// counted). The count is kept until `expires`, after which the purchase is refused anyway.
+    fn take_purchase(
+        &self,
+        id: &[u8; 16],
+        count: u32,
+        credits: u32,
+        expires: u64,
+    ) -> Result<(), StoreError>;
     /// The relay's secret named `name`, created from `fresh` the first time it is asked for.
     fn secret(&self, name: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError>;
     /// Whether the backend answers; cheap, for health checks.

@@ -29,7 +29,11 @@ pub(crate) async fn issue(
     let reply = async {
         let (mailbox, bytes) =
             authenticated_body(&state, &method, &uri, &headers, &ext, bytes).await?;
-        let TokenIssue { account, request } = TokenIssue::from_bytes(&bytes)?;
+        let TokenIssue {
+            account,
+            request,
+            purchase,
+        } = TokenIssue::from_bytes(&bytes)?;
         let now = state.now();
         let platform = state.config.platform.as_ref().ok_or(Refusal::Forbidden)?;
         account
@@ -43,14 +47,31 @@ pub(crate) async fn issue(
         if request.blinded.is_empty() || request.blinded.len() > MAX_BATCH {
             return Err(malformed("token request batch size"));
         }
-        let max = monthly_tokens(request.kind, &account);
         let count = u32::try_from(request.blinded.len()).map_err(|_| Refusal::NoQuota)?;
-        let kind = kind_byte(request.kind);
-        let period = request.period;
-        blocking(&state, move |s| {
-            s.take_quota(&mailbox, kind, period, count, max)
-        })
-        .await?;
+        match purchase {
+            // Bought credits: counted against the purchase, which only its buyer redeems.
+            Some(purchase) => {
+                purchase
+                    .verify(platform, now)
+                    .map_err(|_| Refusal::Forbidden)?;
+                if purchase.mailbox != mailbox || request.kind != TokenKind::Credit {
+                    return Err(Refusal::Forbidden);
+                }
+                blocking(&state, move |s| {
+                    s.take_purchase(&purchase.id, count, purchase.credits, purchase.expires)
+                })
+                .await?;
+            }
+            None => {
+                let max = monthly_tokens(request.kind, &account);
+                let kind = kind_byte(request.kind);
+                let period = request.period;
+                blocking(&state, move |s| {
+                    s.take_quota(&mailbox, kind, period, count, max)
+                })
+                .await?;
+            }
+        }
         let key = state
             .issuer
             .public_key(request.kind, request.period)

@@ -4,7 +4,7 @@
 use super::saved::Saved;
 use missive::client::{Client, Event, Outgoing};
 use missive::envelope::MailboxId;
-use missive::platform::{Platform, Profile, monthly_tokens};
+use missive::platform::{CreditPurchase, Platform, Profile, monthly_tokens};
 use missive::relay::{RelayConfig, system_clock};
 use missive::relay_api::{Ack, DeliveryPage, PrekeyResponse, TokenIssued, Undelivered};
 use missive::token::TokenKind;
@@ -91,6 +91,20 @@ impl Net {
     pub fn tokens(&self, client: &mut Client, kind: TokenKind, count: usize) -> u16 {
         let issue = client
             .request_tokens(&mut rand::rng(), kind, count, system_clock())
+            .saved()
+            .unwrap();
+        let (status, body) = self.authed(client, "POST", "/v1/tokens", &issue.to_bytes());
+        if status == 200 {
+            let issued = TokenIssued::from_bytes(&body).unwrap();
+            client.add_tokens(&issued).unwrap();
+        }
+        status
+    }
+
+    /// Redeems credits `client` bought; the status (200 when issued and added).
+    pub fn redeem(&self, client: &mut Client, purchase: &CreditPurchase) -> u16 {
+        let issue = client
+            .redeem_credits(&mut rand::rng(), purchase, system_clock())
             .saved()
             .unwrap();
         let (status, body) = self.authed(client, "POST", "/v1/tokens", &issue.to_bytes());

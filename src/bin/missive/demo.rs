@@ -25,7 +25,7 @@ use crate::user_cmd::{contact, describe, top_up};
 use missive::token::TokenKind;
 
 /// Every message text the demo sends: the audit searches the relay's storage for each.
-const TEXTS: [&str; 13] = [
+const TEXTS: [&str; 14] = [
     "Hi Ben, thanks for connecting. Coffee next week?",
     "Gladly, Ana. Tuesday works.",
     "Hi Chloe, I admire your work on the payments team.",
@@ -39,6 +39,7 @@ const TEXTS: [&str; 13] = [
     "Chloe has moved on; thanks for everything, Chloe.",
     "Ana: lunch with the team on Friday?",
     "Are you free on Thursday instead?",
+    "Dan, I bought credits to ask you about your open-source work.",
 ];
 
 fn chloe_profile() -> Profile {
@@ -177,12 +178,21 @@ impl Demo {
             .map_err(|e| e.to_string())
     }
 
-    fn sync(&self, client: &mut Client) -> Result<(), String> {
+    /// Runs `f` with the relay, `client` and its store.
+    fn with_store<T>(
+        &self,
+        client: &mut Client,
+        f: impl FnOnce(&Relay, &mut Client, &mut SqliteStore) -> Result<T, String>,
+    ) -> Result<T, String> {
         let mut stores = self.stores.borrow_mut();
         let store = stores
             .get_mut(client.mailbox_id())
             .ok_or("a member without a store")?;
-        self.relay.sync(client, store)
+        f(&self.relay, client, store)
+    }
+
+    fn sync(&self, client: &mut Client) -> Result<(), String> {
+        self.with_store(client, |relay, client, store| relay.sync(client, store))
     }
 
     /// Saves the sender's state, then submits what it sent.
@@ -319,12 +329,25 @@ impl Demo {
         }
 
         step(
-            "4. InMail: credit tokens the relay issues and takes without learning who spends them (Career 5 a month, Business 15; a premium token between premium members)",
+            "4. InMail: credit tokens the relay issues and takes without learning who spends them (Career 5 a month, Business 15, or bought; a premium token between premium members)",
         );
         self.refused(
             "ana (free member, no credit tokens) InMails dan",
             ana.send_inmail(&mut rand::rng(), &dan_id, &Content::text("hi"), now()),
         )?;
+        // A free member may buy credits: the platform signs a receipt, which the relay
+        // redeems once for credit tokens, issued blind like the monthly ones.
+        let purchase = platform
+            .sell_credits(&mut rand::rng(), ana.mailbox_id(), 3, now() + 86_400)
+            .map_err(|e| e.to_string())?;
+        let bought = self.with_store(&mut ana, |relay, client, store| {
+            relay.redeem(client, store, &purchase)
+        })?;
+        println!(
+            "   ana buys 3 InMail credits: the relay redeems the platform's receipt once, for {bought} credit tokens"
+        );
+        self.submit(ana.send_inmail(&mut rand::rng(), &dan_id, &Content::text(TEXTS[13]), now()))?;
+        self.read(&mut dan)?;
         let ben_dan = contact(&self.relay, &mut ben, "dan")?;
         let credits = ben.tokens(TokenKind::Credit);
         self.submit(ben.send_inmail(&mut rand::rng(), &ben_dan, &Content::text(TEXTS[3]), now()))?;

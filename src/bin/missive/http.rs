@@ -5,8 +5,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use missive::access::Credential;
 use missive::client::{Client, ClientStore, Outgoing};
 use missive::envelope::{Envelope, MailboxId};
+use missive::platform::CreditPurchase;
 use missive::relay_api::{
-    Ack, DeliveredEnvelope, DeliveryPage, PrekeyResponse, TokenIssued, Undelivered,
+    Ack, DeliveredEnvelope, DeliveryPage, PrekeyResponse, TokenIssue, TokenIssued, Undelivered,
 };
 use missive::token::TokenKind;
 
@@ -201,11 +202,37 @@ impl Relay {
             .map_err(|e| e.to_string())?
             .save(&mut rand::rng(), store)
             .map_err(|e| e.to_string())?;
+        self.issue(client, store, &issue)
+    }
+
+    /// Redeems InMail credits bought from the platform for credit tokens.
+    pub(crate) fn redeem(
+        &self,
+        client: &mut Client,
+        store: &mut dyn ClientStore,
+        purchase: &CreditPurchase,
+    ) -> Result<usize, String> {
+        let issue = client
+            .redeem_credits(&mut rand::rng(), purchase, now())
+            .map_err(|e| e.to_string())?
+            .save(&mut rand::rng(), store)
+            .map_err(|e| e.to_string())?;
+        self.issue(client, store, &issue)
+    }
+
+    /// Posts a saved token request and adds what the relay issued.
+    fn issue(
+        &self,
+        client: &mut Client,
+        store: &mut dyn ClientStore,
+        issue: &TokenIssue,
+    ) -> Result<usize, String> {
         let body = self.authed(client, "POST", "/v1/tokens", &issue.to_bytes())?;
         let issued = TokenIssued::from_bytes(&body).map_err(|e| e.to_string())?;
         // The key must be the one published for everyone: a key of our own would mark our
         // tokens as ours when we spend them.
-        let path = format!("/v1/tokens/{}/{}", kind.label(), issue.request.period);
+        let kind = issue.request.kind.label();
+        let path = format!("/v1/tokens/{kind}/{}", issue.request.period);
         let response = self.agent.get(format!("{}{path}", self.base)).call();
         let published = Self::check("token key", response.map_err(|e| e.to_string())?)?;
         if published != issued.key.0 {

@@ -224,6 +224,7 @@ impl Advertiser {
             let body = TokenIssue {
                 account: self.account.clone(),
                 request: blinded,
+                purchase: None,
             }
             .to_bytes();
             let path = "/v1/tokens";
