@@ -59,6 +59,12 @@ impl Identity {
         &self.public
     }
 
+    /// The identity's signing key, for what is signed as this identity (answers in
+    /// multi-recipient conversations, whose participants know it).
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
     /// Signs `message` with the identity's signing key.
     pub fn sign(&self, message: &[u8]) -> Signature {
         self.signing.sign(message)

@@ -1197,6 +1197,145 @@ fn multi_recipient_messages_go_to_at_most_50_connections() {
     assert!(deliver(&mut stranger, &out).is_empty());
 }
 
+#[test]
+fn a_multi_recipient_message_is_a_conversation_everyone_in_it_answers() {
+    let mut p = Platform::new(&mut rng());
+    let mut ana = member(&mut p, "ana", Profile::FREE);
+    // Ben, Chloe and Dan are Ana's connections, strangers to each other.
+    let mut others: Vec<Client> = ["ben", "chloe", "dan"]
+        .iter()
+        .map(|n| member(&mut p, n, Profile::FREE))
+        .collect();
+    let mut eve = member(&mut p, "eve", Profile::FREE);
+    let ids: Vec<MailboxId> = others.iter_mut().map(|o| connect(&mut ana, o)).collect();
+    let ana_id = *ana.mailbox_id();
+    let (id, out) = ana
+        .send_multi(&mut rng(), &ids, &Content::text("Lunch on Friday?"), NOW)
+        .saved()
+        .unwrap();
+    for o in &mut others {
+        let events = deliver(o, &out);
+        assert_eq!(events.first(), Some(&Event::Joined(id)));
+        assert_eq!(texts(&events), ["Lunch on Friday?"]);
+        // Each sees who else got it: Ana by name (a contact), the others by mailbox.
+        let me = *o.mailbox_id();
+        let participants = o.participants(&id);
+        let mut expected: Vec<MailboxId> = ids.iter().copied().filter(|m| *m != me).collect();
+        expected.push(ana_id);
+        expected.sort();
+        let seen: Vec<MailboxId> = participants.iter().map(|x| x.mailbox).collect();
+        assert_eq!(seen, expected);
+        for x in &participants {
+            assert_eq!(x.user.is_some(), x.mailbox == ana_id, "{x:?}");
+        }
+    }
+    // Every participant answers all: everyone else reads it, nobody outside does, even handed
+    // every envelope.
+    for i in 0..others.len() {
+        let text = format!("answer from {i}");
+        let reply = others[i]
+            .reply(&mut rng(), &id, &Content::text(text.clone()), NOW)
+            .saved()
+            .unwrap();
+        assert!(
+            reply
+                .iter()
+                .all(|o| matches!(o.credential, Credential::Keys(_)))
+        );
+        let events = deliver(&mut ana, &reply);
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::Message { access: Access::Participant, content, .. } if content.as_text() == Some(text.as_str())
+        )));
+        for (j, o) in others.iter_mut().enumerate() {
+            if j != i {
+                assert_eq!(
+                    texts(&deliver(o, &reply)),
+                    [text.as_str()],
+                    "participant {j}"
+                );
+            }
+        }
+        for o in &reply {
+            let env = missive::envelope::Envelope::from_bytes(&o.envelope).unwrap();
+            let copy = missive::envelope::Envelope::to_mailboxes(
+                NOW + 60,
+                &[*eve.mailbox_id()],
+                env.body(),
+            )
+            .unwrap();
+            let stolen = [missive::client::Outgoing {
+                envelope: copy[0].to_bytes(),
+                credential: Credential::Open,
+                ephemeral: false,
+                conversation: None,
+            }];
+            assert!(texts(&deliver(&mut eve, &stolen)).is_empty());
+        }
+    }
+    // Ana answers in it too.
+    let again = ana
+        .reply(&mut rng(), &id, &Content::text("Friday it is"), NOW)
+        .saved()
+        .unwrap();
+    for o in &mut others {
+        assert_eq!(texts(&deliver(o, &again)), ["Friday it is"]);
+    }
+    // Eve is in no such conversation; a sponsored message is not one anybody answers.
+    assert_eq!(
+        eve.reply(&mut rng(), &id, &Content::text("me too"), NOW)
+            .saved()
+            .unwrap_err(),
+        Error::Usage(UsageError::WrongConversation)
+    );
+}
+
+#[test]
+fn a_sponsored_audience_neither_sees_each_other_nor_answers() {
+    let mut p = Platform::new(&mut rng());
+    let mut acme = member(&mut p, "acme", Profile::FREE);
+    acme.set_advertiser_certificate(p.certify_advertiser(
+        "Acme Recruiting",
+        acme.mailbox_id(),
+        acme.identity(),
+    ));
+    advertise(&p, &mut acme);
+    let mut audience: Vec<Client> = ["ana", "ben"]
+        .iter()
+        .map(|n| member(&mut p, n, Profile::FREE))
+        .collect();
+    let ids: Vec<MailboxId> = audience.iter_mut().map(|c| contact(&mut acme, c)).collect();
+    let out = acme
+        .send_sponsored(&mut rng(), &ids, &ad(None), NOW)
+        .saved()
+        .unwrap();
+    let events = deliver(&mut audience[0], &out);
+    let Some(Event::Message { conversation, .. }) =
+        events.iter().find(|e| matches!(e, Event::Message { .. }))
+    else {
+        panic!("{events:?}")
+    };
+    assert!(!events.contains(&Event::Joined(*conversation)));
+    let acme_id = *acme.mailbox_id();
+    let seen: Vec<MailboxId> = audience[0]
+        .participants(conversation)
+        .iter()
+        .map(|x| x.mailbox)
+        .collect();
+    assert_eq!(
+        seen,
+        [acme_id],
+        "only the advertiser, not the rest of the audience"
+    );
+    assert_eq!(
+        audience[0]
+            .reply(&mut rng(), conversation, &Content::text("me?"), NOW)
+            .saved()
+            .unwrap_err(),
+        Error::Usage(UsageError::NotPermitted)
+    );
+}
+
 // ---- Read receipts and typing indicators ----
 
 #[test]

@@ -242,6 +242,64 @@ fn only_group_members_of_the_current_epoch_deliver_to_the_group() {
 }
 
 #[test]
+fn a_multi_recipient_conversation_has_access_keys_of_its_own() {
+    let mut net = Net::start();
+    let mut ana = net.join("ana", Profile::FREE, false);
+    let mut ben = net.join("ben", Profile::FREE, false);
+    let mut chloe = net.join("chloe", Profile::FREE, false);
+    let eve = net.join("eve", Profile::FREE, false);
+    // Ben and Chloe are Ana's connections, strangers to each other.
+    let ben_id = net.connect(&mut ana, &mut ben);
+    let chloe_id = net.connect(&mut ana, &mut chloe);
+    let (id, out) = ana
+        .send_multi(
+            &mut rand::rng(),
+            &[ben_id, chloe_id],
+            &Content::text("lunch?"),
+            now(),
+        )
+        .saved()
+        .unwrap();
+    net.send(&out);
+    // Reading registers each participant's key for the conversation.
+    for c in [&mut ben, &mut chloe] {
+        assert_eq!(texts(&net.read(c)), ["lunch?"]);
+    }
+    net.sync(&mut ana);
+    // Ben answers all, Chloe included: the relay takes the conversation's keys, not knowing
+    // whose answer it is.
+    let reply = ben
+        .reply(&mut rand::rng(), &id, &Content::text("count me in"), now())
+        .saved()
+        .unwrap();
+    assert!(matches!(reply[0].credential, Credential::Keys(_)));
+    net.send(&reply);
+    assert_eq!(texts(&net.read(&mut chloe)), ["count me in"]);
+    assert_eq!(texts(&net.read(&mut ana)), ["count me in"]);
+    // Nobody outside the list posts into it: not with made-up keys, not with a participant's
+    // keys for someone else.
+    let chloe_at = *chloe.mailbox_id();
+    let Credential::Keys(keys) = &reply[0].credential else {
+        unreachable!()
+    };
+    for credential in [
+        Credential::Keys(vec![vec![AccessKey::from_bytes([7; 16])]]),
+        Credential::Keys(vec![keys[0].clone()]),
+    ] {
+        let crafted = Submission {
+            credential,
+            envelope: opaque_raw(&[*eve.mailbox_id()], 300),
+        };
+        assert_eq!(net.post(&crafted.to_bytes(), false).0, 403);
+    }
+    let crafted = Submission {
+        credential: Credential::Keys(vec![vec![AccessKey::from_bytes([7; 16])]]),
+        envelope: opaque_raw(&[chloe_at], 300),
+    };
+    assert_eq!(net.post(&crafted.to_bytes(), false).0, 403);
+}
+
+#[test]
 fn a_member_who_has_not_caught_up_is_skipped_and_named_not_refused_for_all() {
     let mut net = Net::start();
     let mut dan = net.join("dan", Profile::FREE, false);

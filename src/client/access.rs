@@ -23,6 +23,12 @@ use crate::token::Token;
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop, Serialize, Deserialize)]
 pub(crate) struct GroupSecret(pub(super) [u8; 32]);
 
+impl From<zeroize::Zeroizing<[u8; 32]>> for GroupSecret {
+    fn from(secret: zeroize::Zeroizing<[u8; 32]>) -> Self {
+        Self(*secret)
+    }
+}
+
 impl core::fmt::Debug for GroupSecret {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("GroupSecret(..)")

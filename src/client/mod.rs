@@ -133,6 +133,15 @@ pub struct Contact {
     pub identity: PublicIdentity,
 }
 
+/// Someone in a conversation with us.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Participant {
+    /// Their mailbox: their id in the conversation.
+    pub mailbox: MailboxId,
+    /// Their account name, where they are a contact.
+    pub user: Option<Vec<u8>>,
+}
+
 /// Where a connection between two members stands.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum Connection {
@@ -401,6 +410,28 @@ impl Client {
     /// A conversation we are in.
     pub fn conversation(&self, id: &ConversationId) -> Option<&Conversation> {
         self.conversations.get(id)
+    }
+
+    /// The other members of a conversation, in mailbox order (none for one we are not in):
+    /// for a multi-recipient message, everyone it went to, each of whom may answer all
+    /// ([`Client::reply`]); named where they are contacts.
+    pub fn participants(&self, conversation: &ConversationId) -> Vec<Participant> {
+        let Some(c) = self.conversations.get(conversation) else {
+            return Vec::new();
+        };
+        let participant = |mailbox: MailboxId| Participant {
+            mailbox,
+            user: self.contacts.get(&mailbox).map(|c| c.user.clone()),
+        };
+        // A sponsored message is not a conversation among its audience: only its sender.
+        if c.kind() == crate::conversation::Kind::AdHoc && !c.has_sender_chain() {
+            return c.senders().map(participant).collect();
+        }
+        c.members()
+            .iter()
+            .filter(|m| m.id != *self.mailbox_id())
+            .map(|m| participant(m.id))
+            .collect()
     }
 
     /// The groups we are in, in id order.

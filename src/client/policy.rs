@@ -105,6 +105,18 @@ impl Client {
                 check_group_post(group, from, &post.content)
             }
             Access::Multi if kind == Some(Kind::AdHoc) && self.is_connected(from) => Ok(()),
+            // The conversation's chains authenticated the sender as one of its participants;
+            // only a conversation everyone answers in (we hold a chain of our own) takes it.
+            Access::Participant
+                if kind == Some(Kind::AdHoc)
+                    && self
+                        .conversations
+                        .get(conversation)
+                        .is_some_and(Conversation::has_sender_chain) =>
+            {
+                Ok(())
+            }
+            Access::Participant => Err(PolicyError::NotConnected),
             Access::Multi => Err(PolicyError::NotConnected),
             Access::Sponsored(cert) if kind == Some(Kind::AdHoc) => {
                 self.admit_sponsored(from, cert)

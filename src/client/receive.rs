@@ -15,6 +15,7 @@ use crate::access::AccessKey;
 use crate::conversation::{
     Accepted, Conversation, ConversationId, Decrypted, KeyDistribution, Kind,
 };
+use crate::crypto::sign::VerifyingKey;
 use crate::envelope::{Delivery, MailboxId};
 use crate::error::{CryptoError, Error, UsageError};
 use crate::session::{PrekeyOwner, Session, SessionMessage};
@@ -22,7 +23,7 @@ use crate::session::{PrekeyOwner, Session, SessionMessage};
 use super::access::GroupSecret;
 use super::content::{Content, MessageRef};
 use super::payload::Pairwise;
-use super::post::Post;
+use super::post::{FirstPost, Post};
 use super::sealed::{self, SealedContent};
 use super::sessions::PeerSessions;
 use super::{Client, Contact, Event, MAX_PENDING, MAX_SEEN};
@@ -196,14 +197,38 @@ impl Client {
     }
 
     /// A multi-recipient first message: the fan-out step is used up only once the post
-    /// decodes.
+    /// decodes and, for a conversation everyone answers in, its participants check out.
     fn first_message_in(&mut self, delivery: &Delivery) -> Result<Outcome, Error> {
-        let opened = self.fanout.open_first_staged(delivery)?;
-        let post = Post::from_bytes(&opened.decrypted.body)?;
-        let (conversation, decrypted) = self.fanout.commit_first(opened);
+        let mut opened = self.fanout.open_first_staged(delivery)?;
+        let first = FirstPost::from_bytes(&opened.decrypted.body)?;
+        let replies = !first.participants.is_empty();
+        if replies {
+            // The opener vouches for each participant's identity; ours must be ours.
+            let me = *self.mailbox_id();
+            let mine = first.participants.iter().find(|(m, _)| *m == me);
+            if mine.map(|(_, identity)| identity) != Some(self.identity.public()) {
+                return Err(CryptoError::RosterMismatch.into());
+            }
+            let members: Vec<(MailboxId, VerifyingKey)> = first
+                .participants
+                .iter()
+                .map(|(m, identity)| (*m, *identity.verifying_key()))
+                .collect();
+            let signing = self.identity.signing_key().clone();
+            opened
+                .conversation
+                .open_replies(&opened.seeded, &members, Some(signing))?;
+        }
+        let (conversation, decrypted, seeded) = self.fanout.commit_first(opened);
         let id = conversation.id();
         self.conversations.insert(id, conversation);
-        Ok(Outcome::Done(self.post_in(id, (&decrypted).into(), post)))
+        let mut events = Vec::new();
+        if replies {
+            self.set_group_secret(&id, 0, GroupSecret::from(seeded.access_secret()));
+            events.push(Event::Joined(id));
+        }
+        events.extend(self.post_in(id, (&decrypted).into(), first.post));
+        Ok(Outcome::Done(events))
     }
 
     /// A conversation message: its key is used up only once the post decodes.

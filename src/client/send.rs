@@ -3,14 +3,18 @@
 
 use rand::CryptoRng;
 
+use super::access::GroupSecret;
 use super::content::{Content, MessageRef, Sponsored};
 use super::payload::Pairwise;
-use super::post::{Access, Post};
+use super::post::{Access, FirstPost, Post};
 use super::sealed::{self, SealedContent};
 use super::sessions::PeerSessions;
 use super::{Client, ENVELOPE_LIFETIME, MAX_RECIPIENTS, Outgoing, Unsaved};
 use crate::access::Credential;
-use crate::conversation::{Conversation, ConversationId, FanOut, KeyDistribution, Member, Role};
+use crate::conversation::{
+    Conversation, ConversationId, FanOut, KeyDistribution, Kind, Member, Role,
+};
+use crate::crypto::sign::VerifyingKey;
 use crate::envelope::{Envelope, MailboxId};
 use crate::error::{CryptoError, Error, PolicyError, UsageError};
 use crate::platform::InMailKind;
@@ -95,7 +99,7 @@ impl Client {
             access: Access::Multi,
             content: content.clone(),
         };
-        let sent = self.undone_on_error(to, |c| c.fan_out(rng, to, &post, now))?;
+        let sent = self.undone_on_error(to, |c| c.fan_out(rng, to, &post, true, now))?;
         Ok(Unsaved::new(self, sent))
     }
 
@@ -120,7 +124,7 @@ impl Client {
                 let mut out = Vec::new();
                 for chunk in audience.chunks(MAX_RECIPIENTS) {
                     chunk.iter().for_each(|m| c.open_to(m));
-                    out.extend(c.fan_out(rng, chunk, &post, now)?.1);
+                    out.extend(c.fan_out(rng, chunk, &post, false, now)?.1);
                 }
                 Ok(out)
             })
@@ -428,11 +432,15 @@ impl Client {
         result
     }
 
+    /// A first message to `to` (granting fan-out keys first where needed). With `replies`, the
+    /// conversation is one every participant may answer in: the first message vouches for each
+    /// recipient's identity, and the conversation's access secret reaches them all.
     fn fan_out<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         to: &[MailboxId],
         post: &Post,
+        replies: bool,
         now: u64,
     ) -> Result<(ConversationId, Vec<Outgoing>), Error> {
         if to.len() > MAX_RECIPIENTS {
@@ -440,6 +448,14 @@ impl Client {
                 max: MAX_RECIPIENTS,
             }
             .into());
+        }
+        let mut participants = Vec::new();
+        if replies {
+            for m in to {
+                let c = self.contacts.get(m).ok_or(UsageError::UnknownRecipient)?;
+                participants.push((c.mailbox, c.identity));
+            }
+            participants.sort_unstable_by_key(|(m, _)| *m);
         }
         let mut out = Vec::new();
         for recipient in to {
@@ -452,7 +468,22 @@ impl Client {
             self.granted.insert(*recipient);
         }
         let expiry = now.saturating_add(ENVELOPE_LIFETIME);
-        let (conversation, envelope) = self.fanout.send_first(rng, to, &post.to_bytes(), expiry)?;
+        let first = FirstPost {
+            participants,
+            post: post.clone(),
+        };
+        let (mut conversation, envelope, seeded) =
+            self.fanout
+                .send_first_seeded(rng, to, &first.to_bytes(), expiry)?;
+        let id = conversation.id();
+        if replies {
+            let members: Vec<(MailboxId, VerifyingKey)> = first
+                .participants
+                .iter()
+                .map(|(m, identity)| (*m, *identity.verifying_key()))
+                .collect();
+            conversation.open_replies(&seeded, &members, None)?;
+        }
         let credential = self.credential(&envelope.mailboxes(), None)?;
         out.push(Outgoing {
             envelope: envelope.to_bytes(),
@@ -460,9 +491,45 @@ impl Client {
             ephemeral: false,
             conversation: None,
         });
-        let id = conversation.id();
         self.conversations.insert(id, conversation);
+        if replies {
+            self.set_group_secret(&id, 0, GroupSecret::from(seeded.access_secret()));
+        }
         Ok((id, out))
+    }
+
+    /// Answers everyone in a multi-recipient conversation we are in (opened it or received
+    /// it): participants need not be connected, and the relay lets the answer through with the
+    /// conversation's own access keys.
+    ///
+    /// # Errors
+    /// [`UsageError::WrongConversation`] for anything but a multi-recipient conversation;
+    /// [`UsageError::NotPermitted`] for one that is not answered in (a sponsored message).
+    pub fn reply<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        conversation: &ConversationId,
+        content: &Content,
+        now: u64,
+    ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        self.check_plain_content(content)?;
+        let c = self
+            .conversations
+            .get(conversation)
+            .ok_or(UsageError::WrongConversation)?;
+        if c.kind() != Kind::AdHoc {
+            return Err(UsageError::WrongConversation.into());
+        }
+        if !c.has_sender_chain() || c.is_removed() {
+            return Err(UsageError::NotPermitted.into());
+        }
+        let post = Post {
+            access: Access::Participant,
+            content: content.clone(),
+        };
+        let mut out = Vec::new();
+        self.send_in(rng, conversation, &post, now, &mut out)?;
+        Ok(Unsaved::new(self, out))
     }
 
     fn create_direct<R: CryptoRng + ?Sized>(

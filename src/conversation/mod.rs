@@ -262,6 +262,11 @@ impl Conversation {
         self.current.own.is_some()
     }
 
+    /// The members whose messages we can read in the current epoch (whose chain we hold).
+    pub(crate) fn senders(&self) -> impl Iterator<Item = MailboxId> + '_ {
+        self.current.peers.iter().map(|p| p.sender)
+    }
+
     /// Every member but the local one: where a message goes.
     pub fn recipients(&self) -> Vec<MailboxId> {
         let all = self.members().iter().map(|m| m.id);

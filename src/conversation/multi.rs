@@ -31,8 +31,10 @@ pub(crate) const FANOUT_DOMAIN: &[u8] = b"missive/v1/fanout";
 pub(crate) const ADHOC_SALT: &[u8] = b"missive/v1/adhoc";
 /// Info of the conversation-id mask.
 pub(crate) const ADHOC_ID: &[u8] = b"missive/v1/adhoc-id";
-/// Info prefix of the sender's first chain key.
+/// Info prefix of a participant's first chain key.
 pub(crate) const ADHOC_CHAIN: &[u8] = b"missive/v1/adhoc-chain";
+/// Info of the conversation's access secret.
+pub(crate) const ADHOC_ACCESS: &[u8] = b"missive/v1/adhoc-access";
 
 /// One user's fan-out keys: the chains it granted to others and those granted to it, and the
 /// signing key of its ad-hoc chains.
@@ -48,6 +50,8 @@ pub struct FanOut {
 pub(crate) struct FirstOpened {
     pub(crate) conversation: Conversation,
     pub(crate) decrypted: Decrypted,
+    /// What the seed gives, to make the conversation one every participant answers in.
+    pub(crate) seeded: Seeded,
     incoming: usize,
     slot: Slot,
 }
@@ -62,8 +66,9 @@ fn fanout_binding(sender: &MailboxId, recipient: &MailboxId) -> Binding {
     Binding::new(FANOUT_DOMAIN, &sender.0, &recipient.0)
 }
 
-/// What a seed gives: the conversation-id mask and the prk the first chain key comes from.
-struct Seeded {
+/// What a seed gives: the conversation-id mask and the prk every participant's first chain
+/// key comes from.
+pub(crate) struct Seeded {
     prk: Zeroizing<[u8; 32]>,
     id_mask: [u8; 16],
 }
@@ -79,6 +84,63 @@ impl Seeded {
     /// `CK_0 = HKDF-Expand(prk, "missive/v1/adhoc-chain" || roster_hash || sender, 32)`.
     fn chain_key(&self, roster_hash: &[u8; 32], sender: &MailboxId) -> Secret {
         kdf::expand_array::<32>(&self.prk, &[ADHOC_CHAIN, roster_hash, &sender.0])
+    }
+
+    /// The conversation's access secret, `HKDF-Expand(prk, "missive/v1/adhoc-access", 32)`,
+    /// from which each participant's access key derives as in a group epoch (PROTOCOL.md
+    /// §11.1).
+    pub(crate) fn access_secret(&self) -> Zeroizing<[u8; 32]> {
+        kdf::expand_array::<32>(&self.prk, &[ADHOC_ACCESS])
+    }
+}
+
+impl Conversation {
+    /// Makes an ad-hoc conversation one every participant can answer in: from its seed, the
+    /// chain of each participant in `members` (other than us and those already installed),
+    /// whose messages must verify under the key given with it, and, with `signing`, our own
+    /// chain, whose messages we sign with it. Every participant can derive every chain, so
+    /// each message is signed by its author's key; `members` are the keys the conversation's
+    /// opener vouched for.
+    ///
+    /// # Errors
+    /// [`UsageError::WrongConversation`] for a group; [`CryptoError::RosterMismatch`] when
+    /// `members` is not exactly the other participants without a chain yet.
+    pub(crate) fn open_replies(
+        &mut self,
+        seeded: &Seeded,
+        members: &[(MailboxId, VerifyingKey)],
+        signing: Option<SigningKey>,
+    ) -> Result<(), Error> {
+        if self.kind != Kind::AdHoc || self.current.number != 0 {
+            return Err(UsageError::WrongConversation.into());
+        }
+        let epoch = &self.current;
+        let missing: Vec<MailboxId> = epoch
+            .roster
+            .members()
+            .iter()
+            .map(|m| m.id)
+            .filter(|id| *id != self.me && epoch.peers.iter().all(|p| p.sender != *id))
+            .collect();
+        let given: Vec<MailboxId> = members
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| *id != self.me)
+            .collect();
+        if given != missing {
+            return Err(CryptoError::RosterMismatch.into());
+        }
+        let hash = self.current.roster_hash;
+        for (id, verifying) in members.iter().filter(|(id, _)| *id != self.me) {
+            self.current
+                .add_peer(*id, seeded.chain_key(&hash, id), *verifying);
+        }
+        if let Some(signing) = signing {
+            let me = self.me;
+            self.current
+                .set_own(&me, seeded.chain_key(&hash, &me), signing);
+        }
+        Ok(())
     }
 }
 
@@ -230,6 +292,23 @@ impl FanOut {
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
         self.send_first_from(&seed, ConversationId(id), recipients, body, expiry)
+            .map(|(c, e, _)| (c, e))
+    }
+
+    /// [`FanOut::send_first`], keeping what the seed gives, so the caller can make the
+    /// conversation one every participant answers in ([`Conversation::open_replies`]).
+    pub(crate) fn send_first_seeded<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        recipients: &[MailboxId],
+        body: &[u8],
+        expiry: u64,
+    ) -> Result<(Conversation, Envelope, Seeded), Error> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(seed.as_mut());
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        self.send_first_from(&seed, ConversationId(id), recipients, body, expiry)
     }
 
     /// [`FanOut::send_first`] with an explicit seed and id (for vectors).
@@ -243,6 +322,7 @@ impl FanOut {
         expiry: u64,
     ) -> Result<(Conversation, Envelope), Error> {
         self.send_first_from(seed, id, recipients, body, expiry)
+            .map(|(c, e, _)| (c, e))
     }
 
     fn send_first_from(
@@ -252,7 +332,7 @@ impl FanOut {
         recipients: &[MailboxId],
         body: &[u8],
         expiry: u64,
-    ) -> Result<(Conversation, Envelope), Error> {
+    ) -> Result<(Conversation, Envelope, Seeded), Error> {
         if recipients.len() > MAX_RECIPIENTS {
             return Err(UsageError::TooManyRecipients {
                 max: MAX_RECIPIENTS,
@@ -273,7 +353,7 @@ impl FanOut {
         shared.extend(id.0.iter().zip(&seeded.id_mask).map(|(a, b)| a ^ b));
         shared.extend_from_slice(&message);
         self.outgoing.extend(chains);
-        Ok((conversation, Envelope::keyed(expiry, parts, shared)))
+        Ok((conversation, Envelope::keyed(expiry, parts, shared), seeded))
     }
 
     /// Copies of the fan-out chains to every member of `roster` but us.
@@ -295,7 +375,8 @@ impl FanOut {
     /// the ad-hoc conversation from the seed, and decrypts. On error nothing changes.
     pub fn open_first(&mut self, delivery: &Delivery) -> Result<(Conversation, Decrypted), Error> {
         let opened = self.open_first_staged(delivery)?;
-        Ok(self.commit_first(opened))
+        let (conversation, decrypted, _) = self.commit_first(opened);
+        Ok((conversation, decrypted))
     }
 
     /// Whether a pending fan-out step carries `part`'s label: whether a first message with
@@ -330,9 +411,12 @@ impl FanOut {
 
     /// Uses up the fan-out step of a first message [`FanOut::open_first_staged`] opened (with
     /// no change in between); returns the conversation it opened and the message.
-    pub(crate) fn commit_first(&mut self, opened: FirstOpened) -> (Conversation, Decrypted) {
+    pub(crate) fn commit_first(
+        &mut self,
+        opened: FirstOpened,
+    ) -> (Conversation, Decrypted, Seeded) {
         self.consume(opened.incoming, opened.slot);
-        (opened.conversation, opened.decrypted)
+        (opened.conversation, opened.decrypted, opened.seeded)
     }
 
     /// Tries the pending fan-out steps labelled like `part`: the sender's next step first (one
@@ -357,10 +441,11 @@ impl FanOut {
         loop {
             for (i, slot) in candidates {
                 match self.try_first(i, slot, part, cohort, body) {
-                    Ok((conversation, decrypted)) => {
+                    Ok((conversation, decrypted, seeded)) => {
                         return Ok(FirstOpened {
                             conversation,
                             decrypted,
+                            seeded,
                             incoming: i,
                             slot,
                         });
@@ -402,7 +487,7 @@ impl FanOut {
         part: &KeyPart,
         cohort: &[MailboxId],
         body: &[u8],
-    ) -> Result<(Conversation, Decrypted), Error> {
+    ) -> Result<(Conversation, Decrypted, Seeded), Error> {
         let inc = &self.incoming[incoming];
         let step = inc.chain.get(slot).ok_or(CryptoError::NoMatchingKey)?;
         let seed = Zeroizing::new(xor32(&part.wrapped, &step.secret));
@@ -414,7 +499,7 @@ impl FanOut {
         current.add_peer(inc.sender, chain_key, inc.verifying);
         let mut conversation = adhoc(id, self.me, current);
         let decrypted = conversation.decrypt(&body[16..])?;
-        Ok((conversation, decrypted))
+        Ok((conversation, decrypted, seeded))
     }
 
     /// Approximate bytes of key state held.
@@ -497,5 +582,137 @@ impl core::fmt::Debug for FanOut {
             .field("granted", &self.outgoing.len())
             .field("received", &self.incoming.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::conversation::message::{self, Context};
+    use crate::envelope::split;
+    use crate::error::CryptoError;
+    use crate::identity::Identity;
+
+    struct Participant {
+        id: MailboxId,
+        identity: Identity,
+        fan: FanOut,
+    }
+
+    fn participant(i: u8) -> Participant {
+        let id = MailboxId([i; 16]);
+        let mut rng = rand::rng();
+        Participant {
+            id,
+            identity: Identity::generate(&mut rng),
+            fan: FanOut::new(&mut rng, id),
+        }
+    }
+
+    /// Ana opens an answerable conversation with Ben and Chloe; each installs every chain.
+    fn opened() -> (Vec<Participant>, Vec<Conversation>, Vec<Seeded>) {
+        let mut rng = rand::rng();
+        let mut people: Vec<Participant> = (1..=3).map(participant).collect();
+        for i in 1..3 {
+            let to = people[i].id;
+            let grant = people[0].fan.grant(&mut rng, to).unwrap();
+            let from = people[0].id;
+            people[i].fan.accept_grant(from, &grant.to_bytes()).unwrap();
+        }
+        let members: Vec<(MailboxId, VerifyingKey)> = people[1..]
+            .iter()
+            .map(|p| (p.id, *p.identity.public().verifying_key()))
+            .collect();
+        let to: Vec<MailboxId> = people[1..].iter().map(|p| p.id).collect();
+        let (mut at_ana, envelope, seeded) = people[0]
+            .fan
+            .send_first_seeded(&mut rng, &to, b"hello", u64::MAX)
+            .unwrap();
+        at_ana.open_replies(&seeded, &members, None).unwrap();
+        let mut conversations = vec![at_ana];
+        let mut seeds = vec![seeded];
+        for d in split(&envelope.to_bytes()).unwrap() {
+            let i = people.iter().position(|p| p.id == d.mailbox()).unwrap();
+            let mut staged = people[i].fan.open_first_staged(&d).unwrap();
+            let signing = people[i].identity.signing_key().clone();
+            staged
+                .conversation
+                .open_replies(&staged.seeded, &members, Some(signing))
+                .unwrap();
+            let (c, decrypted, seeded) = people[i].fan.commit_first(staged);
+            assert_eq!(decrypted.body, b"hello");
+            conversations.push(c);
+            seeds.push(seeded);
+        }
+        (people, conversations, seeds)
+    }
+
+    #[test]
+    fn every_participant_answers_everyone() {
+        let (people, mut convs, _) = opened();
+        for sender in 0..3 {
+            let message = convs[sender].encrypt(b"answer").unwrap();
+            for reader in (0..3).filter(|r| *r != sender) {
+                let got = convs[reader].decrypt(&message).unwrap();
+                assert_eq!(
+                    (got.sender, got.body.as_slice()),
+                    (people[sender].id, &b"answer"[..])
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_participant_cannot_write_as_another() {
+        let (people, mut convs, seeds) = opened();
+        // Ben holds the seed, so he can derive Chloe's chain; he cannot sign as Chloe.
+        let (ben, chloe) = (&people[1], &people[2]);
+        let hash = *convs[1].roster_hash();
+        let mut chain = SenderChain::new(
+            seeds[1].chain_key(&hash, &chloe.id),
+            crate::conversation::chain_binding(&hash, &chloe.id),
+        );
+        let step = chain.next().unwrap();
+        let ctx = Context {
+            roster_hash: &hash,
+            sender: &chloe.id,
+        };
+        let forged = message::seal(&ctx, &step, ben.identity.signing_key(), b"from Chloe").unwrap();
+        let before = convs[0].to_bytes();
+        assert_eq!(
+            convs[0].decrypt(&forged),
+            Err(CryptoError::BadSignature.into())
+        );
+        assert!(*convs[0].to_bytes() == *before, "a forgery changes nothing");
+        // Chloe's own first answer, on the same step, opens.
+        let genuine = convs[2].encrypt(b"from Chloe").unwrap();
+        assert_eq!(convs[0].decrypt(&genuine).unwrap().sender, chloe.id);
+    }
+
+    #[test]
+    fn the_vouched_members_must_be_exactly_the_others() {
+        let (people, _, _) = opened();
+        let mut rng = rand::rng();
+        let mut ana = participant(1);
+        let grant = ana.fan.grant(&mut rng, people[1].id).unwrap();
+        drop(grant);
+        let (mut c, _, seeded) = ana
+            .fan
+            .send_first_seeded(&mut rng, &[people[1].id], b"x", u64::MAX)
+            .unwrap();
+        let outsider = (
+            MailboxId([9; 16]),
+            *people[2].identity.public().verifying_key(),
+        );
+        assert_eq!(
+            c.open_replies(&seeded, &[outsider], None),
+            Err(CryptoError::RosterMismatch.into())
+        );
+        assert_eq!(
+            c.open_replies(&seeded, &[], None),
+            Err(CryptoError::RosterMismatch.into())
+        );
     }
 }
