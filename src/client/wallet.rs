@@ -63,7 +63,7 @@ impl Client {
     /// blind, so spending them is as unlinkable to the purchase as any token is to its month.
     ///
     /// # Errors
-    /// [`PolicyError::NoAccount`] without an account certificate; [`UsageError::BatchSize`]
+    /// [`PolicyError::NoAccount`] without an account certificate; [`crate::UsageError::BatchSize`]
     /// for a purchase of more than 100 credits (redeem it in several requests).
     pub fn redeem_credits<R: CryptoRng + ?Sized>(
         &mut self,
