@@ -239,7 +239,7 @@ mod tests {
     #[test]
     fn debug_never_shows_a_key() {
         let key = AccessKey::from_bytes([0xab; 16]);
-        assert!(!format!("{key:?}").contains("ab"));
+        assert_eq!(format!("{key:?}"), "AccessKey(..)");
         let c = Credential::Contacts(key);
         assert!(!format!("{c:?}").contains("171"));
     }
