@@ -6,7 +6,7 @@ mod common;
 
 use common::saved::Saved;
 use common::users::{NOW, connect, contact, deliver, deliveries_for, directory, texts};
-use missive::client::{Client, Content, Event};
+use missive::client::{Client, Content, Event, Waiting};
 use missive::envelope::{self, MailboxId};
 use missive::{CryptoError, Error, UsageError};
 
@@ -72,10 +72,12 @@ fn a_message_that_arrives_before_its_keys_waits_for_them() {
     let mut ds = deliveries_for(&out, &bob_id);
     assert_eq!(ds.len(), 2, "key distribution, then the message");
     ds.reverse();
-    assert!(
-        bob.receive(&ds[0], NOW).unwrap().is_empty(),
+    assert_eq!(
+        bob.receive(&ds[0], NOW).unwrap(),
+        [Event::Waiting(Waiting::Unrecognised)],
         "kept until its keys come"
     );
+    assert_eq!(bob.waiting(), 1);
     assert_eq!(texts(&bob.receive(&ds[1], NOW).unwrap()), ["late keys"]);
 }
 

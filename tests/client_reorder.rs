@@ -8,7 +8,7 @@ mod common;
 
 use common::saved::Saved;
 use common::users::{NOW, connect, contact, deliver, deliveries_for, member, texts, two};
-use missive::client::{Client, Content, Outgoing};
+use missive::client::{Client, Content, Event, Outgoing, Waiting};
 use missive::conversation::{ConversationId, Role};
 use missive::envelope::{self, Envelope, MailboxId};
 use missive::platform::{Platform, Profile};
@@ -192,13 +192,26 @@ fn a_chain_and_a_post_that_overtake_their_change_are_read_after_it() {
         .unwrap();
     let for_ana = deliveries_for(&post, &ids[ana]);
     assert_eq!(for_ana.len(), 2, "Ben's chain (pairwise) and his post");
-    for d in &for_ana {
-        assert!(users[ana].receive(d, NOW).unwrap().is_empty());
-    }
-    // Delivered again before the change: still nothing, and no error.
-    for d in &for_ana {
-        assert!(users[ana].receive(d, NOW).unwrap().is_empty());
-    }
+    // Ben's chain is kept by the conversation; his post waits for it.
+    let waits = [Event::Waiting(Waiting::Unrecognised)];
+    assert!(users[ana].receive(&for_ana[0], NOW).unwrap().is_empty());
+    assert_eq!(users[ana].receive(&for_ana[1], NOW).unwrap(), waits);
+    // Delivered again before the change: nothing new, and no error.
+    assert!(users[ana].receive(&for_ana[0], NOW).unwrap().is_empty());
+    assert_eq!(users[ana].receive(&for_ana[1], NOW).unwrap(), waits);
+    assert_eq!(users[ana].waiting(), 1);
+    // Dan's access secret for the new epoch comes before his change: ours, authentic, early.
+    let from_dan = deliveries_for(&change, &ids[ana]);
+    assert_eq!(
+        from_dan.len(),
+        2,
+        "the change and the epoch's access secret"
+    );
+    assert_eq!(
+        users[ana].receive(&from_dan[1], NOW).unwrap(),
+        [Event::Waiting(Waiting::Early)]
+    );
+    assert_eq!(users[ana].waiting(), 2);
     assert_eq!(texts(&deliver(&mut users[ana], &change)), ["first"]);
     let again = users[ben]
         .post_to_group(&mut rng, &group, &Content::text("second"), NOW)

@@ -195,6 +195,7 @@ pub(crate) fn describe(client: &Client, event: &Event) -> String {
             String::from_utf8_lossy(&l.user),
             l.answers
         ),
+        Event::Waiting(_) => "kept a message until what it needs arrives".into(),
         other => format!("{other:?}"),
     }
 }

@@ -279,6 +279,21 @@ pub enum Event {
     },
     /// An answer to one of our lead forms (advertisers only).
     Lead(LeadAnswer),
+    /// The delivery was kept, to be opened when what it needs arrives: it is tried again
+    /// after every delivery that opens (at most 256 wait; the oldest is dropped first).
+    Waiting(Waiting),
+}
+
+/// Why a delivery waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    /// No key we hold opens it: its keys are still on their way (a group chain, a fan-out
+    /// grant), or it is not for us at all. The two look alike by design: labels are
+    /// pseudorandom and sealed messages anonymous.
+    Unrecognised,
+    /// Ours, from an authenticated sender, but it needs something that has not arrived yet (a
+    /// group's welcome, the change that starts an epoch); nothing of it was taken.
+    Early,
 }
 
 /// One user's messaging state.

@@ -26,7 +26,7 @@ use super::payload::Pairwise;
 use super::post::{FirstPost, Post};
 use super::sealed::{self, SealedContent};
 use super::sessions::PeerSessions;
-use super::{Client, Contact, Event, MAX_PENDING, MAX_SEEN};
+use super::{Client, Contact, Event, MAX_PENDING, MAX_SEEN, Waiting};
 
 /// How old a typing indicator may be and still be shown, in seconds.
 const TYPING_WINDOW: u64 = 30;
@@ -79,7 +79,7 @@ impl Client {
     /// Handles one delivery (the `delivery` field of a `DeliveredEnvelope`) at local Unix time
     /// `now` (typing indicators older than 30 s are not shown). Duplicates are dropped
     /// silently; a delivery no key of ours opens yet, or one that is early, is kept (at most
-    /// 256) and opened when what it needs arrives.
+    /// 256), reported as [`Event::Waiting`], and opened when what it needs arrives.
     ///
     /// # Errors
     /// [`UsageError::WrongMailbox`] for a delivery to another mailbox; malformed, forged or
@@ -95,9 +95,13 @@ impl Client {
         }
         let mut events = match self.process(&parsed, now)? {
             Outcome::Done(events) => events,
-            Outcome::Unrecognised | Outcome::Early => {
+            Outcome::Unrecognised => {
                 self.hold(delivery);
-                return Ok(Vec::new());
+                return Ok(vec![Event::Waiting(Waiting::Unrecognised)]);
+            }
+            Outcome::Early => {
+                self.hold(delivery);
+                return Ok(vec![Event::Waiting(Waiting::Early)]);
             }
         };
         self.remember(&parsed);

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use missive::client::{Access, Client, ClientStore, Content, Event, Outgoing, StoreError, Unsaved};
+use missive::client::{
+    Access, Client, ClientStore, Content, Event, Outgoing, StoreError, Unsaved, Waiting,
+};
 use missive::envelope::MailboxId;
 use missive::platform::{Profile, monthly_tokens};
 use missive::token::TokenKind;
@@ -332,6 +334,12 @@ pub(crate) fn describe(client: &Client, event: &Event) -> Option<String> {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        Event::Removed { group, by } => format!(
+            "({} removed you from group {})",
+            name(by),
+            hex::encode(&group.0[..4])
+        ),
+        Event::Waiting(Waiting::Early) => "(a message waits for what it needs to arrive)".into(),
         _ => return None,
     })
 }
