@@ -200,12 +200,20 @@ impl Submission {
 }
 
 impl AccessUpdate {
-    /// Decodes strictly: at most [`MAX_KEYS`] keys added or removed.
+    /// Decodes strictly: at most [`MAX_KEYS`] keys added or removed, each list in increasing
+    /// byte order without repeats (a set has one encoding).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let update = Self::from_wire(bytes)?;
         if update.add.len() > MAX_KEYS || update.remove.len() > MAX_KEYS {
             return Err(DecodeError::Invalid {
                 what: "access update key count",
+            });
+        }
+        let increasing =
+            |keys: &[AccessKey]| keys.windows(2).all(|w| w[0].as_bytes() < w[1].as_bytes());
+        if !increasing(&update.add) || !increasing(&update.remove) {
+            return Err(DecodeError::NonCanonical {
+                what: "access update key list",
             });
         }
         Ok(update)
@@ -287,6 +295,24 @@ mod tests {
         let refused = Err(DecodeError::Invalid {
             what: "access update key count",
         });
+        let unordered = Err(DecodeError::NonCanonical {
+            what: "access update key list",
+        });
+        let (a, b) = (keys(2)[0].clone(), keys(2)[1].clone());
+        for list in [vec![b.clone(), a.clone()], vec![a.clone(), a.clone()]] {
+            for update in [
+                AccessUpdate {
+                    add: list.clone(),
+                    ..AccessUpdate::default()
+                },
+                AccessUpdate {
+                    remove: list.clone(),
+                    ..AccessUpdate::default()
+                },
+            ] {
+                assert_eq!(AccessUpdate::from_bytes(&update.to_bytes()), unordered);
+            }
+        }
         for (add, remove) in [(MAX_KEYS + 1, 0), (0, MAX_KEYS + 1)] {
             let over = AccessUpdate {
                 add: keys(add),

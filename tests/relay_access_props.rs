@@ -22,9 +22,13 @@ async fn registered(keys: &[(MailboxKey, AccessKey, Vec<AccessKey>)]) -> RelaySt
         ..missive::relay::RelayConfig::default()
     });
     for (mailbox, contact, extra) in keys {
+        // A set of keys, as a client sends it: in increasing order, each once.
+        let mut add = extra.clone();
+        add.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        add.dedup();
         let body = AccessUpdate {
             contact: Some(contact.clone()),
-            add: extra.clone(),
+            add,
             ..AccessUpdate::default()
         }
         .to_bytes();
