@@ -82,7 +82,7 @@ impl Client {
     /// The envelopes due again for members who had not caught up, each to those members only
     /// and with the credential that reaches them now. Hand the relay's answers back to
     /// [`Client::undelivered`]; an envelope not answered is tried again after the next wait.
-    pub fn resend(&mut self, now: u64) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+    pub fn resend(&mut self, now: u64) -> Unsaved<'_, Vec<Outgoing>> {
         let mut out = Vec::new();
         let mut kept = Vec::with_capacity(self.retries.len());
         for mut retry in core::mem::take(&mut self.retries) {
@@ -91,22 +91,23 @@ impl Client {
                 continue;
             }
             if retry.due <= now {
-                match self.credential(&retry.mailboxes, Some(&retry.conversation)) {
-                    Ok(credential) => {
-                        for envelope in
-                            Envelope::to_mailboxes(retry.expiry, &retry.mailboxes, &retry.body)?
-                        {
-                            out.push(Outgoing {
-                                envelope: envelope.to_bytes(),
-                                credential: credential.clone(),
-                                ephemeral: false,
-                                conversation: Some(retry.conversation),
-                            });
-                        }
+                let envelopes = Envelope::to_mailboxes(retry.expiry, &retry.mailboxes, &retry.body);
+                match (
+                    self.credential(&retry.mailboxes, Some(&retry.conversation)),
+                    envelopes,
+                ) {
+                    (Ok(credential), Ok(envelopes)) => {
+                        out.extend(envelopes.into_iter().map(|envelope| Outgoing {
+                            envelope: envelope.to_bytes(),
+                            credential: credential.clone(),
+                            ephemeral: false,
+                            conversation: Some(retry.conversation),
+                        }));
                     }
                     // Nothing reaches them yet: wait longer.
-                    Err(Error::Policy(PolicyError::NoCredential)) => {}
-                    Err(e) => return Err(e),
+                    (Err(Error::Policy(PolicyError::NoCredential)), _) => {}
+                    // It cannot be sent again at all: give it up.
+                    _ => continue,
                 }
                 retry.attempts += 1;
                 if retry.attempts >= MAX_ATTEMPTS {
@@ -118,7 +119,7 @@ impl Client {
             kept.push(retry);
         }
         self.retries = kept;
-        Ok(Unsaved::new(self, out))
+        Unsaved::new(self, out)
     }
 
     /// Resends waiting.

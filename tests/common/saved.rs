@@ -17,3 +17,9 @@ impl<T> Saved<T> for Result<Unsaved<'_, T>, Error> {
         })
     }
 }
+
+impl<T> Saved<T> for Unsaved<'_, T> {
+    fn saved(self) -> Result<T, Error> {
+        Ok(Ok(self).saved().expect("a memory store saves"))
+    }
+}

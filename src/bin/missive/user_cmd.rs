@@ -233,7 +233,7 @@ pub(crate) fn read(state: &Path, relay_url: &str) -> Result<(), String> {
     // New group keys to register, or a contact key to replace after a removal.
     relay.sync(&mut client, &mut FileStore(state))?;
     // Messages owed to group members who had not caught up, if it is time to try again.
-    let again = saved(state, client.resend(now()))?;
+    let again = saved(state, Ok(client.resend(now())))?;
     submit(&relay, &mut client, state, &again)
 }
 
