@@ -7,7 +7,7 @@
 mod common;
 
 use common::saved::Saved;
-use common::users::{NOW, connect, contact, deliver, deliveries_for, member, texts, two};
+use common::users::{NOW, connect, deliver, deliveries_for, member, sessions_between_all, texts};
 use missive::client::{Client, Content, Event, Outgoing, Waiting};
 use missive::conversation::{ConversationId, Role};
 use missive::envelope::{self, Envelope, MailboxId};
@@ -23,14 +23,7 @@ fn group(n: usize) -> (Vec<Client>, ConversationId) {
         .map(|i| member(&mut p, &format!("m{i}"), Profile::FREE))
         .collect();
     // Members hand each other their chains in pairwise sessions.
-    for a in 1..n {
-        for b in 1..n {
-            if a != b {
-                let (x, y) = two(&mut users, a, b);
-                contact(x, y);
-            }
-        }
-    }
+    sessions_between_all(&mut users[1..]);
     let (dan, others) = users.split_first_mut().unwrap();
     let ids: Vec<MailboxId> = others.iter_mut().map(|o| connect(dan, o)).collect();
     let roles: Vec<(MailboxId, Role)> = ids.iter().map(|m| (*m, Role::Manager)).collect();

@@ -7,7 +7,8 @@ mod common;
 
 use common::saved::Saved;
 use common::users::{
-    NOW, connect, contact, deliver, deliveries_for, invitations, member, texts, two,
+    NOW, connect, contact, deliver, deliveries_for, invitations, member, sessions_between_all,
+    texts,
 };
 use missive::client::{Client, Connection, Content, Event, Outgoing, Waiting};
 use missive::conversation::{ConversationId, Role};
@@ -263,14 +264,7 @@ impl World {
     fn new() -> Self {
         let mut p = Platform::new(&mut rand::rng());
         let mut users = users(&mut p, USERS);
-        for a in 0..USERS {
-            for b in 0..USERS {
-                if a != b {
-                    let (x, y) = two(&mut users, a, b);
-                    contact(x, y);
-                }
-            }
-        }
+        sessions_between_all(&mut users);
         let ids = users.iter().map(|u| *u.mailbox_id()).collect();
         Self {
             users,

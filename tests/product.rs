@@ -494,6 +494,19 @@ fn premium_to_premium_inmail_spends_a_premium_token_not_a_credit() {
 // ---- Sponsored messages ----
 
 /// Certifies `c` as a registered advertiser and gives it sponsored tokens.
+/// A platform and Acme Recruiting, a certified advertiser with sponsored tokens.
+fn acme() -> (Platform, Client) {
+    let mut p = Platform::new(&mut rng());
+    let mut acme = member(&mut p, "acme", Profile::FREE);
+    acme.set_advertiser_certificate(p.certify_advertiser(
+        "Acme Recruiting",
+        acme.mailbox_id(),
+        acme.identity(),
+    ));
+    advertise(&p, &mut acme);
+    (p, acme)
+}
+
 fn advertise(p: &Platform, c: &mut Client) {
     certify(p, c, true);
     fund(c, TokenKind::Sponsored, 100);
@@ -514,14 +527,7 @@ fn ad(form: Option<missive::client::LeadForm>) -> Sponsored {
 
 #[test]
 fn sponsored_messages_reach_their_audience_with_a_verifiable_advertiser() {
-    let mut p = Platform::new(&mut rng());
-    let mut acme = member(&mut p, "acme", Profile::FREE);
-    acme.set_advertiser_certificate(p.certify_advertiser(
-        "Acme Recruiting",
-        acme.mailbox_id(),
-        acme.identity(),
-    ));
-    advertise(&p, &mut acme);
+    let (mut p, mut acme) = acme();
     let mut audience: Vec<Client> = ["ana", "ben", "chloe"]
         .iter()
         .map(|n| member(&mut p, n, Profile::FREE))
@@ -1296,14 +1302,7 @@ fn a_multi_recipient_message_is_a_conversation_everyone_in_it_answers() {
 
 #[test]
 fn a_sponsored_audience_neither_sees_each_other_nor_answers() {
-    let mut p = Platform::new(&mut rng());
-    let mut acme = member(&mut p, "acme", Profile::FREE);
-    acme.set_advertiser_certificate(p.certify_advertiser(
-        "Acme Recruiting",
-        acme.mailbox_id(),
-        acme.identity(),
-    ));
-    advertise(&p, &mut acme);
+    let (mut p, mut acme) = acme();
     let mut audience: Vec<Client> = ["ana", "ben"]
         .iter()
         .map(|n| member(&mut p, n, Profile::FREE))

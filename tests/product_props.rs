@@ -8,7 +8,7 @@ mod common;
 use common::saved::Saved;
 use std::collections::{HashMap, HashSet};
 
-use common::users::{NOW, contact, member, two};
+use common::users::{NOW, member, sessions_between_all};
 use missive::client::{Client, Content, Event, Outgoing};
 use missive::conversation::{ConversationId, Role};
 use missive::envelope::{self, Envelope, MailboxId};
@@ -59,14 +59,7 @@ impl World {
         let mut users: Vec<Client> = (0..USERS)
             .map(|i| member(&mut p, &format!("u{i}"), Profile::FREE))
             .collect();
-        for a in 0..USERS {
-            for b in 0..USERS {
-                if a != b {
-                    let (x, y) = two(&mut users, a, b);
-                    contact(x, y);
-                }
-            }
-        }
+        sessions_between_all(&mut users);
         let ids = users.iter().map(|u| *u.mailbox_id()).collect();
         Self {
             users,

@@ -49,12 +49,14 @@ impl Conversation {
     ) -> Result<(Self, Handoffs), Error> {
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
-        Self::create_from(
+        let (chain_key, seed) = (random32(rng), random32(rng));
+        Self::create_kind(
+            Kind::Group,
             ConversationId(id),
             me,
             others,
-            &random32(rng),
-            &random32(rng),
+            &chain_key,
+            &seed,
         )
     }
 
@@ -81,16 +83,6 @@ impl Conversation {
     /// [`Conversation::create`] with explicit secrets (for vectors).
     #[cfg(feature = "hazmat")]
     pub fn create_with(
-        id: ConversationId,
-        me: Member,
-        others: Vec<Member>,
-        chain_key: &[u8; 32],
-        signing_seed: &[u8; 32],
-    ) -> Result<(Self, Handoffs), Error> {
-        Self::create_from(id, me, others, chain_key, signing_seed)
-    }
-
-    fn create_from(
         id: ConversationId,
         me: Member,
         others: Vec<Member>,

@@ -287,11 +287,7 @@ impl FanOut {
         body: &[u8],
         expiry: u64,
     ) -> Result<(Conversation, Envelope), Error> {
-        let mut seed = Zeroizing::new([0u8; 32]);
-        rng.fill_bytes(seed.as_mut());
-        let mut id = [0u8; 16];
-        rng.fill_bytes(&mut id);
-        self.send_first_from(&seed, ConversationId(id), recipients, body, expiry)
+        self.send_first_seeded(rng, recipients, body, expiry)
             .map(|(c, e, _)| (c, e))
     }
 

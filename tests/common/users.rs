@@ -148,6 +148,18 @@ pub(crate) fn refusals(events: &[Event]) -> Vec<missive::PolicyError> {
         .collect()
 }
 
+/// A pairwise session from every one of `users` to every other.
+pub(crate) fn sessions_between_all(users: &mut [Client]) {
+    for a in 0..users.len() {
+        for b in 0..users.len() {
+            if a != b {
+                let (x, y) = two(users, a, b);
+                contact(x, y);
+            }
+        }
+    }
+}
+
 /// Users `a` and `b` (distinct) of `users`, both mutable.
 pub(crate) fn two(users: &mut [Client], a: usize, b: usize) -> (&mut Client, &mut Client) {
     if a < b {

@@ -6,7 +6,7 @@ use missive::client::{Client, Event, Outgoing};
 use missive::envelope::MailboxId;
 use missive::platform::{CreditPurchase, Platform, Profile, monthly_tokens};
 use missive::relay::{RelayConfig, system_clock};
-use missive::relay_api::{Ack, DeliveryPage, PrekeyResponse, TokenIssued, Undelivered};
+use missive::relay_api::{Ack, DeliveryPage, PrekeyResponse, TokenIssue, TokenIssued, Undelivered};
 use missive::token::TokenKind;
 
 use super::{LiveRelay, http};
@@ -93,6 +93,11 @@ impl Net {
             .request_tokens(&mut rand::rng(), kind, count, system_clock())
             .saved()
             .unwrap();
+        self.issue(client, &issue)
+    }
+
+    /// Posts a token request; adds what was issued. The status.
+    fn issue(&self, client: &mut Client, issue: &TokenIssue) -> u16 {
         let (status, body) = self.authed(client, "POST", "/v1/tokens", &issue.to_bytes());
         if status == 200 {
             let issued = TokenIssued::from_bytes(&body).unwrap();
@@ -107,12 +112,7 @@ impl Net {
             .redeem_credits(&mut rand::rng(), purchase, system_clock())
             .saved()
             .unwrap();
-        let (status, body) = self.authed(client, "POST", "/v1/tokens", &issue.to_bytes());
-        if status == 200 {
-            let issued = TokenIssued::from_bytes(&body).unwrap();
-            client.add_tokens(&issued).unwrap();
-        }
-        status
+        self.issue(client, &issue)
     }
 
     /// `client` looks `other` up in the directory and starts a session.
