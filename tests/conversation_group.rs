@@ -378,6 +378,9 @@ fn a_change_is_sorted_and_a_repeated_member_refused() {
     assert_eq!(group.members().len(), 4);
     let repeated = group.change(&mut rng, &[], &[others[1].id, others[1].id]);
     assert_eq!(repeated.err(), Some(UsageError::InvalidRoster.into()));
+    let twice = member(6, Role::Member);
+    let repeated = group.change(&mut rng, &[twice, twice], &[]);
+    assert_eq!(repeated.err(), Some(UsageError::InvalidRoster.into()));
     assert_eq!(group.epoch(), 1);
 }
 

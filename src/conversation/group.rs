@@ -235,9 +235,8 @@ impl Conversation {
         added.sort_unstable_by_key(|m| m.id);
         let mut removed = removed.to_vec();
         removed.sort_unstable();
-        let distinct =
-            added.windows(2).all(|w| w[0].id < w[1].id) && removed.windows(2).all(|w| w[0] < w[1]);
-        if !distinct {
+        // A member added twice makes an invalid roster below; one removed twice would not.
+        if !removed.windows(2).all(|w| w[0] < w[1]) {
             return Err(UsageError::InvalidRoster.into());
         }
         let roster = self.current.roster.changed(self.kind, &added, &removed)?;
