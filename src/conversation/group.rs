@@ -515,3 +515,89 @@ impl Conversation {
         handoffs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::identity::Identity;
+
+    fn member(i: u8, role: Role) -> Member {
+        let identity = Identity::generate(&mut rand::rng());
+        Member::new(MailboxId([i; 16]), role, *identity.public())
+    }
+
+    /// Member 1's view of a group of 0 (admin), 1 and 2, and a chain for epoch 1 from 2.
+    fn kept() -> (Conversation, KeyDistribution) {
+        let mut rng = rand::rng();
+        let others = vec![member(1, Role::Member), member(2, Role::Member)];
+        let (_, welcomes) = Conversation::create(&mut rng, member(0, Role::Admin), others).unwrap();
+        let welcome = &welcomes.iter().find(|(to, _)| to.0 == [1; 16]).unwrap().1;
+        let one = Conversation::join(MailboxId([1; 16]), MailboxId([0; 16]), &welcome.to_bytes())
+            .unwrap();
+        let later = KeyDistribution {
+            conversation: one.id,
+            kind: one.kind,
+            epoch: 1,
+            roster_hash: [0; 32],
+            sender: MailboxId([2; 16]),
+            change: None,
+            chain_key: SecretBytes([5; 32]),
+            chain_public: *SigningKey::from_seed(&[6; 32]).verifying_key(),
+        };
+        (one, later)
+    }
+
+    /// What a saved state holding `dist` as kept loads as.
+    fn restored(mut c: Conversation, dist: &KeyDistribution) -> Result<Conversation, DecodeError> {
+        c.early.push(Early {
+            from: dist.sender,
+            epoch: dist.epoch,
+            commit: dist.change.is_some(),
+            bytes: dist.to_bytes(),
+        });
+        Conversation::from_bytes(&c.to_bytes())
+    }
+
+    #[test]
+    fn a_saved_state_keeps_only_what_it_would_keep_now() {
+        let invalid = Err(DecodeError::Invalid {
+            what: "kept distribution",
+        });
+        let (c, later) = kept();
+        let back = restored(Conversation::from_bytes(&c.to_bytes()).unwrap(), &later).unwrap();
+        assert_eq!(back.early.len(), 1);
+        let variants: [fn(&mut KeyDistribution); 5] = [
+            |d| d.conversation = ConversationId([9; 16]),
+            |d| d.kind = Kind::AdHoc,
+            |d| d.sender = MailboxId([1; 16]),
+            |d| d.epoch = 0,
+            |d| {
+                d.change = Some(Change::Commit {
+                    added: vec![],
+                    removed: vec![MailboxId([0; 16])],
+                })
+            },
+        ];
+        for change in variants {
+            let mut dist = later.clone();
+            change(&mut dist);
+            let c = Conversation::from_bytes(&c.to_bytes()).unwrap();
+            assert_eq!(restored(c, &dist).map(|_| ()), invalid);
+        }
+        // Nothing is kept by a member who was removed.
+        let mut gone = Conversation::from_bytes(&c.to_bytes()).unwrap();
+        gone.removed = true;
+        assert_eq!(restored(gone, &later).map(|_| ()), invalid);
+        // Nor the same distribution twice.
+        let mut twice = Conversation::from_bytes(&c.to_bytes()).unwrap();
+        twice.early.push(Early {
+            from: later.sender,
+            epoch: 1,
+            commit: false,
+            bytes: later.to_bytes(),
+        });
+        assert_eq!(restored(twice, &later).map(|_| ()), invalid);
+    }
+}
