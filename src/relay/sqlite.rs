@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
     UNIQUE (mailbox, envelope_id)
 );
 CREATE INDEX IF NOT EXISTS deliveries_expiry ON deliveries (expires_at);
+-- Freeing a body checks the foreign key from deliveries: without this index, a scan of every
+-- pending delivery per acknowledgement.
+CREATE INDEX IF NOT EXISTS deliveries_body ON deliveries (body_id);
 DROP TABLE IF EXISTS mailbox_usage;
 CREATE TABLE IF NOT EXISTS nonces (
     scope      BLOB    NOT NULL,
@@ -74,6 +77,7 @@ CREATE TABLE IF NOT EXISTS credit_purchases (
     redeemed   INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS credit_purchases_expiry ON credit_purchases (expires_at);
 CREATE TABLE IF NOT EXISTS secrets (
     name  TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -122,6 +126,7 @@ type SpentMap = HashMap<[u8; 32], Spent>;
 struct Added {
     usage: UsageMap,
     spent: SpentMap,
+    stored: Change,
 }
 
 /// SQLite-backed [`RelayStore`].
@@ -134,6 +139,44 @@ pub struct SqliteStore {
     reader: Option<Mutex<Connection>>,
     limits: Limits,
     stop_checkpoints: Arc<AtomicBool>,
+    /// What `/metrics` reports, kept in step with each commit rather than counted by
+    /// scanning tables on every scrape.
+    totals: Totals,
+}
+
+/// Running totals of what is stored.
+#[derive(Default)]
+struct Totals {
+    deliveries: AtomicU64,
+    bodies: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// What a commit added to or removed from the totals.
+#[derive(Clone, Copy, Default)]
+struct Change {
+    deliveries: u64,
+    bodies: u64,
+    bytes: u64,
+}
+
+impl Totals {
+    fn add(&self, c: Change) {
+        self.deliveries.fetch_add(c.deliveries, Ordering::Relaxed);
+        self.bodies.fetch_add(c.bodies, Ordering::Relaxed);
+        self.bytes.fetch_add(c.bytes, Ordering::Relaxed);
+    }
+
+    fn remove(&self, c: Change) {
+        let sub = |a: &AtomicU64, n: u64| {
+            let _ = a.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(n))
+            });
+        };
+        sub(&self.deliveries, c.deliveries);
+        sub(&self.bodies, c.bodies);
+        sub(&self.bytes, c.bytes);
+    }
 }
 
 fn backend<E>(_: E) -> StoreError {
@@ -197,11 +240,14 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(backend)?;
         let usage = load_usage(&conn)?;
         let spent = load_spent(&conn)?;
+        let totals = Totals::default();
+        totals.add(load_totals(&conn)?);
         Ok(Self {
             writer: Mutex::new(Writer { conn, usage, spent }),
             reader: None,
             limits,
             stop_checkpoints: Arc::default(),
+            totals,
         })
     }
 
@@ -247,6 +293,7 @@ impl SqliteStore {
         let Added {
             usage: batch,
             spent: batch_spent,
+            stored,
         } = added;
         let size = |part: &Vec<u8>| (d.body.len() + part.len()) as u64;
         let fits = d
@@ -282,7 +329,7 @@ impl SqliteStore {
             }
             None => None,
         };
-        let added = insert_delivery(tx, d, now)?;
+        let (added, change) = insert_delivery(tx, d, now)?;
         if !fits {
             if added.iter().any(|(m, s)| !self.room(usage, batch, m, *s)) {
                 cached(tx, "ROLLBACK TO one", [])?;
@@ -291,6 +338,9 @@ impl SqliteStore {
             }
             cached(tx, "RELEASE one", [])?;
         }
+        stored.deliveries += change.deliveries;
+        stored.bodies += change.bodies;
+        stored.bytes += change.bytes;
         charge(batch, added.iter().map(|(m, s)| (*m, *s)));
         if let Some((token, after)) = spending {
             batch_spent.insert(token, after);
@@ -314,6 +364,7 @@ impl SqliteStore {
         tx.commit().map_err(backend)?;
         merge(usage, added.usage);
         spent.extend(added.spent);
+        self.totals.add(added.stored);
         Ok(results)
     }
 }
@@ -325,12 +376,12 @@ impl Drop for SqliteStore {
 }
 
 /// Inserts the body once and a row per mailbox not already holding this envelope; returns
-/// each newly charged mailbox with its size (body plus part).
+/// each newly charged mailbox with its size (body plus part), and what was stored.
 fn insert_delivery(
     tx: &Transaction<'_>,
     d: &NewDelivery,
     now: u64,
-) -> Result<Vec<(MailboxId, u64)>, StoreError> {
+) -> Result<(Vec<(MailboxId, u64)>, Change), StoreError> {
     let parts = int(d.parts.len() as u64);
     cached(
         tx,
@@ -339,6 +390,7 @@ fn insert_delivery(
     )?;
     let body_id = tx.last_insert_rowid();
     let mut added = Vec::with_capacity(d.parts.len());
+    let mut change = Change::default();
     let mut insert = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO deliveries
@@ -362,19 +414,25 @@ fn insert_delivery(
         // 0 when already pending in this mailbox: at least once, stored once.
         if inserted == 1 {
             added.push((*mailbox, size));
+            change.deliveries += 1;
+            change.bytes += part.len() as u64;
         }
     }
     let refs = int(added.len() as u64);
     if refs == 0 {
         cached(tx, "DELETE FROM bodies WHERE body_id = ?1", [body_id])?;
-    } else if refs != parts {
-        cached(
-            tx,
-            "UPDATE bodies SET refs = ?1 WHERE body_id = ?2",
-            params![refs, body_id],
-        )?;
+    } else {
+        change.bodies = 1;
+        change.bytes += d.body.len() as u64;
+        if refs != parts {
+            cached(
+                tx,
+                "UPDATE bodies SET refs = ?1 WHERE body_id = ?2",
+                params![refs, body_id],
+            )?;
+        }
     }
-    Ok(added)
+    Ok((added, change))
 }
 
 /// Adds one delivery of each given size to its mailbox's counters.
@@ -492,22 +550,66 @@ fn checkpoints(conn: &Connection, stop: &AtomicBool) {
     }
 }
 
-/// Deletes the given delivery rows (by seq) and bodies no longer referenced.
-fn remove_rows(tx: &Transaction<'_>, rows: &[Row]) -> Result<(), StoreError> {
+/// Deletes the given delivery rows (by seq) and bodies no longer referenced; returns what was
+/// removed.
+fn remove_rows(tx: &Transaction<'_>, rows: &[Row]) -> Result<Change, StoreError> {
+    let mut removed = Change::default();
     for (seq, _, body_id, _) in rows {
-        cached(tx, "DELETE FROM deliveries WHERE seq = ?1", [seq])?;
+        let part: Option<i64> = returning(
+            tx,
+            "DELETE FROM deliveries WHERE seq = ?1 RETURNING length(part)",
+            [seq],
+        )?;
+        if let Some(len) = part {
+            removed.deliveries += 1;
+            removed.bytes += uint(len);
+        }
         cached(
             tx,
             "UPDATE bodies SET refs = refs - 1 WHERE body_id = ?1",
             [body_id],
         )?;
-        cached(
+        let body: Option<i64> = returning(
             tx,
-            "DELETE FROM bodies WHERE body_id = ?1 AND refs <= 0",
+            "DELETE FROM bodies WHERE body_id = ?1 AND refs <= 0 RETURNING length(bytes)",
             [body_id],
         )?;
+        if let Some(len) = body {
+            removed.bodies += 1;
+            removed.bytes += uint(len);
+        }
     }
-    Ok(())
+    Ok(removed)
+}
+
+/// Runs a statement that returns at most one integer, through the statement cache.
+fn returning(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<i64>, StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.query_row(params, |r| r.get(0)).optional())
+        .map_err(backend)
+}
+
+/// The totals, counted once at open.
+fn load_totals(conn: &Connection) -> Result<Change, StoreError> {
+    conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM deliveries),
+                (SELECT COUNT(*) FROM bodies),
+                (SELECT COALESCE(SUM(length(bytes)), 0) FROM bodies)
+              + (SELECT COALESCE(SUM(length(part)), 0) FROM deliveries)",
+        [],
+        |r| {
+            Ok(Change {
+                deliveries: uint(r.get(0)?),
+                bodies: uint(r.get(1)?),
+                bytes: uint(r.get(2)?),
+            })
+        },
+    )
+    .map_err(backend)
 }
 
 /// `(seq, mailbox, body_id, size)` of a stored delivery.
@@ -590,9 +692,10 @@ impl RelayStore for SqliteStore {
                 rows.extend(found);
             }
         }
-        remove_rows(&tx, &rows)?;
+        let removed = remove_rows(&tx, &rows)?;
         tx.commit().map_err(backend)?;
         release(usage, &rows);
+        self.totals.remove(removed);
         Ok(rows.len())
     }
 
@@ -604,7 +707,7 @@ impl RelayStore for SqliteStore {
             .prepare("SELECT seq, mailbox, body_id, size FROM deliveries WHERE expires_at <= ?1")
             .and_then(|mut s| s.query_map([int(now)], row)?.collect())
             .map_err(backend)?;
-        remove_rows(&tx, &rows)?;
+        let removed = remove_rows(&tx, &rows)?;
         tx.execute("DELETE FROM nonces WHERE expires_at <= ?1", [int(now)])
             .map_err(backend)?;
         tx.execute(
@@ -626,6 +729,7 @@ impl RelayStore for SqliteStore {
         .map_err(backend)?;
         tx.commit().map_err(backend)?;
         release(usage, &rows);
+        self.totals.remove(removed);
         spent.retain(|_, s| s.expires_at > now);
         Ok(rows.len())
     }
@@ -813,22 +917,176 @@ impl RelayStore for SqliteStore {
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
-        self.read(|conn| {
-            conn.query_row(
-                "SELECT (SELECT COUNT(*) FROM deliveries),
-                        (SELECT COUNT(*) FROM bodies),
-                        (SELECT COALESCE(SUM(length(bytes)), 0) FROM bodies)
-                      + (SELECT COALESCE(SUM(length(part)), 0) FROM deliveries)",
-                [],
-                |r| {
-                    Ok(StoreStats {
-                        pending_deliveries: uint(r.get(0)?),
-                        bodies: uint(r.get(1)?),
-                        bytes_stored: uint(r.get(2)?),
-                    })
-                },
-            )
-            .map_err(backend)
+        Ok(StoreStats {
+            pending_deliveries: self.totals.deliveries.load(Ordering::Relaxed),
+            bodies: self.totals.bodies.load(Ordering::Relaxed),
+            bytes_stored: self.totals.bytes.load(Ordering::Relaxed),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    /// Every SQL statement in this file: its string literals that start with a statement
+    /// keyword.
+    fn statements() -> Vec<String> {
+        let source = include_str!("sqlite.rs");
+        // The code above this test module.
+        let code = source
+            .split("#[cfg(test)]\nmod tests")
+            .next()
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for (i, piece) in code.split('"').enumerate() {
+            let sql = piece.trim_start();
+            let keyword = ["SELECT ", "INSERT ", "UPDATE ", "DELETE "]
+                .iter()
+                .any(|k| sql.starts_with(k));
+            // Odd pieces are inside a literal (the code has no escaped quote).
+            if i % 2 == 1 && keyword {
+                out.push(sql.replace("\\\n", " "));
+            }
+        }
+        out
+    }
+
+    /// The query plan's lines of `sql`.
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count());
+        stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// Statements that read a whole table on purpose: once at open, rebuilding what the relay
+    /// keeps in memory, and the periodic sweep of a table small by construction.
+    const WHOLE_TABLE: [&str; 5] = [
+        "SELECT (SELECT COUNT(*) FROM deliveries),",
+        "SELECT mailbox, COUNT(*), SUM(size) FROM deliveries GROUP BY mailbox",
+        "SELECT token, recipients, spent_at, expires_at FROM token_spends ORDER BY rowid",
+        "SELECT mailbox, record FROM mailbox_access",
+        "DELETE FROM token_quota WHERE period < ?1",
+    ];
+
+    #[test]
+    fn no_statement_scans_a_table_on_the_hot_path() {
+        let store = SqliteStore::in_memory(Limits::default()).unwrap();
+        let conn = &store.lock().conn;
+        let all = statements();
+        assert!(all.len() > 25, "found only {} statements", all.len());
+        for sql in all {
+            let plan = plan(conn, &sql);
+            let scans: Vec<&String> = plan
+                .iter()
+                .filter(|l| l.starts_with("SCAN ") && !l.starts_with("SCAN CONSTANT ROW"))
+                .collect();
+            let expected = WHOLE_TABLE.iter().any(|w| sql.starts_with(w));
+            assert!(scans.is_empty() || expected, "{sql}\n  scans: {scans:?}");
+        }
+    }
+
+    #[test]
+    fn every_foreign_key_has_an_index_on_its_child_column() {
+        let store = SqliteStore::in_memory(Limits::default()).unwrap();
+        let conn = &store.lock().conn;
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut checked = 0;
+        for table in tables {
+            let keys: Vec<String> = conn
+                .prepare(&format!(
+                    "SELECT \"from\" FROM pragma_foreign_key_list('{table}')"
+                ))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            for column in keys {
+                let indexed: i64 = conn
+                    .query_row(
+                        &format!(
+                            "SELECT COUNT(*) FROM pragma_index_list('{table}') AS l
+                             WHERE (SELECT name FROM pragma_index_info(l.name) WHERE seqno = 0) = ?1"
+                        ),
+                        [&column],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                assert!(
+                    indexed > 0,
+                    "{table}.{column} references another table unindexed"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 0);
+    }
+}
+
+#[cfg(test)]
+mod totals {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn envelope(id: u8, body: usize, to: &[u8], expires_at: u64) -> NewDelivery {
+        NewDelivery {
+            id: [id; 16],
+            body: vec![id; body],
+            parts: to
+                .iter()
+                .map(|m| (MailboxId([*m; 16]), vec![*m; usize::from(*m)]))
+                .collect(),
+            expires_at,
+            spend: None,
+        }
+    }
+
+    /// The running totals agree with counting the tables.
+    fn check(s: &SqliteStore) {
+        let counted = load_totals(&s.lock().conn).unwrap();
+        let stats = s.stats().unwrap();
+        assert_eq!(
+            (stats.pending_deliveries, stats.bodies, stats.bytes_stored),
+            (counted.deliveries, counted.bodies, counted.bytes)
+        );
+    }
+
+    #[test]
+    fn metrics_totals_follow_every_write_without_counting_rows() {
+        let s = SqliteStore::in_memory(Limits::default()).unwrap();
+        check(&s);
+        let batch = [
+            envelope(1, 300, &[1, 2, 3], 100),
+            envelope(2, 500, &[2], 50),
+            envelope(1, 300, &[1, 2, 3], 100), // redelivered: stored once
+            envelope(3, 700, &[4, 5], 1_000),
+        ];
+        s.deliver(&batch, 10);
+        check(&s);
+        assert_eq!(s.stats().unwrap().pending_deliveries, 6);
+        s.ack(&MailboxId([2; 16]), &[[1; 16], [2; 16]]).unwrap();
+        check(&s);
+        s.ack(&MailboxId([9; 16]), &[[3; 16]]).unwrap();
+        check(&s);
+        s.expire(100).unwrap();
+        check(&s);
+        assert_eq!(s.stats().unwrap().pending_deliveries, 2);
+        // Everything expired: nothing counted.
+        s.expire(1_000).unwrap();
+        check(&s);
+        assert_eq!(s.stats().unwrap(), StoreStats::default());
     }
 }
