@@ -408,7 +408,13 @@ fn inmail_tokens_come_to_the_monthly_quota_and_are_spent_once() {
     let mut eve = net.join("eve", Profile::FREE, false);
     // Career: five credits a month, all taken by `join`; a sixth is refused.
     assert_eq!(ben.tokens(TokenKind::Credit), 5);
-    assert_eq!(net.tokens(&mut ben, TokenKind::Credit, 1), 403);
+    let issue = ben
+        .request_tokens(&mut rand::rng(), TokenKind::Credit, 1, now())
+        .saved()
+        .unwrap();
+    let (status, body) = net.authed(&ben, "POST", "/v1/tokens", &issue.to_bytes());
+    assert_eq!(status, 403);
+    assert!(body.starts_with(b"no_quota: "));
     // A free member gets none at all.
     assert_eq!(dan.tokens(TokenKind::Credit), 0);
     assert_eq!(net.tokens(&mut dan, TokenKind::Credit, 1), 403);
@@ -430,7 +436,9 @@ fn inmail_tokens_come_to_the_monthly_quota_and_are_spent_once() {
         credential: out[0].credential.clone(),
         envelope: opaque_raw(&[eve_id], 300),
     };
-    assert_eq!(net.post(&reuse.to_bytes(), false).0, 409);
+    let (status, body) = net.post(&reuse.to_bytes(), false);
+    assert_eq!(status, 409);
+    assert!(body.starts_with(b"token_spent: "));
     assert!(net.read(&mut eve).is_empty());
     // Dan replies without a token: Ben's contact key came with the InMail.
     let ben_id = *ben.mailbox_id();

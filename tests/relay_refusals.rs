@@ -6,10 +6,17 @@
 
 mod relay_support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
 use axum::http::StatusCode;
+use missive::access::{AccessKey, AccessUpdate, Credential, Submission};
 use missive::envelope::MailboxId;
 use missive::mailbox::{MAX_CLOCK_SKEW, MailboxKey};
-use missive::relay::{Limits, RelayConfig, RelayState, system_clock};
+use missive::relay::{
+    Delivery, EnvelopeId, Limits, NewDelivery, PrekeyFetch, RelayConfig, RelayState, RelayStore,
+    SqliteStore, StoreError, StoreStats, system_clock,
+};
 use missive::relay_api::{Ack, DeliveryPage, OneTimePrekey, PublishPrekeys};
 use relay_support::*;
 
@@ -33,7 +40,11 @@ async fn refused(
         "{method} {path}: {}",
         String::from_utf8_lossy(&text)
     );
-    assert!(!text.is_empty(), "a refusal says why");
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.starts_with(&format!("{reason}: ")),
+        "the body names the refusal: {text:?}"
+    );
     assert_eq!(
         refusals(&metrics(state).await, reason),
         before + 1,
@@ -496,4 +507,165 @@ async fn health_and_metrics_answer() {
     ] {
         assert_eq!(refusals(&text, reason), 0);
     }
+}
+
+#[tokio::test]
+async fn credentials_and_key_counts_are_refused_with_their_reasons() {
+    let state = in_process(RelayConfig::default());
+    let key = mailbox_key();
+    // A mailbox keeps at most 512 keys besides its contact key.
+    let keys: Vec<AccessKey> = (0..513u32)
+        .map(|i| {
+            let mut k = [0u8; 16];
+            k[..4].copy_from_slice(&i.to_be_bytes());
+            AccessKey::from_bytes(k)
+        })
+        .collect();
+    let body = AccessUpdate {
+        add: keys,
+        ..AccessUpdate::default()
+    }
+    .to_bytes();
+    let path = "/v1/mailbox/access";
+    let proof = auth(&key, "PUT", path, &body);
+    refused(
+        &state,
+        ("PUT", path, Some(proof), body),
+        StatusCode::FORBIDDEN,
+        "too_many_keys",
+    )
+    .await;
+    // A credential that reaches nobody.
+    let submission = Submission {
+        credential: Credential::Contacts(AccessKey::from_bytes([3; 16])),
+        envelope: opaque_raw(&[*key.id()], 300),
+    };
+    refused(
+        &state,
+        ("POST", "/v1/envelopes", None, submission.to_bytes()),
+        StatusCode::FORBIDDEN,
+        "access_denied",
+    )
+    .await;
+}
+
+/// A store that fails or stalls its writes on demand, and otherwise is SQLite in memory.
+struct Faulty {
+    inner: SqliteStore,
+    fail: AtomicBool,
+    stall: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl RelayStore for Faulty {
+    fn deliver(&self, batch: &[NewDelivery], now: u64) -> Vec<Result<(), StoreError>> {
+        if let Some(release) = self.stall.lock().unwrap().take() {
+            let _ = release.recv();
+        }
+        if self.fail.load(Ordering::Relaxed) {
+            return vec![Err(StoreError::Backend); batch.len()];
+        }
+        self.inner.deliver(batch, now)
+    }
+    fn fetch(&self, m: &MailboxId, after: u64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        self.inner.fetch(m, after, limit)
+    }
+    fn ack(&self, m: &MailboxId, ids: &[EnvelopeId]) -> Result<usize, StoreError> {
+        self.inner.ack(m, ids)
+    }
+    fn expire(&self, now: u64) -> Result<usize, StoreError> {
+        self.inner.expire(now)
+    }
+    fn remember_nonce(&self, s: &[u8], n: &[u8; 16], e: u64) -> Result<bool, StoreError> {
+        self.inner.remember_nonce(s, n, e)
+    }
+    fn publish_prekeys(
+        &self,
+        u: &[u8],
+        o: &MailboxId,
+        b: &[u8],
+        p: &[(u32, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        self.inner.publish_prekeys(u, o, b, p)
+    }
+    fn fetch_prekeys(&self, u: &[u8]) -> Result<PrekeyFetch, StoreError> {
+        self.inner.fetch_prekeys(u)
+    }
+    fn one_time_prekeys_left(&self, u: &[u8]) -> Result<u64, StoreError> {
+        self.inner.one_time_prekeys_left(u)
+    }
+    fn load_access(&self) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError> {
+        self.inner.load_access()
+    }
+    fn save_access(&self, m: &MailboxId, r: &[u8]) -> Result<(), StoreError> {
+        self.inner.save_access(m, r)
+    }
+    fn take_quota(&self, m: &MailboxId, k: u8, p: u32, c: u32, x: u32) -> Result<(), StoreError> {
+        self.inner.take_quota(m, k, p, c, x)
+    }
+    fn take_purchase(&self, i: &[u8; 16], c: u32, n: u32, e: u64) -> Result<(), StoreError> {
+        self.inner.take_purchase(i, c, n, e)
+    }
+    fn secret(&self, name: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        self.inner.secret(name, fresh)
+    }
+    fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping()
+    }
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.inner.stats()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_or_overrun_store_is_a_503_with_its_reason() {
+    let (release, stalled) = std::sync::mpsc::channel();
+    let store = Arc::new(Faulty {
+        inner: SqliteStore::in_memory(Limits::default()).unwrap(),
+        fail: AtomicBool::new(false),
+        stall: Mutex::new(Some(stalled)),
+    });
+    let config = RelayConfig {
+        writer_queue: 1,
+        ..unchecked()
+    };
+    let state = RelayState::new(store.clone(), config, system_clock).unwrap();
+    let submit = || {
+        (
+            "POST",
+            "/v1/envelopes",
+            None,
+            opaque_envelope(&mailboxes(1), 100),
+        )
+    };
+    // The writer takes the first envelope and stalls on it; the second waits in the queue of
+    // one; the third finds it full.
+    let (first, second) = {
+        let (a, b) = (submit(), submit());
+        let s1 = state.clone();
+        let s2 = state.clone();
+        let first = tokio::spawn(async move { call(&s1, a.0, a.1, a.2, a.3).await });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let second = tokio::spawn(async move { call(&s2, b.0, b.1, b.2, b.3).await });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        (first, second)
+    };
+    refused(
+        &state,
+        submit(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+    )
+    .await;
+    release.send(()).unwrap();
+    assert_eq!(first.await.unwrap().0, StatusCode::ACCEPTED);
+    assert_eq!(second.await.unwrap().0, StatusCode::ACCEPTED);
+    // A disk that fails.
+    store.fail.store(true, Ordering::Relaxed);
+    refused(
+        &state,
+        submit(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    )
+    .await;
 }

@@ -354,7 +354,7 @@ fn health_metrics_and_refusals_over_the_socket() {
     assert!(
         String::from_utf8(reason)
             .unwrap()
-            .starts_with("malformed request")
+            .starts_with("malformed: malformed request")
     );
     let (status, _) = http("GET", &relay.url("/v1/mailbox"), None, b"");
     assert_eq!(status, 401);

@@ -33,6 +33,8 @@ pub struct RelayConfig {
     pub open_per_hour: u32,
     /// ... and in a burst.
     pub open_burst: u32,
+    /// Envelopes that may wait for the writer; more are refused as `overloaded`.
+    pub writer_queue: usize,
 }
 
 /// Thirty days, the default lifetime of an unacknowledged envelope.
@@ -53,6 +55,7 @@ impl Default for RelayConfig {
             check_access: true,
             open_per_hour: 60,
             open_burst: 20,
+            writer_queue: 16 * 1024,
         }
     }
 }

@@ -158,7 +158,10 @@ impl From<DecodeError> for Refusal {
 }
 
 impl IntoResponse for Refusal {
+    /// The status, and a body of the metrics label, a colon and the reason in words, so a
+    /// client can tell refusals apart without parsing prose.
     fn into_response(self) -> Response {
-        (self.status(), self.reason()).into_response()
+        let body = format!("{}: {}", self.label(), self.reason());
+        (self.status(), body).into_response()
     }
 }

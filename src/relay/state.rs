@@ -59,7 +59,7 @@ impl RelayState {
         let issuer = Issuer::new(store.secret("token-issuer", fresh)?);
         fresh.zeroize();
         Ok(Self {
-            writer: Writer::spawn(Arc::clone(&store), clock),
+            writer: Writer::spawn(Arc::clone(&store), clock, config.writer_queue),
             store,
             access: Arc::new(access),
             issuer: Arc::new(issuer),

@@ -10,8 +10,6 @@ use super::store::{NewDelivery, RelayStore, StoreError};
 
 /// Most envelopes committed together.
 const MAX_BATCH: usize = 2048;
-/// Envelopes waiting for the writer before new ones are refused as overload.
-const QUEUE: usize = 16 * 1024;
 
 /// A delivery to store, and where to answer; the answer hands the delivery back, so the
 /// caller can push it to connected mailboxes after the commit without having copied it.
@@ -27,8 +25,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(store: Arc<dyn RelayStore>, clock: super::Clock) -> Self {
-        let (tx, rx) = mpsc::channel(QUEUE);
+    /// A writer thread; at most `queue` envelopes wait for it (more are `Overloaded`).
+    pub(crate) fn spawn(store: Arc<dyn RelayStore>, clock: super::Clock, queue: usize) -> Self {
+        let (tx, rx) = mpsc::channel(queue.max(1));
         std::thread::Builder::new()
             .name("missive-relay-writer".into())
             .spawn(move || run(rx, store.as_ref(), clock))
