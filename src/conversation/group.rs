@@ -517,19 +517,19 @@ impl Conversation {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests_support {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
     use crate::identity::Identity;
 
-    fn member(i: u8, role: Role) -> Member {
+    pub(super) fn member(i: u8, role: Role) -> Member {
         let identity = Identity::generate(&mut rand::rng());
         Member::new(MailboxId([i; 16]), role, *identity.public())
     }
 
     /// Member 1's view of a group of 0 (admin), 1 and 2, and a chain for epoch 1 from 2.
-    fn kept() -> (Conversation, KeyDistribution) {
+    pub(super) fn kept() -> (Conversation, KeyDistribution) {
         let mut rng = rand::rng();
         let others = vec![member(1, Role::Member), member(2, Role::Member)];
         let (_, welcomes) = Conversation::create(&mut rng, member(0, Role::Admin), others).unwrap();
@@ -548,6 +548,14 @@ mod tests {
         };
         (one, later)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::tests_support::kept;
+    use super::*;
 
     /// What a saved state holding `dist` as kept loads as.
     fn restored(mut c: Conversation, dist: &KeyDistribution) -> Result<Conversation, DecodeError> {
@@ -599,5 +607,40 @@ mod tests {
             bytes: later.to_bytes(),
         });
         assert_eq!(restored(twice, &later).map(|_| ()), invalid);
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::tests_support::kept;
+    use super::*;
+
+    #[test]
+    fn what_is_kept_for_later_epochs_is_bounded() {
+        let (mut c, later) = kept();
+        let bound = c.members().len() + MAX_EARLY;
+        for epoch in 1..=bound as u64 {
+            let dist = KeyDistribution {
+                epoch,
+                ..later.clone()
+            };
+            assert_eq!(
+                c.accept_distribution(dist.sender, &dist.to_bytes()),
+                Ok(Accepted::Kept),
+                "epoch {epoch}"
+            );
+        }
+        let one_more = KeyDistribution {
+            epoch: bound as u64 + 1,
+            ..later
+        };
+        let before = c.to_bytes();
+        assert!(matches!(
+            c.accept_distribution(one_more.sender, &one_more.to_bytes()),
+            Err(Error::Usage(UsageError::TooLarge { .. }))
+        ));
+        assert!(*c.to_bytes() == *before);
     }
 }
