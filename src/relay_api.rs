@@ -43,6 +43,14 @@ pub struct PrekeyResponse {
     pub one_time: Option<OneTimePrekey>,
 }
 
+/// `GET /v1/directory/{user}/stock` (authenticated by the name's owner): how many one-time
+/// prekeys are left to hand out, so the owner publishes more before they run out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrekeyStock {
+    /// One-time prekeys left.
+    pub one_time: u32,
+}
+
 /// One stored envelope as its mailbox owner receives it (over HTTP or WebSocket).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveredEnvelope {
@@ -125,6 +133,7 @@ macro_rules! wire_api {
 wire_api! {
     PublishPrekeys => "publish prekeys request",
     PrekeyResponse => "prekey response",
+    PrekeyStock => "prekey stock",
     DeliveredEnvelope => "delivered envelope",
     DeliveryPage => "delivery page",
     Ack => "ack request",

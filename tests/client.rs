@@ -297,3 +297,18 @@ fn a_sync_with_nothing_to_change_registers_nothing() {
     let again = alice.access_sync(&mut rand::rng(), NOW).saved().unwrap();
     assert!(again.update.is_none() && again.notices.is_empty());
 }
+
+#[test]
+fn a_client_tops_up_its_one_time_prekeys_when_they_run_low() {
+    use missive::client::{PREKEYS_FULL, PREKEYS_LOW};
+    use missive::relay_api::PrekeyStock;
+    let alice = user("alice");
+    let wanted = |left| alice.prekeys_wanted(&PrekeyStock { one_time: left });
+    assert_eq!(wanted(PREKEYS_FULL), 0);
+    assert_eq!(wanted(PREKEYS_LOW), 0);
+    assert_eq!(
+        wanted(PREKEYS_LOW - 1),
+        (PREKEYS_FULL - PREKEYS_LOW + 1) as usize
+    );
+    assert_eq!(wanted(0), PREKEYS_FULL as usize);
+}

@@ -17,7 +17,9 @@ use missive::relay::{
     Delivery, EnvelopeId, Limits, NewDelivery, PrekeyFetch, RelayConfig, RelayState, RelayStore,
     SqliteStore, StoreError, StoreStats, system_clock,
 };
-use missive::relay_api::{Ack, DeliveryPage, OneTimePrekey, PublishPrekeys};
+use missive::relay_api::{
+    Ack, DeliveryPage, OneTimePrekey, PrekeyResponse, PrekeyStock, PublishPrekeys,
+};
 use relay_support::*;
 
 async fn metrics(state: &RelayState) -> String {
@@ -340,9 +342,10 @@ async fn every_limit_is_a_4xx_with_a_reason() {
     .to_bytes();
     let (m, p, a, b) = put("/v1/directory/626f62", big_key);
     refused(&state, (m, &p, a, b), StatusCode::BAD_REQUEST, "malformed").await;
+    let lookup = auth(&mailbox_key(), "GET", "/v1/directory/00", b"");
     refused(
         &state,
-        ("GET", "/v1/directory/00", None, vec![]),
+        ("GET", "/v1/directory/00", Some(lookup), vec![]),
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -587,8 +590,8 @@ impl RelayStore for Faulty {
     ) -> Result<(), StoreError> {
         self.inner.publish_prekeys(u, o, b, p)
     }
-    fn fetch_prekeys(&self, u: &[u8]) -> Result<PrekeyFetch, StoreError> {
-        self.inner.fetch_prekeys(u)
+    fn fetch_prekeys(&self, u: &[u8], one_time: bool) -> Result<PrekeyFetch, StoreError> {
+        self.inner.fetch_prekeys(u, one_time)
     }
     fn one_time_prekeys_left(&self, u: &[u8]) -> Result<u64, StoreError> {
         self.inner.one_time_prekeys_left(u)
@@ -668,4 +671,80 @@ async fn a_failing_or_overrun_store_is_a_503_with_its_reason() {
         "unavailable",
     )
     .await;
+}
+
+#[tokio::test]
+async fn nobody_drains_a_users_one_time_prekeys() {
+    let state = in_process(unchecked());
+    let bob = mailbox_key();
+    let (m, p, a, b) = (
+        "PUT",
+        "/v1/directory/626f62",
+        Some(auth(
+            &bob,
+            "PUT",
+            "/v1/directory/626f62",
+            &publish_body(100),
+        )),
+        publish_body(100),
+    );
+    assert_eq!(call(&state, m, p, a, b).await.0, StatusCode::NO_CONTENT);
+    let lookup = |key: &MailboxKey| {
+        let proof = auth(key, "GET", "/v1/directory/626f62", b"");
+        ("GET", "/v1/directory/626f62", Some(proof), Vec::new())
+    };
+    let stock = |key: &MailboxKey| {
+        let proof = auth(key, "GET", "/v1/directory/626f62/stock", b"");
+        ("GET", "/v1/directory/626f62/stock", Some(proof), Vec::new())
+    };
+    let left = |state: RelayState, bob: MailboxKey| async move {
+        let (m, p, a, b) = stock(&bob);
+        let (status, body) = call(&state, m, p, a, b).await;
+        assert_eq!(status, StatusCode::OK);
+        PrekeyStock::from_bytes(&body).unwrap().one_time
+    };
+    // A lookup needs a mailbox proof.
+    refused(
+        &state,
+        ("GET", "/v1/directory/626f62", None, Vec::new()),
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    // One requester: three lookups of one name an hour, each with a one-time prekey.
+    let mallory = mailbox_key();
+    for _ in 0..3 {
+        let (m, p, a, b) = lookup(&mallory);
+        let (status, body) = call(&state, m, p, a, b).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            PrekeyResponse::from_bytes(&body)
+                .unwrap()
+                .one_time
+                .is_some()
+        );
+    }
+    refused(
+        &state,
+        lookup(&mallory),
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    assert_eq!(left(state.clone(), bob.clone()).await, 97);
+    // Throwaway mailboxes: the name hands out thirty one-time prekeys an hour in all; past
+    // that, the bundle alone (its last-resort prekey still starts a session).
+    let mut with_one_time = 0;
+    for _ in 0..40 {
+        let (m, p, a, b) = lookup(&mailbox_key());
+        let (status, body) = call(&state, m, p, a, b).await;
+        assert_eq!(status, StatusCode::OK);
+        let found = PrekeyResponse::from_bytes(&body).unwrap();
+        assert_eq!(found.bundle, vec![1; 100]);
+        with_one_time += usize::from(found.one_time.is_some());
+    }
+    assert_eq!(with_one_time, 27);
+    assert_eq!(left(state.clone(), bob.clone()).await, 70);
+    // Only the name's owner reads its stock.
+    refused(&state, stock(&mallory), StatusCode::FORBIDDEN, "forbidden").await;
 }

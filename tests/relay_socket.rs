@@ -13,6 +13,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use missive::envelope::{Delivery, Envelope, MailboxId};
 use missive::mailbox::MailboxKey;
+use missive::relay::RelayConfig;
 use missive::relay_api::{
     Ack, DeliveredEnvelope, DeliveryPage, OneTimePrekey, PrekeyResponse, PublishPrekeys,
 };
@@ -52,10 +53,20 @@ fn publish(relay: &LiveRelay, key: &MailboxKey, user: &str, request: &PublishPre
     http("PUT", &relay.url(&path), Some(&proof), &body).0
 }
 
+/// `user`'s directory entry, as a new requester gets it.
 fn lookup(relay: &LiveRelay, user: &str) -> (u16, Option<PrekeyResponse>) {
     let path = format!("/v1/directory/{}", hex::encode(user));
-    let (status, body) = http("GET", &relay.url(&path), None, b"");
+    let proof = auth(&mailbox_key(), "GET", &path, b"");
+    let (status, body) = http("GET", &relay.url(&path), Some(&proof), b"");
     (status, PrekeyResponse::from_bytes(&body).ok())
+}
+
+/// A relay whose directory hands out one-time prekeys as fast as they are asked for.
+fn generous() -> RelayConfig {
+    RelayConfig {
+        one_time_per_hour: 1_000_000,
+        ..unchecked()
+    }
 }
 
 #[test]
@@ -105,7 +116,7 @@ fn directory_publish_lookup_and_ownership() {
 
 #[test]
 fn one_time_prekeys_go_out_at_most_once_under_concurrent_fetches() {
-    let relay = LiveRelay::start(unchecked());
+    let relay = LiveRelay::start(generous());
     let bob = mailbox_key();
     let request = PublishPrekeys {
         bundle: b"bundle".to_vec(),

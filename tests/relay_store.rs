@@ -319,7 +319,7 @@ fn one_time_prekeys_are_handed_out_at_most_once_under_concurrency() {
             let s = Arc::clone(&s);
             std::thread::spawn(move || {
                 (0..10)
-                    .map(|_| s.fetch_prekeys(b"bob").unwrap())
+                    .map(|_| s.fetch_prekeys(b"bob", true).unwrap())
                     .collect::<Vec<_>>()
             })
         })
@@ -357,14 +357,17 @@ fn directory_errors_are_typed() {
         ..Limits::default()
     };
     let s = SqliteStore::in_memory(limits).unwrap();
-    assert_eq!(s.fetch_prekeys(b"nobody"), Err(StoreError::UnknownUser));
+    assert_eq!(
+        s.fetch_prekeys(b"nobody", true),
+        Err(StoreError::UnknownUser)
+    );
     let keys: Vec<(u32, Vec<u8>)> = (0..4).map(|i| (i, vec![0; 32])).collect();
     assert_eq!(
         s.publish_prekeys(b"bob", &MailboxId([9; 16]), b"bundle", &keys),
         Err(StoreError::TooManyPrekeys)
     );
     assert_eq!(
-        s.fetch_prekeys(b"bob"),
+        s.fetch_prekeys(b"bob", true),
         Err(StoreError::UnknownUser),
         "refused publish rolled back"
     );

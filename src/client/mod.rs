@@ -108,9 +108,15 @@ use crate::hpke;
 use crate::identity::{Identity, PublicIdentity};
 use crate::mailbox::{AuthProof, MailboxKey};
 use crate::platform::{AdvertiserCertificate, PlatformKey, Profile};
-use crate::relay_api::{OneTimePrekey as PublishedPrekey, PrekeyResponse, PublishPrekeys};
+use crate::relay_api::{
+    OneTimePrekey as PublishedPrekey, PrekeyResponse, PrekeyStock, PublishPrekeys,
+};
 use crate::session::{PrekeyBundle, PrekeyOwner, Session};
 
+/// One-time prekeys left at the relay below which a client publishes more.
+pub const PREKEYS_LOW: u32 = 20;
+/// One-time prekeys a client keeps published after topping up.
+pub const PREKEYS_FULL: u32 = 100;
 /// How long an envelope may wait at the relay: 30 days.
 pub const ENVELOPE_LIFETIME: u64 = 30 * 24 * 60 * 60;
 /// The most members a group post mentions.
@@ -489,6 +495,16 @@ impl Client {
                 .collect(),
         };
         Ok(Unsaved::new(self, published))
+    }
+
+    /// How many one-time prekeys to publish now, given how many the relay has left
+    /// (`GET /v1/directory/{user}/stock`): none while at least [`PREKEYS_LOW`] are left, else
+    /// enough to have [`PREKEYS_FULL`] again.
+    pub fn prekeys_wanted(&self, stock: &PrekeyStock) -> usize {
+        if stock.one_time >= PREKEYS_LOW {
+            return 0;
+        }
+        (PREKEYS_FULL - stock.one_time) as usize
     }
 
     /// Starts a pairwise session with `user` from the relay's directory answer. A session is

@@ -35,6 +35,13 @@ pub struct RelayConfig {
     pub open_burst: u32,
     /// Envelopes that may wait for the writer; more are refused as `overloaded`.
     pub writer_queue: usize,
+    /// Directory lookups one mailbox may make an hour (and in a burst).
+    pub lookups_per_hour: u32,
+    /// Lookups of one name by one mailbox an hour (and in a burst): a few are plenty.
+    pub lookups_per_pair_per_hour: u32,
+    /// One-time prekeys one name hands out an hour, whoever asks (and in a burst); past
+    /// that, lookups answer with the last-resort prekey alone, so nobody drains the stock.
+    pub one_time_per_hour: u32,
 }
 
 /// Thirty days, the default lifetime of an unacknowledged envelope.
@@ -56,6 +63,9 @@ impl Default for RelayConfig {
             open_per_hour: 60,
             open_burst: 20,
             writer_queue: 16 * 1024,
+            lookups_per_hour: 200,
+            lookups_per_pair_per_hour: 3,
+            one_time_per_hour: 30,
         }
     }
 }

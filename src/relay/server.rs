@@ -14,6 +14,7 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{Extensions, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use sha2::{Digest, Sha256};
 
 use super::auth::{Request, authenticate, limit, peer_key};
 use super::envelopes;
@@ -25,7 +26,7 @@ use crate::access::AccessUpdate;
 use crate::error::DecodeError;
 use crate::mailbox::MailboxId;
 use crate::relay_api::{
-    Ack, DeliveryPage, OneTimePrekey, PrekeyResponse, PublishPrekeys, Undelivered,
+    Ack, DeliveryPage, OneTimePrekey, PrekeyResponse, PrekeyStock, PublishPrekeys, Undelivered,
 };
 
 /// Longest user name in the directory, in bytes.
@@ -42,6 +43,7 @@ pub fn app(state: RelayState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/v1/directory/{user}", put(publish).get(lookup))
+        .route("/v1/directory/{user}/stock", get(stock))
         .route("/v1/envelopes", post(submit))
         .route("/v1/ephemeral", post(submit_ephemeral))
         .route("/v1/mailbox", get(fetch))
@@ -176,15 +178,36 @@ async fn publish(
     respond(&state, reply.await)
 }
 
+/// `GET /v1/directory/{user}`: a mailbox looks a name up, within its allowance; past the
+/// name's hourly budget of one-time prekeys, the answer carries none (the last-resort prekey
+/// in the bundle still starts a session), so nobody can drain them.
 async fn lookup(
     State(state): State<RelayState>,
     user: Result<Path<String>, PathRejection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
     ext: Extensions,
 ) -> Response {
     let reply = async {
-        limit(&state, peer_key(&ext))?;
+        let request = Request {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            ext: &ext,
+            body: b"",
+        };
+        let requester = authenticate(&state, request).await?;
         let user = user_name(user)?;
-        let found = blocking(&state, move |s| s.fetch_prekeys(&user)).await?;
+        let target = name_key(&user);
+        let lookups = &state.lookups;
+        if !lookups.by_requester.allow(requester.0)
+            || !lookups.by_pair.allow(pair_key(&requester, &target))
+        {
+            return Err(Refusal::RateLimited);
+        }
+        let one_time = lookups.one_time.allow(target);
+        let found = blocking(&state, move |s| s.fetch_prekeys(&user, one_time)).await?;
         let response = PrekeyResponse {
             mailbox: found.mailbox,
             bundle: found.bundle,
@@ -193,6 +216,64 @@ async fn lookup(
         Ok(response.to_bytes().into_response())
     };
     respond(&state, reply.await)
+}
+
+/// `GET /v1/directory/{user}/stock`: the name's owner learns how many one-time prekeys are
+/// left.
+async fn stock(
+    State(state): State<RelayState>,
+    user: Result<Path<String>, PathRejection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    ext: Extensions,
+) -> Response {
+    let reply = async {
+        let request = Request {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            ext: &ext,
+            body: b"",
+        };
+        let owner = authenticate(&state, request).await?;
+        let user = user_name(user)?;
+        let left = blocking(&state, move |s| {
+            if s.fetch_prekeys(&user, false)?.mailbox != owner {
+                return Err(StoreError::NotOwner);
+            }
+            s.one_time_prekeys_left(&user)
+        })
+        .await?;
+        let stock = PrekeyStock {
+            one_time: u32::try_from(left).unwrap_or(u32::MAX),
+        };
+        Ok(stock.to_bytes().into_response())
+    };
+    respond(&state, reply.await)
+}
+
+/// A directory name as a rate-limit key.
+fn name_key(user: &[u8]) -> [u8; 16] {
+    let digest = Sha256::new()
+        .chain_update(b"missive/v1/relay-name-key")
+        .chain_update(user)
+        .finalize();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
+/// A requester and a name, together, as a rate-limit key.
+fn pair_key(requester: &MailboxId, name: &[u8; 16]) -> [u8; 16] {
+    let digest = Sha256::new()
+        .chain_update(b"missive/v1/relay-pair-key")
+        .chain_update(requester.0)
+        .chain_update(name)
+        .finalize();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
 }
 
 async fn submit(

@@ -788,7 +788,7 @@ impl RelayStore for SqliteStore {
         tx.commit().map_err(backend)
     }
 
-    fn fetch_prekeys(&self, user: &[u8]) -> Result<PrekeyFetch, StoreError> {
+    fn fetch_prekeys(&self, user: &[u8], one_time: bool) -> Result<PrekeyFetch, StoreError> {
         let mut writer = self.lock();
         let tx = writer.conn.transaction().map_err(backend)?;
         let (owner, bundle): (Vec<u8>, Vec<u8>) = tx
@@ -800,6 +800,13 @@ impl RelayStore for SqliteStore {
             .optional()
             .map_err(backend)?
             .ok_or(StoreError::UnknownUser)?;
+        if !one_time {
+            return Ok(PrekeyFetch {
+                mailbox: mailbox(&owner),
+                bundle,
+                one_time: None,
+            });
+        }
         let one_time: Option<(u32, Vec<u8>)> = tx
             .query_row(
                 "DELETE FROM one_time_prekeys WHERE rowid =

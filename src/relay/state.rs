@@ -43,6 +43,21 @@ pub struct RelayState {
     pub(crate) issuer: Arc<Issuer>,
     /// Credential-less deliveries by Open Profile mailbox.
     pub(crate) open: Arc<RateLimiter>,
+    /// Directory lookups by requesting mailbox, by requester and name, and one-time prekeys
+    /// handed out by name.
+    pub(crate) lookups: Arc<Lookups>,
+}
+
+/// The directory's limits (PROTOCOL.md §8.3).
+#[derive(Debug)]
+pub(crate) struct Lookups {
+    pub(crate) by_requester: RateLimiter,
+    pub(crate) by_pair: RateLimiter,
+    pub(crate) one_time: RateLimiter,
+}
+
+fn per_hour(n: u32) -> RateLimiter {
+    RateLimiter::with_rate(f64::from(n) / 3600.0, n)
 }
 
 impl RelayState {
@@ -67,6 +82,11 @@ impl RelayState {
                 f64::from(config.open_per_hour) / 3600.0,
                 config.open_burst,
             )),
+            lookups: Arc::new(Lookups {
+                by_requester: per_hour(config.lookups_per_hour),
+                by_pair: per_hour(config.lookups_per_pair_per_hour),
+                one_time: per_hour(config.one_time_per_hour),
+            }),
             hub: Arc::default(),
             metrics: Arc::default(),
             limiter: Arc::new(RateLimiter::new(config.rate_per_second, config.rate_burst)),

@@ -181,8 +181,9 @@ pub trait RelayStore: Send + Sync {
         one_time: &[(u32, Vec<u8>)],
     ) -> Result<(), StoreError>;
 
-    /// The bundle and one one-time prekey, removed atomically so no two callers get the same.
-    fn fetch_prekeys(&self, user: &[u8]) -> Result<PrekeyFetch, StoreError>;
+    /// The bundle and, with `one_time`, one one-time prekey, removed atomically so no two
+    /// callers get the same.
+    fn fetch_prekeys(&self, user: &[u8], one_time: bool) -> Result<PrekeyFetch, StoreError>;
 
     /// Counts one-time prekeys left for `user`, so its client knows when to top them up.
     fn one_time_prekeys_left(&self, user: &[u8]) -> Result<u64, StoreError>;

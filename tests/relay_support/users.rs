@@ -118,7 +118,7 @@ impl Net {
     /// `client` looks `other` up in the directory and starts a session.
     pub fn lookup(&self, client: &mut Client, other: &Client) -> MailboxId {
         let path = format!("/v1/directory/{}", hex::encode(other.user()));
-        let (status, body) = http("GET", &self.relay.url(&path), None, b"");
+        let (status, body) = self.authed(client, "GET", &path, b"");
         assert_eq!(status, 200);
         let response = PrekeyResponse::from_bytes(&body).unwrap();
         client

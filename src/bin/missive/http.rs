@@ -7,7 +7,8 @@ use missive::client::{Client, ClientStore, Outgoing};
 use missive::envelope::{Envelope, MailboxId};
 use missive::platform::CreditPurchase;
 use missive::relay_api::{
-    Ack, DeliveredEnvelope, DeliveryPage, PrekeyResponse, TokenIssue, TokenIssued, Undelivered,
+    Ack, DeliveredEnvelope, DeliveryPage, PrekeyResponse, PrekeyStock, TokenIssue, TokenIssued,
+    Undelivered,
 };
 use missive::token::TokenKind;
 
@@ -85,13 +86,20 @@ impl Relay {
     }
 
     /// The directory entry of `user`.
-    pub(crate) fn lookup(&self, user: &[u8]) -> Result<PrekeyResponse, String> {
-        let url = format!("{}/v1/directory/{}", self.base, user_hex(user));
-        let body = Self::check(
-            "lookup",
-            self.agent.get(url).call().map_err(|e| e.to_string())?,
-        )?;
+    /// `client` looks `user` up in the directory (a lookup is authenticated and rate-limited).
+    pub(crate) fn lookup(&self, client: &Client, user: &[u8]) -> Result<PrekeyResponse, String> {
+        let path = format!("/v1/directory/{}", user_hex(user));
+        let body = self.authed(client, "GET", &path, b"")?;
         PrekeyResponse::from_bytes(&body).map_err(|e| e.to_string())
+    }
+
+    /// How many one-time prekeys `user` (owned by `client`) has left.
+    pub(crate) fn stock(&self, client: &Client, user: &[u8]) -> Result<u32, String> {
+        let path = format!("/v1/directory/{}/stock", user_hex(user));
+        let body = self.authed(client, "GET", &path, b"")?;
+        Ok(PrekeyStock::from_bytes(&body)
+            .map_err(|e| e.to_string())?
+            .one_time)
     }
 
     /// The relay's counters, in the Prometheus text format.
@@ -156,11 +164,15 @@ impl Relay {
     ) -> Result<Vec<u8>, String> {
         let auth = Self::auth(client, method, path, body);
         let url = format!("{}{path}", self.base);
-        let request = match method {
-            "PUT" => self.agent.put(url),
-            _ => self.agent.post(url),
+        let response = match method {
+            "GET" => self.agent.get(url).header("authorization", auth).call(),
+            "PUT" => self.agent.put(url).header("authorization", auth).send(body),
+            _ => self
+                .agent
+                .post(url)
+                .header("authorization", auth)
+                .send(body),
         };
-        let response = request.header("authorization", auth).send(body);
         Self::check(path, response.map_err(|e| e.to_string())?)
     }
 
@@ -251,17 +263,8 @@ impl Relay {
         let mut after = 0;
         loop {
             let path = format!("/v1/mailbox?after={after}");
-            let auth = Self::auth(client, "GET", &path, b"");
-            let response = self
-                .agent
-                .get(format!("{}{path}", self.base))
-                .header("authorization", auth)
-                .call();
-            let page = DeliveryPage::from_bytes(&Self::check(
-                "fetch",
-                response.map_err(|e| e.to_string())?,
-            )?)
-            .map_err(|e| e.to_string())?;
+            let page = DeliveryPage::from_bytes(&self.authed(client, "GET", &path, b"")?)
+                .map_err(|e| e.to_string())?;
             let Some(last) = page.deliveries.last() else {
                 return Ok(all);
             };

@@ -7,6 +7,7 @@ use missive::client::{
 };
 use missive::envelope::MailboxId;
 use missive::platform::{Profile, monthly_tokens};
+use missive::relay_api::PrekeyStock;
 use missive::token::TokenKind;
 use rand::CryptoRng;
 use zeroize::Zeroizing;
@@ -160,7 +161,7 @@ pub(crate) fn contact(relay: &Relay, client: &mut Client, user: &str) -> Result<
     if let Some(c) = client.contact_by_user(user.as_bytes()) {
         return Ok(c.mailbox);
     }
-    let response = relay.lookup(user.as_bytes())?;
+    let response = relay.lookup(client, user.as_bytes())?;
     client
         .add_contact(&mut rand::rng(), user.as_bytes(), &response)
         .map_err(|e| e.to_string())
@@ -232,6 +233,14 @@ pub(crate) fn read(state: &Path, relay_url: &str) -> Result<(), String> {
     save(state, &client)?;
     // New group keys to register, or a contact key to replace after a removal.
     relay.sync(&mut client, &mut FileStore(state))?;
+    // One-time prekeys running low: publish more.
+    let user = client.user().to_vec();
+    let left = relay.stock(&client, &user)?;
+    let wanted = client.prekeys_wanted(&PrekeyStock { one_time: left });
+    if wanted > 0 {
+        relay.publish(&mut client, &mut FileStore(state), wanted)?;
+        println!("(published {wanted} more one-time prekeys: {left} were left)");
+    }
     // Messages owed to group members who had not caught up, if it is time to try again.
     let again = saved(state, Ok(client.resend(now())))?;
     submit(&relay, &mut client, state, &again)
