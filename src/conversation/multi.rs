@@ -688,6 +688,18 @@ mod tests {
     }
 
     #[test]
+    fn the_access_secret_is_the_seeds_and_nobody_elses() {
+        let seed = [7u8; 32];
+        let seeded = Seeded::new(&seed);
+        // HKDF-SHA256 computed here directly: Extract(salt, seed), then Expand(info, 32).
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(ADHOC_SALT), &seed);
+        let mut expected = [0u8; 32];
+        hk.expand(ADHOC_ACCESS, &mut expected).unwrap();
+        assert_eq!(*seeded.access_secret(), expected);
+        assert_ne!(*Seeded::new(&[8; 32]).access_secret(), expected);
+    }
+
+    #[test]
     fn the_vouched_members_must_be_exactly_the_others() {
         let (people, _, _) = opened();
         let mut rng = rand::rng();
