@@ -121,6 +121,9 @@ pub struct VerifiedRequest {
     pub mailbox: MailboxId,
     /// The proof's nonce, to be remembered.
     pub nonce: [u8; 16],
+    /// When the signer made the proof (its clock, within [`MAX_CLOCK_SKEW`] of the
+    /// verifier's).
+    pub timestamp: u64,
 }
 
 impl AuthProof {
@@ -150,6 +153,7 @@ impl AuthProof {
         Ok(VerifiedRequest {
             mailbox: mailbox_id(&self.key),
             nonce: self.nonce,
+            timestamp: self.timestamp,
         })
     }
 }

@@ -578,9 +578,6 @@ impl RelayStore for Faulty {
     fn expire(&self, now: u64) -> Result<usize, StoreError> {
         self.inner.expire(now)
     }
-    fn remember_nonce(&self, s: &[u8], n: &[u8; 16], e: u64) -> Result<bool, StoreError> {
-        self.inner.remember_nonce(s, n, e)
-    }
     fn publish_prekeys(
         &self,
         u: &[u8],
@@ -747,4 +744,63 @@ async fn nobody_drains_a_users_one_time_prekeys() {
     assert_eq!(left(state.clone(), bob.clone()).await, 70);
     // Only the name's owner reads its stock.
     refused(&state, stock(&mallory), StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[tokio::test]
+async fn throwaway_mailbox_keys_do_not_buy_a_source_more_requests() {
+    let config = RelayConfig {
+        source_rate_per_second: 1,
+        source_burst: 10,
+        ..unchecked()
+    };
+    let state = in_process(config);
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let key = mailbox_key();
+        let proof = auth(&key, "GET", "/v1/mailbox", b"");
+        statuses.push(
+            call(&state, "GET", "/v1/mailbox", Some(proof), vec![])
+                .await
+                .0,
+        );
+    }
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!((10..=11).contains(&ok), "{ok} of 30 got through");
+    let key = mailbox_key();
+    refused(
+        &state,
+        (
+            "GET",
+            "/v1/mailbox",
+            Some(auth(&key, "GET", "/v1/mailbox", b"")),
+            vec![],
+        ),
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+}
+
+/// The system clock two seconds on: a relay restarted after the proofs were made.
+fn two_seconds_later() -> u64 {
+    system_clock() + 2
+}
+
+#[tokio::test]
+async fn a_restart_forgets_no_replay_a_proof_made_before_it_is_stale() {
+    let store = Arc::new(SqliteStore::in_memory(Limits::default()).unwrap());
+    let first = RelayState::new(store.clone(), unchecked(), system_clock).unwrap();
+    let key = mailbox_key();
+    let proof = auth(&key, "GET", "/v1/mailbox", b"");
+    let get = || ("GET", "/v1/mailbox", Some(proof.clone()), Vec::new());
+    let (m, p, a, b) = get();
+    assert_eq!(call(&first, m, p, a, b).await.0, StatusCode::OK);
+    refused(&first, get(), StatusCode::UNAUTHORIZED, "replayed").await;
+    // The relay restarts (its replay memory is in memory, and gone); the same proof is
+    // refused all the same, and a fresh one is taken.
+    let restarted = RelayState::new(store, unchecked(), two_seconds_later).unwrap();
+    refused(&restarted, get(), StatusCode::UNAUTHORIZED, "stale").await;
+    let fresh = auth_at(&key, "GET", "/v1/mailbox", b"", two_seconds_later());
+    let (status, _) = call(&restarted, "GET", "/v1/mailbox", Some(fresh), vec![]).await;
+    assert_eq!(status, StatusCode::OK);
 }

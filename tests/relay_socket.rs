@@ -374,3 +374,42 @@ fn health_metrics_and_refusals_over_the_socket() {
     assert_eq!(refusals(&text, "unauthenticated"), 1);
     assert!(text.contains("# TYPE missive_deliveries_total counter"));
 }
+
+#[test]
+fn authenticating_a_request_writes_nothing_to_disk() {
+    let relay = LiveRelay::start(unchecked());
+    let key = mailbox_key();
+    let fetch = || {
+        let proof = auth(&key, "GET", "/v1/mailbox", b"");
+        assert_eq!(
+            http("GET", &relay.url("/v1/mailbox"), Some(&proof), b"").0,
+            200
+        );
+    };
+    fetch();
+    std::thread::sleep(Duration::from_millis(300));
+    let files = || -> Vec<(String, u64)> {
+        let mut sizes: Vec<(String, u64)> = std::fs::read_dir(relay.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().unwrap().len(),
+                )
+            })
+            .collect();
+        sizes.sort();
+        sizes
+    };
+    let before = files();
+    for _ in 0..200 {
+        fetch();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        files(),
+        before,
+        "200 authenticated requests wrote to the relay's files"
+    );
+}

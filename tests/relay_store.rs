@@ -138,7 +138,7 @@ fn token_quotas_are_counted_per_account_kind_and_month() {
 
 #[test]
 fn the_token_secret_access_records_and_spends_persist() {
-    let dir = std::env::temp_dir().join(format!("missive-store-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("missive-store-persist-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("relay.db");
     {
@@ -286,26 +286,13 @@ fn byte_quota_counts_body_and_part() {
 }
 
 #[test]
-fn expiry_drops_deliveries_and_nonces() {
+fn expiry_drops_expired_deliveries() {
     let s = store();
     let mut short = envelope(1, b"a", &[1]);
     short.expires_at = 100;
     s.deliver(&[short, envelope(2, b"b", &[1])], 0);
-    assert!(s.remember_nonce(b"mbox", &[7; 16], 100).unwrap());
     assert_eq!(s.expire(100).unwrap(), 1);
     assert_eq!(s.fetch(&MailboxId([1; 16]), 0, 10).unwrap().len(), 1);
-    assert!(
-        s.remember_nonce(b"mbox", &[7; 16], 200).unwrap(),
-        "expired nonce forgotten"
-    );
-}
-
-#[test]
-fn a_nonce_is_accepted_once_per_scope() {
-    let s = store();
-    assert!(s.remember_nonce(b"a", &[1; 16], 10).unwrap());
-    assert!(!s.remember_nonce(b"a", &[1; 16], 10).unwrap());
-    assert!(s.remember_nonce(b"b", &[1; 16], 10).unwrap());
 }
 
 #[test]
@@ -375,7 +362,7 @@ fn directory_errors_are_typed() {
 
 #[test]
 fn deliveries_survive_reopening_the_database() {
-    let dir = std::env::temp_dir().join(format!("missive-store-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("missive-store-reopen-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("relay.db");
     {

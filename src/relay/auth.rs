@@ -7,19 +7,37 @@ use axum::extract::ConnectInfo;
 use axum::http::{Extensions, HeaderMap, Method, Uri, header};
 
 use super::refusal::Refusal;
-use super::server::blocking;
 use super::state::RelayState;
 use super::store::StoreError;
-use crate::mailbox::{AuthProof, MAX_CLOCK_SKEW, MailboxId};
+use crate::mailbox::{AuthProof, MailboxId};
 
-/// The rate-limit key of the peer's address (an IPv4 address as its IPv6 mapping). In-process
-/// requests, which have none, share one key.
-pub(crate) fn peer_key(ext: &Extensions) -> [u8; 16] {
+/// The rate-limit key of the peer's network source: an IPv4 address (as its IPv6 mapping), or
+/// an IPv6 address's first `ipv6_prefix` bits, since one subscriber holds a whole prefix.
+/// In-process requests, which have no address, share one key.
+pub(crate) fn source_key(ext: &Extensions, ipv6_prefix: u8) -> [u8; 16] {
     match ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) {
         Some(IpAddr::V4(ip)) => ip.to_ipv6_mapped().octets(),
-        Some(IpAddr::V6(ip)) => ip.octets(),
+        Some(IpAddr::V6(ip)) => match ip.to_ipv4_mapped() {
+            Some(v4) => v4.to_ipv6_mapped().octets(),
+            None => prefix(ip.octets(), ipv6_prefix),
+        },
         None => [0; 16],
     }
+}
+
+/// `address` with every bit past the first `bits` cleared.
+fn prefix(mut address: [u8; 16], bits: u8) -> [u8; 16] {
+    let bits = usize::from(bits.min(128));
+    for (i, byte) in address.iter_mut().enumerate() {
+        let keep = bits.saturating_sub(8 * i).min(8);
+        *byte &= !(0xffu8.checked_shr(keep as u32).unwrap_or(0));
+    }
+    address
+}
+
+/// The source key of a request under the relay's configuration.
+pub(crate) fn peer_key(state: &RelayState, ext: &Extensions) -> [u8; 16] {
+    source_key(ext, state.config.ipv6_prefix)
 }
 
 /// Takes a token from `key`'s bucket.
@@ -46,29 +64,25 @@ pub(crate) async fn authenticate(
     state: &RelayState,
     request: Request<'_>,
 ) -> Result<MailboxId, Refusal> {
-    let peer = peer_key(request.ext);
+    let peer = peer_key(state, request.ext);
     if state.failures.exhausted(peer) {
         return Err(Refusal::RateLimited);
     }
     let verified = verify(state, &request).inspect_err(|_| {
         state.failures.allow(peer);
     })?;
-    limit(state, verified.mailbox.0)?;
-    let now = state.now();
-    let fresh = blocking(state, move |s| {
-        s.remember_nonce(
-            &verified.mailbox.0,
-            &verified.nonce,
-            now + 2 * MAX_CLOCK_SKEW,
-        )
-    })
-    .await
-    .map_err(Refusal::from)?;
-    if fresh {
-        Ok(verified.mailbox)
-    } else {
-        Err(Refusal::Replayed)
+    // Per source as well as per mailbox: mailbox keys cost nothing to make.
+    if !state.sources.allow(peer) {
+        return Err(Refusal::RateLimited);
     }
+    limit(state, verified.mailbox.0)?;
+    state.replay.check(
+        verified.mailbox,
+        verified.nonce,
+        verified.timestamp,
+        state.now(),
+    )?;
+    Ok(verified.mailbox)
 }
 
 fn verify(
@@ -105,5 +119,54 @@ impl From<StoreError> for Refusal {
                 Refusal::Unavailable
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::net::Ipv6Addr;
+
+    use super::*;
+
+    fn key(address: &str, bits: u8) -> [u8; 16] {
+        let mut ext = Extensions::new();
+        let addr: SocketAddr = address.parse().unwrap();
+        ext.insert(ConnectInfo(addr));
+        source_key(&ext, bits)
+    }
+
+    #[test]
+    fn an_ipv6_subscriber_is_one_source_per_prefix() {
+        let a = key("[2001:db8:1:2:aaaa::1]:443", 64);
+        let b = key("[2001:db8:1:2:ffff:ffff:ffff:ffff]:1", 64);
+        let other = key("[2001:db8:1:3::1]:443", 64);
+        assert_eq!(a, b);
+        assert_ne!(a, other);
+        let expected: Ipv6Addr = "2001:db8:1:2::".parse().unwrap();
+        assert_eq!(a, expected.octets());
+        // A /56 holds 256 /64s; a /128 is the address itself.
+        assert_eq!(
+            key("[2001:db8:1:2::1]:1", 56),
+            key("[2001:db8:1:ff::1]:1", 56)
+        );
+        assert_ne!(key("[2001:db8::1]:1", 128), key("[2001:db8::2]:1", 128));
+        assert_eq!(key("[2001:db8::1]:1", 0), [0; 16]);
+        // Prefixes that do not fall on a byte boundary.
+        assert_eq!(
+            key("[2001:db8:1:2::1]:1", 60),
+            key("[2001:db8:1:f::1]:1", 60)
+        );
+        assert_ne!(
+            key("[2001:db8:1:2::1]:1", 60),
+            key("[2001:db8:1:12::1]:1", 60)
+        );
+    }
+
+    #[test]
+    fn ipv4_addresses_are_one_source_each_however_they_arrive() {
+        assert_ne!(key("192.0.2.1:1", 64), key("192.0.2.2:1", 64));
+        assert_eq!(key("192.0.2.1:1", 64), key("[::ffff:192.0.2.1]:1", 64));
     }
 }

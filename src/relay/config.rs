@@ -19,6 +19,14 @@ pub struct RelayConfig {
     pub rate_per_second: u32,
     /// Requests a client may burst above the sustained rate.
     pub rate_burst: u32,
+    /// Sustained authenticated requests per second from one network source, whatever
+    /// mailboxes sign them (mailbox keys cost nothing to make).
+    pub source_rate_per_second: u32,
+    /// ... and in a burst.
+    pub source_burst: u32,
+    /// IPv6 addresses count as one source per prefix of this many bits (a /64 is what one
+    /// subscriber gets); IPv4 addresses count one by one.
+    pub ipv6_prefix: u8,
     /// How often expired envelopes are swept, in seconds.
     pub sweep_interval: u64,
     /// Storage quotas.
@@ -56,6 +64,9 @@ impl Default for RelayConfig {
             page_size: 256,
             rate_per_second: 100,
             rate_burst: 1000,
+            source_rate_per_second: 200,
+            source_burst: 400,
+            ipv6_prefix: 64,
             sweep_interval: 60,
             limits: Limits::default(),
             platform: None,

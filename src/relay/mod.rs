@@ -15,6 +15,7 @@ mod hub;
 mod metrics;
 mod ratelimit;
 mod refusal;
+mod replay;
 mod serve;
 mod server;
 mod sqlite;

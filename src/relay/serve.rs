@@ -24,12 +24,13 @@ pub async fn serve(
     served
 }
 
-/// Deletes expired envelopes and proof nonces every `sweep_interval` seconds.
+/// Deletes expired envelopes, and forgets proof nonces, every `sweep_interval` seconds.
 async fn sweep(state: RelayState) {
     let mut tick = tokio::time::interval(Duration::from_secs(state.config.sweep_interval.max(1)));
     loop {
         tick.tick().await;
         let (store, now) = (state.store.clone(), state.now());
+        state.replay.sweep(now);
         match tokio::task::spawn_blocking(move || store.expire(now)).await {
             Ok(Ok(n)) if n > 0 => tracing::info!(expired = n, "swept expired envelopes"),
             Ok(Err(e)) => tracing::warn!(error = %e, "expiry sweep failed"),

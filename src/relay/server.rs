@@ -282,7 +282,7 @@ async fn submit(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Response {
     let reply = async {
-        limit(&state, peer_key(&ext))?;
+        limit(&state, peer_key(&state, &ext))?;
         let now = state.now();
         let accepted = envelopes::accept(&state, &body(bytes)?, now, false)?;
         let answer = accepted_answer(&accepted.denied);
@@ -310,7 +310,7 @@ async fn submit_ephemeral(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Response {
     let reply = async {
-        limit(&state, peer_key(&ext))?;
+        limit(&state, peer_key(&state, &ext))?;
         let now = state.now();
         let accepted = envelopes::accept(&state, &body(bytes)?, now, true)?;
         let answer = accepted_answer(&accepted.denied);

@@ -42,13 +42,8 @@ CREATE INDEX IF NOT EXISTS deliveries_expiry ON deliveries (expires_at);
 -- pending delivery per acknowledgement.
 CREATE INDEX IF NOT EXISTS deliveries_body ON deliveries (body_id);
 DROP TABLE IF EXISTS mailbox_usage;
-CREATE TABLE IF NOT EXISTS nonces (
-    scope      BLOB    NOT NULL,
-    nonce      BLOB    NOT NULL,
-    expires_at INTEGER NOT NULL,
-    PRIMARY KEY (scope, nonce)
-);
-CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
+-- Proof nonces are remembered in memory now (relay::replay).
+DROP TABLE IF EXISTS nonces;
 CREATE TABLE IF NOT EXISTS bundles (
     user   BLOB PRIMARY KEY,
     owner  BLOB NOT NULL,
@@ -131,7 +126,7 @@ struct Added {
 
 /// SQLite-backed [`RelayStore`].
 ///
-/// One connection writes (the group-commit writer, acks, nonces, the directory); a second one
+/// One connection writes (the group-commit writer, acks, the directory); a second one
 /// reads (fetches, counters), so a fetch never waits for a batch's fsync. WAL lets the reader
 /// see every committed write and nothing uncommitted.
 pub struct SqliteStore {
@@ -708,8 +703,6 @@ impl RelayStore for SqliteStore {
             .and_then(|mut s| s.query_map([int(now)], row)?.collect())
             .map_err(backend)?;
         let removed = remove_rows(&tx, &rows)?;
-        tx.execute("DELETE FROM nonces WHERE expires_at <= ?1", [int(now)])
-            .map_err(backend)?;
         tx.execute(
             "DELETE FROM token_spends WHERE expires_at <= ?1",
             [int(now)],
@@ -732,20 +725,6 @@ impl RelayStore for SqliteStore {
         self.totals.remove(removed);
         spent.retain(|_, s| s.expires_at > now);
         Ok(rows.len())
-    }
-
-    fn remember_nonce(
-        &self,
-        scope: &[u8],
-        nonce: &[u8; 16],
-        expires_at: u64,
-    ) -> Result<bool, StoreError> {
-        let inserted = cached(
-            &self.lock().conn,
-            "INSERT OR IGNORE INTO nonces (scope, nonce, expires_at) VALUES (?1, ?2, ?3)",
-            params![scope, &nonce[..], int(expires_at)],
-        )?;
-        Ok(inserted == 1)
     }
 
     fn publish_prekeys(

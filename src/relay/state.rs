@@ -10,6 +10,7 @@ use super::config::RelayConfig;
 use super::hub::Hub;
 use super::metrics::Metrics;
 use super::ratelimit::RateLimiter;
+use super::replay::ReplayGuard;
 use super::sqlite::SqliteStore;
 use super::store::{RelayStore, StoreError};
 use super::writer::Writer;
@@ -37,6 +38,10 @@ pub struct RelayState {
     /// Failed proofs by network address, apart from `limiter` so a peer's anonymous sends do
     /// not lock out its mailboxes, nor the reverse.
     pub(crate) failures: Arc<RateLimiter>,
+    /// Authenticated requests by network source, whatever mailboxes sign them.
+    pub(crate) sources: Arc<RateLimiter>,
+    /// Proof nonces seen, in memory.
+    pub(crate) replay: Arc<ReplayGuard>,
     pub(crate) config: RelayConfig,
     pub(crate) clock: Clock,
     pub(crate) access: Arc<AccessBook>,
@@ -91,6 +96,11 @@ impl RelayState {
             metrics: Arc::default(),
             limiter: Arc::new(RateLimiter::new(config.rate_per_second, config.rate_burst)),
             failures: Arc::new(RateLimiter::new(config.rate_per_second, config.rate_burst)),
+            sources: Arc::new(RateLimiter::new(
+                config.source_rate_per_second,
+                config.source_burst,
+            )),
+            replay: Arc::new(ReplayGuard::new(clock())),
             config,
             clock,
         })

@@ -160,16 +160,9 @@ pub trait RelayStore: Send + Sync {
     /// no mailbox holds it.
     fn ack(&self, mailbox: &MailboxId, ids: &[EnvelopeId]) -> Result<usize, StoreError>;
 
-    /// Drops deliveries and replay-memory entries that expired at or before `now`.
+    /// Drops deliveries (and spends, purchases and quota counts) that expired at or before
+    /// `now`.
     fn expire(&self, now: u64) -> Result<usize, StoreError>;
-
-    /// Records an authentication nonce until `expires_at`; `Ok(false)` if it was already seen.
-    fn remember_nonce(
-        &self,
-        scope: &[u8],
-        nonce: &[u8; 16],
-        expires_at: u64,
-    ) -> Result<bool, StoreError>;
 
     /// Publishes (replaces) a user's bundle and adds one-time prekeys. The first mailbox to
     /// publish for `user` owns the name; any other gets [`StoreError::NotOwner`].

@@ -97,7 +97,7 @@ pub(crate) async fn public_key(
     ext: Extensions,
 ) -> Response {
     let reply = async {
-        limit(&state, peer_key(&ext))?;
+        limit(&state, peer_key(&state, &ext))?;
         let Path((kind, period)) = path.map_err(|_| malformed("token key path"))?;
         let kind = [
             TokenKind::Invite,
