@@ -569,8 +569,14 @@ impl RelayStore for Faulty {
         }
         self.inner.deliver(batch, now)
     }
-    fn fetch(&self, m: &MailboxId, after: u64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
-        self.inner.fetch(m, after, limit)
+    fn fetch_bounded(
+        &self,
+        m: &MailboxId,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.inner.fetch_bounded(m, after, limit, max_bytes)
     }
     fn ack(&self, m: &MailboxId, ids: &[EnvelopeId]) -> Result<usize, StoreError> {
         self.inner.ack(m, ids)

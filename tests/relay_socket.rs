@@ -413,3 +413,75 @@ fn authenticating_a_request_writes_nothing_to_disk() {
         "200 authenticated requests wrote to the relay's files"
     );
 }
+
+/// A relay that gives up on a WebSocket write after a second.
+fn impatient() -> RelayConfig {
+    RelayConfig {
+        socket_write_timeout: 1,
+        max_sockets_per_mailbox: 4,
+        ..unchecked()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_that_never_read_are_dropped_and_lose_nothing() {
+    let relay = LiveRelay::start(impatient());
+    let (slow, other) = (mailbox_key(), mailbox_key());
+    // 60 deliveries of 200 KB: far more than the socket buffers between relay and client.
+    let big: Vec<Vec<u8>> = (0..60)
+        .map(|_| opaque_envelope(&[*slow.id()], 200 << 10))
+        .collect();
+    for e in &big {
+        assert_eq!(submit(&relay, e), 202);
+    }
+    assert_eq!(submit(&relay, &envelope_to(*other.id())), 202);
+    // Four sockets on the mailbox that never read: the most it may hold open.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(connect(&relay, &slow).await);
+    }
+    let sockets = || metric(&metrics(&relay), "missive_sockets_open");
+    assert_eq!(sockets(), 4);
+    // A fifth is refused before it is upgraded.
+    let path = "/v1/mailbox/ws";
+    let proof = auth(&slow, "GET", path, b"");
+    let (status, body) = http("GET", &relay.url(path), Some(&proof), b"");
+    assert_eq!(status, 429);
+    assert!(body.starts_with(b"rate_limited: "));
+    // Another mailbox is served meanwhile.
+    let proof = auth(&other, "GET", "/v1/mailbox", b"");
+    let (status, page) = http("GET", &relay.url("/v1/mailbox"), Some(&proof), b"");
+    assert_eq!(status, 200);
+    assert_eq!(DeliveryPage::from_bytes(&page).unwrap().deliveries.len(), 1);
+    // Their writes stall; within the write timeout the relay drops all four.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sockets() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "slow sockets still open"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(idle);
+    // Everything is still stored: a client that reads gets all sixty, in pages.
+    let mut after = 0;
+    let mut got = 0;
+    loop {
+        let path = format!("/v1/mailbox?after={after}");
+        let proof = auth(&slow, "GET", &path, b"");
+        let (status, page) = http("GET", &relay.url(&path), Some(&proof), b"");
+        assert_eq!(status, 200);
+        let page = DeliveryPage::from_bytes(&page).unwrap();
+        let Some(last) = page.deliveries.last() else {
+            break;
+        };
+        after = last.seq;
+        got += page.deliveries.len();
+    }
+    assert_eq!(got, 60);
+    // And a socket that reads gets them all as backlog.
+    let mut reader = connect(&relay, &slow).await;
+    for _ in 0..60 {
+        next_frame(&mut reader).await;
+    }
+}

@@ -15,6 +15,18 @@ pub struct RelayConfig {
     pub max_ttl: u64,
     /// Most deliveries returned by one fetch.
     pub page_size: usize,
+    /// Bytes of bodies and parts one fetch returns at most (one delivery at least).
+    pub page_bytes: usize,
+    /// WebSocket connections one mailbox may hold open.
+    pub max_sockets_per_mailbox: usize,
+    /// WebSocket connections the relay holds open in all.
+    pub max_sockets: usize,
+    /// Bytes a WebSocket connection may have waiting to be written: the backlog is read in
+    /// pages of this size, and a connection with this much of pushed deliveries queued is
+    /// dropped (its client fetches again; nothing stored is lost).
+    pub socket_queue_bytes: usize,
+    /// Seconds a WebSocket write may take before the connection is dropped as too slow.
+    pub socket_write_timeout: u64,
     /// Sustained requests per second per client (by mailbox, or by address when anonymous).
     pub rate_per_second: u32,
     /// Requests a client may burst above the sustained rate.
@@ -62,6 +74,11 @@ impl Default for RelayConfig {
             max_recipients: 50,
             max_ttl: THIRTY_DAYS,
             page_size: 256,
+            page_bytes: 4 << 20,
+            max_sockets_per_mailbox: 8,
+            max_sockets: 20_000,
+            socket_queue_bytes: 64 << 10,
+            socket_write_timeout: 10,
             rate_per_second: 100,
             rate_burst: 1000,
             source_rate_per_second: 200,

@@ -47,7 +47,7 @@ impl Metrics {
     }
 
     /// The exposition text for `GET /metrics`.
-    pub fn render(&self, stats: Option<StoreStats>) -> String {
+    pub fn render(&self, stats: Option<StoreStats>, sockets: usize) -> String {
         let mut out = String::new();
         let counters = [
             (
@@ -126,6 +126,11 @@ impl Metrics {
                 );
             }
         }
+        let _ = writeln!(
+            out,
+            "# HELP missive_sockets_open WebSocket connections open.\n\
+             # TYPE missive_sockets_open gauge\nmissive_sockets_open {sockets}"
+        );
         out
     }
 }

@@ -123,7 +123,10 @@ async fn health(State(state): State<RelayState>) -> Response {
 
 async fn metrics(State(state): State<RelayState>) -> Response {
     let stats = blocking(&state, |s| s.stats()).await.ok();
-    state.metrics.render(stats).into_response()
+    state
+        .metrics
+        .render(stats, state.hub.count())
+        .into_response()
 }
 
 fn user_name(user: Result<Path<String>, PathRejection>) -> Result<Vec<u8>, Refusal> {
@@ -405,7 +408,11 @@ async fn fetch(
         };
         let mailbox = authenticate(&state, request).await?;
         let (after, limit) = page_query(query.as_deref(), state.config.page_size)?;
-        let found = blocking(&state, move |s| s.fetch(&mailbox, after, limit)).await?;
+        let bytes = state.config.page_bytes;
+        let found = blocking(&state, move |s| {
+            s.fetch_bounded(&mailbox, after, limit, bytes)
+        })
+        .await?;
         let deliveries = found
             .iter()
             .map(|d| envelopes::delivered(d, &mailbox))

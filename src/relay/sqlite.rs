@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -126,12 +126,14 @@ struct Added {
 
 /// SQLite-backed [`RelayStore`].
 ///
-/// One connection writes (the group-commit writer, acks, the directory); a second one
-/// reads (fetches, counters), so a fetch never waits for a batch's fsync. WAL lets the reader
-/// see every committed write and nothing uncommitted.
+/// One connection writes (the group-commit writer, acks, the directory); a small pool of
+/// others reads (fetches), so a fetch never waits for a batch's fsync, nor for another
+/// fetch. WAL lets every reader see each committed write and nothing uncommitted.
 pub struct SqliteStore {
     writer: Mutex<Writer>,
-    reader: Option<Mutex<Connection>>,
+    readers: Vec<Mutex<Connection>>,
+    /// Where the next read starts looking for a free connection.
+    next_reader: AtomicUsize,
     limits: Limits,
     stop_checkpoints: Arc<AtomicBool>,
     /// What `/metrics` reports, kept in step with each commit rather than counted by
@@ -196,6 +198,10 @@ fn mailbox(bytes: &[u8]) -> MailboxId {
 /// 11 ms at 10,000 envelopes/s, against 20–25 ms checkpointing once a second).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
+/// Read connections: enough that slow fetches (large pages, many sockets opening at once) do
+/// not queue the others.
+const READERS: usize = 4;
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path, limits: Limits) -> Result<Self, StoreError> {
@@ -207,11 +213,13 @@ impl SqliteStore {
             .conn
             .execute_batch("PRAGMA wal_autocheckpoint=20000;")
             .map_err(backend)?;
-        let reader = Connection::open(path).map_err(backend)?;
-        reader
-            .execute_batch("PRAGMA query_only=ON; PRAGMA cache_size=-32768;")
-            .map_err(backend)?;
-        store.reader = Some(Mutex::new(reader));
+        for _ in 0..READERS {
+            let reader = Connection::open(path).map_err(backend)?;
+            reader
+                .execute_batch("PRAGMA query_only=ON; PRAGMA cache_size=-16384;")
+                .map_err(backend)?;
+            store.readers.push(Mutex::new(reader));
+        }
         let checkpointer = Connection::open(path).map_err(backend)?;
         let stop = Arc::clone(&store.stop_checkpoints);
         std::thread::Builder::new()
@@ -239,7 +247,8 @@ impl SqliteStore {
         totals.add(load_totals(&conn)?);
         Ok(Self {
             writer: Mutex::new(Writer { conn, usage, spent }),
-            reader: None,
+            readers: Vec::new(),
+            next_reader: AtomicUsize::new(0),
             limits,
             stop_checkpoints: Arc::default(),
             totals,
@@ -253,15 +262,25 @@ impl SqliteStore {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The read connection (the write one for an in-memory database, which has no other).
+    /// A free read connection (the write one for an in-memory database, which has no other):
+    /// the first free one from a rotating start, else the one at the start once it frees.
     fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        match &self.reader {
-            Some(reader) => f(&reader.lock().unwrap_or_else(|p| p.into_inner())),
-            None => f(&self.lock().conn),
+        let n = self.readers.len();
+        if n == 0 {
+            return f(&self.lock().conn);
         }
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % n;
+        for i in 0..n {
+            if let Ok(conn) = self.readers[(start + i) % n].try_lock() {
+                return f(&conn);
+            }
+        }
+        f(&self.readers[start]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Whether `mailbox` has room for one more delivery of `size` bytes, counting what this
@@ -633,11 +652,12 @@ impl RelayStore for SqliteStore {
         })
     }
 
-    fn fetch(
+    fn fetch_bounded(
         &self,
         mailbox: &MailboxId,
         after: u64,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn
@@ -663,7 +683,18 @@ impl RelayStore for SqliteStore {
                     },
                 )
                 .map_err(backend)?;
-            rows.collect::<Result<_, _>>().map_err(backend)
+            // Rows are read one by one: a page stops at its byte budget without loading more.
+            let mut page = Vec::new();
+            let mut bytes = 0usize;
+            for row in rows {
+                let d = row.map_err(backend)?;
+                bytes = bytes.saturating_add(d.body.len() + d.part.len());
+                page.push(d);
+                if bytes >= max_bytes {
+                    break;
+                }
+            }
+            Ok(page)
         })
     }
 

@@ -7,7 +7,7 @@ use zeroize::Zeroize;
 
 use super::access::AccessBook;
 use super::config::RelayConfig;
-use super::hub::Hub;
+use super::hub::{Hub, HubLimits};
 use super::metrics::Metrics;
 use super::ratelimit::RateLimiter;
 use super::replay::ReplayGuard;
@@ -92,7 +92,11 @@ impl RelayState {
                 by_pair: per_hour(config.lookups_per_pair_per_hour),
                 one_time: per_hour(config.one_time_per_hour),
             }),
-            hub: Arc::default(),
+            hub: Arc::new(Hub::new(HubLimits {
+                queued_bytes: config.socket_queue_bytes,
+                per_mailbox: config.max_sockets_per_mailbox,
+                total: config.max_sockets,
+            })),
             metrics: Arc::default(),
             limiter: Arc::new(RateLimiter::new(config.rate_per_second, config.rate_burst)),
             failures: Arc::new(RateLimiter::new(config.rate_per_second, config.rate_burst)),

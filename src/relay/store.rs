@@ -154,6 +154,19 @@ pub trait RelayStore: Send + Sync {
         mailbox: &MailboxId,
         after: u64,
         limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.fetch_bounded(mailbox, after, limit, usize::MAX)
+    }
+
+    /// [`RelayStore::fetch`], stopping at the first delivery that brings the bytes of bodies
+    /// and parts returned to `max_bytes` or more (one at least): what a page may hold in
+    /// memory.
+    fn fetch_bounded(
+        &self,
+        mailbox: &MailboxId,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<Delivery>, StoreError>;
 
     /// Removes acknowledged deliveries; returns how many were removed. A body is deleted once

@@ -2,6 +2,9 @@
 //! the moment it arrives, as binary `DeliveredEnvelope` frames; the client acknowledges with
 //! binary `Ack` frames. Anything else from the client closes the stream.
 
+use std::time::Duration;
+
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -10,6 +13,7 @@ use axum::response::Response;
 
 use super::auth::{Request, authenticate};
 use super::envelopes;
+use super::hub::Full;
 use super::refusal::Refusal;
 use super::server::{blocking, refuse};
 use super::state::RelayState;
@@ -36,11 +40,16 @@ pub(crate) async fn websocket(
         body: b"",
     };
     let upgrade = match authenticate(&state, request).await {
-        Ok(mailbox) => upgrade.map(|u| (mailbox, u)).map_err(|_| {
-            Refusal::Malformed(DecodeError::Invalid {
-                what: "websocket upgrade",
-            })
-        }),
+        // Refused before upgrading when the mailbox, or the relay, holds all the connections
+        // it may.
+        Ok(mailbox) => match state.hub.has_room(&mailbox) {
+            Ok(()) => upgrade.map(|u| (mailbox, u)).map_err(|_| {
+                Refusal::Malformed(DecodeError::Invalid {
+                    what: "websocket upgrade",
+                })
+            }),
+            Err(full) => Err(refusal(full)),
+        },
         Err(refusal) => Err(refusal),
     };
     match upgrade {
@@ -51,20 +60,35 @@ pub(crate) async fn websocket(
     }
 }
 
-/// Sends what is pending, then pushes new deliveries as they arrive.
+fn refusal(full: Full) -> Refusal {
+    match full {
+        Full::Mailbox => Refusal::RateLimited,
+        Full::Relay => Refusal::Overloaded,
+    }
+}
+
+/// Sends what is pending, then pushes new deliveries as they arrive. A write that does not
+/// finish within the configured time ends the connection: a client that does not read holds
+/// one page of backlog and its queue of pushes at most, and not for long.
 async fn stream(state: RelayState, mailbox: MailboxId, mut socket: WebSocket) {
     // Subscribe before reading the backlog so nothing slips between the two; the client drops
     // the duplicates by envelope id.
-    let mut subscription = state.hub.subscribe(mailbox);
+    let Ok(mut subscription) = state.hub.subscribe(mailbox) else {
+        return;
+    };
     tracing::debug!("mailbox stream opened");
-    if send_backlog(&state, &mailbox, &mut socket).await.is_err() {
+    let timeout = Duration::from_secs(state.config.socket_write_timeout.max(1));
+    if send_backlog(&state, &mailbox, &mut socket, timeout)
+        .await
+        .is_err()
+    {
         return;
     }
     loop {
         tokio::select! {
-            frame = subscription.frames.recv() => {
+            frame = subscription.recv() => {
                 let Some(frame) = frame else { break };
-                if socket.send(Message::Binary(frame)).await.is_err() {
+                if send(&mut socket, frame, timeout).await.is_err() {
                     break;
                 }
                 state.metrics.pushed(1);
@@ -86,28 +110,42 @@ async fn stream(state: RelayState, mailbox: MailboxId, mut socket: WebSocket) {
     tracing::debug!("mailbox stream closed");
 }
 
+/// One frame, within `timeout`.
+async fn send(socket: &mut WebSocket, frame: Bytes, timeout: Duration) -> Result<(), ()> {
+    match tokio::time::timeout(timeout, socket.send(Message::Binary(frame))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// The backlog, a page of at most `socket_queue_bytes` in memory at a time.
 async fn send_backlog(
     state: &RelayState,
     mailbox: &MailboxId,
     socket: &mut WebSocket,
+    timeout: Duration,
 ) -> Result<(), ()> {
     let mut after = 0;
     loop {
-        let (m, page) = (*mailbox, state.config.page_size);
-        let found = blocking(state, move |s| s.fetch(&m, after, page))
+        let (m, page, bytes) = (
+            *mailbox,
+            state.config.page_size,
+            state.config.socket_queue_bytes,
+        );
+        let found = blocking(state, move |s| s.fetch_bounded(&m, after, page, bytes))
             .await
             .map_err(|_| ())?;
-        for d in &found {
-            let frame = envelopes::delivered(d, mailbox).map_err(|_| ())?.to_bytes();
-            socket
-                .send(Message::Binary(frame.into()))
-                .await
-                .map_err(|_| ())?;
-            state.metrics.pushed(1);
-            after = d.seq;
-        }
-        if found.len() < page {
+        let Some(last) = found.last().map(|d| d.seq) else {
             return Ok(());
+        };
+        for d in found {
+            let frame = envelopes::delivered(&d, mailbox)
+                .map_err(|_| ())?
+                .to_bytes();
+            drop(d);
+            send(socket, frame.into(), timeout).await?;
+            state.metrics.pushed(1);
         }
+        after = last;
     }
 }
