@@ -38,6 +38,19 @@ enum Command {
         /// Requests a client may burst above the sustained rate.
         #[arg(long, default_value_t = RelayConfig::default().rate_burst)]
         rate_burst: u32,
+        /// WebSocket connections one mailbox may hold open (more are refused, 429).
+        #[arg(long, default_value_t = RelayConfig::default().max_sockets_per_mailbox)]
+        max_sockets_per_mailbox: usize,
+        /// WebSocket connections the relay holds open in all (more are refused, 503).
+        #[arg(long, default_value_t = RelayConfig::default().max_sockets)]
+        max_sockets: usize,
+        /// Bytes a WebSocket may have waiting to be written; a connection further behind is
+        /// dropped (its client fetches again, nothing stored is lost).
+        #[arg(long, default_value_t = RelayConfig::default().socket_queue_bytes)]
+        socket_queue_bytes: usize,
+        /// Seconds a WebSocket write may take before the connection is dropped.
+        #[arg(long, default_value_t = RelayConfig::default().socket_write_timeout)]
+        socket_write_timeout: u64,
     },
     /// Start a relay on a temporary directory and walk five members through every message kind.
     Demo,
@@ -178,10 +191,18 @@ fn main() -> ExitCode {
             listen,
             rate_per_second,
             rate_burst,
+            max_sockets_per_mailbox,
+            max_sockets,
+            socket_queue_bytes,
+            socket_write_timeout,
         } => {
             let config = RelayConfig {
                 rate_per_second,
                 rate_burst,
+                max_sockets_per_mailbox,
+                max_sockets,
+                socket_queue_bytes,
+                socket_write_timeout,
                 ..RelayConfig::default()
             };
             relay_cmd::run(&data_dir, listen, config)
