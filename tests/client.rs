@@ -82,6 +82,59 @@ fn a_message_that_arrives_before_its_keys_waits_for_them() {
 }
 
 #[test]
+fn a_multi_recipient_message_that_arrives_before_its_grant_waits_for_it() {
+    let (mut alice, mut bob, mut carol) = (user("alice"), user("bob"), user("carol"));
+    let to = [
+        connect(&mut alice, &mut bob),
+        connect(&mut alice, &mut carol),
+    ];
+    let (_, out) = alice
+        .send_multi(&mut rand::rng(), &to, &Content::text("to you both"), NOW)
+        .saved()
+        .unwrap();
+    let mut ds = deliveries_for(&out, &to[0]);
+    assert_eq!(
+        ds.len(),
+        2,
+        "the grant of Alice's fan-out chain, then the message"
+    );
+    ds.reverse();
+    assert_eq!(
+        bob.receive(&ds[0], NOW).unwrap(),
+        [Event::Waiting(Waiting::Unrecognised)]
+    );
+    assert_eq!(bob.waiting(), 1);
+    assert_eq!(texts(&bob.receive(&ds[1], NOW).unwrap()), ["to you both"]);
+    assert_eq!(bob.waiting(), 0);
+}
+
+#[test]
+fn a_lost_multi_recipient_message_does_not_hold_up_the_next() {
+    let (mut alice, mut bob, mut carol) = (user("alice"), user("bob"), user("carol"));
+    let to = [
+        connect(&mut alice, &mut bob),
+        connect(&mut alice, &mut carol),
+    ];
+    let outs: Vec<_> = ["one", "two", "three"]
+        .iter()
+        .map(|t| {
+            let (_, out) = alice
+                .send_multi(&mut rand::rng(), &to, &Content::text(*t), NOW)
+                .saved()
+                .unwrap();
+            deliveries_for(&out, &to[0])
+        })
+        .collect();
+    let grant = &outs[0][0];
+    let (one, three) = (&outs[0][1], &outs[2][0]);
+    assert!(bob.receive(grant, NOW).unwrap().is_empty());
+    // "one" is late and "two" never comes: "three" opens at once, then "one" when it comes.
+    assert_eq!(texts(&bob.receive(three, NOW).unwrap()), ["three"]);
+    assert_eq!(texts(&bob.receive(one, NOW).unwrap()), ["one"]);
+    assert_eq!(bob.waiting(), 0);
+}
+
+#[test]
 fn duplicates_are_dropped() {
     let (mut alice, mut bob) = (user("alice"), user("bob"));
     let bob_id = connect(&mut alice, &mut bob);

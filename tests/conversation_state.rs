@@ -97,3 +97,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_state_whose_owner_is_not_in_its_roster_is_refused() {
+    let mut net = Net::group(3);
+    let conv = net.conv(1);
+    let bytes = conv.to_bytes().to_vec();
+    // Version, conversation id, kind, then the owner's mailbox.
+    let me = 1 + 16 + 1;
+    assert_eq!(bytes[me..me + 16], conv.me().0);
+    let mut outsider = bytes.clone();
+    outsider[me..me + 16].copy_from_slice(&mailbox(9).0);
+    assert!(Conversation::from_bytes(&outsider).is_err());
+    assert!(Conversation::from_bytes(&bytes).is_ok());
+}

@@ -700,6 +700,43 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_index_entry_does_not_make_a_label_ours() {
+        let (people, _, _) = opened();
+        let mut ben = people.into_iter().nth(1).unwrap().fan;
+        let next = ben.incoming[0].chain.next_label().unwrap();
+        let part = |label| KeyPart {
+            label,
+            wrapped: [0; 32],
+        };
+        assert!(ben.recognises(&part(next)));
+        // An entry the chain no longer matches (a collision left behind) is only a hint.
+        let stale = [0xee; 8];
+        ben.next_labels.update(0, None, Some(stale));
+        assert!(!ben.recognises(&part(stale)));
+        assert!(ben.recognises(&part(next)));
+    }
+
+    #[test]
+    fn a_group_takes_no_reply_chains() {
+        let mut rng = rand::rng();
+        let (people, _, seeds) = opened();
+        let member = |p: &Participant, role| Member::new(p.id, role, p.identity.public().clone());
+        let (mut group, _) = Conversation::create(
+            &mut rng,
+            member(&people[0], Role::Admin),
+            vec![member(&people[1], Role::Member)],
+        )
+        .unwrap();
+        let vouched = [(people[1].id, *people[1].identity.public().verifying_key())];
+        let before = group.to_bytes();
+        assert_eq!(
+            group.open_replies(&seeds[0], &vouched, None),
+            Err(UsageError::WrongConversation.into())
+        );
+        assert!(*group.to_bytes() == *before);
+    }
+
+    #[test]
     fn the_vouched_members_must_be_exactly_the_others() {
         let (people, _, _) = opened();
         let mut rng = rand::rng();
