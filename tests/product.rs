@@ -1107,12 +1107,17 @@ fn a_two_member_group_is_a_group_and_direct_conversations_opened_at_once_converg
         .send(&mut rng(), &dan_id, &Content::text("hi dan"), NOW)
         .saved()
         .unwrap();
+    let opened = [
+        dan.direct_conversation(&ana_id).unwrap(),
+        ana.direct_conversation(&dan_id).unwrap(),
+    ];
+    assert_ne!(opened[0], opened[1]);
     assert_eq!(texts(&deliver(&mut ana, &from_dan)), ["hi ana"]);
     assert_eq!(texts(&deliver(&mut dan, &from_ana)), ["hi dan"]);
-    assert_eq!(
-        ana.direct_conversation(&dan_id),
-        dan.direct_conversation(&ana_id)
-    );
+    // Both settle on the smaller id (PROTOCOL.md §9.3), whichever arrived first.
+    let smaller = opened.iter().min().copied();
+    assert_eq!(ana.direct_conversation(&dan_id), smaller);
+    assert_eq!(dan.direct_conversation(&ana_id), smaller);
     assert_ne!(ana.direct_conversation(&dan_id), Some(group));
     let again = ana
         .send(&mut rng(), &dan_id, &Content::text("again"), NOW)

@@ -167,6 +167,27 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_with_more_sessions_than_are_kept_keeps_the_first() {
+        let bytes = ana();
+        let mut old: ClientStateV2 = wire::decode_lenient(&bytes[1..], WHAT).unwrap();
+        let (peer, first) = old.sessions[0].clone();
+        let others = old.sessions.iter().filter(|(m, _)| *m == peer).count();
+        assert_eq!(others, 1);
+        for i in 0..MAX_PER_PEER {
+            old.sessions.push((peer, vec![u8::try_from(i).unwrap(); 8]));
+        }
+        let mut again = vec![VERSION];
+        again.extend(postcard::to_allocvec(&old).unwrap());
+        let state = read(&again).unwrap();
+        let kept = &state.sessions[&peer];
+        assert_eq!(kept.len(), MAX_PER_PEER);
+        assert!(
+            kept[0].0 == first,
+            "the one version 2 sent with stays first"
+        );
+    }
+
+    #[test]
     fn a_truncated_or_extended_version_2_state_is_refused() {
         let bytes = ana();
         assert!(matches!(

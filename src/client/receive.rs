@@ -608,6 +608,110 @@ mod tests {
         env[0].split()[0].to_bytes()
     }
 
+    /// Delivers what is addressed to `to`; the first error stops it.
+    fn deliver(to: &mut Client, out: &[Outgoing]) -> Result<Vec<Event>, Error> {
+        let me = *to.mailbox_id();
+        let mut events = Vec::new();
+        for o in out {
+            for d in Envelope::from_bytes(&o.envelope).unwrap().split() {
+                if d.mailbox() == me {
+                    events.extend(to.receive(&d.to_bytes(), 0)?);
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    /// A removal notice from anyone but an admin of a group the reader is in is refused, and
+    /// refusing it changes nothing (the session step it took is undone).
+    #[test]
+    fn only_a_groups_admin_tells_a_member_it_was_removed() {
+        let mut rng = rand::rng();
+        let (mut dan, mut ana, mut ben) = (
+            Client::new(&mut rng, b"dan"),
+            Client::new(&mut rng, b"ana"),
+            Client::new(&mut rng, b"ben"),
+        );
+        let ana_id = connect(&mut dan, &mut ana);
+        let ben_id = connect(&mut dan, &mut ben);
+        connect(&mut ben, &mut ana);
+        let members = [
+            (ana_id, crate::conversation::Role::Member),
+            (ben_id, crate::conversation::Role::Member),
+        ];
+        let (group, out) = crate::client::unsaved::saved(dan.create_group(&mut rng, &members, 0));
+        deliver(&mut ana, &out).unwrap();
+        deliver(&mut ben, &out).unwrap();
+        // Ben, a member, claims Ana was removed; then Ben, as admin of a one-to-one
+        // conversation with Ana, claims the same of it.
+        let notice = Pairwise::Removed { group, epoch: 1 };
+        let forged = ben
+            .pairwise_within(&mut rng, &ana_id, &notice, Some(&group), 0)
+            .unwrap();
+        let before = ana.to_bytes();
+        assert_eq!(
+            deliver(&mut ana, &[forged]),
+            Err(crate::PolicyError::NotGroupMember.into())
+        );
+        assert!(
+            *ana.to_bytes() == *before,
+            "a refused notice changes nothing"
+        );
+        assert!(!ana.conversation(&group).unwrap().is_removed());
+        // Dan's notice for the epoch Ana is in says nothing new (a change she has seen).
+        let stale = Pairwise::Removed { group, epoch: 0 };
+        let stale = dan
+            .pairwise_within(&mut rng, &ana_id, &stale, Some(&group), 0)
+            .unwrap();
+        assert_eq!(deliver(&mut ana, &[stale]).unwrap(), []);
+        assert!(!ana.conversation(&group).unwrap().is_removed());
+        // His notice of a later epoch is taken, once.
+        for expected in [
+            vec![Event::Removed {
+                group,
+                by: *dan.mailbox_id(),
+            }],
+            vec![],
+        ] {
+            let genuine = dan
+                .pairwise_within(&mut rng, &ana_id, &notice, Some(&group), 0)
+                .unwrap();
+            assert_eq!(deliver(&mut ana, &[genuine]).unwrap(), expected);
+            assert!(ana.conversation(&group).unwrap().is_removed());
+        }
+    }
+
+    #[test]
+    fn a_one_to_one_conversation_cannot_be_left_by_notice() {
+        let mut rng = rand::rng();
+        let (mut ana, mut ben) = (Client::new(&mut rng, b"ana"), Client::new(&mut rng, b"ben"));
+        let ben_id = connect(&mut ana, &mut ben);
+        let ana_id = *ana.mailbox_id();
+        let invite = crate::client::unsaved::saved(ana.invite(&mut rng, &ben_id, None, 0));
+        deliver(&mut ben, &invite).unwrap();
+        let accept = crate::client::unsaved::saved(ben.accept(&mut rng, &ana_id, 0));
+        deliver(&mut ana, &accept).unwrap();
+        let hello =
+            crate::client::unsaved::saved(ana.send(&mut rng, &ben_id, &Content::text("hi"), 0));
+        deliver(&mut ben, &hello).unwrap();
+        let direct = ben.direct_conversation(&ana_id).unwrap();
+        // Ana opened it, so she is its admin; it is no group, so no notice removes Ben.
+        let notice = Pairwise::Removed {
+            group: direct,
+            epoch: 1,
+        };
+        let forged = ana
+            .pairwise_within(&mut rng, &ben_id, &notice, Some(&direct), 0)
+            .unwrap();
+        let before = ben.to_bytes();
+        assert_eq!(
+            deliver(&mut ben, &[forged]),
+            Err(crate::PolicyError::NotGroupMember.into())
+        );
+        assert!(*ben.to_bytes() == *before);
+        assert!(!ben.conversation(&direct).unwrap().is_removed());
+    }
+
     #[test]
     fn a_sealed_claim_of_another_identity_is_refused() {
         let mut rng = rand::rng();

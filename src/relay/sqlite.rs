@@ -41,6 +41,9 @@ CREATE INDEX IF NOT EXISTS deliveries_expiry ON deliveries (expires_at);
 -- Freeing a body checks the foreign key from deliveries: without this index, a scan of every
 -- pending delivery per acknowledgement.
 CREATE INDEX IF NOT EXISTS deliveries_body ON deliveries (body_id);
+-- A mailbox's deliveries in order: without it a page sorts the whole mailbox, bodies and all,
+-- before returning its first row.
+CREATE INDEX IF NOT EXISTS deliveries_mailbox ON deliveries (mailbox, seq);
 DROP TABLE IF EXISTS mailbox_usage;
 -- Proof nonces are remembered in memory now (relay::replay).
 DROP TABLE IF EXISTS nonces;
@@ -1005,6 +1008,10 @@ mod tests {
                 .collect();
             let expected = WHOLE_TABLE.iter().any(|w| sql.starts_with(w));
             assert!(scans.is_empty() || expected, "{sql}\n  scans: {scans:?}");
+            // A sort in a temporary tree reads every matching row (with its body) before the
+            // first comes out: a page would cost the whole mailbox.
+            let sorts: Vec<&String> = plan.iter().filter(|l| l.contains("TEMP B-TREE")).collect();
+            assert!(sorts.is_empty() || expected, "{sql}\n  sorts: {sorts:?}");
         }
     }
 

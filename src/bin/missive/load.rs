@@ -438,7 +438,7 @@ struct Sender {
     count: Arc<AtomicU64>,
 }
 
-type Connection = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+pub(crate) type Connection = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 impl Sender {
     /// Sends back to back, or every `interval` when paced; returns latencies and refusals.
@@ -543,7 +543,7 @@ async fn connect(addr: SocketAddr) -> Result<Connection, String> {
 }
 
 /// One request on a keep-alive connection: the status and the body.
-async fn request(
+pub(crate) async fn request(
     connection: &mut Connection,
     addr: SocketAddr,
     method: &str,

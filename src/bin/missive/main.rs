@@ -12,6 +12,7 @@ mod demo;
 mod http;
 mod load;
 mod relay_cmd;
+mod slow;
 mod user_cmd;
 
 /// Missive: end-to-end encrypted messaging engine, relay and client.
@@ -136,6 +137,23 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         token_share: f64,
     },
+    /// Measure what WebSocket clients that never read cost a relay: starts one in its own
+    /// process, fills many mailboxes' backlogs, holds sockets open on them without reading,
+    /// and reports the relay's memory and another client's fetch latency meanwhile.
+    SlowReaders {
+        /// Sockets held open (eight per mailbox).
+        #[arg(long, default_value_t = 1000)]
+        sockets: usize,
+        /// Deliveries waiting in each of those mailboxes.
+        #[arg(long, default_value_t = 32)]
+        backlog: usize,
+        /// Bytes of each waiting envelope (at most 256 KiB).
+        #[arg(long, default_value_t = 200_000)]
+        size: usize,
+        /// Seconds the sockets are held while the other client's fetches are timed.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
     /// Invite a member to connect (direct messages need an accepted connection).
     Invite {
         /// The user's state file.
@@ -247,6 +265,17 @@ fn main() -> ExitCode {
             rate,
             credentials,
             token_share: token_share.clamp(0.0, 1.0),
+        }),
+        Command::SlowReaders {
+            sockets,
+            backlog,
+            size,
+            seconds,
+        } => slow::run(&slow::Options {
+            sockets,
+            backlog,
+            size,
+            seconds,
         }),
         Command::Invite {
             state,
