@@ -720,7 +720,7 @@ mod tests {
     fn a_group_takes_no_reply_chains() {
         let mut rng = rand::rng();
         let (people, _, seeds) = opened();
-        let member = |p: &Participant, role| Member::new(p.id, role, p.identity.public().clone());
+        let member = |p: &Participant, role| Member::new(p.id, role, *p.identity.public());
         let (mut group, _) = Conversation::create(
             &mut rng,
             member(&people[0], Role::Admin),
