@@ -8,6 +8,7 @@ mod common;
 
 use common::saved::Saved;
 use common::users::{NOW, connect, deliver, deliveries_for, member, sessions_between_all, texts};
+use missive::access::{AccessKey, Credential};
 use missive::client::{Client, Content, Event, Outgoing, Waiting};
 use missive::conversation::{ConversationId, Role};
 use missive::envelope::{self, Envelope, MailboxId};
@@ -52,6 +53,9 @@ fn group(n: usize) -> (Vec<Client>, ConversationId) {
 struct Scenario {
     /// Each member's state before the change.
     before: Vec<Vec<u8>>,
+    /// The access keys Dan delivers his post after the change with: each member who stays
+    /// has its own, derived from the group's secret, of the new epoch and of the last.
+    new_keys: Vec<AccessKey>,
     ids: Vec<MailboxId>,
     removed: usize,
     outgoing: Vec<Outgoing>,
@@ -61,6 +65,9 @@ struct Scenario {
 fn scenario(n: usize, removed: usize) -> Scenario {
     let mut rng = rand::rng();
     let (mut users, group) = group(n);
+    for u in users.iter_mut() {
+        registration(u);
+    }
     let before = users.iter().map(|u| u.to_bytes().to_vec()).collect();
     let ids: Vec<MailboxId> = users.iter().map(|u| *u.mailbox_id()).collect();
     let change = users[0]
@@ -69,6 +76,7 @@ fn scenario(n: usize, removed: usize) -> Scenario {
         .unwrap();
     let mut outgoing = change.clone();
     let mut posts = Vec::new();
+    let mut new_keys = Vec::new();
     for (i, user) in users.iter_mut().enumerate() {
         if i == removed {
             continue;
@@ -81,11 +89,22 @@ fn scenario(n: usize, removed: usize) -> Scenario {
             .post_to_group(&mut rng, &group, &Content::text(text.clone()), NOW)
             .saved()
             .unwrap();
+        if i == 0 {
+            // For each other member who stays, its key of the new epoch and of the last.
+            for o in &out {
+                if let Credential::Keys(lists) = &o.credential {
+                    assert_eq!(lists.len(), n - 2);
+                    new_keys.extend(lists.iter().flatten().cloned());
+                }
+            }
+            assert!(!new_keys.is_empty());
+        }
         outgoing.extend(out);
         posts.push(text);
     }
     Scenario {
         before,
+        new_keys,
         ids,
         removed,
         outgoing,
@@ -133,6 +152,12 @@ impl Scenario {
                 client = Client::from_bytes(&client.to_bytes()).unwrap();
             }
         }
+        // Whoever stays holds the group's new access key, whatever the order; registering it
+        // lets the others deliver to them.
+        let added = registration(&mut client);
+        if added.iter().any(|k| self.new_keys.contains(k)) {
+            read.push(HOLDS_NEW_KEY.into());
+        }
         read.sort();
         read
     }
@@ -144,9 +169,18 @@ impl Scenario {
         }
         let own = format!("after the change, from m{i}");
         let mut posts: Vec<String> = self.posts.iter().filter(|p| **p != own).cloned().collect();
+        posts.push(HOLDS_NEW_KEY.into());
         posts.sort();
         posts
     }
+}
+
+const HOLDS_NEW_KEY: &str = "(holds the group's new access key)";
+
+/// The access keys `c` adds to its registration now.
+fn registration(c: &mut Client) -> Vec<AccessKey> {
+    let sync = c.access_sync(&mut rand::rng(), NOW).saved().unwrap();
+    sync.update.map(|u| u.add.clone()).unwrap_or_default()
 }
 
 /// Every permutation of `0..n`.
@@ -268,4 +302,34 @@ proptest! {
             prop_assert_eq!(s.replay(i, &order, &restarts), s.expected(i));
         }
     }
+}
+
+/// A group's access secret that arrives after a later change has replaced it is stale, not an
+/// error: the member already holds the newer one.
+#[test]
+fn an_access_secret_overtaken_by_a_later_change_is_dropped_quietly() {
+    let mut rng = rand::rng();
+    let (mut users, group) = group(4);
+    let ids: Vec<MailboxId> = users.iter().map(|u| *u.mailbox_id()).collect();
+    let first = users[0]
+        .change_group(&mut rng, &group, &[], &[ids[3]], NOW)
+        .saved()
+        .unwrap();
+    let second = users[0]
+        .change_group(&mut rng, &group, &[], &[ids[2]], NOW)
+        .saved()
+        .unwrap();
+    let (first, second) = (
+        deliveries_for(&first, &ids[1]),
+        deliveries_for(&second, &ids[1]),
+    );
+    assert_eq!(first.len(), 2, "the change, then the group's access secret");
+    let m1 = &mut users[1];
+    assert!(m1.receive(&first[0], NOW).unwrap().is_empty());
+    for d in &second {
+        assert!(m1.receive(d, NOW).unwrap().is_empty());
+    }
+    assert_eq!(m1.conversation(&group).unwrap().epoch(), 2);
+    assert_eq!(m1.receive(&first[1], NOW), Ok(Vec::new()));
+    assert_eq!(m1.waiting(), 0);
 }

@@ -36,6 +36,22 @@ pub(super) struct Retry {
     attempts: u32,
 }
 
+#[cfg(test)]
+impl Retry {
+    /// An entry as a state might hold it.
+    pub(super) fn sample(n: u8) -> Self {
+        Self {
+            body_hash: [n; 32],
+            expiry: u64::MAX,
+            body: vec![n; 8],
+            conversation: ConversationId([n; 16]),
+            mailboxes: vec![MailboxId([n; 16])],
+            due: 0,
+            attempts: 0,
+        }
+    }
+}
+
 fn body_hash(body: &[u8]) -> [u8; 32] {
     Sha256::digest(body).into()
 }

@@ -355,8 +355,27 @@ mod tests {
         let five = (0..=MAX_PER_PEER).map(|_| StoredSecret(session.clone()));
         state.sessions.insert(mailbox, five.collect());
         assert_eq!(Client::from_bytes(&state.to_wire()).err(), Some(INVALID));
+        let four = (0..MAX_PER_PEER).map(|_| StoredSecret(session.clone()));
+        state.sessions.insert(mailbox, four.collect());
+        assert!(Client::from_bytes(&state.to_wire()).is_ok());
         state.sessions.insert(mailbox, vec![StoredSecret(session)]);
         assert!(Client::from_bytes(&state.to_wire()).is_ok());
+    }
+
+    #[test]
+    fn at_most_the_kept_number_of_resends_loads() {
+        let client = with_contacts(0);
+        let mut state: ClientState =
+            crate::wire::decode_body(&client.to_bytes()[1..], "test").unwrap();
+        state.retries = (0..MAX_RETRIES)
+            .map(|i| super::super::retry::Retry::sample(u8::try_from(i).unwrap()))
+            .collect();
+        let loaded = Client::from_bytes(&state.to_wire()).unwrap();
+        assert_eq!(loaded.pending_resends(), MAX_RETRIES);
+        state
+            .retries
+            .push(super::super::retry::Retry::sample(u8::MAX));
+        assert_eq!(Client::from_bytes(&state.to_wire()).err(), Some(INVALID));
     }
 
     #[test]
