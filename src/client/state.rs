@@ -368,13 +368,11 @@ mod tests {
         let mut state: ClientState =
             crate::wire::decode_body(&client.to_bytes()[1..], "test").unwrap();
         state.retries = (0..MAX_RETRIES)
-            .map(|i| super::super::retry::Retry::sample(u8::try_from(i).unwrap()))
+            .map(|i| Retry::sample(u8::try_from(i).unwrap()))
             .collect();
         let loaded = Client::from_bytes(&state.to_wire()).unwrap();
         assert_eq!(loaded.pending_resends(), MAX_RETRIES);
-        state
-            .retries
-            .push(super::super::retry::Retry::sample(u8::MAX));
+        state.retries.push(Retry::sample(u8::MAX));
         assert_eq!(Client::from_bytes(&state.to_wire()).err(), Some(INVALID));
     }
 

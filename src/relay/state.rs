@@ -51,7 +51,13 @@ pub struct RelayState {
     /// Directory lookups by requesting mailbox, by requester and name, and one-time prekeys
     /// handed out by name.
     pub(crate) lookups: Arc<Lookups>,
+    /// WebSocket backlog pages being read at once: a crowd of sockets opening together waits
+    /// here, not in the blocking pool in front of everyone's fetches.
+    pub(crate) backlog_reads: Arc<tokio::sync::Semaphore>,
 }
+
+/// Backlog pages read at once: half the read connections, so fetches always find one.
+const BACKLOG_READS: usize = 2;
 
 /// The directory's limits (PROTOCOL.md §8.3).
 #[derive(Debug)]
@@ -105,6 +111,7 @@ impl RelayState {
                 config.source_burst,
             )),
             replay: Arc::new(ReplayGuard::new(clock())),
+            backlog_reads: Arc::new(tokio::sync::Semaphore::new(BACKLOG_READS)),
             config,
             clock,
         })

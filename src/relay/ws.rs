@@ -23,6 +23,10 @@ use crate::relay_api::Ack;
 
 /// Largest frame a client may send (an `Ack` of about 60,000 ids).
 const MAX_CLIENT_FRAME: usize = 1 << 20;
+/// What each connection reads into at first (the default, 128 KiB, is filled on the first
+/// read and kept for the connection's life; acknowledgements are small, and a larger one
+/// grows the buffer as it comes).
+const READ_BUFFER: usize = 4 << 10;
 
 pub(crate) async fn websocket(
     State(state): State<RelayState>,
@@ -55,6 +59,7 @@ pub(crate) async fn websocket(
     match upgrade {
         Ok((mailbox, upgrade)) => upgrade
             .max_message_size(MAX_CLIENT_FRAME)
+            .read_buffer_size(READ_BUFFER)
             .on_upgrade(move |socket| stream(state, mailbox, socket)),
         Err(refusal) => refuse(&state, refusal),
     }
@@ -132,9 +137,12 @@ async fn send_backlog(
             state.config.page_size,
             state.config.socket_queue_bytes,
         );
-        let found = blocking(state, move |s| s.fetch_bounded(&m, after, page, bytes))
-            .await
-            .map_err(|_| ())?;
+        let found = {
+            let _turn = state.backlog_reads.acquire().await.map_err(|_| ())?;
+            blocking(state, move |s| s.fetch_bounded(&m, after, page, bytes))
+                .await
+                .map_err(|_| ())?
+        };
         let Some(last) = found.last().map(|d| d.seq) else {
             return Ok(());
         };

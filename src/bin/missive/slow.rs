@@ -112,11 +112,14 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
             peak.load(Ordering::Relaxed),
         );
         println!(
-            "slow sockets: {} opened, {} refused by the caps, {} failed",
+            "slow sockets: {} opened, {} failed",
             counts.opened.load(Ordering::Relaxed),
-            counts.refused.load(Ordering::Relaxed),
             counts.failed.load(Ordering::Relaxed)
         );
+        let refused = counts.refused.lock().unwrap_or_else(|p| p.into_inner());
+        for (why, n) in refused.iter() {
+            println!("  {n} refused: {why}");
+        }
         let mut stored = 0;
         for r in slow.iter() {
             stored += count(addr, r).await?;
@@ -154,8 +157,9 @@ impl Recipient {
 #[derive(Default)]
 struct Counts {
     opened: AtomicU64,
-    refused: AtomicU64,
     failed: AtomicU64,
+    /// Refusals by the relay's answer ("label: reason").
+    refused: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 /// The relay under test, in its own process so its memory is its own.
@@ -329,15 +333,18 @@ async fn hold(addr: SocketAddr, key: &MailboxKey, done: &AtomicBool, counts: &Co
         let until = Instant::now() + HOLD;
         let opened = tokio::time::timeout(Duration::from_secs(5), open_idle(addr, key)).await;
         match opened.unwrap_or_else(|_| Err("no answer in 5 s".into())) {
-            Ok(Some(socket)) => {
+            Ok(Ok(socket)) => {
                 counts.opened.fetch_add(1, Ordering::Relaxed);
                 while Instant::now() < until && !done.load(Ordering::Relaxed) {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 drop(socket);
             }
-            Ok(None) => {
-                counts.refused.fetch_add(1, Ordering::Relaxed);
+            Ok(Err(why)) => {
+                {
+                    let mut refused = counts.refused.lock().unwrap_or_else(|p| p.into_inner());
+                    *refused.entry(why).or_default() += 1;
+                }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(_) => {
@@ -349,11 +356,11 @@ async fn hold(addr: SocketAddr, key: &MailboxKey, done: &AtomicBool, counts: &Co
 }
 
 /// A WebSocket upgrade on a socket with a small receive buffer; reads the response head and
-/// nothing more. `None` when the relay refused it.
+/// nothing more. `Ok(Err(answer))` when the relay refused it.
 async fn open_idle(
     addr: SocketAddr,
     key: &MailboxKey,
-) -> Result<Option<tokio::net::TcpStream>, String> {
+) -> Result<Result<tokio::net::TcpStream, String>, String> {
     let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
     socket
         .set_recv_buffer_size(4096)
@@ -380,7 +387,22 @@ async fn open_idle(
         }
         response.push(stream.read_u8().await.map_err(|e| e.to_string())?);
     }
-    Ok(response.starts_with(b"HTTP/1.1 101").then_some(stream))
+    if response.starts_with(b"HTTP/1.1 101") {
+        return Ok(Ok(stream));
+    }
+    let head = String::from_utf8_lossy(&response).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(1024);
+    let mut body = vec![0u8; length];
+    stream
+        .read_exact(&mut body)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Err(String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// The bystander's fetch latencies in microseconds, sorted, with the failures.
