@@ -434,7 +434,7 @@ async fn ack(
         let (mailbox, bytes) =
             authenticated_body(&state, &method, &uri, &headers, &ext, bytes).await?;
         let ids = Ack::from_bytes(&bytes)?.ids;
-        let removed = blocking(&state, move |s| s.ack(&mailbox, &ids)).await?;
+        let removed = state.writer.ack(mailbox, ids).await?;
         state.metrics.acked(removed);
         Ok(StatusCode::NO_CONTENT.into_response())
     };

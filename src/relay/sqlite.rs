@@ -702,10 +702,17 @@ impl RelayStore for SqliteStore {
     }
 
     fn ack(&self, mailbox: &MailboxId, ids: &[EnvelopeId]) -> Result<usize, StoreError> {
+        let acks = [(*mailbox, ids.to_vec())];
+        Ok(self.ack_many(&acks)?.into_iter().sum())
+    }
+
+    fn ack_many(&self, acks: &[(MailboxId, Vec<EnvelopeId>)]) -> Result<Vec<usize>, StoreError> {
         let mut writer = self.lock();
         let Writer { conn, usage, .. } = &mut *writer;
         let tx = conn.transaction().map_err(backend)?;
-        let mut rows = Vec::with_capacity(ids.len());
+        let mut rows = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut counts = Vec::with_capacity(acks.len());
         {
             let mut find = tx
                 .prepare_cached(
@@ -713,19 +720,26 @@ impl RelayStore for SqliteStore {
                      WHERE mailbox = ?1 AND envelope_id = ?2",
                 )
                 .map_err(backend)?;
-            for id in ids {
-                let found = find
-                    .query_row(params![&mailbox.0[..], &id[..]], row)
-                    .optional()
-                    .map_err(backend)?;
-                rows.extend(found);
+            for (mailbox, ids) in acks {
+                let before = rows.len();
+                for id in ids {
+                    let found = find
+                        .query_row(params![&mailbox.0[..], &id[..]], row)
+                        .optional()
+                        .map_err(backend)?;
+                    // An id listed twice, in one acknowledgement or two, is removed once.
+                    if let Some(r) = found.filter(|r| seen.insert(r.0)) {
+                        rows.push(r);
+                    }
+                }
+                counts.push(rows.len() - before);
             }
         }
         let removed = remove_rows(&tx, &rows)?;
         tx.commit().map_err(backend)?;
         release(usage, &rows);
         self.totals.remove(removed);
-        Ok(rows.len())
+        Ok(counts)
     }
 
     fn expire(&self, now: u64) -> Result<usize, StoreError> {
@@ -1110,6 +1124,32 @@ mod totals {
         assert_eq!(s.stats().unwrap().pending_deliveries, 2);
         // Everything expired: nothing counted.
         s.expire(1_000).unwrap();
+        check(&s);
+        assert_eq!(s.stats().unwrap(), StoreStats::default());
+    }
+
+    #[test]
+    fn acknowledgements_committed_together_remove_each_delivery_once() {
+        let s = SqliteStore::in_memory(Limits::default()).unwrap();
+        s.deliver(
+            &[envelope(1, 300, &[1, 2], 100), envelope(2, 300, &[1], 100)],
+            10,
+        );
+        // Mailbox 1 lists envelope 1 twice, and again in a second acknowledgement of the same
+        // commit: removed once, and mailbox 2's copy of the shared body stays.
+        let (one, two) = (MailboxId([1; 16]), MailboxId([2; 16]));
+        let acks = [
+            (one, vec![[1; 16], [1; 16], [2; 16]]),
+            (one, vec![[1; 16]]),
+            (two, vec![[9; 16]]),
+        ];
+        assert_eq!(s.ack_many(&acks).unwrap(), [2, 0, 0]);
+        check(&s);
+        let left = s.fetch(&two, 0, 10).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].body, vec![1; 300]);
+        assert!(s.fetch(&one, 0, 10).unwrap().is_empty());
+        assert_eq!(s.ack(&two, &[[1; 16], [1; 16]]).unwrap(), 1);
         check(&s);
         assert_eq!(s.stats().unwrap(), StoreStats::default());
     }

@@ -173,6 +173,12 @@ pub trait RelayStore: Send + Sync {
     /// no mailbox holds it.
     fn ack(&self, mailbox: &MailboxId, ids: &[EnvelopeId]) -> Result<usize, StoreError>;
 
+    /// Several mailboxes' acknowledgements in one durable commit (the writer's group commit);
+    /// how many each removed, in order. All or nothing.
+    fn ack_many(&self, acks: &[(MailboxId, Vec<EnvelopeId>)]) -> Result<Vec<usize>, StoreError> {
+        acks.iter().map(|(m, ids)| self.ack(m, ids)).collect()
+    }
+
     /// Drops deliveries (and spends, purchases and quota counts) that expired at or before
     /// `now`.
     fn expire(&self, now: u64) -> Result<usize, StoreError>;

@@ -104,7 +104,7 @@ async fn stream(state: RelayState, mailbox: MailboxId, mut socket: WebSocket) {
                         state.metrics.refused(&Refusal::Malformed(DecodeError::Invalid { what: "" }));
                         break;
                     };
-                    let removed = blocking(&state, move |s| s.ack(&mailbox, &ack.ids)).await;
+                    let removed = state.writer.ack(mailbox, ack.ids).await;
                     state.metrics.acked(removed.unwrap_or(0));
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}

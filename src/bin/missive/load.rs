@@ -26,6 +26,8 @@ use missive::platform::{AccountCertificate, Platform, Profile, month_of};
 use missive::relay::{RelayConfig, RelayState, serve, system_clock};
 use missive::relay_api::{TokenIssue, TokenIssued};
 use missive::token::{MAX_BATCH, Token, TokenKind, request_tokens};
+
+use crate::backlog;
 use rand::{Rng, RngExt};
 use tokio::net::TcpStream;
 
@@ -47,6 +49,8 @@ pub(crate) struct Options {
     /// With token credentials, the share of envelopes that spend one (the rest present
     /// contact keys): traffic where invitations and InMail are a part, not the whole.
     pub(crate) token_share: f64,
+    /// Deliveries left pending in mailboxes nobody reads before the phases start.
+    pub(crate) pending: usize,
 }
 
 /// What the load's envelopes present to the relay.
@@ -96,7 +100,23 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
             _ => String::new(),
         }
     );
-    let pool = Arc::new(runtime.block_on(recipients(addr, options))?);
+    let (pool, owners) = runtime.block_on(recipients(addr, options))?;
+    let (pool, owners) = (Arc::new(pool), Arc::new(owners));
+    if options.pending > 0 {
+        runtime.block_on(backlog::prefill(
+            addr,
+            options.pending,
+            options.size,
+            options.connections,
+        ))?;
+    }
+    // After each phase the owners fetch and acknowledge what it delivered.
+    let drain = || -> Result<(), String> {
+        runtime
+            .block_on(backlog::drain(addr, &owners, options.connections))?
+            .print();
+        Ok(())
+    };
     let advertiser = Advertiser::new(&platform)?;
     let tokens = |n| -> Result<Arc<Mutex<Vec<Token>>>, String> {
         let issued = match options.credentials {
@@ -109,7 +129,7 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         let budget = tokens((rate * options.seconds as f64) as usize + 1)?;
         let paced = runtime.block_on(phase(addr, options, &pool, &budget, 1, Some(rate)))?;
         paced.print(&format!("1 recipient, paced at {rate:.0}/s"));
-        return Ok(());
+        return drain();
     }
     let single = runtime.block_on(phase(
         addr,
@@ -120,6 +140,7 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         None,
     ))?;
     single.print("1 recipient, full speed");
+    drain()?;
     let multi = runtime.block_on(phase(
         addr,
         options,
@@ -129,17 +150,22 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         None,
     ))?;
     multi.print("50 recipients, full speed");
+    drain()?;
     let half = single.envelopes_per_second() / 2.0;
     let budget = tokens((half * options.seconds as f64) as usize + 1)?;
     let paced = runtime.block_on(phase(addr, options, &pool, &budget, 1, Some(half)))?;
     paced.print(&format!("1 recipient, paced at {half:.0}/s"));
+    drain()?;
     drop(local);
     Ok(())
 }
 
 /// The recipient mailboxes, each with a contact key registered at the relay (for the keys
-/// load; the others skip the registration).
-async fn recipients(addr: SocketAddr, options: &Options) -> Result<Vec<Recipient>, String> {
+/// load; the others skip the registration), and their owners' keys.
+async fn recipients(
+    addr: SocketAddr,
+    options: &Options,
+) -> Result<(Vec<Recipient>, Vec<MailboxKey>), String> {
     let mut rng = rand::rng();
     let keys: Vec<(MailboxKey, AccessKey)> = (0..MAILBOXES)
         .map(|_| {
@@ -190,7 +216,11 @@ async fn recipients(addr: SocketAddr, options: &Options) -> Result<Vec<Recipient
         }
         println!("{MAILBOXES} recipient mailboxes registered their contact keys");
     }
-    Ok(keys.into_iter().map(|(m, k)| (*m.id(), k)).collect())
+    let owners = keys.iter().map(|(m, _)| m.clone()).collect();
+    Ok((
+        keys.into_iter().map(|(m, k)| (*m.id(), k)).collect(),
+        owners,
+    ))
 }
 
 /// A registered advertiser whose sponsored tokens pay for the token load.
@@ -278,6 +308,8 @@ impl LocalRelay {
         let config = RelayConfig {
             rate_per_second: u32::MAX,
             rate_burst: u32::MAX,
+            source_rate_per_second: u32::MAX,
+            source_burst: u32::MAX,
             platform: Some(platform.public_key()),
             check_access: credentials != Credentials::None,
             ..RelayConfig::default()
@@ -531,7 +563,7 @@ impl Sender {
     }
 }
 
-async fn connect(addr: SocketAddr) -> Result<Connection, String> {
+pub(crate) async fn connect(addr: SocketAddr) -> Result<Connection, String> {
     let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let io = hyper_util::rt::TokioIo::new(stream);

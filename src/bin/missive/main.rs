@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use missive::platform::{Profile, Tier};
 use missive::relay::RelayConfig;
 
+mod backlog;
 mod demo;
 mod http;
 mod load;
@@ -136,6 +137,10 @@ enum Command {
         /// the others present contact keys.
         #[arg(long, default_value_t = 1.0)]
         token_share: f64,
+        /// Deliveries to leave pending, in mailboxes nobody reads, before the phases: every
+        /// phase then runs against a table that large.
+        #[arg(long, default_value_t = 0)]
+        pending: usize,
     },
     /// Measure what WebSocket clients that never read cost a relay: starts one in its own
     /// process, fills many mailboxes' backlogs, holds sockets open on them without reading,
@@ -257,6 +262,7 @@ fn main() -> ExitCode {
             rate,
             credentials,
             token_share,
+            pending,
         } => load::run(&load::Options {
             relay,
             connections,
@@ -265,6 +271,7 @@ fn main() -> ExitCode {
             rate,
             credentials,
             token_share: token_share.clamp(0.0, 1.0),
+            pending,
         }),
         Command::SlowReaders {
             sockets,

@@ -116,7 +116,11 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
             counts.opened.load(Ordering::Relaxed),
             counts.failed.load(Ordering::Relaxed)
         );
-        let refused = counts.refused.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let refused = counts
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         for (why, n) in &refused {
             println!("  {n} refused: {why}");
         }
