@@ -39,9 +39,8 @@ pub(crate) struct Options {
 
 const PER_MAILBOX: usize = 8;
 const EXPIRY: u64 = 4_000_000_000;
-/// Where the sockets come from, and where the measured client comes from: two sources, as an
-/// attacker and a bystander would be.
-const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+/// Where the measured client comes from. The sockets come from [`attacker`] addresses, one per
+/// mailbox: an attacker with many addresses, so per-source limits do not hide the memory cost.
 const BYSTANDER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 /// A socket is reopened after this long: past the relay's 10 s write timeout, so the relay
 /// has dropped it and the attacker keeps the count up.
@@ -86,7 +85,7 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
             let (slow, done, counts) = (Arc::clone(&slow), Arc::clone(&done), Arc::clone(&counts));
             holders.push(tokio::spawn(async move {
                 let key = &slow[i / PER_MAILBOX].key;
-                hold(addr, key, &done, &counts).await;
+                hold(addr, key, attacker(i / PER_MAILBOX), &done, &counts).await;
             }));
         }
         let peak = Arc::new(AtomicU64::new(0));
@@ -112,8 +111,9 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
             peak.load(Ordering::Relaxed),
         );
         println!(
-            "slow sockets: {} opened, {} failed",
+            "slow sockets: {} opened ({} held at once at most), {} failed",
             counts.opened.load(Ordering::Relaxed),
+            counts.most_held.load(Ordering::Relaxed),
             counts.failed.load(Ordering::Relaxed)
         );
         let refused = counts
@@ -162,6 +162,9 @@ impl Recipient {
 struct Counts {
     opened: AtomicU64,
     failed: AtomicU64,
+    /// Sockets open now, and the most open at once.
+    held: AtomicU64,
+    most_held: AtomicU64,
     /// Refusals by the relay's answer ("label: reason").
     refused: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
@@ -330,19 +333,34 @@ async fn fill(
     Ok(())
 }
 
+/// The attacker's address for its `mailbox`th mailbox (all of 127.0.0.0/8 is loopback).
+fn attacker(mailbox: usize) -> IpAddr {
+    let [_, _, b, c] = (mailbox as u32 + 256).to_be_bytes();
+    IpAddr::V4(Ipv4Addr::new(127, 1, b, c))
+}
+
 /// Opens a WebSocket on `key`'s mailbox and never reads it; reopens it after [`HOLD`], until
 /// `done`.
-async fn hold(addr: SocketAddr, key: &MailboxKey, done: &AtomicBool, counts: &Counts) {
+async fn hold(
+    addr: SocketAddr,
+    key: &MailboxKey,
+    from: IpAddr,
+    done: &AtomicBool,
+    counts: &Counts,
+) {
     while !done.load(Ordering::Relaxed) {
         let until = Instant::now() + HOLD;
-        let opened = tokio::time::timeout(Duration::from_secs(5), open_idle(addr, key)).await;
+        let opened = tokio::time::timeout(Duration::from_secs(5), open_idle(addr, key, from)).await;
         match opened.unwrap_or_else(|_| Err("no answer in 5 s".into())) {
             Ok(Ok(socket)) => {
                 counts.opened.fetch_add(1, Ordering::Relaxed);
+                let now = counts.held.fetch_add(1, Ordering::Relaxed) + 1;
+                counts.most_held.fetch_max(now, Ordering::Relaxed);
                 while Instant::now() < until && !done.load(Ordering::Relaxed) {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 drop(socket);
+                counts.held.fetch_sub(1, Ordering::Relaxed);
             }
             Ok(Err(why)) => {
                 {
@@ -364,13 +382,14 @@ async fn hold(addr: SocketAddr, key: &MailboxKey, done: &AtomicBool, counts: &Co
 async fn open_idle(
     addr: SocketAddr,
     key: &MailboxKey,
+    from: IpAddr,
 ) -> Result<Result<tokio::net::TcpStream, String>, String> {
     let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
     socket
         .set_recv_buffer_size(4096)
         .map_err(|e| e.to_string())?;
     socket
-        .bind(SocketAddr::new(ATTACKER, 0))
+        .bind(SocketAddr::new(from, 0))
         .map_err(|e| e.to_string())?;
     let mut stream = socket.connect(addr).await.map_err(|e| e.to_string())?;
     let path = "/v1/mailbox/ws";
