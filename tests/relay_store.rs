@@ -404,3 +404,35 @@ fn quotas_are_rebuilt_when_the_database_is_reopened() {
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn acknowledged_ciphertext_does_not_stay_in_the_database_file() {
+    let dir = std::env::temp_dir().join(format!("missive-store-wipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("relay.db");
+    let secret = b"ACKNOWLEDGED-CIPHERTEXT-".repeat(20);
+    let kept = b"still-pending".repeat(20);
+    {
+        let s = SqliteStore::open(&path, Limits::default()).unwrap();
+        let batch = [envelope(1, &secret, &[1]), envelope(2, &kept, &[2])];
+        assert_eq!(s.deliver(&batch, 0), vec![Ok(()), Ok(())]);
+        assert_eq!(s.ack(&MailboxId([1; 16]), &[[1; 16]]), Ok(1));
+    }
+    // The last connection to close copies the WAL into the database and deletes it.
+    let wal = dir.join("relay.db-wal");
+    for _ in 0..100 {
+        if !wal.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!wal.exists(), "the WAL outlived every connection");
+    let file = std::fs::read(&path).unwrap();
+    let holds = |needle: &[u8]| file.windows(needle.len()).any(|w| w == needle);
+    assert!(holds(&kept), "the pending body is in the file");
+    assert!(
+        !holds(&secret[..48]),
+        "the acknowledged body is still in the file"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
