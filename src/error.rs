@@ -119,6 +119,8 @@ pub enum UsageError {
         /// The most allowed.
         max: usize,
     },
+    /// This client's own account was given as a contact (inviting or messaging yourself).
+    OwnAccount,
 }
 
 /// A product rule forbids the message (who may message whom, credits, roles, settings).
@@ -220,6 +222,7 @@ impl fmt::Display for UsageError {
             Self::InvalidRoster => f.write_str("invalid roster or recipient list"),
             Self::WrongConversation => f.write_str("payload belongs to another conversation"),
             Self::BatchSize { max } => write!(f, "a batch holds 1 to {max} items"),
+            Self::OwnAccount => f.write_str("that is this client's own account"),
         }
     }
 }

@@ -44,6 +44,7 @@ pub mod platform;
 // ---- Mailboxes and relay authentication ----
 pub mod access;
 pub mod mailbox;
+pub mod name;
 pub mod relay_api;
 pub mod token;
 

@@ -188,3 +188,344 @@ fn two_users_connect_and_talk_through_a_relay_process() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Runs `missive` without requiring success, feeding `input` on standard input.
+fn attempt(dir: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Asserts `out` failed with `code` and said `message` on standard error.
+fn refused(out: &Output, code: i32, message: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(
+        stderr.contains(message),
+        "expected {message:?} in {stderr:?}"
+    );
+}
+
+/// A directory with a relay, and alice (Premium Career) and bob, published; alice invited
+/// bob and, if `accepted`, bob accepted.
+fn pair(name: &str, accepted: bool) -> (std::path::PathBuf, Relay, String) {
+    let dir = std::env::temp_dir().join(format!("missive-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (relay, url) = start_relay(&dir);
+    let r = ["--relay", url.as_str()];
+    for user in ["alice", "bob"] {
+        let state = format!("{user}.state");
+        run(&dir, &["init", "--user", user, "--state", &state]);
+    }
+    run(
+        &dir,
+        &[
+            "certify",
+            "--relay-data-dir",
+            "relay-data",
+            "--state",
+            "alice.state",
+            "--tier",
+            "career",
+        ],
+    );
+    for s in ["alice.state", "bob.state"] {
+        run(&dir, &[&["publish", "--state", s][..], &r].concat());
+    }
+    run(
+        &dir,
+        &[&["invite", "--state", "alice.state", "--to", "bob"][..], &r].concat(),
+    );
+    if accepted {
+        run(
+            &dir,
+            &[
+                &["accept", "--state", "bob.state", "--from", "alice"][..],
+                &r,
+            ]
+            .concat(),
+        );
+    }
+    (dir, relay, url)
+}
+
+fn connected_pair(name: &str) -> (std::path::PathBuf, Relay, String) {
+    pair(name, true)
+}
+
+#[test]
+fn account_names_have_one_spelling_and_no_control_characters() {
+    let dir = std::env::temp_dir().join(format!("missive-cli-names-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_relay, url) = start_relay(&dir);
+    let r = ["--relay", url.as_str()];
+    refused(
+        &attempt(&dir, &["init", "--user", "", "--state", "e.state"], ""),
+        1,
+        "an account name cannot be empty",
+    );
+    refused(
+        &attempt(
+            &dir,
+            &["init", "--user", "eve\x1b[2J", "--state", "e.state"],
+            "",
+        ),
+        1,
+        "cannot hold control or formatting characters",
+    );
+    refused(
+        &attempt(
+            &dir,
+            &["init", "--user", "\u{202e}eve", "--state", "e.state"],
+            "",
+        ),
+        1,
+        "cannot hold control or formatting characters",
+    );
+    assert!(
+        !dir.join("e.state").exists(),
+        "a refused name made no state"
+    );
+    // Zoë registers with the decomposed spelling; Ana finds her with the composed one.
+    run(
+        &dir,
+        &["init", "--user", "zoe\u{308}", "--state", "zoe.state"],
+    );
+    run(&dir, &["init", "--user", "ana", "--state", "ana.state"]);
+    let certify = ["certify", "--relay-data-dir", "relay-data", "--state"];
+    run(
+        &dir,
+        &[&certify[..], &["ana.state", "--tier", "career"]].concat(),
+    );
+    for s in ["zoe.state", "ana.state"] {
+        run(&dir, &[&["publish", "--state", s][..], &r].concat());
+    }
+    let whoami = stdout(&run(&dir, &["whoami", "--state", "zoe.state"]));
+    assert!(whoami.contains("account  zo\u{eb}\n"), "{whoami}");
+    run(
+        &dir,
+        &[
+            &["invite", "--state", "ana.state", "--to", "zo\u{eb}"][..],
+            &r,
+        ]
+        .concat(),
+    );
+    run(
+        &dir,
+        &[&["accept", "--state", "zoe.state", "--from", "ana"][..], &r].concat(),
+    );
+    run(
+        &dir,
+        &[
+            &[
+                "send",
+                "--state",
+                "ana.state",
+                "--to",
+                "zoe\u{308}",
+                "hallo",
+            ][..],
+            &r,
+        ]
+        .concat(),
+    );
+    let read = stdout(&run(
+        &dir,
+        &[&["read", "--state", "zoe.state"][..], &r].concat(),
+    ));
+    assert!(read.contains("ana: hallo"), "{read}");
+    // Inviting yourself, in either spelling, spends nothing and connects nobody.
+    refused(
+        &attempt(
+            &dir,
+            &[&["invite", "--state", "ana.state", "--to", "ana"][..], &r].concat(),
+            "",
+        ),
+        1,
+        "ana is you",
+    );
+    // A name nobody registered is named in the error.
+    refused(
+        &attempt(
+            &dir,
+            &[
+                &[
+                    "send",
+                    "--state",
+                    "ana.state",
+                    "--to",
+                    "zo\u{eb},nobody",
+                    "hi",
+                ][..],
+                &r,
+            ]
+            .concat(),
+            "",
+        ),
+        1,
+        "no account named nobody on this relay",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_inputs_get_an_exit_code_and_a_reason() {
+    let (dir, _relay, url) = connected_pair("inputs");
+    let r = ["--relay", url.as_str()];
+    // An uncertified user is told what to run.
+    refused(
+        &attempt(
+            &dir,
+            &[&["invite", "--state", "bob.state", "--to", "alice"][..], &r].concat(),
+            "",
+        ),
+        1,
+        "run `certify`, then `publish`",
+    );
+    // A mistyped relay directory does not mint a new platform key.
+    refused(
+        &attempt(
+            &dir,
+            &[
+                "certify",
+                "--state",
+                "bob.state",
+                "--relay-data-dir",
+                "relay-dta",
+            ],
+            "",
+        ),
+        1,
+        "relay-dta holds no relay",
+    );
+    assert!(!dir.join("relay-dta").exists());
+    // An empty message from standard input is refused; a long one is sent whole.
+    refused(
+        &attempt(
+            &dir,
+            &[&["send", "--state", "alice.state", "--to", "bob"][..], &r].concat(),
+            "",
+        ),
+        1,
+        "nothing to send",
+    );
+    let long = "word ".repeat(40_000);
+    let sent = attempt(
+        &dir,
+        &[
+            &["send", "--state", "alice.state", "--to", "bob", "-"][..],
+            &r,
+        ]
+        .concat(),
+        &format!("{long}\n"),
+    );
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let read = stdout(&run(
+        &dir,
+        &[&["read", "--state", "bob.state"][..], &r].concat(),
+    ));
+    assert!(
+        read.contains(&format!("alice: {long}\n")),
+        "the long message arrived whole"
+    );
+    // Clap's own usage errors are status 2.
+    assert_eq!(
+        attempt(&dir, &["send", "--state", "alice.state"], "")
+            .status
+            .code(),
+        Some(2)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn text_from_others_cannot_drive_the_terminal() {
+    let (dir, _relay, url) = connected_pair("escapes");
+    let r = ["--relay", url.as_str()];
+    let hostile = "\x1b]0;owned\x07\x1b[2Jhi\r\n(now connected with mallory)\u{202e}";
+    run(
+        &dir,
+        &[
+            &["send", "--state", "alice.state", "--to", "bob", hostile][..],
+            &r,
+        ]
+        .concat(),
+    );
+    let out = run(&dir, &[&["read", "--state", "bob.state"][..], &r].concat());
+    assert!(
+        !out.stdout
+            .iter()
+            .any(|&b| b == 0x1b || b == 0x07 || b == b'\r'),
+        "control bytes reached the terminal"
+    );
+    let read = stdout(&out);
+    assert!(
+        read.contains(
+            "alice: \\u{1b}]0;owned\\u{7}\\u{1b}[2Jhi\\u{d}\\n(now connected with mallory)\\u{202e}\n"
+        ),
+        "{read}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_read_that_drops_deliveries_says_so_with_its_own_status() {
+    let (dir, _relay, url) = pair("dropped", false);
+    let r = ["--relay", url.as_str()];
+    // Bob's state goes back to before he accepted (a restored backup): alice's message
+    // arrives for a connection it does not know.
+    run(&dir, &[&["read", "--state", "bob.state"][..], &r].concat());
+    let before = dir.join("bob-before.state");
+    std::fs::copy(dir.join("bob.state"), &before).unwrap();
+    run(
+        &dir,
+        &[
+            &["accept", "--state", "bob.state", "--from", "alice"][..],
+            &r,
+        ]
+        .concat(),
+    );
+    run(
+        &dir,
+        &[
+            &["send", "--state", "alice.state", "--to", "bob", "first"][..],
+            &r,
+        ]
+        .concat(),
+    );
+    let out = attempt(
+        &dir,
+        &[&["read", "--state", "bob-before.state"][..], &r].concat(),
+        "",
+    );
+    let said = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("1 delivery could not be read (listed above)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("(dropped a delivery: decryption failed)"),
+        "{said}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -365,3 +365,19 @@ fn a_client_tops_up_its_one_time_prekeys_when_they_run_low() {
     );
     assert_eq!(wanted(0), PREKEYS_FULL as usize);
 }
+
+#[test]
+fn a_client_cannot_take_its_own_account_as_a_contact() {
+    let mut ana = user("ana");
+    let own = directory(&mut ana);
+    let refused = ana.add_contact(&mut rand::rng(), b"ana", &own);
+    assert_eq!(refused, Err(Error::Usage(UsageError::OwnAccount)));
+    assert!(ana.contact(ana.mailbox_id()).is_none());
+    // Another account that presents ana's identity key under its own mailbox is refused too.
+    let mut copy = own.clone();
+    copy.mailbox = *user("ben").mailbox_id();
+    assert_eq!(
+        ana.add_contact(&mut rand::rng(), b"ben", &copy),
+        Err(Error::Usage(UsageError::OwnAccount))
+    );
+}

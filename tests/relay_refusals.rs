@@ -342,14 +342,29 @@ async fn every_limit_is_a_4xx_with_a_reason() {
     .to_bytes();
     let (m, p, a, b) = put("/v1/directory/626f62", big_key);
     refused(&state, (m, &p, a, b), StatusCode::BAD_REQUEST, "malformed").await;
-    let lookup = auth(&mailbox_key(), "GET", "/v1/directory/00", b"");
+    let lookup = auth(&mailbox_key(), "GET", "/v1/directory/7a7a", b"");
     refused(
         &state,
-        ("GET", "/v1/directory/00", Some(lookup), vec![]),
+        ("GET", "/v1/directory/7a7a", Some(lookup), vec![]),
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
+    // Names have one spelling (PROTOCOL.md §8.3.1): "zoë" decomposed, a control character,
+    // and bytes that are not UTF-8 are refused, published or looked up.
+    for name in ["7a6f65cc88", "626f621b", "ff"] {
+        let path = format!("/v1/directory/{name}");
+        let (m, p, a, b) = put(&path, publish_body(1));
+        refused(&state, (m, &p, a, b), StatusCode::BAD_REQUEST, "malformed").await;
+        let lookup = auth(&mailbox_key(), "GET", &path, b"");
+        refused(
+            &state,
+            ("GET", &path, Some(lookup), vec![]),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        )
+        .await;
+    }
     // A query the relay does not understand.
     let path = "/v1/mailbox?after=x";
     let proof = auth(&key, "GET", path, b"");

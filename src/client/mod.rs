@@ -103,7 +103,7 @@ pub use unsaved::Unsaved;
 use crate::access::{Credential, Submission};
 use crate::conversation::{Conversation, ConversationId, FanOut};
 use crate::envelope::{EnvelopeId, MailboxId};
-use crate::error::{CryptoError, Error, PolicyError};
+use crate::error::{CryptoError, Error, PolicyError, UsageError};
 use crate::hpke;
 use crate::identity::{Identity, PublicIdentity};
 use crate::mailbox::{AuthProof, MailboxKey};
@@ -418,6 +418,11 @@ impl Client {
         self.contacts.get(mailbox)
     }
 
+    /// Every contact, in mailbox order.
+    pub fn contacts(&self) -> impl Iterator<Item = &Contact> {
+        self.contacts.values()
+    }
+
     /// A contact by account name.
     pub fn contact_by_user(&self, user: &[u8]) -> Option<&Contact> {
         self.contacts.values().find(|c| c.user == user)
@@ -547,6 +552,10 @@ impl Client {
     }
 
     fn check_contact(&self, contact: &Contact) -> Result<(), Error> {
+        // A session with oneself would spend tokens and connect an account to itself.
+        if contact.mailbox == *self.mailbox.id() || contact.identity == *self.identity.public() {
+            return Err(UsageError::OwnAccount.into());
+        }
         match self.contacts.get(&contact.mailbox) {
             Some(known) if known.identity != contact.identity => {
                 Err(CryptoError::IdentityChanged.into())

@@ -135,6 +135,8 @@ fn user_name(user: Result<Path<String>, PathRejection>) -> Result<Vec<u8>, Refus
     if bytes.is_empty() || bytes.len() > MAX_USER_LEN {
         return Err(malformed("directory name length"));
     }
+    // One spelling per name (PROTOCOL.md §8.3.1): NFC, no control or formatting characters.
+    crate::name::check(&bytes).map_err(|_| malformed("directory name spelling"))?;
     Ok(bytes)
 }
 

@@ -17,8 +17,18 @@ mod slow;
 mod user_cmd;
 
 /// Missive: end-to-end encrypted messaging engine, relay and client.
+/// Exit status of `read` when some deliveries were dropped or refused (each is listed).
+const DROPPED: u8 = 3;
+
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Exit status: 0 done; 1 failed (the reason is on standard error); 2 bad \
+                  arguments; 3 `read` printed what it could but dropped or refused some \
+                  deliveries (each is listed).\n\
+                  MISSIVE_STATE and MISSIVE_RELAY stand for --state and --relay."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,14 +72,14 @@ enum Command {
         #[arg(long)]
         user: String,
         /// Where to keep this user's state (secret: readable by the owner only).
-        #[arg(long)]
+        #[arg(long, env = "MISSIVE_STATE")]
         state: PathBuf,
     },
     /// The platform's side for a stand-alone relay: certify a user's account (tier, Open
     /// Profile, advertiser) with the key in the relay's data directory.
     Certify {
         /// The user's state file.
-        #[arg(long)]
+        #[arg(long, env = "MISSIVE_STATE")]
         state: PathBuf,
         /// The relay's data directory (holds the platform key).
         #[arg(long, default_value = "missive-relay-data")]
@@ -88,10 +98,10 @@ enum Command {
     /// register its access keys, and take this month's tokens.
     Publish {
         /// The user's state file.
-        #[arg(long)]
+        #[arg(long, env = "MISSIVE_STATE")]
         state: PathBuf,
         /// Relay base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8700")]
+        #[arg(long, env = "MISSIVE_RELAY", default_value = "http://127.0.0.1:8700")]
         relay: String,
         /// How many one-time prekeys to add.
         #[arg(long, default_value_t = 20)]
@@ -100,16 +110,16 @@ enum Command {
     /// Send a text message to one user, or to several (one multi-recipient message).
     Send {
         /// The user's state file.
-        #[arg(long)]
+        #[arg(long, env = "MISSIVE_STATE")]
         state: PathBuf,
         /// Relay base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8700")]
+        #[arg(long, env = "MISSIVE_RELAY", default_value = "http://127.0.0.1:8700")]
         relay: String,
-        /// Recipient account names (up to 50).
-        #[arg(long, required = true)]
+        /// Recipient account names (up to 50), repeated or comma-separated: `--to bob,carol`.
+        #[arg(long, required = true, value_delimiter = ',')]
         to: Vec<String>,
-        /// The text.
-        text: String,
+        /// The text; without it, or with `-`, the text is read from standard input.
+        text: Option<String>,
     },
     /// Drive a relay with 1 KiB envelopes over many keep-alive connections and report
     /// deliveries per second and submit→202 latency (starts its own relay unless given one).
@@ -162,10 +172,10 @@ enum Command {
     /// Invite a member to connect (direct messages need an accepted connection).
     Invite {
         /// The user's state file.
-        #[arg(long)]
+        #[arg(long, env = "MISSIVE_STATE")]
         state: PathBuf,
         /// Relay base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8700")]
+        #[arg(long, env = "MISSIVE_RELAY", default_value = "http://127.0.0.1:8700")]
         relay: String,
         /// Whom to invite (account name).
         #[arg(long)]
@@ -177,10 +187,10 @@ enum Command {
     /// Accept a member's pending invitation.
     Accept {
         /// The user's state file.
-        #[arg(long)]
+        #[arg(long, env = "MISSIVE_STATE")]
         state: PathBuf,
         /// Relay base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8700")]
+        #[arg(long, env = "MISSIVE_RELAY", default_value = "http://127.0.0.1:8700")]
         relay: String,
         /// Whose invitation (account name).
         #[arg(long)]
@@ -189,11 +199,35 @@ enum Command {
     /// Fetch, decrypt and print everything waiting, then acknowledge it.
     Read {
         /// The user's state file.
-        #[arg(long)]
+        #[arg(long, env = "MISSIVE_STATE")]
         state: PathBuf,
         /// Relay base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8700")]
+        #[arg(long, env = "MISSIVE_RELAY", default_value = "http://127.0.0.1:8700")]
         relay: String,
+    },
+    /// Decline a member's pending invitation.
+    Decline {
+        /// The user's state file.
+        #[arg(long, env = "MISSIVE_STATE")]
+        state: PathBuf,
+        /// Relay base URL.
+        #[arg(long, env = "MISSIVE_RELAY", default_value = "http://127.0.0.1:8700")]
+        relay: String,
+        /// Whose invitation (account name).
+        #[arg(long)]
+        from: String,
+    },
+    /// Who this state belongs to: account name, mailbox, identity fingerprint, certificate.
+    Whoami {
+        /// The user's state file.
+        #[arg(long, env = "MISSIVE_STATE")]
+        state: PathBuf,
+    },
+    /// The people this state knows, and which of them are connections.
+    Contacts {
+        /// The user's state file.
+        #[arg(long, env = "MISSIVE_STATE")]
+        state: PathBuf,
     },
 }
 
@@ -232,6 +266,9 @@ fn main() -> ExitCode {
         }
         Command::Demo => demo::run(),
         Command::Init { user, state } => user_cmd::init(&state, &user),
+        Command::Decline { state, relay, from } => user_cmd::decline(&state, &relay, &from),
+        Command::Whoami { state } => user_cmd::whoami(&state),
+        Command::Contacts { state } => user_cmd::contacts(&state),
         Command::Certify {
             state,
             relay_data_dir,
@@ -252,8 +289,22 @@ fn main() -> ExitCode {
             relay,
             to,
             text,
-        } => user_cmd::send(&state, &relay, &to, &text),
-        Command::Read { state, relay } => user_cmd::read(&state, &relay),
+        } => {
+            user_cmd::message_text(text).and_then(|text| user_cmd::send(&state, &relay, &to, &text))
+        }
+        Command::Read { state, relay } => match user_cmd::read(&state, &relay) {
+            Ok(0) => Ok(()),
+            Ok(dropped) => {
+                let what = if dropped == 1 {
+                    "delivery"
+                } else {
+                    "deliveries"
+                };
+                eprintln!("{dropped} {what} could not be read (listed above)");
+                return ExitCode::from(DROPPED);
+            }
+            Err(e) => Err(e),
+        },
         Command::Load {
             relay,
             connections,

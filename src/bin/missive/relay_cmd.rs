@@ -24,13 +24,41 @@ pub(crate) fn run(data_dir: &Path, listen: SocketAddr, config: RelayConfig) -> R
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         tracing::info!(%addr, data_dir = %data_dir.display(), "relay listening");
         println!("relay listening on http://{addr}");
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        serve(listener, state, shutdown)
+        serve(listener, state, stop_signal())
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        tracing::info!("relay stopped");
+        println!("relay stopped");
+        Ok(())
     })
+}
+
+/// Ctrl-C, or SIGTERM (what `kill` and service managers send).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The platform key of the relay whose data directory is `data_dir`; refuses a directory
+/// that holds no relay (a mistyped path must not mint a new platform).
+pub(crate) fn existing_platform(data_dir: &Path) -> Result<Platform, String> {
+    if !data_dir.join("platform.key").exists() {
+        return Err(format!(
+            "{} holds no relay (no platform.key): give the --data-dir of a relay that has run",
+            data_dir.display()
+        ));
+    }
+    platform(data_dir)
 }
 
 /// The platform whose key is kept in `data_dir/platform.key`, created if missing.
@@ -59,8 +87,10 @@ pub(crate) fn platform(data_dir: &Path) -> Result<Platform, String> {
 pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person watching: a log file gets no escape codes.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }

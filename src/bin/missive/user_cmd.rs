@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use missive::client::{
-    Access, Client, ClientStore, Content, Event, Outgoing, StoreError, Unsaved, Waiting,
+    Access, Client, ClientStore, Connection, Content, Event, Outgoing, StoreError, Unsaved, Waiting,
 };
 use missive::envelope::MailboxId;
 use missive::platform::{Profile, monthly_tokens};
@@ -76,7 +76,46 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// `name` as the directory spells it (NFC), or why it cannot be an account name.
+pub(crate) fn account_name(name: &str) -> Result<String, String> {
+    missive::name::normalize(name).map_err(|e| format!("{}: {e}", printable(name)))
+}
+
+/// Text from other people, safe to print: control and invisible formatting characters are
+/// shown escaped, so a message cannot move the cursor, clear the screen or reorder a line.
+pub(crate) fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if missive::name::is_hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The message to send: `text`, or standard input when it is absent or `-`.
+pub(crate) fn message_text(text: Option<String>) -> Result<String, String> {
+    let text = match text.as_deref() {
+        None | Some("-") => {
+            let mut input = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+                .map_err(|e| format!("standard input: {e}"))?;
+            // The newline a shell or editor ends a file with is not part of the message.
+            input.strip_suffix('\n').map(str::to_owned).unwrap_or(input)
+        }
+        Some(_) => text.unwrap_or_default(),
+    };
+    if text.is_empty() {
+        return Err("nothing to send: the message is empty".into());
+    }
+    Ok(text)
+}
+
 pub(crate) fn init(state: &Path, user: &str) -> Result<(), String> {
+    let user = account_name(user)?;
     if state.exists() {
         return Err(format!("{} exists already", state.display()));
     }
@@ -98,7 +137,7 @@ pub(crate) fn certify(
     advertiser: bool,
 ) -> Result<(), String> {
     let mut client = load(state)?;
-    let mut platform = crate::relay_cmd::platform(relay_data_dir)?;
+    let mut platform = crate::relay_cmd::existing_platform(relay_data_dir)?;
     platform.register(*client.mailbox_id(), profile);
     let account = platform
         .certify_account(client.mailbox_id(), advertiser, now() + 365 * 86_400)
@@ -158,18 +197,44 @@ pub(crate) fn top_up(relay: &Relay, client: &mut Client, store: &mut dyn ClientS
 
 /// The mailbox of `user`, starting a session from the directory if they are new to us.
 pub(crate) fn contact(relay: &Relay, client: &mut Client, user: &str) -> Result<MailboxId, String> {
+    let user = account_name(user)?;
+    if user.as_bytes() == client.user() {
+        return Err(format!("{user} is you"));
+    }
     if let Some(c) = client.contact_by_user(user.as_bytes()) {
         return Ok(c.mailbox);
     }
-    let response = relay.lookup(client, user.as_bytes())?;
+    let response = relay.lookup(client, user.as_bytes()).map_err(|e| {
+        if e.contains(" 404 ") {
+            format!("no account named {user} on this relay")
+        } else {
+            format!("{user}: {e}")
+        }
+    })?;
     client
         .add_contact(&mut rand::rng(), user.as_bytes(), &response)
-        .map_err(|e| e.to_string())
+        .map_err(|e| format!("{user}: {e}"))
+}
+
+/// Receives, prints and saves what is waiting, then acknowledges it; how many deliveries
+/// were dropped or refused. Commands that act on the conversation start with it, as an app
+/// would be up to date before sending (an acceptance waiting unread would leave the
+/// connection unknown).
+fn catch_up(relay: &Relay, client: &mut Client, state: &Path) -> Result<usize, String> {
+    let received = receive_all(relay, client)?;
+    for line in &received.lines {
+        println!("{line}");
+    }
+    // Saved before acknowledging: a crash in between fetches them again, never loses them.
+    save(state, client)?;
+    relay.ack(client, received.ids)?;
+    Ok(received.dropped)
 }
 
 pub(crate) fn send(state: &Path, relay_url: &str, to: &[String], text: &str) -> Result<(), String> {
     let mut client = load(state)?;
     let relay = Relay::new(relay_url);
+    catch_up(&relay, &mut client, state)?;
     let mailboxes = to
         .iter()
         .map(|u| contact(&relay, &mut client, u))
@@ -185,7 +250,8 @@ pub(crate) fn send(state: &Path, relay_url: &str, to: &[String], text: &str) -> 
     };
     submit(&relay, &mut client, state, &outgoing)?;
     relay.sync(&mut client, &mut FileStore(state))?;
-    println!("sent to {}", to.join(", "));
+    let names: Vec<String> = to.iter().map(|u| printable(u)).collect();
+    println!("sent to {}", names.join(", "));
     Ok(())
 }
 
@@ -197,6 +263,12 @@ pub(crate) fn invite(
 ) -> Result<(), String> {
     let mut client = load(state)?;
     let relay = Relay::new(relay_url);
+    if client.account().is_none() {
+        return Err(format!(
+            "{} has no account certificate yet, so no invitation tokens: run `certify`, then `publish`",
+            printable(&String::from_utf8_lossy(client.user()))
+        ));
+    }
     let mailbox = contact(&relay, &mut client, to)?;
     if client.tokens(TokenKind::Invite) == 0 {
         top_up(&relay, &mut client, &mut FileStore(state));
@@ -206,17 +278,12 @@ pub(crate) fn invite(
         client.invite(&mut rand::rng(), &mailbox, note, now()),
     )?;
     relay.submit(&out)?;
-    println!("invited {to}");
+    println!("invited {}", account_name(to)?);
     Ok(())
 }
 
 pub(crate) fn accept(state: &Path, relay_url: &str, from: &str) -> Result<(), String> {
-    let mut client = load(state)?;
-    let relay = Relay::new(relay_url);
-    let mailbox = client
-        .contact_by_user(from.as_bytes())
-        .map(|c| c.mailbox)
-        .ok_or_else(|| format!("no invitation from {from}: run `read` first"))?;
+    let (mut client, relay, mailbox, from) = invitation(state, relay_url, from)?;
     let out = saved(state, client.accept(&mut rand::rng(), &mailbox, now()))?;
     submit(&relay, &mut client, state, &out)?;
     relay.sync(&mut client, &mut FileStore(state))?;
@@ -224,13 +291,79 @@ pub(crate) fn accept(state: &Path, relay_url: &str, from: &str) -> Result<(), St
     Ok(())
 }
 
-pub(crate) fn read(state: &Path, relay_url: &str) -> Result<(), String> {
+pub(crate) fn decline(state: &Path, relay_url: &str, from: &str) -> Result<(), String> {
+    let (mut client, relay, mailbox, from) = invitation(state, relay_url, from)?;
+    let out = saved(state, client.decline(&mut rand::rng(), &mailbox, now()))?;
+    submit(&relay, &mut client, state, &out)?;
+    println!("declined {from}'s invitation");
+    Ok(())
+}
+
+/// The state, the relay, and the mailbox of `from`, whose invitation waits for an answer.
+fn invitation(
+    state: &Path,
+    relay_url: &str,
+    from: &str,
+) -> Result<(Client, Relay, MailboxId, String), String> {
+    let from = account_name(from)?;
     let mut client = load(state)?;
     let relay = Relay::new(relay_url);
-    for line in receive_all(&relay, &mut client)? {
-        println!("{line}");
+    catch_up(&relay, &mut client, state)?;
+    let mailbox = client
+        .contact_by_user(from.as_bytes())
+        .map(|c| c.mailbox)
+        .filter(|m| matches!(client.connection(m), Connection::InvitedUs(_)))
+        .ok_or_else(|| format!("no invitation from {from} is waiting"))?;
+    Ok((client, relay, mailbox, from))
+}
+
+pub(crate) fn whoami(state: &Path) -> Result<(), String> {
+    let client = load(state)?;
+    let user = String::from_utf8_lossy(client.user()).into_owned();
+    println!("account  {}", printable(&user));
+    println!("mailbox  {}", hex::encode(client.mailbox_id().0));
+    println!("identity {}", hex::encode(client.identity().to_bytes()));
+    match client.account() {
+        Some(a) => println!(
+            "account certificate: {:?}{}, until {}",
+            a.tier,
+            if a.advertiser { ", advertiser" } else { "" },
+            a.expires
+        ),
+        None => println!("no account certificate (run `certify`, then `publish`)"),
     }
-    save(state, &client)?;
+    Ok(())
+}
+
+pub(crate) fn contacts(state: &Path) -> Result<(), String> {
+    let client = load(state)?;
+    let mut rows: Vec<(String, &'static str)> = client
+        .contacts()
+        .map(|c| {
+            let status = match client.connection(&c.mailbox) {
+                Connection::Connected => "connected",
+                Connection::Invited => "invited by you",
+                Connection::InvitedUs(_) => "invited you",
+                Connection::None => "not connected",
+            };
+            (printable(&String::from_utf8_lossy(&c.user)), status)
+        })
+        .collect();
+    rows.sort();
+    if rows.is_empty() {
+        println!("(no contacts yet)");
+    }
+    for (name, status) in rows {
+        println!("{name}: {status}");
+    }
+    Ok(())
+}
+
+/// Prints what is waiting; how many deliveries were dropped or refused.
+pub(crate) fn read(state: &Path, relay_url: &str) -> Result<usize, String> {
+    let mut client = load(state)?;
+    let relay = Relay::new(relay_url);
+    let dropped = catch_up(&relay, &mut client, state)?;
     // New group keys to register, or a contact key to replace after a removal.
     relay.sync(&mut client, &mut FileStore(state))?;
     // One-time prekeys running low: publish more.
@@ -243,7 +376,8 @@ pub(crate) fn read(state: &Path, relay_url: &str) -> Result<(), String> {
     }
     // Messages owed to group members who had not caught up, if it is time to try again.
     let again = saved(state, Ok(client.resend(now())))?;
-    submit(&relay, &mut client, state, &again)
+    submit(&relay, &mut client, state, &again)?;
+    Ok(dropped)
 }
 
 /// Submits what was sent (and saved); keeps what the relay could not deliver to some
@@ -264,25 +398,47 @@ fn submit(
     save(state, client)
 }
 
-/// Fetches, decrypts and acknowledges everything waiting; returns one line per event.
-pub(crate) fn receive_all(relay: &Relay, client: &mut Client) -> Result<Vec<String>, String> {
+/// What [`receive_all`] found: a line per event, the deliveries to acknowledge once the state
+/// is saved, and how many were dropped or refused.
+pub(crate) struct Received {
+    pub(crate) lines: Vec<String>,
+    pub(crate) ids: Vec<[u8; 16]>,
+    pub(crate) dropped: usize,
+}
+
+/// Fetches and decrypts everything waiting (the caller saves, then acknowledges `ids`).
+pub(crate) fn receive_all(relay: &Relay, client: &mut Client) -> Result<Received, String> {
     let deliveries = relay.fetch(client)?;
-    let mut lines = Vec::new();
-    let mut ids = Vec::new();
+    let mut received = Received {
+        lines: Vec::new(),
+        ids: Vec::new(),
+        dropped: 0,
+    };
     for d in deliveries {
         match client.receive(&d.delivery, now()) {
-            Ok(events) => lines.extend(events.iter().filter_map(|e| describe(client, e))),
-            Err(e) => lines.push(format!("(dropped a delivery: {e})")),
+            Ok(events) => {
+                for e in &events {
+                    received.dropped += usize::from(matches!(e, Event::Refused { .. }));
+                    received.lines.extend(describe(client, e));
+                }
+            }
+            Err(e) => {
+                received.dropped += 1;
+                received.lines.push(format!("(dropped a delivery: {e})"));
+            }
         }
-        ids.push(d.id);
+        received.ids.push(d.id);
     }
-    relay.ack(client, ids)?;
-    Ok(lines)
+    Ok(received)
 }
 
 /// A line for a person to read, or nothing for bookkeeping events. `name` turns a mailbox
 /// into the contact's account name.
 pub(crate) fn describe(client: &Client, event: &Event) -> Option<String> {
+    describe_raw(client, event).map(|line| printable(&line))
+}
+
+fn describe_raw(client: &Client, event: &Event) -> Option<String> {
     let name = |m: &MailboxId| {
         client.contact(m).map_or_else(
             || hex::encode(&m.0[..4]),
