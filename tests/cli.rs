@@ -8,10 +8,14 @@ use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_missive");
+/// The state files' key in these tests: a raw key (`MISSIVE_STATE_KEY`), so no command waits
+/// for Argon2id; `state_files_are_sealed` covers passphrases.
+const STATE_KEY: &str = "4d697373697665207465737420737461746520666f722074686520636c692121";
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     let out = Command::new(BIN)
         .current_dir(dir)
+        .env("MISSIVE_STATE_KEY", STATE_KEY)
         .args(args)
         .output()
         .unwrap();
@@ -103,17 +107,15 @@ fn two_users_connect_and_talk_through_a_relay_process() {
         let published = stdout(&run(&dir, &[&["publish", "--state", s][..], &r].concat()));
         assert!(published.contains("invite"), "{published}");
     }
-    let refused = Command::new(BIN)
-        .current_dir(&dir)
-        .args(
-            [
-                &["send", "--state", "alice.state", "--to", "bob", "too soon"][..],
-                &r,
-            ]
-            .concat(),
-        )
-        .output()
-        .unwrap();
+    let refused = attempt(
+        &dir,
+        &[
+            &["send", "--state", "alice.state", "--to", "bob", "too soon"][..],
+            &r,
+        ]
+        .concat(),
+        "",
+    );
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not connected"));
     run(
@@ -194,6 +196,7 @@ fn attempt(dir: &Path, args: &[&str], input: &str) -> Output {
     use std::io::Write;
     let mut child = Command::new(BIN)
         .current_dir(dir)
+        .env("MISSIVE_STATE_KEY", STATE_KEY)
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -527,5 +530,133 @@ fn a_read_that_drops_deliveries_says_so_with_its_own_status() {
         said.contains("(dropped a delivery: decryption failed)"),
         "{said}"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `missive ARGS` with a passphrase instead of the tests' raw key.
+fn with_passphrase(dir: &Path, phrase: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .env_remove("MISSIVE_STATE_KEY")
+        .env("MISSIVE_PASSPHRASE", phrase)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn state_files_are_sealed_and_a_damaged_one_is_refused() {
+    let dir = std::env::temp_dir().join(format!("missive-cli-sealed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A passphrase: Argon2id.
+    let made = with_passphrase(
+        &dir,
+        "hunter2",
+        &["init", "--user", "alice", "--state", "a.state"],
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let sealed = std::fs::read(dir.join("a.state")).unwrap();
+    assert!(sealed.starts_with(b"MSVSTATE"));
+    assert!(
+        !sealed.windows(5).any(|w| w == b"alice"),
+        "the name is not in the clear"
+    );
+    let who = with_passphrase(&dir, "hunter2", &["whoami", "--state", "a.state"]);
+    assert!(stdout(&who).contains("account  alice"), "{}", stdout(&who));
+    refused(
+        &with_passphrase(&dir, "hunter3", &["whoami", "--state", "a.state"]),
+        1,
+        "a.state: wrong passphrase or key, or the file was altered",
+    );
+    refused(
+        &attempt(&dir, &["whoami", "--state", "a.state"], ""),
+        1,
+        "a.state: it is sealed with a passphrase",
+    );
+    let no_secret = Command::new(BIN)
+        .current_dir(&dir)
+        .env_remove("MISSIVE_STATE_KEY")
+        .env_remove("MISSIVE_PASSPHRASE")
+        .args(["whoami", "--state", "a.state"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    refused(&no_secret, 1, "no passphrase: set MISSIVE_PASSPHRASE");
+
+    // A raw key, and every kind of damage: each header byte, bytes through the body, the tag.
+    run(&dir, &["init", "--user", "bob", "--state", "b.state"]);
+    let good = std::fs::read(dir.join("b.state")).unwrap();
+    let body = (50..good.len()).step_by(good.len() / 40);
+    let positions: Vec<usize> = (0..50)
+        .chain(body)
+        .chain(good.len() - 16..good.len())
+        .collect();
+    for at in positions {
+        let mut bad = good.clone();
+        bad[at] ^= 0x01;
+        std::fs::write(dir.join("bad.state"), &bad).unwrap();
+        let out = attempt(&dir, &["whoami", "--state", "bad.state"], "");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "byte {at} flipped loaded: {stderr}"
+        );
+        assert!(
+            stderr.starts_with("error: bad.state: "),
+            "byte {at}: {stderr}"
+        );
+        let said = [
+            "not a sealed state file",
+            "altered",
+            "version",
+            "key source",
+            "sealed with",
+        ];
+        assert!(
+            said.iter().any(|s| stderr.contains(s)),
+            "byte {at}: {stderr}"
+        );
+    }
+    for (keep, says) in [(5, "truncated: shorter than its header"), (60, "altered")] {
+        std::fs::write(dir.join("cut.state"), &good[..keep]).unwrap();
+        refused(
+            &attempt(&dir, &["whoami", "--state", "cut.state"], ""),
+            1,
+            says,
+        );
+    }
+
+    // A state saved in the clear by an earlier version is refused until `seal` seals it.
+    let mut memory = missive::client::MemoryStore::default();
+    let carol = missive::client::Client::new(&mut rand::rng(), b"carol");
+    carol.save_to(&mut rand::rng(), &mut memory).unwrap();
+    let clear = missive::client::ClientStore::load(&memory)
+        .unwrap()
+        .unwrap();
+    std::fs::write(dir.join("c.state"), &clear[..]).unwrap();
+    refused(
+        &attempt(&dir, &["whoami", "--state", "c.state"], ""),
+        1,
+        "c.state: not a sealed state file (a state saved in the clear by an earlier version is sealed once with `missive seal --state c.state`)",
+    );
+    let sealed = stdout(&run(&dir, &["seal", "--state", "c.state"]));
+    assert!(sealed.contains("c.state is sealed"), "{sealed}");
+    assert!(
+        std::fs::read(dir.join("c.state"))
+            .unwrap()
+            .starts_with(b"MSVSTATE")
+    );
+    let who = run(&dir, &["whoami", "--state", "c.state"]);
+    assert!(stdout(&who).contains("account  carol"));
+    // Sealing a sealed file changes nothing it holds.
+    run(&dir, &["seal", "--state", "c.state"]);
+    assert!(stdout(&run(&dir, &["whoami", "--state", "c.state"])).contains("account  carol"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -14,6 +14,7 @@ mod http;
 mod load;
 mod relay_cmd;
 mod slow;
+mod state_file;
 mod user_cmd;
 
 /// Missive: end-to-end encrypted messaging engine, relay and client.
@@ -27,7 +28,9 @@ const DROPPED: u8 = 3;
     after_help = "Exit status: 0 done; 1 failed (the reason is on standard error); 2 bad \
                   arguments; 3 `read` printed what it could but dropped or refused some \
                   deliveries (each is listed).\n\
-                  MISSIVE_STATE and MISSIVE_RELAY stand for --state and --relay."
+                  MISSIVE_STATE and MISSIVE_RELAY stand for --state and --relay. State files \
+                  are sealed under MISSIVE_PASSPHRASE (Argon2id), or MISSIVE_STATE_KEY (64 hex \
+                  digits), or a passphrase typed on the terminal."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -217,6 +220,12 @@ enum Command {
         #[arg(long)]
         from: String,
     },
+    /// Seal a state file saved in the clear by an earlier version (others refuse to read one).
+    Seal {
+        /// The user's state file.
+        #[arg(long, env = "MISSIVE_STATE")]
+        state: PathBuf,
+    },
     /// Who this state belongs to: account name, mailbox, identity fingerprint, certificate.
     Whoami {
         /// The user's state file.
@@ -268,6 +277,7 @@ fn main() -> ExitCode {
         Command::Init { user, state } => user_cmd::init(&state, &user),
         Command::Decline { state, relay, from } => user_cmd::decline(&state, &relay, &from),
         Command::Whoami { state } => user_cmd::whoami(&state),
+        Command::Seal { state } => user_cmd::seal(&state),
         Command::Contacts { state } => user_cmd::contacts(&state),
         Command::Certify {
             state,

@@ -75,7 +75,7 @@ pub(crate) fn platform(data_dir: &Path) -> Result<Platform, String> {
             std::fs::create_dir_all(data_dir)
                 .map_err(|e| format!("{}: {e}", data_dir.display()))?;
             let platform = Platform::new(&mut rand::rng());
-            crate::user_cmd::write_private(&path, &platform.to_seed()[..])
+            crate::state_file::write_private(&path, &platform.to_seed()[..])
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             Ok(platform)
         }

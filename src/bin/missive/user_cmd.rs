@@ -9,71 +9,48 @@ use missive::envelope::MailboxId;
 use missive::platform::{Profile, monthly_tokens};
 use missive::relay_api::PrekeyStock;
 use missive::token::TokenKind;
-use rand::CryptoRng;
-use zeroize::Zeroizing;
 
 use crate::http::{Relay, now};
+use crate::state_file::StateFile;
 
-/// The client's state in a file: written atomically, readable by the owner only.
-///
-/// The state holds every secret of the user; this command-line client keeps it in a file the
-/// way `ssh` keeps keys. Apps should encrypt it with a key from the platform's keystore.
-pub(crate) struct FileStore<'a>(pub(crate) &'a Path);
-
-impl ClientStore for FileStore<'_> {
-    fn load(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        match std::fs::read(self.0) {
-            Ok(bytes) => Ok(Some(Zeroizing::new(bytes))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(_) => Err(StoreError::Backend),
-        }
-    }
-
-    fn save(&mut self, _: &mut dyn CryptoRng, state: &[u8]) -> Result<(), StoreError> {
-        let tmp = self.0.with_extension("tmp");
-        write_private(&tmp, state).map_err(|_| StoreError::Backend)?;
-        std::fs::rename(&tmp, self.0).map_err(|_| StoreError::Backend)
-    }
+/// Opens the state file at `path` and loads the client in it.
+pub(crate) fn open(path: &Path) -> Result<(Client, StateFile), String> {
+    open_file(StateFile::open(path, false)?)
 }
 
-/// Loads the client state from `path`.
-pub(crate) fn load(path: &Path) -> Result<Client, String> {
-    match Client::load_from(&FileStore(path)) {
-        Ok(Some(client)) => Ok(client),
+fn open_file(file: StateFile) -> Result<(Client, StateFile), String> {
+    let path = file.path().to_owned();
+    let path = path.as_path();
+    match Client::load_from(&file) {
+        Ok(Some(client)) => Ok((client, file)),
         Ok(None) => Err(format!(
             "{}: no such file (run `init` first)",
+            path.display()
+        )),
+        Err(StoreError::Tampered) => Err(format!(
+            "{}: wrong passphrase or key, or the file was altered",
             path.display()
         )),
         Err(e) => Err(format!("{}: {e}", path.display())),
     }
 }
 
-/// Writes the client state to `path` (see [`FileStore`]).
-pub(crate) fn save(path: &Path, client: &Client) -> Result<(), String> {
+/// Seals the client state into its file.
+pub(crate) fn save(file: &mut StateFile, client: &Client) -> Result<(), String> {
     client
-        .save_to(&mut rand::rng(), &mut FileStore(path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .save_to(&mut rand::rng(), file)
+        .map_err(|e| format!("{}: {e}", file.path().display()))
 }
 
-/// What a send produced, once the state that sent it is in `path`.
+/// What a send produced, once the state that sent it is in its file.
 pub(crate) fn saved<T>(
-    path: &Path,
+    file: &mut StateFile,
     sent: Result<Unsaved<'_, T>, missive::Error>,
 ) -> Result<T, String> {
+    let path = file.path().to_owned();
     sent.map_err(|e| e.to_string())?
-        .save(&mut rand::rng(), &mut FileStore(path))
+        .save(&mut rand::rng(), file)
         .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 /// `name` as the directory spells it (NFC), or why it cannot be an account name.
@@ -116,11 +93,9 @@ pub(crate) fn message_text(text: Option<String>) -> Result<String, String> {
 
 pub(crate) fn init(state: &Path, user: &str) -> Result<(), String> {
     let user = account_name(user)?;
-    if state.exists() {
-        return Err(format!("{} exists already", state.display()));
-    }
+    let mut file = StateFile::create(state)?;
     let client = Client::new(&mut rand::rng(), user.as_bytes());
-    save(state, &client)?;
+    save(&mut file, &client)?;
     println!(
         "created {user}: mailbox {}",
         hex::encode(client.mailbox_id().0)
@@ -136,7 +111,7 @@ pub(crate) fn certify(
     profile: Profile,
     advertiser: bool,
 ) -> Result<(), String> {
-    let mut client = load(state)?;
+    let (mut client, mut file) = open(state)?;
     let mut platform = crate::relay_cmd::existing_platform(relay_data_dir)?;
     platform.register(*client.mailbox_id(), profile);
     let account = platform
@@ -145,7 +120,7 @@ pub(crate) fn certify(
     client.set_platform_key(platform.public_key());
     client.set_profile(profile);
     client.set_account(account);
-    save(state, &client)?;
+    save(&mut file, &client)?;
     println!(
         "certified: {:?}{}",
         profile.tier,
@@ -155,12 +130,11 @@ pub(crate) fn certify(
 }
 
 pub(crate) fn publish(state: &Path, relay: &str, count: usize) -> Result<(), String> {
-    let mut client = load(state)?;
+    let (mut client, mut file) = open(state)?;
     let relay = Relay::new(relay);
-    let mut store = FileStore(state);
-    relay.publish(&mut client, &mut store, count)?;
-    relay.sync(&mut client, &mut store)?;
-    let tokens = top_up(&relay, &mut client, &mut store);
+    relay.publish(&mut client, &mut file, count)?;
+    relay.sync(&mut client, &mut file)?;
+    let tokens = top_up(&relay, &mut client, &mut file);
     println!("published a bundle and {count} one-time prekeys; registered access keys{tokens}");
     Ok(())
 }
@@ -220,21 +194,21 @@ pub(crate) fn contact(relay: &Relay, client: &mut Client, user: &str) -> Result<
 /// were dropped or refused. Commands that act on the conversation start with it, as an app
 /// would be up to date before sending (an acceptance waiting unread would leave the
 /// connection unknown).
-fn catch_up(relay: &Relay, client: &mut Client, state: &Path) -> Result<usize, String> {
+fn catch_up(relay: &Relay, client: &mut Client, file: &mut StateFile) -> Result<usize, String> {
     let received = receive_all(relay, client)?;
     for line in &received.lines {
         println!("{line}");
     }
     // Saved before acknowledging: a crash in between fetches them again, never loses them.
-    save(state, client)?;
+    save(file, client)?;
     relay.ack(client, received.ids)?;
     Ok(received.dropped)
 }
 
 pub(crate) fn send(state: &Path, relay_url: &str, to: &[String], text: &str) -> Result<(), String> {
-    let mut client = load(state)?;
+    let (mut client, mut file) = open(state)?;
     let relay = Relay::new(relay_url);
-    catch_up(&relay, &mut client, state)?;
+    catch_up(&relay, &mut client, &mut file)?;
     let mailboxes = to
         .iter()
         .map(|u| contact(&relay, &mut client, u))
@@ -242,14 +216,17 @@ pub(crate) fn send(state: &Path, relay_url: &str, to: &[String], text: &str) -> 
     let content = Content::text(text);
     // Saved first: a crash after submitting must not reuse a message key.
     let outgoing = match mailboxes.as_slice() {
-        [one] => saved(state, client.send(&mut rand::rng(), one, &content, now()))?,
+        [one] => saved(
+            &mut file,
+            client.send(&mut rand::rng(), one, &content, now()),
+        )?,
         many => {
             let sent = client.send_multi(&mut rand::rng(), many, &content, now());
-            saved(state, sent)?.1
+            saved(&mut file, sent)?.1
         }
     };
-    submit(&relay, &mut client, state, &outgoing)?;
-    relay.sync(&mut client, &mut FileStore(state))?;
+    submit(&relay, &mut client, &mut file, &outgoing)?;
+    relay.sync(&mut client, &mut file)?;
     let names: Vec<String> = to.iter().map(|u| printable(u)).collect();
     println!("sent to {}", names.join(", "));
     Ok(())
@@ -261,7 +238,7 @@ pub(crate) fn invite(
     to: &str,
     note: Option<&str>,
 ) -> Result<(), String> {
-    let mut client = load(state)?;
+    let (mut client, mut file) = open(state)?;
     let relay = Relay::new(relay_url);
     if client.account().is_none() {
         return Err(format!(
@@ -271,10 +248,10 @@ pub(crate) fn invite(
     }
     let mailbox = contact(&relay, &mut client, to)?;
     if client.tokens(TokenKind::Invite) == 0 {
-        top_up(&relay, &mut client, &mut FileStore(state));
+        top_up(&relay, &mut client, &mut file);
     }
     let out = saved(
-        state,
+        &mut file,
         client.invite(&mut rand::rng(), &mailbox, note, now()),
     )?;
     relay.submit(&out)?;
@@ -283,18 +260,18 @@ pub(crate) fn invite(
 }
 
 pub(crate) fn accept(state: &Path, relay_url: &str, from: &str) -> Result<(), String> {
-    let (mut client, relay, mailbox, from) = invitation(state, relay_url, from)?;
-    let out = saved(state, client.accept(&mut rand::rng(), &mailbox, now()))?;
-    submit(&relay, &mut client, state, &out)?;
-    relay.sync(&mut client, &mut FileStore(state))?;
+    let (mut client, mut file, relay, mailbox, from) = invitation(state, relay_url, from)?;
+    let out = saved(&mut file, client.accept(&mut rand::rng(), &mailbox, now()))?;
+    submit(&relay, &mut client, &mut file, &out)?;
+    relay.sync(&mut client, &mut file)?;
     println!("connected with {from}");
     Ok(())
 }
 
 pub(crate) fn decline(state: &Path, relay_url: &str, from: &str) -> Result<(), String> {
-    let (mut client, relay, mailbox, from) = invitation(state, relay_url, from)?;
-    let out = saved(state, client.decline(&mut rand::rng(), &mailbox, now()))?;
-    submit(&relay, &mut client, state, &out)?;
+    let (mut client, mut file, relay, mailbox, from) = invitation(state, relay_url, from)?;
+    let out = saved(&mut file, client.decline(&mut rand::rng(), &mailbox, now()))?;
+    submit(&relay, &mut client, &mut file, &out)?;
     println!("declined {from}'s invitation");
     Ok(())
 }
@@ -304,21 +281,29 @@ fn invitation(
     state: &Path,
     relay_url: &str,
     from: &str,
-) -> Result<(Client, Relay, MailboxId, String), String> {
+) -> Result<(Client, StateFile, Relay, MailboxId, String), String> {
     let from = account_name(from)?;
-    let mut client = load(state)?;
+    let (mut client, mut file) = open(state)?;
     let relay = Relay::new(relay_url);
-    catch_up(&relay, &mut client, state)?;
+    catch_up(&relay, &mut client, &mut file)?;
     let mailbox = client
         .contact_by_user(from.as_bytes())
         .map(|c| c.mailbox)
         .filter(|m| matches!(client.connection(m), Connection::InvitedUs(_)))
         .ok_or_else(|| format!("no invitation from {from} is waiting"))?;
-    Ok((client, relay, mailbox, from))
+    Ok((client, file, relay, mailbox, from))
+}
+
+/// Seals a state saved in the clear by an earlier version (a sealed one is left as it is).
+pub(crate) fn seal(state: &Path) -> Result<(), String> {
+    let (client, mut file) = open_file(StateFile::open(state, true)?)?;
+    save(&mut file, &client)?;
+    println!("{} is sealed", state.display());
+    Ok(())
 }
 
 pub(crate) fn whoami(state: &Path) -> Result<(), String> {
-    let client = load(state)?;
+    let (client, _) = open(state)?;
     let user = String::from_utf8_lossy(client.user()).into_owned();
     println!("account  {}", printable(&user));
     println!("mailbox  {}", hex::encode(client.mailbox_id().0));
@@ -336,7 +321,7 @@ pub(crate) fn whoami(state: &Path) -> Result<(), String> {
 }
 
 pub(crate) fn contacts(state: &Path) -> Result<(), String> {
-    let client = load(state)?;
+    let (client, _) = open(state)?;
     let mut rows: Vec<(String, &'static str)> = client
         .contacts()
         .map(|c| {
@@ -361,22 +346,22 @@ pub(crate) fn contacts(state: &Path) -> Result<(), String> {
 
 /// Prints what is waiting; how many deliveries were dropped or refused.
 pub(crate) fn read(state: &Path, relay_url: &str) -> Result<usize, String> {
-    let mut client = load(state)?;
+    let (mut client, mut file) = open(state)?;
     let relay = Relay::new(relay_url);
-    let dropped = catch_up(&relay, &mut client, state)?;
+    let dropped = catch_up(&relay, &mut client, &mut file)?;
     // New group keys to register, or a contact key to replace after a removal.
-    relay.sync(&mut client, &mut FileStore(state))?;
+    relay.sync(&mut client, &mut file)?;
     // One-time prekeys running low: publish more.
     let user = client.user().to_vec();
     let left = relay.stock(&client, &user)?;
     let wanted = client.prekeys_wanted(&PrekeyStock { one_time: left });
     if wanted > 0 {
-        relay.publish(&mut client, &mut FileStore(state), wanted)?;
+        relay.publish(&mut client, &mut file, wanted)?;
         println!("(published {wanted} more one-time prekeys: {left} were left)");
     }
     // Messages owed to group members who had not caught up, if it is time to try again.
-    let again = saved(state, Ok(client.resend(now())))?;
-    submit(&relay, &mut client, state, &again)?;
+    let again = saved(&mut file, Ok(client.resend(now())))?;
+    submit(&relay, &mut client, &mut file, &again)?;
     Ok(dropped)
 }
 
@@ -385,7 +370,7 @@ pub(crate) fn read(state: &Path, relay_url: &str) -> Result<usize, String> {
 fn submit(
     relay: &Relay,
     client: &mut Client,
-    state: &Path,
+    file: &mut StateFile,
     out: &[Outgoing],
 ) -> Result<(), String> {
     let missed = relay.submit(out)?;
@@ -395,7 +380,7 @@ fn submit(
     for (sent, mailboxes) in &missed {
         client.undelivered(sent, mailboxes, now());
     }
-    save(state, client)
+    save(file, client)
 }
 
 /// What [`receive_all`] found: a line per event, the deliveries to acknowledge once the state

@@ -1,0 +1,308 @@
+//! The command-line client's state file: the engine's state sealed under a key derived from
+//! a passphrase, so a copied or altered file gives nothing away and loads nothing.
+//!
+//! Layout (every header byte is bound into the seal as associated data, so a flipped byte
+//! anywhere is refused):
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 8 | magic `MSVSTATE` |
+//! | 1 | version, 1 |
+//! | 1 | key source: 1 Argon2id of a passphrase, 2 a raw key (`MISSIVE_STATE_KEY`) |
+//! | 12 | Argon2id memory (KiB), passes, lanes: u32 little-endian each (zero for a raw key) |
+//! | 16 | salt |
+//! | 12 | nonce, fresh for every save |
+//! | rest | ChaCha20-Poly1305 of the engine's state (PROTOCOL.md §9.6), with its tag |
+//!
+//! A file without the magic is a state saved in the clear by an earlier version. It is read
+//! only by `missive seal`, which seals it: accepting one anywhere else would let whoever can
+//! write the file swap in a state of their own.
+
+use std::path::{Path, PathBuf};
+
+use missive::client::{ClientStore, StoreError};
+use missive::crypto::aead::{AeadKey, NONCE_LEN};
+use rand::{CryptoRng, RngExt};
+use zeroize::Zeroizing;
+
+const MAGIC: &[u8; 8] = b"MSVSTATE";
+const VERSION: u8 = 1;
+const HEADER_LEN: usize = 8 + 1 + 1 + 12 + 16 + NONCE_LEN;
+const ARGON2ID: u8 = 1;
+const RAW_KEY: u8 = 2;
+/// RFC 9106's second recommended setting, with one lane: 64 MiB and three passes.
+const MEMORY_KIB: u32 = 64 * 1024;
+const PASSES: u32 = 3;
+const LANES: u32 = 1;
+/// What a header may ask for before its seal is checked: a flipped byte must not make the
+/// client allocate gigabytes or run for minutes before refusing the file.
+const MAX_MEMORY_KIB: u32 = 1024 * 1024;
+const MAX_PASSES: u32 = 16;
+const MAX_LANES: u32 = 16;
+
+/// Where the key comes from.
+enum Secret {
+    Passphrase(Zeroizing<String>),
+    Key(Zeroizing<[u8; 32]>),
+}
+
+/// How the file's key is made: its source byte, Argon2id's costs and the salt.
+#[derive(Clone, Copy)]
+struct Params {
+    source: u8,
+    memory_kib: u32,
+    passes: u32,
+    lanes: u32,
+    salt: [u8; 16],
+}
+
+impl Params {
+    fn fresh(source: u8) -> Self {
+        let (memory_kib, passes, lanes) = if source == ARGON2ID {
+            (MEMORY_KIB, PASSES, LANES)
+        } else {
+            (0, 0, 0)
+        };
+        Self {
+            source,
+            memory_kib,
+            passes,
+            lanes,
+            salt: rand::rng().random(),
+        }
+    }
+
+    fn header(&self, nonce: &[u8; NONCE_LEN]) -> Vec<u8> {
+        let mut h = Vec::with_capacity(HEADER_LEN);
+        h.extend_from_slice(MAGIC);
+        h.extend([VERSION, self.source]);
+        for v in [self.memory_kib, self.passes, self.lanes] {
+            h.extend(v.to_le_bytes());
+        }
+        h.extend(self.salt);
+        h.extend(nonce);
+        h
+    }
+
+    /// The parameters and nonce of a sealed file's header.
+    fn parse(header: &[u8]) -> Result<(Self, [u8; NONCE_LEN]), String> {
+        let u32_at = |at: usize| {
+            u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+        };
+        if header[8] != VERSION {
+            return Err(format!(
+                "version {} is not one this client reads",
+                header[8]
+            ));
+        }
+        let params = Self {
+            source: header[9],
+            memory_kib: u32_at(10),
+            passes: u32_at(14),
+            lanes: u32_at(18),
+            salt: header[22..38].try_into().map_err(|_| "truncated")?,
+        };
+        let nonce = header[38..HEADER_LEN].try_into().map_err(|_| "truncated")?;
+        Ok((params, nonce))
+    }
+
+    fn key(&self, secret: &Secret) -> Result<AeadKey, String> {
+        match (self.source, secret) {
+            (RAW_KEY, Secret::Key(key)) => Ok(AeadKey::new(key)),
+            (ARGON2ID, Secret::Passphrase(phrase)) => {
+                if self.memory_kib > MAX_MEMORY_KIB
+                    || self.passes > MAX_PASSES
+                    || self.lanes > MAX_LANES
+                {
+                    return Err("its header asks for more work than a state file may".into());
+                }
+                let params =
+                    argon2::Params::new(self.memory_kib, self.passes, self.lanes, Some(32))
+                        .map_err(|e| format!("its header is not valid Argon2id: {e}"))?;
+                let kdf =
+                    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+                let mut key = Zeroizing::new([0u8; 32]);
+                kdf.hash_password_into(phrase.as_bytes(), &self.salt, &mut key[..])
+                    .map_err(|e| format!("deriving its key: {e}"))?;
+                Ok(AeadKey::new(&key))
+            }
+            (RAW_KEY, Secret::Passphrase(_)) => Err(
+                "it is sealed with a raw key: set MISSIVE_STATE_KEY".into(),
+            ),
+            (ARGON2ID, Secret::Key(_)) => Err(
+                "it is sealed with a passphrase: set MISSIVE_PASSPHRASE (and not MISSIVE_STATE_KEY)"
+                    .into(),
+            ),
+            (other, _) => Err(format!("key source {other} is not one this client knows")),
+        }
+    }
+}
+
+/// One user's state file, with the key that opens it.
+pub(crate) struct StateFile {
+    path: PathBuf,
+    params: Params,
+    key: AeadKey,
+    /// The file was in the clear (an earlier version): the next save seals it.
+    legacy: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl StateFile {
+    /// A new state file at `path` (not written until the first save).
+    pub(crate) fn create(path: &Path) -> Result<Self, String> {
+        if path.exists() {
+            return Err(format!("{} exists already", path.display()));
+        }
+        let secret = secret(path, true)?;
+        let params = Params::fresh(source(&secret));
+        let key = params
+            .key(&secret)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Self {
+            path: path.to_owned(),
+            params,
+            key,
+            legacy: None,
+        })
+    }
+
+    /// The state file at `path`, its key derived from the passphrase or key in the
+    /// environment (or typed, on a terminal). With `clear_allowed`, a state saved in the clear
+    /// by an earlier version is read, to be sealed by the next save.
+    pub(crate) fn open(path: &Path, clear_allowed: bool) -> Result<Self, String> {
+        let fail = |e: String| format!("{}: {e}", path.display());
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => Zeroizing::new(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(fail("no such file (run `init` first)".into()));
+            }
+            Err(e) => return Err(fail(e.to_string())),
+        };
+        let magic_so_far = &bytes[..bytes.len().min(MAGIC.len())];
+        if bytes.len() < HEADER_LEN && MAGIC.starts_with(magic_so_far) {
+            return Err(fail("truncated: shorter than its header".into()));
+        }
+        if !bytes.starts_with(MAGIC) {
+            if !clear_allowed {
+                return Err(fail(format!(
+                    "not a sealed state file (a state saved in the clear by an earlier version \
+                     is sealed once with `missive seal --state {}`)",
+                    path.display()
+                )));
+            }
+            let secret = secret(path, true)?;
+            let params = Params::fresh(source(&secret));
+            let key = params.key(&secret).map_err(fail)?;
+            return Ok(Self {
+                path: path.to_owned(),
+                params,
+                key,
+                legacy: Some(bytes),
+            });
+        }
+        let (params, _) = Params::parse(&bytes[..HEADER_LEN]).map_err(fail)?;
+        let secret = secret(path, false)?;
+        let key = params.key(&secret).map_err(fail)?;
+        Ok(Self {
+            path: path.to_owned(),
+            params,
+            key,
+            legacy: None,
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl ClientStore for StateFile {
+    fn load(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        if let Some(clear) = &self.legacy {
+            return Ok(Some(clear.clone()));
+        }
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => Zeroizing::new(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(_) => return Err(StoreError::Backend),
+        };
+        let header = bytes.get(..HEADER_LEN).ok_or(StoreError::Tampered)?;
+        let (_, nonce) = Params::parse(header).map_err(|_| StoreError::Tampered)?;
+        let mut sealed = Zeroizing::new(bytes[HEADER_LEN..].to_vec());
+        self.key
+            .open_in_place(&nonce, header, &mut sealed)
+            .map_err(|_| StoreError::Tampered)?;
+        Ok(Some(sealed))
+    }
+
+    fn save(&mut self, rng: &mut dyn CryptoRng, state: &[u8]) -> Result<(), StoreError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.fill_bytes(&mut nonce);
+        let mut file = self.params.header(&nonce);
+        let sealed = self.key.seal(&nonce, &file, state);
+        file.extend(sealed);
+        let tmp = self.path.with_extension("tmp");
+        write_private(&tmp, &file).map_err(|_| StoreError::Backend)?;
+        std::fs::rename(&tmp, &self.path).map_err(|_| StoreError::Backend)?;
+        self.legacy = None;
+        Ok(())
+    }
+}
+
+fn source(secret: &Secret) -> u8 {
+    match secret {
+        Secret::Passphrase(_) => ARGON2ID,
+        Secret::Key(_) => RAW_KEY,
+    }
+}
+
+/// The key or passphrase: `MISSIVE_STATE_KEY` (64 hex digits, for scripts that keep a key
+/// elsewhere), else `MISSIVE_PASSPHRASE`, else typed on the terminal (twice for a new file).
+fn secret(path: &Path, new: bool) -> Result<Secret, String> {
+    if let Ok(hex_key) = std::env::var("MISSIVE_STATE_KEY") {
+        let key = Zeroizing::new(hex::decode(hex_key.trim()).unwrap_or_default());
+        let key: [u8; 32] = key
+            .as_slice()
+            .try_into()
+            .map_err(|_| "MISSIVE_STATE_KEY must be 64 hex digits (32 bytes)".to_owned())?;
+        return Ok(Secret::Key(Zeroizing::new(key)));
+    }
+    if let Ok(phrase) = std::env::var("MISSIVE_PASSPHRASE") {
+        return passphrase(Zeroizing::new(phrase));
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(format!(
+            "{}: no passphrase: set MISSIVE_PASSPHRASE (or MISSIVE_STATE_KEY), or run in a terminal",
+            path.display()
+        ));
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map(Zeroizing::new)
+            .map_err(|e| format!("reading the passphrase: {e}"))
+    };
+    let phrase = ask(&format!("passphrase for {}: ", path.display()))?;
+    if new && *ask("again: ")? != *phrase {
+        return Err("the passphrases differ".into());
+    }
+    passphrase(phrase)
+}
+
+fn passphrase(phrase: Zeroizing<String>) -> Result<Secret, String> {
+    if phrase.is_empty() {
+        return Err("the passphrase is empty".into());
+    }
+    Ok(Secret::Passphrase(phrase))
+}
+
+/// Writes `bytes` to `path`, readable by the owner only, and waits until they are on disk.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
