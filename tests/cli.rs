@@ -660,3 +660,83 @@ fn state_files_are_sealed_and_a_damaged_one_is_refused() {
     assert!(stdout(&run(&dir, &["whoami", "--state", "c.state"])).contains("account  carol"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A TLS-terminating proxy on a loopback port in front of `relay` (as Caddy or nginx would
+/// be), with the test certificate for `localhost` issued by `tests/fixtures/tls/ca.pem` (a
+/// test-only authority whose key was discarded). Returns its `https://` URL.
+fn tls_proxy(relay: &str) -> String {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let chain = CertificateDer::pem_file_iter(fixtures.join("relay.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(fixtures.join("relay.key")).unwrap();
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let backend = relay.trim_start_matches("http://").to_owned();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((socket, _)) = listener.accept().await {
+                let (acceptor, backend) = (acceptor.clone(), backend.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    let Ok(mut plain) = tokio::net::TcpStream::connect(&backend).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+    });
+    format!("https://localhost:{port}")
+}
+
+#[test]
+fn the_client_speaks_tls_to_a_relay_behind_a_proxy() {
+    let dir = std::env::temp_dir().join(format!("missive-cli-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_relay, plain) = start_relay(&dir);
+    let url = tls_proxy(&plain);
+    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem");
+    run(&dir, &["init", "--user", "alice", "--state", "a.state"]);
+    // Without the relay's authority the certificate is not trusted, and nothing is sent.
+    let untrusted = attempt(
+        &dir,
+        &["publish", "--state", "a.state", "--relay", &url],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(untrusted.status.code(), Some(1), "{stderr}");
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+    let trusted = Command::new(BIN)
+        .current_dir(&dir)
+        .env("MISSIVE_STATE_KEY", STATE_KEY)
+        .env("MISSIVE_CA_CERT", &ca)
+        .args(["publish", "--state", "a.state", "--relay", &url])
+        .output()
+        .unwrap();
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    assert!(stdout(&trusted).contains("published a bundle"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -94,7 +94,7 @@ pub(crate) fn run() -> Result<(), String> {
         data_dir.display()
     );
     let demo = Demo {
-        relay: Relay::new(&format!("http://{addr}")),
+        relay: Relay::new(&format!("http://{addr}"))?,
         data_dir: data_dir.clone(),
         stores: RefCell::default(),
         stored: RefCell::default(),

@@ -25,20 +25,47 @@ pub(crate) fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// TLS with rustls: the web's roots, or only those in `MISSIVE_CA_CERT`.
+fn tls_config() -> Result<ureq::tls::TlsConfig, String> {
+    use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
+    let Some(path) = std::env::var_os("MISSIVE_CA_CERT") else {
+        return Ok(TlsConfig::builder().root_certs(RootCerts::WebPki).build());
+    };
+    let shown = std::path::Path::new(&path).display().to_string();
+    let pem = std::fs::read(&path).map_err(|e| format!("MISSIVE_CA_CERT {shown}: {e}"))?;
+    let roots: Vec<Certificate<'static>> = parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(c)) => Some(Ok(c)),
+            Ok(_) => None,
+            Err(e) => Some(Err(format!("MISSIVE_CA_CERT {shown}: {e}"))),
+        })
+        .collect::<Result<_, _>>()?;
+    if roots.is_empty() {
+        return Err(format!("MISSIVE_CA_CERT {shown}: no certificate in it"));
+    }
+    Ok(TlsConfig::builder()
+        .root_certs(RootCerts::new_with_certs(&roots))
+        .build())
+}
+
 fn user_hex(user: &[u8]) -> String {
     hex::encode(user)
 }
 
 impl Relay {
-    pub(crate) fn new(base: &str) -> Self {
+    /// A relay at `base`: `http://` on a trusted network, `https://` anywhere else (verified
+    /// against the Mozilla roots, or against `MISSIVE_CA_CERT`, a PEM file, for a relay with
+    /// a private certificate authority).
+    pub(crate) fn new(base: &str) -> Result<Self, String> {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .tls_config(tls_config()?)
             .build()
             .into();
-        Self {
+        Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             agent,
-        }
+        })
     }
 
     fn auth(client: &Client, method: &str, path: &str, body: &[u8]) -> String {

@@ -131,7 +131,7 @@ pub(crate) fn certify(
 
 pub(crate) fn publish(state: &Path, relay: &str, count: usize) -> Result<(), String> {
     let (mut client, mut file) = open(state)?;
-    let relay = Relay::new(relay);
+    let relay = Relay::new(relay)?;
     relay.publish(&mut client, &mut file, count)?;
     relay.sync(&mut client, &mut file)?;
     let tokens = top_up(&relay, &mut client, &mut file);
@@ -207,7 +207,7 @@ fn catch_up(relay: &Relay, client: &mut Client, file: &mut StateFile) -> Result<
 
 pub(crate) fn send(state: &Path, relay_url: &str, to: &[String], text: &str) -> Result<(), String> {
     let (mut client, mut file) = open(state)?;
-    let relay = Relay::new(relay_url);
+    let relay = Relay::new(relay_url)?;
     catch_up(&relay, &mut client, &mut file)?;
     let mailboxes = to
         .iter()
@@ -239,7 +239,7 @@ pub(crate) fn invite(
     note: Option<&str>,
 ) -> Result<(), String> {
     let (mut client, mut file) = open(state)?;
-    let relay = Relay::new(relay_url);
+    let relay = Relay::new(relay_url)?;
     if client.account().is_none() {
         return Err(format!(
             "{} has no account certificate yet, so no invitation tokens: run `certify`, then `publish`",
@@ -284,7 +284,7 @@ fn invitation(
 ) -> Result<(Client, StateFile, Relay, MailboxId, String), String> {
     let from = account_name(from)?;
     let (mut client, mut file) = open(state)?;
-    let relay = Relay::new(relay_url);
+    let relay = Relay::new(relay_url)?;
     catch_up(&relay, &mut client, &mut file)?;
     let mailbox = client
         .contact_by_user(from.as_bytes())
@@ -347,7 +347,7 @@ pub(crate) fn contacts(state: &Path) -> Result<(), String> {
 /// Prints what is waiting; how many deliveries were dropped or refused.
 pub(crate) fn read(state: &Path, relay_url: &str) -> Result<usize, String> {
     let (mut client, mut file) = open(state)?;
-    let relay = Relay::new(relay_url);
+    let relay = Relay::new(relay_url)?;
     let dropped = catch_up(&relay, &mut client, &mut file)?;
     // New group keys to register, or a contact key to replace after a removal.
     relay.sync(&mut client, &mut file)?;
