@@ -740,3 +740,65 @@ fn the_client_speaks_tls_to_a_relay_behind_a_proxy() {
     assert!(stdout(&trusted).contains("published a bundle"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn messages_stay_in_the_history_after_they_are_read() {
+    let (dir, _relay, url) = connected_pair("history");
+    let r = ["--relay", url.as_str()];
+    let say = |from: &str, to: &str, text: &str| {
+        let state = format!("{from}.state");
+        run(
+            &dir,
+            &[&["send", "--state", &state, "--to", to, text][..], &r].concat(),
+        );
+    };
+    say("alice", "bob", "one");
+    say("alice", "bob", "two");
+    run(&dir, &[&["read", "--state", "bob.state"][..], &r].concat());
+    say("bob", "alice", "three");
+    // Read once; a second read shows nothing again, the history keeps all of it in order.
+    assert!(
+        !stdout(&run(
+            &dir,
+            &[&["read", "--state", "bob.state"][..], &r].concat()
+        ))
+        .contains("one")
+    );
+    let history = stdout(&run(
+        &dir,
+        &["history", "--state", "bob.state", "--with", "alice"],
+    ));
+    let lines: Vec<&str> = history
+        .lines()
+        .map(|l| l.split_once("] ").unwrap().1)
+        .collect();
+    assert_eq!(
+        lines,
+        ["alice: one", "alice: two", "you → alice: three"],
+        "{history}"
+    );
+    let alice = stdout(&run(
+        &dir,
+        &["history", "--state", "alice.state", "--with", "bob"],
+    ));
+    let lines: Vec<&str> = alice
+        .lines()
+        .map(|l| l.split_once("] ").unwrap().1)
+        .collect();
+    assert_eq!(
+        lines,
+        ["you → bob: one", "you → bob: two"],
+        "alice has not read yet: {alice}"
+    );
+    let listed = stdout(&run(&dir, &["conversations", "--state", "bob.state"]));
+    assert!(
+        listed.starts_with("alice: 3 messages, last at "),
+        "{listed}"
+    );
+    let nobody = stdout(&run(
+        &dir,
+        &["history", "--state", "bob.state", "--with", "carol"],
+    ));
+    assert_eq!(nobody, "(no messages with carol)\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

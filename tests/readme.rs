@@ -124,6 +124,11 @@ fn every_command_block_in_the_readme_runs_as_written() {
     }
     // What the CLI section promises a newcomer.
     let cli = outputs.last().unwrap();
+    // Bob read it, and his history still has it (`read` prints no timestamp; `history` does).
+    assert!(
+        cli.contains("] alice: Hello Bob\n"),
+        "bob's history:\n{cli}"
+    );
     for expected in [
         "created alice",
         "created bob",
@@ -136,6 +141,7 @@ fn every_command_block_in_the_readme_runs_as_written() {
         "alice: Hello Bob",
         "bob: A longer answer, from a pipe or a file",
         "bob: connected",
+        "you → alice: A longer answer, from a pipe or a file",
     ] {
         assert!(cli.contains(expected), "missing {expected:?} in:\n{cli}");
     }

@@ -220,6 +220,21 @@ enum Command {
         #[arg(long)]
         from: String,
     },
+    /// The messages exchanged with one person, oldest first, kept in the sealed state file.
+    History {
+        /// The user's state file.
+        #[arg(long, env = "MISSIVE_STATE")]
+        state: PathBuf,
+        /// Whose (account name).
+        #[arg(long)]
+        with: String,
+    },
+    /// Who messages were exchanged with, how many and when the last was.
+    Conversations {
+        /// The user's state file.
+        #[arg(long, env = "MISSIVE_STATE")]
+        state: PathBuf,
+    },
     /// Seal a state file saved in the clear by an earlier version (others refuse to read one).
     Seal {
         /// The user's state file.
@@ -278,6 +293,8 @@ fn main() -> ExitCode {
         Command::Decline { state, relay, from } => user_cmd::decline(&state, &relay, &from),
         Command::Whoami { state } => user_cmd::whoami(&state),
         Command::Seal { state } => user_cmd::seal(&state),
+        Command::History { state, with } => user_cmd::history(&state, &with),
+        Command::Conversations { state } => user_cmd::conversations(&state),
         Command::Contacts { state } => user_cmd::contacts(&state),
         Command::Certify {
             state,

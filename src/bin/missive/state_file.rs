@@ -12,7 +12,7 @@
 //! | 12 | Argon2id memory (KiB), passes, lanes: u32 little-endian each (zero for a raw key) |
 //! | 16 | salt |
 //! | 12 | nonce, fresh for every save |
-//! | rest | ChaCha20-Poly1305 of the engine's state (PROTOCOL.md §9.6), with its tag |
+//! | rest | ChaCha20-Poly1305, with its tag, of: the engine's state (PROTOCOL.md §9.6) as a postcard byte string, then the message history (postcard, [`Record`]s oldest first) |
 //!
 //! A file without the magic is a state saved in the clear by an earlier version. It is read
 //! only by `missive seal`, which seals it: accepting one anywhere else would let whoever can
@@ -138,13 +138,44 @@ impl Params {
     }
 }
 
+/// Messages kept in the history, the oldest dropped first.
+const MAX_HISTORY: usize = 10_000;
+
+/// A message in the history.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Record {
+    /// Unix seconds.
+    pub(crate) at: u64,
+    /// The other side: an account name, a group's or several recipients' label.
+    pub(crate) with: String,
+    /// Whether we sent it.
+    pub(crate) sent: bool,
+    /// What a person reads.
+    pub(crate) text: String,
+}
+
+/// What is sealed: the engine's state and the history.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Sealed {
+    #[serde(with = "serde_bytes")]
+    state: Vec<u8>,
+    history: Vec<Record>,
+}
+
+impl Drop for Sealed {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.state);
+    }
+}
+
 /// One user's state file, with the key that opens it.
 pub(crate) struct StateFile {
     path: PathBuf,
     params: Params,
     key: AeadKey,
-    /// The file was in the clear (an earlier version): the next save seals it.
-    legacy: Option<Zeroizing<Vec<u8>>>,
+    /// The engine's state as loaded (the file's, or a clear one from an earlier version).
+    state: Option<Zeroizing<Vec<u8>>>,
+    history: Vec<Record>,
 }
 
 impl StateFile {
@@ -162,7 +193,8 @@ impl StateFile {
             path: path.to_owned(),
             params,
             key,
-            legacy: None,
+            state: None,
+            history: Vec::new(),
         })
     }
 
@@ -197,18 +229,38 @@ impl StateFile {
                 path: path.to_owned(),
                 params,
                 key,
-                legacy: Some(bytes),
+                state: Some(bytes),
+                history: Vec::new(),
             });
         }
-        let (params, _) = Params::parse(&bytes[..HEADER_LEN]).map_err(fail)?;
+        let (header, sealed) = bytes.split_at(HEADER_LEN);
+        let (params, nonce) = Params::parse(header).map_err(fail)?;
         let secret = secret(path, false)?;
         let key = params.key(&secret).map_err(fail)?;
+        let mut plain = Zeroizing::new(sealed.to_vec());
+        key.open_in_place(&nonce, header, &mut plain)
+            .map_err(|_| fail("wrong passphrase or key, or the file was altered".into()))?;
+        let mut opened: Sealed =
+            postcard::from_bytes(&plain).map_err(|_| fail("its contents do not decode".into()))?;
         Ok(Self {
             path: path.to_owned(),
             params,
             key,
-            legacy: None,
+            state: Some(Zeroizing::new(std::mem::take(&mut opened.state))),
+            history: std::mem::take(&mut opened.history),
         })
+    }
+
+    /// Messages kept, oldest first.
+    pub(crate) fn history(&self) -> &[Record] {
+        &self.history
+    }
+
+    /// Keeps `record` (saved with the next save of the state).
+    pub(crate) fn keep(&mut self, record: Record) {
+        self.history.push(record);
+        let over = self.history.len().saturating_sub(MAX_HISTORY);
+        self.history.drain(..over);
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -218,33 +270,25 @@ impl StateFile {
 
 impl ClientStore for StateFile {
     fn load(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        if let Some(clear) = &self.legacy {
-            return Ok(Some(clear.clone()));
-        }
-        let bytes = match std::fs::read(&self.path) {
-            Ok(bytes) => Zeroizing::new(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(_) => return Err(StoreError::Backend),
-        };
-        let header = bytes.get(..HEADER_LEN).ok_or(StoreError::Tampered)?;
-        let (_, nonce) = Params::parse(header).map_err(|_| StoreError::Tampered)?;
-        let mut sealed = Zeroizing::new(bytes[HEADER_LEN..].to_vec());
-        self.key
-            .open_in_place(&nonce, header, &mut sealed)
-            .map_err(|_| StoreError::Tampered)?;
-        Ok(Some(sealed))
+        Ok(self.state.clone())
     }
 
     fn save(&mut self, rng: &mut dyn CryptoRng, state: &[u8]) -> Result<(), StoreError> {
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
         let mut file = self.params.header(&nonce);
-        let sealed = self.key.seal(&nonce, &file, state);
-        file.extend(sealed);
+        let mut sealed = Sealed {
+            state: state.to_vec(),
+            history: std::mem::take(&mut self.history),
+        };
+        let plain = postcard::to_allocvec(&sealed).map(Zeroizing::new);
+        self.history = std::mem::take(&mut sealed.history);
+        let plain = plain.map_err(|_| StoreError::Backend)?;
+        file.extend(self.key.seal(&nonce, &file, &plain));
         let tmp = self.path.with_extension("tmp");
         write_private(&tmp, &file).map_err(|_| StoreError::Backend)?;
         std::fs::rename(&tmp, &self.path).map_err(|_| StoreError::Backend)?;
-        self.legacy = None;
+        self.state = Some(Zeroizing::new(state.to_vec()));
         Ok(())
     }
 }

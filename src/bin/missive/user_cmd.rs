@@ -11,7 +11,7 @@ use missive::relay_api::PrekeyStock;
 use missive::token::TokenKind;
 
 use crate::http::{Relay, now};
-use crate::state_file::StateFile;
+use crate::state_file::{Record, StateFile};
 
 /// Opens the state file at `path` and loads the client in it.
 pub(crate) fn open(path: &Path) -> Result<(Client, StateFile), String> {
@@ -199,6 +199,14 @@ fn catch_up(relay: &Relay, client: &mut Client, file: &mut StateFile) -> Result<
     for line in &received.lines {
         println!("{line}");
     }
+    for (with, text) in received.messages {
+        file.keep(Record {
+            at: now(),
+            with,
+            sent: false,
+            text,
+        });
+    }
     // Saved before acknowledging: a crash in between fetches them again, never loses them.
     save(file, client)?;
     relay.ack(client, received.ids)?;
@@ -226,9 +234,20 @@ pub(crate) fn send(state: &Path, relay_url: &str, to: &[String], text: &str) -> 
         }
     };
     submit(&relay, &mut client, &mut file, &outgoing)?;
+    let names = to
+        .iter()
+        .map(|u| account_name(u))
+        .collect::<Result<Vec<_>, _>>()?;
+    file.keep(Record {
+        at: now(),
+        with: names.join(", "),
+        sent: true,
+        text: text.to_owned(),
+    });
+    save(&mut file, &client)?;
     relay.sync(&mut client, &mut file)?;
-    let names: Vec<String> = to.iter().map(|u| printable(u)).collect();
-    println!("sent to {}", names.join(", "));
+    let shown: Vec<String> = names.iter().map(|u| printable(u)).collect();
+    println!("sent to {}", shown.join(", "));
     Ok(())
 }
 
@@ -292,6 +311,51 @@ fn invitation(
         .filter(|m| matches!(client.connection(m), Connection::InvitedUs(_)))
         .ok_or_else(|| format!("no invitation from {from} is waiting"))?;
     Ok((client, file, relay, mailbox, from))
+}
+
+/// Prints the messages exchanged with `with` (sent to several people counts for each).
+pub(crate) fn history(state: &Path, with: &str) -> Result<(), String> {
+    let with = account_name(with)?;
+    let (_, file) = open(state)?;
+    let mut any = false;
+    for r in file.history() {
+        if !r.with.split(", ").any(|w| w == with) {
+            continue;
+        }
+        any = true;
+        let who = if r.sent {
+            format!("you → {}", printable(&r.with))
+        } else {
+            printable(&r.with)
+        };
+        println!("[{}] {who}: {}", r.at, printable(&r.text));
+    }
+    if !any {
+        println!("(no messages with {})", printable(&with));
+    }
+    Ok(())
+}
+
+/// Lists who messages were exchanged with: how many, and when the last was.
+pub(crate) fn conversations(state: &Path) -> Result<(), String> {
+    let (_, file) = open(state)?;
+    let mut seen: std::collections::BTreeMap<&str, (usize, u64)> = Default::default();
+    for r in file.history() {
+        let entry = seen.entry(r.with.as_str()).or_default();
+        entry.0 += 1;
+        entry.1 = entry.1.max(r.at);
+    }
+    if seen.is_empty() {
+        println!("(no conversations yet)");
+    }
+    for (with, (count, last)) in seen {
+        let plural = if count == 1 { "" } else { "s" };
+        println!(
+            "{}: {count} message{plural}, last at {last}",
+            printable(with)
+        );
+    }
+    Ok(())
 }
 
 /// Seals a state saved in the clear by an earlier version (a sealed one is left as it is).
@@ -387,6 +451,8 @@ fn submit(
 /// is saved, and how many were dropped or refused.
 pub(crate) struct Received {
     pub(crate) lines: Vec<String>,
+    /// Messages for the history: who from, and the text.
+    pub(crate) messages: Vec<(String, String)>,
     pub(crate) ids: Vec<[u8; 16]>,
     pub(crate) dropped: usize,
 }
@@ -396,6 +462,7 @@ pub(crate) fn receive_all(relay: &Relay, client: &mut Client) -> Result<Received
     let deliveries = relay.fetch(client)?;
     let mut received = Received {
         lines: Vec::new(),
+        messages: Vec::new(),
         ids: Vec::new(),
         dropped: 0,
     };
@@ -405,6 +472,19 @@ pub(crate) fn receive_all(relay: &Relay, client: &mut Client) -> Result<Received
                 for e in &events {
                     received.dropped += usize::from(matches!(e, Event::Refused { .. }));
                     received.lines.extend(describe(client, e));
+                    if let Event::Message {
+                        from,
+                        access,
+                        content,
+                        ..
+                    } = e
+                    {
+                        let text = match access {
+                            Access::Sponsored(_) => sponsored_line(content),
+                            _ => content.as_text().unwrap_or("(non-text content)").into(),
+                        };
+                        received.messages.push((name_of(client, from), text));
+                    }
                 }
             }
             Err(e) => {
@@ -423,13 +503,16 @@ pub(crate) fn describe(client: &Client, event: &Event) -> Option<String> {
     describe_raw(client, event).map(|line| printable(&line))
 }
 
+/// A contact's account name, or the start of an unknown mailbox's id.
+fn name_of(client: &Client, m: &MailboxId) -> String {
+    client.contact(m).map_or_else(
+        || hex::encode(&m.0[..4]),
+        |c| String::from_utf8_lossy(&c.user).into_owned(),
+    )
+}
+
 fn describe_raw(client: &Client, event: &Event) -> Option<String> {
-    let name = |m: &MailboxId| {
-        client.contact(m).map_or_else(
-            || hex::encode(&m.0[..4]),
-            |c| String::from_utf8_lossy(&c.user).into_owned(),
-        )
-    };
+    let name = |m: &MailboxId| name_of(client, m);
     Some(match event {
         Event::Message {
             from,
