@@ -121,6 +121,12 @@ pub enum UsageError {
     },
     /// This client's own account was given as a contact (inviting or messaging yourself).
     OwnAccount,
+    /// The outbox holds `max` envelopes the relay has not taken: submit them (and report
+    /// them with `Client::accepted`) before sending more.
+    OutboxFull {
+        /// The most the outbox holds.
+        max: usize,
+    },
 }
 
 /// A product rule forbids the message (who may message whom, credits, roles, settings).
@@ -223,6 +229,10 @@ impl fmt::Display for UsageError {
             Self::WrongConversation => f.write_str("payload belongs to another conversation"),
             Self::BatchSize { max } => write!(f, "a batch holds 1 to {max} items"),
             Self::OwnAccount => f.write_str("that is this client's own account"),
+            Self::OutboxFull { max } => write!(
+                f,
+                "the outbox holds {max} envelopes the relay has not taken; submit them first"
+            ),
         }
     }
 }

@@ -802,3 +802,73 @@ fn messages_stay_in_the_history_after_they_are_read() {
     assert_eq!(nobody, "(no messages with carol)\n");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_message_sent_while_the_relay_is_down_waits_in_the_outbox() {
+    let (dir, relay, url) = connected_pair("outbox");
+    let r = ["--relay", url.as_str()];
+    // Alice learns of bob's acceptance, then the relay goes away.
+    run(
+        &dir,
+        &[&["read", "--state", "alice.state"][..], &r].concat(),
+    );
+    drop(relay);
+    let offline = attempt(
+        &dir,
+        &[
+            &[
+                "send",
+                "--state",
+                "alice.state",
+                "--to",
+                "bob",
+                "sent offline",
+            ][..],
+            &r,
+        ]
+        .concat(),
+        "",
+    );
+    refused(
+        &offline,
+        1,
+        "envelope(s) wait in the outbox and go with the next command",
+    );
+    let stderr = String::from_utf8_lossy(&offline.stderr);
+    assert!(stderr.contains("relay unreachable"), "{stderr}");
+    // The relay comes back on the same address and data; alice's next command sends it first.
+    let listen = url.trim_start_matches("http://");
+    let child = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["relay", "--data-dir", "relay-data", "--listen", listen])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _relay = Relay(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(listen).is_err() {
+        assert!(Instant::now() < deadline, "relay did not restart");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let flushed = stdout(&run(
+        &dir,
+        &[&["read", "--state", "alice.state"][..], &r].concat(),
+    ));
+    assert!(
+        flushed.contains("envelope(s) left in the outbox)"),
+        "{flushed}"
+    );
+    let read = stdout(&run(
+        &dir,
+        &[&["read", "--state", "bob.state"][..], &r].concat(),
+    ));
+    assert!(read.contains("alice: sent offline"), "{read}");
+    // Sent once: nothing is left to flush.
+    let again = stdout(&run(
+        &dir,
+        &[&["read", "--state", "alice.state"][..], &r].concat(),
+    ));
+    assert!(!again.contains("outbox"), "{again}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

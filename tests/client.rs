@@ -381,3 +381,103 @@ fn a_client_cannot_take_its_own_account_as_a_contact() {
         Err(Error::Usage(UsageError::OwnAccount))
     );
 }
+
+#[test]
+fn sent_envelopes_wait_in_the_outbox_until_the_relay_takes_them() {
+    let (mut alice, mut bob) = (user("alice"), user("bob"));
+    let bob_id = connect(&mut alice, &mut bob);
+    // The connection's own envelopes were taken.
+    for o in alice.outbox().to_vec() {
+        assert!(alice.accepted(&o));
+    }
+    assert!(alice.outbox().is_empty());
+    let mut store = missive::client::MemoryStore::default();
+    let first = alice
+        .send(&mut rand::rng(), &bob_id, &Content::text("one"), NOW)
+        .unwrap()
+        .save(&mut rand::rng(), &mut store)
+        .unwrap();
+    let second = alice
+        .send(&mut rand::rng(), &bob_id, &Content::text("two"), NOW)
+        .unwrap()
+        .save(&mut rand::rng(), &mut store)
+        .unwrap();
+    let both = [&first[..], &second[..]].concat();
+    assert!(alice.outbox() == both, "both sends queued, in order");
+    // The app dies before submitting anything: what it saved still holds both, in order.
+    let restarted = Client::load_from(&store).unwrap().unwrap();
+    let queued = restarted.outbox().to_vec();
+    assert!(queued == both, "the saved state holds the outbox");
+    assert_eq!(texts(&deliver(&mut bob, &queued)), ["one", "two"]);
+    // Reported one by one as the relay takes them.
+    for o in &first {
+        assert!(alice.accepted(o));
+        assert!(!alice.accepted(o), "taken once");
+    }
+    assert!(alice.outbox() == second, "what is left is the second send");
+    for o in &second {
+        assert!(alice.accepted(o));
+    }
+    assert!(alice.outbox().is_empty());
+    // A typing indicator is worth sending only now: it is never queued.
+    let conversation = alice.direct_conversation(&bob_id).unwrap();
+    let typing = alice
+        .typing(&mut rand::rng(), &conversation, true, NOW)
+        .unwrap();
+    assert!(!typing.is_empty() && alice.outbox().is_empty());
+}
+
+#[test]
+fn a_full_outbox_refuses_sends_and_changes_nothing() {
+    let (mut alice, mut bob) = (user("alice"), user("bob"));
+    let bob_id = connect(&mut alice, &mut bob);
+    for o in alice.outbox().to_vec() {
+        alice.accepted(&o);
+    }
+    let mut sent = 0;
+    while alice.outbox().len() < missive::client::MAX_OUTBOX {
+        alice
+            .send(
+                &mut rand::rng(),
+                &bob_id,
+                &Content::text(format!("{sent}")),
+                NOW,
+            )
+            .saved()
+            .unwrap();
+        sent += 1;
+    }
+    let before = alice.to_bytes();
+    let refused = alice.send(
+        &mut rand::rng(),
+        &bob_id,
+        &Content::text("one too many"),
+        NOW,
+    );
+    assert_eq!(
+        refused.err(),
+        Some(Error::Usage(UsageError::OutboxFull {
+            max: missive::client::MAX_OUTBOX
+        }))
+    );
+    assert!(
+        alice.to_bytes() == before,
+        "a refused send moved nothing on"
+    );
+    // The relay takes them all, bob reads every one, and sending works again.
+    let queued = alice.outbox().to_vec();
+    let read = texts(&deliver(&mut bob, &queued));
+    assert_eq!(read.len(), sent);
+    assert_eq!(
+        read.last().map(String::as_str),
+        Some(format!("{}", sent - 1).as_str())
+    );
+    for o in &queued {
+        assert!(alice.accepted(o));
+    }
+    let next = alice
+        .send(&mut rand::rng(), &bob_id, &Content::text("after"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut bob, &next)), ["after"]);
+}

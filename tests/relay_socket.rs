@@ -305,11 +305,10 @@ async fn websocket_sends_backlog_then_live_pushes_and_takes_acks() {
     }
     let text = metrics(&relay);
     assert_eq!(metric(&text, "missive_acks_total"), 4);
-    assert_eq!(
-        metric(&text, "missive_pushes_total"),
-        4,
-        "3 backlog frames and 1 live push"
-    );
+    // 3 backlog frames and 1 live push; a delivery committed before the backlog's last (empty)
+    // page was read goes out both ways, and the client drops the copy by envelope id.
+    let pushes = metric(&text, "missive_pushes_total");
+    assert!((4..=5).contains(&pushes), "{pushes} pushes");
     // A frame that is not an Ack closes the stream.
     ws.send(Message::Binary(vec![0xff].into())).await.unwrap();
     let end = tokio::time::timeout(Duration::from_secs(5), ws.next())

@@ -21,6 +21,7 @@ impl Client {
         note: Option<&str>,
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        self.outbox_room()?;
         match self.connection(to) {
             Connection::None => {}
             // They invited us already: inviting back is accepting.
@@ -44,7 +45,7 @@ impl Client {
             c.with_tokens(TokenKind::Invite, |c| c.pairwise(rng, to, &invite, now))
         })?;
         self.connections.insert(*to, Connection::Invited);
-        Ok(Unsaved::new(self, vec![out]))
+        Ok(Unsaved::sent(self, vec![out]))
     }
 
     /// Accepts a pending invitation: from now on the two may exchange direct messages.
@@ -54,8 +55,9 @@ impl Client {
         from: &MailboxId,
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        self.outbox_room()?;
         let out = self.answer(rng, from, Pairwise::Accept, Connection::Connected, now)?;
-        Ok(Unsaved::new(self, out))
+        Ok(Unsaved::sent(self, out))
     }
 
     /// Declines a pending invitation.
@@ -65,8 +67,9 @@ impl Client {
         from: &MailboxId,
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        self.outbox_room()?;
         let out = self.answer(rng, from, Pairwise::Decline, Connection::None, now)?;
-        Ok(Unsaved::new(self, out))
+        Ok(Unsaved::sent(self, out))
     }
 
     fn answer<R: CryptoRng + ?Sized>(
@@ -97,6 +100,7 @@ impl Client {
         to: &MailboxId,
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        self.outbox_room()?;
         if self.connection(to) != Connection::Invited {
             return Err(PolicyError::NoInvitation.into());
         }
@@ -106,7 +110,7 @@ impl Client {
         })?;
         self.connections.remove(to);
         self.close_to(to);
-        Ok(Unsaved::new(self, vec![out]))
+        Ok(Unsaved::sent(self, vec![out]))
     }
 
     /// Removes a connection: direct messages between the two stop being allowed.
@@ -116,13 +120,14 @@ impl Client {
         peer: &MailboxId,
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        self.outbox_room()?;
         if !self.is_connected(peer) {
             return Err(PolicyError::NotConnected.into());
         }
         let out = self.pairwise(rng, peer, &Pairwise::Remove, now)?;
         self.connections.remove(peer);
         self.disconnect(peer);
-        Ok(Unsaved::new(self, vec![out]))
+        Ok(Unsaved::sent(self, vec![out]))
     }
 
     /// Neither side may write to the other any more: forget their key, replace ours.

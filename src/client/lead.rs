@@ -61,6 +61,7 @@ impl Client {
         answers: &[(&str, &str)],
         now: u64,
     ) -> Result<Unsaved<'_, Outgoing>, Error> {
+        self.outbox_room()?;
         check_answers(&form.fields, answers)?;
         let answer = LeadAnswer {
             form: form.id,
@@ -78,7 +79,7 @@ impl Client {
         body.extend_from_slice(&ct);
         let credential = self.credential(&[*advertiser], None)?;
         let out = super::send::single(advertiser, &body, now, false, credential, None)?;
-        Ok(Unsaved::new(self, out))
+        Ok(Unsaved::sent(self, out))
     }
 
     /// Opens a lead answer with one of our form keys, if it is one.

@@ -71,6 +71,7 @@ mod connections;
 mod content;
 mod lead;
 mod legacy;
+mod outbox;
 mod payload;
 mod policy;
 mod post;
@@ -94,6 +95,7 @@ pub use content::{
     Attachment, CallToAction, Content, ImageRef, LeadField, LeadForm, MessageRef, Sponsored, Text,
 };
 pub use lead::LeadAnswer;
+pub use outbox::MAX_OUTBOX;
 pub use post::Access;
 #[cfg(feature = "sqlite-store")]
 pub use store::SqliteStore;
@@ -327,6 +329,8 @@ pub struct Client {
     seen: VecDeque<EnvelopeId>,
     pending: VecDeque<Vec<u8>>,
     retries: Vec<retry::Retry>,
+    /// Sent and saved, not yet taken by the relay, oldest first.
+    outbox: Vec<Outgoing>,
 }
 
 impl Client {
@@ -360,6 +364,7 @@ impl Client {
             seen: VecDeque::new(),
             pending: VecDeque::new(),
             retries: Vec::new(),
+            outbox: Vec::new(),
         }
     }
 

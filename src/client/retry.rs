@@ -135,7 +135,7 @@ impl Client {
             kept.push(retry);
         }
         self.retries = kept;
-        Unsaved::new(self, out)
+        Unsaved::sent(self, out)
     }
 
     /// Resends waiting.

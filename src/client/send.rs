@@ -34,6 +34,7 @@ impl Client {
         content: &Content,
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        self.outbox_room()?;
         self.check_plain_content(content)?;
         let access = self.direct_access(to)?;
         let post = Post {
@@ -42,7 +43,7 @@ impl Client {
         };
         // Writing to someone lets them write back: our contact key goes with it.
         let out = self.opening_to(to, |c| c.send_direct(rng, to, post, now))?;
-        Ok(Unsaved::new(self, out))
+        Ok(Unsaved::sent(self, out))
     }
 
     /// Opens a conversation with a non-connection by InMail. It spends one credit token, or
@@ -58,6 +59,7 @@ impl Client {
         content: &Content,
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        self.outbox_room()?;
         self.check_plain_content(content)?;
         let premium_to_premium = self.profile.tier.is_premium()
             && self.profiles.get(to).is_some_and(|p| p.tier.is_premium());
@@ -73,7 +75,7 @@ impl Client {
         let out = self.opening_to(to, |c| {
             c.paying(token, |c| c.send_direct(rng, to, post, now))
         })?;
-        Ok(Unsaved::new(self, out))
+        Ok(Unsaved::sent(self, out))
     }
 
     /// One message to up to 50 connections, readable only by them: an ad-hoc conversation
@@ -85,6 +87,7 @@ impl Client {
         content: &Content,
         now: u64,
     ) -> Result<Unsaved<'_, (ConversationId, Vec<Outgoing>)>, Error> {
+        self.outbox_room()?;
         self.check_plain_content(content)?;
         if to.len() > MAX_RECIPIENTS {
             return Err(UsageError::TooManyRecipients {
@@ -100,7 +103,7 @@ impl Client {
             content: content.clone(),
         };
         let sent = self.undone_on_error(to, |c| c.fan_out(rng, to, &post, true, now))?;
-        Ok(Unsaved::new(self, sent))
+        Ok(Unsaved::sent(self, sent))
     }
 
     /// An advertiser's sponsored message to a targeted audience of contacts: one first message
@@ -112,6 +115,7 @@ impl Client {
         sponsored: &Sponsored,
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        self.outbox_room()?;
         let certificate = self.advertiser.clone().ok_or(PolicyError::NotAdvertiser)?;
         let post = Post {
             access: Access::Sponsored(Box::new(certificate)),
@@ -129,7 +133,7 @@ impl Client {
                 Ok(out)
             })
         })?;
-        Ok(Unsaved::new(self, out))
+        Ok(Unsaved::sent(self, out))
     }
 
     /// Creates a group of us (its admin) and `members` (contacts, each with a role), handing
@@ -141,9 +145,10 @@ impl Client {
         members: &[(MailboxId, Role)],
         now: u64,
     ) -> Result<Unsaved<'_, (ConversationId, Vec<Outgoing>)>, Error> {
+        self.outbox_room()?;
         let created =
             self.with_tokens(TokenKind::Invite, |c| c.create_group_now(rng, members, now))?;
-        Ok(Unsaved::new(self, created))
+        Ok(Unsaved::sent(self, created))
     }
 
     fn create_group_now<R: CryptoRng + ?Sized>(
@@ -230,10 +235,11 @@ impl Client {
         removed: &[MailboxId],
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        self.outbox_room()?;
         let out = self.with_tokens(TokenKind::Invite, |c| {
             c.change_group_now(rng, group, added, removed, now)
         })?;
-        Ok(Unsaved::new(self, out))
+        Ok(Unsaved::sent(self, out))
     }
 
     fn change_group_now<R: CryptoRng + ?Sized>(
@@ -282,6 +288,7 @@ impl Client {
         content: &Content,
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        self.outbox_room()?;
         self.check_plain_content(content)?;
         let conversation = self
             .conversations
@@ -305,7 +312,7 @@ impl Client {
             now,
             &mut out,
         )?;
-        Ok(Unsaved::new(self, out))
+        Ok(Unsaved::sent(self, out))
     }
 
     /// A read receipt for everything up to `up_to` in a conversation. Sends nothing when read
@@ -317,6 +324,7 @@ impl Client {
         up_to: &MessageRef,
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        self.outbox_room()?;
         let mut out = Vec::new();
         if self.settings.read_receipts {
             let post = Post {
@@ -325,7 +333,7 @@ impl Client {
             };
             self.send_in(rng, conversation, &post, now, &mut out)?;
         }
-        Ok(Unsaved::new(self, out))
+        Ok(Unsaved::sent(self, out))
     }
 
     /// A typing indicator to the other members of a conversation: ephemeral (never stored),
@@ -512,6 +520,7 @@ impl Client {
         content: &Content,
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
+        self.outbox_room()?;
         self.check_plain_content(content)?;
         let c = self
             .conversations
@@ -529,7 +538,7 @@ impl Client {
         };
         let mut out = Vec::new();
         self.send_in(rng, conversation, &post, now, &mut out)?;
-        Ok(Unsaved::new(self, out))
+        Ok(Unsaved::sent(self, out))
     }
 
     fn create_direct<R: CryptoRng + ?Sized>(

@@ -57,7 +57,18 @@ pub struct Unsaved<'a, T> {
 }
 
 impl<'a, T> Unsaved<'a, T> {
+    /// What is not an envelope (a token request, a prekey publication, an access sync).
     pub(super) fn new(client: &'a Client, value: T) -> Self {
+        Self { client, value }
+    }
+
+    /// Envelopes: queued in the outbox too, so the state that is saved still holds them
+    /// until the relay takes them.
+    pub(super) fn sent(client: &'a mut Client, value: T) -> Self
+    where
+        T: super::outbox::Outbound,
+    {
+        client.queue(value.outgoing());
         Self { client, value }
     }
 

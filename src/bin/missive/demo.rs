@@ -59,6 +59,8 @@ struct Demo {
     stored: RefCell<Vec<Vec<u8>>>,
     /// The last message someone read, for read receipts.
     last_message: Cell<Option<MessageRef>>,
+    /// Envelopes the relay took, to report to their senders' outboxes.
+    taken: RefCell<Vec<Outgoing>>,
 }
 
 fn step(title: &str) {
@@ -99,6 +101,7 @@ pub(crate) fn run() -> Result<(), String> {
         stores: RefCell::default(),
         stored: RefCell::default(),
         last_message: Cell::default(),
+        taken: RefCell::default(),
     };
     let result = demo.walk(platform);
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -192,6 +195,8 @@ impl Demo {
     }
 
     fn sync(&self, client: &mut Client) -> Result<(), String> {
+        // What the relay took leaves the sender's outbox.
+        self.taken.borrow_mut().retain(|o| !client.accepted(o));
         self.with_store(client, |relay, client, store| relay.sync(client, store))
     }
 
@@ -201,7 +206,14 @@ impl Demo {
         out: Result<Unsaved<'_, Vec<Outgoing>>, missive::Error>,
     ) -> Result<(), String> {
         let out = self.saved(out)?;
-        self.relay.submit(&out).map(drop)
+        self.send(&out)
+    }
+
+    /// Submits what a client sent (and saved); the relay took it.
+    fn send(&self, out: &[Outgoing]) -> Result<(), String> {
+        self.relay.submit(out)?;
+        self.taken.borrow_mut().extend(out.iter().cloned());
+        Ok(())
     }
 
     /// Shows a refusal the engine made before encrypting anything.
@@ -434,7 +446,7 @@ impl Demo {
             &[("email", "ana@example.com"), ("role", "Engineer")],
             now(),
         ))?;
-        self.relay.submit(&[answer])?;
+        self.send(&[answer])?;
         println!("   ana answers the lead form, sealed to acme's form key");
         self.read(&mut acme)?;
 
@@ -450,7 +462,7 @@ impl Demo {
         .map(|(u, r)| Ok((contact(&self.relay, &mut dan, u)?, *r)))
         .collect::<Result<Vec<_>, String>>()?;
         let (group, out) = self.saved(dan.create_group(&mut rand::rng(), &members, now()))?;
-        self.relay.submit(&out)?;
+        self.send(&out)?;
         println!(
             "   dan creates the group: welcomes and the epoch's access secret go to each member"
         );
@@ -523,7 +535,7 @@ impl Demo {
             &Content::text(TEXTS[11]),
             now(),
         ))?;
-        self.relay.submit(&out)?;
+        self.send(&out)?;
         self.show_relay("what the relay holds before ana fetches")?;
         self.capture()?;
         self.read(&mut ana)?;
@@ -541,6 +553,16 @@ impl Demo {
             "   ben reads it; his client sends {} read receipts",
             receipts.len()
         );
+
+        let mut users = [&mut ana, &mut ben, &mut chloe, &mut dan, &mut acme];
+        for user in &mut users {
+            self.sync(user)?;
+        }
+        let queued: usize = users.iter().map(|u| u.outbox().len()).sum();
+        if queued > 0 {
+            return Err(format!("{queued} envelopes still wait in outboxes"));
+        }
+        println!("   every envelope sent was taken by the relay: the outboxes are empty");
 
         step("9. What the relay never saw");
         self.audit(&[&ana, &ben, &chloe, &dan, &acme], &TEXTS)?;

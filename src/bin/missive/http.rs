@@ -52,7 +52,19 @@ fn user_hex(user: &[u8]) -> String {
     hex::encode(user)
 }
 
+/// How a failure to reach the relay at all begins.
+const UNREACHABLE: &str = "relay unreachable";
+
 impl Relay {
+    /// Whether a submission that failed with `error` may succeed later unchanged: the relay
+    /// was unreachable, overloaded, unavailable or limiting the rate.
+    pub(crate) fn worth_retrying(error: &str) -> bool {
+        error.starts_with(UNREACHABLE)
+            || [" 429 ", " 502 ", " 503 ", " 504 "]
+                .iter()
+                .any(|status| error.contains(status))
+    }
+
     /// A relay at `base`: `http://` on a trusted network, `https://` anywhere else (verified
     /// against the Mozilla roots, or against `MISSIVE_CA_CERT`, a PEM file, for a relay with
     /// a private certificate authority).
@@ -159,7 +171,7 @@ impl Relay {
                 Credential::Token(_) => "submit (token)",
                 Credential::Open => "submit (Open Profile)",
             };
-            let response = response.map_err(|e| e.to_string())?;
+            let response = response.map_err(|e| format!("{UNREACHABLE}: {e}"))?;
             // A conversation message that reached none of its recipients (none has caught up
             // with a change yet) is kept for later like one that missed some of them.
             if response.status() == ureq::http::StatusCode::FORBIDDEN && o.conversation.is_some() {
@@ -200,7 +212,7 @@ impl Relay {
                 .header("authorization", auth)
                 .send(body),
         };
-        Self::check(path, response.map_err(|e| e.to_string())?)
+        Self::check(path, response.map_err(|e| format!("{UNREACHABLE}: {e}"))?)
     }
 
     /// Registers what changed in the client's access keys and switches, then hands a new
@@ -313,6 +325,6 @@ impl Relay {
             .post(format!("{}{path}", self.base))
             .header("authorization", auth)
             .send(&body[..]);
-        Self::check("ack", response.map_err(|e| e.to_string())?).map(drop)
+        Self::check("ack", response.map_err(|e| format!("{UNREACHABLE}: {e}"))?).map(drop)
     }
 }

@@ -195,6 +195,7 @@ pub(crate) fn contact(relay: &Relay, client: &mut Client, user: &str) -> Result<
 /// would be up to date before sending (an acceptance waiting unread would leave the
 /// connection unknown).
 fn catch_up(relay: &Relay, client: &mut Client, file: &mut StateFile) -> Result<usize, String> {
+    flush_outbox(relay, client, file)?;
     let received = receive_all(relay, client)?;
     for line in &received.lines {
         println!("{line}");
@@ -216,7 +217,11 @@ fn catch_up(relay: &Relay, client: &mut Client, file: &mut StateFile) -> Result<
 pub(crate) fn send(state: &Path, relay_url: &str, to: &[String], text: &str) -> Result<(), String> {
     let (mut client, mut file) = open(state)?;
     let relay = Relay::new(relay_url)?;
-    catch_up(&relay, &mut client, &mut file)?;
+    // Offline, a message to people already known is still sent: it waits in the outbox.
+    match catch_up(&relay, &mut client, &mut file) {
+        Err(e) if Relay::worth_retrying(&e) => eprintln!("({e}: sending offline)"),
+        other => drop(other?),
+    }
     let mailboxes = to
         .iter()
         .map(|u| contact(&relay, &mut client, u))
@@ -233,7 +238,6 @@ pub(crate) fn send(state: &Path, relay_url: &str, to: &[String], text: &str) -> 
             saved(&mut file, sent)?.1
         }
     };
-    submit(&relay, &mut client, &mut file, &outgoing)?;
     let names = to
         .iter()
         .map(|u| account_name(u))
@@ -244,7 +248,7 @@ pub(crate) fn send(state: &Path, relay_url: &str, to: &[String], text: &str) -> 
         sent: true,
         text: text.to_owned(),
     });
-    save(&mut file, &client)?;
+    submit(&relay, &mut client, &mut file, &outgoing)?;
     relay.sync(&mut client, &mut file)?;
     let shown: Vec<String> = names.iter().map(|u| printable(u)).collect();
     println!("sent to {}", shown.join(", "));
@@ -273,7 +277,7 @@ pub(crate) fn invite(
         &mut file,
         client.invite(&mut rand::rng(), &mailbox, note, now()),
     )?;
-    relay.submit(&out)?;
+    submit(&relay, &mut client, &mut file, &out)?;
     println!("invited {}", account_name(to)?);
     Ok(())
 }
@@ -429,22 +433,59 @@ pub(crate) fn read(state: &Path, relay_url: &str) -> Result<usize, String> {
     Ok(dropped)
 }
 
-/// Submits what was sent (and saved); keeps what the relay could not deliver to some
-/// recipients yet, to send again, and saves that.
+/// Submits what was sent (and saved, in the outbox), in order. Each envelope the relay takes
+/// leaves the outbox; what it could not deliver to some recipients yet goes to the resend
+/// queue. If the relay cannot be reached (or is overloaded), the rest stays in the outbox for
+/// the next command; an envelope it refuses for good is dropped and reported.
 fn submit(
     relay: &Relay,
     client: &mut Client,
     file: &mut StateFile,
     out: &[Outgoing],
 ) -> Result<(), String> {
-    let missed = relay.submit(out)?;
-    if missed.is_empty() {
+    let mut refused = Vec::new();
+    let mut unreachable = None;
+    for o in out {
+        match relay.submit(std::slice::from_ref(o)) {
+            Ok(missed) => {
+                client.accepted(o);
+                for (sent, mailboxes) in &missed {
+                    client.undelivered(sent, mailboxes, now());
+                }
+            }
+            Err(e) if Relay::worth_retrying(&e) => {
+                unreachable = Some(e);
+                break;
+            }
+            Err(e) => {
+                client.accepted(o);
+                refused.push(e);
+            }
+        }
+    }
+    save(file, client)?;
+    if let Some(e) = unreachable {
+        let queued = client.outbox().len();
+        return Err(format!(
+            "{e}; {queued} envelope(s) wait in the outbox and go with the next command"
+        ));
+    }
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(refused.join("; "))
+    }
+}
+
+/// Submits what earlier commands left in the outbox, oldest first.
+fn flush_outbox(relay: &Relay, client: &mut Client, file: &mut StateFile) -> Result<(), String> {
+    let queued = client.outbox().to_vec();
+    if queued.is_empty() {
         return Ok(());
     }
-    for (sent, mailboxes) in &missed {
-        client.undelivered(sent, mailboxes, now());
-    }
-    save(file, client)
+    submit(relay, client, file, &queued)?;
+    println!("(sent {} envelope(s) left in the outbox)", queued.len());
+    Ok(())
 }
 
 /// What [`receive_all`] found: a line per event, the deliveries to acknowledge once the state
