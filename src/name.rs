@@ -154,6 +154,26 @@ mod tests {
     }
 
     #[test]
+    fn each_refusal_says_what_was_wrong() {
+        let said = |e: NameError| e.to_string();
+        assert_eq!(said(NameError::Empty), "an account name cannot be empty");
+        assert_eq!(said(NameError::TooLong), "an account name is at most 64 bytes");
+        assert_eq!(said(NameError::NotUtf8), "an account name must be UTF-8");
+        assert_eq!(
+            said(NameError::Control),
+            "an account name cannot hold control or formatting characters"
+        );
+        assert_eq!(
+            said(NameError::Space),
+            "an account name cannot begin or end with a space"
+        );
+        assert_eq!(
+            said(NameError::NotNormalized),
+            "an account name must be in Unicode NFC"
+        );
+    }
+
+    #[test]
     fn the_length_limit_counts_the_normalized_bytes() {
         // 32 decomposed "ë" are 96 bytes but 64 once composed.
         let long = "e\u{308}".repeat(32);
