@@ -157,7 +157,10 @@ mod tests {
     fn each_refusal_says_what_was_wrong() {
         let said = |e: NameError| e.to_string();
         assert_eq!(said(NameError::Empty), "an account name cannot be empty");
-        assert_eq!(said(NameError::TooLong), "an account name is at most 64 bytes");
+        assert_eq!(
+            said(NameError::TooLong),
+            "an account name is at most 64 bytes"
+        );
         assert_eq!(said(NameError::NotUtf8), "an account name must be UTF-8");
         assert_eq!(
             said(NameError::Control),

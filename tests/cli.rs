@@ -872,3 +872,45 @@ fn a_message_sent_while_the_relay_is_down_waits_in_the_outbox() {
     assert!(!again.contains("outbox"), "{again}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_relay_logs_plain_text_to_a_file_and_says_when_it_stops() {
+    let dir = std::env::temp_dir().join(format!("missive-cli-logs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = std::fs::File::create(dir.join("relay.log")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["relay", "--data-dir", "relay-data", "--listen", &listen])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(Instant::now() < deadline, "relay did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SIGTERM, as `kill` and service managers send it.
+    let killed = Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "a stopped relay exits cleanly: {status}");
+    let text = std::fs::read_to_string(dir.join("relay.log")).unwrap();
+    assert!(text.contains("relay listening"), "{text}");
+    assert!(text.contains("relay stopped"), "{text}");
+    assert!(
+        !text.contains('\x1b'),
+        "no colour codes in a file: {text:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
