@@ -425,6 +425,24 @@ fn sent_envelopes_wait_in_the_outbox_until_the_relay_takes_them() {
         .typing(&mut rand::rng(), &conversation, true, NOW)
         .unwrap();
     assert!(!typing.is_empty() && alice.outbox().is_empty());
+    // A multi-recipient message queues every envelope it made.
+    let contacts: Vec<&[u8]> = alice.contacts().map(|c| c.user.as_slice()).collect();
+    assert_eq!(contacts, [&b"bob"[..]]);
+    let mut carol = user("carol");
+    let carol_id = connect(&mut alice, &mut carol);
+    for o in alice.outbox().to_vec() {
+        alice.accepted(&o);
+    }
+    let (_, multi) = alice
+        .send_multi(
+            &mut rand::rng(),
+            &[bob_id, carol_id],
+            &Content::text("all"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    assert!(!multi.is_empty() && alice.outbox() == multi);
 }
 
 #[test]
@@ -446,6 +464,7 @@ fn a_full_outbox_refuses_sends_and_changes_nothing() {
             .saved()
             .unwrap();
         sent += 1;
+        assert!(sent <= missive::client::MAX_OUTBOX, "every send is queued");
     }
     let before = alice.to_bytes();
     let refused = alice.send(

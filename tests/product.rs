@@ -738,6 +738,10 @@ fn lead_form_answers_reach_the_advertiser_alone() {
         )
         .saved()
         .unwrap();
+    assert!(
+        ana.outbox().iter().any(|o| o.envelope == answer.envelope),
+        "the answer waits in the outbox until the relay takes it"
+    );
     let events = deliver(&mut acme, std::slice::from_ref(&answer));
     let [Event::Lead(lead)] = events.as_slice() else {
         panic!("{events:?}")
