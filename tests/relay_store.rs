@@ -410,13 +410,19 @@ fn acknowledged_ciphertext_does_not_stay_in_the_database_file() {
     let dir = std::env::temp_dir().join(format!("missive-store-wipe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("relay.db");
-    let secret = b"ACKNOWLEDGED-CIPHERTEXT-".repeat(20);
+    // One body inside a page, one spread over overflow pages that go to the free list.
+    let small = b"ACKNOWLEDGED-CIPHERTEXT-".repeat(20);
+    let large = b"LARGE-ACKNOWLEDGED-CIPHERTEXT-".repeat(4000);
     let kept = b"still-pending".repeat(20);
     {
         let s = SqliteStore::open(&path, Limits::default()).unwrap();
-        let batch = [envelope(1, &secret, &[1]), envelope(2, &kept, &[2])];
-        assert_eq!(s.deliver(&batch, 0), vec![Ok(()), Ok(())]);
-        assert_eq!(s.ack(&MailboxId([1; 16]), &[[1; 16]]), Ok(1));
+        let batch = [
+            envelope(1, &small, &[1]),
+            envelope(2, &large, &[1]),
+            envelope(3, &kept, &[2]),
+        ];
+        assert_eq!(s.deliver(&batch, 0), vec![Ok(()), Ok(()), Ok(())]);
+        assert_eq!(s.ack(&MailboxId([1; 16]), &[[1; 16], [2; 16]]), Ok(2));
     }
     // The last connection to close copies the WAL into the database and deletes it.
     let wal = dir.join("relay.db-wal");
@@ -431,8 +437,12 @@ fn acknowledged_ciphertext_does_not_stay_in_the_database_file() {
     let holds = |needle: &[u8]| file.windows(needle.len()).any(|w| w == needle);
     assert!(holds(&kept), "the pending body is in the file");
     assert!(
-        !holds(&secret[..48]),
-        "the acknowledged body is still in the file"
+        !holds(&small[..48]),
+        "the small acknowledged body is still in the file"
+    );
+    assert!(
+        !holds(&large[..60]),
+        "the large acknowledged body is still in free pages"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

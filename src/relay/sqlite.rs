@@ -238,12 +238,12 @@ impl SqliteStore {
     }
 
     fn with_connection(conn: Connection, limits: Limits) -> Result<Self, StoreError> {
-        // secure_delete=FAST zeroes acknowledged ciphertext on the pages a delete writes
-        // anyway (measured within noise); ON would also zero freed overflow pages, at up to
-        // 17% of acknowledgement throughput.
+        // secure_delete=ON zeroes acknowledged ciphertext wherever it was, freed overflow
+        // pages included (FAST leaves a body over ~4 KB readable in the free list until the
+        // page is reused); measured at 2-11% of throughput (BENCHMARKS.md).
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
-             PRAGMA cache_size=-65536; PRAGMA secure_delete=FAST;",
+             PRAGMA cache_size=-65536; PRAGMA secure_delete=ON;",
         )
         .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
