@@ -241,7 +241,7 @@ enum Command {
         #[arg(long, env = "MISSIVE_STATE")]
         state: PathBuf,
     },
-    /// Who this state belongs to: account name, mailbox, identity fingerprint, certificate.
+    /// Who this state belongs to: account name, mailbox, identity key, certificate.
     Whoami {
         /// The user's state file.
         #[arg(long, env = "MISSIVE_STATE")]
