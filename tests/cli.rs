@@ -589,6 +589,46 @@ fn state_files_are_sealed_and_a_damaged_one_is_refused() {
         .unwrap();
     refused(&no_secret, 1, "no passphrase: set MISSIVE_PASSPHRASE");
 
+    // The header records Argon2id's costs: 64 MiB, three passes, one lane.
+    assert_eq!(sealed[9], 1, "key source: a passphrase");
+    let costs: Vec<u32> = sealed[10..22]
+        .chunks(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(costs, [64 * 1024, 3, 1]);
+    // A header asking for more than a state file may is refused before any work; one at the
+    // bounds is tried, and fails its seal.
+    for (at, value, says) in [
+        (
+            10,
+            1024 * 1024 + 1,
+            "asks for more work than a state file may",
+        ),
+        (14, 17, "asks for more work than a state file may"),
+        (18, 17, "asks for more work than a state file may"),
+        (14, 16, "wrong passphrase or key, or the file was altered"),
+        (18, 16, "wrong passphrase or key, or the file was altered"),
+    ] {
+        let mut asked = sealed.clone();
+        asked[at..at + 4].copy_from_slice(&u32::to_le_bytes(value));
+        std::fs::write(dir.join("costly.state"), &asked).unwrap();
+        refused(
+            &with_passphrase(&dir, "hunter2", &["whoami", "--state", "costly.state"]),
+            1,
+            says,
+        );
+    }
+    // A missing file, and a path that cannot be read as one, say which.
+    refused(
+        &attempt(&dir, &["whoami", "--state", "nobody.state"], ""),
+        1,
+        "nobody.state: no such file (run `init` first)",
+    );
+    let unreadable = attempt(&dir, &["whoami", "--state", "."], "");
+    let stderr = String::from_utf8_lossy(&unreadable.stderr);
+    assert_eq!(unreadable.status.code(), Some(1));
+    assert!(!stderr.contains("no such file"), "{stderr}");
+
     // A raw key, and every kind of damage: each header byte, bytes through the body, the tag.
     run(&dir, &["init", "--user", "bob", "--state", "b.state"]);
     let good = std::fs::read(dir.join("b.state")).unwrap();
@@ -624,7 +664,13 @@ fn state_files_are_sealed_and_a_damaged_one_is_refused() {
             "byte {at}: {stderr}"
         );
     }
-    for (keep, says) in [(5, "truncated: shorter than its header"), (60, "altered")] {
+    let truncated = "truncated: shorter than a header and a tag";
+    for (keep, says) in [
+        (0, truncated),
+        (5, truncated),
+        (65, truncated),
+        (66, "altered"),
+    ] {
         std::fs::write(dir.join("cut.state"), &good[..keep]).unwrap();
         refused(
             &attempt(&dir, &["whoami", "--state", "cut.state"], ""),

@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 
 use missive::client::{ClientStore, StoreError};
-use missive::crypto::aead::{AeadKey, NONCE_LEN};
+use missive::crypto::aead::{AeadKey, NONCE_LEN, TAG_LEN};
 use rand::{CryptoRng, RngExt};
 use zeroize::Zeroizing;
 
@@ -211,8 +211,8 @@ impl StateFile {
             Err(e) => return Err(fail(e.to_string())),
         };
         let magic_so_far = &bytes[..bytes.len().min(MAGIC.len())];
-        if bytes.len() < HEADER_LEN && MAGIC.starts_with(magic_so_far) {
-            return Err(fail("truncated: shorter than its header".into()));
+        if bytes.len() < HEADER_LEN + TAG_LEN && MAGIC.starts_with(magic_so_far) {
+            return Err(fail("truncated: shorter than a header and a tag".into()));
         }
         if !bytes.starts_with(MAGIC) {
             if !clear_allowed {
