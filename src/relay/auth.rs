@@ -58,6 +58,24 @@ pub(crate) struct Request<'a> {
     pub(crate) body: &'a [u8],
 }
 
+impl<'a> Request<'a> {
+    /// A request whose proof covers an empty body (`GET`, the WebSocket upgrade).
+    pub(crate) fn without_body(
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+        ext: &'a Extensions,
+    ) -> Self {
+        Self {
+            method,
+            uri,
+            headers,
+            ext,
+            body: b"",
+        }
+    }
+}
+
 /// Verifies the request's mailbox proof and spends its nonce. A peer whose proofs keep failing
 /// is refused before its next signature is even checked.
 pub(crate) async fn authenticate(

@@ -195,13 +195,7 @@ async fn lookup(
     ext: Extensions,
 ) -> Response {
     let reply = async {
-        let request = Request {
-            method: &method,
-            uri: &uri,
-            headers: &headers,
-            ext: &ext,
-            body: b"",
-        };
+        let request = Request::without_body(&method, &uri, &headers, &ext);
         let requester = authenticate(&state, request).await?;
         let user = user_name(user)?;
         let target = name_key(&user);
@@ -234,13 +228,7 @@ async fn stock(
     ext: Extensions,
 ) -> Response {
     let reply = async {
-        let request = Request {
-            method: &method,
-            uri: &uri,
-            headers: &headers,
-            ext: &ext,
-            body: b"",
-        };
+        let request = Request::without_body(&method, &uri, &headers, &ext);
         let owner = authenticate(&state, request).await?;
         let user = user_name(user)?;
         let left = blocking(&state, move |s| {
@@ -401,13 +389,7 @@ async fn fetch(
     ext: Extensions,
 ) -> Response {
     let reply = async {
-        let request = Request {
-            method: &method,
-            uri: &uri,
-            headers: &headers,
-            ext: &ext,
-            body: b"",
-        };
+        let request = Request::without_body(&method, &uri, &headers, &ext);
         let mailbox = authenticate(&state, request).await?;
         let (after, limit) = page_query(query.as_deref(), state.config.page_size)?;
         let bytes = state.config.page_bytes;

@@ -36,13 +36,7 @@ pub(crate) async fn websocket(
     ext: Extensions,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let request = Request {
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-        ext: &ext,
-        body: b"",
-    };
+    let request = Request::without_body(&method, &uri, &headers, &ext);
     let upgrade = match authenticate(&state, request).await {
         // Refused before upgrading when the mailbox, or the relay, holds all the connections
         // it may.

@@ -13,7 +13,7 @@ use missive::relay::system_clock;
 use missive::relay_api::{Ack, DeliveryPage};
 use rand::Rng;
 
-use crate::load::{Connection, connect, request};
+use crate::load::{Connection, connect, request, submit_accepted};
 
 /// Mailboxes holding the standing backlog; each holds at most a thousandth of it, well under
 /// the relay's per-mailbox limit.
@@ -83,19 +83,7 @@ pub(crate) async fn prefill(
                     envelope,
                 }
                 .to_bytes();
-                let (status, reason) = request(
-                    &mut connection,
-                    addr,
-                    "POST",
-                    "/v1/envelopes",
-                    None,
-                    submission,
-                )
-                .await?;
-                if status != hyper::StatusCode::ACCEPTED {
-                    let reason = String::from_utf8_lossy(&reason).into_owned();
-                    return Err(format!("filling the backlog: {status} {reason}"));
-                }
+                submit_accepted(&mut connection, addr, submission, "filling the backlog").await?;
             }
             Ok::<(), String>(())
         }));

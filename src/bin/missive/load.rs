@@ -564,7 +564,11 @@ impl Sender {
 }
 
 pub(crate) async fn connect(addr: SocketAddr) -> Result<Connection, String> {
-    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    handshake(TcpStream::connect(addr).await.map_err(|e| e.to_string())?).await
+}
+
+/// A keep-alive HTTP/1 connection over `stream`.
+pub(crate) async fn handshake(stream: TcpStream) -> Result<Connection, String> {
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let io = hyper_util::rt::TokioIo::new(stream);
     let (sender, connection) = hyper::client::conn::http1::handshake(io)
@@ -572,6 +576,25 @@ pub(crate) async fn connect(addr: SocketAddr) -> Result<Connection, String> {
         .map_err(|e| e.to_string())?;
     tokio::spawn(connection);
     Ok(sender)
+}
+
+/// Submits `submission` on `connection`; an answer other than `202` is an error naming `what`.
+pub(crate) async fn submit_accepted(
+    connection: &mut Connection,
+    addr: SocketAddr,
+    submission: Vec<u8>,
+    what: &str,
+) -> Result<(), String> {
+    let (status, reason) =
+        request(connection, addr, "POST", "/v1/envelopes", None, submission).await?;
+    if status == hyper::StatusCode::ACCEPTED {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: {status} {}",
+            String::from_utf8_lossy(&reason)
+        ))
+    }
 }
 
 /// One request on a keep-alive connection: the status and the body.

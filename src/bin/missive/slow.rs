@@ -22,7 +22,7 @@ use missive::relay::system_clock;
 use missive::relay_api::DeliveryPage;
 use rand::Rng;
 
-use crate::load::{Connection, request};
+use crate::load::{Connection, handshake, request, submit_accepted};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -244,14 +244,7 @@ async fn connect_from(addr: SocketAddr, from: IpAddr) -> Result<tokio::net::TcpS
 }
 
 async fn http_from(addr: SocketAddr, from: IpAddr) -> Result<Connection, String> {
-    let stream = connect_from(addr, from).await?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let io = hyper_util::rt::TokioIo::new(stream);
-    let (sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(connection);
-    Ok(sender)
+    handshake(connect_from(addr, from).await?).await
 }
 
 fn auth(key: &MailboxKey, method: &str, path: &str, body: &[u8]) -> String {
@@ -308,21 +301,7 @@ async fn fill(
                     envelope,
                 }
                 .to_bytes();
-                let (status, reason) = request(
-                    &mut connection,
-                    addr,
-                    "POST",
-                    "/v1/envelopes",
-                    None,
-                    submission,
-                )
-                .await?;
-                if status != hyper::StatusCode::ACCEPTED {
-                    return Err(format!(
-                        "submitting: {status} {}",
-                        String::from_utf8_lossy(&reason)
-                    ));
-                }
+                submit_accepted(&mut connection, addr, submission, "submitting").await?;
             }
             Ok::<(), String>(())
         }));
