@@ -3,64 +3,13 @@
 #![cfg(feature = "cli")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cli_support;
+
+use cli_support::*;
+
 use std::path::Path;
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_missive");
-/// The state files' key in these tests: a raw key (`MISSIVE_STATE_KEY`), so no command waits
-/// for Argon2id; `state_files_are_sealed` covers passphrases.
-const STATE_KEY: &str = "4d697373697665207465737420737461746520666f722074686520636c692121";
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(BIN)
-        .current_dir(dir)
-        .env("MISSIVE_STATE_KEY", STATE_KEY)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "missive {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-struct Relay(Child);
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_relay(dir: &Path) -> (Relay, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(BIN)
-        .current_dir(dir)
-        .args(["relay", "--data-dir", "relay-data", "--listen", &listen])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(Instant::now() < deadline, "relay did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Relay(child), format!("http://{listen}"))
-}
 
 #[test]
 fn the_demo_runs_and_its_audit_finds_nothing() {
@@ -189,85 +138,6 @@ fn two_users_connect_and_talk_through_a_relay_process() {
         assert_eq!(mode & 0o077, 0, "state files are private to their owner");
     }
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Runs `missive` without requiring success, feeding `input` on standard input.
-fn attempt(dir: &Path, args: &[&str], input: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
-        .env("MISSIVE_STATE_KEY", STATE_KEY)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-/// Asserts `out` failed with `code` and said `message` on standard error.
-fn refused(out: &Output, code: i32, message: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "{stderr}");
-    assert!(
-        stderr.contains(message),
-        "expected {message:?} in {stderr:?}"
-    );
-}
-
-/// A directory with a relay, and alice (Premium Career) and bob, published; alice invited
-/// bob and, if `accepted`, bob accepted.
-fn pair(name: &str, accepted: bool) -> (std::path::PathBuf, Relay, String) {
-    let dir = std::env::temp_dir().join(format!("missive-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (relay, url) = start_relay(&dir);
-    let r = ["--relay", url.as_str()];
-    for user in ["alice", "bob"] {
-        let state = format!("{user}.state");
-        run(&dir, &["init", "--user", user, "--state", &state]);
-    }
-    run(
-        &dir,
-        &[
-            "certify",
-            "--relay-data-dir",
-            "relay-data",
-            "--state",
-            "alice.state",
-            "--tier",
-            "career",
-        ],
-    );
-    for s in ["alice.state", "bob.state"] {
-        run(&dir, &[&["publish", "--state", s][..], &r].concat());
-    }
-    run(
-        &dir,
-        &[&["invite", "--state", "alice.state", "--to", "bob"][..], &r].concat(),
-    );
-    if accepted {
-        run(
-            &dir,
-            &[
-                &["accept", "--state", "bob.state", "--from", "alice"][..],
-                &r,
-            ]
-            .concat(),
-        );
-    }
-    (dir, relay, url)
-}
-
-fn connected_pair(name: &str) -> (std::path::PathBuf, Relay, String) {
-    pair(name, true)
 }
 
 #[test]
@@ -711,16 +581,16 @@ fn state_files_are_sealed_and_a_damaged_one_is_refused() {
 /// be), with the test certificate for `localhost` issued by `tests/fixtures/tls/ca.pem` (a
 /// test-only authority whose key was discarded). Returns its `https://` URL.
 fn tls_proxy(relay: &str) -> String {
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
     use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls::{self, pki_types::pem::PemObject};
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
     let chain = CertificateDer::pem_file_iter(fixtures.join("relay.pem"))
         .unwrap()
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     let key = PrivateKeyDer::from_pem_file(fixtures.join("relay.key")).unwrap();
-    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        tokio_rustls::rustls::crypto::ring::default_provider(),
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
@@ -884,19 +754,7 @@ fn a_message_sent_while_the_relay_is_down_waits_in_the_outbox() {
     assert!(stderr.contains("relay unreachable"), "{stderr}");
     // The relay comes back on the same address and data; alice's next command sends it first.
     let listen = url.trim_start_matches("http://");
-    let child = Command::new(BIN)
-        .current_dir(&dir)
-        .args(["relay", "--data-dir", "relay-data", "--listen", listen])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let _relay = Relay(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(listen).is_err() {
-        assert!(Instant::now() < deadline, "relay did not restart");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _relay = relay_at(&dir, listen);
     let flushed = stdout(&run(
         &dir,
         &[&["read", "--state", "alice.state"][..], &r].concat(),

@@ -87,6 +87,7 @@ fn every_command_block_in_the_readme_runs_as_written() {
     assert!(blocks.len() >= 4, "found {} sh blocks", blocks.len());
     let mut background = Vec::new();
     let mut outputs = Vec::new();
+    let mut exports: Vec<String> = Vec::new();
     for block in &blocks {
         let lines: Vec<String> = block.iter().filter_map(|l| translate(l)).collect();
         if lines.is_empty() {
@@ -105,7 +106,9 @@ fn every_command_block_in_the_readme_runs_as_written() {
             wait_for(listen.split_whitespace().next().unwrap());
             continue;
         }
-        let script = format!("set -ex\n{}\n", lines.join("\n"));
+        // Blocks after the first run in the same terminal: what it exported still holds.
+        let script = format!("set -ex\n{}\n{}\n", exports.join("\n"), lines.join("\n"));
+        exports.extend(lines.iter().filter(|l| l.starts_with("export ")).cloned());
         let out = Command::new("sh")
             .current_dir(&dir)
             .args(["-c", &script])
@@ -123,7 +126,10 @@ fn every_command_block_in_the_readme_runs_as_written() {
         outputs.push(stdout);
     }
     // What the CLI section promises a newcomer.
-    let cli = outputs.last().unwrap();
+    let cli = outputs
+        .iter()
+        .find(|o| o.contains("created alice"))
+        .unwrap();
     // Bob read it, and his history still has it (`read` prints no timestamp; `history` does).
     assert!(
         cli.contains("] alice: Hello Bob\n"),
@@ -144,6 +150,19 @@ fn every_command_block_in_the_readme_runs_as_written() {
         "you → alice: A longer answer, from a pipe or a file",
     ] {
         assert!(cli.contains(expected), "missing {expected:?} in:\n{cli}");
+    }
+    let groups = outputs.last().unwrap();
+    for expected in [
+        "created group",
+        "you (admin)",
+        "bob (manager)",
+        "read receipts: off",
+        "typing indicators: on",
+    ] {
+        assert!(
+            groups.contains(expected),
+            "missing {expected:?} in:\n{groups}"
+        );
     }
     drop(background);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -18,8 +18,8 @@ use missive::relay_api::{
     Ack, DeliveredEnvelope, DeliveryPage, OneTimePrekey, PrekeyResponse, PublishPrekeys,
 };
 use relay_support::*;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
 
 fn submit(relay: &LiveRelay, envelope: &[u8]) -> u16 {
     http("POST", &relay.url("/v1/envelopes"), None, envelope).0
@@ -261,7 +261,7 @@ async fn connect(
 
 async fn next_frame<S>(ws: &mut S) -> DeliveredEnvelope
 where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
 {
     let message = tokio::time::timeout(Duration::from_secs(5), ws.next())
         .await

@@ -211,7 +211,10 @@ impl Demo {
 
     /// Submits what a client sent (and saved); the relay took it.
     fn send(&self, out: &[Outgoing]) -> Result<(), String> {
-        self.relay.submit(out)?;
+        let missed = self.relay.submit(out)?;
+        if let Some(note) = Relay::missed_note(&missed) {
+            println!("   {note}");
+        }
         self.taken.borrow_mut().extend(out.iter().cloned());
         Ok(())
     }

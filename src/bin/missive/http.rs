@@ -27,25 +27,18 @@ pub(crate) fn now() -> u64 {
 
 /// TLS with rustls: the web's roots, or only those in `MISSIVE_CA_CERT`.
 fn tls_config() -> Result<ureq::tls::TlsConfig, String> {
-    use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
-    let Some(path) = std::env::var_os("MISSIVE_CA_CERT") else {
-        return Ok(TlsConfig::builder().root_certs(RootCerts::WebPki).build());
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    let roots = match crate::tls::private_roots()? {
+        None => RootCerts::WebPki,
+        Some(roots) => {
+            let roots: Vec<Certificate<'static>> = roots
+                .iter()
+                .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+                .collect();
+            RootCerts::new_with_certs(&roots)
+        }
     };
-    let shown = std::path::Path::new(&path).display().to_string();
-    let pem = std::fs::read(&path).map_err(|e| format!("MISSIVE_CA_CERT {shown}: {e}"))?;
-    let roots: Vec<Certificate<'static>> = parse_pem(&pem)
-        .filter_map(|item| match item {
-            Ok(PemItem::Certificate(c)) => Some(Ok(c)),
-            Ok(_) => None,
-            Err(e) => Some(Err(format!("MISSIVE_CA_CERT {shown}: {e}"))),
-        })
-        .collect::<Result<_, _>>()?;
-    if roots.is_empty() {
-        return Err(format!("MISSIVE_CA_CERT {shown}: no certificate in it"));
-    }
-    Ok(TlsConfig::builder()
-        .root_certs(RootCerts::new_with_certs(&roots))
-        .build())
+    Ok(TlsConfig::builder().root_certs(roots).build())
 }
 
 fn user_hex(user: &[u8]) -> String {
@@ -80,7 +73,13 @@ impl Relay {
         })
     }
 
-    fn auth(client: &Client, method: &str, path: &str, body: &[u8]) -> String {
+    /// The base URL, without a trailing slash.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The `authorization` header value proving `client` holds its mailbox key for one request.
+    pub(crate) fn auth(client: &Client, method: &str, path: &str, body: &[u8]) -> String {
         let proof = client.prove(&mut rand::rng(), method, path, body, now());
         format!("Missive {}", hex::encode(proof.to_bytes()))
     }
@@ -182,11 +181,6 @@ impl Relay {
             let body = Self::check(what, response)?;
             if !body.is_empty() {
                 let undelivered = Undelivered::from_bytes(&body).map_err(|e| e.to_string())?;
-                println!(
-                    "   (the relay kept nothing for {} recipient(s) who have not registered the \
-                     group's new key yet: it will be sent to them again once they have)",
-                    undelivered.mailboxes.len()
-                );
                 missed.push((o.clone(), undelivered.mailboxes));
             }
         }
@@ -238,6 +232,17 @@ impl Relay {
             }
         }
         self.submit(&sync.notices).map(drop)
+    }
+
+    /// A line saying how many recipients the relay kept nothing for yet, if any.
+    pub(crate) fn missed_note(missed: &[(Outgoing, Vec<MailboxId>)]) -> Option<String> {
+        let count: usize = missed.iter().map(|(_, m)| m.len()).sum();
+        (count > 0).then(|| {
+            format!(
+                "(the relay kept nothing for {count} recipient(s) who have not registered the \
+                 group's new key yet: it will be sent to them again once they have)"
+            )
+        })
     }
 
     /// Asks for `count` tokens of `kind` (within the account's monthly quota).

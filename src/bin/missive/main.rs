@@ -9,12 +9,16 @@ use missive::platform::{Profile, Tier};
 use missive::relay::RelayConfig;
 
 mod backlog;
+mod chat;
 mod demo;
+mod group_cmd;
 mod http;
 mod load;
 mod relay_cmd;
 mod slow;
+mod socket;
 mod state_file;
+mod tls;
 mod user_cmd;
 
 /// Missive: end-to-end encrypted messaging engine, relay and client.
@@ -241,18 +245,87 @@ enum Command {
         #[arg(long, env = "MISSIVE_STATE")]
         state: PathBuf,
     },
+    /// A live conversation in the terminal: messages as they arrive, the other side typing,
+    /// read receipts on what you sent, and a line to type into (Enter sends, Esc leaves).
+    Chat {
+        /// The user's state file.
+        #[arg(long, env = "MISSIVE_STATE")]
+        state: PathBuf,
+        /// Relay base URL.
+        #[arg(long, env = "MISSIVE_RELAY", default_value = "http://127.0.0.1:8700")]
+        relay: String,
+        /// Whom to talk with (account name).
+        #[arg(long, required_unless_present = "group", conflicts_with = "group")]
+        with: Option<String>,
+        /// A group to follow and post to (its name from `missive groups`).
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// Show this user's privacy settings, or switch some on or off (each is sent to the
+    /// relay where it needs to know, as for sponsored messages).
+    Settings {
+        /// The user's state file.
+        #[arg(long, env = "MISSIVE_STATE")]
+        state: PathBuf,
+        /// Relay base URL.
+        #[arg(long, env = "MISSIVE_RELAY", default_value = "http://127.0.0.1:8700")]
+        relay: String,
+        /// Send read receipts and show other people's.
+        #[arg(long, value_parser = on_off)]
+        read_receipts: Option<bool>,
+        /// Send typing indicators and show other people's.
+        #[arg(long, value_parser = on_off)]
+        typing: Option<bool>,
+        /// Receive sponsored messages.
+        #[arg(long, value_parser = on_off)]
+        sponsored: Option<bool>,
+    },
+    /// Start a group with you as its admin: welcomes and keys go to each member.
+    GroupCreate {
+        /// The user's state file.
+        #[arg(long, env = "MISSIVE_STATE")]
+        state: PathBuf,
+        /// Relay base URL.
+        #[arg(long, env = "MISSIVE_RELAY", default_value = "http://127.0.0.1:8700")]
+        relay: String,
+        /// Members, `name` or `name:role` (member, manager or admin), repeated or
+        /// comma-separated. Admins and managers post; a non-connection costs an invitation.
+        #[arg(long, required = true, value_delimiter = ',')]
+        members: Vec<String>,
+    },
+    /// The groups you are in: each one's name (the start of its id), members and roles.
+    Groups {
+        /// The user's state file.
+        #[arg(long, env = "MISSIVE_STATE")]
+        state: PathBuf,
+    },
     /// Who this state belongs to: account name, mailbox, identity key, certificate.
     Whoami {
         /// The user's state file.
         #[arg(long, env = "MISSIVE_STATE")]
         state: PathBuf,
     },
-    /// The people this state knows, and which of them are connections.
+    /// The people this state knows, and which of them are connections; `--add` looks more
+    /// up in the directory (a group's admin or manager needs each member as a contact).
     Contacts {
         /// The user's state file.
         #[arg(long, env = "MISSIVE_STATE")]
         state: PathBuf,
+        /// Relay base URL (for `--add`).
+        #[arg(long, env = "MISSIVE_RELAY", default_value = "http://127.0.0.1:8700")]
+        relay: String,
+        /// Account names to add, repeated or comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        add: Vec<String>,
     },
+}
+
+fn on_off(word: &str) -> Result<bool, String> {
+    match word {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("{other:?}: on or off")),
+    }
 }
 
 fn tier_of(name: &str) -> Result<Tier, String> {
@@ -292,10 +365,29 @@ fn main() -> ExitCode {
         Command::Init { user, state } => user_cmd::init(&state, &user),
         Command::Decline { state, relay, from } => user_cmd::decline(&state, &relay, &from),
         Command::Whoami { state } => user_cmd::whoami(&state),
+        Command::Chat {
+            state,
+            relay,
+            with,
+            group,
+        } => chat::run(&state, &relay, with.as_deref(), group.as_deref()),
+        Command::GroupCreate {
+            state,
+            relay,
+            members,
+        } => group_cmd::create(&state, &relay, &members),
+        Command::Groups { state } => group_cmd::list(&state),
+        Command::Settings {
+            state,
+            relay,
+            read_receipts,
+            typing,
+            sponsored,
+        } => user_cmd::settings(&state, &relay, read_receipts, typing, sponsored),
         Command::Seal { state } => user_cmd::seal(&state),
         Command::History { state, with } => user_cmd::history(&state, &with),
         Command::Conversations { state } => user_cmd::conversations(&state),
-        Command::Contacts { state } => user_cmd::contacts(&state),
+        Command::Contacts { state, relay, add } => user_cmd::contacts(&state, &relay, &add),
         Command::Certify {
             state,
             relay_data_dir,

@@ -176,6 +176,31 @@ pub(crate) struct StateFile {
     /// The engine's state as loaded (the file's, or a clear one from an earlier version).
     state: Option<Zeroizing<Vec<u8>>>,
     history: Vec<Record>,
+    /// Held while a command that changes the state runs; `None` for one that only looks.
+    lock: Option<std::fs::File>,
+}
+
+/// Takes the lock beside the state file at `path`, so that two commands (a chat view and a
+/// `send` in another terminal) never both load the state and the later save undoes the other's
+/// ratchet steps. The lock goes with the process, however it ends.
+fn lock(path: &Path) -> Result<std::fs::File, String> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
+        .open(&name)
+        .map_err(|e| format!("{}: {e}", Path::new(&name).display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "{}: in use by another missive command (a chat view?); try again once it ends",
+            path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", Path::new(&name).display())),
+    }
 }
 
 impl StateFile {
@@ -184,6 +209,7 @@ impl StateFile {
         if path.exists() {
             return Err(format!("{} exists already", path.display()));
         }
+        let lock = lock(path)?;
         let secret = secret(path, true)?;
         let params = Params::fresh(source(&secret));
         let key = params
@@ -195,13 +221,26 @@ impl StateFile {
             key,
             state: None,
             history: Vec::new(),
+            lock: Some(lock),
         })
     }
 
     /// The state file at `path`, its key derived from the passphrase or key in the
-    /// environment (or typed, on a terminal). With `clear_allowed`, a state saved in the clear
-    /// by an earlier version is read, to be sealed by the next save.
+    /// environment (or typed, on a terminal), locked until it is dropped. With
+    /// `clear_allowed`, a state saved in the clear by an earlier version is read, to be sealed
+    /// by the next save.
     pub(crate) fn open(path: &Path, clear_allowed: bool) -> Result<Self, String> {
+        let lock = lock(path)?;
+        Self::read(path, clear_allowed, Some(lock))
+    }
+
+    /// The state file at `path` to look at, not to change (saving it fails): commands that
+    /// only show what it holds run beside one that holds the lock.
+    pub(crate) fn view(path: &Path) -> Result<Self, String> {
+        Self::read(path, false, None)
+    }
+
+    fn read(path: &Path, clear_allowed: bool, lock: Option<std::fs::File>) -> Result<Self, String> {
         let fail = |e: String| format!("{}: {e}", path.display());
         let bytes = match std::fs::read(path) {
             Ok(bytes) => Zeroizing::new(bytes),
@@ -231,6 +270,7 @@ impl StateFile {
                 key,
                 state: Some(bytes),
                 history: Vec::new(),
+                lock,
             });
         }
         let (header, sealed) = bytes.split_at(HEADER_LEN);
@@ -248,6 +288,7 @@ impl StateFile {
             key,
             state: Some(Zeroizing::new(std::mem::take(&mut opened.state))),
             history: std::mem::take(&mut opened.history),
+            lock,
         })
     }
 
@@ -274,6 +315,9 @@ impl ClientStore for StateFile {
     }
 
     fn save(&mut self, rng: &mut dyn CryptoRng, state: &[u8]) -> Result<(), StoreError> {
+        if self.lock.is_none() {
+            return Err(StoreError::Backend);
+        }
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
         let mut file = self.params.header(&nonce);

@@ -13,9 +13,14 @@ use missive::token::TokenKind;
 use crate::http::{Relay, now};
 use crate::state_file::{Record, StateFile};
 
-/// Opens the state file at `path` and loads the client in it.
+/// Opens the state file at `path` (holding its lock) and loads the client in it.
 pub(crate) fn open(path: &Path) -> Result<(Client, StateFile), String> {
     open_file(StateFile::open(path, false)?)
+}
+
+/// Loads the client at `path` to show what it holds (no lock: runs beside a chat view).
+pub(crate) fn view(path: &Path) -> Result<(Client, StateFile), String> {
+    open_file(StateFile::view(path)?)
 }
 
 fn open_file(file: StateFile) -> Result<(Client, StateFile), String> {
@@ -194,7 +199,11 @@ pub(crate) fn contact(relay: &Relay, client: &mut Client, user: &str) -> Result<
 /// were dropped or refused. Commands that act on the conversation start with it, as an app
 /// would be up to date before sending (an acceptance waiting unread would leave the
 /// connection unknown).
-fn catch_up(relay: &Relay, client: &mut Client, file: &mut StateFile) -> Result<usize, String> {
+pub(crate) fn catch_up(
+    relay: &Relay,
+    client: &mut Client,
+    file: &mut StateFile,
+) -> Result<usize, String> {
     flush_outbox(relay, client, file)?;
     let received = receive_all(relay, client)?;
     for line in &received.lines {
@@ -320,7 +329,7 @@ fn invitation(
 /// Prints the messages exchanged with `with` (sent to several people counts for each).
 pub(crate) fn history(state: &Path, with: &str) -> Result<(), String> {
     let with = account_name(with)?;
-    let (_, file) = open(state)?;
+    let (_, file) = view(state)?;
     let mut any = false;
     for r in file.history() {
         if !r.with.split(", ").any(|w| w == with) {
@@ -342,7 +351,7 @@ pub(crate) fn history(state: &Path, with: &str) -> Result<(), String> {
 
 /// Lists who messages were exchanged with: how many, and when the last was.
 pub(crate) fn conversations(state: &Path) -> Result<(), String> {
-    let (_, file) = open(state)?;
+    let (_, file) = view(state)?;
     let mut seen: std::collections::BTreeMap<&str, (usize, u64)> = Default::default();
     for r in file.history() {
         let entry = seen.entry(r.with.as_str()).or_default();
@@ -371,7 +380,7 @@ pub(crate) fn seal(state: &Path) -> Result<(), String> {
 }
 
 pub(crate) fn whoami(state: &Path) -> Result<(), String> {
-    let (client, _) = open(state)?;
+    let (client, _) = view(state)?;
     let user = String::from_utf8_lossy(client.user()).into_owned();
     println!("account  {}", printable(&user));
     println!("mailbox  {}", hex::encode(client.mailbox_id().0));
@@ -388,8 +397,21 @@ pub(crate) fn whoami(state: &Path) -> Result<(), String> {
     Ok(())
 }
 
-pub(crate) fn contacts(state: &Path) -> Result<(), String> {
-    let (client, _) = open(state)?;
+/// Adds the members named in `add` as contacts (from the relay's directory: their verified
+/// keys, and a session to write to them, as a group's manager needs with each member), then
+/// lists every contact.
+pub(crate) fn contacts(state: &Path, relay_url: &str, add: &[String]) -> Result<(), String> {
+    let (client, _) = if add.is_empty() {
+        view(state)?
+    } else {
+        let (mut client, mut file) = open(state)?;
+        let relay = Relay::new(relay_url)?;
+        for name in add {
+            contact(&relay, &mut client, name)?;
+        }
+        save(&mut file, &client)?;
+        (client, file)
+    };
     let mut rows: Vec<(String, &'static str)> = client
         .contacts()
         .map(|c| {
@@ -429,29 +451,34 @@ pub(crate) fn read(state: &Path, relay_url: &str) -> Result<usize, String> {
     }
     // Messages owed to group members who had not caught up, if it is time to try again.
     let again = saved(&mut file, Ok(client.resend(now())))?;
-    submit(&relay, &mut client, &mut file, &again)?;
+    if let Some(note) = submit(&relay, &mut client, &mut file, &again)? {
+        println!("{note}");
+    }
     Ok(dropped)
 }
 
 /// Submits what was sent (and saved, in the outbox), in order. Each envelope the relay takes
 /// leaves the outbox; what it could not deliver to some recipients yet goes to the resend
-/// queue. If the relay cannot be reached (or is overloaded), the rest stays in the outbox for
-/// the next command; an envelope it refuses for good is dropped and reported.
-fn submit(
+/// queue (the answer says so, for a person to read). If the relay cannot be reached (or is
+/// overloaded), the rest stays in the outbox for the next command; an envelope it refuses for
+/// good is dropped and reported.
+pub(crate) fn submit(
     relay: &Relay,
     client: &mut Client,
     file: &mut StateFile,
     out: &[Outgoing],
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     let mut refused = Vec::new();
     let mut unreachable = None;
+    let mut missed = Vec::new();
     for o in out {
         match relay.submit(std::slice::from_ref(o)) {
-            Ok(missed) => {
+            Ok(not_reached) => {
                 client.accepted(o);
-                for (sent, mailboxes) in &missed {
+                for (sent, mailboxes) in &not_reached {
                     client.undelivered(sent, mailboxes, now());
                 }
+                missed.extend(not_reached);
             }
             Err(e) if Relay::worth_retrying(&e) => {
                 unreachable = Some(e);
@@ -471,20 +498,25 @@ fn submit(
         ));
     }
     if refused.is_empty() {
-        Ok(())
+        Ok(Relay::missed_note(&missed))
     } else {
         Err(refused.join("; "))
     }
 }
 
 /// Submits what earlier commands left in the outbox, oldest first.
-fn flush_outbox(relay: &Relay, client: &mut Client, file: &mut StateFile) -> Result<(), String> {
+pub(crate) fn flush_outbox(
+    relay: &Relay,
+    client: &mut Client,
+    file: &mut StateFile,
+) -> Result<(), String> {
     let queued = client.outbox().to_vec();
     if queued.is_empty() {
         return Ok(());
     }
-    submit(relay, client, file, &queued)?;
+    let note = submit(relay, client, file, &queued)?;
     println!("(sent {} envelope(s) left in the outbox)", queued.len());
+    note.into_iter().for_each(|n| println!("{n}"));
     Ok(())
 }
 
@@ -513,19 +545,7 @@ pub(crate) fn receive_all(relay: &Relay, client: &mut Client) -> Result<Received
                 for e in &events {
                     received.dropped += usize::from(matches!(e, Event::Refused { .. }));
                     received.lines.extend(describe(client, e));
-                    if let Event::Message {
-                        from,
-                        access,
-                        content,
-                        ..
-                    } = e
-                    {
-                        let text = match access {
-                            Access::Sponsored(_) => sponsored_line(content),
-                            _ => content.as_text().unwrap_or("(non-text content)").into(),
-                        };
-                        received.messages.push((name_of(client, from), text));
-                    }
+                    received.messages.extend(history_entry(client, e));
                 }
             }
             Err(e) => {
@@ -544,8 +564,43 @@ pub(crate) fn describe(client: &Client, event: &Event) -> Option<String> {
     describe_raw(client, event).map(|line| printable(&line))
 }
 
+/// What the history keeps of a message event: under whose name (the sender's, or the
+/// group's for a group post, then prefixed with the sender's), and the text.
+pub(crate) fn history_entry(client: &Client, event: &Event) -> Option<(String, String)> {
+    let Event::Message {
+        from,
+        conversation,
+        access,
+        ..
+    } = event
+    else {
+        return None;
+    };
+    let sender = name_of(client, from);
+    Some(match access {
+        Access::Group => (
+            crate::group_cmd::history_name(conversation),
+            format!("{sender}: {}", message_of(event)),
+        ),
+        _ => (sender, message_of(event)),
+    })
+}
+
+/// What the history keeps of a message: its text, or a line for sponsored content.
+pub(crate) fn message_of(event: &Event) -> String {
+    match event {
+        Event::Message {
+            access: Access::Sponsored(_),
+            content,
+            ..
+        } => sponsored_line(content),
+        Event::Message { content, .. } => content.as_text().unwrap_or("(non-text content)").into(),
+        _ => String::new(),
+    }
+}
+
 /// A contact's account name, or the start of an unknown mailbox's id.
-fn name_of(client: &Client, m: &MailboxId) -> String {
+pub(crate) fn name_of(client: &Client, m: &MailboxId) -> String {
     client.contact(m).map_or_else(
         || hex::encode(&m.0[..4]),
         |c| String::from_utf8_lossy(&c.user).into_owned(),
@@ -631,4 +686,38 @@ fn sponsored_line(content: &Content) -> String {
         }
         _ => String::new(),
     }
+}
+
+/// Switches settings given as `Some`, then prints them all.
+pub(crate) fn settings(
+    state: &Path,
+    relay_url: &str,
+    read_receipts: Option<bool>,
+    typing: Option<bool>,
+    sponsored: Option<bool>,
+) -> Result<(), String> {
+    let (mut client, mut file) = open(state)?;
+    let mut settings = *client.settings();
+    let before = settings;
+    if let Some(on) = read_receipts {
+        settings.read_receipts = on;
+    }
+    if let Some(on) = typing {
+        settings.typing_indicators = on;
+    }
+    if let Some(on) = sponsored {
+        settings.sponsored_messages = on;
+    }
+    if settings != before {
+        client.set_settings(settings);
+        save(&mut file, &client)?;
+        // Whether sponsored messages reach this mailbox is the relay's to enforce.
+        Relay::new(relay_url)?.sync(&mut client, &mut file)?;
+    }
+    let word = |on: bool| if on { "on" } else { "off" };
+    let now = client.settings();
+    println!("read receipts: {}", word(now.read_receipts));
+    println!("typing indicators: {}", word(now.typing_indicators));
+    println!("sponsored messages: {}", word(now.sponsored_messages));
+    Ok(())
 }
