@@ -18,7 +18,6 @@ mod refusal;
 mod replay;
 mod serve;
 mod server;
-mod sqlite;
 mod state;
 mod store;
 mod tokens;
@@ -30,8 +29,8 @@ pub use metrics::Metrics;
 pub use refusal::Refusal;
 pub use serve::serve;
 pub use server::{MAX_BUNDLE_LEN, MAX_PREKEY_LEN, MAX_USER_LEN, app};
-pub use sqlite::SqliteStore;
 pub use state::{Clock, RelayState, system_clock};
+pub use store::sqlite::SqliteStore;
 pub use store::{
     Delivery, EnvelopeId, Limits, MailboxId, NewDelivery, PrekeyFetch, RelayStore, Spend,
     StoreError, StoreStats,

@@ -11,7 +11,7 @@ use super::hub::{Hub, HubLimits};
 use super::metrics::Metrics;
 use super::ratelimit::RateLimiter;
 use super::replay::ReplayGuard;
-use super::sqlite::SqliteStore;
+use super::store::sqlite::SqliteStore;
 use super::store::{RelayStore, StoreError};
 use super::writer::Writer;
 use crate::token::Issuer;

@@ -4,6 +4,8 @@
 
 use core::fmt;
 
+pub(crate) mod sqlite;
+
 pub use crate::mailbox::MailboxId;
 /// An envelope's id, chosen by the sender; clients drop duplicates by it.
 pub type EnvelopeId = [u8; 16];

@@ -1,0 +1,92 @@
+//! What the relay keeps per account: access records, token issuance quotas, credit
+//! purchases, and its own named secrets.
+
+use rusqlite::params;
+
+use super::super::{MailboxId, StoreError};
+use super::SqliteStore;
+use super::sql::{backend, cached, int, mailbox};
+
+impl SqliteStore {
+    pub(super) fn access_records(&self) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError> {
+        self.read(|conn| {
+            conn.prepare("SELECT mailbox, record FROM mailbox_access")
+                .and_then(|mut s| {
+                    s.query_map([], |r| Ok((mailbox(&r.get::<_, Vec<u8>>(0)?), r.get(1)?)))?
+                        .collect()
+                })
+                .map_err(backend)
+        })
+    }
+
+    pub(super) fn put_access(&self, mailbox: &MailboxId, record: &[u8]) -> Result<(), StoreError> {
+        cached(
+            &self.lock().conn,
+            "INSERT OR REPLACE INTO mailbox_access (mailbox, record) VALUES (?1, ?2)",
+            params![&mailbox.0[..], record],
+        )
+        .map(|_| ())
+    }
+
+    pub(super) fn count_quota(
+        &self,
+        mailbox: &MailboxId,
+        kind: u8,
+        period: u32,
+        count: u32,
+        max: u32,
+    ) -> Result<(), StoreError> {
+        // One statement: concurrent requests cannot both pass the check.
+        let counted = cached(
+            &self.lock().conn,
+            "INSERT INTO token_quota (mailbox, kind, period, issued) SELECT ?1, ?2, ?3, ?4
+             WHERE ?4 <= ?5
+             ON CONFLICT (mailbox, kind, period) DO UPDATE SET issued = issued + excluded.issued
+             WHERE issued + excluded.issued <= ?5",
+            params![&mailbox.0[..], kind, period, count, max],
+        )?;
+        if counted == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NoQuota)
+        }
+    }
+
+    pub(super) fn count_purchase(
+        &self,
+        id: &[u8; 16],
+        count: u32,
+        credits: u32,
+        expires: u64,
+    ) -> Result<(), StoreError> {
+        // One statement, as for the monthly quota: concurrent redemptions cannot both pass.
+        let counted = cached(
+            &self.lock().conn,
+            "INSERT INTO credit_purchases (id, redeemed, expires_at) SELECT ?1, ?2, ?4
+             WHERE ?2 <= ?3
+             ON CONFLICT (id) DO UPDATE SET redeemed = redeemed + excluded.redeemed
+             WHERE redeemed + excluded.redeemed <= ?3",
+            params![&id[..], count, credits, int(expires)],
+        )?;
+        if counted == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NoQuota)
+        }
+    }
+
+    pub(super) fn named_secret(&self, name: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        let conn = &self.lock().conn;
+        cached(
+            conn,
+            "INSERT OR IGNORE INTO secrets (name, value) VALUES (?1, ?2)",
+            params![name, &fresh[..]],
+        )?;
+        let value: Vec<u8> = conn
+            .query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .map_err(backend)?;
+        value.try_into().map_err(|_| StoreError::Backend)
+    }
+}
