@@ -311,10 +311,19 @@ async fn websocket_sends_backlog_then_live_pushes_and_takes_acks() {
     assert!((4..=5).contains(&pushes), "{pushes} pushes");
     // A frame that is not an Ack closes the stream.
     ws.send(Message::Binary(vec![0xff].into())).await.unwrap();
-    let end = tokio::time::timeout(Duration::from_secs(5), ws.next())
-        .await
-        .unwrap();
-    assert!(!matches!(end, Some(Ok(Message::Binary(_)))));
+    // The duplicate push, if there was one, may still be on its way.
+    let mut duplicates = pushes - 4;
+    loop {
+        let end = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap();
+        if matches!(end, Some(Ok(Message::Binary(_)))) && duplicates > 0 {
+            duplicates -= 1;
+            continue;
+        }
+        assert!(!matches!(end, Some(Ok(Message::Binary(_)))));
+        break;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,415 +1,56 @@
-//! The relay's SQLite store: delivery, shared bodies, acknowledgement, quotas, expiry, replay
-//! memory, and one-time prekeys handed out at most once under concurrent fetches.
+//! The relay's SQLite store: the conformance suite every backend passes, and what only a
+//! file on disk can show (acknowledged ciphertext leaves the file).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "relay")]
 
-use std::collections::HashSet;
+mod store_conformance;
+
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use missive::mailbox::MailboxId;
-use missive::relay::{Limits, NewDelivery, RelayStore, Spend, SqliteStore, StoreError};
+use missive::relay::{Limits, RelayStore, SqliteStore};
+use store_conformance::{Database, envelope};
 
-fn store() -> SqliteStore {
-    SqliteStore::in_memory(Limits::default()).unwrap()
+/// A database file of its own in a temporary directory, removed with it.
+struct File {
+    dir: PathBuf,
 }
 
-fn envelope(id: u8, body: &[u8], mailboxes: &[u8]) -> NewDelivery {
-    NewDelivery {
-        id: [id; 16],
-        body: body.to_vec(),
-        parts: mailboxes
-            .iter()
-            .map(|&m| (MailboxId([m; 16]), vec![m; 40]))
-            .collect(),
-        expires_at: 1_000,
-        spend: None,
+impl File {
+    fn fresh() -> Option<Self> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("missive-store-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Some(Self { dir })
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("relay.db")
     }
 }
 
-fn spending(id: u8, mailbox: u8, token: u8, recipients: u8) -> NewDelivery {
-    NewDelivery {
-        spend: Some(Spend {
-            token: [token; 32],
-            recipients: [recipients; 16],
-            window: 600,
-            max_uses: 3,
-            expires_at: 5_000,
-        }),
-        ..envelope(id, b"paid", &[mailbox])
+impl Drop for File {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-#[test]
-fn a_token_is_spent_once_but_may_carry_one_send_to_the_same_recipients() {
-    let s = store();
-    let ok = |d: NewDelivery, now| s.deliver(&[d], now).pop().unwrap();
-    assert_eq!(ok(spending(1, 1, 7, 1), 100), Ok(()));
-    // The same send's other envelopes, to the same recipients, within the window.
-    assert_eq!(ok(spending(2, 1, 7, 1), 150), Ok(()));
-    assert_eq!(ok(spending(3, 1, 7, 1), 200), Ok(()));
-    // A fourth envelope is one too many; another recipient list is a double spend.
-    assert_eq!(ok(spending(4, 1, 7, 1), 210), Err(StoreError::TokenSpent));
-    assert_eq!(ok(spending(5, 2, 7, 2), 210), Err(StoreError::TokenSpent));
-    // Outside the window even the same recipients are refused.
-    assert_eq!(ok(spending(6, 3, 8, 3), 100), Ok(()));
-    assert_eq!(ok(spending(7, 3, 8, 3), 701), Err(StoreError::TokenSpent));
-    // Refused envelopes stored nothing.
-    assert_eq!(s.fetch(&MailboxId([2; 16]), 0, 10).unwrap().len(), 0);
-    assert_eq!(s.fetch(&MailboxId([1; 16]), 0, 10).unwrap().len(), 3);
-}
-
-#[test]
-fn in_one_batch_only_the_first_spend_of_a_token_wins() {
-    let s = store();
-    let batch = [
-        spending(1, 1, 9, 1),
-        spending(2, 2, 9, 2),
-        spending(3, 3, 9, 3),
-    ];
-    let results = s.deliver(&batch, 100);
-    assert_eq!(
-        results,
-        [
-            Ok(()),
-            Err(StoreError::TokenSpent),
-            Err(StoreError::TokenSpent)
-        ]
-    );
-}
-
-#[test]
-fn an_envelope_refused_for_quota_does_not_spend_its_token() {
-    let s = SqliteStore::in_memory(Limits {
-        max_pending_per_mailbox: 1,
-        ..Limits::default()
-    })
-    .unwrap();
-    assert_eq!(s.deliver(&[envelope(1, b"x", &[1])], 100), [Ok(())]);
-    assert_eq!(
-        s.deliver(&[spending(2, 1, 5, 1)], 100),
-        [Err(StoreError::QuotaExceeded)]
-    );
-    // The token is still unspent: another mailbox can take it.
-    assert_eq!(s.deliver(&[spending(3, 2, 5, 2)], 100), [Ok(())]);
-}
-
-#[test]
-fn spent_tokens_are_forgotten_only_after_they_expire() {
-    let s = store();
-    assert_eq!(s.deliver(&[spending(1, 1, 4, 1)], 100), [Ok(())]);
-    s.expire(4_999).unwrap();
-    assert_eq!(
-        s.deliver(&[spending(2, 2, 4, 2)], 4_999),
-        [Err(StoreError::TokenSpent)]
-    );
-    s.expire(5_000).unwrap();
-    assert_eq!(s.deliver(&[spending(3, 2, 4, 2)], 5_000), [Ok(())]);
-}
-
-#[test]
-fn token_quotas_are_counted_per_account_kind_and_month() {
-    let s = store();
-    let m = MailboxId([1; 16]);
-    assert_eq!(s.take_quota(&m, 1, 600, 3, 5), Ok(()));
-    assert_eq!(s.take_quota(&m, 1, 600, 3, 5), Err(StoreError::NoQuota));
-    assert_eq!(s.take_quota(&m, 1, 600, 2, 5), Ok(()));
-    assert_eq!(s.take_quota(&m, 1, 600, 1, 5), Err(StoreError::NoQuota));
-    // Another kind, another month, another account: counted apart.
-    assert_eq!(s.take_quota(&m, 2, 600, 5, 5), Ok(()));
-    assert_eq!(s.take_quota(&m, 1, 601, 5, 5), Ok(()));
-    assert_eq!(s.take_quota(&MailboxId([2; 16]), 1, 600, 5, 5), Ok(()));
-    // Counts of past months are dropped by the sweep; this month's stay.
-    let now = 1_800_000_000; // January 2027, month 684
-    let current = missive::platform::month_of(now);
-    assert_eq!(s.take_quota(&m, 3, current, 5, 5), Ok(()));
-    s.expire(now).unwrap();
-    assert_eq!(s.take_quota(&m, 3, current, 1, 5), Err(StoreError::NoQuota));
-    assert_eq!(
-        s.take_quota(&m, 1, 600, 5, 5),
-        Ok(()),
-        "month 600 was swept"
-    );
-    // More than the whole quota at once is refused, even the first time.
-    assert_eq!(
-        s.take_quota(&MailboxId([3; 16]), 1, 600, 6, 5),
-        Err(StoreError::NoQuota)
-    );
-}
-
-#[test]
-fn the_token_secret_access_records_and_spends_persist() {
-    let dir = std::env::temp_dir().join(format!("missive-store-persist-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("relay.db");
-    {
-        let s = SqliteStore::open(&path, Limits::default()).unwrap();
-        assert_eq!(s.secret("issuer", [1; 32]), Ok([1; 32]));
-        assert_eq!(s.secret("issuer", [2; 32]), Ok([1; 32]));
-        s.save_access(&MailboxId([5; 16]), b"record").unwrap();
-        assert_eq!(s.deliver(&[spending(1, 1, 6, 1)], 100), [Ok(())]);
-        assert_eq!(s.deliver(&[spending(2, 1, 6, 1)], 100), [Ok(())]);
+impl Database for File {
+    fn open(&self, limits: Limits) -> Arc<dyn RelayStore> {
+        Arc::new(SqliteStore::open(&self.path(), limits).unwrap())
     }
-    let s = SqliteStore::open(&path, Limits::default()).unwrap();
-    assert_eq!(s.secret("issuer", [3; 32]), Ok([1; 32]));
-    assert_eq!(
-        s.load_access().unwrap(),
-        [(MailboxId([5; 16]), b"record".to_vec())]
-    );
-    // Spends survive a restart, uses counted: another recipient is a double spend, and the
-    // same recipients get only the one use left of three.
-    assert_eq!(
-        s.deliver(&[spending(3, 2, 6, 2)], 200),
-        [Err(StoreError::TokenSpent)]
-    );
-    assert_eq!(s.deliver(&[spending(4, 1, 6, 1)], 200), [Ok(())]);
-    assert_eq!(
-        s.deliver(&[spending(5, 1, 6, 1)], 200),
-        [Err(StoreError::TokenSpent)]
-    );
-    drop(s);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn multi_recipient_body_is_stored_once_and_each_mailbox_gets_its_part() {
-    let s = store();
-    let results = s.deliver(&[envelope(1, &[9; 1024], &[1, 2, 3])], 10);
-    assert_eq!(results, vec![Ok(())]);
-    let stats = s.stats().unwrap();
-    assert_eq!((stats.pending_deliveries, stats.bodies), (3, 1));
-    assert_eq!(stats.bytes_stored, 1024 + 3 * 40);
-    for m in [1u8, 2, 3] {
-        let got = s.fetch(&MailboxId([m; 16]), 0, 10).unwrap();
-        assert_eq!(got.len(), 1);
-        assert_eq!(
-            (got[0].id, got[0].part.clone(), got[0].received_at),
-            ([1; 16], vec![m; 40], 10)
-        );
-        assert_eq!(got[0].body, vec![9; 1024]);
-    }
-    assert!(s.fetch(&MailboxId([4; 16]), 0, 10).unwrap().is_empty());
-}
-
-#[test]
-fn ack_removes_and_the_body_goes_with_its_last_reference() {
-    let s = store();
-    s.deliver(&[envelope(1, b"body", &[1, 2])], 0);
-    assert_eq!(s.ack(&MailboxId([1; 16]), &[[1; 16]]).unwrap(), 1);
-    assert_eq!(
-        s.ack(&MailboxId([1; 16]), &[[1; 16]]).unwrap(),
-        0,
-        "a second ack finds nothing"
-    );
-    assert_eq!(
-        s.stats().unwrap().bodies,
-        1,
-        "mailbox 2 still holds the body"
-    );
-    // A mailbox cannot acknowledge another mailbox's delivery.
-    assert_eq!(s.ack(&MailboxId([3; 16]), &[[1; 16]]).unwrap(), 0);
-    assert_eq!(s.ack(&MailboxId([2; 16]), &[[1; 16]]).unwrap(), 1);
-    assert_eq!(s.stats().unwrap(), Default::default());
-}
-
-#[test]
-fn redelivery_of_a_pending_envelope_is_stored_once() {
-    let s = store();
-    s.deliver(&[envelope(1, b"x", &[1])], 0);
-    assert_eq!(s.deliver(&[envelope(1, b"x", &[1])], 0), vec![Ok(())]);
-    assert_eq!(s.fetch(&MailboxId([1; 16]), 0, 10).unwrap().len(), 1);
-    assert_eq!(s.stats().unwrap().bodies, 1);
-}
-
-#[test]
-fn fetch_pages_by_sequence() {
-    let s = store();
-    let batch: Vec<_> = (0..5).map(|i| envelope(i, b"b", &[1])).collect();
-    assert!(s.deliver(&batch, 0).iter().all(Result::is_ok));
-    let first = s.fetch(&MailboxId([1; 16]), 0, 2).unwrap();
-    assert_eq!(first.len(), 2);
-    let rest = s.fetch(&MailboxId([1; 16]), first[1].seq, 10).unwrap();
-    assert_eq!(
-        rest.iter().map(|d| d.id[0]).collect::<Vec<_>>(),
-        vec![2, 3, 4]
-    );
-}
-
-#[test]
-fn quota_refuses_the_whole_envelope_and_keeps_the_rest_of_the_batch() {
-    let limits = Limits {
-        max_pending_per_mailbox: 2,
-        ..Limits::default()
-    };
-    let s = SqliteStore::in_memory(limits).unwrap();
-    let results = s.deliver(
-        &[
-            envelope(1, b"a", &[1]),
-            envelope(2, b"b", &[1]),
-            envelope(3, b"c", &[2, 1]),
-            envelope(4, b"d", &[2]),
-        ],
-        0,
-    );
-    assert_eq!(
-        results,
-        vec![Ok(()), Ok(()), Err(StoreError::QuotaExceeded), Ok(())]
-    );
-    assert_eq!(
-        s.fetch(&MailboxId([2; 16]), 0, 10)
-            .unwrap()
-            .iter()
-            .map(|d| d.id[0])
-            .collect::<Vec<_>>(),
-        vec![4]
-    );
-    assert_eq!(s.stats().unwrap().bodies, 3);
-    s.ack(&MailboxId([1; 16]), &[[1; 16]]).unwrap();
-    assert_eq!(
-        s.deliver(&[envelope(5, b"e", &[1])], 0),
-        vec![Ok(())],
-        "room again after an ack"
-    );
-}
-
-#[test]
-fn byte_quota_counts_body_and_part() {
-    let limits = Limits {
-        max_pending_bytes_per_mailbox: 100,
-        ..Limits::default()
-    };
-    let s = SqliteStore::in_memory(limits).unwrap();
-    assert_eq!(
-        s.deliver(&[envelope(1, &[0; 61], &[1])], 0),
-        vec![Err(StoreError::QuotaExceeded)]
-    );
-    assert_eq!(s.deliver(&[envelope(1, &[0; 60], &[1])], 0), vec![Ok(())]);
-}
-
-#[test]
-fn expiry_drops_expired_deliveries() {
-    let s = store();
-    let mut short = envelope(1, b"a", &[1]);
-    short.expires_at = 100;
-    s.deliver(&[short, envelope(2, b"b", &[1])], 0);
-    assert_eq!(s.expire(100).unwrap(), 1);
-    assert_eq!(s.fetch(&MailboxId([1; 16]), 0, 10).unwrap().len(), 1);
-}
-
-#[test]
-fn one_time_prekeys_are_handed_out_at_most_once_under_concurrency() {
-    let s = Arc::new(store());
-    let keys: Vec<(u32, Vec<u8>)> = (0..50).map(|i| (i, vec![i as u8; 32])).collect();
-    s.publish_prekeys(b"bob", &MailboxId([9; 16]), b"bundle", &keys)
-        .unwrap();
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let s = Arc::clone(&s);
-            std::thread::spawn(move || {
-                (0..10)
-                    .map(|_| s.fetch_prekeys(b"bob", true).unwrap())
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    let fetched: Vec<_> = handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
-    assert!(
-        fetched
-            .iter()
-            .all(|f| f.bundle == b"bundle" && f.mailbox == MailboxId([9; 16]))
-    );
-    let ids: Vec<u32> = fetched
-        .iter()
-        .filter_map(|f| f.one_time.as_ref().map(|k| k.0))
-        .collect();
-    assert_eq!(
-        ids.len(),
-        50,
-        "every key handed out, and 30 fetches fell back to the last resort"
-    );
-    assert_eq!(
-        ids.iter().collect::<HashSet<_>>().len(),
-        50,
-        "no key handed out twice"
-    );
-    assert_eq!(s.one_time_prekeys_left(b"bob").unwrap(), 0);
-}
-
-#[test]
-fn directory_errors_are_typed() {
-    let limits = Limits {
-        max_one_time_prekeys: 3,
-        ..Limits::default()
-    };
-    let s = SqliteStore::in_memory(limits).unwrap();
-    assert_eq!(
-        s.fetch_prekeys(b"nobody", true),
-        Err(StoreError::UnknownUser)
-    );
-    let keys: Vec<(u32, Vec<u8>)> = (0..4).map(|i| (i, vec![0; 32])).collect();
-    assert_eq!(
-        s.publish_prekeys(b"bob", &MailboxId([9; 16]), b"bundle", &keys),
-        Err(StoreError::TooManyPrekeys)
-    );
-    assert_eq!(
-        s.fetch_prekeys(b"bob", true),
-        Err(StoreError::UnknownUser),
-        "refused publish rolled back"
-    );
-}
-
-#[test]
-fn deliveries_survive_reopening_the_database() {
-    let dir = std::env::temp_dir().join(format!("missive-store-reopen-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("relay.db");
-    {
-        let s = SqliteStore::open(&path, Limits::default()).unwrap();
-        assert_eq!(s.deliver(&[envelope(1, b"durable", &[1])], 0), vec![Ok(())]);
-    }
-    let s = SqliteStore::open(&path, Limits::default()).unwrap();
-    assert_eq!(
-        s.fetch(&MailboxId([1; 16]), 0, 10).unwrap()[0].body,
-        b"durable"
-    );
-    drop(s);
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[test]
-fn quotas_are_rebuilt_when_the_database_is_reopened() {
-    let dir = std::env::temp_dir().join(format!("missive-quota-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("relay.db");
-    let limits = Limits {
-        max_pending_per_mailbox: 2,
-        ..Limits::default()
-    };
-    {
-        let s = SqliteStore::open(&path, limits).unwrap();
-        let batch = [envelope(1, b"a", &[1]), envelope(2, b"b", &[1])];
-        assert_eq!(s.deliver(&batch, 0), vec![Ok(()), Ok(())]);
-    }
-    let s = SqliteStore::open(&path, limits).unwrap();
-    assert_eq!(
-        s.deliver(&[envelope(3, b"c", &[1])], 0),
-        vec![Err(StoreError::QuotaExceeded)]
-    );
-    // A full mailbox still accepts a re-delivery of what it holds (stored once, no charge).
-    assert_eq!(s.deliver(&[envelope(2, b"b", &[1])], 0), vec![Ok(())]);
-    s.ack(&MailboxId([1; 16]), &[[1; 16]]).unwrap();
-    assert_eq!(s.deliver(&[envelope(3, b"c", &[1])], 0), vec![Ok(())]);
-    drop(s);
-    std::fs::remove_dir_all(&dir).unwrap();
-}
+conformance!(File::fresh());
 
 #[test]
 fn acknowledged_ciphertext_does_not_stay_in_the_database_file() {
-    let dir = std::env::temp_dir().join(format!("missive-store-wipe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("relay.db");
+    let file = File::fresh().unwrap();
+    let (dir, path) = (file.dir.clone(), file.path());
     // One body inside a page, one spread over overflow pages that go to the free list.
     let small = b"ACKNOWLEDGED-CIPHERTEXT-".repeat(20);
     let large = b"LARGE-ACKNOWLEDGED-CIPHERTEXT-".repeat(4000);
@@ -444,5 +85,4 @@ fn acknowledged_ciphertext_does_not_stay_in_the_database_file() {
         !holds(&large[..60]),
         "the large acknowledged body is still in free pages"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -30,6 +30,8 @@ pub use refusal::Refusal;
 pub use serve::serve;
 pub use server::{MAX_BUNDLE_LEN, MAX_PREKEY_LEN, MAX_USER_LEN, app};
 pub use state::{Clock, RelayState, system_clock};
+#[cfg(feature = "postgres")]
+pub use store::postgres::PostgresStore;
 pub use store::sqlite::SqliteStore;
 pub use store::{
     Delivery, EnvelopeId, Limits, MailboxId, NewDelivery, PrekeyFetch, RelayStore, Spend,

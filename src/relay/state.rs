@@ -124,6 +124,14 @@ impl RelayState {
         Self::new(Arc::new(store), config, system_clock)
     }
 
+    /// A relay storing into the PostgreSQL database at `url` (schema migrated if needed), on
+    /// the system clock. Not from inside an async runtime: the store runs its own.
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres(url: &str, config: RelayConfig) -> Result<Self, StoreError> {
+        let store = super::store::postgres::PostgresStore::connect(url, config.limits)?;
+        Self::new(Arc::new(store), config, system_clock)
+    }
+
     /// The counters.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics

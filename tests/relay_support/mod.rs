@@ -8,6 +8,9 @@
     clippy::panic
 )]
 
+#[cfg(feature = "postgres")]
+#[path = "../pg_support/mod.rs"]
+pub mod pg;
 #[path = "../common/saved.rs"]
 pub mod saved;
 pub mod users;
@@ -31,6 +34,10 @@ pub struct LiveRelay {
     pub addr: SocketAddr,
     pub state: RelayState,
     pub dir: TempDir,
+    /// The relay's PostgreSQL database, when `MISSIVE_TEST_RELAY_STORE=postgres` runs these
+    /// tests on it instead of SQLite.
+    #[cfg(feature = "postgres")]
+    pub db: Option<pg::Scratch>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -38,6 +45,22 @@ pub struct LiveRelay {
 impl LiveRelay {
     pub fn start(config: RelayConfig) -> Self {
         let dir = TempDir::new("live");
+        #[cfg(feature = "postgres")]
+        let db =
+            (std::env::var("MISSIVE_TEST_RELAY_STORE").as_deref() == Ok("postgres")).then(|| {
+                pg::Scratch::fresh().expect("MISSIVE_TEST_RELAY_STORE=postgres needs PostgreSQL")
+            });
+        #[cfg(feature = "postgres")]
+        let state = match &db {
+            // The store runs its own runtime: made outside the caller's, which may be async.
+            Some(db) => std::thread::scope(|s| {
+                s.spawn(|| RelayState::open_postgres(&db.url, config).unwrap())
+                    .join()
+                    .unwrap()
+            }),
+            None => RelayState::open(dir.path(), config).unwrap(),
+        };
+        #[cfg(not(feature = "postgres"))]
         let state = RelayState::open(dir.path(), config).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, addr) = std::sync::mpsc::channel();
@@ -63,6 +86,8 @@ impl LiveRelay {
             addr: addr.recv().unwrap(),
             state,
             dir,
+            #[cfg(feature = "postgres")]
+            db,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -72,8 +97,13 @@ impl LiveRelay {
         format!("http://{}{path}", self.addr)
     }
 
-    /// The SQLite files (database and write-ahead log) as raw bytes.
+    /// What the relay stored, as raw bytes: the SQLite files (database and write-ahead log),
+    /// or every byte string and text in its PostgreSQL database.
     pub fn raw_database(&self) -> Vec<u8> {
+        #[cfg(feature = "postgres")]
+        if let Some(db) = &self.db {
+            return db.dump();
+        }
         let mut out = Vec::new();
         for name in ["relay.db", "relay.db-wal"] {
             if let Ok(bytes) = std::fs::read(self.dir.path().join(name)) {

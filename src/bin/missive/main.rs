@@ -45,9 +45,13 @@ struct Cli {
 enum Command {
     /// Run a relay: durable store-and-forward of envelopes it cannot read.
     Relay {
-        /// Where the relay keeps its database.
+        /// Where the relay keeps its database (and, with `--store`, only its platform key).
         #[arg(long, default_value = "missive-relay-data")]
         data_dir: PathBuf,
+        /// A PostgreSQL database (`postgres://user@host:port/db`) to store into instead of
+        /// SQLite in the data directory; any number of relays may share one.
+        #[arg(long, env = "MISSIVE_RELAY_STORE")]
+        store: Option<String>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8700")]
         listen: SocketAddr,
@@ -342,6 +346,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Relay {
             data_dir,
+            store,
             listen,
             rate_per_second,
             rate_burst,
@@ -359,7 +364,7 @@ fn main() -> ExitCode {
                 socket_write_timeout,
                 ..RelayConfig::default()
             };
-            relay_cmd::run(&data_dir, listen, config)
+            relay_cmd::run(&data_dir, store.as_deref(), listen, config)
         }
         Command::Demo => demo::run(),
         Command::Init { user, state } => user_cmd::init(&state, &user),

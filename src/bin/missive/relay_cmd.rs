@@ -8,21 +8,32 @@ use missive::relay::{RelayConfig, RelayState, serve};
 
 /// Runs a relay until Ctrl-C. A stand-alone relay is its own platform: its key (created in
 /// the data directory the first time) signs the account certificates `missive certify` makes.
-pub(crate) fn run(data_dir: &Path, listen: SocketAddr, config: RelayConfig) -> Result<(), String> {
+pub(crate) fn run(
+    data_dir: &Path,
+    store: Option<&str>,
+    listen: SocketAddr,
+    config: RelayConfig,
+) -> Result<(), String> {
     init_logging();
     let platform = platform(data_dir)?;
     let config = RelayConfig {
         platform: Some(platform.public_key()),
         ..config
     };
-    let state = RelayState::open(data_dir, config).map_err(|e| e.to_string())?;
+    let state = match store {
+        Some(url) => {
+            RelayState::open_postgres(url, config).map_err(|e| format!("{}: {e}", redacted(url)))?
+        }
+        None => RelayState::open(data_dir, config).map_err(|e| e.to_string())?,
+    };
+    let stored_in = store.map_or_else(|| data_dir.display().to_string(), redacted);
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        tracing::info!(%addr, data_dir = %data_dir.display(), "relay listening");
+        tracing::info!(%addr, store = %stored_in, "relay listening");
         println!("relay listening on http://{addr}");
         serve(listener, state, stop_signal())
             .await
@@ -31,6 +42,17 @@ pub(crate) fn run(data_dir: &Path, listen: SocketAddr, config: RelayConfig) -> R
         println!("relay stopped");
         Ok(())
     })
+}
+
+/// A database URL without its password, for logs and errors.
+fn redacted(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, rest)), Some((_, host))) => {
+            let user = rest.split(['@', ':']).next().unwrap_or_default();
+            format!("{scheme}://{user}@{host}")
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Ctrl-C, or SIGTERM (what `kill` and service managers send).

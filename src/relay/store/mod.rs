@@ -1,9 +1,13 @@
-//! The storage trait the relay is written against. SQLite is the embedded default; the trait
-//! is synchronous and object-safe so a PostgreSQL backend can follow for relays that outgrow
-//! one machine.
+//! The storage trait the relay is written against, and its backends: SQLite, the embedded
+//! default, and PostgreSQL (feature `postgres`) for any number of relays on one database. The
+//! trait is synchronous and object-safe; the relay calls it from blocking threads.
 
 use core::fmt;
 
+mod columns;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+mod spend;
 pub(crate) mod sqlite;
 
 pub use crate::mailbox::MailboxId;

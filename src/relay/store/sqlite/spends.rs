@@ -1,45 +1,14 @@
-//! Token spends: the rule for spending a token again, and the spend log folded into one
-//! record per token at open.
+//! Token spends, in memory: the spend log folded into one record per token at open.
 
 use std::collections::HashMap;
 
 use rusqlite::Connection;
 
-use super::super::{Spend, StoreError};
+use super::super::StoreError;
+use super::super::spend::Spent;
 use super::sql::{backend, uint};
 
-/// A spent token's record.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Spent {
-    pub(super) recipients: [u8; 16],
-    pub(super) first: u64,
-    pub(super) uses: u32,
-    pub(super) expires_at: u64,
-}
-
 pub(super) type SpentMap = HashMap<[u8; 32], Spent>;
-
-/// The token's record after `spend`, or `None` when it may not be spent: it was spent
-/// before on other recipients, outside the window, or too often.
-pub(super) fn next_spend(before: Option<&Spent>, spend: &Spend, now: u64) -> Option<Spent> {
-    match before {
-        None => Some(Spent {
-            recipients: spend.recipients,
-            first: now,
-            uses: 1,
-            expires_at: spend.expires_at,
-        }),
-        Some(s) => {
-            let again = s.recipients == spend.recipients
-                && now.saturating_sub(s.first) <= spend.window
-                && s.uses < spend.max_uses;
-            again.then_some(Spent {
-                uses: s.uses + 1,
-                ..*s
-            })
-        }
-    }
-}
 
 /// The spend log folded into one record per token.
 pub(super) fn load_spent(conn: &Connection) -> Result<SpentMap, StoreError> {

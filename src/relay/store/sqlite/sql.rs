@@ -3,22 +3,11 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::super::{MailboxId, StoreError};
+use super::super::StoreError;
+pub(super) use super::super::columns::{int, mailbox, uint};
 
 pub(super) fn backend<E>(_: E) -> StoreError {
     StoreError::Backend
-}
-
-pub(super) fn int(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-pub(super) fn uint(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-pub(super) fn mailbox(bytes: &[u8]) -> MailboxId {
-    MailboxId(<[u8; 16]>::try_from(bytes).unwrap_or_default())
 }
 
 /// `(seq, mailbox, body_id, size)` of a stored delivery.

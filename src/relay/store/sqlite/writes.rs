@@ -3,8 +3,9 @@
 
 use rusqlite::{Transaction, params};
 
+use super::super::spend::next_spend;
 use super::super::{MailboxId, NewDelivery, StoreError};
-use super::spends::{SpentMap, next_spend};
+use super::spends::SpentMap;
 use super::sql::{backend, cached, int};
 use super::usage::{Change, UsageMap, charge, merge};
 use super::{SqliteStore, Writer};
