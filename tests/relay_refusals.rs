@@ -14,8 +14,8 @@ use missive::access::{AccessKey, AccessUpdate, Credential, Submission};
 use missive::envelope::MailboxId;
 use missive::mailbox::{MAX_CLOCK_SKEW, MailboxKey};
 use missive::relay::{
-    Delivery, EnvelopeId, Limits, NewDelivery, PrekeyFetch, RelayConfig, RelayState, RelayStore,
-    SqliteStore, StoreError, StoreStats, system_clock,
+    AccessChange, Delivery, EnvelopeId, Limits, NewDelivery, PrekeyFetch, RelayConfig, RelayState,
+    RelayStore, SqliteStore, StoreError, StoreStats, system_clock,
 };
 use missive::relay_api::{
     Ack, DeliveryPage, OneTimePrekey, PrekeyResponse, PrekeyStock, PublishPrekeys,
@@ -617,8 +617,12 @@ impl RelayStore for Faulty {
     fn load_access(&self) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError> {
         self.inner.load_access()
     }
-    fn save_access(&self, m: &MailboxId, r: &[u8]) -> Result<(), StoreError> {
-        self.inner.save_access(m, r)
+    fn change_access(
+        &self,
+        m: &MailboxId,
+        change: &mut AccessChange<'_>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.change_access(m, change)
     }
     fn take_quota(&self, m: &MailboxId, k: u8, p: u32, c: u32, x: u32) -> Result<(), StoreError> {
         self.inner.take_quota(m, k, p, c, x)

@@ -11,7 +11,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use missive::mailbox::MailboxId;
-use missive::relay::{Limits, NewDelivery, PostgresStore, RelayStore, Spend, StoreError};
+use missive::relay::{
+    AccessCursor, Limits, NewDelivery, PostgresStore, RelayStore, Spend, StoreError,
+};
 use pg_support::Scratch;
 use store_conformance::{Database, envelope};
 
@@ -154,6 +156,52 @@ fn one_time_prekeys_are_handed_out_once_across_relays() {
     // and take the last-resort key instead, but what is handed out and what is left add up.
     let left = relays[1].one_time_prekeys_left(b"bob").unwrap();
     assert_eq!(ids.len() as u64 + left, 60);
+}
+
+#[test]
+fn access_records_changed_through_three_relays_lose_nothing_and_reach_each() {
+    let Some(db) = Scratch::fresh() else { return };
+    let relays = relays(&db);
+    let m = MailboxId([5; 16]);
+    let (_, cursor) = relays[2].access_changes(AccessCursor::default()).unwrap();
+    let writers: Vec<_> = (0..24u8)
+        .map(|t| {
+            let s = Arc::clone(&relays[usize::from(t % 3)]);
+            std::thread::spawn(move || store_conformance::append(s.as_ref(), &m, t))
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    // The third relay follows: the record as it ended, from where it stood.
+    let (changed, next) = relays[2].access_changes(cursor).unwrap();
+    let mut bytes = changed.last().unwrap().1.clone();
+    bytes.sort_unstable();
+    assert_eq!(bytes, (0..24u8).collect::<Vec<_>>());
+    assert!(next.0 >= cursor.0);
+    // Nothing new since: at most records seen again, never a different one.
+    let (again, _) = relays[2].access_changes(next).unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|(k, r)| *k == m && *r == changed.last().unwrap().1)
+    );
+}
+
+#[test]
+fn a_proof_nonce_is_taken_once_across_relays() {
+    let Some(db) = Scratch::fresh() else { return };
+    let relays = relays(&db);
+    let m = MailboxId([3; 16]);
+    assert_eq!(relays[0].fresh_nonce(&m, &[1; 16], 100), Ok(true));
+    assert_eq!(relays[1].fresh_nonce(&m, &[1; 16], 100), Ok(false));
+    assert_eq!(
+        relays[2].fresh_nonce(&MailboxId([4; 16]), &[1; 16], 100),
+        Ok(true)
+    );
+    // Forgotten once no proof carrying it could be accepted.
+    relays[2].expire(101).unwrap();
+    assert_eq!(relays[1].fresh_nonce(&m, &[1; 16], 200), Ok(true));
 }
 
 #[test]

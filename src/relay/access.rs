@@ -4,7 +4,7 @@
 //! or a valid unspent token of a kind they accept.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -12,7 +12,7 @@ use subtle::{Choice, ConstantTimeEq};
 
 use super::ratelimit::RateLimiter;
 use super::refusal::Refusal;
-use super::store::{MailboxId, Spend};
+use super::store::{MailboxId, RelayStore, Spend};
 use crate::access::{AccessKey, AccessUpdate, Credential, MAX_KEYS};
 use crate::platform::{PlatformKey, month_of};
 use crate::token::{Issuer, Token, TokenKind};
@@ -104,8 +104,6 @@ impl Record {
 #[derive(Debug, Default)]
 pub(crate) struct AccessBook {
     records: RwLock<HashMap<MailboxId, Record>>,
-    /// Serialises updates so two for one mailbox cannot interleave their read and write.
-    updating: Mutex<()>,
 }
 
 impl AccessBook {
@@ -124,33 +122,61 @@ impl AccessBook {
             .collect();
         Self {
             records: RwLock::new(records),
-            updating: Mutex::new(()),
         }
     }
 
-    /// Applies `update` to `mailbox`: `save` makes the new record durable before it takes
-    /// effect.
+    /// Applies `update` to `mailbox`'s record as the store holds it (written durably, under
+    /// the store's lock, before it takes effect here).
     pub(crate) fn update(
         &self,
         mailbox: &MailboxId,
         update: &AccessUpdate,
         platform: Option<&PlatformKey>,
         now: u64,
-        save: impl FnOnce(&[u8]) -> Result<(), Refusal>,
+        store: &dyn RelayStore,
     ) -> Result<(), Refusal> {
-        let _one_at_a_time = self.updating.lock().unwrap_or_else(|p| p.into_inner());
-        let next = self
-            .read()
-            .get(mailbox)
-            .cloned()
-            .unwrap_or_default()
-            .updated(mailbox, update, platform, now)?;
-        save(&next.to_bytes())?;
+        let mut refused = None;
+        let written = store.change_access(mailbox, &mut |current| {
+            // A stored record that does not decode is replaced, as at load.
+            let record = current
+                .and_then(|bytes| Record::from_wire(bytes).ok())
+                .unwrap_or_default();
+            match record.updated(mailbox, update, platform, now) {
+                Ok(next) => Some(next.to_bytes()),
+                Err(e) => {
+                    refused = Some(e);
+                    None
+                }
+            }
+        })?;
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        if let Some(bytes) = written {
+            self.apply(vec![(*mailbox, bytes)]);
+        }
+        Ok(())
+    }
+
+    /// Takes records written through other relays (or again through this one).
+    pub(crate) fn apply(&self, changed: Vec<(MailboxId, Vec<u8>)>) {
+        if changed.is_empty() {
+            return;
+        }
+        let decoded: Vec<(MailboxId, Record)> = changed
+            .into_iter()
+            .filter_map(|(mailbox, bytes)| match Record::from_wire(&bytes) {
+                Ok(record) => Some((mailbox, record)),
+                Err(e) => {
+                    tracing::error!(error = %e, "stored access record does not decode");
+                    None
+                }
+            })
+            .collect();
         self.records
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(*mailbox, next);
-        Ok(())
+            .extend(decoded);
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<MailboxId, Record>> {

@@ -7,6 +7,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{Extensions, HeaderMap, Method, Uri, header};
 
 use super::refusal::Refusal;
+use super::server::blocking;
 use super::state::RelayState;
 use super::store::StoreError;
 use crate::mailbox::{AuthProof, MailboxId};
@@ -100,6 +101,17 @@ pub(crate) async fn authenticate(
         verified.timestamp,
         state.now(),
     )?;
+    // Other relays on the same store must not take the proof again either.
+    if state.store.shared() {
+        let (mailbox, nonce) = (verified.mailbox, verified.nonce);
+        let until = verified
+            .timestamp
+            .saturating_add(crate::mailbox::MAX_CLOCK_SKEW);
+        let fresh = blocking(state, move |s| s.fresh_nonce(&mailbox, &nonce, until)).await?;
+        if !fresh {
+            return Err(Refusal::Replayed);
+        }
+    }
     Ok(verified.mailbox)
 }
 

@@ -16,11 +16,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(sweep(state.clone()));
+    let follower = state
+        .store
+        .shared()
+        .then(|| tokio::spawn(follow_access(state.clone())));
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    if let Some(follower) = follower {
+        follower.abort();
+    }
     served
 }
 
@@ -35,6 +42,29 @@ async fn sweep(state: RelayState) {
             Ok(Ok(n)) if n > 0 => tracing::info!(expired = n, "swept expired envelopes"),
             Ok(Err(e)) => tracing::warn!(error = %e, "expiry sweep failed"),
             _ => {}
+        }
+    }
+}
+
+/// How often a relay sharing its store takes the access records other relays wrote: the
+/// bound on how long a registration or revocation made through one relay takes to reach the
+/// others (plus one query).
+pub(crate) const FOLLOW_ACCESS: Duration = Duration::from_millis(250);
+
+/// Keeps the access book in step with a store other relays write to.
+async fn follow_access(state: RelayState) {
+    let mut cursor = state.access_cursor;
+    let mut tick = tokio::time::interval(FOLLOW_ACCESS);
+    loop {
+        tick.tick().await;
+        let store = state.store.clone();
+        match tokio::task::spawn_blocking(move || store.access_changes(cursor)).await {
+            Ok(Ok((changed, next))) => {
+                state.access.apply(changed);
+                cursor = next;
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "following access changes failed"),
+            Err(_) => {}
         }
     }
 }

@@ -350,9 +350,7 @@ async fn register_access(
         let (platform, now) = (state.config.platform, state.now());
         // Off the async threads: the record is written durably before it takes effect.
         tokio::task::spawn_blocking(move || {
-            book.update(&mailbox, &update, platform.as_ref(), now, |record| {
-                Ok(store.save_access(&mailbox, record)?)
-            })
+            book.update(&mailbox, &update, platform.as_ref(), now, store.as_ref())
         })
         .await
         .unwrap_or(Err(Refusal::Unavailable))?;

@@ -12,7 +12,7 @@ use super::metrics::Metrics;
 use super::ratelimit::RateLimiter;
 use super::replay::ReplayGuard;
 use super::store::sqlite::SqliteStore;
-use super::store::{RelayStore, StoreError};
+use super::store::{AccessCursor, RelayStore, StoreError};
 use super::writer::Writer;
 use crate::token::Issuer;
 
@@ -45,6 +45,8 @@ pub struct RelayState {
     pub(crate) config: RelayConfig,
     pub(crate) clock: Clock,
     pub(crate) access: Arc<AccessBook>,
+    /// Where the access book stands against a shared store (see `serve::follow_access`).
+    pub(crate) access_cursor: AccessCursor,
     pub(crate) issuer: Arc<Issuer>,
     /// Credential-less deliveries by Open Profile mailbox.
     pub(crate) open: Arc<RateLimiter>,
@@ -79,7 +81,13 @@ impl RelayState {
         config: RelayConfig,
         clock: Clock,
     ) -> Result<Self, StoreError> {
-        let access = AccessBook::load(store.load_access()?);
+        // A shared store tells everything from the start, and where to follow it from.
+        let (changed, access_cursor) = store.access_changes(AccessCursor::default())?;
+        let access = AccessBook::load(if store.shared() {
+            changed
+        } else {
+            store.load_access()?
+        });
         let mut fresh = [0u8; 32];
         rand::Rng::fill_bytes(&mut rand::rng(), &mut fresh);
         let issuer = Issuer::new(store.secret("token-issuer", fresh)?);
@@ -88,6 +96,7 @@ impl RelayState {
             writer: Writer::spawn(Arc::clone(&store), clock, config.writer_queue),
             store,
             access: Arc::new(access),
+            access_cursor,
             issuer: Arc::new(issuer),
             open: Arc::new(RateLimiter::with_rate(
                 f64::from(config.open_per_hour) / 3600.0,

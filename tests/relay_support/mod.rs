@@ -46,22 +46,30 @@ impl LiveRelay {
     pub fn start(config: RelayConfig) -> Self {
         let dir = TempDir::new("live");
         #[cfg(feature = "postgres")]
-        let db =
-            (std::env::var("MISSIVE_TEST_RELAY_STORE").as_deref() == Ok("postgres")).then(|| {
-                pg::Scratch::fresh().expect("MISSIVE_TEST_RELAY_STORE=postgres needs PostgreSQL")
-            });
-        #[cfg(feature = "postgres")]
-        let state = match &db {
-            // The store runs its own runtime: made outside the caller's, which may be async.
-            Some(db) => std::thread::scope(|s| {
-                s.spawn(|| RelayState::open_postgres(&db.url, config).unwrap())
-                    .join()
-                    .unwrap()
-            }),
-            None => RelayState::open(dir.path(), config).unwrap(),
-        };
-        #[cfg(not(feature = "postgres"))]
+        if std::env::var("MISSIVE_TEST_RELAY_STORE").as_deref() == Ok("postgres") {
+            let db =
+                pg::Scratch::fresh().expect("MISSIVE_TEST_RELAY_STORE=postgres needs PostgreSQL");
+            let mut relay = Self::start_on(&db.url, config);
+            relay.db = Some(db);
+            return relay;
+        }
         let state = RelayState::open(dir.path(), config).unwrap();
+        Self::serve(state, dir)
+    }
+
+    /// A relay on the PostgreSQL database at `url`, which other relays may share.
+    #[cfg(feature = "postgres")]
+    pub fn start_on(url: &str, config: RelayConfig) -> Self {
+        // The store runs its own runtime: made outside the caller's, which may be async.
+        let state = std::thread::scope(|s| {
+            s.spawn(|| RelayState::open_postgres(url, config).unwrap())
+                .join()
+                .unwrap()
+        });
+        Self::serve(state, TempDir::new("live"))
+    }
+
+    fn serve(state: RelayState, dir: TempDir) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, addr) = std::sync::mpsc::channel();
         let served = state.clone();
@@ -87,7 +95,7 @@ impl LiveRelay {
             state,
             dir,
             #[cfg(feature = "postgres")]
-            db,
+            db: None,
             stop: Some(stop),
             thread: Some(thread),
         }

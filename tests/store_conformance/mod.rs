@@ -25,7 +25,7 @@ pub trait Database {
 #[macro_export]
 macro_rules! conformance {
     ($fresh:expr) => {
-        $crate::conformance!(@cases $fresh, a_token_is_spent_once_but_may_carry_one_send_to_the_same_recipients, in_one_batch_only_the_first_spend_of_a_token_wins, an_envelope_refused_for_quota_does_not_spend_its_token, spent_tokens_are_forgotten_only_after_they_expire, token_quotas_are_counted_per_account_kind_and_month, the_token_secret_access_records_and_spends_persist, multi_recipient_body_is_stored_once_and_each_mailbox_gets_its_part, ack_removes_and_the_body_goes_with_its_last_reference, redelivery_of_a_pending_envelope_is_stored_once, fetch_pages_by_sequence, quota_refuses_the_whole_envelope_and_keeps_the_rest_of_the_batch, byte_quota_counts_body_and_part, expiry_drops_expired_deliveries, one_time_prekeys_are_handed_out_at_most_once_under_concurrency, directory_errors_are_typed, deliveries_survive_reopening_the_database, quotas_are_rebuilt_when_the_database_is_reopened);
+        $crate::conformance!(@cases $fresh, access_records_change_under_one_lock, a_token_is_spent_once_but_may_carry_one_send_to_the_same_recipients, in_one_batch_only_the_first_spend_of_a_token_wins, an_envelope_refused_for_quota_does_not_spend_its_token, spent_tokens_are_forgotten_only_after_they_expire, token_quotas_are_counted_per_account_kind_and_month, the_token_secret_access_records_and_spends_persist, multi_recipient_body_is_stored_once_and_each_mailbox_gets_its_part, ack_removes_and_the_body_goes_with_its_last_reference, redelivery_of_a_pending_envelope_is_stored_once, fetch_pages_by_sequence, quota_refuses_the_whole_envelope_and_keeps_the_rest_of_the_batch, byte_quota_counts_body_and_part, expiry_drops_expired_deliveries, one_time_prekeys_are_handed_out_at_most_once_under_concurrency, directory_errors_are_typed, deliveries_survive_reopening_the_database, quotas_are_rebuilt_when_the_database_is_reopened);
     };
     (@cases $fresh:expr, $($case:ident),*) => {
         $(
@@ -161,7 +161,11 @@ pub fn the_token_secret_access_records_and_spends_persist(db: &dyn Database) {
         let s = db.open(Limits::default());
         assert_eq!(s.secret("issuer", [1; 32]), Ok([1; 32]));
         assert_eq!(s.secret("issuer", [2; 32]), Ok([1; 32]));
-        s.save_access(&MailboxId([5; 16]), b"record").unwrap();
+        let written = s.change_access(&MailboxId([5; 16]), &mut |current| {
+            assert_eq!(current, None);
+            Some(b"record".to_vec())
+        });
+        assert_eq!(written, Ok(Some(b"record".to_vec())));
         assert_eq!(s.deliver(&[spending(1, 1, 6, 1)], 100), [Ok(())]);
         assert_eq!(s.deliver(&[spending(2, 1, 6, 1)], 100), [Ok(())]);
     }
@@ -399,4 +403,42 @@ pub fn quotas_are_rebuilt_when_the_database_is_reopened(db: &dyn Database) {
     s.ack(&MailboxId([1; 16]), &[[1; 16]]).unwrap();
     assert_eq!(s.deliver(&[envelope(3, b"c", &[1])], 0), vec![Ok(())]);
     drop(s);
+}
+
+/// Appends `byte` to a mailbox's record.
+pub fn append(store: &dyn RelayStore, mailbox: &MailboxId, byte: u8) {
+    let written = store.change_access(mailbox, &mut |current| {
+        let mut next = current.unwrap_or_default().to_vec();
+        next.push(byte);
+        Some(next)
+    });
+    assert!(matches!(written, Ok(Some(_))), "{written:?}");
+}
+
+pub fn access_records_change_under_one_lock(db: &dyn Database) {
+    let s = db.open(Limits::default());
+    let m = MailboxId([5; 16]);
+    // A change that decides to write nothing writes nothing.
+    assert_eq!(s.change_access(&m, &mut |_| None), Ok(None));
+    assert!(s.load_access().unwrap().is_empty());
+    // Eight writers appending at once lose none of one another's bytes.
+    let writers: Vec<_> = (0..8u8)
+        .map(|t| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    append(s.as_ref(), &m, t);
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let records = s.load_access().unwrap();
+    assert_eq!(records.len(), 1);
+    let mut bytes = records[0].1.clone();
+    bytes.sort_unstable();
+    let expected: Vec<u8> = (0..8u8).flat_map(|t| [t; 10]).collect();
+    assert_eq!(bytes, expected);
 }

@@ -107,6 +107,18 @@ pub struct StoreStats {
     pub bytes_stored: u64,
 }
 
+/// What [`RelayStore::change_access`] makes of a mailbox's current access record: the record
+/// to write, or `None` to write nothing.
+pub type AccessChange<'a> = dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>> + 'a;
+
+/// Mailboxes' access records, as stored.
+pub type AccessRecords = Vec<(MailboxId, Vec<u8>)>;
+
+/// Where a relay's copy of the access records stands, for [`RelayStore::access_changes`]
+/// (opaque to the relay).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccessCursor(pub u64);
+
 /// Why the store refused or failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -208,8 +220,41 @@ pub trait RelayStore: Send + Sync {
 
     /// Every mailbox's access record (keys and switches), to load at start.
     fn load_access(&self) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError>;
-    /// Replaces a mailbox's access record, durably.
-    fn save_access(&self, mailbox: &MailboxId, record: &[u8]) -> Result<(), StoreError>;
+    /// Replaces a mailbox's access record with what `change` makes of the current one (`None`
+    /// if there is none), reading and writing under one lock, so that updates through
+    /// different relays never lose one another. `change` returning `None` writes nothing.
+    /// Returns the record written, durably.
+    fn change_access(
+        &self,
+        mailbox: &MailboxId,
+        change: &mut AccessChange<'_>,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Whether other relays share this store: then the relay follows their access changes
+    /// ([`RelayStore::access_changes`]) and checks proof nonces here too
+    /// ([`RelayStore::fresh_nonce`]).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Access records written (by any relay) since `cursor`, and the cursor to ask from next;
+    /// a record may come again (applying it twice is harmless). From the default cursor:
+    /// every record. A store no other relay shares has nothing to tell.
+    fn access_changes(
+        &self,
+        cursor: AccessCursor,
+    ) -> Result<(AccessRecords, AccessCursor), StoreError> {
+        Ok((Vec::new(), cursor))
+    }
+    /// Remembers a proof's nonce until `until` (Unix seconds): `false` if it was seen before,
+    /// through any relay (a replay). A store no other relay shares says `true`: the relay's
+    /// own memory decides.
+    fn fresh_nonce(
+        &self,
+        _mailbox: &MailboxId,
+        _nonce: &[u8; 16],
+        _until: u64,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
     /// Counts `count` more tokens of `kind` issued to `mailbox` in `period` if that keeps the
     /// total at most `max`; [`StoreError::NoQuota`] otherwise (nothing counted).
     fn take_quota(

@@ -4,32 +4,106 @@
 
 use deadpool_postgres::Client;
 
-use super::super::{MailboxId, StoreError};
+use super::super::{AccessChange, AccessRecords, MailboxId, StoreError};
 use super::sql::{Fault, execute, fixed, int, mailbox, query};
 
 pub(super) async fn access_records(c: &mut Client) -> Result<Vec<(MailboxId, Vec<u8>)>, Fault> {
-    Ok(
-        query(&*c, "SELECT mailbox, record FROM mailbox_access", &[])
-            .await?
-            .into_iter()
-            .map(|r| (mailbox(r.get(0)), r.get(1)))
-            .collect(),
+    Ok(query(
+        &*c,
+        "SELECT mailbox, record FROM mailbox_access WHERE record <> ''::bytea",
+        &[],
     )
+    .await?
+    .into_iter()
+    .map(|r| (mailbox(r.get(0)), r.get(1)))
+    .collect())
 }
 
-pub(super) async fn put_access(
+/// Read, change and write one record under its row lock (a first record's row is made empty
+/// first, so two first registrations queue on it too).
+pub(super) async fn change_access(
     c: &mut Client,
     mailbox: &MailboxId,
-    record: &[u8],
-) -> Result<(), Fault> {
+    change: &mut AccessChange<'_>,
+) -> Result<Option<Vec<u8>>, Fault> {
+    let tx = c.transaction().await?;
+    let key = &mailbox.0[..];
     execute(
-        &*c,
-        "INSERT INTO mailbox_access (mailbox, record) VALUES ($1, $2)
-         ON CONFLICT (mailbox) DO UPDATE SET record = excluded.record",
-        &[&&mailbox.0[..], &record],
+        &tx,
+        "INSERT INTO mailbox_access (mailbox, record) VALUES ($1, ''::bytea)
+         ON CONFLICT (mailbox) DO NOTHING",
+        &[&key],
     )
     .await?;
-    Ok(())
+    let rows = query(
+        &tx,
+        "SELECT record FROM mailbox_access WHERE mailbox = $1 FOR UPDATE",
+        &[&key],
+    )
+    .await?;
+    let current: Option<Vec<u8>> = rows
+        .first()
+        .map(|r| r.get(0))
+        .filter(|r: &Vec<u8>| !r.is_empty());
+    // Nothing to write: dropping `tx` takes back the empty row, if it made one.
+    let Some(next) = change(current.as_deref()) else {
+        return Ok(None);
+    };
+    execute(
+        &tx,
+        "UPDATE mailbox_access SET record = $2, writer = pg_current_xact_id()
+         WHERE mailbox = $1",
+        &[&key, &next],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(next))
+}
+
+/// Records written since `cursor`: by every transaction that had not finished when the last
+/// call's snapshot was taken (its `xmin`), so none committing out of order is missed; some
+/// come twice.
+pub(super) async fn access_changes(
+    c: &mut Client,
+    cursor: u64,
+) -> Result<(AccessRecords, u64), Fault> {
+    let rows = query(
+        &*c,
+        "WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+         SELECT s.xmin::text, a.mailbox, a.record FROM s
+         LEFT JOIN mailbox_access a ON a.writer >= $1::text::xid8 AND a.record <> ''::bytea",
+        &[&cursor.to_string()],
+    )
+    .await?;
+    let next = rows
+        .first()
+        .and_then(|r| r.get::<_, String>(0).parse().ok())
+        .unwrap_or(cursor);
+    let changed = rows
+        .iter()
+        .filter_map(|r| {
+            let key: Option<Vec<u8>> = r.get(1);
+            key.map(|k| (mailbox(&k), r.get(2)))
+        })
+        .collect();
+    Ok((changed, next))
+}
+
+/// Whether a proof's nonce is new to every relay (and remembers it until `until`).
+pub(super) async fn fresh_nonce(
+    c: &mut Client,
+    mailbox: &MailboxId,
+    nonce: &[u8; 16],
+    until: u64,
+) -> Result<bool, Fault> {
+    let added = execute(
+        &*c,
+        "INSERT INTO proof_nonces (mailbox, nonce, until) VALUES ($1, $2, $3)
+         ON CONFLICT (mailbox, nonce) DO NOTHING",
+        &[&&mailbox.0[..], &&nonce[..], &int(until)],
+    )
+    .await?;
+    Ok(added == 1)
 }
 
 pub(super) async fn quota(

@@ -26,8 +26,8 @@ use std::time::Duration;
 use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 use super::{
-    Delivery, EnvelopeId, Limits, MailboxId, NewDelivery, PrekeyFetch, RelayStore, StoreError,
-    StoreStats,
+    AccessChange, AccessCursor, AccessRecords, Delivery, EnvelopeId, Limits, MailboxId,
+    NewDelivery, PrekeyFetch, RelayStore, StoreError, StoreStats,
 };
 use sql::{Fault, query, uint};
 
@@ -127,6 +127,31 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// Runs `work` once on a pooled connection.
+    fn run_once<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut Client) -> Result<T, Fault>,
+    ) -> Result<T, StoreError> {
+        let Some(runtime) = &self.runtime else {
+            return Err(StoreError::Backend);
+        };
+        runtime.block_on(async {
+            let mut client = self.pool.get().await.map_err(|e| {
+                tracing::warn!(error = %e, "no database connection");
+                StoreError::Backend
+            })?;
+            work(&mut client).await.map_err(|fault| match fault {
+                Fault::Refused(e) => e,
+                Fault::Db(e) => {
+                    tracing::warn!(error = %e, "database failure");
+                    StoreError::Backend
+                }
+            })
+        })
+    }
+}
+
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         // Without waiting: the last relay handle may go inside an async context, where a
@@ -189,8 +214,35 @@ impl RelayStore for PostgresStore {
         self.run(async |c| accounts::access_records(c).await)
     }
 
-    fn save_access(&self, mailbox: &MailboxId, record: &[u8]) -> Result<(), StoreError> {
-        self.run(async |c| accounts::put_access(c, mailbox, record).await)
+    fn change_access(
+        &self,
+        mailbox: &MailboxId,
+        change: &mut AccessChange<'_>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        // One attempt: `change` may have been called already (a lost race is a 503 the
+        // client retries).
+        self.run_once(async |c| accounts::change_access(c, mailbox, change).await)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn access_changes(
+        &self,
+        cursor: AccessCursor,
+    ) -> Result<(AccessRecords, AccessCursor), StoreError> {
+        self.run(async |c| accounts::access_changes(c, cursor.0).await)
+            .map(|(changed, next)| (changed, AccessCursor(next)))
+    }
+
+    fn fresh_nonce(
+        &self,
+        mailbox: &MailboxId,
+        nonce: &[u8; 16],
+        until: u64,
+    ) -> Result<bool, StoreError> {
+        self.run(async |c| accounts::fresh_nonce(c, mailbox, nonce, until).await)
     }
 
     fn take_quota(

@@ -86,6 +86,7 @@ pub(super) async fn expire(c: &mut Client, now: u64) -> Result<usize, Fault> {
         &[&at],
     )
     .await?;
+    execute(&tx, "DELETE FROM proof_nonces WHERE until < $1", &[&at]).await?;
     // A purchase past its expiry is refused before its count is looked at.
     execute(
         &tx,

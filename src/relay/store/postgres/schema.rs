@@ -14,7 +14,7 @@ use super::sql::{Fault, query};
 const MIGRATION_LOCK: i64 = 0x6d69_7373_6976_6501;
 
 /// Each version's statements, applied in order; a released version never changes.
-const MIGRATIONS: [(i32, &str); 1] = [(1, V1)];
+const MIGRATIONS: [(i32, &str); 2] = [(1, V1), (2, V2)];
 
 const V1: &str = "
 -- One row per mailbox ever delivered to: its last sequence number (never reused, so a
@@ -95,6 +95,23 @@ CREATE TABLE secrets (
     name  text  PRIMARY KEY,
     value bytea NOT NULL
 );
+";
+
+const V2: &str = "
+-- The transaction that last wrote each access record: relays follow one another's changes by
+-- it (see access::changes).
+ALTER TABLE mailbox_access ADD COLUMN writer xid8 NOT NULL DEFAULT pg_current_xact_id();
+CREATE INDEX mailbox_access_writer ON mailbox_access (writer);
+-- Proof nonces seen by any relay, while their proofs could still be accepted. Unlogged: a
+-- database crash forgets them, as a relay restart forgets its own (proofs made before a
+-- relay started are refused by it anyway).
+CREATE UNLOGGED TABLE proof_nonces (
+    mailbox bytea  NOT NULL,
+    nonce   bytea  NOT NULL,
+    until   bigint NOT NULL,
+    PRIMARY KEY (mailbox, nonce)
+);
+CREATE INDEX proof_nonces_until ON proof_nonces (until);
 ";
 
 /// The newest schema version this relay knows.

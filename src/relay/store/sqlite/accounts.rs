@@ -1,13 +1,35 @@
 //! What the relay keeps per account: access records, token issuance quotas, credit
 //! purchases, and its own named secrets.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
-use super::super::{MailboxId, StoreError};
+use super::super::{AccessChange, MailboxId, StoreError};
 use super::SqliteStore;
 use super::sql::{backend, cached, int, mailbox};
 
 impl SqliteStore {
+    pub(super) fn modify_access(
+        &self,
+        mailbox: &MailboxId,
+        change: &mut AccessChange<'_>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let writer = self.lock();
+        let current: Option<Vec<u8>> = writer
+            .conn
+            .prepare_cached("SELECT record FROM mailbox_access WHERE mailbox = ?1")
+            .and_then(|mut s| s.query_row([&mailbox.0[..]], |r| r.get(0)).optional())
+            .map_err(backend)?;
+        let Some(next) = change(current.as_deref()) else {
+            return Ok(None);
+        };
+        cached(
+            &writer.conn,
+            "INSERT OR REPLACE INTO mailbox_access (mailbox, record) VALUES (?1, ?2)",
+            params![&mailbox.0[..], &next],
+        )?;
+        Ok(Some(next))
+    }
+
     pub(super) fn access_records(&self) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError> {
         self.read(|conn| {
             conn.prepare("SELECT mailbox, record FROM mailbox_access")
@@ -17,15 +39,6 @@ impl SqliteStore {
                 })
                 .map_err(backend)
         })
-    }
-
-    pub(super) fn put_access(&self, mailbox: &MailboxId, record: &[u8]) -> Result<(), StoreError> {
-        cached(
-            &self.lock().conn,
-            "INSERT OR REPLACE INTO mailbox_access (mailbox, record) VALUES (?1, ?2)",
-            params![&mailbox.0[..], record],
-        )
-        .map(|_| ())
     }
 
     pub(super) fn count_quota(

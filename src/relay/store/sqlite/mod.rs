@@ -27,8 +27,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::Connection;
 
 use super::{
-    Delivery, EnvelopeId, Limits, MailboxId, NewDelivery, PrekeyFetch, RelayStore, StoreError,
-    StoreStats,
+    AccessChange, Delivery, EnvelopeId, Limits, MailboxId, NewDelivery, PrekeyFetch, RelayStore,
+    StoreError, StoreStats,
 };
 use checkpoint::checkpoints;
 use schema::SCHEMA;
@@ -213,8 +213,12 @@ impl RelayStore for SqliteStore {
         self.access_records()
     }
 
-    fn save_access(&self, mailbox: &MailboxId, record: &[u8]) -> Result<(), StoreError> {
-        self.put_access(mailbox, record)
+    fn change_access(
+        &self,
+        mailbox: &MailboxId,
+        change: &mut AccessChange<'_>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.modify_access(mailbox, change)
     }
 
     fn take_quota(

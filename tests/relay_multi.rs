@@ -1,0 +1,108 @@
+//! Three relays on one PostgreSQL database, each serving HTTP on its own socket with its own
+//! memory, as separate processes behind a load balancer would: what one relay is told, the
+//! others act on.
+#![cfg(feature = "postgres")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod relay_support;
+
+use std::time::{Duration, Instant};
+
+use missive::access::{AccessKey, Credential, Submission};
+use missive::mailbox::{MailboxId, MailboxKey};
+use missive::relay::RelayConfig;
+use missive::relay_api::DeliveryPage;
+use relay_support::pg::Scratch;
+use relay_support::*;
+
+/// How long a registration or revocation through one relay may take to reach the others.
+const FOLLOW_BOUND: Duration = Duration::from_secs(1);
+
+fn three(db: &Scratch) -> Vec<LiveRelay> {
+    (0..3)
+        .map(|_| LiveRelay::start_on(&db.url, RelayConfig::default()))
+        .collect()
+}
+
+/// An envelope to `mailbox` presenting its contact key `key`.
+fn to(mailbox: MailboxId, key: &AccessKey) -> Vec<u8> {
+    Submission {
+        credential: Credential::Contacts(key.clone()),
+        envelope: opaque_raw(&[mailbox], 600),
+    }
+    .to_bytes()
+}
+
+fn post(relay: &LiveRelay, submission: &[u8]) -> u16 {
+    http("POST", &relay.url("/v1/envelopes"), None, submission).0
+}
+
+/// Waits (at most [`FOLLOW_BOUND`] from `since`) until `relay` answers `status` to
+/// `submission`.
+fn answers(relay: &LiveRelay, submission: &[u8], status: u16, since: Instant) {
+    loop {
+        let got = post(relay, submission);
+        if got == status {
+            return;
+        }
+        assert!(
+            since.elapsed() < FOLLOW_BOUND,
+            "still {got}, not {status}, {:?} after the change",
+            since.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn fetch(relay: &LiveRelay, key: &MailboxKey) -> (u16, Vec<u8>) {
+    let path = "/v1/mailbox?after=0";
+    http(
+        "GET",
+        &relay.url(path),
+        Some(&auth(key, "GET", path, b"")),
+        b"",
+    )
+}
+
+#[test]
+fn registrations_and_revocations_through_one_relay_reach_the_others_within_a_second() {
+    let Some(db) = Scratch::fresh() else { return };
+    let relays = three(&db);
+    let bob = mailbox_key();
+    let old = register_contact(&relays[0].url(""), &bob);
+    let registered = Instant::now();
+    for relay in &relays {
+        answers(relay, &to(*bob.id(), &old), 202, registered);
+    }
+    // Bob replaces his contact key through another relay: the old one stops working
+    // everywhere, the new one works everywhere.
+    let new = register_contact(&relays[2].url(""), &bob);
+    let revoked = Instant::now();
+    for relay in &relays {
+        answers(relay, &to(*bob.id(), &old), 403, revoked);
+        answers(relay, &to(*bob.id(), &new), 202, revoked);
+    }
+    // Whichever relay took them, bob fetches them all through any relay.
+    let (status, body) = fetch(&relays[1], &bob);
+    assert_eq!(status, 200);
+    let page = DeliveryPage::from_bytes(&body).unwrap();
+    assert!(page.deliveries.len() >= 6, "{}", page.deliveries.len());
+    let seqs: Vec<u64> = page.deliveries.iter().map(|d| d.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+}
+
+#[test]
+fn a_mailbox_proof_is_taken_by_one_relay_only() {
+    let Some(db) = Scratch::fresh() else { return };
+    let relays = three(&db);
+    let bob = mailbox_key();
+    let path = "/v1/mailbox?after=0";
+    let proof = auth(&bob, "GET", path, b"");
+    let first = http("GET", &relays[0].url(path), Some(&proof), b"");
+    assert_eq!(first.0, 200);
+    for relay in &relays {
+        let (status, body) = http("GET", &relay.url(path), Some(&proof), b"");
+        assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
+        assert!(String::from_utf8_lossy(&body).contains("already used"));
+    }
+}
