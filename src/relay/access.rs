@@ -110,19 +110,11 @@ impl AccessBook {
     /// The book from the store's records; a record that does not decode is skipped (and
     /// logged): its mailbox re-registers.
     pub(crate) fn load(rows: Vec<(MailboxId, Vec<u8>)>) -> Self {
-        let records = rows
-            .into_iter()
-            .filter_map(|(mailbox, bytes)| match Record::from_wire(&bytes) {
-                Ok(record) => Some((mailbox, record)),
-                Err(e) => {
-                    tracing::error!(error = %e, "stored access record does not decode");
-                    None
-                }
-            })
-            .collect();
-        Self {
-            records: RwLock::new(records),
-        }
+        let book = Self {
+            records: RwLock::new(HashMap::new()),
+        };
+        book.apply(rows);
+        book
     }
 
     /// Applies `update` to `mailbox`'s record as the store holds it (written durably, under

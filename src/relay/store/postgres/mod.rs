@@ -103,31 +103,17 @@ impl PostgresStore {
     /// Runs `work` on a pooled connection, again if it lost a deadlock or serialization race
     /// (a transaction that lost did nothing).
     fn run<T>(&self, work: impl AsyncFn(&mut Client) -> Result<T, Fault>) -> Result<T, StoreError> {
-        let Some(runtime) = &self.runtime else {
-            return Err(StoreError::Backend);
-        };
-        runtime.block_on(async {
-            let mut client = self.pool.get().await.map_err(|e| {
-                tracing::warn!(error = %e, "no database connection");
-                StoreError::Backend
-            })?;
+        self.run_once(async |c| {
             let mut attempt = 1;
             loop {
-                match work(&mut client).await {
-                    Ok(done) => return Ok(done),
-                    Err(Fault::Refused(e)) => return Err(e),
+                match work(c).await {
                     Err(Fault::Db(e)) if sql::lost_race(&e) && attempt < ATTEMPTS => attempt += 1,
-                    Err(Fault::Db(e)) => {
-                        tracing::warn!(error = %e, "database failure");
-                        return Err(StoreError::Backend);
-                    }
+                    done => return done,
                 }
             }
         })
     }
-}
 
-impl PostgresStore {
     /// Runs `work` once on a pooled connection.
     fn run_once<T>(
         &self,
