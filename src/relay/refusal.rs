@@ -160,8 +160,50 @@ impl From<DecodeError> for Refusal {
 impl IntoResponse for Refusal {
     /// The status, and a body of the metrics label, a colon and the reason in words, so a
     /// client can tell refusals apart without parsing prose.
+    /// A refusal worth retrying unchanged (overloaded, storage unavailable, rate limited)
+    /// says when: in a second.
     fn into_response(self) -> Response {
         let body = format!("{}: {}", self.label(), self.reason());
-        (self.status(), body).into_response()
+        let status = self.status();
+        let mut response = (status, body).into_response();
+        if matches!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        ) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
+    }
+}
+
+/// What `Retry-After` says on a 503 or a 429.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+#[cfg(test)]
+mod retry_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn refusals_worth_retrying_say_when() {
+        for r in [
+            Refusal::Unavailable,
+            Refusal::Overloaded,
+            Refusal::RateLimited,
+        ] {
+            let response = r.into_response();
+            assert_eq!(response.headers()["retry-after"], "1");
+        }
+        for r in [
+            Refusal::AccessDenied,
+            Refusal::TokenSpent,
+            Refusal::Replayed,
+        ] {
+            assert!(r.into_response().headers().get("retry-after").is_none());
+        }
     }
 }

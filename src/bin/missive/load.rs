@@ -36,6 +36,8 @@ use tokio::net::TcpStream;
 pub(crate) struct Options {
     /// A relay's base URL; `None` starts one in this process on a temporary directory.
     pub(crate) relay: Option<String>,
+    /// The local relay's PostgreSQL database, instead of SQLite in a temporary directory.
+    pub(crate) store: Option<String>,
     /// Concurrent keep-alive connections.
     pub(crate) connections: usize,
     /// Seconds per phase.
@@ -81,7 +83,11 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
             return Err("token load needs the local relay (it is its own platform)".into());
         }
         Some(_) => None,
-        None => Some(LocalRelay::start(&platform, options.credentials)?),
+        None => Some(LocalRelay::start(
+            &platform,
+            options.credentials,
+            options.store.as_deref(),
+        )?),
     };
     let addr = match (&options.relay, &local) {
         (Some(url), _) => resolve(url)?,
@@ -303,7 +309,11 @@ struct LocalRelay {
 }
 
 impl LocalRelay {
-    fn start(platform: &Platform, credentials: Credentials) -> Result<Self, String> {
+    fn start(
+        platform: &Platform,
+        credentials: Credentials,
+        store: Option<&str>,
+    ) -> Result<Self, String> {
         let dir = std::env::temp_dir().join(format!("missive-load-{}", std::process::id()));
         let config = RelayConfig {
             rate_per_second: u32::MAX,
@@ -314,7 +324,11 @@ impl LocalRelay {
             check_access: credentials != Credentials::None,
             ..RelayConfig::default()
         };
-        let state = RelayState::open(&dir, config).map_err(|e| e.to_string())?;
+        let state = match store {
+            Some(url) => RelayState::open_postgres(url, config),
+            None => RelayState::open(&dir, config),
+        }
+        .map_err(|e| e.to_string())?;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;

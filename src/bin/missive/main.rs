@@ -138,6 +138,9 @@ enum Command {
         /// Relay base URL (plain http); without it, a relay is started on a temporary directory.
         #[arg(long)]
         relay: Option<String>,
+        /// The started relay's PostgreSQL database (`postgres://…`), instead of SQLite.
+        #[arg(long, conflicts_with = "relay")]
+        store: Option<String>,
         /// Concurrent connections (each has one request in flight; more fill each commit).
         #[arg(long, default_value_t = 256)]
         connections: usize,
@@ -431,6 +434,7 @@ fn main() -> ExitCode {
         },
         Command::Load {
             relay,
+            store,
             connections,
             seconds,
             size,
@@ -440,6 +444,7 @@ fn main() -> ExitCode {
             pending,
         } => load::run(&load::Options {
             relay,
+            store,
             connections,
             seconds,
             size,
