@@ -347,7 +347,8 @@ impl LocalRelay {
                 let _ = serve(listener, state, shutdown).await;
             });
         });
-        println!("started a relay on {addr}, data in {}", dir.display());
+        let data = store.map_or_else(|| dir.display().to_string(), |_| "PostgreSQL".into());
+        println!("started a relay on {addr}, data in {data}");
         Ok(Self {
             addr,
             dir,
