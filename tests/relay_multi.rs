@@ -106,3 +106,21 @@ fn a_mailbox_proof_is_taken_by_one_relay_only() {
         assert!(String::from_utf8_lossy(&body).contains("already used"));
     }
 }
+
+#[test]
+fn a_relay_started_later_admits_what_was_registered_before() {
+    let Some(db) = Scratch::fresh() else { return };
+    let first = LiveRelay::start_on(&db.url, RelayConfig::default());
+    let bob = mailbox_key();
+    let contact = register_contact(&first.url(""), &bob);
+    // A fourth relay joins the pool: it knows bob's key from its first request on.
+    let later = LiveRelay::start_on(&db.url, RelayConfig::default());
+    assert_eq!(post(&later, &to(*bob.id(), &contact)), 202);
+    assert_eq!(
+        post(
+            &later,
+            &to(*bob.id(), &AccessKey::generate(&mut rand::rng()))
+        ),
+        403
+    );
+}

@@ -25,7 +25,7 @@ pub trait Database {
 #[macro_export]
 macro_rules! conformance {
     ($fresh:expr) => {
-        $crate::conformance!(@cases $fresh, access_records_change_under_one_lock, a_token_is_spent_once_but_may_carry_one_send_to_the_same_recipients, in_one_batch_only_the_first_spend_of_a_token_wins, an_envelope_refused_for_quota_does_not_spend_its_token, spent_tokens_are_forgotten_only_after_they_expire, token_quotas_are_counted_per_account_kind_and_month, the_token_secret_access_records_and_spends_persist, multi_recipient_body_is_stored_once_and_each_mailbox_gets_its_part, ack_removes_and_the_body_goes_with_its_last_reference, redelivery_of_a_pending_envelope_is_stored_once, fetch_pages_by_sequence, quota_refuses_the_whole_envelope_and_keeps_the_rest_of_the_batch, byte_quota_counts_body_and_part, expiry_drops_expired_deliveries, one_time_prekeys_are_handed_out_at_most_once_under_concurrency, directory_errors_are_typed, deliveries_survive_reopening_the_database, quotas_are_rebuilt_when_the_database_is_reopened);
+        $crate::conformance!(@cases $fresh, access_records_change_under_one_lock, tokens_spent_in_earlier_batches_stay_spent_in_a_batch_of_many, byte_quota_counts_everything_pending, a_token_is_spent_once_but_may_carry_one_send_to_the_same_recipients, in_one_batch_only_the_first_spend_of_a_token_wins, an_envelope_refused_for_quota_does_not_spend_its_token, spent_tokens_are_forgotten_only_after_they_expire, token_quotas_are_counted_per_account_kind_and_month, the_token_secret_access_records_and_spends_persist, multi_recipient_body_is_stored_once_and_each_mailbox_gets_its_part, ack_removes_and_the_body_goes_with_its_last_reference, redelivery_of_a_pending_envelope_is_stored_once, fetch_pages_by_sequence, quota_refuses_the_whole_envelope_and_keeps_the_rest_of_the_batch, byte_quota_counts_body_and_part, expiry_drops_expired_deliveries, one_time_prekeys_are_handed_out_at_most_once_under_concurrency, directory_errors_are_typed, deliveries_survive_reopening_the_database, quotas_are_rebuilt_when_the_database_is_reopened);
     };
     (@cases $fresh:expr, $($case:ident),*) => {
         $(
@@ -441,4 +441,36 @@ pub fn access_records_change_under_one_lock(db: &dyn Database) {
     bytes.sort_unstable();
     let expected: Vec<u8> = (0..8u8).flat_map(|t| [t; 10]).collect();
     assert_eq!(bytes, expected);
+}
+
+pub fn byte_quota_counts_everything_pending(db: &dyn Database) {
+    // Each envelope is 60 bytes of body and a 40-byte part: two fit in 200 bytes, not three.
+    let s = db.open(Limits {
+        max_pending_bytes_per_mailbox: 200,
+        ..Limits::default()
+    });
+    assert_eq!(s.deliver(&[envelope(1, &[0; 60], &[1])], 0), [Ok(())]);
+    assert_eq!(s.deliver(&[envelope(2, &[0; 60], &[1])], 0), [Ok(())]);
+    assert_eq!(
+        s.deliver(&[envelope(3, &[0; 60], &[1])], 0),
+        [Err(StoreError::QuotaExceeded)]
+    );
+    // An acknowledgement frees exactly what it held.
+    assert_eq!(s.ack(&MailboxId([1; 16]), &[[1; 16]]), Ok(1));
+    assert_eq!(s.deliver(&[envelope(3, &[0; 60], &[1])], 0), [Ok(())]);
+    assert_eq!(
+        s.deliver(&[envelope(4, &[0; 1], &[1])], 0),
+        [Err(StoreError::QuotaExceeded)]
+    );
+}
+
+pub fn tokens_spent_in_earlier_batches_stay_spent_in_a_batch_of_many(db: &dyn Database) {
+    let s = db.open(Limits::default());
+    let first: Vec<NewDelivery> = (0..4).map(|t| spending(t, t, t + 10, t)).collect();
+    assert!(s.deliver(&first, 100).iter().all(Result::is_ok));
+    // The same four tokens, on other recipients, together in one batch: each a double spend.
+    let again: Vec<NewDelivery> = (0..4)
+        .map(|t| spending(t + 20, t + 20, t + 10, t + 20))
+        .collect();
+    assert_eq!(s.deliver(&again, 100), vec![Err(StoreError::TokenSpent); 4]);
 }
