@@ -38,6 +38,8 @@ pub(crate) struct Options {
     pub(crate) relay: Option<String>,
     /// The local relay's PostgreSQL database, instead of SQLite in a temporary directory.
     pub(crate) store: Option<String>,
+    /// Local relays started on that database; connections are spread over them.
+    pub(crate) relays: usize,
     /// Concurrent keep-alive connections.
     pub(crate) connections: usize,
     /// Seconds per phase.
@@ -78,22 +80,24 @@ type Recipient = (MailboxId, AccessKey);
 /// Runs the three phases and prints the figures.
 pub(crate) fn run(options: &Options) -> Result<(), String> {
     let platform = Platform::new(&mut rand::rng());
+    if options.relays > 1 && options.store.is_none() {
+        return Err("several relays share a database: give --store postgres://…".into());
+    }
     let local = match &options.relay {
         Some(_) if options.credentials == Credentials::Tokens => {
             return Err("token load needs the local relay (it is its own platform)".into());
         }
-        Some(_) => None,
-        None => Some(LocalRelay::start(
-            &platform,
-            options.credentials,
-            options.store.as_deref(),
-        )?),
+        Some(_) => Vec::new(),
+        None => (0..options.relays.max(1))
+            .map(|_| LocalRelay::start(&platform, options.credentials, options.store.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?,
     };
-    let addr = match (&options.relay, &local) {
-        (Some(url), _) => resolve(url)?,
-        (None, Some(l)) => l.addr,
-        (None, None) => return Err("no relay".into()),
+    let addrs: Vec<SocketAddr> = match &options.relay {
+        Some(url) => vec![resolve(url)?],
+        None => local.iter().map(|l| l.addr).collect(),
     };
+    // Registrations and tokens go through the first; the others follow the database.
+    let addr = *addrs.first().ok_or("no relay")?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     println!(
         "relay {addr}: {} connections, {} s per phase, {}-byte envelope bodies, credentials: {:?}{}",
@@ -107,6 +111,10 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         }
     );
     let (pool, owners) = runtime.block_on(recipients(addr, options))?;
+    if addrs.len() > 1 {
+        // The other relays take the registrations within their follow interval.
+        std::thread::sleep(Duration::from_secs(1));
+    }
     let (pool, owners) = (Arc::new(pool), Arc::new(owners));
     if options.pending > 0 {
         runtime.block_on(backlog::prefill(
@@ -133,12 +141,12 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
     };
     if let Some(rate) = options.rate {
         let budget = tokens((rate * options.seconds as f64) as usize + 1)?;
-        let paced = runtime.block_on(phase(addr, options, &pool, &budget, 1, Some(rate)))?;
+        let paced = runtime.block_on(phase(&addrs, options, &pool, &budget, 1, Some(rate)))?;
         paced.print(&format!("1 recipient, paced at {rate:.0}/s"));
         return drain();
     }
     let single = runtime.block_on(phase(
-        addr,
+        &addrs,
         options,
         &pool,
         &tokens(TOKENS_PER_PHASE)?,
@@ -148,7 +156,7 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
     single.print("1 recipient, full speed");
     drain()?;
     let multi = runtime.block_on(phase(
-        addr,
+        &addrs,
         options,
         &pool,
         &tokens(TOKENS_PER_PHASE)?,
@@ -159,7 +167,7 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
     drain()?;
     let half = single.envelopes_per_second() / 2.0;
     let budget = tokens((half * options.seconds as f64) as usize + 1)?;
-    let paced = runtime.block_on(phase(addr, options, &pool, &budget, 1, Some(half)))?;
+    let paced = runtime.block_on(phase(&addrs, options, &pool, &budget, 1, Some(half)))?;
     paced.print(&format!("1 recipient, paced at {half:.0}/s"));
     drain()?;
     drop(local);
@@ -377,6 +385,8 @@ struct Report {
     /// Submit→202 latencies in microseconds, sorted.
     latencies: Vec<u32>,
     refused: u64,
+    /// Each relay's share, when there are several.
+    relays: Vec<Report>,
 }
 
 impl Report {
@@ -402,12 +412,15 @@ impl Report {
             self.latencies.len(),
             self.refused,
         );
+        for (i, relay) in self.relays.iter().enumerate() {
+            relay.print(&format!("  relay {}", i + 1));
+        }
     }
 }
 
 /// The load of one phase: `connections` tasks, each on its own keep-alive connection.
 async fn phase(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     options: &Options,
     pool: &Arc<Vec<Recipient>>,
     tokens: &Arc<Mutex<Vec<Token>>>,
@@ -420,9 +433,9 @@ async fn phase(
     let per_connection = rate.map(|r| Duration::from_secs_f64(options.connections as f64 / r));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(options.connections);
-    for _ in 0..options.connections {
+    for i in 0..options.connections {
         let sender = Sender {
-            addr,
+            addr: addrs[i % addrs.len()],
             pool: Arc::clone(pool),
             tokens: Arc::clone(tokens),
             credentials: options.credentials,
@@ -437,18 +450,31 @@ async fn phase(
     progress(duration, recipients, &count, &done).await;
     done.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed();
-    let (mut latencies, mut refused) = (Vec::new(), 0);
-    for task in tasks {
+    let mut relays: Vec<Report> = addrs
+        .iter()
+        .map(|_| Report {
+            recipients,
+            elapsed,
+            latencies: Vec::new(),
+            refused: 0,
+            relays: Vec::new(),
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
         let (l, r) = task.await.map_err(|e| e.to_string())??;
-        latencies.extend(l);
-        refused += r;
+        let relay = &mut relays[i % addrs.len()];
+        relay.latencies.extend(l);
+        relay.refused += r;
     }
+    let mut latencies: Vec<u32> = relays.iter().flat_map(|r| r.latencies.clone()).collect();
     latencies.sort_unstable();
+    relays.iter_mut().for_each(|r| r.latencies.sort_unstable());
     Ok(Report {
         recipients,
         elapsed,
         latencies,
-        refused,
+        refused: relays.iter().map(|r| r.refused).sum(),
+        relays: if addrs.len() > 1 { relays } else { Vec::new() },
     })
 }
 

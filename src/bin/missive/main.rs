@@ -141,6 +141,10 @@ enum Command {
         /// The started relay's PostgreSQL database (`postgres://…`), instead of SQLite.
         #[arg(long, conflicts_with = "relay")]
         store: Option<String>,
+        /// Relays to start on that database; the connections are spread over them and each
+        /// relay's share is reported beside the total.
+        #[arg(long, default_value_t = 1, requires = "store")]
+        relays: usize,
         /// Concurrent connections (each has one request in flight; more fill each commit).
         #[arg(long, default_value_t = 256)]
         connections: usize,
@@ -435,6 +439,7 @@ fn main() -> ExitCode {
         Command::Load {
             relay,
             store,
+            relays,
             connections,
             seconds,
             size,
@@ -445,6 +450,7 @@ fn main() -> ExitCode {
         } => load::run(&load::Options {
             relay,
             store,
+            relays,
             connections,
             seconds,
             size,
