@@ -124,3 +124,32 @@ fn a_relay_started_later_admits_what_was_registered_before() {
         403
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_taken_by_one_relay_is_pushed_by_the_relay_holding_the_socket() {
+    let Some(db) = Scratch::fresh() else { return };
+    let (taker, holder) = (
+        LiveRelay::start_on(&db.url, RelayConfig::default()),
+        LiveRelay::start_on(&db.url, RelayConfig::default()),
+    );
+    let bob = mailbox_key();
+    let taker_url = taker.url("");
+    let bob_seed = bob.to_seed();
+    let contact = tokio::task::spawn_blocking(move || {
+        register_contact(&taker_url, &MailboxKey::from_seed(&bob_seed))
+    })
+    .await
+    .unwrap();
+    let mut socket = connect(&holder, &bob).await;
+    // The socket's backlog is empty; then a delivery through the other relay arrives on it.
+    let submission = to(*bob.id(), &contact);
+    let sent = submission.clone();
+    let taker_url = taker.url("/v1/envelopes");
+    let status = tokio::task::spawn_blocking(move || http("POST", &taker_url, None, &sent).0)
+        .await
+        .unwrap();
+    assert_eq!(status, 202);
+    let frame = next_frame(&mut socket).await;
+    assert_eq!(frame.id, envelope_id(&submission));
+    assert!(frame.seq > 0);
+}

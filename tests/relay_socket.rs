@@ -18,8 +18,7 @@ use missive::relay_api::{
     Ack, DeliveredEnvelope, DeliveryPage, OneTimePrekey, PrekeyResponse, PublishPrekeys,
 };
 use relay_support::*;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::Message;
 
 fn submit(relay: &LiveRelay, envelope: &[u8]) -> u16 {
     http("POST", &relay.url("/v1/envelopes"), None, envelope).0
@@ -243,32 +242,6 @@ fn fetch_pages_and_ack_deletes() {
         ),
         (0, 0)
     );
-}
-
-async fn connect(
-    relay: &LiveRelay,
-    key: &MailboxKey,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let mut request = format!("ws://{}/v1/mailbox/ws", relay.addr)
-        .into_client_request()
-        .unwrap();
-    let proof = auth(key, "GET", "/v1/mailbox/ws", b"");
-    request
-        .headers_mut()
-        .insert("authorization", proof.parse().unwrap());
-    tokio_tungstenite::connect_async(request).await.unwrap().0
-}
-
-async fn next_frame<S>(ws: &mut S) -> DeliveredEnvelope
-where
-    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
-{
-    let message = tokio::time::timeout(Duration::from_secs(5), ws.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    DeliveredEnvelope::from_bytes(&message.into_data()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

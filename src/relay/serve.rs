@@ -16,17 +16,22 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(sweep(state.clone()));
-    let follower = state
-        .store
-        .shared()
-        .then(|| tokio::spawn(follow_access(state.clone())));
+    let follower = state.store.shared().then(|| {
+        let (delivered, nudges) = tokio::sync::mpsc::unbounded_channel();
+        state.store.watch_deliveries(delivered);
+        (
+            tokio::spawn(follow_access(state.clone())),
+            tokio::spawn(follow_deliveries(state.clone(), nudges)),
+        )
+    });
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
-    if let Some(follower) = follower {
-        follower.abort();
+    if let Some((access, deliveries)) = follower {
+        access.abort();
+        deliveries.abort();
     }
     served
 }
@@ -65,6 +70,20 @@ async fn follow_access(state: RelayState) {
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "following access changes failed"),
             Err(_) => {}
+        }
+    }
+}
+
+/// Nudges this relay's sockets on mailboxes other relays delivered to: each fetches what is
+/// new for it.
+async fn follow_deliveries(
+    state: RelayState,
+    mut delivered: tokio::sync::mpsc::UnboundedReceiver<Vec<crate::mailbox::MailboxId>>,
+) {
+    let nudge = super::hub::Frame::new();
+    while let Some(mailboxes) = delivered.recv().await {
+        for mailbox in mailboxes {
+            state.hub.push(&mailbox, &nudge);
         }
     }
 }

@@ -77,20 +77,35 @@ async fn stream(state: RelayState, mailbox: MailboxId, mut socket: WebSocket) {
     };
     tracing::debug!("mailbox stream opened");
     let timeout = Duration::from_secs(state.config.socket_write_timeout.max(1));
-    if send_backlog(&state, &mailbox, &mut socket, timeout)
-        .await
-        .is_err()
-    {
+    let Ok(mut after) = send_backlog(&state, &mailbox, &mut socket, timeout, 0).await else {
         return;
-    }
+    };
+    // On a store other relays share, what they take arrives as a nudge (an empty frame), and
+    // the socket looks again every so often in case a nudge was lost.
+    let mut look_again = tokio::time::interval(LOOK_AGAIN);
+    look_again.tick().await;
+    let shared = state.store.shared();
     loop {
         tokio::select! {
             frame = subscription.recv() => {
                 let Some(frame) = frame else { break };
+                if frame.is_empty() {
+                    match send_backlog(&state, &mailbox, &mut socket, timeout, after).await {
+                        Ok(next) => after = next,
+                        Err(()) => break,
+                    }
+                    continue;
+                }
                 if send(&mut socket, frame, timeout).await.is_err() {
                     break;
                 }
                 state.metrics.pushed(1);
+            }
+            _ = look_again.tick(), if shared => {
+                match send_backlog(&state, &mailbox, &mut socket, timeout, after).await {
+                    Ok(next) => after = next,
+                    Err(()) => break,
+                }
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Binary(bytes))) => {
@@ -117,14 +132,18 @@ async fn send(socket: &mut WebSocket, frame: Bytes, timeout: Duration) -> Result
     }
 }
 
-/// The backlog, a page of at most `socket_queue_bytes` in memory at a time.
+/// How often a socket on a shared store looks for deliveries it was not nudged about.
+const LOOK_AGAIN: Duration = Duration::from_secs(30);
+
+/// The backlog after sequence number `after`, a page of at most `socket_queue_bytes` in memory
+/// at a time; returns the last sequence number sent.
 async fn send_backlog(
     state: &RelayState,
     mailbox: &MailboxId,
     socket: &mut WebSocket,
     timeout: Duration,
-) -> Result<(), ()> {
-    let mut after = 0;
+    mut after: u64,
+) -> Result<u64, ()> {
     loop {
         let (m, page, bytes) = (
             *mailbox,
@@ -138,7 +157,7 @@ async fn send_backlog(
                 .map_err(|_| ())?
         };
         let Some(last) = found.last().map(|d| d.seq) else {
-            return Ok(());
+            return Ok(after);
         };
         for d in found {
             let frame = envelopes::delivered(&d, mailbox)

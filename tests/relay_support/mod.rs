@@ -18,13 +18,17 @@ pub mod users;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures_util::StreamExt;
 use missive::Identity;
 use missive::access::{AccessKey, AccessUpdate, Credential, Submission};
 use missive::conversation::{Conversation, Member, Role};
 use missive::envelope::{Envelope, MailboxId};
 use missive::mailbox::MailboxKey;
 use missive::relay::{RelayConfig, RelayState, SqliteStore, serve, system_clock};
+use missive::relay_api::DeliveredEnvelope;
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
 /// A far-future expiry for test envelopes.
 pub const EXPIRY: u64 = 4_000_000_000;
@@ -312,4 +316,32 @@ pub async fn call(
         .await
         .unwrap();
     (status, body.to_vec())
+}
+
+/// A WebSocket on `key`'s mailbox at `relay`.
+pub async fn connect(
+    relay: &LiveRelay,
+    key: &MailboxKey,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut request = format!("ws://{}/v1/mailbox/ws", relay.addr)
+        .into_client_request()
+        .unwrap();
+    let proof = auth(key, "GET", "/v1/mailbox/ws", b"");
+    request
+        .headers_mut()
+        .insert("authorization", proof.parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+/// The next frame on `ws`, within 5 s.
+pub async fn next_frame<S>(ws: &mut S) -> DeliveredEnvelope
+where
+    S: futures_util::Stream<Item = Result<tungstenite::Message, tungstenite::Error>> + Unpin,
+{
+    let message = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    DeliveredEnvelope::from_bytes(&message.into_data()).unwrap()
 }

@@ -244,6 +244,11 @@ pub trait RelayStore: Send + Sync {
     ) -> Result<(AccessRecords, AccessCursor), StoreError> {
         Ok((Vec::new(), cursor))
     }
+    /// Sends, as they commit through other relays sharing this store, the mailboxes they
+    /// delivered to, so that this relay's sockets on them fetch (a lost one costs latency
+    /// only: sockets also look again every so often). A store no other relay shares sends
+    /// nothing.
+    fn watch_deliveries(&self, _delivered: tokio::sync::mpsc::UnboundedSender<Vec<MailboxId>>) {}
     /// Remembers a proof's nonce until `until` (Unix seconds): `false` if it was seen before,
     /// through any relay (a replay). A store no other relay shares says `true`: the relay's
     /// own memory decides.

@@ -15,6 +15,7 @@
 
 mod accounts;
 mod directory;
+mod notify;
 mod reads;
 mod removal;
 mod schema;
@@ -45,6 +46,10 @@ pub struct PostgresStore {
     runtime: Option<tokio::runtime::Runtime>,
     pool: Pool,
     limits: Limits,
+    /// How this store names itself in delivery notifications, to skip its own.
+    instance: String,
+    /// For the listening connection, apart from the pool.
+    config: tokio_postgres::Config,
 }
 
 impl core::fmt::Debug for PostgresStore {
@@ -78,7 +83,7 @@ impl PostgresStore {
             .build()
             .map_err(|_| StoreError::Backend)?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -91,10 +96,14 @@ impl PostgresStore {
             .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|_| StoreError::Backend)?;
+        let mut instance = [0u8; 8];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut instance);
         let store = Self {
             runtime: Some(runtime),
             pool,
             limits,
+            instance: instance.iter().map(|b| format!("{b:02x}")).collect(),
+            config,
         };
         store.run(async |c| schema::migrate(c).await)?;
         Ok(store)
@@ -150,7 +159,7 @@ impl Drop for PostgresStore {
 
 impl RelayStore for PostgresStore {
     fn deliver(&self, batch: &[NewDelivery], now: u64) -> Vec<Result<(), StoreError>> {
-        self.run(async |c| writes::deliver(c, batch, now, &self.limits).await)
+        self.run(async |c| writes::deliver(c, batch, now, &self.limits, &self.instance).await)
             .unwrap_or_else(|e| vec![Err(e); batch.len()])
     }
 
@@ -212,6 +221,16 @@ impl RelayStore for PostgresStore {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn watch_deliveries(&self, delivered: tokio::sync::mpsc::UnboundedSender<Vec<MailboxId>>) {
+        if let Some(runtime) = &self.runtime {
+            runtime.spawn(notify::listen(
+                self.config.clone(),
+                self.instance.clone(),
+                delivered,
+            ));
+        }
     }
 
     fn access_changes(

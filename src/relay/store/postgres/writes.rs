@@ -39,6 +39,7 @@ pub(super) async fn deliver(
     batch: &[NewDelivery],
     now: u64,
     limits: &Limits,
+    instance: &str,
 ) -> Result<Vec<Result<(), StoreError>>, Fault> {
     let tx = c.transaction().await?;
     let mut mailboxes: Vec<Vec<u8>> = batch
@@ -124,6 +125,7 @@ pub(super) async fn deliver(
         }
     }
     write(&tx, &rows, now, &counters, &spends_written).await?;
+    super::notify::notify(&tx, instance, &rows.d_mailbox).await?;
     tx.commit().await?;
     Ok(results)
 }
