@@ -110,3 +110,36 @@ fn mailboxes(payload: &str) -> Vec<MailboxId> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{MailboxId, mailboxes};
+
+    #[test]
+    fn a_payload_names_its_mailboxes_and_what_does_not_parse_is_skipped() {
+        let a = "00112233445566778899aabbccddeeff";
+        let b = "ffeeddccbbaa99887766554433221100";
+        let parsed = mailboxes(&format!("0123456789abcdef:{a},{b}"));
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0].0[1], 0x11);
+        assert_eq!(
+            parsed[1],
+            MailboxId([
+                0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22,
+                0x11, 0x00
+            ])
+        );
+        // Too short, too long, not hex, odd, multibyte: none of them a mailbox.
+        for bad in [
+            "00",
+            &format!("{a}00"),
+            &"zz".repeat(16),
+            &a[1..],
+            "é".repeat(16).as_str(),
+        ] {
+            assert!(mailboxes(&format!("x:{bad}")).is_empty(), "{bad}");
+        }
+        assert!(mailboxes("no colon at all").is_empty());
+        assert_eq!(mailboxes(&format!("x:{a},,{b}")).len(), 2);
+    }
+}
