@@ -153,3 +153,27 @@ async fn a_delivery_taken_by_one_relay_is_pushed_by_the_relay_holding_the_socket
     assert_eq!(frame.id, envelope_id(&submission));
     assert!(frame.seq > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_pushes_what_it_took_once_not_again_on_its_own_notification() {
+    use futures_util::StreamExt;
+    let Some(db) = Scratch::fresh() else { return };
+    let relay = LiveRelay::start_on(&db.url, RelayConfig::default());
+    let bob = mailbox_key();
+    let (url, seed) = (relay.url(""), bob.to_seed());
+    let contact =
+        tokio::task::spawn_blocking(move || register_contact(&url, &MailboxKey::from_seed(&seed)))
+            .await
+            .unwrap();
+    let mut socket = connect(&relay, &bob).await;
+    let submission = to(*bob.id(), &contact);
+    let (sent, url) = (submission.clone(), relay.url("/v1/envelopes"));
+    let status = tokio::task::spawn_blocking(move || http("POST", &url, None, &sent).0)
+        .await
+        .unwrap();
+    assert_eq!(status, 202);
+    assert_eq!(next_frame(&mut socket).await.id, envelope_id(&submission));
+    // Its own notification comes back to it too; it must not send the delivery again.
+    let again = tokio::time::timeout(Duration::from_secs(1), socket.next()).await;
+    assert!(again.is_err(), "the delivery came a second time");
+}
