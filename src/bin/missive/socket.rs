@@ -156,13 +156,20 @@ impl Socket {
     /// The socket closed or failed, or the relay sent something that does not decode: the
     /// caller connects again (the relay sends the backlog again, nothing is lost).
     pub(crate) fn next(&mut self) -> Result<Option<DeliveredEnvelope>, String> {
-        match self.ws.read() {
-            Ok(Message::Binary(frame)) => DeliveredEnvelope::from_bytes(&frame)
-                .map(Some)
-                .map_err(|e| format!("the relay sent a frame that does not decode: {e}")),
-            Ok(Message::Close(_)) => Err("the relay closed the mailbox socket".into()),
+        let outcome = match self.ws.read() {
+            Ok(Message::Binary(frame)) => {
+                return DeliveredEnvelope::from_bytes(&frame)
+                    .map(Some)
+                    .map_err(|e| format!("the relay sent a frame that does not decode: {e}"));
+            }
+            Ok(Message::Close(_)) => return Err("the relay closed the mailbox socket".into()),
             // Pings are answered by the next write or flush.
-            Ok(_) => self.ws.flush().map(|()| None).or_else(quiet),
+            Ok(_) => self.ws.flush(),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => Ok(None),
+            // Nothing came within the poll (or a flush is unfinished: a later one ends it).
             Err(tungstenite::Error::Io(e))
                 if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
             {
@@ -187,18 +194,6 @@ impl Socket {
     pub(crate) fn close(mut self) {
         let _ = self.ws.close(None);
         let _ = self.ws.flush();
-    }
-}
-
-/// A flush that could not finish within the poll is finished by a later one.
-fn quiet(e: tungstenite::Error) -> Result<Option<DeliveredEnvelope>, String> {
-    match e {
-        tungstenite::Error::Io(e)
-            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-        {
-            Ok(None)
-        }
-        e => Err(format!("mailbox socket: {e}")),
     }
 }
 

@@ -22,9 +22,9 @@ const RECONNECT: Duration = Duration::from_secs(1);
 pub(super) async fn notify(
     tx: &deadpool_postgres::Transaction<'_>,
     instance: &str,
-    mailboxes: &[Vec<u8>],
+    mailboxes: &[&[u8]],
 ) -> Result<(), Fault> {
-    let mut unique: Vec<&Vec<u8>> = mailboxes.iter().collect();
+    let mut unique: Vec<&[u8]> = mailboxes.to_vec();
     unique.sort_unstable();
     unique.dedup();
     let payloads: Vec<String> = unique

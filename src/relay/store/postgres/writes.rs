@@ -18,17 +18,18 @@ struct Counter {
     bytes: u64,
 }
 
-/// The rows a batch writes, column by column (each becomes one array parameter).
+/// The rows a batch writes, column by column (each becomes one array parameter), borrowing
+/// the batch's bytes rather than copying every body.
 #[derive(Default)]
-struct Rows {
+struct Rows<'b> {
     body_ids: Vec<i64>,
-    bodies: Vec<Vec<u8>>,
+    bodies: Vec<&'b [u8]>,
     body_expiry: Vec<i64>,
-    d_mailbox: Vec<Vec<u8>>,
+    d_mailbox: Vec<&'b [u8]>,
     d_seq: Vec<i64>,
-    d_envelope: Vec<Vec<u8>>,
+    d_envelope: Vec<&'b [u8]>,
     d_body: Vec<i64>,
-    d_part: Vec<Vec<u8>>,
+    d_part: Vec<&'b [u8]>,
     d_size: Vec<i64>,
     d_expiry: Vec<i64>,
 }
@@ -42,9 +43,9 @@ pub(super) async fn deliver(
     instance: &str,
 ) -> Result<Vec<Result<(), StoreError>>, Fault> {
     let tx = c.transaction().await?;
-    let mut mailboxes: Vec<Vec<u8>> = batch
+    let mut mailboxes: Vec<&[u8]> = batch
         .iter()
-        .flat_map(|d| d.parts.iter().map(|(m, _)| m.0.to_vec()))
+        .flat_map(|d| d.parts.iter().map(|(m, _)| &m.0[..]))
         .collect();
     mailboxes.sort_unstable();
     mailboxes.dedup();
@@ -104,7 +105,7 @@ pub(super) async fn deliver(
         }
         let body_id: i64 = id.get(0);
         rows.body_ids.push(body_id);
-        rows.bodies.push(d.body.clone());
+        rows.bodies.push(&d.body);
         rows.body_expiry.push(int(d.expires_at));
         for (m, part) in new_parts {
             let size = (d.body.len() + part.len()) as u64;
@@ -115,11 +116,11 @@ pub(super) async fn deliver(
             counter.pending += 1;
             counter.bytes += size;
             held.insert((*m, d.id));
-            rows.d_mailbox.push(m.0.to_vec());
+            rows.d_mailbox.push(&m.0);
             rows.d_seq.push(counter.last_seq);
-            rows.d_envelope.push(d.id.to_vec());
+            rows.d_envelope.push(&d.id);
             rows.d_body.push(body_id);
-            rows.d_part.push(part.clone());
+            rows.d_part.push(part);
             rows.d_size.push(int(size));
             rows.d_expiry.push(int(d.expires_at));
         }
@@ -172,9 +173,9 @@ async fn already_held(
     tx: &deadpool_postgres::Transaction<'_>,
     batch: &[NewDelivery],
 ) -> Result<HashSet<(MailboxId, EnvelopeId)>, Fault> {
-    let (ms, es): (Vec<Vec<u8>>, Vec<Vec<u8>>) = batch
+    let (ms, es): (Vec<&[u8]>, Vec<&[u8]>) = batch
         .iter()
-        .flat_map(|d| d.parts.iter().map(|(m, _)| (m.0.to_vec(), d.id.to_vec())))
+        .flat_map(|d| d.parts.iter().map(|(m, _)| (&m.0[..], &d.id[..])))
         .unzip();
     query(
         tx,
@@ -238,7 +239,7 @@ async fn spends(
 /// Writes what the batch admitted.
 async fn write(
     tx: &deadpool_postgres::Transaction<'_>,
-    rows: &Rows,
+    rows: &Rows<'_>,
     now: u64,
     counters: &HashMap<MailboxId, Counter>,
     spends: &HashMap<[u8; 32], Spent>,
