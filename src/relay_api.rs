@@ -111,6 +111,34 @@ pub struct Undelivered {
     pub mailboxes: Vec<MailboxId>,
 }
 
+/// An ephemeral delivery (a typing indicator) one relay passes to the others sharing its
+/// database, so a socket held by another relay gets it too; never stored (PROTOCOL.md §8.6).
+/// Relays read it from each other only, but through the database: it is decoded strictly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassedDelivery {
+    /// Envelope id.
+    pub id: [u8; 16],
+    /// Unix seconds after which it means nothing.
+    pub expires_at: u64,
+    /// Unix seconds when the first relay accepted it.
+    pub received_at: u64,
+    /// The stored form of the envelope's shared part (cohort and body).
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+    /// Some of its recipients, each with its own part: a large cohort is passed in several.
+    pub parts: Vec<PassedPart>,
+}
+
+/// One recipient of a [`PassedDelivery`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassedPart {
+    /// The recipient mailbox.
+    pub mailbox: MailboxId,
+    /// Its key part as the relay stores it (may be empty).
+    #[serde(with = "serde_bytes")]
+    pub part: Vec<u8>,
+}
+
 macro_rules! wire_api {
     ($($ty:ident => $what:literal),* $(,)?) => {$(
         impl Wire for $ty {
@@ -140,4 +168,5 @@ wire_api! {
     TokenIssue => "token issue request",
     TokenIssued => "token issue response",
     Undelivered => "undelivered list",
+    PassedDelivery => "ephemeral delivery passed between relays",
 }

@@ -177,3 +177,55 @@ async fn a_relay_pushes_what_it_took_once_not_again_on_its_own_notification() {
     let again = tokio::time::timeout(Duration::from_secs(1), socket.next()).await;
     assert!(again.is_err(), "the delivery came a second time");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typing_indicator_reaches_sockets_on_other_relays_and_is_never_stored() {
+    use futures_util::StreamExt;
+    let Some(db) = Scratch::fresh() else { return };
+    let relays: Vec<LiveRelay> = tokio::task::block_in_place(|| three(&db));
+    let (bob, carol) = (mailbox_key(), mailbox_key());
+    let base = relays[0].url("");
+    let seeds = (bob.to_seed(), carol.to_seed());
+    let keys = tokio::task::spawn_blocking(move || {
+        (
+            register_contact(&base, &MailboxKey::from_seed(&seeds.0)),
+            register_contact(&base, &MailboxKey::from_seed(&seeds.1)),
+        )
+    })
+    .await
+    .unwrap();
+    // Bob listens on the second relay, Carol on the third; the indicator goes to the first.
+    let mut bob_socket = connect(&relays[1], &bob).await;
+    let mut carol_socket = connect(&relays[2], &carol).await;
+    let mut recipients = [*bob.id(), *carol.id()];
+    recipients.sort_unstable();
+    let mut body = vec![0u8; 200];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut body);
+    let envelope = missive::envelope::Envelope::to_mailboxes(4_000_000_000, &recipients, &body)
+        .unwrap()[0]
+        .to_bytes();
+    let submission = Submission {
+        credential: Credential::Contacts(AccessKey::combine([&keys.0, &keys.1])),
+        envelope,
+    }
+    .to_bytes();
+    let (sent, url) = (submission.clone(), relays[0].url("/v1/ephemeral"));
+    let status = tokio::task::spawn_blocking(move || http("POST", &url, None, &sent).0)
+        .await
+        .unwrap();
+    assert_eq!(status, 202);
+    for socket in [&mut bob_socket, &mut carol_socket] {
+        let frame = next_frame(socket).await;
+        assert_eq!(frame.id, envelope_id(&submission));
+        assert_eq!(frame.seq, 0, "pushed, not fetched from storage");
+    }
+    // Once only, and nowhere in the database.
+    let again = tokio::time::timeout(Duration::from_millis(500), bob_socket.next()).await;
+    assert!(again.is_err(), "the indicator came a second time");
+    let dump = tokio::task::block_in_place(|| db.dump());
+    assert!(
+        !dump.windows(body.len()).any(|w| w == body),
+        "the indicator's body is in the database"
+    );
+    drop(relays);
+}

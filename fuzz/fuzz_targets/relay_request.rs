@@ -7,8 +7,8 @@ use libfuzzer_sys::fuzz_target;
 use missive::access::{AccessUpdate, Submission};
 use missive::mailbox::AuthProof;
 use missive::relay_api::{
-    Ack, DeliveredEnvelope, DeliveryPage, PrekeyResponse, PublishPrekeys, TokenIssue, TokenIssued,
-    Undelivered,
+    Ack, DeliveredEnvelope, DeliveryPage, PassedDelivery, PrekeyResponse, PublishPrekeys,
+    TokenIssue, TokenIssued, Undelivered,
 };
 use missive::token::{IssuerPublicKey, TokenRequest, TokenResponse};
 
@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         TokenIssue,
         TokenIssued,
         Undelivered,
+        PassedDelivery,
         TokenRequest,
         TokenResponse,
         IssuerPublicKey

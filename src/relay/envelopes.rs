@@ -12,7 +12,7 @@ use super::store::{self, NewDelivery};
 use crate::access::Submission;
 use crate::envelope::{Delivery, Envelope, EnvelopeId, KeyPart, MailboxId};
 use crate::error::DecodeError;
-use crate::relay_api::DeliveredEnvelope;
+use crate::relay_api::{DeliveredEnvelope, PassedDelivery, PassedPart};
 use crate::wire::{self, Wire};
 
 /// The part of a split envelope that every mailbox shares, as the relay stores it.
@@ -186,4 +186,125 @@ pub(crate) fn push_frames(
             Some((*mailbox, Frame::from(frame.to_bytes())))
         })
         .collect()
+}
+
+/// `d` encoded for the other relays sharing the store, in as many pieces as keep each within
+/// `max` bytes (a piece carries the body and some of the parts); none if even one part with
+/// the body is over (such an ephemeral delivery reaches this relay's sockets only).
+pub(crate) fn passed(d: &NewDelivery, received_at: u64, max: usize) -> Vec<Vec<u8>> {
+    let piece = |parts: &[(MailboxId, Vec<u8>)]| {
+        PassedDelivery {
+            id: d.id,
+            expires_at: d.expires_at,
+            received_at,
+            body: d.body.clone(),
+            parts: parts
+                .iter()
+                .map(|(mailbox, part)| PassedPart {
+                    mailbox: *mailbox,
+                    part: part.clone(),
+                })
+                .collect(),
+        }
+        .to_bytes()
+    };
+    let mut pieces = Vec::new();
+    let mut rest = d.parts.as_slice();
+    while !rest.is_empty() {
+        // The most parts that fit, by halving: a handful of encodings per piece.
+        let mut take = rest.len();
+        let mut bytes = piece(rest);
+        while bytes.len() > max && take > 1 {
+            take = take.div_ceil(2);
+            bytes = piece(&rest[..take]);
+        }
+        if bytes.len() > max {
+            return Vec::new();
+        }
+        pieces.push(bytes);
+        rest = &rest[take..];
+    }
+    pieces
+}
+
+/// The frames to push for an ephemeral delivery another relay passed on, to the mailboxes
+/// `connected` says have a live connection here.
+pub(crate) fn passed_frames(
+    bytes: &[u8],
+    connected: impl Fn(&MailboxId) -> bool,
+) -> Result<Vec<(MailboxId, Frame)>, DecodeError> {
+    let passed = PassedDelivery::from_bytes(bytes)?;
+    let d = NewDelivery {
+        id: passed.id,
+        body: passed.body,
+        parts: passed
+            .parts
+            .into_iter()
+            .map(|p| (p.mailbox, p.part))
+            .collect(),
+        expires_at: passed.expires_at,
+        spend: None,
+    };
+    Ok(push_frames(&d, passed.received_at, connected))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn delivery(parts: usize, body: usize) -> NewDelivery {
+        let mailboxes: Vec<MailboxId> = (0..parts)
+            .map(|i| MailboxId([u8::try_from(i).unwrap(); 16]))
+            .collect();
+        let envelope = Envelope::to_mailboxes(4_000_000_000, &mailboxes, &vec![9; body])
+            .unwrap()
+            .remove(0);
+        let shared = SharedRef {
+            cohort: &envelope.cohort(),
+            body: envelope.body(),
+        };
+        NewDelivery {
+            id: envelope.id().0,
+            body: shared.to_wire(),
+            parts: envelope
+                .parts()
+                .into_iter()
+                .map(|(m, p)| (m, part_bytes(p.as_ref())))
+                .collect(),
+            expires_at: 4_000_000_000,
+            spend: None,
+        }
+    }
+
+    #[test]
+    fn a_large_cohort_is_passed_in_pieces_that_fit_and_rebuild_every_frame() {
+        let d = delivery(50, 300);
+        let whole = passed(&d, 7, usize::MAX);
+        assert_eq!(whole.len(), 1);
+        let max = 1_000;
+        let pieces = passed(&d, 7, max);
+        assert!(pieces.len() > 1, "{} bytes in one piece", whole[0].len());
+        let mut frames = Vec::new();
+        for piece in &pieces {
+            assert!(piece.len() <= max, "{} > {max}", piece.len());
+            frames.extend(passed_frames(piece, |_| true).unwrap());
+        }
+        // Exactly the frames the accepting relay would push itself, each once.
+        assert_eq!(frames, push_frames(&d, 7, |_| true));
+        // Only to the mailboxes connected here.
+        let first = d.parts[0].0;
+        let here = passed_frames(&whole[0], |m| *m == first).unwrap();
+        assert_eq!(here.len(), 1);
+        assert_eq!(here[0].0, first);
+    }
+
+    #[test]
+    fn a_delivery_whose_body_alone_is_over_the_bound_is_not_passed() {
+        let d = delivery(1, 2_000);
+        assert!(passed(&d, 7, 1_000).is_empty());
+        assert_eq!(passed(&d, 7, 4_000).len(), 1);
+        assert!(passed_frames(&[1, 2, 3], |_| true).is_err());
+    }
 }

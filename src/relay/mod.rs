@@ -34,6 +34,6 @@ pub use state::{Clock, RelayState, system_clock};
 pub use store::postgres::PostgresStore;
 pub use store::sqlite::SqliteStore;
 pub use store::{
-    AccessChange, AccessCursor, AccessRecords, Delivery, EnvelopeId, Limits, MailboxId,
-    NewDelivery, PrekeyFetch, RelayStore, Spend, StoreError, StoreStats,
+    AccessChange, AccessCursor, AccessRecords, Delivery, EnvelopeId, Limits, MAX_PASSED, MailboxId,
+    NewDelivery, Passed, PrekeyFetch, RelayStore, Spend, StoreError, StoreStats,
 };

@@ -5,9 +5,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::mpsc::UnboundedReceiver;
 
+use super::envelopes;
 use super::server::app;
 use super::state::RelayState;
+use super::store::Passed;
 
 /// Serves the relay on `listener` until `shutdown` resolves.
 pub async fn serve(
@@ -74,16 +77,29 @@ async fn follow_access(state: RelayState) {
     }
 }
 
-/// Nudges this relay's sockets on mailboxes other relays delivered to: each fetches what is
-/// new for it.
-async fn follow_deliveries(
-    state: RelayState,
-    mut delivered: tokio::sync::mpsc::UnboundedReceiver<Vec<crate::mailbox::MailboxId>>,
-) {
+/// Nudges this relay's sockets on mailboxes other relays delivered to (each fetches what is
+/// new for it), and pushes the ephemeral deliveries other relays took to its sockets.
+async fn follow_deliveries(state: RelayState, mut passed: UnboundedReceiver<Passed>) {
     let nudge = super::hub::Frame::new();
-    while let Some(mailboxes) = delivered.recv().await {
-        for mailbox in mailboxes {
-            state.hub.push(&mailbox, &nudge);
+    while let Some(passed) = passed.recv().await {
+        match passed {
+            Passed::Stored(mailboxes) => {
+                for mailbox in mailboxes {
+                    state.hub.push(&mailbox, &nudge);
+                }
+            }
+            Passed::Ephemeral(bytes) => {
+                match envelopes::passed_frames(&bytes, |m| state.hub.is_connected(m)) {
+                    Ok(pushes) => {
+                        let taken: usize = pushes
+                            .iter()
+                            .map(|(mailbox, frame)| state.hub.push(mailbox, frame))
+                            .sum();
+                        state.metrics.ephemeral(taken);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "ephemeral delivery from another relay"),
+                }
+            }
         }
     }
 }

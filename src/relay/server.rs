@@ -20,7 +20,7 @@ use super::auth::{Request, authenticate, limit, peer_key};
 use super::envelopes;
 use super::refusal::Refusal;
 use super::state::RelayState;
-use super::store::{RelayStore, StoreError};
+use super::store::{MAX_PASSED, RelayStore, StoreError};
 use super::{tokens, ws};
 use crate::access::AccessUpdate;
 use crate::error::DecodeError;
@@ -316,6 +316,14 @@ async fn submit_ephemeral(
             .map(|(mailbox, frame)| state.hub.push(mailbox, frame))
             .sum();
         state.metrics.ephemeral(taken);
+        if state.store.shared() {
+            // Sockets on the other relays: they may hold connections to any recipient.
+            let pieces = envelopes::passed(&delivery, now, MAX_PASSED);
+            blocking(&state, move |s| {
+                pieces.iter().try_for_each(|p| s.pass_ephemeral(p))
+            })
+            .await?;
+        }
         Ok(answer)
     };
     respond(&state, reply.await)

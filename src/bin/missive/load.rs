@@ -2,7 +2,8 @@
 //! reports deliveries per second and submit→202 latency (the 202 comes after the durable
 //! commit) for 1 KiB envelopes: single-recipient and 50-recipient at full speed, then
 //! single-recipient at half the full-speed rate, paced (latency measured from each request's
-//! scheduled time, so queueing behind a slow request counts).
+//! scheduled time, so queueing behind a slow request counts); last, how long a delivery takes
+//! to reach an open socket (`push_load`).
 //!
 //! Every envelope carries a credential the relay checks: by default the recipients' contact
 //! keys (registered first); `--credentials tokens` spends a fresh one-time token on every
@@ -27,7 +28,7 @@ use missive::relay::{RelayConfig, RelayState, serve, system_clock};
 use missive::relay_api::{TokenIssue, TokenIssued};
 use missive::token::{MAX_BATCH, Token, TokenKind, request_tokens};
 
-use crate::backlog;
+use crate::{backlog, push_load};
 use rand::{Rng, RngExt};
 use tokio::net::TcpStream;
 
@@ -55,6 +56,11 @@ pub(crate) struct Options {
     pub(crate) token_share: f64,
     /// Deliveries left pending in mailboxes nobody reads before the phases start.
     pub(crate) pending: usize,
+    /// Envelopes per second in the push phase (0: none).
+    pub(crate) push_rate: f64,
+    /// Distinct recipient mailboxes the load is spread over (each registers a contact key
+    /// first): the fewer, the more often concurrent commits lock the same mailbox rows.
+    pub(crate) mailboxes: usize,
 }
 
 /// What the load's envelopes present to the relay.
@@ -68,8 +74,6 @@ pub(crate) enum Credentials {
     Tokens,
 }
 
-/// Distinct recipient mailboxes the load is spread over (each registers a contact key first).
-const MAILBOXES: usize = 2_000;
 const EXPIRY: u64 = 4_000_000_000;
 /// Tokens issued before each full-speed phase; a phase ends early if they run out.
 const TOKENS_PER_PHASE: usize = 40_000;
@@ -170,8 +174,37 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
     let paced = runtime.block_on(phase(&addrs, options, &pool, &budget, 1, Some(half)))?;
     paced.print(&format!("1 recipient, paced at {half:.0}/s"));
     drain()?;
+    if options.push_rate > 0.0 {
+        let keyed = needs_keys(options);
+        if keyed || options.credentials == Credentials::None {
+            let receivers: Vec<push_load::Receiver> = owners
+                .iter()
+                .zip(pool.iter())
+                .map(|(key, (_, contact))| push_load::Receiver {
+                    key: key.clone(),
+                    contact: keyed.then(|| contact.clone()),
+                })
+                .collect();
+            runtime.block_on(push_load::run(
+                &addrs,
+                &receivers,
+                options.seconds,
+                options.push_rate,
+                options.size,
+            ))?;
+        }
+    }
     drop(local);
     Ok(())
+}
+
+/// Whether the recipients register contact keys (some envelopes present them).
+fn needs_keys(options: &Options) -> bool {
+    match options.credentials {
+        Credentials::Keys => true,
+        Credentials::Tokens => options.token_share < 1.0,
+        Credentials::None => false,
+    }
 }
 
 /// The recipient mailboxes, each with a contact key registered at the relay (for the keys
@@ -181,7 +214,7 @@ async fn recipients(
     options: &Options,
 ) -> Result<(Vec<Recipient>, Vec<MailboxKey>), String> {
     let mut rng = rand::rng();
-    let keys: Vec<(MailboxKey, AccessKey)> = (0..MAILBOXES)
+    let keys: Vec<(MailboxKey, AccessKey)> = (0..options.mailboxes.max(50))
         .map(|_| {
             (
                 MailboxKey::generate(&mut rng),
@@ -189,12 +222,7 @@ async fn recipients(
             )
         })
         .collect();
-    let needs_keys = match options.credentials {
-        Credentials::Keys => true,
-        Credentials::Tokens => options.token_share < 1.0,
-        Credentials::None => false,
-    };
-    if needs_keys {
+    if needs_keys(options) {
         let keys = Arc::new(
             keys.iter()
                 .map(|(m, k)| (m.to_seed(), k.clone()))
@@ -228,7 +256,10 @@ async fn recipients(
         for task in tasks {
             task.await.map_err(|e| e.to_string())??;
         }
-        println!("{MAILBOXES} recipient mailboxes registered their contact keys");
+        println!(
+            "{} recipient mailboxes registered their contact keys",
+            keys.len()
+        );
     }
     let owners = keys.iter().map(|(m, _)| m.clone()).collect();
     Ok((

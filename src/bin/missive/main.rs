@@ -14,6 +14,7 @@ mod demo;
 mod group_cmd;
 mod http;
 mod load;
+mod push_load;
 mod relay_cmd;
 mod slow;
 mod socket;
@@ -169,6 +170,15 @@ enum Command {
         /// phase then runs against a table that large.
         #[arg(long, default_value_t = 0)]
         pending: usize,
+        /// Envelopes per second in the last phase, which measures how long a delivery takes
+        /// to reach its recipient's open socket (on another relay than the one it was
+        /// submitted to, with several); 0 skips it.
+        #[arg(long, default_value_t = 200.0)]
+        push_rate: f64,
+        /// Distinct recipient mailboxes (at least 50): the fewer, the more often concurrent
+        /// commits wait on the same mailbox rows.
+        #[arg(long, default_value_t = 2_000)]
+        mailboxes: usize,
     },
     /// Measure what WebSocket clients that never read cost a relay: starts one in its own
     /// process, fills many mailboxes' backlogs, holds sockets open on them without reading,
@@ -447,6 +457,8 @@ fn main() -> ExitCode {
             credentials,
             token_share,
             pending,
+            push_rate,
+            mailboxes,
         } => load::run(&load::Options {
             relay,
             store,
@@ -458,6 +470,8 @@ fn main() -> ExitCode {
             credentials,
             token_share: token_share.clamp(0.0, 1.0),
             pending,
+            push_rate,
+            mailboxes,
         }),
         Command::SlowReaders {
             sockets,

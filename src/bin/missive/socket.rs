@@ -98,6 +98,16 @@ fn endpoint(base: &str) -> Result<(bool, String, u16), String> {
     Ok((tls, host.to_owned(), port))
 }
 
+/// The socket's URL on `host` (an IPv6 literal goes in brackets).
+fn url(tls: bool, host: &str, port: u16) -> String {
+    let scheme = if tls { "wss" } else { "ws" };
+    if host.contains(':') {
+        format!("{scheme}://[{host}]:{port}{PATH}")
+    } else {
+        format!("{scheme}://{host}:{port}{PATH}")
+    }
+}
+
 impl Socket {
     /// Opens the mailbox socket at the relay `base`, presenting `authorization` (a proof for
     /// `GET` [`PATH`]).
@@ -124,8 +134,7 @@ impl Socket {
         } else {
             Stream::Plain(tcp)
         };
-        let scheme = if tls { "wss" } else { "ws" };
-        let mut request = format!("{scheme}://{host}:{port}{PATH}")
+        let mut request = url(tls, &host, port)
             .into_client_request()
             .map_err(|e| e.to_string())?;
         let value = authorization
@@ -200,7 +209,8 @@ impl Socket {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::endpoint;
+    use super::{endpoint, url};
+    use tungstenite::client::IntoClientRequest;
 
     #[test]
     fn relay_urls_split_into_scheme_host_and_port() {
@@ -222,5 +232,17 @@ mod tests {
         assert!(endpoint("http://host:port").is_err());
         assert!(endpoint("http://[::1]x").is_err());
         assert!(endpoint("http://[::1").is_err());
+    }
+
+    #[test]
+    fn the_socket_url_brackets_an_ipv6_host() {
+        let (tls, host, port) = endpoint("https://[::1]:9443").unwrap();
+        let v6 = url(tls, &host, port);
+        assert_eq!(v6, "wss://[::1]:9443/v1/mailbox/ws");
+        assert!(v6.into_client_request().is_ok());
+        assert_eq!(
+            url(false, "relay.example.com", 80),
+            "ws://relay.example.com:80/v1/mailbox/ws"
+        );
     }
 }

@@ -14,6 +14,19 @@ pub use crate::mailbox::MailboxId;
 /// An envelope's id, chosen by the sender; clients drop duplicates by it.
 pub type EnvelopeId = [u8; 16];
 
+/// What another relay sharing the store passed on (see [`RelayStore::watch_deliveries`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Passed {
+    /// These mailboxes have new stored deliveries.
+    Stored(Vec<MailboxId>),
+    /// An ephemeral delivery as the relay that took it encoded it (untrusted until decoded).
+    Ephemeral(Vec<u8>),
+}
+
+/// The largest encoded ephemeral delivery a store passes between relays: PostgreSQL's
+/// notification payload (under 8,000 bytes) holds it in hex with the sender's name.
+pub const MAX_PASSED: usize = 3_900;
+
 /// An accepted envelope, already split: one body stored once, one small part per mailbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewDelivery {
@@ -244,11 +257,17 @@ pub trait RelayStore: Send + Sync {
     ) -> Result<(AccessRecords, AccessCursor), StoreError> {
         Ok((Vec::new(), cursor))
     }
-    /// Sends, as they commit through other relays sharing this store, the mailboxes they
-    /// delivered to, so that this relay's sockets on them fetch (a lost one costs latency
-    /// only: sockets also look again every so often). A store no other relay shares sends
-    /// nothing.
-    fn watch_deliveries(&self, _delivered: tokio::sync::mpsc::UnboundedSender<Vec<MailboxId>>) {}
+    /// Sends what other relays sharing this store pass on: as their deliveries commit, the
+    /// mailboxes they delivered to, so that this relay's sockets on them fetch (a lost one
+    /// costs latency only: sockets also look again every so often); and the ephemeral
+    /// deliveries they took. A store no other relay shares sends nothing.
+    fn watch_deliveries(&self, _passed: tokio::sync::mpsc::UnboundedSender<Passed>) {}
+    /// Hands an encoded ephemeral delivery (at most [`MAX_PASSED`] bytes) to the other relays
+    /// sharing this store, without storing it. A store no other relay shares has no one to
+    /// hand it to.
+    fn pass_ephemeral(&self, _delivery: &[u8]) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Remembers a proof's nonce until `until` (Unix seconds): `false` if it was seen before,
     /// through any relay (a replay). A store no other relay shares says `true`: the relay's
     /// own memory decides.

@@ -28,7 +28,7 @@ use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, R
 
 use super::{
     AccessChange, AccessCursor, AccessRecords, Delivery, EnvelopeId, Limits, MailboxId,
-    NewDelivery, PrekeyFetch, RelayStore, StoreError, StoreStats,
+    NewDelivery, Passed, PrekeyFetch, RelayStore, StoreError, StoreStats,
 };
 use sql::{Fault, query, uint};
 
@@ -223,14 +223,18 @@ impl RelayStore for PostgresStore {
         true
     }
 
-    fn watch_deliveries(&self, delivered: tokio::sync::mpsc::UnboundedSender<Vec<MailboxId>>) {
+    fn watch_deliveries(&self, passed: tokio::sync::mpsc::UnboundedSender<Passed>) {
         if let Some(runtime) = &self.runtime {
             runtime.spawn(notify::listen(
                 self.config.clone(),
                 self.instance.clone(),
-                delivered,
+                passed,
             ));
         }
+    }
+
+    fn pass_ephemeral(&self, delivery: &[u8]) -> Result<(), StoreError> {
+        self.run_once(async |c| notify::pass(c, &self.instance, delivery).await)
     }
 
     fn access_changes(

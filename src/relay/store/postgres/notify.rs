@@ -1,58 +1,71 @@
 //! Delivery notifications between relays: a batch's transaction notifies the mailboxes it
 //! delivered to (`pg_notify`, sent by PostgreSQL only if it commits), and every relay listens on
 //! a connection of its own and hands the mailboxes to its sockets, which fetch what is new.
+//! Ephemeral deliveries travel whole in a notification of their own: PostgreSQL queues
+//! notifications in memory (spilling to its `pg_notify` queue files only under a backlog),
+//! never in a table or the write-ahead log, and drops them once every listener has read them.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_postgres::AsyncMessage;
 
-use super::super::MailboxId;
+use super::super::{MAX_PASSED, MailboxId, Passed};
 use super::sql::{Fault, query};
 
-/// The channel relays notify and listen on.
+/// The channel stored deliveries are announced on.
 const CHANNEL: &str = "missive_deliveries";
+/// The channel ephemeral deliveries travel on.
+const EPHEMERAL: &str = "missive_ephemeral";
 /// Mailboxes per notification: 16 hex digits of instance, a colon, then 33 bytes per mailbox
 /// stay under PostgreSQL's 8,000-byte payload.
 const PER_NOTIFICATION: usize = 200;
 /// How long to wait before listening again after the connection failed.
 const RECONNECT: Duration = Duration::from_secs(1);
 
-/// Notifies, in `tx`, that `mailboxes` have new deliveries (from the store named `instance`).
-pub(super) async fn notify(
-    tx: &deadpool_postgres::Transaction<'_>,
-    instance: &str,
-    mailboxes: &[&[u8]],
-) -> Result<(), Fault> {
+/// Sends a batch's notifications (sent by PostgreSQL only if its transaction commits).
+pub(super) const NOTIFY: &str =
+    "SELECT pg_notify('missive_deliveries', p) FROM unnest($1::text[]) AS p";
+
+/// The notifications saying that `mailboxes` have new deliveries (from the store named
+/// `instance`).
+pub(super) fn payloads(instance: &str, mailboxes: &[&[u8]]) -> Vec<String> {
     let mut unique: Vec<&[u8]> = mailboxes.to_vec();
     unique.sort_unstable();
     unique.dedup();
-    let payloads: Vec<String> = unique
+    unique
         .chunks(PER_NOTIFICATION)
         .map(|chunk| {
-            let hex: Vec<String> = chunk
-                .iter()
-                .map(|m| m.iter().map(|b| format!("{b:02x}")).collect())
-                .collect();
+            let hex: Vec<String> = chunk.iter().map(hex::encode).collect();
             format!("{instance}:{}", hex.join(","))
         })
-        .collect();
-    if !payloads.is_empty() {
-        query(
-            tx,
-            "SELECT pg_notify('missive_deliveries', p) FROM unnest($1::text[]) AS p",
-            &[&payloads],
-        )
-        .await?;
+        .collect()
+}
+
+/// Passes an encoded ephemeral delivery to the relays listening (the sender skips its own).
+pub(super) async fn pass(
+    client: &deadpool_postgres::Client,
+    instance: &str,
+    delivery: &[u8],
+) -> Result<(), Fault> {
+    if delivery.len() > MAX_PASSED {
+        return Err(Fault::Refused(super::super::StoreError::Backend));
     }
-    Ok(())
+    let payload = format!("{instance}:{}", hex::encode(delivery));
+    query(
+        client,
+        "SELECT pg_notify('missive_ephemeral', $1)",
+        &[&payload],
+    )
+    .await
+    .map(drop)
 }
 
 /// Listens until `delivered` is closed, connecting again whenever the connection fails.
 pub(super) async fn listen(
     config: tokio_postgres::Config,
     instance: String,
-    delivered: UnboundedSender<Vec<MailboxId>>,
+    delivered: UnboundedSender<Passed>,
 ) {
     while !delivered.is_closed() {
         if let Err(e) = listen_once(&config, &instance, &delivered).await {
@@ -65,7 +78,7 @@ pub(super) async fn listen(
 async fn listen_once(
     config: &tokio_postgres::Config,
     instance: &str,
-    delivered: &UnboundedSender<Vec<MailboxId>>,
+    delivered: &UnboundedSender<Passed>,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
     let own = format!("{instance}:");
@@ -74,7 +87,15 @@ async fn listen_once(
         while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
             match message {
                 Ok(AsyncMessage::Notification(n)) if !n.payload().starts_with(&own) => {
-                    if forward.send(mailboxes(n.payload())).is_err() {
+                    let passed = if n.channel() == EPHEMERAL {
+                        match ephemeral(n.payload()) {
+                            Some(bytes) => Passed::Ephemeral(bytes),
+                            None => continue,
+                        }
+                    } else {
+                        Passed::Stored(mailboxes(n.payload()))
+                    };
+                    if forward.send(passed).is_err() {
                         return;
                     }
                 }
@@ -86,10 +107,18 @@ async fn listen_once(
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    client
+        .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {EPHEMERAL}"))
+        .await?;
     let _ = driver.await;
     drop(client);
     Ok(())
+}
+
+/// The encoded delivery in an ephemeral notification's payload, if it is hex.
+fn ephemeral(payload: &str) -> Option<Vec<u8>> {
+    let (_, bytes) = payload.split_once(':')?;
+    hex::decode(bytes).ok()
 }
 
 /// The mailboxes in a notification's payload (what does not parse is skipped).
@@ -113,7 +142,7 @@ fn mailboxes(payload: &str) -> Vec<MailboxId> {
 
 #[cfg(test)]
 mod tests {
-    use super::{MailboxId, mailboxes};
+    use super::{MailboxId, ephemeral, mailboxes};
 
     #[test]
     fn a_payload_names_its_mailboxes_and_what_does_not_parse_is_skipped() {
@@ -141,5 +170,14 @@ mod tests {
         }
         assert!(mailboxes("no colon at all").is_empty());
         assert_eq!(mailboxes(&format!("x:{a},,{b}")).len(), 2);
+    }
+
+    #[test]
+    fn an_ephemeral_payload_is_the_hex_after_the_sender() {
+        assert_eq!(ephemeral("0123:00ff10"), Some(vec![0, 0xff, 0x10]));
+        assert_eq!(ephemeral("0123:"), Some(Vec::new()));
+        assert_eq!(ephemeral("0123:0"), None);
+        assert_eq!(ephemeral("0123:zz"), None);
+        assert_eq!(ephemeral("no sender"), None);
     }
 }

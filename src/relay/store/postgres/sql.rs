@@ -2,9 +2,9 @@
 //! connection's cache, integer conversions, and what a failure means.
 
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 
 use super::super::StoreError;
 pub(super) use super::super::columns::{int, mailbox, uint};
@@ -53,6 +53,23 @@ pub(super) async fn execute(
 ) -> Result<u64, Fault> {
     let statement = c.prepare_cached(sql).await?;
     Ok(c.execute(&statement, params).await?)
+}
+
+/// `sql`'s statements through the connection's cache, prepared one after another: queries on
+/// them can then be pipelined (issued together, without waiting for each answer; the server
+/// runs them in the order they were issued, which is the order their futures are first
+/// polled).
+pub(super) async fn statements<const N: usize>(
+    c: &impl GenericClient,
+    sql: [&str; N],
+) -> Result<[Statement; N], Fault> {
+    let mut prepared = Vec::with_capacity(N);
+    for s in sql {
+        prepared.push(c.prepare_cached(s).await?);
+    }
+    prepared
+        .try_into()
+        .map_err(|_| Fault::Refused(StoreError::Backend))
 }
 
 /// A fixed-size column, or a backend failure if the database holds something else.

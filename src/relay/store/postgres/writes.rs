@@ -5,10 +5,15 @@
 use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::Client;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use super::super::spend::{Spent, next_spend};
 use super::super::{EnvelopeId, Limits, MailboxId, NewDelivery, StoreError};
-use super::sql::{Fault, execute, fixed, int, mailbox, query, uint};
+use super::sql::{Fault, fixed, int, mailbox, statements, uint};
+
+/// A statement parameter.
+type Param<'a> = dyn ToSql + Sync + 'a;
 
 /// A mailbox row as locked for the batch, updated as envelopes are admitted.
 #[derive(Clone, Copy)]
@@ -16,6 +21,8 @@ struct Counter {
     last_seq: i64,
     pending: u64,
     bytes: u64,
+    /// Whether the batch stored anything for it (only those rows are written back).
+    changed: bool,
 }
 
 /// The rows a batch writes, column by column (each becomes one array parameter), borrowing
@@ -34,7 +41,34 @@ struct Rows<'b> {
     d_expiry: Vec<i64>,
 }
 
+/// Makes the batch's mailbox rows that do not exist yet, in key order.
+const MAKE_MAILBOXES: &str = "INSERT INTO mailboxes (mailbox, last_seq, pending, bytes)
+     SELECT m, 0, 0, 0 FROM unnest($1::bytea[]) AS m ORDER BY m
+     ON CONFLICT (mailbox) DO NOTHING";
+/// Locks them, in key order.
+const LOCK_MAILBOXES: &str = "SELECT mailbox, last_seq, pending, bytes FROM mailboxes
+     WHERE mailbox = ANY($1) ORDER BY mailbox FOR UPDATE";
+/// Which (mailbox, envelope) pairs are stored already: a re-delivery stores nothing new.
+const ALREADY_HELD: &str = "SELECT d.mailbox, d.envelope_id FROM deliveries d
+     JOIN unnest($1::bytea[], $2::bytea[]) AS t(m, e)
+       ON d.mailbox = t.m AND d.envelope_id = t.e";
+/// Body ids, one per envelope.
+const BODY_IDS: &str = "SELECT nextval('body_ids') FROM generate_series(1, $1::bigint)";
+/// A token never spent has no row to lock: an unspent one (no uses) is made first, in key
+/// order, so concurrent first spends through different relays queue on it.
+const MAKE_TOKENS: &str = "INSERT INTO token_spends (token, recipients, first_at, uses, expires_at)
+     SELECT t, ''::bytea, 0, 0, x FROM unnest($1::bytea[], $2::bigint[]) AS u(t, x)
+     ORDER BY t ON CONFLICT (token) DO NOTHING";
+/// Locks the batch's tokens, in key order.
+const LOCK_TOKENS: &str = "SELECT token, recipients, first_at, uses, expires_at FROM token_spends
+     WHERE token = ANY($1) ORDER BY token FOR UPDATE";
+
 /// Stores `batch`; each envelope is admitted whole or refused whole.
+///
+/// Three round trips while the mailbox rows are locked, whatever the batch's size: the
+/// statements that lock and read are issued together (pipelined, run in order), the batch is
+/// decided in memory, the writes are issued together, then the commit. Every other relay
+/// writing to one of these mailboxes waits that long, so it is kept short.
 pub(super) async fn deliver(
     c: &mut Client,
     batch: &[NewDelivery],
@@ -49,40 +83,66 @@ pub(super) async fn deliver(
         .collect();
     mailboxes.sort_unstable();
     mailboxes.dedup();
+    let (pairs_m, pairs_e): (Vec<&[u8]>, Vec<&[u8]>) = batch
+        .iter()
+        .flat_map(|d| d.parts.iter().map(|(m, _)| (&m.0[..], &d.id[..])))
+        .unzip();
+    let (tokens, token_expiry) = batch_tokens(batch);
+    let [make, lock, held, ids, make_tokens, lock_tokens] = statements(
+        &tx,
+        [
+            MAKE_MAILBOXES,
+            LOCK_MAILBOXES,
+            ALREADY_HELD,
+            BODY_IDS,
+            MAKE_TOKENS,
+            LOCK_TOKENS,
+        ],
+    )
+    .await?;
+    let spending = !tokens.is_empty();
+    let count = int(batch.len() as u64);
+    let by_mailbox: [&Param<'_>; 1] = [&mailboxes];
+    let pairs: [&Param<'_>; 2] = [&pairs_m, &pairs_e];
+    let made_tokens: [&Param<'_>; 2] = [&tokens, &token_expiry];
+    let by_token: [&Param<'_>; 1] = [&tokens];
+    let by_count: [&Param<'_>; 1] = [&count];
     // Rows made and locked in key order: two batches sharing mailboxes queue, never deadlock.
-    execute(
-        &tx,
-        "INSERT INTO mailboxes (mailbox, last_seq, pending, bytes)
-         SELECT m, 0, 0, 0 FROM unnest($1::bytea[]) AS m ORDER BY m
-         ON CONFLICT (mailbox) DO NOTHING",
-        &[&mailboxes],
-    )
-    .await?;
-    let mut counters: HashMap<MailboxId, Counter> = query(
-        &tx,
-        "SELECT mailbox, last_seq, pending, bytes FROM mailboxes
-         WHERE mailbox = ANY($1) ORDER BY mailbox FOR UPDATE",
-        &[&mailboxes],
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        let counter = Counter {
-            last_seq: r.get(1),
-            pending: uint(r.get(2)),
-            bytes: uint(r.get(3)),
-        };
-        (mailbox(r.get(0)), counter)
-    })
-    .collect();
-    let mut held = already_held(&tx, batch).await?;
-    let mut spent = spends(&tx, batch).await?;
-    let ids = query(
-        &tx,
-        "SELECT nextval('body_ids') FROM generate_series(1, $1::bigint)",
-        &[&int(batch.len() as u64)],
-    )
-    .await?;
+    let (_, locked, held, ids, _, spent) = tokio::try_join!(
+        tx.execute(&make, &by_mailbox),
+        tx.query(&lock, &by_mailbox),
+        tx.query(&held, &pairs),
+        tx.query(&ids, &by_count),
+        async {
+            match spending {
+                true => tx.execute(&make_tokens, &made_tokens).await,
+                false => Ok(0),
+            }
+        },
+        async {
+            match spending {
+                true => tx.query(&lock_tokens, &by_token).await,
+                false => Ok(Vec::new()),
+            }
+        },
+    )?;
+    let mut counters: HashMap<MailboxId, Counter> = locked
+        .iter()
+        .map(|r| {
+            let counter = Counter {
+                last_seq: r.get(1),
+                pending: uint(r.get(2)),
+                bytes: uint(r.get(3)),
+                changed: false,
+            };
+            (mailbox(r.get(0)), counter)
+        })
+        .collect();
+    let mut held: HashSet<(MailboxId, EnvelopeId)> = held
+        .iter()
+        .map(|r| Ok((mailbox(r.get(0)), fixed(r.get(1))?)))
+        .collect::<Result<_, Fault>>()?;
+    let mut spent = spent_tokens(&spent)?;
     let mut rows = Rows::default();
     let mut results = Vec::with_capacity(batch.len());
     let mut spends_written = HashMap::new();
@@ -115,6 +175,7 @@ pub(super) async fn deliver(
             counter.last_seq += 1;
             counter.pending += 1;
             counter.bytes += size;
+            counter.changed = true;
             held.insert((*m, d.id));
             rows.d_mailbox.push(&m.0);
             rows.d_seq.push(counter.last_seq);
@@ -125,8 +186,7 @@ pub(super) async fn deliver(
             rows.d_expiry.push(int(d.expires_at));
         }
     }
-    write(&tx, &rows, now, &counters, &spends_written).await?;
-    super::notify::notify(&tx, instance, &rows.d_mailbox).await?;
+    write(&tx, &rows, now, &counters, &spends_written, instance).await?;
     tx.commit().await?;
     Ok(results)
 }
@@ -167,150 +227,117 @@ fn admit<'d>(
     Ok((new_parts, spend))
 }
 
-/// Which of the batch's (mailbox, envelope) pairs are stored already: a re-delivery stores
-/// nothing new.
-async fn already_held(
-    tx: &deadpool_postgres::Transaction<'_>,
-    batch: &[NewDelivery],
-) -> Result<HashSet<(MailboxId, EnvelopeId)>, Fault> {
-    let (ms, es): (Vec<&[u8]>, Vec<&[u8]>) = batch
-        .iter()
-        .flat_map(|d| d.parts.iter().map(|(m, _)| (&m.0[..], &d.id[..])))
-        .unzip();
-    query(
-        tx,
-        "SELECT d.mailbox, d.envelope_id FROM deliveries d
-         JOIN unnest($1::bytea[], $2::bytea[]) AS t(m, e)
-           ON d.mailbox = t.m AND d.envelope_id = t.e",
-        &[&ms, &es],
-    )
-    .await?
-    .iter()
-    .map(|r| Ok((mailbox(r.get(0)), fixed(r.get(1))?)))
-    .collect()
-}
-
-/// The batch's tokens as spent so far, locked in key order.
-async fn spends(
-    tx: &deadpool_postgres::Transaction<'_>,
-    batch: &[NewDelivery],
-) -> Result<HashMap<[u8; 32], Spent>, Fault> {
+/// The batch's tokens, sorted and once each, with their expiry.
+fn batch_tokens(batch: &[NewDelivery]) -> (Vec<Vec<u8>>, Vec<i64>) {
     let mut tokens: Vec<(Vec<u8>, i64)> = batch
         .iter()
         .filter_map(|d| d.spend.map(|s| (s.token.to_vec(), int(s.expires_at))))
         .collect();
-    if tokens.is_empty() {
-        return Ok(HashMap::new());
-    }
     tokens.sort_unstable();
     tokens.dedup_by(|a, b| a.0 == b.0);
-    let (tokens, expiry): (Vec<Vec<u8>>, Vec<i64>) = tokens.into_iter().unzip();
-    // A token never spent has no row to lock: an unspent one (no uses) is made first, in key
-    // order, so concurrent first spends through different relays queue on it.
-    execute(
-        tx,
-        "INSERT INTO token_spends (token, recipients, first_at, uses, expires_at)
-         SELECT t, ''::bytea, 0, 0, x FROM unnest($1::bytea[], $2::bigint[]) AS u(t, x)
-         ORDER BY t ON CONFLICT (token) DO NOTHING",
-        &[&tokens, &expiry],
-    )
-    .await?;
-    query(
-        tx,
-        "SELECT token, recipients, first_at, uses, expires_at FROM token_spends
-         WHERE token = ANY($1) ORDER BY token FOR UPDATE",
-        &[&tokens],
-    )
-    .await?
-    .iter()
-    .filter(|r| r.get::<_, i32>(3) > 0)
-    .map(|r| {
-        let spent = Spent {
-            recipients: fixed(r.get(1))?,
-            first: uint(r.get(2)),
-            uses: u32::try_from(r.get::<_, i32>(3)).unwrap_or(u32::MAX),
-            expires_at: uint(r.get(4)),
-        };
-        Ok((fixed(r.get(0))?, spent))
-    })
-    .collect()
+    tokens.into_iter().unzip()
 }
 
-/// Writes what the batch admitted.
+/// The locked tokens' records, for those spent before (an unspent placeholder has no uses).
+fn spent_tokens(rows: &[Row]) -> Result<HashMap<[u8; 32], Spent>, Fault> {
+    rows.iter()
+        .filter(|r| r.get::<_, i32>(3) > 0)
+        .map(|r| {
+            let spent = Spent {
+                recipients: fixed(r.get(1))?,
+                first: uint(r.get(2)),
+                uses: u32::try_from(r.get::<_, i32>(3)).unwrap_or(u32::MAX),
+                expires_at: uint(r.get(4)),
+            };
+            Ok((fixed(r.get(0))?, spent))
+        })
+        .collect()
+}
+
+const INSERT_BODIES: &str = "INSERT INTO bodies (body_id, bytes, expires_at)
+     SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[])";
+const INSERT_DELIVERIES: &str = "INSERT INTO deliveries
+       (mailbox, seq, envelope_id, body_id, part, size, received_at, expires_at)
+     SELECT m, s, e, b, p, z, $7, x FROM unnest($1::bytea[], $2::bigint[],
+       $3::bytea[], $4::bigint[], $5::bytea[], $6::bigint[], $8::bigint[])
+       AS t(m, s, e, b, p, z, x)";
+const UPDATE_COUNTERS: &str = "UPDATE mailboxes AS m SET last_seq = u.s, pending = u.p, bytes = u.b
+     FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(k, s, p, b)
+     WHERE m.mailbox = u.k";
+const WRITE_SPENDS: &str =
+    "INSERT INTO token_spends (token, recipients, first_at, uses, expires_at)
+     SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::integer[], $5::bigint[])
+     ON CONFLICT (token) DO UPDATE SET recipients = excluded.recipients,
+       first_at = excluded.first_at, uses = excluded.uses, expires_at = excluded.expires_at";
+
+/// Writes what the batch admitted, and notifies the relays listening, in one round trip.
 async fn write(
     tx: &deadpool_postgres::Transaction<'_>,
     rows: &Rows<'_>,
     now: u64,
     counters: &HashMap<MailboxId, Counter>,
     spends: &HashMap<[u8; 32], Spent>,
+    instance: &str,
 ) -> Result<(), Fault> {
-    if !rows.body_ids.is_empty() {
-        execute(
-            tx,
-            "INSERT INTO bodies (body_id, bytes, expires_at)
-             SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[])",
-            &[&rows.body_ids, &rows.bodies, &rows.body_expiry],
-        )
-        .await?;
-        execute(
-            tx,
-            "INSERT INTO deliveries
-               (mailbox, seq, envelope_id, body_id, part, size, received_at, expires_at)
-             SELECT m, s, e, b, p, z, $7, x FROM unnest($1::bytea[], $2::bigint[],
-               $3::bytea[], $4::bigint[], $5::bytea[], $6::bigint[], $8::bigint[])
-               AS t(m, s, e, b, p, z, x)",
-            &[
-                &rows.d_mailbox,
-                &rows.d_seq,
-                &rows.d_envelope,
-                &rows.d_body,
-                &rows.d_part,
-                &rows.d_size,
-                &int(now),
-                &rows.d_expiry,
-            ],
-        )
-        .await?;
-        let mut changed: Vec<(&MailboxId, &Counter)> = counters.iter().collect();
-        changed.sort_unstable_by_key(|(m, _)| **m);
-        let (ms, cs): (Vec<Vec<u8>>, Vec<&Counter>) =
-            changed.into_iter().map(|(m, c)| (m.0.to_vec(), c)).unzip();
-        let seqs: Vec<i64> = cs.iter().map(|c| c.last_seq).collect();
-        let pending: Vec<i64> = cs.iter().map(|c| int(c.pending)).collect();
-        let bytes: Vec<i64> = cs.iter().map(|c| int(c.bytes)).collect();
-        execute(
-            tx,
-            "UPDATE mailboxes AS m SET last_seq = u.s, pending = u.p, bytes = u.b
-             FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(k, s, p, b)
-             WHERE m.mailbox = u.k",
-            &[&ms, &seqs, &pending, &bytes],
-        )
-        .await?;
+    let mut changed: Vec<(&MailboxId, &Counter)> =
+        counters.iter().filter(|(_, c)| c.changed).collect();
+    changed.sort_unstable_by_key(|(m, _)| **m);
+    let ms: Vec<&[u8]> = changed.iter().map(|(m, _)| &m.0[..]).collect();
+    let seqs: Vec<i64> = changed.iter().map(|(_, c)| c.last_seq).collect();
+    let pending: Vec<i64> = changed.iter().map(|(_, c)| int(c.pending)).collect();
+    let bytes: Vec<i64> = changed.iter().map(|(_, c)| int(c.bytes)).collect();
+    let mut tokens = Vec::new();
+    let mut recipients = Vec::new();
+    let mut first = Vec::new();
+    let mut uses = Vec::new();
+    let mut expiry = Vec::new();
+    for (token, s) in spends {
+        tokens.push(&token[..]);
+        recipients.push(&s.recipients[..]);
+        first.push(int(s.first));
+        uses.push(i32::try_from(s.uses).unwrap_or(i32::MAX));
+        expiry.push(int(s.expires_at));
     }
-    if !spends.is_empty() {
-        let mut tokens = Vec::new();
-        let mut recipients = Vec::new();
-        let mut first = Vec::new();
-        let mut uses = Vec::new();
-        let mut expiry = Vec::new();
-        for (token, s) in spends {
-            tokens.push(token.to_vec());
-            recipients.push(s.recipients.to_vec());
-            first.push(int(s.first));
-            uses.push(i32::try_from(s.uses).unwrap_or(i32::MAX));
-            expiry.push(int(s.expires_at));
+    let payloads = super::notify::payloads(instance, &rows.d_mailbox);
+    let [bodies, deliveries, update, write_spends, notify] = statements(
+        tx,
+        [
+            INSERT_BODIES,
+            INSERT_DELIVERIES,
+            UPDATE_COUNTERS,
+            WRITE_SPENDS,
+            super::notify::NOTIFY,
+        ],
+    )
+    .await?;
+    let storing = !rows.body_ids.is_empty();
+    let when = |yes: bool, work| async move {
+        match yes {
+            true => work.await,
+            false => Ok(0),
         }
-        execute(
-            tx,
-            "INSERT INTO token_spends (token, recipients, first_at, uses, expires_at)
-             SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::integer[],
-               $5::bigint[])
-             ON CONFLICT (token) DO UPDATE SET recipients = excluded.recipients,
-               first_at = excluded.first_at, uses = excluded.uses,
-               expires_at = excluded.expires_at",
-            &[&tokens, &recipients, &first, &uses, &expiry],
-        )
-        .await?;
-    }
+    };
+    let body_rows: [&Param<'_>; 3] = [&rows.body_ids, &rows.bodies, &rows.body_expiry];
+    let at = int(now);
+    let delivery_rows: [&Param<'_>; 8] = [
+        &rows.d_mailbox,
+        &rows.d_seq,
+        &rows.d_envelope,
+        &rows.d_body,
+        &rows.d_part,
+        &rows.d_size,
+        &at,
+        &rows.d_expiry,
+    ];
+    let counter_rows: [&Param<'_>; 4] = [&ms, &seqs, &pending, &bytes];
+    let spend_rows: [&Param<'_>; 5] = [&tokens, &recipients, &first, &uses, &expiry];
+    let notifications: [&Param<'_>; 1] = [&payloads];
+    tokio::try_join!(
+        when(storing, tx.execute(&bodies, &body_rows)),
+        when(storing, tx.execute(&deliveries, &delivery_rows)),
+        when(!ms.is_empty(), tx.execute(&update, &counter_rows)),
+        when(!tokens.is_empty(), tx.execute(&write_spends, &spend_rows)),
+        when(!payloads.is_empty(), tx.execute(&notify, &notifications)),
+    )?;
     Ok(())
 }
