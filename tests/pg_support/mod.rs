@@ -135,3 +135,171 @@ impl Drop for Scratch {
         );
     }
 }
+
+/// A PostgreSQL cluster of the test's own (`initdb` and `pg_ctl` from the installed binaries,
+/// in a temporary directory, on a free port), for tests that stop and start the server.
+/// Running as root, it runs them as the `postgres` user (the server refuses root). Stopped
+/// and removed when dropped. Without the binaries the test says loudly that it was skipped,
+/// except in CI, where it fails.
+pub struct Cluster {
+    dir: std::path::PathBuf,
+    bin: std::path::PathBuf,
+    port: u16,
+    as_postgres: bool,
+    /// The URL of its `postgres` database.
+    pub url: String,
+}
+
+impl Cluster {
+    pub fn start() -> Option<Self> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let Some(bin) = binaries() else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL's binaries (initdb, pg_ctl) are required in CI"
+            );
+            eprintln!("SKIPPED: no PostgreSQL binaries (pg_config --bindir) to start a cluster");
+            return None;
+        };
+        let as_postgres = command_output("id", &["-u"]).as_deref() == Some("0");
+        let dir = std::env::temp_dir().join(format!(
+            "missive-pg-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        if as_postgres {
+            let owner = std::process::Command::new("chown")
+                .arg("postgres:")
+                .arg(&dir)
+                .status()
+                .unwrap();
+            assert!(owner.success(), "chown postgres {}", dir.display());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = Self {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            dir,
+            bin,
+            port,
+            as_postgres,
+        };
+        let data = cluster.dir.join("data");
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        cluster.start_again();
+        Some(cluster)
+    }
+
+    /// Starts the server (again), waiting until it accepts connections.
+    pub fn start_again(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.display()
+        );
+        let (data, log) = (self.dir.join("data"), self.dir.join("log"));
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-l",
+                &log.display().to_string(),
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    /// Stops the server the way a crash would (`immediate`: no checkpoint, recovery from the
+    /// write-ahead log at the next start).
+    pub fn crash(&self) {
+        let data = self.dir.join("data");
+        self.run(
+            "pg_ctl",
+            &["-D", &data.display().to_string(), "-m", "immediate", "-w", "stop"],
+        );
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let path = self.bin.join(tool);
+        let mut command = if self.as_postgres {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            std::process::Command::new(&path)
+        };
+        let out = command.args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let path = self.bin.join("pg_ctl");
+        let mut command = if self.as_postgres {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            std::process::Command::new(&path)
+        };
+        let _ = command
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Where PostgreSQL's server binaries are: `pg_config --bindir`, or the newest Debian-style
+/// `/usr/lib/postgresql/N/bin`.
+fn binaries() -> Option<std::path::PathBuf> {
+    let has_initdb = |p: &std::path::Path| p.join("initdb").is_file() && p.join("pg_ctl").is_file();
+    if let Some(dir) = command_output("pg_config", &["--bindir"]).map(std::path::PathBuf::from) {
+        if has_initdb(&dir) {
+            return Some(dir);
+        }
+    }
+    let mut versions: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| has_initdb(p))
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn command_output(program: &str, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
