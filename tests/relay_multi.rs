@@ -229,3 +229,203 @@ async fn a_typing_indicator_reaches_sockets_on_other_relays_and_is_never_stored(
     );
     drop(relays);
 }
+
+/// A sponsored token issued through `relay` to a fresh advertiser of `platform`.
+fn sponsored_token(
+    relay: &LiveRelay,
+    platform: &missive::platform::Platform,
+) -> missive::token::Token {
+    use missive::platform::{Platform, Profile, month_of};
+    use missive::relay::system_clock;
+    use missive::relay_api::{TokenIssue, TokenIssued};
+    use missive::token::{TokenKind, request_tokens};
+    let mut signer = Platform::from_seed(&platform.to_seed());
+    let advertiser = mailbox_key();
+    signer.register(*advertiser.id(), Profile::FREE);
+    let account = signer
+        .certify_account(advertiser.id(), true, system_clock() + 3_600)
+        .unwrap();
+    let (pending, request) = request_tokens(
+        &mut rand::rng(),
+        TokenKind::Sponsored,
+        month_of(system_clock()),
+        1,
+    )
+    .unwrap();
+    let body = TokenIssue {
+        account,
+        request,
+        purchase: None,
+    }
+    .to_bytes();
+    let proof = auth(&advertiser, "POST", "/v1/tokens", &body);
+    let (status, answer) = http("POST", &relay.url("/v1/tokens"), Some(&proof), &body);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    let issued = TokenIssued::from_bytes(&answer).unwrap();
+    pending
+        .finish(&issued.response, &issued.key)
+        .unwrap()
+        .remove(0)
+}
+
+#[test]
+fn a_token_spent_32_times_at_once_through_three_relays_is_taken_once() {
+    let Some(db) = Scratch::fresh() else { return };
+    let platform = missive::platform::Platform::new(&mut rand::rng());
+    let config = || RelayConfig {
+        platform: Some(platform.public_key()),
+        ..RelayConfig::default()
+    };
+    let relays: Vec<LiveRelay> = (0..3)
+        .map(|_| LiveRelay::start_on(&db.url, config()))
+        .collect();
+    let token = sponsored_token(&relays[0], &platform);
+    // 32 envelopes, each to another mailbox, spending the one token through all three relays.
+    let submissions: Vec<Vec<u8>> = (0..32)
+        .map(|_| {
+            Submission {
+                credential: Credential::Token(token.clone()),
+                envelope: opaque_raw(&[*mailbox_key().id()], 200),
+            }
+            .to_bytes()
+        })
+        .collect();
+    let barrier = std::sync::Barrier::new(submissions.len());
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = submissions
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let (relay, barrier) = (&relays[i % 3], &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    post(relay, body)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 202).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        31,
+        "{statuses:?}"
+    );
+}
+
+#[test]
+fn one_time_prekeys_claimed_at_once_through_three_relays_go_out_once() {
+    use missive::relay_api::{OneTimePrekey, PrekeyResponse, PublishPrekeys};
+    let Some(db) = Scratch::fresh() else { return };
+    let relays = three(&db);
+    let bob = mailbox_key();
+    let path = format!("/v1/directory/{}", hex::encode("bob"));
+    let body = PublishPrekeys {
+        bundle: b"bundle".to_vec(),
+        one_time: (0..60u32)
+            .map(|id| OneTimePrekey {
+                id,
+                key: id.to_be_bytes().repeat(8),
+            })
+            .collect(),
+    }
+    .to_bytes();
+    let proof = auth(&bob, "PUT", &path, &body);
+    assert_eq!(
+        http("PUT", &relays[0].url(&path), Some(&proof), &body).0,
+        204
+    );
+    let barrier = std::sync::Barrier::new(9);
+    let claimed: Vec<u32> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..9)
+            .map(|t| {
+                let (relay, path, barrier) = (&relays[t % 3], &path, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    (0..10)
+                        .filter_map(|_| {
+                            let proof = auth(&mailbox_key(), "GET", path, b"");
+                            let (status, body) = http("GET", &relay.url(path), Some(&proof), b"");
+                            assert_eq!(status, 200);
+                            let key = PrekeyResponse::from_bytes(&body).unwrap().one_time?;
+                            assert_eq!(key.key, key.id.to_be_bytes().repeat(8));
+                            Some(key.id)
+                        })
+                        .collect::<Vec<u32>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    // 90 claims for 60 keys: every key once, the other 30 claims get the last resort.
+    assert_eq!(claimed.len(), 60);
+    let unique: std::collections::HashSet<u32> = claimed.iter().copied().collect();
+    assert_eq!(unique.len(), 60, "a key went out twice");
+}
+
+#[test]
+fn a_reader_following_its_mailbox_while_three_relays_write_to_it_skips_nothing() {
+    let Some(db) = Scratch::fresh() else { return };
+    let relays = three(&db);
+    let bob = mailbox_key();
+    let contact = register_contact(&relays[0].url(""), &bob);
+    std::thread::sleep(Duration::from_millis(600));
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (acked, read) = std::thread::scope(|s| {
+        let writers: Vec<_> = relays
+            .iter()
+            .map(|relay| {
+                let contact = &contact;
+                let bob = *bob.id();
+                s.spawn(move || {
+                    (0..60)
+                        .filter_map(|_| {
+                            let submission = to(bob, contact);
+                            (post(relay, &submission) == 202).then(|| envelope_id(&submission))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // Bob pages through with `after` as writes land, through yet another relay in turn.
+        let reader = s.spawn(|| {
+            let (mut after, mut read, mut turn) = (0u64, Vec::new(), 0);
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::Acquire);
+                let path = format!("/v1/mailbox?after={after}&limit=16");
+                let proof = auth(&bob, "GET", &path, b"");
+                let (status, body) = http("GET", &relays[turn % 3].url(&path), Some(&proof), b"");
+                turn += 1;
+                assert_eq!(status, 200);
+                let page = DeliveryPage::from_bytes(&body).unwrap().deliveries;
+                if let Some(last) = page.last() {
+                    assert!(last.seq > after);
+                    after = last.seq;
+                } else if finished {
+                    return read;
+                }
+                read.extend(page.iter().map(|d| d.id));
+            }
+        });
+        let acked: Vec<[u8; 16]> = writers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect();
+        done.store(true, std::sync::atomic::Ordering::Release);
+        (acked, reader.join().unwrap())
+    });
+    assert_eq!(acked.len(), 180);
+    assert_eq!(read.len(), acked.len(), "read each once, none skipped");
+    let read: std::collections::HashSet<[u8; 16]> = read.into_iter().collect();
+    assert!(
+        acked.iter().all(|id| read.contains(id)),
+        "a delivery was skipped"
+    );
+}

@@ -238,7 +238,10 @@ fn clients_carry_on_when_one_of_three_relays_is_killed_and_nothing_acknowledged_
         statuses.keys().all(|s| [0, 202].contains(s)),
         "answers other than 202 (or none, from the killed relay): {statuses:?}"
     );
-    assert!(statuses.get(&0).is_some(), "the killed relay was being used");
+    assert!(
+        statuses.get(&0).is_some(),
+        "the killed relay was being used"
+    );
     for base in [&bases[0], &bases[2]] {
         nothing_lost(base, &keys, &seen);
     }
@@ -270,13 +273,17 @@ fn relays_answer_503_while_the_database_is_down_recover_by_themselves_and_lose_n
             });
         }
         let refused = || seen.statuses().get(&503).copied().unwrap_or(0);
-        within(Duration::from_secs(10), "submissions refused", || refused() > 4);
+        within(Duration::from_secs(10), "submissions refused", || {
+            refused() > 4
+        });
         std::thread::sleep(Duration::from_millis(500));
         cluster.start_again();
         let at_restart = seen.acked();
-        within(Duration::from_secs(20), "deliveries after the restart", || {
-            seen.acked() > at_restart + 100
-        });
+        within(
+            Duration::from_secs(20),
+            "deliveries after the restart",
+            || seen.acked() > at_restart + 100,
+        );
         for base in &bases {
             within(Duration::from_secs(10), "health says ok", || {
                 health(base) == Some(200)

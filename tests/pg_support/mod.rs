@@ -236,7 +236,14 @@ impl Cluster {
         let data = self.dir.join("data");
         self.run(
             "pg_ctl",
-            &["-D", &data.display().to_string(), "-m", "immediate", "-w", "stop"],
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         );
     }
 
@@ -298,7 +305,10 @@ fn binaries() -> Option<std::path::PathBuf> {
 }
 
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new(program).args(args).output().ok()?;
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
