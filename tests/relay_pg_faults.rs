@@ -46,17 +46,18 @@ impl Relay {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
+        // Made first, so a relay that does not come up is still killed when this panics.
+        let relay = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(15);
-        while health(&base) != Some(200) {
+        while health(&relay.base) != Some(200) {
             assert!(Instant::now() < deadline, "relay did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self {
-            child,
-            base,
-            _dir: dir,
-        }
+        relay
     }
 
     fn kill(&mut self) {

@@ -67,13 +67,22 @@ impl Scratch {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        if let Err(e) = administer(&admin, &format!("CREATE DATABASE {name}")) {
+        let mut created = administer(&admin, &format!("CREATE DATABASE {name}"));
+        let mut admin = admin;
+        if created.is_err() && std::env::var_os("MISSIVE_TEST_POSTGRES").is_none() {
+            // No server at the default address: a cluster of this test process's own.
+            if let Some(url) = throwaway() {
+                admin = url;
+                created = administer(&admin, &format!("CREATE DATABASE {name}"));
+            }
+        }
+        if let Err(e) = created {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "PostgreSQL at {admin} is required in CI: {e}"
             );
             eprintln!(
-                "SKIPPED: no PostgreSQL at {admin} ({e}); set MISSIVE_TEST_POSTGRES to a server's URL"
+                "SKIPPED: no PostgreSQL at {admin} ({e}) and no binaries to start one; set MISSIVE_TEST_POSTGRES to a server's URL"
             );
             return None;
         }
@@ -152,15 +161,50 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start() -> Option<Self> {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let Some(bin) = binaries() else {
+        let cluster = Self::start_quietly();
+        if cluster.is_none() {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "PostgreSQL's binaries (initdb, pg_ctl) are required in CI"
             );
             eprintln!("SKIPPED: no PostgreSQL binaries (pg_config --bindir) to start a cluster");
-            return None;
+        }
+        cluster
+    }
+
+    /// Stops the server and removes its directory once process `pid` has exited.
+    fn stop_after(&self, pid: u32) {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let data = self.dir.join("data");
+        let stop = if self.as_postgres {
+            format!(
+                "runuser -u postgres -- {} -D {} -m immediate stop",
+                pg_ctl.display(),
+                data.display()
+            )
+        } else {
+            format!(
+                "{} -D {} -m immediate stop",
+                pg_ctl.display(),
+                data.display()
+            )
         };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {}",
+            self.dir.display()
+        );
+        std::process::Command::new("sh")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+    }
+
+    fn start_quietly() -> Option<Self> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let bin = binaries()?;
         let as_postgres = command_output("id", &["-u"]).as_deref() == Some("0");
         let dir = std::env::temp_dir().join(format!(
             "missive-pg-{}-{}",
@@ -264,6 +308,27 @@ impl Cluster {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// The URL of a cluster shared by this test process's tests, started on first use and
+/// stopped by a watchdog once the process has exited (statics are never dropped); `None`
+/// without PostgreSQL's binaries.
+fn throwaway() -> Option<String> {
+    static SHARED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            let cluster = Cluster::start_quietly()?;
+            eprintln!(
+                "no PostgreSQL at the default address: started a throwaway cluster at {}",
+                cluster.url
+            );
+            cluster.stop_after(std::process::id());
+            let url = cluster.url.clone();
+            // The watchdog owns it now.
+            std::mem::forget(cluster);
+            Some(url)
+        })
+        .clone()
 }
 
 impl Drop for Cluster {
