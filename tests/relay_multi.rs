@@ -429,3 +429,40 @@ fn a_reader_following_its_mailbox_while_three_relays_write_to_it_skips_nothing()
         "a delivery was skipped"
     );
 }
+
+#[test]
+fn a_relay_caching_few_access_records_admits_and_revokes_for_many_mailboxes() {
+    let Some(db) = Scratch::fresh() else { return };
+    let writer = LiveRelay::start_on(&db.url, RelayConfig::default());
+    // Room for 4 records: most of the 12 mailboxes are read from the database each time.
+    let small = LiveRelay::start_on(
+        &db.url,
+        RelayConfig {
+            access_cache: 4,
+            ..RelayConfig::default()
+        },
+    );
+    let keys: Vec<MailboxKey> = (0..12).map(|_| mailbox_key()).collect();
+    let old: Vec<AccessKey> = keys
+        .iter()
+        .map(|k| register_contact(&writer.url(""), k))
+        .collect();
+    for _ in 0..2 {
+        for (k, contact) in keys.iter().zip(&old) {
+            assert_eq!(post(&small, &to(*k.id(), contact)), 202);
+            let guessed = AccessKey::generate(&mut rand::rng());
+            assert_eq!(post(&small, &to(*k.id(), &guessed)), 403);
+        }
+    }
+    // Every mailbox replaces its key through the other relay: cached or not, the old key
+    // stops working on the small one within the bound, and the new one works.
+    let new: Vec<AccessKey> = keys
+        .iter()
+        .map(|k| register_contact(&writer.url(""), k))
+        .collect();
+    let replaced = Instant::now();
+    for ((k, old), new) in keys.iter().zip(&old).zip(&new) {
+        answers(&small, &to(*k.id(), old), 403, replaced);
+        answers(&small, &to(*k.id(), new), 202, replaced);
+    }
+}

@@ -614,8 +614,8 @@ impl RelayStore for Faulty {
     fn one_time_prekeys_left(&self, u: &[u8]) -> Result<u64, StoreError> {
         self.inner.one_time_prekeys_left(u)
     }
-    fn load_access(&self) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError> {
-        self.inner.load_access()
+    fn access_records(&self, m: &[MailboxId]) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError> {
+        self.inner.access_records(m)
     }
     fn change_access(
         &self,

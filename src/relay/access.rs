@@ -4,7 +4,8 @@
 //! or a valid unspent token of a kind they accept.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -100,21 +101,117 @@ impl Record {
     }
 }
 
-/// Every mailbox's record, in memory (the store holds the durable copy).
-#[derive(Debug, Default)]
+/// How long a change to a mailbox whose record is not cached is remembered: longer than any
+/// read of the store takes (3 s at most before it fails).
+const RECENT: Duration = Duration::from_secs(60);
+
+/// The access records this relay has needed lately: a bounded cache in front of the store,
+/// which holds every mailbox's. A record is read from the store when a submission first names
+/// its mailbox (see [`AccessBook::missing`] and [`AccessBook::fill`]), kept current by this
+/// relay's own updates and by the changes other relays write, and dropped when unused for a
+/// while. Memory stays bounded however many mailboxes the network has.
+#[derive(Debug)]
 pub(crate) struct AccessBook {
-    records: RwLock<HashMap<MailboxId, Record>>,
+    cache: Mutex<Cache>,
+    /// Records kept at most (about).
+    capacity: usize,
+}
+
+/// A cached entry: the record, or `None` when the mailbox has none (so a submission to an
+/// unregistered mailbox does not read the store every time).
+type Entry = Option<Arc<Record>>;
+
+#[derive(Debug, Default)]
+struct Cache {
+    /// Entries used since `cold` was last replaced: when `hot` is half the capacity it
+    /// becomes `cold` and the old `cold` goes (an entry used in between moves back to `hot`).
+    hot: HashMap<MailboxId, Entry>,
+    cold: HashMap<MailboxId, Entry>,
+    /// Changes applied so far.
+    changes: u64,
+    /// Mailboxes changed while not cached, with the count at the change: a read of the store
+    /// begun before then may have read the record from before it, and must not be cached.
+    recent: HashMap<MailboxId, (u64, Instant)>,
+}
+
+impl Cache {
+    fn get(&mut self, mailbox: &MailboxId, capacity: usize) -> Option<Entry> {
+        if let Some(entry) = self.hot.get(mailbox) {
+            return Some(entry.clone());
+        }
+        let entry = self.cold.remove(mailbox)?;
+        self.insert(*mailbox, entry.clone(), capacity);
+        Some(entry)
+    }
+
+    fn insert(&mut self, mailbox: MailboxId, entry: Entry, capacity: usize) {
+        if self.hot.len() >= (capacity / 2).max(1) {
+            self.cold = std::mem::take(&mut self.hot);
+        }
+        self.cold.remove(&mailbox);
+        self.hot.insert(mailbox, entry);
+    }
+
+    fn cached(&mut self, mailbox: &MailboxId) -> Option<&mut Entry> {
+        match self.hot.get_mut(mailbox) {
+            Some(entry) => Some(entry),
+            None => self.cold.get_mut(mailbox),
+        }
+    }
 }
 
 impl AccessBook {
-    /// The book from the store's records; a record that does not decode is skipped (and
-    /// logged): its mailbox re-registers.
-    pub(crate) fn load(rows: Vec<(MailboxId, Vec<u8>)>) -> Self {
-        let book = Self {
-            records: RwLock::new(HashMap::new()),
-        };
-        book.apply(rows);
-        book
+    /// An empty book keeping about `capacity` records.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            cache: Mutex::default(),
+            capacity: capacity.max(2),
+        }
+    }
+
+    /// Those of `mailboxes` whose records are not cached, and where the changes stand: pass
+    /// both to [`AccessBook::fill`] with what the store holds for them.
+    pub(crate) fn missing(&self, mailboxes: &[MailboxId]) -> (Vec<MailboxId>, u64) {
+        let mut cache = self.lock();
+        let missing = mailboxes
+            .iter()
+            .filter(|m| cache.cached(m).is_none())
+            .copied()
+            .collect();
+        (missing, cache.changes)
+    }
+
+    /// Caches what the store held for `asked` (read after [`AccessBook::missing`] returned
+    /// `since`), except for mailboxes cached or changed since: what was read for those may be
+    /// older than what this relay knows. Returns how many it left out.
+    pub(crate) fn fill(
+        &self,
+        asked: &[MailboxId],
+        found: Vec<(MailboxId, Vec<u8>)>,
+        since: u64,
+    ) -> usize {
+        let mut found: HashMap<MailboxId, Vec<u8>> = found.into_iter().collect();
+        let mut cache = self.lock();
+        let mut left = 0;
+        for mailbox in asked {
+            let changed = cache.recent.get(mailbox).is_some_and(|(at, _)| *at > since);
+            if changed || cache.cached(mailbox).is_some() {
+                left += usize::from(changed);
+                continue;
+            }
+            let entry = found.remove(mailbox).and_then(|bytes| decoded(&bytes));
+            cache.insert(*mailbox, entry, self.capacity);
+        }
+        left
+    }
+
+    /// The cached records of `mailboxes` (those with none, or not cached, are left out).
+    fn records(&self, mailboxes: &[MailboxId]) -> HashMap<MailboxId, Arc<Record>> {
+        let mut cache = self.lock();
+        mailboxes
+            .iter()
+            .filter_map(|m| Some((*m, cache.get(m, self.capacity)??)))
+            .collect()
     }
 
     /// Applies `update` to `mailbox`'s record as the store holds it (written durably, under
@@ -129,7 +226,7 @@ impl AccessBook {
     ) -> Result<(), Refusal> {
         let mut refused = None;
         let written = store.change_access(mailbox, &mut |current| {
-            // A stored record that does not decode is replaced, as at load.
+            // A stored record that does not decode is replaced.
             let record = current
                 .and_then(|bytes| Record::from_wire(bytes).ok())
                 .unwrap_or_default();
@@ -145,34 +242,61 @@ impl AccessBook {
             return Err(e);
         }
         if let Some(bytes) = written {
-            self.apply(vec![(*mailbox, bytes)]);
+            self.change(vec![(*mailbox, bytes)], true);
         }
         Ok(())
     }
 
-    /// Takes records written through other relays (or again through this one).
+    /// Takes records written through other relays (or again through this one): cached ones
+    /// are replaced, the others are read from the store when next needed.
     pub(crate) fn apply(&self, changed: Vec<(MailboxId, Vec<u8>)>) {
+        self.change(changed, false);
+    }
+
+    fn change(&self, changed: Vec<(MailboxId, Vec<u8>)>, cache_new: bool) {
         if changed.is_empty() {
             return;
         }
-        let decoded: Vec<(MailboxId, Record)> = changed
-            .into_iter()
-            .filter_map(|(mailbox, bytes)| match Record::from_wire(&bytes) {
-                Ok(record) => Some((mailbox, record)),
-                Err(e) => {
-                    tracing::error!(error = %e, "stored access record does not decode");
-                    None
+        let now = Instant::now();
+        let mut cache = self.lock();
+        cache
+            .recent
+            .retain(|_, (_, at)| now.duration_since(*at) < RECENT);
+        for (mailbox, bytes) in changed {
+            let entry = decoded(&bytes);
+            cache.changes += 1;
+            let at = cache.changes;
+            match cache.cached(&mailbox) {
+                Some(cached) => *cached = entry,
+                None if cache_new => cache.insert(mailbox, entry, self.capacity),
+                None => {
+                    cache.recent.insert(mailbox, (at, now));
                 }
-            })
-            .collect();
-        self.records
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(decoded);
+            }
+        }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<MailboxId, Record>> {
-        self.records.read().unwrap_or_else(|p| p.into_inner())
+    /// Records cached now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let cache = self.lock();
+        cache.hot.len() + cache.cold.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A stored record; one that does not decode counts as none (and is logged): its mailbox
+/// registers again.
+fn decoded(bytes: &[u8]) -> Entry {
+    match Record::from_wire(bytes) {
+        Ok(record) => Some(Arc::new(record)),
+        Err(e) => {
+            tracing::error!(error = %e, "stored access record does not decode");
+            None
+        }
     }
 }
 
@@ -208,8 +332,8 @@ impl Checker<'_> {
         mailboxes: &[MailboxId],
         ephemeral: bool,
     ) -> Result<Admission, Refusal> {
-        let records = self.book.read();
-        let record = |m: &MailboxId| records.get(m).ok_or(Refusal::AccessDenied);
+        let records = self.book.records(mailboxes);
+        let record = |m: &MailboxId| records.get(m).map(|r| &**r).ok_or(Refusal::AccessDenied);
         match credential {
             Credential::Contacts(combined) => {
                 let keys = mailboxes
@@ -327,4 +451,105 @@ fn recipients_hash(mailboxes: &[MailboxId]) -> [u8; 16] {
     let mut out = [0u8; 16];
     out.copy_from_slice(&hash.finalize()[..16]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn mailbox(i: u16) -> MailboxId {
+        let mut id = [0u8; 16];
+        id[..2].copy_from_slice(&i.to_be_bytes());
+        MailboxId(id)
+    }
+
+    fn record(contact: u8) -> Vec<u8> {
+        Record {
+            contact: Some(AccessKey::from_bytes([contact; 16])),
+            ..Record::default()
+        }
+        .to_bytes()
+    }
+
+    fn contact(book: &AccessBook, m: MailboxId) -> Option<AccessKey> {
+        book.records(&[m]).get(&m).and_then(|r| r.contact.clone())
+    }
+
+    /// What a relay does before a check: read what is missing, cache it.
+    fn read(book: &AccessBook, m: MailboxId, stored: Option<Vec<u8>>) -> usize {
+        let (missing, since) = book.missing(&[m]);
+        let found = stored.map(|r| vec![(m, r)]).unwrap_or_default();
+        book.fill(&missing, found, since)
+    }
+
+    #[test]
+    fn records_are_read_when_first_needed_and_the_cache_stays_bounded() {
+        let book = AccessBook::new(10);
+        let first = mailbox(0);
+        assert_eq!(book.missing(&[first]).0, [first]);
+        read(&book, first, Some(record(1)));
+        assert!(book.missing(&[first]).0.is_empty());
+        for i in 1..100 {
+            read(&book, mailbox(i), Some(record(2)));
+            // The first mailbox is used all along: it stays.
+            assert_eq!(contact(&book, first), Some(AccessKey::from_bytes([1; 16])));
+            assert!(book.len() <= 10, "{} cached", book.len());
+        }
+        // One used long ago is gone, and read again when needed.
+        assert_eq!(book.missing(&[mailbox(1)]).0, [mailbox(1)]);
+        assert!(book.missing(&[first, mailbox(99)]).0.is_empty());
+    }
+
+    #[test]
+    fn a_mailbox_without_a_record_is_remembered_until_it_registers() {
+        let book = AccessBook::new(10);
+        let m = mailbox(7);
+        read(&book, m, None);
+        assert!(book.missing(&[m]).0.is_empty(), "not read again");
+        assert!(book.records(&[m]).is_empty());
+        // Registered through another relay: the change reaches the cached absence.
+        book.apply(vec![(m, record(3))]);
+        assert_eq!(contact(&book, m), Some(AccessKey::from_bytes([3; 16])));
+        // And a change that does not decode counts as no record.
+        book.apply(vec![(m, vec![0xff])]);
+        assert!(book.records(&[m]).is_empty());
+    }
+
+    #[test]
+    fn a_read_begun_before_a_change_does_not_cache_what_it_read() {
+        let book = AccessBook::new(10);
+        let m = mailbox(1);
+        let (missing, since) = book.missing(&[m]);
+        // The record changes (through another relay) while the store is read...
+        book.apply(vec![(m, record(9))]);
+        // ...so what the read found, which may be older, is not cached.
+        assert_eq!(book.fill(&missing, vec![(m, record(8))], since), 1);
+        assert_eq!(book.missing(&[m]).0, [m]);
+        // Read again after the change: cached.
+        assert_eq!(read(&book, m, Some(record(9))), 0);
+        assert_eq!(contact(&book, m), Some(AccessKey::from_bytes([9; 16])));
+        // A change read before a fill of another mailbox does not hold that one up.
+        let other = mailbox(2);
+        assert_eq!(read(&book, other, Some(record(4))), 0);
+    }
+
+    #[test]
+    fn a_cached_record_is_not_replaced_by_a_read_and_this_relays_own_update_is_cached() {
+        let book = AccessBook::new(10);
+        let m = mailbox(1);
+        let (missing, since) = book.missing(&[m]);
+        // This relay writes the record while another request reads it from the store.
+        book.change(vec![(m, record(5))], true);
+        assert_eq!(
+            book.fill(&missing, vec![(m, record(4))], since),
+            0,
+            "cached: none left"
+        );
+        assert_eq!(contact(&book, m), Some(AccessKey::from_bytes([5; 16])));
+        // Another relay's change to an uncached mailbox is not cached by itself.
+        book.apply(vec![(mailbox(2), record(6))]);
+        assert_eq!(book.missing(&[mailbox(2)]).0, [mailbox(2)]);
+    }
 }

@@ -62,6 +62,9 @@ pub struct RelayConfig {
     /// One-time prekeys one name hands out an hour, whoever asks (and in a burst); past
     /// that, lookups answer with the last-resort prekey alone, so nobody drains the stock.
     pub one_time_per_hour: u32,
+    /// Mailboxes' access records kept in memory at most (about): the others are read from the
+    /// store when a submission names them.
+    pub access_cache: usize,
 }
 
 /// Thirty days, the default lifetime of an unacknowledged envelope.
@@ -94,6 +97,7 @@ impl Default for RelayConfig {
             lookups_per_hour: 200,
             lookups_per_pair_per_hour: 3,
             one_time_per_hour: 30,
+            access_cache: 500_000,
         }
     }
 }

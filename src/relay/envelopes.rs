@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::access::{Admission, Checker};
 use super::hub::Frame;
 use super::refusal::Refusal;
+use super::server::blocking;
 use super::state::RelayState;
 use super::store::{self, NewDelivery};
 use crate::access::Submission;
@@ -54,7 +55,7 @@ pub(crate) struct Accepted {
 
 /// Checks a submission against the relay's limits and its credential against the
 /// recipients, and splits the envelope for storage.
-pub(crate) fn accept(
+pub(crate) async fn accept(
     state: &RelayState,
     bytes: &[u8],
     now: u64,
@@ -77,13 +78,14 @@ pub(crate) fn accept(
         .into());
     }
     let admission = if config.check_access {
+        let mailboxes: Vec<MailboxId> = parts.iter().map(|(m, _)| *m).collect();
+        read_access(state, &mailboxes).await?;
         let checker = Checker {
             book: &state.access,
             issuer: &state.issuer,
             open: &state.open,
             now,
         };
-        let mailboxes: Vec<MailboxId> = parts.iter().map(|(m, _)| *m).collect();
         checker.check(&submission.credential, &mailboxes, ephemeral)?
     } else {
         Admission::default()
@@ -114,6 +116,24 @@ pub(crate) fn accept(
         spend: admission.spend,
     });
     Ok(Accepted { delivery, denied })
+}
+
+/// Reads into the access book the records of `mailboxes` it does not hold. A mailbox whose
+/// record changed while it was read is read again (twice more at most; then the check finds
+/// it missing and refuses, and the sender retries).
+async fn read_access(state: &RelayState, mailboxes: &[MailboxId]) -> Result<(), Refusal> {
+    for _ in 0..3 {
+        let (missing, since) = state.access.missing(mailboxes);
+        if missing.is_empty() {
+            break;
+        }
+        let asked = missing.clone();
+        let found = blocking(state, move |s| s.access_records(&asked)).await?;
+        if state.access.fill(&missing, found, since) == 0 {
+            break;
+        }
+    }
+    Ok(())
 }
 
 fn part_bytes(part: Option<&KeyPart>) -> Vec<u8> {

@@ -277,7 +277,7 @@ async fn submit(
     let reply = async {
         limit(&state, peer_key(&state, &ext))?;
         let now = state.now();
-        let accepted = envelopes::accept(&state, &body(bytes)?, now, false)?;
+        let accepted = envelopes::accept(&state, &body(bytes)?, now, false).await?;
         let answer = accepted_answer(&accepted.denied);
         let Some(delivery) = accepted.delivery else {
             return Ok(answer);
@@ -305,7 +305,7 @@ async fn submit_ephemeral(
     let reply = async {
         limit(&state, peer_key(&state, &ext))?;
         let now = state.now();
-        let accepted = envelopes::accept(&state, &body(bytes)?, now, true)?;
+        let accepted = envelopes::accept(&state, &body(bytes)?, now, true).await?;
         let answer = accepted_answer(&accepted.denied);
         let Some(delivery) = accepted.delivery else {
             return Ok(answer);

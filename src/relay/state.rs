@@ -74,20 +74,17 @@ fn per_hour(n: u32) -> RateLimiter {
 }
 
 impl RelayState {
-    /// A relay over `store`: loads its access records and token secret (creating the secret
+    /// A relay over `store`: loads its token secret (creating the secret
     /// the first time), and starts the writer thread.
     pub fn new(
         store: Arc<dyn RelayStore>,
         config: RelayConfig,
         clock: Clock,
     ) -> Result<Self, StoreError> {
-        // A shared store tells everything from the start, and where to follow it from.
-        let (changed, access_cursor) = store.access_changes(AccessCursor::default())?;
-        let access = AccessBook::load(if store.shared() {
-            changed
-        } else {
-            store.load_access()?
-        });
+        // Records are read when first needed; changes other relays write after this cursor
+        // are followed.
+        let access_cursor = store.access_cursor()?;
+        let access = AccessBook::new(config.access_cache);
         let mut fresh = [0u8; 32];
         rand::Rng::fill_bytes(&mut rand::rng(), &mut fresh);
         let issuer = Issuer::new(store.secret("token-issuer", fresh)?);

@@ -193,7 +193,9 @@ impl Cluster {
             "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {}",
             self.dir.display()
         );
-        std::process::Command::new("sh")
+        // Not waited for: the watchdog is meant to outlive this process.
+        #[allow(clippy::zombie_processes)]
+        let _watchdog = std::process::Command::new("sh")
             .args(["-c", &script])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -355,10 +357,10 @@ impl Drop for Cluster {
 /// `/usr/lib/postgresql/N/bin`.
 fn binaries() -> Option<std::path::PathBuf> {
     let has_initdb = |p: &std::path::Path| p.join("initdb").is_file() && p.join("pg_ctl").is_file();
-    if let Some(dir) = command_output("pg_config", &["--bindir"]).map(std::path::PathBuf::from) {
-        if has_initdb(&dir) {
-            return Some(dir);
-        }
+    if let Some(dir) = command_output("pg_config", &["--bindir"]).map(std::path::PathBuf::from)
+        && has_initdb(&dir)
+    {
+        return Some(dir);
     }
     let mut versions: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?

@@ -75,6 +75,10 @@ enum Command {
         /// Seconds a WebSocket write may take before the connection is dropped.
         #[arg(long, default_value_t = RelayConfig::default().socket_write_timeout)]
         socket_write_timeout: u64,
+        /// Mailboxes' access records kept in memory at most; the others are read from the
+        /// store when a submission names them.
+        #[arg(long, default_value_t = RelayConfig::default().access_cache)]
+        access_cache: usize,
     },
     /// Start a relay on a temporary directory and walk five members through every message kind.
     Demo,
@@ -371,6 +375,7 @@ fn main() -> ExitCode {
             max_sockets,
             socket_queue_bytes,
             socket_write_timeout,
+            access_cache,
         } => {
             let config = RelayConfig {
                 rate_per_second,
@@ -379,6 +384,7 @@ fn main() -> ExitCode {
                 max_sockets,
                 socket_queue_bytes,
                 socket_write_timeout,
+                access_cache,
                 ..RelayConfig::default()
             };
             relay_cmd::run(&data_dir, store.as_deref(), listen, config)

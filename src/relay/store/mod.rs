@@ -231,8 +231,12 @@ pub trait RelayStore: Send + Sync {
     /// Counts one-time prekeys left for `user`, so its client knows when to top them up.
     fn one_time_prekeys_left(&self, user: &[u8]) -> Result<u64, StoreError>;
 
-    /// Every mailbox's access record (keys and switches), to load at start.
-    fn load_access(&self) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError>;
+    /// The access records (keys and switches) of those of `mailboxes` that have one: a relay
+    /// reads them when it first needs them, not all at start.
+    fn access_records(
+        &self,
+        mailboxes: &[MailboxId],
+    ) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError>;
     /// Replaces a mailbox's access record with what `change` makes of the current one (`None`
     /// if there is none), reading and writing under one lock, so that updates through
     /// different relays never lose one another. `change` returning `None` writes nothing.
@@ -247,6 +251,12 @@ pub trait RelayStore: Send + Sync {
     /// ([`RelayStore::fresh_nonce`]).
     fn shared(&self) -> bool {
         false
+    }
+    /// Where to follow access records from: every record written after this is in
+    /// [`RelayStore::access_changes`] from it. A store no other relay shares has nothing to
+    /// tell.
+    fn access_cursor(&self) -> Result<AccessCursor, StoreError> {
+        Ok(AccessCursor::default())
     }
     /// Access records written (by any relay) since `cursor`, and the cursor to ask from next;
     /// a record may come again (applying it twice is harmless). From the default cursor:

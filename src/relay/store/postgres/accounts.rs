@@ -7,11 +7,16 @@ use deadpool_postgres::Client;
 use super::super::{AccessChange, AccessRecords, MailboxId, StoreError};
 use super::sql::{Fault, execute, fixed, int, mailbox, query};
 
-pub(super) async fn access_records(c: &mut Client) -> Result<Vec<(MailboxId, Vec<u8>)>, Fault> {
+pub(super) async fn access_records(
+    c: &mut Client,
+    mailboxes: &[MailboxId],
+) -> Result<Vec<(MailboxId, Vec<u8>)>, Fault> {
+    let keys: Vec<&[u8]> = mailboxes.iter().map(|m| &m.0[..]).collect();
     Ok(query(
         &*c,
-        "SELECT mailbox, record FROM mailbox_access WHERE record <> ''::bytea",
-        &[],
+        "SELECT mailbox, record FROM mailbox_access
+         WHERE mailbox = ANY($1) AND record <> ''::bytea",
+        &[&keys],
     )
     .await?
     .into_iter()
@@ -63,6 +68,20 @@ pub(super) async fn change_access(
 /// Records written since `cursor`: by every transaction that had not finished when the last
 /// call's snapshot was taken (its `xmin`), so none committing out of order is missed; some
 /// come twice.
+/// Where to follow access changes from: the oldest transaction still running now (one that
+/// commits later is in the changes asked from here).
+pub(super) async fn access_cursor(c: &mut Client) -> Result<u64, Fault> {
+    let rows = query(
+        &*c,
+        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text",
+        &[],
+    )
+    .await?;
+    rows.first()
+        .and_then(|r| r.get::<_, String>(0).parse().ok())
+        .ok_or(Fault::Refused(StoreError::Backend))
+}
+
 pub(super) async fn access_changes(
     c: &mut Client,
     cursor: u64,

@@ -205,8 +205,16 @@ impl RelayStore for PostgresStore {
         self.run(async |c| directory::left(c, user).await)
     }
 
-    fn load_access(&self) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError> {
-        self.run(async |c| accounts::access_records(c).await)
+    fn access_records(
+        &self,
+        mailboxes: &[MailboxId],
+    ) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError> {
+        self.run(async |c| accounts::access_records(c, mailboxes).await)
+    }
+
+    fn access_cursor(&self) -> Result<AccessCursor, StoreError> {
+        self.run(async |c| accounts::access_cursor(c).await)
+            .map(AccessCursor)
     }
 
     fn change_access(

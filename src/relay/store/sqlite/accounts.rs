@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::super::{AccessChange, MailboxId, StoreError};
 use super::SqliteStore;
-use super::sql::{backend, cached, int, mailbox};
+use super::sql::{backend, cached, int};
 
 impl SqliteStore {
     pub(super) fn modify_access(
@@ -30,14 +30,23 @@ impl SqliteStore {
         Ok(Some(next))
     }
 
-    pub(super) fn access_records(&self) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError> {
+    pub(super) fn read_access(
+        &self,
+        mailboxes: &[MailboxId],
+    ) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError> {
         self.read(|conn| {
-            conn.prepare("SELECT mailbox, record FROM mailbox_access")
-                .and_then(|mut s| {
-                    s.query_map([], |r| Ok((mailbox(&r.get::<_, Vec<u8>>(0)?), r.get(1)?)))?
-                        .collect()
-                })
-                .map_err(backend)
+            let mut statement = conn
+                .prepare_cached("SELECT record FROM mailbox_access WHERE mailbox = ?1")
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            for m in mailboxes {
+                let record: Option<Vec<u8>> = statement
+                    .query_row([&m.0[..]], |r| r.get(0))
+                    .optional()
+                    .map_err(backend)?;
+                out.extend(record.map(|r| (*m, r)));
+            }
+            Ok(out)
         })
     }
 

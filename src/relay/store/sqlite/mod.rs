@@ -209,8 +209,11 @@ impl RelayStore for SqliteStore {
         self.prekeys_left(user)
     }
 
-    fn load_access(&self) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError> {
-        self.access_records()
+    fn access_records(
+        &self,
+        mailboxes: &[MailboxId],
+    ) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError> {
+        self.read_access(mailboxes)
     }
 
     fn change_access(
