@@ -227,3 +227,36 @@ fn an_unreachable_database_is_a_typed_error_not_a_hang() {
     assert_eq!(refused.err(), Some(StoreError::Backend));
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[test]
+fn a_version_1_database_holding_data_is_migrated_and_keeps_it() {
+    let Some(db) = Scratch::fresh() else { return };
+    let m = MailboxId([7; 16]);
+    {
+        let s = db.open(Limits::default());
+        assert_eq!(s.deliver(&[envelope(1, b"kept", &[7])], 0), [Ok(())]);
+        s.change_access(&m, &mut |_| Some(b"record".to_vec()))
+            .unwrap();
+    }
+    // The database as a version 1 relay left it: no `writer` column, no `proof_nonces`.
+    db.execute(
+        "ALTER TABLE mailbox_access DROP COLUMN writer;
+         DROP TABLE proof_nonces;
+         DELETE FROM missive_schema WHERE version = 2",
+    );
+    let s = db.open(Limits::default());
+    let page = s.fetch_bounded(&m, 0, 10, 1 << 20).unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].body, b"kept");
+    assert_eq!(s.access_records(&[m]).unwrap(), [(m, b"record".to_vec())]);
+    // Existing records are followed like new ones, and nonces are remembered again.
+    let (changed, _) = s.access_changes(AccessCursor::default()).unwrap();
+    assert!(changed.contains(&(m, b"record".to_vec())));
+    assert_eq!(s.fresh_nonce(&m, &[1; 16], 100), Ok(true));
+    assert_eq!(s.fresh_nonce(&m, &[1; 16], 100), Ok(false));
+    // And new writes go on after what was there.
+    assert_eq!(s.deliver(&[envelope(2, b"new", &[7])], 0), [Ok(())]);
+    let page = s.fetch_bounded(&m, 0, 10, 1 << 20).unwrap();
+    assert_eq!(page.len(), 2);
+    assert!(page[1].seq > page[0].seq);
+}

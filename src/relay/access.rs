@@ -500,6 +500,17 @@ mod tests {
         // One used long ago is gone, and read again when needed.
         assert_eq!(book.missing(&[mailbox(1)]).0, [mailbox(1)]);
         assert!(book.missing(&[first, mailbox(99)]).0.is_empty());
+        // Up to its capacity, everything read stays.
+        let book = AccessBook::new(10);
+        let ten: Vec<MailboxId> = (0..10).map(mailbox).collect();
+        for m in &ten {
+            read(&book, *m, Some(record(2)));
+        }
+        assert!(
+            book.missing(&ten).0.is_empty(),
+            "{} of 10 cached",
+            book.len()
+        );
     }
 
     #[test]
@@ -524,6 +535,8 @@ mod tests {
         let (missing, since) = book.missing(&[m]);
         // The record changes (through another relay) while the store is read...
         book.apply(vec![(m, record(9))]);
+        // ...and other changes follow...
+        book.apply(vec![(mailbox(3), record(1))]);
         // ...so what the read found, which may be older, is not cached.
         assert_eq!(book.fill(&missing, vec![(m, record(8))], since), 1);
         assert_eq!(book.missing(&[m]).0, [m]);

@@ -95,6 +95,11 @@ impl Scratch {
 }
 
 impl Scratch {
+    /// Runs `sql` (several statements may be separated by `;`) on the test's database.
+    pub fn execute(&self, sql: &str) {
+        administer(&self.url, sql).unwrap();
+    }
+
     /// Every byte string and text the database holds, concatenated: what an audit of the
     /// stored data searches.
     pub fn dump(&self) -> Vec<u8> {
