@@ -276,6 +276,14 @@ impl AccessBook {
         }
     }
 
+    /// The contact key cached for `mailbox`.
+    #[cfg(test)]
+    pub(crate) fn contact(&self, mailbox: &MailboxId) -> Option<AccessKey> {
+        self.records(&[*mailbox])
+            .get(mailbox)
+            .and_then(|r| r.contact.clone())
+    }
+
     /// Records cached now.
     #[cfg(test)]
     fn len(&self) -> usize {
@@ -286,6 +294,16 @@ impl AccessBook {
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// A stored record holding only `contact`.
+#[cfg(test)]
+pub(crate) fn record_with_contact(contact: [u8; 16]) -> Vec<u8> {
+    Record {
+        contact: Some(AccessKey::from_bytes(contact)),
+        ..Record::default()
+    }
+    .to_bytes()
 }
 
 /// A stored record; one that does not decode counts as none (and is logged): its mailbox

@@ -4,12 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::access::{Admission, Checker};
+use super::access::{AccessBook, Admission, Checker};
 use super::hub::Frame;
 use super::refusal::Refusal;
 use super::server::blocking;
 use super::state::RelayState;
-use super::store::{self, NewDelivery};
+use super::store::{self, NewDelivery, StoreError};
 use crate::access::Submission;
 use crate::envelope::{Delivery, Envelope, EnvelopeId, KeyPart, MailboxId};
 use crate::error::DecodeError;
@@ -118,18 +118,33 @@ pub(crate) async fn accept(
     Ok(Accepted { delivery, denied })
 }
 
-/// Reads into the access book the records of `mailboxes` it does not hold. A mailbox whose
-/// record changed while it was read is read again (twice more at most; then the check finds
-/// it missing and refuses, and the sender retries).
+/// Reads into the access book the records of `mailboxes` it does not hold.
 async fn read_access(state: &RelayState, mailboxes: &[MailboxId]) -> Result<(), Refusal> {
+    read_missing(&state.access, mailboxes, |asked| {
+        blocking(state, move |s| s.access_records(&asked))
+    })
+    .await
+}
+
+/// Reads with `read` the records of those of `mailboxes` not in `book`. A mailbox whose record
+/// changed while it was read is read again (twice more at most; then the check finds it
+/// missing and refuses, and the sender retries).
+async fn read_missing<F, Fut>(
+    book: &AccessBook,
+    mailboxes: &[MailboxId],
+    mut read: F,
+) -> Result<(), Refusal>
+where
+    F: FnMut(Vec<MailboxId>) -> Fut,
+    Fut: Future<Output = Result<Vec<(MailboxId, Vec<u8>)>, StoreError>>,
+{
     for _ in 0..3 {
-        let (missing, since) = state.access.missing(mailboxes);
+        let (missing, since) = book.missing(mailboxes);
         if missing.is_empty() {
             break;
         }
-        let asked = missing.clone();
-        let found = blocking(state, move |s| s.access_records(&asked)).await?;
-        if state.access.fill(&missing, found, since) == 0 {
+        let found = read(missing.clone()).await?;
+        if book.fill(&missing, found, since) == 0 {
             break;
         }
     }
@@ -273,6 +288,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+    use crate::access::AccessKey;
+    use crate::relay::access::record_with_contact;
 
     fn delivery(parts: usize, body: usize) -> NewDelivery {
         let mailboxes: Vec<MailboxId> = (0..parts)
@@ -318,6 +335,35 @@ mod tests {
         let here = passed_frames(&whole[0], |m| *m == first).unwrap();
         assert_eq!(here.len(), 1);
         assert_eq!(here[0].0, first);
+    }
+
+    #[tokio::test]
+    async fn a_record_changed_while_it_was_read_is_read_again() {
+        let book = AccessBook::new(10);
+        let m = MailboxId([4; 16]);
+        let (old, new) = (record_with_contact([1; 16]), record_with_contact([2; 16]));
+        let mut reads = 0;
+        read_missing(&book, &[m], |asked| {
+            reads += 1;
+            assert_eq!(asked, [m]);
+            // The first read races a change another relay wrote, which is followed here.
+            let found = if reads == 1 {
+                book.apply(vec![(m, new.clone())]);
+                old.clone()
+            } else {
+                new.clone()
+            };
+            std::future::ready(Ok(vec![(m, found)]))
+        })
+        .await
+        .unwrap();
+        assert_eq!(reads, 2);
+        assert!(book.missing(&[m]).0.is_empty());
+        assert_eq!(book.contact(&m), Some(AccessKey::from_bytes([2; 16])));
+        // What is cached is not read again.
+        read_missing(&book, &[m], |_| -> std::future::Ready<_> { panic!("read") })
+            .await
+            .unwrap();
     }
 
     #[test]
