@@ -371,6 +371,15 @@ mod tests {
         let d = delivery(1, 2_000);
         assert!(passed(&d, 7, 1_000).is_empty());
         assert_eq!(passed(&d, 7, 4_000).len(), 1);
+        // Exactly at the bound is within it, for one part and for many.
+        for d in [delivery(1, 2_000), delivery(50, 300)] {
+            let size = passed(&d, 7, usize::MAX)[0].len();
+            assert_eq!(passed(&d, 7, size).len(), 1, "{size} bytes");
+            assert_eq!(
+                passed(&d, 7, size - 1).len(),
+                usize::from(d.parts.len() > 1) * 2
+            );
+        }
         assert!(passed_frames(&[1, 2, 3], |_| true).is_err());
     }
 }
