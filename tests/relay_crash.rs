@@ -6,7 +6,6 @@
 
 mod relay_support;
 
-use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,9 +14,8 @@ use std::time::{Duration, Instant};
 use missive::access::{AccessKey, Credential, Submission};
 use missive::envelope::Envelope;
 use missive::mailbox::MailboxKey;
-use missive::relay_api::DeliveryPage;
 use rand::RngExt;
-use relay_support::{TempDir, auth, http, mailbox_key, opaque_raw, register_contact};
+use relay_support::{TempDir, mailbox_key, opaque_raw, register_contact, stored_ids};
 
 fn start(dir: &TempDir) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -72,23 +70,6 @@ fn deliver_until_down(
                 .lock()
                 .unwrap()
                 .push(Envelope::from_bytes(&envelope).unwrap().id().0);
-        }
-    }
-}
-
-fn stored_ids(base: &str, key: &MailboxKey) -> HashSet<[u8; 16]> {
-    let mut ids = HashSet::new();
-    let mut after = 0;
-    loop {
-        let path = format!("/v1/mailbox?after={after}&limit=256");
-        let proof = auth(key, "GET", &path, b"");
-        let (status, body) = http("GET", &format!("{base}{path}"), Some(&proof), b"");
-        assert_eq!(status, 200);
-        let page = DeliveryPage::from_bytes(&body).unwrap().deliveries;
-        ids.extend(page.iter().map(|d| d.id));
-        match page.last() {
-            Some(last) if page.len() == 256 => after = last.seq,
-            _ => return ids,
         }
     }
 }

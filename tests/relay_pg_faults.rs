@@ -7,7 +7,7 @@
 
 mod relay_support;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,10 +16,9 @@ use std::time::{Duration, Instant};
 use missive::access::{AccessKey, Credential, Submission};
 use missive::envelope::Envelope;
 use missive::mailbox::MailboxKey;
-use missive::relay_api::DeliveryPage;
 use rand::RngExt;
 use relay_support::pg::{Cluster, Scratch};
-use relay_support::{TempDir, auth, http, mailbox_key, opaque_raw, register_contact};
+use relay_support::{TempDir, mailbox_key, opaque_raw, register_contact, stored_ids};
 
 /// A relay process on a database.
 struct Relay {
@@ -157,24 +156,6 @@ fn deliver(
         *seen.statuses.lock().unwrap().entry(status).or_default() += 1;
         if status != 202 {
             std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// Every envelope id stored for `key` as `base` pages through them.
-fn stored_ids(base: &str, key: &MailboxKey) -> HashSet<[u8; 16]> {
-    let mut ids = HashSet::new();
-    let mut after = 0;
-    loop {
-        let path = format!("/v1/mailbox?after={after}&limit=256");
-        let proof = auth(key, "GET", &path, b"");
-        let (status, body) = http("GET", &format!("{base}{path}"), Some(&proof), b"");
-        assert_eq!(status, 200);
-        let page = DeliveryPage::from_bytes(&body).unwrap().deliveries;
-        ids.extend(page.iter().map(|d| d.id));
-        match page.last() {
-            Some(last) if page.len() == 256 => after = last.seq,
-            _ => return ids,
         }
     }
 }

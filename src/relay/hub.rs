@@ -158,6 +158,14 @@ impl Hub {
         taken
     }
 
+    /// Pushes each frame to its mailbox's connections; returns how many connections took one.
+    pub(crate) fn push_all(&self, pushes: &[(MailboxId, Frame)]) -> usize {
+        pushes
+            .iter()
+            .map(|(mailbox, frame)| self.push(mailbox, frame))
+            .sum()
+    }
+
     /// Whether `mailbox` has a live connection now.
     pub(crate) fn is_connected(&self, mailbox: &MailboxId) -> bool {
         self.lock().by_mailbox.contains_key(mailbox)

@@ -90,13 +90,7 @@ async fn follow_deliveries(state: RelayState, mut passed: UnboundedReceiver<Pass
             }
             Passed::Ephemeral(bytes) => {
                 match envelopes::passed_frames(&bytes, |m| state.hub.is_connected(m)) {
-                    Ok(pushes) => {
-                        let taken: usize = pushes
-                            .iter()
-                            .map(|(mailbox, frame)| state.hub.push(mailbox, frame))
-                            .sum();
-                        state.metrics.ephemeral(taken);
-                    }
+                    Ok(pushes) => state.metrics.ephemeral(state.hub.push_all(&pushes)),
                     Err(e) => tracing::warn!(error = %e, "ephemeral delivery from another relay"),
                 }
             }

@@ -288,9 +288,7 @@ async fn submit(
         tracing::debug!(recipients = mailboxes, bytes, "envelope stored");
         // After the commit: a connection that subscribes later finds it in its backlog.
         let pushes = envelopes::push_frames(&delivery, now, |m| state.hub.is_connected(m));
-        for (mailbox, frame) in pushes {
-            state.hub.push(&mailbox, &frame);
-        }
+        state.hub.push_all(&pushes);
         Ok(answer)
     };
     respond(&state, reply.await)
@@ -311,11 +309,7 @@ async fn submit_ephemeral(
             return Ok(answer);
         };
         let pushes = envelopes::push_frames(&delivery, now, |m| state.hub.is_connected(m));
-        let taken: usize = pushes
-            .iter()
-            .map(|(mailbox, frame)| state.hub.push(mailbox, frame))
-            .sum();
-        state.metrics.ephemeral(taken);
+        state.metrics.ephemeral(state.hub.push_all(&pushes));
         if state.store.shared() {
             // Sockets on the other relays: they may hold connections to any recipient.
             let pieces = envelopes::passed(&delivery, now, MAX_PASSED);

@@ -345,3 +345,23 @@ where
         .unwrap();
     DeliveredEnvelope::from_bytes(&message.into_data()).unwrap()
 }
+
+/// Every envelope id stored for `key` as the relay at `base` pages through them.
+pub fn stored_ids(base: &str, key: &MailboxKey) -> std::collections::HashSet<[u8; 16]> {
+    let mut ids = std::collections::HashSet::new();
+    let mut after = 0;
+    loop {
+        let path = format!("/v1/mailbox?after={after}&limit=256");
+        let proof = auth(key, "GET", &path, b"");
+        let (status, body) = http("GET", &format!("{base}{path}"), Some(&proof), b"");
+        assert_eq!(status, 200);
+        let page = missive::relay_api::DeliveryPage::from_bytes(&body)
+            .unwrap()
+            .deliveries;
+        ids.extend(page.iter().map(|d| d.id));
+        match page.last() {
+            Some(last) if page.len() == 256 => after = last.seq,
+            _ => return ids,
+        }
+    }
+}

@@ -125,18 +125,8 @@ fn ephemeral(payload: &str) -> Option<Vec<u8>> {
 fn mailboxes(payload: &str) -> Vec<MailboxId> {
     let list = payload.split_once(':').map_or("", |(_, list)| list);
     list.split(',')
-        .filter_map(|hex| {
-            let bytes: Option<Vec<u8>> = (0..hex.len())
-                .step_by(2)
-                .map(|i| {
-                    hex.get(i..i + 2)
-                        .and_then(|b| u8::from_str_radix(b, 16).ok())
-                })
-                .collect();
-            bytes
-                .and_then(|b| <[u8; 16]>::try_from(b).ok())
-                .map(MailboxId)
-        })
+        .filter_map(|m| <[u8; 16]>::try_from(hex::decode(m).ok()?).ok())
+        .map(MailboxId)
         .collect()
 }
 
