@@ -550,12 +550,8 @@ fn state_files_are_sealed_and_a_damaged_one_is_refused() {
     }
 
     // A state saved in the clear by an earlier version is refused until `seal` seals it.
-    let mut memory = missive::client::MemoryStore::default();
     let carol = missive::client::Client::new(&mut rand::rng(), b"carol");
-    carol.save_to(&mut rand::rng(), &mut memory).unwrap();
-    let clear = missive::client::ClientStore::load(&memory)
-        .unwrap()
-        .unwrap();
+    let clear = carol.to_bytes();
     std::fs::write(dir.join("c.state"), &clear[..]).unwrap();
     refused(
         &attempt(&dir, &["whoami", "--state", "c.state"], ""),

@@ -5,7 +5,8 @@ mod common;
 
 use common::saved::Saved;
 use common::users::{NOW, connect, deliver, texts};
-use missive::client::{Client, ClientStore, Content, MemoryStore, StoreError};
+use missive::client::{Client, ClientStore, Content, MemoryStore, RowKey, StorageKey, StoreError};
+use missive::envelope::MailboxId;
 
 fn pair() -> (Client, Client) {
     (
@@ -74,21 +75,146 @@ fn the_sqlite_store_is_encrypted_durable_and_keyed() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn a_tampered_state_is_refused() {
-    let (ana, _) = pair();
-    let mut bytes = ana.to_bytes().to_vec();
-    bytes.push(0);
-    assert!(Client::from_bytes(&bytes).is_err());
+/// Ana with `n` contacts, saved to a memory store, and her first contact's mailbox.
+fn saved_with_contacts(n: usize) -> (Client, Client, MemoryStore, MailboxId) {
+    let (mut ana, mut ben) = pair();
+    let ben_id = connect(&mut ana, &mut ben);
+    for i in 1..n {
+        let mut other = Client::new(&mut rand::rng(), format!("c{i}").as_bytes());
+        connect(&mut ana, &mut other);
+    }
     let mut store = MemoryStore::default();
-    store.save(&mut rand::rng(), &bytes).unwrap();
-    assert!(matches!(
-        Client::load_from(&store),
-        Err(StoreError::Corrupt(_))
-    ));
+    ana.save_to(&mut rand::rng(), &mut store).unwrap();
+    (ana, ben, store, ben_id)
 }
 
-/// A memory store whose next save fails, as a full disk would.
+#[test]
+fn every_changed_row_replayed_from_an_older_save_is_refused() {
+    let (mut ana, _ben, mut store, ben_id) = saved_with_contacts(3);
+    let before = store.rows_mut().clone();
+    let out = ana
+        .send(&mut rand::rng(), &ben_id, &Content::text("later"), NOW)
+        .unwrap()
+        .save(&mut rand::rng(), &mut store)
+        .unwrap();
+    assert!(!out.is_empty());
+    let after = store.rows_mut().clone();
+    let changed: Vec<_> = after
+        .iter()
+        .filter(|(row, value)| before.get(*row).is_some_and(|old| old != *value))
+        .map(|(row, _)| *row)
+        .collect();
+    // The head, a leaf, a node and at least the record the send changed.
+    assert!(changed.len() >= 4, "{} rows changed", changed.len());
+    for row in changed {
+        let mut replayed = after.clone();
+        replayed.insert(row, before[&row].clone());
+        *store.rows_mut() = replayed;
+        assert_eq!(
+            Client::load_from(&store).err(),
+            Some(StoreError::Tampered),
+            "one row put back as an older save wrote it"
+        );
+    }
+    // All of them put back is the older state itself: it loads (the app's generation
+    // counter is what can tell).
+    *store.rows_mut() = before;
+    let older = Client::load_from(&store).unwrap().unwrap();
+    assert_eq!(older.generation() + 1, ana.generation());
+}
+
+#[test]
+fn a_record_swapped_altered_or_dropped_is_refused() {
+    let (_ana, _ben, mut store, _) = saved_with_contacts(3);
+    let rows = store.rows_mut().clone();
+    let keys: Vec<_> = rows.keys().copied().collect();
+    assert!(keys.len() > 8);
+    for (i, row) in keys.iter().enumerate() {
+        let other = keys[(i + 1) % keys.len()];
+        let mut swapped = rows.clone();
+        swapped.insert(*row, rows[&other].clone());
+        *store.rows_mut() = swapped;
+        let refused = Client::load_from(&store).err();
+        assert_eq!(refused, Some(StoreError::Tampered), "row {i} swapped");
+
+        let mut altered = rows.clone();
+        let value = altered.get_mut(row).unwrap();
+        let last = value.len() - 1;
+        value[last] ^= 1;
+        *store.rows_mut() = altered;
+        assert_eq!(Client::load_from(&store).err(), Some(StoreError::Tampered));
+
+        let mut dropped = rows.clone();
+        dropped.remove(row);
+        *store.rows_mut() = dropped;
+        match Client::load_from(&store) {
+            Err(StoreError::Missing) => {}
+            // Without its head (the all-zero row) the store holds no state at all.
+            Ok(None) => assert_eq!(*row, [0u8; 16], "row {i} dropped reads as no state"),
+            other => panic!("row {i} dropped: {other:?}"),
+        }
+    }
+    *store.rows_mut() = rows;
+    assert!(Client::load_from(&store).unwrap().is_some());
+}
+
+#[test]
+fn a_save_after_one_message_writes_only_what_it_changed() {
+    let (mut ana, mut ben, mut store, ben_id) = saved_with_contacts(40);
+    let whole = ana.last_save_bytes();
+    let ana_id = *ana.mailbox_id();
+    for i in 0..3 {
+        let out = ben
+            .send(
+                &mut rand::rng(),
+                &ana_id,
+                &Content::text(format!("m{i}")),
+                NOW,
+            )
+            .saved()
+            .unwrap();
+        assert_eq!(texts(&deliver(&mut ana, &out)), [format!("m{i}")]);
+        ana.save_to(&mut rand::rng(), &mut store).unwrap();
+        let written = ana.last_save_bytes();
+        assert!(written < 8 * 1024, "{written} bytes after one message");
+        assert!(written * 10 < whole, "{written} of {whole}");
+    }
+    let out = ana
+        .send(&mut rand::rng(), &ben_id, &Content::text("back"), NOW)
+        .unwrap()
+        .save(&mut rand::rng(), &mut store)
+        .unwrap();
+    assert!(ana.last_save_bytes() < 8 * 1024);
+    assert_eq!(texts(&deliver(&mut ben, &out)), ["back"]);
+    let loaded = Client::load_from(&store).unwrap().unwrap();
+    assert!(*loaded.to_bytes() == *ana.to_bytes());
+}
+
+#[test]
+fn a_store_holding_another_state_is_not_overwritten() {
+    let (mut ana, mut ben) = pair();
+    let mut store = MemoryStore::default();
+    ana.save_to(&mut rand::rng(), &mut store).unwrap();
+    assert_eq!(
+        ben.save_to(&mut rand::rng(), &mut store).err(),
+        Some(StoreError::Conflict)
+    );
+    // Nor by an older load of the same state once a newer save is there.
+    let mut stale = Client::load_from(&store).unwrap().unwrap();
+    ana.set_settings(missive::client::Settings {
+        read_receipts: false,
+        ..*ana.settings()
+    });
+    ana.save_to(&mut rand::rng(), &mut store).unwrap();
+    assert_eq!(
+        stale.save_to(&mut rand::rng(), &mut store).err(),
+        Some(StoreError::Conflict)
+    );
+    let loaded = Client::load_from(&store).unwrap().unwrap();
+    assert!(!loaded.settings().read_receipts);
+}
+
+/// A memory store whose next commit fails, as a full disk would.
 #[derive(Default)]
 struct Flaky {
     inner: MemoryStore,
@@ -96,15 +222,19 @@ struct Flaky {
 }
 
 impl ClientStore for Flaky {
-    fn load(&self) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, StoreError> {
-        self.inner.load()
+    fn key(&self) -> &StorageKey {
+        self.inner.key()
     }
 
-    fn save(&mut self, rng: &mut dyn rand::CryptoRng, state: &[u8]) -> Result<(), StoreError> {
+    fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(row)
+    }
+
+    fn commit(&mut self, changes: &[(RowKey, Option<Vec<u8>>)]) -> Result<(), StoreError> {
         if core::mem::take(&mut self.fail_next) {
             return Err(StoreError::Backend);
         }
-        self.inner.save(rng, state)
+        self.inner.commit(changes)
     }
 }
 
@@ -131,8 +261,19 @@ fn a_send_hands_out_nothing_until_its_state_is_saved() {
         .save(&mut rand::rng(), &mut store)
         .unwrap();
     // What the store holds is exactly the state after the send.
-    assert!(*store.load().unwrap().unwrap() == *ana.to_bytes());
+    let loaded = Client::load_from(&store).unwrap().unwrap();
+    assert!(*loaded.to_bytes() == *ana.to_bytes());
     assert_eq!(texts(&deliver(&mut ben, &out)), ["kept"]);
+    // A save that fails part way leaves the next one to write everything again.
+    store.fail_next = true;
+    ana.set_settings(missive::client::Settings {
+        typing_indicators: false,
+        ..*ana.settings()
+    });
+    assert!(ana.save_to(&mut rand::rng(), &mut store).is_err());
+    ana.save_to(&mut rand::rng(), &mut store).unwrap();
+    let loaded = Client::load_from(&store).unwrap().unwrap();
+    assert!(*loaded.to_bytes() == *ana.to_bytes());
 }
 
 #[test]
@@ -159,4 +300,140 @@ fn a_crash_after_submitting_never_reuses_a_key() {
     // Each message went out under its own key: Ben reads all three, in order, none refused.
     let events = deliver(&mut ben, &submitted);
     assert_eq!(texts(&events), ["m0", "m1", "m2"]);
+}
+
+/// Run by [`a_killed_writer_leaves_the_old_state_or_the_new`] in a child process: saves small
+/// changes to the store named in the environment as fast as it can, printing each generation
+/// once its save returned, until it is killed.
+#[cfg(feature = "sqlite-store")]
+#[test]
+#[ignore = "run as a child process by a_killed_writer_leaves_the_old_state_or_the_new"]
+fn crash_child() {
+    use missive::client::SqliteStore;
+    use std::io::Write;
+    let Some(path) = std::env::var_os("MISSIVE_CRASH_STORE") else {
+        return;
+    };
+    let mut store = SqliteStore::open(std::path::Path::new(&path), &[3; 32]).unwrap();
+    let mut client = Client::load_from(&store)
+        .unwrap()
+        .unwrap_or_else(|| Client::new(&mut rand::rng(), b"writer"));
+    let mut out = std::io::stdout();
+    for i in 0u64.. {
+        let mut member = [0u8; 16];
+        member[..8].copy_from_slice(&(i % 500).to_be_bytes());
+        let profile = missive::platform::Profile {
+            tier: missive::platform::Tier::PremiumCareer,
+            open_profile: i % 2 == 0,
+        };
+        client.set_contact_profile(MailboxId(member), profile);
+        client.save_to(&mut rand::rng(), &mut store).unwrap();
+        writeln!(out, "saved {}", client.generation()).unwrap();
+        out.flush().unwrap();
+    }
+}
+
+#[cfg(all(feature = "sqlite-store", unix))]
+#[test]
+fn a_killed_writer_leaves_the_old_state_or_the_new() {
+    use missive::client::SqliteStore;
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("missive-crash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("writer.db");
+    let mut last = 0;
+    for round in 0..4u64 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "crash_child", "--ignored", "--nocapture"])
+            .env("MISSIVE_CRASH_STORE", &path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut acknowledged = 0;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(g) = line.strip_prefix("saved ") {
+                    acknowledged = g.parse().unwrap();
+                }
+            }
+            acknowledged
+        });
+        std::thread::sleep(std::time::Duration::from_millis(400 + 150 * round));
+        child.kill().unwrap(); // SIGKILL: no destructor, no rollback, mid-commit or not
+        child.wait().unwrap();
+        let acknowledged: u64 = reader.join().unwrap();
+        assert!(
+            acknowledged > last,
+            "round {round}: the writer saved nothing"
+        );
+        let store = SqliteStore::open(&path, &[3; 32]).unwrap();
+        let loaded = Client::load_from(&store).unwrap().unwrap();
+        // Every save that returned is there; at most the one in flight came too.
+        let generation = loaded.generation();
+        assert!(
+            generation == acknowledged || generation == acknowledged + 1,
+            "round {round}: loaded generation {generation}, last acknowledged {acknowledged}"
+        );
+        last = generation;
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A state an earlier version saved whole in the SQLite store loads, and the next save turns
+/// it into records (dropping the old table in the same commit).
+#[cfg(feature = "sqlite-store")]
+#[test]
+fn a_state_saved_whole_by_an_earlier_version_is_converted_once() {
+    use missive::client::SqliteStore;
+    use missive::crypto::aead::AeadKey;
+    let dir = std::env::temp_dir().join(format!("missive-migrate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("old.db");
+    let key = [5u8; 32];
+    let (mut ana, mut ben) = pair();
+    let ben_id = connect(&mut ana, &mut ben);
+    let whole = ana.to_bytes();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE client_state (slot INTEGER PRIMARY KEY CHECK (slot = 1),
+                 nonce BLOB NOT NULL, sealed BLOB NOT NULL)",
+        )
+        .unwrap();
+        let nonce = [9u8; 12];
+        let sealed = AeadKey::new(&key).seal(&nonce, b"missive/v1/client-state", &whole);
+        conn.execute(
+            "INSERT INTO client_state VALUES (1, ?1, ?2)",
+            rusqlite::params![&nonce[..], sealed],
+        )
+        .unwrap();
+    }
+    let mut store = SqliteStore::open(&path, &key).unwrap();
+    let mut loaded = Client::load_from(&store).unwrap().unwrap();
+    assert!(*loaded.to_bytes() == *whole);
+    loaded.save_to(&mut rand::rng(), &mut store).unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'client_state'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0, "the whole state is gone once converted");
+    drop(conn);
+    let store = SqliteStore::open(&path, &key).unwrap();
+    let mut again = Client::load_from(&store).unwrap().unwrap();
+    assert!(*again.to_bytes() == *whole);
+    let out = again
+        .send(&mut rand::rng(), &ben_id, &Content::text("migrated"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut ben, &out)), ["migrated"]);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

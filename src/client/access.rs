@@ -3,13 +3,12 @@
 //! credential every outgoing envelope carries so the relay lets it through without learning
 //! who sent it.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use rand::CryptoRng;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::payload::Pairwise;
+use super::tracked::{TrackedMap, TrackedSet};
 use super::wallet::{Batch, SavedRequest};
 use super::{Client, Outgoing, Unsaved};
 use crate::access::{AccessKey, AccessUpdate, Credential, MAX_TAGS, MailboxSettings};
@@ -74,12 +73,12 @@ pub(super) struct Registered {
 pub(super) struct AccessState {
     pub(super) contact: AccessKey,
     /// Who we gave our contact key to.
-    pub(super) holders: BTreeSet<MailboxId>,
+    pub(super) holders: TrackedSet<MailboxId>,
     /// Someone who held our contact key must no longer: replace it.
     pub(super) rotate: bool,
     /// Contact keys others gave us.
-    pub(super) peers: BTreeMap<MailboxId, AccessKey>,
-    pub(super) groups: BTreeMap<ConversationId, GroupAccess>,
+    pub(super) peers: TrackedMap<MailboxId, AccessKey>,
+    pub(super) groups: TrackedMap<ConversationId, GroupAccess>,
     pub(super) registered: Registered,
     pub(super) tokens: Vec<Token>,
     /// Token requests sent and not answered yet, saved so a crash loses no tokens the relay
@@ -91,13 +90,29 @@ pub(super) struct AccessState {
 }
 
 impl AccessState {
+    /// Everything but what is kept per member or per group (their own records).
+    pub(super) fn without_members(&self) -> Self {
+        Self {
+            contact: self.contact.clone(),
+            holders: TrackedSet::default(),
+            rotate: self.rotate,
+            peers: TrackedMap::default(),
+            groups: TrackedMap::default(),
+            registered: self.registered.clone(),
+            tokens: self.tokens.clone(),
+            pending: self.pending.clone(),
+            account: self.account.clone(),
+            batch: Batch::default(),
+        }
+    }
+
     pub(super) fn new<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         Self {
             contact: AccessKey::generate(rng),
-            holders: BTreeSet::new(),
+            holders: TrackedSet::default(),
             rotate: false,
-            peers: BTreeMap::new(),
-            groups: BTreeMap::new(),
+            peers: TrackedMap::default(),
+            groups: TrackedMap::default(),
             registered: Registered::default(),
             tokens: Vec::new(),
             pending: Vec::new(),

@@ -67,8 +67,10 @@
 //! ```
 
 mod access;
+mod at_rest;
 mod connections;
 mod content;
+mod labels;
 mod lead;
 mod legacy;
 mod outbox;
@@ -76,16 +78,17 @@ mod payload;
 mod policy;
 mod post;
 mod receive;
+mod records;
 mod retry;
 mod sealed;
+mod seen;
 mod send;
 mod sessions;
 mod state;
 mod store;
+mod tracked;
 mod unsaved;
 mod wallet;
-
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand::CryptoRng;
 
@@ -99,12 +102,12 @@ pub use outbox::MAX_OUTBOX;
 pub use post::Access;
 #[cfg(feature = "sqlite-store")]
 pub use store::SqliteStore;
-pub use store::{ClientStore, MemoryStore, StoreError};
+pub use store::{ClientStore, MemoryStore, RowKey, StorageKey, StoreError};
 pub use unsaved::Unsaved;
 
 use crate::access::{Credential, Submission};
 use crate::conversation::{Conversation, ConversationId, FanOut};
-use crate::envelope::{EnvelopeId, MailboxId};
+use crate::envelope::MailboxId;
 use crate::error::{CryptoError, Error, PolicyError, UsageError};
 use crate::hpke;
 use crate::identity::{Identity, PublicIdentity};
@@ -114,6 +117,7 @@ use crate::relay_api::{
     OneTimePrekey as PublishedPrekey, PrekeyResponse, PrekeyStock, PublishPrekeys,
 };
 use crate::session::{PrekeyBundle, PrekeyOwner, Session};
+use tracked::{Queue, TrackedMap, TrackedSet};
 
 /// One-time prekeys left at the relay below which a client publishes more.
 pub const PREKEYS_LOW: u32 = 20;
@@ -315,22 +319,26 @@ pub struct Client {
     platform: Option<PlatformKey>,
     advertiser: Option<AdvertiserCertificate>,
     lead_keys: Vec<([u8; 16], hpke::KeyPair)>,
-    contacts: BTreeMap<MailboxId, Contact>,
-    profiles: BTreeMap<MailboxId, Profile>,
-    connections: BTreeMap<MailboxId, Connection>,
-    sessions: BTreeMap<MailboxId, sessions::PeerSessions>,
-    conversations: BTreeMap<ConversationId, Conversation>,
-    direct: BTreeMap<MailboxId, ConversationId>,
-    groups: BTreeSet<ConversationId>,
-    opened: BTreeSet<ConversationId>,
+    contacts: TrackedMap<MailboxId, Contact>,
+    profiles: TrackedMap<MailboxId, Profile>,
+    connections: TrackedMap<MailboxId, Connection>,
+    sessions: TrackedMap<MailboxId, sessions::PeerSessions>,
+    conversations: TrackedMap<ConversationId, Conversation>,
+    direct: TrackedMap<MailboxId, ConversationId>,
+    groups: TrackedSet<ConversationId>,
+    opened: TrackedSet<ConversationId>,
     access: access::AccessState,
     fanout: FanOut,
-    granted: BTreeSet<MailboxId>,
-    seen: VecDeque<EnvelopeId>,
-    pending: VecDeque<Vec<u8>>,
+    granted: TrackedSet<MailboxId>,
+    seen: seen::Seen,
+    pending: Queue<Vec<u8>>,
     retries: Vec<retry::Retry>,
     /// Sent and saved, not yet taken by the relay, oldest first.
-    outbox: Vec<Outgoing>,
+    outbox: Queue<Outgoing>,
+    /// Which conversation expects each label (receive by index).
+    labels: labels::LabelIndex,
+    /// What the store holds, to write only what changed since.
+    saved: at_rest::Saved,
 }
 
 impl Client {
@@ -350,21 +358,23 @@ impl Client {
             platform: None,
             advertiser: None,
             lead_keys: Vec::new(),
-            contacts: BTreeMap::new(),
-            profiles: BTreeMap::new(),
-            connections: BTreeMap::new(),
-            sessions: BTreeMap::new(),
-            conversations: BTreeMap::new(),
-            direct: BTreeMap::new(),
-            groups: BTreeSet::new(),
-            opened: BTreeSet::new(),
+            contacts: TrackedMap::default(),
+            profiles: TrackedMap::default(),
+            connections: TrackedMap::default(),
+            sessions: TrackedMap::default(),
+            conversations: TrackedMap::default(),
+            direct: TrackedMap::default(),
+            groups: TrackedSet::default(),
+            opened: TrackedSet::default(),
             access: access::AccessState::new(rng),
             fanout,
-            granted: BTreeSet::new(),
-            seen: VecDeque::new(),
-            pending: VecDeque::new(),
+            granted: TrackedSet::default(),
+            seen: seen::Seen::default(),
+            pending: Queue::default(),
             retries: Vec::new(),
-            outbox: Vec::new(),
+            outbox: Queue::default(),
+            labels: labels::LabelIndex::default(),
+            saved: at_rest::Saved::default(),
         }
     }
 

@@ -74,8 +74,8 @@ impl Client {
     /// Envelopes sent and saved that the relay has not taken yet, oldest first: submit them
     /// in this order (after a restart, before anything new), reporting each with
     /// [`Client::accepted`].
-    pub fn outbox(&self) -> &[Outgoing] {
-        &self.outbox
+    pub fn outbox(&self) -> Vec<Outgoing> {
+        self.outbox.iter().cloned().collect()
     }
 
     /// The relay took `outgoing` (it answered `202`, even if some recipients still wait in
@@ -94,8 +94,9 @@ impl Client {
 
     /// Queues what a send produced (never typing indicators, which are only worth sending now).
     pub(super) fn queue(&mut self, sent: &[Outgoing]) {
-        self.outbox
-            .extend(sent.iter().filter(|o| !o.ephemeral).cloned());
+        for o in sent.iter().filter(|o| !o.ephemeral) {
+            self.outbox.push_back(o.clone());
+        }
     }
 
     /// Refuses a send while the outbox is full.

@@ -26,7 +26,7 @@ use super::payload::Pairwise;
 use super::post::{FirstPost, Post};
 use super::sealed::{self, SealedContent};
 use super::sessions::PeerSessions;
-use super::{Client, Contact, Event, MAX_PENDING, MAX_SEEN, Waiting};
+use super::{Client, Contact, Event, MAX_PENDING, Waiting};
 
 /// How old a typing indicator may be and still be shown, in seconds.
 const TYPING_WINDOW: u64 = 30;
@@ -35,6 +35,9 @@ const TYPING_WINDOW: u64 = 30;
 enum Outcome {
     /// Ours: opened and applied.
     Done(Vec<Event>),
+    /// Ours, a message in a conversation we had: opened, and its chain moved on. Nothing
+    /// else changed, so of what waits, only what that chain's window now covers may open.
+    Message(Vec<Event>, ConversationId),
     /// No key we hold opens it (yet): kept.
     Unrecognised,
     /// Ours and authentic, but it needs something that has not arrived; nothing was taken:
@@ -93,8 +96,9 @@ impl Client {
         if self.seen.contains(&parsed.id()) {
             return Ok(Vec::new());
         }
-        let mut events = match self.process(&parsed, now)? {
-            Outcome::Done(events) => events,
+        let (mut events, only) = match self.process(&parsed, now)? {
+            Outcome::Done(events) => (events, None),
+            Outcome::Message(events, id) => (events, Some(id)),
             Outcome::Unrecognised => {
                 self.hold(delivery);
                 return Ok(vec![Event::Waiting(Waiting::Unrecognised)]);
@@ -105,7 +109,7 @@ impl Client {
             }
         };
         self.remember(&parsed);
-        events.extend(self.retry_pending(now));
+        events.extend(self.retry_pending(now, only));
         Ok(events)
     }
 
@@ -125,34 +129,55 @@ impl Client {
     }
 
     fn remember(&mut self, delivery: &Delivery) {
-        if self.seen.len() >= MAX_SEEN {
-            self.seen.pop_front();
-        }
-        self.seen.push_back(delivery.id());
+        self.seen.remember(delivery.id());
     }
 
-    /// Opens whatever waited and can be opened now.
-    fn retry_pending(&mut self, now: u64) -> Vec<Event> {
+    /// Opens whatever waited and can be opened now: after a message in conversation `only`,
+    /// just what that conversation recognises now; once anything opens, everything again.
+    fn retry_pending(&mut self, now: u64, mut only: Option<ConversationId>) -> Vec<Event> {
         let mut events = Vec::new();
-        let mut progress = !self.pending.is_empty();
-        while progress {
-            progress = false;
-            for bytes in core::mem::take(&mut self.pending) {
-                let Ok(parsed) = Delivery::from_bytes(&bytes) else {
+        while !self.pending.is_empty() {
+            let mut progress = false;
+            let waiting: Vec<Vec<u8>> = self.pending.iter().cloned().collect();
+            let mut keep = Vec::with_capacity(waiting.len());
+            for bytes in &waiting {
+                let Ok(parsed) = Delivery::from_bytes(bytes) else {
+                    keep.push(false); // it will never open: drop it
                     continue;
                 };
+                if let Some(id) = only
+                    && !self.recognised_by(&parsed, &id)
+                {
+                    keep.push(true);
+                    continue;
+                }
                 match self.process(&parsed, now) {
-                    Ok(Outcome::Done(new)) => {
+                    Ok(Outcome::Done(new) | Outcome::Message(new, _)) => {
                         self.remember(&parsed);
                         events.extend(new);
                         progress = true;
+                        keep.push(false);
                     }
-                    Ok(Outcome::Unrecognised | Outcome::Early) => self.pending.push_back(bytes),
-                    Err(_) => {} // it will never open: drop it
+                    Ok(Outcome::Unrecognised | Outcome::Early) => keep.push(true),
+                    Err(_) => keep.push(false),
                 }
             }
+            let mut flags = keep.into_iter();
+            self.pending.retain(|_| flags.next().unwrap_or(true));
+            if !progress {
+                break;
+            }
+            only = None;
         }
         events
+    }
+
+    fn recognised_by(&self, delivery: &Delivery, id: &ConversationId) -> bool {
+        delivery.part().is_none()
+            && self
+                .conversations
+                .get(id)
+                .is_some_and(|c| c.recognises(delivery.body()))
     }
 
     fn process(&mut self, delivery: &Delivery, now: u64) -> Result<Outcome, Error> {
@@ -192,8 +217,21 @@ impl Client {
         }
     }
 
-    /// The conversation a pending key of which matches the message's label.
-    fn conversation_for(&self, body: &[u8]) -> Option<ConversationId> {
+    /// The conversation a pending key of which matches the message's label: by the index of
+    /// next labels (an in-order message), else by looking through every window.
+    fn conversation_for(&mut self, body: &[u8]) -> Option<ConversationId> {
+        for id in self.conversations.take_changed() {
+            self.labels.refresh(id, self.conversations.get(&id));
+        }
+        let label = crate::conversation::label_of(body).ok()?;
+        if let Some(id) = self.labels.get(&label)
+            && self
+                .conversations
+                .get(&id)
+                .is_some_and(|c| c.recognises(body))
+        {
+            return Some(id);
+        }
         self.conversations
             .iter()
             .find(|(_, c)| c.recognises(body))
@@ -243,12 +281,14 @@ impl Client {
     ) -> Result<Outcome, Error> {
         let conversation = self
             .conversations
-            .get_mut(id)
+            .get_mut_indexed(id)
             .ok_or(UsageError::WrongConversation)?;
         let opened = conversation.open(body)?;
         let post = Post::from_bytes(&opened.decrypted.body)?;
-        let decrypted = conversation.commit(opened);
-        Ok(Outcome::Done(self.post_in(*id, (&decrypted).into(), post)))
+        let (decrypted, before, after) = conversation.commit_moving(opened);
+        self.labels.moved(*id, before, after);
+        let events = self.post_in(*id, (&decrypted).into(), post);
+        Ok(Outcome::Message(events, *id))
     }
 
     /// A decrypted conversation message: apply the product rules, show.
@@ -550,6 +590,7 @@ impl Client {
 mod tests {
     use super::*;
     use crate::client::Outgoing;
+    use crate::client::labels::LabelIndex;
     use crate::envelope::Envelope;
     use crate::relay_api::PrekeyResponse;
 
@@ -622,10 +663,11 @@ mod tests {
         Ok(events)
     }
 
-    /// A removal notice from anyone but an admin of a group the reader is in is refused, and
-    /// refusing it changes nothing (the session step it took is undone).
-    #[test]
-    fn only_a_groups_admin_tells_a_member_it_was_removed() {
+    /// Dan's group with Ana (a member) and Ben (`ben_role`), all three connected, the welcome
+    /// delivered.
+    fn group_of_three(
+        ben_role: crate::conversation::Role,
+    ) -> (Client, Client, Client, ConversationId) {
         let mut rng = rand::rng();
         let (mut dan, mut ana, mut ben) = (
             Client::new(&mut rng, b"dan"),
@@ -637,11 +679,21 @@ mod tests {
         connect(&mut ben, &mut ana);
         let members = [
             (ana_id, crate::conversation::Role::Member),
-            (ben_id, crate::conversation::Role::Member),
+            (ben_id, ben_role),
         ];
         let (group, out) = crate::client::unsaved::saved(dan.create_group(&mut rng, &members, 0));
         deliver(&mut ana, &out).unwrap();
         deliver(&mut ben, &out).unwrap();
+        (dan, ana, ben, group)
+    }
+
+    /// A removal notice from anyone but an admin of a group the reader is in is refused, and
+    /// refusing it changes nothing (the session step it took is undone).
+    #[test]
+    fn only_a_groups_admin_tells_a_member_it_was_removed() {
+        let mut rng = rand::rng();
+        let (mut dan, mut ana, mut ben, group) = group_of_three(crate::conversation::Role::Member);
+        let ana_id = *ana.mailbox_id();
         // Ben, a member, claims Ana was removed; then Ben, as admin of a one-to-one
         // conversation with Ana, claims the same of it.
         let notice = Pairwise::Removed { group, epoch: 1 };
@@ -678,6 +730,35 @@ mod tests {
                 .unwrap();
             assert_eq!(deliver(&mut ana, &[genuine]).unwrap(), expected);
             assert!(ana.conversation(&group).unwrap().is_removed());
+        }
+    }
+
+    /// The index of next labels, followed message by message, is the one built from scratch.
+    #[test]
+    fn the_label_index_follows_every_chain_as_it_moves() {
+        let (mut dan, mut ana, mut ben, group) = group_of_three(crate::conversation::Role::Manager);
+        let post = |c: &mut Client| {
+            let text = Content::text("x");
+            crate::client::unsaved::saved(c.post_to_group(&mut rand::rng(), &group, &text, 0))
+        };
+        for round in 0..5 {
+            let from_dan = post(&mut dan);
+            deliver(&mut ana, &from_dan).unwrap();
+            let from_ben = post(&mut ben);
+            // Ana misses one of Ben's messages now and then: her index must still follow.
+            if round != 2 {
+                deliver(&mut ana, &from_ben).unwrap();
+            }
+            deliver(&mut dan, &from_ben).unwrap();
+            let mut rebuilt = LabelIndex::default();
+            for (id, c) in ana.conversations.iter() {
+                rebuilt.refresh(*id, Some(c));
+            }
+            for id in ana.conversations.take_changed() {
+                ana.labels.refresh(id, ana.conversations.get(&id));
+            }
+            assert_eq!(ana.labels.entries(), rebuilt.entries(), "round {round}");
+            assert!(!rebuilt.entries().is_empty());
         }
     }
 
@@ -727,7 +808,7 @@ mod tests {
         // A prekey message under Mallory's identity, claiming Alice's: refused, nothing changes.
         let first = forged(&bob, &alice, &out[0]);
         assert_eq!(bob.receive(&first, 0), Err(CryptoError::WrongSender.into()));
-        assert!(bob.contacts.is_empty() && bob.sessions.is_empty());
+        assert!(bob.contacts.iter().next().is_none() && bob.sessions.iter().next().is_none());
 
         // Once Bob and Alice have a session, a later message claiming Alice fails to decrypt.
         let alice_id = *alice.mailbox_id();

@@ -98,7 +98,8 @@ impl Drop for ClientState {
     }
 }
 
-/// Version 3: everything but the outbox. Read, never written.
+/// Version 3: everything but the outbox. Read, never written whole; the core record
+/// (PROTOCOL.md §9.6) is one with the per-member and per-conversation fields left empty.
 impl Wire for ClientState {
     const WHAT: &'static str = "client state";
     const VERSION: u8 = 3;
@@ -122,10 +123,21 @@ fn plain(bytes: Zeroizing<Vec<u8>>) -> Vec<u8> {
 }
 
 impl Client {
-    /// Everything, for storage at rest. Encrypt it; the buffer is wiped on drop.
+    /// Everything, in one buffer: the state as saved whole by version 4 (PROTOCOL.md §9.6),
+    /// for export and for tests. Encrypt it; the buffer is wiped on drop.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let saved = SavedState {
+            core: self.state(true),
+            outbox: self.outbox.iter().map(Queued::from_outgoing).collect(),
+        };
+        Zeroizing::new(saved.to_wire())
+    }
+
+    /// The state's fields; with `whole` false, only those of the core record (nothing kept
+    /// per member or per conversation, no fan-out, seen ids or waiting deliveries).
+    pub(super) fn state(&self, whole: bool) -> ClientState {
         let s = &self.settings;
-        let state = ClientState {
+        let mut state = ClientState {
             user: self.user.clone(),
             identity: plain(self.identity.to_secret_bytes()),
             mailbox_seed: *self.mailbox.to_seed(),
@@ -143,55 +155,57 @@ impl Client {
                 .iter()
                 .map(|(id, k)| (*id, *k.to_secret_bytes()))
                 .collect(),
-            contacts: self
-                .contacts
-                .iter()
-                .map(|(m, c)| {
-                    let state = ContactState {
-                        user: c.user.clone(),
-                        identity: c.identity,
-                    };
-                    (*m, state)
-                })
-                .collect(),
-            profiles: self.profiles.clone(),
-            connections: self
-                .connections
-                .iter()
-                .filter_map(|(m, c)| Some((*m, connection_state(c)?)))
-                .collect(),
-            sessions: self
-                .sessions
-                .iter()
-                .map(|(m, peer)| {
-                    let all = peer.all().iter().map(|s| StoredSecret(plain(s.to_bytes())));
-                    (*m, all.collect())
-                })
-                .collect(),
-            conversations: self
-                .conversations
-                .iter()
-                .map(|(id, c)| (*id, StoredSecret(plain(c.to_bytes()))))
-                .collect(),
-            direct: self.direct.clone(),
-            groups: self.groups.clone(),
-            opened: self.opened.clone(),
-            access: self.access.clone(),
-            fanout: plain(self.fanout.to_bytes()),
-            granted: self.granted.clone(),
-            seen: self.seen.iter().copied().collect(),
-            pending: self.pending.iter().cloned().collect(),
+            contacts: BTreeMap::new(),
+            profiles: BTreeMap::new(),
+            connections: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            conversations: BTreeMap::new(),
+            direct: BTreeMap::new(),
+            groups: BTreeSet::new(),
+            opened: BTreeSet::new(),
+            access: self.access.without_members(),
+            fanout: Vec::new(),
+            granted: BTreeSet::new(),
+            seen: Vec::new(),
+            pending: Vec::new(),
             retries: self.retries.clone(),
         };
-        let saved = SavedState {
-            core: state,
-            outbox: self.outbox.iter().map(Queued::from_outgoing).collect(),
-        };
-        Zeroizing::new(saved.to_wire())
+        if !whole {
+            return state;
+        }
+        state.contacts = self
+            .contacts
+            .iter()
+            .map(|(m, c)| (*m, contact_state(c)))
+            .collect();
+        state.profiles = self.profiles.iter().map(|(m, p)| (*m, *p)).collect();
+        state.connections = self
+            .connections
+            .iter()
+            .filter_map(|(m, c)| Some((*m, connection_state(c)?)))
+            .collect();
+        state.sessions = self
+            .sessions
+            .iter()
+            .map(|(m, peer)| (*m, stored_sessions(peer)))
+            .collect();
+        state.conversations = self
+            .conversations
+            .iter()
+            .map(|(id, c)| (*id, StoredSecret(plain(c.to_bytes()))))
+            .collect();
+        state.direct = self.direct.iter().map(|(m, c)| (*m, *c)).collect();
+        state.groups = self.groups.iter().copied().collect();
+        state.opened = self.opened.iter().copied().collect();
+        state.access = self.access.clone();
+        state.fanout = plain(self.fanout.to_bytes());
+        state.granted = self.granted.iter().copied().collect();
+        state.seen = self.seen.in_order();
+        state.pending = self.pending.iter().cloned().collect();
+        state
     }
 
-    /// Restores a client written by [`Client::to_bytes`], or by an earlier version of it (which
-    /// then saves in the current form).
+    /// Restores a client written by [`Client::to_bytes`], or by an earlier version of it.
     ///
     /// # Errors
     /// A state that does not decode, is not in its one canonical form (such as maps out of
@@ -212,8 +226,20 @@ impl Client {
     }
 }
 
+pub(super) fn contact_state(c: &Contact) -> ContactState {
+    ContactState {
+        user: c.user.clone(),
+        identity: c.identity,
+    }
+}
+
+pub(super) fn stored_sessions(peer: &PeerSessions) -> Vec<StoredSecret> {
+    let all = peer.all().iter().map(|s| StoredSecret(plain(s.to_bytes())));
+    all.collect()
+}
+
 impl ClientState {
-    fn into_client(self) -> Result<Client, DecodeError> {
+    pub(super) fn into_client(self) -> Result<Client, DecodeError> {
         let s = self;
         let mut sessions = BTreeMap::new();
         for (mailbox, saved) in &s.sessions {
@@ -236,6 +262,10 @@ impl ClientState {
                 return Err(INVALID);
             }
             conversations.insert(*id, c);
+        }
+        let mut labels = super::labels::LabelIndex::default();
+        for (id, c) in &conversations {
+            labels.refresh(*id, Some(c));
         }
         Ok(Client {
             user: s.user.clone(),
@@ -267,29 +297,31 @@ impl ClientState {
                     (*mailbox, contact)
                 })
                 .collect(),
-            profiles: s.profiles.clone(),
+            profiles: s.profiles.iter().map(|(m, p)| (*m, *p)).collect(),
             connections: s
                 .connections
                 .iter()
                 .map(|(m, c)| (*m, connection(c)))
                 .collect(),
-            sessions,
-            conversations,
-            direct: s.direct.clone(),
-            groups: s.groups.clone(),
-            opened: s.opened.clone(),
+            sessions: sessions.into_iter().collect(),
+            conversations: conversations.into_iter().collect(),
+            direct: s.direct.iter().map(|(m, c)| (*m, *c)).collect(),
+            groups: s.groups.iter().copied().collect(),
+            opened: s.opened.iter().copied().collect(),
             access: s.access.clone(),
             fanout: FanOut::from_bytes(&s.fanout)?,
-            granted: s.granted.clone(),
+            granted: s.granted.iter().copied().collect(),
             seen: s.seen.iter().copied().collect(),
             pending: s.pending.iter().cloned().collect(),
             retries: s.retries.clone(),
-            outbox: Vec::new(),
+            outbox: super::tracked::Queue::default(),
+            labels,
+            saved: super::at_rest::Saved::default(),
         })
     }
 }
 
-fn connection_state(c: &Connection) -> Option<ConnectionState> {
+pub(super) fn connection_state(c: &Connection) -> Option<ConnectionState> {
     match c {
         Connection::None => None,
         Connection::Invited => Some(ConnectionState::Invited),

@@ -3,10 +3,11 @@
 //! sessions); [`SqliteStore`] (feature `sqlite-store`) keeps it in an SQLite file, encrypted
 //! with a key the app supplies (from the platform's keystore).
 
-use rand::CryptoRng;
+use std::collections::BTreeMap;
+
 use zeroize::Zeroizing;
 
-use super::Client;
+pub use super::records::StorageKey;
 use crate::error::{DecodeError, Error};
 
 /// Why a store failed.
@@ -15,8 +16,14 @@ use crate::error::{DecodeError, Error};
 pub enum StoreError {
     /// The storage itself failed (I/O, disk full, locked).
     Backend,
-    /// The stored state did not decrypt under the key given: wrong key, or tampered.
+    /// A stored record did not decrypt under the key given at the version the state lists for
+    /// it: wrong key, tampered, swapped with another record, or replayed from an older save.
     Tampered,
+    /// A record the state lists is not in the store (deleted, or a write was lost).
+    Missing,
+    /// The store holds another state, or a later save of this one, than the one this client
+    /// last saved there: load it again from the store.
+    Conflict,
     /// The stored state decrypted but does not decode.
     Corrupt(DecodeError),
     /// The engine refused to serialise or restore.
@@ -27,8 +34,12 @@ impl core::fmt::Display for StoreError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::Backend => f.write_str("client store backend failed"),
-            Self::Tampered => {
-                f.write_str("stored client state does not authenticate under this key")
+            Self::Tampered => f.write_str(
+                "a stored client record does not authenticate under this key at its version",
+            ),
+            Self::Missing => f.write_str("a client record the state lists is missing"),
+            Self::Conflict => {
+                f.write_str("the store holds another or a later state than this client saved")
             }
             Self::Corrupt(e) => write!(f, "stored client state is corrupt: {e}"),
             Self::Engine(e) => write!(f, "client state: {e}"),
@@ -38,26 +49,81 @@ impl core::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// A place for one client's state. `save` must be atomic: after a crash, `load` returns the
-/// last state whose `save` returned `Ok`.
+/// Where a record is filed: 16 pseudorandom bytes (PROTOCOL.md §9.6).
+pub type RowKey = [u8; 16];
+
+/// A place for one client's state: sealed records under opaque row keys, and the key they are
+/// sealed with. The engine seals, checks and decides what to write; a store only keeps bytes.
 pub trait ClientStore {
-    /// The last saved state, if any.
-    fn load(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError>;
-    /// Replaces the state.
-    fn save(&mut self, rng: &mut dyn CryptoRng, state: &[u8]) -> Result<(), StoreError>;
+    /// The key this store's records are sealed under.
+    fn key(&self) -> &StorageKey;
+    /// The bytes filed under `row`, if any.
+    fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Files each value under its row (`None` deletes the row), all or nothing: after a
+    /// crash, `get` sees every change of the last `commit` that returned `Ok` and none of a
+    /// commit that did not.
+    fn commit(&mut self, changes: &[(RowKey, Option<Vec<u8>>)]) -> Result<(), StoreError>;
+    /// A whole state saved before records existed, decrypted, if the store holds one and no
+    /// records yet. It is read once and converted; the next `commit` may delete it.
+    fn legacy(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// Keeps the state in memory.
-#[derive(Default)]
-pub struct MemoryStore(Option<Zeroizing<Vec<u8>>>);
+pub struct MemoryStore {
+    key: StorageKey,
+    rows: BTreeMap<RowKey, Vec<u8>>,
+}
 
-impl ClientStore for MemoryStore {
-    fn load(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        Ok(self.0.clone())
+impl MemoryStore {
+    /// An empty store whose records are sealed under `key`.
+    pub fn new(key: StorageKey) -> Self {
+        Self {
+            key,
+            rows: BTreeMap::new(),
+        }
     }
 
-    fn save(&mut self, _: &mut dyn CryptoRng, state: &[u8]) -> Result<(), StoreError> {
-        self.0 = Some(Zeroizing::new(state.to_vec()));
+    /// Every row, for tests that tamper with a store.
+    #[doc(hidden)]
+    pub fn rows_mut(&mut self) -> &mut BTreeMap<RowKey, Vec<u8>> {
+        &mut self.rows
+    }
+}
+
+impl Default for MemoryStore {
+    /// An empty store with a random key.
+    fn default() -> Self {
+        Self::new(StorageKey::generate(&mut rand::rng()))
+    }
+}
+
+impl Clone for MemoryStore {
+    fn clone(&self) -> Self {
+        Self {
+            key: self.key.clone(),
+            rows: self.rows.clone(),
+        }
+    }
+}
+
+impl ClientStore for MemoryStore {
+    fn key(&self) -> &StorageKey {
+        &self.key
+    }
+
+    fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.rows.get(row).cloned())
+    }
+
+    fn commit(&mut self, changes: &[(RowKey, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+        for (row, value) in changes {
+            match value {
+                Some(v) => self.rows.insert(*row, v.clone()),
+                None => self.rows.remove(row),
+            };
+        }
         Ok(())
     }
 }
@@ -65,28 +131,6 @@ impl ClientStore for MemoryStore {
 impl core::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("MemoryStore(..)")
-    }
-}
-
-impl Client {
-    /// Saves the whole state to `store`. Call it after every operation that sent or received,
-    /// and before handing what was sent to the relay.
-    pub fn save_to<R: CryptoRng>(
-        &self,
-        rng: &mut R,
-        store: &mut dyn ClientStore,
-    ) -> Result<(), StoreError> {
-        store.save(rng, &self.to_bytes())
-    }
-
-    /// Restores a client from `store`, or `None` if nothing was saved.
-    pub fn load_from(store: &dyn ClientStore) -> Result<Option<Self>, StoreError> {
-        match store.load()? {
-            Some(bytes) => Self::from_bytes(&bytes)
-                .map(Some)
-                .map_err(StoreError::Corrupt),
-            None => Ok(None),
-        }
     }
 }
 
@@ -100,18 +144,18 @@ mod sqlite {
     use rusqlite::{Connection, OptionalExtension, params};
     use zeroize::Zeroizing;
 
-    use rand::CryptoRng;
+    use super::{ClientStore, RowKey, StorageKey, StoreError};
+    use crate::crypto::aead::NONCE_LEN;
 
-    use super::{ClientStore, StoreError};
-    use crate::crypto::aead::{AeadKey, NONCE_LEN};
+    /// What a whole state saved before records was sealed with.
+    const LEGACY_AAD: &[u8] = b"missive/v1/client-state";
 
-    const AAD: &[u8] = b"missive/v1/client-state";
-
-    /// The client's state in an SQLite file (WAL, `synchronous=FULL`), sealed with
-    /// ChaCha20-Poly1305 under the app's 32-byte key and a fresh random nonce per save.
+    /// The client's records in an SQLite file (WAL, `synchronous=FULL`), each commit one
+    /// transaction. A state saved whole by an earlier version (table `client_state`) is read
+    /// once by [`ClientStore::legacy`] and dropped by the first commit.
     pub struct SqliteStore {
         conn: Connection,
-        key: AeadKey,
+        key: StorageKey,
     }
 
     fn backend<E>(_: E) -> StoreError {
@@ -124,21 +168,67 @@ mod sqlite {
             let conn = Connection::open(path).map_err(backend)?;
             conn.execute_batch(
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
-                 CREATE TABLE IF NOT EXISTS client_state (
-                     slot INTEGER PRIMARY KEY CHECK (slot = 1),
-                     nonce BLOB NOT NULL,
-                     sealed BLOB NOT NULL)",
+                 CREATE TABLE IF NOT EXISTS client_records (
+                     row BLOB PRIMARY KEY,
+                     value BLOB NOT NULL) WITHOUT ROWID",
             )
             .map_err(backend)?;
             Ok(Self {
                 conn,
-                key: AeadKey::new(key),
+                key: StorageKey::new(key),
             })
         }
     }
 
     impl ClientStore for SqliteStore {
-        fn load(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        fn key(&self) -> &StorageKey {
+            &self.key
+        }
+
+        fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
+            self.conn
+                .prepare_cached("SELECT value FROM client_records WHERE row = ?1")
+                .and_then(|mut s| s.query_row([&row[..]], |r| r.get(0)).optional())
+                .map_err(backend)
+        }
+
+        fn commit(&mut self, changes: &[(RowKey, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+            let tx = self.conn.transaction().map_err(backend)?;
+            {
+                let mut put = tx
+                    .prepare_cached(
+                        "INSERT INTO client_records (row, value) VALUES (?1, ?2)
+                         ON CONFLICT (row) DO UPDATE SET value = excluded.value",
+                    )
+                    .map_err(backend)?;
+                let mut delete = tx
+                    .prepare_cached("DELETE FROM client_records WHERE row = ?1")
+                    .map_err(backend)?;
+                for (row, value) in changes {
+                    match value {
+                        Some(v) => put.execute(params![&row[..], v]),
+                        None => delete.execute([&row[..]]),
+                    }
+                    .map_err(backend)?;
+                }
+            }
+            tx.execute_batch("DROP TABLE IF EXISTS client_state")
+                .map_err(backend)?;
+            tx.commit().map_err(backend)
+        }
+
+        fn legacy(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+            let exists: bool = self
+                .conn
+                .query_row(
+                    "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'client_state'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            if !exists {
+                return Ok(None);
+            }
             let row: Option<(Vec<u8>, Vec<u8>)> = self
                 .conn
                 .query_row(
@@ -154,23 +244,10 @@ mod sqlite {
             let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| StoreError::Tampered)?;
             let mut buf = Zeroizing::new(sealed);
             self.key
-                .open_in_place(&nonce, AAD, &mut buf)
+                .legacy()
+                .open_in_place(&nonce, LEGACY_AAD, &mut buf)
                 .map_err(|_| StoreError::Tampered)?;
             Ok(Some(buf))
-        }
-
-        fn save(&mut self, rng: &mut dyn CryptoRng, state: &[u8]) -> Result<(), StoreError> {
-            let mut nonce = [0u8; NONCE_LEN];
-            rng.fill_bytes(&mut nonce);
-            let sealed = self.key.seal(&nonce, AAD, state);
-            self.conn
-                .execute(
-                    "INSERT INTO client_state (slot, nonce, sealed) VALUES (1, ?1, ?2)
-                     ON CONFLICT (slot) DO UPDATE SET nonce = excluded.nonce, sealed = excluded.sealed",
-                    params![&nonce[..], sealed],
-                )
-                .map_err(backend)?;
-            Ok(())
         }
     }
 

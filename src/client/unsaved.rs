@@ -52,13 +52,13 @@ use super::store::{ClientStore, StoreError};
 /// ```
 #[must_use = "what was sent comes only from `save`, after the state that sent it is stored"]
 pub struct Unsaved<'a, T> {
-    client: &'a Client,
+    client: &'a mut Client,
     value: T,
 }
 
 impl<'a, T> Unsaved<'a, T> {
     /// What is not an envelope (a token request, a prekey publication, an access sync).
-    pub(super) fn new(client: &'a Client, value: T) -> Self {
+    pub(super) fn new(client: &'a mut Client, value: T) -> Self {
         Self { client, value }
     }
 
@@ -77,8 +77,8 @@ impl<'a, T> Unsaved<'a, T> {
         self.client
     }
 
-    /// Saves the client's whole state to `store`, then hands over what was sent: submit it to
-    /// the relay only now.
+    /// Saves the client's state to `store` (what changed since the last save), then hands
+    /// over what was sent: submit it to the relay only now.
     ///
     /// # Errors
     /// The store's error. Nothing is handed over, and the client in memory has moved on past

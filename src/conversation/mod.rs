@@ -45,6 +45,7 @@ pub use chain::{LOOKAHEAD, MAX_SKIPPED};
 pub use distribution::{FanOutGrant, KeyDistribution};
 pub use group::{Accepted, Handoffs, MAX_EARLY};
 pub use message::HEADER_LEN;
+pub(crate) use message::label_of;
 pub use multi::FanOut;
 pub use roster::{ConversationId, Kind, MAX_MEMBERS, Member, Role};
 
@@ -320,7 +321,7 @@ impl Conversation {
     /// the result is passed to [`Conversation::commit`], so a caller can check what the message
     /// says before it is taken.
     pub(crate) fn open(&self, message: &[u8]) -> Result<Opened, Error> {
-        let label = message::label_of(message)?;
+        let label = label_of(message)?;
         let error = match self.current.open(&label, message) {
             Ok((peer, slot, decrypted)) => {
                 return Ok(Opened {
@@ -360,10 +361,37 @@ impl Conversation {
         opened.decrypted
     }
 
+    /// The label each chain we hold expects next, in both epochs: what an in-order message
+    /// carries, for an index across conversations.
+    pub fn next_labels(&self) -> impl Iterator<Item = [u8; 8]> + '_ {
+        let epochs = core::iter::once(&self.current).chain(self.previous.as_deref());
+        epochs.flat_map(|e| e.peers.iter().filter_map(|p| p.chain.next_label()))
+    }
+
+    /// [`Conversation::commit`], also giving the next label of the chain the message was on,
+    /// before and after: all an index of next labels needs to follow it.
+    pub(crate) fn commit_moving(
+        &mut self,
+        opened: Opened,
+    ) -> (Decrypted, Option<[u8; 8]>, Option<[u8; 8]>) {
+        let (previous, peer) = (opened.previous, opened.peer);
+        let next_label = |c: &Self| {
+            let epoch = if previous {
+                c.previous.as_deref()?
+            } else {
+                &c.current
+            };
+            epoch.peers.get(peer)?.chain.next_label()
+        };
+        let before = next_label(self);
+        let decrypted = self.commit(opened);
+        (decrypted, before, next_label(self))
+    }
+
     /// Whether a pending key of this conversation matches the message's label: a cheap test
     /// to find which conversation a delivery belongs to.
     pub fn recognises(&self, message: &[u8]) -> bool {
-        let Ok(label) = message::label_of(message) else {
+        let Ok(label) = label_of(message) else {
             return false;
         };
         let epochs = core::iter::once(&self.current).chain(self.previous.as_deref());

@@ -1,25 +1,59 @@
-//! Sends in tests hand out their envelopes through a throwaway memory store; the tests about
-//! saving use real stores.
+//! Sends in tests hand out their envelopes only once saved. Each client is saved to a memory
+//! store of its own, kept across its sends, so saves are incremental as in an app; after every
+//! save the test loads the client again from its store and checks it is exactly the client
+//! that was saved: a client that saves only what changed behaves as one that saves everything.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use missive::Error;
-use missive::client::{MemoryStore, Unsaved};
+use missive::client::{Client, MemoryStore, StoreError, Unsaved};
+use missive::envelope::MailboxId;
 
-/// `.saved()`: what a send produced, after saving the client to a memory store.
+thread_local! {
+    /// Each client's store, with the generation the client had after saving there.
+    static STORES: RefCell<HashMap<MailboxId, (u64, MemoryStore)>> = RefCell::new(HashMap::new());
+}
+
+/// `.saved()`: what a send produced, after saving the client to its memory store.
 pub(crate) trait Saved<T> {
     fn saved(self) -> Result<T, Error>;
 }
 
 impl<T> Saved<T> for Result<Unsaved<'_, T>, Error> {
     fn saved(self) -> Result<T, Error> {
-        self.map(|u| {
-            u.save(&mut rand::rng(), &mut MemoryStore::default())
-                .expect("a memory store saves")
-        })
+        self.map(save_checked)
     }
 }
 
 impl<T> Saved<T> for Unsaved<'_, T> {
     fn saved(self) -> Result<T, Error> {
-        Ok(Ok(self).saved().expect("a memory store saves"))
+        Ok(save_checked(self))
     }
+}
+
+fn save_checked<T>(unsaved: Unsaved<'_, T>) -> T {
+    let id = *unsaved.client().mailbox_id();
+    let generation = unsaved.client().generation();
+    let expected = unsaved.client().to_bytes();
+    // A copy of a client (from bytes, or an older load) saves to a store of its own.
+    let mut store = STORES
+        .with(|s| s.borrow_mut().remove(&id))
+        .filter(|(g, _)| *g == generation)
+        .map(|(_, store)| store)
+        .unwrap_or_default();
+    let value = match unsaved.save(&mut rand::rng(), &mut store) {
+        Ok(value) => value,
+        Err(StoreError::Conflict) => panic!("a test client's store holds another state"),
+        Err(e) => panic!("a memory store saves: {e}"),
+    };
+    let loaded = Client::load_from(&store)
+        .expect("a saved state loads")
+        .expect("a saved state is there");
+    assert!(
+        *loaded.to_bytes() == *expected,
+        "the state loaded from the records differs from the state saved"
+    );
+    STORES.with(|s| s.borrow_mut().insert(id, (loaded.generation(), store)));
+    value
 }

@@ -218,7 +218,7 @@ pub(crate) fn run(
         dirty: true,
     };
     // What the lookup added (a new contact) is kept before anything else happens.
-    save(&mut chat.file, &chat.client)?;
+    save(&mut chat.file, &mut chat.client)?;
     let mut terminal = ratatui::try_init().map_err(|e| format!("terminal: {e}"))?;
     let screen = Screen;
     let result = chat.run(&mut terminal);
@@ -388,7 +388,7 @@ impl Chat {
             }
         }
         // Saved before acknowledging: a crash in between gets them again, never loses them.
-        if let Err(e) = save(&mut self.file, &self.client) {
+        if let Err(e) = save(&mut self.file, &mut self.client) {
             self.note(format!("(not saved, so not acknowledged: {e})"));
             return;
         }

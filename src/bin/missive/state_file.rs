@@ -7,12 +7,15 @@
 //! | bytes | field |
 //! |---|---|
 //! | 8 | magic `MSVSTATE` |
-//! | 1 | version, 1 |
+//! | 1 | version: 2 (1, read only, sealed the engine's state whole) |
 //! | 1 | key source: 1 Argon2id of a passphrase, 2 a raw key (`MISSIVE_STATE_KEY`) |
 //! | 12 | Argon2id memory (KiB), passes, lanes: u32 little-endian each (zero for a raw key) |
 //! | 16 | salt |
 //! | 12 | nonce, fresh for every save |
-//! | rest | ChaCha20-Poly1305, with its tag, of: the engine's state (PROTOCOL.md §9.6) as a postcard byte string, then the message history (postcard, [`Record`]s oldest first) |
+//! | rest | ChaCha20-Poly1305, with its tag, of: the engine's records (PROTOCOL.md §9.6; postcard, a map from row key to sealed record), then the message history (postcard, [`Record`]s oldest first) |
+//!
+//! The engine seals each record itself, under a storage key derived from the same key; this
+//! file seals them again, with the history, so the file shows nothing but its length.
 //!
 //! A file without the magic is a state saved in the clear by an earlier version. It is read
 //! only by `missive seal`, which seals it: accepting one anywhere else would let whoever can
@@ -20,13 +23,17 @@
 
 use std::path::{Path, PathBuf};
 
-use missive::client::{ClientStore, StoreError};
+use std::collections::BTreeMap;
+
+use missive::client::{ClientStore, RowKey, StorageKey, StoreError};
 use missive::crypto::aead::{AeadKey, NONCE_LEN, TAG_LEN};
-use rand::{CryptoRng, RngExt};
+use rand::RngExt;
 use zeroize::Zeroizing;
 
 const MAGIC: &[u8; 8] = b"MSVSTATE";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Files that sealed the engine's state whole; read, converted by the next save.
+const VERSION_WHOLE: u8 = 1;
 const HEADER_LEN: usize = 8 + 1 + 1 + 12 + 16 + NONCE_LEN;
 const ARGON2ID: u8 = 1;
 const RAW_KEY: u8 = 2;
@@ -89,7 +96,7 @@ impl Params {
         let u32_at = |at: usize| {
             u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
         };
-        if header[8] != VERSION {
+        if header[8] != VERSION && header[8] != VERSION_WHOLE {
             return Err(format!(
                 "version {} is not one this client reads",
                 header[8]
@@ -106,9 +113,9 @@ impl Params {
         Ok((params, nonce))
     }
 
-    fn key(&self, secret: &Secret) -> Result<AeadKey, String> {
+    fn key(&self, secret: &Secret) -> Result<Zeroizing<[u8; 32]>, String> {
         match (self.source, secret) {
-            (RAW_KEY, Secret::Key(key)) => Ok(AeadKey::new(key)),
+            (RAW_KEY, Secret::Key(key)) => Ok(key.clone()),
             (ARGON2ID, Secret::Passphrase(phrase)) => {
                 if self.memory_kib > MAX_MEMORY_KIB
                     || self.passes > MAX_PASSES
@@ -124,7 +131,7 @@ impl Params {
                 let mut key = Zeroizing::new([0u8; 32]);
                 kdf.hash_password_into(phrase.as_bytes(), &self.salt, &mut key[..])
                     .map_err(|e| format!("deriving its key: {e}"))?;
-                Ok(AeadKey::new(&key))
+                Ok(key)
             }
             (RAW_KEY, Secret::Passphrase(_)) => Err(
                 "it is sealed with a raw key: set MISSIVE_STATE_KEY".into(),
@@ -154,18 +161,25 @@ pub(crate) struct Record {
     pub(crate) text: String,
 }
 
-/// What is sealed: the engine's state and the history.
+/// What version 1 sealed: the engine's state whole, and the history.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Sealed {
+struct SealedWhole {
     #[serde(with = "serde_bytes")]
     state: Vec<u8>,
     history: Vec<Record>,
 }
 
-impl Drop for Sealed {
+impl Drop for SealedWhole {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.state);
     }
+}
+
+/// What is sealed: the engine's records and the history.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Sealed {
+    rows: BTreeMap<RowKey, serde_bytes::ByteBuf>,
+    history: Vec<Record>,
 }
 
 /// One user's state file, with the key that opens it.
@@ -173,11 +187,28 @@ pub(crate) struct StateFile {
     path: PathBuf,
     params: Params,
     key: AeadKey,
-    /// The engine's state as loaded (the file's, or a clear one from an earlier version).
-    state: Option<Zeroizing<Vec<u8>>>,
+    storage: StorageKey,
+    rows: BTreeMap<RowKey, serde_bytes::ByteBuf>,
+    /// The engine's state saved whole by an earlier version (in the clear, or version 1).
+    whole: Option<Zeroizing<Vec<u8>>>,
     history: Vec<Record>,
     /// Held while a command that changes the state runs; `None` for one that only looks.
     lock: Option<std::fs::File>,
+}
+
+impl StateFile {
+    fn new(path: &Path, params: Params, key: &[u8; 32], lock: Option<std::fs::File>) -> Self {
+        Self {
+            path: path.to_owned(),
+            params,
+            key: AeadKey::new(key),
+            storage: StorageKey::new(key),
+            rows: BTreeMap::new(),
+            whole: None,
+            history: Vec::new(),
+            lock,
+        }
+    }
 }
 
 /// Takes the lock beside the state file at `path`, so that two commands (a chat view and a
@@ -215,14 +246,7 @@ impl StateFile {
         let key = params
             .key(&secret)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Self {
-            path: path.to_owned(),
-            params,
-            key,
-            state: None,
-            history: Vec::new(),
-            lock: Some(lock),
-        })
+        Ok(Self::new(path, params, &key, Some(lock)))
     }
 
     /// The state file at `path`, its key derived from the passphrase or key in the
@@ -264,32 +288,30 @@ impl StateFile {
             let secret = secret(path, true)?;
             let params = Params::fresh(source(&secret));
             let key = params.key(&secret).map_err(fail)?;
-            return Ok(Self {
-                path: path.to_owned(),
-                params,
-                key,
-                state: Some(bytes),
-                history: Vec::new(),
-                lock,
-            });
+            let mut file = Self::new(path, params, &key, lock);
+            file.whole = Some(bytes);
+            return Ok(file);
         }
         let (header, sealed) = bytes.split_at(HEADER_LEN);
         let (params, nonce) = Params::parse(header).map_err(fail)?;
         let secret = secret(path, false)?;
         let key = params.key(&secret).map_err(fail)?;
+        let mut file = Self::new(path, params, &key, lock);
         let mut plain = Zeroizing::new(sealed.to_vec());
-        key.open_in_place(&nonce, header, &mut plain)
+        file.key
+            .open_in_place(&nonce, header, &mut plain)
             .map_err(|_| fail("wrong passphrase or key, or the file was altered".into()))?;
-        let mut opened: Sealed =
-            postcard::from_bytes(&plain).map_err(|_| fail("its contents do not decode".into()))?;
-        Ok(Self {
-            path: path.to_owned(),
-            params,
-            key,
-            state: Some(Zeroizing::new(std::mem::take(&mut opened.state))),
-            history: std::mem::take(&mut opened.history),
-            lock,
-        })
+        let undecodable = |_| fail("its contents do not decode".into());
+        if header[8] == VERSION_WHOLE {
+            let mut opened: SealedWhole = postcard::from_bytes(&plain).map_err(undecodable)?;
+            file.whole = Some(Zeroizing::new(std::mem::take(&mut opened.state)));
+            file.history = std::mem::take(&mut opened.history);
+        } else {
+            let opened: Sealed = postcard::from_bytes(&plain).map_err(undecodable)?;
+            file.rows = opened.rows;
+            file.history = opened.history;
+        }
+        Ok(file)
     }
 
     /// Messages kept, oldest first.
@@ -310,19 +332,36 @@ impl StateFile {
 }
 
 impl ClientStore for StateFile {
-    fn load(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        Ok(self.state.clone())
+    fn key(&self) -> &StorageKey {
+        &self.storage
     }
 
-    fn save(&mut self, rng: &mut dyn CryptoRng, state: &[u8]) -> Result<(), StoreError> {
+    fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.rows.get(row).map(|v| v.to_vec()))
+    }
+
+    fn legacy(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        Ok(self.whole.clone())
+    }
+
+    /// Writes the whole file again (a new file, then renamed over the old): a command-line
+    /// user's state is small, and the file stays one sealed unit.
+    fn commit(&mut self, changes: &[(RowKey, Option<Vec<u8>>)]) -> Result<(), StoreError> {
         if self.lock.is_none() {
             return Err(StoreError::Backend);
         }
+        let mut rows = self.rows.clone();
+        for (row, value) in changes {
+            match value {
+                Some(v) => rows.insert(*row, serde_bytes::ByteBuf::from(v.clone())),
+                None => rows.remove(row),
+            };
+        }
         let mut nonce = [0u8; NONCE_LEN];
-        rng.fill_bytes(&mut nonce);
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut nonce);
         let mut file = self.params.header(&nonce);
         let mut sealed = Sealed {
-            state: state.to_vec(),
+            rows,
             history: std::mem::take(&mut self.history),
         };
         let plain = postcard::to_allocvec(&sealed).map(Zeroizing::new);
@@ -332,7 +371,8 @@ impl ClientStore for StateFile {
         let tmp = self.path.with_extension("tmp");
         write_private(&tmp, &file).map_err(|_| StoreError::Backend)?;
         std::fs::rename(&tmp, &self.path).map_err(|_| StoreError::Backend)?;
-        self.state = Some(Zeroizing::new(state.to_vec()));
+        self.rows = sealed.rows;
+        self.whole = None;
         Ok(())
     }
 }

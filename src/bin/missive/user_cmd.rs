@@ -41,7 +41,7 @@ fn open_file(file: StateFile) -> Result<(Client, StateFile), String> {
 }
 
 /// Seals the client state into its file.
-pub(crate) fn save(file: &mut StateFile, client: &Client) -> Result<(), String> {
+pub(crate) fn save(file: &mut StateFile, client: &mut Client) -> Result<(), String> {
     client
         .save_to(&mut rand::rng(), file)
         .map_err(|e| format!("{}: {e}", file.path().display()))
@@ -99,8 +99,8 @@ pub(crate) fn message_text(text: Option<String>) -> Result<String, String> {
 pub(crate) fn init(state: &Path, user: &str) -> Result<(), String> {
     let user = account_name(user)?;
     let mut file = StateFile::create(state)?;
-    let client = Client::new(&mut rand::rng(), user.as_bytes());
-    save(&mut file, &client)?;
+    let mut client = Client::new(&mut rand::rng(), user.as_bytes());
+    save(&mut file, &mut client)?;
     println!(
         "created {user}: mailbox {}",
         hex::encode(client.mailbox_id().0)
@@ -125,7 +125,7 @@ pub(crate) fn certify(
     client.set_platform_key(platform.public_key());
     client.set_profile(profile);
     client.set_account(account);
-    save(&mut file, &client)?;
+    save(&mut file, &mut client)?;
     println!(
         "certified: {:?}{}",
         profile.tier,
@@ -373,8 +373,8 @@ pub(crate) fn conversations(state: &Path) -> Result<(), String> {
 
 /// Seals a state saved in the clear by an earlier version (a sealed one is left as it is).
 pub(crate) fn seal(state: &Path) -> Result<(), String> {
-    let (client, mut file) = open_file(StateFile::open(state, true)?)?;
-    save(&mut file, &client)?;
+    let (mut client, mut file) = open_file(StateFile::open(state, true)?)?;
+    save(&mut file, &mut client)?;
     println!("{} is sealed", state.display());
     Ok(())
 }
@@ -409,7 +409,7 @@ pub(crate) fn contacts(state: &Path, relay_url: &str, add: &[String]) -> Result<
         for name in add {
             contact(&relay, &mut client, name)?;
         }
-        save(&mut file, &client)?;
+        save(&mut file, &mut client)?;
         (client, file)
     };
     let mut rows: Vec<(String, &'static str)> = client
@@ -710,7 +710,7 @@ pub(crate) fn settings(
     }
     if settings != before {
         client.set_settings(settings);
-        save(&mut file, &client)?;
+        save(&mut file, &mut client)?;
         // Whether sponsored messages reach this mailbox is the relay's to enforce.
         Relay::new(relay_url)?.sync(&mut client, &mut file)?;
     }

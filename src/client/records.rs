@@ -1,0 +1,392 @@
+//! The client's state at rest as records (PROTOCOL.md §9.6): each sealed on its own under the
+//! storage key, with its name and version bound in, and filed under an opaque row key. A
+//! three-level directory of versions (head → 64 nodes → 4,096 leaves → records) says which
+//! records exist and which version of each is current, so a save writes the records it changed
+//! plus one leaf, one node and the head for each, and a record dropped, swapped or replayed
+//! from an older save is refused when read.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::CryptoRng;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::store::{ClientStore, RowKey, StoreError};
+use crate::conversation::ConversationId;
+use crate::crypto::aead::{AeadKey, NONCE_LEN};
+use crate::crypto::kdf::{self, Prk};
+use crate::envelope::MailboxId;
+use crate::error::DecodeError;
+
+/// Nodes under the head, and leaves under each node.
+const FANOUT: usize = 64;
+const LEAVES: usize = FANOUT * FANOUT;
+const AAD_DOMAIN: &[u8] = b"missive/v1/record";
+const HEAD_ROW: RowKey = [0; 16];
+
+/// A record's name. Its postcard encoding is what row keys and seals bind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub(super) enum Record {
+    /// The state id, the generation and the nodes' versions.
+    Head,
+    /// Node `n`: the versions of leaves `64n .. 64n + 64`.
+    Node(u8),
+    /// Leaf `l`: the names and versions of the records filed under it.
+    Leaf(u16),
+    /// Identity, mailbox, prekeys, profile, settings, credentials and tokens.
+    Core,
+    FanOut,
+    Seen(u8),
+    Pending(u64),
+    Outbox(u64),
+    /// What we know of one member: contact, profile, connection, access keys.
+    Peer(MailboxId),
+    Sessions(MailboxId),
+    Conversation(ConversationId),
+}
+
+impl Record {
+    fn name(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::wire::encode_into(self, &mut out);
+        out
+    }
+}
+
+/// The key a client's records are sealed under, from the 32 bytes an app keeps in its
+/// platform's keystore.
+#[derive(Clone)]
+pub struct StorageKey {
+    seal: AeadKey,
+    rows: Prk,
+    /// The app's key itself, for states saved whole before records (sealed under it).
+    #[cfg(feature = "sqlite-store")]
+    legacy: AeadKey,
+}
+
+impl StorageKey {
+    /// The storage key from the app's 32 bytes.
+    pub fn new(key: &[u8; 32]) -> Self {
+        let prk = kdf::extract(b"missive/v1/storage", key);
+        let seal = kdf::expand_array::<32>(&prk, &[b"seal"]);
+        Self {
+            seal: AeadKey::new(&seal),
+            rows: kdf::expand_array::<32>(&prk, &[b"rows"]),
+            #[cfg(feature = "sqlite-store")]
+            legacy: AeadKey::new(key),
+        }
+    }
+
+    /// A random key (for a state that lives in memory only).
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(key.as_mut());
+        Self::new(&key)
+    }
+
+    /// The row a record is filed under: a PRF of its name, so a store learns nothing from
+    /// row keys but how many records there are. The head's row is fixed (all zero), so a
+    /// wrong key finds a head it cannot open rather than no state at all.
+    pub(super) fn row(&self, record: &Record) -> RowKey {
+        if *record == Record::Head {
+            return HEAD_ROW;
+        }
+        *kdf::expand_array::<16>(&self.rows, &[b"row", &record.name()])
+    }
+
+    #[cfg(feature = "sqlite-store")]
+    pub(super) fn legacy(&self) -> &AeadKey {
+        &self.legacy
+    }
+
+    fn aad(record: &Record, version: u64) -> Vec<u8> {
+        [AAD_DOMAIN, &record.name(), &version.to_be_bytes()].concat()
+    }
+
+    fn seal<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        record: &Record,
+        version: u64,
+        plain: &[u8],
+    ) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.fill_bytes(&mut nonce);
+        let sealed = self.seal.seal(&nonce, &Self::aad(record, version), plain);
+        [&nonce[..], &sealed].concat()
+    }
+
+    fn open(
+        &self,
+        record: &Record,
+        version: u64,
+        stored: Vec<u8>,
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let (nonce, sealed) = stored
+            .split_first_chunk::<NONCE_LEN>()
+            .ok_or(StoreError::Tampered)?;
+        let mut buf = Zeroizing::new(sealed.to_vec());
+        self.seal
+            .open_in_place(nonce, &Self::aad(record, version), &mut buf)
+            .map_err(|_| StoreError::Tampered)?;
+        Ok(buf)
+    }
+}
+
+impl core::fmt::Debug for StorageKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("StorageKey(..)")
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct HeadState {
+    state: [u8; 16],
+    generation: u64,
+    nodes: Vec<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LeafState {
+    records: Vec<(Record, u64)>,
+}
+
+fn corrupt(what: &'static str) -> StoreError {
+    StoreError::Corrupt(DecodeError::Invalid { what })
+}
+
+fn decode<T: Serialize + serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<T, StoreError> {
+    crate::wire::decode_body(bytes, what).map_err(StoreError::Corrupt)
+}
+
+fn encode<T: Serialize>(value: &T) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::new());
+    crate::wire::encode_into(value, &mut out);
+    out
+}
+
+/// Every record's plaintext, by name.
+pub(super) type Plaintexts = BTreeMap<Record, Zeroizing<Vec<u8>>>;
+
+/// Which records exist and at which version: the whole directory, in memory.
+pub(super) struct Directory {
+    state: [u8; 16],
+    generation: u64,
+    /// Each node's version (0: all its leaves empty, never stored).
+    nodes: Vec<u64>,
+    /// Each leaf's version (0: empty, never stored).
+    leaves: Vec<u64>,
+    /// Each leaf's records.
+    entries: Vec<BTreeMap<Record, u64>>,
+}
+
+fn leaf_of(row: &RowKey) -> usize {
+    usize::from(u16::from_be_bytes([row[0], row[1]])) % LEAVES
+}
+
+impl Directory {
+    /// An empty directory for a new state, its generations counted on from `generation` (a
+    /// client's generation only grows, whatever store it saves to).
+    pub(super) fn new<R: CryptoRng + ?Sized>(rng: &mut R, generation: u64) -> Self {
+        let mut state = [0u8; 16];
+        rng.fill_bytes(&mut state);
+        Self {
+            state,
+            generation,
+            nodes: vec![0; FANOUT],
+            leaves: vec![0; LEAVES],
+            entries: vec![BTreeMap::new(); LEAVES],
+        }
+    }
+
+    /// Saves done since the state began.
+    pub(super) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Every record the directory lists.
+    pub(super) fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        self.entries.iter().flat_map(|e| e.keys().copied())
+    }
+
+    /// Whether the store's head is the one this directory last wrote (`None`: no state yet).
+    pub(super) fn head_matches(&self, store: &dyn ClientStore) -> Result<Option<bool>, StoreError> {
+        let Some(head) = read_head(store)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            head.state == self.state && head.generation == self.generation,
+        ))
+    }
+
+    /// Writes `changes` (a record's new contents, or `None` to delete it) in one atomic
+    /// commit, with the leaves, nodes and head they touch. Returns the bytes written. On
+    /// error the directory is as before.
+    pub(super) fn commit<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        store: &mut dyn ClientStore,
+        changes: Vec<(Record, Option<Zeroizing<Vec<u8>>>)>,
+    ) -> Result<usize, StoreError> {
+        let key = store.key().clone();
+        let generation = self.generation + 1;
+        let mut rows: Vec<(RowKey, Option<Vec<u8>>)> = Vec::with_capacity(changes.len() + 3);
+        let mut touched: BTreeMap<usize, BTreeMap<Record, u64>> = BTreeMap::new();
+        for (record, value) in changes {
+            let row = key.row(&record);
+            let leaf = leaf_of(&row);
+            let Some(current) = self.entries.get(leaf) else {
+                continue;
+            };
+            let entries = touched.entry(leaf).or_insert_with(|| current.clone());
+            match value {
+                Some(plain) => {
+                    entries.insert(record, generation);
+                    rows.push((row, Some(key.seal(rng, &record, generation, &plain))));
+                }
+                None => {
+                    if entries.remove(&record).is_some() {
+                        rows.push((row, None));
+                    }
+                }
+            }
+        }
+        let mut leaves = self.leaves.clone();
+        let mut nodes = self.nodes.clone();
+        let mut touched_nodes = BTreeSet::new();
+        for (leaf, entries) in &touched {
+            let record = Record::Leaf(*leaf as u16);
+            let row = key.row(&record);
+            if entries.is_empty() {
+                leaves[*leaf] = 0;
+                rows.push((row, None));
+            } else {
+                leaves[*leaf] = generation;
+                let state = LeafState {
+                    records: entries.iter().map(|(r, v)| (*r, *v)).collect(),
+                };
+                let sealed = key.seal(rng, &record, generation, &encode(&state));
+                rows.push((row, Some(sealed)));
+            }
+            touched_nodes.insert(leaf / FANOUT);
+        }
+        for node in touched_nodes {
+            let record = Record::Node(node as u8);
+            let row = key.row(&record);
+            let versions = &leaves[node * FANOUT..(node + 1) * FANOUT];
+            if versions.iter().all(|&v| v == 0) {
+                nodes[node] = 0;
+                rows.push((row, None));
+            } else {
+                nodes[node] = generation;
+                let sealed = key.seal(rng, &record, generation, &encode(&versions.to_vec()));
+                rows.push((row, Some(sealed)));
+            }
+        }
+        let head = HeadState {
+            state: self.state,
+            generation,
+            nodes: nodes.clone(),
+        };
+        rows.push((
+            key.row(&Record::Head),
+            Some(key.seal(rng, &Record::Head, 0, &encode(&head))),
+        ));
+        let written = rows
+            .iter()
+            .map(|(_, v)| 16 + v.as_ref().map_or(0, Vec::len))
+            .sum();
+        store.commit(&rows)?;
+        for (leaf, entries) in touched {
+            self.entries[leaf] = entries;
+        }
+        self.nodes = nodes;
+        self.leaves = leaves;
+        self.generation = generation;
+        Ok(written)
+    }
+
+    /// Reads the directory and every record it lists, checking each against the version
+    /// its parent gives. `None` when the store holds no state.
+    pub(super) fn load(store: &dyn ClientStore) -> Result<Option<(Self, Plaintexts)>, StoreError> {
+        let Some(head) = read_head(store)? else {
+            return Ok(None);
+        };
+        if head.nodes.len() != FANOUT {
+            return Err(corrupt("state head"));
+        }
+        let key = store.key();
+        let mut directory = Self {
+            state: head.state,
+            generation: head.generation,
+            nodes: head.nodes.clone(),
+            leaves: vec![0; LEAVES],
+            entries: vec![BTreeMap::new(); LEAVES],
+        };
+        let mut records = BTreeMap::new();
+        for (node, &version) in head.nodes.iter().enumerate() {
+            if version == 0 {
+                continue;
+            }
+            let record = Record::Node(node as u8);
+            let versions: Vec<u64> = decode(&read(store, &record, version)?, "state node")?;
+            let within = versions.iter().all(|&v| v <= version);
+            if versions.len() != FANOUT || !within || versions.iter().all(|&v| v == 0) {
+                return Err(corrupt("state node"));
+            }
+            for (i, &leaf_version) in versions.iter().enumerate() {
+                let leaf = node * FANOUT + i;
+                directory.leaves[leaf] = leaf_version;
+                if leaf_version == 0 {
+                    continue;
+                }
+                let record = Record::Leaf(leaf as u16);
+                let state: LeafState = decode(&read(store, &record, leaf_version)?, "state leaf")?;
+                let sorted = state.records.windows(2).all(|w| w[0].0 < w[1].0);
+                let filed = state.records.iter().all(|(r, v)| {
+                    leaf_of(&key.row(r)) == leaf && *v <= leaf_version && !is_directory(r)
+                });
+                if state.records.is_empty() || !sorted || !filed {
+                    return Err(corrupt("state leaf"));
+                }
+                for (record, version) in state.records {
+                    records.insert(record, read(store, &record, version)?);
+                    directory.entries[leaf].insert(record, version);
+                }
+            }
+        }
+        Ok(Some((directory, records)))
+    }
+}
+
+fn is_directory(record: &Record) -> bool {
+    matches!(record, Record::Head | Record::Node(_) | Record::Leaf(_))
+}
+
+/// Whether the store holds a state (read without opening it).
+pub(super) fn head_exists(store: &dyn ClientStore) -> Result<bool, StoreError> {
+    Ok(store.get(&store.key().row(&Record::Head))?.is_some())
+}
+
+fn read_head(store: &dyn ClientStore) -> Result<Option<HeadState>, StoreError> {
+    let key = store.key();
+    let Some(stored) = store.get(&key.row(&Record::Head))? else {
+        return Ok(None);
+    };
+    let plain = key.open(&Record::Head, 0, stored)?;
+    decode(&plain, "state head").map(Some)
+}
+
+/// A record at the version its parent lists: missing or any other version is refused.
+fn read(
+    store: &dyn ClientStore,
+    record: &Record,
+    version: u64,
+) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    let key = store.key();
+    let stored = store.get(&key.row(record))?.ok_or(StoreError::Missing)?;
+    key.open(record, version, stored)
+}
