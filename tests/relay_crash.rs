@@ -15,14 +15,10 @@ use missive::access::{AccessKey, Credential, Submission};
 use missive::envelope::Envelope;
 use missive::mailbox::MailboxKey;
 use rand::RngExt;
-use relay_support::{TempDir, mailbox_key, opaque_raw, register_contact, stored_ids};
+use relay_support::{TempDir, free_port, mailbox_key, opaque_raw, register_contact, stored_ids};
 
 fn start(dir: &TempDir) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_missive"))
         .args(["relay", "--data-dir"])
         .arg(dir.path())

@@ -18,7 +18,7 @@ use missive::envelope::Envelope;
 use missive::mailbox::MailboxKey;
 use rand::RngExt;
 use relay_support::pg::{Cluster, Scratch};
-use relay_support::{TempDir, mailbox_key, opaque_raw, register_contact, stored_ids};
+use relay_support::{TempDir, free_port, mailbox_key, opaque_raw, register_contact, stored_ids};
 
 /// A relay process on a database.
 struct Relay {
@@ -30,11 +30,7 @@ struct Relay {
 impl Relay {
     fn start(store: &str) -> Self {
         let dir = TempDir::new("pg-fault");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_missive"))
             .args(["relay", "--store", store, "--data-dir"])
             .arg(dir.path())

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 use super::Client;
 use super::access::GroupAccess;
 use super::outbox::Queued;
-use super::records::{Directory, Record};
+use super::records::{Directory, Record, decode, encode};
 use super::seen::{CHUNKS, Seen};
 use super::state::{
     ClientState, ConnectionState, ContactState, StoredSecret, connection_state, contact_state,
@@ -74,19 +74,6 @@ struct SeenRecord {
     ids: Vec<EnvelopeId>,
 }
 
-fn encode<T: Serialize>(value: &T) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::new());
-    crate::wire::encode_into(value, &mut out);
-    out
-}
-
-fn decode<T: Serialize + serde::de::DeserializeOwned>(
-    bytes: &[u8],
-    what: &'static str,
-) -> Result<T, StoreError> {
-    crate::wire::decode_body(bytes, what).map_err(StoreError::Corrupt)
-}
-
 type Change = (Record, Option<Zeroizing<Vec<u8>>>);
 
 impl Client {
@@ -103,8 +90,7 @@ impl Client {
         rng: &mut R,
         store: &mut dyn ClientStore,
     ) -> Result<(), StoreError> {
-        let current = self.saved.directory.as_ref();
-        let matches = match current {
+        let matches = match &self.saved.directory {
             Some(d) => d.head_matches(store)?,
             None => super::records::head_exists(store)?.then_some(false),
         };
@@ -120,15 +106,16 @@ impl Client {
             Some(true) => self.saved.resync,
             Some(false) => return Err(StoreError::Conflict),
         };
-        let changes = self.changes(whole);
-        let written_queue: BTreeSet<Record> = self.queued_records();
-        let Some(directory) = self.saved.directory.as_mut() else {
-            return Err(StoreError::Backend);
-        };
-        match directory.commit(rng, store, changes.0) {
+        let (changes, digests) = self.changes(whole);
+        let queued = self.queued_records();
+        let directory = self
+            .saved
+            .directory
+            .get_or_insert_with(|| Directory::new(rng, 0));
+        match directory.commit(rng, store, changes) {
             Ok(written) => {
-                self.saved.digests = changes.1;
-                self.saved.queued = written_queue;
+                self.saved.digests = digests;
+                self.saved.queued = queued;
                 self.saved.resync = false;
                 self.saved.last_written = written;
                 Ok(())
@@ -191,7 +178,7 @@ impl Client {
         }
         let mut changes = Vec::new();
         let mut digests = BTreeMap::new();
-        let core = self.state(false).to_wire();
+        let core = Zeroizing::new(self.state(false).to_wire());
         let fanout = self.fanout.to_bytes();
         for (record, bytes) in [(Record::Core, &core[..]), (Record::FanOut, &fanout[..])] {
             let digest: [u8; 32] = Sha256::digest(bytes).into();
@@ -200,7 +187,6 @@ impl Client {
             }
             digests.insert(record, digest);
         }
-        drop(Zeroizing::new(core));
         let mut peers = self.contacts.take_touched();
         peers.extend(self.profiles.take_touched());
         peers.extend(self.connections.take_touched());

@@ -5,7 +5,7 @@
 //! plus one leaf, one node and the head for each, and a record dropped, swapped or replayed
 //! from an older save is refused when read.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rand::CryptoRng;
 use serde::{Deserialize, Serialize};
@@ -155,14 +155,16 @@ fn corrupt(what: &'static str) -> StoreError {
     StoreError::Corrupt(DecodeError::Invalid { what })
 }
 
-fn decode<T: Serialize + serde::de::DeserializeOwned>(
+/// A record's plaintext as decoded strictly; what does not decode is corrupt.
+pub(super) fn decode<T: Serialize + serde::de::DeserializeOwned>(
     bytes: &[u8],
     what: &'static str,
 ) -> Result<T, StoreError> {
     crate::wire::decode_body(bytes, what).map_err(StoreError::Corrupt)
 }
 
-fn encode<T: Serialize>(value: &T) -> Zeroizing<Vec<u8>> {
+/// A record's plaintext, wiped on drop.
+pub(super) fn encode<T: Serialize>(value: &T) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::new());
     crate::wire::encode_into(value, &mut out);
     out
@@ -254,35 +256,37 @@ impl Directory {
                 }
             }
         }
-        let mut leaves = self.leaves.clone();
-        let mut nodes = self.nodes.clone();
-        let mut touched_nodes = BTreeSet::new();
+        // The leaf versions of each node a touched leaf is under, staged until the commit.
+        let mut staged: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
         for (leaf, entries) in &touched {
             let record = Record::Leaf(*leaf as u16);
             let row = key.row(&record);
+            let node = leaf / FANOUT;
+            let versions = staged
+                .entry(node)
+                .or_insert_with(|| self.leaves[node * FANOUT..(node + 1) * FANOUT].to_vec());
             if entries.is_empty() {
-                leaves[*leaf] = 0;
+                versions[leaf % FANOUT] = 0;
                 rows.push((row, None));
             } else {
-                leaves[*leaf] = generation;
+                versions[leaf % FANOUT] = generation;
                 let state = LeafState {
                     records: entries.iter().map(|(r, v)| (*r, *v)).collect(),
                 };
                 let sealed = key.seal(rng, &record, generation, &encode(&state));
                 rows.push((row, Some(sealed)));
             }
-            touched_nodes.insert(leaf / FANOUT);
         }
-        for node in touched_nodes {
-            let record = Record::Node(node as u8);
+        let mut nodes = self.nodes.clone();
+        for (node, versions) in &staged {
+            let record = Record::Node(*node as u8);
             let row = key.row(&record);
-            let versions = &leaves[node * FANOUT..(node + 1) * FANOUT];
             if versions.iter().all(|&v| v == 0) {
-                nodes[node] = 0;
+                nodes[*node] = 0;
                 rows.push((row, None));
             } else {
-                nodes[node] = generation;
-                let sealed = key.seal(rng, &record, generation, &encode(&versions.to_vec()));
+                nodes[*node] = generation;
+                let sealed = key.seal(rng, &record, generation, &encode(versions));
                 rows.push((row, Some(sealed)));
             }
         }
@@ -303,8 +307,10 @@ impl Directory {
         for (leaf, entries) in touched {
             self.entries[leaf] = entries;
         }
+        for (node, versions) in staged {
+            self.leaves[node * FANOUT..(node + 1) * FANOUT].copy_from_slice(&versions);
+        }
         self.nodes = nodes;
-        self.leaves = leaves;
         self.generation = generation;
         Ok(written)
     }

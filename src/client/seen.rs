@@ -11,7 +11,6 @@ pub(super) const CHUNK: u64 = 64;
 /// Chunks kept: the window holds between `(CHUNKS - 1) * CHUNK` and `CHUNKS * CHUNK` ids.
 pub(super) const CHUNKS: u64 = super::MAX_SEEN as u64 / CHUNK;
 
-#[derive(Default)]
 pub(super) struct Seen {
     /// Each id and the count it was remembered at.
     ids: HashMap<EnvelopeId, u64>,
@@ -23,15 +22,23 @@ pub(super) struct Seen {
     touched: BTreeSet<u8>,
 }
 
+impl Default for Seen {
+    fn default() -> Self {
+        Self {
+            ids: HashMap::new(),
+            chunks: (0..CHUNKS).map(|c| (c * CHUNK, Vec::new())).collect(),
+            count: 0,
+            touched: BTreeSet::new(),
+        }
+    }
+}
+
 impl Seen {
     pub(super) fn contains(&self, id: &EnvelopeId) -> bool {
         self.ids.contains_key(id)
     }
 
     pub(super) fn remember(&mut self, id: EnvelopeId) {
-        if self.chunks.is_empty() {
-            self.chunks = (0..CHUNKS).map(|c| (c * CHUNK, Vec::new())).collect();
-        }
         let at = self.count;
         let c = ((at / CHUNK) % CHUNKS) as usize;
         let Some((base, ids)) = self.chunks.get_mut(c) else {
@@ -77,10 +84,7 @@ impl Seen {
 
     /// Restores saved chunks; `None` if one is not where its base puts it, or too long.
     pub(super) fn from_chunks(saved: Vec<(u8, u64, Vec<EnvelopeId>)>) -> Option<Self> {
-        let mut seen = Self {
-            chunks: (0..CHUNKS).map(|c| (c * CHUNK, Vec::new())).collect(),
-            ..Self::default()
-        };
+        let mut seen = Self::default();
         for (c, base, ids) in saved {
             let fits = base.is_multiple_of(CHUNK) && (base / CHUNK) % CHUNKS == u64::from(c);
             if !fits || ids.is_empty() || ids.len() as u64 > CHUNK {

@@ -163,7 +163,11 @@ impl Client {
             direct: BTreeMap::new(),
             groups: BTreeSet::new(),
             opened: BTreeSet::new(),
-            access: self.access.without_members(),
+            access: if whole {
+                self.access.clone()
+            } else {
+                self.access.without_members()
+            },
             fanout: Vec::new(),
             granted: BTreeSet::new(),
             seen: Vec::new(),
@@ -197,7 +201,6 @@ impl Client {
         state.direct = self.direct.iter().map(|(m, c)| (*m, *c)).collect();
         state.groups = self.groups.iter().copied().collect();
         state.opened = self.opened.iter().copied().collect();
-        state.access = self.access.clone();
         state.fanout = plain(self.fanout.to_bytes());
         state.granted = self.granted.iter().copied().collect();
         state.seen = self.seen.in_order();

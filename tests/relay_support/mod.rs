@@ -255,6 +255,15 @@ pub fn register_contact(base: &str, key: &MailboxKey) -> AccessKey {
     contact
 }
 
+/// A loopback port nothing listens on (for a relay process to bind).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn mailboxes(n: usize) -> Vec<MailboxId> {
     (0..n).map(|_| *mailbox_key().id()).collect()
 }
