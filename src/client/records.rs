@@ -23,6 +23,8 @@ const FANOUT: usize = 64;
 const LEAVES: usize = FANOUT * FANOUT;
 const AAD_DOMAIN: &[u8] = b"missive/v1/record";
 const HEAD_ROW: RowKey = [0; 16];
+/// Loads tried while other writers keep replacing the head.
+const MAX_LOADS: u32 = 16;
 
 /// A record's name. Its postcard encoding is what row keys and seals bind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -175,6 +177,9 @@ pub(super) type Plaintexts = BTreeMap<Record, Zeroizing<Vec<u8>>>;
 
 /// Which records exist and at which version: the whole directory, in memory.
 pub(super) struct Directory {
+    /// The head as stored when this directory last read or wrote it (`None`: not yet): the
+    /// store commits only while its head is still this one.
+    head: Option<Vec<u8>>,
     state: [u8; 16],
     generation: u64,
     /// Each node's version (0: all its leaves empty, never stored).
@@ -196,6 +201,7 @@ impl Directory {
         let mut state = [0u8; 16];
         rng.fill_bytes(&mut state);
         Self {
+            head: None,
             state,
             generation,
             nodes: vec![0; FANOUT],
@@ -214,14 +220,11 @@ impl Directory {
         self.entries.iter().flat_map(|e| e.keys().copied())
     }
 
-    /// Whether the store's head is the one this directory last wrote (`None`: no state yet).
+    /// Whether the store's head is the one this directory last wrote or read (`None`: the
+    /// store holds no state).
     pub(super) fn head_matches(&self, store: &dyn ClientStore) -> Result<Option<bool>, StoreError> {
-        let Some(head) = read_head(store)? else {
-            return Ok(None);
-        };
-        Ok(Some(
-            head.state == self.state && head.generation == self.generation,
-        ))
+        let stored = store.get(&HEAD_ROW)?;
+        Ok(stored.map(|stored| self.head.as_deref() == Some(&stored[..])))
     }
 
     /// Writes `changes` (a record's new contents, or `None` to delete it) in one atomic
@@ -295,15 +298,14 @@ impl Directory {
             generation,
             nodes: nodes.clone(),
         };
-        rows.push((
-            key.row(&Record::Head),
-            Some(key.seal(rng, &Record::Head, 0, &encode(&head))),
-        ));
+        let head = key.seal(rng, &Record::Head, 0, &encode(&head));
+        rows.push((HEAD_ROW, Some(head.clone())));
         let written = rows
             .iter()
             .map(|(_, v)| 16 + v.as_ref().map_or(0, Vec::len))
             .sum();
-        store.commit(&rows)?;
+        store.commit(&HEAD_ROW, self.head.as_deref(), &rows)?;
+        self.head = Some(head);
         for (leaf, entries) in touched {
             self.entries[leaf] = entries;
         }
@@ -317,8 +319,29 @@ impl Directory {
 
     /// Reads the directory and every record it lists, checking each against the version
     /// its parent gives. `None` when the store holds no state.
+    ///
+    /// The reads run inside [`ClientStore::consistent`]. A store that gives no snapshot may
+    /// let another writer commit among them, and then what was read does not fit together;
+    /// every commit replaces the head, so a load is kept only if the head is the same after
+    /// it as before, else it is read again, and [`StoreError::Conflict`] after 16 tries.
     pub(super) fn load(store: &dyn ClientStore) -> Result<Option<(Self, Plaintexts)>, StoreError> {
-        let Some(head) = read_head(store)? else {
+        for _ in 0..MAX_LOADS {
+            let mut attempt = None;
+            store.consistent(&mut || {
+                let before = store.get(&HEAD_ROW)?;
+                let loaded = Self::load_once(store);
+                attempt = (store.get(&HEAD_ROW)? == before).then_some(loaded);
+                Ok(())
+            })?;
+            if let Some(loaded) = attempt {
+                return loaded;
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    fn load_once(store: &dyn ClientStore) -> Result<Option<(Self, Plaintexts)>, StoreError> {
+        let Some((stored, head)) = read_head(store)? else {
             return Ok(None);
         };
         if head.nodes.len() != FANOUT {
@@ -326,6 +349,7 @@ impl Directory {
         }
         let key = store.key();
         let mut directory = Self {
+            head: Some(stored),
             state: head.state,
             generation: head.generation,
             nodes: head.nodes.clone(),
@@ -374,16 +398,16 @@ fn is_directory(record: &Record) -> bool {
 
 /// Whether the store holds a state (read without opening it).
 pub(super) fn head_exists(store: &dyn ClientStore) -> Result<bool, StoreError> {
-    Ok(store.get(&store.key().row(&Record::Head))?.is_some())
+    Ok(store.get(&HEAD_ROW)?.is_some())
 }
 
-fn read_head(store: &dyn ClientStore) -> Result<Option<HeadState>, StoreError> {
-    let key = store.key();
-    let Some(stored) = store.get(&key.row(&Record::Head))? else {
+/// The head as stored, and opened.
+fn read_head(store: &dyn ClientStore) -> Result<Option<(Vec<u8>, HeadState)>, StoreError> {
+    let Some(stored) = store.get(&HEAD_ROW)? else {
         return Ok(None);
     };
-    let plain = key.open(&Record::Head, 0, stored)?;
-    decode(&plain, "state head").map(Some)
+    let plain = store.key().open(&Record::Head, 0, stored.clone())?;
+    Ok(Some((stored, decode(&plain, "state head")?)))
 }
 
 /// A record at the version its parent lists: missing or any other version is refused.

@@ -59,10 +59,28 @@ pub trait ClientStore {
     fn key(&self) -> &StorageKey;
     /// The bytes filed under `row`, if any.
     fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Files each value under its row (`None` deletes the row), all or nothing: after a
-    /// crash, `get` sees every change of the last `commit` that returned `Ok` and none of a
-    /// commit that did not.
-    fn commit(&mut self, changes: &[(RowKey, Option<Vec<u8>>)]) -> Result<(), StoreError>;
+    /// Files each value under its row (`None` deletes the row), all or nothing, if and only if
+    /// row `check` holds exactly `expected` (`None`: no such row) when the commit takes
+    /// effect; else changes nothing and returns [`StoreError::Conflict`]. The check and the
+    /// writes are one atomic step, so of two writers that read the same state, one commits and
+    /// the other gets `Conflict`. After a crash, `get` sees every change of the last `commit`
+    /// that returned `Ok` and none of a commit that did not.
+    fn commit(
+        &mut self,
+        check: &RowKey,
+        expected: Option<&[u8]>,
+        changes: &[(RowKey, Option<Vec<u8>>)],
+    ) -> Result<(), StoreError>;
+    /// Runs `read`, whose `get`s must all see one state: no commit may land among them. The
+    /// default runs it as it is, for stores with one writer in one process; a store other
+    /// processes write to reads from a snapshot (`SqliteStore`: one read transaction).
+    fn consistent(
+        &self,
+        read: &mut dyn FnMut() -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        read()
+    }
+
     /// A whole state saved before records existed, decrypted, if the store holds one and no
     /// records yet. It is read once and converted; the next `commit` may delete it.
     fn legacy(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
@@ -117,7 +135,15 @@ impl ClientStore for MemoryStore {
         Ok(self.rows.get(row).cloned())
     }
 
-    fn commit(&mut self, changes: &[(RowKey, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+    fn commit(
+        &mut self,
+        check: &RowKey,
+        expected: Option<&[u8]>,
+        changes: &[(RowKey, Option<Vec<u8>>)],
+    ) -> Result<(), StoreError> {
+        if self.rows.get(check).map(Vec::as_slice) != expected {
+            return Err(StoreError::Conflict);
+        }
         for (row, value) in changes {
             match value {
                 Some(v) => self.rows.insert(*row, v.clone()),
@@ -134,6 +160,34 @@ impl core::fmt::Debug for MemoryStore {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_takes_effect_only_while_its_check_holds() {
+        let mut store = MemoryStore::default();
+        let (row, other) = ([1; 16], [2; 16]);
+        let put = |v: u8| vec![(other, Some(vec![v]))];
+        assert_eq!(
+            store.commit(&row, Some(&[0]), &put(1)),
+            Err(StoreError::Conflict)
+        );
+        assert_eq!(store.get(&other), Ok(None));
+        store.commit(&row, None, &[(row, Some(vec![7]))]).unwrap();
+        assert_eq!(store.commit(&row, None, &put(1)), Err(StoreError::Conflict));
+        assert_eq!(
+            store.commit(&row, Some(&[8]), &put(1)),
+            Err(StoreError::Conflict)
+        );
+        assert_eq!(store.get(&other), Ok(None));
+        store.commit(&row, Some(&[7]), &put(1)).unwrap();
+        assert_eq!(store.get(&other), Ok(Some(vec![1])));
+        store.commit(&row, Some(&[7]), &[(other, None)]).unwrap();
+        assert_eq!(store.get(&other), Ok(None));
+    }
+}
+
 #[cfg(feature = "sqlite-store")]
 pub use sqlite::SqliteStore;
 
@@ -141,7 +195,7 @@ pub use sqlite::SqliteStore;
 mod sqlite {
     use std::path::Path;
 
-    use rusqlite::{Connection, OptionalExtension, params};
+    use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
     use zeroize::Zeroizing;
 
     use super::{ClientStore, RowKey, StorageKey, StoreError};
@@ -167,7 +221,7 @@ mod sqlite {
         pub fn open(path: &Path, key: &[u8; 32]) -> Result<Self, StoreError> {
             let conn = Connection::open(path).map_err(backend)?;
             conn.execute_batch(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;
                  CREATE TABLE IF NOT EXISTS client_records (
                      row BLOB PRIMARY KEY,
                      value BLOB NOT NULL) WITHOUT ROWID",
@@ -192,8 +246,29 @@ mod sqlite {
                 .map_err(backend)
         }
 
-        fn commit(&mut self, changes: &[(RowKey, Option<Vec<u8>>)]) -> Result<(), StoreError> {
-            let tx = self.conn.transaction().map_err(backend)?;
+        fn commit(
+            &mut self,
+            check: &RowKey,
+            expected: Option<&[u8]>,
+            changes: &[(RowKey, Option<Vec<u8>>)],
+        ) -> Result<(), StoreError> {
+            // IMMEDIATE takes the write lock before the check is read: no other connection
+            // can commit between the check and the writes.
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let current: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT value FROM client_records WHERE row = ?1",
+                    [&check[..]],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            if current.as_deref() != expected {
+                return Err(StoreError::Conflict);
+            }
             {
                 let mut put = tx
                     .prepare_cached(
@@ -215,6 +290,17 @@ mod sqlite {
             tx.execute_batch("DROP TABLE IF EXISTS client_state")
                 .map_err(backend)?;
             tx.commit().map_err(backend)
+        }
+
+        fn consistent(
+            &self,
+            read: &mut dyn FnMut() -> Result<(), StoreError>,
+        ) -> Result<(), StoreError> {
+            // In WAL mode a read transaction sees one snapshot from its first read on.
+            self.conn.execute_batch("BEGIN DEFERRED").map_err(backend)?;
+            let result = read();
+            self.conn.execute_batch("COMMIT").map_err(backend)?;
+            result
         }
 
         fn legacy(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {

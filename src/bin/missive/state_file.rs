@@ -346,9 +346,19 @@ impl ClientStore for StateFile {
 
     /// Writes the whole file again (a new file, then renamed over the old): a command-line
     /// user's state is small, and the file stays one sealed unit.
-    fn commit(&mut self, changes: &[(RowKey, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+    fn commit(
+        &mut self,
+        check: &RowKey,
+        expected: Option<&[u8]>,
+        changes: &[(RowKey, Option<Vec<u8>>)],
+    ) -> Result<(), StoreError> {
         if self.lock.is_none() {
             return Err(StoreError::Backend);
+        }
+        // The lock keeps other commands out; this catches a client loaded before another
+        // save of this file.
+        if self.rows.get(check).map(|v| v.as_slice()) != expected {
+            return Err(StoreError::Conflict);
         }
         let mut rows = self.rows.clone();
         for (row, value) in changes {
