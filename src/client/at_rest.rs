@@ -90,9 +90,11 @@ impl Client {
         rng: &mut R,
         store: &mut dyn ClientStore,
     ) -> Result<(), StoreError> {
+        // A client that never saved writes a new state; the commit refuses it if the store
+        // holds one already.
         let matches = match &self.saved.directory {
             Some(d) => d.head_matches(store)?,
-            None => super::records::head_exists(store)?.then_some(false),
+            None => None,
         };
         let whole = match matches {
             None => {

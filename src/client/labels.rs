@@ -67,9 +67,63 @@ impl LabelIndex {
         }
     }
 
+    /// How many labels `id` has listed (one per chain it reads).
+    #[cfg(test)]
+    fn listed(&self, id: &ConversationId) -> usize {
+        self.by_conversation.get(id).map_or(0, Vec::len)
+    }
+
     /// The labels indexed, for tests that compare with an index built from scratch.
     #[cfg(test)]
     pub(super) fn entries(&self) -> std::collections::BTreeMap<[u8; 8], ConversationId> {
         self.by_label.iter().map(|(l, c)| (*l, *c)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Identity;
+    use crate::conversation::{Member, Role};
+    use crate::envelope::MailboxId;
+
+    /// Bob's side of a conversation Alice opened, and Alice's, to send from.
+    fn pair() -> (Conversation, Conversation) {
+        let mut rng = rand::rng();
+        let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+        let a = Member::new(MailboxId([1; 16]), Role::Admin, *alice.public());
+        let b = Member::new(MailboxId([2; 16]), Role::Member, *bob.public());
+        let (at_alice, handoffs) = Conversation::create(&mut rng, a, vec![b]).unwrap();
+        let at_bob = Conversation::join(b.id, a.id, &handoffs[0].1.to_bytes()).unwrap();
+        (at_bob, at_alice)
+    }
+
+    #[test]
+    fn the_index_finds_the_next_label_and_forgets_what_moved_or_went() {
+        let (mut at_bob, mut at_alice) = pair();
+        let id = at_bob.id();
+        let mut index = LabelIndex::default();
+        index.refresh(id, Some(&at_bob));
+        let first = at_bob.next_labels().next().unwrap();
+        assert_eq!(index.get(&first), Some(id));
+
+        let message = at_alice.encrypt(b"one").unwrap();
+        let opened = at_bob.open(&message).unwrap();
+        let (_, before, after) = at_bob.commit_moving(opened);
+        assert_eq!(before, Some(first));
+        index.moved(id, before, after);
+        let second = after.unwrap();
+        assert_eq!((index.get(&first), index.get(&second)), (None, Some(id)));
+        assert_eq!(
+            index.listed(&id),
+            1,
+            "the label it moved from is no longer listed"
+        );
+
+        // Refreshing replaces what the conversation had; refreshing it away removes it all.
+        index.refresh(id, Some(&at_bob));
+        assert_eq!(index.entries().len(), 1);
+        index.refresh(id, None);
+        assert!(index.entries().is_empty() && index.get(&second).is_none());
     }
 }

@@ -396,11 +396,6 @@ fn is_directory(record: &Record) -> bool {
     matches!(record, Record::Head | Record::Node(_) | Record::Leaf(_))
 }
 
-/// Whether the store holds a state (read without opening it).
-pub(super) fn head_exists(store: &dyn ClientStore) -> Result<bool, StoreError> {
-    Ok(store.get(&HEAD_ROW)?.is_some())
-}
-
 /// The head as stored, and opened.
 fn read_head(store: &dyn ClientStore) -> Result<Option<(Vec<u8>, HeadState)>, StoreError> {
     let Some(stored) = store.get(&HEAD_ROW)? else {
@@ -419,4 +414,129 @@ fn read(
     let key = store.key();
     let stored = store.get(&key.row(record))?.ok_or(StoreError::Missing)?;
     key.open(record, version, stored)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A record files under the leaf its row's first two bytes name, modulo 4,096 (§9.6.1).
+    #[test]
+    fn leaves_are_the_first_two_bytes_of_the_row_modulo_4096() {
+        let row = |a: u8, b: u8| {
+            let mut r = [0u8; 16];
+            (r[0], r[1]) = (a, b);
+            r
+        };
+        assert_eq!(leaf_of(&row(0x0f, 0xff)), 4095);
+        assert_eq!(leaf_of(&row(0x10, 0x00)), 0);
+        assert_eq!(leaf_of(&row(0xff, 0xfe)), 4094);
+        assert_eq!((FANOUT, LEAVES), (64, 4096));
+    }
+
+    /// A store holding only a directory written by hand: a head listing one node, the node
+    /// listing one leaf at index `leaf`, and that leaf holding `records`, all at version 1.
+    fn directory_of(
+        key: &StorageKey,
+        leaf: usize,
+        node: Vec<u64>,
+        records: Vec<(Record, u64)>,
+    ) -> crate::client::MemoryStore {
+        let mut store = crate::client::MemoryStore::new(key.clone());
+        let mut nodes = vec![0; FANOUT];
+        nodes[leaf / FANOUT] = 1;
+        let head = HeadState {
+            state: [0; 16],
+            generation: 1,
+            nodes,
+        };
+        let rng = &mut rand::rng();
+        let rows = store.rows_mut();
+        let node_record = Record::Node((leaf / FANOUT) as u8);
+        let leaf_record = Record::Leaf(leaf as u16);
+        rows.insert(HEAD_ROW, key.seal(rng, &Record::Head, 0, &encode(&head)));
+        let sealed = key.seal(rng, &node_record, 1, &encode(&node));
+        rows.insert(key.row(&node_record), sealed);
+        let sealed = key.seal(rng, &leaf_record, 1, &encode(&LeafState { records }));
+        rows.insert(key.row(&leaf_record), sealed);
+        store
+    }
+
+    /// Two peers' records that file under the same leaf, and that leaf.
+    fn two_in_one_leaf(key: &StorageKey) -> (Record, Record, usize) {
+        let peer = |i: u32| {
+            let mut m = [0u8; 16];
+            m[..4].copy_from_slice(&i.to_be_bytes());
+            Record::Peer(MailboxId(m))
+        };
+        let first = peer(0);
+        let leaf = leaf_of(&key.row(&first));
+        let second = (1..)
+            .map(peer)
+            .find(|r| leaf_of(&key.row(r)) == leaf)
+            .unwrap_or(first);
+        (first.min(second), first.max(second), leaf)
+    }
+
+    fn refusal(store: &crate::client::MemoryStore) -> Option<StoreError> {
+        Directory::load(store).err()
+    }
+
+    /// What only a writer holding the key could store, but a wrong implementation might: a
+    /// directory that is not in its one shape is corrupt, whatever its seals say.
+    #[test]
+    fn a_directory_out_of_shape_is_refused() {
+        let key = StorageKey::new(&[1; 32]);
+        let (a, b, leaf) = two_in_one_leaf(&key);
+        assert_ne!(a, b);
+        let mut node = vec![0; FANOUT];
+        node[leaf % FANOUT] = 1;
+        let leaf_error = Some(corrupt("state leaf"));
+        let node_error = Some(corrupt("state node"));
+        // In shape, the records it lists are read (and missing here).
+        let good = directory_of(&key, leaf, node.clone(), vec![(a, 1), (b, 1)]);
+        assert_eq!(refusal(&good), Some(StoreError::Missing));
+        for records in [
+            vec![],
+            vec![(b, 1), (a, 1)],
+            vec![(a, 1), (a, 1)],
+            vec![(a, 2)],
+        ] {
+            let store = directory_of(&key, leaf, node.clone(), records);
+            assert_eq!(refusal(&store), leaf_error);
+        }
+        // An entry filed under another leaf, and a directory record listed as a record.
+        let elsewhere = (0..=u8::MAX)
+            .map(Record::Seen)
+            .find(|r| leaf_of(&key.row(r)) != leaf)
+            .unwrap();
+        let store = directory_of(&key, leaf, node.clone(), vec![(elsewhere, 1)]);
+        assert_eq!(refusal(&store), leaf_error);
+        let directory_record = (0..=u16::MAX)
+            .map(Record::Leaf)
+            .chain((0u8..=255).map(Record::Node))
+            .find(|r| leaf_of(&key.row(r)) == leaf);
+        let store = directory_of(
+            &key,
+            leaf,
+            node.clone(),
+            vec![(directory_record.unwrap(), 1)],
+        );
+        assert_eq!(refusal(&store), leaf_error);
+        // A node of the wrong length, listing a version above its own, or listing nothing.
+        let mut later = node.clone();
+        later[(leaf + 1) % FANOUT] = 2;
+        for bad in [node[..FANOUT - 1].to_vec(), later, vec![0; FANOUT]] {
+            let store = directory_of(&key, leaf, bad, vec![(a, 1)]);
+            assert_eq!(refusal(&store), node_error);
+        }
+    }
+
+    #[test]
+    fn a_storage_key_shows_nothing_of_itself() {
+        let key = StorageKey::new(&[0xab; 32]);
+        assert_eq!(format!("{key:?}"), "StorageKey(..)");
+    }
 }
