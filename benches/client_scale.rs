@@ -73,7 +73,7 @@ fn build(n: usize) -> Built {
     let mut first = None;
     for i in 0..n {
         let mut peer = Client::new(rng, format!("member{i}").as_bytes());
-        peer.set_contact_profile(me_id, OPEN);
+        peer.set_contact_profile(me_id, OPEN).unwrap();
         peer.add_contact(rng, b"recruiter", &response).unwrap();
         let text = Content::text("Hello, about the role");
         let out = saved(peer.send(rng, &me_id, &text, NOW).unwrap());

@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut chloe = member(&mut platform, "chloe", open);
     let chloe_id = look_up(&mut ana, &mut chloe)?;
     // The app learns Chloe's public profile from the platform.
-    ana.set_contact_profile(chloe_id, open);
+    ana.set_contact_profile(chloe_id, open)?;
     let hello = Content::text("Hi Chloe, I admire your work on payments.");
     deliver(
         &mut chloe,

@@ -176,7 +176,45 @@ pub enum Error {
     Usage(UsageError),
     /// A product rule forbids it.
     Policy(PolicyError),
+    /// The client's store failed while loading a record this step needed.
+    Store(StoreError),
 }
+
+/// Why a store failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The storage itself failed (I/O, disk full, locked).
+    Backend,
+    /// A stored record did not decrypt under the key given at the version the state lists for
+    /// it: wrong key, tampered, swapped with another record, or replayed from an older save.
+    Tampered,
+    /// A record the state lists is not in the store (deleted, or a write was lost).
+    Missing,
+    /// The store holds another state, or a later save of this one, than the one this client
+    /// last saved there: load it again from the store.
+    Conflict,
+    /// The stored state decrypted but does not decode.
+    Corrupt(DecodeError),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Backend => f.write_str("client store backend failed"),
+            Self::Tampered => f.write_str(
+                "a stored client record does not authenticate under this key at its version",
+            ),
+            Self::Missing => f.write_str("a client record the state lists is missing"),
+            Self::Conflict => {
+                f.write_str("the store holds another or a later state than this client saved")
+            }
+            Self::Corrupt(e) => write!(f, "stored client state is corrupt: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -265,6 +303,7 @@ impl fmt::Display for Error {
             Self::Crypto(e) => e.fmt(f),
             Self::Usage(e) => e.fmt(f),
             Self::Policy(e) => e.fmt(f),
+            Self::Store(e) => e.fmt(f),
         }
     }
 }
@@ -289,6 +328,11 @@ impl From<DecodeError> for Error {
 impl From<CryptoError> for Error {
     fn from(e: CryptoError) -> Self {
         Self::Crypto(e)
+    }
+}
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
     }
 }
 impl From<UsageError> for Error {

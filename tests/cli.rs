@@ -551,7 +551,7 @@ fn state_files_are_sealed_and_a_damaged_one_is_refused() {
 
     // A state saved in the clear by an earlier version is refused until `seal` seals it.
     let carol = missive::client::Client::new(&mut rand::rng(), b"carol");
-    let clear = carol.to_bytes();
+    let clear = carol.to_bytes().unwrap();
     std::fs::write(dir.join("c.state"), &clear[..]).unwrap();
     refused(
         &attempt(&dir, &["whoami", "--state", "c.state"], ""),

@@ -75,6 +75,15 @@ fn the_sqlite_store_is_encrypted_durable_and_keyed() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The client in `store`, loaded (lazily) and every record of it read and authenticated.
+fn checked(store: &MemoryStore) -> Result<Option<Client>, StoreError> {
+    let client = Client::load_from(store)?;
+    if let Some(c) = &client {
+        c.check_store()?;
+    }
+    Ok(client)
+}
+
 /// Ana with `n` contacts, saved to a memory store, and her first contact's mailbox.
 fn saved_with_contacts(n: usize) -> (Client, Client, MemoryStore, MailboxId) {
     let (mut ana, mut ben) = pair();
@@ -111,7 +120,7 @@ fn every_changed_row_replayed_from_an_older_save_is_refused() {
         replayed.insert(row, before[&row].clone());
         *store.rows_mut() = replayed;
         assert_eq!(
-            Client::load_from(&store).err(),
+            checked(&store).err(),
             Some(StoreError::Tampered),
             "one row put back as an older save wrote it"
         );
@@ -134,7 +143,7 @@ fn a_record_swapped_altered_or_dropped_is_refused() {
         let mut swapped = rows.clone();
         swapped.insert(*row, rows[&other].clone());
         *store.rows_mut() = swapped;
-        let refused = Client::load_from(&store).err();
+        let refused = checked(&store).err();
         assert_eq!(refused, Some(StoreError::Tampered), "row {i} swapped");
 
         let mut altered = rows.clone();
@@ -142,12 +151,12 @@ fn a_record_swapped_altered_or_dropped_is_refused() {
         let last = value.len() - 1;
         value[last] ^= 1;
         *store.rows_mut() = altered;
-        assert_eq!(Client::load_from(&store).err(), Some(StoreError::Tampered));
+        assert_eq!(checked(&store).err(), Some(StoreError::Tampered));
 
         let mut dropped = rows.clone();
         dropped.remove(row);
         *store.rows_mut() = dropped;
-        match Client::load_from(&store) {
+        match checked(&store) {
             Err(StoreError::Missing) => {}
             // Without its head (the all-zero row) the store holds no state at all.
             Ok(None) => assert_eq!(*row, [0u8; 16], "row {i} dropped reads as no state"),
@@ -187,7 +196,7 @@ fn a_save_after_one_message_writes_only_what_it_changed() {
     assert!(ana.last_save_bytes() < 8 * 1024);
     assert_eq!(texts(&deliver(&mut ben, &out)), ["back"]);
     let loaded = Client::load_from(&store).unwrap().unwrap();
-    assert!(*loaded.to_bytes() == *ana.to_bytes());
+    assert!(*loaded.to_bytes().unwrap() == *ana.to_bytes().unwrap());
 }
 
 #[test]
@@ -267,7 +276,7 @@ fn a_send_hands_out_nothing_until_its_state_is_saved() {
         .unwrap();
     // What the store holds is exactly the state after the send.
     let loaded = Client::load_from(&store).unwrap().unwrap();
-    assert!(*loaded.to_bytes() == *ana.to_bytes());
+    assert!(*loaded.to_bytes().unwrap() == *ana.to_bytes().unwrap());
     assert_eq!(texts(&deliver(&mut ben, &out)), ["kept"]);
     // A save that fails part way leaves the next one to write everything again, and to
     // delete what went meanwhile (the outbox entries the relay took).
@@ -283,10 +292,10 @@ fn a_send_hands_out_nothing_until_its_state_is_saved() {
     assert!(ana.save_to(&mut rand::rng(), &mut store).is_err());
     ana.save_to(&mut rand::rng(), &mut store).unwrap();
     let loaded = Client::load_from(&store).unwrap().unwrap();
-    assert!(*loaded.to_bytes() == *ana.to_bytes());
+    assert!(*loaded.to_bytes().unwrap() == *ana.to_bytes().unwrap());
     // Nothing is left behind: the store has the rows a fresh save of this state writes.
     let mut fresh = MemoryStore::new(store.inner.key().clone());
-    Client::from_bytes(&ana.to_bytes())
+    Client::from_bytes(&ana.to_bytes().unwrap())
         .unwrap()
         .save_to(&mut rand::rng(), &mut fresh)
         .unwrap();
@@ -343,7 +352,9 @@ fn crash_child() {
             tier: missive::platform::Tier::PremiumCareer,
             open_profile: i % 2 == 0,
         };
-        client.set_contact_profile(MailboxId(member), profile);
+        client
+            .set_contact_profile(MailboxId(member), profile)
+            .unwrap();
         client.save_to(&mut rand::rng(), &mut store).unwrap();
         writeln!(out, "saved {}", client.generation()).unwrap();
         out.flush().unwrap();
@@ -412,7 +423,7 @@ fn a_state_saved_whole_by_an_earlier_version_is_converted_once() {
     let key = [5u8; 32];
     let (mut ana, mut ben) = pair();
     let ben_id = connect(&mut ana, &mut ben);
-    let whole = ana.to_bytes();
+    let whole = ana.to_bytes().unwrap();
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
@@ -430,7 +441,7 @@ fn a_state_saved_whole_by_an_earlier_version_is_converted_once() {
     }
     let mut store = SqliteStore::open(&path, &key).unwrap();
     let mut loaded = Client::load_from(&store).unwrap().unwrap();
-    assert!(*loaded.to_bytes() == *whole);
+    assert!(*loaded.to_bytes().unwrap() == *whole);
     loaded.save_to(&mut rand::rng(), &mut store).unwrap();
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -445,7 +456,7 @@ fn a_state_saved_whole_by_an_earlier_version_is_converted_once() {
     drop(conn);
     let store = SqliteStore::open(&path, &key).unwrap();
     let mut again = Client::load_from(&store).unwrap().unwrap();
-    assert!(*again.to_bytes() == *whole);
+    assert!(*again.to_bytes().unwrap() == *whole);
     let out = again
         .send(&mut rand::rng(), &ben_id, &Content::text("migrated"), NOW)
         .saved()
@@ -488,10 +499,12 @@ fn concurrent_writers_on_one_store_lose_no_save() {
                     for i in 0..60u64 {
                         let mut member = [w; 16];
                         member[8..].copy_from_slice(&i.to_be_bytes());
-                        client.set_contact_profile(
-                            MailboxId(member),
-                            missive::platform::Profile::FREE,
-                        );
+                        client
+                            .set_contact_profile(
+                                MailboxId(member),
+                                missive::platform::Profile::FREE,
+                            )
+                            .unwrap();
                         match client.save_to(&mut rand::rng(), &mut store) {
                             Ok(()) => saved += 1,
                             Err(StoreError::Conflict) => {

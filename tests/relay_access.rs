@@ -511,7 +511,7 @@ fn premium_to_premium_needs_a_premium_token_and_a_premium_recipient() {
     let chloe = net.join("chloe", OPEN, false);
     let dan = net.join("dan", Profile::FREE, false);
     let chloe_id = net.lookup(&mut ben, &chloe);
-    ben.set_contact_profile(chloe_id, OPEN);
+    ben.set_contact_profile(chloe_id, OPEN).unwrap();
     let out = ben
         .send_inmail(
             &mut rand::rng(),
@@ -527,7 +527,7 @@ fn premium_to_premium_needs_a_premium_token_and_a_premium_recipient() {
     // A premium token is no credit: to a free member the relay refuses it, even when a
     // modified client claims Dan is premium.
     let dan_id = net.lookup(&mut ben, &dan);
-    ben.set_contact_profile(dan_id, OPEN);
+    ben.set_contact_profile(dan_id, OPEN).unwrap();
     let out = ben
         .send_inmail(&mut rand::rng(), &dan_id, &Content::text("hi"), now())
         .saved()
@@ -555,7 +555,7 @@ fn open_profile_takes_deliveries_without_credentials_under_a_rate_limit() {
         false,
     );
     let chloe_id = net.lookup(&mut ana, &chloe);
-    ana.set_contact_profile(chloe_id, OPEN);
+    ana.set_contact_profile(chloe_id, OPEN).unwrap();
     let out = ana
         .send(
             &mut rand::rng(),

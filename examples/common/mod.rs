@@ -138,7 +138,7 @@ pub(crate) fn connect(a: &mut Client, b: &mut Client) -> Result<MailboxId, Faile
 /// One line for a person to read.
 pub(crate) fn describe(client: &Client, event: &Event) -> String {
     let who = |m: &MailboxId| {
-        client.contact(m).map_or_else(
+        client.contact(m).ok().flatten().map_or_else(
             || "someone".to_string(),
             |c| String::from_utf8_lossy(&c.user).into_owned(),
         )

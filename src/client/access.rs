@@ -106,6 +106,24 @@ impl AccessState {
         }
     }
 
+    /// Everything in memory, as a whole state to be filled with the records not loaded.
+    pub(super) fn in_memory(&self) -> Self {
+        Self {
+            holders: self.holders.resident().copied().collect(),
+            peers: self
+                .peers
+                .resident()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+            groups: self
+                .groups
+                .resident()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+            ..self.without_members()
+        }
+    }
+
     pub(super) fn new<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         Self {
             contact: AccessKey::generate(rng),
@@ -145,7 +163,8 @@ impl Client {
         if self.access.rotate {
             self.access.contact = AccessKey::generate(rng);
             self.access.rotate = false;
-            let holders: Vec<MailboxId> = self.access.holders.iter().copied().collect();
+            self.load_all_peers()?;
+            let holders: Vec<MailboxId> = self.access.holders.resident().copied().collect();
             for holder in holders {
                 // A holder we cannot reach (we hold no key of theirs) learns the new key the
                 // next time we write to them.
@@ -156,7 +175,7 @@ impl Client {
                 }
             }
         }
-        let desired = self.desired_registration();
+        let desired = self.desired_registration()?;
         let update = self.registration_change(&desired);
         self.access.registered = desired;
         let sync = AccessSync {
@@ -172,16 +191,19 @@ impl Client {
         self.access.registered = Registered::default();
     }
 
-    fn desired_registration(&self) -> Registered {
-        let mut keys: Vec<AccessKey> = self
-            .access
-            .groups
+    fn desired_registration(&mut self) -> Result<Registered, Error> {
+        let ids = self.access_ids();
+        for id in &ids {
+            self.load_conversation(id)?;
+        }
+        let mut keys: Vec<AccessKey> = ids
             .iter()
-            .filter(|(id, _)| self.conversations.get(id).is_some_and(|c| !c.is_removed()))
-            .map(|(_, g)| AccessKey::for_group_member(&g.secret.0, self.mailbox_id()))
+            .filter(|id| self.conversations.get(id).is_some_and(|c| !c.is_removed()))
+            .filter_map(|id| self.access.groups.get(id))
+            .map(|g| AccessKey::for_group_member(&g.secret.0, self.mailbox_id()))
             .collect();
         keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-        Registered {
+        Ok(Registered {
             contact: Some(self.access.contact.clone()),
             keys,
             settings: Some(MailboxSettings {
@@ -189,7 +211,7 @@ impl Client {
                 sponsored: self.settings.sponsored_messages,
                 account: self.access.account.clone(),
             }),
-        }
+        })
     }
 
     fn registration_change(&self, desired: &Registered) -> AccessUpdate {
@@ -265,7 +287,10 @@ impl Client {
         {
             return Ok(Credential::Token(token));
         }
-        let lists: Vec<Vec<AccessKey>> = to.iter().map(|m| self.keys_for(m, within)).collect();
+        let mut lists: Vec<Vec<AccessKey>> = Vec::with_capacity(to.len());
+        for m in to {
+            lists.push(self.keys_for(m, within)?);
+        }
         if lists.iter().all(|l| !l.is_empty()) {
             let contacts_only = within.is_none_or(|id| !self.access.groups.contains_key(id))
                 && to.iter().zip(&lists).all(|(m, l)| {
@@ -290,7 +315,15 @@ impl Client {
 
     /// Up to [`MAX_TAGS`] keys `member` registered that we know: its keys for the group we
     /// send in, then its contact key, else its keys for any group we share.
-    fn keys_for(&self, member: &MailboxId, within: Option<&ConversationId>) -> Vec<AccessKey> {
+    fn keys_for(
+        &mut self,
+        member: &MailboxId,
+        within: Option<&ConversationId>,
+    ) -> Result<Vec<AccessKey>, Error> {
+        self.load_peer(member)?;
+        if let Some(id) = within {
+            self.load_conversation(id)?;
+        }
         let group_keys = |id: &ConversationId| {
             self.access
                 .groups
@@ -302,13 +335,19 @@ impl Client {
         if let Some(contact) = self.access.peers.get(member) {
             keys.push(contact.clone());
         }
-        if keys.is_empty()
-            && let Some(shared) = self.shared_group(member)
-        {
-            keys = group_keys(&shared);
+        if keys.is_empty() {
+            self.load_groups()?;
+            if let Some(shared) = self.shared_group(member) {
+                keys = self
+                    .access
+                    .groups
+                    .get(&shared)
+                    .map(|g| g.keys(member))
+                    .unwrap_or_default();
+            }
         }
         keys.truncate(MAX_TAGS);
-        keys
+        Ok(keys)
     }
 
     /// A new epoch's access secret from the group's admin (or our own, as admin).

@@ -9,6 +9,13 @@
 //! | `Conversation(c)` | conversation `c`'s state, whether it is a group, opened, its access |
 //! | `Seen(i)` | chunk `i` of the seen envelope ids |
 //! | `Pending(n)`, `Outbox(n)` | one waiting delivery, one queued submission |
+//! | `Labels(b)` | bucket `b` of the label index |
+//! | `Catalog` | the groups, the conversations with group access, the waiting and queued numbers |
+//!
+//! A client loaded from a store that hands out a reader holds at start only what every step
+//! needs (`Core`, `FanOut`, `Catalog`, `Seen`, `Pending`, `Outbox`), and loads a member's,
+//! a conversation's or a label bucket's record when a step first needs it, keeping at most
+//! [`CACHE`] of each kind that are as stored.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,28 +24,38 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::Client;
 use super::access::GroupAccess;
+use super::labels::{Bucket, LabelIndex, bucket_of};
 use super::outbox::Queued;
 use super::records::{Directory, Record, decode, encode};
 use super::seen::{CHUNKS, Seen};
 use super::state::{
-    ClientState, ConnectionState, ContactState, StoredSecret, connection_state, contact_state,
-    stored_sessions,
+    ClientState, ConnectionState, ContactState, StoredSecret, connection, connection_state,
+    contact_state, restore_conversation, restore_sessions, stored_sessions,
 };
-use super::store::{ClientStore, StoreError};
-use super::tracked::Queue;
+use super::store::{ClientStore, RecordReader, StoreError};
+use super::tracked::{Queue, TrackedMap, TrackedSet};
+use super::{Client, Contact};
 use crate::access::AccessKey;
-use crate::conversation::ConversationId;
+use crate::conversation::{Conversation, ConversationId};
 use crate::envelope::{EnvelopeId, MailboxId};
 use crate::error::DecodeError;
+use crate::error::Error;
 use crate::platform::Profile;
 use crate::wire::Wire;
+
+/// Records of each kind (members, sessions, conversations, label buckets) a lazily loaded
+/// client keeps in memory as stored; beyond it, they are dropped after a save.
+pub(super) const CACHE: usize = 1024;
 
 /// What the store holds, as this client last saved or loaded it.
 #[derive(Default)]
 pub(super) struct Saved {
     directory: Option<Directory>,
+    /// Reads the records not in memory: `None` when all are.
+    source: Option<Box<dyn RecordReader>>,
+    /// The conversations with group access as last saved: known without loading them.
+    access_ids: BTreeSet<ConversationId>,
     /// Digests of the records written whole at every save when they change.
     digests: BTreeMap<Record, [u8; 32]>,
     /// The waiting deliveries and outbox entries stored.
@@ -47,6 +64,73 @@ pub(super) struct Saved {
     resync: bool,
     /// Bytes the last save wrote.
     last_written: usize,
+    /// Records of a kind kept in memory as stored ([`CACHE`] unless set).
+    cache: Option<usize>,
+}
+
+impl Saved {
+    /// `record` as stored, through the reader; `Conflict` when another writer overtook this
+    /// client, so that what failed to read is not mistaken for tampering.
+    fn read(&mut self, record: &Record) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        let (Some(directory), Some(source)) = (&mut self.directory, &self.source) else {
+            return Err(StoreError::Missing);
+        };
+        directory.read(&**source, record).map_err(|e| {
+            if directory.overtaken(&**source) {
+                StoreError::Conflict
+            } else {
+                e
+            }
+        })
+    }
+
+    /// As [`Saved::read`], keeping nothing.
+    fn peek(&self, record: &Record) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        let (Some(directory), Some(source)) = (&self.directory, &self.source) else {
+            return Err(StoreError::Missing);
+        };
+        directory.peek(&**source, record).map_err(|e| {
+            if directory.overtaken(&**source) {
+                StoreError::Conflict
+            } else {
+                e
+            }
+        })
+    }
+
+    /// Label bucket `b` as stored, checked to hold only labels of its own.
+    fn bucket(&mut self, b: u16) -> Result<Option<Bucket>, StoreError> {
+        let Some(bytes) = self.read(&Record::Labels(b))? else {
+            return Ok(None);
+        };
+        let entries: Vec<([u8; 8], ConversationId)> = decode(&bytes, "label bucket")?;
+        let sorted = entries.windows(2).all(|w| w[0].0 < w[1].0);
+        let own = entries.iter().all(|(l, _)| bucket_of(l) == b);
+        if entries.is_empty() || !sorted || !own {
+            return Err(corrupt("label bucket"));
+        }
+        Ok(Some(entries.into_iter().collect()))
+    }
+}
+
+/// What the public accessors read of a member's record not in memory.
+pub(super) struct StoredPeer {
+    pub(super) contact: Option<Contact>,
+    pub(super) connection: super::Connection,
+    pub(super) direct: Option<ConversationId>,
+}
+
+fn corrupt(what: &'static str) -> StoreError {
+    StoreError::Corrupt(DecodeError::Invalid { what })
+}
+
+/// What a lazily loaded client needs to know of the records it has not read.
+#[derive(Serialize, Deserialize, Default, PartialEq, Eq)]
+struct CatalogRecord {
+    groups: Vec<ConversationId>,
+    access: Vec<ConversationId>,
+    pending: Vec<u64>,
+    outbox: Vec<u64>,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -90,25 +174,30 @@ impl Client {
         rng: &mut R,
         store: &mut dyn ClientStore,
     ) -> Result<(), StoreError> {
+        self.refresh_labels()?;
         // A client that never saved writes a new state; the commit refuses it if the store
         // holds one already.
         let matches = match &self.saved.directory {
-            Some(d) => d.head_matches(store)?,
+            Some(d) => d.head_matches(&*store)?,
             None => None,
         };
         let whole = match matches {
-            None => {
-                let generation = self.generation();
-                self.saved = Saved {
-                    directory: Some(Directory::new(rng, generation)),
-                    ..Saved::default()
-                };
-                true
-            }
+            None => true,
             Some(true) => self.saved.resync,
             Some(false) => return Err(StoreError::Conflict),
         };
-        let (changes, digests) = self.changes(whole);
+        if whole {
+            self.load_everything()?;
+        }
+        if matches.is_none() {
+            let generation = self.generation();
+            self.saved = Saved {
+                directory: Some(Directory::new(rng, generation)),
+                cache: self.saved.cache,
+                ..Saved::default()
+            };
+        }
+        let (changes, digests, access_ids) = self.changes(whole)?;
         let queued = self.queued_records();
         let directory = self
             .saved
@@ -118,8 +207,13 @@ impl Client {
             Ok(written) => {
                 self.saved.digests = digests;
                 self.saved.queued = queued;
+                self.saved.access_ids = access_ids;
                 self.saved.resync = false;
                 self.saved.last_written = written;
+                if whole {
+                    self.saved.source = store.reader();
+                }
+                self.evict();
                 Ok(())
             }
             Err(e) => {
@@ -130,27 +224,104 @@ impl Client {
     }
 
     /// Restores a client from `store`, or `None` if it holds no state. A state an earlier
-    /// version saved whole is read, and written as records by the next save.
+    /// version saved whole is read, and written as records by the next save. From a store
+    /// that hands out a reader ([`ClientStore::reader`]), only what every step needs is read
+    /// now, and each member's and conversation's records when first used.
     ///
     /// # Errors
     /// [`StoreError::Tampered`] or [`StoreError::Missing`] for a record that does not
     /// authenticate at the version the state lists, or is gone; [`StoreError::Corrupt`] for
     /// one that does not decode or breaks an invariant.
     pub fn load_from(store: &dyn ClientStore) -> Result<Option<Self>, StoreError> {
-        let Some((directory, records)) = Directory::load(store)? else {
-            return match store.legacy()? {
-                Some(bytes) => Self::from_bytes(&bytes)
-                    .map(Some)
-                    .map_err(StoreError::Corrupt),
-                None => Ok(None),
-            };
+        if let Some(reader) = store.reader() {
+            let loaded = Directory::load(store, |directory, store| {
+                let Some(bytes) = directory.read(store, &Record::Catalog)? else {
+                    return Ok(None);
+                };
+                let catalog: CatalogRecord = decode(&bytes, "catalog record")?;
+                let mut wanted = vec![Record::Core, Record::FanOut];
+                wanted.extend((0..CHUNKS).map(|c| Record::Seen(c as u8)));
+                wanted.extend(catalog.pending.iter().map(|n| Record::Pending(*n)));
+                wanted.extend(catalog.outbox.iter().map(|n| Record::Outbox(*n)));
+                let mut records = BTreeMap::new();
+                for record in wanted {
+                    if let Some(bytes) = directory.read(store, &record)? {
+                        records.insert(record, bytes);
+                    }
+                }
+                Ok(Some((catalog, records)))
+            })?;
+            match loaded {
+                None => return Self::load_legacy(store),
+                Some((directory, Some((catalog, records)))) => {
+                    let mut client = from_records(records)?;
+                    client.make_lazy(&catalog);
+                    client.saved.directory = Some(directory);
+                    client.saved.source = Some(reader);
+                    client.saved.access_ids = catalog.access.into_iter().collect();
+                    client.saved.queued = client.queued_records();
+                    return Ok(Some(client));
+                }
+                // Saved before the label index was stored: read whole, once.
+                Some((_, None)) => {}
+            }
+        }
+        let Some((directory, records)) = Directory::load_all(store)? else {
+            return Self::load_legacy(store);
         };
+        let indexed = records.contains_key(&Record::Catalog);
         let mut client = from_records(records)?;
+        if !indexed {
+            client.labels.touch_all();
+        }
         client.saved.directory = Some(directory);
+        client.saved.access_ids = client.access.groups.keys().copied().collect();
         // The digests are taken again by the first save, which then writes those records
         // once more: cheaper than encoding them all now.
         client.saved.queued = client.queued_records();
         Ok(Some(client))
+    }
+
+    fn load_legacy(store: &dyn ClientStore) -> Result<Option<Self>, StoreError> {
+        match store.legacy()? {
+            Some(bytes) => Self::from_bytes(&bytes)
+                .map(Some)
+                .map_err(StoreError::Corrupt),
+            None => Ok(None),
+        }
+    }
+
+    /// Empties what is kept per member and per conversation, to be loaded when first used.
+    fn make_lazy(&mut self, catalog: &CatalogRecord) {
+        self.contacts = TrackedMap::lazy();
+        self.profiles = TrackedMap::lazy();
+        self.connections = TrackedMap::lazy();
+        self.direct = TrackedMap::lazy();
+        self.granted = TrackedSet::lazy();
+        self.access.peers = TrackedMap::lazy();
+        self.access.holders = TrackedSet::lazy();
+        self.sessions = TrackedMap::lazy();
+        self.conversations = TrackedMap::lazy();
+        self.opened = TrackedSet::lazy();
+        self.access.groups = TrackedMap::lazy();
+        self.groups = catalog.groups.iter().copied().collect();
+        self.labels = LabelIndex::lazy();
+    }
+
+    /// Reads and authenticates every record of the state in the store, keeping none: what a
+    /// lazily loaded client does record by record as it needs them, done at once (say, when
+    /// the app is idle, or before a backup). A client loaded whole checked them at load.
+    ///
+    /// # Errors
+    /// As [`Client::load_from`], for the first record that fails.
+    pub fn check_store(&self) -> Result<(), StoreError> {
+        let (Some(directory), Some(source)) = (&self.saved.directory, &self.saved.source) else {
+            return Ok(());
+        };
+        for record in directory.peek_records(&**source)? {
+            self.saved.peek(&record)?;
+        }
+        Ok(())
     }
 
     /// Bytes the last save wrote (records, directory and row keys).
@@ -167,28 +338,313 @@ impl Client {
             .map_or(0, Directory::generation)
     }
 
+    /// Member `m`'s record as stored, read and not kept.
+    pub(super) fn stored_peer(&self, m: &MailboxId) -> Result<StoredPeer, StoreError> {
+        let p: PeerRecord = match self.saved.peek(&Record::Peer(*m))? {
+            Some(bytes) => decode(&bytes, "peer record")?,
+            None => PeerRecord::default(),
+        };
+        Ok(StoredPeer {
+            contact: p.contact.map(|c| Contact {
+                user: c.user,
+                mailbox: *m,
+                identity: c.identity,
+            }),
+            connection: p.connection.as_ref().map(connection).unwrap_or_default(),
+            direct: p.direct,
+        })
+    }
+
+    /// Conversation `id` as stored, read and not kept.
+    pub(super) fn stored_conversation(
+        &self,
+        id: &ConversationId,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let Some(bytes) = self.saved.peek(&Record::Conversation(*id))? else {
+            return Ok(None);
+        };
+        let record: ConversationRecord = decode(&bytes, "conversation record")?;
+        let state = record.state.as_ref();
+        let restored = state.map(|s| restore_conversation(id, s).map_err(StoreError::Corrupt));
+        restored.transpose()
+    }
+
+    /// Every member with a record, in mailbox order: those in memory, and those stored.
+    pub(super) fn stored_members(&self) -> Result<Vec<MailboxId>, StoreError> {
+        let (Some(directory), Some(source)) = (&self.saved.directory, &self.saved.source) else {
+            return Ok(self.contacts.resident_keys().into_iter().collect());
+        };
+        let mut members: BTreeSet<MailboxId> = directory
+            .peek_records(&**source)?
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Peer(m) => Some(m),
+                _ => None,
+            })
+            .collect();
+        members.extend(self.contacts.resident_keys());
+        Ok(members.into_iter().collect())
+    }
+
+    /// Member `m`'s record, unless it is in memory already.
+    pub(super) fn load_peer(&mut self, m: &MailboxId) -> Result<(), StoreError> {
+        if self.contacts.is_resident(m) {
+            return Ok(());
+        }
+        let record = match self.saved.read(&Record::Peer(*m))? {
+            Some(bytes) => decode(&bytes, "peer record")?,
+            None => PeerRecord::default(),
+        };
+        self.fill_peer(*m, record);
+        Ok(())
+    }
+
+    fn fill_peer(&mut self, m: MailboxId, p: PeerRecord) {
+        let contact = p.contact.map(|c| Contact {
+            user: c.user,
+            mailbox: m,
+            identity: c.identity,
+        });
+        self.contacts.load(m, contact);
+        self.profiles.load(m, p.profile);
+        self.connections
+            .load(m, p.connection.as_ref().map(connection));
+        self.direct.load(m, p.direct);
+        self.granted.load(m, p.granted);
+        self.access.peers.load(m, p.key);
+        self.access.holders.load(m, p.holder);
+    }
+
+    /// Our sessions with `m`, unless they are in memory already.
+    pub(super) fn load_sessions(&mut self, m: &MailboxId) -> Result<(), StoreError> {
+        if self.sessions.is_resident(m) {
+            return Ok(());
+        }
+        let sessions = match self.saved.read(&Record::Sessions(*m))? {
+            Some(bytes) => {
+                let saved: Vec<StoredSecret> = decode(&bytes, "sessions record")?;
+                Some(restore_sessions(&saved).map_err(StoreError::Corrupt)?)
+            }
+            None => None,
+        };
+        self.sessions.load(*m, sessions);
+        Ok(())
+    }
+
+    /// Member `m`'s record and our sessions with them.
+    pub(super) fn load_member(&mut self, m: &MailboxId) -> Result<(), StoreError> {
+        self.load_peer(m)?;
+        self.load_sessions(m)
+    }
+
+    /// Conversation `id`'s record, unless it is in memory already.
+    pub(super) fn load_conversation(&mut self, id: &ConversationId) -> Result<(), StoreError> {
+        if self.conversations.is_resident(id) {
+            return Ok(());
+        }
+        let record: ConversationRecord = match self.saved.read(&Record::Conversation(*id))? {
+            Some(bytes) => decode(&bytes, "conversation record")?,
+            None => ConversationRecord::default(),
+        };
+        let conversation = match &record.state {
+            Some(s) => Some(restore_conversation(id, s).map_err(StoreError::Corrupt)?),
+            None => None,
+        };
+        if let Some(c) = &conversation {
+            self.labels.loaded(*id, c);
+        }
+        self.conversations.load(*id, conversation);
+        self.opened.load(*id, record.opened);
+        self.access.groups.load(*id, record.access);
+        Ok(())
+    }
+
+    /// Every group we are in: for what looks for a group shared with someone.
+    pub(super) fn load_groups(&mut self) -> Result<(), StoreError> {
+        let groups: Vec<ConversationId> = self.groups.iter().copied().collect();
+        for g in &groups {
+            self.load_conversation(g)?;
+        }
+        Ok(())
+    }
+
+    /// Every record the directory lists (none for a client loaded whole: all are in memory).
+    fn stored_records(&mut self) -> Result<Vec<Record>, StoreError> {
+        let Saved {
+            directory, source, ..
+        } = &mut self.saved;
+        match (directory, source) {
+            (Some(d), Some(s)) => d.records(&**s),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Every record not in memory yet: for a save that writes everything.
+    pub(super) fn load_everything(&mut self) -> Result<(), StoreError> {
+        if self.saved.source.is_none() {
+            return Ok(());
+        }
+        for record in self.stored_records()? {
+            match record {
+                Record::Peer(m) => self.load_peer(&m)?,
+                Record::Sessions(m) => self.load_sessions(&m)?,
+                Record::Conversation(id) => self.load_conversation(&id)?,
+                _ => {}
+            }
+        }
+        let saved = &mut self.saved;
+        self.labels.load_all(&mut |b| saved.bucket(b))?;
+        // What no record lists is absent: the maps are complete.
+        self.contacts.load_all([]);
+        self.profiles.load_all([]);
+        self.connections.load_all([]);
+        self.direct.load_all([]);
+        self.granted.load_all([]);
+        self.access.peers.load_all([]);
+        self.access.holders.load_all([]);
+        self.sessions.load_all([]);
+        self.conversations.load_all([]);
+        self.opened.load_all([]);
+        self.access.groups.load_all([]);
+        self.saved.source = None;
+        Ok(())
+    }
+
+    /// Every member's record, for a step that goes through all of them: they are then all in
+    /// memory (until the next save drops those beyond the cache's bound).
+    pub(super) fn load_all_peers(&mut self) -> Result<(), StoreError> {
+        for record in self.stored_records()? {
+            if let Record::Peer(m) = record {
+                self.load_peer(&m)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The conversation expecting `label` next, by the index.
+    pub(super) fn indexed(&mut self, label: &[u8; 8]) -> Result<Option<ConversationId>, Error> {
+        self.refresh_labels()?;
+        let saved = &mut self.saved;
+        Ok(self.labels.get(label, &mut |b| saved.bucket(b))?)
+    }
+
+    /// A chain of `id` moved from one label to the next.
+    pub(super) fn index_moved(
+        &mut self,
+        id: ConversationId,
+        before: Option<[u8; 8]>,
+        after: Option<[u8; 8]>,
+    ) -> Result<(), StoreError> {
+        let saved = &mut self.saved;
+        self.labels
+            .moved(id, before, after, &mut |b| saved.bucket(b))
+    }
+
+    /// Brings the index up to date with the conversations changed since.
+    pub(super) fn refresh_labels(&mut self) -> Result<(), StoreError> {
+        let changed = self.conversations.take_changed();
+        let saved = &mut self.saved;
+        for id in &changed {
+            let result = self
+                .labels
+                .refresh(*id, self.conversations.get(id), &mut |b| saved.bucket(b));
+            if let Err(e) = result {
+                // Tried again next time.
+                self.conversations.mark_changed(changed);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The conversations with group access: as last saved, with the changes since.
+    pub(super) fn access_ids(&self) -> Vec<ConversationId> {
+        if self.access.groups.is_complete() {
+            return self.access.groups.keys().copied().collect();
+        }
+        let mut ids: BTreeSet<ConversationId> = self
+            .saved
+            .access_ids
+            .iter()
+            .filter(|id| !self.access.groups.is_resident(id))
+            .copied()
+            .collect();
+        ids.extend(self.access.groups.resident().map(|(id, _)| *id));
+        ids.into_iter().collect()
+    }
+
+    /// How many records of each kind (members, sessions, conversations, label buckets) a
+    /// lazily loaded client keeps in memory as stored between saves (1,024 unless set): more
+    /// is faster for an app that moves among many conversations, less is less memory.
+    pub fn set_cache(&mut self, records: usize) {
+        self.saved.cache = Some(records);
+    }
+
+    /// After a save: what is as stored beyond the cache's bound of a kind leaves memory.
+    fn evict(&mut self) {
+        if self.saved.source.is_none() {
+            return;
+        }
+        let bound = self.saved.cache.unwrap_or(CACHE);
+        if self.contacts.resident_len() > bound {
+            self.contacts.evict();
+            self.profiles.evict();
+            self.connections.evict();
+            self.direct.evict();
+            self.granted.evict();
+            self.access.peers.evict();
+            self.access.holders.evict();
+        }
+        if self.sessions.resident_len() > bound {
+            self.sessions.evict();
+        }
+        if self.conversations.resident_len() > bound {
+            let before = self.conversations.resident_keys();
+            self.conversations.evict();
+            self.opened.evict();
+            self.access.groups.evict();
+            for id in &before {
+                if !self.conversations.is_resident(id) {
+                    self.labels.forget(id);
+                }
+            }
+        }
+        self.labels.evict(bound);
+    }
+
     fn queued_records(&self) -> BTreeSet<Record> {
         let pending = self.pending.numbered().map(|(n, _)| Record::Pending(n));
         let outbox = self.outbox.numbered().map(|(n, _)| Record::Outbox(n));
         pending.chain(outbox).collect()
     }
 
-    /// The records to write: those changed since the last save, or all of them.
-    fn changes(&mut self, whole: bool) -> (Vec<Change>, BTreeMap<Record, [u8; 32]>) {
+    fn catalog(&self, access: &BTreeSet<ConversationId>) -> CatalogRecord {
+        CatalogRecord {
+            groups: self.groups.iter().copied().collect(),
+            access: access.iter().copied().collect(),
+            pending: self.pending.numbered().map(|(n, _)| n).collect(),
+            outbox: self.outbox.numbered().map(|(n, _)| n).collect(),
+        }
+    }
+
+    /// The records to write: those changed since the last save, or all of them; with the
+    /// digests and group-access ids they leave.
+    #[allow(clippy::type_complexity)]
+    fn changes(
+        &mut self,
+        whole: bool,
+    ) -> Result<
+        (
+            Vec<Change>,
+            BTreeMap<Record, [u8; 32]>,
+            BTreeSet<ConversationId>,
+        ),
+        StoreError,
+    > {
         if whole {
             self.touch_all();
         }
         let mut changes = Vec::new();
-        let mut digests = BTreeMap::new();
-        let core = Zeroizing::new(self.state(false).to_wire());
-        let fanout = self.fanout.to_bytes();
-        for (record, bytes) in [(Record::Core, &core[..]), (Record::FanOut, &fanout[..])] {
-            let digest: [u8; 32] = Sha256::digest(bytes).into();
-            if whole || self.saved.digests.get(&record) != Some(&digest) {
-                changes.push((record, Some(Zeroizing::new(bytes.to_vec()))));
-            }
-            digests.insert(record, digest);
-        }
         let mut peers = self.contacts.take_touched();
         peers.extend(self.profiles.take_touched());
         peers.extend(self.connections.take_touched());
@@ -203,12 +659,32 @@ impl Client {
             let value = self.sessions.get(&m).map(|s| encode(&stored_sessions(s)));
             changes.push((Record::Sessions(m), value));
         }
+        let mut access = if self.access.groups.is_complete() || whole {
+            BTreeSet::new()
+        } else {
+            self.saved.access_ids.clone()
+        };
+        let access_touched = self.access.groups.take_touched();
+        for id in &access_touched {
+            if self.access.groups.contains_key(id) {
+                access.insert(*id);
+            } else {
+                access.remove(id);
+            }
+        }
+        if self.access.groups.is_complete() {
+            access = self.access.groups.keys().copied().collect();
+        }
         let mut conversations = self.conversations.take_touched();
         conversations.extend(self.groups.take_touched());
         conversations.extend(self.opened.take_touched());
-        conversations.extend(self.access.groups.take_touched());
+        conversations.extend(access_touched);
         for id in conversations {
             changes.push((Record::Conversation(id), self.conversation_record(&id)));
+        }
+        for (b, bucket) in self.labels.take_touched() {
+            let value = bucket.map(|l| encode(&l.iter().collect::<Vec<_>>()));
+            changes.push((Record::Labels(b), value));
         }
         for c in self.seen.take_touched() {
             let value = self.seen.chunk(c).map(|(base, ids)| {
@@ -218,6 +694,21 @@ impl Client {
                 })
             });
             changes.push((Record::Seen(c), value));
+        }
+        let mut digests = BTreeMap::new();
+        let core = Zeroizing::new(self.state(false).to_wire());
+        let fanout = self.fanout.to_bytes();
+        let catalog = encode(&self.catalog(&access));
+        for (record, bytes) in [
+            (Record::Core, &core[..]),
+            (Record::FanOut, &fanout[..]),
+            (Record::Catalog, &catalog[..]),
+        ] {
+            let digest: [u8; 32] = Sha256::digest(bytes).into();
+            if whole || self.saved.digests.get(&record) != Some(&digest) {
+                changes.push((record, Some(Zeroizing::new(bytes.to_vec()))));
+            }
+            digests.insert(record, digest);
         }
         let now = self.queued_records();
         let stored = if whole {
@@ -242,12 +733,16 @@ impl Client {
         if whole {
             // Whatever the store lists that this state no longer has goes.
             let written: BTreeSet<Record> = changes.iter().map(|(r, _)| *r).collect();
-            let stale: Vec<Record> = self.saved.directory.as_ref().map_or(Vec::new(), |d| {
-                d.records().filter(|r| !written.contains(r)).collect()
-            });
-            changes.extend(stale.into_iter().map(|r| (r, None)));
+            // Every leaf is in memory: the state was loaded whole (or everything was loaded
+            // for this save), or the directory is new.
+            let listed = self.saved.directory.as_ref().map(Directory::listed);
+            let stale = listed
+                .into_iter()
+                .flatten()
+                .filter(|r| !written.contains(r));
+            changes.extend(stale.map(|r| (r, None)));
         }
-        (changes, digests)
+        Ok((changes, digests, access))
     }
 
     fn touch_all(&mut self) {
@@ -264,8 +759,8 @@ impl Client {
         self.opened.touch_all();
         self.access.groups.touch_all();
         self.seen.touch_all();
+        self.labels.touch_all();
     }
-
     fn peer_record(&self, m: &MailboxId) -> Option<Zeroizing<Vec<u8>>> {
         let record = PeerRecord {
             contact: self.contacts.get(m).map(contact_state),
@@ -314,48 +809,6 @@ fn from_records(records: BTreeMap<Record, Zeroizing<Vec<u8>>>) -> Result<Client,
         match *record {
             Record::Core => {}
             Record::FanOut => state.fanout = bytes.to_vec(),
-            Record::Peer(m) => {
-                let p: PeerRecord = decode(bytes, "peer record")?;
-                if let Some(c) = p.contact {
-                    state.contacts.insert(m, c);
-                }
-                if let Some(profile) = p.profile {
-                    state.profiles.insert(m, profile);
-                }
-                if let Some(c) = p.connection {
-                    state.connections.insert(m, c);
-                }
-                if let Some(c) = p.direct {
-                    state.direct.insert(m, c);
-                }
-                if p.granted {
-                    state.granted.insert(m);
-                }
-                if let Some(k) = p.key {
-                    state.access.peers.insert(m, k);
-                }
-                if p.holder {
-                    state.access.holders.insert(m);
-                }
-            }
-            Record::Sessions(m) => {
-                state.sessions.insert(m, decode(bytes, "sessions record")?);
-            }
-            Record::Conversation(id) => {
-                let c: ConversationRecord = decode(bytes, "conversation record")?;
-                if let Some(s) = c.state {
-                    state.conversations.insert(id, s);
-                }
-                if c.group {
-                    state.groups.insert(id);
-                }
-                if c.opened {
-                    state.opened.insert(id);
-                }
-                if let Some(a) = c.access {
-                    state.access.groups.insert(id, a);
-                }
-            }
             Record::Seen(c) => {
                 let s: SeenRecord = decode(bytes, "seen record")?;
                 seen.push((c, s.base, s.ids));
@@ -368,10 +821,16 @@ fn from_records(records: BTreeMap<Record, Zeroizing<Vec<u8>>>) -> Result<Client,
                 let q: Queued = decode(bytes, "outbox entry")?;
                 outbox.push((n, q.into_outgoing()));
             }
+            // The index and the catalog are for a client loaded lazily; a whole load rebuilds
+            // what they hold.
+            Record::Labels(_) | Record::Catalog => {}
             Record::Head | Record::Node(_) | Record::Leaf(_) => {
                 return Err(StoreError::Corrupt(DecodeError::Invalid {
                     what: "client record",
                 }));
+            }
+            Record::Peer(_) | Record::Sessions(_) | Record::Conversation(_) => {
+                merge(&mut state, record, bytes)?;
             }
         }
     }
@@ -386,4 +845,75 @@ fn from_records(records: BTreeMap<Record, Zeroizing<Vec<u8>>>) -> Result<Client,
     client.pending = Queue::from_numbered(pending);
     client.outbox = Queue::from_numbered(outbox);
     Ok(client)
+}
+
+/// Puts a member's or a conversation's record into a whole state.
+fn merge(state: &mut ClientState, record: &Record, bytes: &[u8]) -> Result<(), StoreError> {
+    match *record {
+        Record::Peer(m) => {
+            let p: PeerRecord = decode(bytes, "peer record")?;
+            if let Some(c) = p.contact {
+                state.contacts.insert(m, c);
+            }
+            if let Some(profile) = p.profile {
+                state.profiles.insert(m, profile);
+            }
+            if let Some(c) = p.connection {
+                state.connections.insert(m, c);
+            }
+            if let Some(c) = p.direct {
+                state.direct.insert(m, c);
+            }
+            if p.granted {
+                state.granted.insert(m);
+            }
+            if let Some(k) = p.key {
+                state.access.peers.insert(m, k);
+            }
+            if p.holder {
+                state.access.holders.insert(m);
+            }
+        }
+        Record::Sessions(m) => {
+            state.sessions.insert(m, decode(bytes, "sessions record")?);
+        }
+        Record::Conversation(id) => {
+            let c: ConversationRecord = decode(bytes, "conversation record")?;
+            if let Some(s) = c.state {
+                state.conversations.insert(id, s);
+            }
+            if c.group {
+                state.groups.insert(id);
+            }
+            if c.opened {
+                state.opened.insert(id);
+            }
+            if let Some(a) = c.access {
+                state.access.groups.insert(id, a);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+impl Client {
+    /// Fills a whole state taken from memory with the records not in memory.
+    pub(super) fn merge_stored(&self, state: &mut ClientState) -> Result<(), StoreError> {
+        let (Some(directory), Some(source)) = (&self.saved.directory, &self.saved.source) else {
+            return Ok(());
+        };
+        for record in directory.peek_records(&**source)? {
+            let resident = match &record {
+                Record::Peer(m) => self.contacts.is_resident(m),
+                Record::Sessions(m) => self.sessions.is_resident(m),
+                Record::Conversation(id) => self.conversations.is_resident(id),
+                _ => true,
+            };
+            if !resident && let Some(bytes) = self.saved.peek(&record)? {
+                merge(state, &record, &bytes)?;
+            }
+        }
+        Ok(())
+    }
 }

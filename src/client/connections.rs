@@ -22,7 +22,8 @@ impl Client {
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         self.outbox_room()?;
-        match self.connection(to) {
+        self.load_member(to)?;
+        match self.standing(to) {
             Connection::None => {}
             // They invited us already: inviting back is accepting.
             Connection::InvitedUs(_) => return self.accept(rng, to, now),
@@ -80,7 +81,8 @@ impl Client {
         next: Connection,
         now: u64,
     ) -> Result<Vec<Outgoing>, Error> {
-        if !matches!(self.connection(from), Connection::InvitedUs(_)) {
+        self.load_member(from)?;
+        if !matches!(self.standing(from), Connection::InvitedUs(_)) {
             return Err(PolicyError::NoInvitation.into());
         }
         // Accepting gives them our contact key; declining gives nothing.
@@ -101,7 +103,8 @@ impl Client {
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         self.outbox_room()?;
-        if self.connection(to) != Connection::Invited {
+        self.load_member(to)?;
+        if self.standing(to) != Connection::Invited {
             return Err(PolicyError::NoInvitation.into());
         }
         // They gave us no key: reaching them again takes an invitation token.
@@ -121,6 +124,7 @@ impl Client {
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         self.outbox_room()?;
+        self.load_member(peer)?;
         if !self.is_connected(peer) {
             return Err(PolicyError::NotConnected.into());
         }
@@ -138,7 +142,7 @@ impl Client {
 
     /// Applies a connection payload from `from`; steps that do not fit the state are ignored.
     pub(super) fn connection_in(&mut self, from: &MailboxId, payload: &Pairwise) -> Vec<Event> {
-        let state = self.connection(from);
+        let state = self.standing(from);
         let (next, event) = match (payload, state) {
             (Pairwise::Invite { .. }, Connection::Connected) => return Vec::new(),
             // Both invited each other: connected.

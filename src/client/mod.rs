@@ -102,7 +102,7 @@ pub use outbox::MAX_OUTBOX;
 pub use post::Access;
 #[cfg(feature = "sqlite-store")]
 pub use store::SqliteStore;
-pub use store::{ClientStore, MemoryStore, RowKey, StorageKey, StoreError};
+pub use store::{ClientStore, MemoryStore, RecordReader, RowKey, StorageKey, StoreError};
 pub use unsaved::Unsaved;
 
 use crate::access::{Credential, Submission};
@@ -152,6 +152,34 @@ pub struct Participant {
     pub mailbox: MailboxId,
     /// Their account name, where they are a contact.
     pub user: Option<Vec<u8>>,
+}
+
+/// A conversation as the app may see it: who is in it and where it stands, without its keys
+/// (which only the client's own steps may move on).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversationInfo {
+    /// Its id.
+    pub id: ConversationId,
+    /// Direct, group or ad hoc.
+    pub kind: crate::conversation::Kind,
+    /// Its current epoch (membership changes so far).
+    pub epoch: u64,
+    /// Its members with their roles, in mailbox order, us included.
+    pub members: Vec<crate::conversation::Member>,
+    /// We were removed from it: it shows nothing new.
+    pub removed: bool,
+}
+
+impl ConversationInfo {
+    fn of(c: &Conversation) -> Self {
+        Self {
+            id: c.id(),
+            kind: c.kind(),
+            epoch: c.epoch(),
+            members: c.members().to_vec(),
+            removed: c.is_removed(),
+        }
+    }
 }
 
 /// Where a connection between two members stands.
@@ -409,8 +437,17 @@ impl Client {
     }
 
     /// A member's public profile, as the app learnt it from the platform.
-    pub fn set_contact_profile(&mut self, member: MailboxId, profile: Profile) {
+    ///
+    /// # Errors
+    /// The store's, reading the member's record.
+    pub fn set_contact_profile(
+        &mut self,
+        member: MailboxId,
+        profile: Profile,
+    ) -> Result<(), StoreError> {
+        self.load_peer(&member)?;
         self.profiles.insert(member, profile);
+        Ok(())
     }
 
     /// Our switches.
@@ -429,40 +466,100 @@ impl Client {
     }
 
     /// A contact by mailbox.
-    pub fn contact(&self, mailbox: &MailboxId) -> Option<&Contact> {
-        self.contacts.get(mailbox)
+    ///
+    /// # Errors
+    /// The store's, reading a record not in memory.
+    pub fn contact(&self, mailbox: &MailboxId) -> Result<Option<Contact>, StoreError> {
+        if self.contacts.is_resident(mailbox) {
+            return Ok(self.contacts.get(mailbox).cloned());
+        }
+        Ok(self.stored_peer(mailbox)?.contact)
     }
 
-    /// Every contact, in mailbox order.
-    pub fn contacts(&self) -> impl Iterator<Item = &Contact> {
-        self.contacts.values()
+    /// Every contact, in mailbox order: for a client loaded lazily, every member's record is
+    /// read (and not kept).
+    ///
+    /// # Errors
+    /// The store's, reading a record not in memory.
+    pub fn contacts(&self) -> Result<Vec<Contact>, StoreError> {
+        if self.contacts.is_complete() {
+            return Ok(self.contacts.values().cloned().collect());
+        }
+        let mut all = Vec::new();
+        for m in self.stored_members()? {
+            if let Some(c) = self.contact(&m)? {
+                all.push(c);
+            }
+        }
+        Ok(all)
     }
 
     /// A contact by account name.
-    pub fn contact_by_user(&self, user: &[u8]) -> Option<&Contact> {
-        self.contacts.values().find(|c| c.user == user)
+    ///
+    /// # Errors
+    /// The store's, reading a record not in memory.
+    pub fn contact_by_user(&self, user: &[u8]) -> Result<Option<Contact>, StoreError> {
+        Ok(self.contacts()?.into_iter().find(|c| c.user == user))
     }
 
     /// Where our connection with `member` stands.
-    pub fn connection(&self, member: &MailboxId) -> Connection {
+    ///
+    /// # Errors
+    /// The store's, reading a record not in memory.
+    pub fn connection(&self, member: &MailboxId) -> Result<Connection, StoreError> {
+        if self.connections.is_resident(member) {
+            return Ok(self.connections.get(member).cloned().unwrap_or_default());
+        }
+        Ok(self.stored_peer(member)?.connection)
+    }
+
+    /// Where our connection with `member` stands, from memory (loaded before).
+    pub(super) fn standing(&self, member: &MailboxId) -> Connection {
         self.connections.get(member).cloned().unwrap_or_default()
     }
 
-    /// A conversation we are in.
-    pub fn conversation(&self, id: &ConversationId) -> Option<&Conversation> {
-        self.conversations.get(id)
+    /// A conversation we are in: what it is, not its keys.
+    ///
+    /// # Errors
+    /// The store's, reading a record not in memory.
+    pub fn conversation(
+        &self,
+        id: &ConversationId,
+    ) -> Result<Option<ConversationInfo>, StoreError> {
+        if self.conversations.is_resident(id) {
+            return Ok(self.conversations.get(id).map(ConversationInfo::of));
+        }
+        Ok(self
+            .stored_conversation(id)?
+            .as_ref()
+            .map(ConversationInfo::of))
     }
 
     /// The other members of a conversation, in mailbox order (none for one we are not in):
     /// for a multi-recipient message, everyone it went to, each of whom may answer all
     /// ([`Client::reply`]); named where they are contacts.
-    pub fn participants(&self, conversation: &ConversationId) -> Vec<Participant> {
-        let Some(c) = self.conversations.get(conversation) else {
-            return Vec::new();
+    ///
+    /// # Errors
+    /// The store's, reading a record not in memory.
+    pub fn participants(
+        &self,
+        conversation: &ConversationId,
+    ) -> Result<Vec<Participant>, StoreError> {
+        let stored;
+        let c = if self.conversations.is_resident(conversation) {
+            self.conversations.get(conversation)
+        } else {
+            stored = self.stored_conversation(conversation)?;
+            stored.as_ref()
         };
-        let participant = |mailbox: MailboxId| Participant {
-            mailbox,
-            user: self.contacts.get(&mailbox).map(|c| c.user.clone()),
+        let Some(c) = c else {
+            return Ok(Vec::new());
+        };
+        let participant = |mailbox: MailboxId| -> Result<Participant, StoreError> {
+            Ok(Participant {
+                mailbox,
+                user: self.contact(&mailbox)?.map(|c| c.user),
+            })
         };
         // A sponsored message is not a conversation among its audience: only its sender.
         if c.kind() == crate::conversation::Kind::AdHoc && !c.has_sender_chain() {
@@ -481,8 +578,17 @@ impl Client {
     }
 
     /// Our one-to-one conversation with `member`, if there is one.
-    pub fn direct_conversation(&self, member: &MailboxId) -> Option<ConversationId> {
-        self.direct.get(member).copied()
+    ///
+    /// # Errors
+    /// The store's, reading a record not in memory.
+    pub fn direct_conversation(
+        &self,
+        member: &MailboxId,
+    ) -> Result<Option<ConversationId>, StoreError> {
+        if self.direct.is_resident(member) {
+            return Ok(self.direct.get(member).copied());
+        }
+        Ok(self.stored_peer(member)?.direct)
     }
 
     /// A proof for one relay request on our mailbox (see [`AuthProof`]).
@@ -539,6 +645,7 @@ impl Client {
         user: &[u8],
         response: &PrekeyResponse,
     ) -> Result<MailboxId, Error> {
+        self.load_member(&response.mailbox)?;
         if let Some(known) = self.contacts.get(&response.mailbox)
             && self.sessions.contains_key(&known.mailbox)
         {

@@ -48,19 +48,22 @@ impl Client {
     }
 
     /// Why we may message `to` directly, if we may.
-    pub(super) fn direct_access(&self, to: &MailboxId) -> Result<Access, PolicyError> {
+    pub(super) fn direct_access(&mut self, to: &MailboxId) -> Result<Access, crate::Error> {
         if self.is_connected(to) {
             return Ok(Access::Connection);
         }
-        if self.direct.get(to).is_some_and(|c| self.opened.contains(c)) {
-            return Ok(Access::Opened);
+        if let Some(&c) = self.direct.get(to) {
+            self.load_conversation(&c)?;
+            if self.opened.contains(&c) {
+                return Ok(Access::Opened);
+            }
         }
         if self.profiles.get(to).is_some_and(|p| p.accepts_anyone()) {
             return Ok(Access::OpenProfile);
         }
-        self.shared_group(to)
-            .map(Access::GroupMember)
-            .ok_or(PolicyError::NotConnected)
+        self.load_groups()?;
+        let shared = self.shared_group(to).map(Access::GroupMember);
+        Ok(shared.ok_or(PolicyError::NotConnected)?)
     }
 
     /// The recipient's check of a decrypted post from `from` in `conversation`; on success it

@@ -23,7 +23,7 @@ use crate::session::{PrekeyOwner, Session, SessionMessage};
 use super::access::GroupSecret;
 use super::content::{Content, MessageRef};
 use super::payload::Pairwise;
-use super::post::{FirstPost, Post};
+use super::post::{Access, FirstPost, Post};
 use super::sealed::{self, SealedContent};
 use super::sessions::PeerSessions;
 use super::{Client, Contact, Event, MAX_PENDING, Waiting};
@@ -188,7 +188,7 @@ impl Client {
             return self.first_message_in(delivery);
         }
         let body = delivery.body();
-        if let Some(id) = self.conversation_for(body) {
+        if let Some(id) = self.conversation_for(body)? {
             return self.conversation_message_in(&id, body);
         }
         if let Some(lead) = self.open_lead(body) {
@@ -212,30 +212,41 @@ impl Client {
                 self.pairwise_in(&contact, &message, access)
             }
             Some(Ok(typing @ SealedContent::Typing { .. })) => {
+                if let SealedContent::Typing {
+                    sender_mailbox,
+                    conversation,
+                    ..
+                } = &typing
+                {
+                    self.load_peer(sender_mailbox)?;
+                    self.load_conversation(conversation)?;
+                }
                 Ok(Outcome::Done(self.typing_in(&typing, now)))
             }
         }
     }
 
     /// The conversation a pending key of which matches the message's label: by the index of
-    /// next labels (an in-order message), else by looking through every window.
-    fn conversation_for(&mut self, body: &[u8]) -> Option<ConversationId> {
-        for id in self.conversations.take_changed() {
-            self.labels.refresh(id, self.conversations.get(&id));
-        }
-        let label = crate::conversation::label_of(body).ok()?;
-        if let Some(id) = self.labels.get(&label)
-            && self
+    /// next labels (an in-order message), else by looking through the windows of the
+    /// conversations in memory (every one, in a client loaded whole).
+    fn conversation_for(&mut self, body: &[u8]) -> Result<Option<ConversationId>, Error> {
+        let Ok(label) = crate::conversation::label_of(body) else {
+            return Ok(None);
+        };
+        if let Some(id) = self.indexed(&label)? {
+            self.load_conversation(&id)?;
+            if self
                 .conversations
                 .get(&id)
                 .is_some_and(|c| c.recognises(body))
-        {
-            return Some(id);
+            {
+                return Ok(Some(id));
+            }
         }
-        self.conversations
-            .iter()
+        let mut resident = self.conversations.resident();
+        Ok(resident
             .find(|(_, c)| c.recognises(body))
-            .map(|(id, _)| *id)
+            .map(|(id, _)| *id))
     }
 
     /// A multi-recipient first message: the fan-out step is used up only once the post
@@ -261,6 +272,8 @@ impl Client {
                 .conversation
                 .open_replies(&opened.seeded, &members, Some(signing))?;
         }
+        self.load_conversation(&opened.conversation.id())?;
+        self.load_for_post(&opened.decrypted.sender, &first.post)?;
         let (conversation, decrypted, seeded) = self.fanout.commit_first(opened);
         let id = conversation.id();
         self.conversations.insert(id, conversation);
@@ -281,14 +294,32 @@ impl Client {
     ) -> Result<Outcome, Error> {
         let conversation = self
             .conversations
-            .get_mut_indexed(id)
+            .get(id)
             .ok_or(UsageError::WrongConversation)?;
         let opened = conversation.open(body)?;
         let post = Post::from_bytes(&opened.decrypted.body)?;
+        self.load_for_post(&opened.decrypted.sender, &post)?;
+        let conversation = self
+            .conversations
+            .get_mut_indexed(id)
+            .ok_or(UsageError::WrongConversation)?;
         let (decrypted, before, after) = conversation.commit_moving(opened);
-        self.labels.moved(*id, before, after);
+        if self.index_moved(*id, before, after).is_err() {
+            // Indexed again, from the conversation itself, before the next lookup or save.
+            self.conversations.mark_changed([*id].into());
+        }
         let events = self.post_in(*id, (&decrypted).into(), post);
         Ok(Outcome::Message(events, *id))
+    }
+
+    /// What the product rules read of a post from `from`: their record, and the group it
+    /// names as shared.
+    fn load_for_post(&mut self, from: &MailboxId, post: &Post) -> Result<(), Error> {
+        self.load_peer(from)?;
+        if let Access::GroupMember(group) = &post.access {
+            self.load_conversation(group)?;
+        }
+        Ok(())
     }
 
     /// A decrypted conversation message: apply the product rules, show.
@@ -366,6 +397,7 @@ impl Client {
         access: Option<AccessKey>,
     ) -> Result<Outcome, Error> {
         let message = SessionMessage::from_bytes(message)?;
+        self.load_member(&contact.mailbox)?;
         let staged = self.stage(contact, &message)?;
         let payload = Pairwise::from_bytes(&staged.plaintext)?;
         let undo = self.install(contact, staged);
@@ -488,6 +520,7 @@ impl Client {
     fn distribution(&mut self, from: &MailboxId, bytes: &[u8]) -> Result<Applied, Error> {
         let dist = KeyDistribution::from_bytes(bytes)?;
         let id = dist.conversation();
+        self.load_conversation(&id)?;
         if let Some(conversation) = self.conversations.get_mut(&id) {
             return match conversation.accept_distribution(*from, bytes)? {
                 Accepted::Chain | Accepted::NewEpoch(_) | Accepted::Removed | Accepted::Kept => {
@@ -524,6 +557,7 @@ impl Client {
         group: &ConversationId,
         epoch: u64,
     ) -> Result<Applied, Error> {
+        self.load_conversation(group)?;
         let Some(conversation) = self.conversations.get_mut(group) else {
             return Ok(Applied::Early);
         };
@@ -554,6 +588,7 @@ impl Client {
         epoch: u64,
         secret: &GroupSecret,
     ) -> Result<Applied, Error> {
+        self.load_conversation(group)?;
         let current = self.conversations.get(group).map(Conversation::epoch);
         match current {
             None => Ok(Applied::Early),
@@ -687,6 +722,77 @@ mod tests {
         (dan, ana, ben, group)
     }
 
+    /// A client loaded from its store holds nothing per member or per conversation until a
+    /// step needs it: a group message loads its conversation, its sender and the index
+    /// buckets of its labels, nothing else; a save drops what is as stored beyond the cache's
+    /// bound, and the next message reads it again.
+    #[test]
+    fn a_lazily_loaded_client_reads_only_what_a_message_needs() {
+        let rng = &mut rand::rng();
+        let (mut dan, mut ana, _ben, group) = group_of_three(crate::conversation::Role::Member);
+        let dan_id = *dan.mailbox_id();
+        let mut store = crate::client::MemoryStore::default();
+        ana.save_to(rng, &mut store).unwrap();
+        let mut ana = Client::load_from(&store).unwrap().unwrap();
+        let resident = |c: &Client| {
+            (
+                c.contacts.resident_len(),
+                c.sessions.resident_len(),
+                c.conversations.resident_len(),
+                c.labels.resident().len(),
+            )
+        };
+        assert_eq!(resident(&ana), (0, 0, 0, 0));
+        for round in 0..2 {
+            let text = Content::text("hi");
+            let out = crate::client::unsaved::saved(dan.post_to_group(rng, &group, &text, 0));
+            let events = deliver(&mut ana, &out).unwrap();
+            assert!(
+                matches!(&events[..], [Event::Message { from, .. }] if *from == dan_id),
+                "round {round}: {events:?}"
+            );
+            assert_eq!(ana.conversations.resident_keys(), [group].into());
+            assert_eq!(ana.contacts.resident_keys(), [dan_id].into());
+            assert_eq!(ana.sessions.resident_len(), 0);
+            let buckets = ana.labels.resident().len();
+            assert!((1..=2).contains(&buckets), "{buckets} buckets read");
+            ana.set_cache(0);
+            ana.save_to(rng, &mut store).unwrap();
+            assert_eq!(resident(&ana), (0, 0, 0, 0), "round {round}");
+        }
+    }
+
+    /// A record altered in the store is found when a step first reads it: the step fails
+    /// with the store's typed error and changes nothing.
+    #[test]
+    fn a_record_altered_after_a_lazy_load_fails_the_step_that_reads_it() {
+        let rng = &mut rand::rng();
+        let (mut ana, mut ben) = (Client::new(rng, b"ana"), Client::new(rng, b"ben"));
+        let ben_id = connect(&mut ana, &mut ben);
+        let ana_id = *ana.mailbox_id();
+        let invite = crate::client::unsaved::saved(ana.invite(rng, &ben_id, None, 0));
+        deliver(&mut ben, &invite).unwrap();
+        let mut store = crate::client::MemoryStore::default();
+        ben.save_to(rng, &mut store).unwrap();
+        let mut lazy = Client::load_from(&store).unwrap().unwrap();
+        let key = crate::client::ClientStore::key(&store).clone();
+        let row = key.row(&super::super::records::Record::Sessions(ana_id));
+        let mut rows = store.rows_mut();
+        let value = rows.get_mut(&row).unwrap();
+        let last = value.len() - 1;
+        value[last] ^= 1;
+        drop(rows);
+        let hello = crate::client::unsaved::saved(ana.withdraw(rng, &ben_id, 0));
+        let before = crate::wire::Wire::to_wire(&lazy.state(false));
+        assert_eq!(
+            deliver(&mut lazy, &hello),
+            Err(Error::Store(crate::client::StoreError::Tampered))
+        );
+        let after = crate::wire::Wire::to_wire(&lazy.state(false));
+        assert!(after == before, "a failed step changes nothing");
+        assert_eq!(lazy.sessions.resident_len(), 0);
+    }
+
     /// A removal notice from anyone but an admin of a group the reader is in is refused, and
     /// refusing it changes nothing (the session step it took is undone).
     #[test]
@@ -700,23 +806,23 @@ mod tests {
         let forged = ben
             .pairwise_within(&mut rng, &ana_id, &notice, Some(&group), 0)
             .unwrap();
-        let before = ana.to_bytes();
+        let before = ana.to_bytes().unwrap();
         assert_eq!(
             deliver(&mut ana, &[forged]),
             Err(crate::PolicyError::NotGroupMember.into())
         );
         assert!(
-            *ana.to_bytes() == *before,
+            *ana.to_bytes().unwrap() == *before,
             "a refused notice changes nothing"
         );
-        assert!(!ana.conversation(&group).unwrap().is_removed());
+        assert!(!ana.conversation(&group).unwrap().unwrap().removed);
         // Dan's notice for the epoch Ana is in says nothing new (a change she has seen).
         let stale = Pairwise::Removed { group, epoch: 0 };
         let stale = dan
             .pairwise_within(&mut rng, &ana_id, &stale, Some(&group), 0)
             .unwrap();
         assert_eq!(deliver(&mut ana, &[stale]).unwrap(), []);
-        assert!(!ana.conversation(&group).unwrap().is_removed());
+        assert!(!ana.conversation(&group).unwrap().unwrap().removed);
         // His notice of a later epoch is taken, once.
         for expected in [
             vec![Event::Removed {
@@ -729,7 +835,7 @@ mod tests {
                 .pairwise_within(&mut rng, &ana_id, &notice, Some(&group), 0)
                 .unwrap();
             assert_eq!(deliver(&mut ana, &[genuine]).unwrap(), expected);
-            assert!(ana.conversation(&group).unwrap().is_removed());
+            assert!(ana.conversation(&group).unwrap().unwrap().removed);
         }
     }
 
@@ -751,12 +857,11 @@ mod tests {
             }
             deliver(&mut dan, &from_ben).unwrap();
             let mut rebuilt = LabelIndex::default();
-            for (id, c) in ana.conversations.iter() {
-                rebuilt.refresh(*id, Some(c));
+            let none = &mut |_| panic!("a complete index reads nothing");
+            for (id, c) in ana.conversations.resident() {
+                rebuilt.refresh(*id, Some(c), none).unwrap();
             }
-            for id in ana.conversations.take_changed() {
-                ana.labels.refresh(id, ana.conversations.get(&id));
-            }
+            ana.refresh_labels().unwrap();
             assert_eq!(ana.labels.entries(), rebuilt.entries(), "round {round}");
             assert!(!rebuilt.entries().is_empty());
         }
@@ -775,7 +880,7 @@ mod tests {
         let hello =
             crate::client::unsaved::saved(ana.send(&mut rng, &ben_id, &Content::text("hi"), 0));
         deliver(&mut ben, &hello).unwrap();
-        let direct = ben.direct_conversation(&ana_id).unwrap();
+        let direct = ben.direct_conversation(&ana_id).unwrap().unwrap();
         // Ana opened it, so she is its admin; it is no group, so no notice removes Ben.
         let notice = Pairwise::Removed {
             group: direct,
@@ -784,13 +889,13 @@ mod tests {
         let forged = ana
             .pairwise_within(&mut rng, &ben_id, &notice, Some(&direct), 0)
             .unwrap();
-        let before = ben.to_bytes();
+        let before = ben.to_bytes().unwrap();
         assert_eq!(
             deliver(&mut ben, &[forged]),
             Err(crate::PolicyError::NotGroupMember.into())
         );
-        assert!(*ben.to_bytes() == *before);
-        assert!(!ben.conversation(&direct).unwrap().is_removed());
+        assert!(*ben.to_bytes().unwrap() == *before);
+        assert!(!ben.conversation(&direct).unwrap().unwrap().removed);
     }
 
     #[test]
@@ -808,7 +913,9 @@ mod tests {
         // A prekey message under Mallory's identity, claiming Alice's: refused, nothing changes.
         let first = forged(&bob, &alice, &out[0]);
         assert_eq!(bob.receive(&first, 0), Err(CryptoError::WrongSender.into()));
-        assert!(bob.contacts.iter().next().is_none() && bob.sessions.iter().next().is_none());
+        assert!(
+            bob.contacts.resident().next().is_none() && bob.sessions.resident().next().is_none()
+        );
 
         // Once Bob and Alice have a session, a later message claiming Alice fails to decrypt.
         let alice_id = *alice.mailbox_id();
@@ -818,18 +925,18 @@ mod tests {
                 bob.receive(&d.to_bytes(), 0).unwrap();
             }
         }
-        let bob_state = bob.to_bytes();
+        let bob_state = bob.to_bytes().unwrap();
         // Withdrawing is Mallory's next pairwise (sealed) message to Bob.
         let later = crate::client::unsaved::saved(mallory.withdraw(&mut rng, &bob_id, 0));
         let second = forged(&bob, &alice, &later[0]);
         assert!(bob.receive(&second, 0).is_err());
         assert_eq!(
-            *bob.to_bytes(),
+            *bob.to_bytes().unwrap(),
             *bob_state,
             "a refused delivery changes nothing"
         );
         assert_eq!(
-            bob.contact(&alice_id).map(|c| c.identity),
+            bob.contact(&alice_id).unwrap().map(|c| c.identity),
             Some(*alice.identity())
         );
     }

@@ -11,7 +11,7 @@ use rand::CryptoRng;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::store::{ClientStore, RowKey, StoreError};
+use super::store::{ClientStore, RecordReader, RowKey, StoreError};
 use crate::conversation::ConversationId;
 use crate::crypto::aead::{AeadKey, NONCE_LEN};
 use crate::crypto::kdf::{self, Prk};
@@ -45,6 +45,8 @@ pub(super) enum Record {
     Peer(MailboxId),
     Sessions(MailboxId),
     Conversation(ConversationId),
+    Labels(u16),
+    Catalog,
 }
 
 impl Record {
@@ -52,6 +54,30 @@ impl Record {
         let mut out = Vec::new();
         crate::wire::encode_into(self, &mut out);
         out
+    }
+}
+
+/// Where records are read from: the store itself, or a reader of it.
+pub(super) trait Source {
+    fn key(&self) -> &StorageKey;
+    fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+impl Source for dyn ClientStore + '_ {
+    fn key(&self) -> &StorageKey {
+        ClientStore::key(self)
+    }
+    fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
+        ClientStore::get(self, row)
+    }
+}
+
+impl Source for dyn RecordReader {
+    fn key(&self) -> &StorageKey {
+        RecordReader::key(self)
+    }
+    fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
+        RecordReader::get(self, row)
     }
 }
 
@@ -175,7 +201,8 @@ pub(super) fn encode<T: Serialize>(value: &T) -> Zeroizing<Vec<u8>> {
 /// Every record's plaintext, by name.
 pub(super) type Plaintexts = BTreeMap<Record, Zeroizing<Vec<u8>>>;
 
-/// Which records exist and at which version: the whole directory, in memory.
+/// Which records exist and at which version. The head and nodes are read at start; a leaf
+/// when a record it lists is first read (every leaf, for a client loaded whole).
 pub(super) struct Directory {
     /// The head as stored when this directory last read or wrote it (`None`: not yet): the
     /// store commits only while its head is still this one.
@@ -186,8 +213,8 @@ pub(super) struct Directory {
     nodes: Vec<u64>,
     /// Each leaf's version (0: empty, never stored).
     leaves: Vec<u64>,
-    /// Each leaf's records.
-    entries: Vec<BTreeMap<Record, u64>>,
+    /// Each leaf's records (`None`: not read yet).
+    entries: Vec<Option<BTreeMap<Record, u64>>>,
 }
 
 fn leaf_of(row: &RowKey) -> usize {
@@ -206,47 +233,122 @@ impl Directory {
             generation,
             nodes: vec![0; FANOUT],
             leaves: vec![0; LEAVES],
-            entries: vec![BTreeMap::new(); LEAVES],
+            entries: vec![Some(BTreeMap::new()); LEAVES],
         }
     }
 
-    /// Saves done since the state began.
     pub(super) fn generation(&self) -> u64 {
         self.generation
     }
 
-    /// Every record the directory lists.
-    pub(super) fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        self.entries.iter().flat_map(|e| e.keys().copied())
+    /// Every record the state lists, reading the leaves not read yet.
+    pub(super) fn records<S: Source + ?Sized>(
+        &mut self,
+        src: &S,
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut records = Vec::new();
+        for leaf in 0..LEAVES {
+            records.extend(self.leaf(src, leaf)?.keys().copied());
+        }
+        Ok(records)
     }
 
-    /// Whether the store's head is the one this directory last wrote or read (`None`: the
+    /// Every record the state lists, keeping none of the leaves read.
+    pub(super) fn peek_records<S: Source + ?Sized>(
+        &self,
+        src: &S,
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut records = Vec::new();
+        for (leaf, entries) in self.entries.iter().enumerate() {
+            match entries {
+                Some(e) => records.extend(e.keys().copied()),
+                None => records.extend(read_leaf(src, leaf, self.leaves[leaf])?.into_keys()),
+            }
+        }
+        Ok(records)
+    }
+
+    /// Every record the leaves in memory list.
+    pub(super) fn listed(&self) -> Vec<Record> {
+        let leaves = self.entries.iter().flatten();
+        leaves.flat_map(|e| e.keys().copied()).collect()
+    }
+
+    /// Whether `store`'s head is the one this directory last read or wrote (`None`: the
     /// store holds no state).
-    pub(super) fn head_matches(&self, store: &dyn ClientStore) -> Result<Option<bool>, StoreError> {
+    pub(super) fn head_matches<S: Source + ?Sized>(
+        &self,
+        store: &S,
+    ) -> Result<Option<bool>, StoreError> {
         let stored = store.get(&HEAD_ROW)?;
         Ok(stored.map(|stored| self.head.as_deref() == Some(&stored[..])))
     }
 
-    /// Writes `changes` (a record's new contents, or `None` to delete it) in one atomic
-    /// commit, with the leaves, nodes and head they touch. Returns the bytes written. On
-    /// error the directory is as before.
+    fn leaf<S: Source + ?Sized>(
+        &mut self,
+        src: &S,
+        leaf: usize,
+    ) -> Result<&BTreeMap<Record, u64>, StoreError> {
+        let version = *self.leaves.get(leaf).ok_or(corrupt("state leaf"))?;
+        let slot = self.entries.get_mut(leaf).ok_or(corrupt("state leaf"))?;
+        if slot.is_none() {
+            *slot = Some(read_leaf(src, leaf, version)?);
+        }
+        Ok(slot.get_or_insert_with(BTreeMap::new))
+    }
+
+    /// Record `record` as the state lists it, or `None` if it lists none.
+    pub(super) fn read<S: Source + ?Sized>(
+        &mut self,
+        src: &S,
+        record: &Record,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        let leaf = leaf_of(&src.key().row(record));
+        let Some(&version) = self.leaf(src, leaf)?.get(record) else {
+            return Ok(None);
+        };
+        read(src, record, version).map(Some)
+    }
+
+    /// As [`Directory::read`], keeping nothing it read.
+    pub(super) fn peek<S: Source + ?Sized>(
+        &self,
+        src: &S,
+        record: &Record,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        let leaf = leaf_of(&src.key().row(record));
+        let version = match self.entries.get(leaf) {
+            Some(Some(entries)) => entries.get(record).copied(),
+            _ => {
+                let version = *self.leaves.get(leaf).ok_or(corrupt("state leaf"))?;
+                read_leaf(src, leaf, version)?.get(record).copied()
+            }
+        };
+        version.map(|v| read(src, record, v)).transpose()
+    }
+
+    /// Writes `changes` (`None` deletes) as generation + 1, with the leaves and nodes above
+    /// them and a new head, in one commit that takes effect only while the store's head is
+    /// still the one this directory knows. Returns the bytes written.
     pub(super) fn commit<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         store: &mut dyn ClientStore,
         changes: Vec<(Record, Option<Zeroizing<Vec<u8>>>)>,
     ) -> Result<usize, StoreError> {
-        let key = store.key().clone();
+        let key = ClientStore::key(store).clone();
         let generation = self.generation + 1;
         let mut rows: Vec<(RowKey, Option<Vec<u8>>)> = Vec::with_capacity(changes.len() + 3);
         let mut touched: BTreeMap<usize, BTreeMap<Record, u64>> = BTreeMap::new();
         for (record, value) in changes {
             let row = key.row(&record);
             let leaf = leaf_of(&row);
-            let Some(current) = self.entries.get(leaf) else {
-                continue;
+            let entries = match touched.entry(leaf) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(self.leaf(&*store, leaf)?.clone())
+                }
             };
-            let entries = touched.entry(leaf).or_insert_with(|| current.clone());
             match value {
                 Some(plain) => {
                     entries.insert(record, generation);
@@ -259,7 +361,8 @@ impl Directory {
                 }
             }
         }
-        // The leaf versions of each node a touched leaf is under, staged until the commit.
+        // Only the nodes above a touched leaf are copied and changed: staging all 4,096
+        // leaf versions would cost 32 KB per save.
         let mut staged: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
         for (leaf, entries) in &touched {
             let record = Record::Leaf(*leaf as u16);
@@ -307,7 +410,7 @@ impl Directory {
         store.commit(&HEAD_ROW, self.head.as_deref(), &rows)?;
         self.head = Some(head);
         for (leaf, entries) in touched {
-            self.entries[leaf] = entries;
+            self.entries[leaf] = Some(entries);
         }
         for (node, versions) in staged {
             self.leaves[node * FANOUT..(node + 1) * FANOUT].copy_from_slice(&versions);
@@ -317,20 +420,20 @@ impl Directory {
         Ok(written)
     }
 
-    /// Reads the directory and every record it lists, checking each against the version
-    /// its parent gives. `None` when the store holds no state.
-    ///
-    /// The reads run inside [`ClientStore::consistent`]. A store that gives no snapshot may
-    /// let another writer commit among them, and then what was read does not fit together;
-    /// every commit replaces the head, so a load is kept only if the head is the same after
-    /// it as before, else it is read again, and [`StoreError::Conflict`] after 16 tries.
-    pub(super) fn load(store: &dyn ClientStore) -> Result<Option<(Self, Plaintexts)>, StoreError> {
+    /// Reads the state's head and nodes, then whatever `read` reads through the directory,
+    /// all from one snapshot of the store; `None` if it holds no state. A read that a save
+    /// from elsewhere overtook (the head changed meanwhile) is done again, up to 16 times,
+    /// then [`StoreError::Conflict`].
+    pub(super) fn load<T>(
+        store: &dyn ClientStore,
+        mut then: impl FnMut(&mut Self, &dyn ClientStore) -> Result<T, StoreError>,
+    ) -> Result<Option<(Self, T)>, StoreError> {
         for _ in 0..MAX_LOADS {
             let mut attempt = None;
             store.consistent(&mut || {
-                let before = store.get(&HEAD_ROW)?;
-                let loaded = Self::load_once(store);
-                attempt = (store.get(&HEAD_ROW)? == before).then_some(loaded);
+                let before = ClientStore::get(store, &HEAD_ROW)?;
+                let loaded = Self::load_once(store, &mut then);
+                attempt = (ClientStore::get(store, &HEAD_ROW)? == before).then_some(loaded);
                 Ok(())
             })?;
             if let Some(loaded) = attempt {
@@ -340,23 +443,39 @@ impl Directory {
         Err(StoreError::Conflict)
     }
 
-    fn load_once(store: &dyn ClientStore) -> Result<Option<(Self, Plaintexts)>, StoreError> {
+    /// Every record the state lists, read with [`Directory::load`].
+    pub(super) fn load_all(
+        store: &dyn ClientStore,
+    ) -> Result<Option<(Self, Plaintexts)>, StoreError> {
+        Self::load(store, |directory, store| {
+            let mut records = BTreeMap::new();
+            for record in directory.records(store)? {
+                if let Some(bytes) = directory.read(store, &record)? {
+                    records.insert(record, bytes);
+                }
+            }
+            Ok(records)
+        })
+    }
+
+    fn load_once<T>(
+        store: &dyn ClientStore,
+        then: &mut impl FnMut(&mut Self, &dyn ClientStore) -> Result<T, StoreError>,
+    ) -> Result<Option<(Self, T)>, StoreError> {
         let Some((stored, head)) = read_head(store)? else {
             return Ok(None);
         };
         if head.nodes.len() != FANOUT {
             return Err(corrupt("state head"));
         }
-        let key = store.key();
         let mut directory = Self {
             head: Some(stored),
             state: head.state,
             generation: head.generation,
             nodes: head.nodes.clone(),
             leaves: vec![0; LEAVES],
-            entries: vec![BTreeMap::new(); LEAVES],
+            entries: vec![Some(BTreeMap::new()); LEAVES],
         };
-        let mut records = BTreeMap::new();
         for (node, &version) in head.nodes.iter().enumerate() {
             if version == 0 {
                 continue;
@@ -370,25 +489,19 @@ impl Directory {
             for (i, &leaf_version) in versions.iter().enumerate() {
                 let leaf = node * FANOUT + i;
                 directory.leaves[leaf] = leaf_version;
-                if leaf_version == 0 {
-                    continue;
-                }
-                let record = Record::Leaf(leaf as u16);
-                let state: LeafState = decode(&read(store, &record, leaf_version)?, "state leaf")?;
-                let sorted = state.records.windows(2).all(|w| w[0].0 < w[1].0);
-                let filed = state.records.iter().all(|(r, v)| {
-                    leaf_of(&key.row(r)) == leaf && *v <= leaf_version && !is_directory(r)
-                });
-                if state.records.is_empty() || !sorted || !filed {
-                    return Err(corrupt("state leaf"));
-                }
-                for (record, version) in state.records {
-                    records.insert(record, read(store, &record, version)?);
-                    directory.entries[leaf].insert(record, version);
+                if leaf_version != 0 {
+                    directory.entries[leaf] = None;
                 }
             }
         }
-        Ok(Some((directory, records)))
+        let value = then(&mut directory, store)?;
+        Ok(Some((directory, value)))
+    }
+
+    /// The state's head changed since this directory read or wrote it: what failed to read
+    /// was overtaken by another writer, not tampered with.
+    pub(super) fn overtaken<S: Source + ?Sized>(&self, src: &S) -> bool {
+        self.head_matches(src).is_ok_and(|m| m != Some(true))
     }
 }
 
@@ -396,23 +509,44 @@ fn is_directory(record: &Record) -> bool {
     matches!(record, Record::Head | Record::Node(_) | Record::Leaf(_))
 }
 
-/// The head as stored, and opened.
 fn read_head(store: &dyn ClientStore) -> Result<Option<(Vec<u8>, HeadState)>, StoreError> {
-    let Some(stored) = store.get(&HEAD_ROW)? else {
+    let Some(stored) = ClientStore::get(store, &HEAD_ROW)? else {
         return Ok(None);
     };
-    let plain = store.key().open(&Record::Head, 0, stored.clone())?;
+    let plain = ClientStore::key(store).open(&Record::Head, 0, stored.clone())?;
     Ok(Some((stored, decode(&plain, "state head")?)))
 }
 
-/// A record at the version its parent lists: missing or any other version is refused.
-fn read(
-    store: &dyn ClientStore,
+/// Leaf `leaf`'s records, checked to be filed there, sorted and within its version.
+fn read_leaf<S: Source + ?Sized>(
+    src: &S,
+    leaf: usize,
+    version: u64,
+) -> Result<BTreeMap<Record, u64>, StoreError> {
+    if version == 0 {
+        return Ok(BTreeMap::new());
+    }
+    let record = Record::Leaf(leaf as u16);
+    let state: LeafState = decode(&read(src, &record, version)?, "state leaf")?;
+    let key = src.key();
+    let sorted = state.records.windows(2).all(|w| w[0].0 < w[1].0);
+    let filed = state
+        .records
+        .iter()
+        .all(|(r, v)| leaf_of(&key.row(r)) == leaf && *v <= version && !is_directory(r));
+    if state.records.is_empty() || !sorted || !filed {
+        return Err(corrupt("state leaf"));
+    }
+    Ok(state.records.into_iter().collect())
+}
+
+fn read<S: Source + ?Sized>(
+    src: &S,
     record: &Record,
     version: u64,
 ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-    let key = store.key();
-    let stored = store.get(&key.row(record))?.ok_or(StoreError::Missing)?;
+    let key = src.key();
+    let stored = src.get(&key.row(record))?.ok_or(StoreError::Missing)?;
     key.open(record, version, stored)
 }
 
@@ -453,7 +587,7 @@ mod tests {
             nodes,
         };
         let rng = &mut rand::rng();
-        let rows = store.rows_mut();
+        let mut rows = store.rows_mut();
         let node_record = Record::Node((leaf / FANOUT) as u8);
         let leaf_record = Record::Leaf(leaf as u16);
         rows.insert(HEAD_ROW, key.seal(rng, &Record::Head, 0, &encode(&head)));
@@ -461,6 +595,7 @@ mod tests {
         rows.insert(key.row(&node_record), sealed);
         let sealed = key.seal(rng, &leaf_record, 1, &encode(&LeafState { records }));
         rows.insert(key.row(&leaf_record), sealed);
+        drop(rows);
         store
     }
 
@@ -481,7 +616,7 @@ mod tests {
     }
 
     fn refusal(store: &crate::client::MemoryStore) -> Option<StoreError> {
-        Directory::load(store).err()
+        Directory::load_all(store).err()
     }
 
     /// What only a writer holding the key could store, but a wrong implementation might: a

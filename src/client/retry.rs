@@ -76,7 +76,10 @@ impl Client {
             Some(at) => self.retries.remove(at).attempts,
             None => 0,
         };
-        let owed = self.still_members(&conversation, mailboxes);
+        // A store that fails to read the conversation now: owed to all, checked at resend.
+        let owed = self
+            .still_members(&conversation, mailboxes)
+            .unwrap_or_else(|| mailboxes.to_vec());
         if owed.is_empty() || attempts >= MAX_ATTEMPTS || now >= envelope.expiry() {
             return;
         }
@@ -102,7 +105,12 @@ impl Client {
         let mut out = Vec::new();
         let mut kept = Vec::with_capacity(self.retries.len());
         for mut retry in core::mem::take(&mut self.retries) {
-            retry.mailboxes = self.still_members(&retry.conversation, &retry.mailboxes);
+            let Some(members) = self.still_members(&retry.conversation, &retry.mailboxes) else {
+                // The store failed to read the conversation: tried again next time.
+                kept.push(retry);
+                continue;
+            };
+            retry.mailboxes = members;
             if retry.mailboxes.is_empty() || now >= retry.expiry {
                 continue;
             }
@@ -145,16 +153,17 @@ impl Client {
 
     /// Those of `mailboxes` who are still, besides us, in `conversation`.
     fn still_members(
-        &self,
+        &mut self,
         conversation: &ConversationId,
         mailboxes: &[MailboxId],
-    ) -> Vec<MailboxId> {
+    ) -> Option<Vec<MailboxId>> {
+        self.load_conversation(conversation).ok()?;
         let Some(c) = self
             .conversations
             .get(conversation)
             .filter(|c| !c.is_removed())
         else {
-            return Vec::new();
+            return Some(Vec::new());
         };
         let mut members: Vec<MailboxId> = mailboxes
             .iter()
@@ -163,6 +172,6 @@ impl Client {
             .collect();
         members.sort_unstable();
         members.dedup();
-        members
+        Some(members)
     }
 }

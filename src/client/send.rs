@@ -36,6 +36,7 @@ impl Client {
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         self.outbox_room()?;
         self.check_plain_content(content)?;
+        self.load_member(to)?;
         let access = self.direct_access(to)?;
         let post = Post {
             access,
@@ -61,6 +62,7 @@ impl Client {
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         self.outbox_room()?;
         self.check_plain_content(content)?;
+        self.load_member(to)?;
         let premium_to_premium = self.profile.tier.is_premium()
             && self.profiles.get(to).is_some_and(|p| p.tier.is_premium());
         let (kind, token) = if premium_to_premium {
@@ -95,6 +97,9 @@ impl Client {
             }
             .into());
         }
+        for m in to {
+            self.load_member(m)?;
+        }
         if !to.iter().all(|m| self.is_connected(m)) {
             return Err(PolicyError::NotAllConnections.into());
         }
@@ -117,6 +122,9 @@ impl Client {
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         self.outbox_room()?;
         let certificate = self.advertiser.clone().ok_or(PolicyError::NotAdvertiser)?;
+        for m in audience {
+            self.load_member(m)?;
+        }
         let post = Post {
             access: Access::Sponsored(Box::new(certificate)),
             content: Content::Sponsored(sponsored.clone()),
@@ -162,6 +170,7 @@ impl Client {
         let me = Member::new(*self.mailbox_id(), Role::Admin, *self.identity());
         let (conversation, handoffs) = Conversation::create(rng, me, others)?;
         let id = conversation.id();
+        self.load_conversation(&id)?;
         self.conversations.insert(id, conversation);
         self.groups.insert(id);
         let mut out = Vec::new();
@@ -178,7 +187,10 @@ impl Client {
     }
 
     /// Contacts as roster members, with the identities our sessions are authenticated with.
-    fn roster_members(&self, list: &[(MailboxId, Role)]) -> Result<Vec<Member>, Error> {
+    fn roster_members(&mut self, list: &[(MailboxId, Role)]) -> Result<Vec<Member>, Error> {
+        for (m, _) in list {
+            self.load_member(m)?;
+        }
         list.iter()
             .map(|(m, role)| {
                 let c = self.contacts.get(m).ok_or(UsageError::UnknownRecipient)?;
@@ -250,6 +262,7 @@ impl Client {
         removed: &[MailboxId],
         now: u64,
     ) -> Result<Vec<Outgoing>, Error> {
+        self.load_conversation(group)?;
         let added = self.roster_members(added)?;
         self.check_welcomes(added.iter().map(|m| &m.id))?;
         let conversation = self
@@ -290,6 +303,7 @@ impl Client {
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         self.outbox_room()?;
         self.check_plain_content(content)?;
+        self.load_conversation(group)?;
         let conversation = self
             .conversations
             .get(group)
@@ -348,6 +362,13 @@ impl Client {
         if !self.settings.typing_indicators {
             return Ok(Vec::new());
         }
+        self.load_conversation(conversation)?;
+        let members = (self.conversations.get(conversation))
+            .map(Conversation::recipients)
+            .unwrap_or_default();
+        for m in &members {
+            self.load_peer(m)?;
+        }
         let c = self
             .conversations
             .get(conversation)
@@ -393,7 +414,11 @@ impl Client {
     ) -> Result<Vec<Outgoing>, Error> {
         let mut out = Vec::new();
         let id = match self.direct.get(to) {
-            Some(id) => *id,
+            Some(id) => {
+                let id = *id;
+                self.load_conversation(&id)?;
+                id
+            }
             None => self.create_direct(rng, to, now, &mut out)?,
         };
         self.send_in(rng, &id, &post, now, &mut out)?;
@@ -413,6 +438,9 @@ impl Client {
         peers: &[MailboxId],
         send: impl FnOnce(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        for m in peers {
+            self.load_member(m)?;
+        }
         let granted = self.granted.clone();
         let holders = self.access.holders.clone();
         let fanout = self.fanout.to_bytes();
@@ -420,7 +448,7 @@ impl Client {
             .iter()
             .map(|m| (*m, self.sessions.get(m).cloned()))
             .collect();
-        let conversations: Vec<ConversationId> = self.conversations.keys().copied().collect();
+        let conversations = self.conversations.resident_keys();
         let result = send(self);
         if result.is_err() {
             self.granted = granted;
@@ -434,8 +462,10 @@ impl Client {
                     None => self.sessions.remove(&peer),
                 };
             }
-            self.conversations
-                .retain(|id, _| conversations.binary_search(id).is_ok());
+            let came = self.conversations.resident_keys();
+            for id in came.difference(&conversations) {
+                self.conversations.discard(id);
+            }
         }
         result
     }
@@ -499,6 +529,7 @@ impl Client {
             ephemeral: false,
             conversation: None,
         });
+        self.load_conversation(&id)?;
         self.conversations.insert(id, conversation);
         if replies {
             self.set_group_secret(&id, 0, GroupSecret::from(seeded.access_secret()));
@@ -522,6 +553,7 @@ impl Client {
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         self.outbox_room()?;
         self.check_plain_content(content)?;
+        self.load_conversation(conversation)?;
         let c = self
             .conversations
             .get(conversation)
@@ -554,6 +586,7 @@ impl Client {
         let (conversation, handoffs) = Conversation::create_direct(rng, me, them)?;
         let id = conversation.id();
         self.hand_off(rng, handoffs, None, now, out)?;
+        self.load_conversation(&id)?;
         self.conversations.insert(id, conversation);
         self.direct.insert(*to, id);
         Ok(id)
@@ -568,6 +601,7 @@ impl Client {
         now: u64,
         out: &mut Vec<Outgoing>,
     ) -> Result<(), Error> {
+        self.load_conversation(id)?;
         let conversation = self
             .conversations
             .get_mut(id)
@@ -631,6 +665,7 @@ impl Client {
         within: Option<&ConversationId>,
         now: u64,
     ) -> Result<Outgoing, Error> {
+        self.load_member(to)?;
         // The credential first: without one nothing is encrypted, so no session step is lost.
         let credential = self.credential(&[*to], within)?;
         let access = self.key_for(to);
@@ -661,6 +696,7 @@ impl Client {
         now: u64,
         ephemeral: bool,
     ) -> Result<Outgoing, Error> {
+        self.load_member(to)?;
         let credential = self.credential(&[*to], within)?;
         let contact = self.contacts.get(to).ok_or(UsageError::UnknownRecipient)?;
         let body = sealed::seal(rng, contact.identity.dh_key(), to, content)?;

@@ -124,13 +124,19 @@ fn plain(bytes: Zeroizing<Vec<u8>>) -> Vec<u8> {
 
 impl Client {
     /// Everything, in one buffer: the state as saved whole by version 4 (PROTOCOL.md §9.6),
-    /// for export and for tests. Encrypt it; the buffer is wiped on drop.
-    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+    /// for export and for tests. Encrypt it; the buffer is wiped on drop. A client loaded
+    /// lazily reads every record it has not loaded (and keeps none of them).
+    ///
+    /// # Errors
+    /// The store's, reading a record not in memory.
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, super::StoreError> {
+        let mut core = self.state(true);
+        self.merge_stored(&mut core)?;
         let saved = SavedState {
-            core: self.state(true),
+            core,
             outbox: self.outbox.iter().map(Queued::from_outgoing).collect(),
         };
-        Zeroizing::new(saved.to_wire())
+        Ok(Zeroizing::new(saved.to_wire()))
     }
 
     /// The state's fields; with `whole` false, only those of the core record (nothing kept
@@ -164,7 +170,7 @@ impl Client {
             groups: BTreeSet::new(),
             opened: BTreeSet::new(),
             access: if whole {
-                self.access.clone()
+                self.access.in_memory()
             } else {
                 self.access.without_members()
             },
@@ -177,32 +183,33 @@ impl Client {
         if !whole {
             return state;
         }
+        // Only what is in memory: a client loaded lazily adds its stored records after.
         state.contacts = self
             .contacts
-            .iter()
+            .resident()
             .map(|(m, c)| (*m, contact_state(c)))
             .collect();
-        state.profiles = self.profiles.iter().map(|(m, p)| (*m, *p)).collect();
+        state.profiles = self.profiles.resident().map(|(m, p)| (*m, *p)).collect();
         state.connections = self
             .connections
-            .iter()
+            .resident()
             .filter_map(|(m, c)| Some((*m, connection_state(c)?)))
             .collect();
         state.sessions = self
             .sessions
-            .iter()
+            .resident()
             .map(|(m, peer)| (*m, stored_sessions(peer)))
             .collect();
         state.conversations = self
             .conversations
-            .iter()
+            .resident()
             .map(|(id, c)| (*id, StoredSecret(plain(c.to_bytes()))))
             .collect();
-        state.direct = self.direct.iter().map(|(m, c)| (*m, *c)).collect();
+        state.direct = self.direct.resident().map(|(m, c)| (*m, *c)).collect();
         state.groups = self.groups.iter().copied().collect();
-        state.opened = self.opened.iter().copied().collect();
+        state.opened = self.opened.resident().copied().collect();
         state.fanout = plain(self.fanout.to_bytes());
-        state.granted = self.granted.iter().copied().collect();
+        state.granted = self.granted.resident().copied().collect();
         state.seen = self.seen.in_order();
         state.pending = self.pending.iter().cloned().collect();
         state
@@ -246,30 +253,24 @@ impl ClientState {
         let s = self;
         let mut sessions = BTreeMap::new();
         for (mailbox, saved) in &s.sessions {
-            if saved.is_empty() || saved.len() > MAX_PER_PEER {
-                return Err(INVALID);
-            }
-            let mut peer = PeerSessions::default();
-            for bytes in saved {
-                peer.push_back(Session::from_bytes(&bytes.0)?);
-            }
-            sessions.insert(*mailbox, peer);
+            sessions.insert(*mailbox, restore_sessions(saved)?);
         }
         if s.retries.len() > MAX_RETRIES {
             return Err(INVALID);
         }
         let mut conversations = BTreeMap::new();
         for (id, bytes) in &s.conversations {
-            let c = Conversation::from_bytes(&bytes.0)?;
-            if c.id() != *id {
-                return Err(INVALID);
-            }
-            conversations.insert(*id, c);
+            conversations.insert(*id, restore_conversation(id, bytes)?);
         }
         let mut labels = super::labels::LabelIndex::default();
         for (id, c) in &conversations {
-            labels.refresh(*id, Some(c));
+            // A complete index reads no bucket from anywhere.
+            labels
+                .refresh(*id, Some(c), &mut |_| Ok(None))
+                .map_err(|_| INVALID)?;
         }
+        // As stored already, unless the state was saved whole (then every record is written).
+        labels.take_touched();
         Ok(Client {
             user: s.user.clone(),
             identity: Identity::from_secret_bytes(&s.identity)?,
@@ -333,7 +334,31 @@ pub(super) fn connection_state(c: &Connection) -> Option<ConnectionState> {
     }
 }
 
-fn connection(c: &ConnectionState) -> Connection {
+/// One peer's sessions as saved: 1 to [`MAX_PER_PEER`], the one we send with first.
+pub(super) fn restore_sessions(saved: &[StoredSecret]) -> Result<PeerSessions, DecodeError> {
+    if saved.is_empty() || saved.len() > MAX_PER_PEER {
+        return Err(INVALID);
+    }
+    let mut peer = PeerSessions::default();
+    for bytes in saved {
+        peer.push_back(Session::from_bytes(&bytes.0)?);
+    }
+    Ok(peer)
+}
+
+/// A conversation as saved, which must be the one filed under `id`.
+pub(super) fn restore_conversation(
+    id: &ConversationId,
+    saved: &StoredSecret,
+) -> Result<Conversation, DecodeError> {
+    let c = Conversation::from_bytes(&saved.0)?;
+    if c.id() != *id {
+        return Err(INVALID);
+    }
+    Ok(c)
+}
+
+pub(super) fn connection(c: &ConnectionState) -> Connection {
     match c {
         ConnectionState::Invited => Connection::Invited,
         ConnectionState::InvitedUs(note) => Connection::InvitedUs(note.clone()),
@@ -368,7 +393,7 @@ mod tests {
 
     /// The encoding of one entry of the contacts map.
     fn entry(client: &Client, mailbox: &MailboxId) -> Vec<u8> {
-        let c = client.contact(mailbox).unwrap();
+        let c = client.contact(mailbox).unwrap().unwrap();
         let state = ContactState {
             user: c.user.clone(),
             identity: c.identity,
@@ -389,7 +414,7 @@ mod tests {
     #[test]
     fn contacts_out_of_order_or_repeated_are_refused() {
         let client = with_contacts(2);
-        let bytes = client.to_bytes();
+        let bytes = client.to_bytes().unwrap();
         let ids: Vec<MailboxId> = client.contacts.keys().copied().collect();
         let (a, b) = (entry(&client, &ids[0]), entry(&client, &ids[1]));
         let sorted = [a.clone(), b.clone()].concat();
@@ -406,7 +431,8 @@ mod tests {
     /// The state's fields without the outbox; `to_wire` gives them back as version 3, which
     /// loads through the same checks.
     fn core_of(client: &Client) -> ClientState {
-        let saved: SavedState = crate::wire::decode_body(&client.to_bytes()[1..], "test").unwrap();
+        let saved: SavedState =
+            crate::wire::decode_body(&client.to_bytes().unwrap()[1..], "test").unwrap();
         saved.core
     }
 

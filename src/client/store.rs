@@ -4,50 +4,12 @@
 //! with a key the app supplies (from the platform's keystore).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use zeroize::Zeroizing;
 
 pub use super::records::StorageKey;
-use crate::error::{DecodeError, Error};
-
-/// Why a store failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The storage itself failed (I/O, disk full, locked).
-    Backend,
-    /// A stored record did not decrypt under the key given at the version the state lists for
-    /// it: wrong key, tampered, swapped with another record, or replayed from an older save.
-    Tampered,
-    /// A record the state lists is not in the store (deleted, or a write was lost).
-    Missing,
-    /// The store holds another state, or a later save of this one, than the one this client
-    /// last saved there: load it again from the store.
-    Conflict,
-    /// The stored state decrypted but does not decode.
-    Corrupt(DecodeError),
-    /// The engine refused to serialise or restore.
-    Engine(Error),
-}
-
-impl core::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::Backend => f.write_str("client store backend failed"),
-            Self::Tampered => f.write_str(
-                "a stored client record does not authenticate under this key at its version",
-            ),
-            Self::Missing => f.write_str("a client record the state lists is missing"),
-            Self::Conflict => {
-                f.write_str("the store holds another or a later state than this client saved")
-            }
-            Self::Corrupt(e) => write!(f, "stored client state is corrupt: {e}"),
-            Self::Engine(e) => write!(f, "client state: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
+pub use crate::error::StoreError;
 
 /// Where a record is filed: 16 pseudorandom bytes (PROTOCOL.md §9.6).
 pub type RowKey = [u8; 16];
@@ -86,12 +48,30 @@ pub trait ClientStore {
     fn legacy(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
         Ok(None)
     }
+
+    /// A reader of this store's rows that sees every later commit to it, for a client that
+    /// loads its records when first used rather than all at start. `None` (the default):
+    /// every record is loaded at start.
+    fn reader(&self) -> Option<Box<dyn RecordReader>> {
+        None
+    }
 }
+
+/// Reads a store's rows after a client loaded from it ([`ClientStore::reader`]).
+pub trait RecordReader: Send {
+    /// The key the store's records are sealed under.
+    fn key(&self) -> &StorageKey;
+    /// The bytes filed under `row`, if any, as the store's last commit left them.
+    fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+type Rows = BTreeMap<RowKey, Vec<u8>>;
 
 /// Keeps the state in memory.
 pub struct MemoryStore {
     key: StorageKey,
-    rows: BTreeMap<RowKey, Vec<u8>>,
+    /// Shared with the readers handed out: they see every commit.
+    rows: Arc<Mutex<Rows>>,
 }
 
 impl MemoryStore {
@@ -99,14 +79,36 @@ impl MemoryStore {
     pub fn new(key: StorageKey) -> Self {
         Self {
             key,
-            rows: BTreeMap::new(),
+            rows: Arc::default(),
         }
     }
 
     /// Every row, for tests that tamper with a store.
     #[doc(hidden)]
-    pub fn rows_mut(&mut self) -> &mut BTreeMap<RowKey, Vec<u8>> {
-        &mut self.rows
+    pub fn rows_mut(&mut self) -> MutexGuard<'_, Rows> {
+        lock(&self.rows)
+    }
+}
+
+// A panic while the lock was held cannot leave the map half-changed: every change under it
+// is one insert or remove.
+fn lock(rows: &Mutex<Rows>) -> MutexGuard<'_, Rows> {
+    rows.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+struct MemoryReader {
+    key: StorageKey,
+    rows: Arc<Mutex<Rows>>,
+}
+
+impl RecordReader for MemoryReader {
+    fn key(&self) -> &StorageKey {
+        &self.key
+    }
+
+    fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(lock(&self.rows).get(row).cloned())
     }
 }
 
@@ -118,10 +120,11 @@ impl Default for MemoryStore {
 }
 
 impl Clone for MemoryStore {
+    /// A copy of the rows as they are now, which later commits to either do not change.
     fn clone(&self) -> Self {
         Self {
             key: self.key.clone(),
-            rows: self.rows.clone(),
+            rows: Arc::new(Mutex::new(lock(&self.rows).clone())),
         }
     }
 }
@@ -132,7 +135,7 @@ impl ClientStore for MemoryStore {
     }
 
     fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.rows.get(row).cloned())
+        Ok(lock(&self.rows).get(row).cloned())
     }
 
     fn commit(
@@ -141,16 +144,24 @@ impl ClientStore for MemoryStore {
         expected: Option<&[u8]>,
         changes: &[(RowKey, Option<Vec<u8>>)],
     ) -> Result<(), StoreError> {
-        if self.rows.get(check).map(Vec::as_slice) != expected {
+        let mut rows = lock(&self.rows);
+        if rows.get(check).map(Vec::as_slice) != expected {
             return Err(StoreError::Conflict);
         }
         for (row, value) in changes {
             match value {
-                Some(v) => self.rows.insert(*row, v.clone()),
-                None => self.rows.remove(row),
+                Some(v) => rows.insert(*row, v.clone()),
+                None => rows.remove(row),
             };
         }
         Ok(())
+    }
+
+    fn reader(&self) -> Option<Box<dyn RecordReader>> {
+        Some(Box::new(MemoryReader {
+            key: self.key.clone(),
+            rows: Arc::clone(&self.rows),
+        }))
     }
 }
 
@@ -195,10 +206,10 @@ pub use sqlite::SqliteStore;
 mod sqlite {
     use std::path::Path;
 
-    use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+    use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
     use zeroize::Zeroizing;
 
-    use super::{ClientStore, RowKey, StorageKey, StoreError};
+    use super::{ClientStore, RecordReader, RowKey, StorageKey, StoreError};
     use crate::crypto::aead::NONCE_LEN;
 
     /// What a whole state saved before records was sealed with.
@@ -240,10 +251,7 @@ mod sqlite {
         }
 
         fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
-            self.conn
-                .prepare_cached("SELECT value FROM client_records WHERE row = ?1")
-                .and_then(|mut s| s.query_row([&row[..]], |r| r.get(0)).optional())
-                .map_err(backend)
+            select(&self.conn, row)
         }
 
         fn commit(
@@ -303,6 +311,17 @@ mod sqlite {
             result
         }
 
+        fn reader(&self) -> Option<Box<dyn RecordReader>> {
+            // An in-memory database has no name a second connection could open.
+            let path = self.conn.path().filter(|p| !p.is_empty())?;
+            let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+            conn.busy_timeout(std::time::Duration::from_secs(5)).ok()?;
+            Some(Box::new(SqliteReader {
+                conn,
+                key: self.key.clone(),
+            }))
+        }
+
         fn legacy(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
             let exists: bool = self
                 .conn
@@ -335,6 +354,28 @@ mod sqlite {
                 .map_err(|_| StoreError::Tampered)?;
             Ok(Some(buf))
         }
+    }
+
+    /// A second, read-only connection to the store's file.
+    struct SqliteReader {
+        conn: Connection,
+        key: StorageKey,
+    }
+
+    impl RecordReader for SqliteReader {
+        fn key(&self) -> &StorageKey {
+            &self.key
+        }
+
+        fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
+            select(&self.conn, row)
+        }
+    }
+
+    fn select(conn: &Connection, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
+        conn.prepare_cached("SELECT value FROM client_records WHERE row = ?1")
+            .and_then(|mut s| s.query_row([&row[..]], |r| r.get(0)).optional())
+            .map_err(backend)
     }
 
     impl core::fmt::Debug for SqliteStore {

@@ -8,18 +8,111 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A map whose changed keys are noted: for the next save (`touched`), and for whoever keeps
 /// an index of the values (`changed`).
+///
+/// A lazy map holds only the keys loaded from the store (`resident`); the client loads a key
+/// before it touches it, and a debug build panics on a key used unloaded, so a test that
+/// misses a load fails instead of treating a stored entry as absent.
 pub(super) struct TrackedMap<K, V> {
     map: BTreeMap<K, V>,
     touched: BTreeSet<K>,
     changed: BTreeSet<K>,
+    /// The keys in memory, present or known absent; `None`: every key.
+    resident: Option<BTreeSet<K>>,
 }
 
 impl<K: Ord + Copy, V> TrackedMap<K, V> {
+    /// An empty map whose keys are all in the store until loaded.
+    pub(super) fn lazy() -> Self {
+        Self {
+            resident: Some(BTreeSet::new()),
+            ..Self::default()
+        }
+    }
+
+    pub(super) fn is_resident(&self, key: &K) -> bool {
+        self.resident.as_ref().is_none_or(|r| r.contains(key))
+    }
+
+    pub(super) fn is_complete(&self) -> bool {
+        self.resident.is_none()
+    }
+
+    fn check(&self, key: &K) {
+        debug_assert!(
+            self.is_resident(key),
+            "a lazy entry used before it was loaded"
+        );
+    }
+
+    fn check_complete(&self) {
+        debug_assert!(self.is_complete(), "a lazy map listed before it was loaded");
+    }
+
+    /// Puts in `key` as the store has it (`None`: it has none), unless it is in already.
+    pub(super) fn load(&mut self, key: K, value: Option<V>) {
+        let Some(resident) = &mut self.resident else {
+            return;
+        };
+        if resident.insert(key)
+            && let Some(value) = value
+        {
+            self.map.insert(key, value);
+        }
+    }
+
+    /// Puts in every entry not in yet: the map is complete from now on.
+    pub(super) fn load_all(&mut self, entries: impl IntoIterator<Item = (K, V)>) {
+        let Some(resident) = self.resident.take() else {
+            return;
+        };
+        for (key, value) in entries {
+            if !resident.contains(&key) {
+                self.map.insert(key, value);
+            }
+        }
+    }
+
+    /// Drops from memory the entries of a lazy map that are as stored (none touched since
+    /// the last save); they are loaded again when next used.
+    pub(super) fn evict(&mut self) {
+        let Some(resident) = &mut self.resident else {
+            return;
+        };
+        let keep = &self.touched;
+        self.map.retain(|k, _| keep.contains(k));
+        resident.retain(|k| keep.contains(k));
+        self.changed.retain(|k| keep.contains(k));
+    }
+
+    /// How many keys are in memory, present or known absent (all present ones when
+    /// complete).
+    pub(super) fn resident_len(&self) -> usize {
+        self.resident.as_ref().map_or(self.map.len(), BTreeSet::len)
+    }
+
+    /// Undoes a key's changes since it came in, for a step that failed: a lazy map forgets
+    /// it (the store has it as it was); a complete one removes it.
+    pub(super) fn discard(&mut self, key: &K) {
+        match &mut self.resident {
+            Some(resident) => {
+                resident.remove(key);
+                self.map.remove(key);
+                self.touched.remove(key);
+                self.changed.remove(key);
+            }
+            None => {
+                self.remove(key);
+            }
+        }
+    }
+
     pub(super) fn get(&self, key: &K) -> Option<&V> {
+        self.check(key);
         self.map.get(key)
     }
 
     pub(super) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.check(key);
         let value = self.map.get_mut(key)?;
         self.touched.insert(*key);
         self.changed.insert(*key);
@@ -28,18 +121,21 @@ impl<K: Ord + Copy, V> TrackedMap<K, V> {
 
     /// For a change whose caller brings the index up to date itself: marked for the save only.
     pub(super) fn get_mut_indexed(&mut self, key: &K) -> Option<&mut V> {
+        self.check(key);
         let value = self.map.get_mut(key)?;
         self.touched.insert(*key);
         Some(value)
     }
 
     pub(super) fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.check(&key);
         self.touched.insert(key);
         self.changed.insert(key);
         self.map.insert(key, value)
     }
 
     pub(super) fn remove(&mut self, key: &K) -> Option<V> {
+        self.check(key);
         let old = self.map.remove(key)?;
         self.touched.insert(*key);
         self.changed.insert(*key);
@@ -47,32 +143,31 @@ impl<K: Ord + Copy, V> TrackedMap<K, V> {
     }
 
     pub(super) fn contains_key(&self, key: &K) -> bool {
+        self.check(key);
         self.map.contains_key(key)
     }
 
-    /// Keeps the entries `keep` says to; those it drops are marked.
-    pub(super) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        let (touched, changed) = (&mut self.touched, &mut self.changed);
-        self.map.retain(|k, v| {
-            let kept = keep(k, v);
-            if !kept {
-                touched.insert(*k);
-                changed.insert(*k);
-            }
-            kept
-        });
-    }
-
-    pub(super) fn iter(&self) -> std::collections::btree_map::Iter<'_, K, V> {
-        self.map.iter()
-    }
-
     pub(super) fn keys(&self) -> std::collections::btree_map::Keys<'_, K, V> {
+        self.check_complete();
         self.map.keys()
     }
 
     pub(super) fn values(&self) -> std::collections::btree_map::Values<'_, K, V> {
+        self.check_complete();
         self.map.values()
+    }
+
+    /// The entries in memory, whether or not the map is complete.
+    pub(super) fn resident(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.map.iter()
+    }
+
+    /// The keys in memory, present or known absent.
+    pub(super) fn resident_keys(&self) -> BTreeSet<K> {
+        match &self.resident {
+            Some(r) => r.clone(),
+            None => self.map.keys().copied().collect(),
+        }
     }
 
     /// The keys changed since the last call.
@@ -82,7 +177,13 @@ impl<K: Ord + Copy, V> TrackedMap<K, V> {
 
     /// Every key, as if all had changed (a first save to an empty store).
     pub(super) fn touch_all(&mut self) {
+        self.check_complete();
         self.touched.extend(self.map.keys().copied());
+    }
+
+    /// Marks `keys` changed again, for an index that could not take them in.
+    pub(super) fn mark_changed(&mut self, keys: BTreeSet<K>) {
+        self.changed.extend(keys);
     }
 
     /// The keys changed, other than through [`TrackedMap::get_mut_indexed`], since the last
@@ -98,6 +199,7 @@ impl<K, V> Default for TrackedMap<K, V> {
             map: BTreeMap::new(),
             touched: BTreeSet::new(),
             changed: BTreeSet::new(),
+            resident: None,
         }
     }
 }
@@ -106,8 +208,7 @@ impl<K: Ord, V> FromIterator<(K, V)> for TrackedMap<K, V> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         Self {
             map: iter.into_iter().collect(),
-            touched: BTreeSet::new(),
-            changed: BTreeSet::new(),
+            ..Self::default()
         }
     }
 }
@@ -118,6 +219,7 @@ impl<K: Clone, V: Clone> Clone for TrackedMap<K, V> {
             map: self.map.clone(),
             touched: self.touched.clone(),
             changed: self.changed.clone(),
+            resident: self.resident.clone(),
         }
     }
 }
@@ -134,73 +236,71 @@ impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> Deserialize<'de> for T
     }
 }
 
-/// A set whose changed members are noted.
-pub(super) struct TrackedSet<K> {
-    set: BTreeSet<K>,
-    touched: BTreeSet<K>,
-}
-
-impl<K: Ord + Copy> TrackedSet<K> {
-    pub(super) fn contains(&self, key: &K) -> bool {
-        self.set.contains(key)
-    }
-
-    pub(super) fn insert(&mut self, key: K) -> bool {
-        self.touched.insert(key);
-        self.set.insert(key)
-    }
-
-    pub(super) fn remove(&mut self, key: &K) -> bool {
-        let removed = self.set.remove(key);
-        if removed {
-            self.touched.insert(*key);
-        }
-        removed
-    }
-
-    pub(super) fn iter(&self) -> std::collections::btree_set::Iter<'_, K> {
-        self.set.iter()
-    }
-
-    pub(super) fn take_touched(&mut self) -> BTreeSet<K> {
-        core::mem::take(&mut self.touched)
-    }
-
-    pub(super) fn touch_all(&mut self) {
-        self.touched.extend(self.set.iter().copied());
-    }
-}
+/// A set whose changed members are noted: a [`TrackedMap`] to nothing.
+#[derive(Clone)]
+pub(super) struct TrackedSet<K>(TrackedMap<K, ()>);
 
 impl<K> Default for TrackedSet<K> {
     fn default() -> Self {
-        Self {
-            set: BTreeSet::new(),
-            touched: BTreeSet::new(),
-        }
+        Self(TrackedMap::default())
+    }
+}
+
+impl<K: Ord + Copy> TrackedSet<K> {
+    pub(super) fn lazy() -> Self {
+        Self(TrackedMap::lazy())
+    }
+
+    pub(super) fn contains(&self, key: &K) -> bool {
+        self.0.contains_key(key)
+    }
+
+    pub(super) fn insert(&mut self, key: K) -> bool {
+        self.0.insert(key, ()).is_none()
+    }
+
+    pub(super) fn remove(&mut self, key: &K) -> bool {
+        self.0.remove(key).is_some()
+    }
+
+    pub(super) fn iter(&self) -> std::collections::btree_map::Keys<'_, K, ()> {
+        self.0.keys()
+    }
+
+    pub(super) fn take_touched(&mut self) -> BTreeSet<K> {
+        self.0.take_touched()
+    }
+
+    pub(super) fn touch_all(&mut self) {
+        self.0.touch_all();
+    }
+
+    pub(super) fn load(&mut self, key: K, present: bool) {
+        self.0.load(key, present.then_some(()));
+    }
+
+    pub(super) fn load_all(&mut self, keys: impl IntoIterator<Item = K>) {
+        self.0.load_all(keys.into_iter().map(|k| (k, ())));
+    }
+
+    pub(super) fn evict(&mut self) {
+        self.0.evict();
+    }
+
+    pub(super) fn resident(&self) -> impl Iterator<Item = &K> {
+        self.0.resident().map(|(k, _)| k)
     }
 }
 
 impl<K: Ord> FromIterator<K> for TrackedSet<K> {
     fn from_iter<I: IntoIterator<Item = K>>(iter: I) -> Self {
-        Self {
-            set: iter.into_iter().collect(),
-            touched: BTreeSet::new(),
-        }
-    }
-}
-
-impl<K: Clone> Clone for TrackedSet<K> {
-    fn clone(&self) -> Self {
-        Self {
-            set: self.set.clone(),
-            touched: self.touched.clone(),
-        }
+        Self(iter.into_iter().map(|k| (k, ())).collect())
     }
 }
 
 impl<K: Serialize> Serialize for TrackedSet<K> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.set.serialize(s)
+        s.collect_seq(self.0.map.keys())
     }
 }
 
@@ -288,7 +388,7 @@ mod tests {
     fn reading_marks_nothing_and_every_change_marks_its_key() {
         let mut map: TrackedMap<u8, u8> = [(1, 1), (2, 2)].into_iter().collect();
         assert!(map.get(&1).is_some() && map.contains_key(&2));
-        assert_eq!(map.iter().count(), 2);
+        assert_eq!(map.resident().count(), 2);
         assert!(map.take_touched().is_empty());
         *map.get_mut(&1).unwrap() = 9;
         map.insert(3, 3);

@@ -94,6 +94,22 @@ impl<'a, T> Unsaved<'a, T> {
     }
 }
 
+impl<T> Unsaved<'_, T> {
+    /// [`Unsaved::save`], then `then` with the client and the store: for tests that go on
+    /// with the client loaded again from what was saved.
+    #[doc(hidden)]
+    pub fn save_then<R: CryptoRng>(
+        self,
+        rng: &mut R,
+        store: &mut dyn ClientStore,
+        then: impl FnOnce(&mut Client, &mut dyn ClientStore),
+    ) -> Result<T, StoreError> {
+        self.client.save_to(rng, store)?;
+        then(self.client, store);
+        Ok(self.value)
+    }
+}
+
 impl<T> core::fmt::Debug for Unsaved<'_, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("Unsaved(..)")

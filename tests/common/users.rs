@@ -84,7 +84,7 @@ pub(crate) fn directory(owner: &mut Client) -> PrekeyResponse {
 
 /// A pairwise session from `a` to `b`, without a connection; returns `b`'s mailbox.
 pub(crate) fn contact(a: &mut Client, b: &mut Client) -> MailboxId {
-    if let Some(c) = a.contact(b.mailbox_id()) {
+    if let Some(c) = a.contact(b.mailbox_id()).unwrap() {
         return c.mailbox;
     }
     let response = directory(b);

@@ -88,7 +88,7 @@ impl Target {
 
     fn conversation(&self, client: &Client) -> Option<ConversationId> {
         match self {
-            Self::Person { mailbox, .. } => client.direct_conversation(mailbox),
+            Self::Person { mailbox, .. } => client.direct_conversation(mailbox).ok().flatten(),
             Self::Group(id) => Some(*id),
         }
     }
@@ -563,7 +563,9 @@ impl Chat {
                 let members = self
                     .client
                     .conversation(id)
-                    .map_or(0, |c| c.members().len());
+                    .ok()
+                    .flatten()
+                    .map_or(0, |c| c.members.len());
                 format!(
                     " {me} in group {} ({members} members) ",
                     group_cmd::label(id)

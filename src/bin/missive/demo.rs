@@ -282,7 +282,10 @@ impl Demo {
         self.submit(ben.send(&mut rand::rng(), &ana_id, &Content::text(TEXTS[1]), now()))?;
         self.read(&mut ana)?;
         let last = self.last_message.take().ok_or("no message to mark read")?;
-        let dm = ana.direct_conversation(&ben_id).ok_or("no conversation")?;
+        let dm = ana
+            .direct_conversation(&ben_id)
+            .map_err(|e| e.to_string())?
+            .ok_or("no conversation")?;
         self.submit(ana.mark_read(&mut rand::rng(), &dm, &last, now()))?;
         println!("   ana marks ben's reply read");
         self.read(&mut ben)?;
@@ -300,13 +303,19 @@ impl Demo {
             b"ana",
             ana.identity(),
             b"ben",
-            &ana.contact(&ben_id).ok_or("no contact")?.identity,
+            &ana.contact(&ben_id)
+                .map_err(|e| e.to_string())?
+                .ok_or("no contact")?
+                .identity,
         );
         let at_ben = SafetyNumber::new(
             b"ben",
             ben.identity(),
             b"ana",
-            &ben.contact(&ana_id).ok_or("no contact")?.identity,
+            &ben.contact(&ana_id)
+                .map_err(|e| e.to_string())?
+                .ok_or("no contact")?
+                .identity,
         );
         println!(
             "   ana sees {at_ana}\n   ben sees {at_ben}\n   {}",
@@ -319,7 +328,8 @@ impl Demo {
 
         step("3. Open Profile: anyone may message chloe, a premium member who switched it on");
         let chloe_id = contact(&self.relay, &mut ana, "chloe")?;
-        ana.set_contact_profile(chloe_id, chloe_profile());
+        ana.set_contact_profile(chloe_id, chloe_profile())
+            .map_err(|e| e.to_string())?;
         self.submit(ana.send(&mut rand::rng(), &chloe_id, &Content::text(TEXTS[2]), now()))?;
         self.read(&mut chloe)?;
         let dan_id = contact(&self.relay, &mut ana, "dan")?;
@@ -381,7 +391,8 @@ impl Demo {
         println!("   dan replies in the conversation the InMail opened");
         self.read(&mut ben)?;
         let ben_chloe = contact(&self.relay, &mut ben, "chloe")?;
-        ben.set_contact_profile(ben_chloe, chloe_profile());
+        ben.set_contact_profile(ben_chloe, chloe_profile())
+            .map_err(|e| e.to_string())?;
         self.submit(ben.send_inmail(
             &mut rand::rng(),
             &ben_chloe,

@@ -86,8 +86,10 @@ pub(crate) fn create(state: &Path, relay_url: &str, members: &[String]) -> Resul
 fn describe(client: &Client, group: &ConversationId) -> String {
     let members = client
         .conversation(group)
+        .ok()
+        .flatten()
         .map(|c| {
-            c.members()
+            c.members
                 .iter()
                 .map(|m| {
                     let who = if m.id == *client.mailbox_id() {

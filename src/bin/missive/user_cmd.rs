@@ -180,7 +180,10 @@ pub(crate) fn contact(relay: &Relay, client: &mut Client, user: &str) -> Result<
     if user.as_bytes() == client.user() {
         return Err(format!("{user} is you"));
     }
-    if let Some(c) = client.contact_by_user(user.as_bytes()) {
+    if let Some(c) = client
+        .contact_by_user(user.as_bytes())
+        .map_err(|e| e.to_string())?
+    {
         return Ok(c.mailbox);
     }
     let response = relay.lookup(client, user.as_bytes()).map_err(|e| {
@@ -320,8 +323,9 @@ fn invitation(
     catch_up(&relay, &mut client, &mut file)?;
     let mailbox = client
         .contact_by_user(from.as_bytes())
+        .map_err(|e| e.to_string())?
         .map(|c| c.mailbox)
-        .filter(|m| matches!(client.connection(m), Connection::InvitedUs(_)))
+        .filter(|m| matches!(client.connection(m), Ok(Connection::InvitedUs(_))))
         .ok_or_else(|| format!("no invitation from {from} is waiting"))?;
     Ok((client, file, relay, mailbox, from))
 }
@@ -412,18 +416,16 @@ pub(crate) fn contacts(state: &Path, relay_url: &str, add: &[String]) -> Result<
         save(&mut file, &mut client)?;
         (client, file)
     };
-    let mut rows: Vec<(String, &'static str)> = client
-        .contacts()
-        .map(|c| {
-            let status = match client.connection(&c.mailbox) {
-                Connection::Connected => "connected",
-                Connection::Invited => "invited by you",
-                Connection::InvitedUs(_) => "invited you",
-                Connection::None => "not connected",
-            };
-            (printable(&String::from_utf8_lossy(&c.user)), status)
-        })
-        .collect();
+    let mut rows: Vec<(String, &'static str)> = Vec::new();
+    for c in client.contacts().map_err(|e| e.to_string())? {
+        let status = match client.connection(&c.mailbox).map_err(|e| e.to_string())? {
+            Connection::Connected => "connected",
+            Connection::Invited => "invited by you",
+            Connection::InvitedUs(_) => "invited you",
+            Connection::None => "not connected",
+        };
+        rows.push((printable(&String::from_utf8_lossy(&c.user)), status));
+    }
     rows.sort();
     if rows.is_empty() {
         println!("(no contacts yet)");
@@ -601,7 +603,7 @@ pub(crate) fn message_of(event: &Event) -> String {
 
 /// A contact's account name, or the start of an unknown mailbox's id.
 pub(crate) fn name_of(client: &Client, m: &MailboxId) -> String {
-    client.contact(m).map_or_else(
+    client.contact(m).ok().flatten().map_or_else(
         || hex::encode(&m.0[..4]),
         |c| String::from_utf8_lossy(&c.user).into_owned(),
     )
