@@ -335,16 +335,15 @@ impl Client {
         if let Some(contact) = self.access.peers.get(member) {
             keys.push(contact.clone());
         }
-        if keys.is_empty() {
-            self.load_groups()?;
-            if let Some(shared) = self.shared_group(member) {
-                keys = self
-                    .access
-                    .groups
-                    .get(&shared)
-                    .map(|g| g.keys(member))
-                    .unwrap_or_default();
-            }
+        if keys.is_empty()
+            && let Some(shared) = self.shared_group(member)?
+        {
+            keys = self
+                .access
+                .groups
+                .get(&shared)
+                .map(|g| g.keys(member))
+                .unwrap_or_default();
         }
         keys.truncate(MAX_TAGS);
         Ok(keys)

@@ -9,23 +9,24 @@
 //! | `Conversation(c)` | conversation `c`'s state, whether it is a group, opened, its access |
 //! | `Seen(i)` | chunk `i` of the seen envelope ids |
 //! | `Pending(n)`, `Outbox(n)` | one waiting delivery, one queued submission |
-//! | `Labels(b)` | bucket `b` of the label index |
+//! | `Labels(b)`, `Names(b)`, `Rosters(b)` | bucket `b` of the labels, names and rosters indexes |
 //! | `Catalog` | the groups, the conversations with group access, the waiting and queued numbers |
 //!
 //! A client loaded from a store that hands out a reader holds at start only what every step
 //! needs (`Core`, `FanOut`, `Catalog`, `Seen`, `Pending`, `Outbox`), and loads a member's,
-//! a conversation's or a label bucket's record when a step first needs it, keeping at most
+//! a conversation's or an index bucket's record when a step first needs it, keeping at most
 //! [`CACHE`] of each kind that are as stored.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rand::CryptoRng;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::access::GroupAccess;
-use super::labels::{Bucket, LabelIndex, bucket_of};
+use super::index::{Bucket, Index, Key, bucket_of, member_key, name_key, roster_keys};
 use super::outbox::Queued;
 use super::records::{Directory, Record, decode, encode};
 use super::seen::{CHUNKS, Seen};
@@ -44,7 +45,7 @@ use crate::error::Error;
 use crate::platform::Profile;
 use crate::wire::Wire;
 
-/// Records of each kind (members, sessions, conversations, label buckets) a lazily loaded
+/// Records of each kind (members, sessions, conversations, each index's buckets) a lazily loaded
 /// client keeps in memory as stored; beyond it, they are dropped after a save.
 pub(super) const CACHE: usize = 1024;
 
@@ -98,19 +99,42 @@ impl Saved {
         })
     }
 
-    /// Label bucket `b` as stored, checked to hold only labels of its own.
-    fn bucket(&mut self, b: u16) -> Result<Option<Bucket>, StoreError> {
-        let Some(bytes) = self.read(&Record::Labels(b))? else {
-            return Ok(None);
-        };
-        let entries: Vec<([u8; 8], ConversationId)> = decode(&bytes, "label bucket")?;
-        let sorted = entries.windows(2).all(|w| w[0].0 < w[1].0);
-        let own = entries.iter().all(|(l, _)| bucket_of(l) == b);
-        if entries.is_empty() || !sorted || !own {
-            return Err(corrupt("label bucket"));
-        }
-        Ok(Some(entries.into_iter().collect()))
+    /// Bucket `b` of an index as stored (`record` names it), checked to hold only keys of its
+    /// own, sorted, each entry once.
+    fn bucket<O: DeserializeOwned + Serialize + Ord + Copy>(
+        &mut self,
+        record: Record,
+        b: u16,
+    ) -> Result<Option<Bucket<O>>, StoreError> {
+        self.read(&record)?
+            .map(|bytes| checked_bucket(&bytes, b))
+            .transpose()
     }
+
+    /// As [`Saved::bucket`], keeping nothing.
+    fn peek_bucket<O: DeserializeOwned + Serialize + Ord + Copy>(
+        &self,
+        record: Record,
+        b: u16,
+    ) -> Result<Option<Bucket<O>>, StoreError> {
+        self.peek(&record)?
+            .map(|bytes| checked_bucket(&bytes, b))
+            .transpose()
+    }
+}
+
+fn checked_bucket<O: DeserializeOwned + Serialize + Ord + Copy>(
+    bytes: &[u8],
+    b: u16,
+) -> Result<Bucket<O>, StoreError> {
+    let entries: Vec<(Key, O)> =
+        crate::wire::decode_body(bytes, "index bucket").map_err(StoreError::Corrupt)?;
+    let sorted = entries.windows(2).all(|w| w[0] < w[1]);
+    let own = entries.iter().all(|(k, _)| bucket_of(k) == b);
+    if entries.is_empty() || !sorted || !own {
+        return Err(corrupt("index bucket"));
+    }
+    Ok(entries.into_iter().collect())
 }
 
 /// What the public accessors read of a member's record not in memory.
@@ -174,7 +198,7 @@ impl Client {
         rng: &mut R,
         store: &mut dyn ClientStore,
     ) -> Result<(), StoreError> {
-        self.refresh_labels()?;
+        self.refresh_indexes()?;
         // A client that never saved writes a new state; the commit refuses it if the store
         // holds one already.
         let matches = match &self.saved.directory {
@@ -273,6 +297,8 @@ impl Client {
         let mut client = from_records(records)?;
         if !indexed {
             client.labels.touch_all();
+            client.names.touch_all();
+            client.rosters.touch_all();
         }
         client.saved.directory = Some(directory);
         client.saved.access_ids = client.access.groups.keys().copied().collect();
@@ -305,7 +331,9 @@ impl Client {
         self.opened = TrackedSet::lazy();
         self.access.groups = TrackedMap::lazy();
         self.groups = catalog.groups.iter().copied().collect();
-        self.labels = LabelIndex::lazy();
+        self.labels = Index::lazy();
+        self.names = Index::lazy();
+        self.rosters = Index::lazy();
     }
 
     /// Reads and authenticates every record of the state in the store, keeping none: what a
@@ -405,6 +433,8 @@ impl Client {
             mailbox: m,
             identity: c.identity,
         });
+        let name = contact.as_ref().map(|c| name_key(&c.user));
+        self.names.loaded(m, name.into_iter().collect());
         self.contacts.load(m, contact);
         self.profiles.load(m, p.profile);
         self.connections
@@ -451,20 +481,14 @@ impl Client {
             None => None,
         };
         if let Some(c) = &conversation {
-            self.labels.loaded(*id, c);
+            self.labels.loaded(*id, c.next_labels().collect());
+            let group = self.groups.contains(id);
+            self.rosters
+                .loaded(*id, roster_keys(self.mailbox.id(), group, c));
         }
         self.conversations.load(*id, conversation);
         self.opened.load(*id, record.opened);
         self.access.groups.load(*id, record.access);
-        Ok(())
-    }
-
-    /// Every group we are in: for what looks for a group shared with someone.
-    pub(super) fn load_groups(&mut self) -> Result<(), StoreError> {
-        let groups: Vec<ConversationId> = self.groups.iter().copied().collect();
-        for g in &groups {
-            self.load_conversation(g)?;
-        }
         Ok(())
     }
 
@@ -493,7 +517,12 @@ impl Client {
             }
         }
         let saved = &mut self.saved;
-        self.labels.load_all(&mut |b| saved.bucket(b))?;
+        self.labels
+            .load_all(&mut |b| saved.bucket(Record::Labels(b), b))?;
+        self.names
+            .load_all(&mut |b| saved.bucket(Record::Names(b), b))?;
+        self.rosters
+            .load_all(&mut |b| saved.bucket(Record::Rosters(b), b))?;
         // What no record lists is absent: the maps are complete.
         self.contacts.load_all([]);
         self.profiles.load_all([]);
@@ -521,36 +550,100 @@ impl Client {
         Ok(())
     }
 
-    /// The conversation expecting `label` next, by the index.
-    pub(super) fn indexed(&mut self, label: &[u8; 8]) -> Result<Option<ConversationId>, Error> {
-        self.refresh_labels()?;
+    /// The conversations expecting `label` next, by the index.
+    pub(super) fn indexed(&mut self, label: &Key) -> Result<Vec<ConversationId>, Error> {
+        self.refresh_indexes()?;
         let saved = &mut self.saved;
-        Ok(self.labels.get(label, &mut |b| saved.bucket(b))?)
+        let found = self
+            .labels
+            .get(label, &mut |b| saved.bucket(Record::Labels(b), b))?;
+        Ok(found)
     }
 
     /// A chain of `id` moved from one label to the next.
     pub(super) fn index_moved(
         &mut self,
         id: ConversationId,
-        before: Option<[u8; 8]>,
-        after: Option<[u8; 8]>,
+        before: Option<Key>,
+        after: Option<Key>,
     ) -> Result<(), StoreError> {
         let saved = &mut self.saved;
-        self.labels
-            .moved(id, before, after, &mut |b| saved.bucket(b))
+        self.labels.moved(id, before, after, &mut |b| {
+            saved.bucket(Record::Labels(b), b)
+        })
     }
 
-    /// Brings the index up to date with the conversations changed since.
-    pub(super) fn refresh_labels(&mut self) -> Result<(), StoreError> {
+    /// The contacts listed under `user`'s name, and those in memory of that name (the index
+    /// catches up with them at the next lookup that may change it, or save), in mailbox order.
+    pub(super) fn named(&self, user: &[u8]) -> Result<Vec<MailboxId>, StoreError> {
+        let saved = &self.saved;
+        let listed = if self.contacts.is_complete() {
+            Vec::new()
+        } else {
+            self.names.peek(&name_key(user), &mut |b| {
+                saved.peek_bucket(Record::Names(b), b)
+            })?
+        };
+        let mut found: BTreeSet<MailboxId> = listed.into_iter().collect();
+        let resident = self.contacts.resident().filter(|(_, c)| c.user == user);
+        found.extend(resident.map(|(m, _)| *m));
+        Ok(found.into_iter().collect())
+    }
+
+    /// A group both we and `member` are in (the first by id), by the rosters index.
+    pub(super) fn shared_group(
+        &mut self,
+        member: &MailboxId,
+    ) -> Result<Option<ConversationId>, Error> {
+        self.refresh_indexes()?;
+        let saved = &mut self.saved;
+        let groups = self.rosters.get(&member_key(member), &mut |b| {
+            saved.bucket(Record::Rosters(b), b)
+        })?;
+        for g in groups {
+            self.load_conversation(&g)?;
+            let shared = self.groups.contains(&g)
+                && self.conversations.get(&g).is_some_and(|c| {
+                    !c.is_removed() && c.members().iter().any(|m| m.id == *member)
+                });
+            if shared {
+                return Ok(Some(g));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Brings the indexes up to date with the conversations and contacts changed since.
+    pub(super) fn refresh_indexes(&mut self) -> Result<(), StoreError> {
         let changed = self.conversations.take_changed();
         let saved = &mut self.saved;
         for id in &changed {
-            let result = self
+            let c = self.conversations.get(id);
+            let labels = c.map(|c| c.next_labels().collect()).unwrap_or_default();
+            let group = self.groups.contains(id);
+            let roster = c.map(|c| roster_keys(self.mailbox.id(), group, c));
+            let mut result = self
                 .labels
-                .refresh(*id, self.conversations.get(id), &mut |b| saved.bucket(b));
+                .set(*id, labels, &mut |b| saved.bucket(Record::Labels(b), b));
+            if result.is_ok() {
+                result = self.rosters.set(*id, roster.unwrap_or_default(), &mut |b| {
+                    saved.bucket(Record::Rosters(b), b)
+                });
+            }
             if let Err(e) = result {
                 // Tried again next time.
                 self.conversations.mark_changed(changed);
+                return Err(e);
+            }
+        }
+        let changed = self.contacts.take_changed();
+        for m in &changed {
+            let name = self.contacts.get(m).map(|c| name_key(&c.user));
+            let result = self.names.set(*m, name.into_iter().collect(), &mut |b| {
+                saved.bucket(Record::Names(b), b)
+            });
+            if let Err(e) = result {
+                self.contacts.mark_changed(changed);
                 return Err(e);
             }
         }
@@ -587,7 +680,13 @@ impl Client {
         }
         let bound = self.saved.cache.unwrap_or(CACHE);
         if self.contacts.resident_len() > bound {
+            let before = self.contacts.resident_keys();
             self.contacts.evict();
+            for m in &before {
+                if !self.contacts.is_resident(m) {
+                    self.names.forget(m);
+                }
+            }
             self.profiles.evict();
             self.connections.evict();
             self.direct.evict();
@@ -606,10 +705,13 @@ impl Client {
             for id in &before {
                 if !self.conversations.is_resident(id) {
                     self.labels.forget(id);
+                    self.rosters.forget(id);
                 }
             }
         }
         self.labels.evict(bound);
+        self.names.evict(bound);
+        self.rosters.evict(bound);
     }
 
     fn queued_records(&self) -> BTreeSet<Record> {
@@ -686,6 +788,14 @@ impl Client {
             let value = bucket.map(|l| encode(&l.iter().collect::<Vec<_>>()));
             changes.push((Record::Labels(b), value));
         }
+        for (b, bucket) in self.names.take_touched() {
+            let value = bucket.map(|l| encode(&l.iter().collect::<Vec<_>>()));
+            changes.push((Record::Names(b), value));
+        }
+        for (b, bucket) in self.rosters.take_touched() {
+            let value = bucket.map(|l| encode(&l.iter().collect::<Vec<_>>()));
+            changes.push((Record::Rosters(b), value));
+        }
         for c in self.seen.take_touched() {
             let value = self.seen.chunk(c).map(|(base, ids)| {
                 encode(&SeenRecord {
@@ -760,6 +870,8 @@ impl Client {
         self.access.groups.touch_all();
         self.seen.touch_all();
         self.labels.touch_all();
+        self.names.touch_all();
+        self.rosters.touch_all();
     }
     fn peer_record(&self, m: &MailboxId) -> Option<Zeroizing<Vec<u8>>> {
         let record = PeerRecord {
@@ -823,7 +935,7 @@ fn from_records(records: BTreeMap<Record, Zeroizing<Vec<u8>>>) -> Result<Client,
             }
             // The index and the catalog are for a client loaded lazily; a whole load rebuilds
             // what they hold.
-            Record::Labels(_) | Record::Catalog => {}
+            Record::Labels(_) | Record::Names(_) | Record::Rosters(_) | Record::Catalog => {}
             Record::Head | Record::Node(_) | Record::Leaf(_) => {
                 return Err(StoreError::Corrupt(DecodeError::Invalid {
                     what: "client record",

@@ -70,7 +70,7 @@ mod access;
 mod at_rest;
 mod connections;
 mod content;
-mod labels;
+mod index;
 mod lead;
 mod legacy;
 mod outbox;
@@ -364,7 +364,11 @@ pub struct Client {
     /// Sent and saved, not yet taken by the relay, oldest first.
     outbox: Queue<Outgoing>,
     /// Which conversation expects each label (receive by index).
-    labels: labels::LabelIndex,
+    labels: index::Index<ConversationId>,
+    /// Which contacts have each name (by a hash of it).
+    names: index::Index<MailboxId>,
+    /// Which groups each member is in (by the start of their mailbox id).
+    rosters: index::Index<ConversationId>,
     /// What the store holds, to write only what changed since.
     saved: at_rest::Saved,
 }
@@ -401,7 +405,9 @@ impl Client {
             pending: Queue::default(),
             retries: Vec::new(),
             outbox: Queue::default(),
-            labels: labels::LabelIndex::default(),
+            labels: index::Index::default(),
+            names: index::Index::default(),
+            rosters: index::Index::default(),
             saved: at_rest::Saved::default(),
         }
     }
@@ -494,12 +500,20 @@ impl Client {
         Ok(all)
     }
 
-    /// A contact by account name.
+    /// A contact by account name (the first by mailbox, should several have it), by an
+    /// index of names.
     ///
     /// # Errors
     /// The store's, reading a record not in memory.
     pub fn contact_by_user(&self, user: &[u8]) -> Result<Option<Contact>, StoreError> {
-        Ok(self.contacts()?.into_iter().find(|c| c.user == user))
+        for m in self.named(user)? {
+            if let Some(c) = self.contact(&m)?
+                && c.user == user
+            {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
     }
 
     /// Where our connection with `member` stands.

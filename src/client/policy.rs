@@ -38,15 +38,6 @@ impl Client {
         self.connections.get(member) == Some(&Connection::Connected)
     }
 
-    /// A group both we and `member` are in.
-    pub(super) fn shared_group(&self, member: &MailboxId) -> Option<ConversationId> {
-        self.groups.iter().copied().find(|g| {
-            self.conversations
-                .get(g)
-                .is_some_and(|c| !c.is_removed() && c.members().iter().any(|m| m.id == *member))
-        })
-    }
-
     /// Why we may message `to` directly, if we may.
     pub(super) fn direct_access(&mut self, to: &MailboxId) -> Result<Access, crate::Error> {
         if self.is_connected(to) {
@@ -61,8 +52,7 @@ impl Client {
         if self.profiles.get(to).is_some_and(|p| p.accepts_anyone()) {
             return Ok(Access::OpenProfile);
         }
-        self.load_groups()?;
-        let shared = self.shared_group(to).map(Access::GroupMember);
+        let shared = self.shared_group(to)?.map(Access::GroupMember);
         Ok(shared.ok_or(PolicyError::NotConnected)?)
     }
 

@@ -233,7 +233,7 @@ impl Client {
         let Ok(label) = crate::conversation::label_of(body) else {
             return Ok(None);
         };
-        if let Some(id) = self.indexed(&label)? {
+        for id in self.indexed(&label)? {
             self.load_conversation(&id)?;
             if self
                 .conversations
@@ -625,7 +625,7 @@ impl Client {
 mod tests {
     use super::*;
     use crate::client::Outgoing;
-    use crate::client::labels::LabelIndex;
+    use crate::client::index::Index;
     use crate::envelope::Envelope;
     use crate::relay_api::PrekeyResponse;
 
@@ -762,6 +762,46 @@ mod tests {
         }
     }
 
+    /// A lazily loaded client finds a contact by name through the names index and a group it
+    /// shares with someone through the rosters index, reading one bucket and the records
+    /// they name, not every contact or group.
+    #[test]
+    fn names_and_shared_groups_are_found_by_index() {
+        let rng = &mut rand::rng();
+        let (_dan, mut ana, mut ben, group) = group_of_three(crate::conversation::Role::Member);
+        // A session, not a connection.
+        let ben_id = connect(&mut ana, &mut ben);
+        for i in 0..5 {
+            let mut other = Client::new(rng, format!("other{i}").as_bytes());
+            connect(&mut ana, &mut other);
+        }
+        let mut store = crate::client::MemoryStore::default();
+        ana.save_to(rng, &mut store).unwrap();
+        let mut ana = Client::load_from(&store).unwrap().unwrap();
+        let found = ana.contact_by_user(b"ben").unwrap().unwrap();
+        assert_eq!(found.mailbox, ben_id);
+        assert_eq!(ana.contact_by_user(b"nobody").unwrap(), None);
+        assert_eq!(
+            ana.contact_by_user(b"other3").unwrap().unwrap().user,
+            b"other3"
+        );
+        assert_eq!(
+            ana.contacts.resident_len(),
+            0,
+            "a lookup by name keeps nothing"
+        );
+        ana.load_member(&ben_id).unwrap();
+        assert_eq!(ana.shared_group(&ben_id).unwrap(), Some(group));
+        assert_eq!(ana.conversations.resident_keys(), [group].into());
+        let stranger = MailboxId([0xab; 16]);
+        ana.load_member(&stranger).unwrap();
+        assert_eq!(ana.shared_group(&stranger).unwrap(), None);
+        // Ana and Ben are not connected: the group they share is what lets her write to him.
+        let hello = Content::text("hello from the group");
+        let out = crate::client::unsaved::saved(ana.send(rng, &ben_id, &hello, 0));
+        assert!(!out.is_empty());
+    }
+
     /// A record altered in the store is found when a step first reads it: the step fails
     /// with the store's typed error and changes nothing.
     #[test]
@@ -856,12 +896,12 @@ mod tests {
                 deliver(&mut ana, &from_ben).unwrap();
             }
             deliver(&mut dan, &from_ben).unwrap();
-            let mut rebuilt = LabelIndex::default();
+            let mut rebuilt: Index<ConversationId> = Index::default();
             let none = &mut |_| panic!("a complete index reads nothing");
             for (id, c) in ana.conversations.resident() {
-                rebuilt.refresh(*id, Some(c), none).unwrap();
+                rebuilt.set(*id, c.next_labels().collect(), none).unwrap();
             }
-            ana.refresh_labels().unwrap();
+            ana.refresh_indexes().unwrap();
             assert_eq!(ana.labels.entries(), rebuilt.entries(), "round {round}");
             assert!(!rebuilt.entries().is_empty());
         }

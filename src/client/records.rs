@@ -47,6 +47,8 @@ pub(super) enum Record {
     Conversation(ConversationId),
     Labels(u16),
     Catalog,
+    Names(u16),
+    Rosters(u16),
 }
 
 impl Record {

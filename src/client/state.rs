@@ -22,6 +22,7 @@ use crate::session::{PrekeyOwner, Session};
 use crate::wire::Wire;
 
 use super::access::AccessState;
+use super::index::{Index, name_key, roster_keys};
 use super::outbox::Queued;
 use super::retry::{MAX_RETRIES, Retry};
 use super::sessions::{MAX_PER_PEER, PeerSessions};
@@ -262,15 +263,7 @@ impl ClientState {
         for (id, bytes) in &s.conversations {
             conversations.insert(*id, restore_conversation(id, bytes)?);
         }
-        let mut labels = super::labels::LabelIndex::default();
-        for (id, c) in &conversations {
-            // A complete index reads no bucket from anywhere.
-            labels
-                .refresh(*id, Some(c), &mut |_| Ok(None))
-                .map_err(|_| INVALID)?;
-        }
-        // As stored already, unless the state was saved whole (then every record is written).
-        labels.take_touched();
+        let indexes = Indexes::build(&s, &conversations)?;
         Ok(Client {
             user: s.user.clone(),
             identity: Identity::from_secret_bytes(&s.identity)?,
@@ -319,7 +312,9 @@ impl ClientState {
             pending: s.pending.iter().cloned().collect(),
             retries: s.retries.clone(),
             outbox: super::tracked::Queue::default(),
-            labels,
+            labels: indexes.labels,
+            names: indexes.names,
+            rosters: indexes.rosters,
             saved: super::at_rest::Saved::default(),
         })
     }
@@ -335,6 +330,49 @@ pub(super) fn connection_state(c: &Connection) -> Option<ConnectionState> {
 }
 
 /// One peer's sessions as saved: 1 to [`MAX_PER_PEER`], the one we send with first.
+/// The three indexes of a state loaded whole, built from it (as stored already: nothing to
+/// write, unless the state is saved whole, when everything is).
+struct Indexes {
+    labels: Index<ConversationId>,
+    names: Index<MailboxId>,
+    rosters: Index<ConversationId>,
+}
+
+impl Indexes {
+    fn build(
+        s: &ClientState,
+        conversations: &BTreeMap<ConversationId, Conversation>,
+    ) -> Result<Self, DecodeError> {
+        // A complete index reads no bucket from anywhere.
+        let none = &mut |_| Ok(None);
+        let mut indexes = Self {
+            labels: Index::default(),
+            names: Index::default(),
+            rosters: Index::default(),
+        };
+        let me = MailboxKey::from_seed(&s.mailbox_seed);
+        for (id, c) in conversations {
+            let labels = c.next_labels().collect();
+            indexes.labels.set(*id, labels, none).map_err(|_| INVALID)?;
+            let roster = roster_keys(me.id(), s.groups.contains(id), c);
+            let none = &mut |_| Ok(None);
+            indexes
+                .rosters
+                .set(*id, roster, none)
+                .map_err(|_| INVALID)?;
+        }
+        for (m, c) in &s.contacts {
+            let none = &mut |_| Ok(None);
+            let name = vec![name_key(&c.user)];
+            indexes.names.set(*m, name, none).map_err(|_| INVALID)?;
+        }
+        indexes.labels.take_touched();
+        indexes.names.take_touched();
+        indexes.rosters.take_touched();
+        Ok(indexes)
+    }
+}
+
 pub(super) fn restore_sessions(saved: &[StoredSecret]) -> Result<PeerSessions, DecodeError> {
     if saved.is_empty() || saved.len() > MAX_PER_PEER {
         return Err(INVALID);

@@ -1,0 +1,347 @@
+//! Stored indexes (PROTOCOL.md §9.6.1): from an 8-byte key to the owners that have it, kept
+//! in 4,096 buckets stored as records and read when first used, so that a lookup costs one
+//! bucket whatever the size of the state. A client keeps three:
+//!
+//! - labels: the label each chain of each conversation expects next, so an in-order message
+//!   finds its conversation with one lookup (receive by index);
+//! - names: a hash of each contact's account name (contact by name);
+//! - rosters: the start of each member's mailbox id, for each group we are in (a group shared
+//!   with someone).
+//!
+//! The index lists, for each owner, the keys its record gives now: a step that changes an
+//! owner changes its keys, and the next lookup or save updates the buckets by the difference.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::Hash;
+
+use sha2::{Digest, Sha256};
+
+use super::store::StoreError;
+use super::tracked::TrackedMap;
+use crate::conversation::Conversation;
+use crate::envelope::MailboxId;
+
+/// Buckets of each index, by the key's first 12 bits: a message moves one label, so a save
+/// rewrites at most two buckets of a few entries each.
+pub(super) const BUCKETS: u16 = 4096;
+
+pub(super) type Key = [u8; 8];
+
+/// The entries of one bucket: each key with an owner that has it.
+pub(super) type Bucket<O> = BTreeSet<(Key, O)>;
+
+/// Reads a bucket as the store has it (`None`: empty).
+pub(super) type Loader<'a, O> = dyn FnMut(u16) -> Result<Option<Bucket<O>>, StoreError> + 'a;
+
+/// A contact's key in the names index: the start of a hash of their account name.
+pub(super) fn name_key(user: &[u8]) -> Key {
+    let digest = Sha256::new()
+        .chain_update(b"missive/v1/name")
+        .chain_update(user)
+        .finalize();
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    key
+}
+
+/// A member's key in the rosters index: the start of their mailbox id (pseudorandom).
+pub(super) fn member_key(member: &MailboxId) -> Key {
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&member.0[..8]);
+    key
+}
+
+/// What the rosters index lists for a conversation: every other member of a group we are
+/// still in, nothing for anything else.
+pub(super) fn roster_keys(me: &MailboxId, group: bool, conversation: &Conversation) -> Vec<Key> {
+    if !group || conversation.is_removed() {
+        return Vec::new();
+    }
+    let members = conversation.members().iter().filter(|m| m.id != *me);
+    members.map(|m| member_key(&m.id)).collect()
+}
+
+pub(super) fn bucket_of(key: &Key) -> u16 {
+    u16::from_be_bytes([key[0], key[1]]) % BUCKETS
+}
+
+pub(super) struct Index<O> {
+    buckets: TrackedMap<u16, Bucket<O>>,
+    /// The keys listed for each owner in memory.
+    by_owner: HashMap<O, Vec<Key>>,
+}
+
+impl<O> Default for Index<O> {
+    fn default() -> Self {
+        Self {
+            buckets: TrackedMap::default(),
+            by_owner: HashMap::new(),
+        }
+    }
+}
+
+impl<O: Ord + Copy + Hash> Index<O> {
+    /// An index whose buckets are read from the store when first used.
+    pub(super) fn lazy() -> Self {
+        Self {
+            buckets: TrackedMap::lazy(),
+            by_owner: HashMap::new(),
+        }
+    }
+
+    fn bucket(&mut self, key: &Key, load: &mut Loader<'_, O>) -> Result<u16, StoreError> {
+        let b = bucket_of(key);
+        if !self.buckets.is_resident(&b) {
+            let stored = load(b)?;
+            self.buckets.load(b, stored);
+        }
+        Ok(b)
+    }
+
+    /// The owners listed under `key`, in order.
+    pub(super) fn get(
+        &mut self,
+        key: &Key,
+        load: &mut Loader<'_, O>,
+    ) -> Result<Vec<O>, StoreError> {
+        let b = self.bucket(key, load)?;
+        Ok(self.buckets.get(&b).map_or(Vec::new(), |l| owners(l, key)))
+    }
+
+    /// As [`Index::get`], keeping no bucket it reads.
+    pub(super) fn peek(&self, key: &Key, load: &mut Loader<'_, O>) -> Result<Vec<O>, StoreError> {
+        let b = bucket_of(key);
+        if self.buckets.is_resident(&b) {
+            return Ok(self.buckets.get(&b).map_or(Vec::new(), |l| owners(l, key)));
+        }
+        Ok(load(b)?.map_or(Vec::new(), |l| owners(&l, key)))
+    }
+
+    /// An owner came in from the store: the index lists `keys` for it already.
+    pub(super) fn loaded(&mut self, owner: O, keys: Vec<Key>) {
+        self.by_owner.insert(owner, keys);
+    }
+
+    /// An owner left memory, as stored.
+    pub(super) fn forget(&mut self, owner: &O) {
+        self.by_owner.remove(owner);
+    }
+
+    /// Lists `keys` for `owner` instead of what it had (none when it is gone), changing only
+    /// the entries that differ.
+    pub(super) fn set(
+        &mut self,
+        owner: O,
+        mut keys: Vec<Key>,
+        load: &mut Loader<'_, O>,
+    ) -> Result<(), StoreError> {
+        keys.sort_unstable();
+        keys.dedup();
+        let old = self.by_owner.remove(&owner).unwrap_or_default();
+        for key in old.iter().filter(|k| keys.binary_search(k).is_err()) {
+            self.unmap(key, owner, load)?;
+        }
+        for key in keys.iter().filter(|k| !old.contains(k)) {
+            self.map(*key, owner, load)?;
+        }
+        if !keys.is_empty() {
+            self.by_owner.insert(owner, keys);
+        }
+        Ok(())
+    }
+
+    /// One key of `owner` was replaced by another (a chain moved on by one step).
+    pub(super) fn moved(
+        &mut self,
+        owner: O,
+        before: Option<Key>,
+        after: Option<Key>,
+        load: &mut Loader<'_, O>,
+    ) -> Result<(), StoreError> {
+        let keys = self.by_owner.entry(owner).or_default();
+        if let Some(before) = before
+            && let Some(at) = keys.iter().position(|k| *k == before)
+        {
+            keys.swap_remove(at);
+        }
+        if let Some(after) = after {
+            keys.push(after);
+            keys.sort_unstable();
+            self.map(after, owner, load)?;
+        }
+        if let Some(before) = before
+            && Some(before) != after
+        {
+            self.unmap(&before, owner, load)?;
+        }
+        Ok(())
+    }
+
+    fn map(&mut self, key: Key, owner: O, load: &mut Loader<'_, O>) -> Result<(), StoreError> {
+        let b = self.bucket(&key, load)?;
+        match self.buckets.get_mut(&b) {
+            Some(bucket) => {
+                bucket.insert((key, owner));
+            }
+            None => {
+                self.buckets.insert(b, Bucket::from([(key, owner)]));
+            }
+        }
+        Ok(())
+    }
+
+    fn unmap(&mut self, key: &Key, owner: O, load: &mut Loader<'_, O>) -> Result<(), StoreError> {
+        let b = self.bucket(key, load)?;
+        if !self
+            .buckets
+            .get(&b)
+            .is_some_and(|l| l.contains(&(*key, owner)))
+        {
+            return Ok(());
+        }
+        let empty = self.buckets.get_mut(&b).is_some_and(|bucket| {
+            bucket.remove(&(*key, owner));
+            bucket.is_empty()
+        });
+        if empty {
+            self.buckets.remove(&b);
+        }
+        Ok(())
+    }
+
+    /// The buckets changed since the last call, each with what it holds now.
+    pub(super) fn take_touched(&mut self) -> Vec<(u16, Option<&Bucket<O>>)> {
+        let touched = self.buckets.take_touched();
+        touched
+            .into_iter()
+            .map(|b| (b, self.buckets.get(&b)))
+            .collect()
+    }
+
+    /// Every bucket, as if all had changed (a whole save).
+    pub(super) fn touch_all(&mut self) {
+        self.buckets.touch_all();
+    }
+
+    /// Drops the buckets as stored from memory, once more than `bound` are in.
+    pub(super) fn evict(&mut self, bound: usize) {
+        if self.buckets.resident_len() > bound {
+            self.buckets.evict();
+        }
+    }
+
+    /// Reads every bucket not in memory yet.
+    pub(super) fn load_all(&mut self, load: &mut Loader<'_, O>) -> Result<(), StoreError> {
+        if self.buckets.is_complete() {
+            return Ok(());
+        }
+        let mut all = Vec::new();
+        for b in 0..BUCKETS {
+            if !self.buckets.is_resident(&b)
+                && let Some(bucket) = load(b)?
+            {
+                all.push((b, bucket));
+            }
+        }
+        self.buckets.load_all(all);
+        Ok(())
+    }
+
+    /// The entries in memory, for tests that compare with an index built from scratch.
+    #[cfg(test)]
+    pub(super) fn entries(&self) -> BTreeSet<(Key, O)> {
+        let buckets = self.buckets.resident();
+        buckets.flat_map(|(_, l)| l.iter().copied()).collect()
+    }
+
+    /// How many keys `owner` has listed.
+    #[cfg(test)]
+    fn listed(&self, owner: &O) -> usize {
+        self.by_owner.get(owner).map_or(0, Vec::len)
+    }
+
+    /// The buckets in memory.
+    #[cfg(test)]
+    pub(super) fn resident(&self) -> BTreeSet<u16> {
+        self.buckets.resident_keys()
+    }
+}
+
+fn owners<O: Ord + Copy>(bucket: &Bucket<O>, key: &Key) -> Vec<O> {
+    let from = bucket.iter().skip_while(|(k, _)| k < key);
+    from.take_while(|(k, _)| k == key)
+        .map(|(_, o)| *o)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic)]
+
+    use super::*;
+    use crate::Identity;
+    use crate::conversation::{ConversationId, Member, Role};
+
+    /// Bob's side of a conversation Alice opened, and Alice's, to send from.
+    fn pair() -> (Conversation, Conversation) {
+        let mut rng = rand::rng();
+        let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+        let a = Member::new(MailboxId([1; 16]), Role::Admin, *alice.public());
+        let b = Member::new(MailboxId([2; 16]), Role::Member, *bob.public());
+        let (at_alice, handoffs) = Conversation::create(&mut rng, a, vec![b]).unwrap();
+        let at_bob = Conversation::join(b.id, a.id, &handoffs[0].1.to_bytes()).unwrap();
+        (at_bob, at_alice)
+    }
+
+    #[test]
+    fn the_index_finds_the_next_label_and_forgets_what_moved_or_went() {
+        let (mut at_bob, mut at_alice) = pair();
+        let id = at_bob.id();
+        let mut index: Index<ConversationId> = Index::default();
+        let none: &mut Loader<'_, ConversationId> =
+            &mut |_| panic!("a complete index reads nothing");
+        index.set(id, at_bob.next_labels().collect(), none).unwrap();
+        let first = at_bob.next_labels().next().unwrap();
+        assert_eq!(index.get(&first, none).unwrap(), [id]);
+
+        let message = at_alice.encrypt(b"one").unwrap();
+        let opened = at_bob.open(&message).unwrap();
+        let (_, before, after) = at_bob.commit_moving(opened);
+        assert_eq!(before, Some(first));
+        index.moved(id, before, after, none).unwrap();
+        let second = after.unwrap();
+        assert!(index.get(&first, none).unwrap().is_empty());
+        assert_eq!(index.get(&second, none).unwrap(), [id]);
+        assert_eq!(
+            index.listed(&id),
+            1,
+            "the label it moved from is no longer listed"
+        );
+
+        // Setting what it has changes nothing; setting nothing removes it all.
+        index.take_touched();
+        index.set(id, at_bob.next_labels().collect(), none).unwrap();
+        assert!(
+            index.take_touched().is_empty(),
+            "an unchanged owner rewrites no bucket"
+        );
+        assert_eq!(index.entries().len(), 1);
+        index.set(id, Vec::new(), none).unwrap();
+        assert!(index.entries().is_empty() && index.get(&second, none).unwrap().is_empty());
+    }
+
+    /// Owners sharing a key are all listed, in order; each leaves only its own entry.
+    #[test]
+    fn a_key_lists_every_owner_that_has_it() {
+        let none: &mut Loader<'_, u8> = &mut |_| panic!("a complete index reads nothing");
+        let mut index: Index<u8> = Index::default();
+        let (k, other) = ([0x12; 8], [0x12, 0x34, 0, 0, 0, 0, 0, 1]);
+        index.set(3, vec![k, other], none).unwrap();
+        index.set(1, vec![k], none).unwrap();
+        assert_eq!(index.get(&k, none).unwrap(), [1, 3]);
+        assert_eq!(index.peek(&other, none).unwrap(), [3]);
+        index.set(3, vec![other], none).unwrap();
+        assert_eq!(index.get(&k, none).unwrap(), [1]);
+        assert_eq!(bucket_of(&k), 0x1212 % BUCKETS);
+    }
+}
