@@ -1,8 +1,8 @@
 //! A recruiter's client at 10, 1,000 and 10,000 conversations, plus 50 groups of up to 920
 //! members she created (46,000 roster slots at the largest size): start-up to the first
-//! receive, receiving one message, saving after it (time here; bytes printed), sending, and
-//! the state's bytes per contact. Every conversation is a real one: each contact wrote to her
-//! Open Profile. Building a state takes time linear in its size. After the start-up
+//! receive, receiving one message, saving after it (time here; bytes printed), sending (alone,
+//! and with the save after it), and the state's bytes per contact. Every conversation is a
+//! real one: each contact wrote to her Open Profile. Building a state takes time linear in its size. After the start-up
 //! measurement the client is the one loaded from the store, lazily, as an app has it.
 //!
 //! `cargo bench --bench client_scale` (all sizes, several minutes to build the largest);
@@ -207,6 +207,22 @@ fn scale(c: &mut Criterion) {
             written.len()
         );
         let peer_id = *peer.mailbox_id();
+        g.bench_function("send", |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let text = Content::text("Thanks!");
+                    let started = std::time::Instant::now();
+                    let unsaved = me.send(&mut rand::rng(), &peer_id, &text, NOW).unwrap();
+                    spent += started.elapsed();
+                    let out = unsaved.save(&mut rand::rng(), store).unwrap();
+                    for o in &out {
+                        me.accepted(o);
+                    }
+                }
+                spent
+            })
+        });
         g.bench_function("send and save", |b| {
             b.iter(|| {
                 let text = Content::text("Thanks!");

@@ -529,3 +529,63 @@ fn concurrent_writers_on_one_store_lose_no_save() {
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `tests/fixtures/client_records_v1.json`: Ana's state saved as records by the version before
+/// the catalog and the stored indexes (commit 4d80707), with Ben's and Cy's whole states to go
+/// on talking to her: a direct conversation with Ben, a group of the three.
+#[test]
+fn records_saved_before_the_indexes_load_and_the_next_save_indexes_them() {
+    let text = include_str!("fixtures/client_records_v1.json");
+    let fixture: serde_json::Value = serde_json::from_str(text).unwrap();
+    let hex_of = |key: &str| hex::decode(fixture[key].as_str().unwrap()).unwrap();
+    let key: [u8; 32] = hex_of("key").try_into().unwrap();
+    let mut store = MemoryStore::new(StorageKey::new(&key));
+    for row in fixture["rows"].as_array().unwrap() {
+        let row_key: RowKey = hex::decode(row[0].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let value = hex::decode(row[1].as_str().unwrap()).unwrap();
+        store.rows_mut().insert(row_key, value);
+    }
+    let mut ana = Client::load_from(&store).unwrap().unwrap();
+    assert!(
+        *ana.to_bytes().unwrap() == hex_of("whole")[..],
+        "it loads as it was saved"
+    );
+    let mut ben = Client::from_bytes(&hex_of("ben")).unwrap();
+    let mut cy = Client::from_bytes(&hex_of("cy")).unwrap();
+    let group = missive::conversation::ConversationId(hex_of("group").try_into().unwrap());
+    let ana_id = *ana.mailbox_id();
+    let text = Content::text("after the upgrade");
+    let out = ben
+        .send(&mut rand::rng(), &ana_id, &text, NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut ana, &out)), ["after the upgrade"]);
+    ana.save_to(&mut rand::rng(), &mut store).unwrap();
+
+    // From the save on, the state has its catalog and indexes: it loads lazily, finds the
+    // group's next message by its label and a contact by name.
+    let mut again = Client::load_from(&store).unwrap().unwrap();
+    again.check_store().unwrap();
+    assert!(*again.to_bytes().unwrap() == *ana.to_bytes().unwrap());
+    let text = Content::text("still here");
+    let out = cy
+        .post_to_group(&mut rand::rng(), &group, &text, NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut again, &out)), ["still here"]);
+    let found = again.contact_by_user(b"ben@example.com").unwrap().unwrap();
+    assert_eq!(found.mailbox, *ben.mailbox_id());
+    let out = again
+        .send(
+            &mut rand::rng(),
+            ben.mailbox_id(),
+            &Content::text("good"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut ben, &out)), ["good"]);
+}

@@ -673,6 +673,31 @@ impl Client {
         self.saved.cache = Some(records);
     }
 
+    /// Whether the stored indexes are exactly those built from scratch from every
+    /// conversation and contact (loading everything).
+    #[cfg(test)]
+    pub(super) fn indexes_as_built(&mut self) -> bool {
+        self.load_everything().unwrap();
+        self.refresh_indexes().unwrap();
+        let (mut labels, mut names, mut rosters) =
+            (Index::default(), Index::default(), Index::default());
+        for (id, c) in self.conversations.resident() {
+            let none = &mut |_| Ok(None);
+            labels.set(*id, c.next_labels().collect(), none).unwrap();
+            let group = self.groups.contains(id);
+            let none = &mut |_| Ok(None);
+            let keys = roster_keys(self.mailbox.id(), group, c);
+            rosters.set(*id, keys, none).unwrap();
+        }
+        for (m, c) in self.contacts.resident() {
+            let none = &mut |_| Ok(None);
+            names.set(*m, vec![name_key(&c.user)], none).unwrap();
+        }
+        labels.entries() == self.labels.entries()
+            && names.entries() == self.names.entries()
+            && rosters.entries() == self.rosters.entries()
+    }
+
     /// After a save: what is as stored beyond the cache's bound of a kind leaves memory.
     fn evict(&mut self) {
         if self.saved.source.is_none() {

@@ -256,7 +256,7 @@ impl<O: Ord + Copy + Hash> Index<O> {
 
     /// How many keys `owner` has listed.
     #[cfg(test)]
-    fn listed(&self, owner: &O) -> usize {
+    pub(super) fn listed(&self, owner: &O) -> usize {
         self.by_owner.get(owner).map_or(0, Vec::len)
     }
 
@@ -281,6 +281,7 @@ mod tests {
     use super::*;
     use crate::Identity;
     use crate::conversation::{ConversationId, Member, Role};
+    use crate::envelope::MailboxId;
 
     /// Bob's side of a conversation Alice opened, and Alice's, to send from.
     fn pair() -> (Conversation, Conversation) {
@@ -330,18 +331,79 @@ mod tests {
         assert!(index.entries().is_empty() && index.get(&second, none).unwrap().is_empty());
     }
 
+    /// The keys as PROTOCOL.md §9.6.1 gives them: another client must file names and members
+    /// under the same buckets to read a state.
+    #[test]
+    fn name_and_member_keys_are_as_specified() {
+        let name = name_key(b"ben@example.com");
+        assert_eq!(name, [0xfc, 0x8d, 0x64, 0xb3, 0x1b, 0x58, 0xcd, 0xb0]);
+        assert_eq!(bucket_of(&name), 0xfc8d % BUCKETS);
+        let mut id = [0u8; 16];
+        id.iter_mut().zip(1u8..).for_each(|(b, i)| *b = i);
+        assert_eq!(member_key(&MailboxId(id)), [1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+
+    /// A group we are in lists its other members; a conversation that is no group, or a
+    /// group we were removed from, lists nobody.
+    #[test]
+    fn roster_keys_are_the_other_members_of_a_group_we_are_in() {
+        let (mut at_bob, _) = pair();
+        let bob = MailboxId([2; 16]);
+        assert_eq!(roster_keys(&bob, true, &at_bob), [[1; 8]]);
+        assert!(roster_keys(&bob, false, &at_bob).is_empty());
+        at_bob.leave();
+        assert!(roster_keys(&bob, true, &at_bob).is_empty());
+    }
+
     /// Owners sharing a key are all listed, in order; each leaves only its own entry.
     #[test]
     fn a_key_lists_every_owner_that_has_it() {
         let none: &mut Loader<'_, u8> = &mut |_| panic!("a complete index reads nothing");
         let mut index: Index<u8> = Index::default();
-        let (k, other) = ([0x12; 8], [0x12, 0x34, 0, 0, 0, 0, 0, 1]);
+        // Two keys of one bucket: the larger is found past the smaller.
+        let (k, other) = ([0x12; 8], [0x12, 0x12, 0x13, 0, 0, 0, 0, 1]);
+        assert_eq!(bucket_of(&k), bucket_of(&other));
         index.set(3, vec![k, other], none).unwrap();
         index.set(1, vec![k], none).unwrap();
         assert_eq!(index.get(&k, none).unwrap(), [1, 3]);
         assert_eq!(index.peek(&other, none).unwrap(), [3]);
         index.set(3, vec![other], none).unwrap();
         assert_eq!(index.get(&k, none).unwrap(), [1]);
+        assert_eq!(index.get(&other, none).unwrap(), [3]);
         assert_eq!(bucket_of(&k), 0x1212 % BUCKETS);
+    }
+
+    /// A lazy index reads a bucket once, keeps what it read up to the bound, and reads every
+    /// bucket not in memory when asked for all of them.
+    #[test]
+    fn a_lazy_index_reads_each_bucket_once_and_evicts_beyond_its_bound() {
+        let stored: Bucket<u8> = Bucket::from([([0, 1, 0, 0, 0, 0, 0, 0], 7)]);
+        let mut reads = Vec::new();
+        let mut index: Index<u8> = Index::lazy();
+        let mut load = |b: u16| {
+            reads.push(b);
+            Ok((b == 1).then(|| stored.clone()))
+        };
+        assert_eq!(
+            index.get(&[0, 1, 0, 0, 0, 0, 0, 0], &mut load).unwrap(),
+            [7]
+        );
+        assert_eq!(index.get(&[0, 1, 9, 0, 0, 0, 0, 0], &mut load).unwrap(), []);
+        assert!(
+            index
+                .get(&[0, 2, 0, 0, 0, 0, 0, 0], &mut load)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(index.resident(), [1, 2].into());
+        index.evict(2);
+        assert_eq!(index.resident(), [1, 2].into(), "within the bound, kept");
+        index.evict(1);
+        assert!(index.resident().is_empty(), "beyond it, dropped");
+        index.get(&[0, 1, 0, 0, 0, 0, 0, 0], &mut load).unwrap();
+        index.load_all(&mut load).unwrap();
+        assert_eq!(index.entries().len(), 1);
+        drop(load);
+        assert_eq!(reads.len(), 2 + 1 + usize::from(BUCKETS) - 1, "{reads:?}");
     }
 }

@@ -729,8 +729,10 @@ mod tests {
     #[test]
     fn a_lazily_loaded_client_reads_only_what_a_message_needs() {
         let rng = &mut rand::rng();
-        let (mut dan, mut ana, _ben, group) = group_of_three(crate::conversation::Role::Member);
+        let (mut dan, mut ana, mut ben, group) = group_of_three(crate::conversation::Role::Member);
         let dan_id = *dan.mailbox_id();
+        // A session to Ben too, so that Ana can send in the group.
+        connect(&mut ana, &mut ben);
         let mut store = crate::client::MemoryStore::default();
         ana.save_to(rng, &mut store).unwrap();
         let mut ana = Client::load_from(&store).unwrap().unwrap();
@@ -759,7 +761,23 @@ mod tests {
             ana.set_cache(0);
             ana.save_to(rng, &mut store).unwrap();
             assert_eq!(resident(&ana), (0, 0, 0, 0), "round {round}");
+            assert_eq!(
+                ana.labels.listed(&group),
+                0,
+                "what left memory is forgotten"
+            );
         }
+        // A step that changes the conversation (her own chain starts, for a receipt) updates
+        // the stored index by the difference: it is the index built from scratch.
+        let up_to = MessageRef {
+            sender: dan_id,
+            epoch: 0,
+            index: 1,
+        };
+        let receipt = ana.mark_read(rng, &group, &up_to, 0).unwrap();
+        assert!(!receipt.save(rng, &mut store).unwrap().is_empty());
+        let mut again = Client::load_from(&store).unwrap().unwrap();
+        assert!(again.indexes_as_built());
     }
 
     /// A lazily loaded client finds a contact by name through the names index and a group it
@@ -800,6 +818,26 @@ mod tests {
         let hello = Content::text("hello from the group");
         let out = crate::client::unsaved::saved(ana.send(rng, &ben_id, &hello, 0));
         assert!(!out.is_empty());
+    }
+
+    /// A lazily loaded client saved to a store that holds no state writes everything there,
+    /// its indexes included: loaded from that store, it finds the next message by its label.
+    #[test]
+    fn a_lazy_client_saved_to_a_new_store_takes_its_indexes_along() {
+        let rng = &mut rand::rng();
+        let (mut dan, mut ana, _ben, group) = group_of_three(crate::conversation::Role::Member);
+        let mut first = crate::client::MemoryStore::default();
+        ana.save_to(rng, &mut first).unwrap();
+        let mut lazy = Client::load_from(&first).unwrap().unwrap();
+        let mut second = crate::client::MemoryStore::default();
+        lazy.save_to(rng, &mut second).unwrap();
+        let mut moved = Client::load_from(&second).unwrap().unwrap();
+        assert_eq!(moved.conversations.resident_len(), 0);
+        let text = Content::text("found by its label");
+        let out = crate::client::unsaved::saved(dan.post_to_group(rng, &group, &text, 0));
+        let events = deliver(&mut moved, &out).unwrap();
+        assert!(matches!(&events[..], [Event::Message { .. }]), "{events:?}");
+        assert!(moved.indexes_as_built());
     }
 
     /// A record altered in the store is found when a step first reads it: the step fails

@@ -51,7 +51,9 @@ pub trait ClientStore {
 
     /// A reader of this store's rows that sees every later commit to it, for a client that
     /// loads its records when first used rather than all at start. `None` (the default):
-    /// every record is loaded at start.
+    /// every record is loaded at start. A client keeps reading the store it was loaded from
+    /// (or last saved whole to): save it there, not to a copy, or what it reads next is
+    /// `StoreError::Conflict`.
     fn reader(&self) -> Option<Box<dyn RecordReader>> {
         None
     }
