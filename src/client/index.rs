@@ -403,7 +403,6 @@ mod tests {
         index.get(&[0, 1, 0, 0, 0, 0, 0, 0], &mut load).unwrap();
         index.load_all(&mut load).unwrap();
         assert_eq!(index.entries().len(), 1);
-        drop(load);
         assert_eq!(reads.len(), 2 + 1 + usize::from(BUCKETS) - 1, "{reads:?}");
     }
 }
