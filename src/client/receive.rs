@@ -729,10 +729,13 @@ mod tests {
     #[test]
     fn a_lazily_loaded_client_reads_only_what_a_message_needs() {
         let rng = &mut rand::rng();
-        let (mut dan, mut ana, mut ben, group) = group_of_three(crate::conversation::Role::Member);
+        let (mut dan, mut ana, mut ben, group) = group_of_three(crate::conversation::Role::Manager);
         let dan_id = *dan.mailbox_id();
-        // A session to Ben too, so that Ana can send in the group.
+        // A session to Ben too, so that Ana can send in the group; and Ben's chain.
         connect(&mut ana, &mut ben);
+        let text = Content::text("from Ben");
+        let from_ben = crate::client::unsaved::saved(ben.post_to_group(rng, &group, &text, 0));
+        deliver(&mut ana, &from_ben).unwrap();
         let mut store = crate::client::MemoryStore::default();
         ana.save_to(rng, &mut store).unwrap();
         let mut ana = Client::load_from(&store).unwrap().unwrap();
@@ -758,6 +761,13 @@ mod tests {
             assert_eq!(ana.sessions.resident_len(), 0);
             let buckets = ana.labels.resident().len();
             assert!((1..=2).contains(&buckets), "{buckets} buckets read");
+            let chains = ana.conversations.get(&group).unwrap().next_labels().count();
+            assert_eq!(chains, 2, "Dan's chain and Ben's");
+            assert_eq!(
+                ana.labels.listed(&group),
+                chains,
+                "what it loaded is listed"
+            );
             ana.set_cache(0);
             ana.save_to(rng, &mut store).unwrap();
             assert_eq!(resident(&ana), (0, 0, 0, 0), "round {round}");

@@ -412,6 +412,40 @@ mod tests {
         assert_eq!(set.take_touched(), BTreeSet::from([2, 3]));
     }
 
+    /// A lazy map holds what was loaded and what changed; loading all of it keeps what is
+    /// in memory (it may be newer than the store) and adds the rest.
+    #[test]
+    fn a_lazy_map_loads_keys_once_and_completes_without_overwriting() {
+        let mut map: TrackedMap<u8, u8> = TrackedMap::lazy();
+        assert!(!map.is_resident(&1) && !map.is_complete());
+        map.load(1, Some(10));
+        map.load(1, Some(99));
+        map.load(2, None);
+        assert_eq!((map.get(&1), map.get(&2)), (Some(&10), None));
+        assert!(map.take_touched().is_empty(), "loading changes nothing");
+        *map.get_mut(&1).unwrap() = 11;
+        map.load_all([(1, 50), (3, 30)]);
+        assert!(map.is_complete());
+        assert_eq!(map.values().copied().collect::<Vec<_>>(), [11, 30]);
+    }
+
+    /// A debug build refuses a lazy entry used before it was loaded, and a lazy map listed.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "a lazy entry used before it was loaded")]
+    fn a_lazy_entry_used_unloaded_panics_in_a_debug_build() {
+        let map: TrackedMap<u8, u8> = TrackedMap::lazy();
+        map.get(&1);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "a lazy map listed before it was loaded")]
+    fn a_lazy_map_listed_panics_in_a_debug_build() {
+        let map: TrackedMap<u8, u8> = TrackedMap::lazy();
+        let _ = map.keys();
+    }
+
     #[test]
     fn a_queue_numbers_entries_in_order_and_keeps_numbers_when_restored() {
         let mut q: Queue<&str> = ["a", "b", "c"].into_iter().collect();
