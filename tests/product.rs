@@ -577,6 +577,40 @@ fn sponsored_messages_reach_their_audience_with_a_verifiable_advertiser() {
     );
 }
 
+/// A sponsored message to more than 50 goes out one first message per 50. When the second
+/// fails (its one recipient is no contact), the first chunk's conversation, grants and
+/// tokens are undone too.
+#[test]
+fn a_sponsored_send_that_fails_after_its_first_fifty_leaves_nothing() {
+    let mut p = Platform::new(&mut rng());
+    let mut acme = member(&mut p, "acme", Profile::FREE);
+    acme.set_advertiser_certificate(p.certify_advertiser(
+        "Acme Recruiting",
+        acme.mailbox_id(),
+        acme.identity(),
+    ));
+    certify(&p, &mut acme, true);
+    fund(&mut acme, TokenKind::Sponsored, 100);
+    fund(&mut acme, TokenKind::Sponsored, 100);
+    let mut ids: Vec<MailboxId> = (0..50)
+        .map(|i| {
+            let mut c = member(&mut p, &format!("m{i}"), Profile::FREE);
+            contact(&mut acme, &mut c)
+        })
+        .collect();
+    ids.push(MailboxId([0x5a; 16]));
+    let before = acme.to_bytes().unwrap();
+    assert!(
+        acme.send_sponsored(&mut rng(), &ids, &ad(None), NOW)
+            .saved()
+            .is_err()
+    );
+    assert!(
+        *acme.to_bytes().unwrap() == *before,
+        "the failed send changed nothing"
+    );
+}
+
 #[test]
 fn a_sponsored_send_that_fails_partway_leaves_nothing_half_sent() {
     let mut p = Platform::new(&mut rng());

@@ -20,7 +20,8 @@ pub(super) struct Batch {
     /// A paid send (InMail, sponsored): every envelope spends, even to someone who gave us a
     /// key, so the recipient's "paid" is true.
     paid: bool,
-    used: Vec<(Vec<MailboxId>, Token)>,
+    /// Each token spent: for whom, and where in the wallet it was (to put it back there).
+    used: Vec<(Vec<MailboxId>, Token, usize)>,
 }
 
 /// A [`PendingTokens`] at rest (secret: the inputs and blinds).
@@ -165,9 +166,11 @@ impl Client {
         let result = send(self);
         let batch = core::mem::take(&mut self.access.batch);
         if result.is_err() {
-            self.access
-                .tokens
-                .extend(batch.used.into_iter().map(|(_, t)| t));
+            // Back where each was, last taken first: the wallet is as before, order included.
+            for (_, token, at) in batch.used.into_iter().rev() {
+                let at = at.min(self.access.tokens.len());
+                self.access.tokens.insert(at, token);
+            }
         }
         result
     }
@@ -183,7 +186,7 @@ impl Client {
         let Some(kind) = self.access.batch.kind else {
             return Ok(None);
         };
-        if let Some((_, token)) = self.access.batch.used.iter().find(|(r, _)| r == to) {
+        if let Some((_, token, _)) = self.access.batch.used.iter().find(|(r, _, _)| r == to) {
             return Ok(Some(token.clone()));
         }
         let at = self
@@ -193,7 +196,10 @@ impl Client {
             .position(|t| t.kind == kind)
             .ok_or(PolicyError::NoToken)?;
         let token = self.access.tokens.remove(at);
-        self.access.batch.used.push((to.to_vec(), token.clone()));
+        self.access
+            .batch
+            .used
+            .push((to.to_vec(), token.clone(), at));
         Ok(Some(token))
     }
 }
