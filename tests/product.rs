@@ -577,19 +577,25 @@ fn sponsored_messages_reach_their_audience_with_a_verifiable_advertiser() {
     );
 }
 
+/// Acme, an advertiser the platform certified, with no tokens yet.
+fn certified_advertiser(p: &mut Platform) -> Client {
+    let mut acme = member(p, "acme", Profile::FREE);
+    acme.set_advertiser_certificate(p.certify_advertiser(
+        "Acme Recruiting",
+        acme.mailbox_id(),
+        acme.identity(),
+    ));
+    certify(p, &mut acme, true);
+    acme
+}
+
 /// A sponsored message to more than 50 goes out one first message per 50. When the second
 /// fails (its one recipient is no contact), the first chunk's conversation, grants and
 /// tokens are undone too.
 #[test]
 fn a_sponsored_send_that_fails_after_its_first_fifty_leaves_nothing() {
     let mut p = Platform::new(&mut rng());
-    let mut acme = member(&mut p, "acme", Profile::FREE);
-    acme.set_advertiser_certificate(p.certify_advertiser(
-        "Acme Recruiting",
-        acme.mailbox_id(),
-        acme.identity(),
-    ));
-    certify(&p, &mut acme, true);
+    let mut acme = certified_advertiser(&mut p);
     fund(&mut acme, TokenKind::Sponsored, 100);
     fund(&mut acme, TokenKind::Sponsored, 100);
     let mut ids: Vec<MailboxId> = (0..50)
@@ -614,13 +620,7 @@ fn a_sponsored_send_that_fails_after_its_first_fifty_leaves_nothing() {
 #[test]
 fn a_sponsored_send_that_fails_partway_leaves_nothing_half_sent() {
     let mut p = Platform::new(&mut rng());
-    let mut acme = member(&mut p, "acme", Profile::FREE);
-    acme.set_advertiser_certificate(p.certify_advertiser(
-        "Acme Recruiting",
-        acme.mailbox_id(),
-        acme.identity(),
-    ));
-    certify(&p, &mut acme, true);
+    let mut acme = certified_advertiser(&mut p);
     // One token: enough for Ana's grant, not for Ben's.
     fund(&mut acme, TokenKind::Sponsored, 1);
     let mut audience: Vec<Client> = ["ana", "ben"]
