@@ -263,11 +263,12 @@ impl ClientState {
         for (id, bytes) in &s.conversations {
             conversations.insert(*id, restore_conversation(id, bytes)?);
         }
-        let indexes = Indexes::build(&s, &conversations)?;
+        let mailbox = MailboxKey::from_seed(&s.mailbox_seed);
+        let indexes = Indexes::build(&s, mailbox.id(), &conversations)?;
         Ok(Client {
             user: s.user.clone(),
             identity: Identity::from_secret_bytes(&s.identity)?,
-            mailbox: MailboxKey::from_seed(&s.mailbox_seed),
+            mailbox,
             prekeys: PrekeyOwner::from_bytes(&s.prekeys)?,
             profile: s.profile,
             settings: Settings {
@@ -341,6 +342,7 @@ struct Indexes {
 impl Indexes {
     fn build(
         s: &ClientState,
+        me: &MailboxId,
         conversations: &BTreeMap<ConversationId, Conversation>,
     ) -> Result<Self, DecodeError> {
         // A complete index reads no bucket from anywhere.
@@ -350,11 +352,10 @@ impl Indexes {
             names: Index::default(),
             rosters: Index::default(),
         };
-        let me = MailboxKey::from_seed(&s.mailbox_seed);
         for (id, c) in conversations {
             let labels = c.next_labels().collect();
             indexes.labels.set(*id, labels, none).map_err(|_| INVALID)?;
-            let roster = roster_keys(me.id(), s.groups.contains(id), c);
+            let roster = roster_keys(me, s.groups.contains(id), c);
             let none = &mut |_| Ok(None);
             indexes
                 .rosters
