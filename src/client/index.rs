@@ -127,30 +127,8 @@ impl<O: Ord + Copy + Hash> Index<O> {
         self.by_owner.remove(owner);
     }
 
-    /// Lists `keys` for `owner` instead of what it had (none when it is gone), changing only
-    /// the entries that differ.
-    pub(super) fn set(
-        &mut self,
-        owner: O,
-        mut keys: Vec<Key>,
-        load: &mut Loader<'_, O>,
-    ) -> Result<(), StoreError> {
-        keys.sort_unstable();
-        keys.dedup();
-        let old = self.by_owner.remove(&owner).unwrap_or_default();
-        for key in old.iter().filter(|k| keys.binary_search(k).is_err()) {
-            self.unmap(key, owner, load)?;
-        }
-        for key in keys.iter().filter(|k| !old.contains(k)) {
-            self.map(*key, owner, load)?;
-        }
-        if !keys.is_empty() {
-            self.by_owner.insert(owner, keys);
-        }
-        Ok(())
-    }
-
-    /// One key of `owner` was replaced by another (a chain moved on by one step).
+    /// One key of `owner` was replaced by another (a chain moved on by one step). Reads the
+    /// buckets first: if one fails, nothing changed.
     pub(super) fn moved(
         &mut self,
         owner: O,
@@ -158,6 +136,9 @@ impl<O: Ord + Copy + Hash> Index<O> {
         after: Option<Key>,
         load: &mut Loader<'_, O>,
     ) -> Result<(), StoreError> {
+        for key in before.iter().chain(&after) {
+            self.bucket(key, load)?;
+        }
         let keys = self.by_owner.entry(owner).or_default();
         if let Some(before) = before
             && let Some(at) = keys.iter().position(|k| *k == before)
@@ -167,18 +148,53 @@ impl<O: Ord + Copy + Hash> Index<O> {
         if let Some(after) = after {
             keys.push(after);
             keys.sort_unstable();
-            self.map(after, owner, load)?;
+            self.map(after, owner);
         }
         if let Some(before) = before
             && Some(before) != after
         {
-            self.unmap(&before, owner, load)?;
+            self.unmap(&before, owner);
         }
         Ok(())
     }
 
-    fn map(&mut self, key: Key, owner: O, load: &mut Loader<'_, O>) -> Result<(), StoreError> {
-        let b = self.bucket(&key, load)?;
+    /// Lists `keys` for `owner` instead of what it had (none when it is gone), changing only
+    /// the entries that differ. Reads the buckets first: if one fails, nothing changed.
+    pub(super) fn set(
+        &mut self,
+        owner: O,
+        mut keys: Vec<Key>,
+        load: &mut Loader<'_, O>,
+    ) -> Result<(), StoreError> {
+        keys.sort_unstable();
+        keys.dedup();
+        let old = self.by_owner.get(&owner).map_or(&[][..], Vec::as_slice);
+        let gone: Vec<Key> = old
+            .iter()
+            .filter(|k| keys.binary_search(k).is_err())
+            .copied()
+            .collect();
+        let new: Vec<Key> = keys.iter().filter(|k| !old.contains(k)).copied().collect();
+        for key in gone.iter().chain(&new) {
+            self.bucket(key, load)?;
+        }
+        for key in &gone {
+            self.unmap(key, owner);
+        }
+        for key in new {
+            self.map(key, owner);
+        }
+        if keys.is_empty() {
+            self.by_owner.remove(&owner);
+        } else {
+            self.by_owner.insert(owner, keys);
+        }
+        Ok(())
+    }
+
+    /// Lists `owner` under `key`, whose bucket is in memory.
+    fn map(&mut self, key: Key, owner: O) {
+        let b = bucket_of(&key);
         match self.buckets.get_mut(&b) {
             Some(bucket) => {
                 bucket.insert((key, owner));
@@ -187,17 +203,17 @@ impl<O: Ord + Copy + Hash> Index<O> {
                 self.buckets.insert(b, Bucket::from([(key, owner)]));
             }
         }
-        Ok(())
     }
 
-    fn unmap(&mut self, key: &Key, owner: O, load: &mut Loader<'_, O>) -> Result<(), StoreError> {
-        let b = self.bucket(key, load)?;
+    /// Takes `owner` off `key`, whose bucket is in memory.
+    fn unmap(&mut self, key: &Key, owner: O) {
+        let b = bucket_of(key);
         if !self
             .buckets
             .get(&b)
             .is_some_and(|l| l.contains(&(*key, owner)))
         {
-            return Ok(());
+            return;
         }
         let empty = self.buckets.get_mut(&b).is_some_and(|bucket| {
             bucket.remove(&(*key, owner));
@@ -206,7 +222,6 @@ impl<O: Ord + Copy + Hash> Index<O> {
         if empty {
             self.buckets.remove(&b);
         }
-        Ok(())
     }
 
     /// The buckets changed since the last call, each with what it holds now.
@@ -403,5 +418,52 @@ mod tests {
         index.load_all(&mut load).unwrap();
         assert_eq!(index.entries().len(), 1, "what load_all read is in");
         assert_eq!(reads.len(), 2 + usize::from(BUCKETS), "{reads:?}");
+    }
+
+    /// A change whose bucket cannot be read changes nothing, so setting the owner's keys
+    /// again once the store reads makes the index what it should be: no key is listed in
+    /// memory that no bucket holds, nor left in a bucket after it went.
+    #[test]
+    fn a_change_that_cannot_read_its_bucket_changes_nothing() {
+        let (a, b, c) = (
+            [0, 1, 0, 0, 0, 0, 0, 0],
+            [0, 2, 0, 0, 0, 0, 0, 0],
+            [0, 3, 0, 0, 0, 0, 0, 0],
+        );
+        let stored: Bucket<u8> = Bucket::from([(a, 7)]);
+        let mut failing = Some(2u16);
+        let mut index: Index<u8> = Index::lazy();
+        let load = |bucket: u16, failing: Option<u16>| {
+            if failing == Some(bucket) {
+                return Err(StoreError::Missing);
+            }
+            Ok((bucket == 1).then(|| stored.clone()))
+        };
+        index.loaded(7, vec![a]);
+        assert_eq!(index.get(&a, &mut |x| load(x, failing)).unwrap(), [7]);
+        let before = |index: &Index<u8>| (index.entries(), index.by_owner.clone());
+        for step in 0..2 {
+            let kept = before(&index);
+            let moved = index.moved(7, Some(a), Some(b), &mut |x| load(x, failing));
+            assert_eq!(moved, Err(StoreError::Missing), "step {step}");
+            assert_eq!(before(&index), kept, "a failed move changes nothing");
+            let set = index.set(7, vec![c, b], &mut |x| load(x, failing));
+            assert_eq!(set, Err(StoreError::Missing));
+            assert_eq!(before(&index), kept, "a failed set changes nothing");
+        }
+        failing = None;
+        index.set(7, vec![b, c], &mut |x| load(x, failing)).unwrap();
+        assert_eq!(index.entries(), [(b, 7), (c, 7)].into());
+        assert_eq!(index.get(&a, &mut |x| load(x, failing)).unwrap(), []);
+        assert_eq!(index.listed(&7), 2);
+        // Saved, then dropped from memory: the old key's bucket is read first.
+        index.take_touched();
+        index.evict(0);
+        failing = Some(3);
+        let kept = index.by_owner.clone();
+        let moved = index.moved(7, Some(c), Some(a), &mut |x| load(x, failing));
+        assert_eq!(moved, Err(StoreError::Missing));
+        assert_eq!(index.by_owner, kept);
+        assert!(index.resident().is_empty());
     }
 }

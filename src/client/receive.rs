@@ -626,8 +626,11 @@ mod tests {
     use super::*;
     use crate::client::Outgoing;
     use crate::client::index::Index;
+    use crate::client::{ClientStore, RecordReader, RowKey, StorageKey, StoreError};
     use crate::envelope::Envelope;
     use crate::relay_api::PrekeyResponse;
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, Mutex};
 
     /// Invitation tokens for `c`, from a platform and issuer of its own.
     fn fund(c: &mut Client) {
@@ -863,7 +866,7 @@ mod tests {
         let mut store = crate::client::MemoryStore::default();
         ben.save_to(rng, &mut store).unwrap();
         let mut lazy = Client::load_from(&store).unwrap().unwrap();
-        let key = crate::client::ClientStore::key(&store).clone();
+        let key = ClientStore::key(&store).clone();
         let row = key.row(&super::super::records::Record::Sessions(ana_id));
         let mut rows = store.rows_mut();
         let value = rows.get_mut(&row).unwrap();
@@ -874,11 +877,121 @@ mod tests {
         let before = crate::wire::Wire::to_wire(&lazy.state(false));
         assert_eq!(
             deliver(&mut lazy, &hello),
-            Err(Error::Store(crate::client::StoreError::Tampered))
+            Err(Error::Store(StoreError::Tampered))
         );
         let after = crate::wire::Wire::to_wire(&lazy.state(false));
         assert!(after == before, "a failed step changes nothing");
         assert_eq!(lazy.sessions.resident_len(), 0);
+    }
+
+    /// A memory store whose reader fails to read one row while `failing` names it.
+    struct Flaky {
+        store: crate::client::MemoryStore,
+        failing: Arc<Mutex<Option<RowKey>>>,
+    }
+
+    struct FlakyReader {
+        inner: Box<dyn RecordReader>,
+        failing: Arc<Mutex<Option<RowKey>>>,
+    }
+
+    impl RecordReader for FlakyReader {
+        fn key(&self) -> &StorageKey {
+            self.inner.key()
+        }
+
+        fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
+            if *self.failing.lock().unwrap() == Some(*row) {
+                return Err(StoreError::Missing);
+            }
+            self.inner.get(row)
+        }
+    }
+
+    impl ClientStore for Flaky {
+        fn key(&self) -> &StorageKey {
+            self.store.key()
+        }
+
+        fn get(&self, row: &RowKey) -> Result<Option<Vec<u8>>, StoreError> {
+            self.store.get(row)
+        }
+
+        fn commit(
+            &mut self,
+            check: &RowKey,
+            expected: Option<&[u8]>,
+            changes: &[(RowKey, Option<Vec<u8>>)],
+        ) -> Result<(), StoreError> {
+            self.store.commit(check, expected, changes)
+        }
+
+        fn reader(&self) -> Option<Box<dyn RecordReader>> {
+            Some(Box::new(FlakyReader {
+                inner: self.store.reader()?,
+                failing: Arc::clone(&self.failing),
+            }))
+        }
+    }
+
+    /// A message whose chain moves to a label in an index bucket the store cannot read at
+    /// that moment is still taken; the conversation is indexed again from its chains before
+    /// the next lookup, so the message after it is found by its label.
+    #[test]
+    fn a_message_taken_while_its_next_bucket_cannot_be_read_does_not_stall_its_chain() {
+        let rng = &mut rand::rng();
+        let (mut dan, mut ana, _ben, group) = group_of_three(crate::conversation::Role::Member);
+        let post = |dan: &mut Client, text: &str| {
+            let text = Content::text(text);
+            crate::client::unsaved::saved(dan.post_to_group(&mut rand::rng(), &group, &text, 0))
+        };
+        let (first, second) = (post(&mut dan, "first"), post(&mut dan, "second"));
+        // The label Dan's chain moves to once Ana takes the first message.
+        let mut ahead = Client::from_bytes(&ana.to_bytes().unwrap()).unwrap();
+        deliver(&mut ahead, &first).unwrap();
+        let labels = |c: &Client| -> BTreeSet<crate::client::index::Key> {
+            c.conversations.get(&group).unwrap().next_labels().collect()
+        };
+        let next = *labels(&ahead).difference(&labels(&ana)).next().unwrap();
+        // Another entry shares its bucket, so that bucket is a stored row.
+        let none = &mut |_| panic!("a whole client reads nothing");
+        let other = ConversationId([0x55; 16]);
+        ana.labels.set(other, vec![next], none).unwrap();
+        let failing = Arc::new(Mutex::new(None));
+        let mut store = Flaky {
+            store: crate::client::MemoryStore::default(),
+            failing: Arc::clone(&failing),
+        };
+        ana.save_to(rng, &mut store).unwrap();
+        let mut lazy = Client::load_from(&store).unwrap().unwrap();
+        let bucket = crate::client::index::bucket_of(&next);
+        let row = store
+            .key()
+            .row(&super::super::records::Record::Labels(bucket));
+        *failing.lock().unwrap() = Some(row);
+        assert_eq!(texts(&deliver(&mut lazy, &first).unwrap()), ["first"]);
+        *failing.lock().unwrap() = None;
+        // Saved, and out of memory: the second message is found by the index alone.
+        lazy.set_cache(0);
+        lazy.save_to(rng, &mut store).unwrap();
+        assert_eq!(lazy.conversations.resident_len(), 0);
+        assert_eq!(texts(&deliver(&mut lazy, &second).unwrap()), ["second"]);
+        assert_eq!(
+            lazy.indexed(&next).unwrap(),
+            [other],
+            "the chain moved on twice"
+        );
+        for label in labels(&lazy) {
+            assert!(lazy.indexed(&label).unwrap().contains(&group));
+        }
+    }
+
+    fn texts(events: &[Event]) -> Vec<String> {
+        let text = |e: &Event| match e {
+            Event::Message { content, .. } => content.as_text().map(str::to_string),
+            _ => None,
+        };
+        events.iter().filter_map(text).collect()
     }
 
     /// A removal notice from anyone but an admin of a group the reader is in is refused, and
