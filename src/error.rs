@@ -164,6 +164,31 @@ pub enum PolicyError {
     NoAccount,
 }
 
+/// A device list or a device link was refused (PROTOCOL.md §12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeviceError {
+    /// The device list claims another account's identity than the one known for it.
+    WrongAccount,
+    /// The device list is not newer than one already accepted for the account.
+    RolledBack {
+        /// The newest version accepted before.
+        seen: u64,
+        /// The version offered.
+        got: u64,
+    },
+    /// No device of the list has that id.
+    UnknownDevice,
+    /// The list handed over does not name this device as it answered.
+    NotListed,
+    /// The link code has expired.
+    LinkExpired,
+    /// The link code was answered already.
+    LinkUsed,
+    /// A link message was not made with the link code's secret (or for another device).
+    LinkRefused,
+}
+
 /// Any Missive error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -178,6 +203,8 @@ pub enum Error {
     Policy(PolicyError),
     /// The client's store failed while loading a record this step needed.
     Store(StoreError),
+    /// A device list or link was refused.
+    Device(DeviceError),
 }
 
 /// Why a store failed.
@@ -296,6 +323,23 @@ impl fmt::Display for PolicyError {
     }
 }
 
+impl fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::WrongAccount => f.write_str("the device list is signed for another account"),
+            Self::RolledBack { seen, got } => write!(
+                f,
+                "device list version {got} is not newer than version {seen}, accepted before"
+            ),
+            Self::UnknownDevice => f.write_str("no such device in the list"),
+            Self::NotListed => f.write_str("the device list handed over does not name this device"),
+            Self::LinkExpired => f.write_str("the link code has expired"),
+            Self::LinkUsed => f.write_str("the link code was used already"),
+            Self::LinkRefused => f.write_str("the link message was not made with this link code"),
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -304,6 +348,7 @@ impl fmt::Display for Error {
             Self::Usage(e) => e.fmt(f),
             Self::Policy(e) => e.fmt(f),
             Self::Store(e) => e.fmt(f),
+            Self::Device(e) => e.fmt(f),
         }
     }
 }
@@ -312,7 +357,14 @@ impl std::error::Error for DecodeError {}
 impl std::error::Error for CryptoError {}
 impl std::error::Error for UsageError {}
 impl std::error::Error for PolicyError {}
+impl std::error::Error for DeviceError {}
 impl std::error::Error for Error {}
+
+impl From<DeviceError> for Error {
+    fn from(e: DeviceError) -> Self {
+        Self::Device(e)
+    }
+}
 
 impl From<PolicyError> for Error {
     fn from(e: PolicyError) -> Self {

@@ -19,7 +19,7 @@
 // ---- Primitives and errors ----
 pub mod crypto;
 mod error;
-pub use error::{CryptoError, DecodeError, Error, PolicyError, UsageError};
+pub use error::{CryptoError, DecodeError, DeviceError, Error, PolicyError, UsageError};
 
 // ---- HPKE (RFC 9180) ----
 pub mod hpke;
@@ -27,6 +27,9 @@ pub mod hpke;
 // ---- Identity ----
 mod identity;
 pub use identity::{FINGERPRINT_ITERATIONS, Fingerprint, Identity, PublicIdentity, SafetyNumber};
+
+// ---- An account's devices: the signed list, and linking ----
+pub mod device;
 
 // ---- Pairwise sessions ----
 pub mod session;

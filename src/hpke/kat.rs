@@ -5,12 +5,12 @@
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use super::EXPORT_ONLY_AEAD_ID;
 use super::context::{ExportOnlyContext, SenderContext};
 use super::kem::{self, Enc, KeyPair};
 use super::key_schedule::KeySchedule;
 use super::mode::{ReceiverMode, SenderMode};
 use super::setup::sender_schedule;
-use super::{AEAD_ID, EXPORT_ONLY_AEAD_ID};
 use crate::crypto::x25519::PublicKey;
 use crate::error::Error;
 
@@ -21,9 +21,7 @@ pub fn setup_sender_with_ikm(
     recipient: &PublicKey,
     info: &[u8],
 ) -> Result<(Enc, SenderContext), Error> {
-    let ephemeral = KeyPair::derive(ikm_e);
-    let (enc, schedule) = sender_schedule(&ephemeral, mode, recipient, info, AEAD_ID)?;
-    Ok((enc, SenderContext::from_schedule(&schedule)))
+    super::setup::setup_sender_from(&KeyPair::derive(ikm_e), mode, recipient, info)
 }
 
 /// [`setup_sender_export_only`](super::setup_sender_export_only) with the ephemeral key pair

@@ -105,6 +105,7 @@ pub use crate::crypto::x25519::PublicKey;
 pub use context::{ExportOnlyContext, ReceiverContext, SenderContext};
 pub use kem::{Enc, KEY_LEN, KeyPair};
 pub use mode::{Psk, ReceiverMode, SenderMode};
+pub(crate) use setup::setup_sender_from;
 pub use setup::{
     setup_receiver, setup_receiver_export_only, setup_sender, setup_sender_export_only,
 };

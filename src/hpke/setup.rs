@@ -25,8 +25,18 @@ pub fn setup_sender<R: CryptoRng + ?Sized>(
     recipient: &PublicKey,
     info: &[u8],
 ) -> Result<(Enc, SenderContext), Error> {
-    let ephemeral = KeyPair::generate(rng);
-    let (enc, schedule) = sender_schedule(&ephemeral, mode, recipient, info, AEAD_ID)?;
+    setup_sender_from(&KeyPair::generate(rng), mode, recipient, info)
+}
+
+/// [`setup_sender`] with the ephemeral key pair given: fresh for every message, or derived
+/// from a vector's `ikmE`.
+pub(crate) fn setup_sender_from(
+    ephemeral: &KeyPair,
+    mode: SenderMode<'_>,
+    recipient: &PublicKey,
+    info: &[u8],
+) -> Result<(Enc, SenderContext), Error> {
+    let (enc, schedule) = sender_schedule(ephemeral, mode, recipient, info, AEAD_ID)?;
     Ok((enc, SenderContext::from_schedule(&schedule)))
 }
 

@@ -1,0 +1,54 @@
+#![no_main]
+//! Device lists and link codes decode only from their one canonical encoding, and link
+//! messages of any bytes are refused with a typed error, never a panic.
+
+use std::sync::{Mutex, OnceLock};
+
+use missive::Identity;
+use missive::device::{LinkCode, Linking, PendingLink, SignedDeviceList};
+use missive::envelope::MailboxId;
+
+const NOW: u64 = 1_800_000_000;
+
+fn link() -> &'static (Mutex<PendingLink>, Linking) {
+    static LINK: OnceLock<(Mutex<PendingLink>, Linking)> = OnceLock::new();
+    LINK.get_or_init(|| {
+        let rng = &mut rand::rng();
+        let link = PendingLink::new(rng, MailboxId([1; 16]), NOW);
+        let device = Identity::generate(rng);
+        let (linking, _) = Linking::answer(
+            rng,
+            &link.code().to_bytes(),
+            device,
+            MailboxId([2; 16]),
+            NOW,
+        )
+        .expect("a fresh code is answered");
+        (Mutex::new(link), linking)
+    })
+}
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Ok(list) = SignedDeviceList::from_bytes(data) {
+        assert_eq!(
+            list.to_bytes(),
+            data,
+            "decode then encode must reproduce the input"
+        );
+        let _ = list.verify(list.account(), None);
+    }
+    if let Ok(code) = LinkCode::from_bytes(data) {
+        assert_eq!(
+            &*code.to_bytes(),
+            data,
+            "decode then encode must reproduce the input"
+        );
+    }
+    let (pending, linking) = link();
+    // Only an answer made with the code's secret is accepted (and uses the code up): random
+    // bytes never are, so every input meets the same unused code.
+    if let Ok(mut pending) = pending.lock() {
+        assert!(pending.accept(data, NOW).is_err());
+    }
+    let _ = linking.finish(data);
+});
