@@ -589,3 +589,35 @@ fn records_saved_before_the_indexes_load_and_the_next_save_indexes_them() {
         .unwrap();
     assert_eq!(texts(&deliver(&mut ben, &out)), ["good"]);
 }
+
+/// A lazily loaded client that replaces its contact key (a connection ended) hands the new
+/// key to every other connection, not only to those whose records it happened to read.
+#[test]
+fn a_lazy_client_replacing_its_contact_key_tells_every_holder() {
+    let (mut ana, _ben, mut store, ben_id) = saved_with_contacts(4);
+    let first = ana
+        .access_sync(&mut rand::rng(), NOW)
+        .unwrap()
+        .save(&mut rand::rng(), &mut store)
+        .unwrap();
+    assert!(first.notices.is_empty());
+    let mut lazy = Client::load_from(&store).unwrap().unwrap();
+    lazy.remove_connection(&mut rand::rng(), &ben_id, NOW)
+        .unwrap()
+        .save(&mut rand::rng(), &mut store)
+        .unwrap();
+    let sync = lazy
+        .access_sync(&mut rand::rng(), NOW)
+        .unwrap()
+        .save(&mut rand::rng(), &mut store)
+        .unwrap();
+    assert_eq!(sync.notices.len(), 3, "the three connections left");
+    let to: Vec<MailboxId> = sync
+        .notices
+        .iter()
+        .flat_map(|o| missive::envelope::split(&o.envelope).unwrap())
+        .map(|d| d.mailbox())
+        .collect();
+    assert!(!to.contains(&ben_id));
+    assert!(sync.update.is_some(), "the new key is registered");
+}

@@ -101,7 +101,7 @@ impl Saved {
 
     /// Bucket `b` of an index as stored (`record` names it), checked to hold only keys of its
     /// own, sorted, each entry once.
-    fn bucket<O: DeserializeOwned + Serialize + Ord + Copy>(
+    pub(super) fn bucket<O: DeserializeOwned + Serialize + Ord + Copy>(
         &mut self,
         record: Record,
         b: u16,
@@ -236,6 +236,9 @@ impl Client {
                 self.saved.last_written = written;
                 if whole {
                     self.saved.source = store.reader();
+                    if self.saved.source.is_some() {
+                        self.relax();
+                    }
                 }
                 self.evict();
                 Ok(())
@@ -315,6 +318,37 @@ impl Client {
                 .map_err(StoreError::Corrupt),
             None => Ok(None),
         }
+    }
+
+    /// After a whole save to a store that reads back: what is kept per member and per
+    /// conversation stays in memory as stored, under the cache's bound like a lazy load's.
+    fn relax(&mut self) {
+        let mut members: BTreeSet<MailboxId> = self.contacts.keys().copied().collect();
+        members.extend(self.profiles.keys());
+        members.extend(self.connections.keys());
+        members.extend(self.direct.keys());
+        members.extend(self.granted.iter());
+        members.extend(self.access.peers.keys());
+        members.extend(self.access.holders.iter());
+        self.contacts.relax(&members);
+        self.profiles.relax(&members);
+        self.connections.relax(&members);
+        self.direct.relax(&members);
+        self.granted.relax(&members);
+        self.access.peers.relax(&members);
+        self.access.holders.relax(&members);
+        let sessions = self.sessions.keys().copied().collect();
+        self.sessions.relax(&sessions);
+        let mut conversations: BTreeSet<ConversationId> =
+            self.conversations.keys().copied().collect();
+        conversations.extend(self.opened.iter());
+        conversations.extend(self.access.groups.keys());
+        self.conversations.relax(&conversations);
+        self.opened.relax(&conversations);
+        self.access.groups.relax(&conversations);
+        self.labels.relax();
+        self.names.relax();
+        self.rosters.relax();
     }
 
     /// Empties what is kept per member and per conversation, to be loaded when first used.
@@ -481,7 +515,7 @@ impl Client {
             None => None,
         };
         if let Some(c) = &conversation {
-            self.labels.loaded(*id, c.next_labels().collect());
+            self.labels.loaded(*id, c.indexed_labels());
             let group = self.groups.contains(id);
             self.rosters
                 .loaded(*id, roster_keys(self.mailbox.id(), group, c));
@@ -560,12 +594,12 @@ impl Client {
         Ok(found)
     }
 
-    /// A chain of `id` moved from one label to the next.
+    /// A chain of `id` moved on: it is indexed by `after` instead of `before`.
     pub(super) fn index_moved(
         &mut self,
         id: ConversationId,
-        before: Option<Key>,
-        after: Option<Key>,
+        before: &[Key],
+        after: &[Key],
     ) -> Result<(), StoreError> {
         let saved = &mut self.saved;
         self.labels.moved(id, before, after, &mut |b| {
@@ -619,7 +653,7 @@ impl Client {
         let saved = &mut self.saved;
         for id in &changed {
             let c = self.conversations.get(id);
-            let labels = c.map(|c| c.next_labels().collect()).unwrap_or_default();
+            let labels = c.map(Conversation::indexed_labels).unwrap_or_default();
             let group = self.groups.contains(id);
             let roster = c.map(|c| roster_keys(self.mailbox.id(), group, c));
             let mut result = self
@@ -683,7 +717,7 @@ impl Client {
             (Index::default(), Index::default(), Index::default());
         for (id, c) in self.conversations.resident() {
             let none = &mut |_| Ok(None);
-            labels.set(*id, c.next_labels().collect(), none).unwrap();
+            labels.set(*id, c.indexed_labels(), none).unwrap();
             let group = self.groups.contains(id);
             let none = &mut |_| Ok(None);
             let keys = roster_keys(self.mailbox.id(), group, c);
@@ -1052,5 +1086,45 @@ impl Client {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::encode_into;
+
+    /// A bucket as stored must be what a save writes: entries of its own bucket, sorted, none
+    /// twice, at least one. An authenticated record breaking that (only a bug or the storage
+    /// key's holder could write one) is corrupt, not an index to trust.
+    #[test]
+    fn a_stored_bucket_is_refused_unless_canonical() {
+        let encoded = |entries: &[(Key, u8)]| {
+            let mut out = Vec::new();
+            encode_into(entries, &mut out);
+            out
+        };
+        let b = 0x0102;
+        let (k1, k2) = ([1, 2, 0, 0, 0, 0, 0, 1], [1, 2, 0, 0, 0, 0, 0, 2]);
+        let good = encoded(&[(k1, 1), (k1, 2), (k2, 1)]);
+        let bucket: Bucket<u8> = checked_bucket(&good, b).unwrap();
+        assert_eq!(bucket.len(), 3);
+        let other_bucket = [1, 3, 0, 0, 0, 0, 0, 1];
+        for (what, entries) in [
+            ("empty", vec![]),
+            ("unsorted", vec![(k2, 1), (k1, 1)]),
+            ("twice", vec![(k1, 1), (k1, 1)]),
+            ("another bucket's key", vec![(k1, 1), (other_bucket, 1)]),
+            ("only another bucket's key", vec![(other_bucket, 1)]),
+        ] {
+            let refused = checked_bucket::<u8>(&encoded(&entries), b);
+            assert_eq!(
+                refused,
+                Err(StoreError::Corrupt(DecodeError::Invalid {
+                    what: "index bucket"
+                })),
+                "{what}"
+            );
+        }
     }
 }

@@ -127,33 +127,41 @@ impl<O: Ord + Copy + Hash> Index<O> {
         self.by_owner.remove(owner);
     }
 
-    /// One key of `owner` was replaced by another (a chain moved on by one step). Reads the
+    /// Keys `before` of `owner` were replaced by `after` (a chain moved on). Reads the
     /// buckets first: if one fails, nothing changed.
     pub(super) fn moved(
         &mut self,
         owner: O,
-        before: Option<Key>,
-        after: Option<Key>,
+        before: &[Key],
+        after: &[Key],
         load: &mut Loader<'_, O>,
     ) -> Result<(), StoreError> {
-        for key in before.iter().chain(&after) {
+        let gone: Vec<Key> = before
+            .iter()
+            .filter(|k| !after.contains(k))
+            .copied()
+            .collect();
+        let new: Vec<Key> = after
+            .iter()
+            .filter(|k| !before.contains(k))
+            .copied()
+            .collect();
+        for key in gone.iter().chain(&new) {
             self.bucket(key, load)?;
         }
         let keys = self.by_owner.entry(owner).or_default();
-        if let Some(before) = before
-            && let Some(at) = keys.iter().position(|k| *k == before)
-        {
-            keys.swap_remove(at);
+        for key in &gone {
+            if let Some(at) = keys.iter().position(|k| k == key) {
+                keys.swap_remove(at);
+            }
         }
-        if let Some(after) = after {
-            keys.push(after);
-            keys.sort_unstable();
-            self.map(after, owner);
+        keys.extend(&new);
+        keys.sort_unstable();
+        for key in new {
+            self.map(key, owner);
         }
-        if let Some(before) = before
-            && Some(before) != after
-        {
-            self.unmap(&before, owner);
+        for key in &gone {
+            self.unmap(key, owner);
         }
         Ok(())
     }
@@ -238,6 +246,11 @@ impl<O: Ord + Copy + Hash> Index<O> {
         self.buckets.touch_all();
     }
 
+    /// Makes a complete index lazy, every bucket in memory as stored (after a whole save).
+    pub(super) fn relax(&mut self) {
+        self.buckets.relax(&BTreeSet::new());
+    }
+
     /// Drops the buckets as stored from memory, once more than `bound` are in.
     pub(super) fn evict(&mut self, bound: usize) {
         if self.buckets.resident_len() > bound {
@@ -295,7 +308,7 @@ mod tests {
 
     use super::*;
     use crate::Identity;
-    use crate::conversation::{ConversationId, Member, Role};
+    use crate::conversation::{ConversationId, INDEXED_AHEAD, Member, Role};
     use crate::envelope::MailboxId;
 
     /// Bob's side of a conversation Alice opened, and Alice's, to send from.
@@ -316,32 +329,54 @@ mod tests {
         let mut index: Index<ConversationId> = Index::default();
         let none: &mut Loader<'_, ConversationId> =
             &mut |_| panic!("a complete index reads nothing");
-        index.set(id, at_bob.next_labels().collect(), none).unwrap();
+        index.set(id, at_bob.indexed_labels(), none).unwrap();
         let first = at_bob.next_labels().next().unwrap();
         assert_eq!(index.get(&first, none).unwrap(), [id]);
 
         let message = at_alice.encrypt(b"one").unwrap();
         let opened = at_bob.open(&message).unwrap();
         let (_, before, after) = at_bob.commit_moving(opened);
-        assert_eq!(before, Some(first));
-        index.moved(id, before, after, none).unwrap();
-        let second = after.unwrap();
+        assert_eq!(before.len(), INDEXED_AHEAD);
+        assert_eq!(before[0], first);
+        assert_eq!(
+            after[..INDEXED_AHEAD - 1],
+            before[1..],
+            "the window slid by one"
+        );
+        index.moved(id, &before, &after, none).unwrap();
+        let newest = after[INDEXED_AHEAD - 1];
         assert!(index.get(&first, none).unwrap().is_empty());
-        assert_eq!(index.get(&second, none).unwrap(), [id]);
+        for label in &after {
+            assert_eq!(index.get(label, none).unwrap(), [id]);
+        }
         assert_eq!(
             index.listed(&id),
-            1,
+            INDEXED_AHEAD,
             "the label it moved from is no longer listed"
         );
+        assert_eq!(index.entries().len(), INDEXED_AHEAD);
+
+        // A message two steps ahead leaves the one it jumped over indexed: it may come late.
+        at_alice.encrypt(b"lost").unwrap();
+        let message = at_alice.encrypt(b"three").unwrap();
+        let opened = at_bob.open(&message).unwrap();
+        let (_, before, after) = at_bob.commit_moving(opened);
+        index.moved(id, &before, &after, none).unwrap();
+        assert_eq!(after.len(), INDEXED_AHEAD + 1, "one skipped, four ahead");
+        assert_eq!(after[0], before[0], "the skipped step keeps its label");
+        assert_eq!(index.get(&before[0], none).unwrap(), [id]);
+        assert!(index.get(&before[1], none).unwrap().is_empty(), "taken");
+        assert_eq!(index.listed(&id), INDEXED_AHEAD + 1);
+        let second = newest;
 
         // Setting what it has changes nothing; setting nothing removes it all.
         index.take_touched();
-        index.set(id, at_bob.next_labels().collect(), none).unwrap();
+        index.set(id, at_bob.indexed_labels(), none).unwrap();
         assert!(
             index.take_touched().is_empty(),
             "an unchanged owner rewrites no bucket"
         );
-        assert_eq!(index.entries().len(), 1);
+        assert_eq!(index.entries().len(), INDEXED_AHEAD + 1);
         index.set(id, Vec::new(), none).unwrap();
         assert!(index.entries().is_empty() && index.get(&second, none).unwrap().is_empty());
     }
@@ -444,7 +479,7 @@ mod tests {
         let before = |index: &Index<u8>| (index.entries(), index.by_owner.clone());
         for step in 0..2 {
             let kept = before(&index);
-            let moved = index.moved(7, Some(a), Some(b), &mut |x| load(x, failing));
+            let moved = index.moved(7, &[a], &[b], &mut |x| load(x, failing));
             assert_eq!(moved, Err(StoreError::Missing), "step {step}");
             assert_eq!(before(&index), kept, "a failed move changes nothing");
             let set = index.set(7, vec![c, b], &mut |x| load(x, failing));
@@ -461,7 +496,7 @@ mod tests {
         index.evict(0);
         failing = Some(3);
         let kept = index.by_owner.clone();
-        let moved = index.moved(7, Some(c), Some(a), &mut |x| load(x, failing));
+        let moved = index.moved(7, &[c], &[a], &mut |x| load(x, failing));
         assert_eq!(moved, Err(StoreError::Missing));
         assert_eq!(index.by_owner, kept);
         assert!(index.resident().is_empty());

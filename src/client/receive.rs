@@ -304,7 +304,7 @@ impl Client {
             .get_mut_indexed(id)
             .ok_or(UsageError::WrongConversation)?;
         let (decrypted, before, after) = conversation.commit_moving(opened);
-        if self.index_moved(*id, before, after).is_err() {
+        if self.index_moved(*id, &before, &after).is_err() {
             // Indexed again, from the conversation itself, before the next lookup or save.
             self.conversations.mark_changed([*id].into());
         }
@@ -627,6 +627,7 @@ mod tests {
     use crate::client::Outgoing;
     use crate::client::index::Index;
     use crate::client::{ClientStore, RecordReader, RowKey, StorageKey, StoreError};
+    use crate::conversation::INDEXED_AHEAD;
     use crate::envelope::Envelope;
     use crate::relay_api::PrekeyResponse;
     use std::collections::BTreeSet;
@@ -766,9 +767,16 @@ mod tests {
             assert!((1..=2).contains(&buckets), "{buckets} buckets read");
             let chains = ana.conversations.get(&group).unwrap().next_labels().count();
             assert_eq!(chains, 2, "Dan's chain and Ben's");
+            let indexed = ana
+                .conversations
+                .get(&group)
+                .unwrap()
+                .indexed_labels()
+                .len();
+            assert_eq!(indexed, chains * INDEXED_AHEAD);
             assert_eq!(
                 ana.labels.listed(&group),
-                chains,
+                indexed,
                 "what it loaded is listed"
             );
             ana.set_cache(0);
@@ -945,18 +953,29 @@ mod tests {
             let text = Content::text(text);
             crate::client::unsaved::saved(dan.post_to_group(&mut rand::rng(), &group, &text, 0))
         };
-        let (first, second) = (post(&mut dan, "first"), post(&mut dan, "second"));
-        // The label Dan's chain moves to once Ana takes the first message.
+        let first = post(&mut dan, "first");
+        let later: Vec<_> = (0..INDEXED_AHEAD)
+            .map(|i| post(&mut dan, &format!("{i}")))
+            .collect();
+        // The label Ana indexes once she takes the first message (the one it brings into the
+        // indexed steps ahead).
         let mut ahead = Client::from_bytes(&ana.to_bytes().unwrap()).unwrap();
         deliver(&mut ahead, &first).unwrap();
         let labels = |c: &Client| -> BTreeSet<crate::client::index::Key> {
-            c.conversations.get(&group).unwrap().next_labels().collect()
+            c.conversations
+                .get(&group)
+                .unwrap()
+                .indexed_labels()
+                .into_iter()
+                .collect()
         };
-        let next = *labels(&ahead).difference(&labels(&ana)).next().unwrap();
+        let new: Vec<_> = labels(&ahead).difference(&labels(&ana)).copied().collect();
+        let [next] = new[..] else { panic!("{new:?}") };
         // Another entry shares its bucket, so that bucket is a stored row.
-        let none = &mut |_| panic!("a whole client reads nothing");
         let other = ConversationId([0x55; 16]);
-        ana.labels.set(other, vec![next], none).unwrap();
+        let saved = &mut ana.saved;
+        let load = &mut |b| saved.bucket(super::super::records::Record::Labels(b), b);
+        ana.labels.set(other, vec![next], load).unwrap();
         let failing = Arc::new(Mutex::new(None));
         let mut store = Flaky {
             store: crate::client::MemoryStore::default(),
@@ -971,19 +990,108 @@ mod tests {
         *failing.lock().unwrap() = Some(row);
         assert_eq!(texts(&deliver(&mut lazy, &first).unwrap()), ["first"]);
         *failing.lock().unwrap() = None;
-        // Saved, and out of memory: the second message is found by the index alone.
-        lazy.set_cache(0);
-        lazy.save_to(rng, &mut store).unwrap();
-        assert_eq!(lazy.conversations.resident_len(), 0);
-        assert_eq!(texts(&deliver(&mut lazy, &second).unwrap()), ["second"]);
+        // Saved, and out of memory after each: every later message, the last of them carrying
+        // the label the first could not index, is found by the index alone.
+        for (i, message) in later.iter().enumerate() {
+            lazy.set_cache(0);
+            lazy.save_to(rng, &mut store).unwrap();
+            assert_eq!(lazy.conversations.resident_len(), 0);
+            assert_eq!(
+                texts(&deliver(&mut lazy, message).unwrap()),
+                [i.to_string()]
+            );
+        }
         assert_eq!(
             lazy.indexed(&next).unwrap(),
             [other],
-            "the chain moved on twice"
+            "the chain moved past it"
         );
         for label in labels(&lazy) {
             assert!(lazy.indexed(&label).unwrap().contains(&group));
         }
+    }
+
+    /// A lazily loaded client, holding no conversation in memory, finds a group message by
+    /// its label while at most `INDEXED_AHEAD - 1` messages before it on its chain are
+    /// missing, and a missing one that comes late by the label its skipped step keeps. Past
+    /// that bound the message waits until its conversation is in memory.
+    #[test]
+    fn a_lazy_client_reads_past_lost_messages_and_late_ones() {
+        let rng = &mut rand::rng();
+        let (mut dan, mut ana, _ben, group) = group_of_three(crate::conversation::Role::Member);
+        let mut store = crate::client::MemoryStore::default();
+        ana.save_to(rng, &mut store).unwrap();
+        let mut lazy = Client::load_from(&store).unwrap().unwrap();
+        let mut post = |text: &str| {
+            let text = Content::text(text);
+            crate::client::unsaved::saved(dan.post_to_group(&mut rand::rng(), &group, &text, 0))
+        };
+        let late: Vec<_> = (1..INDEXED_AHEAD)
+            .map(|i| post(&format!("late {i}")))
+            .collect();
+        let found = post("found");
+        let mut cold = |lazy: &mut Client, out: &[Outgoing]| {
+            lazy.set_cache(0);
+            lazy.save_to(&mut rand::rng(), &mut store).unwrap();
+            assert_eq!(lazy.conversations.resident_len(), 0);
+            texts(&deliver(lazy, out).unwrap())
+        };
+        assert_eq!(cold(&mut lazy, &found), ["found"]);
+        for (i, out) in late.iter().enumerate().rev() {
+            assert_eq!(cold(&mut lazy, out), [format!("late {}", i + 1)]);
+        }
+        // INDEXED_AHEAD missing in a row: the next is beyond what the index lists.
+        let missing: Vec<_> = (0..INDEXED_AHEAD).map(|_| post("missing")).collect();
+        let beyond = post("beyond");
+        assert!(cold(&mut lazy, &beyond).is_empty());
+        assert_eq!(lazy.waiting(), 1);
+        // A missing one arrives: the conversation is in memory, and the one that waited opens.
+        let events = deliver(&mut lazy, &missing[0]).unwrap();
+        assert_eq!(texts(&events), ["missing", "beyond"]);
+        assert_eq!(lazy.waiting(), 0);
+    }
+
+    /// What the app reads of a lazily loaded client (every contact, a conversation) is what
+    /// the client loaded whole reads, and reading keeps nothing in memory; saved to a store of
+    /// its own, the client keeps its generation counting up and its cache bound.
+    #[test]
+    fn a_lazy_clients_accessors_read_what_is_stored_and_keep_nothing() {
+        let rng = &mut rand::rng();
+        let (_dan, mut ana, _ben, group) = group_of_three(crate::conversation::Role::Member);
+        for i in 0..3 {
+            let mut other = Client::new(rng, format!("other{i}").as_bytes());
+            connect(&mut ana, &mut other);
+        }
+        let mut store = crate::client::MemoryStore::default();
+        ana.save_to(rng, &mut store).unwrap();
+        ana.save_to(rng, &mut store).unwrap();
+        let lazy = Client::load_from(&store).unwrap().unwrap();
+        let mut contacts = lazy.contacts().unwrap();
+        contacts.sort_by_key(|c| c.mailbox);
+        let mut whole = ana.contacts().unwrap();
+        whole.sort_by_key(|c| c.mailbox);
+        assert_eq!(contacts.len(), 4, "Dan and the three others");
+        assert_eq!(contacts, whole);
+        assert_eq!(
+            lazy.conversation(&group).unwrap(),
+            ana.conversation(&group).unwrap()
+        );
+        assert!(lazy.conversation(&group).unwrap().is_some());
+        assert_eq!(lazy.contacts.resident_len(), 0);
+        assert_eq!(lazy.conversations.resident_len(), 0);
+        // To a new store: the generation goes on from where it was, the cache bound stays.
+        let mut lazy = lazy;
+        let before = lazy.generation();
+        assert!(before > 1);
+        let _ = lazy.contact_by_user(b"ben").unwrap();
+        lazy.load_conversation(&group).unwrap();
+        lazy.set_cache(0);
+        let mut fresh = crate::client::MemoryStore::default();
+        lazy.save_to(rng, &mut fresh).unwrap();
+        assert_eq!(lazy.generation(), before + 1);
+        assert_eq!(lazy.conversations.resident_len(), 0, "the bound of 0 held");
+        let again = Client::load_from(&fresh).unwrap().unwrap();
+        assert_eq!(again.generation(), before + 1);
     }
 
     fn texts(events: &[Event]) -> Vec<String> {
@@ -1060,7 +1168,7 @@ mod tests {
             let mut rebuilt: Index<ConversationId> = Index::default();
             let none = &mut |_| panic!("a complete index reads nothing");
             for (id, c) in ana.conversations.resident() {
-                rebuilt.set(*id, c.next_labels().collect(), none).unwrap();
+                rebuilt.set(*id, c.indexed_labels(), none).unwrap();
             }
             ana.refresh_indexes().unwrap();
             assert_eq!(ana.labels.entries(), rebuilt.entries(), "round {round}");

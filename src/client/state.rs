@@ -353,7 +353,7 @@ impl Indexes {
             rosters: Index::default(),
         };
         for (id, c) in conversations {
-            let labels = c.next_labels().collect();
+            let labels = c.indexed_labels();
             indexes.labels.set(*id, labels, none).map_err(|_| INVALID)?;
             let roster = roster_keys(me, s.groups.contains(id), c);
             let none = &mut |_| Ok(None);

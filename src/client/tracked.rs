@@ -72,6 +72,19 @@ impl<K: Ord + Copy, V> TrackedMap<K, V> {
         }
     }
 
+    /// Makes a complete map lazy, every entry in memory as the store has it: what a whole
+    /// save to a store that reads back leaves, so that eviction applies from then on.
+    /// `known`: the keys of the record this map is part of (a member's, a conversation's),
+    /// present or absent here; they stay known.
+    pub(super) fn relax(&mut self, known: &BTreeSet<K>) {
+        if self.resident.is_none() {
+            debug_assert!(self.touched.is_empty(), "relaxed before it was saved");
+            let mut resident = known.clone();
+            resident.extend(self.map.keys().copied());
+            self.resident = Some(resident);
+        }
+    }
+
     /// Drops from memory the entries of a lazy map that are as stored (none touched since
     /// the last save); they are loaded again when next used.
     pub(super) fn evict(&mut self) {
@@ -277,6 +290,10 @@ impl<K: Ord + Copy> TrackedSet<K> {
 
     pub(super) fn load(&mut self, key: K, present: bool) {
         self.0.load(key, present.then_some(()));
+    }
+
+    pub(super) fn relax(&mut self, known: &BTreeSet<K>) {
+        self.0.relax(known);
     }
 
     pub(super) fn load_all(&mut self, keys: impl IntoIterator<Item = K>) {

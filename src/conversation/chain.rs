@@ -20,6 +20,9 @@ use crate::error::{DecodeError, UsageError};
 pub const LOOKAHEAD: u32 = 32;
 /// Skipped steps a receiver keeps (oldest dropped first).
 pub const MAX_SKIPPED: usize = 64;
+/// Steps ahead whose labels a client indexes across conversations, so that a message is found
+/// by its label while at most this many minus one messages before it on its chain are missing.
+pub const INDEXED_AHEAD: usize = 4;
 
 /// A 32-byte secret, zeroized on drop.
 pub(crate) type Secret = Zeroizing<[u8; 32]>;
@@ -247,6 +250,30 @@ impl ReceiverChain {
     /// The label of the next step in order (the one an in-order message carries).
     pub(crate) fn next_label(&self) -> Option<[u8; 8]> {
         self.ahead.front().copied()
+    }
+
+    /// The labels a message on this chain may carry that an index across conversations finds
+    /// it by: those of the skipped steps, and of the next [`INDEXED_AHEAD`] steps (derived
+    /// here, without widening a lazy window, when not derived yet).
+    pub(crate) fn indexed_labels(&self) -> Vec<[u8; 8]> {
+        let want = INDEXED_AHEAD.min(self.window_len());
+        let mut out: Vec<[u8; 8]> = self.skipped.iter().map(|s| s.label).collect();
+        out.extend(self.ahead.iter().take(want));
+        let mut have = self.ahead.len().min(want);
+        if let Some(rest) = self.rest.get() {
+            out.extend(rest.labels.iter().take(want - have));
+            return out;
+        }
+        let mut key = self.frontier.clone();
+        let mut index = self.high + self.ahead.len() as u32;
+        while have < want {
+            let (next, step) = self.derive(&key, index);
+            key = next;
+            out.push(step.label);
+            index += 1;
+            have += 1;
+        }
+        out
     }
 
     fn derive(&self, key: &[u8; 32], index: u32) -> (Secret, Step) {

@@ -41,7 +41,7 @@ mod multi;
 mod roster;
 mod state;
 
-pub use chain::{LOOKAHEAD, MAX_SKIPPED};
+pub use chain::{INDEXED_AHEAD, LOOKAHEAD, MAX_SKIPPED};
 pub use distribution::{FanOutGrant, KeyDistribution};
 pub use group::{Accepted, Handoffs, MAX_EARLY};
 pub use message::HEADER_LEN;
@@ -368,24 +368,35 @@ impl Conversation {
         epochs.flat_map(|e| e.peers.iter().filter_map(|p| p.chain.next_label()))
     }
 
-    /// [`Conversation::commit`], also giving the next label of the chain the message was on,
-    /// before and after: all an index of next labels needs to follow it.
+    /// The labels a client indexes this conversation by, in both epochs: for each chain we
+    /// hold, those of its skipped steps and of its next [`INDEXED_AHEAD`] steps.
+    pub fn indexed_labels(&self) -> Vec<[u8; 8]> {
+        let epochs = core::iter::once(&self.current).chain(self.previous.as_deref());
+        epochs
+            .flat_map(|e| e.peers.iter().flat_map(|p| p.chain.indexed_labels()))
+            .collect()
+    }
+
+    /// [`Conversation::commit`], also giving the indexed labels of the chain the message was
+    /// on, before and after: all an index of those labels needs to follow it.
     pub(crate) fn commit_moving(
         &mut self,
         opened: Opened,
-    ) -> (Decrypted, Option<[u8; 8]>, Option<[u8; 8]>) {
+    ) -> (Decrypted, Vec<[u8; 8]>, Vec<[u8; 8]>) {
         let (previous, peer) = (opened.previous, opened.peer);
-        let next_label = |c: &Self| {
+        let labels = |c: &Self| {
             let epoch = if previous {
-                c.previous.as_deref()?
+                c.previous.as_deref()
             } else {
-                &c.current
+                Some(&c.current)
             };
-            epoch.peers.get(peer)?.chain.next_label()
+            epoch
+                .and_then(|e| e.peers.get(peer))
+                .map_or_else(Vec::new, |p| p.chain.indexed_labels())
         };
-        let before = next_label(self);
+        let before = labels(self);
         let decrypted = self.commit(opened);
-        (decrypted, before, next_label(self))
+        (decrypted, before, labels(self))
     }
 
     /// Whether a pending key of this conversation matches the message's label: a cheap test
