@@ -835,6 +835,18 @@ mod tests {
         let stranger = MailboxId([0xab; 16]);
         ana.load_member(&stranger).unwrap();
         assert_eq!(ana.shared_group(&stranger).unwrap(), None);
+        // Someone filed under Ben's key (the first 8 bytes of his mailbox) is not Ben: the
+        // group found by the key is checked for them.
+        let mut twin = ben_id;
+        twin.0[15] ^= 1;
+        ana.load_member(&twin).unwrap();
+        assert_eq!(ana.shared_group(&twin).unwrap(), None);
+        // With Ben's record in memory, a lookup by another name finds that one only.
+        assert_eq!(ana.contact_by_user(b"nobody").unwrap(), None);
+        assert_eq!(
+            ana.contact_by_user(b"other3").unwrap().unwrap().user,
+            b"other3"
+        );
         // Ana and Ben are not connected: the group they share is what lets her write to him.
         let hello = Content::text("hello from the group");
         let out = crate::client::unsaved::saved(ana.send(rng, &ben_id, &hello, 0));
@@ -1092,6 +1104,27 @@ mod tests {
         assert_eq!(lazy.conversations.resident_len(), 0, "the bound of 0 held");
         let again = Client::load_from(&fresh).unwrap().unwrap();
         assert_eq!(again.generation(), before + 1);
+    }
+
+    /// A lazily loaded client registers the same keys at the relay as the client loaded
+    /// whole: its groups' keys included, read from what the catalog lists.
+    #[test]
+    fn a_lazy_client_registers_every_groups_keys() {
+        let rng = &mut rand::rng();
+        let (_dan, mut ana, _ben, _group) = group_of_three(crate::conversation::Role::Member);
+        let mut store = crate::client::MemoryStore::default();
+        ana.save_to(rng, &mut store).unwrap();
+        let mut lazy = Client::load_from(&store).unwrap().unwrap();
+        let register = |c: &mut Client| {
+            c.reset_access_registration();
+            let sync = crate::client::unsaved::saved(c.access_sync(&mut rand::rng(), 0));
+            sync.update.unwrap()
+        };
+        let mut whole = Client::from_bytes(&ana.to_bytes().unwrap()).unwrap();
+        assert!(whole.access.groups.is_complete());
+        let (whole, from_store) = (register(&mut whole), register(&mut lazy));
+        assert!(!whole.add.is_empty(), "the group's keys");
+        assert_eq!(whole.add, from_store.add);
     }
 
     fn texts(events: &[Event]) -> Vec<String> {
