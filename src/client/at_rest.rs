@@ -820,22 +820,20 @@ impl Client {
             let value = self.sessions.get(&m).map(|s| encode(&stored_sessions(s)));
             changes.push((Record::Sessions(m), value));
         }
-        let mut access = if self.access.groups.is_complete() || whole {
-            BTreeSet::new()
-        } else {
-            self.saved.access_ids.clone()
-        };
         let access_touched = self.access.groups.take_touched();
-        for id in &access_touched {
-            if self.access.groups.contains_key(id) {
-                access.insert(*id);
-            } else {
-                access.remove(id);
+        let access: BTreeSet<ConversationId> = if self.access.groups.is_complete() {
+            self.access.groups.keys().copied().collect()
+        } else {
+            let mut access = self.saved.access_ids.clone();
+            for id in &access_touched {
+                if self.access.groups.contains_key(id) {
+                    access.insert(*id);
+                } else {
+                    access.remove(id);
+                }
             }
-        }
-        if self.access.groups.is_complete() {
-            access = self.access.groups.keys().copied().collect();
-        }
+            access
+        };
         let mut conversations = self.conversations.take_touched();
         conversations.extend(self.groups.take_touched());
         conversations.extend(self.opened.take_touched());

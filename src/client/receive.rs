@@ -779,6 +779,9 @@ mod tests {
                 indexed,
                 "what it loaded is listed"
             );
+            ana.set_cache(1);
+            ana.save_to(rng, &mut store).unwrap();
+            assert_eq!(ana.conversations.resident_len(), 1, "at the bound: kept");
             ana.set_cache(0);
             ana.save_to(rng, &mut store).unwrap();
             assert_eq!(resident(&ana), (0, 0, 0, 0), "round {round}");
@@ -1125,6 +1128,34 @@ mod tests {
         let (whole, from_store) = (register(&mut whole), register(&mut lazy));
         assert!(!whole.add.is_empty(), "the group's keys");
         assert_eq!(whole.add, from_store.add);
+    }
+
+    /// After a save, each kind keeps in memory at most the cache's bound of records as
+    /// stored: up to the bound, all are kept; past it, all of them go.
+    #[test]
+    fn a_save_keeps_each_kind_within_the_cache_bound() {
+        let rng = &mut rand::rng();
+        let (mut ana, mut ben) = (Client::new(rng, b"ana"), Client::new(rng, b"ben"));
+        let ben_id = connect(&mut ana, &mut ben);
+        let invite = crate::client::unsaved::saved(ana.invite(rng, &ben_id, None, 0));
+        deliver(&mut ben, &invite).unwrap();
+        let mut store = crate::client::MemoryStore::default();
+        ben.save_to(rng, &mut store).unwrap();
+        let mut lazy = Client::load_from(&store).unwrap().unwrap();
+        let resident = |c: &Client| (c.contacts.resident_len(), c.sessions.resident_len());
+        let hello = crate::client::unsaved::saved(ana.withdraw(rng, &ben_id, 0));
+        deliver(&mut lazy, &hello).unwrap();
+        assert_eq!(
+            resident(&lazy),
+            (1, 1),
+            "Ana's records, read for her message"
+        );
+        lazy.set_cache(1);
+        lazy.save_to(rng, &mut store).unwrap();
+        assert_eq!(resident(&lazy), (1, 1), "at the bound: kept");
+        lazy.set_cache(0);
+        lazy.save_to(rng, &mut store).unwrap();
+        assert_eq!(resident(&lazy), (0, 0), "past it: dropped");
     }
 
     fn texts(events: &[Event]) -> Vec<String> {

@@ -407,7 +407,9 @@ fn codes_and_link_messages_decode_strictly() {
         LinkCode::from_bytes(&v2),
         Err(DecodeError::UnknownVersion { got: 2, .. })
     ));
-    assert!(!format!("{:?}", link.code()).contains(&hex_of(&link.code().secret)));
+    let shown = format!("{:?}", link.code());
+    assert!(!shown.contains(&hex_of(&link.code().secret)));
+    assert!(shown.starts_with("LinkCode") && shown.contains(&NOW.to_string()[..6]));
     assert!(!format!("{link:?}").contains(&hex_of(&link.code().secret)));
 }
 
