@@ -242,7 +242,18 @@ fn a_code_is_answered_once_and_not_after_it_expires() {
         .unwrap_err(),
         DeviceError::LinkExpired.into()
     );
-    // At the last second it is still good; then it is used up, even by the same answer.
+    // At the last second it can still be answered and accepted; then it is used up, even
+    // by the same answer.
+    assert!(
+        Linking::answer(
+            rng,
+            &code,
+            identity(),
+            MailboxId([2; 16]),
+            NOW + LINK_LIFETIME
+        )
+        .is_ok()
+    );
     link.accept(&first, NOW + LINK_LIFETIME).unwrap();
     for again in [&first, &second] {
         assert_eq!(link.accept(again, NOW), Err(DeviceError::LinkUsed.into()));
@@ -352,6 +363,20 @@ fn a_handover_whose_list_does_not_name_the_device_is_refused() {
         linking.finish(&sealed).unwrap_err(),
         DeviceError::NotListed.into()
     );
+    // The right id, but another identity at the device's mailbox, or the device's identity
+    // at another mailbox.
+    for (mailbox, identity) in [
+        (new.mailbox, *identity().public()),
+        (MailboxId([9; 16]), new.identity),
+    ] {
+        let (wrong, _) = list.with_device(mailbox, identity).unwrap();
+        let body = handover_body(&account, &wrong.sign(&account), 2);
+        let sealed = seal_handover(&link, &new, &body);
+        assert_eq!(
+            linking.finish(&sealed).unwrap_err(),
+            DeviceError::NotListed.into()
+        );
+    }
     // A list signed by another key than the identity handed over.
     let other = identity();
     let body = handover_body(&account, &with.sign(&other), 2);
