@@ -621,3 +621,27 @@ fn a_lazy_client_replacing_its_contact_key_tells_every_holder() {
     assert!(!to.contains(&ben_id));
     assert!(sync.update.is_some(), "the new key is registered");
 }
+
+/// Two clients loaded lazily from one store: once one saves, a record the other first reads
+/// after that save is the other writer's, so its step fails with `Conflict` (load again),
+/// not `Tampered`.
+#[test]
+fn a_record_another_writer_rewrote_is_a_conflict_not_tampering() {
+    let (_ana, _ben, mut store, ben_id) = saved_with_contacts(2);
+    let mut first = Client::load_from(&store).unwrap().unwrap();
+    let mut second = Client::load_from(&store).unwrap().unwrap();
+    second
+        .send(&mut rand::rng(), &ben_id, &Content::text("from one"), NOW)
+        .unwrap()
+        .save(&mut rand::rng(), &mut store)
+        .unwrap();
+    let err = first
+        .send(
+            &mut rand::rng(),
+            &ben_id,
+            &Content::text("from the other"),
+            NOW,
+        )
+        .err();
+    assert_eq!(err, Some(missive::Error::Store(StoreError::Conflict)));
+}
