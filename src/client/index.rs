@@ -146,23 +146,11 @@ impl<O: Ord + Copy + Hash> Index<O> {
             .filter(|k| !before.contains(k))
             .copied()
             .collect();
-        for key in gone.iter().chain(&new) {
-            self.bucket(key, load)?;
-        }
+        self.change(owner, &gone, &new, load)?;
         let keys = self.by_owner.entry(owner).or_default();
-        for key in &gone {
-            if let Some(at) = keys.iter().position(|k| k == key) {
-                keys.swap_remove(at);
-            }
-        }
-        keys.extend(&new);
+        keys.retain(|k| !gone.contains(k));
+        keys.extend(new);
         keys.sort_unstable();
-        for key in new {
-            self.map(key, owner);
-        }
-        for key in &gone {
-            self.unmap(key, owner);
-        }
         Ok(())
     }
 
@@ -183,19 +171,32 @@ impl<O: Ord + Copy + Hash> Index<O> {
             .copied()
             .collect();
         let new: Vec<Key> = keys.iter().filter(|k| !old.contains(k)).copied().collect();
-        for key in gone.iter().chain(&new) {
-            self.bucket(key, load)?;
-        }
-        for key in &gone {
-            self.unmap(key, owner);
-        }
-        for key in new {
-            self.map(key, owner);
-        }
+        self.change(owner, &gone, &new, load)?;
         if keys.is_empty() {
             self.by_owner.remove(&owner);
         } else {
             self.by_owner.insert(owner, keys);
+        }
+        Ok(())
+    }
+
+    /// Takes `owner` off the keys `gone` and lists it under the keys `new`, reading every
+    /// bucket first: if one fails, nothing changed.
+    fn change(
+        &mut self,
+        owner: O,
+        gone: &[Key],
+        new: &[Key],
+        load: &mut Loader<'_, O>,
+    ) -> Result<(), StoreError> {
+        for key in gone.iter().chain(new) {
+            self.bucket(key, load)?;
+        }
+        for key in gone {
+            self.unmap(key, owner);
+        }
+        for key in new {
+            self.map(*key, owner);
         }
         Ok(())
     }

@@ -28,6 +28,22 @@ fn three() -> (DeviceList, Vec<Identity>) {
     (list, devices)
 }
 
+/// A fresh device's answer to `link`, at mailbox 2, now.
+fn answered(link: &PendingLink) -> (Linking, Vec<u8>) {
+    let code = link.code().to_bytes();
+    Linking::answer(&mut rand::rng(), &code, identity(), MailboxId([2; 16]), NOW).unwrap()
+}
+
+/// `account`'s list of its first device and `new`, signed.
+fn naming(account: &Identity, new: &NewDevice) -> SignedDeviceList {
+    let first = DeviceList::first(MailboxId([1; 16]), *account.public());
+    first
+        .with_device(new.mailbox, new.identity)
+        .unwrap()
+        .0
+        .sign(account)
+}
+
 #[test]
 fn a_list_verifies_only_under_its_account_and_only_forward() {
     let account = identity();
@@ -300,14 +316,7 @@ fn only_the_holder_of_the_code_can_answer_or_hand_over() {
         link.hand_over(rng, &account, &list, b"").unwrap_err(),
         UsageError::NotPermitted.into()
     );
-    let (linking, request) = Linking::answer(
-        rng,
-        &link.code().to_bytes(),
-        identity(),
-        MailboxId([2; 16]),
-        NOW,
-    )
-    .unwrap();
+    let (linking, request) = answered(&link);
     let new = link.accept(&request, NOW).unwrap();
     // A list that does not name the device as it answered is not handed over.
     assert_eq!(
@@ -326,11 +335,7 @@ fn only_the_holder_of_the_code_can_answer_or_hand_over() {
     // A handover from someone without the secret, sealed to the device, is refused.
     let mut stranger = PendingLink::new(rng, MailboxId([0x11; 16]), NOW);
     stranger.answered = Some(new);
-    let named = DeviceList::first(MailboxId([1; 16]), *account.public())
-        .with_device(new.mailbox, new.identity)
-        .unwrap()
-        .0
-        .sign(&account);
+    let named = naming(&account, &new);
     let fake = stranger.hand_over(rng, &account, &named, b"").unwrap();
     assert_eq!(
         linking.finish(&fake).unwrap_err(),
@@ -344,14 +349,7 @@ fn only_the_holder_of_the_code_can_answer_or_hand_over() {
 fn a_handover_whose_list_does_not_name_the_device_is_refused() {
     let rng = &mut rand::rng();
     let mut link = PendingLink::new(rng, MailboxId([0x11; 16]), NOW);
-    let (linking, request) = Linking::answer(
-        rng,
-        &link.code().to_bytes(),
-        identity(),
-        MailboxId([2; 16]),
-        NOW,
-    )
-    .unwrap();
+    let (linking, request) = answered(&link);
     let new = link.accept(&request, NOW).unwrap();
     let account = identity();
     let list = DeviceList::first(MailboxId([1; 16]), *account.public());
@@ -397,19 +395,7 @@ fn a_request_whose_device_proof_fails_is_refused() {
         Err(CryptoError::BadSignature.into())
     );
     assert!(
-        link.accept(
-            &Linking::answer(
-                rng,
-                &link.code().to_bytes(),
-                identity(),
-                MailboxId([2; 16]),
-                NOW
-            )
-            .unwrap()
-            .1,
-            NOW
-        )
-        .is_ok(),
+        link.accept(&answered(&link).1, NOW).is_ok(),
         "a failed proof does not use the code up"
     );
 }
@@ -464,14 +450,7 @@ proptest! {
     ) {
         let rng = &mut rand::rng();
         let mut link = PendingLink::new(rng, MailboxId([0x11; 16]), NOW);
-        let (linking, mut request) = Linking::answer(
-            rng,
-            &link.code().to_bytes(),
-            identity(),
-            MailboxId([2; 16]),
-            NOW,
-        )
-        .unwrap();
+        let (linking, mut request) = answered(&link);
         if which {
             let i = at.index(request.len());
             request[i] ^= flip;
@@ -479,11 +458,7 @@ proptest! {
         } else {
             let new = link.accept(&request, NOW).unwrap();
             let account = identity();
-            let list = DeviceList::first(MailboxId([1; 16]), *account.public())
-                .with_device(new.mailbox, new.identity)
-                .unwrap()
-                .0
-                .sign(&account);
+            let list = naming(&account, &new);
             let mut handover = link.hand_over(rng, &account, &list, b"state").unwrap();
             let i = at.index(handover.len());
             handover[i] ^= flip;
