@@ -1,5 +1,5 @@
 #![no_main]
-//! Device lists and link codes decode only from their one canonical encoding, and link
+//! Device lists, link codes and account copies decode only from their one canonical encoding, and link
 //! messages of any bytes are refused with a typed error, never a panic.
 
 use std::sync::{Mutex, OnceLock};
@@ -43,6 +43,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             data,
             "decode then encode must reproduce the input"
         );
+    }
+    // An account copy (what a handover carries) decodes only from its canonical form, its
+    // lists in order; padding aside, it encodes back to what was read.
+    if let Ok(copy) = missive::client::reencode_account_copy(data) {
+        assert!(data.starts_with(&copy), "the copy is read as written");
     }
     let (pending, linking) = link();
     // Only an answer made with the code's secret is accepted (and uses the code up): random

@@ -175,7 +175,7 @@ impl Client {
                 }
             }
         }
-        let desired = self.desired_registration()?;
+        let desired = self.desired_registration(now)?;
         let update = self.registration_change(&desired);
         self.access.registered = desired;
         let sync = AccessSync {
@@ -191,7 +191,7 @@ impl Client {
         self.access.registered = Registered::default();
     }
 
-    fn desired_registration(&mut self) -> Result<Registered, Error> {
+    fn desired_registration(&mut self, now: u64) -> Result<Registered, Error> {
         let ids = self.access_ids();
         for id in &ids {
             self.load_conversation(id)?;
@@ -202,6 +202,7 @@ impl Client {
             .filter_map(|id| self.access.groups.get(id))
             .map(|g| AccessKey::for_group_member(&g.secret.0, self.mailbox_id()))
             .collect();
+        keys.extend(self.link_access_keys(now));
         keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         Ok(Registered {
             contact: Some(self.access.contact.clone()),

@@ -266,7 +266,7 @@ impl Client {
                     return Ok(None);
                 };
                 let catalog: CatalogRecord = decode(&bytes, "catalog record")?;
-                let mut wanted = vec![Record::Core, Record::FanOut];
+                let mut wanted = vec![Record::Core, Record::FanOut, Record::Account, Record::Links];
                 wanted.extend((0..CHUNKS).map(|c| Record::Seen(c as u8)));
                 wanted.extend(catalog.pending.iter().map(|n| Record::Pending(*n)));
                 wanted.extend(catalog.outbox.iter().map(|n| Record::Outbox(*n)));
@@ -866,11 +866,24 @@ impl Client {
         let core = Zeroizing::new(self.state(false).to_wire());
         let fanout = self.fanout.to_bytes();
         let catalog = encode(&self.catalog(&access));
-        for (record, bytes) in [
+        let account = self.devices.as_ref().map(|d| encode(&d.to_record()));
+        let links = self.links.to_record().map(|l| encode(&l));
+        if links.is_none() && self.saved.digests.contains_key(&Record::Links) {
+            changes.push((Record::Links, None));
+        }
+        let mut fixed = vec![
             (Record::Core, &core[..]),
             (Record::FanOut, &fanout[..]),
             (Record::Catalog, &catalog[..]),
-        ] {
+        ];
+        // Only an account with several devices has one: others' stores stay as they were.
+        if let Some(account) = &account {
+            fixed.push((Record::Account, &account[..]));
+        }
+        if let Some(links) = &links {
+            fixed.push((Record::Links, &links[..]));
+        }
+        for (record, bytes) in fixed {
             let digest: [u8; 32] = Sha256::digest(bytes).into();
             if whole || self.saved.digests.get(&record) != Some(&digest) {
                 changes.push((record, Some(Zeroizing::new(bytes.to_vec()))));
@@ -976,7 +989,7 @@ fn from_records(records: BTreeMap<Record, Zeroizing<Vec<u8>>>) -> Result<Client,
     let mut outbox = Vec::new();
     for (record, bytes) in &records {
         match *record {
-            Record::Core => {}
+            Record::Core | Record::Account | Record::Links => {}
             Record::FanOut => state.fanout = bytes.to_vec(),
             Record::Seen(c) => {
                 let s: SeenRecord = decode(bytes, "seen record")?;
@@ -1004,6 +1017,21 @@ fn from_records(records: BTreeMap<Record, Zeroizing<Vec<u8>>>) -> Result<Client,
         }
     }
     let mut client = state.into_client().map_err(StoreError::Corrupt)?;
+    if let Some(bytes) = records.get(&Record::Account) {
+        let record = decode(bytes, "account record")?;
+        client
+            .set_account_record(&record)
+            .map_err(StoreError::Corrupt)?;
+    }
+    if let Some(bytes) = records.get(&Record::Links) {
+        let record = decode(bytes, "links record")?;
+        client
+            .set_links_record(&record)
+            .map_err(StoreError::Corrupt)?;
+        // So the save after the links are done with deletes the record.
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        client.saved.digests.insert(Record::Links, digest);
+    }
     let invalid = StoreError::Corrupt(DecodeError::Invalid {
         what: "seen record",
     });

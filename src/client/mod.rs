@@ -70,6 +70,8 @@ mod access;
 mod at_rest;
 mod connections;
 mod content;
+mod devices;
+mod handover;
 mod index;
 mod lead;
 mod legacy;
@@ -97,6 +99,10 @@ pub use connections::MAX_NOTE;
 pub use content::{
     Attachment, CallToAction, Content, ImageRef, LeadField, LeadForm, MessageRef, Sponsored, Text,
 };
+pub use devices::LinkedDevice;
+#[cfg(feature = "hazmat")]
+#[doc(hidden)]
+pub use handover::reencode_account_copy;
 pub use lead::LeadAnswer;
 pub use outbox::MAX_OUTBOX;
 pub use post::Access;
@@ -319,6 +325,14 @@ pub enum Event {
     },
     /// An answer to one of our lead forms (advertisers only).
     Lead(LeadAnswer),
+    /// A new device answered the link code we showed: confirm with the user that it is
+    /// theirs, then hand the account over ([`Client::link_device`]).
+    LinkAnswered(crate::device::NewDevice),
+    /// This client is now device `device` of the account whose code it answered.
+    Linked {
+        /// Our id in the account's device list.
+        device: u32,
+    },
     /// The delivery was kept, to be opened when what it needs arrives: it is tried again
     /// after every delivery that opens (at most 256 wait; the oldest is dropped first).
     Waiting(Waiting),
@@ -371,6 +385,10 @@ pub struct Client {
     rosters: index::Index<ConversationId>,
     /// What the store holds, to write only what changed since.
     saved: at_rest::Saved,
+    /// The account this client is a device of, once it has more than one.
+    devices: Option<devices::AccountKeys>,
+    /// Codes shown or answered (in memory only).
+    links: devices::Links,
 }
 
 impl Client {
@@ -409,6 +427,8 @@ impl Client {
             names: index::Index::default(),
             rosters: index::Index::default(),
             saved: at_rest::Saved::default(),
+            devices: None,
+            links: devices::Links::default(),
         }
     }
 

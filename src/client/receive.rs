@@ -194,6 +194,9 @@ impl Client {
         if let Some(lead) = self.open_lead(body) {
             return Ok(Outcome::Done(vec![Event::Lead(lead?)]));
         }
+        if let Some(events) = self.link_in(body, now)? {
+            return Ok(Outcome::Done(events));
+        }
         match sealed::try_open(&self.identity, self.mailbox.id(), body) {
             None => Ok(Outcome::Unrecognised),
             Some(Err(e)) => Err(e),

@@ -49,6 +49,10 @@ pub(super) enum Record {
     Catalog,
     Names(u16),
     Rosters(u16),
+    /// The account this client is a device of: its keys and device list.
+    Account,
+    /// Link codes shown or answered and not done with.
+    Links,
 }
 
 impl Record {

@@ -22,6 +22,7 @@ use crate::session::{PrekeyOwner, Session};
 use crate::wire::Wire;
 
 use super::access::AccessState;
+use super::devices::AccountRecord;
 use super::index::{Index, name_key, roster_keys};
 use super::outbox::Queued;
 use super::retry::{MAX_RETRIES, Retry};
@@ -118,6 +119,20 @@ impl Wire for SavedState {
     const VERSION: u8 = 4;
 }
 
+/// The state of a device of an account with several: version 4's, then the account record.
+/// An account's only device still writes version 4.
+#[derive(Serialize, Deserialize)]
+struct SavedDevice {
+    core: ClientState,
+    outbox: Vec<Queued>,
+    account: AccountRecord,
+}
+
+impl Wire for SavedDevice {
+    const WHAT: &'static str = "client state";
+    const VERSION: u8 = 5;
+}
+
 /// Copies a secret buffer into the state, which wipes it on drop.
 fn plain(bytes: Zeroizing<Vec<u8>>) -> Vec<u8> {
     bytes.to_vec()
@@ -133,11 +148,16 @@ impl Client {
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, super::StoreError> {
         let mut core = self.state(true);
         self.merge_stored(&mut core)?;
-        let saved = SavedState {
-            core,
-            outbox: self.outbox.iter().map(Queued::from_outgoing).collect(),
-        };
-        Ok(Zeroizing::new(saved.to_wire()))
+        let outbox = self.outbox.iter().map(Queued::from_outgoing).collect();
+        if let Some(devices) = &self.devices {
+            let saved = SavedDevice {
+                core,
+                outbox,
+                account: devices.to_record(),
+            };
+            return Ok(Zeroizing::new(saved.to_wire()));
+        }
+        Ok(Zeroizing::new(SavedState { core, outbox }.to_wire()))
     }
 
     /// The state's fields; with `whole` false, only those of the core record (nothing kept
@@ -223,16 +243,23 @@ impl Client {
     /// order or with a repeated key), or breaks an invariant (a peer without sessions, a
     /// conversation filed under another id).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let (state, outbox) = match bytes.first() {
-            Some(&legacy::VERSION) => (legacy::read(bytes)?, Vec::new()),
-            Some(&ClientState::VERSION) => (ClientState::from_wire(bytes)?, Vec::new()),
+        let (state, outbox, account) = match bytes.first() {
+            Some(&legacy::VERSION) => (legacy::read(bytes)?, Vec::new(), None),
+            Some(&ClientState::VERSION) => (ClientState::from_wire(bytes)?, Vec::new(), None),
+            Some(&SavedDevice::VERSION) => {
+                let saved = SavedDevice::from_wire(bytes)?;
+                (saved.core, saved.outbox, Some(saved.account))
+            }
             _ => {
                 let saved = SavedState::from_wire(bytes)?;
-                (saved.core, saved.outbox)
+                (saved.core, saved.outbox, None)
             }
         };
         let mut client = state.into_client()?;
         client.outbox = outbox.into_iter().map(Queued::into_outgoing).collect();
+        if let Some(account) = &account {
+            client.set_account_record(account)?;
+        }
         Ok(client)
     }
 }
@@ -317,6 +344,8 @@ impl ClientState {
             names: indexes.names,
             rosters: indexes.rosters,
             saved: super::at_rest::Saved::default(),
+            devices: None,
+            links: super::devices::Links::default(),
         })
     }
 }

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::list::{Device, SignedDeviceList};
+use crate::access::AccessKey;
+use crate::crypto::kdf;
 use crate::crypto::sign::Signature;
 use crate::crypto::x25519::PublicKey;
 use crate::envelope::MailboxId;
@@ -28,6 +30,7 @@ const PSK_ID: &[u8] = b"missive/link/v1";
 const REQUEST_INFO: &[u8] = b"missive/link/v1/request";
 const HANDOVER_INFO: &[u8] = b"missive/link/v1/handover";
 const PROOF_LABEL: &[u8] = b"missive/link/v1/device-proof";
+const ACCESS_LABEL: &[u8] = b"missive/link/v1/access";
 
 /// What an existing device shows a new one, out of band.
 ///
@@ -82,6 +85,16 @@ impl LinkCode {
     /// When the code stops being answerable (Unix seconds).
     pub fn expires(&self) -> u64 {
         self.expires
+    }
+
+    /// The relay access key both devices register while they link, so each may deliver to
+    /// the other's mailbox: `HKDF-Expand(secret, "missive/link/v1/access", 16)`. Only holders
+    /// of the code can compute it.
+    pub fn access_key(&self) -> AccessKey {
+        let mut key = [0u8; 16];
+        // 16 bytes is far below HKDF's limit, so the expansion cannot fail.
+        let _ = kdf::expand_multi(&self.secret, &[ACCESS_LABEL], &mut key);
+        AccessKey::from_bytes(key)
     }
 
     fn psk(&self) -> Psk<'_> {
@@ -211,7 +224,7 @@ fn open(
 
 /// A new device as its answer presents it: proven to know the link secret and to hold the
 /// signing key of the identity it names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewDevice {
     /// Where the device receives.
     pub mailbox: MailboxId,
@@ -235,7 +248,47 @@ impl core::fmt::Debug for PendingLink {
     }
 }
 
+/// A shown code at rest, so a restart within its ten minutes keeps it: the HPKE secret key,
+/// the code, and the device that answered, if one did.
+#[derive(Serialize, Deserialize)]
+struct SavedLink {
+    key: [u8; 32],
+    code: LinkCode,
+    answered: Option<NewDevice>,
+}
+
+impl Drop for SavedLink {
+    fn drop(&mut self) {
+        self.key.zeroize();
+    }
+}
+
 impl PendingLink {
+    /// The link as the client's state keeps it.
+    pub(crate) fn to_saved(&self) -> Zeroizing<Vec<u8>> {
+        let saved = SavedLink {
+            key: *self.key.to_secret_bytes(),
+            code: self.code.clone(),
+            answered: self.answered,
+        };
+        let mut out = Zeroizing::new(Vec::new());
+        encode_into(&saved, &mut out);
+        out
+    }
+
+    /// A link kept by [`PendingLink::to_saved`].
+    pub(crate) fn from_saved(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let saved: SavedLink = decode_body(bytes, "saved link")?;
+        if *KeyPair::from_secret_bytes(&saved.key).public_key() != saved.code.key {
+            return Err(DecodeError::Invalid { what: "saved link" });
+        }
+        Ok(Self {
+            key: KeyPair::from_secret_bytes(&saved.key),
+            code: saved.code.clone(),
+            answered: saved.answered,
+        })
+    }
+
     /// A fresh code, answerable for [`LINK_LIFETIME`] seconds from `now` at `mailbox` (a
     /// mailbox of its own, so the relay cannot tie the answer to the device's mailbox).
     pub fn new<R: CryptoRng + ?Sized>(rng: &mut R, mailbox: MailboxId, now: u64) -> Self {
@@ -270,6 +323,11 @@ impl PendingLink {
     /// The code to show.
     pub fn code(&self) -> &LinkCode {
         &self.code
+    }
+
+    /// The device whose answer was accepted, if one was.
+    pub fn answered(&self) -> Option<&NewDevice> {
+        self.answered.as_ref()
     }
 
     /// The new device that answered `request`, once: the code is used up by the first
@@ -387,6 +445,20 @@ impl core::fmt::Debug for Linking {
 }
 
 impl Linking {
+    /// A link answered before, as device `device` at `mailbox` (after a restart).
+    pub(crate) fn resume(code: LinkCode, device: Identity, mailbox: MailboxId) -> Self {
+        Self {
+            code,
+            device,
+            mailbox,
+        }
+    }
+
+    /// The code answered.
+    pub fn code(&self) -> &LinkCode {
+        &self.code
+    }
+
     /// Answers the code shown (`code`, as [`LinkCode::to_bytes`] gave it) as the device with
     /// identity `device` receiving at `mailbox`; returns the request to send to the code's
     /// mailbox.

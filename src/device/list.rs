@@ -243,6 +243,12 @@ impl SignedDeviceList {
         self.to_wire()
     }
 
+    /// The list without checking its signature: for a list this client signed or verified
+    /// before.
+    pub(crate) fn unverified(&self) -> &DeviceList {
+        &self.list
+    }
+
     /// The identity the list claims to be signed by (unchecked until verified).
     pub fn account(&self) -> &PublicIdentity {
         &self.account

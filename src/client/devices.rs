@@ -1,0 +1,428 @@
+//! This client as one device of an account (PROTOCOL.md §12): the account identity and the
+//! signed device list it holds, and linking a new device to the account through the relay.
+//!
+//! A client that never linked is its account's only device: its own identity is the
+//! account's and it keeps no list. Showing a link code and handing the account over to the
+//! device that answered makes the list; answering a code turns a fresh client into a linked
+//! device of the account that showed it.
+
+use rand::CryptoRng;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::handover::AccountCopy;
+use super::state::StoredSecret;
+use super::{Client, Event, Outgoing, Unsaved};
+use crate::access::Credential;
+use crate::device::{DeviceList, LinkCode, Linking, PendingLink, SignedDeviceList};
+use crate::envelope::MailboxId;
+use crate::error::{DecodeError, DeviceError, Error, UsageError};
+use crate::identity::{Identity, PublicIdentity};
+
+/// What makes this client one device of an account with others.
+pub(super) struct AccountKeys {
+    /// The account's identity, when it is not this device's own (a linked device).
+    pub(super) account: Option<Identity>,
+    /// The account's id in conversations (its first device's mailbox), when not ours.
+    pub(super) member: Option<MailboxId>,
+    /// Our id in the list.
+    pub(super) device: u32,
+    /// The account's list as last signed.
+    pub(super) list: SignedDeviceList,
+}
+
+/// [`AccountKeys`] at rest (the account record, PROTOCOL.md §9.6).
+#[derive(Serialize, Deserialize)]
+pub(super) struct AccountRecord {
+    account: Option<StoredSecret>,
+    member: Option<MailboxId>,
+    device: u32,
+    #[serde(with = "serde_bytes")]
+    list: Vec<u8>,
+}
+
+impl AccountKeys {
+    pub(super) fn to_record(&self) -> AccountRecord {
+        AccountRecord {
+            account: self
+                .account
+                .as_ref()
+                .map(|a| StoredSecret(a.to_secret_bytes().to_vec())),
+            member: self.member,
+            device: self.device,
+            list: self.list.to_bytes(),
+        }
+    }
+
+    /// The keys a record holds, checked as a list handed over is: signed by the account,
+    /// and naming this device (`me`, with identity `identity`) under its id.
+    pub(super) fn from_record(
+        record: &AccountRecord,
+        me: &MailboxId,
+        identity: &PublicIdentity,
+    ) -> Result<Self, DecodeError> {
+        const INVALID: DecodeError = DecodeError::Invalid {
+            what: "account record",
+        };
+        let account = match &record.account {
+            Some(secret) => Some(Identity::from_secret_bytes(&secret.0)?),
+            None => None,
+        };
+        let list = SignedDeviceList::from_bytes(&record.list)?;
+        let signer = account.as_ref().map_or(identity, Identity::public);
+        let listed = list.verify(signer, None).map_err(|_| INVALID)?;
+        let named = listed
+            .devices()
+            .iter()
+            .any(|d| d.id == record.device && d.mailbox == *me && d.identity == *identity);
+        // A first device's own identity is the account's and its mailbox the member id: it
+        // stores neither apart.
+        if !named || (account.is_some() != record.member.is_some()) {
+            return Err(INVALID);
+        }
+        Ok(Self {
+            account,
+            member: record.member,
+            device: record.device,
+            list,
+        })
+    }
+}
+
+/// [`Links`] at rest (the links record): a restart within a code's ten minutes keeps it.
+#[derive(Serialize, Deserialize)]
+pub(super) struct LinksRecord {
+    shown: Option<StoredSecret>,
+    answered: Option<StoredSecret>,
+}
+
+impl Links {
+    pub(super) fn to_record(&self) -> Option<LinksRecord> {
+        if self.shown.is_none() && self.answered.is_none() {
+            return None;
+        }
+        Some(LinksRecord {
+            shown: (self.shown.as_ref()).map(|l| StoredSecret(l.to_saved().to_vec())),
+            answered: (self.answered.as_ref()).map(|l| StoredSecret(l.code().to_bytes().to_vec())),
+        })
+    }
+}
+
+/// What [`Client::link_device`] hands back: the list to publish, and the account sealed to
+/// the new device.
+#[derive(Debug)]
+pub struct LinkedDevice {
+    /// The new signed device list: `PUT` it to `/v1/directory/{user}/devices`.
+    pub list: Vec<u8>,
+    /// The handover, addressed to the new device's mailbox.
+    pub handover: Outgoing,
+}
+
+impl super::outbox::Outbound for LinkedDevice {
+    fn outgoing(&self) -> &[Outgoing] {
+        core::slice::from_ref(&self.handover)
+    }
+}
+
+/// Linking in progress.
+#[derive(Default)]
+pub(super) struct Links {
+    /// A code we showed.
+    pub(super) shown: Option<PendingLink>,
+    /// A code we answered.
+    pub(super) answered: Option<Linking>,
+}
+
+impl Client {
+    /// The account's public identity: what safety numbers are computed from. A device linked
+    /// to an account shares it; its own identity ([`Client::identity`]) sets up its sessions.
+    pub fn account_identity(&self) -> &PublicIdentity {
+        match self.devices.as_ref().and_then(|d| d.account.as_ref()) {
+            Some(account) => account.public(),
+            None => self.identity.public(),
+        }
+    }
+
+    /// The account's id in conversations: its first device's mailbox.
+    pub fn member_id(&self) -> &MailboxId {
+        match self.devices.as_ref().and_then(|d| d.member.as_ref()) {
+            Some(member) => member,
+            None => self.mailbox.id(),
+        }
+    }
+
+    /// The account's signed device list, once it has more than one device.
+    pub fn device_list(&self) -> Option<&SignedDeviceList> {
+        self.devices.as_ref().map(|d| &d.list)
+    }
+
+    /// This device's id in the account's list (1 for an account's first device).
+    pub fn device_id(&self) -> u32 {
+        self.devices.as_ref().map_or(1, |d| d.device)
+    }
+
+    /// A link code for a new device of this account (what a QR code shows): it holds a
+    /// one-time secret and can be answered for ten minutes, once. Call
+    /// [`Client::access_sync`] next, so the new device may deliver its answer here. A new
+    /// code replaces one shown before.
+    ///
+    /// # Errors
+    /// [`UsageError::TooManyRecipients`] when the account has its most devices already.
+    pub fn link_code<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        now: u64,
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        if self.current_list().devices().len() >= crate::device::MAX_DEVICES {
+            return Err(UsageError::TooManyRecipients {
+                max: crate::device::MAX_DEVICES,
+            }
+            .into());
+        }
+        let link = PendingLink::new(rng, *self.mailbox.id(), now);
+        let code = link.code().to_bytes();
+        self.links.shown = Some(link);
+        Ok(code)
+    }
+
+    /// Answers a link code shown by a device of this user's account: the request to submit.
+    /// Call [`Client::access_sync`] first, so the account's answer may be delivered here. The
+    /// handover arrives as a delivery; [`Event::Linked`] reports it.
+    ///
+    /// # Errors
+    /// [`UsageError::NotPermitted`] for a client that has contacts, connections or
+    /// conversations of its own (only a fresh client joins an account);
+    /// [`DeviceError::LinkExpired`] for a code past its expiry; a [`DecodeError`] for a code
+    /// that does not decode.
+    pub fn answer_link<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        code: &[u8],
+        now: u64,
+    ) -> Result<Unsaved<'_, Outgoing>, Error> {
+        self.outbox_room()?;
+        if !self.is_fresh()? {
+            return Err(UsageError::NotPermitted.into());
+        }
+        let (linking, request) =
+            Linking::answer(rng, code, self.identity.clone(), *self.mailbox.id(), now)?;
+        let credential = Credential::Keys(vec![vec![linking.code().access_key()]]);
+        let out = super::send::single(
+            linking.code().mailbox(),
+            &request,
+            now,
+            false,
+            credential,
+            None,
+        )?;
+        self.links.answered = Some(linking);
+        Ok(Unsaved::sent(self, out))
+    }
+
+    /// Hands the account over to the device that answered our code: signs a list adding it,
+    /// seals the account's keys and state to it (its contacts, connections, settings, access
+    /// keys and half our unspent tokens, which this device gives up), and returns both.
+    ///
+    /// # Errors
+    /// [`UsageError::NotPermitted`] when no answer was accepted; [`DeviceError::LinkExpired`]
+    /// past the code's expiry; the store's, reading members not in memory.
+    pub fn link_device<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        now: u64,
+    ) -> Result<Unsaved<'_, LinkedDevice>, Error> {
+        self.outbox_room()?;
+        let link = self.links.shown.as_ref().ok_or(UsageError::NotPermitted)?;
+        let new = *link.answered().ok_or(UsageError::NotPermitted)?;
+        if now > link.code().expires() {
+            return Err(DeviceError::LinkExpired.into());
+        }
+        let (next, _) = self.current_list().with_device(new.mailbox, new.identity)?;
+        self.load_all_peers()?;
+        let keep = self.access.tokens.len() - self.access.tokens.len() / 2;
+        let given = self.access.tokens.split_off(keep);
+        let copy = AccountCopy::of(self, given).to_padded()?;
+        let signed = next.sign(self.account_key());
+        let link = self.links.shown.take().ok_or(UsageError::NotPermitted)?;
+        let sealed = link.hand_over(rng, self.account_key(), &signed, &copy)?;
+        let credential = Credential::Keys(vec![vec![link.code().access_key()]]);
+        let handover = super::send::single(&new.mailbox, &sealed, now, false, credential, None)?;
+        let list = signed.to_bytes();
+        self.set_list(signed);
+        Ok(Unsaved::sent(self, LinkedDevice { list, handover }))
+    }
+
+    /// Removes device `id` from the account (a lost phone): the new signed list, to publish.
+    ///
+    /// # Errors
+    /// [`UsageError::NotPermitted`] for this device itself; [`DeviceError::UnknownDevice`]
+    /// for an id not listed.
+    pub fn remove_device(&mut self, id: u32) -> Result<Unsaved<'_, Vec<u8>>, Error> {
+        if id == self.device_id() {
+            return Err(UsageError::NotPermitted.into());
+        }
+        let next = self.current_list().without(id)?;
+        let signed = next.sign(self.account_key());
+        let list = signed.to_bytes();
+        self.set_list(signed);
+        Ok(Unsaved::new(self, list))
+    }
+
+    /// Takes a newer list of our account (from the directory, after another device changed
+    /// it): what it added and removed. The same list again changes nothing.
+    ///
+    /// # Errors
+    /// As [`SignedDeviceList::verify`] (another account's list, a bad signature, a version
+    /// not above ours); [`DeviceError::NotListed`] when it no longer lists this device (we
+    /// were removed), which leaves our state as it was; [`UsageError::NotPermitted`] for an
+    /// account that never linked a device.
+    pub fn update_device_list(
+        &mut self,
+        list: &[u8],
+    ) -> Result<Unsaved<'_, crate::device::Changes>, Error> {
+        let me = (*self.mailbox.id(), *self.identity.public());
+        let account = *self.account_identity();
+        let keys = self.devices.as_mut().ok_or(UsageError::NotPermitted)?;
+        if keys.list.to_bytes() == list {
+            return Ok(Unsaved::new(self, crate::device::Changes::default()));
+        }
+        let signed = SignedDeviceList::from_bytes(list)?;
+        let current = keys.list.unverified();
+        let newer = signed.verify(&account, Some(current.version()))?;
+        let listed = newer
+            .devices()
+            .iter()
+            .any(|d| d.id == keys.device && d.mailbox == me.0 && d.identity == me.1);
+        if !listed {
+            return Err(DeviceError::NotListed.into());
+        }
+        let changes = current.changes(newer);
+        keys.list = signed;
+        Ok(Unsaved::new(self, changes))
+    }
+
+    /// The access keys linking registers: while a code we showed or answered is live, its
+    /// key, so the other device may deliver to us.
+    pub(super) fn link_access_keys(&self, now: u64) -> Vec<crate::access::AccessKey> {
+        let live = |expires: u64| now <= expires;
+        let shown = self.links.shown.as_ref().map(PendingLink::code);
+        let answered = self.links.answered.as_ref().map(Linking::code);
+        shown
+            .into_iter()
+            .chain(answered)
+            .filter(|c| live(c.expires()))
+            .map(LinkCode::access_key)
+            .collect()
+    }
+
+    /// A delivery that is a link message for a code we showed or answered: the events it
+    /// makes, or `None` when it is not one.
+    pub(super) fn link_in(&mut self, body: &[u8], now: u64) -> Result<Option<Vec<Event>>, Error> {
+        if let Some(link) = &mut self.links.shown {
+            if now > link.code().expires() {
+                self.links.shown = None;
+            } else if link.answered().is_none() {
+                match link.accept(body, now) {
+                    Ok(device) => return Ok(Some(vec![Event::LinkAnswered(device)])),
+                    Err(e) if not_a_link(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let Some(linking) = &self.links.answered else {
+            return Ok(None);
+        };
+        let handover = match linking.finish(body) {
+            Ok(handover) => handover,
+            Err(e) if not_a_link(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let copy = AccountCopy::from_padded(&handover.state)?;
+        let device = handover.device.id;
+        copy.apply(self, handover.account.public())?;
+        self.devices = Some(AccountKeys {
+            account: Some(handover.account),
+            member: Some(copy.member()),
+            device,
+            list: handover.list,
+        });
+        self.links.answered = None;
+        Ok(Some(vec![Event::Linked { device }]))
+    }
+
+    /// Restores the account record read from the store.
+    pub(super) fn set_account_record(&mut self, record: &AccountRecord) -> Result<(), DecodeError> {
+        let keys = AccountKeys::from_record(record, self.mailbox.id(), self.identity.public())?;
+        self.devices = Some(keys);
+        Ok(())
+    }
+
+    /// Restores the links record read from the store.
+    pub(super) fn set_links_record(&mut self, record: &LinksRecord) -> Result<(), DecodeError> {
+        if let Some(shown) = &record.shown {
+            self.links.shown = Some(PendingLink::from_saved(&shown.0)?);
+        }
+        if let Some(code) = &record.answered {
+            let code = LinkCode::from_bytes(&code.0)?;
+            let me = *self.mailbox.id();
+            self.links.answered = Some(Linking::resume(code, self.identity.clone(), me));
+        }
+        Ok(())
+    }
+
+    fn account_key(&self) -> &Identity {
+        self.devices
+            .as_ref()
+            .and_then(|d| d.account.as_ref())
+            .unwrap_or(&self.identity)
+    }
+
+    /// The account's list: the one signed last, or this first device alone.
+    fn current_list(&self) -> DeviceList {
+        match &self.devices {
+            Some(d) => d.list.unverified().clone(),
+            None => DeviceList::first(*self.mailbox.id(), *self.identity.public()),
+        }
+    }
+
+    fn set_list(&mut self, list: SignedDeviceList) {
+        match &mut self.devices {
+            Some(d) => d.list = list,
+            None => {
+                self.devices = Some(AccountKeys {
+                    account: None,
+                    member: None,
+                    device: 1,
+                    list,
+                });
+            }
+        }
+    }
+
+    /// Nothing of its own yet: no contact, connection or conversation, never linked.
+    fn is_fresh(&mut self) -> Result<bool, Error> {
+        self.load_everything()?;
+        Ok(self.devices.is_none()
+            && self.contacts.resident_len() == 0
+            && self.connections.resident_len() == 0
+            && self.conversations.resident_len() == 0
+            && self.groups.iter().next().is_none())
+    }
+}
+
+/// A failure that says the bytes were not a link message for our code at all.
+fn not_a_link(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Device(DeviceError::LinkRefused) | Error::Decode(_)
+    )
+}
+
+impl core::fmt::Debug for Links {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Links")
+            .field("shown", &self.shown.is_some())
+            .field("answered", &self.answered.is_some())
+            .finish()
+    }
+}
