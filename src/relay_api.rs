@@ -43,6 +43,19 @@ pub struct PrekeyResponse {
     pub one_time: Option<OneTimePrekey>,
 }
 
+/// `GET /v1/directory/{user}/devices`: the account's signed device list as its devices
+/// published it, and the prekeys of each listed device that published a bundle (each with a
+/// one-time prekey nobody else was given, while they last). Trust nothing in it before the
+/// list verifies under the account's identity (PROTOCOL.md §12.2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceDirectory {
+    /// The `SignedDeviceList`.
+    #[serde(with = "serde_bytes")]
+    pub list: Vec<u8>,
+    /// One answer per listed device with a bundle, in the list's order.
+    pub devices: Vec<PrekeyResponse>,
+}
+
 /// `GET /v1/directory/{user}/stock` (authenticated by the name's owner): how many one-time
 /// prekeys are left to hand out, so the owner publishes more before they run out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +175,7 @@ wire_api! {
     PublishPrekeys => "publish prekeys request",
     PrekeyResponse => "prekey response",
     PrekeyStock => "prekey stock",
+    DeviceDirectory => "device directory",
     DeliveredEnvelope => "delivered envelope",
     DeliveryPage => "delivery page",
     Ack => "ack request",

@@ -614,6 +614,12 @@ impl RelayStore for Faulty {
     fn one_time_prekeys_left(&self, u: &[u8]) -> Result<u64, StoreError> {
         self.inner.one_time_prekeys_left(u)
     }
+    fn device_list(&self, u: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.device_list(u)
+    }
+    fn put_device_list(&self, u: &[u8], v: i64, l: &[u8]) -> Result<bool, StoreError> {
+        self.inner.put_device_list(u, v, l)
+    }
     fn access_records(&self, m: &[MailboxId]) -> Result<Vec<(MailboxId, Vec<u8>)>, StoreError> {
         self.inner.access_records(m)
     }

@@ -238,11 +238,13 @@ fn a_version_1_database_holding_data_is_migrated_and_keeps_it() {
         s.change_access(&m, &mut |_| Some(b"record".to_vec()))
             .unwrap();
     }
-    // The database as a version 1 relay left it: no `writer` column, no `proof_nonces`.
+    // The database as a version 1 relay left it: no `writer` column, no `proof_nonces`, no
+    // `device_lists`.
     db.execute(
         "ALTER TABLE mailbox_access DROP COLUMN writer;
          DROP TABLE proof_nonces;
-         DELETE FROM missive_schema WHERE version = 2",
+         DROP TABLE device_lists;
+         DELETE FROM missive_schema WHERE version >= 2",
     );
     let s = db.open(Limits::default());
     let page = s.fetch_bounded(&m, 0, 10, 1 << 20).unwrap();
@@ -254,6 +256,7 @@ fn a_version_1_database_holding_data_is_migrated_and_keeps_it() {
     assert!(changed.contains(&(m, b"record".to_vec())));
     assert_eq!(s.fresh_nonce(&m, &[1; 16], 100), Ok(true));
     assert_eq!(s.fresh_nonce(&m, &[1; 16], 100), Ok(false));
+    assert!(s.put_device_list(b"ann", 1, b"list").unwrap());
     // And new writes go on after what was there.
     assert_eq!(s.deliver(&[envelope(2, b"new", &[7])], 0), [Ok(())]);
     let page = s.fetch_bounded(&m, 0, 10, 1 << 20).unwrap();

@@ -1,6 +1,7 @@
 //! What an account hands a new device (PROTOCOL.md §12.3, the handover's `state`): who the
 //! account is and what it has agreed with others, never a session or a conversation key (the
-//! new device sets up its own, and reads only what is sent after it joins).
+//! new device sets up its own, and reads only what is sent after it joins), nor the platform's
+//! certificate of the first device's mailbox (the platform certifies each device's mailbox).
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -11,7 +12,7 @@ use crate::access::AccessKey;
 use crate::envelope::{MailboxId, padding};
 use crate::error::{CryptoError, DecodeError, Error};
 use crate::identity::PublicIdentity;
-use crate::platform::{AccountCertificate, PlatformKey, Profile};
+use crate::platform::{PlatformKey, Profile};
 use crate::token::Token;
 use crate::wire::Wire;
 
@@ -29,7 +30,6 @@ pub(super) struct AccountCopy {
     profile: Profile,
     settings: SettingsState,
     platform: Option<PlatformKey>,
-    certificate: Option<AccountCertificate>,
     /// The contact key the account hands out, which every device registers.
     contact_key: AccessKey,
     contacts: Vec<(MailboxId, ContactState)>,
@@ -63,7 +63,6 @@ impl AccountCopy {
                 sponsored_messages: s.sponsored_messages,
             },
             platform: client.platform,
-            certificate: client.access.account.clone(),
             contact_key: client.access.contact.clone(),
             contacts: (client.contacts.resident())
                 .map(|(m, c)| (*m, contact_state(c)))
@@ -131,7 +130,6 @@ impl AccountCopy {
             sponsored_messages: self.settings.sponsored_messages,
         };
         client.platform = self.platform;
-        client.access.account = self.certificate.clone();
         client.access.contact = self.contact_key.clone();
         for (m, c) in &self.contacts {
             let contact = Contact {

@@ -10,6 +10,7 @@
 mod access;
 mod auth;
 mod config;
+mod devices;
 mod envelopes;
 mod hub;
 mod metrics;

@@ -17,10 +17,10 @@ use axum::routing::{get, post, put};
 use sha2::{Digest, Sha256};
 
 use super::auth::{Request, authenticate, limit, peer_key};
-use super::envelopes;
 use super::refusal::Refusal;
 use super::state::RelayState;
 use super::store::{MAX_PASSED, RelayStore, StoreError};
+use super::{devices, envelopes};
 use super::{tokens, ws};
 use crate::access::AccessUpdate;
 use crate::error::DecodeError;
@@ -44,6 +44,10 @@ pub fn app(state: RelayState) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/directory/{user}", put(publish).get(lookup))
         .route("/v1/directory/{user}/stock", get(stock))
+        .route(
+            "/v1/directory/{user}/devices",
+            put(devices::publish_devices).get(devices::lookup_devices),
+        )
         .route("/v1/envelopes", post(submit))
         .route("/v1/ephemeral", post(submit_ephemeral))
         .route("/v1/mailbox", get(fetch))
@@ -129,7 +133,7 @@ async fn metrics(State(state): State<RelayState>) -> Response {
         .into_response()
 }
 
-fn user_name(user: Result<Path<String>, PathRejection>) -> Result<Vec<u8>, Refusal> {
+pub(crate) fn user_name(user: Result<Path<String>, PathRejection>) -> Result<Vec<u8>, Refusal> {
     let Path(user) = user.map_err(|_| malformed("directory name"))?;
     let bytes = hex::decode(user).map_err(|_| malformed("directory name"))?;
     if bytes.is_empty() || bytes.len() > MAX_USER_LEN {
@@ -175,7 +179,8 @@ async fn publish(
             .map(|k| (k.id, k.key))
             .collect();
         blocking(&state, move |s| {
-            s.publish_prekeys(&user, &owner, &request.bundle, &keys)
+            let entry = devices::entry_for(s, &user, &owner)?;
+            s.publish_prekeys(&entry, &owner, &request.bundle, &keys)
         })
         .await?;
         Ok(StatusCode::NO_CONTENT.into_response())
@@ -198,14 +203,7 @@ async fn lookup(
         let request = Request::without_body(&method, &uri, &headers, &ext);
         let requester = authenticate(&state, request).await?;
         let user = user_name(user)?;
-        let target = name_key(&user);
-        let lookups = &state.lookups;
-        if !lookups.by_requester.allow(requester.0)
-            || !lookups.by_pair.allow(pair_key(&requester, &target))
-        {
-            return Err(Refusal::RateLimited);
-        }
-        let one_time = lookups.one_time.allow(target);
+        let one_time = lookup_allowed(&state, &requester, &user)?;
         let found = blocking(&state, move |s| s.fetch_prekeys(&user, one_time)).await?;
         let response = PrekeyResponse {
             mailbox: found.mailbox,
@@ -215,6 +213,23 @@ async fn lookup(
         Ok(response.to_bytes().into_response())
     };
     respond(&state, reply.await)
+}
+
+/// Whether `requester` may look `user` up now, and whether the answer may carry one-time
+/// prekeys (the name's hourly budget).
+pub(crate) fn lookup_allowed(
+    state: &RelayState,
+    requester: &MailboxId,
+    user: &[u8],
+) -> Result<bool, Refusal> {
+    let target = name_key(user);
+    let lookups = &state.lookups;
+    if !lookups.by_requester.allow(requester.0)
+        || !lookups.by_pair.allow(pair_key(requester, &target))
+    {
+        return Err(Refusal::RateLimited);
+    }
+    Ok(lookups.one_time.allow(target))
 }
 
 /// `GET /v1/directory/{user}/stock`: the name's owner learns how many one-time prekeys are
@@ -232,10 +247,11 @@ async fn stock(
         let owner = authenticate(&state, request).await?;
         let user = user_name(user)?;
         let left = blocking(&state, move |s| {
-            if s.fetch_prekeys(&user, false)?.mailbox != owner {
+            let entry = devices::entry_for(s, &user, &owner)?;
+            if s.fetch_prekeys(&entry, false)?.mailbox != owner {
                 return Err(StoreError::NotOwner);
             }
-            s.one_time_prekeys_left(&user)
+            s.one_time_prekeys_left(&entry)
         })
         .await?;
         let stock = PrekeyStock {

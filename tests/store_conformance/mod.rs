@@ -25,7 +25,7 @@ pub trait Database {
 #[macro_export]
 macro_rules! conformance {
     ($fresh:expr) => {
-        $crate::conformance!(@cases $fresh, access_records_change_under_one_lock, tokens_spent_in_earlier_batches_stay_spent_in_a_batch_of_many, byte_quota_counts_everything_pending, a_token_is_spent_once_but_may_carry_one_send_to_the_same_recipients, in_one_batch_only_the_first_spend_of_a_token_wins, an_envelope_refused_for_quota_does_not_spend_its_token, spent_tokens_are_forgotten_only_after_they_expire, token_quotas_are_counted_per_account_kind_and_month, the_token_secret_access_records_and_spends_persist, multi_recipient_body_is_stored_once_and_each_mailbox_gets_its_part, ack_removes_and_the_body_goes_with_its_last_reference, redelivery_of_a_pending_envelope_is_stored_once, fetch_pages_by_sequence, quota_refuses_the_whole_envelope_and_keeps_the_rest_of_the_batch, byte_quota_counts_body_and_part, expiry_drops_expired_deliveries, one_time_prekeys_are_handed_out_at_most_once_under_concurrency, directory_errors_are_typed, deliveries_survive_reopening_the_database, quotas_are_rebuilt_when_the_database_is_reopened);
+        $crate::conformance!(@cases $fresh, access_records_change_under_one_lock, tokens_spent_in_earlier_batches_stay_spent_in_a_batch_of_many, byte_quota_counts_everything_pending, a_token_is_spent_once_but_may_carry_one_send_to_the_same_recipients, in_one_batch_only_the_first_spend_of_a_token_wins, an_envelope_refused_for_quota_does_not_spend_its_token, spent_tokens_are_forgotten_only_after_they_expire, token_quotas_are_counted_per_account_kind_and_month, the_token_secret_access_records_and_spends_persist, multi_recipient_body_is_stored_once_and_each_mailbox_gets_its_part, ack_removes_and_the_body_goes_with_its_last_reference, redelivery_of_a_pending_envelope_is_stored_once, fetch_pages_by_sequence, quota_refuses_the_whole_envelope_and_keeps_the_rest_of_the_batch, byte_quota_counts_body_and_part, expiry_drops_expired_deliveries, one_time_prekeys_are_handed_out_at_most_once_under_concurrency, directory_errors_are_typed, deliveries_survive_reopening_the_database, quotas_are_rebuilt_when_the_database_is_reopened, a_device_list_is_replaced_only_by_a_newer_one_under_concurrency);
     };
     (@cases $fresh:expr, $($case:ident),*) => {
         $(
@@ -347,6 +347,54 @@ pub fn one_time_prekeys_are_handed_out_at_most_once_under_concurrency(db: &dyn D
         "no key handed out twice"
     );
     assert_eq!(s.one_time_prekeys_left(b"bob").unwrap(), 0);
+}
+
+pub fn a_device_list_is_replaced_only_by_a_newer_one_under_concurrency(db: &dyn Database) {
+    let s = db.open(Limits::default());
+    assert_eq!(s.device_list(b"ann").unwrap(), None);
+    assert!(s.put_device_list(b"ann", 1, b"v1").unwrap());
+    assert!(!s.put_device_list(b"ann", 1, b"v1 again").unwrap());
+    assert!(s.put_device_list(b"ann", 3, b"v3").unwrap());
+    assert!(!s.put_device_list(b"ann", 2, b"v2").unwrap());
+    assert_eq!(s.device_list(b"ann").unwrap().as_deref(), Some(&b"v3"[..]));
+    // Another name is its own.
+    assert_eq!(s.device_list(b"ben").unwrap(), None);
+    // Writers racing with versions 4..=43 in any order: the newest is what stays, and each
+    // version is taken at most once.
+    let handles: Vec<_> = (0..4)
+        .map(|w| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|i| {
+                        let step = if w % 2 == 0 { i } else { 9 - i };
+                        let v = 4 + w + 4 * step;
+                        let taken = s.put_device_list(b"ann", v, &v.to_be_bytes()).unwrap();
+                        (v, taken)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let results: Vec<(i64, bool)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let mut versions: Vec<i64> = results.iter().map(|(v, _)| *v).collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (4..44).collect::<Vec<_>>());
+    assert!(results.iter().any(|(v, taken)| *v == 43 && *taken));
+    assert_eq!(
+        s.device_list(b"ann").unwrap().as_deref(),
+        Some(&43i64.to_be_bytes()[..])
+    );
+    drop(s);
+    // And it is durable.
+    let s = db.open(Limits::default());
+    assert_eq!(
+        s.device_list(b"ann").unwrap().as_deref(),
+        Some(&43i64.to_be_bytes()[..])
+    );
 }
 
 pub fn directory_errors_are_typed(db: &dyn Database) {

@@ -231,6 +231,14 @@ pub trait RelayStore: Send + Sync {
     /// Counts one-time prekeys left for `user`, so its client knows when to top them up.
     fn one_time_prekeys_left(&self, user: &[u8]) -> Result<u64, StoreError>;
 
+    /// The device list published for `user`, if any (PROTOCOL.md §12.5).
+    fn device_list(&self, user: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores `list`, of version `version`, as `user`'s device list if no list of that version
+    /// or newer is stored (checked and written in one statement, so of two relays racing the
+    /// newer list wins); whether it was stored.
+    fn put_device_list(&self, user: &[u8], version: i64, list: &[u8]) -> Result<bool, StoreError>;
+
     /// The access records (keys and switches) of those of `mailboxes` that have one: a relay
     /// reads them when it first needs them, not all at start.
     fn access_records(

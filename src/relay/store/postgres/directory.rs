@@ -93,6 +93,33 @@ pub(super) async fn claim(
     })
 }
 
+pub(super) async fn device_list(c: &mut Client, user: &[u8]) -> Result<Option<Vec<u8>>, Fault> {
+    let rows = query(
+        &*c,
+        "SELECT list FROM device_lists WHERE name = $1",
+        &[&user],
+    )
+    .await?;
+    Ok(rows.first().map(|r| r.get(0)))
+}
+
+pub(super) async fn put_device_list(
+    c: &mut Client,
+    user: &[u8],
+    version: i64,
+    list: &[u8],
+) -> Result<bool, Fault> {
+    let written = execute(
+        &*c,
+        "INSERT INTO device_lists (name, version, list) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET version = excluded.version, list = excluded.list
+         WHERE device_lists.version < excluded.version",
+        &[&user, &version, &list],
+    )
+    .await?;
+    Ok(written == 1)
+}
+
 pub(super) async fn left(c: &mut Client, user: &[u8]) -> Result<u64, Fault> {
     let rows = query(
         &*c,

@@ -205,6 +205,14 @@ impl RelayStore for PostgresStore {
         self.run(async |c| directory::left(c, user).await)
     }
 
+    fn device_list(&self, user: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(async |c| directory::device_list(c, user).await)
+    }
+
+    fn put_device_list(&self, user: &[u8], version: i64, list: &[u8]) -> Result<bool, StoreError> {
+        self.run(async |c| directory::put_device_list(c, user, version, list).await)
+    }
+
     fn access_records(
         &self,
         mailboxes: &[MailboxId],

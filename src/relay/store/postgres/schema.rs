@@ -14,7 +14,7 @@ use super::sql::{Fault, query};
 const MIGRATION_LOCK: i64 = 0x6d69_7373_6976_6501;
 
 /// Each version's statements, applied in order; a released version never changes.
-const MIGRATIONS: [(i32, &str); 2] = [(1, V1), (2, V2)];
+const MIGRATIONS: [(i32, &str); 3] = [(1, V1), (2, V2), (3, V3)];
 
 const V1: &str = "
 -- One row per mailbox ever delivered to: its last sequence number (never reused, so a
@@ -112,6 +112,16 @@ CREATE UNLOGGED TABLE proof_nonces (
     PRIMARY KEY (mailbox, nonce)
 );
 CREATE INDEX proof_nonces_until ON proof_nonces (until);
+";
+
+const V3: &str = "
+-- Each account's signed device list (PROTOCOL.md §12.5); devices' bundles are directory
+-- entries of their own.
+CREATE TABLE device_lists (
+    name    bytea  PRIMARY KEY,
+    version bigint NOT NULL,
+    list    bytea  NOT NULL
+);
 ";
 
 /// The newest schema version this relay knows.

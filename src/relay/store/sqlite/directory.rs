@@ -85,6 +85,37 @@ impl SqliteStore {
         })
     }
 
+    pub(super) fn stored_device_list(&self, user: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT list FROM device_lists WHERE user = ?1",
+                [user],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)
+        })
+    }
+
+    pub(super) fn store_device_list(
+        &self,
+        user: &[u8],
+        version: i64,
+        list: &[u8],
+    ) -> Result<bool, StoreError> {
+        let writer = self.lock();
+        let written = writer
+            .conn
+            .execute(
+                "INSERT INTO device_lists (user, version, list) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user) DO UPDATE SET version = excluded.version, list = excluded.list
+                 WHERE device_lists.version < excluded.version",
+                params![user, version, list],
+            )
+            .map_err(backend)?;
+        Ok(written == 1)
+    }
+
     pub(super) fn prekeys_left(&self, user: &[u8]) -> Result<u64, StoreError> {
         self.read(|conn| {
             conn.query_row(

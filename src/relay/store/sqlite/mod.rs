@@ -209,6 +209,14 @@ impl RelayStore for SqliteStore {
         self.prekeys_left(user)
     }
 
+    fn device_list(&self, user: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.stored_device_list(user)
+    }
+
+    fn put_device_list(&self, user: &[u8], version: i64, list: &[u8]) -> Result<bool, StoreError> {
+        self.store_device_list(user, version, list)
+    }
+
     fn access_records(
         &self,
         mailboxes: &[MailboxId],

@@ -59,6 +59,11 @@ CREATE TABLE IF NOT EXISTS secrets (
     name  TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS device_lists (
+    user    BLOB    PRIMARY KEY,
+    version INTEGER NOT NULL,
+    list    BLOB    NOT NULL
+);
 CREATE TABLE IF NOT EXISTS one_time_prekeys (
     user   BLOB    NOT NULL,
     key_id INTEGER NOT NULL,

@@ -1,0 +1,152 @@
+//! An account's devices at a real relay: linking a laptop to a phone through the relay's
+//! mailboxes, the signed list in the directory (only the account's devices may replace it,
+//! only with a newer list signed by the account), each device's bundle under its own entry,
+//! and the lookup that hands a contact the list and every listed device's prekeys.
+#![cfg(feature = "relay")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod relay_support;
+
+use missive::Identity;
+use missive::client::{Client, Event};
+use missive::device::{DeviceList, SignedDeviceList};
+use missive::platform::Profile;
+use missive::relay::system_clock;
+use missive::relay_api::DeviceDirectory;
+use missive::session::PrekeyBundle;
+use relay_support::saved::Saved;
+use relay_support::users::Net;
+
+fn devices_path(user: &[u8]) -> String {
+    format!("/v1/directory/{}/devices", hex::encode(user))
+}
+
+fn bundle_path(user: &[u8]) -> String {
+    format!("/v1/directory/{}", hex::encode(user))
+}
+
+/// Links a fresh client to `phone`'s account through the relay and publishes the list and
+/// the new device's bundle.
+fn link_through(net: &Net, phone: &mut Client) -> Client {
+    let now = system_clock();
+    let mut laptop = Client::new(&mut rand::rng(), b"laptop");
+    let code = phone.link_code(&mut rand::rng(), now).unwrap();
+    net.sync(phone);
+    let request = laptop
+        .answer_link(&mut rand::rng(), &code, now)
+        .saved()
+        .unwrap();
+    net.sync(&mut laptop);
+    net.send(&[request]);
+    let answered = net.read(phone);
+    assert!(
+        matches!(answered.as_slice(), [Event::LinkAnswered(_)]),
+        "{answered:?}"
+    );
+    let linked = phone.link_device(&mut rand::rng(), now).saved().unwrap();
+    let path = devices_path(phone.user());
+    assert_eq!(net.authed(phone, "PUT", &path, &linked.list).0, 204);
+    net.send(&[linked.handover]);
+    let events = net.read(&mut laptop);
+    assert!(
+        matches!(events.as_slice(), [Event::Linked { .. }]),
+        "{events:?}"
+    );
+    let body = laptop
+        .publish(&mut rand::rng(), 3)
+        .saved()
+        .unwrap()
+        .to_bytes();
+    let path = bundle_path(laptop.user());
+    assert_eq!(net.authed(&laptop, "PUT", &path, &body).0, 204);
+    laptop
+}
+
+fn lookup(net: &Net, by: &Client, user: &[u8]) -> (u16, Option<DeviceDirectory>) {
+    let (status, body) = net.authed(by, "GET", &devices_path(user), b"");
+    (
+        status,
+        (status == 200).then(|| DeviceDirectory::from_bytes(&body).unwrap()),
+    )
+}
+
+#[test]
+fn a_contact_finds_every_device_of_an_account_under_its_signed_list() {
+    let mut net = Net::start();
+    let mut phone = net.join("alice", Profile::FREE, false);
+    let bob = net.join("bob", Profile::FREE, false);
+    // One device: no list yet.
+    assert_eq!(lookup(&net, &bob, b"alice").0, 404);
+    let laptop = link_through(&net, &mut phone);
+    assert_eq!(laptop.user(), b"alice");
+
+    let (_, found) = lookup(&net, &bob, b"alice");
+    let found = found.unwrap();
+    let list = SignedDeviceList::from_bytes(&found.list).unwrap();
+    // Bob knows Alice's account identity from her bundle (or a safety number): the list is
+    // checked against it, and each device's bundle against the identity the list gives it.
+    let verified = list.verify(phone.account_identity(), None).unwrap();
+    let mailboxes: Vec<_> = found.devices.iter().map(|d| d.mailbox).collect();
+    assert_eq!(mailboxes, vec![*phone.mailbox_id(), *laptop.mailbox_id()]);
+    for answer in &found.devices {
+        let listed = verified.by_mailbox(&answer.mailbox).unwrap();
+        let bundle = PrekeyBundle::from_bytes(&answer.bundle).unwrap();
+        assert_eq!(*bundle.identity(), listed.identity);
+        assert!(
+            answer.one_time.is_some(),
+            "each device hands out one-time prekeys"
+        );
+    }
+    // The name's own lookup still answers with the first device, as before.
+    let (status, _) = net.authed(&bob, "GET", &bundle_path(b"alice"), b"");
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn only_the_accounts_devices_replace_its_list_and_only_with_a_newer_one() {
+    let mut net = Net::start();
+    let mut phone = net.join("alice", Profile::FREE, false);
+    let mallory = net.join("mallory", Profile::FREE, false);
+    let mut laptop = link_through(&net, &mut phone);
+    let path = devices_path(b"alice");
+    let current = phone.device_list().unwrap().clone();
+
+    // Someone else, even with a list signed by the account: refused.
+    assert_eq!(
+        net.authed(&mallory, "PUT", &path, &current.to_bytes()).0,
+        403
+    );
+    // The same version again (a replay), or a list signed by another key: refused.
+    assert_eq!(net.authed(&phone, "PUT", &path, &current.to_bytes()).0, 403);
+    let forged = DeviceList::first(*mallory.mailbox_id(), *mallory.identity())
+        .sign(&Identity::generate(&mut rand::rng()));
+    assert_eq!(net.authed(&phone, "PUT", &path, &forged.to_bytes()).0, 403);
+    // Bytes that are no list at all.
+    assert_eq!(net.authed(&phone, "PUT", &path, b"\x01nonsense").0, 400);
+    // A device not in the list may not publish a bundle under the name.
+    let mut stranger = Client::new(&mut rand::rng(), b"alice");
+    let body = stranger
+        .publish(&mut rand::rng(), 1)
+        .saved()
+        .unwrap()
+        .to_bytes();
+    assert_eq!(
+        net.authed(&stranger, "PUT", &bundle_path(b"alice"), &body)
+            .0,
+        403
+    );
+
+    // The laptop removes the phone: the newer list is taken, and the lookup no longer hands
+    // out the phone; the phone may no longer replace the list.
+    let removed = laptop.remove_device(1).saved().unwrap();
+    assert_eq!(net.authed(&laptop, "PUT", &path, &removed).0, 204);
+    let (_, found) = lookup(&net, &mallory, b"alice");
+    let found = found.unwrap();
+    assert_eq!(found.list, removed);
+    let mailboxes: Vec<_> = found.devices.iter().map(|d| d.mailbox).collect();
+    assert_eq!(mailboxes, vec![*laptop.mailbox_id()]);
+    // The phone, removed, signs its own list without the laptop: it is no longer listed.
+    let revenge = phone.remove_device(2).saved().unwrap();
+    assert_eq!(net.authed(&phone, "PUT", &path, &revenge).0, 403);
+    assert_eq!(lookup(&net, &mallory, b"alice").1.unwrap().list, removed);
+}
