@@ -30,6 +30,7 @@ pub const MAX_KEYS: usize = 512;
 pub const MAX_TAGS: usize = 2;
 
 const GROUP_ACCESS_LABEL: &[u8] = b"missive/v1/group-access";
+const DEVICE_ACCESS_SALT: &[u8] = b"missive/v1/device-access";
 
 /// A mailbox's access key. Whoever holds it may deliver to that mailbox.
 #[derive(Clone, Zeroize, ZeroizeOnDrop, Serialize, Deserialize)]
@@ -62,6 +63,19 @@ impl AccessKey {
         // 16 bytes is far below HKDF's limit, so the expansion cannot fail.
         let _ = kdf::expand_multi(secret, &[GROUP_ACCESS_LABEL, &member.0], &mut key);
         Self(key)
+    }
+
+    /// The contact key device `device` of an account registers, the account's contact key
+    /// being this one: the key itself for the account's first device (whose mailbox is the
+    /// member id), else `HKDF(salt = "missive/v1/device-access", ikm = key, info = mailbox, 16)`.
+    /// Every device's differs, so keys XORed over several devices of one account never
+    /// cancel out.
+    pub fn for_device(&self, member: &MailboxId, device: &MailboxId) -> Self {
+        if member == device {
+            return self.clone();
+        }
+        let prk = kdf::extract(DEVICE_ACCESS_SALT, &self.0);
+        Self(*kdf::expand_array::<ACCESS_KEY_LEN>(&prk, &[&device.0]))
     }
 
     /// XOR of keys: what a sender presents for a whole list of recipients at once.
@@ -221,6 +235,21 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+
+    #[test]
+    fn a_device_key_is_the_hkdf_of_the_account_key_over_its_mailbox() {
+        let key = AccessKey::from_bytes([7; 16]);
+        let (member, device) = (MailboxId([1; 16]), MailboxId([2; 16]));
+        assert_eq!(key.for_device(&member, &member), key);
+        let derived = key.for_device(&member, &device);
+        let prk = kdf::extract(b"missive/v1/device-access", &[7; 16]);
+        assert_eq!(derived.0, *kdf::expand_array::<16>(&prk, &[&[2; 16]]));
+        assert_ne!(derived, key.for_device(&member, &MailboxId([3; 16])));
+        assert_ne!(
+            derived,
+            AccessKey::from_bytes([8; 16]).for_device(&member, &device)
+        );
+    }
 
     #[test]
     fn xor_of_keys_is_order_free_and_self_inverse() {

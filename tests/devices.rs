@@ -155,8 +155,22 @@ fn both_devices_register_the_link_key_and_only_while_it_lives() {
     let sync = laptop.access_sync(&mut rand::rng(), NOW).saved().unwrap();
     let update = sync.update.unwrap();
     assert!(update.remove.iter().any(|k| *k.as_bytes() == key));
-    // And registers the contact key the account hands out, the one its contacts hold.
-    assert!(update.contact.is_some());
+    // And registers its own key derived from the contact key the account hands out (the one
+    // its contacts hold), which the phone registers as it is: keys XORed over both devices
+    // never cancel out.
+    phone.reset_access_registration();
+    let sync = phone.access_sync(&mut rand::rng(), NOW).saved().unwrap();
+    let account_key = sync.update.unwrap().contact.unwrap();
+    let laptop_key = update.contact.unwrap();
+    assert_ne!(laptop_key, account_key);
+    assert_eq!(
+        laptop_key,
+        account_key.for_device(phone.mailbox_id(), laptop.mailbox_id())
+    );
+    assert_eq!(
+        account_key.for_device(phone.mailbox_id(), phone.mailbox_id()),
+        account_key
+    );
 }
 
 #[test]

@@ -8,8 +8,10 @@
 mod relay_support;
 
 use missive::Identity;
+use missive::access::{AccessKey, Credential, Submission};
 use missive::client::{Client, Event};
 use missive::device::{DeviceList, SignedDeviceList};
+use missive::envelope::Envelope;
 use missive::platform::Profile;
 use missive::relay::system_clock;
 use missive::relay_api::DeviceDirectory;
@@ -62,6 +64,16 @@ fn link_through(net: &Net, phone: &mut Client) -> Client {
     laptop
 }
 
+/// The account's contact key, as the phone (the first device) registers it.
+fn phone_contact_key(phone: &mut Client) -> AccessKey {
+    phone.reset_access_registration();
+    let sync = phone
+        .access_sync(&mut rand::rng(), system_clock())
+        .saved()
+        .unwrap();
+    sync.update.unwrap().contact.unwrap()
+}
+
 fn lookup(net: &Net, by: &Client, user: &[u8]) -> (u16, Option<DeviceDirectory>) {
     let (status, body) = net.authed(by, "GET", &devices_path(user), b"");
     (
@@ -97,6 +109,26 @@ fn a_contact_finds_every_device_of_an_account_under_its_signed_list() {
             "each device hands out one-time prekeys"
         );
     }
+    // Each device registered its own contact key: who holds the account's key reaches both,
+    // and XORing the two devices' keys away (a credential of zero) reaches neither.
+    let both = [*phone.mailbox_id(), *laptop.mailbox_id()];
+    let envelope = Envelope::to_mailboxes(system_clock() + 3600, &both, b"hello").unwrap();
+    let envelope = envelope[0].to_bytes();
+    let zero = Credential::Contacts(AccessKey::from_bytes([0; 16]));
+    let submit = |credential: Credential| {
+        let body = Submission {
+            credential,
+            envelope: envelope.clone(),
+        };
+        net.post(&body.to_bytes(), false).0
+    };
+    assert_eq!(submit(zero), 403);
+    let key = phone_contact_key(&mut phone);
+    let held = AccessKey::combine([
+        &key,
+        &key.for_device(phone.mailbox_id(), laptop.mailbox_id()),
+    ]);
+    assert_eq!(submit(Credential::Contacts(held)), 202);
     // The name's own lookup still answers with the first device, as before.
     let (status, _) = net.authed(&bob, "GET", &bundle_path(b"alice"), b"");
     assert_eq!(status, 200);

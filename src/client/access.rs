@@ -205,7 +205,7 @@ impl Client {
         keys.extend(self.link_access_keys(now));
         keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         Ok(Registered {
-            contact: Some(self.access.contact.clone()),
+            contact: Some((self.access.contact).for_device(self.member_id(), self.mailbox_id())),
             keys,
             settings: Some(MailboxSettings {
                 open_profile: self.profile.open_profile,
