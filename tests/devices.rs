@@ -6,12 +6,13 @@
 mod common;
 
 use common::saved::Saved;
-use common::users::{NOW, connect, deliver, member};
+use common::users::{NOW, connect, deliver, directory, member};
 use missive::Identity;
 use missive::access::Credential;
 use missive::client::{Client, Connection, Content, Event, MemoryStore, Outgoing, Waiting};
 use missive::device::{DeviceList, LINK_LIFETIME, MAX_DEVICES, NewDevice, SignedDeviceList};
 use missive::platform::{Platform, Profile};
+use missive::relay_api::DeviceDirectory;
 use missive::token::TokenKind;
 use missive::{DeviceError, Error, UsageError};
 
@@ -78,6 +79,8 @@ fn a_linked_device_holds_the_account_and_its_contacts_but_no_session_key() {
     assert_eq!(device.mailbox, *laptop.mailbox_id());
     assert_eq!(device.identity, *laptop.identity());
     let linked = phone.link_device(&mut rand::rng(), NOW).saved().unwrap();
+    // Queued like anything sent, until the relay takes it.
+    assert_eq!(phone.outbox().last(), Some(&linked.handover));
     let events = deliver(&mut laptop, &[linked.handover]);
     assert_eq!(events, vec![Event::Linked { device: 2 }]);
 
@@ -422,4 +425,177 @@ fn devices_are_added_up_to_the_most_and_removed_by_another() {
         Some(Error::Device(DeviceError::NotListed))
     );
     assert_eq!(phone.device_list().unwrap().to_bytes(), newest);
+}
+
+/// What the directory would answer for `phone`'s account: its list, and a bundle for each of
+/// `devices`.
+fn directory_of(phone: &Client, devices: &mut [&mut Client]) -> DeviceDirectory {
+    DeviceDirectory {
+        list: phone.device_list().unwrap().to_bytes(),
+        devices: devices.iter_mut().map(|d| directory(d)).collect(),
+    }
+}
+
+#[test]
+fn a_contact_sets_up_a_session_with_each_listed_device_and_drops_a_removed_one() {
+    let (mut phone, mut bob, _) = alice_with_bob();
+    let alice = *phone.mailbox_id();
+    let mut laptop = Client::new(&mut rand::rng(), b"alice");
+    link(&mut phone, &mut laptop);
+    let found = directory_of(&phone, &mut [&mut laptop]);
+    let changes = bob
+        .add_contact_devices(&mut rand::rng(), &alice, &found)
+        .saved()
+        .unwrap();
+    assert_eq!(changes.added.len(), 1);
+    assert_eq!(changes.added[0].mailbox, *laptop.mailbox_id());
+    assert!(changes.removed.is_empty());
+    assert!(bob.has_session_with(laptop.mailbox_id()).unwrap());
+    let devices: Vec<_> = bob
+        .contact_devices(&alice)
+        .unwrap()
+        .iter()
+        .map(|d| d.mailbox)
+        .collect();
+    assert_eq!(devices, vec![alice, *laptop.mailbox_id()]);
+    // The same answer again changes nothing; the list is kept with the state.
+    let again = bob
+        .add_contact_devices(&mut rand::rng(), &alice, &found)
+        .saved()
+        .unwrap();
+    assert_eq!(again, Default::default());
+    let whole = Client::from_bytes(&bob.to_bytes().unwrap()).unwrap();
+    assert_eq!(whole.to_bytes().unwrap(), bob.to_bytes().unwrap());
+
+    // The phone removes the laptop: Bob drops its session.
+    let removed = phone.remove_device(2).saved().unwrap();
+    let found = DeviceDirectory {
+        list: removed,
+        devices: Vec::new(),
+    };
+    let changes = bob
+        .add_contact_devices(&mut rand::rng(), &alice, &found)
+        .saved()
+        .unwrap();
+    assert_eq!(changes.removed.len(), 1);
+    assert!(!bob.has_session_with(laptop.mailbox_id()).unwrap());
+    assert_eq!(bob.contact_devices(&alice).unwrap().len(), 1);
+}
+
+#[test]
+fn a_contact_takes_nothing_a_relay_adds_to_an_accounts_devices() {
+    let (mut phone, mut bob, mut platform) = alice_with_bob();
+    let alice = *phone.mailbox_id();
+    let mut laptop = Client::new(&mut rand::rng(), b"alice");
+    link(&mut phone, &mut laptop);
+    let mut mallory = member(&mut platform, "mallory", Profile::FREE);
+    let genuine = directory_of(&phone, &mut [&mut laptop]);
+    let refused = |bob: &mut Client, found: &DeviceDirectory| {
+        let result = bob.add_contact_devices(&mut rand::rng(), &alice, found);
+        match result {
+            Err(e) => e,
+            Ok(_) => panic!("taken"),
+        }
+    };
+    // A bundle for a mailbox the list does not name.
+    let mut added = genuine.clone();
+    added.devices.push(directory(&mut mallory));
+    assert_eq!(
+        refused(&mut bob, &added),
+        Error::Device(DeviceError::NotListed)
+    );
+    // The laptop's mailbox with another device's bundle.
+    let mut swapped = genuine.clone();
+    swapped.devices[0].bundle = directory(&mut mallory).bundle;
+    assert_eq!(
+        refused(&mut bob, &swapped),
+        Error::Device(DeviceError::NotListed)
+    );
+    // A list that adds a device, signed by another key, or claiming another account.
+    let list = SignedDeviceList::from_bytes(&genuine.list).unwrap();
+    let verified = list.verify(phone.account_identity(), None).unwrap();
+    let (more, _) = verified
+        .with_device(*mallory.mailbox_id(), *mallory.identity())
+        .unwrap();
+    let forged = DeviceDirectory {
+        list: more.sign(&Identity::generate(&mut rand::rng())).to_bytes(),
+        ..genuine.clone()
+    };
+    assert_eq!(
+        refused(&mut bob, &forged),
+        Error::Device(DeviceError::WrongAccount)
+    );
+    let mut tampered = genuine.list.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let tampered = DeviceDirectory {
+        list: tampered,
+        ..genuine.clone()
+    };
+    assert_eq!(
+        refused(&mut bob, &tampered),
+        Error::Crypto(missive::CryptoError::BadSignature)
+    );
+    // Nothing of it was taken.
+    assert!(!bob.has_session_with(mallory.mailbox_id()).unwrap());
+    assert!(!bob.has_session_with(laptop.mailbox_id()).unwrap());
+    assert_eq!(bob.contact_devices(&alice).unwrap().len(), 1);
+
+    // The genuine answer is taken; an older list after it is refused.
+    bob.add_contact_devices(&mut rand::rng(), &alice, &genuine)
+        .saved()
+        .unwrap();
+    let mut tablet = Client::new(&mut rand::rng(), b"alice");
+    link(&mut phone, &mut tablet);
+    let newer = directory_of(&phone, &mut [&mut tablet]);
+    bob.add_contact_devices(&mut rand::rng(), &alice, &newer)
+        .saved()
+        .unwrap();
+    assert!(bob.has_session_with(tablet.mailbox_id()).unwrap());
+    assert_eq!(
+        refused(&mut bob, &genuine),
+        Error::Device(DeviceError::RolledBack { seen: 3, got: 2 })
+    );
+    // Not a contact: nothing to check the list against.
+    let stranger = *mallory.mailbox_id();
+    assert_eq!(
+        bob.add_contact_devices(&mut rand::rng(), &stranger, &genuine)
+            .err(),
+        Some(Error::Usage(UsageError::UnknownRecipient))
+    );
+}
+
+#[test]
+fn a_linked_device_inherits_the_device_lists_its_account_verified() {
+    let (mut phone, mut bob, _) = alice_with_bob();
+    let bob_id = *bob.mailbox_id();
+    let (mut bob_laptop, mut bob_tablet) = (
+        Client::new(&mut rand::rng(), b"bob"),
+        Client::new(&mut rand::rng(), b"bob"),
+    );
+    link(&mut bob, &mut bob_laptop);
+    let older = directory_of(&bob, &mut [&mut bob_laptop]);
+    link(&mut bob, &mut bob_tablet);
+    let found = directory_of(&bob, &mut [&mut bob_laptop, &mut bob_tablet]);
+    phone
+        .add_contact_devices(&mut rand::rng(), &bob_id, &found)
+        .saved()
+        .unwrap();
+    let mut laptop = Client::new(&mut rand::rng(), b"alice");
+    link(&mut phone, &mut laptop);
+    assert_eq!(
+        laptop.contact_devices(&bob_id).unwrap(),
+        phone.contact_devices(&bob_id).unwrap()
+    );
+    assert_eq!(laptop.contact_devices(&bob_id).unwrap().len(), 3);
+    // And so refuses the list from before, as the phone would.
+    assert_eq!(
+        laptop
+            .add_contact_devices(&mut rand::rng(), &bob_id, &older)
+            .err(),
+        Some(Error::Device(DeviceError::RolledBack { seen: 3, got: 2 }))
+    );
+    // It has no session with Bob's devices yet: it sets up its own.
+    assert!(!laptop.has_session_with(bob_laptop.mailbox_id()).unwrap());
+    assert!(phone.has_session_with(bob_laptop.mailbox_id()).unwrap());
 }

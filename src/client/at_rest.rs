@@ -39,6 +39,7 @@ use super::tracked::{Queue, TrackedMap, TrackedSet};
 use super::{Client, Contact};
 use crate::access::AccessKey;
 use crate::conversation::{Conversation, ConversationId};
+use crate::device::SignedDeviceList;
 use crate::envelope::{EnvelopeId, MailboxId};
 use crate::error::DecodeError;
 use crate::error::Error;
@@ -142,6 +143,16 @@ pub(super) struct StoredPeer {
     pub(super) contact: Option<Contact>,
     pub(super) connection: super::Connection,
     pub(super) direct: Option<ConversationId>,
+}
+
+/// A peer record: its fields, then the member's device list when we hold one (a record
+/// without one is written as before lists existed, and read either way).
+fn decode_peer(bytes: &[u8]) -> Result<(PeerRecord, Option<SignedDeviceList>), StoreError> {
+    if let Ok((p, list)) = decode::<(PeerRecord, serde_bytes::ByteBuf)>(bytes, "peer record") {
+        let list = SignedDeviceList::from_bytes(&list).map_err(StoreError::Corrupt)?;
+        return Ok((p, Some(list)));
+    }
+    Ok((decode(bytes, "peer record")?, None))
 }
 
 fn corrupt(what: &'static str) -> StoreError {
@@ -330,6 +341,7 @@ impl Client {
         members.extend(self.granted.iter());
         members.extend(self.access.peers.keys());
         members.extend(self.access.holders.iter());
+        members.extend(self.peer_devices.keys());
         self.contacts.relax(&members);
         self.profiles.relax(&members);
         self.connections.relax(&members);
@@ -337,6 +349,7 @@ impl Client {
         self.granted.relax(&members);
         self.access.peers.relax(&members);
         self.access.holders.relax(&members);
+        self.peer_devices.relax(&members);
         let sessions = self.sessions.keys().copied().collect();
         self.sessions.relax(&sessions);
         let mut conversations: BTreeSet<ConversationId> =
@@ -361,6 +374,7 @@ impl Client {
         self.access.peers = TrackedMap::lazy();
         self.access.holders = TrackedSet::lazy();
         self.sessions = TrackedMap::lazy();
+        self.peer_devices = TrackedMap::lazy();
         self.conversations = TrackedMap::lazy();
         self.opened = TrackedSet::lazy();
         self.access.groups = TrackedMap::lazy();
@@ -402,9 +416,9 @@ impl Client {
 
     /// Member `m`'s record as stored, read and not kept.
     pub(super) fn stored_peer(&self, m: &MailboxId) -> Result<StoredPeer, StoreError> {
-        let p: PeerRecord = match self.saved.peek(&Record::Peer(*m))? {
-            Some(bytes) => decode(&bytes, "peer record")?,
-            None => PeerRecord::default(),
+        let (p, _) = match self.saved.peek(&Record::Peer(*m))? {
+            Some(bytes) => decode_peer(&bytes)?,
+            None => (PeerRecord::default(), None),
         };
         Ok(StoredPeer {
             contact: p.contact.map(|c| Contact {
@@ -453,11 +467,12 @@ impl Client {
         if self.contacts.is_resident(m) {
             return Ok(());
         }
-        let record = match self.saved.read(&Record::Peer(*m))? {
-            Some(bytes) => decode(&bytes, "peer record")?,
-            None => PeerRecord::default(),
+        let (record, list) = match self.saved.read(&Record::Peer(*m))? {
+            Some(bytes) => decode_peer(&bytes)?,
+            None => (PeerRecord::default(), None),
         };
         self.fill_peer(*m, record);
+        self.peer_devices.load(*m, list);
         Ok(())
     }
 
@@ -565,6 +580,7 @@ impl Client {
         self.granted.load_all([]);
         self.access.peers.load_all([]);
         self.access.holders.load_all([]);
+        self.peer_devices.load_all([]);
         self.sessions.load_all([]);
         self.conversations.load_all([]);
         self.opened.load_all([]);
@@ -752,6 +768,7 @@ impl Client {
             self.granted.evict();
             self.access.peers.evict();
             self.access.holders.evict();
+            self.peer_devices.evict();
         }
         if self.sessions.resident_len() > bound {
             self.sessions.evict();
@@ -813,6 +830,7 @@ impl Client {
         peers.extend(self.granted.take_touched());
         peers.extend(self.access.peers.take_touched());
         peers.extend(self.access.holders.take_touched());
+        peers.extend(self.peer_devices.take_touched());
         for m in peers {
             changes.push((Record::Peer(m), self.peer_record(&m)));
         }
@@ -933,6 +951,7 @@ impl Client {
         self.granted.touch_all();
         self.access.peers.touch_all();
         self.access.holders.touch_all();
+        self.peer_devices.touch_all();
         self.sessions.touch_all();
         self.conversations.touch_all();
         self.groups.touch_all();
@@ -960,7 +979,13 @@ impl Client {
             && !record.granted
             && record.key.is_none()
             && !record.holder;
-        (!empty).then(|| encode(&record))
+        match self.peer_devices.get(m) {
+            Some(list) => Some(encode(&(
+                record,
+                serde_bytes::ByteBuf::from(list.to_bytes()),
+            ))),
+            None => (!empty).then(|| encode(&record)),
+        }
     }
 
     fn conversation_record(&self, id: &ConversationId) -> Option<Zeroizing<Vec<u8>>> {
@@ -987,6 +1012,7 @@ fn from_records(records: BTreeMap<Record, Zeroizing<Vec<u8>>>) -> Result<Client,
     let mut seen = Vec::new();
     let mut pending = Vec::new();
     let mut outbox = Vec::new();
+    let mut lists = PeerLists::new();
     for (record, bytes) in &records {
         match *record {
             Record::Core | Record::Account | Record::Links => {}
@@ -1012,11 +1038,12 @@ fn from_records(records: BTreeMap<Record, Zeroizing<Vec<u8>>>) -> Result<Client,
                 }));
             }
             Record::Peer(_) | Record::Sessions(_) | Record::Conversation(_) => {
-                merge(&mut state, record, bytes)?;
+                merge(&mut state, &mut lists, record, bytes)?;
             }
         }
     }
     let mut client = state.into_client().map_err(StoreError::Corrupt)?;
+    client.peer_devices = lists.into_iter().collect();
     if let Some(bytes) = records.get(&Record::Account) {
         let record = decode(bytes, "account record")?;
         client
@@ -1045,10 +1072,21 @@ fn from_records(records: BTreeMap<Record, Zeroizing<Vec<u8>>>) -> Result<Client,
 }
 
 /// Puts a member's or a conversation's record into a whole state.
-fn merge(state: &mut ClientState, record: &Record, bytes: &[u8]) -> Result<(), StoreError> {
+/// Members' device lists, as a whole state keeps them beside [`ClientState`].
+pub(super) type PeerLists = BTreeMap<MailboxId, SignedDeviceList>;
+
+fn merge(
+    state: &mut ClientState,
+    lists: &mut PeerLists,
+    record: &Record,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
     match *record {
         Record::Peer(m) => {
-            let p: PeerRecord = decode(bytes, "peer record")?;
+            let (p, list) = decode_peer(bytes)?;
+            if let Some(list) = list {
+                lists.insert(m, list);
+            }
             if let Some(c) = p.contact {
                 state.contacts.insert(m, c);
             }
@@ -1096,9 +1134,10 @@ fn merge(state: &mut ClientState, record: &Record, bytes: &[u8]) -> Result<(), S
 
 impl Client {
     /// Fills a whole state taken from memory with the records not in memory.
-    pub(super) fn merge_stored(&self, state: &mut ClientState) -> Result<(), StoreError> {
+    pub(super) fn merge_stored(&self, state: &mut ClientState) -> Result<PeerLists, StoreError> {
+        let mut lists = PeerLists::new();
         let (Some(directory), Some(source)) = (&self.saved.directory, &self.saved.source) else {
-            return Ok(());
+            return Ok(lists);
         };
         for record in directory.peek_records(&**source)? {
             let resident = match &record {
@@ -1108,10 +1147,10 @@ impl Client {
                 _ => true,
             };
             if !resident && let Some(bytes) = self.saved.peek(&record)? {
-                merge(state, &record, &bytes)?;
+                merge(state, &mut lists, &record, &bytes)?;
             }
         }
-        Ok(())
+        Ok(lists)
     }
 }
 

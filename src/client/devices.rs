@@ -426,3 +426,71 @@ impl core::fmt::Debug for Links {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn record(
+        account: Option<&Identity>,
+        member: Option<MailboxId>,
+        device: u32,
+        list: &SignedDeviceList,
+    ) -> AccountRecord {
+        AccountRecord {
+            account: account.map(|a| StoredSecret(a.to_secret_bytes().to_vec())),
+            member,
+            device,
+            list: list.to_bytes(),
+        }
+    }
+
+    /// An account's first device (`first`) and a second device (`second`, id 2).
+    fn two() -> (Identity, MailboxId, Identity, MailboxId, SignedDeviceList) {
+        let rng = &mut rand::rng();
+        let (first, second) = (Identity::generate(rng), Identity::generate(rng));
+        let (m1, m2) = (MailboxId([1; 16]), MailboxId([2; 16]));
+        let (list, _) = DeviceList::first(m1, *first.public())
+            .with_device(m2, *second.public())
+            .unwrap();
+        let signed = list.sign(&first);
+        (first, m1, second, m2, signed)
+    }
+
+    #[test]
+    fn an_account_record_loads_only_if_its_list_names_this_device_as_it_is() {
+        let (first, m1, second, m2, list) = two();
+        let (p1, p2) = (*first.public(), *second.public());
+        // The first device keeps neither the account nor the member id apart.
+        assert!(AccountKeys::from_record(&record(None, None, 1, &list), &m1, &p1).is_ok());
+        let linked = record(Some(&first), Some(m1), 2, &list);
+        let keys = AccountKeys::from_record(&linked, &m2, &p2).unwrap();
+        assert_eq!((keys.device, keys.member), (2, Some(m1)));
+        let invalid = Err(DecodeError::Invalid {
+            what: "account record",
+        });
+        let load = |r: &AccountRecord, m: &MailboxId, p: &PublicIdentity| {
+            AccountKeys::from_record(r, m, p).map(|_| ())
+        };
+        // Another id, another mailbox, another identity: not this device.
+        assert_eq!(
+            load(&record(Some(&first), Some(m1), 1, &list), &m2, &p2),
+            invalid
+        );
+        assert_eq!(load(&linked, &MailboxId([3; 16]), &p2), invalid);
+        assert_eq!(load(&linked, &m2, &p1), invalid);
+        // The account and the member id are kept together or not at all.
+        assert_eq!(
+            load(&record(Some(&first), None, 2, &list), &m2, &p2),
+            invalid
+        );
+        assert_eq!(load(&record(None, Some(m1), 1, &list), &m1, &p1), invalid);
+        // A list the account did not sign.
+        let stranger = Identity::generate(&mut rand::rng());
+        let forged = record(Some(&stranger), Some(m1), 2, &list);
+        assert_eq!(load(&forged, &m2, &p2), invalid);
+        assert_eq!(load(&record(None, None, 2, &list), &m2, &p2), invalid);
+    }
+}

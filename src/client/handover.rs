@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use super::state::{ConnectionState, ContactState, SettingsState, connection, contact_state};
 use super::{Client, Contact, Settings};
 use crate::access::AccessKey;
+use crate::device::SignedDeviceList;
 use crate::envelope::{MailboxId, padding};
 use crate::error::{CryptoError, DecodeError, Error};
 use crate::identity::PublicIdentity;
@@ -41,6 +42,8 @@ pub(super) struct AccountCopy {
     holders: Vec<MailboxId>,
     /// Unspent tokens given to the new device (the old one no longer holds them).
     tokens: Vec<Token>,
+    /// Contacts' device lists as verified, so the new device refuses older ones too.
+    lists: Vec<(MailboxId, serde_bytes::ByteBuf)>,
 }
 
 impl Wire for AccountCopy {
@@ -76,6 +79,9 @@ impl AccountCopy {
                 .collect(),
             holders: client.access.holders.resident().copied().collect(),
             tokens,
+            lists: (client.peer_devices.resident())
+                .map(|(m, l)| (*m, serde_bytes::ByteBuf::from(l.to_bytes())))
+                .collect(),
         }
     }
 
@@ -97,7 +103,8 @@ impl AccountCopy {
             && increasing(&mut copy.connections.iter().map(|(m, _)| m))
             && increasing(&mut copy.profiles.iter().map(|(m, _)| m))
             && increasing(&mut copy.keys.iter().map(|(m, _)| m))
-            && increasing(&mut copy.holders.iter()))
+            && increasing(&mut copy.holders.iter())
+            && increasing(&mut copy.lists.iter().map(|(m, _)| m)))
         {
             return Err(INVALID);
         }
@@ -113,6 +120,13 @@ impl AccountCopy {
         // A contact with our own account's identity would be ourselves.
         if self.contacts.iter().any(|(_, c)| c.identity == *account) {
             return Err(CryptoError::RosterMismatch.into());
+        }
+        let mut lists = Vec::with_capacity(self.lists.len());
+        for (m, list) in &self.lists {
+            if !self.contacts.iter().any(|(c, _)| c == m) {
+                return Err(INVALID.into());
+            }
+            lists.push((*m, SignedDeviceList::from_bytes(list)?));
         }
         let members = (self.contacts.iter().map(|(m, _)| m))
             .chain(self.connections.iter().map(|(m, _)| m))
@@ -152,6 +166,9 @@ impl AccountCopy {
             client.access.holders.insert(*m);
         }
         client.access.tokens.extend(self.tokens.iter().cloned());
+        for (m, list) in lists {
+            client.peer_devices.insert(m, list);
+        }
         Ok(())
     }
 }

@@ -69,6 +69,7 @@
 mod access;
 mod at_rest;
 mod connections;
+mod contact_devices;
 mod content;
 mod devices;
 mod handover;
@@ -365,6 +366,8 @@ pub struct Client {
     profiles: TrackedMap<MailboxId, Profile>,
     connections: TrackedMap<MailboxId, Connection>,
     sessions: TrackedMap<MailboxId, sessions::PeerSessions>,
+    /// Each contact's device list, as last verified (accounts with several devices).
+    peer_devices: TrackedMap<MailboxId, crate::device::SignedDeviceList>,
     conversations: TrackedMap<ConversationId, Conversation>,
     direct: TrackedMap<MailboxId, ConversationId>,
     groups: TrackedSet<ConversationId>,
@@ -412,6 +415,7 @@ impl Client {
             profiles: TrackedMap::default(),
             connections: TrackedMap::default(),
             sessions: TrackedMap::default(),
+            peer_devices: TrackedMap::default(),
             conversations: TrackedMap::default(),
             direct: TrackedMap::default(),
             groups: TrackedSet::default(),

@@ -119,13 +119,16 @@ impl Wire for SavedState {
     const VERSION: u8 = 4;
 }
 
-/// The state of a device of an account with several: version 4's, then the account record.
-/// An account's only device still writes version 4.
+/// The state of a client that knows of devices (its account has several, or a contact's
+/// does): version 4's, then the account record if any and the contacts' device lists. Others
+/// still write version 4.
 #[derive(Serialize, Deserialize)]
 struct SavedDevice {
     core: ClientState,
     outbox: Vec<Queued>,
-    account: AccountRecord,
+    account: Option<AccountRecord>,
+    /// Each member's list, in strictly increasing member order.
+    lists: Vec<(MailboxId, serde_bytes::ByteBuf)>,
 }
 
 impl Wire for SavedDevice {
@@ -147,13 +150,20 @@ impl Client {
     /// The store's, reading a record not in memory.
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, super::StoreError> {
         let mut core = self.state(true);
-        self.merge_stored(&mut core)?;
+        let mut lists = self.merge_stored(&mut core)?;
+        lists.extend(self.peer_devices.resident().map(|(m, l)| (*m, l.clone())));
         let outbox = self.outbox.iter().map(Queued::from_outgoing).collect();
-        if let Some(devices) = &self.devices {
+        if self.devices.is_some() || !lists.is_empty() {
             let saved = SavedDevice {
                 core,
                 outbox,
-                account: devices.to_record(),
+                account: self
+                    .devices
+                    .as_ref()
+                    .map(super::devices::AccountKeys::to_record),
+                lists: (lists.into_iter())
+                    .map(|(m, l)| (m, serde_bytes::ByteBuf::from(l.to_bytes())))
+                    .collect(),
             };
             return Ok(Zeroizing::new(saved.to_wire()));
         }
@@ -243,23 +253,35 @@ impl Client {
     /// order or with a repeated key), or breaks an invariant (a peer without sessions, a
     /// conversation filed under another id).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let (state, outbox, account) = match bytes.first() {
-            Some(&legacy::VERSION) => (legacy::read(bytes)?, Vec::new(), None),
-            Some(&ClientState::VERSION) => (ClientState::from_wire(bytes)?, Vec::new(), None),
+        let (state, outbox, account, lists) = match bytes.first() {
+            Some(&legacy::VERSION) => (legacy::read(bytes)?, Vec::new(), None, Vec::new()),
+            Some(&ClientState::VERSION) => {
+                (ClientState::from_wire(bytes)?, Vec::new(), None, Vec::new())
+            }
             Some(&SavedDevice::VERSION) => {
                 let saved = SavedDevice::from_wire(bytes)?;
-                (saved.core, saved.outbox, Some(saved.account))
+                (saved.core, saved.outbox, saved.account, saved.lists)
             }
             _ => {
                 let saved = SavedState::from_wire(bytes)?;
-                (saved.core, saved.outbox, None)
+                (saved.core, saved.outbox, None, Vec::new())
             }
         };
+        if !lists.windows(2).all(|w| w[0].0 < w[1].0) {
+            return Err(DecodeError::NonCanonical {
+                what: "client state",
+            });
+        }
         let mut client = state.into_client()?;
         client.outbox = outbox.into_iter().map(Queued::into_outgoing).collect();
         if let Some(account) = &account {
             client.set_account_record(account)?;
         }
+        let mut peer_devices = Vec::with_capacity(lists.len());
+        for (m, list) in &lists {
+            peer_devices.push((*m, crate::device::SignedDeviceList::from_bytes(list)?));
+        }
+        client.peer_devices = peer_devices.into_iter().collect();
         Ok(client)
     }
 }
@@ -329,6 +351,7 @@ impl ClientState {
                 .map(|(m, c)| (*m, connection(c)))
                 .collect(),
             sessions: sessions.into_iter().collect(),
+            peer_devices: super::tracked::TrackedMap::default(),
             conversations: conversations.into_iter().collect(),
             direct: s.direct.iter().map(|(m, c)| (*m, *c)).collect(),
             groups: s.groups.iter().copied().collect(),

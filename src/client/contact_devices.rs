@@ -1,0 +1,116 @@
+//! Contacts' devices (PROTOCOL.md §12.6): a contact's signed device list from the directory,
+//! checked against the account identity we know for them, and a pairwise session with each
+//! device it lists. Nothing a relay adds to the answer is taken: an unsigned, foreign or older
+//! list, or a bundle for a device the list does not name or under another identity, is refused
+//! and changes nothing.
+
+use rand::CryptoRng;
+
+use super::sessions::PeerSessions;
+use super::{Client, Unsaved};
+use crate::device::{Changes, DeviceList, SignedDeviceList};
+use crate::envelope::MailboxId;
+use crate::error::{DeviceError, Error, UsageError};
+use crate::relay_api::DeviceDirectory;
+use crate::session::{PrekeyBundle, Session};
+
+impl Client {
+    /// Takes contact `member`'s devices from the directory's answer
+    /// (`GET /v1/directory/{user}/devices`): verifies the list under the account identity we
+    /// know for them and not older than the one we hold, sets up a pairwise session with
+    /// each listed device we have none with, and drops the sessions of devices no longer
+    /// listed. What changed since the list held before (at first, since the contact's single
+    /// device), for "X added a device".
+    ///
+    /// # Errors
+    /// [`UsageError::UnknownRecipient`] for a member who is not a contact; the list's own
+    /// refusals ([`DeviceError::WrongAccount`], [`crate::CryptoError::BadSignature`],
+    /// [`DeviceError::RolledBack`]); [`DeviceError::NotListed`] for a bundle of a device the
+    /// list does not name, or under another identity than the list gives it, and for a list
+    /// that names one of our own mailboxes; a bundle that does not decode or verify.
+    pub fn add_contact_devices<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        member: &MailboxId,
+        found: &DeviceDirectory,
+    ) -> Result<Unsaved<'_, Changes>, Error> {
+        self.load_member(member)?;
+        let contact = (self.contacts.get(member).cloned()).ok_or(UsageError::UnknownRecipient)?;
+        let held = self.peer_devices.get(member).cloned();
+        if held.as_ref().is_some_and(|h| h.to_bytes() == found.list) && found.devices.is_empty() {
+            return Ok(Unsaved::new(self, Changes::default()));
+        }
+        let signed = SignedDeviceList::from_bytes(&found.list)?;
+        let newer = match &held {
+            Some(h) if h.to_bytes() == found.list => h.unverified(),
+            Some(h) => signed.verify(&contact.identity, Some(h.unverified().version()))?,
+            None => signed.verify(&contact.identity, None)?,
+        };
+        let before = match &held {
+            Some(h) => h.unverified().clone(),
+            None => DeviceList::first(*member, contact.identity),
+        };
+        let changes = before.changes(newer);
+        let mine = [*self.mailbox_id(), *self.member_id()];
+        if newer.devices().iter().any(|d| mine.contains(&d.mailbox)) {
+            return Err(DeviceError::NotListed.into());
+        }
+        // Every session is set up before any is kept: a refused bundle changes nothing.
+        let mut sessions = Vec::new();
+        for answer in &found.devices {
+            let listed = (newer.by_mailbox(&answer.mailbox)).ok_or(DeviceError::NotListed)?;
+            let mut bundle = PrekeyBundle::from_bytes(&answer.bundle)?;
+            if *bundle.identity() != listed.identity {
+                return Err(DeviceError::NotListed.into());
+            }
+            self.load_sessions(&answer.mailbox)?;
+            if answer.mailbox == *member || self.sessions.contains_key(&answer.mailbox) {
+                continue;
+            }
+            if let Some(p) = &answer.one_time {
+                bundle = bundle.with_one_time(p.id, &p.key)?;
+            }
+            let session = Session::initiate(rng, &self.identity, &bundle.verify()?)?;
+            sessions.push((answer.mailbox, session));
+        }
+        for gone in &changes.removed {
+            if gone.mailbox != *member {
+                self.load_sessions(&gone.mailbox)?;
+                self.sessions.remove(&gone.mailbox);
+            }
+        }
+        for (device, session) in sessions {
+            self.sessions.insert(device, PeerSessions::new(session));
+        }
+        self.peer_devices.insert(*member, signed);
+        Ok(Unsaved::new(self, changes))
+    }
+
+    /// Contact `member`'s devices as their newest verified list names them (their member id
+    /// alone while we hold no list).
+    ///
+    /// # Errors
+    /// The store's, reading the member's record.
+    pub fn contact_devices(
+        &mut self,
+        member: &MailboxId,
+    ) -> Result<Vec<crate::device::Device>, Error> {
+        self.load_member(member)?;
+        if let Some(list) = self.peer_devices.get(member) {
+            return Ok(list.unverified().devices().to_vec());
+        }
+        let contact = (self.contacts.get(member)).ok_or(UsageError::UnknownRecipient)?;
+        Ok(DeviceList::first(*member, contact.identity)
+            .devices()
+            .to_vec())
+    }
+
+    /// Whether we hold a pairwise session with `device`.
+    ///
+    /// # Errors
+    /// The store's, reading the device's sessions.
+    pub fn has_session_with(&mut self, device: &MailboxId) -> Result<bool, Error> {
+        self.load_sessions(device)?;
+        Ok(self.sessions.contains_key(device))
+    }
+}
