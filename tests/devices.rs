@@ -326,6 +326,15 @@ fn a_code_answered_late_or_handed_over_late_fails() {
         phone.link_device(&mut rand::rng(), late).err(),
         Some(Error::Device(DeviceError::LinkExpired))
     );
+    // At its last second it is still in time.
+    let linked = phone
+        .link_device(&mut rand::rng(), NOW + LINK_LIFETIME)
+        .saved()
+        .unwrap();
+    assert_eq!(
+        deliver(&mut laptop, &[linked.handover]),
+        vec![Event::Linked { device: 2 }]
+    );
 }
 
 #[test]

@@ -177,6 +177,11 @@ fn only_the_accounts_devices_replace_its_list_and_only_with_a_newer_one() {
     assert_eq!(found.list, removed);
     let mailboxes: Vec<_> = found.devices.iter().map(|d| d.mailbox).collect();
     assert_eq!(mailboxes, vec![*laptop.mailbox_id()]);
+    // Nor does the name's own lookup, which answered with the phone.
+    assert_eq!(
+        net.authed(&mallory, "GET", &bundle_path(b"alice"), b"").0,
+        404
+    );
     // The phone, removed, signs its own list without the laptop: it is no longer listed.
     let revenge = phone.remove_device(2).saved().unwrap();
     assert_eq!(net.authed(&phone, "PUT", &path, &revenge).0, 403);

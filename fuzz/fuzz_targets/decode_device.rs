@@ -1,5 +1,5 @@
 #![no_main]
-//! Device lists, link codes and account copies decode only from their one canonical encoding, and link
+//! Device lists, the directory's device answers, link codes and account copies decode only from their one canonical encoding, and link
 //! messages of any bytes are refused with a typed error, never a panic.
 
 use std::sync::{Mutex, OnceLock};
@@ -7,6 +7,7 @@ use std::sync::{Mutex, OnceLock};
 use missive::Identity;
 use missive::device::{LinkCode, Linking, PendingLink, SignedDeviceList};
 use missive::envelope::MailboxId;
+use missive::relay_api::DeviceDirectory;
 
 const NOW: u64 = 1_800_000_000;
 
@@ -36,6 +37,13 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             "decode then encode must reproduce the input"
         );
         let _ = list.verify(list.account(), None);
+    }
+    if let Ok(found) = DeviceDirectory::from_bytes(data) {
+        assert_eq!(
+            found.to_bytes(),
+            data,
+            "decode then encode must reproduce the input"
+        );
     }
     if let Ok(code) = LinkCode::from_bytes(data) {
         assert_eq!(

@@ -240,7 +240,7 @@ impl Client {
         let (next, _) = self.current_list().with_device(new.mailbox, new.identity)?;
         self.load_all_peers()?;
         let keep = self.access.tokens.len() - self.access.tokens.len() / 2;
-        let given = self.access.tokens.split_off(keep);
+        let given = self.access.tokens[keep..].to_vec();
         let copy = AccountCopy::of(self, given).to_padded()?;
         let signed = next.sign(self.account_key());
         let link = self.links.shown.take().ok_or(UsageError::NotPermitted)?;
@@ -249,6 +249,8 @@ impl Client {
         let handover = super::send::single(&new.mailbox, &sealed, now, false, credential, None)?;
         let list = signed.to_bytes();
         self.set_list(signed);
+        // Given away only now that nothing can fail: each token is spent by one device.
+        self.access.tokens.truncate(keep);
         Ok(Unsaved::sent(self, LinkedDevice { list, handover }))
     }
 
@@ -492,5 +494,42 @@ mod tests {
         let forged = record(Some(&stranger), Some(m1), 2, &list);
         assert_eq!(load(&forged, &m2, &p2), invalid);
         assert_eq!(load(&record(None, None, 2, &list), &m2, &p2), invalid);
+    }
+
+    #[test]
+    fn a_newer_list_is_taken_only_if_it_names_this_device_as_it_is() {
+        let rng = &mut rand::rng();
+        let phone = Client::new(rng, b"ann");
+        let mut laptop = Client::new(rng, b"ann");
+        let account = phone.identity.clone();
+        let (m1, p1) = (*phone.mailbox_id(), *phone.identity());
+        let (m2, p2) = (*laptop.mailbox_id(), *laptop.identity());
+        let (v2, _) = DeviceList::first(m1, p1).with_device(m2, p2).unwrap();
+        laptop.devices = Some(AccountKeys {
+            account: Some(account.clone()),
+            member: Some(m1),
+            device: 2,
+            list: v2.sign(&account),
+        });
+        let update = |laptop: &mut Client, list: &DeviceList| {
+            let bytes = list.sign(&account).to_bytes();
+            laptop
+                .update_device_list(&bytes)
+                .map(|u| u.client().device_id())
+        };
+        let not_listed = Err(Error::Device(DeviceError::NotListed));
+        // Our identity again, under another id and mailbox, after ours was removed.
+        let v3 = v2.without(2).unwrap();
+        let (v4, _) = v3.with_device(MailboxId([9; 16]), p2).unwrap();
+        assert_eq!(update(&mut laptop, &v4), not_listed);
+        // Our mailbox under another id.
+        let (v4, _) = v3.with_device(m2, p2).unwrap();
+        assert_eq!(update(&mut laptop, &v4), not_listed);
+        // Our mailbox and id with another identity cannot be made: ids are never given twice.
+        // Listed as we are: taken.
+        let other = Identity::generate(rng);
+        let (v3, _) = v2.with_device(MailboxId([8; 16]), *other.public()).unwrap();
+        assert_eq!(update(&mut laptop, &v3), Ok(2));
+        assert_eq!(laptop.device_list().unwrap().unverified().version(), 3);
     }
 }

@@ -16,7 +16,7 @@ use super::refusal::Refusal;
 use super::server::{authenticated_body, blocking, lookup_allowed, malformed, respond, user_name};
 use super::state::RelayState;
 use super::store::{RelayStore, StoreError};
-use crate::device::SignedDeviceList;
+use crate::device::{DeviceList, SignedDeviceList};
 use crate::mailbox::MailboxId;
 use crate::relay_api::{DeviceDirectory, OneTimePrekey, PrekeyResponse};
 use crate::session::PrekeyBundle;
@@ -47,6 +47,11 @@ pub(crate) fn entry_for(
     } else {
         Err(StoreError::NotOwner)
     }
+}
+
+/// The devices `user`'s stored list names, if it has one.
+pub(crate) fn listed(s: &dyn RelayStore, user: &[u8]) -> Result<Option<DeviceList>, StoreError> {
+    Ok(stored(s, user)?.map(|l| l.unverified().clone()))
 }
 
 fn stored(s: &dyn RelayStore, user: &[u8]) -> Result<Option<SignedDeviceList>, StoreError> {

@@ -204,7 +204,18 @@ async fn lookup(
         let requester = authenticate(&state, request).await?;
         let user = user_name(user)?;
         let one_time = lookup_allowed(&state, &requester, &user)?;
-        let found = blocking(&state, move |s| s.fetch_prekeys(&user, one_time)).await?;
+        let found = blocking(&state, move |s| {
+            // A first device its account removed is handed out no more.
+            if let Some(list) = devices::listed(s, &user)?
+                && list
+                    .by_mailbox(&s.fetch_prekeys(&user, false)?.mailbox)
+                    .is_none()
+            {
+                return Err(StoreError::UnknownUser);
+            }
+            s.fetch_prekeys(&user, one_time)
+        })
+        .await?;
         let response = PrekeyResponse {
             mailbox: found.mailbox,
             bundle: found.bundle,
