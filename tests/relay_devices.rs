@@ -168,10 +168,36 @@ fn only_the_accounts_devices_replace_its_list_and_only_with_a_newer_one() {
         403
     );
 
-    // The laptop removes the phone: the newer list is taken, and the lookup no longer hands
-    // out the phone; the phone may no longer replace the list.
+    // The laptop removes the phone: the newer list is taken, the phone's mailbox is revoked
+    // (nothing reaches it with the key that reached it before, and it registers nothing
+    // again), the lookup no longer hands it out, and it may no longer replace the list.
+    let key = phone_contact_key(&mut phone);
+    let to = |mailbox, credential| {
+        let envelope = Envelope::to_mailboxes(system_clock() + 3600, &[mailbox], b"hi").unwrap();
+        let body = Submission {
+            credential,
+            envelope: envelope[0].to_bytes(),
+        };
+        net.post(&body.to_bytes(), false).0
+    };
+    let (phone_box, laptop_box) = (*phone.mailbox_id(), *laptop.mailbox_id());
+    let laptop_key = key.for_device(&phone_box, &laptop_box);
+    assert_eq!(to(phone_box, Credential::Contacts(key.clone())), 202);
     let removed = laptop.remove_device(1).saved().unwrap();
     assert_eq!(net.authed(&laptop, "PUT", &path, &removed).0, 204);
+    assert_eq!(to(phone_box, Credential::Contacts(key.clone())), 403);
+    assert_eq!(to(laptop_box, Credential::Contacts(laptop_key)), 202);
+    phone.reset_access_registration();
+    let sync = phone
+        .access_sync(&mut rand::rng(), system_clock())
+        .saved()
+        .unwrap();
+    let update = sync.update.unwrap().to_bytes();
+    assert_eq!(
+        net.authed(&phone, "PUT", "/v1/mailbox/access", &update).0,
+        403
+    );
+    assert_eq!(to(phone_box, Credential::Contacts(key)), 403);
     let (_, found) = lookup(&net, &mallory, b"alice");
     let found = found.unwrap();
     assert_eq!(found.list, removed);

@@ -33,6 +33,9 @@ pub(crate) struct Record {
     refuses_sponsored: bool,
     /// Unix seconds until which the mailbox's account is known to be premium.
     premium_until: u64,
+    /// Removed from its account's devices (kept apart from the wire fields, see [`Revoked`]).
+    #[serde(skip)]
+    revoked: bool,
 }
 
 impl Wire for Record {
@@ -40,9 +43,50 @@ impl Wire for Record {
     const VERSION: u8 = 1;
 }
 
+/// The record of a mailbox its account removed from its devices (PROTOCOL.md §12.5): nothing
+/// is delivered to it, whatever the credential, and it registers nothing again. Written as
+/// version 2, a version 1 record with a flag after it; every other record stays version 1.
+#[derive(Serialize, Deserialize)]
+struct Revoked {
+    record: Record,
+    revoked: bool,
+}
+
+impl Wire for Revoked {
+    const WHAT: &'static str = "mailbox access record";
+    const VERSION: u8 = 2;
+}
+
 impl Record {
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        if self.revoked {
+            return Revoked {
+                record: self.clone(),
+                revoked: true,
+            }
+            .to_wire();
+        }
         self.to_wire()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, crate::error::DecodeError> {
+        if bytes.first() == Some(&Revoked::VERSION) {
+            let r = Revoked::from_wire(bytes)?;
+            return Ok(Self {
+                revoked: r.revoked,
+                ..r.record
+            });
+        }
+        Self::from_wire(bytes)
+    }
+
+    /// A revoked mailbox's record.
+    fn revoked() -> Self {
+        Self {
+            refuses_sponsored: true,
+            revoked: true,
+            ..Self::default()
+        }
     }
 
     /// Whether `key` is one this mailbox registered. Compares with every key, so how long it
@@ -67,6 +111,9 @@ impl Record {
         platform: Option<&PlatformKey>,
         now: u64,
     ) -> Result<Self, Refusal> {
+        if self.revoked {
+            return Err(Refusal::Forbidden);
+        }
         let mut next = self.clone();
         if let Some(contact) = &update.contact {
             next.contact = Some(contact.clone());
@@ -228,7 +275,7 @@ impl AccessBook {
         let written = store.change_access(mailbox, &mut |current| {
             // A stored record that does not decode is replaced.
             let record = current
-                .and_then(|bytes| Record::from_wire(bytes).ok())
+                .and_then(|bytes| Record::decode(bytes).ok())
                 .unwrap_or_default();
             match record.updated(mailbox, update, platform, now) {
                 Ok(next) => Some(next.to_bytes()),
@@ -244,6 +291,19 @@ impl AccessBook {
         if let Some(bytes) = written {
             self.change(vec![(*mailbox, bytes)], true);
         }
+        Ok(())
+    }
+
+    /// Revokes `mailbox` (its account removed the device): from now on nothing is delivered to
+    /// it and it registers nothing, on every relay that reads the store.
+    pub(crate) fn revoke(
+        &self,
+        mailbox: &MailboxId,
+        store: &dyn RelayStore,
+    ) -> Result<(), Refusal> {
+        let bytes = Record::revoked().to_bytes();
+        store.change_access(mailbox, &mut |_| Some(bytes.clone()))?;
+        self.change(vec![(*mailbox, bytes)], true);
         Ok(())
     }
 
@@ -309,7 +369,7 @@ pub(crate) fn record_with_contact(contact: [u8; 16]) -> Vec<u8> {
 /// A stored record; one that does not decode counts as none (and is logged): its mailbox
 /// registers again.
 fn decoded(bytes: &[u8]) -> Entry {
-    match Record::from_wire(bytes) {
+    match Record::decode(bytes) {
         Ok(record) => Some(Arc::new(record)),
         Err(e) => {
             tracing::error!(error = %e, "stored access record does not decode");
@@ -351,7 +411,19 @@ impl Checker<'_> {
         ephemeral: bool,
     ) -> Result<Admission, Refusal> {
         let records = self.book.records(mailboxes);
-        let record = |m: &MailboxId| records.get(m).map(|r| &**r).ok_or(Refusal::AccessDenied);
+        let record = |m: &MailboxId| {
+            (records.get(m).map(|r| &**r))
+                .filter(|r| !r.revoked)
+                .ok_or(Refusal::AccessDenied)
+        };
+        // Whatever the credential, a revoked mailbox gets nothing.
+        if !matches!(credential, Credential::Keys(_))
+            && mailboxes
+                .iter()
+                .any(|m| records.get(m).is_some_and(|r| r.revoked))
+        {
+            return Err(Refusal::AccessDenied);
+        }
         match credential {
             Credential::Contacts(combined) => {
                 let keys = mailboxes
@@ -500,6 +572,57 @@ mod tests {
         let (missing, since) = book.missing(&[m]);
         let found = stored.map(|r| vec![(m, r)]).unwrap_or_default();
         book.fill(&missing, found, since)
+    }
+
+    #[test]
+    fn a_revoked_mailbox_gets_nothing_and_registers_nothing() {
+        let m = mailbox(3);
+        let key = AccessKey::from_bytes([5; 16]);
+        let registered = Record {
+            contact: Some(key.clone()),
+            keys: vec![key.clone()],
+            open_profile: true,
+            premium_until: u64::MAX,
+            ..Record::default()
+        };
+        let revoked = Record {
+            revoked: true,
+            ..registered.clone()
+        };
+        // Written as version 2 (version 1 with a flag), read back as it was; others stay 1.
+        assert_eq!(registered.to_bytes()[0], 1);
+        assert_eq!(revoked.to_bytes()[0], 2);
+        assert!(Record::decode(&revoked.to_bytes()).unwrap().revoked);
+        assert!(!Record::decode(&registered.to_bytes()).unwrap().revoked);
+        let update = AccessUpdate {
+            contact: Some(key.clone()),
+            add: Vec::new(),
+            remove: Vec::new(),
+            settings: None,
+        };
+        assert!(registered.updated(&m, &update, None, 0).is_ok());
+        assert!(matches!(
+            revoked.updated(&m, &update, None, 0),
+            Err(Refusal::Forbidden)
+        ));
+        let issuer = Issuer::generate(&mut rand::rng());
+        let open = RateLimiter::new(1, 10);
+        for (record, allowed) in [(&registered, true), (&revoked, false)] {
+            let book = AccessBook::new(10);
+            read(&book, m, Some(record.to_bytes()));
+            let checker = Checker {
+                book: &book,
+                issuer: &issuer,
+                open: &open,
+                now: 0,
+            };
+            let contacts = checker.check(&Credential::Contacts(key.clone()), &[m], false);
+            assert_eq!(contacts.is_ok(), allowed);
+            let open_profile = checker.check(&Credential::Open, &[m], false);
+            assert_eq!(open_profile.is_ok(), allowed);
+            let keys = checker.check(&Credential::Keys(vec![vec![key.clone()]]), &[m], false);
+            assert_eq!(keys.is_ok(), allowed);
+        }
     }
 
     #[test]

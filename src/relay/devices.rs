@@ -4,6 +4,8 @@
 //! than the one it holds, and sent by a device the current list names) so that nobody else
 //! can replace a list; clients check the signature again, since the relay is not trusted.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::Path;
 use axum::extract::State;
@@ -62,19 +64,27 @@ fn stored(s: &dyn RelayStore, user: &[u8]) -> Result<Option<SignedDeviceList>, S
 
 /// Whether `list` may replace what `user` has: the first list comes from the name's owner and
 /// is signed by the identity of the bundle it published; a later one from a device the stored
-/// list names, signed by the same account, newer.
+/// list names, signed by the same account, newer. If so, the mailboxes it no longer lists.
 fn admissible(
     s: &dyn RelayStore,
     user: &[u8],
     requester: &MailboxId,
     list: &SignedDeviceList,
-) -> Result<Result<(), Refusal>, StoreError> {
+) -> Result<Result<Vec<MailboxId>, Refusal>, StoreError> {
+    let mut removed = Vec::new();
     let (account, seen) = match stored(s, user)? {
-        Some(current) => {
-            if current.unverified().by_mailbox(requester).is_none() {
+        Some(signed) => {
+            let current = signed.unverified();
+            if current.by_mailbox(requester).is_none() {
                 return Ok(Err(Refusal::Forbidden));
             }
-            (*current.account(), Some(current.unverified().version()))
+            let next = list.unverified();
+            removed.extend(
+                (current.devices().iter())
+                    .filter(|d| next.by_mailbox(&d.mailbox).is_none())
+                    .map(|d| d.mailbox),
+            );
+            (*signed.account(), Some(current.version()))
         }
         None => {
             let owner = s.fetch_prekeys(user, false)?;
@@ -88,7 +98,7 @@ fn admissible(
         }
     };
     Ok(match list.verify(&account, seen) {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(removed),
         Err(_) => Err(Refusal::Forbidden),
     })
 }
@@ -110,9 +120,18 @@ pub(crate) async fn publish_devices(
         let list = SignedDeviceList::from_bytes(&bytes)?;
         let version = i64::try_from(list.unverified().version())
             .map_err(|_| malformed("device list version"))?;
+        let book = Arc::clone(&state.access);
         let written = blocking(&state, move |s| {
-            if let Err(refusal) = admissible(s, &user, &requester, &list)? {
-                return Ok(Err(refusal));
+            let removed = match admissible(s, &user, &requester, &list)? {
+                Ok(removed) => removed,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            // Revoked before the list is stored: a failure in between leaves a device that is
+            // listed and revoked (it fails closed), never one removed and still reachable.
+            for mailbox in &removed {
+                if let Err(refusal) = book.revoke(mailbox, s) {
+                    return Ok(Err(refusal));
+                }
             }
             // Of two devices racing, the one whose version is stored first wins; the other
             // is told as if its list were old.
