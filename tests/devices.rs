@@ -306,6 +306,23 @@ fn a_code_answered_late_or_handed_over_late_fails() {
         .answer_link(&mut rand::rng(), &code, NOW + LINK_LIFETIME)
         .saved()
         .unwrap();
+    // Arriving at its last second, it is taken.
+    let mut phone_copy = Client::from_bytes(&phone.to_bytes().unwrap()).unwrap();
+    let in_time = phone_copy.link_code(&mut rand::rng(), NOW).unwrap();
+    let mut laptop_copy = Client::new(&mut rand::rng(), b"alice");
+    let answer = laptop_copy
+        .answer_link(&mut rand::rng(), &in_time, NOW)
+        .saved()
+        .unwrap();
+    let to_copy = *phone_copy.mailbox_id();
+    let delivery = &common::users::deliveries_for(std::slice::from_ref(&answer), &to_copy)[0];
+    assert!(matches!(
+        phone_copy
+            .receive(delivery, NOW + LINK_LIFETIME)
+            .unwrap()
+            .as_slice(),
+        [Event::LinkAnswered(_)]
+    ));
     // Arriving after the expiry, the answer is not taken, and the code is forgotten.
     let mailbox = *phone.mailbox_id();
     let delivery = &common::users::deliveries_for(std::slice::from_ref(&request), &mailbox)[0];

@@ -532,4 +532,74 @@ mod tests {
         assert_eq!(update(&mut laptop, &v3), Ok(2));
         assert_eq!(laptop.device_list().unwrap().unverified().version(), 3);
     }
+
+    use super::super::unsaved::saved;
+
+    /// `to`'s delivery of a link message `body`.
+    fn delivery(to: &Client, body: &[u8]) -> Vec<u8> {
+        let credential = Credential::Open;
+        let out = super::super::send::single(to.mailbox_id(), body, 0, false, credential, None);
+        let envelope = crate::envelope::Envelope::from_bytes(&out.unwrap().envelope).unwrap();
+        envelope.split().remove(0).to_bytes()
+    }
+
+    #[test]
+    fn a_link_message_that_opens_but_does_not_check_out_is_an_error_not_unrecognised() {
+        use crate::device::link_forged as forged;
+        let rng = &mut rand::rng();
+        let mut phone = Client::new(rng, b"ann");
+        let laptop = Client::new(rng, b"ann");
+        let code = phone.link_code(rng, 0).unwrap();
+        // An answer whose proof another key made.
+        let stranger = Identity::generate(rng);
+        let (_, request) = forged::answer_signed_by(
+            &code,
+            laptop.identity.clone(),
+            *laptop.mailbox_id(),
+            &stranger,
+        );
+        assert_eq!(
+            phone.receive(&delivery(&phone, &request), 0),
+            Err(crate::CryptoError::BadSignature.into())
+        );
+        // A genuine answer, then a handover whose list does not name the new device.
+        let mut laptop = laptop;
+        let request = saved(laptop.answer_link(rng, &code, 0));
+        let request = crate::envelope::Envelope::from_bytes(&request.envelope).unwrap();
+        let request = request.body().to_vec();
+        let events = phone.receive(&delivery(&phone, &request), 0).unwrap();
+        assert!(matches!(events.as_slice(), [Event::LinkAnswered(_)]));
+        let alone = DeviceList::first(*phone.mailbox_id(), *phone.identity()).sign(&phone.identity);
+        let link = phone.links.shown.as_ref().unwrap();
+        let handover = forged::hand_over_unchecked(link, &phone.identity, &alone, 1);
+        assert_eq!(
+            laptop.receive(&delivery(&laptop, &handover), 0),
+            Err(DeviceError::NotListed.into())
+        );
+        assert_eq!(laptop.device_list(), None);
+    }
+
+    #[test]
+    fn a_device_of_an_account_answers_no_code() {
+        let rng = &mut rand::rng();
+        let mut phone = Client::new(rng, b"ann");
+        let mut laptop = Client::new(rng, b"ann");
+        let code = phone.link_code(rng, 0).unwrap();
+        let request = saved(laptop.answer_link(rng, &code, 0));
+        let request = crate::envelope::Envelope::from_bytes(&request.envelope).unwrap();
+        phone.receive(&delivery(&phone, request.body()), 0).unwrap();
+        let linked = saved(phone.link_device(rng, 0));
+        let handover = crate::envelope::Envelope::from_bytes(&linked.handover.envelope).unwrap();
+        let handover = handover.body().to_vec();
+        laptop.receive(&delivery(&laptop, &handover), 0).unwrap();
+        // Neither has a contact, yet each is a device of an account already.
+        let mut other = Client::new(rng, b"bo");
+        let code = other.link_code(rng, 0).unwrap();
+        for device in [&mut phone, &mut laptop] {
+            assert_eq!(
+                device.answer_link(rng, &code, 0).err(),
+                Some(UsageError::NotPermitted.into())
+            );
+        }
+    }
 }

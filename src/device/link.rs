@@ -644,3 +644,69 @@ pub(super) mod tests_support {
         .unwrap()
     }
 }
+
+/// Messages no honest device makes, for the client's tests of how it refuses them.
+#[cfg(test)]
+pub(crate) mod forged {
+    use super::*;
+
+    /// An answer to `code` whose proof `signer` made instead of `device`.
+    pub(crate) fn answer_signed_by(
+        code: &[u8],
+        device: Identity,
+        mailbox: MailboxId,
+        signer: &Identity,
+    ) -> (Linking, Vec<u8>) {
+        let code = LinkCode::from_bytes(code).unwrap_or_else(|_| unreachable!());
+        let body = RequestBody {
+            mailbox,
+            identity: *device.public(),
+            signature: signer.sign(&proof_message(&code, &mailbox, device.public())),
+        };
+        let mut plaintext = Vec::new();
+        encode_into(&body, &mut plaintext);
+        let ephemeral = KeyPair::generate(&mut rand::rng());
+        let request = seal(
+            &ephemeral,
+            code.psk(),
+            &code.key,
+            &request_info(&code),
+            &plaintext,
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let linking = Linking {
+            code,
+            device,
+            mailbox,
+        };
+        (linking, request)
+    }
+
+    /// A handover of `list` naming the answering device as `device`, whether or not the list
+    /// names it so.
+    pub(crate) fn hand_over_unchecked(
+        link: &PendingLink,
+        account: &Identity,
+        list: &SignedDeviceList,
+        device: u32,
+    ) -> Vec<u8> {
+        let new = link.answered.unwrap_or_else(|| unreachable!());
+        let body = HandoverBody {
+            account: account.to_secret_bytes().to_vec(),
+            list: list.to_bytes(),
+            device,
+            state: Vec::new(),
+        };
+        let mut plaintext = Zeroizing::new(Vec::new());
+        encode_into(&body, &mut plaintext);
+        let ephemeral = KeyPair::generate(&mut rand::rng());
+        seal(
+            &ephemeral,
+            link.code.psk(),
+            new.identity.dh_key(),
+            &handover_info(&link.code, &new),
+            &plaintext,
+        )
+        .unwrap_or_else(|_| unreachable!())
+    }
+}

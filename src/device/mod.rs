@@ -8,4 +8,6 @@ pub use link::{Handover, LINK_LIFETIME, LinkCode, Linking, NewDevice, PendingLin
 pub use list::{Changes, DEVICE_LIST_LABEL, Device, DeviceList, MAX_DEVICES, SignedDeviceList};
 
 #[cfg(test)]
+pub(crate) use link::forged as link_forged;
+#[cfg(test)]
 mod tests;
