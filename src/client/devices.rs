@@ -420,15 +420,6 @@ fn not_a_link(e: &Error) -> bool {
     )
 }
 
-impl core::fmt::Debug for Links {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Links")
-            .field("shown", &self.shown.is_some())
-            .field("answered", &self.answered.is_some())
-            .finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -183,3 +183,130 @@ impl AccountCopy {
 pub fn reencode_account_copy(padded: &[u8]) -> Result<Vec<u8>, DecodeError> {
     Ok(AccountCopy::from_padded(padded)?.to_wire())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::device::DeviceList;
+    use crate::identity::Identity;
+
+    fn m(n: u8) -> MailboxId {
+        MailboxId([n; 16])
+    }
+
+    /// A copy naming members 1 and 2 in every list.
+    fn copy() -> (AccountCopy, Identity) {
+        let rng = &mut rand::rng();
+        let (one, two) = (Identity::generate(rng), Identity::generate(rng));
+        let contact = |i: &Identity| ContactState {
+            user: b"x".to_vec(),
+            identity: *i.public(),
+        };
+        let list = |n: u8, i: &Identity| {
+            let signed = DeviceList::first(m(n), *i.public()).sign(i);
+            (m(n), serde_bytes::ByteBuf::from(signed.to_bytes()))
+        };
+        let copy = AccountCopy {
+            member: m(9),
+            user: b"ann".to_vec(),
+            profile: Profile::FREE,
+            settings: SettingsState {
+                read_receipts: true,
+                typing_indicators: false,
+                sponsored_messages: true,
+            },
+            platform: None,
+            contact_key: AccessKey::from_bytes([3; 16]),
+            contacts: vec![(m(1), contact(&one)), (m(2), contact(&two))],
+            connections: vec![
+                (m(1), ConnectionState::Connected),
+                (m(2), ConnectionState::Invited),
+            ],
+            profiles: vec![(m(1), Profile::FREE), (m(2), Profile::FREE)],
+            keys: vec![
+                (m(1), AccessKey::from_bytes([1; 16])),
+                (m(2), AccessKey::from_bytes([2; 16])),
+            ],
+            holders: vec![m(1), m(2)],
+            tokens: Vec::new(),
+            lists: vec![list(1, &one), list(2, &two)],
+        };
+        (copy, one)
+    }
+
+    #[test]
+    fn a_copy_is_read_only_with_every_list_in_increasing_order() {
+        let (copy, _) = copy();
+        let padded = copy.to_padded().unwrap();
+        let read = AccountCopy::from_padded(&padded).unwrap();
+        assert_eq!(read.to_wire(), copy.to_wire());
+        let invalid = Err(INVALID);
+        let check =
+            |copy: &AccountCopy| AccountCopy::from_padded(&copy.to_padded().unwrap()).map(|_| ());
+        // Each list, swapped and then repeated: refused.
+        let edits: [fn(&mut AccountCopy); 6] = [
+            |c| c.contacts.swap(0, 1),
+            |c| c.connections.swap(0, 1),
+            |c| c.profiles.swap(0, 1),
+            |c| c.keys.swap(0, 1),
+            |c| c.holders.swap(0, 1),
+            |c| c.lists.swap(0, 1),
+        ];
+        for edit in edits {
+            let (mut c, _) = self::copy();
+            edit(&mut c);
+            assert_eq!(check(&c), invalid);
+        }
+        let (mut c, _) = self::copy();
+        c.holders[1] = c.holders[0];
+        assert_eq!(check(&c), invalid);
+        let (mut c, _) = self::copy();
+        c.contacts[1].0 = c.contacts[0].0;
+        assert_eq!(check(&c), invalid);
+    }
+
+    #[cfg(feature = "hazmat")]
+    #[test]
+    fn the_fuzz_hook_reads_a_copy_as_a_new_device_does() {
+        let (copy, _) = copy();
+        let padded = copy.to_padded().unwrap();
+        assert_eq!(reencode_account_copy(&padded).unwrap(), copy.to_wire());
+        assert_eq!(
+            reencode_account_copy(&copy.to_wire()),
+            Err(DecodeError::Invalid { what: "padding" })
+        );
+    }
+
+    #[test]
+    fn a_copy_naming_ourselves_or_a_list_of_no_contact_is_refused() {
+        let rng = &mut rand::rng();
+        let (copy, one) = copy();
+        let mut client = Client::new(rng, b"fresh");
+        assert_eq!(
+            copy.apply(&mut client, one.public()),
+            Err(CryptoError::RosterMismatch.into())
+        );
+        let (mut copy, _) = self::copy();
+        copy.contacts.remove(1);
+        assert_eq!(
+            copy.apply(
+                &mut Client::new(rng, b"fresh"),
+                Identity::generate(rng).public()
+            ),
+            Err(INVALID.into())
+        );
+        let (copy, _) = self::copy();
+        let mut client = Client::new(rng, b"fresh");
+        copy.apply(&mut client, Identity::generate(rng).public())
+            .unwrap();
+        assert_eq!(client.user(), b"ann");
+        assert_eq!(client.contacts().unwrap().len(), 2);
+        assert!(!client.settings().typing_indicators);
+        assert_eq!(
+            client.peer_devices.get(&m(2)).map(|l| l.to_bytes()),
+            Some(copy.lists[1].1.to_vec())
+        );
+    }
+}
