@@ -72,6 +72,12 @@ impl Record {
     fn decode(bytes: &[u8]) -> Result<Self, crate::error::DecodeError> {
         if bytes.first() == Some(&Revoked::VERSION) {
             let r = Revoked::from_wire(bytes)?;
+            // Version 2 is only ever written revoked: one record, one encoding.
+            if !r.revoked {
+                return Err(crate::error::DecodeError::Invalid {
+                    what: Revoked::WHAT,
+                });
+            }
             return Ok(Self {
                 revoked: r.revoked,
                 ..r.record
@@ -594,6 +600,11 @@ mod tests {
         assert_eq!(revoked.to_bytes()[0], 2);
         assert!(Record::decode(&revoked.to_bytes()).unwrap().revoked);
         assert!(!Record::decode(&registered.to_bytes()).unwrap().revoked);
+        let unrevoked = Revoked {
+            record: registered.clone(),
+            revoked: false,
+        };
+        assert!(Record::decode(&unrevoked.to_wire()).is_err());
         let update = AccessUpdate {
             contact: Some(key.clone()),
             add: Vec::new(),
