@@ -55,6 +55,11 @@ impl Client {
         if newer.devices().iter().any(|d| mine.contains(&d.mailbox)) {
             return Err(DeviceError::NotListed.into());
         }
+        // A device listed again under new keys (same mailbox, new id) gets a new session.
+        let rekeyed: Vec<MailboxId> = (changes.removed.iter())
+            .filter(|d| newer.by_mailbox(&d.mailbox).is_some())
+            .map(|d| d.mailbox)
+            .collect();
         // Every session is set up before any is kept: a refused bundle changes nothing.
         let mut sessions = Vec::new();
         for answer in &found.devices {
@@ -64,7 +69,9 @@ impl Client {
                 return Err(DeviceError::NotListed.into());
             }
             self.load_sessions(&answer.mailbox)?;
-            if answer.mailbox == *member || self.sessions.contains_key(&answer.mailbox) {
+            let kept =
+                self.sessions.contains_key(&answer.mailbox) && !rekeyed.contains(&answer.mailbox);
+            if answer.mailbox == *member || kept {
                 continue;
             }
             if let Some(p) = &answer.one_time {
@@ -74,7 +81,7 @@ impl Client {
             sessions.push((answer.mailbox, session));
         }
         for gone in &changes.removed {
-            if gone.mailbox != *member {
+            if gone.mailbox != *member && newer.by_mailbox(&gone.mailbox).is_none() {
                 self.load_sessions(&gone.mailbox)?;
                 self.sessions.remove(&gone.mailbox);
             }
@@ -112,5 +119,70 @@ impl Client {
     pub fn has_session_with(&mut self, device: &MailboxId) -> Result<bool, Error> {
         self.load_sessions(device)?;
         Ok(self.sessions.contains_key(device))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::super::Contact;
+    use super::super::unsaved::saved;
+    use super::*;
+    use crate::identity::Identity;
+    use crate::relay_api::PrekeyResponse;
+
+    /// `device`'s bundle as the directory hands it out for `mailbox`.
+    fn answer(device: &mut Client, mailbox: MailboxId) -> PrekeyResponse {
+        let published = saved(device.publish(&mut rand::rng(), 1).map_err(Into::into));
+        PrekeyResponse {
+            mailbox,
+            bundle: published.bundle,
+            one_time: published.one_time.into_iter().next(),
+        }
+    }
+
+    #[test]
+    fn a_device_listed_again_under_new_keys_gets_a_new_session() {
+        let rng = &mut rand::rng();
+        let account = Identity::generate(rng);
+        let member = MailboxId([1; 16]);
+        let mut bob = Client::new(rng, b"bob");
+        bob.contacts.insert(
+            member,
+            Contact {
+                user: b"ann".to_vec(),
+                mailbox: member,
+                identity: *account.public(),
+            },
+        );
+        let (mut old, mut new) = (Client::new(rng, b"ann"), Client::new(rng, b"ann"));
+        let laptop = *old.mailbox_id();
+        let (v2, _) = DeviceList::first(member, *account.public())
+            .with_device(laptop, *old.identity())
+            .unwrap();
+        let found = DeviceDirectory {
+            list: v2.sign(&account).to_bytes(),
+            devices: vec![answer(&mut old, laptop)],
+        };
+        saved(bob.add_contact_devices(rng, &member, &found));
+        let remote = |bob: &Client| {
+            let s = &bob.sessions.get(&laptop).unwrap().all()[0];
+            *s.remote_identity()
+        };
+        assert_eq!(remote(&bob), *old.identity());
+        // The same mailbox under a new id and new keys.
+        let (v4, _) = v2
+            .without(2)
+            .unwrap()
+            .with_device(laptop, *new.identity())
+            .unwrap();
+        let found = DeviceDirectory {
+            list: v4.sign(&account).to_bytes(),
+            devices: vec![answer(&mut new, laptop)],
+        };
+        let changes = saved(bob.add_contact_devices(rng, &member, &found));
+        assert_eq!((changes.added.len(), changes.removed.len()), (1, 1));
+        assert_eq!(remote(&bob), *new.identity());
     }
 }

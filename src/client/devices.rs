@@ -243,13 +243,15 @@ impl Client {
         let given = self.access.tokens[keep..].to_vec();
         let copy = AccountCopy::of(self, given).to_padded()?;
         let signed = next.sign(self.account_key());
-        let link = self.links.shown.take().ok_or(UsageError::NotPermitted)?;
+        let link = self.links.shown.as_ref().ok_or(UsageError::NotPermitted)?;
         let sealed = link.hand_over(rng, self.account_key(), &signed, &copy)?;
         let credential = Credential::Keys(vec![vec![link.code().access_key()]]);
         let handover = super::send::single(&new.mailbox, &sealed, now, false, credential, None)?;
         let list = signed.to_bytes();
+        // Changed only now that nothing can fail: the code is used up, the list is the new
+        // one, and the tokens given away are the new device's alone.
+        self.links.shown = None;
         self.set_list(signed);
-        // Given away only now that nothing can fail: each token is spent by one device.
         self.access.tokens.truncate(keep);
         Ok(Unsaved::sent(self, LinkedDevice { list, handover }))
     }
