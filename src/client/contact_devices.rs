@@ -134,7 +134,7 @@ mod tests {
 
     /// `device`'s bundle as the directory hands it out for `mailbox`.
     fn answer(device: &mut Client, mailbox: MailboxId) -> PrekeyResponse {
-        let published = saved(device.publish(&mut rand::rng(), 1).map_err(Into::into));
+        let published = saved(device.publish(&mut rand::rng(), 1));
         PrekeyResponse {
             mailbox,
             bundle: published.bundle,
