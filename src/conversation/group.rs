@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 use super::chain::NextLabels;
 use super::distribution::{Change, KeyDistribution, SecretBytes};
 use super::roster::{ConversationId, Kind, Member, Role, Roster};
-use super::{Conversation, Early, Epoch};
+use super::{Conversation, DeviceOf, Early, Epoch};
 use crate::crypto::sign::SigningKey;
 use crate::envelope::MailboxId;
 use crate::error::{CryptoError, DecodeError, Error, UsageError};
@@ -47,17 +47,9 @@ impl Conversation {
         me: Member,
         others: Vec<Member>,
     ) -> Result<(Self, Handoffs), Error> {
-        let mut id = [0u8; 16];
-        rng.fill_bytes(&mut id);
-        let (chain_key, seed) = (random32(rng), random32(rng));
-        Self::create_kind(
-            Kind::Group,
-            ConversationId(id),
-            me,
-            others,
-            &chain_key,
-            &seed,
-        )
+        let (conversation, handoffs) = Self::create_for(rng, Kind::Group, me, me.id, others)?;
+        let handoffs = conversation.without_siblings(handoffs);
+        Ok((conversation, handoffs))
     }
 
     /// Opens a one-to-one conversation between the local member `me` (an admin) and `peer`
@@ -67,17 +59,38 @@ impl Conversation {
         me: Member,
         peer: Member,
     ) -> Result<(Self, Handoffs), Error> {
+        let (conversation, handoffs) = Self::create_for(rng, Kind::Direct, me, me.id, vec![peer])?;
+        let handoffs = conversation.without_siblings(handoffs);
+        Ok((conversation, handoffs))
+    }
+
+    /// A new conversation of `kind` sent from our `device`: its handoffs include one to our
+    /// own member, for our other devices.
+    pub(crate) fn create_for<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        kind: Kind,
+        me: Member,
+        device: MailboxId,
+        others: Vec<Member>,
+    ) -> Result<(Self, Handoffs), Error> {
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
         let (chain_key, seed) = (random32(rng), random32(rng));
         Self::create_kind(
-            Kind::Direct,
+            kind,
             ConversationId(id),
             me,
-            vec![peer],
+            device,
+            others,
             &chain_key,
             &seed,
         )
+    }
+
+    /// Handoffs to other members only: what an account with one device sends.
+    fn without_siblings(&self, mut handoffs: Handoffs) -> Handoffs {
+        handoffs.retain(|(to, _)| *to != self.me);
+        handoffs
     }
 
     /// [`Conversation::create`] with explicit secrets (for vectors).
@@ -89,13 +102,17 @@ impl Conversation {
         chain_key: &[u8; 32],
         signing_seed: &[u8; 32],
     ) -> Result<(Self, Handoffs), Error> {
-        Self::create_kind(Kind::Group, id, me, others, chain_key, signing_seed)
+        let (c, handoffs) =
+            Self::create_kind(Kind::Group, id, me, me.id, others, chain_key, signing_seed)?;
+        let handoffs = c.without_siblings(handoffs);
+        Ok((c, handoffs))
     }
 
     fn create_kind(
         kind: Kind,
         id: ConversationId,
         me: Member,
+        device: MailboxId,
         mut others: Vec<Member>,
         chain_key: &[u8; 32],
         signing_seed: &[u8; 32],
@@ -110,6 +127,7 @@ impl Conversation {
             id,
             kind,
             me: me.id,
+            device,
             current,
             previous: None,
             removed: false,
@@ -125,6 +143,12 @@ impl Conversation {
     /// Joins a conversation from a welcome that `from` (an admin, per the pairwise session
     /// the bytes arrived in) sent to the local member `me`.
     pub fn join(me: MailboxId, from: MailboxId, welcome: &[u8]) -> Result<Self, Error> {
+        Self::join_as(DeviceOf::first(me), DeviceOf::first(from), welcome)
+    }
+
+    /// [`Conversation::join`] by our device `me` from a device `from` of an admin (one of
+    /// our own other devices too).
+    pub(crate) fn join_as(me: DeviceOf, from: DeviceOf, welcome: &[u8]) -> Result<Self, Error> {
         let dist = KeyDistribution::from_bytes(welcome)?;
         let Some(Change::Welcome { roster }) =
             dist.change.as_ref().filter(|_| dist.kind.has_identities())
@@ -133,11 +157,13 @@ impl Conversation {
         };
         let roster =
             Roster::checked(dist.kind, roster.clone()).map_err(|_| CryptoError::RosterMismatch)?;
-        let admin = roster.get(&from).is_some_and(|m| m.role == Role::Admin);
-        if dist.sender != from || !admin || from == me {
+        let admin = roster
+            .get(&from.member)
+            .is_some_and(|m| m.role == Role::Admin);
+        if dist.sender != from.device || !admin || from.device == me.device {
             return Err(CryptoError::WrongSender.into());
         }
-        if roster.get(&me).is_none() {
+        if roster.get(&me.member).is_none() {
             return Err(UsageError::NotPermitted.into());
         }
         let mut current = Epoch::new(&dist.conversation, dist.kind, dist.epoch, roster);
@@ -148,7 +174,8 @@ impl Conversation {
         Ok(Self {
             id: dist.conversation,
             kind: dist.kind,
-            me,
+            me: me.member,
+            device: me.device,
             current,
             previous: None,
             removed: false,
@@ -159,6 +186,15 @@ impl Conversation {
     /// Starts the local sender chain for the current epoch; returns its key for every other
     /// member. Needed after joining and after every [`Accepted::NewEpoch`].
     pub fn start_chain<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Result<Handoffs, Error> {
+        let handoffs = self.start_chain_all(rng)?;
+        Ok(self.without_siblings(handoffs))
+    }
+
+    /// [`Conversation::start_chain`], with the handoff to our own other devices.
+    pub(crate) fn start_chain_all<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+    ) -> Result<Handoffs, Error> {
         self.start_chain_from(&random32(rng), &random32(rng))
     }
 
@@ -169,7 +205,8 @@ impl Conversation {
         chain_key: &[u8; 32],
         signing_seed: &[u8; 32],
     ) -> Result<Handoffs, Error> {
-        self.start_chain_from(chain_key, signing_seed)
+        let handoffs = self.start_chain_from(chain_key, signing_seed)?;
+        Ok(self.without_siblings(handoffs))
     }
 
     fn start_chain_from(
@@ -195,6 +232,17 @@ impl Conversation {
         added: &[Member],
         removed: &[MailboxId],
     ) -> Result<Handoffs, Error> {
+        let handoffs = self.change_all(rng, added, removed)?;
+        Ok(self.without_siblings(handoffs))
+    }
+
+    /// [`Conversation::change`], with the commit for our own other devices.
+    pub(crate) fn change_all<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        added: &[Member],
+        removed: &[MailboxId],
+    ) -> Result<Handoffs, Error> {
         self.change_from(added, removed, &random32(rng), &random32(rng))
     }
 
@@ -207,7 +255,8 @@ impl Conversation {
         chain_key: &[u8; 32],
         signing_seed: &[u8; 32],
     ) -> Result<Handoffs, Error> {
-        self.change_from(added, removed, chain_key, signing_seed)
+        let handoffs = self.change_from(added, removed, chain_key, signing_seed)?;
+        Ok(self.without_siblings(handoffs))
     }
 
     fn change_from(
@@ -271,11 +320,17 @@ impl Conversation {
         from: MailboxId,
         bytes: &[u8],
     ) -> Result<Accepted, Error> {
+        self.accept_from(DeviceOf::first(from), bytes)
+    }
+
+    /// [`Conversation::accept_distribution`] from a device `from` of a member (our own
+    /// member's other devices too): its chain is bound to the device.
+    pub(crate) fn accept_from(&mut self, from: DeviceOf, bytes: &[u8]) -> Result<Accepted, Error> {
         let dist = KeyDistribution::from_bytes(bytes)?;
         if dist.conversation != self.id || dist.kind != self.kind {
             return Err(UsageError::WrongConversation.into());
         }
-        if dist.sender != from || from == self.me {
+        if dist.sender != from.device || from.device == self.device {
             return Err(CryptoError::WrongSender.into());
         }
         if self.removed {
@@ -284,17 +339,19 @@ impl Conversation {
         if self.is_early(&dist) {
             return self.keep(from, &dist, bytes);
         }
-        let accepted = self.accept_now(&dist)?;
+        let accepted = self.accept_now(&dist, from)?;
         if let Accepted::NewEpoch(_) = accepted {
             return Ok(self.install_early().unwrap_or(accepted));
         }
         Ok(accepted)
     }
 
-    fn accept_now(&mut self, dist: &KeyDistribution) -> Result<Accepted, Error> {
+    fn accept_now(&mut self, dist: &KeyDistribution, from: DeviceOf) -> Result<Accepted, Error> {
         match &dist.change {
-            None => self.accept_chain(dist),
-            Some(Change::Commit { added, removed }) => self.accept_commit(dist, added, removed),
+            None => self.accept_chain(dist, from),
+            Some(Change::Commit { added, removed }) => {
+                self.accept_commit(dist, from, added, removed)
+            }
             Some(Change::Welcome { .. }) => Err(UsageError::WrongConversation.into()),
         }
     }
@@ -310,23 +367,31 @@ impl Conversation {
     }
 
     /// A kept distribution from saved state: it must be one this conversation would keep now.
-    pub(super) fn restore_early(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
+    pub(super) fn restore_early(
+        &mut self,
+        bytes: &[u8],
+        member_of: impl Fn(&MailboxId) -> MailboxId,
+    ) -> Result<(), DecodeError> {
         let invalid = DecodeError::Invalid {
             what: "kept distribution",
         };
         let dist = KeyDistribution::from_bytes(bytes)?;
         let ours = dist.conversation == self.id && dist.kind == self.kind;
-        if !ours || self.removed || dist.sender == self.me || !self.is_early(&dist) {
+        if !ours || self.removed || dist.sender == self.device || !self.is_early(&dist) {
             return Err(invalid);
         }
-        self.keep(dist.sender, &dist, bytes)
+        let from = DeviceOf {
+            member: member_of(&dist.sender),
+            device: dist.sender,
+        };
+        self.keep(from, &dist, bytes)
             .map(|_| ())
             .map_err(|_| invalid)
     }
 
     fn keep(
         &mut self,
-        from: MailboxId,
+        from: DeviceOf,
         dist: &KeyDistribution,
         bytes: &[u8],
     ) -> Result<Accepted, Error> {
@@ -371,7 +436,7 @@ impl Conversation {
             let Ok(dist) = KeyDistribution::from_bytes(&early.bytes) else {
                 continue;
             };
-            match self.accept_now(&dist) {
+            match self.accept_now(&dist, early.from) {
                 Ok(Accepted::Removed) => {
                     self.early.clear();
                     return Some(Accepted::Removed);
@@ -382,10 +447,10 @@ impl Conversation {
         }
     }
 
-    fn accept_chain(&mut self, dist: &KeyDistribution) -> Result<Accepted, Error> {
+    fn accept_chain(&mut self, dist: &KeyDistribution, from: DeviceOf) -> Result<Accepted, Error> {
         // A late chain for an earlier epoch only from a member who stayed: a removed member
         // must not start talking in the epoch it was removed from.
-        let stayed = self.current.roster.get(&dist.sender).is_some();
+        let stayed = self.current.roster.get(&from.member).is_some();
         if dist.epoch < self.current.number && !stayed {
             return Err(CryptoError::WrongSender.into());
         }
@@ -400,24 +465,20 @@ impl Conversation {
         if epoch.roster_hash != dist.roster_hash {
             return Err(CryptoError::RosterMismatch.into());
         }
-        if epoch.roster.get(&dist.sender).is_none() {
+        if epoch.roster.get(&from.member).is_none() {
             return Err(CryptoError::WrongSender.into());
         }
-
-        if epoch.peers.iter().any(|p| p.sender == dist.sender) {
+        if epoch.peers.iter().any(|p| p.sender == from.device) {
             return Err(CryptoError::Replay.into());
         }
-        epoch.add_peer(
-            dist.sender,
-            Zeroizing::new(dist.chain_key.0),
-            dist.chain_public,
-        );
+        epoch.add_peer(from, Zeroizing::new(dist.chain_key.0), dist.chain_public);
         Ok(Accepted::Chain)
     }
 
     fn accept_commit(
         &mut self,
         dist: &KeyDistribution,
+        from: DeviceOf,
         added: &[Member],
         removed: &[MailboxId],
     ) -> Result<Accepted, Error> {
@@ -432,7 +493,7 @@ impl Conversation {
         let admin = self
             .current
             .roster
-            .get(&dist.sender)
+            .get(&from.member)
             .is_some_and(|m| m.role == Role::Admin);
         if !admin {
             return Err(CryptoError::WrongSender.into());
@@ -450,11 +511,7 @@ impl Conversation {
             self.leave();
             return Ok(Accepted::Removed);
         }
-        epoch.add_peer(
-            dist.sender,
-            Zeroizing::new(dist.chain_key.0),
-            dist.chain_public,
-        );
+        epoch.add_peer(from, Zeroizing::new(dist.chain_key.0), dist.chain_public);
         self.advance(epoch);
         Ok(Accepted::NewEpoch(next))
     }
@@ -475,12 +532,13 @@ impl Conversation {
         let mut old = core::mem::replace(&mut self.current, epoch);
         old.own = None;
         old.peers
-            .retain(|p| self.current.roster.get(&p.sender).is_some());
+            .retain(|p| self.current.roster.get(&p.member).is_some());
         old.next_labels = NextLabels::rebuild(old.peers.iter().map(|p| &p.chain));
         self.previous = Some(Box::new(old));
     }
 
-    /// Installs a fresh local chain and returns its distribution to every other member.
+    /// Installs a fresh local chain and returns its distribution to every other member, and
+    /// to our own member (for our other devices) last.
     fn install_own(
         &mut self,
         chain_key: &[u8; 32],
@@ -490,13 +548,11 @@ impl Conversation {
         let signing = SigningKey::from_seed(signing_seed);
         let chain_public = *signing.verifying_key();
         self.current
-            .set_own(&self.me, Zeroizing::new(*chain_key), signing);
-        let others = self
-            .current
-            .roster
-            .members()
-            .iter()
-            .filter(|m| m.id != self.me);
+            .set_own(&self.device, Zeroizing::new(*chain_key), signing);
+        let me = self.current.roster.get(&self.me).copied();
+        let others = (self.current.roster.members().iter())
+            .filter(|m| m.id != self.me)
+            .chain(me.as_ref());
         // Sized up front: growing would move the chain keys and free the old copies unwiped.
         let mut handoffs = Vec::with_capacity(self.current.roster.members().len());
         handoffs.extend(others.map(|m| {
@@ -505,7 +561,7 @@ impl Conversation {
                 kind: self.kind,
                 epoch: self.current.number,
                 roster_hash: self.current.roster_hash,
-                sender: self.me,
+                sender: self.device,
                 change: change(m),
                 chain_key: SecretBytes(*chain_key),
                 chain_public,
@@ -560,7 +616,7 @@ mod tests {
     /// What a saved state holding `dist` as kept loads as.
     fn restored(mut c: Conversation, dist: &KeyDistribution) -> Result<Conversation, DecodeError> {
         c.early.push(Early {
-            from: dist.sender,
+            from: DeviceOf::first(dist.sender),
             epoch: dist.epoch,
             commit: dist.change.is_some(),
             bytes: dist.to_bytes(),
@@ -601,7 +657,7 @@ mod tests {
         // Nor the same distribution twice.
         let mut twice = Conversation::from_bytes(&c.to_bytes()).unwrap();
         twice.early.push(Early {
-            from: later.sender,
+            from: DeviceOf::first(later.sender),
             epoch: 1,
             commit: false,
             bytes: later.to_bytes(),
@@ -642,5 +698,95 @@ mod bounds {
             Err(Error::Usage(UsageError::TooLarge { .. }))
         ));
         assert!(*c.to_bytes() == *before);
+    }
+}
+
+#[cfg(test)]
+mod devices {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::tests_support::member;
+    use super::*;
+
+    fn handoff(handoffs: &Handoffs, to: MailboxId) -> Zeroizing<Vec<u8>> {
+        handoffs
+            .iter()
+            .find(|(t, _)| *t == to)
+            .unwrap()
+            .1
+            .to_bytes()
+    }
+
+    /// Ann (admin) on her phone (her member id) and her laptop, and Ben: each device sends on
+    /// its own chain, bound to the device and read as Ann's.
+    #[test]
+    fn each_device_of_a_member_sends_on_its_own_chain_and_reads_the_others() {
+        let rng = &mut rand::rng();
+        let (ann, ben) = (member(1, Role::Admin), member(2, Role::Member));
+        let phone = DeviceOf::first(ann.id);
+        let laptop = DeviceOf {
+            member: ann.id,
+            device: MailboxId([9; 16]),
+        };
+        let (mut at_phone, handoffs) =
+            Conversation::create_for(rng, Kind::Group, ann, phone.device, vec![ben]).unwrap();
+        // The phone's own member gets the welcome last, for the laptop; Ben gets his.
+        assert_eq!(handoffs.last().unwrap().0, ann.id);
+        let mut at_laptop =
+            Conversation::join_as(laptop, phone, &handoff(&handoffs, ann.id)).unwrap();
+        let mut at_ben = Conversation::join(ben.id, ann.id, &handoff(&handoffs, ben.id)).unwrap();
+        // A device may not take its own chain as another's.
+        assert_eq!(
+            Conversation::join_as(phone, phone, &handoff(&handoffs, ann.id)).map(|_| ()),
+            Err(CryptoError::WrongSender.into())
+        );
+
+        let from_laptop = at_laptop.start_chain_all(rng).unwrap();
+        assert_eq!(from_laptop.len(), 2, "to Ben and to Ann's other devices");
+        at_ben
+            .accept_from(laptop, &handoff(&from_laptop, ben.id))
+            .unwrap();
+        at_phone
+            .accept_from(laptop, &handoff(&from_laptop, ann.id))
+            .unwrap();
+        // Claimed for a member who is not in the roster, the same chain is refused.
+        let mut ben_copy = Conversation::from_bytes(&at_ben.to_bytes()).unwrap();
+        let outsider = DeviceOf {
+            member: MailboxId([7; 16]),
+            device: laptop.device,
+        };
+        let mut fresh = Conversation::join(ben.id, ann.id, &handoff(&handoffs, ben.id)).unwrap();
+        assert_eq!(
+            fresh.accept_from(outsider, &handoff(&from_laptop, ben.id)),
+            Err(CryptoError::WrongSender.into())
+        );
+
+        let message = at_laptop.encrypt(b"from the laptop").unwrap();
+        for reader in [&mut at_ben, &mut at_phone, &mut ben_copy] {
+            let read = reader.decrypt(&message).unwrap();
+            assert_eq!((read.sender, read.device), (ann.id, laptop.device));
+            assert_eq!(read.body, b"from the laptop");
+        }
+        let message = at_phone.encrypt(b"from the phone").unwrap();
+        let read = at_laptop.decrypt(&message).unwrap();
+        assert_eq!((read.sender, read.device), (ann.id, ann.id));
+
+        // Saved and loaded, each keeps whose device is whose.
+        let again = at_laptop.encrypt(b"again").unwrap();
+        let mut ben_back = Conversation::from_bytes(&at_ben.to_bytes()).unwrap();
+        assert_eq!(ben_back.decrypt(&again).unwrap().sender, ann.id);
+        let mut laptop_back = Conversation::from_bytes(&at_laptop.to_bytes()).unwrap();
+        assert_eq!(laptop_back.device(), laptop.device);
+        let read = at_ben.decrypt(&laptop_back.encrypt(b"after a restart").unwrap());
+        assert_eq!(read.unwrap().device, laptop.device);
+        // A state of one device's account is written as before (version 2).
+        assert_eq!(
+            Conversation::create(rng, ann, vec![ben])
+                .unwrap()
+                .0
+                .to_bytes()[0],
+            2
+        );
+        assert_eq!(at_laptop.to_bytes()[0], 3);
     }
 }

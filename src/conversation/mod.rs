@@ -61,8 +61,11 @@ use zeroize::Zeroizing;
 /// A decrypted message.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Decrypted {
-    /// Who sent it (authenticated by its signature).
+    /// The member who sent it (authenticated by its signature).
     pub sender: MailboxId,
+    /// The member's device that sent it: the member id for an account's first device
+    /// (PROTOCOL.md §12.6).
+    pub device: MailboxId,
     /// The epoch it was sent in.
     pub epoch: u64,
     /// Its index in the sender's chain: the sender's order, to detect reordering and gaps.
@@ -79,11 +82,31 @@ pub(crate) struct Opened {
     slot: Slot,
 }
 
+/// A device of a roster member: its chain is bound to the device's mailbox, and it speaks
+/// for the member (PROTOCOL.md §12.6). An account's first device is its member id.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct DeviceOf {
+    pub(crate) member: MailboxId,
+    pub(crate) device: MailboxId,
+}
+
+impl DeviceOf {
+    /// An account's first device: its mailbox is the member id.
+    pub(crate) fn first(member: MailboxId) -> Self {
+        Self {
+            member,
+            device: member,
+        }
+    }
+}
+
 /// One member's view of a conversation and its keys.
 pub struct Conversation {
     id: ConversationId,
     kind: Kind,
     me: MailboxId,
+    /// The local device, whose chain we send on (`me` on an account's first device).
+    device: MailboxId,
     current: Epoch,
     /// The epoch before, receive-only, so messages in flight across a change still open.
     previous: Option<Box<Epoch>>,
@@ -94,7 +117,7 @@ pub struct Conversation {
 
 /// A distribution kept until the change that starts its epoch arrives.
 struct Early {
-    from: MailboxId,
+    from: DeviceOf,
     epoch: u64,
     commit: bool,
     /// The distribution's wire bytes (it holds a chain key).
@@ -116,7 +139,10 @@ struct OwnChain {
 }
 
 struct PeerChain {
+    /// The sending device.
     sender: MailboxId,
+    /// The member it speaks for.
+    member: MailboxId,
     chain: ReceiverChain,
     verifying: VerifyingKey,
 }
@@ -141,12 +167,13 @@ impl Epoch {
         }
     }
 
-    fn add_peer(&mut self, sender: MailboxId, key: Secret, verifying: VerifyingKey) {
-        let chain = ReceiverChain::new(key, chain_binding(&self.roster_hash, &sender));
+    fn add_peer(&mut self, from: DeviceOf, key: Secret, verifying: VerifyingKey) {
+        let chain = ReceiverChain::new(key, chain_binding(&self.roster_hash, &from.device));
         let slot = u32::try_from(self.peers.len()).unwrap_or(u32::MAX);
         self.next_labels.update(slot, None, chain.next_label());
         self.peers.push(PeerChain {
-            sender,
+            sender: from.device,
+            member: from.member,
             chain,
             verifying,
         });
@@ -167,7 +194,8 @@ impl Epoch {
         };
         let body = message::open(&ctx, &step, &p.verifying, message)?;
         Ok(Decrypted {
-            sender: p.sender,
+            sender: p.member,
+            device: p.sender,
             epoch: self.number,
             index: step.index,
             body,
@@ -238,9 +266,14 @@ impl Conversation {
         self.current.number
     }
 
-    /// The local member's mailbox.
+    /// The local member's id.
     pub fn me(&self) -> MailboxId {
         self.me
+    }
+
+    /// The local device (the member id on an account's first device).
+    pub(crate) fn device(&self) -> MailboxId {
+        self.device
     }
 
     /// The current roster, sorted by member id.
@@ -265,7 +298,7 @@ impl Conversation {
 
     /// The members whose messages we can read in the current epoch (whose chain we hold).
     pub(crate) fn senders(&self) -> impl Iterator<Item = MailboxId> + '_ {
-        self.current.peers.iter().map(|p| p.sender)
+        self.current.peers.iter().map(|p| p.member)
     }
 
     /// Every member but the local one: where a message goes.
@@ -294,7 +327,7 @@ impl Conversation {
         let step = own.chain.next()?;
         let ctx = Context {
             roster_hash: &self.current.roster_hash,
-            sender: &self.me,
+            sender: &self.device,
         };
         message::seal(&ctx, &step, &own.signing, body)
     }
@@ -429,6 +462,7 @@ impl core::fmt::Debug for Conversation {
             .field("id", &self.id)
             .field("kind", &self.kind)
             .field("me", &self.me)
+            .field("device", &self.device)
             .field("epoch", &self.current.number)
             .field("members", &self.current.roster.members().len())
             .finish_non_exhaustive()

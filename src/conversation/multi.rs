@@ -18,7 +18,7 @@ use super::chain::{
 };
 use super::distribution::{FanOutGrant, SecretBytes};
 use super::roster::{ConversationId, Kind, Member, Role, Roster};
-use super::{Conversation, Decrypted, Epoch};
+use super::{Conversation, Decrypted, DeviceOf, Epoch};
 use crate::crypto::kdf;
 use crate::crypto::sign::{SigningKey, VerifyingKey};
 use crate::envelope::{Delivery, Envelope, KeyPart, MAX_RECIPIENTS, MailboxId};
@@ -132,8 +132,11 @@ impl Conversation {
         }
         let hash = self.current.roster_hash;
         for (id, verifying) in members.iter().filter(|(id, _)| *id != self.me) {
-            self.current
-                .add_peer(*id, seeded.chain_key(&hash, id), *verifying);
+            self.current.add_peer(
+                DeviceOf::first(*id),
+                seeded.chain_key(&hash, id),
+                *verifying,
+            );
         }
         if let Some(signing) = signing {
             let me = self.me;
@@ -186,6 +189,7 @@ fn adhoc(id: ConversationId, me: MailboxId, current: Epoch) -> Conversation {
         id,
         kind: Kind::AdHoc,
         me,
+        device: me,
         current,
         previous: None,
         removed: false,
@@ -492,7 +496,7 @@ impl FanOut {
         let roster = adhoc_roster(inc.sender, cohort).map_err(|_| CryptoError::RosterMismatch)?;
         let mut current = Epoch::new(&id, Kind::AdHoc, 0, roster);
         let chain_key = seeded.chain_key(&current.roster_hash, &inc.sender);
-        current.add_peer(inc.sender, chain_key, inc.verifying);
+        current.add_peer(DeviceOf::first(inc.sender), chain_key, inc.verifying);
         let mut conversation = adhoc(id, self.me, current);
         let decrypted = conversation.decrypt(&body[16..])?;
         Ok((conversation, decrypted, seeded))

@@ -7,7 +7,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use super::chain::{NextLabels, ReceiverChain, ReceiverState, SenderChain, SenderState};
 use super::distribution::SecretBytes;
 use super::roster::{ConversationId, Kind, Member, Roster};
-use super::{Conversation, Epoch, OwnChain, PeerChain, chain_binding};
+use super::{Conversation, DeviceOf, Epoch, OwnChain, PeerChain, chain_binding};
 use crate::crypto::sign::{SigningKey, VerifyingKey};
 use crate::envelope::MailboxId;
 use crate::error::DecodeError;
@@ -48,6 +48,11 @@ struct ConversationState {
     previous: Option<EpochState>,
     /// Distributions kept for epochs not reached yet (version 2 on), in arrival order.
     early: Vec<SecretBlob>,
+    /// Our device, when it is not the member id (version 3 on).
+    device: Option<MailboxId>,
+    /// The member of each device in `peers` and `early` that is not its member's id, in
+    /// increasing device order (version 3 on).
+    devices: Vec<(MailboxId, MailboxId)>,
 }
 
 /// A secret byte string (a distribution, which holds a chain key), wiped on drop.
@@ -56,12 +61,14 @@ struct SecretBlob(#[serde(with = "serde_bytes")] Vec<u8>);
 
 impl Wire for ConversationState {
     const WHAT: &'static str = "conversation state";
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 }
 
-/// Version 1 is version 2 without the kept distributions (an empty list, one `0x00` byte, at
-/// the end).
+/// Version 2 is version 3 without `device` and `devices` (`None` and an empty list, two `0x00`
+/// bytes, at the end); version 1 also without `early` (one more). A state with neither is
+/// written as version 2, so an account with one device saves exactly as before.
 const VERSION_1: u8 = 1;
+const VERSION_2: u8 = 2;
 
 impl Epoch {
     fn to_state(&self) -> EpochState {
@@ -87,28 +94,32 @@ impl Epoch {
         s: &EpochState,
         id: &ConversationId,
         kind: Kind,
-        me: &MailboxId,
+        me: DeviceOf,
+        member_of: &impl Fn(&MailboxId) -> MailboxId,
     ) -> Result<Self, DecodeError> {
         let roster = Roster::checked(kind, s.roster.clone()).map_err(|_| INVALID)?;
         // Stored sorted: a roster in any other order would be saved differently.
-        if roster.members() != s.roster.as_slice() || roster.get(me).is_none() {
+        if roster.members() != s.roster.as_slice() || roster.get(&me.member).is_none() {
             return Err(INVALID);
         }
         let mut epoch = Epoch::new(id, kind, s.number, roster);
         if let Some(own) = &s.own {
-            let chain = SenderChain::from_state(&own.chain, chain_binding(&epoch.roster_hash, me));
+            let binding = chain_binding(&epoch.roster_hash, &me.device);
+            let chain = SenderChain::from_state(&own.chain, binding);
             let signing = SigningKey::from_seed(&Zeroizing::new(own.signing_seed.0));
             epoch.own = Some(OwnChain { chain, signing });
         }
         for p in &s.peers {
-            let known = epoch.roster.get(&p.sender).is_some();
-            if !known || p.sender == *me || epoch.peers.iter().any(|q| q.sender == p.sender) {
+            let member = member_of(&p.sender);
+            let known = epoch.roster.get(&member).is_some();
+            if !known || p.sender == me.device || epoch.peers.iter().any(|q| q.sender == p.sender) {
                 return Err(INVALID);
             }
             let binding = chain_binding(&epoch.roster_hash, &p.sender);
             let chain = ReceiverChain::from_state(&p.chain, binding)?;
             epoch.peers.push(PeerChain {
                 sender: p.sender,
+                member,
                 chain,
                 verifying: p.verifying,
             });
@@ -119,6 +130,18 @@ impl Epoch {
 }
 
 impl Conversation {
+    /// The member of each device we hold a chain or a kept distribution of, where it is not
+    /// the member's id, in increasing device order.
+    fn devices(&self) -> Vec<(MailboxId, MailboxId)> {
+        let epochs = core::iter::once(&self.current).chain(self.previous.as_deref());
+        let chains = epochs.flat_map(|e| e.peers.iter().map(|p| (p.sender, p.member)));
+        let kept = self.early.iter().map(|e| (e.from.device, e.from.member));
+        let mut devices: Vec<_> = chains.chain(kept).filter(|(d, m)| d != m).collect();
+        devices.sort_unstable();
+        devices.dedup();
+        devices
+    }
+
     /// The whole state, for storage at rest (encrypt it; the buffer is zeroized on drop).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let state = ConversationState {
@@ -133,26 +156,56 @@ impl Conversation {
                 .iter()
                 .map(|e| SecretBlob(e.bytes.to_vec()))
                 .collect(),
+            device: (self.device != self.me).then_some(self.device),
+            devices: self.devices(),
         };
-        Zeroizing::new(state.to_wire())
+        let mut bytes = Zeroizing::new(state.to_wire());
+        if state.device.is_none() && state.devices.is_empty() {
+            let len = bytes.len() - 2;
+            bytes.truncate(len);
+            bytes[0] = VERSION_2;
+        }
+        bytes
     }
 
     /// Restores a state written by [`Conversation::to_bytes`] (or by version 1), checking its
     /// invariants.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let s = match bytes.split_first() {
-            Some((&VERSION_1, body)) => {
-                let mut body = Zeroizing::new(body.to_vec());
-                body.push(0);
-                wire::decode_body(&body, ConversationState::WHAT)?
-            }
-            _ => ConversationState::from_wire(bytes)?,
+        let older = |body: &[u8], missing: usize| {
+            let mut body = Zeroizing::new(body.to_vec());
+            let len = body.len() + missing;
+            body.resize(len, 0);
+            wire::decode_body::<ConversationState>(&body, ConversationState::WHAT)
         };
-        let current = Epoch::from_state(&s.current, &s.id, s.kind, &s.me)?;
-        let previous = match &s.previous {
-            Some(p) if p.number < s.current.number && p.own.is_none() => {
-                Some(Box::new(Epoch::from_state(p, &s.id, s.kind, &s.me)?))
+        let s = match bytes.split_first() {
+            Some((&VERSION_1, body)) => older(body, 3)?,
+            Some((&VERSION_2, body)) => older(body, 2)?,
+            _ => {
+                let s = ConversationState::from_wire(bytes)?;
+                if s.device.is_none() && s.devices.is_empty() {
+                    return Err(INVALID);
+                }
+                s
             }
+        };
+        let sorted = s.devices.windows(2).all(|w| w[0].0 < w[1].0);
+        let own_member = s.device.is_some_and(|d| d == s.me);
+        if !sorted || own_member || s.devices.iter().any(|(d, m)| d == m) {
+            return Err(INVALID);
+        }
+        let member_of = |device: &MailboxId| {
+            (s.devices.binary_search_by_key(device, |(d, _)| *d))
+                .map_or(*device, |i| s.devices[i].1)
+        };
+        let me = DeviceOf {
+            member: s.me,
+            device: s.device.unwrap_or(s.me),
+        };
+        let current = Epoch::from_state(&s.current, &s.id, s.kind, me, &member_of)?;
+        let previous = match &s.previous {
+            Some(p) if p.number < s.current.number && p.own.is_none() => Some(Box::new(
+                Epoch::from_state(p, &s.id, s.kind, me, &member_of)?,
+            )),
             Some(_) => return Err(INVALID),
             None => None,
         };
@@ -160,13 +213,18 @@ impl Conversation {
             id: s.id,
             kind: s.kind,
             me: s.me,
+            device: me.device,
             current,
             previous,
             removed: s.removed,
             early: Vec::with_capacity(s.early.len()),
         };
         for blob in &s.early {
-            conversation.restore_early(&blob.0)?;
+            conversation.restore_early(&blob.0, member_of)?;
+        }
+        // Saved as it would be saved again: no mapping that nothing uses.
+        if conversation.devices() != s.devices {
+            return Err(INVALID);
         }
         Ok(conversation)
     }
