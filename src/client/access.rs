@@ -45,18 +45,36 @@ pub(super) struct GroupAccess {
 }
 
 impl GroupAccess {
-    /// `member`'s keys: this epoch's if it is in it, the previous epoch's if it was in that.
-    fn keys(&self, member: &MailboxId) -> Vec<AccessKey> {
+    /// The keys a device of `member` registers: this epoch's if the member is in it, the
+    /// previous epoch's if it was in that.
+    fn keys(&self, to: &Addressee) -> Vec<AccessKey> {
         let mut keys = Vec::new();
-        if self.members.contains(member) {
-            keys.push(AccessKey::for_group_member(&self.secret.0, member));
+        if self.members.contains(&to.member) {
+            keys.push(AccessKey::for_group_member(&self.secret.0, &to.device));
         }
         if let Some((secret, members)) = &self.previous
-            && members.contains(member)
+            && members.contains(&to.member)
         {
-            keys.push(AccessKey::for_group_member(&secret.0, member));
+            keys.push(AccessKey::for_group_member(&secret.0, &to.device));
         }
         keys
+    }
+}
+
+/// A mailbox we deliver to: a device, and the member it belongs to (the same mailbox for an
+/// account's first device).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) struct Addressee {
+    pub(super) member: MailboxId,
+    pub(super) device: MailboxId,
+}
+
+impl Addressee {
+    pub(super) fn first(member: MailboxId) -> Self {
+        Self {
+            member,
+            device: member,
+        }
     }
 }
 
@@ -169,7 +187,7 @@ impl Client {
                 // A holder we cannot reach (we hold no key of theirs) learns the new key the
                 // next time we write to them.
                 match self.pairwise(rng, &holder, &Pairwise::KeyUpdate, now) {
-                    Ok(out) => notices.push(out),
+                    Ok(out) => notices.extend(out),
                     Err(Error::Policy(PolicyError::NoCredential)) => {}
                     Err(e) => return Err(e),
                 }
@@ -283,19 +301,32 @@ impl Client {
         to: &[MailboxId],
         within: Option<&ConversationId>,
     ) -> Result<Credential, Error> {
+        let to: Vec<Addressee> = to.iter().map(|m| Addressee::first(*m)).collect();
+        self.credential_to(&to, within)
+    }
+
+    /// [`Client::credential`] for devices of members: each device registered its own keys
+    /// (PROTOCOL.md §11.1, §12.6).
+    pub(super) fn credential_to(
+        &mut self,
+        addressees: &[Addressee],
+        within: Option<&ConversationId>,
+    ) -> Result<Credential, Error> {
+        let to: Vec<MailboxId> = addressees.iter().map(|a| a.device).collect();
+        let to = to.as_slice();
         if self.paid_send()
             && let Some(token) = self.batch_token(to)?
         {
             return Ok(Credential::Token(token));
         }
         let mut lists: Vec<Vec<AccessKey>> = Vec::with_capacity(to.len());
-        for m in to {
-            lists.push(self.keys_for(m, within)?);
+        for a in addressees {
+            lists.push(self.keys_for(a, within)?);
         }
         if lists.iter().all(|l| !l.is_empty()) {
             let contacts_only = within.is_none_or(|id| !self.access.groups.contains_key(id))
-                && to.iter().zip(&lists).all(|(m, l)| {
-                    l.len() == 1 && self.access.peers.get(m).is_some_and(|k| *k == l[0])
+                && addressees.iter().zip(&lists).all(|(a, l)| {
+                    l.len() == 1 && self.contact_key_of(a).is_some_and(|k| k == l[0])
                 });
             return Ok(if contacts_only {
                 Credential::Contacts(AccessKey::combine(lists.iter().map(|l| &l[0])))
@@ -306,21 +337,32 @@ impl Client {
         if let Some(token) = self.batch_token(to)? {
             return Ok(Credential::Token(token));
         }
-        let open =
-            matches!(to, [one] if self.profiles.get(one).is_some_and(|p| p.accepts_anyone()));
+        let open = matches!(addressees, [one] if self.profiles.get(&one.member).is_some_and(|p| p.accepts_anyone()));
         if open {
             return Ok(Credential::Open);
         }
         Err(PolicyError::NoCredential.into())
     }
 
-    /// Up to [`MAX_TAGS`] keys `member` registered that we know: its keys for the group we
-    /// send in, then its contact key, else its keys for any group we share.
+    /// The contact key device `to` registered, where we hold its member's: derived for the
+    /// device from the account's (§11.1); our own account's for our other devices.
+    fn contact_key_of(&self, to: &Addressee) -> Option<AccessKey> {
+        let account = if to.member == *self.member_id() {
+            Some(&self.access.contact)
+        } else {
+            self.access.peers.get(&to.member)
+        };
+        account.map(|k| k.for_device(&to.member, &to.device))
+    }
+
+    /// Up to [`MAX_TAGS`] keys device `to` registered that we know: its keys for the group
+    /// we send in, then its contact key, else its keys for any group we share.
     fn keys_for(
         &mut self,
-        member: &MailboxId,
+        to: &Addressee,
         within: Option<&ConversationId>,
     ) -> Result<Vec<AccessKey>, Error> {
+        let member = &to.member;
         self.load_peer(member)?;
         if let Some(id) = within {
             self.load_conversation(id)?;
@@ -329,13 +371,11 @@ impl Client {
             self.access
                 .groups
                 .get(id)
-                .map(|g| g.keys(member))
+                .map(|g| g.keys(to))
                 .unwrap_or_default()
         };
         let mut keys = within.map(group_keys).unwrap_or_default();
-        if let Some(contact) = self.access.peers.get(member) {
-            keys.push(contact.clone());
-        }
+        keys.extend(self.contact_key_of(to));
         if keys.is_empty()
             && let Some(shared) = self.shared_group(member)?
         {
@@ -343,7 +383,7 @@ impl Client {
                 .access
                 .groups
                 .get(&shared)
-                .map(|g| g.keys(member))
+                .map(|g| g.keys(to))
                 .unwrap_or_default();
         }
         keys.truncate(MAX_TAGS);

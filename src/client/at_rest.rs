@@ -532,8 +532,8 @@ impl Client {
         if let Some(c) = &conversation {
             self.labels.loaded(*id, c.indexed_labels());
             let group = self.groups.contains(id);
-            self.rosters
-                .loaded(*id, roster_keys(self.mailbox.id(), group, c));
+            let me = *self.member_id();
+            self.rosters.loaded(*id, roster_keys(&me, group, c));
         }
         self.conversations.load(*id, conversation);
         self.opened.load(*id, record.opened);
@@ -666,12 +666,13 @@ impl Client {
     /// Brings the indexes up to date with the conversations and contacts changed since.
     pub(super) fn refresh_indexes(&mut self) -> Result<(), StoreError> {
         let changed = self.conversations.take_changed();
+        let me = *self.member_id();
         let saved = &mut self.saved;
         for id in &changed {
             let c = self.conversations.get(id);
             let labels = c.map(Conversation::indexed_labels).unwrap_or_default();
             let group = self.groups.contains(id);
-            let roster = c.map(|c| roster_keys(self.mailbox.id(), group, c));
+            let roster = c.map(|c| roster_keys(&me, group, c));
             let mut result = self
                 .labels
                 .set(*id, labels, &mut |b| saved.bucket(Record::Labels(b), b));
@@ -736,7 +737,7 @@ impl Client {
             labels.set(*id, c.indexed_labels(), none).unwrap();
             let group = self.groups.contains(id);
             let none = &mut |_| Ok(None);
-            let keys = roster_keys(self.mailbox.id(), group, c);
+            let keys = roster_keys(self.member_id(), group, c);
             rosters.set(*id, keys, none).unwrap();
         }
         for (m, c) in self.contacts.resident() {

@@ -46,7 +46,7 @@ impl Client {
             c.with_tokens(TokenKind::Invite, |c| c.pairwise(rng, to, &invite, now))
         })?;
         self.connections.insert(*to, Connection::Invited);
-        Ok(Unsaved::sent(self, vec![out]))
+        Ok(Unsaved::sent(self, out))
     }
 
     /// Accepts a pending invitation: from now on the two may exchange direct messages.
@@ -92,7 +92,7 @@ impl Client {
             self.pairwise(rng, from, &payload, now)?
         };
         self.connections.insert(*from, next);
-        Ok(vec![out])
+        Ok(out)
     }
 
     /// Withdraws our pending invitation.
@@ -113,7 +113,7 @@ impl Client {
         })?;
         self.connections.remove(to);
         self.close_to(to);
-        Ok(Unsaved::sent(self, vec![out]))
+        Ok(Unsaved::sent(self, out))
     }
 
     /// Removes a connection: direct messages between the two stop being allowed.
@@ -131,7 +131,7 @@ impl Client {
         let out = self.pairwise(rng, peer, &Pairwise::Remove, now)?;
         self.connections.remove(peer);
         self.disconnect(peer);
-        Ok(Unsaved::sent(self, vec![out]))
+        Ok(Unsaved::sent(self, out))
     }
 
     /// Neither side may write to the other any more: forget their key, replace ours.

@@ -34,6 +34,10 @@ impl Client {
         member: &MailboxId,
         found: &DeviceDirectory,
     ) -> Result<Unsaved<'_, Changes>, Error> {
+        if member == self.member_id() {
+            let changes = self.own_devices(rng, found)?;
+            return Ok(Unsaved::new(self, changes));
+        }
         self.load_member(member)?;
         let contact = (self.contacts.get(member).cloned()).ok_or(UsageError::UnknownRecipient)?;
         let held = self.peer_devices.get(member).cloned();
@@ -60,26 +64,8 @@ impl Client {
             .filter(|d| newer.by_mailbox(&d.mailbox).is_some())
             .map(|d| d.mailbox)
             .collect();
-        // Every session is set up before any is kept: a refused bundle changes nothing.
-        let mut sessions = Vec::new();
-        for answer in &found.devices {
-            let listed = (newer.by_mailbox(&answer.mailbox)).ok_or(DeviceError::NotListed)?;
-            let mut bundle = PrekeyBundle::from_bytes(&answer.bundle)?;
-            if *bundle.identity() != listed.identity {
-                return Err(DeviceError::NotListed.into());
-            }
-            self.load_sessions(&answer.mailbox)?;
-            let kept =
-                self.sessions.contains_key(&answer.mailbox) && !rekeyed.contains(&answer.mailbox);
-            if answer.mailbox == *member || kept {
-                continue;
-            }
-            if let Some(p) = &answer.one_time {
-                bundle = bundle.with_one_time(p.id, &p.key)?;
-            }
-            let session = Session::initiate(rng, &self.identity, &bundle.verify()?)?;
-            sessions.push((answer.mailbox, session));
-        }
+        let newer = newer.clone();
+        let sessions = self.sessions_with(rng, &newer, found, &rekeyed)?;
         for gone in &changes.removed {
             if gone.mailbox != *member && newer.by_mailbox(&gone.mailbox).is_none() {
                 self.load_sessions(&gone.mailbox)?;
@@ -91,6 +77,74 @@ impl Client {
         }
         self.peer_devices.insert(*member, signed);
         Ok(Unsaved::new(self, changes))
+    }
+
+    /// Our own account's devices from the directory: a newer list is taken as
+    /// [`Client::update_device_list`] takes it, and we set up a session with each other
+    /// device it lists, dropping those of devices no longer listed.
+    fn own_devices<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        found: &DeviceDirectory,
+    ) -> Result<Changes, Error> {
+        let before = self.device_list().ok_or(UsageError::NotPermitted)?.clone();
+        let held = before.unverified().clone();
+        let account = *self.account_identity();
+        let signed = SignedDeviceList::from_bytes(&found.list)?;
+        let newer = if signed.to_bytes() == before.to_bytes() {
+            held.clone()
+        } else {
+            signed.verify(&account, Some(held.version()))?.clone()
+        };
+        let me = *self.mailbox_id();
+        let (mine, rekeyed) = (newer.by_mailbox(&me), Vec::new());
+        if mine.is_none_or(|d| d.identity != *self.identity()) {
+            return Err(DeviceError::NotListed.into());
+        }
+        let sessions = self.sessions_with(rng, &newer, found, &rekeyed)?;
+        let changes = self.take_own_list(&found.list)?;
+        for gone in &changes.removed {
+            if newer.by_mailbox(&gone.mailbox).is_none() {
+                self.load_sessions(&gone.mailbox)?;
+                self.sessions.remove(&gone.mailbox);
+            }
+        }
+        for (device, session) in sessions {
+            self.sessions.insert(device, PeerSessions::new(session));
+        }
+        Ok(changes)
+    }
+
+    /// A new session with each device of `list` the directory answered for that we hold
+    /// none with (or whose keys changed: `rekeyed`), not with this device. Every bundle is
+    /// checked before any session is kept: a refused one changes nothing.
+    fn sessions_with<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        list: &DeviceList,
+        found: &DeviceDirectory,
+        rekeyed: &[MailboxId],
+    ) -> Result<Vec<(MailboxId, Session)>, Error> {
+        let mut sessions = Vec::new();
+        for answer in &found.devices {
+            let listed = (list.by_mailbox(&answer.mailbox)).ok_or(DeviceError::NotListed)?;
+            let mut bundle = PrekeyBundle::from_bytes(&answer.bundle)?;
+            if *bundle.identity() != listed.identity {
+                return Err(DeviceError::NotListed.into());
+            }
+            self.load_sessions(&answer.mailbox)?;
+            let kept =
+                self.sessions.contains_key(&answer.mailbox) && !rekeyed.contains(&answer.mailbox);
+            if answer.mailbox == *self.mailbox_id() || kept {
+                continue;
+            }
+            if let Some(p) = &answer.one_time {
+                bundle = bundle.with_one_time(p.id, &p.key)?;
+            }
+            let session = Session::initiate(rng, &self.identity, &bundle.verify()?)?;
+            sessions.push((answer.mailbox, session));
+        }
+        Ok(sessions)
     }
 
     /// Contact `member`'s devices as their newest verified list names them (their member id

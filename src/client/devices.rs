@@ -284,11 +284,17 @@ impl Client {
         &mut self,
         list: &[u8],
     ) -> Result<Unsaved<'_, crate::device::Changes>, Error> {
+        let changes = self.take_own_list(list)?;
+        Ok(Unsaved::new(self, changes))
+    }
+
+    /// [`Client::update_device_list`]'s checks and change, without the save.
+    pub(super) fn take_own_list(&mut self, list: &[u8]) -> Result<crate::device::Changes, Error> {
         let me = (*self.mailbox.id(), *self.identity.public());
         let account = *self.account_identity();
         let keys = self.devices.as_mut().ok_or(UsageError::NotPermitted)?;
         if keys.list.to_bytes() == list {
-            return Ok(Unsaved::new(self, crate::device::Changes::default()));
+            return Ok(crate::device::Changes::default());
         }
         let signed = SignedDeviceList::from_bytes(list)?;
         let current = keys.list.unverified();
@@ -302,7 +308,7 @@ impl Client {
         }
         let changes = current.changes(newer);
         keys.list = signed;
-        Ok(Unsaved::new(self, changes))
+        Ok(changes)
     }
 
     /// The access keys linking registers: while a code we showed or answered is live, its

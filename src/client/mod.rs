@@ -67,6 +67,7 @@
 //! ```
 
 mod access;
+mod addressing;
 mod at_rest;
 mod connections;
 mod contact_devices;
@@ -605,7 +606,7 @@ impl Client {
         }
         c.members()
             .iter()
-            .filter(|m| m.id != *self.mailbox_id())
+            .filter(|m| m.id != *self.member_id())
             .map(|m| participant(m.id))
             .collect()
     }

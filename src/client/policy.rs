@@ -68,6 +68,13 @@ impl Client {
             // The conversation authenticated the sender as a member; receipts need no more.
             return Ok(());
         }
+        if from == self.member_id() {
+            // Our own other device sent it, under the rules it checked as we would.
+            if matches!(post.access, Access::InMail(_) | Access::OpenProfile) {
+                self.opened.insert(*conversation);
+            }
+            return Ok(());
+        }
         let sponsored_content = matches!(post.content, Content::Sponsored(_));
         if sponsored_content != matches!(post.access, Access::Sponsored(_)) {
             return Err(PolicyError::NotAdvertiser);

@@ -13,11 +13,13 @@
 
 use crate::access::AccessKey;
 use crate::conversation::{
-    Accepted, Conversation, ConversationId, Decrypted, KeyDistribution, Kind,
+    Accepted, Conversation, ConversationId, Decrypted, DeviceOf, KeyDistribution, Kind,
 };
 use crate::crypto::sign::VerifyingKey;
+use crate::device::SignedDeviceList;
 use crate::envelope::{Delivery, MailboxId};
 use crate::error::{CryptoError, Error, UsageError};
+use crate::identity::PublicIdentity;
 use crate::session::{PrekeyOwner, Session, SessionMessage};
 
 use super::access::GroupSecret;
@@ -57,7 +59,10 @@ struct Undo {
     peer: MailboxId,
     sessions: Option<PeerSessions>,
     prekeys: Option<PrekeyOwner>,
+    /// The member whose contact or list was replaced, and what they were.
+    member: MailboxId,
     contact: Option<Option<Contact>>,
+    list: Option<Option<SignedDeviceList>>,
 }
 
 /// A pairwise message decrypted on copies of the state it changes.
@@ -68,10 +73,30 @@ struct Staged {
     plaintext: Vec<u8>,
 }
 
+/// Who a sealed session message says it is from (PROTOCOL.md §9.2, §12.6).
+struct Claim {
+    /// The account: the member id in conversations.
+    member: MailboxId,
+    user: Vec<u8>,
+    /// The device that sent it, with its identity.
+    device: MailboxId,
+    identity: PublicIdentity,
+    /// The account's signed device list, if the message carries it.
+    list: Option<Vec<u8>>,
+}
+
+/// What the account vouches for a device whose message opens: the contact to record (a
+/// member first heard from), and a newer list of theirs to keep.
+struct Vouched {
+    contact: Option<Contact>,
+    list: Option<SignedDeviceList>,
+}
+
+/// A message's reference is its chain's: the device that sent it, and its place there.
 impl From<&Decrypted> for MessageRef {
     fn from(d: &Decrypted) -> Self {
         Self {
-            sender: d.sender,
+            sender: d.device,
             epoch: d.epoch,
             index: d.index,
         }
@@ -207,12 +232,36 @@ impl Client {
                 access,
                 message,
             })) => {
-                let contact = Contact {
+                let claim = Claim {
+                    member: sender_mailbox,
                     user: sender_user,
-                    mailbox: sender_mailbox,
+                    device: sender_mailbox,
                     identity: sender_identity,
+                    list: None,
                 };
-                self.pairwise_in(&contact, &message, access)
+                self.pairwise_in(&claim, &message, access)
+            }
+            Some(Ok(SealedContent::DeviceSession {
+                member,
+                list,
+                sender_user,
+                sender_mailbox,
+                sender_identity,
+                access,
+                message,
+            })) => {
+                // An account's first device sends as itself (variant 0).
+                if member == sender_mailbox {
+                    return Err(CryptoError::WrongSender.into());
+                }
+                let claim = Claim {
+                    member,
+                    user: sender_user,
+                    device: sender_mailbox,
+                    identity: sender_identity,
+                    list: list.map(serde_bytes::ByteBuf::into_vec),
+                };
+                self.pairwise_in(&claim, &message, access)
             }
             Some(Ok(typing @ SealedContent::Typing { .. })) => {
                 if let SealedContent::Typing {
@@ -278,6 +327,7 @@ impl Client {
         self.load_conversation(&opened.conversation.id())?;
         self.load_for_post(&opened.decrypted.sender, &first.post)?;
         let (conversation, decrypted, seeded) = self.fanout.commit_first(opened);
+        let from = decrypted.sender;
         let id = conversation.id();
         self.conversations.insert(id, conversation);
         let mut events = Vec::new();
@@ -285,7 +335,7 @@ impl Client {
             self.set_group_secret(&id, 0, GroupSecret::from(seeded.access_secret()));
             events.push(Event::Joined(id));
         }
-        events.extend(self.post_in(id, (&decrypted).into(), first.post));
+        events.extend(self.post_in(id, from, (&decrypted).into(), first.post));
         Ok(Outcome::Done(events))
     }
 
@@ -311,7 +361,7 @@ impl Client {
             // Indexed again, from the conversation itself, before the next lookup or save.
             self.conversations.mark_changed([*id].into());
         }
-        let events = self.post_in(*id, (&decrypted).into(), post);
+        let events = self.post_in(*id, decrypted.sender, (&decrypted).into(), post);
         Ok(Outcome::Message(events, *id))
     }
 
@@ -326,8 +376,13 @@ impl Client {
     }
 
     /// A decrypted conversation message: apply the product rules, show.
-    fn post_in(&mut self, conversation: ConversationId, id: MessageRef, post: Post) -> Vec<Event> {
-        let from = id.sender;
+    fn post_in(
+        &mut self,
+        conversation: ConversationId,
+        from: MailboxId,
+        id: MessageRef,
+        post: Post,
+    ) -> Vec<Event> {
         if let Err(reason) = self.admit(&conversation, &from, &post) {
             // A recipient who switched sponsored messages off gets none, not even a notice.
             if reason == crate::PolicyError::SponsoredOff {
@@ -395,24 +450,36 @@ impl Client {
     /// once its payload is applied.
     fn pairwise_in(
         &mut self,
-        contact: &Contact,
+        claim: &Claim,
         message: &[u8],
         access: Option<AccessKey>,
     ) -> Result<Outcome, Error> {
         let message = SessionMessage::from_bytes(message)?;
-        self.load_member(&contact.mailbox)?;
-        let staged = self.stage(contact, &message)?;
+        self.load_member(&claim.member)?;
+        self.load_sessions(&claim.device)?;
+        let vouched = self.vouch(claim)?;
+        let device = Contact {
+            user: claim.user.clone(),
+            mailbox: claim.device,
+            identity: claim.identity,
+        };
+        let staged = self.stage(&device, &message)?;
         let payload = Pairwise::from_bytes(&staged.plaintext)?;
-        let undo = self.install(contact, staged);
+        let contact = vouched.contact.clone();
+        let undo = self.install(&device, claim.member, vouched, staged);
         let new_contact = undo.contact == Some(None);
-        match self.apply(&contact.mailbox, &payload) {
+        let from = DeviceOf {
+            member: claim.member,
+            device: claim.device,
+        };
+        match self.apply(from, &payload) {
             Ok(Applied::Done(mut events)) => {
-                if new_contact {
-                    events.insert(0, Event::NewContact(contact.clone()));
+                if let Some(contact) = contact.filter(|_| new_contact) {
+                    events.insert(0, Event::NewContact(contact));
                 }
                 // Only once the session authenticated the sender is its key taken.
-                if let Some(key) = access {
-                    self.peer_key(&contact.mailbox, key);
+                if let Some(key) = access.filter(|_| claim.member != *self.member_id()) {
+                    self.peer_key(&claim.member, key);
                 }
                 Ok(Outcome::Done(events))
             }
@@ -469,17 +536,109 @@ impl Client {
         })
     }
 
-    fn install(&mut self, contact: &Contact, staged: Staged) -> Undo {
-        let peer = contact.mailbox;
+    fn install(
+        &mut self,
+        device: &Contact,
+        member: MailboxId,
+        vouched: Vouched,
+        staged: Staged,
+    ) -> Undo {
+        let peer = device.mailbox;
         let new = staged.prekeys.is_some();
+        let contact = vouched.contact.filter(|_| new);
         Undo {
             peer,
             sessions: self.sessions.insert(peer, staged.sessions),
             prekeys: staged
                 .prekeys
                 .map(|p| core::mem::replace(&mut self.prekeys, p)),
-            contact: new.then(|| self.contacts.insert(peer, contact.clone())),
+            member,
+            contact: contact.map(|c| self.contacts.insert(member, c)),
+            list: vouched.list.map(|l| self.peer_devices.insert(member, l)),
         }
+    }
+
+    /// Whether the account a session message names vouches for the device that sent it: our
+    /// own list for our other devices; for another account's first device, that no list we
+    /// hold of theirs left it out; for any other device, their list (the one we hold, or a
+    /// newer one the message carries, verified under the account's identity) names it.
+    fn vouch(&self, claim: &Claim) -> Result<Vouched, Error> {
+        let named = |list: &crate::device::DeviceList| {
+            (list.by_mailbox(&claim.device)).is_some_and(|d| d.identity == claim.identity)
+        };
+        let refused = Error::Crypto(CryptoError::WrongSender);
+        if claim.member == *self.member_id() {
+            let ours = self.device_list().map(SignedDeviceList::unverified);
+            return match ours {
+                Some(list) if claim.device != *self.mailbox_id() && named(list) => Ok(Vouched {
+                    contact: None,
+                    list: None,
+                }),
+                _ => Err(refused),
+            };
+        }
+        let held = self.peer_devices.get(&claim.member);
+        if claim.device == claim.member {
+            if held.is_some_and(|h| !named(h.unverified())) {
+                return Err(refused);
+            }
+            let contact = Contact {
+                user: claim.user.clone(),
+                mailbox: claim.member,
+                identity: claim.identity,
+            };
+            return Ok(Vouched {
+                contact: Some(contact),
+                list: None,
+            });
+        }
+        let known = self.contacts.get(&claim.member).cloned();
+        let carried = match &claim.list {
+            Some(bytes) if held.is_none_or(|h| h.to_bytes() != *bytes) => {
+                Some(SignedDeviceList::from_bytes(bytes)?)
+            }
+            _ => None,
+        };
+        // A member first heard from through a device: their account as its list names it.
+        let account = match (&known, &carried) {
+            (Some(c), _) => c.identity,
+            (None, Some(list)) => *list.account(),
+            (None, None) => return Err(refused),
+        };
+        let newer = match &carried {
+            Some(list) => match list.verify(&account, held.map(|h| h.unverified().version())) {
+                Ok(_) => Some(list.clone()),
+                Err(Error::Device(crate::error::DeviceError::RolledBack { .. })) => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let list = newer.as_ref().or(held).ok_or(refused.clone())?;
+        let mine = [*self.mailbox_id(), *self.member_id()];
+        let ours = list
+            .unverified()
+            .devices()
+            .iter()
+            .any(|d| mine.contains(&d.mailbox));
+        if !named(list.unverified()) || ours {
+            return Err(refused);
+        }
+        let contact = match known {
+            Some(_) => None,
+            None => {
+                let contact = Contact {
+                    user: claim.user.clone(),
+                    mailbox: claim.member,
+                    identity: account,
+                };
+                self.check_contact(&contact)?;
+                Some(contact)
+            }
+        };
+        Ok(Vouched {
+            contact,
+            list: newer,
+        })
     }
 
     fn undo(&mut self, undo: Undo) {
@@ -492,40 +651,53 @@ impl Client {
         }
         match undo.contact {
             Some(Some(contact)) => {
-                self.contacts.insert(undo.peer, contact);
+                self.contacts.insert(undo.member, contact);
             }
             Some(None) => {
-                self.contacts.remove(&undo.peer);
+                self.contacts.remove(&undo.member);
+            }
+            None => {}
+        }
+        match undo.list {
+            Some(Some(list)) => {
+                self.peer_devices.insert(undo.member, list);
+            }
+            Some(None) => {
+                self.peer_devices.remove(&undo.member);
             }
             None => {}
         }
     }
 
     /// Applies a pairwise payload; on error or when early, nothing changed.
-    fn apply(&mut self, from: &MailboxId, payload: &Pairwise) -> Result<Applied, Error> {
+    /// Applies a pairwise payload from device `from` of a member; on error or when early,
+    /// nothing changed. Our own other devices hand us their chains and welcomes only.
+    fn apply(&mut self, from: DeviceOf, payload: &Pairwise) -> Result<Applied, Error> {
+        let sibling = from.member == *self.member_id();
         match payload {
-            Pairwise::Grant(bytes) => {
-                self.fanout.accept_grant(*from, bytes)?;
-                Ok(Applied::Done(Vec::new()))
-            }
             Pairwise::Distribution(bytes) => self.distribution(from, bytes),
             Pairwise::GroupAccess {
                 group,
                 epoch,
                 secret,
-            } => self.group_access(from, group, *epoch, secret),
-            Pairwise::Removed { group, epoch } => self.removed_from(from, group, *epoch),
+            } => self.group_access(&from.member, group, *epoch, secret),
+            _ if sibling => Ok(Applied::Done(Vec::new())),
+            Pairwise::Grant(bytes) => {
+                self.fanout.accept_grant(from.device, bytes)?;
+                Ok(Applied::Done(Vec::new()))
+            }
+            Pairwise::Removed { group, epoch } => self.removed_from(&from.member, group, *epoch),
             Pairwise::KeyUpdate => Ok(Applied::Done(Vec::new())),
-            other => Ok(Applied::Done(self.connection_in(from, other))),
+            other => Ok(Applied::Done(self.connection_in(&from.member, other))),
         }
     }
 
-    fn distribution(&mut self, from: &MailboxId, bytes: &[u8]) -> Result<Applied, Error> {
+    fn distribution(&mut self, from: DeviceOf, bytes: &[u8]) -> Result<Applied, Error> {
         let dist = KeyDistribution::from_bytes(bytes)?;
         let id = dist.conversation();
         self.load_conversation(&id)?;
         if let Some(conversation) = self.conversations.get_mut(&id) {
-            return match conversation.accept_distribution(*from, bytes)? {
+            return match conversation.accept_from(from, bytes)? {
                 Accepted::Chain | Accepted::NewEpoch(_) | Accepted::Removed | Accepted::Kept => {
                     Ok(Applied::Done(Vec::new()))
                 }
@@ -535,13 +707,22 @@ impl Client {
         if !dist.is_welcome() {
             return Ok(Applied::Early);
         }
-        let conversation = Conversation::join(*self.mailbox_id(), *from, bytes)?;
-        self.check_roster(&conversation, from)?;
+        let me = DeviceOf {
+            member: *self.member_id(),
+            device: *self.mailbox_id(),
+        };
+        let conversation = Conversation::join_as(me, from, bytes)?;
+        self.check_roster(&conversation, &from.member)?;
         match conversation.kind() {
             // Both sides may open one at once: each then sends in the one with the smaller id.
             Kind::Direct => {
-                if self.direct.get(from).is_none_or(|known| id < *known) {
-                    self.direct.insert(*from, id);
+                let peer = (conversation.members().iter())
+                    .map(|m| m.id)
+                    .find(|m| *m != me.member)
+                    .ok_or(CryptoError::RosterMismatch)?;
+                self.load_peer(&peer)?;
+                if self.direct.get(&peer).is_none_or(|known| id < *known) {
+                    self.direct.insert(peer, id);
                 }
             }
             Kind::Group | Kind::AdHoc => {
@@ -614,8 +795,14 @@ impl Client {
                 .find(|m| m.id == *id)
                 .and_then(|m| m.identity)
         };
-        let sender_ok = self.contacts.get(from).map(|c| c.identity) == identity_of(from);
-        let me_ok = identity_of(self.mailbox_id()) == Some(*self.identity.public());
+        let me = (*self.member_id(), *self.account_identity());
+        let sender = if *from == me.0 {
+            Some(me.1)
+        } else {
+            self.contacts.get(from).map(|c| c.identity)
+        };
+        let sender_ok = sender.is_some() && sender == identity_of(from);
+        let me_ok = identity_of(&me.0) == Some(me.1);
         if sender_ok && me_ok {
             Ok(())
         } else {
@@ -1184,7 +1371,7 @@ mod tests {
             .unwrap();
         let before = ana.to_bytes().unwrap();
         assert_eq!(
-            deliver(&mut ana, &[forged]),
+            deliver(&mut ana, &forged),
             Err(crate::PolicyError::NotGroupMember.into())
         );
         assert!(
@@ -1197,7 +1384,7 @@ mod tests {
         let stale = dan
             .pairwise_within(&mut rng, &ana_id, &stale, Some(&group), 0)
             .unwrap();
-        assert_eq!(deliver(&mut ana, &[stale]).unwrap(), []);
+        assert_eq!(deliver(&mut ana, &stale).unwrap(), []);
         assert!(!ana.conversation(&group).unwrap().unwrap().removed);
         // His notice of a later epoch is taken, once.
         for expected in [
@@ -1210,7 +1397,7 @@ mod tests {
             let genuine = dan
                 .pairwise_within(&mut rng, &ana_id, &notice, Some(&group), 0)
                 .unwrap();
-            assert_eq!(deliver(&mut ana, &[genuine]).unwrap(), expected);
+            assert_eq!(deliver(&mut ana, &genuine).unwrap(), expected);
             assert!(ana.conversation(&group).unwrap().unwrap().removed);
         }
     }
@@ -1267,7 +1454,7 @@ mod tests {
             .unwrap();
         let before = ben.to_bytes().unwrap();
         assert_eq!(
-            deliver(&mut ben, &[forged]),
+            deliver(&mut ben, &forged),
             Err(crate::PolicyError::NotGroupMember.into())
         );
         assert!(*ben.to_bytes().unwrap() == *before);

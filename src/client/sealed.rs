@@ -44,6 +44,20 @@ pub(crate) enum SealedContent {
         timestamp: u64,
         signature: Signature,
     },
+    /// A pairwise session message from a device that is not its account's first (variant 2,
+    /// PROTOCOL.md §12.6): `member` is the account's id, and a session's first messages carry
+    /// the account's signed device list naming the device, so a reader who has not fetched
+    /// it yet can check the device is the account's.
+    DeviceSession {
+        member: MailboxId,
+        list: Option<serde_bytes::ByteBuf>,
+        sender_user: Vec<u8>,
+        sender_mailbox: MailboxId,
+        sender_identity: PublicIdentity,
+        access: Option<AccessKey>,
+        #[serde(with = "serde_bytes")]
+        message: Vec<u8>,
+    },
 }
 
 /// `"missive/v1/typing" || recipient (16) || conversation (16) || typing (1) || u64_be(timestamp)`.

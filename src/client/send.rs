@@ -3,6 +3,7 @@
 
 use rand::CryptoRng;
 
+use super::access::Addressee;
 use super::access::GroupSecret;
 use super::content::{Content, MessageRef, Sponsored};
 use super::payload::Pairwise;
@@ -167,8 +168,10 @@ impl Client {
     ) -> Result<(ConversationId, Vec<Outgoing>), Error> {
         let others = self.roster_members(members)?;
         self.check_welcomes(others.iter().map(|m| &m.id))?;
-        let me = Member::new(*self.mailbox_id(), Role::Admin, *self.identity());
-        let (conversation, handoffs) = Conversation::create(rng, me, others)?;
+        let me = Member::new(*self.member_id(), Role::Admin, *self.account_identity());
+        let device = *self.mailbox_id();
+        let (conversation, handoffs) =
+            Conversation::create_for(rng, Kind::Group, me, device, others)?;
         let id = conversation.id();
         self.load_conversation(&id)?;
         self.conversations.insert(id, conversation);
@@ -225,7 +228,7 @@ impl Client {
     ) -> Result<(), Error> {
         let (secret, handoffs) = self.new_group_secret(rng, group)?;
         for (to, payload) in handoffs {
-            out.push(self.pairwise_within(rng, &to, &payload, Some(group), now)?);
+            out.extend(self.pairwise_within(rng, &to, &payload, Some(group), now)?);
         }
         let epoch = self
             .conversations
@@ -269,7 +272,7 @@ impl Client {
             .conversations
             .get_mut(group)
             .ok_or(UsageError::WrongConversation)?;
-        let handoffs = conversation.change(rng, &added, removed)?;
+        let handoffs = conversation.change_all(rng, &added, removed)?;
         let epoch = conversation.epoch();
         let mut out = Vec::new();
         self.hand_off(rng, handoffs, Some(group), now, &mut out)?;
@@ -281,7 +284,7 @@ impl Client {
                 epoch,
             };
             match self.pairwise_within(rng, member, &notice, Some(group), now) {
-                Ok(o) => out.push(o),
+                Ok(o) => out.extend(o),
                 Err(
                     Error::Policy(PolicyError::NoCredential)
                     | Error::Crypto(CryptoError::NoSession),
@@ -314,7 +317,7 @@ impl Client {
         if conversation.is_removed() {
             return Err(PolicyError::NotGroupMember.into());
         }
-        super::policy::check_group_post(conversation, self.mailbox_id(), content)?;
+        super::policy::check_group_post(conversation, self.member_id(), content)?;
         let mut out = Vec::new();
         self.send_in(
             rng,
@@ -502,7 +505,7 @@ impl Client {
             }
             let grant = self.fanout.grant(rng, *recipient)?;
             let payload = Pairwise::Grant(grant.to_bytes().to_vec());
-            out.push(self.pairwise(rng, recipient, &payload, now)?);
+            out.extend(self.pairwise(rng, recipient, &payload, now)?);
             self.granted.insert(*recipient);
         }
         let expiry = now.saturating_add(ENVELOPE_LIFETIME);
@@ -581,9 +584,11 @@ impl Client {
         out: &mut Vec<Outgoing>,
     ) -> Result<ConversationId, Error> {
         let peer = self.contacts.get(to).ok_or(UsageError::UnknownRecipient)?;
-        let me = Member::new(*self.mailbox_id(), Role::Admin, *self.identity());
+        let me = Member::new(*self.member_id(), Role::Admin, *self.account_identity());
         let them = Member::new(peer.mailbox, Role::Member, peer.identity);
-        let (conversation, handoffs) = Conversation::create_direct(rng, me, them)?;
+        let device = *self.mailbox_id();
+        let (conversation, handoffs) =
+            Conversation::create_for(rng, Kind::Direct, me, device, vec![them])?;
         let id = conversation.id();
         self.hand_off(rng, handoffs, None, now, out)?;
         self.load_conversation(&id)?;
@@ -607,17 +612,29 @@ impl Client {
             .get_mut(id)
             .ok_or(UsageError::WrongConversation)?;
         if !conversation.has_sender_chain() {
-            let handoffs = conversation.start_chain(rng)?;
+            let handoffs = conversation.start_chain_all(rng)?;
             self.hand_off(rng, handoffs, Some(id), now, out)?;
         }
         let conversation = self
             .conversations
             .get_mut(id)
             .ok_or(UsageError::WrongConversation)?;
+        let mut members = conversation.recipients();
         let message = conversation.encrypt(&post.to_bytes())?;
+        // Every device of every other member, and our own other devices.
+        members.push(*self.member_id());
+        let mut devices: Vec<Addressee> = (self.devices_of_all(&members)?.iter())
+            .map(|t| t.to)
+            .collect();
+        devices.sort_unstable_by_key(|a| a.device);
+        devices.dedup_by_key(|a| a.device);
+        let mailboxes: Vec<MailboxId> = devices.iter().map(|a| a.device).collect();
         let expiry = now.saturating_add(ENVELOPE_LIFETIME);
-        for envelope in conversation.envelopes(expiry, &message)? {
-            let credential = self.credential(&envelope.mailboxes(), Some(id))?;
+        for envelope in Envelope::to_mailboxes(expiry, &mailboxes, &message)? {
+            let to: Vec<Addressee> = (envelope.mailboxes().iter())
+                .filter_map(|m| devices.iter().find(|a| a.device == *m).copied())
+                .collect();
+            let credential = self.credential_to(&to, Some(id))?;
             out.push(Outgoing {
                 envelope: envelope.to_bytes(),
                 credential,
@@ -640,19 +657,20 @@ impl Client {
     ) -> Result<(), Error> {
         for (to, distribution) in handoffs {
             let payload = Pairwise::Distribution(distribution.to_bytes().to_vec());
-            out.push(self.pairwise_within(rng, &to, &payload, within, now)?);
+            out.extend(self.pairwise_within(rng, &to, &payload, within, now)?);
         }
         Ok(())
     }
 
-    /// Encrypts `payload` in our session with `to`, seals it, and addresses it.
+    /// Encrypts `payload` in our session with each device of member `to` (our other devices
+    /// for our own member), seals it, and addresses it.
     pub(super) fn pairwise<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         to: &MailboxId,
         payload: &Pairwise,
         now: u64,
-    ) -> Result<Outgoing, Error> {
+    ) -> Result<Vec<Outgoing>, Error> {
         self.pairwise_within(rng, to, payload, None, now)
     }
 
@@ -664,27 +682,71 @@ impl Client {
         payload: &Pairwise,
         within: Option<&ConversationId>,
         now: u64,
-    ) -> Result<Outgoing, Error> {
+    ) -> Result<Vec<Outgoing>, Error> {
         self.load_member(to)?;
-        // The credential first: without one nothing is encrypted, so no session step is lost.
-        let credential = self.credential(&[*to], within)?;
+        let mut targets = self.devices_of(to)?;
+        for t in &targets {
+            self.load_sessions(&t.to.device)?;
+        }
+        targets.retain(|t| t.identity.is_some() && self.sessions.contains_key(&t.to.device));
+        let own = to == self.member_id();
+        if targets.is_empty() && !own {
+            return Err(CryptoError::NoSession.into());
+        }
+        // A paid send reaches one device: a token is spent once (PROTOCOL.md §12.6).
+        if self.paid_send() {
+            targets.truncate(1);
+        }
+        // The credentials first: without them nothing is encrypted, so no session step is lost.
+        let mut credentials = Vec::with_capacity(targets.len());
+        for t in &targets {
+            credentials.push(self.credential_to(&[t.to], within)?);
+        }
         let access = self.key_for(to);
-        let session = self
-            .sessions
-            .get_mut(to)
-            .and_then(|s| s.current_mut())
-            .ok_or(CryptoError::NoSession)?;
-        let message = session.encrypt(rng, &payload.to_bytes())?;
-        let content = SealedContent::Session {
-            sender_user: self.user.clone(),
-            sender_mailbox: *self.mailbox.id(),
-            sender_identity: *self.identity.public(),
+        let plaintext = payload.to_bytes();
+        let mut out = Vec::with_capacity(targets.len());
+        for (t, credential) in targets.iter().zip(credentials) {
+            let session = (self.sessions.get_mut(&t.to.device))
+                .and_then(|s| s.current_mut())
+                .ok_or(CryptoError::NoSession)?;
+            let message = session.encrypt(rng, &plaintext)?;
+            let content = self.sealed_session(access.clone(), &message);
+            let identity = t.identity.ok_or(CryptoError::NoSession)?;
+            let body = sealed::seal(rng, identity.dh_key(), &t.to.device, &content)?;
+            out.push(single(&t.to.device, &body, now, false, credential, within)?);
+        }
+        Ok(out)
+    }
+
+    /// A session message as sealed content: from a device that is not its account's first,
+    /// it names the account, and a session's first messages carry the account's list.
+    fn sealed_session(
+        &self,
+        access: Option<crate::access::AccessKey>,
+        message: &crate::session::SessionMessage,
+    ) -> SealedContent {
+        let (sender_user, sender_mailbox) = (self.user.clone(), *self.mailbox.id());
+        let sender_identity = *self.identity.public();
+        if self.member_id() == self.mailbox_id() {
+            return SealedContent::Session {
+                sender_user,
+                sender_mailbox,
+                sender_identity,
+                access,
+                message: message.to_bytes(),
+            };
+        }
+        let first = message.prekey_identity().is_some();
+        SealedContent::DeviceSession {
+            member: *self.member_id(),
+            list: (self.device_list().filter(|_| first))
+                .map(|l| serde_bytes::ByteBuf::from(l.to_bytes())),
+            sender_user,
+            sender_mailbox,
+            sender_identity,
             access,
             message: message.to_bytes(),
-        };
-        let contact = self.contacts.get(to).ok_or(UsageError::UnknownRecipient)?;
-        let body = sealed::seal(rng, contact.identity.dh_key(), to, &content)?;
-        single(to, &body, now, false, credential, within)
+        }
     }
 
     pub(super) fn seal_to<R: CryptoRng + ?Sized>(

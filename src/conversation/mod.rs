@@ -272,6 +272,7 @@ impl Conversation {
     }
 
     /// The local device (the member id on an account's first device).
+    #[cfg(test)]
     pub(crate) fn device(&self) -> MailboxId {
         self.device
     }
