@@ -456,7 +456,7 @@ impl Client {
     ) -> Result<Outcome, Error> {
         let message = SessionMessage::from_bytes(message)?;
         self.load_member(&claim.member)?;
-        self.load_sessions(&claim.device)?;
+        self.load_member(&claim.device)?;
         let vouched = self.vouch(claim)?;
         let device = Contact {
             user: claim.user.clone(),
@@ -613,7 +613,7 @@ impl Client {
             },
             None => None,
         };
-        let list = newer.as_ref().or(held).ok_or(refused.clone())?;
+        let list = newer.as_ref().or(held).ok_or(refused)?;
         let mine = [*self.mailbox_id(), *self.member_id()];
         let ours = list
             .unverified()

@@ -1,0 +1,168 @@
+//! Sending to every device (PROTOCOL.md §12.6): a member with a phone and a laptop reads on
+//! both what a contact sends, each device's messages reach the contact as the member's and
+//! the member's other device too, and a device removed from the list is no longer addressed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::saved::Saved;
+use common::users::{NOW, connect, deliver, deliveries_for, directory, member, texts};
+use missive::client::{Client, Content, Event};
+use missive::conversation::Role;
+use missive::envelope::MailboxId;
+use missive::platform::{Platform, Profile};
+use missive::relay_api::DeviceDirectory;
+
+/// Alice's phone and laptop (linked, each with a session with the other and with Bob), and
+/// Bob, who took Alice's device list.
+fn alice_on_two_devices() -> (Client, Client, Client) {
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut phone = member(&mut platform, "alice", Profile::FREE);
+    let mut bob = member(&mut platform, "bob", Profile::FREE);
+    connect(&mut phone, &mut bob);
+    let mut laptop = Client::new(&mut rand::rng(), b"alice");
+    let code = phone.link_code(&mut rand::rng(), NOW).unwrap();
+    let request = laptop
+        .answer_link(&mut rand::rng(), &code, NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut phone, &[request]);
+    let linked = phone.link_device(&mut rand::rng(), NOW).saved().unwrap();
+    deliver(&mut laptop, &[linked.handover]);
+
+    let alice = *phone.member_id();
+    let found = |of: &mut Client| DeviceDirectory {
+        list: linked.list.clone(),
+        devices: vec![directory(of)],
+    };
+    let for_bob = DeviceDirectory {
+        list: linked.list.clone(),
+        devices: vec![directory(&mut laptop)],
+    };
+    bob.add_contact_devices(&mut rand::rng(), &alice, &for_bob)
+        .saved()
+        .unwrap();
+    let laptop_side = found(&mut laptop);
+    phone
+        .add_contact_devices(&mut rand::rng(), &alice, &laptop_side)
+        .saved()
+        .unwrap();
+    let phone_side = found(&mut phone);
+    laptop
+        .add_contact_devices(&mut rand::rng(), &alice, &phone_side)
+        .saved()
+        .unwrap();
+    laptop
+        .add_contact(&mut rand::rng(), b"bob", &directory(&mut bob))
+        .unwrap();
+    (phone, laptop, bob)
+}
+
+/// The senders of the messages among `events`.
+fn senders(events: &[Event]) -> Vec<MailboxId> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { from, .. } => Some(*from),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_member_reads_on_every_device_and_each_device_speaks_for_the_member() {
+    let (mut phone, mut laptop, mut bob) = alice_on_two_devices();
+    let (alice, bob_id) = (*phone.member_id(), *bob.mailbox_id());
+
+    let hello = bob
+        .send(&mut rand::rng(), &alice, &Content::text("hello both"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut phone, &hello)), ["hello both"]);
+    assert_eq!(texts(&deliver(&mut laptop, &hello)), ["hello both"]);
+
+    // The laptop answers: Bob reads it as Alice's, and so does her phone.
+    let answer = laptop
+        .send(
+            &mut rand::rng(),
+            &bob_id,
+            &Content::text("from the laptop"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    let at_bob = deliver(&mut bob, &answer);
+    assert_eq!(texts(&at_bob), ["from the laptop"]);
+    assert_eq!(senders(&at_bob), [alice]);
+    let at_phone = deliver(&mut phone, &answer);
+    assert_eq!(texts(&at_phone), ["from the laptop"]);
+    assert_eq!(senders(&at_phone), [alice]);
+
+    // And the phone in the same conversation, read on the laptop too.
+    let again = phone
+        .send(
+            &mut rand::rng(),
+            &bob_id,
+            &Content::text("from the phone"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut bob, &again)), ["from the phone"]);
+    assert_eq!(texts(&deliver(&mut laptop, &again)), ["from the phone"]);
+
+    // A group Bob opens with Alice reaches both her devices.
+    let (group, welcome) = bob
+        .create_group(&mut rand::rng(), &[(alice, Role::Member)], NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut phone, &welcome);
+    deliver(&mut laptop, &welcome);
+    let post = bob
+        .post_to_group(
+            &mut rand::rng(),
+            &group,
+            &Content::text("to the group"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut phone, &post)), ["to the group"]);
+    assert_eq!(texts(&deliver(&mut laptop, &post)), ["to the group"]);
+
+    // Both devices survive a restart of their state.
+    let mut laptop = Client::from_bytes(&laptop.to_bytes().unwrap()).unwrap();
+    let later = bob
+        .send(&mut rand::rng(), &alice, &Content::text("later"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut laptop, &later)), ["later"]);
+    let reply = laptop
+        .send(&mut rand::rng(), &bob_id, &Content::text("still here"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut bob, &reply)), ["still here"]);
+}
+
+#[test]
+fn a_removed_device_is_no_longer_addressed() {
+    let (mut phone, laptop, mut bob) = alice_on_two_devices();
+    let alice = *phone.member_id();
+    let removed = phone.remove_device(2).saved().unwrap();
+    bob.add_contact_devices(
+        &mut rand::rng(),
+        &alice,
+        &DeviceDirectory {
+            list: removed,
+            devices: Vec::new(),
+        },
+    )
+    .saved()
+    .unwrap();
+    let out = bob
+        .send(&mut rand::rng(), &alice, &Content::text("after"), NOW)
+        .saved()
+        .unwrap();
+    assert!(deliveries_for(&out, laptop.mailbox_id()).is_empty());
+    assert_eq!(texts(&deliver(&mut phone, &out)), ["after"]);
+}
