@@ -144,25 +144,89 @@ fn a_member_reads_on_every_device_and_each_device_speaks_for_the_member() {
     assert_eq!(texts(&deliver(&mut bob, &reply)), ["still here"]);
 }
 
+/// Every body of `out` as a delivery to `to`: what a relay that kept a removed device's
+/// mailbox could hand it.
+fn readdressed(out: &[missive::client::Outgoing], to: &MailboxId) -> Vec<Vec<u8>> {
+    let bodies = out.iter().map(|o| {
+        let envelope = missive::envelope::Envelope::from_bytes(&o.envelope).unwrap();
+        missive::envelope::Envelope::to_mailboxes(NOW + 1000, &[*to], envelope.body())
+            .unwrap()
+            .remove(0)
+            .to_bytes()
+    });
+    bodies
+        .flat_map(|e| missive::envelope::split(&e).unwrap())
+        .map(|d| d.to_bytes())
+        .collect()
+}
+
 #[test]
-fn a_removed_device_is_no_longer_addressed() {
-    let (mut phone, laptop, mut bob) = alice_on_two_devices();
-    let alice = *phone.member_id();
+fn a_removed_device_reads_nothing_sent_after() {
+    let (mut phone, mut laptop, mut bob) = alice_on_two_devices();
+    let (alice, bob_id, gone) = (*phone.member_id(), *bob.mailbox_id(), *laptop.mailbox_id());
+    // A direct conversation and a group, each read on both devices, each side with a chain.
+    let hello = bob
+        .send(&mut rand::rng(), &alice, &Content::text("before"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut laptop, &hello)), ["before"]);
+    deliver(&mut phone, &hello);
+    let (group, welcome) = bob
+        .create_group(&mut rand::rng(), &[(alice, Role::Member)], NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut phone, &welcome);
+    deliver(&mut laptop, &welcome);
+    let answer = phone
+        .send(&mut rand::rng(), &bob_id, &Content::text("answer"), NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut bob, &answer);
+    deliver(&mut laptop, &answer);
+
+    // The phone removes the laptop; Bob takes the new list from the directory.
     let removed = phone.remove_device(2).saved().unwrap();
-    bob.add_contact_devices(
-        &mut rand::rng(),
-        &alice,
-        &DeviceDirectory {
-            list: removed,
-            devices: Vec::new(),
-        },
-    )
-    .saved()
-    .unwrap();
-    let out = bob
+    let changes = bob
+        .add_contact_devices(
+            &mut rand::rng(),
+            &alice,
+            &DeviceDirectory {
+                list: removed,
+                devices: Vec::new(),
+            },
+        )
+        .saved()
+        .unwrap();
+    assert_eq!(changes.removed.len(), 1);
+
+    // Bob's messages, direct and in the group, go to the phone alone, on new chains: the
+    // laptop is not addressed, and handed the bodies anyway it opens none.
+    let direct = bob
         .send(&mut rand::rng(), &alice, &Content::text("after"), NOW)
         .saved()
         .unwrap();
-    assert!(deliveries_for(&out, laptop.mailbox_id()).is_empty());
-    assert_eq!(texts(&deliver(&mut phone, &out)), ["after"]);
+    let post = bob
+        .post_to_group(&mut rand::rng(), &group, &Content::text("group after"), NOW)
+        .saved()
+        .unwrap();
+    // The phone's own chains are new too.
+    let own = phone
+        .send(
+            &mut rand::rng(),
+            &bob_id,
+            &Content::text("phone after"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    for out in [&direct, &post, &own] {
+        assert!(deliveries_for(out, &gone).is_empty());
+        for delivery in readdressed(out, &gone) {
+            let events = laptop.receive(&delivery, NOW).unwrap();
+            assert!(texts(&events).is_empty(), "{events:?}");
+        }
+    }
+    assert_eq!(texts(&deliver(&mut phone, &direct)), ["after"]);
+    assert_eq!(texts(&deliver(&mut phone, &post)), ["group after"]);
+    assert_eq!(texts(&deliver(&mut bob, &own)), ["phone after"]);
 }

@@ -645,22 +645,35 @@ impl Client {
         &mut self,
         member: &MailboxId,
     ) -> Result<Option<ConversationId>, Error> {
+        Ok(self.groups_with(member, 1)?.first().copied())
+    }
+
+    /// Up to `most` groups both we and `member` are in, by id, by the rosters index.
+    pub(super) fn groups_with(
+        &mut self,
+        member: &MailboxId,
+        most: usize,
+    ) -> Result<Vec<ConversationId>, Error> {
         self.refresh_indexes()?;
         let saved = &mut self.saved;
         let groups = self.rosters.get(&member_key(member), &mut |b| {
             saved.bucket(Record::Rosters(b), b)
         })?;
+        let mut found = Vec::new();
         for g in groups {
+            if found.len() >= most {
+                break;
+            }
             self.load_conversation(&g)?;
             let shared = self.groups.contains(&g)
                 && self.conversations.get(&g).is_some_and(|c| {
                     !c.is_removed() && c.members().iter().any(|m| m.id == *member)
                 });
             if shared {
-                return Ok(Some(g));
+                found.push(g);
             }
         }
-        Ok(None)
+        Ok(found)
     }
 
     /// Brings the indexes up to date with the conversations and contacts changed since.

@@ -265,9 +265,13 @@ impl Client {
         if id == self.device_id() {
             return Err(UsageError::NotPermitted.into());
         }
-        let next = self.current_list().without(id)?;
+        let before = self.current_list();
+        let next = before.without(id)?;
         let signed = next.sign(self.account_key());
         let list = signed.to_bytes();
+        // Before the list changes: a failure leaves it to be removed again.
+        let member = *self.member_id();
+        self.devices_left(&member, &before, &next)?;
         self.set_list(signed);
         Ok(Unsaved::new(self, list))
     }
@@ -307,7 +311,13 @@ impl Client {
             return Err(DeviceError::NotListed.into());
         }
         let changes = current.changes(newer);
-        keys.list = signed;
+        let (current, newer) = (current.clone(), newer.clone());
+        // Before the list changes: a failure leaves the same list to be taken again.
+        let member = *self.member_id();
+        self.devices_left(&member, &current, &newer)?;
+        if let Some(keys) = self.devices.as_mut() {
+            keys.list = signed;
+        }
         Ok(changes)
     }
 

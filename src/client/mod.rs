@@ -72,6 +72,7 @@ mod at_rest;
 mod connections;
 mod contact_devices;
 mod content;
+mod device_removal;
 mod devices;
 mod handover;
 mod index;

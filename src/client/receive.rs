@@ -474,6 +474,9 @@ impl Client {
         };
         match self.apply(from, &payload) {
             Ok(Applied::Done(mut events)) => {
+                if let Some(before) = &undo.list {
+                    self.carried_list_taken(&claim.member, before.as_ref())?;
+                }
                 if let Some(contact) = contact.filter(|_| new_contact) {
                     events.insert(0, Event::NewContact(contact));
                 }
@@ -491,6 +494,29 @@ impl Client {
                 self.undo(undo);
                 Err(e)
             }
+        }
+    }
+
+    /// A newer list of `member`'s that a message carried was taken: what it no longer lists
+    /// is dropped as when the directory answers it.
+    fn carried_list_taken(
+        &mut self,
+        member: &MailboxId,
+        before: Option<&SignedDeviceList>,
+    ) -> Result<(), Error> {
+        let identity = self.contacts.get(member).map(|c| c.identity);
+        let after = self
+            .peer_devices
+            .get(member)
+            .map(|l| l.unverified().clone());
+        let before = match (before, identity) {
+            (Some(list), _) => list.unverified().clone(),
+            (None, Some(identity)) => crate::device::DeviceList::first(*member, identity),
+            (None, None) => return Ok(()),
+        };
+        match after {
+            Some(after) => self.devices_left(member, &before, &after),
+            None => Ok(()),
         }
     }
 

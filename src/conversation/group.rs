@@ -468,8 +468,21 @@ impl Conversation {
         if epoch.roster.get(&from.member).is_none() {
             return Err(CryptoError::WrongSender.into());
         }
-        if epoch.peers.iter().any(|p| p.sender == from.device) {
+        // A device draws a new chain in an epoch when one of its peers' devices is removed;
+        // its chain before stays readable for what is in flight, the one before that goes.
+        let same: Vec<usize> = (epoch.peers.iter().enumerate())
+            .filter(|(_, p)| p.sender == from.device)
+            .map(|(i, _)| i)
+            .collect();
+        if same
+            .iter()
+            .any(|&i| epoch.peers[i].verifying == dist.chain_public)
+        {
             return Err(CryptoError::Replay.into());
+        }
+        if let [oldest, _, ..] = same.as_slice() {
+            epoch.peers.remove(*oldest);
+            epoch.next_labels = NextLabels::rebuild(epoch.peers.iter().map(|p| &p.chain));
         }
         epoch.add_peer(from, Zeroizing::new(dist.chain_key.0), dist.chain_public);
         Ok(Accepted::Chain)
@@ -514,6 +527,28 @@ impl Conversation {
         epoch.add_peer(from, Zeroizing::new(dist.chain_key.0), dist.chain_public);
         self.advance(epoch);
         Ok(Accepted::NewEpoch(next))
+    }
+
+    /// Devices removed from their account's list (PROTOCOL.md §12.6): their chains and what
+    /// was kept from them go, and so does our own chain, which they may hold: the next
+    /// message draws a new one, handed only to the devices listed now. Whether anything
+    /// changed.
+    pub(crate) fn drop_devices(&mut self, gone: &[MailboxId]) -> bool {
+        let mut changed = false;
+        let epochs = core::iter::once(&mut self.current).chain(self.previous.as_deref_mut());
+        for epoch in epochs {
+            let before = epoch.peers.len();
+            epoch.peers.retain(|p| !gone.contains(&p.sender));
+            if epoch.peers.len() != before {
+                epoch.next_labels = NextLabels::rebuild(epoch.peers.iter().map(|p| &p.chain));
+                changed = true;
+            }
+        }
+        let before = self.early.len();
+        self.early.retain(|e| !gone.contains(&e.from.device));
+        changed |= self.early.len() != before;
+        changed |= self.current.own.take().is_some();
+        changed
     }
 
     /// The local member was removed by a change it will not receive (an admin told it so): it
@@ -788,5 +823,49 @@ mod devices {
             2
         );
         assert_eq!(at_laptop.to_bytes()[0], 3);
+    }
+}
+
+#[cfg(test)]
+mod rekeyed {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::tests_support::member;
+    use super::*;
+
+    /// A device's new chain in an epoch is taken beside the one before; an older one goes, and
+    /// a chain taken twice is a replay.
+    #[test]
+    fn a_device_keeps_its_chain_before_a_new_one_and_no_older() {
+        let rng = &mut rand::rng();
+        let (ann, ben) = (member(1, Role::Admin), member(2, Role::Member));
+        let (mut at_ann, welcome) = Conversation::create(rng, ann, vec![ben]).unwrap();
+        let mut at_ben = Conversation::join(ben.id, ann.id, &welcome[0].1.to_bytes()).unwrap();
+        let mut chains = Vec::new();
+        let mut messages = Vec::new();
+        for i in 0..3u8 {
+            // A device of a member was removed: Ben's chain goes, the next is new.
+            assert_eq!(at_ben.drop_devices(&[MailboxId([9; 16])]), i > 0);
+            let handoff = at_ben.start_chain(rng).unwrap().remove(0).1;
+            chains.push(handoff.to_bytes());
+            assert_eq!(
+                at_ann.accept_distribution(ben.id, &chains[usize::from(i)]),
+                Ok(Accepted::Chain)
+            );
+            messages.push(at_ben.encrypt(&[i]).unwrap());
+            // The same chain again is a replay.
+            assert_eq!(
+                at_ann.accept_distribution(ben.id, &chains[usize::from(i)]),
+                Err(CryptoError::Replay.into())
+            );
+        }
+        // The first chain was dropped for the third; the second is still read.
+        let mut back = Conversation::from_bytes(&at_ann.to_bytes()).unwrap();
+        assert_eq!(
+            back.decrypt(&messages[0]).map(|_| ()),
+            Err(CryptoError::NoMatchingKey.into())
+        );
+        assert_eq!(back.decrypt(&messages[1]).unwrap().body, [1]);
+        assert_eq!(back.decrypt(&messages[2]).unwrap().body, [2]);
     }
 }

@@ -112,7 +112,14 @@ impl Epoch {
         for p in &s.peers {
             let member = member_of(&p.sender);
             let known = epoch.roster.get(&member).is_some();
-            if !known || p.sender == me.device || epoch.peers.iter().any(|q| q.sender == p.sender) {
+            // At most two chains per device, each under its own key (§6.8, §12.6).
+            let same: Vec<&PeerChain> = epoch
+                .peers
+                .iter()
+                .filter(|q| q.sender == p.sender)
+                .collect();
+            let again = same.len() >= 2 || same.iter().any(|q| q.verifying == p.verifying);
+            if !known || p.sender == me.device || again {
                 return Err(INVALID);
             }
             let binding = chain_binding(&epoch.roster_hash, &p.sender);
