@@ -9,7 +9,8 @@ mod relay_support;
 
 use missive::Identity;
 use missive::access::{AccessKey, Credential, Submission};
-use missive::client::{Client, Event};
+use missive::client::{Client, Content, Event};
+use missive::conversation::Role;
 use missive::device::{DeviceList, SignedDeviceList};
 use missive::envelope::Envelope;
 use missive::platform::Profile;
@@ -17,7 +18,7 @@ use missive::relay::system_clock;
 use missive::relay_api::DeviceDirectory;
 use missive::session::PrekeyBundle;
 use relay_support::saved::Saved;
-use relay_support::users::Net;
+use relay_support::users::{Net, texts};
 
 fn devices_path(user: &[u8]) -> String {
     format!("/v1/directory/{}/devices", hex::encode(user))
@@ -212,4 +213,66 @@ fn only_the_accounts_devices_replace_its_list_and_only_with_a_newer_one() {
     let revenge = phone.remove_device(2).saved().unwrap();
     assert_eq!(net.authed(&phone, "PUT", &path, &revenge).0, 403);
     assert_eq!(lookup(&net, &mallory, b"alice").1.unwrap().list, removed);
+}
+
+#[test]
+fn a_member_on_two_devices_talks_through_a_real_relay() {
+    let mut net = Net::start();
+    let mut phone = net.join("alice", Profile::FREE, false);
+    let mut bob = net.join("bob", Profile::FREE, false);
+    let bob_id = net.connect(&mut phone, &mut bob);
+    let mut laptop = link_through(&net, &mut phone);
+    net.read(&mut laptop);
+    let alice = *phone.member_id();
+    // Bob takes Alice's devices from the directory; each of her devices takes the other.
+    for c in [&mut bob, &mut phone, &mut laptop] {
+        let found = lookup(&net, c, b"alice").1.unwrap();
+        c.add_contact_devices(&mut rand::rng(), &alice, &found)
+            .saved()
+            .unwrap();
+    }
+    net.lookup(&mut laptop, &bob);
+    let now = system_clock();
+
+    // Every envelope reaches every mailbox it names: each device's credential is its own.
+    let hello = bob
+        .send(&mut rand::rng(), &alice, &Content::text("hello both"), now)
+        .saved()
+        .unwrap();
+    net.send(&hello);
+    assert_eq!(texts(&net.read(&mut phone)), ["hello both"]);
+    assert_eq!(texts(&net.read(&mut laptop)), ["hello both"]);
+    let answer = laptop
+        .send(
+            &mut rand::rng(),
+            &bob_id,
+            &Content::text("from the laptop"),
+            now,
+        )
+        .saved()
+        .unwrap();
+    net.send(&answer);
+    assert_eq!(texts(&net.read(&mut bob)), ["from the laptop"]);
+    assert_eq!(texts(&net.read(&mut phone)), ["from the laptop"]);
+
+    // A group's keys reach both devices, and so do its posts.
+    let (group, welcome) = bob
+        .create_group(&mut rand::rng(), &[(alice, Role::Member)], now)
+        .saved()
+        .unwrap();
+    net.send(&welcome);
+    net.read(&mut phone);
+    net.read(&mut laptop);
+    let post = bob
+        .post_to_group(
+            &mut rand::rng(),
+            &group,
+            &Content::text("to the group"),
+            now,
+        )
+        .saved()
+        .unwrap();
+    net.send(&post);
+    assert_eq!(texts(&net.read(&mut phone)), ["to the group"]);
+    assert_eq!(texts(&net.read(&mut laptop)), ["to the group"]);
 }
