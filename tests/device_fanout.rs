@@ -144,6 +144,97 @@ fn a_member_reads_on_every_device_and_each_device_speaks_for_the_member() {
     assert_eq!(texts(&deliver(&mut bob, &reply)), ["still here"]);
 }
 
+#[test]
+fn a_device_linked_later_joins_existing_conversations_and_reads_only_what_follows() {
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut phone = member(&mut platform, "alice", Profile::FREE);
+    let mut bob = member(&mut platform, "bob", Profile::FREE);
+    let bob_id = connect(&mut phone, &mut bob);
+    let alice = *phone.mailbox_id();
+    let before = bob
+        .send(
+            &mut rand::rng(),
+            &alice,
+            &Content::text("before the laptop"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut phone, &before)), ["before the laptop"]);
+    let reply = phone
+        .send(&mut rand::rng(), &bob_id, &Content::text("phone only"), NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut bob, &reply);
+
+    let mut laptop = Client::new(&mut rand::rng(), b"alice");
+    let code = phone.link_code(&mut rand::rng(), NOW).unwrap();
+    let request = laptop
+        .answer_link(&mut rand::rng(), &code, NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut phone, &[request]);
+    let linked = phone.link_device(&mut rand::rng(), NOW).saved().unwrap();
+    deliver(&mut laptop, &[linked.handover]);
+    for reader in [&mut bob, &mut phone] {
+        let found = DeviceDirectory {
+            list: linked.list.clone(),
+            devices: vec![directory(&mut laptop)],
+        };
+        reader
+            .add_contact_devices(&mut rand::rng(), &alice, &found)
+            .saved()
+            .unwrap();
+    }
+    let found = DeviceDirectory {
+        list: linked.list.clone(),
+        devices: vec![directory(&mut phone)],
+    };
+    laptop
+        .add_contact_devices(&mut rand::rng(), &alice, &found)
+        .saved()
+        .unwrap();
+    laptop
+        .add_contact(&mut rand::rng(), b"bob", &directory(&mut bob))
+        .unwrap();
+    // What was sent before the link opens nowhere on the laptop.
+    for delivery in readdressed(&before, laptop.mailbox_id()) {
+        assert!(texts(&laptop.receive(&delivery, NOW).unwrap()).is_empty());
+    }
+
+    // The phone's next message welcomes the laptop into the conversation; Bob's next reaches
+    // both, in the same conversation.
+    let next = phone
+        .send(
+            &mut rand::rng(),
+            &bob_id,
+            &Content::text("now on two devices"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut bob, &next)), ["now on two devices"]);
+    let events = deliver(&mut laptop, &next);
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Joined(_))),
+        "{events:?}"
+    );
+    assert_eq!(texts(&events), ["now on two devices"]);
+    let conversation = phone.direct_conversation(&bob_id).unwrap();
+    assert_eq!(laptop.direct_conversation(&bob_id).unwrap(), conversation);
+    let answer = bob
+        .send(
+            &mut rand::rng(),
+            &alice,
+            &Content::text("seen on both"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut phone, &answer)), ["seen on both"]);
+    assert_eq!(texts(&deliver(&mut laptop, &answer)), ["seen on both"]);
+}
+
 /// Every body of `out` as a delivery to `to`: what a relay that kept a removed device's
 /// mailbox could hand it.
 fn readdressed(out: &[missive::client::Outgoing], to: &MailboxId) -> Vec<Vec<u8>> {

@@ -66,7 +66,7 @@ impl Client {
             .collect();
         let newer = newer.clone();
         let sessions = self.sessions_with(rng, &newer, found, &rekeyed)?;
-        self.devices_left(member, &before, &newer)?;
+        self.devices_changed(member, &before, &newer)?;
         for gone in &changes.removed {
             if gone.mailbox != *member && newer.by_mailbox(&gone.mailbox).is_none() {
                 self.load_sessions(&gone.mailbox)?;

@@ -248,6 +248,11 @@ impl Client {
         let credential = Credential::Keys(vec![vec![link.code().access_key()]]);
         let handover = super::send::single(&new.mailbox, &sealed, now, false, credential, None)?;
         let list = signed.to_bytes();
+        // Our chains are drawn anew, so the next message in each conversation welcomes the
+        // new device (a failure here leaves our chains to be drawn anyway, harmlessly).
+        let member = *self.member_id();
+        let before = self.current_list();
+        self.devices_changed(&member, &before, &next)?;
         // Changed only now that nothing can fail: the code is used up, the list is the new
         // one, and the tokens given away are the new device's alone.
         self.links.shown = None;
@@ -271,7 +276,7 @@ impl Client {
         let list = signed.to_bytes();
         // Before the list changes: a failure leaves it to be removed again.
         let member = *self.member_id();
-        self.devices_left(&member, &before, &next)?;
+        self.devices_changed(&member, &before, &next)?;
         self.set_list(signed);
         Ok(Unsaved::new(self, list))
     }
@@ -314,7 +319,7 @@ impl Client {
         let (current, newer) = (current.clone(), newer.clone());
         // Before the list changes: a failure leaves the same list to be taken again.
         let member = *self.member_id();
-        self.devices_left(&member, &current, &newer)?;
+        self.devices_changed(&member, &current, &newer)?;
         if let Some(keys) = self.devices.as_mut() {
             keys.list = signed;
         }

@@ -72,7 +72,7 @@ mod at_rest;
 mod connections;
 mod contact_devices;
 mod content;
-mod device_removal;
+mod device_changes;
 mod devices;
 mod handover;
 mod index;

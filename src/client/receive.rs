@@ -515,7 +515,7 @@ impl Client {
             (None, None) => return Ok(()),
         };
         match after {
-            Some(after) => self.devices_left(member, &before, &after),
+            Some(after) => self.devices_changed(member, &before, &after),
             None => Ok(()),
         }
     }

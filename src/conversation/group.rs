@@ -157,10 +157,12 @@ impl Conversation {
         };
         let roster =
             Roster::checked(dist.kind, roster.clone()).map_err(|_| CryptoError::RosterMismatch)?;
+        // An admin welcomes; so does any of our own other devices, into what we are in.
         let admin = roster
             .get(&from.member)
             .is_some_and(|m| m.role == Role::Admin);
-        if dist.sender != from.device || !admin || from.device == me.device {
+        let sibling = from.member == me.member;
+        if dist.sender != from.device || !(admin || sibling) || from.device == me.device {
             return Err(CryptoError::WrongSender.into());
         }
         if roster.get(&me.member).is_none() {
@@ -220,7 +222,14 @@ impl Conversation {
         if self.current.own.is_some() {
             return Err(UsageError::SenderChain.into());
         }
-        Ok(self.install_own(chain_key, signing_seed, |_| None))
+        // Our own other devices get a welcome: one linked since may not hold the
+        // conversation yet, and one that does takes it as the chain.
+        let (me, roster) = (self.me, self.current.roster.members().to_vec());
+        Ok(self.install_own(chain_key, signing_seed, |m| {
+            (m.id == me).then(|| Change::Welcome {
+                roster: roster.clone(),
+            })
+        }))
     }
 
     /// Adds and removes members (the local member must be an admin and stay): a new epoch
@@ -352,6 +361,8 @@ impl Conversation {
             Some(Change::Commit { added, removed }) => {
                 self.accept_commit(dist, from, added, removed)
             }
+            // Our own other device's welcome into what we hold already: its chain.
+            Some(Change::Welcome { .. }) if from.member == self.me => self.accept_chain(dist, from),
             Some(Change::Welcome { .. }) => Err(UsageError::WrongConversation.into()),
         }
     }
@@ -776,8 +787,23 @@ mod devices {
             Err(CryptoError::WrongSender.into())
         );
 
+        // A welcome or chain is the device's that drew it, whoever hands it on.
+        let elsewhere = DeviceOf {
+            member: ann.id,
+            device: MailboxId([8; 16]),
+        };
+        assert_eq!(
+            Conversation::join_as(laptop, elsewhere, &handoff(&handoffs, ann.id)).map(|_| ()),
+            Err(CryptoError::WrongSender.into())
+        );
         let from_laptop = at_laptop.start_chain_all(rng).unwrap();
         assert_eq!(from_laptop.len(), 2, "to Ben and to Ann's other devices");
+        assert_eq!(
+            Conversation::from_bytes(&at_ben.to_bytes())
+                .unwrap()
+                .accept_from(elsewhere, &handoff(&from_laptop, ben.id)),
+            Err(CryptoError::WrongSender.into())
+        );
         at_ben
             .accept_from(laptop, &handoff(&from_laptop, ben.id))
             .unwrap();

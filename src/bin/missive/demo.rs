@@ -25,7 +25,7 @@ use crate::user_cmd::{contact, describe, top_up};
 use missive::token::TokenKind;
 
 /// Every message text the demo sends: the audit searches the relay's storage for each.
-const TEXTS: [&str; 14] = [
+const TEXTS: [&str; 18] = [
     "Hi Ben, thanks for connecting. Coffee next week?",
     "Gladly, Ana. Tuesday works.",
     "Hi Chloe, I admire your work on the payments team.",
@@ -40,6 +40,10 @@ const TEXTS: [&str; 14] = [
     "Ana: lunch with the team on Friday?",
     "Are you free on Thursday instead?",
     "Dan, I bought credits to ask you about your open-source work.",
+    "Ben, I can read you on my laptop now too.",
+    "Ana, the offer letter is attached.",
+    "Got it on my laptop, signing tonight.",
+    "Welcome aboard, Ana.",
 ];
 
 fn chloe_profile() -> Profile {
@@ -141,7 +145,11 @@ impl Demo {
 
     /// Fetches, opens, prints and acknowledges everything waiting for `client`.
     fn read(&self, client: &mut Client) -> Result<(), String> {
-        let name = String::from_utf8_lossy(client.user()).into_owned();
+        let mut name = String::from_utf8_lossy(client.user()).into_owned();
+        // An account with several devices: which one reads.
+        if client.device_list().is_some() {
+            name = format!("{name}/{}", client.device_id());
+        }
         self.capture()?;
         let deliveries = self.relay.fetch(client)?;
         let mut ids = Vec::new();
@@ -578,8 +586,11 @@ impl Demo {
         }
         println!("   every envelope sent was taken by the relay: the outboxes are empty");
 
-        step("9. What the relay never saw");
-        self.audit(&[&ana, &ben, &chloe, &dan, &acme], &TEXTS)?;
+        let mut laptop = self.two_devices(&mut ana, &mut ben)?;
+        self.sync(&mut laptop)?;
+
+        step("10. What the relay never saw");
+        self.audit(&[&ana, &laptop, &ben, &chloe, &dan, &acme], &TEXTS)?;
         self.show_relay("after every delivery was acknowledged")?;
         let metrics = self.relay.metrics()?;
         let counters: Vec<&str> = metrics
@@ -588,6 +599,71 @@ impl Demo {
             .collect();
         println!(" relay counters: {}", counters.join("; "));
         Ok(())
+    }
+
+    /// Ana links a laptop to her account: ben's messages reach both devices, the laptop's
+    /// answer reaches ben and ana's phone, and once removed the laptop is sent nothing.
+    fn two_devices(&self, ana: &mut Client, ben: &mut Client) -> Result<Client, String> {
+        step("9. Two devices: ana links a laptop to her account");
+        let err = |e: missive::Error| e.to_string();
+        let mut laptop = Client::new(&mut rand::rng(), b"ana");
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(key.as_mut());
+        let path = self.data_dir.join("ana-laptop.db");
+        let store = SqliteStore::open(&path, &key).map_err(|e| e.to_string())?;
+        self.stores.borrow_mut().insert(*laptop.mailbox_id(), store);
+        // The phone shows a code (a QR code); the laptop answers it through the relay.
+        let code = ana.link_code(&mut rand::rng(), now()).map_err(err)?;
+        self.sync(ana)?;
+        let request = self.saved(laptop.answer_link(&mut rand::rng(), &code, now()))?;
+        self.sync(&mut laptop)?;
+        self.send(&[request])?;
+        self.read(ana)?;
+        let linked = self.saved(ana.link_device(&mut rand::rng(), now()))?;
+        self.relay.put_devices(ana, &linked.list)?;
+        self.send(&[linked.handover])?;
+        self.read(&mut laptop)?;
+        self.with_store(&mut laptop, |relay, laptop, store| {
+            relay.publish(laptop, store, 20)
+        })?;
+        println!(
+            "   the phone signs a device list naming both (version 2) and hands the account over; same safety number"
+        );
+        // Each takes ana's signed list from the directory, checked under her account's key.
+        let ana_id = *ana.member_id();
+        for c in [&mut *ben, &mut *ana, &mut laptop] {
+            let found = self.relay.devices(c, b"ana")?;
+            self.saved(c.add_contact_devices(&mut rand::rng(), &ana_id, &found))?;
+        }
+        let at_ben = self.relay.lookup(&laptop, b"ben")?;
+        let ben_id = laptop
+            .add_contact(&mut rand::rng(), b"ben", &at_ben)
+            .map_err(err)?;
+        self.submit(ana.send(&mut rand::rng(), &ben_id, &Content::text(TEXTS[14]), now()))?;
+        println!(
+            "   ana writes from the phone: a new chain, to ben and (with the conversation) to the laptop"
+        );
+        self.read(ben)?;
+        self.read(&mut laptop)?;
+        self.submit(ben.send(&mut rand::rng(), &ana_id, &Content::text(TEXTS[15]), now()))?;
+        println!("   ben answers: one message, to each of her devices");
+        self.read(ana)?;
+        self.read(&mut laptop)?;
+        self.submit(laptop.send(&mut rand::rng(), &ben_id, &Content::text(TEXTS[16]), now()))?;
+        println!("   ana answers from the laptop: ben reads it as ana's, and so does her phone");
+        self.read(ben)?;
+        self.read(ana)?;
+
+        let list = self.saved(ana.remove_device(2))?;
+        self.relay.put_devices(ana, &list)?;
+        let found = self.relay.devices(ben, b"ana")?;
+        self.saved(ben.add_contact_devices(&mut rand::rng(), &ana_id, &found))?;
+        println!(
+            "   ana removes the laptop (version 3): the relay revokes its mailbox, ben draws new keys"
+        );
+        self.submit(ben.send(&mut rand::rng(), &ana_id, &Content::text(TEXTS[17]), now()))?;
+        self.read(ana)?;
+        Ok(laptop)
     }
 
     fn database_bytes(&self) -> Vec<u8> {

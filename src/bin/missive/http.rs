@@ -131,6 +131,24 @@ impl Relay {
         PrekeyResponse::from_bytes(&body).map_err(|e| e.to_string())
     }
 
+    /// `client` looks up the devices of `user`'s account: its signed list and each listed
+    /// device's prekeys.
+    pub(crate) fn devices(
+        &self,
+        client: &Client,
+        user: &[u8],
+    ) -> Result<missive::relay_api::DeviceDirectory, String> {
+        let path = format!("/v1/directory/{}/devices", user_hex(user));
+        let body = self.authed(client, "GET", &path, b"")?;
+        missive::relay_api::DeviceDirectory::from_bytes(&body).map_err(|e| e.to_string())
+    }
+
+    /// Publishes the account's newest signed device list, from one of its devices.
+    pub(crate) fn put_devices(&self, client: &Client, list: &[u8]) -> Result<(), String> {
+        let path = format!("/v1/directory/{}/devices", user_hex(client.user()));
+        self.authed(client, "PUT", &path, list).map(drop)
+    }
+
     /// How many one-time prekeys `user` (owned by `client`) has left.
     pub(crate) fn stock(&self, client: &Client, user: &[u8]) -> Result<u32, String> {
         let path = format!("/v1/directory/{}/stock", user_hex(user));

@@ -603,6 +603,9 @@ pub(crate) fn message_of(event: &Event) -> String {
 
 /// A contact's account name, or the start of an unknown mailbox's id.
 pub(crate) fn name_of(client: &Client, m: &MailboxId) -> String {
+    if m == client.member_id() {
+        return "you (on another device)".into();
+    }
     client.contact(m).ok().flatten().map_or_else(
         || hex::encode(&m.0[..4]),
         |c| String::from_utf8_lossy(&c.user).into_owned(),
@@ -671,6 +674,11 @@ fn describe_raw(client: &Client, event: &Event) -> Option<String> {
             hex::encode(&group.0[..4])
         ),
         Event::Waiting(Waiting::Early) => "(a message waits for what it needs to arrive)".into(),
+        Event::LinkAnswered(device) => format!(
+            "(a new device answered your link code: mailbox {}…)",
+            hex::encode(&device.mailbox.0[..4])
+        ),
+        Event::Linked { device } => format!("(linked: this is device {device} of the account)"),
         _ => return None,
     })
 }

@@ -1,6 +1,7 @@
-//! A device leaves its account's list (PROTOCOL.md §12.6): in every conversation we share with
-//! its member, its chains go and ours is drawn anew at the next message, handed only to the
-//! devices listed now, so it can derive nothing sent after.
+//! A device joins or leaves its account's list (PROTOCOL.md §12.6): in every conversation we
+//! share with its member, a removed device's chains go, and ours is drawn anew at the next
+//! message, handed to the devices listed now: a removed device can derive nothing sent after,
+//! and an added one reads from then on.
 
 use super::Client;
 use crate::conversation::ConversationId;
@@ -9,9 +10,10 @@ use crate::envelope::MailboxId;
 use crate::error::Error;
 
 impl Client {
-    /// The devices `before` listed for `member` that `after` no longer does, dropped from
-    /// every conversation we share with the member (every conversation, for our own).
-    pub(super) fn devices_left(
+    /// `member`'s list changed from `before` to `after`: in every conversation we share with
+    /// the member (every conversation, for our own), the devices it no longer lists are
+    /// dropped and, if any device left or joined, our own chain too.
+    pub(super) fn devices_changed(
         &mut self,
         member: &MailboxId,
         before: &DeviceList,
@@ -21,7 +23,8 @@ impl Client {
             .map(|d| d.mailbox)
             .filter(|m| after.by_mailbox(m).is_none())
             .collect();
-        if gone.is_empty() {
+        let joined = (after.devices().iter()).any(|d| before.by_mailbox(&d.mailbox).is_none());
+        if gone.is_empty() && !joined {
             return Ok(());
         }
         for id in self.conversations_with(member)? {
