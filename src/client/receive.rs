@@ -1529,4 +1529,86 @@ mod tests {
             Some(*alice.identity())
         );
     }
+
+    /// `out`'s session message to Bob, sealed again as `content` makes it.
+    fn resealed(
+        bob: &Client,
+        out: &Outgoing,
+        content: impl FnOnce(Vec<u8>) -> SealedContent,
+    ) -> Vec<u8> {
+        let envelope = Envelope::from_bytes(&out.envelope).unwrap();
+        let bob_id = *bob.mailbox_id();
+        let delivery = &envelope.split()[0];
+        let SealedContent::Session { message, .. } =
+            sealed::try_open(&bob.identity, &bob_id, delivery.body())
+                .unwrap()
+                .unwrap()
+        else {
+            panic!("not a session message")
+        };
+        let body = sealed::seal(
+            &mut rand::rng(),
+            bob.identity().dh_key(),
+            &bob_id,
+            &content(message),
+        )
+        .unwrap();
+        let env = Envelope::to_mailboxes(u64::MAX, &[bob_id], &body).unwrap();
+        env[0].split()[0].to_bytes()
+    }
+
+    #[test]
+    fn a_device_its_account_does_not_vouch_for_is_refused() {
+        let mut rng = rand::rng();
+        let (mut alice, mut bob, mut mallory) = (
+            Client::new(&mut rng, b"alice"),
+            Client::new(&mut rng, b"bob"),
+            Client::new(&mut rng, b"mallory"),
+        );
+        let bob_id = connect(&mut mallory, &mut bob);
+        // Bob knows Alice (her account identity).
+        let alice_id = connect(&mut bob, &mut alice);
+        let mallory_id = *mallory.mailbox_id();
+        let out = crate::client::unsaved::saved(mallory.invite(&mut rng, &bob_id, None, 0));
+        let own_list = crate::device::DeviceList::first(mallory_id, *mallory.identity())
+            .sign(&mallory.identity)
+            .to_bytes();
+        let claim = |member: MailboxId, list: Option<Vec<u8>>| {
+            let (user, identity) = (mallory.user.clone(), *mallory.identity());
+            move |message| SealedContent::DeviceSession {
+                member,
+                list: list.map(serde_bytes::ByteBuf::from),
+                sender_user: user,
+                sender_mailbox: mallory_id,
+                sender_identity: identity,
+                access: None,
+                message,
+            }
+        };
+        let before = bob.to_bytes().unwrap();
+        let refused = [
+            // A device of Alice's, says Mallory's device: no list of Alice's names it.
+            (
+                claim(alice_id, None),
+                Error::Crypto(CryptoError::WrongSender),
+            ),
+            // With a list that Alice's identity did not sign.
+            (
+                claim(alice_id, Some(own_list.clone())),
+                Error::Device(crate::error::DeviceError::WrongAccount),
+            ),
+            // An account's first device seals as itself, never as one of its other devices.
+            (
+                claim(mallory_id, Some(own_list)),
+                Error::Crypto(CryptoError::WrongSender),
+            ),
+            // One of Bob's own devices, says a stranger.
+            (claim(bob_id, None), Error::Crypto(CryptoError::WrongSender)),
+        ];
+        for (make, error) in refused {
+            let delivery = resealed(&bob, &out[0], make);
+            assert_eq!(bob.receive(&delivery, 0), Err(error));
+            assert!(*bob.to_bytes().unwrap() == *before, "nothing changed");
+        }
+    }
 }
