@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::access::Addressee;
 use super::{Client, Outgoing, Unsaved};
 use crate::conversation::ConversationId;
 use crate::envelope::{Envelope, MailboxId};
@@ -77,9 +78,10 @@ impl Client {
             None => 0,
         };
         // A store that fails to read the conversation now: owed to all, checked at resend.
-        let owed = self
-            .still_members(&conversation, mailboxes)
-            .unwrap_or_else(|| mailboxes.to_vec());
+        let owed = self.still_members(&conversation, mailboxes).map_or_else(
+            || mailboxes.to_vec(),
+            |owed| owed.iter().map(|a| a.device).collect(),
+        );
         if owed.is_empty() || attempts >= MAX_ATTEMPTS || now >= envelope.expiry() {
             return;
         }
@@ -110,14 +112,14 @@ impl Client {
                 kept.push(retry);
                 continue;
             };
-            retry.mailboxes = members;
+            retry.mailboxes = members.iter().map(|a| a.device).collect();
             if retry.mailboxes.is_empty() || now >= retry.expiry {
                 continue;
             }
             if retry.due <= now {
                 let envelopes = Envelope::to_mailboxes(retry.expiry, &retry.mailboxes, &retry.body);
                 match (
-                    self.credential(&retry.mailboxes, Some(&retry.conversation)),
+                    self.credential_to(&members, Some(&retry.conversation)),
                     envelopes,
                 ) {
                     (Ok(credential), Ok(envelopes)) => {
@@ -151,12 +153,13 @@ impl Client {
         self.retries.len()
     }
 
-    /// Those of `mailboxes` who are still, besides us, in `conversation`.
+    /// Those of `mailboxes` that are still, besides this device, devices of `conversation`'s
+    /// members (our own other devices too), in mailbox order.
     fn still_members(
         &mut self,
         conversation: &ConversationId,
         mailboxes: &[MailboxId],
-    ) -> Option<Vec<MailboxId>> {
+    ) -> Option<Vec<Addressee>> {
         self.load_conversation(conversation).ok()?;
         let Some(c) = self
             .conversations
@@ -165,13 +168,16 @@ impl Client {
         else {
             return Some(Vec::new());
         };
-        let mut members: Vec<MailboxId> = mailboxes
-            .iter()
-            .filter(|m| **m != *self.mailbox_id() && c.members().iter().any(|x| x.id == **m))
-            .copied()
+        let mut members: Vec<MailboxId> = c.members().iter().map(|m| m.id).collect();
+        members.retain(|m| m != self.member_id());
+        members.push(*self.member_id());
+        let devices = self.devices_of_all(&members).ok()?;
+        let mut owed: Vec<Addressee> = (devices.iter())
+            .map(|t| t.to)
+            .filter(|a| mailboxes.contains(&a.device) && a.device != *self.mailbox_id())
             .collect();
-        members.sort_unstable();
-        members.dedup();
-        Some(members)
+        owed.sort_unstable_by_key(|a| a.device);
+        owed.dedup_by_key(|a| a.device);
+        Some(owed)
     }
 }
