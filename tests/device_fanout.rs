@@ -6,18 +6,25 @@
 mod common;
 
 use common::saved::Saved;
-use common::users::{NOW, connect, deliver, deliveries_for, directory, member, texts};
+use common::users::{NOW, connect, contact, deliver, deliveries_for, directory, member, texts};
+use missive::access::Credential;
 use missive::client::{Client, Content, Event};
 use missive::conversation::Role;
 use missive::envelope::MailboxId;
-use missive::platform::{Platform, Profile};
+use missive::platform::{Platform, Profile, Tier};
 use missive::relay_api::DeviceDirectory;
+use missive::token::TokenKind;
 
 /// Alice's phone and laptop (linked, each with a session with the other and with Bob), and
 /// Bob, who took Alice's device list.
 fn alice_on_two_devices() -> (Client, Client, Client) {
+    alice_on_two_devices_as(Profile::FREE).0
+}
+
+/// [`alice_on_two_devices`] with Alice's plan, and the platform.
+fn alice_on_two_devices_as(profile: Profile) -> ((Client, Client, Client), Platform) {
     let mut platform = Platform::new(&mut rand::rng());
-    let mut phone = member(&mut platform, "alice", Profile::FREE);
+    let mut phone = member(&mut platform, "alice", profile);
     let mut bob = member(&mut platform, "bob", Profile::FREE);
     connect(&mut phone, &mut bob);
     let mut laptop = Client::new(&mut rand::rng(), b"alice");
@@ -55,7 +62,7 @@ fn alice_on_two_devices() -> (Client, Client, Client) {
     laptop
         .add_contact(&mut rand::rng(), b"bob", &directory(&mut bob))
         .unwrap();
-    (phone, laptop, bob)
+    ((phone, laptop, bob), platform)
 }
 
 /// The senders of the messages among `events`.
@@ -241,6 +248,41 @@ fn a_device_linked_later_joins_existing_conversations_and_reads_only_what_follow
         .unwrap();
     assert_eq!(texts(&deliver(&mut phone, &answer)), ["seen on both"]);
     assert_eq!(texts(&deliver(&mut laptop, &answer)), ["seen on both"]);
+}
+
+#[test]
+fn an_inmail_from_an_account_with_two_devices_costs_one_credit() {
+    let career = Profile {
+        tier: Tier::PremiumCareer,
+        open_profile: false,
+    };
+    let ((mut phone, mut laptop, _), mut platform) = alice_on_two_devices_as(career);
+    let mut carol = member(&mut platform, "carol", Profile::FREE);
+    let carol_id = contact(&mut phone, &mut carol);
+    let credits = phone.tokens(TokenKind::Credit);
+    let inmail = phone
+        .send_inmail(
+            &mut rand::rng(),
+            &carol_id,
+            &Content::text("an opening"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    assert_eq!(phone.tokens(TokenKind::Credit), credits - 1);
+    // What a token pays for goes to the recipient alone (a relay takes a credit token for one
+    // mailbox); the copies for the laptop go apart, under the account's own key.
+    let paid: Vec<_> = (inmail.iter())
+        .filter(|o| matches!(o.credential, Credential::Token(_)))
+        .map(|o| missive::envelope::Envelope::from_bytes(&o.envelope).unwrap())
+        .collect();
+    assert!(!paid.is_empty());
+    assert!(paid.iter().all(|e| e.mailboxes() == [carol_id]));
+    assert_eq!(texts(&deliver(&mut carol, &inmail)), ["an opening"]);
+    // The laptop has it too, as sent by its own account.
+    let events = deliver(&mut laptop, &inmail);
+    assert_eq!(texts(&events), ["an opening"]);
+    assert_eq!(senders(&events), [*phone.member_id()]);
 }
 
 /// Every body of `out` as a delivery to `to`: what a relay that kept a removed device's

@@ -314,7 +314,10 @@ impl Client {
     ) -> Result<Credential, Error> {
         let to: Vec<MailboxId> = addressees.iter().map(|a| a.device).collect();
         let to = to.as_slice();
+        // Our own other devices hold our contact key: nothing is paid to reach them.
+        let own = addressees.iter().all(|a| a.member == *self.member_id());
         if self.paid_send()
+            && !own
             && let Some(token) = self.batch_token(to)?
         {
             return Ok(Credential::Token(token));

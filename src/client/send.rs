@@ -628,19 +628,33 @@ impl Client {
             .collect();
         devices.sort_unstable_by_key(|a| a.device);
         devices.dedup_by_key(|a| a.device);
-        let mailboxes: Vec<MailboxId> = devices.iter().map(|a| a.device).collect();
+        // A token pays for one recipient: our own other devices then go apart, under our key.
+        let me = *self.member_id();
+        let groups: Vec<Vec<Addressee>> = if self.paid_send() {
+            let (own, others): (Vec<Addressee>, Vec<Addressee>) =
+                devices.into_iter().partition(|a| a.member == me);
+            [others, own]
+                .into_iter()
+                .filter(|g| !g.is_empty())
+                .collect()
+        } else {
+            vec![devices]
+        };
         let expiry = now.saturating_add(ENVELOPE_LIFETIME);
-        for envelope in Envelope::to_mailboxes(expiry, &mailboxes, &message)? {
-            let to: Vec<Addressee> = (envelope.mailboxes().iter())
-                .filter_map(|m| devices.iter().find(|a| a.device == *m).copied())
-                .collect();
-            let credential = self.credential_to(&to, Some(id))?;
-            out.push(Outgoing {
-                envelope: envelope.to_bytes(),
-                credential,
-                ephemeral: false,
-                conversation: Some(*id),
-            });
+        for devices in groups {
+            let mailboxes: Vec<MailboxId> = devices.iter().map(|a| a.device).collect();
+            for envelope in Envelope::to_mailboxes(expiry, &mailboxes, &message)? {
+                let to: Vec<Addressee> = (envelope.mailboxes().iter())
+                    .filter_map(|m| devices.iter().find(|a| a.device == *m).copied())
+                    .collect();
+                let credential = self.credential_to(&to, Some(id))?;
+                out.push(Outgoing {
+                    envelope: envelope.to_bytes(),
+                    credential,
+                    ephemeral: false,
+                    conversation: Some(*id),
+                });
+            }
         }
         Ok(())
     }
@@ -694,7 +708,7 @@ impl Client {
             return Err(CryptoError::NoSession.into());
         }
         // A paid send reaches one device: a token is spent once (PROTOCOL.md §12.6).
-        if self.paid_send() {
+        if self.paid_send() && !own {
             targets.truncate(1);
         }
         // The credentials first: without them nothing is encrypted, so no session step is lost.
