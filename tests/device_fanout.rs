@@ -86,7 +86,8 @@ fn a_member_reads_on_every_device_and_each_device_speaks_for_the_member() {
         .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut phone, &hello)), ["hello both"]);
-    assert_eq!(texts(&deliver(&mut laptop, &hello)), ["hello both"]);
+    let at_laptop = deliver(&mut laptop, &hello);
+    assert_eq!(texts(&at_laptop), ["hello both"]);
 
     // The laptop answers: Bob reads it as Alice's, and so does her phone.
     let answer = laptop
@@ -104,6 +105,27 @@ fn a_member_reads_on_every_device_and_each_device_speaks_for_the_member() {
     let at_phone = deliver(&mut phone, &answer);
     assert_eq!(texts(&at_phone), ["from the laptop"]);
     assert_eq!(senders(&at_phone), [alice]);
+
+    // Bob's message read on the laptop: the receipt reaches Bob and, as read by Alice, her
+    // phone.
+    let up_to = match at_laptop.iter().find(|e| matches!(e, Event::Message { .. })) {
+        Some(Event::Message { id, .. }) => *id,
+        _ => panic!("no message"),
+    };
+    let conversation = laptop.direct_conversation(&bob_id).unwrap().unwrap();
+    let read = laptop
+        .mark_read(&mut rand::rng(), &conversation, &up_to, NOW)
+        .saved()
+        .unwrap();
+    for reader in [&mut bob, &mut phone] {
+        let events = deliver(reader, &read);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Read { by, .. } if *by == alice)),
+            "{events:?}"
+        );
+    }
 
     // And the phone in the same conversation, read on the laptop too.
     let again = phone
