@@ -108,7 +108,10 @@ fn a_member_reads_on_every_device_and_each_device_speaks_for_the_member() {
 
     // Bob's message read on the laptop: the receipt reaches Bob and, as read by Alice, her
     // phone.
-    let up_to = match at_laptop.iter().find(|e| matches!(e, Event::Message { .. })) {
+    let up_to = match at_laptop
+        .iter()
+        .find(|e| matches!(e, Event::Message { .. }))
+    {
         Some(Event::Message { id, .. }) => *id,
         _ => panic!("no message"),
     };
@@ -126,6 +129,23 @@ fn a_member_reads_on_every_device_and_each_device_speaks_for_the_member() {
             "{events:?}"
         );
     }
+
+    // Typing on the laptop shows at Bob as Alice; Bob's typing shows on both her devices.
+    let typing = laptop
+        .typing(&mut rand::rng(), &conversation, true, NOW)
+        .unwrap();
+    let shown = |events: &[Event], who: MailboxId| {
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Typing { from, typing: true, .. } if *from == who))
+    };
+    assert!(shown(&deliver(&mut bob, &typing), alice));
+    assert!(deliveries_for(&typing, phone.mailbox_id()).is_empty());
+    let typing = bob
+        .typing(&mut rand::rng(), &conversation, true, NOW)
+        .unwrap();
+    assert!(shown(&deliver(&mut phone, &typing), bob_id));
+    assert!(shown(&deliver(&mut laptop, &typing), bob_id));
 
     // And the phone in the same conversation, read on the laptop too.
     let again = phone

@@ -263,16 +263,24 @@ impl Client {
                 };
                 self.pairwise_in(&claim, &message, access)
             }
-            Some(Ok(typing @ SealedContent::Typing { .. })) => {
-                if let SealedContent::Typing {
-                    sender_mailbox,
-                    conversation,
-                    ..
-                } = &typing
-                {
-                    self.load_peer(sender_mailbox)?;
-                    self.load_conversation(conversation)?;
-                }
+            Some(Ok(
+                typing @ (SealedContent::Typing { .. } | SealedContent::DeviceTyping { .. }),
+            )) => {
+                let (member, conversation) = match &typing {
+                    SealedContent::Typing {
+                        sender_mailbox,
+                        conversation,
+                        ..
+                    } => (sender_mailbox, conversation),
+                    SealedContent::DeviceTyping {
+                        member,
+                        conversation,
+                        ..
+                    } => (member, conversation),
+                    _ => return Ok(Outcome::Done(Vec::new())),
+                };
+                self.load_peer(member)?;
+                self.load_conversation(conversation)?;
                 Ok(Outcome::Done(self.typing_in(&typing, now)))
             }
         }
@@ -415,32 +423,62 @@ impl Client {
     }
 
     fn typing_in(&self, sealed: &SealedContent, now: u64) -> Vec<Event> {
-        let SealedContent::Typing {
-            sender_mailbox,
-            conversation,
-            typing,
-            timestamp,
-            signature,
-        } = sealed
-        else {
-            return Vec::new();
+        let (member, device, conversation, typing, timestamp, signature) = match sealed {
+            SealedContent::Typing {
+                sender_mailbox,
+                conversation,
+                typing,
+                timestamp,
+                signature,
+            } => (
+                sender_mailbox,
+                sender_mailbox,
+                conversation,
+                typing,
+                timestamp,
+                signature,
+            ),
+            SealedContent::DeviceTyping {
+                member,
+                sender_mailbox,
+                conversation,
+                typing,
+                timestamp,
+                signature,
+            } if member != sender_mailbox => (
+                member,
+                sender_mailbox,
+                conversation,
+                typing,
+                timestamp,
+                signature,
+            ),
+            _ => return Vec::new(),
         };
         let statement =
             sealed::typing_statement(self.mailbox_id(), conversation, *typing, *timestamp);
-        let authentic = self
-            .contacts
-            .get(sender_mailbox)
-            .is_some_and(|c| c.identity.verify(&statement, signature).is_ok());
-        let member = self.conversations.get(conversation).is_some_and(|c| {
-            c.members().iter().any(|m| m.id == *sender_mailbox) || c.kind() == Kind::AdHoc
+        // The device's identity, as the member's list (or, for a first device with none, the
+        // contact) gives it; our own devices' typing is not shown.
+        let listed = |d: &crate::device::Device| d.mailbox == *device;
+        let identity = match self.peer_devices.get(member) {
+            _ if member == self.member_id() => None,
+            Some(list) => (list.unverified().devices().iter())
+                .find(|d| listed(d))
+                .map(|d| d.identity),
+            None if device == member => self.contacts.get(member).map(|c| c.identity),
+            None => None,
+        };
+        let authentic = identity.is_some_and(|i| i.verify(&statement, signature).is_ok());
+        let in_it = self.conversations.get(conversation).is_some_and(|c| {
+            c.members().iter().any(|m| m.id == *member) || c.kind() == Kind::AdHoc
         });
         let fresh = now.saturating_sub(*timestamp) <= TYPING_WINDOW;
-        if !self.settings.typing_indicators || !authentic || !member || !fresh {
+        if !self.settings.typing_indicators || !authentic || !in_it || !fresh {
             return Vec::new();
         }
         vec![Event::Typing {
             conversation: *conversation,
-            from: *sender_mailbox,
+            from: *member,
             typing: *typing,
         }]
     }
@@ -1610,5 +1648,58 @@ mod tests {
             assert_eq!(bob.receive(&delivery, 0), Err(error));
             assert!(*bob.to_bytes().unwrap() == *before, "nothing changed");
         }
+    }
+
+    #[test]
+    fn a_typing_indicator_shows_only_from_a_device_its_member_lists() {
+        let mut rng = rand::rng();
+        let (mut alice, mut bob, mallory) = (
+            Client::new(&mut rng, b"alice"),
+            Client::new(&mut rng, b"bob"),
+            Client::new(&mut rng, b"mallory"),
+        );
+        let alice_id = connect(&mut bob, &mut alice);
+        let (group, _) = crate::client::unsaved::saved(bob.create_group(
+            &mut rng,
+            &[(alice_id, crate::conversation::Role::Member)],
+            0,
+        ));
+        let bob_id = *bob.mailbox_id();
+        let bob_key = *bob.identity().dh_key();
+        let sealed_to_bob = |content: &SealedContent| {
+            let body = sealed::seal(&mut rand::rng(), &bob_key, &bob_id, content).unwrap();
+            Envelope::to_mailboxes(u64::MAX, &[bob_id], &body).unwrap()[0].split()[0].to_bytes()
+        };
+        let statement = sealed::typing_statement(&bob_id, &group, true, 0);
+        let shown = |events: Vec<Event>| events.iter().any(|e| matches!(e, Event::Typing { .. }));
+        // Alice's own device: shown.
+        let genuine = SealedContent::Typing {
+            sender_mailbox: alice_id,
+            conversation: group,
+            typing: true,
+            timestamp: 0,
+            signature: alice.identity.sign(&statement),
+        };
+        assert!(shown(bob.receive(&sealed_to_bob(&genuine), 0).unwrap()));
+        // Mallory's device, claiming to be one of Alice's: no list of hers names it.
+        let forged = SealedContent::DeviceTyping {
+            member: alice_id,
+            sender_mailbox: *mallory.mailbox_id(),
+            conversation: group,
+            typing: true,
+            timestamp: 0,
+            signature: mallory.identity.sign(&statement),
+        };
+        assert!(!shown(bob.receive(&sealed_to_bob(&forged), 0).unwrap()));
+        // A first device never sends the device variant.
+        let first = SealedContent::DeviceTyping {
+            member: alice_id,
+            sender_mailbox: alice_id,
+            conversation: group,
+            typing: true,
+            timestamp: 0,
+            signature: alice.identity.sign(&statement),
+        };
+        assert!(!shown(bob.receive(&sealed_to_bob(&first), 0).unwrap()));
     }
 }

@@ -58,6 +58,16 @@ pub(crate) enum SealedContent {
         #[serde(with = "serde_bytes")]
         message: Vec<u8>,
     },
+    /// A typing indicator from a device that is not its account's first (variant 3): as
+    /// [`SealedContent::Typing`], naming the account, signed by the device's identity.
+    DeviceTyping {
+        member: MailboxId,
+        sender_mailbox: MailboxId,
+        conversation: ConversationId,
+        typing: bool,
+        timestamp: u64,
+        signature: Signature,
+    },
 }
 
 /// `"missive/v1/typing" || recipient (16) || conversation (16) || typing (1) || u64_be(timestamp)`.

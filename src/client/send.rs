@@ -368,35 +368,49 @@ impl Client {
         self.load_conversation(conversation)?;
         let members = (self.conversations.get(conversation))
             .map(Conversation::recipients)
-            .unwrap_or_default();
-        for m in &members {
-            self.load_peer(m)?;
-        }
-        let c = self
-            .conversations
-            .get(conversation)
             .ok_or(UsageError::WrongConversation)?;
-        let recipients: Vec<MailboxId> = c
-            .recipients()
-            .into_iter()
-            .filter(|m| self.contacts.contains_key(m))
-            .collect();
         let mut out = Vec::new();
-        for to in recipients {
-            let signed = sealed::typing_statement(&to, conversation, typing, now);
-            let content = SealedContent::Typing {
-                sender_mailbox: *self.mailbox_id(),
-                conversation: *conversation,
-                typing,
-                timestamp: now,
-                signature: self.identity.sign(&signed),
+        let (member, device) = (*self.member_id(), *self.mailbox_id());
+        // Each device of each other member we know, signed for that device.
+        for target in self.devices_of_all(&members)? {
+            let (Some(identity), to) = (target.identity, target.to) else {
+                continue;
+            };
+            let signed = sealed::typing_statement(&to.device, conversation, typing, now);
+            let signature = self.identity.sign(&signed);
+            let content = if member == device {
+                SealedContent::Typing {
+                    sender_mailbox: device,
+                    conversation: *conversation,
+                    typing,
+                    timestamp: now,
+                    signature,
+                }
+            } else {
+                SealedContent::DeviceTyping {
+                    member,
+                    sender_mailbox: device,
+                    conversation: *conversation,
+                    typing,
+                    timestamp: now,
+                    signature,
+                }
             };
             // Typing is best effort: someone we hold no key for does not see it.
-            match self.seal_to(rng, &to, &content, Some(conversation), now, true) {
-                Ok(o) => out.push(o),
-                Err(Error::Policy(PolicyError::NoCredential)) => {}
+            let credential = match self.credential_to(&[to], Some(conversation)) {
+                Ok(c) => c,
+                Err(Error::Policy(PolicyError::NoCredential)) => continue,
                 Err(e) => return Err(e),
-            }
+            };
+            let body = sealed::seal(rng, identity.dh_key(), &to.device, &content)?;
+            out.push(single(
+                &to.device,
+                &body,
+                now,
+                true,
+                credential,
+                Some(conversation),
+            )?);
         }
         Ok(out)
     }
@@ -761,22 +775,6 @@ impl Client {
             access,
             message: message.to_bytes(),
         }
-    }
-
-    pub(super) fn seal_to<R: CryptoRng + ?Sized>(
-        &mut self,
-        rng: &mut R,
-        to: &MailboxId,
-        content: &SealedContent,
-        within: Option<&ConversationId>,
-        now: u64,
-        ephemeral: bool,
-    ) -> Result<Outgoing, Error> {
-        self.load_member(to)?;
-        let credential = self.credential(&[*to], within)?;
-        let contact = self.contacts.get(to).ok_or(UsageError::UnknownRecipient)?;
-        let body = sealed::seal(rng, contact.identity.dh_key(), to, content)?;
-        single(to, &body, now, ephemeral, credential, within)
     }
 }
 
