@@ -895,3 +895,49 @@ mod rekeyed {
         assert_eq!(back.decrypt(&messages[2]).unwrap().body, [2]);
     }
 }
+
+#[cfg(test)]
+mod late {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::tests_support::member;
+    use super::*;
+
+    /// A chain for the epoch before arrives after the change: taken from a member who stayed,
+    /// refused from one the change removed.
+    #[test]
+    fn a_late_chain_is_taken_only_from_a_member_who_stayed() {
+        let rng = &mut rand::rng();
+        let (ann, ben) = (member(1, Role::Admin), member(2, Role::Member));
+        let (cy, dan) = (member(3, Role::Member), member(4, Role::Member));
+        let (mut at_ann, welcomes) = Conversation::create(rng, ann, vec![ben, cy, dan]).unwrap();
+        let welcome = |to: MailboxId| {
+            welcomes
+                .iter()
+                .find(|(t, _)| *t == to)
+                .unwrap()
+                .1
+                .to_bytes()
+        };
+        let mut at_ben = Conversation::join(ben.id, ann.id, &welcome(ben.id)).unwrap();
+        let mut at_cy = Conversation::join(cy.id, ann.id, &welcome(cy.id)).unwrap();
+        let mut at_dan = Conversation::join(dan.id, ann.id, &welcome(dan.id)).unwrap();
+        let from_cy = at_cy.start_chain(rng).unwrap();
+        let from_dan = at_dan.start_chain(rng).unwrap();
+        let to_ben = |h: &Handoffs| h.iter().find(|(t, _)| *t == ben.id).unwrap().1.to_bytes();
+        // Ann removes Dan; Ben takes the commit before Cy's and Dan's epoch-0 chains.
+        let commits = at_ann.change(rng, &[], &[dan.id]).unwrap();
+        assert_eq!(
+            at_ben.accept_distribution(ann.id, &to_ben(&commits)),
+            Ok(Accepted::NewEpoch(1))
+        );
+        assert_eq!(
+            at_ben.accept_distribution(dan.id, &to_ben(&from_dan)),
+            Err(CryptoError::WrongSender.into())
+        );
+        assert_eq!(
+            at_ben.accept_distribution(cy.id, &to_ben(&from_cy)),
+            Ok(Accepted::Chain)
+        );
+    }
+}
