@@ -935,6 +935,18 @@ mod late {
             at_ben.accept_distribution(dan.id, &to_ben(&from_dan)),
             Err(CryptoError::WrongSender.into())
         );
+        // Two changes on, the epoch-0 chain is neither current nor the epoch before: a replay.
+        let mut two_on = Conversation::from_bytes(&at_ben.to_bytes()).unwrap();
+        let eve = member(5, Role::Member);
+        let commits = at_ann.change(rng, &[eve], &[]).unwrap();
+        assert_eq!(
+            two_on.accept_distribution(ann.id, &to_ben(&commits)),
+            Ok(Accepted::NewEpoch(2))
+        );
+        assert_eq!(
+            two_on.accept_distribution(cy.id, &to_ben(&from_cy)),
+            Err(CryptoError::Replay.into())
+        );
         assert_eq!(
             at_ben.accept_distribution(cy.id, &to_ben(&from_cy)),
             Ok(Accepted::Chain)
