@@ -236,3 +236,101 @@ impl Conversation {
         Ok(conversation)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::conversation::Role;
+    use crate::identity::Identity;
+
+    fn member(i: u8, role: Role) -> Member {
+        Member::new(
+            MailboxId([i; 16]),
+            role,
+            *Identity::generate(&mut rand::rng()).public(),
+        )
+    }
+
+    /// Ben's view of a group with Ann (admin), holding Ann's chain.
+    fn at_ben() -> Conversation {
+        let (ann, ben) = (member(1, Role::Admin), member(2, Role::Member));
+        let (_, welcome) = Conversation::create(&mut rand::rng(), ann, vec![ben]).unwrap();
+        Conversation::join(ben.id, ann.id, &welcome[0].1.to_bytes()).unwrap()
+    }
+
+    fn key(i: u8) -> VerifyingKey {
+        *SigningKey::from_seed(&[i; 32]).verifying_key()
+    }
+
+    #[test]
+    fn a_state_holds_at_most_two_chains_of_a_device_under_distinct_keys_and_none_of_ours() {
+        let ann = DeviceOf::first(MailboxId([1; 16]));
+        let chain = || Zeroizing::new([7u8; 32]);
+        // A second chain of Ann's under another key: kept.
+        let mut two = at_ben();
+        two.current.add_peer(ann, chain(), key(2));
+        let back = Conversation::from_bytes(&two.to_bytes()).unwrap();
+        assert_eq!(back.current.peers.len(), 2);
+        // A third, or a second under the same key, or a chain of our own device: refused.
+        let mut three = at_ben();
+        three.current.add_peer(ann, chain(), key(2));
+        three.current.add_peer(ann, chain(), key(3));
+        let mut same = at_ben();
+        let held = same.current.peers[0].verifying;
+        same.current.add_peer(ann, chain(), held);
+        let mut ours = at_ben();
+        ours.current
+            .add_peer(DeviceOf::first(MailboxId([2; 16])), chain(), key(4));
+        let mut stranger = at_ben();
+        stranger
+            .current
+            .add_peer(DeviceOf::first(MailboxId([9; 16])), chain(), key(5));
+        for state in [three, same, ours, stranger] {
+            assert_eq!(
+                Conversation::from_bytes(&state.to_bytes()).map(|_| ()),
+                Err(INVALID)
+            );
+        }
+    }
+
+    #[test]
+    fn the_device_map_is_saved_one_way_only() {
+        let laptop = DeviceOf {
+            member: MailboxId([1; 16]),
+            device: MailboxId([8; 16]),
+        };
+        let mut c = at_ben();
+        c.current.add_peer(laptop, Zeroizing::new([7; 32]), key(2));
+        let bytes = c.to_bytes();
+        assert_eq!(bytes[0], 3);
+        let state = |bytes: &[u8]| ConversationState::from_wire(bytes).unwrap();
+        assert_eq!(state(&bytes).devices, [(laptop.device, laptop.member)]);
+        let changed: [fn(&mut ConversationState); 5] = [
+            // An entry no chain uses.
+            |s| s.devices.push((MailboxId([9; 16]), MailboxId([1; 16]))),
+            // Out of order.
+            |s| {
+                s.devices
+                    .insert(0, (MailboxId([9; 16]), MailboxId([1; 16])))
+            },
+            // A device mapped to itself.
+            |s| s.devices[0].1 = s.devices[0].0,
+            // Our device given as our member id.
+            |s| s.device = Some(s.me),
+            // Neither (version 2 is how that is written).
+            |s| s.devices.clear(),
+        ];
+        for change in changed {
+            let mut s = state(&bytes);
+            change(&mut s);
+            assert_eq!(
+                Conversation::from_bytes(&s.to_wire()).map(|_| ()),
+                Err(INVALID)
+            );
+        }
+        let back = Conversation::from_bytes(&bytes).unwrap();
+        assert_eq!(back.current.peers[1].member, laptop.member);
+    }
+}
