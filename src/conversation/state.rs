@@ -333,4 +333,42 @@ mod tests {
         let back = Conversation::from_bytes(&bytes).unwrap();
         assert_eq!(back.current.peers[1].member, laptop.member);
     }
+
+    #[test]
+    fn the_epoch_before_is_older_and_sends_nothing() {
+        let (ann, ben) = (member(1, Role::Admin), member(2, Role::Member));
+        let rng = &mut rand::rng();
+        let (mut at_ann, welcome) = Conversation::create(rng, ann, vec![ben]).unwrap();
+        let mut at_ben = Conversation::join(ben.id, ann.id, &welcome[0].1.to_bytes()).unwrap();
+        let commit = at_ann.change(rng, &[member(3, Role::Member)], &[]).unwrap();
+        let to_ben = &commit.iter().find(|(t, _)| *t == ben.id).unwrap().1;
+        at_ben
+            .accept_distribution(ann.id, &to_ben.to_bytes())
+            .unwrap();
+        at_ben.start_chain(rng).unwrap();
+        let bytes = at_ben.to_bytes();
+        assert!(Conversation::from_bytes(&bytes).is_ok());
+        let changed: [fn(&mut ConversationState); 3] = [
+            |s| s.previous.as_mut().unwrap().number = s.current.number,
+            |s| s.previous.as_mut().unwrap().number = s.current.number + 1,
+            |s| s.previous.as_mut().unwrap().own = s.current.own.take(),
+        ];
+        // A state of one device's account is version 2: read and written as such.
+        let mut v3 = bytes.to_vec();
+        v3[0] = 3;
+        v3.extend([0, 0]);
+        let v2 = |s: &ConversationState| {
+            let mut out = s.to_wire();
+            out.truncate(out.len() - 2);
+            out[0] = VERSION_2;
+            out
+        };
+        let unchanged = ConversationState::from_wire(&v3).unwrap();
+        assert!(Conversation::from_bytes(&v2(&unchanged)).is_ok());
+        for change in changed {
+            let mut s = ConversationState::from_wire(&v3).unwrap();
+            change(&mut s);
+            assert_eq!(Conversation::from_bytes(&v2(&s)).map(|_| ()), Err(INVALID));
+        }
+    }
 }
