@@ -952,4 +952,23 @@ mod late {
             Ok(Accepted::Chain)
         );
     }
+
+    #[test]
+    fn a_distribution_for_another_conversation_is_refused() {
+        let rng = &mut rand::rng();
+        let (ann, ben) = (member(1, Role::Admin), member(2, Role::Member));
+        let cy = member(3, Role::Member);
+        let (_, first) = Conversation::create(rng, ann, vec![ben, cy]).unwrap();
+        let (_, second) = Conversation::create(rng, ann, vec![ben, cy]).unwrap();
+        let to =
+            |h: &Handoffs, m: &Member| h.iter().find(|(t, _)| *t == m.id).unwrap().1.to_bytes();
+        let mut at_ben = Conversation::join(ben.id, ann.id, &to(&first, &ben)).unwrap();
+        let mut at_cy_second = Conversation::join(cy.id, ann.id, &to(&second, &cy)).unwrap();
+        // Cy's chain in the second group, handed to Ben as if for the first.
+        let chain = at_cy_second.start_chain(rng).unwrap();
+        assert_eq!(
+            at_ben.accept_distribution(cy.id, &to(&chain, &ben)),
+            Err(UsageError::WrongConversation.into())
+        );
+    }
 }
