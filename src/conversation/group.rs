@@ -542,24 +542,15 @@ impl Conversation {
 
     /// Devices removed from their account's list (PROTOCOL.md §12.6): their chains and what
     /// was kept from them go, and so does our own chain, which they may hold: the next
-    /// message draws a new one, handed only to the devices listed now. Whether anything
-    /// changed.
-    pub(crate) fn drop_devices(&mut self, gone: &[MailboxId]) -> bool {
-        let mut changed = false;
+    /// message draws a new one, handed only to the devices listed now.
+    pub(crate) fn drop_devices(&mut self, gone: &[MailboxId]) {
         let epochs = core::iter::once(&mut self.current).chain(self.previous.as_deref_mut());
         for epoch in epochs {
-            let before = epoch.peers.len();
             epoch.peers.retain(|p| !gone.contains(&p.sender));
-            if epoch.peers.len() != before {
-                epoch.next_labels = NextLabels::rebuild(epoch.peers.iter().map(|p| &p.chain));
-                changed = true;
-            }
+            epoch.next_labels = NextLabels::rebuild(epoch.peers.iter().map(|p| &p.chain));
         }
-        let before = self.early.len();
         self.early.retain(|e| !gone.contains(&e.from.device));
-        changed |= self.early.len() != before;
-        changed |= self.current.own.take().is_some();
-        changed
+        self.current.own = None;
     }
 
     /// The local member was removed by a change it will not receive (an admin told it so): it
@@ -871,7 +862,8 @@ mod rekeyed {
         let mut messages = Vec::new();
         for i in 0..3u8 {
             // A device of a member was removed: Ben's chain goes, the next is new.
-            assert_eq!(at_ben.drop_devices(&[MailboxId([9; 16])]), i > 0);
+            at_ben.drop_devices(&[MailboxId([9; 16])]);
+            assert!(!at_ben.has_sender_chain());
             let handoff = at_ben.start_chain(rng).unwrap().remove(0).1;
             chains.push(handoff.to_bytes());
             assert_eq!(
@@ -970,5 +962,16 @@ mod late {
             at_ben.accept_distribution(cy.id, &to(&chain, &ben)),
             Err(UsageError::WrongConversation.into())
         );
+    }
+
+    #[test]
+    fn what_was_kept_from_a_removed_device_goes_with_it() {
+        let (mut c, later) = super::tests_support::kept();
+        let from = DeviceOf::first(later.sender);
+        assert_eq!(c.accept_from(from, &later.to_bytes()), Ok(Accepted::Kept));
+        c.drop_devices(&[MailboxId([9; 16])]);
+        assert_eq!(c.early.len(), 1);
+        c.drop_devices(&[later.sender]);
+        assert!(c.early.is_empty());
     }
 }
