@@ -966,7 +966,7 @@ mod late {
 
     #[test]
     fn what_was_kept_from_a_removed_device_goes_with_it() {
-        let (mut c, later) = super::tests_support::kept();
+        let (mut c, later) = tests_support::kept();
         let from = DeviceOf::first(later.sender);
         assert_eq!(c.accept_from(from, &later.to_bytes()), Ok(Accepted::Kept));
         c.drop_devices(&[MailboxId([9; 16])]);
