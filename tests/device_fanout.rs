@@ -327,6 +327,41 @@ fn an_inmail_from_an_account_with_two_devices_costs_one_credit() {
     assert_eq!(senders(&events), [*phone.member_id()]);
 }
 
+#[test]
+fn a_contact_who_never_fetched_the_list_takes_it_from_the_new_devices_first_message() {
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut phone = member(&mut platform, "alice", Profile::FREE);
+    let mut bob = member(&mut platform, "bob", Profile::FREE);
+    let bob_id = connect(&mut phone, &mut bob);
+    let mut laptop = Client::new(&mut rand::rng(), b"alice");
+    let code = phone.link_code(&mut rand::rng(), NOW).unwrap();
+    let request = laptop
+        .answer_link(&mut rand::rng(), &code, NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut phone, &[request]);
+    let linked = phone.link_device(&mut rand::rng(), NOW).saved().unwrap();
+    deliver(&mut laptop, &[linked.handover]);
+    laptop
+        .add_contact(&mut rand::rng(), b"bob", &directory(&mut bob))
+        .unwrap();
+    // Bob holds no list of Alice's: the laptop's first message carries it.
+    let hello = laptop
+        .send(
+            &mut rand::rng(),
+            &bob_id,
+            &Content::text("from a new laptop"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    let events = deliver(&mut bob, &hello);
+    assert_eq!(texts(&events), ["from a new laptop"]);
+    assert_eq!(senders(&events), [*phone.member_id()]);
+    let alice = *phone.member_id();
+    assert_eq!(bob.contact_devices(&alice).unwrap().len(), 2);
+}
+
 /// Every body of `out` as a delivery to `to`: what a relay that kept a removed device's
 /// mailbox could hand it.
 fn readdressed(out: &[missive::client::Outgoing], to: &MailboxId) -> Vec<Vec<u8>> {
