@@ -883,6 +883,7 @@ mod tests {
     use crate::client::{ClientStore, RecordReader, RowKey, StorageKey, StoreError};
     use crate::conversation::INDEXED_AHEAD;
     use crate::envelope::Envelope;
+    use crate::identity::Identity;
     use crate::relay_api::PrekeyResponse;
     use std::collections::BTreeSet;
     use std::sync::{Arc, Mutex};
@@ -1648,6 +1649,18 @@ mod tests {
             assert_eq!(bob.receive(&delivery, 0), Err(error));
             assert!(*bob.to_bytes().unwrap() == *before, "nothing changed");
         }
+        // Bob holds a list of Alice's with two devices, neither Mallory's: still refused.
+        let laptop = Identity::generate(&mut rng);
+        let (list, _) = crate::device::DeviceList::first(alice_id, *alice.identity())
+            .with_device(MailboxId([7; 16]), *laptop.public())
+            .unwrap();
+        bob.peer_devices
+            .insert(alice_id, list.sign(&alice.identity));
+        let delivery = resealed(&bob, &out[0], claim(alice_id, None));
+        assert_eq!(
+            bob.receive(&delivery, 0),
+            Err(Error::Crypto(CryptoError::WrongSender))
+        );
     }
 
     #[test]
