@@ -12,7 +12,7 @@ use super::tracked::{TrackedMap, TrackedSet};
 use super::wallet::{Batch, SavedRequest};
 use super::{Client, Outgoing, Unsaved};
 use crate::access::{AccessKey, AccessUpdate, Credential, MAX_TAGS, MailboxSettings};
-use crate::conversation::ConversationId;
+use crate::conversation::{ConversationId, DeviceOf};
 use crate::envelope::MailboxId;
 use crate::error::{Error, PolicyError, UsageError};
 use crate::platform::AccountCertificate;
@@ -47,7 +47,7 @@ pub(super) struct GroupAccess {
 impl GroupAccess {
     /// The keys a device of `member` registers: this epoch's if the member is in it, the
     /// previous epoch's if it was in that.
-    fn keys(&self, to: &Addressee) -> Vec<AccessKey> {
+    fn keys(&self, to: &DeviceOf) -> Vec<AccessKey> {
         let mut keys = Vec::new();
         if self.members.contains(&to.member) {
             keys.push(AccessKey::for_group_member(&self.secret.0, &to.device));
@@ -58,23 +58,6 @@ impl GroupAccess {
             keys.push(AccessKey::for_group_member(&secret.0, &to.device));
         }
         keys
-    }
-}
-
-/// A mailbox we deliver to: a device, and the member it belongs to (the same mailbox for an
-/// account's first device).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) struct Addressee {
-    pub(super) member: MailboxId,
-    pub(super) device: MailboxId,
-}
-
-impl Addressee {
-    pub(super) fn first(member: MailboxId) -> Self {
-        Self {
-            member,
-            device: member,
-        }
     }
 }
 
@@ -301,7 +284,7 @@ impl Client {
         to: &[MailboxId],
         within: Option<&ConversationId>,
     ) -> Result<Credential, Error> {
-        let to: Vec<Addressee> = to.iter().map(|m| Addressee::first(*m)).collect();
+        let to: Vec<DeviceOf> = to.iter().map(|m| DeviceOf::first(*m)).collect();
         self.credential_to(&to, within)
     }
 
@@ -309,7 +292,7 @@ impl Client {
     /// (PROTOCOL.md §11.1, §12.6).
     pub(super) fn credential_to(
         &mut self,
-        addressees: &[Addressee],
+        addressees: &[DeviceOf],
         within: Option<&ConversationId>,
     ) -> Result<Credential, Error> {
         let to: Vec<MailboxId> = addressees.iter().map(|a| a.device).collect();
@@ -349,7 +332,7 @@ impl Client {
 
     /// The contact key device `to` registered, where we hold its member's: derived for the
     /// device from the account's (§11.1); our own account's for our other devices.
-    fn contact_key_of(&self, to: &Addressee) -> Option<AccessKey> {
+    fn contact_key_of(&self, to: &DeviceOf) -> Option<AccessKey> {
         let account = if to.member == *self.member_id() {
             Some(&self.access.contact)
         } else {
@@ -362,7 +345,7 @@ impl Client {
     /// we send in, then its contact key, else its keys for any group we share.
     fn keys_for(
         &mut self,
-        to: &Addressee,
+        to: &DeviceOf,
         within: Option<&ConversationId>,
     ) -> Result<Vec<AccessKey>, Error> {
         let member = &to.member;

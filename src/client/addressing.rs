@@ -3,7 +3,7 @@
 //! devices.
 
 use super::Client;
-use super::access::Addressee;
+use crate::conversation::DeviceOf;
 use crate::envelope::MailboxId;
 use crate::error::Error;
 use crate::identity::PublicIdentity;
@@ -12,7 +12,7 @@ use crate::identity::PublicIdentity;
 /// for someone who is not a contact: a conversation's message still reaches them).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Target {
-    pub(super) to: Addressee,
+    pub(super) to: DeviceOf,
     pub(super) identity: Option<PublicIdentity>,
 }
 
@@ -23,7 +23,7 @@ impl Client {
     /// The store's, reading the member's record.
     pub(super) fn devices_of(&mut self, member: &MailboxId) -> Result<Vec<Target>, Error> {
         let target = |device: &crate::device::Device| Target {
-            to: Addressee {
+            to: DeviceOf {
                 member: *member,
                 device: device.mailbox,
             },
@@ -42,7 +42,7 @@ impl Client {
             return Ok(list.unverified().devices().iter().map(target).collect());
         }
         Ok(vec![Target {
-            to: Addressee::first(*member),
+            to: DeviceOf::first(*member),
             identity: self.contacts.get(member).map(|c| c.identity),
         }])
     }

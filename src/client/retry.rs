@@ -9,9 +9,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::access::Addressee;
 use super::{Client, Outgoing, Unsaved};
-use crate::conversation::ConversationId;
+use crate::conversation::{ConversationId, DeviceOf};
 use crate::envelope::{Envelope, MailboxId};
 use crate::error::{Error, PolicyError};
 
@@ -159,7 +158,7 @@ impl Client {
         &mut self,
         conversation: &ConversationId,
         mailboxes: &[MailboxId],
-    ) -> Option<Vec<Addressee>> {
+    ) -> Option<Vec<DeviceOf>> {
         self.load_conversation(conversation).ok()?;
         let Some(c) = self
             .conversations
@@ -172,7 +171,7 @@ impl Client {
         members.retain(|m| m != self.member_id());
         members.push(*self.member_id());
         let devices = self.devices_of_all(&members).ok()?;
-        let mut owed: Vec<Addressee> = (devices.iter())
+        let mut owed: Vec<DeviceOf> = (devices.iter())
             .map(|t| t.to)
             .filter(|a| mailboxes.contains(&a.device) && a.device != *self.mailbox_id())
             .collect();

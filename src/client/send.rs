@@ -3,7 +3,6 @@
 
 use rand::CryptoRng;
 
-use super::access::Addressee;
 use super::access::GroupSecret;
 use super::content::{Content, MessageRef, Sponsored};
 use super::payload::Pairwise;
@@ -13,7 +12,7 @@ use super::sessions::PeerSessions;
 use super::{Client, ENVELOPE_LIFETIME, MAX_RECIPIENTS, Outgoing, Unsaved};
 use crate::access::Credential;
 use crate::conversation::{
-    Conversation, ConversationId, FanOut, KeyDistribution, Kind, Member, Role,
+    Conversation, ConversationId, DeviceOf, FanOut, KeyDistribution, Kind, Member, Role,
 };
 use crate::crypto::sign::VerifyingKey;
 use crate::envelope::{Envelope, MailboxId};
@@ -637,15 +636,15 @@ impl Client {
         let message = conversation.encrypt(&post.to_bytes())?;
         // Every device of every other member, and our own other devices.
         members.push(*self.member_id());
-        let mut devices: Vec<Addressee> = (self.devices_of_all(&members)?.iter())
+        let mut devices: Vec<DeviceOf> = (self.devices_of_all(&members)?.iter())
             .map(|t| t.to)
             .collect();
         devices.sort_unstable_by_key(|a| a.device);
         devices.dedup_by_key(|a| a.device);
         // A token pays for one recipient: our own other devices then go apart, under our key.
         let me = *self.member_id();
-        let groups: Vec<Vec<Addressee>> = if self.paid_send() {
-            let (own, others): (Vec<Addressee>, Vec<Addressee>) =
+        let groups: Vec<Vec<DeviceOf>> = if self.paid_send() {
+            let (own, others): (Vec<DeviceOf>, Vec<DeviceOf>) =
                 devices.into_iter().partition(|a| a.member == me);
             [others, own]
                 .into_iter()
@@ -658,7 +657,7 @@ impl Client {
         for devices in groups {
             let mailboxes: Vec<MailboxId> = devices.iter().map(|a| a.device).collect();
             for envelope in Envelope::to_mailboxes(expiry, &mailboxes, &message)? {
-                let to: Vec<Addressee> = (envelope.mailboxes().iter())
+                let to: Vec<DeviceOf> = (envelope.mailboxes().iter())
                     .filter_map(|m| devices.iter().find(|a| a.device == *m).copied())
                     .collect();
                 let credential = self.credential_to(&to, Some(id))?;
