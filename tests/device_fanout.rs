@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::devices::{link, more_devices};
+
 use common::saved::Saved;
 use common::users::{NOW, connect, contact, deliver, deliveries_for, directory, member, texts};
 use missive::access::Credential;
@@ -27,41 +29,7 @@ fn alice_on_two_devices_as(profile: Profile) -> ((Client, Client, Client), Platf
     let mut phone = member(&mut platform, "alice", profile);
     let mut bob = member(&mut platform, "bob", Profile::FREE);
     connect(&mut phone, &mut bob);
-    let mut laptop = Client::new(&mut rand::rng(), b"alice");
-    let code = phone.link_code(&mut rand::rng(), NOW).unwrap();
-    let request = laptop
-        .answer_link(&mut rand::rng(), &code, NOW)
-        .saved()
-        .unwrap();
-    deliver(&mut phone, &[request]);
-    let linked = phone.link_device(&mut rand::rng(), NOW).saved().unwrap();
-    deliver(&mut laptop, &[linked.handover]);
-
-    let alice = *phone.member_id();
-    let found = |of: &mut Client| DeviceDirectory {
-        list: linked.list.clone(),
-        devices: vec![directory(of)],
-    };
-    let for_bob = DeviceDirectory {
-        list: linked.list.clone(),
-        devices: vec![directory(&mut laptop)],
-    };
-    bob.add_contact_devices(&mut rand::rng(), &alice, &for_bob)
-        .saved()
-        .unwrap();
-    let laptop_side = found(&mut laptop);
-    phone
-        .add_contact_devices(&mut rand::rng(), &alice, &laptop_side)
-        .saved()
-        .unwrap();
-    let phone_side = found(&mut phone);
-    laptop
-        .add_contact_devices(&mut rand::rng(), &alice, &phone_side)
-        .saved()
-        .unwrap();
-    laptop
-        .add_contact(&mut rand::rng(), b"bob", &directory(&mut bob))
-        .unwrap();
+    let laptop = more_devices(&mut phone, 1, &mut [&mut bob]).remove(0);
     ((phone, laptop, bob), platform)
 }
 
@@ -224,36 +192,7 @@ fn a_device_linked_later_joins_existing_conversations_and_reads_only_what_follow
         .unwrap();
     deliver(&mut bob, &reply);
 
-    let mut laptop = Client::new(&mut rand::rng(), b"alice");
-    let code = phone.link_code(&mut rand::rng(), NOW).unwrap();
-    let request = laptop
-        .answer_link(&mut rand::rng(), &code, NOW)
-        .saved()
-        .unwrap();
-    deliver(&mut phone, &[request]);
-    let linked = phone.link_device(&mut rand::rng(), NOW).saved().unwrap();
-    deliver(&mut laptop, &[linked.handover]);
-    for reader in [&mut bob, &mut phone] {
-        let found = DeviceDirectory {
-            list: linked.list.clone(),
-            devices: vec![directory(&mut laptop)],
-        };
-        reader
-            .add_contact_devices(&mut rand::rng(), &alice, &found)
-            .saved()
-            .unwrap();
-    }
-    let found = DeviceDirectory {
-        list: linked.list.clone(),
-        devices: vec![directory(&mut phone)],
-    };
-    laptop
-        .add_contact_devices(&mut rand::rng(), &alice, &found)
-        .saved()
-        .unwrap();
-    laptop
-        .add_contact(&mut rand::rng(), b"bob", &directory(&mut bob))
-        .unwrap();
+    let mut laptop = more_devices(&mut phone, 1, &mut [&mut bob]).remove(0);
     // What was sent before the link opens nowhere on the laptop.
     for delivery in readdressed(&before, laptop.mailbox_id()) {
         assert!(texts(&laptop.receive(&delivery, NOW).unwrap()).is_empty());
@@ -334,14 +273,7 @@ fn a_contact_who_never_fetched_the_list_takes_it_from_the_new_devices_first_mess
     let mut bob = member(&mut platform, "bob", Profile::FREE);
     let bob_id = connect(&mut phone, &mut bob);
     let mut laptop = Client::new(&mut rand::rng(), b"alice");
-    let code = phone.link_code(&mut rand::rng(), NOW).unwrap();
-    let request = laptop
-        .answer_link(&mut rand::rng(), &code, NOW)
-        .saved()
-        .unwrap();
-    deliver(&mut phone, &[request]);
-    let linked = phone.link_device(&mut rand::rng(), NOW).saved().unwrap();
-    deliver(&mut laptop, &[linked.handover]);
+    link(&mut phone, &mut laptop);
     laptop
         .add_contact(&mut rand::rng(), b"bob", &directory(&mut bob))
         .unwrap();

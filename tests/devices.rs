@@ -5,12 +5,14 @@
 
 mod common;
 
+use common::devices::{answered, found, link};
+
 use common::saved::Saved;
 use common::users::{NOW, connect, deliver, directory, member};
 use missive::Identity;
 use missive::access::Credential;
 use missive::client::{Client, Connection, Content, Event, MemoryStore, Outgoing, Waiting};
-use missive::device::{DeviceList, LINK_LIFETIME, MAX_DEVICES, NewDevice, SignedDeviceList};
+use missive::device::{DeviceList, LINK_LIFETIME, MAX_DEVICES, SignedDeviceList};
 use missive::platform::{Platform, Profile};
 use missive::relay_api::DeviceDirectory;
 use missive::token::TokenKind;
@@ -30,31 +32,6 @@ fn registered(c: &mut Client, now: u64) -> Vec<[u8; 16]> {
     sync.update
         .map(|u| u.add.iter().map(|k| *k.as_bytes()).collect())
         .unwrap_or_default()
-}
-
-/// The code `phone` shows, answered by `laptop`; the phone's event.
-fn answered(phone: &mut Client, laptop: &mut Client) -> NewDevice {
-    let code = phone.link_code(&mut rand::rng(), NOW).unwrap();
-    let request = laptop
-        .answer_link(&mut rand::rng(), &code, NOW)
-        .saved()
-        .unwrap();
-    match deliver(phone, &[request]).as_slice() {
-        [Event::LinkAnswered(device)] => *device,
-        other => panic!("expected the answer, got {other:?}"),
-    }
-}
-
-/// Links `laptop` to `phone`'s account; the list the phone publishes.
-fn link(phone: &mut Client, laptop: &mut Client) -> SignedDeviceList {
-    answered(phone, laptop);
-    let linked = phone.link_device(&mut rand::rng(), NOW).saved().unwrap();
-    let events = deliver(laptop, &[linked.handover]);
-    assert!(
-        matches!(events.as_slice(), [Event::Linked { .. }]),
-        "{events:?}"
-    );
-    SignedDeviceList::from_bytes(&linked.list).unwrap()
 }
 
 fn alice_with_bob() -> (Client, Client, Platform) {
@@ -377,7 +354,7 @@ fn devices_are_added_up_to_the_most_and_removed_by_another() {
     let mut devices = Vec::new();
     for n in 2..=MAX_DEVICES {
         let mut device = Client::new(&mut rand::rng(), b"alice");
-        let list = link(&mut phone, &mut device);
+        let list = SignedDeviceList::from_bytes(&link(&mut phone, &mut device)).unwrap();
         let verified = list.verify(phone.account_identity(), None).unwrap();
         assert_eq!(
             (verified.version(), verified.devices().len()),
@@ -453,22 +430,13 @@ fn devices_are_added_up_to_the_most_and_removed_by_another() {
     assert_eq!(phone.device_list().unwrap().to_bytes(), newest);
 }
 
-/// What the directory would answer for `phone`'s account: its list, and a bundle for each of
-/// `devices`.
-fn directory_of(phone: &Client, devices: &mut [&mut Client]) -> DeviceDirectory {
-    DeviceDirectory {
-        list: phone.device_list().unwrap().to_bytes(),
-        devices: devices.iter_mut().map(|d| directory(d)).collect(),
-    }
-}
-
 #[test]
 fn a_contact_sets_up_a_session_with_each_listed_device_and_drops_a_removed_one() {
     let (mut phone, mut bob, _) = alice_with_bob();
     let alice = *phone.mailbox_id();
     let mut laptop = Client::new(&mut rand::rng(), b"alice");
     link(&mut phone, &mut laptop);
-    let found = directory_of(&phone, &mut [&mut laptop]);
+    let found = found(&phone.device_list().unwrap().to_bytes(), &mut [&mut laptop]);
     let changes = bob
         .add_contact_devices(&mut rand::rng(), &alice, &found)
         .saved()
@@ -515,7 +483,7 @@ fn a_contact_takes_nothing_a_relay_adds_to_an_accounts_devices() {
     let mut laptop = Client::new(&mut rand::rng(), b"alice");
     link(&mut phone, &mut laptop);
     let mut mallory = member(&mut platform, "mallory", Profile::FREE);
-    let genuine = directory_of(&phone, &mut [&mut laptop]);
+    let genuine = found(&phone.device_list().unwrap().to_bytes(), &mut [&mut laptop]);
     let refused = |bob: &mut Client, found: &DeviceDirectory| {
         let result = bob.add_contact_devices(&mut rand::rng(), &alice, found);
         match result {
@@ -573,7 +541,7 @@ fn a_contact_takes_nothing_a_relay_adds_to_an_accounts_devices() {
         .unwrap();
     let mut tablet = Client::new(&mut rand::rng(), b"alice");
     link(&mut phone, &mut tablet);
-    let newer = directory_of(&phone, &mut [&mut tablet]);
+    let newer = found(&phone.device_list().unwrap().to_bytes(), &mut [&mut tablet]);
     bob.add_contact_devices(&mut rand::rng(), &alice, &newer)
         .saved()
         .unwrap();
@@ -600,9 +568,15 @@ fn a_linked_device_inherits_the_device_lists_its_account_verified() {
         Client::new(&mut rand::rng(), b"bob"),
     );
     link(&mut bob, &mut bob_laptop);
-    let older = directory_of(&bob, &mut [&mut bob_laptop]);
+    let older = found(
+        &bob.device_list().unwrap().to_bytes(),
+        &mut [&mut bob_laptop],
+    );
     link(&mut bob, &mut bob_tablet);
-    let found = directory_of(&bob, &mut [&mut bob_laptop, &mut bob_tablet]);
+    let found = found(
+        &bob.device_list().unwrap().to_bytes(),
+        &mut [&mut bob_laptop, &mut bob_tablet],
+    );
     phone
         .add_contact_devices(&mut rand::rng(), &bob_id, &found)
         .saved()

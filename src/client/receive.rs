@@ -920,27 +920,13 @@ mod tests {
 
     /// Mallory's own sealed message to Bob, re-sealed claiming to come from `claimed`.
     fn forged(bob: &Client, claimed: &Client, out: &Outgoing) -> Vec<u8> {
-        let envelope = Envelope::from_bytes(&out.envelope).unwrap();
-        let bob_id = *bob.mailbox_id();
-        let delivery = &envelope.split()[0];
-        let SealedContent::Session { message, .. } =
-            sealed::try_open(&bob.identity, &bob_id, delivery.body())
-                .unwrap()
-                .unwrap()
-        else {
-            panic!("not a session message")
-        };
-        let content = SealedContent::Session {
+        resealed(bob, out, |message| SealedContent::Session {
             sender_user: claimed.user.clone(),
             sender_mailbox: *claimed.mailbox_id(),
             sender_identity: *claimed.identity(),
             access: None,
             message,
-        };
-        let body =
-            sealed::seal(&mut rand::rng(), bob.identity().dh_key(), &bob_id, &content).unwrap();
-        let env = Envelope::to_mailboxes(u64::MAX, &[bob_id], &body).unwrap();
-        env[0].split()[0].to_bytes()
+        })
     }
 
     /// Delivers what is addressed to `to`; the first error stops it.

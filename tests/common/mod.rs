@@ -40,5 +40,6 @@ pub(crate) fn hex_array<const N: usize>(v: &serde_json::Value, key: &str) -> [u8
         .try_into()
         .unwrap_or_else(|_| panic!("field {key} is not {N} bytes"))
 }
+pub(crate) mod devices;
 pub(crate) mod saved;
 pub(crate) mod users;
