@@ -58,16 +58,45 @@ pub(crate) fn take(
         .unwrap();
 }
 
+/// `reader` takes the account of `devices` as a contact: its list (`devices[0]` holds the
+/// newest, if it has one) and a session with each of its devices.
+pub(crate) fn meet(reader: &mut Client, devices: &mut [&mut Client]) {
+    let account = *devices[0].member_id();
+    let first = *devices[0].mailbox_id();
+    if reader.contact(&account).unwrap().is_none() || !reader.has_session_with(&first).unwrap() {
+        let (user, answer) = (devices[0].user().to_vec(), directory(devices[0]));
+        reader
+            .add_contact(&mut rand::rng(), &user, &answer)
+            .unwrap();
+    }
+    if let Some(list) = devices[0].device_list().map(|l| l.to_bytes()) {
+        take(reader, &account, &list, devices);
+    }
+}
+
+/// Every device of `a` meets the account of `b`, and every device of `b` the account of `a`.
+pub(crate) fn acquaint(a: &mut [Client], b: &mut [Client]) {
+    for x in a.iter_mut() {
+        meet(x, &mut b.iter_mut().collect::<Vec<_>>());
+    }
+    for y in b.iter_mut() {
+        meet(y, &mut a.iter_mut().collect::<Vec<_>>());
+    }
+}
+
 /// `first`'s account on `more` new devices, linked one after another from `first`. Every
-/// device of the account, and each of `contacts` (single-device accounts), ends with the
-/// account's last list and a session with every device of it, and each new device with a
-/// session with every contact.
+/// device of the account ends with the account's last list and a session with every other
+/// device, each of `contacts` with the list and a session with every device, and each new
+/// device with a session with every device of each contact.
 pub(crate) fn more_devices(
     first: &mut Client,
     more: usize,
     contacts: &mut [&mut Client],
 ) -> Vec<Client> {
     let mut devices = Vec::new();
+    if more == 0 {
+        return devices;
+    }
     let mut list = Vec::new();
     for _ in 0..more {
         let mut new = Client::new(&mut rand::rng(), first.user());
@@ -94,13 +123,12 @@ pub(crate) fn more_devices(
             .unwrap();
     }
     for contact in contacts.iter_mut() {
-        let mut all: Vec<&mut Client> = devices.iter_mut().collect();
-        take(contact, &account, &list, &mut all);
+        let mut all: Vec<&mut Client> = std::iter::once(&mut *first)
+            .chain(devices.iter_mut())
+            .collect();
+        meet(contact, &mut all);
         for device in &mut devices {
-            let (user, answer) = (contact.user().to_vec(), directory(contact));
-            device
-                .add_contact(&mut rand::rng(), &user, &answer)
-                .unwrap();
+            meet(device, &mut [&mut **contact]);
         }
     }
     devices

@@ -1,0 +1,159 @@
+//! Members on one, two and three devices at once (PROTOCOL.md §12.6): every device of every
+//! member reads what each device of the others and of its own account sends, in direct
+//! conversations and in a group, when the devices write at the same time and their messages
+//! arrive in any order; a member outside reads none of it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::devices::{acquaint, more_devices};
+use common::saved::Saved;
+use common::users::{NOW, connect, deliver, deliveries_for, member, texts};
+use missive::client::{Client, Content, Outgoing};
+use missive::conversation::{ConversationId, Role};
+use missive::envelope::MailboxId;
+use missive::platform::{Platform, Profile};
+
+/// `name`'s account on `n` devices, the first device first.
+fn account(first: Client, n: usize) -> Vec<Client> {
+    let mut first = first;
+    let more = more_devices(&mut first, n - 1, &mut []);
+    std::iter::once(first).chain(more).collect()
+}
+
+/// Alice on `a` devices and Bob on `b`, connected, and Carol on one, connected to Alice;
+/// every device holds a session with every device of the others.
+fn three(a: usize, b: usize) -> (Vec<Client>, Vec<Client>, Vec<Client>) {
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut alice = member(&mut platform, "alice", Profile::FREE);
+    let mut bob = member(&mut platform, "bob", Profile::FREE);
+    let mut carol = member(&mut platform, "carol", Profile::FREE);
+    connect(&mut alice, &mut bob);
+    connect(&mut alice, &mut carol);
+    let (mut alice, mut bob, mut carol) = (account(alice, a), account(bob, b), vec![carol]);
+    acquaint(&mut alice, &mut bob);
+    acquaint(&mut alice, &mut carol);
+    acquaint(&mut bob, &mut carol);
+    (alice, bob, carol)
+}
+
+/// What each of `senders` sent, delivered to every device of `readers` last sent first; for
+/// each reader, the texts it read, sorted.
+fn crossed(sent: &[(MailboxId, Vec<Outgoing>)], readers: &mut [Client]) -> Vec<Vec<String>> {
+    readers
+        .iter_mut()
+        .map(|reader| {
+            let me = *reader.mailbox_id();
+            let mut read: Vec<String> = (sent.iter().rev())
+                .filter(|(from, _)| *from != me)
+                .flat_map(|(_, out)| texts(&deliver(reader, out)))
+                .collect();
+            read.sort();
+            read
+        })
+        .collect()
+}
+
+/// The texts every device of `devices` but `sender` should read: all of `sent`'s but its own.
+fn others(all: &[String], own: &str) -> Vec<String> {
+    all.iter().filter(|t| *t != own).cloned().collect()
+}
+
+/// Every device of Alice and Bob writes to the other member at once, twice: every device
+/// reads every message but its own, whatever the order, and Carol reads none.
+fn direct_at_once(a: usize, b: usize) {
+    let (mut alice, mut bob, mut carol) = three(a, b);
+    let (alice_id, bob_id) = (*alice[0].member_id(), *bob[0].member_id());
+    for round in 0..2 {
+        let mut sent = Vec::new();
+        for (devices, to, name) in [(&mut alice, bob_id, "a"), (&mut bob, alice_id, "b")] {
+            for (i, device) in devices.iter_mut().enumerate() {
+                let text = format!("{name}{i} r{round}");
+                let out = device
+                    .send(&mut rand::rng(), &to, &Content::text(&text), NOW)
+                    .saved()
+                    .unwrap();
+                sent.push((*device.mailbox_id(), text, out));
+            }
+        }
+        let mut all: Vec<String> = sent.iter().map(|(_, t, _)| t.clone()).collect();
+        all.sort();
+        let out: Vec<(MailboxId, Vec<Outgoing>)> =
+            sent.iter().map(|(m, _, o)| (*m, o.clone())).collect();
+        for devices in [&mut alice, &mut bob] {
+            let read = crossed(&out, devices);
+            for (device, read) in devices.iter().zip(read) {
+                let own = &sent
+                    .iter()
+                    .find(|(m, ..)| m == device.mailbox_id())
+                    .unwrap()
+                    .1;
+                assert_eq!(read, others(&all, own), "({a}, {b}) round {round}");
+            }
+        }
+        for (_, _, out) in &sent {
+            assert!(deliveries_for(out, carol[0].mailbox_id()).is_empty());
+        }
+        assert!(crossed(&out, &mut carol)[0].is_empty());
+    }
+}
+
+#[test]
+fn every_device_reads_what_every_other_device_writes_at_the_same_time() {
+    for (a, b) in [(1, 2), (2, 1), (2, 2), (3, 2), (3, 3)] {
+        direct_at_once(a, b);
+    }
+}
+
+/// Alice's last device opens a group with Bob (manager) and Carol; every device of Alice and
+/// Bob then posts at once, twice: every device of the three reads every post but its own.
+fn group_at_once(a: usize, b: usize) {
+    let (mut alice, mut bob, mut carol) = three(a, b);
+    let members = [
+        (*bob[0].member_id(), Role::Manager),
+        (*carol[0].member_id(), Role::Member),
+    ];
+    let opener = alice.len() - 1;
+    let (group, welcome): (ConversationId, _) = alice[opener]
+        .create_group(&mut rand::rng(), &members, NOW)
+        .saved()
+        .unwrap();
+    let opened_on = *alice[opener].mailbox_id();
+    for device in alice.iter_mut().chain(&mut bob).chain(&mut carol) {
+        if *device.mailbox_id() != opened_on {
+            deliver(device, &welcome);
+        }
+    }
+    for round in 0..2 {
+        let mut sent = Vec::new();
+        for (devices, name) in [(&mut alice, "a"), (&mut bob, "b")] {
+            for (i, device) in devices.iter_mut().enumerate() {
+                let text = format!("{name}{i} r{round}");
+                let out = device
+                    .post_to_group(&mut rand::rng(), &group, &Content::text(&text), NOW)
+                    .saved()
+                    .unwrap();
+                sent.push((*device.mailbox_id(), text, out));
+            }
+        }
+        let mut all: Vec<String> = sent.iter().map(|(_, t, _)| t.clone()).collect();
+        all.sort();
+        let out: Vec<(MailboxId, Vec<Outgoing>)> =
+            sent.iter().map(|(m, _, o)| (*m, o.clone())).collect();
+        for devices in [&mut alice, &mut bob, &mut carol] {
+            let read = crossed(&out, devices);
+            for (device, read) in devices.iter().zip(read) {
+                let own = (sent.iter().find(|(m, ..)| m == device.mailbox_id()))
+                    .map_or("", |(_, t, _)| t.as_str());
+                assert_eq!(read, others(&all, own), "({a}, {b}) round {round}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_device_reads_every_post_to_a_group_written_at_the_same_time() {
+    for (a, b) in [(1, 2), (2, 1), (3, 2), (3, 3)] {
+        group_at_once(a, b);
+    }
+}
