@@ -5,12 +5,12 @@
 
 mod common;
 
-use common::devices::{link, more_devices};
+use common::devices::{link, more_devices, take};
 
 use common::saved::Saved;
 use common::users::{NOW, connect, contact, deliver, deliveries_for, directory, member, texts};
 use missive::access::Credential;
-use missive::client::{Client, Content, Event};
+use missive::client::{Client, Content, Event, Waiting};
 use missive::conversation::Role;
 use missive::envelope::MailboxId;
 use missive::platform::{Platform, Profile, Tier};
@@ -379,4 +379,144 @@ fn a_removed_device_reads_nothing_sent_after() {
     assert_eq!(texts(&deliver(&mut phone, &direct)), ["after"]);
     assert_eq!(texts(&deliver(&mut phone, &post)), ["group after"]);
     assert_eq!(texts(&deliver(&mut bob, &own)), ["phone after"]);
+}
+
+#[test]
+fn a_removed_device_reads_nothing_sent_after_a_message_brings_the_list_without_it() {
+    let (mut phone, mut laptop, mut bob) = alice_on_two_devices();
+    let (alice, bob_id, gone) = (*phone.member_id(), *bob.mailbox_id(), *laptop.mailbox_id());
+    let hello = bob
+        .send(&mut rand::rng(), &alice, &Content::text("before"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut laptop, &hello)), ["before"]);
+    assert_eq!(texts(&deliver(&mut phone, &hello)), ["before"]);
+    let from_laptop = laptop
+        .send(&mut rand::rng(), &bob_id, &Content::text("laptop"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut bob, &from_laptop)), ["laptop"]);
+
+    // The phone drops the laptop and links a tablet, and speaks first (so the tablet holds
+    // the conversation); Bob never asks the directory: the tablet's first message to him
+    // carries the list, without the laptop.
+    phone.remove_device(2).saved().unwrap();
+    let mut tablet = Client::new(&mut rand::rng(), b"alice");
+    let list = link(&mut phone, &mut tablet);
+    take(&mut phone, &alice, &list, &mut [&mut tablet]);
+    take(&mut tablet, &alice, &list, &mut [&mut phone]);
+    tablet
+        .add_contact(&mut rand::rng(), b"bob", &directory(&mut bob))
+        .unwrap();
+    let again = phone
+        .send(&mut rand::rng(), &bob_id, &Content::text("phone"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut tablet, &again)), ["phone"]);
+    assert_eq!(texts(&deliver(&mut bob, &again)), ["phone"]);
+    assert_eq!(
+        bob.contact_devices(&alice).unwrap().len(),
+        2,
+        "still the laptop's"
+    );
+    let hello = tablet
+        .send(&mut rand::rng(), &bob_id, &Content::text("tablet"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut bob, &hello)), ["tablet"]);
+    let listed: Vec<MailboxId> = (bob.contact_devices(&alice).unwrap().iter())
+        .map(|d| d.mailbox)
+        .collect();
+    assert_eq!(listed, [alice, *tablet.mailbox_id()]);
+    assert!(!bob.has_session_with(&gone).unwrap());
+
+    // Bob's next message is on a new chain the laptop does not hold, and what the laptop
+    // still sends on its old one opens nowhere.
+    let after = bob
+        .send(&mut rand::rng(), &alice, &Content::text("after"), NOW)
+        .saved()
+        .unwrap();
+    assert!(deliveries_for(&after, &gone).is_empty());
+    for delivery in readdressed(&after, &gone) {
+        let events = laptop.receive(&delivery, NOW).unwrap();
+        assert!(texts(&events).is_empty(), "{events:?}");
+    }
+    let at_tablet = deliver(&mut tablet, &after);
+    assert_eq!(texts(&at_tablet), ["after"], "{at_tablet:?}");
+    let late = laptop
+        .send(&mut rand::rng(), &bob_id, &Content::text("late"), NOW)
+        .saved()
+        .unwrap();
+    for delivery in deliveries_for(&late, &bob_id) {
+        let events = bob.receive(&delivery, NOW).unwrap();
+        assert_eq!(events, [Event::Waiting(Waiting::Unrecognised)]);
+    }
+}
+
+#[test]
+fn a_linked_device_reads_every_conversation_once_its_account_hands_out_its_chains() {
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut phone = member(&mut platform, "alice", Profile::FREE);
+    let mut bob = member(&mut platform, "bob", Profile::FREE);
+    let bob_id = connect(&mut phone, &mut bob);
+    let alice = *phone.member_id();
+    let hello = bob
+        .send(&mut rand::rng(), &alice, &Content::text("hello"), NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut phone, &hello);
+    let (group, welcome) = bob
+        .create_group(&mut rand::rng(), &[(alice, Role::Member)], NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut phone, &welcome);
+
+    // The tablet is linked; the phone has said nothing since, in either conversation.
+    let mut tablet = more_devices(&mut phone, 1, &mut [&mut bob]).remove(0);
+    let first = phone
+        .hand_out_chains(&mut rand::rng(), 1, NOW)
+        .saved()
+        .unwrap();
+    let second = phone
+        .hand_out_chains(&mut rand::rng(), 1, NOW)
+        .saved()
+        .unwrap();
+    let none = phone
+        .hand_out_chains(&mut rand::rng(), 1, NOW)
+        .saved()
+        .unwrap();
+    assert!(none.is_empty());
+    let mut joined = Vec::new();
+    for out in [&first, &second] {
+        joined.extend(deliver(&mut tablet, out));
+        assert!(texts(&deliver(&mut bob, out)).is_empty());
+    }
+    let direct = tablet.direct_conversation(&bob_id).unwrap().unwrap();
+    let mut expected = vec![Event::Joined(direct), Event::Joined(group)];
+    expected.sort_by_key(|e| format!("{e:?}"));
+    joined.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(joined, expected);
+    assert_eq!(Some(direct), phone.direct_conversation(&bob_id).unwrap());
+
+    // Bob writes in both: the tablet reads it all, and so does the phone.
+    let dm = bob
+        .send(&mut rand::rng(), &alice, &Content::text("direct"), NOW)
+        .saved()
+        .unwrap();
+    let post = bob
+        .post_to_group(&mut rand::rng(), &group, &Content::text("posted"), NOW)
+        .saved()
+        .unwrap();
+    for device in [&mut tablet, &mut phone] {
+        assert_eq!(texts(&deliver(device, &dm)), ["direct"]);
+        assert_eq!(texts(&deliver(device, &post)), ["posted"]);
+    }
+    // The phone's next message goes on the chain it handed out: nothing new to hand.
+    let reply = phone
+        .send(&mut rand::rng(), &bob_id, &Content::text("reply"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(reply.len(), 1, "the message alone, to Bob and the tablet");
+    assert_eq!(texts(&deliver(&mut tablet, &reply)), ["reply"]);
+    assert_eq!(texts(&deliver(&mut bob, &reply)), ["reply"]);
 }

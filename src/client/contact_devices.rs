@@ -67,12 +67,6 @@ impl Client {
         let newer = newer.clone();
         let sessions = self.sessions_with(rng, &newer, found, &rekeyed)?;
         self.devices_changed(member, &before, &newer)?;
-        for gone in &changes.removed {
-            if gone.mailbox != *member && newer.by_mailbox(&gone.mailbox).is_none() {
-                self.load_sessions(&gone.mailbox)?;
-                self.sessions.remove(&gone.mailbox);
-            }
-        }
         for (device, session) in sessions {
             self.sessions.insert(device, PeerSessions::new(session));
         }
@@ -104,12 +98,6 @@ impl Client {
         }
         let sessions = self.sessions_with(rng, &newer, found, &rekeyed)?;
         let changes = self.take_own_list(&found.list)?;
-        for gone in &changes.removed {
-            if newer.by_mailbox(&gone.mailbox).is_none() {
-                self.load_sessions(&gone.mailbox)?;
-                self.sessions.remove(&gone.mailbox);
-            }
-        }
         for (device, session) in sessions {
             self.sessions.insert(device, PeerSessions::new(session));
         }

@@ -674,7 +674,7 @@ impl Client {
 
     /// Sends each distribution in its pairwise session; `within` is the conversation they are
     /// for, whose access keys reach its members.
-    fn hand_off<R: CryptoRng + ?Sized>(
+    pub(super) fn hand_off<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         handoffs: Vec<(MailboxId, KeyDistribution)>,
