@@ -10,7 +10,7 @@ use common::devices::{link, more_devices, take};
 use common::saved::Saved;
 use common::users::{NOW, connect, contact, deliver, deliveries_for, directory, member, texts};
 use missive::access::Credential;
-use missive::client::{Client, Content, Event, Waiting};
+use missive::client::{Client, Connection, Content, Event, Waiting};
 use missive::conversation::Role;
 use missive::envelope::MailboxId;
 use missive::platform::{Platform, Profile, Tier};
@@ -519,4 +519,85 @@ fn a_linked_device_reads_every_conversation_once_its_account_hands_out_its_chain
     assert_eq!(reply.len(), 1, "the message alone, to Bob and the tablet");
     assert_eq!(texts(&deliver(&mut tablet, &reply)), ["reply"]);
     assert_eq!(texts(&deliver(&mut bob, &reply)), ["reply"]);
+}
+
+#[test]
+fn a_connection_step_on_one_device_holds_on_every_device_of_the_account() {
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut phone = member(&mut platform, "alice", Profile::FREE);
+    let mut bob = member(&mut platform, "bob", Profile::FREE);
+    let bob_id = contact(&mut phone, &mut bob);
+    let mut laptop = more_devices(&mut phone, 1, &mut [&mut bob]).remove(0);
+    let alice = *phone.member_id();
+    let changed = |events: &[Event], standing: Connection| {
+        events.contains(&Event::ConnectionChanged {
+            with: bob_id,
+            standing,
+        })
+    };
+
+    // The phone invites Bob: the laptop stands as the inviter; Bob's acceptance reaches both.
+    let invite = phone
+        .invite(&mut rand::rng(), &bob_id, None, NOW)
+        .saved()
+        .unwrap();
+    assert!(changed(&deliver(&mut laptop, &invite), Connection::Invited));
+    assert_eq!(laptop.connection(&bob_id).unwrap(), Connection::Invited);
+    deliver(&mut bob, &invite);
+    let accept = bob.accept(&mut rand::rng(), &alice, NOW).saved().unwrap();
+    for device in [&mut phone, &mut laptop] {
+        assert_eq!(deliver(device, &accept), [Event::Connected(bob_id)]);
+    }
+    let hello = laptop
+        .send(&mut rand::rng(), &bob_id, &Content::text("connected"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut bob, &hello)), ["connected"]);
+
+    // The laptop removes the connection: the phone may no longer write either, and takes
+    // the contact key the laptop replaced (registering its own from it, replacing none).
+    let before = phone.access_sync(&mut rand::rng(), NOW).saved().unwrap();
+    assert!(before.update.unwrap().contact.is_some());
+    let removed = laptop
+        .remove_connection(&mut rand::rng(), &bob_id, NOW)
+        .saved()
+        .unwrap();
+    assert!(changed(&deliver(&mut phone, &removed), Connection::None));
+    assert_eq!(
+        phone
+            .send(&mut rand::rng(), &bob_id, &Content::text("still?"), NOW)
+            .saved()
+            .err(),
+        Some(missive::Error::Policy(missive::PolicyError::NotConnected))
+    );
+    deliver(&mut bob, &removed);
+    let sync = laptop.access_sync(&mut rand::rng(), NOW).saved().unwrap();
+    assert!(deliveries_for(&sync.notices, bob.mailbox_id()).is_empty());
+    assert!(deliver(&mut phone, &sync.notices).is_empty());
+    let at_phone = phone.access_sync(&mut rand::rng(), NOW).saved().unwrap();
+    assert!(at_phone.notices.is_empty(), "the phone replaced nothing");
+    let (ours, theirs) = (
+        sync.update.unwrap().contact.unwrap(),
+        at_phone.update.unwrap().contact.unwrap(),
+    );
+    assert_ne!(ours, theirs, "each device registers its own key");
+    let unchanged = phone.access_sync(&mut rand::rng(), NOW).saved().unwrap();
+    assert!(unchanged.update.is_none_or(|u| u.contact.is_none()));
+
+    // Bob invites again; the laptop declines, and the phone holds no invitation any more.
+    let again = bob
+        .invite(&mut rand::rng(), &alice, None, NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut phone, &again);
+    deliver(&mut laptop, &again);
+    let declined = laptop
+        .decline(&mut rand::rng(), &bob_id, NOW)
+        .saved()
+        .unwrap();
+    assert!(changed(&deliver(&mut phone, &declined), Connection::None));
+    assert_eq!(
+        phone.accept(&mut rand::rng(), &bob_id, NOW).saved().err(),
+        Some(missive::Error::Policy(missive::PolicyError::NoInvitation))
+    );
 }

@@ -175,6 +175,9 @@ impl Client {
                     Err(e) => return Err(e),
                 }
             }
+            // Our other devices register keys derived from the same one.
+            let (own, key) = (*self.member_id(), self.access.contact.clone());
+            notices.extend(self.pairwise(rng, &own, &Pairwise::ContactKey(key), now)?);
         }
         let desired = self.desired_registration(now)?;
         let update = self.registration_change(&desired);
@@ -269,6 +272,13 @@ impl Client {
             .holders
             .contains(to)
             .then(|| self.access.contact.clone())
+    }
+
+    /// Another device of our account replaced the account's contact key: we register ours
+    /// derived from it at the next sync, and replace it no more for what that device did.
+    pub(super) fn sibling_key(&mut self, key: &AccessKey) {
+        self.access.contact = key.clone();
+        self.access.rotate = false;
     }
 
     /// A peer's contact key arrived (in a sealed message from them).

@@ -3,7 +3,7 @@
 
 use rand::CryptoRng;
 
-use super::payload::Pairwise;
+use super::payload::{Pairwise, Step};
 use super::{Client, Connection, Event, Outgoing, Unsaved};
 use crate::envelope::MailboxId;
 use crate::error::{Error, PolicyError};
@@ -42,10 +42,11 @@ impl Client {
         let invite = Pairwise::Invite {
             note: note.map(str::to_string),
         };
-        let out = self.opening_to(to, |c| {
+        let mut out = self.opening_to(to, |c| {
             c.with_tokens(TokenKind::Invite, |c| c.pairwise(rng, to, &invite, now))
         })?;
         self.connections.insert(*to, Connection::Invited);
+        out.extend(self.tell_siblings(rng, to, Step::Invite, now)?);
         Ok(Unsaved::sent(self, out))
     }
 
@@ -57,7 +58,8 @@ impl Client {
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         self.outbox_room()?;
-        let out = self.answer(rng, from, Pairwise::Accept, Connection::Connected, now)?;
+        let mut out = self.answer(rng, from, Pairwise::Accept, Connection::Connected, now)?;
+        out.extend(self.tell_siblings(rng, from, Step::Accept, now)?);
         Ok(Unsaved::sent(self, out))
     }
 
@@ -69,7 +71,8 @@ impl Client {
         now: u64,
     ) -> Result<Unsaved<'_, Vec<Outgoing>>, Error> {
         self.outbox_room()?;
-        let out = self.answer(rng, from, Pairwise::Decline, Connection::None, now)?;
+        let mut out = self.answer(rng, from, Pairwise::Decline, Connection::None, now)?;
+        out.extend(self.tell_siblings(rng, from, Step::Decline, now)?);
         Ok(Unsaved::sent(self, out))
     }
 
@@ -108,11 +111,12 @@ impl Client {
             return Err(PolicyError::NoInvitation.into());
         }
         // They gave us no key: reaching them again takes an invitation token.
-        let out = self.with_tokens(TokenKind::Invite, |c| {
+        let mut out = self.with_tokens(TokenKind::Invite, |c| {
             c.pairwise(rng, to, &Pairwise::Withdraw, now)
         })?;
         self.connections.remove(to);
         self.close_to(to);
+        out.extend(self.tell_siblings(rng, to, Step::Withdraw, now)?);
         Ok(Unsaved::sent(self, out))
     }
 
@@ -128,9 +132,10 @@ impl Client {
         if !self.is_connected(peer) {
             return Err(PolicyError::NotConnected.into());
         }
-        let out = self.pairwise(rng, peer, &Pairwise::Remove, now)?;
+        let mut out = self.pairwise(rng, peer, &Pairwise::Remove, now)?;
         self.connections.remove(peer);
         self.disconnect(peer);
+        out.extend(self.tell_siblings(rng, peer, Step::Remove, now)?);
         Ok(Unsaved::sent(self, out))
     }
 
@@ -138,6 +143,57 @@ impl Client {
     fn disconnect(&mut self, peer: &MailboxId) {
         self.access.peers.remove(peer);
         self.close_to(peer);
+    }
+
+    /// Tells our other devices (if any) the step we took with `with`.
+    fn tell_siblings<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        with: &MailboxId,
+        step: Step,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        let (own, did) = (*self.member_id(), Pairwise::Did { with: *with, step });
+        self.pairwise(rng, &own, &did, now)
+    }
+
+    /// Applies a step another device of our account took with `with`, as if this device had
+    /// taken it; a step that does not fit where we stand is ignored.
+    pub(super) fn sibling_did(
+        &mut self,
+        with: &MailboxId,
+        step: Step,
+    ) -> Result<Vec<Event>, Error> {
+        self.load_member(with)?;
+        let next = match (step, self.standing(with)) {
+            (Step::Invite, Connection::None) => Connection::Invited,
+            (Step::Invite | Step::Accept, Connection::InvitedUs(_)) => Connection::Connected,
+            (Step::Decline, Connection::InvitedUs(_))
+            | (Step::Withdraw, Connection::Invited)
+            | (Step::Remove, Connection::Connected) => Connection::None,
+            _ => return Ok(Vec::new()),
+        };
+        // Our contact key went with an invitation or an acceptance; the device that withdrew
+        // or removed replaces it and hands us the new one.
+        match step {
+            Step::Invite | Step::Accept => self.open_to(with),
+            Step::Decline => {}
+            Step::Withdraw | Step::Remove => {
+                self.access.holders.remove(with);
+                if step == Step::Remove {
+                    self.access.peers.remove(with);
+                }
+            }
+        }
+        if next == Connection::None {
+            self.connections.remove(with);
+        } else {
+            self.connections.insert(*with, next.clone());
+        }
+        Ok(vec![Event::ConnectionChanged {
+            with: *with,
+            standing: next,
+        }])
     }
 
     /// Applies a connection payload from `from`; steps that do not fit the state are ignored.

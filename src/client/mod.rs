@@ -308,6 +308,14 @@ pub enum Event {
     Withdrawn(MailboxId),
     /// A connection was removed by the other side.
     Disconnected(MailboxId),
+    /// Another device of our account took a connection step with `with` (invited, accepted,
+    /// declined, withdrew or removed): this device now stands with them as it does.
+    ConnectionChanged {
+        /// The other member.
+        with: MailboxId,
+        /// Where the connection stands now.
+        standing: Connection,
+    },
     /// Someone read a conversation up to a message.
     Read {
         /// The conversation.

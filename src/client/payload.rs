@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::access::GroupSecret;
+use crate::access::AccessKey;
 use crate::conversation::ConversationId;
+use crate::envelope::MailboxId;
 use crate::error::DecodeError;
 use crate::wire::Wire;
 
@@ -46,6 +48,32 @@ pub(crate) enum Pairwise {
         /// The first epoch without the receiver.
         epoch: u64,
     },
+    /// To our own other devices: the account's contact key, which this device replaced (each
+    /// device registers its own key derived from it, PROTOCOL.md §11.1).
+    ContactKey(AccessKey),
+    /// To our own other devices: this device took a connection step with member `with`, so
+    /// each of them stands with `with` as this one does.
+    Did {
+        /// The other member.
+        with: MailboxId,
+        /// The step.
+        step: Step,
+    },
+}
+
+/// A connection step one of our devices took (PROTOCOL.md §9.3, §12.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Step {
+    /// Invited them.
+    Invite,
+    /// Accepted their invitation (or invited them back).
+    Accept,
+    /// Declined their invitation.
+    Decline,
+    /// Withdrew our invitation.
+    Withdraw,
+    /// Removed the connection.
+    Remove,
 }
 
 impl Wire for Pairwise {

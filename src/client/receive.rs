@@ -745,6 +745,13 @@ impl Client {
                 epoch,
                 secret,
             } => self.group_access(&from.member, group, *epoch, secret),
+            Pairwise::ContactKey(key) if sibling => {
+                self.sibling_key(key);
+                Ok(Applied::Done(Vec::new()))
+            }
+            Pairwise::Did { with, step } if sibling => {
+                Ok(Applied::Done(self.sibling_did(with, *step)?))
+            }
             _ if sibling => Ok(Applied::Done(Vec::new())),
             Pairwise::Grant(bytes) => {
                 self.fanout.accept_grant(from.device, bytes)?;

@@ -655,6 +655,9 @@ fn describe_raw(client: &Client, event: &Event) -> Option<String> {
         Event::Declined(m) => format!("({} declined the invitation)", name(m)),
         Event::Withdrawn(m) => format!("({} withdrew the invitation)", name(m)),
         Event::Disconnected(m) => format!("({} removed the connection)", name(m)),
+        Event::ConnectionChanged { with, standing } => {
+            format!("(on another device: {standing:?} with {})", name(with))
+        }
         Event::Read { by, .. } => format!("(read by {})", name(by)),
         Event::Typing {
             from, typing: true, ..
