@@ -601,3 +601,41 @@ fn a_connection_step_on_one_device_holds_on_every_device_of_the_account() {
         Some(missive::Error::Policy(missive::PolicyError::NoInvitation))
     );
 }
+
+#[test]
+fn an_invitation_accepted_on_the_one_device_it_reached_connects_every_device() {
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut alice = member(&mut platform, "alice", Profile::FREE);
+    let mut phone = member(&mut platform, "bob", Profile::FREE);
+    let bob = contact(&mut alice, &mut phone);
+    let laptop = more_devices(&mut phone, 1, &mut [&mut alice]).remove(0);
+    let alice_id = *alice.mailbox_id();
+    // A paid send: one token, one device of Bob's.
+    let invite = alice
+        .invite(&mut rand::rng(), &bob, None, NOW)
+        .saved()
+        .unwrap();
+    let mut devices = [phone, laptop];
+    let reached: Vec<bool> = (devices.iter_mut())
+        .map(|d| !deliver(d, &invite).is_empty())
+        .collect();
+    assert_eq!(reached.iter().filter(|r| **r).count(), 1, "{reached:?}");
+    let (invited, other) = if reached[0] { (0, 1) } else { (1, 0) };
+    let accept = devices[invited]
+        .accept(&mut rand::rng(), &alice_id, NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(deliver(&mut alice, &accept), [Event::Connected(bob)]);
+    assert_eq!(
+        deliver(&mut devices[other], &accept),
+        [Event::ConnectionChanged {
+            with: alice_id,
+            standing: Connection::Connected
+        }]
+    );
+    let hello = devices[other]
+        .send(&mut rand::rng(), &alice_id, &Content::text("hi"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut alice, &hello)), ["hi"]);
+}

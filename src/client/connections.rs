@@ -5,6 +5,7 @@ use rand::CryptoRng;
 
 use super::payload::{Pairwise, Step};
 use super::{Client, Connection, Event, Outgoing, Unsaved};
+use crate::access::AccessKey;
 use crate::envelope::MailboxId;
 use crate::error::{Error, PolicyError};
 use crate::token::TokenKind;
@@ -153,26 +154,44 @@ impl Client {
         step: Step,
         now: u64,
     ) -> Result<Vec<Outgoing>, Error> {
-        let (own, did) = (*self.member_id(), Pairwise::Did { with: *with, step });
+        let key = self.access.peers.get(with).cloned();
+        let (own, did) = (
+            *self.member_id(),
+            Pairwise::Did {
+                with: *with,
+                step,
+                key,
+            },
+        );
         self.pairwise(rng, &own, &did, now)
     }
 
-    /// Applies a step another device of our account took with `with`, as if this device had
-    /// taken it; a step that does not fit where we stand is ignored.
+    /// Applies a step another device of our account took with `with`: we stand with them as
+    /// that device does, whatever we knew (a paid invitation reached only one of our devices).
+    /// Only an invitation leaves a connection, or one that crossed theirs, as it is.
     pub(super) fn sibling_did(
         &mut self,
         with: &MailboxId,
         step: Step,
+        key: Option<&AccessKey>,
     ) -> Result<Vec<Event>, Error> {
         self.load_member(with)?;
-        let next = match (step, self.standing(with)) {
-            (Step::Invite, Connection::None) => Connection::Invited,
-            (Step::Invite | Step::Accept, Connection::InvitedUs(_)) => Connection::Connected,
-            (Step::Decline, Connection::InvitedUs(_))
-            | (Step::Withdraw, Connection::Invited)
-            | (Step::Remove, Connection::Connected) => Connection::None,
-            _ => return Ok(Vec::new()),
+        if let Some(key) = key {
+            self.peer_key(with, key.clone());
+        }
+        let standing = self.standing(with);
+        let next = match step {
+            Step::Invite => match standing {
+                Connection::None => Connection::Invited,
+                Connection::InvitedUs(_) => Connection::Connected,
+                Connection::Invited | Connection::Connected => return Ok(Vec::new()),
+            },
+            Step::Accept => Connection::Connected,
+            Step::Decline | Step::Withdraw | Step::Remove => Connection::None,
         };
+        if next == standing {
+            return Ok(Vec::new());
+        }
         // Our contact key went with an invitation or an acceptance; the device that withdrew
         // or removed replaces it and hands us the new one.
         match step {

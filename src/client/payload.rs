@@ -58,6 +58,9 @@ pub(crate) enum Pairwise {
         with: MailboxId,
         /// The step.
         step: Step,
+        /// The contact key `with` gave us, if we hold one (a paid invitation that carried it
+        /// reached only one of our devices).
+        key: Option<AccessKey>,
     },
 }
 

@@ -749,9 +749,11 @@ impl Client {
                 self.sibling_key(key);
                 Ok(Applied::Done(Vec::new()))
             }
-            Pairwise::Did { with, step } if sibling => {
-                Ok(Applied::Done(self.sibling_did(with, *step)?))
-            }
+            Pairwise::Did { with, step, key } if sibling => Ok(Applied::Done(self.sibling_did(
+                with,
+                *step,
+                key.as_ref(),
+            )?)),
             _ if sibling => Ok(Applied::Done(Vec::new())),
             Pairwise::Grant(bytes) => {
                 self.fanout.accept_grant(from.device, bytes)?;

@@ -727,8 +727,14 @@ impl Client {
         // The credentials first: without them nothing is encrypted, so no session step is lost.
         let mut credentials = Vec::with_capacity(targets.len());
         for t in &targets {
-            credentials.push(self.credential_to(&[t.to], within)?);
+            let credential = self.credential_to(&[t.to], within)?;
+            let paid = matches!(credential, Credential::Token(_));
+            credentials.push(credential);
+            if paid && !own {
+                break;
+            }
         }
+        targets.truncate(credentials.len());
         let access = self.key_for(to);
         let plaintext = payload.to_bytes();
         let mut out = Vec::with_capacity(targets.len());
