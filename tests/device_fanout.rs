@@ -639,3 +639,68 @@ fn an_invitation_accepted_on_the_one_device_it_reached_connects_every_device() {
         .unwrap();
     assert_eq!(texts(&deliver(&mut alice, &hello)), ["hi"]);
 }
+
+#[test]
+fn an_inmail_to_an_account_with_two_devices_costs_one_credit_and_reaches_one_device() {
+    let career = Profile {
+        tier: Tier::PremiumCareer,
+        open_profile: false,
+    };
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut ben = member(&mut platform, "ben", career);
+    let mut phone = member(&mut platform, "alice", Profile::FREE);
+    let alice = contact(&mut ben, &mut phone);
+    let laptop = more_devices(&mut phone, 1, &mut [&mut ben]).remove(0);
+    let credits = ben.tokens(TokenKind::Credit);
+    let inmail = ben
+        .send_inmail(&mut rand::rng(), &alice, &Content::text("a role?"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(ben.tokens(TokenKind::Credit), credits - 1);
+    // One token, every envelope to the same single mailbox: a relay takes it once.
+    let first = &inmail[0].credential;
+    assert!(matches!(first, Credential::Token(t) if t.kind == TokenKind::Credit));
+    let reached: Vec<MailboxId> = (inmail.iter())
+        .inspect(|o| assert_eq!(&o.credential, first))
+        .flat_map(|o| {
+            let envelope = missive::envelope::Envelope::from_bytes(&o.envelope).unwrap();
+            envelope.mailboxes().to_vec()
+        })
+        .collect();
+    assert!(reached.iter().all(|m| *m == reached[0]), "{reached:?}");
+    let mut devices = [phone, laptop];
+    let read: Vec<Vec<String>> = devices
+        .iter_mut()
+        .map(|d| texts(&deliver(d, &inmail)))
+        .collect();
+    assert_eq!(
+        read.iter().filter(|r| r.as_slice() == ["a role?"]).count(),
+        1,
+        "{read:?}"
+    );
+    // Alice answers on the device it reached: Ben reads it, and from then on both of her
+    // devices read the conversation.
+    let on = if read[0].is_empty() { 1 } else { 0 };
+    let ben_id = *ben.mailbox_id();
+    let reply = devices[on]
+        .send(
+            &mut rand::rng(),
+            &ben_id,
+            &Content::text("tell me more"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut ben, &reply)), ["tell me more"]);
+    assert_eq!(
+        texts(&deliver(&mut devices[1 - on], &reply)),
+        ["tell me more"]
+    );
+    let more = ben
+        .send(&mut rand::rng(), &alice, &Content::text("here it is"), NOW)
+        .saved()
+        .unwrap();
+    for device in &mut devices {
+        assert_eq!(texts(&deliver(device, &more)), ["here it is"]);
+    }
+}

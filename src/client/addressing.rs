@@ -59,4 +59,15 @@ impl Client {
         }
         Ok(out)
     }
+
+    /// The devices of `member` we can set up keys with (a session and a known identity), in
+    /// its list's order; a paid send reaches the first of them alone (PROTOCOL.md §12.6).
+    pub(super) fn reachable(&mut self, member: &MailboxId) -> Result<Vec<Target>, Error> {
+        let mut targets = self.devices_of(member)?;
+        for t in &targets {
+            self.load_sessions(&t.to.device)?;
+        }
+        targets.retain(|t| t.identity.is_some() && self.sessions.contains_key(&t.to.device));
+        Ok(targets)
+    }
 }

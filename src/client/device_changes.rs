@@ -100,7 +100,7 @@ impl Client {
             {
                 // Undrawn: the next message there draws and hands out a chain again.
                 if let Some(c) = self.conversations.get_mut(&id) {
-                    c.drop_devices(&[]);
+                    c.redraw_own_chain();
                 }
                 continue;
             }

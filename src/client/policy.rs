@@ -69,8 +69,12 @@ impl Client {
             return Ok(());
         }
         if from == self.member_id() {
-            // Our own other device sent it, under the rules it checked as we would.
-            if matches!(post.access, Access::InMail(_) | Access::OpenProfile) {
+            // Our own other device sent it, under the rules it checked as we would (in a
+            // conversation it knows is open, one that opened on it alone).
+            if matches!(
+                post.access,
+                Access::InMail(_) | Access::OpenProfile | Access::Opened
+            ) {
                 self.opened.insert(*conversation);
             }
             return Ok(());

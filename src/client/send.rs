@@ -641,11 +641,25 @@ impl Client {
             .collect();
         devices.sort_unstable_by_key(|a| a.device);
         devices.dedup_by_key(|a| a.device);
-        // A token pays for one recipient: our own other devices then go apart, under our key.
+        // A token pays for one recipient: the device of each member its hand-off reached; our
+        // own other devices then go apart, under our key.
         let me = *self.member_id();
         let groups: Vec<Vec<DeviceOf>> = if self.paid_send() {
-            let (own, others): (Vec<DeviceOf>, Vec<DeviceOf>) =
+            let (own, mut others): (Vec<DeviceOf>, Vec<DeviceOf>) =
                 devices.into_iter().partition(|a| a.member == me);
+            let mut paid = Vec::new();
+            for member in &members {
+                let first = self.reachable(member)?.first().map(|t| t.to.device);
+                paid.extend(first.filter(|_| member != &me));
+            }
+            let reached = others.len();
+            others.retain(|a| paid.contains(&a.device));
+            // The devices left out get our chain with our next message.
+            if others.len() < reached
+                && let Some(c) = self.conversations.get_mut(id)
+            {
+                c.redraw_own_chain();
+            }
             [others, own]
                 .into_iter()
                 .filter(|g| !g.is_empty())
@@ -711,11 +725,7 @@ impl Client {
         now: u64,
     ) -> Result<Vec<Outgoing>, Error> {
         self.load_member(to)?;
-        let mut targets = self.devices_of(to)?;
-        for t in &targets {
-            self.load_sessions(&t.to.device)?;
-        }
-        targets.retain(|t| t.identity.is_some() && self.sessions.contains_key(&t.to.device));
+        let mut targets = self.reachable(to)?;
         let own = to == self.member_id();
         if targets.is_empty() && !own {
             return Err(CryptoError::NoSession.into());

@@ -553,6 +553,12 @@ impl Conversation {
         self.current.own = None;
     }
 
+    /// Our sender chain is drawn anew at our next message, and handed out then to every
+    /// device listed: some did not get this one (a paid send reaches one device per member).
+    pub(crate) fn redraw_own_chain(&mut self) {
+        self.current.own = None;
+    }
+
     /// The local member was removed by a change it will not receive (an admin told it so): it
     /// sends nothing from now on, and keeps only what it needs to read messages already in
     /// flight.
