@@ -704,3 +704,76 @@ fn an_inmail_to_an_account_with_two_devices_costs_one_credit_and_reaches_one_dev
         assert_eq!(texts(&deliver(device, &more)), ["here it is"]);
     }
 }
+
+#[test]
+fn a_connection_removed_on_one_device_leaves_no_key_of_theirs_on_another() {
+    let open = Profile {
+        tier: Tier::PremiumBusiness,
+        open_profile: true,
+    };
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut phone = member(&mut platform, "alice", Profile::FREE);
+    let mut bob = member(&mut platform, "bob", open);
+    let bob_id = connect(&mut phone, &mut bob);
+    let mut laptop = more_devices(&mut phone, 1, &mut [&mut bob]).remove(0);
+    let removed = laptop
+        .remove_connection(&mut rand::rng(), &bob_id, NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut phone, &removed);
+    // Bob's Open Profile still lets both devices write to him, with no key of his: his
+    // contact key went with the connection on the phone too.
+    for device in [&mut phone, &mut laptop] {
+        device.set_contact_profile(bob_id, open).unwrap();
+        let out = device
+            .send(
+                &mut rand::rng(),
+                &bob_id,
+                &Content::text("still open?"),
+                NOW,
+            )
+            .saved()
+            .unwrap();
+        let to_bob: Vec<&Credential> = (out.iter())
+            .filter(|o| !deliveries_for(std::slice::from_ref(*o), &bob_id).is_empty())
+            .map(|o| &o.credential)
+            .collect();
+        assert!(!to_bob.is_empty());
+        assert!(
+            to_bob.iter().all(|c| matches!(c, Credential::Open)),
+            "{to_bob:?}"
+        );
+    }
+}
+
+#[test]
+fn an_open_profile_message_reaches_every_device_of_its_recipient_each_alone() {
+    let open = Profile {
+        tier: Tier::PremiumBusiness,
+        open_profile: true,
+    };
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut ana = member(&mut platform, "ana", Profile::FREE);
+    let mut phone = member(&mut platform, "bob", open);
+    let bob = contact(&mut ana, &mut phone);
+    let laptop = more_devices(&mut phone, 1, &mut [&mut ana]).remove(0);
+    ana.set_contact_profile(bob, open).unwrap();
+    let out = ana
+        .send(&mut rand::rng(), &bob, &Content::text("hello"), NOW)
+        .saved()
+        .unwrap();
+    // The relay takes `Open` for one mailbox: one envelope per device, for the hand-off of
+    // Ana's chain and for the message.
+    let open_to: Vec<Vec<MailboxId>> = (out.iter())
+        .filter(|o| matches!(o.credential, Credential::Open))
+        .map(|o| {
+            let envelope = missive::envelope::Envelope::from_bytes(&o.envelope).unwrap();
+            envelope.mailboxes().to_vec()
+        })
+        .collect();
+    assert_eq!(open_to.len(), 4, "{open_to:?}");
+    assert!(open_to.iter().all(|m| m.len() == 1));
+    for device in [&mut phone, &mut { laptop }] {
+        assert_eq!(texts(&deliver(device, &out)), ["hello"]);
+    }
+}

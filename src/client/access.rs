@@ -353,7 +353,7 @@ impl Client {
 
     /// Up to [`MAX_TAGS`] keys device `to` registered that we know: its keys for the group
     /// we send in, then its contact key, else its keys for any group we share.
-    fn keys_for(
+    pub(super) fn keys_for(
         &mut self,
         to: &DeviceOf,
         within: Option<&ConversationId>,

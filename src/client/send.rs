@@ -674,10 +674,52 @@ impl Client {
                 let to: Vec<DeviceOf> = (envelope.mailboxes().iter())
                     .filter_map(|m| devices.iter().find(|a| a.device == *m).copied())
                     .collect();
-                let credential = self.credential_to(&to, Some(id))?;
+                match self.credential_to(&to, Some(id)) {
+                    Ok(credential) => out.push(Outgoing {
+                        envelope: envelope.to_bytes(),
+                        credential,
+                        ephemeral: false,
+                        conversation: Some(*id),
+                    }),
+                    Err(Error::Policy(PolicyError::NoCredential)) if to.len() > 1 => {
+                        self.apart(id, &to, &message, expiry, out)?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `message` to `to`, whom no one credential covers: the devices we hold a key for (our
+    /// own other devices among them) in one envelope, each other device in one of its own (an
+    /// Open Profile member's: the relay takes `Open` for one mailbox alone).
+    fn apart(
+        &mut self,
+        id: &ConversationId,
+        to: &[DeviceOf],
+        message: &[u8],
+        expiry: u64,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<(), Error> {
+        let me = *self.member_id();
+        let mut keyed = Vec::new();
+        let mut sets = Vec::new();
+        for a in to {
+            if a.member == me || !self.keys_for(a, Some(id))?.is_empty() {
+                keyed.push(*a);
+            } else {
+                sets.push(vec![*a]);
+            }
+        }
+        sets.push(keyed);
+        for set in sets.into_iter().filter(|s| !s.is_empty()) {
+            let mailboxes: Vec<MailboxId> = set.iter().map(|a| a.device).collect();
+            let credential = self.credential_to(&set, Some(id))?;
+            for envelope in Envelope::to_mailboxes(expiry, &mailboxes, message)? {
                 out.push(Outgoing {
                     envelope: envelope.to_bytes(),
-                    credential,
+                    credential: credential.clone(),
                     ephemeral: false,
                     conversation: Some(*id),
                 });
