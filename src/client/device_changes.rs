@@ -15,7 +15,7 @@ impl Client {
     /// `member`'s list changed from `before` to `after`: in every conversation we share with
     /// the member (every conversation, for our own), the devices it no longer lists are
     /// dropped and, if any device left or joined, our own chain too; so are our sessions with
-    /// the devices gone (but a contact's first device, whose session is the contact's own).
+    /// the devices gone.
     pub(super) fn devices_changed(
         &mut self,
         member: &MailboxId,
@@ -30,8 +30,7 @@ impl Client {
         if gone.is_empty() && !joined {
             return Ok(());
         }
-        let own = member == self.member_id();
-        for device in gone.iter().filter(|d| own || *d != member) {
+        for device in &gone {
             self.load_sessions(device)?;
             self.sessions.remove(device);
         }
