@@ -13,7 +13,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use missive::client::{Client, Content, Event, MemoryStore, Outgoing, Unsaved};
 use missive::conversation::{ConversationId, Role};
 use missive::envelope::{self, MailboxId};
@@ -359,52 +359,63 @@ fn devices(c: &mut Criterion) {
     g.bench_function(
         "add a device: its member links it and hands it the group",
         |b| {
-            b.iter_batched(
-                || {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let rng = &mut rand::rng();
                     let mut phone = Client::from_bytes(&state).unwrap();
-                    let mut laptop = Client::new(&mut rand::rng(), phone.user());
-                    let code = phone.link_code(&mut rand::rng(), NOW).unwrap();
-                    let answer = sent(laptop.answer_link(&mut rand::rng(), &code, NOW).unwrap());
+                    let mut laptop = Client::new(rng, phone.user());
+                    let code = phone.link_code(rng, NOW).unwrap();
+                    let answer = sent(laptop.answer_link(rng, &code, NOW).unwrap());
                     deliver(&mut phone, &[answer]);
                     let bundle = directory(&mut laptop);
-                    (phone, bundle)
-                },
-                |(mut phone, bundle)| {
-                    let rng = &mut rand::rng();
-                    let linked = sent(phone.link_device(rng, NOW).unwrap());
+                    // Each step timed up to its save (what an app then writes).
+                    let started = Instant::now();
+                    let unsaved = phone.link_device(rng, NOW).unwrap();
+                    spent += started.elapsed();
                     let found = DeviceDirectory {
-                        list: linked.list,
+                        list: sent(unsaved).list,
                         devices: vec![bundle],
                     };
-                    sent(phone.add_contact_devices(rng, &member, &found).unwrap());
-                    black_box(sent(phone.hand_out_chains(rng, 100, NOW).unwrap()))
-                },
-                BatchSize::LargeInput,
-            )
+                    let started = Instant::now();
+                    let unsaved = phone.add_contact_devices(rng, &member, &found).unwrap();
+                    spent += started.elapsed();
+                    sent(unsaved);
+                    let started = Instant::now();
+                    let unsaved = phone.hand_out_chains(rng, 100, NOW).unwrap();
+                    spent += started.elapsed();
+                    black_box(sent(unsaved));
+                }
+                spent
+            })
         },
     );
     let mut laptop = Client::new(&mut rand::rng(), other[0].user());
     link(&mut other[0], &mut laptop);
     let list = other[0].device_list().unwrap().to_bytes();
     let admin_state = admins[0].to_bytes().unwrap();
+    // The signed prekey alone (a one-time prekey is used once).
+    let bundle = PrekeyResponse {
+        one_time: None,
+        ..directory(&mut laptop)
+    };
+    let found = DeviceDirectory {
+        list,
+        devices: vec![bundle],
+    };
     g.bench_function("add a device: another member takes the new list", |b| {
-        b.iter_batched(
-            || {
-                let found = DeviceDirectory {
-                    list: list.clone(),
-                    devices: vec![directory(&mut laptop)],
-                };
-                (Client::from_bytes(&admin_state).unwrap(), found)
-            },
-            |(mut admin, found)| {
-                black_box(sent(
-                    admin
-                        .add_contact_devices(&mut rand::rng(), &member, &found)
-                        .unwrap(),
-                ))
-            },
-            BatchSize::LargeInput,
-        )
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let mut admin = Client::from_bytes(&admin_state).unwrap();
+                let started = Instant::now();
+                let unsaved =
+                    (admin.add_contact_devices(&mut rand::rng(), &member, &found)).unwrap();
+                spent += started.elapsed();
+                black_box(sent(unsaved));
+            }
+            spent
+        })
     });
     g.finish();
 }

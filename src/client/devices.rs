@@ -410,7 +410,7 @@ impl Client {
         }
     }
 
-    fn set_list(&mut self, list: SignedDeviceList) {
+    pub(super) fn set_list(&mut self, list: SignedDeviceList) {
         match &mut self.devices {
             Some(d) => d.list = list,
             None => {

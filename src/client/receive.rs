@@ -1656,6 +1656,16 @@ mod tests {
             bob.receive(&delivery, 0),
             Err(Error::Crypto(CryptoError::WrongSender))
         );
+        // Bob on two devices of his own, neither Mallory's: she is still no device of his.
+        let (own, _) = crate::device::DeviceList::first(bob_id, *bob.identity())
+            .with_device(MailboxId([8; 16]), *laptop.public())
+            .unwrap();
+        bob.set_list(own.sign(&bob.identity));
+        let delivery = resealed(&bob, &out[0], claim(bob_id, None));
+        assert_eq!(
+            bob.receive(&delivery, 0),
+            Err(Error::Crypto(CryptoError::WrongSender))
+        );
     }
 
     #[test]

@@ -546,8 +546,12 @@ impl Conversation {
     pub(crate) fn drop_devices(&mut self, gone: &[MailboxId]) {
         let epochs = core::iter::once(&mut self.current).chain(self.previous.as_deref_mut());
         for epoch in epochs {
+            let held = epoch.peers.len();
             epoch.peers.retain(|p| !gone.contains(&p.sender));
-            epoch.next_labels = NextLabels::rebuild(epoch.peers.iter().map(|p| &p.chain));
+            // Rebuilt only when a chain went: it derives every chain's next labels.
+            if epoch.peers.len() < held {
+                epoch.next_labels = NextLabels::rebuild(epoch.peers.iter().map(|p| &p.chain));
+            }
         }
         self.early.retain(|e| !gone.contains(&e.from.device));
         self.current.own = None;
