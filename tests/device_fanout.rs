@@ -264,6 +264,19 @@ fn an_inmail_from_an_account_with_two_devices_costs_one_credit() {
     let events = deliver(&mut laptop, &inmail);
     assert_eq!(texts(&events), ["an opening"]);
     assert_eq!(senders(&events), [*phone.member_id()]);
+    // Every device of Carol's got the phone's chain: its next message hands out none.
+    let alice = *phone.member_id();
+    let reply = carol
+        .send(&mut rand::rng(), &alice, &Content::text("go on"), NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut phone, &reply);
+    let next = phone
+        .send(&mut rand::rng(), &carol_id, &Content::text("details"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(next.len(), 1, "the message alone");
+    assert_eq!(texts(&deliver(&mut carol, &next)), ["details"]);
 }
 
 #[test]
@@ -485,6 +498,10 @@ fn a_linked_device_reads_every_conversation_once_its_account_hands_out_its_chain
         .hand_out_chains(&mut rand::rng(), 1, NOW)
         .saved()
         .unwrap();
+    assert!(
+        !first.is_empty() && !second.is_empty(),
+        "one conversation a call"
+    );
     assert!(none.is_empty());
     let mut joined = Vec::new();
     for out in [&first, &second] {

@@ -681,7 +681,7 @@ impl Client {
                         ephemeral: false,
                         conversation: Some(*id),
                     }),
-                    Err(Error::Policy(PolicyError::NoCredential)) if to.len() > 1 => {
+                    Err(Error::Policy(PolicyError::NoCredential)) => {
                         self.apart(id, &to, &message, expiry, out)?;
                     }
                     Err(e) => return Err(e),
@@ -772,11 +772,8 @@ impl Client {
         if targets.is_empty() && !own {
             return Err(CryptoError::NoSession.into());
         }
-        // A paid send reaches one device: a token is spent once (PROTOCOL.md §12.6).
-        if self.paid_send() && !own {
-            targets.truncate(1);
-        }
-        // The credentials first: without them nothing is encrypted, so no session step is lost.
+        // The credentials first: without them nothing is encrypted, so no session step is
+        // lost. A paid send reaches one device: a token is spent once (PROTOCOL.md §12.6).
         let mut credentials = Vec::with_capacity(targets.len());
         for t in &targets {
             let credential = self.credential_to(&[t.to], within)?;
