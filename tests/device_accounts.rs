@@ -37,16 +37,19 @@ fn three(a: usize, b: usize) -> (Vec<Client>, Vec<Client>, Vec<Client>) {
     (alice, bob, carol)
 }
 
-/// What each of `senders` sent, delivered to every device of `readers` last sent first; for
-/// each reader, the texts it read, sorted.
-fn crossed(sent: &[(MailboxId, Vec<Outgoing>)], readers: &mut [Client]) -> Vec<Vec<String>> {
+/// What each device sent in a round: its mailbox, its text, and what went out.
+type Sent = Vec<(MailboxId, String, Vec<Outgoing>)>;
+
+/// What each device sent, delivered to every device of `readers` last sent first; for each
+/// reader, the texts it read, sorted.
+fn crossed(sent: &Sent, readers: &mut [Client]) -> Vec<Vec<String>> {
     readers
         .iter_mut()
         .map(|reader| {
             let me = *reader.mailbox_id();
             let mut read: Vec<String> = (sent.iter().rev())
-                .filter(|(from, _)| *from != me)
-                .flat_map(|(_, out)| texts(&deliver(reader, out)))
+                .filter(|(from, ..)| *from != me)
+                .flat_map(|(_, _, out)| texts(&deliver(reader, out)))
                 .collect();
             read.sort();
             read
@@ -54,9 +57,17 @@ fn crossed(sent: &[(MailboxId, Vec<Outgoing>)], readers: &mut [Client]) -> Vec<V
         .collect()
 }
 
-/// The texts every device of `devices` but `sender` should read: all of `sent`'s but its own.
-fn others(all: &[String], own: &str) -> Vec<String> {
-    all.iter().filter(|t| *t != own).cloned().collect()
+/// Every device of `readers` reads every text `sent` holds but its own.
+fn each_reads_all_but_its_own(sent: &Sent, readers: &mut [Client], case: &str) {
+    let mut all: Vec<String> = sent.iter().map(|(_, t, _)| t.clone()).collect();
+    all.sort();
+    let read = crossed(sent, readers);
+    for (device, read) in readers.iter().zip(read) {
+        let own = (sent.iter().find(|(m, ..)| m == device.mailbox_id()))
+            .map_or("", |(_, t, _)| t.as_str());
+        let others: Vec<String> = all.iter().filter(|t| *t != own).cloned().collect();
+        assert_eq!(read, others, "{case}");
+    }
 }
 
 /// Every device of Alice and Bob writes to the other member at once, twice: every device
@@ -65,7 +76,7 @@ fn direct_at_once(a: usize, b: usize) {
     let (mut alice, mut bob, mut carol) = three(a, b);
     let (alice_id, bob_id) = (*alice[0].member_id(), *bob[0].member_id());
     for round in 0..2 {
-        let mut sent = Vec::new();
+        let mut sent = Sent::new();
         for (devices, to, name) in [(&mut alice, bob_id, "a"), (&mut bob, alice_id, "b")] {
             for (i, device) in devices.iter_mut().enumerate() {
                 let text = format!("{name}{i} r{round}");
@@ -76,25 +87,13 @@ fn direct_at_once(a: usize, b: usize) {
                 sent.push((*device.mailbox_id(), text, out));
             }
         }
-        let mut all: Vec<String> = sent.iter().map(|(_, t, _)| t.clone()).collect();
-        all.sort();
-        let out: Vec<(MailboxId, Vec<Outgoing>)> =
-            sent.iter().map(|(m, _, o)| (*m, o.clone())).collect();
         for devices in [&mut alice, &mut bob] {
-            let read = crossed(&out, devices);
-            for (device, read) in devices.iter().zip(read) {
-                let own = &sent
-                    .iter()
-                    .find(|(m, ..)| m == device.mailbox_id())
-                    .unwrap()
-                    .1;
-                assert_eq!(read, others(&all, own), "({a}, {b}) round {round}");
-            }
+            each_reads_all_but_its_own(&sent, devices, &format!("({a}, {b}) round {round}"));
         }
         for (_, _, out) in &sent {
             assert!(deliveries_for(out, carol[0].mailbox_id()).is_empty());
         }
-        assert!(crossed(&out, &mut carol)[0].is_empty());
+        assert!(crossed(&sent, &mut carol)[0].is_empty());
     }
 }
 
@@ -125,7 +124,7 @@ fn group_at_once(a: usize, b: usize) {
         }
     }
     for round in 0..2 {
-        let mut sent = Vec::new();
+        let mut sent = Sent::new();
         for (devices, name) in [(&mut alice, "a"), (&mut bob, "b")] {
             for (i, device) in devices.iter_mut().enumerate() {
                 let text = format!("{name}{i} r{round}");
@@ -136,17 +135,8 @@ fn group_at_once(a: usize, b: usize) {
                 sent.push((*device.mailbox_id(), text, out));
             }
         }
-        let mut all: Vec<String> = sent.iter().map(|(_, t, _)| t.clone()).collect();
-        all.sort();
-        let out: Vec<(MailboxId, Vec<Outgoing>)> =
-            sent.iter().map(|(m, _, o)| (*m, o.clone())).collect();
         for devices in [&mut alice, &mut bob, &mut carol] {
-            let read = crossed(&out, devices);
-            for (device, read) in devices.iter().zip(read) {
-                let own = (sent.iter().find(|(m, ..)| m == device.mailbox_id()))
-                    .map_or("", |(_, t, _)| t.as_str());
-                assert_eq!(read, others(&all, own), "({a}, {b}) round {round}");
-            }
+            each_reads_all_but_its_own(&sent, devices, &format!("({a}, {b}) round {round}"));
         }
     }
 }

@@ -17,6 +17,15 @@ use missive::platform::{Platform, Profile, Tier};
 use missive::relay_api::DeviceDirectory;
 use missive::token::TokenKind;
 
+const CAREER: Profile = Profile {
+    tier: Tier::PremiumCareer,
+    open_profile: false,
+};
+const OPEN: Profile = Profile {
+    tier: Tier::PremiumBusiness,
+    open_profile: true,
+};
+
 /// Alice's phone and laptop (linked, each with a session with the other and with Bob), and
 /// Bob, who took Alice's device list.
 fn alice_on_two_devices() -> (Client, Client, Client) {
@@ -233,11 +242,7 @@ fn a_device_linked_later_joins_existing_conversations_and_reads_only_what_follow
 
 #[test]
 fn an_inmail_from_an_account_with_two_devices_costs_one_credit() {
-    let career = Profile {
-        tier: Tier::PremiumCareer,
-        open_profile: false,
-    };
-    let ((mut phone, mut laptop, _), mut platform) = alice_on_two_devices_as(career);
+    let ((mut phone, mut laptop, _), mut platform) = alice_on_two_devices_as(CAREER);
     let mut carol = member(&mut platform, "carol", Profile::FREE);
     let carol_id = contact(&mut phone, &mut carol);
     let credits = phone.tokens(TokenKind::Credit);
@@ -659,12 +664,8 @@ fn an_invitation_accepted_on_the_one_device_it_reached_connects_every_device() {
 
 #[test]
 fn an_inmail_to_an_account_with_two_devices_costs_one_credit_and_reaches_one_device() {
-    let career = Profile {
-        tier: Tier::PremiumCareer,
-        open_profile: false,
-    };
     let mut platform = Platform::new(&mut rand::rng());
-    let mut ben = member(&mut platform, "ben", career);
+    let mut ben = member(&mut platform, "ben", CAREER);
     let mut phone = member(&mut platform, "alice", Profile::FREE);
     let alice = contact(&mut ben, &mut phone);
     let laptop = more_devices(&mut phone, 1, &mut [&mut ben]).remove(0);
@@ -724,13 +725,9 @@ fn an_inmail_to_an_account_with_two_devices_costs_one_credit_and_reaches_one_dev
 
 #[test]
 fn a_connection_removed_on_one_device_leaves_no_key_of_theirs_on_another() {
-    let open = Profile {
-        tier: Tier::PremiumBusiness,
-        open_profile: true,
-    };
     let mut platform = Platform::new(&mut rand::rng());
     let mut phone = member(&mut platform, "alice", Profile::FREE);
-    let mut bob = member(&mut platform, "bob", open);
+    let mut bob = member(&mut platform, "bob", OPEN);
     let bob_id = connect(&mut phone, &mut bob);
     let mut laptop = more_devices(&mut phone, 1, &mut [&mut bob]).remove(0);
     let removed = laptop
@@ -741,7 +738,7 @@ fn a_connection_removed_on_one_device_leaves_no_key_of_theirs_on_another() {
     // Bob's Open Profile still lets both devices write to him, with no key of his: his
     // contact key went with the connection on the phone too.
     for device in [&mut phone, &mut laptop] {
-        device.set_contact_profile(bob_id, open).unwrap();
+        device.set_contact_profile(bob_id, OPEN).unwrap();
         let out = device
             .send(
                 &mut rand::rng(),
@@ -765,16 +762,12 @@ fn a_connection_removed_on_one_device_leaves_no_key_of_theirs_on_another() {
 
 #[test]
 fn an_open_profile_message_reaches_every_device_of_its_recipient_each_alone() {
-    let open = Profile {
-        tier: Tier::PremiumBusiness,
-        open_profile: true,
-    };
     let mut platform = Platform::new(&mut rand::rng());
     let mut ana = member(&mut platform, "ana", Profile::FREE);
-    let mut phone = member(&mut platform, "bob", open);
+    let mut phone = member(&mut platform, "bob", OPEN);
     let bob = contact(&mut ana, &mut phone);
     let laptop = more_devices(&mut phone, 1, &mut [&mut ana]).remove(0);
-    ana.set_contact_profile(bob, open).unwrap();
+    ana.set_contact_profile(bob, OPEN).unwrap();
     let out = ana
         .send(&mut rand::rng(), &bob, &Content::text("hello"), NOW)
         .saved()
