@@ -120,6 +120,21 @@ pub enum Credential {
     Token(Token),
     /// Nothing: the one recipient has Open Profile on (3).
     Open,
+    /// One token for every device of one account: an invitation, an InMail credit or a
+    /// premium-to-premium message to a member on several devices (4).
+    Member(MemberToken),
+}
+
+/// A token paying for one account, whichever of its devices an envelope reaches: the relay
+/// admits it for the mailboxes the account's stored device list names, and counts every
+/// envelope it pays for against the account, not the mailbox (PROTOCOL.md §11.2).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct MemberToken {
+    /// The token spent.
+    pub token: Token,
+    /// The account's name in the directory, whose device list the relay checks.
+    #[serde(with = "serde_bytes")]
+    pub user: Vec<u8>,
 }
 
 /// `POST /v1/envelopes` and `/v1/ephemeral`: an encoded envelope and its credential.

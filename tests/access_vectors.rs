@@ -8,7 +8,9 @@
 mod common;
 
 use common::{hex_array, hex_field, load};
-use missive::access::{AccessKey, AccessUpdate, Credential, MailboxSettings, Submission};
+use missive::access::{
+    AccessKey, AccessUpdate, Credential, MailboxSettings, MemberToken, Submission,
+};
 use missive::envelope::{Envelope, MailboxId};
 use serde_json::{Value, json};
 
@@ -28,6 +30,20 @@ fn token_submission(envelope: &[u8]) -> Submission {
     wire.push(u8::try_from(envelope.len()).unwrap());
     wire.extend(envelope);
     Submission::from_bytes(&wire).unwrap()
+}
+
+/// The token of [`token_submission`] paying for the account `alice`, to two of its devices.
+fn member_submission(envelope: &[u8]) -> Submission {
+    let Credential::Token(token) = token_submission(envelope).credential else {
+        unreachable!("a token submission")
+    };
+    Submission {
+        credential: Credential::Member(MemberToken {
+            token,
+            user: b"alice".to_vec(),
+        }),
+        envelope: envelope.to_vec(),
+    }
 }
 
 fn cases() -> Value {
@@ -75,6 +91,7 @@ fn cases() -> Value {
             },
         ),
         ("token", token_submission(&one)),
+        ("member", member_submission(&envelope)),
     ];
     let update = AccessUpdate {
         contact: Some(key(9)),
@@ -144,7 +161,7 @@ fn group_access_keys_and_combination_match_the_vectors() {
 fn submissions_and_updates_decode_and_re_encode_byte_for_byte() {
     let v = load("access/access.json");
     let submissions = v["submissions"].as_array().unwrap();
-    assert_eq!(submissions.len(), 4);
+    assert_eq!(submissions.len(), 5);
     for case in submissions {
         let wire = hex_field(case, "wire");
         let decoded = Submission::from_bytes(&wire).unwrap();

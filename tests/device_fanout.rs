@@ -625,45 +625,74 @@ fn a_connection_step_on_one_device_holds_on_every_device_of_the_account() {
 }
 
 #[test]
-fn an_invitation_accepted_on_the_one_device_it_reached_connects_every_device() {
+fn an_invitation_reaches_every_device_for_one_token_and_an_acceptance_on_one_connects_all() {
     let mut platform = Platform::new(&mut rand::rng());
     let mut alice = member(&mut platform, "alice", Profile::FREE);
     let mut phone = member(&mut platform, "bob", Profile::FREE);
     let bob = contact(&mut alice, &mut phone);
     let laptop = more_devices(&mut phone, 1, &mut [&mut alice]).remove(0);
     let alice_id = *alice.mailbox_id();
-    // A paid send: one token, one device of Bob's.
+    let tokens = alice.tokens(TokenKind::Invite);
     let invite = alice
         .invite(&mut rand::rng(), &bob, None, NOW)
         .saved()
         .unwrap();
+    assert_eq!(alice.tokens(TokenKind::Invite), tokens - 1);
+    assert_paid_as_account(&invite, b"bob", TokenKind::Invite);
     let mut devices = [phone, laptop];
-    let reached: Vec<bool> = (devices.iter_mut())
-        .map(|d| !deliver(d, &invite).is_empty())
-        .collect();
-    assert_eq!(reached.iter().filter(|r| **r).count(), 1, "{reached:?}");
-    let (invited, other) = if reached[0] { (0, 1) } else { (1, 0) };
-    let accept = devices[invited]
+    for d in &mut devices {
+        let invited = deliver(d, &invite);
+        assert!(
+            matches!(invited.last(), Some(Event::Invitation { from, .. }) if *from == alice_id),
+            "{invited:?}"
+        );
+    }
+    let accept = devices[1]
         .accept(&mut rand::rng(), &alice_id, NOW)
         .saved()
         .unwrap();
     assert_eq!(deliver(&mut alice, &accept), [Event::Connected(bob)]);
     assert_eq!(
-        deliver(&mut devices[other], &accept),
+        deliver(&mut devices[0], &accept),
         [Event::ConnectionChanged {
             with: alice_id,
             standing: Connection::Connected
         }]
     );
-    let hello = devices[other]
+    // The phone, connected through its laptop's answer, has no invitation left to answer.
+    assert_eq!(
+        devices[0]
+            .accept(&mut rand::rng(), &alice_id, NOW)
+            .saved()
+            .err(),
+        Some(missive::Error::Policy(missive::PolicyError::NoInvitation))
+    );
+    let hello = devices[0]
         .send(&mut rand::rng(), &alice_id, &Content::text("hi"), NOW)
         .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut alice, &hello)), ["hi"]);
 }
 
+/// Every envelope of `out` that spends a token spends the same one, of `kind`, for the account
+/// `user` (`Credential::Member`): what a relay takes once for all of the account's devices.
+fn assert_paid_as_account(out: &[missive::client::Outgoing], user: &[u8], kind: TokenKind) {
+    let paid: Vec<_> = (out.iter())
+        .filter(|o| !matches!(o.credential, Credential::Contacts(_) | Credential::Keys(_)))
+        .map(|o| &o.credential)
+        .collect();
+    assert!(!paid.is_empty());
+    for credential in &paid {
+        assert_eq!(*credential, paid[0]);
+        assert!(
+            matches!(credential, Credential::Member(m) if m.user == user && m.token.kind == kind),
+            "{credential:?}"
+        );
+    }
+}
+
 #[test]
-fn an_inmail_to_an_account_with_two_devices_costs_one_credit_and_reaches_one_device() {
+fn an_inmail_to_an_account_with_two_devices_costs_one_credit_and_reaches_both() {
     let mut platform = Platform::new(&mut rand::rng());
     let mut ben = member(&mut platform, "ben", CAREER);
     let mut phone = member(&mut platform, "alice", Profile::FREE);
@@ -675,32 +704,14 @@ fn an_inmail_to_an_account_with_two_devices_costs_one_credit_and_reaches_one_dev
         .saved()
         .unwrap();
     assert_eq!(ben.tokens(TokenKind::Credit), credits - 1);
-    // One token, every envelope to the same single mailbox: a relay takes it once.
-    let first = &inmail[0].credential;
-    assert!(matches!(first, Credential::Token(t) if t.kind == TokenKind::Credit));
-    let reached: Vec<MailboxId> = (inmail.iter())
-        .inspect(|o| assert_eq!(&o.credential, first))
-        .flat_map(|o| {
-            let envelope = missive::envelope::Envelope::from_bytes(&o.envelope).unwrap();
-            envelope.mailboxes().to_vec()
-        })
-        .collect();
-    assert!(reached.iter().all(|m| *m == reached[0]), "{reached:?}");
+    assert_paid_as_account(&inmail, b"alice", TokenKind::Credit);
     let mut devices = [phone, laptop];
-    let read: Vec<Vec<String>> = devices
-        .iter_mut()
-        .map(|d| texts(&deliver(d, &inmail)))
-        .collect();
-    assert_eq!(
-        read.iter().filter(|r| r.as_slice() == ["a role?"]).count(),
-        1,
-        "{read:?}"
-    );
-    // Alice answers on the device it reached: Ben reads it, and from then on both of her
-    // devices read the conversation.
-    let on = if read[0].is_empty() { 1 } else { 0 };
+    for device in &mut devices {
+        assert_eq!(texts(&deliver(device, &inmail)), ["a role?"]);
+    }
+    // Alice answers on either device: Ben reads it, and so does her other device.
     let ben_id = *ben.mailbox_id();
-    let reply = devices[on]
+    let reply = devices[1]
         .send(
             &mut rand::rng(),
             &ben_id,
@@ -710,14 +721,17 @@ fn an_inmail_to_an_account_with_two_devices_costs_one_credit_and_reaches_one_dev
         .saved()
         .unwrap();
     assert_eq!(texts(&deliver(&mut ben, &reply)), ["tell me more"]);
-    assert_eq!(
-        texts(&deliver(&mut devices[1 - on], &reply)),
-        ["tell me more"]
-    );
+    assert_eq!(texts(&deliver(&mut devices[0], &reply)), ["tell me more"]);
     let more = ben
         .send(&mut rand::rng(), &alice, &Content::text("here it is"), NOW)
         .saved()
         .unwrap();
+    assert_eq!(
+        more.len(),
+        1,
+        "the message alone: both devices hold Ben's chain"
+    );
+    assert_eq!(ben.tokens(TokenKind::Credit), credits - 1);
     for device in &mut devices {
         assert_eq!(texts(&deliver(device, &more)), ["here it is"]);
     }

@@ -8,17 +8,24 @@
 mod relay_support;
 
 use missive::Identity;
-use missive::access::{AccessKey, Credential, Submission};
+use missive::access::{AccessKey, Credential, MemberToken, Submission};
 use missive::client::{Client, Content, Event};
 use missive::conversation::Role;
 use missive::device::{DeviceList, SignedDeviceList};
-use missive::envelope::Envelope;
-use missive::platform::Profile;
+use missive::envelope::{Envelope, MailboxId};
+use missive::platform::{Profile, Tier};
 use missive::relay::system_clock;
 use missive::relay_api::DeviceDirectory;
 use missive::session::PrekeyBundle;
+use missive::token::TokenKind;
+use relay_support::opaque_raw;
 use relay_support::saved::Saved;
 use relay_support::users::{Net, texts};
+
+const CAREER: Profile = Profile {
+    tier: Tier::PremiumCareer,
+    open_profile: false,
+};
 
 fn devices_path(user: &[u8]) -> String {
     format!("/v1/directory/{}/devices", hex::encode(user))
@@ -275,4 +282,77 @@ fn a_member_on_two_devices_talks_through_a_real_relay() {
     net.send(&post);
     assert_eq!(texts(&net.read(&mut phone)), ["to the group"]);
     assert_eq!(texts(&net.read(&mut laptop)), ["to the group"]);
+}
+
+#[test]
+fn one_token_pays_for_every_device_of_an_account_and_for_no_other_account() {
+    let mut net = Net::start();
+    let mut phone = net.join("alice", Profile::FREE, false);
+    let mut ben = net.join("ben", CAREER, false);
+    let mut eve = net.join("eve", Profile::FREE, false);
+    let alice = net.lookup(&mut ben, &phone);
+    let mut laptop = link_through(&net, &mut phone);
+    net.read(&mut laptop);
+    let found = lookup(&net, &ben, b"alice").1.unwrap();
+    ben.add_contact_devices(&mut rand::rng(), &alice, &found)
+        .saved()
+        .unwrap();
+    let now = system_clock();
+    let credits = ben.tokens(TokenKind::Credit);
+    let inmail = ben
+        .send_inmail(&mut rand::rng(), &alice, &Content::text("a role?"), now)
+        .saved()
+        .unwrap();
+    assert_eq!(ben.tokens(TokenKind::Credit), credits - 1);
+    // Each device's hand-off in an envelope of its own, and the message to both: one token,
+    // every envelope accepted for every mailbox it names.
+    assert!(inmail.len() >= 3, "{} envelopes", inmail.len());
+    let Credential::Member(paid) = &inmail[0].credential else {
+        panic!("{:?}", inmail[0].credential)
+    };
+    net.send(&inmail);
+    assert_eq!(texts(&net.read(&mut phone)), ["a role?"]);
+    assert_eq!(texts(&net.read(&mut laptop)), ["a role?"]);
+
+    // The token again, for the account's devices: still within what one send may carry.
+    let again = |user: &[u8], to: &[MailboxId]| {
+        let credential = Credential::Member(MemberToken {
+            token: paid.token.clone(),
+            user: user.to_vec(),
+        });
+        let submission = Submission {
+            credential,
+            envelope: opaque_raw(to, 300),
+        };
+        net.post(&submission.to_bytes(), false)
+    };
+    assert_eq!(again(b"alice", &[*laptop.mailbox_id()]).0, 202);
+    // Not for a mailbox the account does not list, nor for another account's.
+    let eve_id = *eve.mailbox_id();
+    assert_eq!(again(b"alice", &[eve_id]).0, 403);
+    let (status, body) = again(b"eve", &[eve_id]);
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+    assert!(net.read(&mut eve).is_empty());
+    // A name no one holds lists nothing; a name no one may hold is malformed.
+    assert_eq!(again(b"nobody", &[eve_id]).0, 403);
+    assert_eq!(again(b"ali\0ce", &[eve_id]).0, 400);
+    // A token spent on one mailbox does not come back for its account.
+    let dan = net.join("dan", Profile::FREE, false);
+    let dan_id = net.lookup(&mut ben, &dan);
+    let single = ben
+        .send_inmail(&mut rand::rng(), &dan_id, &Content::text("hello"), now)
+        .saved()
+        .unwrap();
+    let Credential::Token(token) = &single[0].credential else {
+        panic!("a member we hold no list of is paid per mailbox")
+    };
+    net.send(&single);
+    let as_account = Submission {
+        credential: Credential::Member(MemberToken {
+            token: token.clone(),
+            user: b"dan".to_vec(),
+        }),
+        envelope: opaque_raw(&[dan_id], 300),
+    };
+    assert_eq!(net.post(&as_account.to_bytes(), false).0, 409);
 }

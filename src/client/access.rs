@@ -11,7 +11,7 @@ use super::payload::Pairwise;
 use super::tracked::{TrackedMap, TrackedSet};
 use super::wallet::{Batch, SavedRequest};
 use super::{Client, Outgoing, Unsaved};
-use crate::access::{AccessKey, AccessUpdate, Credential, MAX_TAGS, MailboxSettings};
+use crate::access::{AccessKey, AccessUpdate, Credential, MAX_TAGS, MailboxSettings, MemberToken};
 use crate::conversation::{ConversationId, DeviceOf};
 use crate::envelope::MailboxId;
 use crate::error::{Error, PolicyError, UsageError};
@@ -179,6 +179,7 @@ impl Client {
             let (own, key) = (*self.member_id(), self.access.contact.clone());
             notices.extend(self.pairwise(rng, &own, &Pairwise::ContactKey(key), now)?);
         }
+        notices.extend(self.share_settings(rng, now)?);
         let desired = self.desired_registration(now)?;
         let update = self.registration_change(&desired);
         self.access.registered = desired;
@@ -311,9 +312,9 @@ impl Client {
         let own = addressees.iter().all(|a| a.member == *self.member_id());
         if self.paid_send()
             && !own
-            && let Some(token) = self.batch_token(to)?
+            && let Some(paid) = self.token_credential(addressees, to)?
         {
-            return Ok(Credential::Token(token));
+            return Ok(paid);
         }
         let mut lists: Vec<Vec<AccessKey>> = Vec::with_capacity(to.len());
         for a in addressees {
@@ -330,14 +331,32 @@ impl Client {
                 Credential::Keys(lists)
             });
         }
-        if let Some(token) = self.batch_token(to)? {
-            return Ok(Credential::Token(token));
+        if let Some(paid) = self.token_credential(addressees, to)? {
+            return Ok(paid);
         }
         let open = matches!(addressees, [one] if self.profiles.get(&one.member).is_some_and(|p| p.accepts_anyone()));
         if open {
             return Ok(Credential::Open);
         }
         Err(PolicyError::NoCredential.into())
+    }
+
+    /// A token of the current send's kind for `addressees` (`None` outside a send): one for
+    /// every device of a member paid for as an account (`Member`, PROTOCOL.md §11.2), else
+    /// one for these mailboxes.
+    fn token_credential(
+        &mut self,
+        addressees: &[DeviceOf],
+        to: &[MailboxId],
+    ) -> Result<Option<Credential>, Error> {
+        if let [first, rest @ ..] = addressees
+            && rest.iter().all(|a| a.member == first.member)
+            && let Some(user) = self.paid_as_account(&first.member)?
+        {
+            let token = self.batch_token(&[first.member])?;
+            return Ok(token.map(|token| Credential::Member(MemberToken { token, user })));
+        }
+        Ok(self.batch_token(to)?.map(Credential::Token))
     }
 
     /// The contact key device `to` registered, where we hold its member's: derived for the

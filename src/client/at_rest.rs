@@ -26,10 +26,12 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::access::GroupAccess;
+use super::devices::AccountRecord;
 use super::index::{Bucket, Index, Key, bucket_of, member_key, name_key, roster_keys};
 use super::outbox::Queued;
 use super::records::{Directory, Record, decode, encode};
 use super::seen::{CHUNKS, Seen};
+use super::settings_sync::SettingsSync;
 use super::state::{
     ClientState, ConnectionState, ContactState, StoredSecret, connection, connection_state,
     contact_state, restore_conversation, restore_sessions, stored_sessions,
@@ -153,6 +155,14 @@ fn decode_peer(bytes: &[u8]) -> Result<(PeerRecord, Option<SignedDeviceList>), S
         return Ok((p, Some(list)));
     }
     Ok((decode(bytes, "peer record")?, None))
+}
+
+/// The account record, in its longer form (with where the switches stand) or its shorter one.
+fn decode_account(bytes: &[u8]) -> Result<(AccountRecord, SettingsSync), StoreError> {
+    if let Ok(both) = decode::<(AccountRecord, SettingsSync)>(bytes, "account record") {
+        return Ok(both);
+    }
+    Ok((decode(bytes, "account record")?, SettingsSync::default()))
 }
 
 fn corrupt(what: &'static str) -> StoreError {
@@ -898,7 +908,15 @@ impl Client {
         let core = Zeroizing::new(self.state(false).to_wire());
         let fanout = self.fanout.to_bytes();
         let catalog = encode(&self.catalog(&access));
-        let account = self.devices.as_ref().map(|d| encode(&d.to_record()));
+        // The longer form only once the switches were shared, so older stores stay as they are.
+        let sync = self.settings_sync;
+        let account = self.devices.as_ref().map(|d| {
+            if sync == SettingsSync::default() {
+                encode(&d.to_record())
+            } else {
+                encode(&(d.to_record(), sync))
+            }
+        });
         let links = self.links.to_record().map(|l| encode(&l));
         if links.is_none() && self.saved.digests.contains_key(&Record::Links) {
             changes.push((Record::Links, None));
@@ -1059,10 +1077,11 @@ fn from_records(records: BTreeMap<Record, Zeroizing<Vec<u8>>>) -> Result<Client,
     let mut client = state.into_client().map_err(StoreError::Corrupt)?;
     client.peer_devices = lists.into_iter().collect();
     if let Some(bytes) = records.get(&Record::Account) {
-        let record = decode(bytes, "account record")?;
+        let (record, sync) = decode_account(bytes)?;
         client
             .set_account_record(&record)
             .map_err(StoreError::Corrupt)?;
+        client.settings_sync = sync;
     }
     if let Some(bytes) = records.get(&Record::Links) {
         let record = decode(bytes, "links record")?;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::state::{ConnectionState, ContactState, SettingsState, connection, contact_state};
-use super::{Client, Contact, Settings};
+use super::{Client, Contact};
 use crate::access::AccessKey;
 use crate::device::SignedDeviceList;
 use crate::envelope::{MailboxId, padding};
@@ -55,16 +55,11 @@ impl AccountCopy {
     /// `client`'s account, with `tokens` for the new device; every member's record must be in
     /// memory.
     pub(super) fn of(client: &Client, tokens: Vec<Token>) -> Self {
-        let s = &client.settings;
         Self {
             member: *client.member_id(),
             user: client.user.clone(),
             profile: client.profile,
-            settings: SettingsState {
-                read_receipts: s.read_receipts,
-                typing_indicators: s.typing_indicators,
-                sponsored_messages: s.sponsored_messages,
-            },
+            settings: SettingsState::of(&client.settings),
             platform: client.platform,
             contact_key: client.access.contact.clone(),
             contacts: (client.contacts.resident())
@@ -138,11 +133,7 @@ impl AccountCopy {
         }
         client.user = self.user.clone();
         client.profile = self.profile;
-        client.settings = Settings {
-            read_receipts: self.settings.read_receipts,
-            typing_indicators: self.settings.typing_indicators,
-            sponsored_messages: self.settings.sponsored_messages,
-        };
+        client.settings = self.settings.settings();
         client.platform = self.platform;
         client.access.contact = self.contact_key.clone();
         for (m, c) in &self.contacts {

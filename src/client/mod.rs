@@ -89,6 +89,7 @@ mod sealed;
 mod seen;
 mod send;
 mod sessions;
+mod settings_sync;
 mod state;
 mod store;
 mod tracked;
@@ -316,6 +317,9 @@ pub enum Event {
         /// Where the connection stands now.
         standing: Connection,
     },
+    /// Another device of our account changed the account's switches: this device now has
+    /// these.
+    SettingsChanged(Settings),
     /// Someone read a conversation up to a message.
     Read {
         /// The conversation.
@@ -369,6 +373,8 @@ pub struct Client {
     prekeys: PrekeyOwner,
     profile: Profile,
     settings: Settings,
+    /// Where our switches stand among our devices.
+    settings_sync: settings_sync::SettingsSync,
     platform: Option<PlatformKey>,
     advertiser: Option<AdvertiserCertificate>,
     lead_keys: Vec<([u8; 16], hpke::KeyPair)>,
@@ -418,6 +424,7 @@ impl Client {
             prekeys,
             profile: Profile::FREE,
             settings: Settings::default(),
+            settings_sync: settings_sync::SettingsSync::default(),
             platform: None,
             advertiser: None,
             lead_keys: Vec::new(),
@@ -493,11 +500,6 @@ impl Client {
     /// Our switches.
     pub fn settings(&self) -> &Settings {
         &self.settings
-    }
-
-    /// Changes our switches.
-    pub fn set_settings(&mut self, settings: Settings) {
-        self.settings = settings;
     }
 
     /// Makes this client an advertiser with the platform's certificate for it.

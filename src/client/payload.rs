@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::access::GroupSecret;
+use super::settings_sync::Stamp;
+use super::state::SettingsState;
 use crate::access::AccessKey;
 use crate::conversation::ConversationId;
 use crate::envelope::MailboxId;
@@ -61,6 +63,13 @@ pub(crate) enum Pairwise {
         /// The contact key `with` gave us, if we hold one (a paid invitation that carried it
         /// reached only one of our devices).
         key: Option<AccessKey>,
+    },
+    /// To our own other devices: the account's switches as this device changed them.
+    Settings {
+        /// The switches.
+        settings: SettingsState,
+        /// When and where they were changed; the highest stamp wins on every device.
+        stamp: Stamp,
     },
 }
 

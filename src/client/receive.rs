@@ -754,6 +754,9 @@ impl Client {
                 *step,
                 key.as_ref(),
             )?)),
+            Pairwise::Settings { settings, stamp } if sibling => {
+                Ok(Applied::Done(self.sibling_settings(settings, *stamp)))
+            }
             _ if sibling => Ok(Applied::Done(Vec::new())),
             Pairwise::Grant(bytes) => {
                 self.fanout.accept_grant(from.device, bytes)?;
@@ -887,9 +890,9 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::Outgoing;
     use crate::client::index::Index;
     use crate::client::{ClientStore, RecordReader, RowKey, StorageKey, StoreError};
+    use crate::client::{Connection, Outgoing, Settings};
     use crate::conversation::INDEXED_AHEAD;
     use crate::envelope::Envelope;
     use crate::identity::Identity;
@@ -1460,6 +1463,46 @@ mod tests {
             assert_eq!(deliver(&mut ana, &genuine).unwrap(), expected);
             assert!(ana.conversation(&group).unwrap().unwrap().removed);
         }
+    }
+
+    #[test]
+    fn what_only_our_own_devices_may_say_is_ignored_from_anyone_else() {
+        let mut rng = rand::rng();
+        let (_, mut ana, mut ben, _) = group_of_three(crate::conversation::Role::Member);
+        let (ana_id, ben_id) = (*ana.mailbox_id(), *ben.mailbox_id());
+        let settings = super::super::state::SettingsState::of(&Settings {
+            read_receipts: false,
+            typing_indicators: false,
+            sponsored_messages: false,
+        });
+        let stamp = super::super::settings_sync::Stamp {
+            time: u64::MAX,
+            device: ben_id,
+        };
+        let key = AccessKey::generate(&mut rng);
+        ana.load_member(&ben_id).unwrap();
+        assert_eq!(ana.standing(&ben_id), Connection::None);
+        let before_key = ana.access.contact.clone();
+        for claim in [
+            Pairwise::Settings { settings, stamp },
+            Pairwise::ContactKey(key),
+            Pairwise::Did {
+                with: ben_id,
+                step: super::super::payload::Step::Accept,
+                key: None,
+            },
+        ] {
+            let out = ben.pairwise(&mut rng, &ana_id, &claim, 0).unwrap();
+            let events = deliver(&mut ana, &out).unwrap();
+            assert!(
+                events.iter().all(|e| matches!(e, Event::NewContact(_))),
+                "{events:?}"
+            );
+        }
+        assert_eq!(*ana.settings(), Settings::default());
+        assert!(ana.access.contact == before_key);
+        ana.load_member(&ben_id).unwrap();
+        assert_eq!(ana.standing(&ben_id), Connection::None);
     }
 
     /// The index of next labels, followed message by message, is the one built from scratch.

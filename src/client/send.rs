@@ -641,16 +641,18 @@ impl Client {
             .collect();
         devices.sort_unstable_by_key(|a| a.device);
         devices.dedup_by_key(|a| a.device);
-        // A token pays for one recipient: the device of each member its hand-off reached; our
-        // own other devices then go apart, under our key.
+        // A token pays for one account (every device its hand-offs reached) or, for a member
+        // we hold no list of, one mailbox; our own other devices then go apart, under our key.
         let me = *self.member_id();
         let groups: Vec<Vec<DeviceOf>> = if self.paid_send() {
             let (own, mut others): (Vec<DeviceOf>, Vec<DeviceOf>) =
                 devices.into_iter().partition(|a| a.member == me);
             let mut paid = Vec::new();
-            for member in &members {
-                let first = self.reachable(member)?.first().map(|t| t.to.device);
-                paid.extend(first.filter(|_| member != &me));
+            for member in members.iter().filter(|m| **m != me) {
+                let reached = self.reachable(member)?;
+                let all = self.paid_as_account(member)?.is_some();
+                let take = if all { reached.len() } else { 1 };
+                paid.extend(reached.iter().take(take).map(|t| t.to.device));
             }
             let reached = others.len();
             others.retain(|a| paid.contains(&a.device));
@@ -773,7 +775,7 @@ impl Client {
             return Err(CryptoError::NoSession.into());
         }
         // The credentials first: without them nothing is encrypted, so no session step is
-        // lost. A paid send reaches one device: a token is spent once (PROTOCOL.md §12.6).
+        // lost. A token paying for one mailbox reaches one device (PROTOCOL.md §12.6).
         let mut credentials = Vec::with_capacity(targets.len());
         for t in &targets {
             let credential = self.credential_to(&[t.to], within)?;

@@ -27,7 +27,8 @@ use super::index::{Index, name_key, roster_keys};
 use super::outbox::Queued;
 use super::retry::{MAX_RETRIES, Retry};
 use super::sessions::{MAX_PER_PEER, PeerSessions};
-use super::{Client, Connection, Contact, Settings, legacy};
+use super::settings_sync::SettingsSync;
+use super::{Client, Connection, Contact, legacy};
 
 const INVALID: DecodeError = DecodeError::Invalid {
     what: "client state",
@@ -46,7 +47,7 @@ pub(super) enum ConnectionState {
     Connected,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct SettingsState {
     pub(super) read_receipts: bool,
     pub(super) typing_indicators: bool,
@@ -136,6 +137,22 @@ impl Wire for SavedDevice {
     const VERSION: u8 = 5;
 }
 
+/// Version 5's fields, then where the account's switches stand among its devices: what a
+/// client that knows of devices writes now.
+#[derive(Serialize, Deserialize)]
+struct SavedSynced {
+    core: ClientState,
+    outbox: Vec<Queued>,
+    account: Option<AccountRecord>,
+    lists: Vec<(MailboxId, serde_bytes::ByteBuf)>,
+    settings: SettingsSync,
+}
+
+impl Wire for SavedSynced {
+    const WHAT: &'static str = "client state";
+    const VERSION: u8 = 6;
+}
+
 /// Copies a secret buffer into the state, which wipes it on drop.
 fn plain(bytes: Zeroizing<Vec<u8>>) -> Vec<u8> {
     bytes.to_vec()
@@ -154,16 +171,27 @@ impl Client {
         lists.extend(self.peer_devices.resident().map(|(m, l)| (*m, l.clone())));
         let outbox = self.outbox.iter().map(Queued::from_outgoing).collect();
         if self.devices.is_some() || !lists.is_empty() {
+            let account = (self.devices.as_ref()).map(super::devices::AccountKeys::to_record);
+            let lists = (lists.into_iter())
+                .map(|(m, l)| (m, serde_bytes::ByteBuf::from(l.to_bytes())))
+                .collect();
+            // Version 5 while nothing was shared: a state that never used it reads as before.
+            let settings = self.settings_sync;
+            if settings != SettingsSync::default() {
+                let saved = SavedSynced {
+                    core,
+                    outbox,
+                    account,
+                    lists,
+                    settings,
+                };
+                return Ok(Zeroizing::new(saved.to_wire()));
+            }
             let saved = SavedDevice {
                 core,
                 outbox,
-                account: self
-                    .devices
-                    .as_ref()
-                    .map(super::devices::AccountKeys::to_record),
-                lists: (lists.into_iter())
-                    .map(|(m, l)| (m, serde_bytes::ByteBuf::from(l.to_bytes())))
-                    .collect(),
+                account,
+                lists,
             };
             return Ok(Zeroizing::new(saved.to_wire()));
         }
@@ -173,18 +201,13 @@ impl Client {
     /// The state's fields; with `whole` false, only those of the core record (nothing kept
     /// per member or per conversation, no fan-out, seen ids or waiting deliveries).
     pub(super) fn state(&self, whole: bool) -> ClientState {
-        let s = &self.settings;
         let mut state = ClientState {
             user: self.user.clone(),
             identity: plain(self.identity.to_secret_bytes()),
             mailbox_seed: *self.mailbox.to_seed(),
             prekeys: plain(self.prekeys.to_bytes()),
             profile: self.profile,
-            settings: SettingsState {
-                read_receipts: s.read_receipts,
-                typing_indicators: s.typing_indicators,
-                sponsored_messages: s.sponsored_messages,
-            },
+            settings: SettingsState::of(&self.settings),
             platform: self.platform,
             advertiser: self.advertiser.clone(),
             lead_keys: self
@@ -253,18 +276,24 @@ impl Client {
     /// order or with a repeated key), or breaks an invariant (a peer without sessions, a
     /// conversation filed under another id).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let (state, outbox, account, lists) = match bytes.first() {
-            Some(&legacy::VERSION) => (legacy::read(bytes)?, Vec::new(), None, Vec::new()),
+        let none = SettingsSync::default();
+        let (state, outbox, account, lists, settings) = match bytes.first() {
+            Some(&legacy::VERSION) => (legacy::read(bytes)?, Vec::new(), None, Vec::new(), none),
             Some(&ClientState::VERSION) => {
-                (ClientState::from_wire(bytes)?, Vec::new(), None, Vec::new())
+                let core = ClientState::from_wire(bytes)?;
+                (core, Vec::new(), None, Vec::new(), none)
             }
             Some(&SavedDevice::VERSION) => {
                 let saved = SavedDevice::from_wire(bytes)?;
-                (saved.core, saved.outbox, saved.account, saved.lists)
+                (saved.core, saved.outbox, saved.account, saved.lists, none)
+            }
+            Some(&SavedSynced::VERSION) => {
+                let s = SavedSynced::from_wire(bytes)?;
+                (s.core, s.outbox, s.account, s.lists, s.settings)
             }
             _ => {
                 let saved = SavedState::from_wire(bytes)?;
-                (saved.core, saved.outbox, None, Vec::new())
+                (saved.core, saved.outbox, None, Vec::new(), none)
             }
         };
         if !lists.windows(2).all(|w| w[0].0 < w[1].0) {
@@ -273,6 +302,7 @@ impl Client {
             });
         }
         let mut client = state.into_client()?;
+        client.settings_sync = settings;
         client.outbox = outbox.into_iter().map(Queued::into_outgoing).collect();
         if let Some(account) = &account {
             client.set_account_record(account)?;
@@ -320,11 +350,8 @@ impl ClientState {
             mailbox,
             prekeys: PrekeyOwner::from_bytes(&s.prekeys)?,
             profile: s.profile,
-            settings: Settings {
-                read_receipts: s.settings.read_receipts,
-                typing_indicators: s.settings.typing_indicators,
-                sponsored_messages: s.settings.sponsored_messages,
-            },
+            settings: s.settings.settings(),
+            settings_sync: SettingsSync::default(),
             platform: s.platform,
             advertiser: s.advertiser.clone(),
             lead_keys: s

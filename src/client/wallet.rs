@@ -180,6 +180,22 @@ impl Client {
         self.access.batch.paid
     }
 
+    /// The account name under which the current send pays once for every device of
+    /// `member` (PROTOCOL.md §11.2, `Member`): a contact, not us, whose device list we hold,
+    /// in a send paying for one account at a time (not a sponsored one).
+    pub(super) fn paid_as_account(&mut self, member: &MailboxId) -> Result<Option<Vec<u8>>, Error> {
+        if matches!(self.access.batch.kind, None | Some(TokenKind::Sponsored))
+            || member == self.member_id()
+        {
+            return Ok(None);
+        }
+        self.load_peer(member)?;
+        if self.peer_devices.get(member).is_none() {
+            return Ok(None);
+        }
+        Ok(self.contacts.get(member).map(|c| c.user.clone()))
+    }
+
     /// The token for an envelope to `to` in the current send: the one already taken for the
     /// same recipients, else a fresh one of the send's kind; `None` outside a send.
     pub(super) fn batch_token(&mut self, to: &[MailboxId]) -> Result<Option<Token>, Error> {

@@ -558,7 +558,8 @@ impl Conversation {
     }
 
     /// Our sender chain is drawn anew at our next message, and handed out then to every
-    /// device listed: some did not get this one (a paid send reaches one device per member).
+    /// device listed: some did not get this one (a paid send under a one-mailbox token reaches
+    /// one device per member).
     pub(crate) fn redraw_own_chain(&mut self) {
         self.current.own = None;
     }

@@ -14,7 +14,7 @@ use subtle::{Choice, ConstantTimeEq};
 use super::ratelimit::RateLimiter;
 use super::refusal::Refusal;
 use super::store::{MailboxId, RelayStore, Spend};
-use crate::access::{AccessKey, AccessUpdate, Credential, MAX_KEYS};
+use crate::access::{AccessKey, AccessUpdate, Credential, MAX_KEYS, MemberToken};
 use crate::platform::{PlatformKey, month_of};
 use crate::token::{Issuer, Token, TokenKind};
 use crate::wire::Wire;
@@ -403,6 +403,9 @@ pub(crate) struct Checker<'a> {
     pub(crate) issuer: &'a Issuer,
     /// Credential-less deliveries per Open Profile mailbox.
     pub(crate) open: &'a RateLimiter,
+    /// For a [`Credential::Member`], the mailboxes the named account's stored device list
+    /// names (its own entry's alone while it has no list); empty otherwise.
+    pub(crate) listed: &'a [MailboxId],
     pub(crate) now: u64,
 }
 
@@ -416,7 +419,15 @@ impl Checker<'_> {
         mailboxes: &[MailboxId],
         ephemeral: bool,
     ) -> Result<Admission, Refusal> {
-        let records = self.book.records(mailboxes);
+        // A member token's account may be premium through any of its devices.
+        let both;
+        let asked = if self.listed.is_empty() {
+            mailboxes
+        } else {
+            both = [mailboxes, self.listed].concat();
+            &both
+        };
+        let records = self.book.records(asked);
         let record = |m: &MailboxId| {
             (records.get(m).map(|r| &**r))
                 .filter(|r| !r.revoked)
@@ -481,7 +492,60 @@ impl Checker<'_> {
                 Ok(Admission::default())
             }
             Credential::Token(token) if !ephemeral => self.token(token, mailboxes, &record),
-            Credential::Token(_) => Err(Refusal::AccessDenied),
+            Credential::Member(paid) if !ephemeral => self.member(paid, mailboxes, &record),
+            Credential::Token(_) | Credential::Member(_) => Err(Refusal::AccessDenied),
+        }
+    }
+
+    /// A token paying for every device of one account: each recipient is a device the
+    /// account lists, and every envelope it pays for counts against the account.
+    fn member<'r>(
+        &self,
+        paid: &MemberToken,
+        mailboxes: &[MailboxId],
+        record: &impl Fn(&MailboxId) -> Result<&'r Record, Refusal>,
+    ) -> Result<Admission, Refusal> {
+        let token = &paid.token;
+        let accepted = mailboxes.iter().all(|m| self.listed.contains(m))
+            && match token.kind {
+                TokenKind::Invite | TokenKind::Credit => true,
+                // The account is premium when a device of it shows a premium certificate.
+                TokenKind::Premium => {
+                    (self.listed.iter()).any(|m| record(m).is_ok_and(|r| r.premium(self.now)))
+                }
+                TokenKind::Sponsored => false,
+            };
+        if !accepted || !self.valid(token) {
+            return Err(Refusal::AccessDenied);
+        }
+        let devices = u32::try_from(self.listed.len()).unwrap_or(u32::MAX);
+        Ok(Admission {
+            spend: Some(Spend {
+                recipients: account_hash(&paid.user),
+                max_uses: SPEND_USES.saturating_mul(devices),
+                ..self.spend(token)
+            }),
+            ..Admission::default()
+        })
+    }
+
+    /// Whether `token` is of this period or the last and genuine.
+    fn valid(&self, token: &Token) -> bool {
+        let period = month_of(self.now);
+        (token.period == period || token.period.saturating_add(1) == period)
+            && self.issuer.verify(token)
+    }
+
+    /// The record of spending `token` on one recipient list.
+    fn spend(&self, token: &Token) -> Spend {
+        Spend {
+            token: token.id(),
+            recipients: [0; 16],
+            window: SPEND_WINDOW,
+            max_uses: SPEND_USES,
+            // A token is valid in its period and the next, so at most 62 days from now: the
+            // record may go once that is over.
+            expires_at: self.now.saturating_add(62 * 86_400),
         }
     }
 
@@ -491,10 +555,6 @@ impl Checker<'_> {
         mailboxes: &[MailboxId],
         record: &impl Fn(&MailboxId) -> Result<&'r Record, Refusal>,
     ) -> Result<Admission, Refusal> {
-        let period = month_of(self.now);
-        if token.period != period && token.period.saturating_add(1) != period {
-            return Err(Refusal::AccessDenied);
-        }
         let accepted = match token.kind {
             TokenKind::Invite | TokenKind::Credit => mailboxes.len() == 1,
             TokenKind::Premium => {
@@ -503,7 +563,7 @@ impl Checker<'_> {
             }
             TokenKind::Sponsored => true,
         };
-        if !accepted || !self.issuer.verify(token) {
+        if !accepted || !self.valid(token) {
             return Err(Refusal::AccessDenied);
         }
         let skip = match token.kind {
@@ -515,13 +575,8 @@ impl Checker<'_> {
             _ => Vec::new(),
         };
         let spend = Spend {
-            token: token.id(),
             recipients: recipients_hash(mailboxes),
-            window: SPEND_WINDOW,
-            max_uses: SPEND_USES,
-            // A token is valid in its period and the next, so at most 62 days from now: the
-            // record may go once that is over.
-            expires_at: self.now.saturating_add(62 * 86_400),
+            ..self.spend(token)
         };
         Ok(Admission {
             spend: Some(spend),
@@ -537,6 +592,15 @@ fn allow(ok: Choice) -> Result<Admission, Refusal> {
     } else {
         Err(Refusal::AccessDenied)
     }
+}
+
+/// What a [`Credential::Member`] spend is recorded against: the account, whichever of its
+/// devices each envelope reaches.
+fn account_hash(user: &[u8]) -> [u8; 16] {
+    let hash = Sha256::new_with_prefix(b"missive/v1/spend-account").chain_update(user);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&hash.finalize()[..16]);
+    out
 }
 
 fn recipients_hash(mailboxes: &[MailboxId]) -> [u8; 16] {
@@ -625,6 +689,7 @@ mod tests {
                 book: &book,
                 issuer: &issuer,
                 open: &open,
+                listed: &[],
                 now: 0,
             };
             let contacts = checker.check(&Credential::Contacts(key.clone()), &[m], false);
@@ -634,6 +699,115 @@ mod tests {
             let keys = checker.check(&Credential::Keys(vec![vec![key.clone()]]), &[m], false);
             assert_eq!(keys.is_ok(), allowed);
         }
+    }
+
+    fn tokens(issuer: &Issuer, kind: TokenKind, period: u32, count: usize) -> Vec<Token> {
+        let mut rng = rand::rng();
+        let (pending, request) =
+            crate::token::request_tokens(&mut rng, kind, period, count).unwrap();
+        let response = issuer.issue(&mut rng, &request).unwrap();
+        let key = issuer.public_key(kind, period).unwrap();
+        pending.finish(&response, &key).unwrap()
+    }
+
+    #[test]
+    fn a_member_token_pays_for_the_devices_its_account_lists_and_counts_against_the_account() {
+        let now = 1_800_000_000;
+        let period = month_of(now);
+        let issuer = Issuer::generate(&mut rand::rng());
+        let open = RateLimiter::new(1, 10);
+        let book = AccessBook::new(10);
+        let (phone, laptop, stranger) = (mailbox(1), mailbox(2), mailbox(3));
+        let premium = Record {
+            premium_until: now + 1,
+            ..Record::default()
+        };
+        let revoked = Record {
+            revoked: true,
+            ..Record::default()
+        };
+        read(&book, phone, Some(record(1)));
+        read(&book, laptop, Some(premium.to_bytes()));
+        read(&book, stranger, Some(revoked.to_bytes()));
+        let listed = [phone, laptop];
+        let checker = Checker {
+            book: &book,
+            issuer: &issuer,
+            open: &open,
+            listed: &listed,
+            now,
+        };
+        let paid = |token: &Token, user: &[u8]| {
+            Credential::Member(MemberToken {
+                token: token.clone(),
+                user: user.to_vec(),
+            })
+        };
+        for kind in [TokenKind::Invite, TokenKind::Credit, TokenKind::Premium] {
+            let token = &tokens(&issuer, kind, period, 1)[0];
+            // One envelope to both devices, or one to each: the same account.
+            for to in [&listed[..], &[phone], &[laptop]] {
+                let admitted = checker.check(&paid(token, b"alice"), to, false).unwrap();
+                let spend = admitted.spend.unwrap();
+                assert_eq!(spend.token, token.id());
+                assert_eq!(spend.recipients, account_hash(b"alice"));
+                assert_ne!(spend.recipients, account_hash(b"alicf"));
+                assert_eq!(spend.max_uses, 2 * SPEND_USES);
+                assert_eq!(spend.window, SPEND_WINDOW);
+                assert_eq!(spend.expires_at, now + 62 * 86_400);
+                assert!(admitted.skip.is_empty() && admitted.denied.is_empty());
+            }
+            // A mailbox the account does not list, a revoked one, or a submission that is
+            // never stored: refused.
+            for to in [&[stranger][..], &[phone, stranger], &[mailbox(4)]] {
+                assert!(checker.check(&paid(token, b"alice"), to, false).is_err());
+            }
+            assert!(
+                checker
+                    .check(&paid(token, b"alice"), &[phone], true)
+                    .is_err()
+            );
+        }
+        // A premium token needs a premium device on the account: here, the laptop.
+        let premium_token = &tokens(&issuer, TokenKind::Premium, period, 1)[0];
+        let phone_only = Checker {
+            listed: &[phone],
+            ..checker
+        };
+        assert!((phone_only.check(&paid(premium_token, b"alice"), &[phone], false)).is_err());
+        let credit = &tokens(&issuer, TokenKind::Credit, period, 1)[0];
+        let spend = (phone_only.check(&paid(credit, b"alice"), &[phone], false))
+            .unwrap()
+            .spend
+            .unwrap();
+        assert_eq!(spend.max_uses, SPEND_USES);
+        // Sponsored tokens pay per envelope, never per account.
+        let sponsored = &tokens(&issuer, TokenKind::Sponsored, period, 1)[0];
+        assert!(
+            checker
+                .check(&paid(sponsored, b"alice"), &[phone], false)
+                .is_err()
+        );
+        // A token of the month before is good; two months back, or forged, is not.
+        let last = &tokens(&issuer, TokenKind::Credit, period - 1, 1)[0];
+        assert!(
+            checker
+                .check(&paid(last, b"alice"), &[phone], false)
+                .is_ok()
+        );
+        let old = &tokens(&issuer, TokenKind::Credit, period - 2, 1)[0];
+        assert!(
+            checker
+                .check(&paid(old, b"alice"), &[phone], false)
+                .is_err()
+        );
+        let other = Issuer::generate(&mut rand::rng());
+        let forged = &tokens(&other, TokenKind::Credit, period, 1)[0];
+        assert!(
+            checker
+                .check(&paid(forged, b"alice"), &[phone], false)
+                .is_err()
+        );
     }
 
     #[test]

@@ -5,12 +5,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::access::{AccessBook, Admission, Checker};
+use super::devices;
 use super::hub::Frame;
 use super::refusal::Refusal;
-use super::server::blocking;
+use super::server::{blocking, malformed};
 use super::state::RelayState;
 use super::store::{self, NewDelivery, StoreError};
-use crate::access::Submission;
+use crate::access::{Credential, Submission};
 use crate::envelope::{Delivery, Envelope, EnvelopeId, KeyPart, MailboxId};
 use crate::error::DecodeError;
 use crate::relay_api::{DeliveredEnvelope, PassedDelivery, PassedPart};
@@ -79,11 +80,16 @@ pub(crate) async fn accept(
     }
     let admission = if config.check_access {
         let mailboxes: Vec<MailboxId> = parts.iter().map(|(m, _)| *m).collect();
-        read_access(state, &mailboxes).await?;
+        let listed = match &submission.credential {
+            Credential::Member(paid) if !ephemeral => account_devices(state, &paid.user).await?,
+            _ => Vec::new(),
+        };
+        read_access(state, &[mailboxes.as_slice(), &listed].concat()).await?;
         let checker = Checker {
             book: &state.access,
             issuer: &state.issuer,
             open: &state.open,
+            listed: &listed,
             now,
         };
         checker.check(&submission.credential, &mailboxes, ephemeral)?
@@ -116,6 +122,25 @@ pub(crate) async fn accept(
         spend: admission.spend,
     });
     Ok(Accepted { delivery, denied })
+}
+
+/// The mailboxes account `user` lists as its devices (PROTOCOL.md §12.5), or its own entry's
+/// while it has published no list; none for a name no one holds.
+async fn account_devices(state: &RelayState, user: &[u8]) -> Result<Vec<MailboxId>, Refusal> {
+    crate::name::check(user).map_err(|_| malformed("member token account name"))?;
+    let user = user.to_vec();
+    let listed = blocking(state, move |s| {
+        if let Some(list) = devices::listed(s, &user)? {
+            return Ok(list.devices().iter().map(|d| d.mailbox).collect());
+        }
+        match s.fetch_prekeys(&user, false) {
+            Ok(found) => Ok(vec![found.mailbox]),
+            Err(StoreError::UnknownUser) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    })
+    .await?;
+    Ok(listed)
 }
 
 /// Reads into the access book the records of `mailboxes` it does not hold.

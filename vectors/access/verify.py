@@ -38,7 +38,9 @@ combined = bytes(16)
 for k in keys: combined = bytes(a ^ b for a, b in zip(combined, k))
 check("combine", combined, H(v["combine"]["combined"]))
 
-# Credential = Contacts([16]) 0 | Keys([[ [16] ]]) 1 | Token(Token) 2 | Open 3
+# Credential = Contacts([16]) 0 | Keys([[ [16] ]]) 1 | Token(Token) 2 | Open 3 | Member(MemberToken) 4
+# Token { kind: Credit (1), period: 695, input: [0x11; 32], output: bytes([0x22; 64]) }
+token = varint(1) + varint(695) + bytes([0x11]) * 32 + blob(bytes([0x22]) * 64)
 for s in v["submissions"]:
     env = H(s["envelope"]); wire = H(s["wire"])
     if s["credential"] == "contacts":
@@ -48,8 +50,10 @@ for s in v["submissions"]:
         cred = varint(1) + varint(len(lists)) + b"".join(varint(len(l)) + b"".join(l) for l in lists)
     elif s["credential"] == "open":
         cred = varint(3)
-    else:  # Token { kind: Credit (1), period: 695, input: [0x11; 32], output: bytes([0x22; 64]) }
-        cred = varint(2) + varint(1) + varint(695) + bytes([0x11]) * 32 + blob(bytes([0x22]) * 64)
+    elif s["credential"] == "member":  # MemberToken { token, user: bytes("alice") }
+        cred = varint(4) + token + blob(b"alice")
+    else:
+        cred = varint(2) + token
     check("submission " + s["credential"], b"\x01" + cred + blob(env), wire)
 
 u = v["access_update"]

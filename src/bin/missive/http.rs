@@ -185,7 +185,7 @@ impl Relay {
             let what = match &o.credential {
                 Credential::Contacts(_) => "submit (contact keys)",
                 Credential::Keys(_) => "submit (access keys)",
-                Credential::Token(_) => "submit (token)",
+                Credential::Token(_) | Credential::Member(_) => "submit (token)",
                 Credential::Open => "submit (Open Profile)",
             };
             let response = response.map_err(|e| format!("{UNREACHABLE}: {e}"))?;

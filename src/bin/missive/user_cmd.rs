@@ -658,6 +658,12 @@ fn describe_raw(client: &Client, event: &Event) -> Option<String> {
         Event::ConnectionChanged { with, standing } => {
             format!("(on another device: {standing:?} with {})", name(with))
         }
+        Event::SettingsChanged(s) => format!(
+            "(on another device: read receipts {}, typing indicators {}, sponsored messages {})",
+            word(s.read_receipts),
+            word(s.typing_indicators),
+            word(s.sponsored_messages)
+        ),
         Event::Read { by, .. } => format!("(read by {})", name(by)),
         Event::Typing {
             from, typing: true, ..
@@ -701,6 +707,10 @@ fn sponsored_line(content: &Content) -> String {
     }
 }
 
+fn word(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
 /// Switches settings given as `Some`, then prints them all.
 pub(crate) fn settings(
     state: &Path,
@@ -727,7 +737,6 @@ pub(crate) fn settings(
         // Whether sponsored messages reach this mailbox is the relay's to enforce.
         Relay::new(relay_url)?.sync(&mut client, &mut file)?;
     }
-    let word = |on: bool| if on { "on" } else { "off" };
     let now = client.settings();
     println!("read receipts: {}", word(now.read_receipts));
     println!("typing indicators: {}", word(now.typing_indicators));
