@@ -801,3 +801,35 @@ fn an_open_profile_message_reaches_every_device_of_its_recipient_each_alone() {
         assert_eq!(texts(&deliver(device, &out)), ["hello"]);
     }
 }
+
+#[test]
+fn a_multi_recipient_message_reaches_a_members_first_device_and_errs_on_none() {
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut ann = member(&mut platform, "ann", Profile::FREE);
+    let mut bob = member(&mut platform, "bob", Profile::FREE);
+    let mut cat = member(&mut platform, "cat", Profile::FREE);
+    let bob_id = connect(&mut ann, &mut bob);
+    let cat_id = connect(&mut ann, &mut cat);
+    let laptop = more_devices(&mut bob, 1, &mut [&mut ann]).remove(0);
+    let (_, out) = ann
+        .send_multi(
+            &mut rand::rng(),
+            &[bob_id, cat_id],
+            &Content::text("to all"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut bob, &out)), ["to all"]);
+    assert_eq!(texts(&deliver(&mut cat, &out)), ["to all"]);
+    // The fan-out grant names Bob's first device: nothing of the send is addressed to his
+    // laptop, which could take none of it (PROTOCOL.md §12.6, still open).
+    assert!(deliveries_for(&out, laptop.mailbox_id()).is_empty());
+    // A second multi-recipient message needs no new grant.
+    let (_, again) = ann
+        .send_multi(&mut rand::rng(), &[bob_id], &Content::text("again"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(again.len(), 1, "the first message alone");
+    assert_eq!(texts(&deliver(&mut bob, &again)), ["again"]);
+}

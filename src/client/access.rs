@@ -164,20 +164,19 @@ impl Client {
         if self.access.rotate {
             self.access.contact = AccessKey::generate(rng);
             self.access.rotate = false;
-            self.load_all_peers()?;
-            let holders: Vec<MailboxId> = self.access.holders.resident().copied().collect();
-            for holder in holders {
-                // A holder we cannot reach (we hold no key of theirs) learns the new key the
-                // next time we write to them.
-                match self.pairwise(rng, &holder, &Pairwise::KeyUpdate, now) {
-                    Ok(out) => notices.extend(out),
-                    Err(Error::Policy(PolicyError::NoCredential)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            let (stamp, replaces) = self.stamp_new_key(now);
+            notices.extend(self.notify_holders(rng, now)?);
             // Our other devices register keys derived from the same one.
             let (own, key) = (*self.member_id(), self.access.contact.clone());
-            notices.extend(self.pairwise(rng, &own, &Pairwise::ContactKey(key), now)?);
+            let payload = Pairwise::ContactKey {
+                key,
+                stamp,
+                replaces,
+            };
+            notices.extend(self.pairwise(rng, &own, &payload, now)?);
+        } else if self.account_sync.renotify {
+            self.account_sync.renotify = false;
+            notices.extend(self.notify_holders(rng, now)?);
         }
         notices.extend(self.share_settings(rng, now)?);
         let desired = self.desired_registration(now)?;
@@ -188,6 +187,27 @@ impl Client {
             notices,
         };
         Ok(Unsaved::new(self, sync))
+    }
+
+    /// A `KeyUpdate` to everyone who holds our contact key, which its sealed header carries.
+    fn notify_holders<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        self.load_all_peers()?;
+        let holders: Vec<MailboxId> = self.access.holders.resident().copied().collect();
+        let mut notices = Vec::new();
+        for holder in holders {
+            // A holder we cannot reach (we hold no key of theirs) learns the new key the
+            // next time we write to them.
+            match self.pairwise(rng, &holder, &Pairwise::KeyUpdate, now) {
+                Ok(out) => notices.extend(out),
+                Err(Error::Policy(PolicyError::NoCredential)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(notices)
     }
 
     /// Forgets what the relay was told, so the next [`Client::access_sync`] registers
@@ -273,13 +293,6 @@ impl Client {
             .holders
             .contains(to)
             .then(|| self.access.contact.clone())
-    }
-
-    /// Another device of our account replaced the account's contact key: we register ours
-    /// derived from it at the next sync, and replace it no more for what that device did.
-    pub(super) fn sibling_key(&mut self, key: &AccessKey) {
-        self.access.contact = key.clone();
-        self.access.rotate = false;
     }
 
     /// A peer's contact key arrived (in a sealed message from them).

@@ -26,12 +26,12 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::access::GroupAccess;
+use super::account_sync::AccountSync;
 use super::devices::AccountRecord;
 use super::index::{Bucket, Index, Key, bucket_of, member_key, name_key, roster_keys};
 use super::outbox::Queued;
 use super::records::{Directory, Record, decode, encode};
 use super::seen::{CHUNKS, Seen};
-use super::settings_sync::SettingsSync;
 use super::state::{
     ClientState, ConnectionState, ContactState, StoredSecret, connection, connection_state,
     contact_state, restore_conversation, restore_sessions, stored_sessions,
@@ -158,11 +158,11 @@ fn decode_peer(bytes: &[u8]) -> Result<(PeerRecord, Option<SignedDeviceList>), S
 }
 
 /// The account record, in its longer form (with where the switches stand) or its shorter one.
-fn decode_account(bytes: &[u8]) -> Result<(AccountRecord, SettingsSync), StoreError> {
-    if let Ok(both) = decode::<(AccountRecord, SettingsSync)>(bytes, "account record") {
+fn decode_account(bytes: &[u8]) -> Result<(AccountRecord, AccountSync), StoreError> {
+    if let Ok(both) = decode::<(AccountRecord, AccountSync)>(bytes, "account record") {
         return Ok(both);
     }
-    Ok((decode(bytes, "account record")?, SettingsSync::default()))
+    Ok((decode(bytes, "account record")?, AccountSync::default()))
 }
 
 fn corrupt(what: &'static str) -> StoreError {
@@ -909,9 +909,9 @@ impl Client {
         let fanout = self.fanout.to_bytes();
         let catalog = encode(&self.catalog(&access));
         // The longer form only once the switches were shared, so older stores stay as they are.
-        let sync = self.settings_sync;
+        let sync = self.account_sync;
         let account = self.devices.as_ref().map(|d| {
-            if sync == SettingsSync::default() {
+            if sync == AccountSync::default() {
                 encode(&d.to_record())
             } else {
                 encode(&(d.to_record(), sync))
@@ -1081,7 +1081,7 @@ fn from_records(records: BTreeMap<Record, Zeroizing<Vec<u8>>>) -> Result<Client,
         client
             .set_account_record(&record)
             .map_err(StoreError::Corrupt)?;
-        client.settings_sync = sync;
+        client.account_sync = sync;
     }
     if let Some(bytes) = records.get(&Record::Links) {
         let record = decode(bytes, "links record")?;

@@ -3,6 +3,7 @@
 
 use rand::CryptoRng;
 
+use super::account_sync::Stamp;
 use super::payload::{Pairwise, Step};
 use super::{Client, Connection, Event, Outgoing, Unsaved};
 use crate::access::AccessKey;
@@ -161,6 +162,7 @@ impl Client {
                 with: *with,
                 step,
                 key,
+                seen: self.account_sync.key,
             },
         );
         self.pairwise(rng, &own, &did, now)
@@ -174,6 +176,7 @@ impl Client {
         with: &MailboxId,
         step: Step,
         key: Option<&AccessKey>,
+        seen: Stamp,
     ) -> Result<Vec<Event>, Error> {
         self.load_member(with)?;
         if let Some(key) = key {
@@ -198,7 +201,13 @@ impl Client {
             Step::Invite | Step::Accept => self.open_to(with),
             Step::Decline => {}
             Step::Withdraw | Step::Remove => {
-                self.access.holders.remove(with);
+                // That device replaces the key it held; one we drew since, which `with` may
+                // hold, is ours to replace.
+                if self.holds_newer_key_than(seen) {
+                    self.close_to(with);
+                } else {
+                    self.access.holders.remove(with);
+                }
                 if step == Step::Remove {
                     self.access.peers.remove(with);
                 }

@@ -67,6 +67,7 @@
 //! ```
 
 mod access;
+mod account_sync;
 mod addressing;
 mod at_rest;
 mod connections;
@@ -89,7 +90,6 @@ mod sealed;
 mod seen;
 mod send;
 mod sessions;
-mod settings_sync;
 mod state;
 mod store;
 mod tracked;
@@ -109,6 +109,9 @@ pub use devices::LinkedDevice;
 pub use handover::reencode_account_copy;
 pub use lead::LeadAnswer;
 pub use outbox::MAX_OUTBOX;
+#[cfg(feature = "hazmat")]
+#[doc(hidden)]
+pub use payload::reencode_pairwise;
 pub use post::Access;
 #[cfg(feature = "sqlite-store")]
 pub use store::SqliteStore;
@@ -374,7 +377,7 @@ pub struct Client {
     profile: Profile,
     settings: Settings,
     /// Where our switches stand among our devices.
-    settings_sync: settings_sync::SettingsSync,
+    account_sync: account_sync::AccountSync,
     platform: Option<PlatformKey>,
     advertiser: Option<AdvertiserCertificate>,
     lead_keys: Vec<([u8; 16], hpke::KeyPair)>,
@@ -424,7 +427,7 @@ impl Client {
             prekeys,
             profile: Profile::FREE,
             settings: Settings::default(),
-            settings_sync: settings_sync::SettingsSync::default(),
+            account_sync: account_sync::AccountSync::default(),
             platform: None,
             advertiser: None,
             lead_keys: Vec::new(),

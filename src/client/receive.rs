@@ -745,14 +745,24 @@ impl Client {
                 epoch,
                 secret,
             } => self.group_access(&from.member, group, *epoch, secret),
-            Pairwise::ContactKey(key) if sibling => {
-                self.sibling_key(key);
+            Pairwise::ContactKey {
+                key,
+                stamp,
+                replaces,
+            } if sibling => {
+                self.sibling_key(key, *stamp, *replaces);
                 Ok(Applied::Done(Vec::new()))
             }
-            Pairwise::Did { with, step, key } if sibling => Ok(Applied::Done(self.sibling_did(
+            Pairwise::Did {
+                with,
+                step,
+                key,
+                seen,
+            } if sibling => Ok(Applied::Done(self.sibling_did(
                 with,
                 *step,
                 key.as_ref(),
+                *seen,
             )?)),
             Pairwise::Settings { settings, stamp } if sibling => {
                 Ok(Applied::Done(self.sibling_settings(settings, *stamp)))
@@ -1475,7 +1485,7 @@ mod tests {
             typing_indicators: false,
             sponsored_messages: false,
         });
-        let stamp = super::super::settings_sync::Stamp {
+        let stamp = super::super::account_sync::Stamp {
             time: u64::MAX,
             device: ben_id,
         };
@@ -1485,11 +1495,16 @@ mod tests {
         let before_key = ana.access.contact.clone();
         for claim in [
             Pairwise::Settings { settings, stamp },
-            Pairwise::ContactKey(key),
+            Pairwise::ContactKey {
+                key,
+                stamp,
+                replaces: stamp,
+            },
             Pairwise::Did {
                 with: ben_id,
                 step: super::super::payload::Step::Accept,
                 key: None,
+                seen: stamp,
             },
         ] {
             let out = ben.pairwise(&mut rng, &ana_id, &claim, 0).unwrap();

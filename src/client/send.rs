@@ -518,7 +518,10 @@ impl Client {
             }
             let grant = self.fanout.grant(rng, *recipient)?;
             let payload = Pairwise::Grant(grant.to_bytes().to_vec());
-            out.extend(self.pairwise(rng, recipient, &payload, now)?);
+            // The grant names the member's first device, the one mailbox its parts reach
+            // (PROTOCOL.md §12.6): its other devices could not take it.
+            let first = Some(recipient);
+            out.extend(self.pairwise_to(rng, recipient, first, &payload, None, now)?);
             self.granted.insert(*recipient);
         }
         let expiry = now.saturating_add(ENVELOPE_LIFETIME);
@@ -768,8 +771,22 @@ impl Client {
         within: Option<&ConversationId>,
         now: u64,
     ) -> Result<Vec<Outgoing>, Error> {
+        self.pairwise_to(rng, to, None, payload, within, now)
+    }
+
+    /// [`Client::pairwise_within`] to device `only` of `to` alone, if given.
+    fn pairwise_to<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        to: &MailboxId,
+        only: Option<&MailboxId>,
+        payload: &Pairwise,
+        within: Option<&ConversationId>,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
         self.load_member(to)?;
         let mut targets = self.reachable(to)?;
+        targets.retain(|t| only.is_none_or(|d| t.to.device == *d));
         let own = to == self.member_id();
         if targets.is_empty() && !own {
             return Err(CryptoError::NoSession.into());

@@ -22,12 +22,12 @@ use crate::session::{PrekeyOwner, Session};
 use crate::wire::Wire;
 
 use super::access::AccessState;
+use super::account_sync::AccountSync;
 use super::devices::AccountRecord;
 use super::index::{Index, name_key, roster_keys};
 use super::outbox::Queued;
 use super::retry::{MAX_RETRIES, Retry};
 use super::sessions::{MAX_PER_PEER, PeerSessions};
-use super::settings_sync::SettingsSync;
 use super::{Client, Connection, Contact, legacy};
 
 const INVALID: DecodeError = DecodeError::Invalid {
@@ -137,15 +137,15 @@ impl Wire for SavedDevice {
     const VERSION: u8 = 5;
 }
 
-/// Version 5's fields, then where the account's switches stand among its devices: what a
-/// client that knows of devices writes now.
+/// Version 5's fields, then where the account's switches and contact key stand among its
+/// devices: what a client that knows of devices writes once it shared either.
 #[derive(Serialize, Deserialize)]
 struct SavedSynced {
     core: ClientState,
     outbox: Vec<Queued>,
     account: Option<AccountRecord>,
     lists: Vec<(MailboxId, serde_bytes::ByteBuf)>,
-    settings: SettingsSync,
+    sync: AccountSync,
 }
 
 impl Wire for SavedSynced {
@@ -176,14 +176,15 @@ impl Client {
                 .map(|(m, l)| (m, serde_bytes::ByteBuf::from(l.to_bytes())))
                 .collect();
             // Version 5 while nothing was shared: a state that never used it reads as before.
-            let settings = self.settings_sync;
-            if settings != SettingsSync::default() {
+            // Kept, like the account record, only by a device of an account with several.
+            let sync = self.account_sync;
+            if sync != AccountSync::default() && self.devices.is_some() {
                 let saved = SavedSynced {
                     core,
                     outbox,
                     account,
                     lists,
-                    settings,
+                    sync,
                 };
                 return Ok(Zeroizing::new(saved.to_wire()));
             }
@@ -276,8 +277,8 @@ impl Client {
     /// order or with a repeated key), or breaks an invariant (a peer without sessions, a
     /// conversation filed under another id).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let none = SettingsSync::default();
-        let (state, outbox, account, lists, settings) = match bytes.first() {
+        let none = AccountSync::default();
+        let (state, outbox, account, lists, sync) = match bytes.first() {
             Some(&legacy::VERSION) => (legacy::read(bytes)?, Vec::new(), None, Vec::new(), none),
             Some(&ClientState::VERSION) => {
                 let core = ClientState::from_wire(bytes)?;
@@ -289,7 +290,7 @@ impl Client {
             }
             Some(&SavedSynced::VERSION) => {
                 let s = SavedSynced::from_wire(bytes)?;
-                (s.core, s.outbox, s.account, s.lists, s.settings)
+                (s.core, s.outbox, s.account, s.lists, s.sync)
             }
             _ => {
                 let saved = SavedState::from_wire(bytes)?;
@@ -302,7 +303,7 @@ impl Client {
             });
         }
         let mut client = state.into_client()?;
-        client.settings_sync = settings;
+        client.account_sync = sync;
         client.outbox = outbox.into_iter().map(Queued::into_outgoing).collect();
         if let Some(account) = &account {
             client.set_account_record(account)?;
@@ -351,7 +352,7 @@ impl ClientState {
             prekeys: PrekeyOwner::from_bytes(&s.prekeys)?,
             profile: s.profile,
             settings: s.settings.settings(),
-            settings_sync: SettingsSync::default(),
+            account_sync: AccountSync::default(),
             platform: s.platform,
             advertiser: s.advertiser.clone(),
             lead_keys: s

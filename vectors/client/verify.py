@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""An independent replay of vectors/client/pairwise.json from PROTOCOL.md §1 and §9.3 alone, in
+Python's standard library: each pairwise payload's bytes, built from its inputs.
+Run: python3 vectors/client/verify.py"""
+import json, pathlib, sys
+
+H = bytes.fromhex
+
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F; n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n: return out
+
+def blob(b):  # a byte string: varint length, then the bytes
+    return varint(len(b)) + b
+
+def option(v, enc):  # None: 0x00; Some(x): 0x01 || x
+    return b"\x00" if v is None else b"\x01" + enc(v)
+
+def stamp(s):  # Stamp = { time: varint, device: [16] }
+    return varint(s["time"]) + H(s["device"])
+
+def boolean(b):
+    return b"\x01" if b else b"\x00"
+
+KINDS = ["distribution", "grant", "invite", "accept", "decline", "withdraw", "remove",
+         "key_update", "group_access", "removed", "contact_key", "did", "settings"]
+
+def payload(kind, i):
+    body = varint(KINDS.index(kind))
+    if kind in ("distribution", "grant"):
+        body += blob(H(i["bytes"]))
+    elif kind == "invite":
+        body += option(i["note"], lambda n: blob(n.encode()))
+    elif kind == "group_access":
+        body += H(i["group"]) + varint(i["epoch"]) + H(i["secret"])
+    elif kind == "removed":
+        body += H(i["group"]) + varint(i["epoch"])
+    elif kind == "contact_key":
+        body += H(i["key"]) + stamp(i["stamp"]) + stamp(i["replaces"])
+    elif kind == "did":
+        body += H(i["with"]) + varint(i["step"]) + option(i["key"], H) + stamp(i["seen"])
+    elif kind == "settings":
+        body += (boolean(i["read_receipts"]) + boolean(i["typing_indicators"])
+                 + boolean(i["sponsored_messages"]) + stamp(i["stamp"]))
+    return b"\x01" + body
+
+v = json.loads((pathlib.Path(__file__).parent / "pairwise.json").read_text())
+failures = 0
+for c in v["cases"]:
+    got, want = payload(c["kind"], c["inputs"]), H(c["wire"])
+    if got != want:
+        failures += 1; print("MISMATCH", c["kind"], got.hex(), want.hex())
+print("pairwise vectors:", "all match" if not failures else f"{failures} mismatches")
+sys.exit(1 if failures else 0)
