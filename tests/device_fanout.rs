@@ -833,3 +833,45 @@ fn a_multi_recipient_message_reaches_a_members_first_device_and_errs_on_none() {
     assert_eq!(again.len(), 1, "the first message alone");
     assert_eq!(texts(&deliver(&mut bob, &again)), ["again"]);
 }
+
+#[test]
+fn a_sponsored_message_to_a_member_on_two_devices_spends_sponsored_tokens_per_envelope() {
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut acme = member(&mut platform, "acme", Profile::FREE);
+    acme.set_advertiser_certificate(platform.certify_advertiser(
+        "Acme Recruiting",
+        acme.mailbox_id(),
+        acme.identity(),
+    ));
+    common::users::certify(&platform, &mut acme, true);
+    common::users::fund(&mut acme, TokenKind::Sponsored, 10);
+    let mut ana = member(&mut platform, "ana", Profile::FREE);
+    let ana_id = contact(&mut acme, &mut ana);
+    more_devices(&mut ana, 1, &mut [&mut acme]);
+    let ad = missive::client::Sponsored {
+        headline: "We are hiring".into(),
+        body: "Rust roles".into(),
+        buttons: Vec::new(),
+        banner: None,
+        lead_form: None,
+    };
+    let out = acme
+        .send_sponsored(&mut rand::rng(), &[ana_id], &ad, NOW)
+        .saved()
+        .unwrap();
+    // A sponsored token pays for one envelope, whatever it reaches: never for an account.
+    for o in &out {
+        assert!(
+            matches!(&o.credential, Credential::Token(t) if t.kind == TokenKind::Sponsored),
+            "{:?}",
+            o.credential
+        );
+    }
+    let events = deliver(&mut ana, &out);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Message { content, .. } if matches!(content, Content::Sponsored(_)))),
+        "{events:?}"
+    );
+}

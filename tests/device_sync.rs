@@ -282,3 +282,49 @@ fn the_device_whose_key_lost_hands_its_contacts_the_one_that_won() {
         assert!(reaches(&mut others[2], &mut alice));
     }
 }
+
+#[test]
+fn a_member_one_device_wrote_to_is_handed_the_key_another_device_draws() {
+    let mut platform = Platform::new(&mut rand::rng());
+    let career = Profile {
+        tier: missive::platform::Tier::PremiumCareer,
+        open_profile: false,
+    };
+    let mut phone = member(&mut platform, "alice", career);
+    let mut bob = member(&mut platform, "bob", Profile::FREE);
+    let mut carol = member(&mut platform, "carol", Profile::FREE);
+    connect(&mut phone, &mut bob);
+    let carol_id = common::users::contact(&mut phone, &mut carol);
+    let laptop = more_devices(&mut phone, 1, &mut [&mut bob, &mut carol]).remove(0);
+    let mut alice = vec![phone, laptop];
+    // The phone writes to Carol, who is no connection: she holds the account's key now. The
+    // laptop sees the message, and so knows she does.
+    let inmail = alice[0]
+        .send_inmail(&mut rand::rng(), &carol_id, &Content::text("a role?"), NOW)
+        .saved()
+        .unwrap();
+    let mut everyone: Vec<&mut Client> = alice.iter_mut().collect();
+    everyone.extend([&mut bob, &mut carol]);
+    settle(&mut everyone, inmail);
+    // Her answer reaches both devices, with her own key for them to write back with.
+    let alice_id = *alice[0].member_id();
+    let answer = carol
+        .send(
+            &mut rand::rng(),
+            &alice_id,
+            &Content::text("tell me more"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    let mut everyone: Vec<&mut Client> = alice.iter_mut().collect();
+    everyone.extend([&mut bob, &mut carol]);
+    settle(&mut everyone, answer);
+    // The laptop removes Bob and replaces the key: Carol is handed the new one.
+    let bob_id = *bob.mailbox_id();
+    let removed = remove(&mut alice[1], &bob_id);
+    let mut everyone: Vec<&mut Client> = alice.iter_mut().collect();
+    everyone.extend([&mut bob, &mut carol]);
+    settle(&mut everyone, removed);
+    assert!(reaches(&mut carol, &mut alice));
+}

@@ -56,6 +56,13 @@ impl Client {
         Ok(shared.ok_or(PolicyError::NotConnected)?)
     }
 
+    /// The other member of `conversation` if it is a direct one.
+    pub(super) fn direct_peers(&self, conversation: &ConversationId) -> Vec<MailboxId> {
+        (self.conversations.get(conversation))
+            .filter(|c| c.kind() == Kind::Direct)
+            .map_or_else(Vec::new, Conversation::recipients)
+    }
+
     /// The recipient's check of a decrypted post from `from` in `conversation`; on success it
     /// records what the post opened.
     pub(super) fn admit(
@@ -76,6 +83,11 @@ impl Client {
                 Access::InMail(_) | Access::OpenProfile | Access::Opened
             ) {
                 self.opened.insert(*conversation);
+            }
+            // A direct message carries our contact key: the peer holds it, and is handed
+            // the key that replaces it from this device too (PROTOCOL.md §12.6).
+            for peer in self.direct_peers(conversation) {
+                self.open_to(&peer);
             }
             return Ok(());
         }

@@ -332,8 +332,9 @@ impl Client {
                 .conversation
                 .open_replies(&opened.seeded, &members, Some(signing))?;
         }
-        self.load_conversation(&opened.conversation.id())?;
-        self.load_for_post(&opened.decrypted.sender, &first.post)?;
+        let id = opened.conversation.id();
+        self.load_conversation(&id)?;
+        self.load_for_post(&id, &opened.decrypted.sender, &first.post)?;
         let (conversation, decrypted, seeded) = self.fanout.commit_first(opened);
         let from = decrypted.sender;
         let id = conversation.id();
@@ -359,7 +360,7 @@ impl Client {
             .ok_or(UsageError::WrongConversation)?;
         let opened = conversation.open(body)?;
         let post = Post::from_bytes(&opened.decrypted.body)?;
-        self.load_for_post(&opened.decrypted.sender, &post)?;
+        self.load_for_post(id, &opened.decrypted.sender, &post)?;
         let conversation = self
             .conversations
             .get_mut_indexed(id)
@@ -373,12 +374,22 @@ impl Client {
         Ok(Outcome::Message(events, *id))
     }
 
-    /// What the product rules read of a post from `from`: their record, and the group it
-    /// names as shared.
-    fn load_for_post(&mut self, from: &MailboxId, post: &Post) -> Result<(), Error> {
+    /// What the product rules read of a post from `from` in conversation `id`: their record,
+    /// the group it names as shared, and, for one our own other device opened, the peer's.
+    fn load_for_post(
+        &mut self,
+        id: &ConversationId,
+        from: &MailboxId,
+        post: &Post,
+    ) -> Result<(), Error> {
         self.load_peer(from)?;
         if let Access::GroupMember(group) = &post.access {
             self.load_conversation(group)?;
+        }
+        if from == self.member_id() {
+            for peer in self.direct_peers(id) {
+                self.load_peer(&peer)?;
+            }
         }
         Ok(())
     }

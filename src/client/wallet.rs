@@ -181,12 +181,10 @@ impl Client {
     }
 
     /// The account name under which the current send pays once for every device of
-    /// `member` (PROTOCOL.md §11.2, `Member`): a contact, not us, whose device list we hold,
-    /// in a send paying for one account at a time (not a sponsored one).
+    /// `member` (PROTOCOL.md §11.2, `Member`): a contact whose device list we hold (never
+    /// our own account's), in a send paying for one account at a time (not a sponsored one).
     pub(super) fn paid_as_account(&mut self, member: &MailboxId) -> Result<Option<Vec<u8>>, Error> {
-        if matches!(self.access.batch.kind, None | Some(TokenKind::Sponsored))
-            || member == self.member_id()
-        {
+        if matches!(self.access.batch.kind, None | Some(TokenKind::Sponsored)) {
             return Ok(None);
         }
         self.load_peer(member)?;
