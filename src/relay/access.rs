@@ -781,6 +781,14 @@ mod tests {
             .spend
             .unwrap();
         assert_eq!(spend.max_uses, SPEND_USES);
+        // A token for one mailbox is recorded against that mailbox, not the account.
+        let single = (phone_only.check(&Credential::Token(credit.clone()), &[phone], false))
+            .unwrap()
+            .spend
+            .unwrap();
+        assert_eq!(single.recipients, recipients_hash(&[phone]));
+        assert_ne!(single.recipients, recipients_hash(&[laptop]));
+        assert_eq!(single.max_uses, SPEND_USES);
         // Sponsored tokens pay per envelope, never per account.
         let sponsored = &tokens(&issuer, TokenKind::Sponsored, period, 1)[0];
         assert!(
