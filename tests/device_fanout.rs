@@ -875,3 +875,59 @@ fn a_sponsored_message_to_a_member_on_two_devices_spends_sponsored_tokens_per_en
         "{events:?}"
     );
 }
+
+#[test]
+fn a_conversation_with_a_member_we_hold_no_session_with_waits_and_the_others_are_handed_out() {
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut phone = member(&mut platform, "alice", Profile::FREE);
+    let mut bob = member(&mut platform, "bob", Profile::FREE);
+    let mut carl = member(&mut platform, "carl", Profile::FREE);
+    let bob_id = connect(&mut phone, &mut bob);
+    connect(&mut bob, &mut carl);
+    let alice = *phone.member_id();
+    let carl_id = *carl.member_id();
+    let hello = bob
+        .send(&mut rand::rng(), &alice, &Content::text("hello"), NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut phone, &hello);
+    // Bob's group has Carl in it, with whom Alice has no session.
+    let (group, welcome) = bob
+        .create_group(
+            &mut rand::rng(),
+            &[(alice, Role::Member), (carl_id, Role::Member)],
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    deliver(&mut phone, &welcome);
+    deliver(&mut carl, &welcome);
+    let mut tablet = more_devices(&mut phone, 1, &mut [&mut bob]).remove(0);
+    // The direct conversation is handed out; the group waits, and asks for nothing again.
+    let out = phone
+        .hand_out_chains(&mut rand::rng(), 10, NOW)
+        .saved()
+        .unwrap();
+    let direct = tablet.direct_conversation(&bob_id).unwrap();
+    assert!(direct.is_none());
+    assert_eq!(
+        deliver(&mut tablet, &out),
+        [Event::Joined(
+            phone.direct_conversation(&bob_id).unwrap().unwrap()
+        )]
+    );
+    assert!(deliveries_for(&out, &carl_id).is_empty());
+    let again = phone
+        .hand_out_chains(&mut rand::rng(), 10, NOW)
+        .saved()
+        .unwrap();
+    assert!(again.is_empty(), "nothing more it can hand out");
+    // Once Alice holds a session with Carl, the group is handed out too.
+    contact(&mut phone, &mut carl);
+    let group_out = phone
+        .hand_out_chains(&mut rand::rng(), 10, NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(deliver(&mut tablet, &group_out), [Event::Joined(group)]);
+    assert!(!deliveries_for(&group_out, &carl_id).is_empty());
+}

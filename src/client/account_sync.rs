@@ -13,12 +13,13 @@ use crate::access::AccessKey;
 use crate::envelope::MailboxId;
 use crate::error::Error;
 
-/// Whose switches, from when: ordered by time, then by device mailbox.
+/// Which device changed a shared value (the switches, the contact key), and when: ordered by
+/// time, then by device mailbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) struct Stamp {
-    /// The clock when the device shared them (seconds, or one past a later stamp seen).
+    /// The device's clock when it shared the value (seconds, or one past a later stamp seen).
     pub(crate) time: u64,
-    /// The device that changed them.
+    /// The device that changed it.
     pub(crate) device: MailboxId,
 }
 
