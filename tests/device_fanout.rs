@@ -931,3 +931,34 @@ fn a_conversation_with_a_member_we_hold_no_session_with_waits_and_the_others_are
     assert_eq!(deliver(&mut tablet, &group_out), [Event::Joined(group)]);
     assert!(!deliveries_for(&group_out, &carl_id).is_empty());
 }
+
+#[test]
+fn an_answer_that_overtakes_our_own_devices_step_waits_for_it() {
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut phone = member(&mut platform, "alice", Profile::FREE);
+    let mut bob = member(&mut platform, "bob", Profile::FREE);
+    let bob_id = contact(&mut phone, &mut bob);
+    let mut laptop = more_devices(&mut phone, 1, &mut [&mut bob]).remove(0);
+    let alice = *phone.member_id();
+    let invite = phone
+        .invite(&mut rand::rng(), &bob_id, None, NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut bob, &invite);
+    let accept = bob.accept(&mut rand::rng(), &alice, NOW).saved().unwrap();
+    assert_eq!(deliver(&mut phone, &accept), [Event::Connected(bob_id)]);
+    // Bob's acceptance reaches the laptop before the phone's word that it invited him: it
+    // waits, and applies once that word arrives.
+    let early = deliver(&mut laptop, &accept);
+    assert!(
+        early.iter().all(|e| matches!(e, Event::Waiting(_))),
+        "{early:?}"
+    );
+    let events = deliver(&mut laptop, &invite);
+    assert!(events.contains(&Event::Connected(bob_id)), "{events:?}");
+    let hello = laptop
+        .send(&mut rand::rng(), &bob_id, &Content::text("hi"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut bob, &hello)), ["hi"]);
+}

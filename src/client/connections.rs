@@ -224,6 +224,14 @@ impl Client {
         }])
     }
 
+    /// An answer to an invitation from `from`, with whom we stand nowhere: on an account with
+    /// several devices, another of ours may have invited them, and the `Did` that says so is
+    /// still on its way (PROTOCOL.md §12.6). The answer then waits for it.
+    pub(super) fn answer_before_our_step(&self, from: &MailboxId) -> bool {
+        self.standing(from) == Connection::None
+            && (self.device_list()).is_some_and(|l| l.unverified().devices().len() > 1)
+    }
+
     /// Applies a connection payload from `from`; steps that do not fit the state are ignored.
     pub(super) fn connection_in(&mut self, from: &MailboxId, payload: &Pairwise) -> Vec<Event> {
         let state = self.standing(from);

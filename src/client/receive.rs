@@ -785,6 +785,9 @@ impl Client {
             }
             Pairwise::Removed { group, epoch } => self.removed_from(&from.member, group, *epoch),
             Pairwise::KeyUpdate => Ok(Applied::Done(Vec::new())),
+            Pairwise::Accept | Pairwise::Decline if self.answer_before_our_step(&from.member) => {
+                Ok(Applied::Early)
+            }
             other => Ok(Applied::Done(self.connection_in(&from.member, other))),
         }
     }
