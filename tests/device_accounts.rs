@@ -147,3 +147,56 @@ fn every_device_reads_every_post_to_a_group_written_at_the_same_time() {
         group_at_once(a, b);
     }
 }
+
+#[test]
+fn a_post_to_fifty_members_on_two_devices_each_reaches_every_device_and_no_one_else() {
+    let mut platform = Platform::new(&mut rand::rng());
+    let admin = member(&mut platform, "admin", Profile::FREE);
+    let mut outsider = member(&mut platform, "outsider", Profile::FREE);
+    let mut admin = account(admin, 2);
+    let mut members: Vec<Vec<Client>> = Vec::new();
+    for i in 1..50 {
+        let mut first = member(&mut platform, &format!("m{i}"), Profile::FREE);
+        connect(&mut admin[0], &mut first);
+        let mut devices = account(first, 2);
+        acquaint(&mut admin, &mut devices);
+        members.push(devices);
+    }
+    connect(&mut admin[0], &mut outsider);
+    let roster: Vec<(MailboxId, Role)> = (members.iter())
+        .map(|d| (*d[0].member_id(), Role::Member))
+        .collect();
+    let (group, welcome) = admin[0]
+        .create_group(&mut rand::rng(), &roster, NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut admin[1], &welcome);
+    for devices in &mut members {
+        for d in devices.iter_mut() {
+            deliver(d, &welcome);
+        }
+    }
+    let post = admin[0]
+        .post_to_group(&mut rand::rng(), &group, &Content::text("to all"), NOW)
+        .saved()
+        .unwrap();
+    // 99 other devices: the body goes out in envelopes of at most 50 mailboxes, each once.
+    let mut reached: Vec<MailboxId> = (post.iter())
+        .flat_map(|o| {
+            let envelope = missive::envelope::Envelope::from_bytes(&o.envelope).unwrap();
+            assert!(envelope.mailboxes().len() <= 50);
+            envelope.mailboxes().to_vec()
+        })
+        .collect();
+    reached.sort();
+    reached.dedup();
+    assert!(reached.len() >= 99, "{} mailboxes", reached.len());
+    assert_eq!(texts(&deliver(&mut admin[1], &post)), ["to all"]);
+    for devices in &mut members {
+        for d in devices.iter_mut() {
+            assert_eq!(texts(&deliver(d, &post)), ["to all"]);
+        }
+    }
+    assert!(deliveries_for(&post, outsider.mailbox_id()).is_empty());
+    assert!(texts(&deliver(&mut outsider, &post)).is_empty());
+}
