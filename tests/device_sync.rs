@@ -328,3 +328,21 @@ fn a_member_one_device_wrote_to_is_handed_the_key_another_device_draws() {
     settle(&mut everyone, removed);
     assert!(reaches(&mut carol, &mut alice));
 }
+
+#[test]
+fn a_single_device_that_changes_its_switches_saves_them_as_before() {
+    let (mut alice, mut others) = alice_with_three_connections();
+    let bob = &mut others[0];
+    // Bob holds Alice's device list but has no other device: nothing of the switches'
+    // sharing is kept, and his state stays at version 5, saved and loaded alike.
+    bob.set_settings(QUIET);
+    let to = *alice[0].member_id();
+    let out = bob
+        .send(&mut rand::rng(), &to, &Content::text("quiet now"), NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(bob.to_bytes().unwrap()[0], 5);
+    assert!(sync(bob, NOW).is_empty());
+    assert_eq!(*bob.settings(), QUIET);
+    deliver(&mut alice[0], &out);
+}
