@@ -962,3 +962,28 @@ fn an_answer_that_overtakes_our_own_devices_step_waits_for_it() {
         .unwrap();
     assert_eq!(texts(&deliver(&mut bob, &hello)), ["hi"]);
 }
+
+#[test]
+fn an_answer_to_a_withdrawn_invitation_waits_for_nothing_on_an_account_with_one_device_left() {
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut phone = member(&mut platform, "alice", Profile::FREE);
+    let mut bob = member(&mut platform, "bob", Profile::FREE);
+    let bob_id = contact(&mut phone, &mut bob);
+    more_devices(&mut phone, 1, &mut [&mut bob]);
+    phone.remove_device(2).saved().unwrap();
+    let alice = *phone.member_id();
+    let invite = phone
+        .invite(&mut rand::rng(), &bob_id, None, NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut bob, &invite);
+    // The invitation is withdrawn as Bob accepts it: his answer finds no invitation, and with
+    // no other device of Alice's to have sent one, nothing waits for it.
+    phone
+        .withdraw(&mut rand::rng(), &bob_id, NOW)
+        .saved()
+        .unwrap();
+    let accept = bob.accept(&mut rand::rng(), &alice, NOW).saved().unwrap();
+    assert_eq!(deliver(&mut phone, &accept), []);
+    assert_eq!(phone.connection(&bob_id).unwrap(), Connection::None);
+}
