@@ -8,7 +8,9 @@ mod common;
 use common::devices::{link, more_devices, take};
 
 use common::saved::Saved;
-use common::users::{NOW, connect, contact, deliver, deliveries_for, directory, member, texts};
+use common::users::{
+    CAREER, NOW, connect, contact, deliver, deliveries_for, directory, member, texts,
+};
 use missive::access::Credential;
 use missive::client::{Client, Connection, Content, Event, Waiting};
 use missive::conversation::Role;
@@ -17,10 +19,6 @@ use missive::platform::{Platform, Profile, Tier};
 use missive::relay_api::DeviceDirectory;
 use missive::token::TokenKind;
 
-const CAREER: Profile = Profile {
-    tier: Tier::PremiumCareer,
-    open_profile: false,
-};
 const OPEN: Profile = Profile {
     tier: Tier::PremiumBusiness,
     open_profile: true,

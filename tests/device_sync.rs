@@ -286,11 +286,7 @@ fn the_device_whose_key_lost_hands_its_contacts_the_one_that_won() {
 #[test]
 fn a_member_one_device_wrote_to_is_handed_the_key_another_device_draws() {
     let mut platform = Platform::new(&mut rand::rng());
-    let career = Profile {
-        tier: missive::platform::Tier::PremiumCareer,
-        open_profile: false,
-    };
-    let mut phone = member(&mut platform, "alice", career);
+    let mut phone = member(&mut platform, "alice", common::users::CAREER);
     let mut bob = member(&mut platform, "bob", Profile::FREE);
     let mut carol = member(&mut platform, "carol", Profile::FREE);
     connect(&mut phone, &mut bob);

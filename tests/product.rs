@@ -6,7 +6,9 @@
 mod common;
 
 use common::saved::Saved;
-use common::users::{NOW, certify, connect, contact, deliver, fund, member, refusals, texts};
+use common::users::{
+    CAREER, NOW, certify, connect, contact, deliver, fund, member, refusals, texts,
+};
 use missive::PolicyError;
 use missive::access::Credential;
 use missive::client::{
@@ -19,10 +21,6 @@ use missive::platform::{InMailKind, LedgerError, Platform, Profile, Tier, monthl
 use missive::token::TokenKind;
 use missive::{Error, UsageError};
 
-const CAREER: Profile = Profile {
-    tier: Tier::PremiumCareer,
-    open_profile: false,
-};
 const BUSINESS: Profile = Profile {
     tier: Tier::PremiumBusiness,
     open_profile: false,

@@ -12,6 +12,12 @@ use missive::token::{Issuer, TokenKind};
 
 pub(crate) const NOW: u64 = 1_800_000_000;
 
+/// A Premium Career member's profile (five InMail credits a month).
+pub(crate) const CAREER: Profile = Profile {
+    tier: missive::platform::Tier::PremiumCareer,
+    open_profile: false,
+};
+
 /// The token issuer of this in-memory world (a relay's, in real life).
 pub(crate) fn issuer() -> &'static Issuer {
     static ISSUER: OnceLock<Issuer> = OnceLock::new();
