@@ -277,6 +277,19 @@ fn device_group(
     (admin, group, other)
 }
 
+/// A sender on `devices` devices connected to `n` members on `devices` devices each: the
+/// sender's devices and the members' ids.
+fn connections(world: &mut World, n: usize, devices: usize) -> (Vec<Client>, Vec<MailboxId>) {
+    let mut sender = world.account("sender", devices);
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut member = world.account(&format!("r{i}"), devices);
+        connect(world, &mut sender, &mut member);
+        ids.push(*member[0].member_id());
+    }
+    (sender, ids)
+}
+
 fn devices(c: &mut Criterion) {
     let mut world = World::new();
     let mut g = c.benchmark_group("devices");
@@ -352,7 +365,53 @@ fn devices(c: &mut Criterion) {
         });
     }
 
-    // 3. A member of a 50-member group (1 device each) adds a device.
+    // 3. A multi-recipient first message to 50 members on 2 devices each (and the sender's
+    //    other device), against 50 single-device members: 56 B per recipient device.
+    for per in [2, 1] {
+        let (mut sender, to) = connections(&mut world, 50, per);
+        let sender = &mut sender[0];
+        let granted = sent(
+            sender
+                .send_multi(&mut rand::rng(), &to, &text, NOW)
+                .unwrap(),
+        )
+        .1;
+        for o in &granted {
+            sender.accepted(o);
+        }
+        let (_, one) = sent(
+            sender
+                .send_multi(&mut rand::rng(), &to, &text, NOW)
+                .unwrap(),
+        );
+        let parts = 50 * per + per - 1;
+        println!(
+            "devices: first message, 50 members × {per} devices: {} B in {} envelope(s), \
+             {:.1} B per recipient device",
+            bytes(&one),
+            one.len(),
+            bytes(&one) as f64 / parts as f64
+        );
+        let name = format!("first message, 50 members × {per} devices (sender)");
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let started = Instant::now();
+                    let unsaved = sender.send_multi(&mut rand::rng(), &to, &text, NOW);
+                    spent += started.elapsed();
+                    let (_, outgoing) = sent(unsaved.unwrap());
+                    for o in &outgoing {
+                        sender.accepted(o);
+                    }
+                    black_box(outgoing);
+                }
+                spent
+            })
+        });
+    }
+
+    // 4. A member of a 50-member group (1 device each) adds a device.
     let (admins, _, mut other) = device_group(&mut world, 50, 1);
     let member = *other[0].member_id();
     let state = other[0].to_bytes().unwrap();

@@ -1,5 +1,6 @@
-//! Multi-recipient first messages: the body once plus 56 bytes per recipient, labels found at
-//! once, the 51st recipient refused, sealed sender, and a relay that re-addresses is caught.
+//! Multi-recipient first messages: the body once plus 56 bytes per recipient device, labels
+//! found at once, the 409th recipient device refused, sealed sender, and a relay that
+//! re-addresses is caught.
 
 #![allow(clippy::unwrap_used)]
 
@@ -77,15 +78,24 @@ fn bytes_per_recipient_are_56() {
 }
 
 #[test]
-fn the_51st_recipient_is_refused_and_nothing_changes() {
-    let (mut sender, mut recipients) = setup(51);
+fn the_409th_recipient_device_is_refused_and_nothing_changes() {
+    // Every device of 50 members and of the sender, 8 each, is one envelope; one more is not.
+    let (mut sender, mut recipients) = setup(409);
     let mut rng = rand::rng();
     assert_eq!(
-        sender.send_first(&mut rng, &ids(51), b"x", 0).unwrap_err(),
-        Error::Usage(UsageError::TooManyRecipients { max: 50 })
+        sender.send_first(&mut rng, &ids(409), b"x", 0).unwrap_err(),
+        Error::Usage(UsageError::TooManyRecipients { max: 408 })
     );
+    let (_, most) = sender.send_first(&mut rng, &ids(408), b"x", 0).unwrap();
+    let deliveries = missive::envelope::split(&most.to_bytes()).unwrap();
+    assert_eq!(deliveries.len(), 408);
+    let last = deliveries
+        .iter()
+        .find(|d| d.mailbox() == mailbox(408))
+        .unwrap();
+    assert_eq!(recipients[407].open_first(last).unwrap().1.body, b"x");
     let mut unknown = ids(3);
-    unknown.push(mailbox(200));
+    unknown.push(mailbox(500));
     assert_eq!(
         sender.send_first(&mut rng, &unknown, b"x", 0).unwrap_err(),
         Error::Usage(UsageError::UnknownRecipient)

@@ -282,6 +282,29 @@ fn a_member_on_two_devices_talks_through_a_real_relay() {
     net.send(&post);
     assert_eq!(texts(&net.read(&mut phone)), ["to the group"]);
     assert_eq!(texts(&net.read(&mut laptop)), ["to the group"]);
+
+    // A multi-recipient message gives each of her devices a part of its own, and each device
+    // answers all under the conversation's keys, which each registered for its own mailbox.
+    let (adhoc, first) = bob
+        .send_multi(&mut rand::rng(), &[alice], &Content::text("to all"), now)
+        .saved()
+        .unwrap();
+    net.send(&first);
+    assert_eq!(texts(&net.read(&mut phone)), ["to all"]);
+    assert_eq!(texts(&net.read(&mut laptop)), ["to all"]);
+    net.read(&mut bob);
+    let answer = laptop
+        .reply(
+            &mut rand::rng(),
+            &adhoc,
+            &Content::text("laptop to all"),
+            now,
+        )
+        .saved()
+        .unwrap();
+    net.send(&answer);
+    assert_eq!(texts(&net.read(&mut bob)), ["laptop to all"]);
+    assert_eq!(texts(&net.read(&mut phone)), ["laptop to all"]);
 }
 
 #[test]

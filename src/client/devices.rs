@@ -156,6 +156,17 @@ impl Client {
         self.devices.as_ref().map(|d| &d.list)
     }
 
+    /// Whether `mailbox` is this device or another device our account lists.
+    pub(super) fn is_own_device(&self, mailbox: &MailboxId) -> bool {
+        mailbox == self.mailbox_id()
+            || (self.device_list().into_iter()).any(|l| {
+                l.unverified()
+                    .devices()
+                    .iter()
+                    .any(|d| d.mailbox == *mailbox)
+            })
+    }
+
     /// This device's id in the account's list (1 for an account's first device).
     pub fn device_id(&self) -> u32 {
         self.devices.as_ref().map_or(1, |d| d.device)
@@ -395,7 +406,7 @@ impl Client {
         Ok(())
     }
 
-    fn account_key(&self) -> &Identity {
+    pub(super) fn account_key(&self) -> &Identity {
         self.devices
             .as_ref()
             .and_then(|d| d.account.as_ref())

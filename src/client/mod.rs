@@ -113,6 +113,9 @@ pub use outbox::MAX_OUTBOX;
 #[doc(hidden)]
 pub use payload::reencode_pairwise;
 pub use post::Access;
+#[cfg(feature = "hazmat")]
+#[doc(hidden)]
+pub use post::reencode_first_post;
 #[cfg(feature = "sqlite-store")]
 pub use store::SqliteStore;
 pub use store::{ClientStore, MemoryStore, RecordReader, RowKey, StorageKey, StoreError};
@@ -614,13 +617,20 @@ impl Client {
                 user: self.contact(&mailbox)?.map(|c| c.user),
             })
         };
-        // A sponsored message is not a conversation among its audience: only its sender.
-        if c.kind() == crate::conversation::Kind::AdHoc && !c.has_sender_chain() {
-            return c.senders().map(participant).collect();
+        let me = *self.member_id();
+        if c.kind() == crate::conversation::Kind::AdHoc {
+            // Its roster is devices; each chain we hold names its member. A sponsored message
+            // we receive holds only its sender's; one we sent, none: the mailboxes it went to.
+            let mut members: Vec<MailboxId> = c.senders().filter(|m| *m != me).collect();
+            if !c.has_sender_chain() || !members.is_empty() {
+                members.sort_unstable();
+                members.dedup();
+                return members.into_iter().map(participant).collect();
+            }
         }
         c.members()
             .iter()
-            .filter(|m| m.id != *self.member_id())
+            .filter(|m| m.id != me && !self.is_own_device(&m.id))
             .map(|m| participant(m.id))
             .collect()
     }

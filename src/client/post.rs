@@ -60,33 +60,201 @@ impl Post {
 }
 
 /// What a multi-recipient first message carries (PROTOCOL.md §10.1): its post and, for a
-/// conversation every participant may answer in, each recipient's identity as the opener vouches
-/// for it, in mailbox order. A sponsored message lists nobody: its audience neither sees each
-/// other nor answers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// conversation every participant may answer in, each recipient member's identity as the
+/// opener vouches for it, in member order, and the member of each device it went to that is
+/// not its account's first, in device order. A sponsored message lists nobody: its audience
+/// neither sees each other nor answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct FirstPost {
     pub(crate) participants: Vec<(MailboxId, PublicIdentity)>,
+    pub(crate) devices: Vec<(MailboxId, MailboxId)>,
     pub(crate) post: Post,
 }
 
-impl Wire for FirstPost {
+/// Version 1: no device other than an account's first.
+#[derive(Serialize, Deserialize)]
+struct FirstPostV1 {
+    participants: Vec<(MailboxId, PublicIdentity)>,
+    post: Post,
+}
+
+impl Wire for FirstPostV1 {
     const WHAT: &'static str = "first post";
     const VERSION: u8 = 1;
 }
 
+/// Version 2, written when some device is not its account's first.
+#[derive(Serialize, Deserialize)]
+struct FirstPostV2 {
+    participants: Vec<(MailboxId, PublicIdentity)>,
+    devices: Vec<(MailboxId, MailboxId)>,
+    post: Post,
+}
+
+impl Wire for FirstPostV2 {
+    const WHAT: &'static str = "first post";
+    const VERSION: u8 = 2;
+}
+
 impl FirstPost {
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        self.to_wire()
+        let (participants, post) = (self.participants.clone(), self.post.clone());
+        if self.devices.is_empty() {
+            return FirstPostV1 { participants, post }.to_wire();
+        }
+        let devices = self.devices.clone();
+        FirstPostV2 {
+            participants,
+            devices,
+            post,
+        }
+        .to_wire()
     }
 
-    /// Decodes strictly: participants in increasing mailbox order, each once.
+    /// Decodes strictly: participants in increasing member order, devices in increasing
+    /// device order, each once, none named as its own member, and version 2 only with some.
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let first = Self::from_wire(bytes)?;
+        let first = match bytes.first() {
+            Some(&FirstPostV1::VERSION) => {
+                let v1 = FirstPostV1::from_wire(bytes)?;
+                Self {
+                    participants: v1.participants,
+                    devices: Vec::new(),
+                    post: v1.post,
+                }
+            }
+            _ => {
+                let v2 = FirstPostV2::from_wire(bytes)?;
+                if v2.devices.is_empty() {
+                    return Err(DecodeError::NonCanonical {
+                        what: "first post device list",
+                    });
+                }
+                Self {
+                    participants: v2.participants,
+                    devices: v2.devices,
+                    post: v2.post,
+                }
+            }
+        };
         if !first.participants.windows(2).all(|w| w[0].0 < w[1].0) {
             return Err(DecodeError::NonCanonical {
                 what: "first post participant list",
             });
         }
+        let increasing = first.devices.windows(2).all(|w| w[0].0 < w[1].0);
+        if !increasing || first.devices.iter().any(|(d, m)| d == m) {
+            return Err(DecodeError::NonCanonical {
+                what: "first post device list",
+            });
+        }
         Ok(first)
+    }
+
+    /// The member device `device` speaks for: the one listed, else the device itself (an
+    /// account's first device).
+    pub(crate) fn member_of(&self, device: &MailboxId) -> MailboxId {
+        self.devices
+            .binary_search_by_key(device, |(d, _)| *d)
+            .map_or(*device, |i| self.devices[i].1)
+    }
+}
+
+/// Decodes a first message's post as a receiver does and encodes it again: the hook the fuzz
+/// target drives (a first post is otherwise reached only inside an authenticated message).
+///
+/// # Errors
+/// The decoding error a receiver would meet.
+#[cfg(feature = "hazmat")]
+#[doc(hidden)]
+pub fn reencode_first_post(bytes: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    Ok(FirstPost::from_bytes(bytes)?.to_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::identity::Identity;
+
+    fn id(i: u8) -> MailboxId {
+        MailboxId([i; 16])
+    }
+
+    fn first(devices: Vec<(MailboxId, MailboxId)>) -> FirstPost {
+        let identity = *Identity::generate(&mut rand::rng()).public();
+        FirstPost {
+            participants: vec![(id(1), identity), (id(2), identity)],
+            devices,
+            post: Post {
+                access: Access::Multi,
+                content: Content::text("hi"),
+            },
+        }
+    }
+
+    #[test]
+    fn version_one_without_devices_two_with_them_and_each_round_trips() {
+        let plain = first(Vec::new());
+        let bytes = plain.to_bytes();
+        assert_eq!(bytes[0], 1);
+        assert_eq!(FirstPost::from_bytes(&bytes).unwrap(), plain);
+        let with = first(vec![(id(7), id(1)), (id(9), id(2))]);
+        let bytes = with.to_bytes();
+        assert_eq!(bytes[0], 2);
+        assert_eq!(FirstPost::from_bytes(&bytes).unwrap(), with);
+        assert_eq!(with.member_of(&id(7)), id(1));
+        assert_eq!(with.member_of(&id(9)), id(2));
+        assert_eq!(
+            with.member_of(&id(2)),
+            id(2),
+            "a first device is its member"
+        );
+        assert_eq!(with.member_of(&id(8)), id(8));
+    }
+
+    #[test]
+    fn a_device_list_out_of_order_naming_itself_or_empty_in_version_two_is_refused() {
+        let refused = Err(DecodeError::NonCanonical {
+            what: "first post device list",
+        });
+        let v2 = |devices: Vec<(MailboxId, MailboxId)>| {
+            let f = first(Vec::new());
+            FirstPostV2 {
+                participants: f.participants,
+                devices,
+                post: f.post,
+            }
+            .to_wire()
+        };
+        assert_eq!(FirstPost::from_bytes(&v2(Vec::new())), refused);
+        assert_eq!(
+            FirstPost::from_bytes(&v2(vec![(id(9), id(1)), (id(7), id(2))])),
+            refused
+        );
+        assert_eq!(
+            FirstPost::from_bytes(&v2(vec![(id(7), id(1)), (id(7), id(2))])),
+            refused
+        );
+        assert_eq!(FirstPost::from_bytes(&v2(vec![(id(7), id(7))])), refused);
+        assert!(FirstPost::from_bytes(&v2(vec![(id(7), id(1))])).is_ok());
+        let mut unsorted = first(Vec::new());
+        unsorted.participants.reverse();
+        assert_eq!(
+            FirstPost::from_bytes(&unsorted.to_bytes()),
+            Err(DecodeError::NonCanonical {
+                what: "first post participant list"
+            })
+        );
+        let mut other = v2(vec![(id(7), id(1))]);
+        other[0] = 3;
+        assert_eq!(
+            FirstPost::from_bytes(&other),
+            Err(DecodeError::UnknownVersion {
+                what: "first post",
+                got: 3
+            })
+        );
     }
 }

@@ -312,25 +312,19 @@ impl Client {
     /// A multi-recipient first message: the fan-out step is used up only once the post
     /// decodes and, for a conversation everyone answers in, its participants check out.
     fn first_message_in(&mut self, delivery: &Delivery) -> Result<Outcome, Error> {
-        let mut opened = self.fanout.open_first_staged(delivery)?;
+        let member = *self.member_id();
+        let mut opened = self.fanout.open_first_staged(delivery, member)?;
         let first = FirstPost::from_bytes(&opened.decrypted.body)?;
         let replies = !first.participants.is_empty();
         if replies {
-            // The opener vouches for each participant's identity; ours must be ours.
-            let me = *self.mailbox_id();
-            let mine = first.participants.iter().find(|(m, _)| *m == me);
-            if mine.map(|(_, identity)| identity) != Some(self.identity.public()) {
-                return Err(CryptoError::RosterMismatch.into());
-            }
-            let members: Vec<(MailboxId, VerifyingKey)> = first
-                .participants
-                .iter()
-                .map(|(m, identity)| (*m, *identity.verifying_key()))
-                .collect();
-            let signing = self.identity.signing_key().clone();
+            let members = self.vouched(&opened.conversation, &opened.decrypted, &first)?;
+            // Every device of an account answers as the account: it signs with its identity.
+            let signing = self.account_key().signing_key().clone();
             opened
                 .conversation
                 .open_replies(&opened.seeded, &members, Some(signing))?;
+        } else if !first.devices.is_empty() {
+            return Err(CryptoError::RosterMismatch.into());
         }
         let id = opened.conversation.id();
         self.load_conversation(&id)?;
@@ -346,6 +340,67 @@ impl Client {
         }
         events.extend(self.post_in(id, from, (&decrypted).into(), first.post));
         Ok(Outcome::Done(events))
+    }
+
+    /// Every other participant device of a first message everyone answers in, with the key its
+    /// answers verify under (PROTOCOL.md §10.1): its member's identity as the opener vouched
+    /// for it, or, for the opener's own other devices, as we know the opener. The opener must
+    /// vouch for us as we are, name every device in the roster it lists, and name its own
+    /// device as its own.
+    fn vouched(
+        &mut self,
+        conversation: &Conversation,
+        decrypted: &Decrypted,
+        first: &FirstPost,
+    ) -> Result<Vec<(DeviceOf, VerifyingKey)>, Error> {
+        let mismatch = || Error::from(CryptoError::RosterMismatch);
+        // The 50-recipient rule holds per member on this side too (PROTOCOL.md §10.3).
+        if first.participants.len() > crate::envelope::MAX_RECIPIENTS {
+            return Err(UsageError::TooManyRecipients {
+                max: crate::envelope::MAX_RECIPIENTS,
+            }
+            .into());
+        }
+        let (me, device) = (*self.member_id(), *self.mailbox_id());
+        let (opener, opener_device) = (decrypted.sender, decrypted.device);
+        let roster: Vec<MailboxId> = conversation.members().iter().map(|m| m.id).collect();
+        let listed = |d: &MailboxId| roster.binary_search(d).is_ok();
+        if !first.devices.iter().all(|(d, _)| listed(d))
+            || first.member_of(&device) != me
+            || first.member_of(&opener_device) != opener
+        {
+            return Err(mismatch());
+        }
+        let vouched = |m: &MailboxId| {
+            (first.participants.iter())
+                .find(|(p, _)| p == m)
+                .map(|(_, identity)| *identity)
+        };
+        if opener != me && vouched(&me).as_ref() != Some(self.account_identity()) {
+            return Err(mismatch());
+        }
+        self.load_peer(&opener)?;
+        let opener_identity = if opener == me {
+            Some(*self.account_identity())
+        } else {
+            self.contacts.get(&opener).map(|c| c.identity)
+        };
+        let mut members = Vec::with_capacity(roster.len());
+        for d in roster
+            .iter()
+            .filter(|d| **d != device && **d != opener_device)
+        {
+            let member = first.member_of(d);
+            let identity = if member == opener {
+                opener_identity
+            } else {
+                vouched(&member)
+            };
+            let identity = identity.ok_or_else(mismatch)?;
+            let of = DeviceOf { member, device: *d };
+            members.push((of, *identity.verifying_key()));
+        }
+        Ok(members)
     }
 
     /// A conversation message: its key is used up only once the post decodes.
@@ -778,11 +833,12 @@ impl Client {
             Pairwise::Settings { settings, stamp } if sibling => {
                 Ok(Applied::Done(self.sibling_settings(settings, *stamp)))
             }
-            _ if sibling => Ok(Applied::Done(Vec::new())),
+            // Our own other devices grant us fan-out keys too: their first messages reach us.
             Pairwise::Grant(bytes) => {
-                self.fanout.accept_grant(from.device, bytes)?;
+                self.fanout.accept_grant_from(from, bytes)?;
                 Ok(Applied::Done(Vec::new()))
             }
+            _ if sibling => Ok(Applied::Done(Vec::new())),
             Pairwise::Removed { group, epoch } => self.removed_from(&from.member, group, *epoch),
             Pairwise::KeyUpdate => Ok(Applied::Done(Vec::new())),
             Pairwise::Accept | Pairwise::Decline if self.answer_before_our_step(&from.member) => {
@@ -1535,6 +1591,99 @@ mod tests {
     }
 
     /// The index of next labels, followed message by message, is the one built from scratch.
+    /// A first message from Ana to Ben and Cem carrying `first`, as Ben's delivery.
+    fn crafted(ana: &mut Client, ben: &MailboxId, cem: &MailboxId, first: &FirstPost) -> Vec<u8> {
+        let ana_id = DeviceOf::first(*ana.mailbox_id());
+        let (_, envelope, _) = ana
+            .fanout
+            .send_first_seeded(
+                &mut rand::rng(),
+                ana_id,
+                &[*ben, *cem],
+                &first.to_bytes(),
+                9,
+            )
+            .unwrap();
+        let deliveries = envelope.split();
+        let at_ben = deliveries.iter().find(|d| d.mailbox() == *ben).unwrap();
+        at_ben.to_bytes()
+    }
+
+    #[test]
+    fn a_first_message_that_maps_a_device_to_the_wrong_member_is_refused_and_keeps_its_step() {
+        let mut rng = rand::rng();
+        let (mut ana, mut ben, mut cem) = (
+            Client::new(&mut rng, b"ana"),
+            Client::new(&mut rng, b"ben"),
+            Client::new(&mut rng, b"cem"),
+        );
+        let (ana_id, ben_id, cem_id) = (*ana.mailbox_id(), *ben.mailbox_id(), *cem.mailbox_id());
+        connect(&mut ben, &mut ana);
+        for (to, at) in [(ben_id, &mut ben), (cem_id, &mut cem)] {
+            let grant = ana.fanout.grant(&mut rng, to).unwrap().to_bytes();
+            at.fanout
+                .accept_grant_from(DeviceOf::first(ana_id), &grant)
+                .unwrap();
+        }
+        let mut participants = vec![
+            (ben_id, *ben.account_identity()),
+            (cem_id, *cem.account_identity()),
+        ];
+        participants.sort_unstable_by_key(|(m, _)| *m);
+        let post = Post {
+            access: Access::Multi,
+            content: Content::text("hi"),
+        };
+        let first = |devices: Vec<(MailboxId, MailboxId)>| FirstPost {
+            participants: participants.clone(),
+            devices,
+            post: post.clone(),
+        };
+        let mismatch = Err(Error::Crypto(CryptoError::RosterMismatch));
+        let outsider = MailboxId([0xee; 16]);
+        let refused = [
+            // Ben's own mailbox as Cem's device.
+            first(vec![(ben_id, cem_id)]),
+            // Ana's device as someone else's.
+            first(vec![(ana_id, cem_id)]),
+            // A device the first message did not go to.
+            first(vec![(outsider, cem_id)]),
+        ];
+        for crafted_first in &refused {
+            let delivery = crafted(&mut ana, &ben_id, &cem_id, crafted_first);
+            assert_eq!(ben.receive(&delivery, 0), mismatch, "{crafted_first:?}");
+        }
+        // Ben vouched for under another identity.
+        let mut wrong = first(Vec::new());
+        wrong.participants.retain(|(m, _)| *m != ben_id);
+        wrong.participants.push((ben_id, *cem.account_identity()));
+        wrong.participants.sort_unstable_by_key(|(m, _)| *m);
+        let delivery = crafted(&mut ana, &ben_id, &cem_id, &wrong);
+        assert_eq!(ben.receive(&delivery, 0), mismatch);
+        // A sponsored message naming devices.
+        let mut listed = first(vec![(outsider, cem_id)]);
+        listed.participants.clear();
+        let delivery = crafted(&mut ana, &ben_id, &cem_id, &listed);
+        assert_eq!(ben.receive(&delivery, 0), mismatch);
+        // Fifty-one members vouched for: the rule holds per member on this side too.
+        let mut many = first(Vec::new());
+        many.participants
+            .extend((0..50u8).map(|i| (MailboxId([i; 16]), *cem.account_identity())));
+        many.participants.sort_unstable_by_key(|(m, _)| *m);
+        let delivery = crafted(&mut ana, &ben_id, &cem_id, &many);
+        assert_eq!(
+            ben.receive(&delivery, 0),
+            Err(Error::Usage(UsageError::TooManyRecipients { max: 50 }))
+        );
+        // None of them used up a step: the genuine one, eight steps on, still opens.
+        let delivery = crafted(&mut ana, &ben_id, &cem_id, &first(Vec::new()));
+        let events = ben.receive(&delivery, 0).unwrap();
+        assert!(
+            matches!(events.first(), Some(Event::Joined(_))),
+            "{events:?}"
+        );
+    }
+
     #[test]
     fn the_label_index_follows_every_chain_as_it_moves() {
         let (mut dan, mut ana, mut ben, group) = group_of_three(crate::conversation::Role::Manager);

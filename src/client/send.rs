@@ -4,6 +4,7 @@
 use rand::CryptoRng;
 
 use super::access::GroupSecret;
+use super::addressing::Target;
 use super::content::{Content, MessageRef, Sponsored};
 use super::payload::Pairwise;
 use super::post::{Access, FirstPost, Post};
@@ -460,9 +461,18 @@ impl Client {
         let granted = self.granted.clone();
         let holders = self.access.holders.clone();
         let fanout = self.fanout.to_bytes();
-        let sessions: Vec<(MailboxId, Option<PeerSessions>)> = peers
+        // Sessions are per device: every device of the peers, and our own other devices.
+        let mut devices = vec![*self.member_id()];
+        devices.extend(peers);
+        let devices: Vec<MailboxId> = (self.devices_of_all(&devices)?.iter())
+            .map(|t| t.to.device)
+            .collect();
+        for d in &devices {
+            self.load_sessions(d)?;
+        }
+        let sessions: Vec<(MailboxId, Option<PeerSessions>)> = devices
             .iter()
-            .map(|m| (*m, self.sessions.get(m).cloned()))
+            .map(|d| (*d, self.sessions.get(d).cloned()))
             .collect();
         let conversations = self.conversations.resident_keys();
         let result = send(self);
@@ -486,9 +496,12 @@ impl Client {
         result
     }
 
-    /// A first message to `to` (granting fan-out keys first where needed). With `replies`, the
-    /// conversation is one every participant may answer in: the first message vouches for each
-    /// recipient's identity, and the conversation's access secret reaches them all.
+    /// A first message to members `to` (granting fan-out keys first where needed): one part
+    /// for every device of theirs we hold a session with and for each of our own other devices
+    /// (PROTOCOL.md §12.6). With `replies`, the conversation is one every participant may
+    /// answer in: the first message vouches for each recipient's identity and names the member
+    /// of each device that is not its account's first, and the conversation's access secret
+    /// reaches them all.
     fn fan_out<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -503,45 +516,80 @@ impl Client {
             }
             .into());
         }
-        let mut participants = Vec::new();
+        let me = *self.member_id();
+        let mut targets = Vec::new();
+        for m in to {
+            let reached = self.reachable(m)?;
+            if reached.is_empty() {
+                return Err(CryptoError::NoSession.into());
+            }
+            targets.extend(reached);
+        }
+        targets.extend(self.reachable(&me)?);
+        targets.sort_unstable_by_key(|t| t.to.device);
+        let mut first = FirstPost {
+            participants: Vec::new(),
+            devices: Vec::new(),
+            post: post.clone(),
+        };
         if replies {
             for m in to {
                 let c = self.contacts.get(m).ok_or(UsageError::UnknownRecipient)?;
-                participants.push((c.mailbox, c.identity));
+                first.participants.push((c.mailbox, c.identity));
             }
-            participants.sort_unstable_by_key(|(m, _)| *m);
+            first.participants.sort_unstable_by_key(|(m, _)| *m);
+            let own = DeviceOf {
+                member: me,
+                device: *self.mailbox_id(),
+            };
+            let all = targets.iter().map(|t| t.to).chain([own]);
+            first.devices = all
+                .filter(|a| a.device != a.member)
+                .map(|a| (a.device, a.member))
+                .collect();
+            first.devices.sort_unstable();
         }
         let mut out = Vec::new();
-        for recipient in to {
-            if self.granted.contains(recipient) {
+        for t in &targets {
+            // Grants are kept per device, in the device's own record.
+            self.load_peer(&t.to.device)?;
+            if self.granted.contains(&t.to.device) {
                 continue;
             }
-            let grant = self.fanout.grant(rng, *recipient)?;
+            let grant = self.fanout.grant(rng, t.to.device)?;
             let payload = Pairwise::Grant(grant.to_bytes().to_vec());
-            // The grant names the member's first device, the one mailbox its parts reach
-            // (PROTOCOL.md §12.6): its other devices could not take it.
-            let first = Some(recipient);
-            out.extend(self.pairwise_to(rng, recipient, first, &payload, None, now)?);
-            self.granted.insert(*recipient);
+            let device = Some(&t.to.device);
+            out.extend(self.pairwise_to(rng, &t.to.member, device, &payload, None, now)?);
+            self.granted.insert(t.to.device);
         }
         let expiry = now.saturating_add(ENVELOPE_LIFETIME);
-        let first = FirstPost {
-            participants,
-            post: post.clone(),
+        let devices: Vec<MailboxId> = targets.iter().map(|t| t.to.device).collect();
+        let sender = DeviceOf {
+            member: me,
+            device: *self.mailbox_id(),
         };
         let (mut conversation, envelope, seeded) =
             self.fanout
-                .send_first_seeded(rng, to, &first.to_bytes(), expiry)?;
+                .send_first_seeded(rng, sender, &devices, &first.to_bytes(), expiry)?;
         let id = conversation.id();
         if replies {
-            let members: Vec<(MailboxId, VerifyingKey)> = first
-                .participants
-                .iter()
-                .map(|(m, identity)| (*m, *identity.verifying_key()))
-                .collect();
+            let vouched = |t: &Target| {
+                let identity = if t.to.member == me {
+                    Some(self.account_identity())
+                } else {
+                    (first.participants.iter())
+                        .find(|(m, _)| *m == t.to.member)
+                        .map(|(_, identity)| identity)
+                };
+                identity.map(|i| (t.to, *i.verifying_key()))
+            };
+            let members: Option<Vec<(DeviceOf, VerifyingKey)>> =
+                targets.iter().map(vouched).collect();
+            let members = members.ok_or(UsageError::UnknownRecipient)?;
             conversation.open_replies(&seeded, &members, None)?;
         }
-        let credential = self.credential(&envelope.mailboxes(), None)?;
+        let addressees: Vec<DeviceOf> = targets.iter().map(|t| t.to).collect();
+        let credential = self.credential_to(&addressees, None)?;
         out.push(Outgoing {
             envelope: envelope.to_bytes(),
             credential,
@@ -636,12 +684,18 @@ impl Client {
             .get_mut(id)
             .ok_or(UsageError::WrongConversation)?;
         let mut members = conversation.recipients();
+        // An ad-hoc conversation's roster is the devices its first message reached, each of
+        // which holds a chain in it; any other goes to every device of every other member, and
+        // to our own other devices.
+        let adhoc = (conversation.kind() == Kind::AdHoc).then(|| conversation.peer_devices());
         let message = conversation.encrypt(&post.to_bytes())?;
-        // Every device of every other member, and our own other devices.
         members.push(*self.member_id());
-        let mut devices: Vec<DeviceOf> = (self.devices_of_all(&members)?.iter())
-            .map(|t| t.to)
-            .collect();
+        let mut devices: Vec<DeviceOf> = match adhoc {
+            Some(devices) => devices,
+            None => (self.devices_of_all(&members)?.iter())
+                .map(|t| t.to)
+                .collect(),
+        };
         devices.sort_unstable_by_key(|a| a.device);
         devices.dedup_by_key(|a| a.device);
         // A token pays for one account (every device its hand-offs reached) or, for a member

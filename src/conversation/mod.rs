@@ -302,6 +302,18 @@ impl Conversation {
         self.current.peers.iter().map(|p| p.member)
     }
 
+    /// The device of each peer chain of the current epoch, with its member: in an ad-hoc
+    /// conversation, every other participant device (PROTOCOL.md §12.6).
+    pub(crate) fn peer_devices(&self) -> Vec<DeviceOf> {
+        let peers = self.current.peers.iter();
+        peers
+            .map(|p| DeviceOf {
+                member: p.member,
+                device: p.sender,
+            })
+            .collect()
+    }
+
     /// Every member but the local one: where a message goes.
     pub fn recipients(&self) -> Vec<MailboxId> {
         let all = self.members().iter().map(|m| m.id);

@@ -1,10 +1,11 @@
 //! Multi-recipient first messages over fan-out chains (PROTOCOL.md §6.7).
 //!
-//! Each ordered pair of users shares a fan-out chain, handed over once in their pairwise
-//! session ([`FanOutGrant`]). A first message to `n ≤ 50` recipients draws a fresh 32-byte seed,
-//! derives from it an ad-hoc conversation and the sender's chain in it, and gives each
-//! recipient the seed XORed with the next step secret of their fan-out chain, under that step's
-//! label: 16 + 8 + 32 = 56 bytes per recipient, three HMACs of work, no public-key operation.
+//! Each ordered pair of devices shares a fan-out chain, handed over once in their pairwise
+//! session ([`FanOutGrant`]). A first message to `n` recipient devices (every device of up to 50
+//! members, [`MAX_KEYED_RECIPIENTS`] at most) draws a fresh 32-byte seed, derives from it an
+//! ad-hoc conversation and the sender's chain in it, and gives each recipient device the seed
+//! XORed with the next step secret of their fan-out chain, under that step's label:
+//! 16 + 8 + 32 = 56 bytes per recipient device, three HMACs of work, no public-key operation.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +22,7 @@ use super::roster::{ConversationId, Kind, Member, Role, Roster};
 use super::{Conversation, Decrypted, DeviceOf, Epoch};
 use crate::crypto::kdf;
 use crate::crypto::sign::{SigningKey, VerifyingKey};
-use crate::envelope::{Delivery, Envelope, KeyPart, MAX_RECIPIENTS, MailboxId};
+use crate::envelope::{Delivery, Envelope, KeyPart, MAX_KEYED_RECIPIENTS, MailboxId};
 use crate::error::{CryptoError, DecodeError, Error, UsageError};
 use crate::wire::Wire;
 
@@ -36,8 +37,8 @@ pub(crate) const ADHOC_CHAIN: &[u8] = b"missive/v1/adhoc-chain";
 /// Info of the conversation's access secret.
 pub(crate) const ADHOC_ACCESS: &[u8] = b"missive/v1/adhoc-access";
 
-/// One user's fan-out keys: the chains it granted to others and those granted to it, and the
-/// signing key of its ad-hoc chains.
+/// One device's fan-out keys: the chains it granted to other devices and those granted to it,
+/// and the signing key of its ad-hoc chains.
 pub struct FanOut {
     me: MailboxId,
     signing: SigningKey,
@@ -57,7 +58,10 @@ pub(crate) struct FirstOpened {
 }
 
 struct Incoming {
+    /// The granting device.
     sender: MailboxId,
+    /// The member it speaks for (its own mailbox on an account's first device).
+    member: MailboxId,
     chain: ReceiverChain,
     verifying: VerifyingKey,
 }
@@ -96,19 +100,19 @@ impl Seeded {
 
 impl Conversation {
     /// Makes an ad-hoc conversation one every participant can answer in: from its seed, the
-    /// chain of each participant in `members` (other than us and those already installed),
-    /// whose messages must verify under the key given with it, and, with `signing`, our own
-    /// chain, whose messages we sign with it. Every participant can derive every chain, so
-    /// each message is signed by its author's key; `members` are the keys the conversation's
-    /// opener vouched for.
+    /// chain of each participant device in `members` (other than ours and those already
+    /// installed), with the member it speaks for, whose messages must verify under the key
+    /// given with it, and, with `signing`, our own chain, whose messages we sign with it.
+    /// Every participant can derive every chain, so each message is signed by its author's
+    /// key; `members` are the keys the conversation's opener vouched for.
     ///
     /// # Errors
     /// [`UsageError::WrongConversation`] for a group; [`CryptoError::RosterMismatch`] when
-    /// `members` is not exactly the other participants without a chain yet.
+    /// `members` is not exactly the other participant devices without a chain yet.
     pub(crate) fn open_replies(
         &mut self,
         seeded: &Seeded,
-        members: &[(MailboxId, VerifyingKey)],
+        members: &[(DeviceOf, VerifyingKey)],
         signing: Option<SigningKey>,
     ) -> Result<(), Error> {
         if self.kind != Kind::AdHoc || self.current.number != 0 {
@@ -120,28 +124,25 @@ impl Conversation {
             .members()
             .iter()
             .map(|m| m.id)
-            .filter(|id| *id != self.me && epoch.peers.iter().all(|p| p.sender != *id))
+            .filter(|id| *id != self.device && epoch.peers.iter().all(|p| p.sender != *id))
             .collect();
         let given: Vec<MailboxId> = members
             .iter()
-            .map(|(id, _)| *id)
-            .filter(|id| *id != self.me)
+            .map(|(of, _)| of.device)
+            .filter(|id| *id != self.device)
             .collect();
         if given != missing {
             return Err(CryptoError::RosterMismatch.into());
         }
         let hash = self.current.roster_hash;
-        for (id, verifying) in members.iter().filter(|(id, _)| *id != self.me) {
-            self.current.add_peer(
-                DeviceOf::first(*id),
-                seeded.chain_key(&hash, id),
-                *verifying,
-            );
+        for (of, verifying) in members.iter().filter(|(of, _)| of.device != self.device) {
+            let key = seeded.chain_key(&hash, &of.device);
+            self.current.add_peer(*of, key, *verifying);
         }
         if let Some(signing) = signing {
-            let me = self.me;
+            let device = self.device;
             self.current
-                .set_own(&me, seeded.chain_key(&hash, &me), signing);
+                .set_own(&device, seeded.chain_key(&hash, &device), signing);
         }
         Ok(())
     }
@@ -184,12 +185,12 @@ fn wrap(
     Ok(parts)
 }
 
-fn adhoc(id: ConversationId, me: MailboxId, current: Epoch) -> Conversation {
+fn adhoc(id: ConversationId, me: DeviceOf, current: Epoch) -> Conversation {
     Conversation {
         id,
         kind: Kind::AdHoc,
-        me,
-        device: me,
+        me: me.member,
+        device: me.device,
         current,
         previous: None,
         removed: false,
@@ -223,8 +224,8 @@ impl FanOut {
         }
     }
 
-    /// A fresh fan-out chain to `to` (replacing any earlier one); send the grant's bytes to `to`
-    /// inside your pairwise session, once.
+    /// A fresh fan-out chain to device `to` (replacing any earlier one); send the grant's bytes
+    /// to `to` inside your pairwise session, once.
     pub fn grant<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -256,8 +257,15 @@ impl FanOut {
         })
     }
 
-    /// Accepts a grant that `from` sent inside its pairwise session (replacing any earlier one).
+    /// Accepts a grant that `from` (an account's first device) sent inside its pairwise
+    /// session (replacing any earlier one).
     pub fn accept_grant(&mut self, from: MailboxId, bytes: &[u8]) -> Result<(), Error> {
+        self.accept_grant_from(DeviceOf::first(from), bytes)
+    }
+
+    /// [`FanOut::accept_grant`] from device `from.device` of member `from.member`.
+    pub(crate) fn accept_grant_from(&mut self, from: DeviceOf, bytes: &[u8]) -> Result<(), Error> {
+        let (member, from) = (from.member, from.device);
         let grant = FanOutGrant::from_bytes(bytes)?;
         if grant.sender != from || from == self.me {
             return Err(CryptoError::WrongSender.into());
@@ -270,6 +278,7 @@ impl FanOut {
         self.incoming.retain(|i| i.sender != from);
         self.incoming.push(Incoming {
             sender: from,
+            member,
             chain,
             verifying: grant.signing_public,
         });
@@ -277,13 +286,16 @@ impl FanOut {
         Ok(())
     }
 
-    /// Opens an ad-hoc conversation with `recipients` (1 to 50, each of whom we granted a
-    /// fan-out key) and sends `body` as its first message, in one keyed envelope. Later
-    /// messages go through the returned conversation's [`Conversation::encrypt`].
+    /// Opens an ad-hoc conversation with `recipients` (1 to [`MAX_KEYED_RECIPIENTS`] devices,
+    /// each of which we granted a fan-out key) and sends `body` as its first message, in one
+    /// keyed envelope. Later messages go through the returned conversation's
+    /// [`Conversation::encrypt`]. How many members the devices belong to is the caller's
+    /// rule (the product's 50, `Client::send_multi`).
     ///
     /// # Errors
-    /// [`UsageError::TooManyRecipients`] above 50, [`UsageError::UnknownRecipient`] for a
-    /// recipient without a fan-out key, [`UsageError::InvalidRoster`] for duplicates or self.
+    /// [`UsageError::TooManyRecipients`] above [`MAX_KEYED_RECIPIENTS`],
+    /// [`UsageError::UnknownRecipient`] for a recipient without a fan-out key,
+    /// [`UsageError::InvalidRoster`] for duplicates or self.
     pub fn send_first<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -291,15 +303,18 @@ impl FanOut {
         body: &[u8],
         expiry: u64,
     ) -> Result<(Conversation, Envelope), Error> {
-        self.send_first_seeded(rng, recipients, body, expiry)
+        let me = DeviceOf::first(self.me);
+        self.send_first_seeded(rng, me, recipients, body, expiry)
             .map(|(c, e, _)| (c, e))
     }
 
-    /// [`FanOut::send_first`], keeping what the seed gives, so the caller can make the
-    /// conversation one every participant answers in ([`Conversation::open_replies`]).
+    /// [`FanOut::send_first`] as `me` (our member, and this device), keeping what the seed
+    /// gives, so the caller can make the conversation one every participant answers in
+    /// ([`Conversation::open_replies`]).
     pub(crate) fn send_first_seeded<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
+        me: DeviceOf,
         recipients: &[MailboxId],
         body: &[u8],
         expiry: u64,
@@ -308,7 +323,14 @@ impl FanOut {
         rng.fill_bytes(seed.as_mut());
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
-        self.send_first_from(&seed, ConversationId(id), recipients, body, expiry)
+        self.send_first_from(
+            &seed,
+            ConversationId(id),
+            me.member,
+            recipients,
+            body,
+            expiry,
+        )
     }
 
     /// [`FanOut::send_first`] with an explicit seed and id (for vectors).
@@ -321,7 +343,7 @@ impl FanOut {
         body: &[u8],
         expiry: u64,
     ) -> Result<(Conversation, Envelope), Error> {
-        self.send_first_from(seed, id, recipients, body, expiry)
+        self.send_first_from(seed, id, self.me, recipients, body, expiry)
             .map(|(c, e, _)| (c, e))
     }
 
@@ -329,13 +351,14 @@ impl FanOut {
         &mut self,
         seed: &[u8; 32],
         id: ConversationId,
+        member: MailboxId,
         recipients: &[MailboxId],
         body: &[u8],
         expiry: u64,
     ) -> Result<(Conversation, Envelope, Seeded), Error> {
-        if recipients.len() > MAX_RECIPIENTS {
+        if recipients.len() > MAX_KEYED_RECIPIENTS {
             return Err(UsageError::TooManyRecipients {
-                max: MAX_RECIPIENTS,
+                max: MAX_KEYED_RECIPIENTS,
             }
             .into());
         }
@@ -346,7 +369,11 @@ impl FanOut {
         let mut current = Epoch::new(&id, Kind::AdHoc, 0, roster);
         let chain_key = seeded.chain_key(&current.roster_hash, &self.me);
         current.set_own(&self.me, chain_key, self.signing.clone());
-        let mut conversation = adhoc(id, self.me, current);
+        let me = DeviceOf {
+            member,
+            device: self.me,
+        };
+        let mut conversation = adhoc(id, me, current);
         let message = conversation.encrypt(body)?;
         let parts = wrap(&mut chains, seed)?;
         let mut shared = Vec::with_capacity(16 + message.len());
@@ -374,7 +401,7 @@ impl FanOut {
     /// Opens a first message delivered to the local user: finds its key part by label, rebuilds
     /// the ad-hoc conversation from the seed, and decrypts. On error nothing changes.
     pub fn open_first(&mut self, delivery: &Delivery) -> Result<(Conversation, Decrypted), Error> {
-        let opened = self.open_first_staged(delivery)?;
+        let opened = self.open_first_staged(delivery, self.me)?;
         let (conversation, decrypted, _) = self.commit_first(opened);
         Ok((conversation, decrypted))
     }
@@ -390,9 +417,13 @@ impl FanOut {
         in_order || !self.scan(&label, None).is_empty()
     }
 
-    /// [`FanOut::open_first`] without using up the fan-out step: nothing changes until the
-    /// result is passed to [`FanOut::commit_first`].
-    pub(crate) fn open_first_staged(&self, delivery: &Delivery) -> Result<FirstOpened, Error> {
+    /// [`FanOut::open_first`] for a device of `member`, without using up the fan-out step:
+    /// nothing changes until the result is passed to [`FanOut::commit_first`].
+    pub(crate) fn open_first_staged(
+        &self,
+        delivery: &Delivery,
+        member: MailboxId,
+    ) -> Result<FirstOpened, Error> {
         let part = delivery.part().ok_or(DecodeError::Invalid {
             what: "first message",
         })?;
@@ -406,7 +437,7 @@ impl FanOut {
             }
             .into());
         }
-        self.open_part(part, delivery.cohort(), body)
+        self.open_part(part, delivery.cohort(), body, member)
     }
 
     /// Uses up the fan-out step of a first message [`FanOut::open_first_staged`] opened (with
@@ -426,6 +457,7 @@ impl FanOut {
         part: &KeyPart,
         cohort: &[MailboxId],
         body: &[u8],
+        member: MailboxId,
     ) -> Result<FirstOpened, Error> {
         let mut error = Error::Crypto(CryptoError::NoMatchingKey);
         let label = part.label;
@@ -440,7 +472,7 @@ impl FanOut {
         let mut scanned = in_order.is_none();
         loop {
             for (i, slot) in candidates {
-                match self.try_first(i, slot, part, cohort, body) {
+                match self.try_first(i, slot, part, cohort, body, member) {
                     Ok((conversation, decrypted, seeded)) => {
                         return Ok(FirstOpened {
                             conversation,
@@ -487,6 +519,7 @@ impl FanOut {
         part: &KeyPart,
         cohort: &[MailboxId],
         body: &[u8],
+        member: MailboxId,
     ) -> Result<(Conversation, Decrypted, Seeded), Error> {
         let inc = &self.incoming[incoming];
         let step = inc.chain.get(slot).ok_or(CryptoError::NoMatchingKey)?;
@@ -496,8 +529,16 @@ impl FanOut {
         let roster = adhoc_roster(inc.sender, cohort).map_err(|_| CryptoError::RosterMismatch)?;
         let mut current = Epoch::new(&id, Kind::AdHoc, 0, roster);
         let chain_key = seeded.chain_key(&current.roster_hash, &inc.sender);
-        current.add_peer(DeviceOf::first(inc.sender), chain_key, inc.verifying);
-        let mut conversation = adhoc(id, self.me, current);
+        let from = DeviceOf {
+            member: inc.member,
+            device: inc.sender,
+        };
+        current.add_peer(from, chain_key, inc.verifying);
+        let me = DeviceOf {
+            member,
+            device: self.me,
+        };
+        let mut conversation = adhoc(id, me, current);
         let decrypted = conversation.decrypt(&body[16..])?;
         Ok((conversation, decrypted, seeded))
     }
@@ -513,6 +554,7 @@ impl FanOut {
     }
 }
 
+/// Version 1: every grant came from an account's first device (its mailbox is its member).
 #[derive(Serialize, Deserialize)]
 struct FanOutState {
     me: MailboxId,
@@ -526,17 +568,46 @@ impl Wire for FanOutState {
     const VERSION: u8 = 1;
 }
 
+/// Version 2, written once a grant came from a device that is not its account's first: each
+/// incoming chain names the member it speaks for.
+#[derive(Serialize, Deserialize)]
+struct DeviceFanOutState {
+    me: MailboxId,
+    signing_seed: SecretBytes,
+    outgoing: Vec<(MailboxId, SenderState)>,
+    incoming: Vec<(MailboxId, MailboxId, VerifyingKey, ReceiverState)>,
+}
+
+impl Wire for DeviceFanOutState {
+    const WHAT: &'static str = "fan-out state";
+    const VERSION: u8 = 2;
+}
+
 impl FanOut {
     /// The whole state, for storage at rest (encrypt it; the buffer is zeroized on drop).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let outgoing = self.outgoing.iter().map(|(to, c)| (*to, c.to_state()));
+        let signing_seed = SecretBytes(*self.signing.to_seed());
+        if self.incoming.iter().all(|i| i.member == i.sender) {
+            let incoming = self
+                .incoming
+                .iter()
+                .map(|i| (i.sender, i.verifying, i.chain.to_state()));
+            let state = FanOutState {
+                me: self.me,
+                signing_seed,
+                outgoing: outgoing.collect(),
+                incoming: incoming.collect(),
+            };
+            return Zeroizing::new(state.to_wire());
+        }
         let incoming = self
             .incoming
             .iter()
-            .map(|i| (i.sender, i.verifying, i.chain.to_state()));
-        let state = FanOutState {
+            .map(|i| (i.sender, i.member, i.verifying, i.chain.to_state()));
+        let state = DeviceFanOutState {
             me: self.me,
-            signing_seed: SecretBytes(*self.signing.to_seed()),
+            signing_seed,
             outgoing: outgoing.collect(),
             incoming: incoming.collect(),
         };
@@ -545,10 +616,38 @@ impl FanOut {
 
     /// Restores a state written by [`FanOut::to_bytes`], checking its invariants.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let s = match bytes.first() {
+            Some(&FanOutState::VERSION) => {
+                let s = FanOutState::from_wire(bytes)?;
+                let incoming = s
+                    .incoming
+                    .into_iter()
+                    .map(|(from, v, c)| (from, from, v, c));
+                DeviceFanOutState {
+                    me: s.me,
+                    signing_seed: s.signing_seed,
+                    outgoing: s.outgoing,
+                    incoming: incoming.collect(),
+                }
+            }
+            _ => {
+                let s = DeviceFanOutState::from_wire(bytes)?;
+                // One form per state: version 2 only when some grant needs it.
+                if s.incoming.iter().all(|(from, member, _, _)| from == member) {
+                    return Err(DecodeError::NonCanonical {
+                        what: "fan-out state",
+                    });
+                }
+                s
+            }
+        };
+        Self::from_state(&s)
+    }
+
+    fn from_state(s: &DeviceFanOutState) -> Result<Self, DecodeError> {
         let invalid = DecodeError::Invalid {
             what: "fan-out state",
         };
-        let s = FanOutState::from_wire(bytes)?;
         let signing = SigningKey::from_seed(&Zeroizing::new(s.signing_seed.0));
         let mut fan = Self::with_signing(s.me, signing);
         let ordered = s.outgoing.windows(2).all(|w| w[0].0 < w[1].0);
@@ -559,13 +658,14 @@ impl FanOut {
             let chain = SenderChain::from_state(chain, fanout_binding(&s.me, to));
             fan.outgoing.insert(*to, chain);
         }
-        for (from, verifying, chain) in &s.incoming {
+        for (from, member, verifying, chain) in &s.incoming {
             if *from == s.me || fan.incoming.iter().any(|i| i.sender == *from) {
                 return Err(invalid);
             }
             let chain = ReceiverChain::from_state(chain, fanout_binding(from, &s.me))?;
             fan.incoming.push(Incoming {
                 sender: *from,
+                member: *member,
                 chain,
                 verifying: *verifying,
             });
@@ -621,21 +721,22 @@ mod tests {
             let from = people[0].id;
             people[i].fan.accept_grant(from, &grant.to_bytes()).unwrap();
         }
-        let members: Vec<(MailboxId, VerifyingKey)> = people[1..]
+        let members: Vec<(DeviceOf, VerifyingKey)> = people[1..]
             .iter()
-            .map(|p| (p.id, *p.identity.public().verifying_key()))
+            .map(|p| (DeviceOf::first(p.id), *p.identity.public().verifying_key()))
             .collect();
         let to: Vec<MailboxId> = people[1..].iter().map(|p| p.id).collect();
+        let ana = DeviceOf::first(people[0].id);
         let (mut at_ana, envelope, seeded) = people[0]
             .fan
-            .send_first_seeded(&mut rng, &to, b"hello", u64::MAX)
+            .send_first_seeded(&mut rng, ana, &to, b"hello", u64::MAX)
             .unwrap();
         at_ana.open_replies(&seeded, &members, None).unwrap();
         let mut conversations = vec![at_ana];
         let mut seeds = vec![seeded];
         for d in split(&envelope.to_bytes()).unwrap() {
             let i = people.iter().position(|p| p.id == d.mailbox()).unwrap();
-            let mut staged = people[i].fan.open_first_staged(&d).unwrap();
+            let mut staged = people[i].fan.open_first_staged(&d, people[i].id).unwrap();
             let signing = people[i].identity.signing_key().clone();
             staged
                 .conversation
@@ -647,6 +748,46 @@ mod tests {
             seeds.push(seeded);
         }
         (people, conversations, seeds)
+    }
+
+    #[test]
+    fn a_grant_from_a_second_device_is_kept_with_its_member_in_state_version_two() {
+        let mut rng = rand::rng();
+        let (phone, laptop) = (MailboxId([1; 16]), MailboxId([2; 16]));
+        let mut from_laptop = FanOut::new(&mut rng, laptop);
+        let mut at_ben = participant(3).fan;
+        let ben = at_ben.me;
+        let grant = from_laptop.grant(&mut rng, ben).unwrap().to_bytes();
+        let version_one = at_ben.to_bytes();
+        assert_eq!(version_one[0], 1, "nothing but first devices yet");
+        let laptop_of_ana = DeviceOf {
+            member: phone,
+            device: laptop,
+        };
+        at_ben.accept_grant_from(laptop_of_ana, &grant).unwrap();
+        let bytes = at_ben.to_bytes();
+        assert_eq!(bytes[0], 2);
+        let mut at_ben = FanOut::from_bytes(&bytes).unwrap();
+        assert!(*at_ben.to_bytes() == *bytes);
+        let (_, envelope) = from_laptop.send_first(&mut rng, &[ben], b"hi", 9).unwrap();
+        let (c, got) = at_ben.open_first(&envelope.split()[0]).unwrap();
+        assert_eq!((got.sender, got.device), (phone, laptop));
+        assert_eq!(c.peer_devices(), [laptop_of_ana]);
+        // Version 2 is only for what version 1 cannot say.
+        let canonical = FanOut::from_bytes(&version_one).unwrap();
+        let state = FanOutState::from_wire(&canonical.to_bytes()).unwrap();
+        let padded = DeviceFanOutState {
+            me: state.me,
+            signing_seed: state.signing_seed,
+            outgoing: state.outgoing,
+            incoming: Vec::new(),
+        };
+        assert_eq!(
+            FanOut::from_bytes(&padded.to_wire()).unwrap_err(),
+            DecodeError::NonCanonical {
+                what: "fan-out state"
+            }
+        );
     }
 
     #[test]
@@ -731,7 +872,10 @@ mod tests {
             vec![member(&people[1], Role::Member)],
         )
         .unwrap();
-        let vouched = [(people[1].id, *people[1].identity.public().verifying_key())];
+        let vouched = [(
+            DeviceOf::first(people[1].id),
+            *people[1].identity.public().verifying_key(),
+        )];
         let before = group.to_bytes();
         assert_eq!(
             group.open_replies(&seeds[0], &vouched, None),
@@ -749,10 +893,16 @@ mod tests {
         drop(grant);
         let (mut c, _, seeded) = ana
             .fan
-            .send_first_seeded(&mut rng, &[people[1].id], b"x", u64::MAX)
+            .send_first_seeded(
+                &mut rng,
+                DeviceOf::first(ana.id),
+                &[people[1].id],
+                b"x",
+                u64::MAX,
+            )
             .unwrap();
         let outsider = (
-            MailboxId([9; 16]),
+            DeviceOf::first(MailboxId([9; 16])),
             *people[2].identity.public().verifying_key(),
         );
         assert_eq!(

@@ -1,7 +1,8 @@
 //! The relay-facing envelope: recipient mailboxes, an expiry and a padded ciphertext
 //! (PROTOCOL.md §7).
 //!
-//! An [`Envelope`] is what leaves a client. It names up to [`MAX_RECIPIENTS`] mailboxes; the
+//! An [`Envelope`] is what leaves a client. It names up to [`MAX_RECIPIENTS`] mailboxes (a
+//! first message up to [`MAX_KEYED_RECIPIENTS`]); the
 //! sender is nowhere in it (its identity and signature are inside the encryption). A relay
 //! calls [`split`] to turn one envelope into one [`Delivery`] per mailbox, storing the shared
 //! body once; it can read none of it. A client hands a received [`Delivery`] to
@@ -15,8 +16,12 @@ use sha2::{Digest, Sha256};
 use crate::error::{DecodeError, Error, UsageError};
 use crate::wire::Wire;
 
-/// The most mailboxes one envelope names.
+/// The most mailboxes one plain envelope names.
 pub const MAX_RECIPIENTS: usize = 50;
+/// The most mailboxes one keyed (first-message) envelope names: every device of up to 50
+/// members and of the sender, at most 8 each (`(50 + 1) × 8`), so a first message is one
+/// envelope however its recipients' devices are counted (PROTOCOL.md §6.7, §12.6).
+pub const MAX_KEYED_RECIPIENTS: usize = (MAX_RECIPIENTS + 1) * 8;
 /// The largest ciphertext an envelope carries: a padded [`padding::MAX_BODY`] plus headers.
 pub const MAX_CIPHERTEXT: usize = 2 << 20;
 /// Bytes each recipient adds to a keyed (first-message) envelope: mailbox, label, wrapped seed.
@@ -101,7 +106,8 @@ impl Envelope {
             .collect())
     }
 
-    /// A keyed envelope; `parts` sorted and at most [`MAX_RECIPIENTS`] (checked by the caller).
+    /// A keyed envelope; `parts` sorted and at most [`MAX_KEYED_RECIPIENTS`] (checked by the
+    /// caller).
     pub(crate) fn keyed(expiry: u64, parts: Vec<(MailboxId, KeyPart)>, body: Vec<u8>) -> Self {
         let list = parts
             .into_iter()
@@ -119,11 +125,15 @@ impl Envelope {
         self.to_wire()
     }
 
-    /// Decodes strictly: canonical postcard, 1 to 50 recipients in increasing order, no
-    /// duplicate, a non-empty body of at most [`MAX_CIPHERTEXT`] bytes.
+    /// Decodes strictly: canonical postcard, 1 to 50 recipients (408 for a keyed envelope) in
+    /// increasing order, no duplicate, a non-empty body of at most [`MAX_CIPHERTEXT`] bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let envelope = Self::from_wire(bytes)?;
-        check_mailboxes(&envelope.mailboxes(), "envelope recipient list")?;
+        let max = match envelope.recipients {
+            Recipients::Plain(_) => MAX_RECIPIENTS,
+            Recipients::Keyed(_) => MAX_KEYED_RECIPIENTS,
+        };
+        check_mailboxes(&envelope.mailboxes(), max, "envelope recipient list")?;
         check_body(&envelope.body)?;
         Ok(envelope)
     }
@@ -252,7 +262,7 @@ impl Delivery {
         Ok(delivery)
     }
 
-    /// Decodes strictly. A keyed delivery's cohort is 1 to 50 mailboxes in increasing order
+    /// Decodes strictly. A keyed delivery's cohort is 1 to 408 mailboxes in increasing order
     /// that include its own; a plain delivery has none.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let delivery = Self::from_wire(bytes)?;
@@ -264,7 +274,7 @@ impl Delivery {
         let invalid = DecodeError::Invalid { what: Self::WHAT };
         match self.part {
             Some(_) => {
-                check_mailboxes(&self.cohort, Self::WHAT)?;
+                check_mailboxes(&self.cohort, MAX_KEYED_RECIPIENTS, Self::WHAT)?;
                 if self.cohort.binary_search(&self.mailbox).is_err() {
                     return Err(invalid);
                 }
@@ -301,9 +311,9 @@ impl Delivery {
     }
 }
 
-fn check_mailboxes(list: &[MailboxId], what: &'static str) -> Result<(), DecodeError> {
+fn check_mailboxes(list: &[MailboxId], max: usize, what: &'static str) -> Result<(), DecodeError> {
     let ordered = list.windows(2).all(|w| w[0] < w[1]);
-    if list.is_empty() || list.len() > MAX_RECIPIENTS || !ordered {
+    if list.is_empty() || list.len() > max || !ordered {
         return Err(DecodeError::Invalid { what });
     }
     Ok(())
@@ -365,5 +375,49 @@ mod tests {
         let many: Vec<_> = (0..=100u8).map(mb).collect();
         assert_eq!(Envelope::to_mailboxes(5, &many, b"x").unwrap().len(), 3);
         assert!(Envelope::to_mailboxes(5, &[mb(1), mb(1)], b"x").is_err());
+    }
+
+    fn wide(n: usize) -> Vec<MailboxId> {
+        (0..n)
+            .map(|i| {
+                let mut id = [0u8; 16];
+                id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                MailboxId(id)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_first_message_names_every_device_of_fifty_one_members_a_plain_one_fifty() {
+        assert_eq!(MAX_KEYED_RECIPIENTS, 51 * crate::device::MAX_DEVICES);
+        let keyed = |n| {
+            let parts = wide(n).into_iter().map(|m| {
+                let part = KeyPart {
+                    label: [1; 8],
+                    wrapped: [2; 32],
+                };
+                (m, part)
+            });
+            Envelope::keyed(9, parts.collect(), vec![1; 10]).to_bytes()
+        };
+        let most = Envelope::from_bytes(&keyed(MAX_KEYED_RECIPIENTS)).unwrap();
+        let deliveries = most.split();
+        assert_eq!(deliveries.len(), 408);
+        let again = Delivery::from_bytes(&deliveries[407].to_bytes()).unwrap();
+        assert_eq!(again.cohort().len(), 408);
+        let refused = Err(DecodeError::Invalid {
+            what: "envelope recipient list",
+        });
+        assert_eq!(Envelope::from_bytes(&keyed(409)), refused);
+        let plain = |n| {
+            Envelope {
+                expiry: 9,
+                recipients: Recipients::Plain(wide(n)),
+                body: vec![1; 10],
+            }
+            .to_bytes()
+        };
+        assert!(Envelope::from_bytes(&plain(50)).is_ok());
+        assert_eq!(Envelope::from_bytes(&plain(51)), refused);
     }
 }

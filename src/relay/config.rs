@@ -8,7 +8,8 @@ use crate::platform::PlatformKey;
 pub struct RelayConfig {
     /// Largest accepted envelope, in bytes.
     pub max_envelope_bytes: usize,
-    /// Most recipients in one multi-recipient envelope.
+    /// Most mailboxes one envelope may name; the wire's own limits (50 for a plain envelope,
+    /// 408 for a first message to every device of its recipients) hold whatever this says.
     pub max_recipients: usize,
     /// Longest time an envelope is kept, in seconds: its own expiry, capped at its arrival
     /// plus this (thirty days by default).
@@ -74,7 +75,7 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             max_envelope_bytes: 256 * 1024,
-            max_recipients: 50,
+            max_recipients: crate::envelope::MAX_KEYED_RECIPIENTS,
             max_ttl: THIRTY_DAYS,
             page_size: 256,
             page_bytes: 4 << 20,

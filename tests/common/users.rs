@@ -176,3 +176,14 @@ pub(crate) fn two(users: &mut [Client], a: usize, b: usize) -> (&mut Client, &mu
         (&mut r[0], &mut l[b])
     }
 }
+
+/// The senders of the messages among `events`, in order.
+pub(crate) fn senders(events: &[Event]) -> Vec<MailboxId> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { from, .. } => Some(*from),
+            _ => None,
+        })
+        .collect()
+}

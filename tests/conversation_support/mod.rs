@@ -7,7 +7,15 @@ use missive::conversation::{Accepted, Conversation, Handoffs, KeyDistribution, M
 use missive::envelope::MailboxId;
 
 pub fn mailbox(i: usize) -> MailboxId {
-    MailboxId([i as u8 + 1; 16])
+    match u8::try_from(i + 1) {
+        Ok(b) => MailboxId([b; 16]),
+        // Past 254, still one mailbox per index: the index in the last bytes.
+        Err(_) => {
+            let mut id = [0u8; 16];
+            id[8..].copy_from_slice(&(i as u64).to_be_bytes());
+            MailboxId(id)
+        }
+    }
 }
 
 pub fn member(i: usize, role: Role) -> Member {
