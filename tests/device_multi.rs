@@ -12,6 +12,8 @@ use common::users::{NOW, connect, deliver, deliveries_for, member, senders, text
 use missive::client::{Client, Content, Event, Outgoing};
 use missive::envelope::{self, KEYED_RECIPIENT_LEN, MailboxId};
 use missive::platform::{Platform, Profile};
+use missive::relay_api::DeviceDirectory;
+use missive::{CryptoError, Error, UsageError};
 
 /// Ann on a phone and a laptop, Bob on a phone and a laptop, Cat on one device, and Dan, a
 /// connection of Ann's that no message here is for. Every device of Ann's holds a session with
@@ -226,4 +228,54 @@ fn a_device_of_the_sender_sends_to_all_and_its_sibling_reads_it_as_its_own() {
     for device in [&mut p.ann_laptop, &mut p.bob_laptop, &mut p.cat] {
         assert_eq!(texts(&deliver(device, &answer)), ["and the phone"]);
     }
+}
+
+#[test]
+fn a_conversation_with_a_removed_device_is_closed_to_whoever_knows_of_the_removal() {
+    let mut p = people();
+    let (bob, cat) = (*p.bob.member_id(), *p.cat.member_id());
+    let (id, out) = p
+        .ann
+        .send_multi(&mut rand::rng(), &[bob, cat], &Content::text("before"), NOW)
+        .saved()
+        .unwrap();
+    for device in [&mut p.bob, &mut p.bob_laptop, &mut p.cat, &mut p.ann_laptop] {
+        deliver(device, &out);
+    }
+    // Bob's phone removes his laptop; Ann takes the new list.
+    let removed = p.bob.remove_device(2).saved().unwrap();
+    let found = DeviceDirectory {
+        list: removed,
+        devices: Vec::new(),
+    };
+    p.ann
+        .add_contact_devices(&mut rand::rng(), &bob, &found)
+        .saved()
+        .unwrap();
+    // Every chain there comes from a seed the laptop holds: neither sends there any more.
+    let closed = Some(Error::Usage(UsageError::NotPermitted));
+    let text = Content::text("after");
+    assert_eq!(p.ann.reply(&mut rand::rng(), &id, &text, NOW).err(), closed);
+    assert_eq!(p.bob.reply(&mut rand::rng(), &id, &text, NOW).err(), closed);
+    // What the laptop still writes there, Ann does not take, and nothing of hers moved.
+    let late = p
+        .bob_laptop
+        .reply(
+            &mut rand::rng(),
+            &id,
+            &Content::text("from a lost laptop"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    let at_ann = deliveries_for(&late, p.ann.mailbox_id());
+    assert_eq!(at_ann.len(), 1);
+    let before = p.ann.to_bytes().unwrap();
+    assert_eq!(
+        p.ann.receive(&at_ann[0], NOW),
+        Err(Error::Crypto(CryptoError::WrongSender))
+    );
+    assert!(*p.ann.to_bytes().unwrap() == *before);
+    // Cat, who holds no list of Bob's, still reads it: she cannot know (PROTOCOL.md §12.6).
+    assert_eq!(texts(&deliver(&mut p.cat, &late)), ["from a lost laptop"]);
 }

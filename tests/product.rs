@@ -1380,6 +1380,13 @@ fn a_sponsored_audience_neither_sees_each_other_nor_answers() {
             .unwrap_err(),
         Error::Usage(UsageError::NotPermitted)
     );
+    // Nor does its sender write to the audience in it: it holds none of their chains.
+    assert_eq!(
+        acme.reply(&mut rng(), conversation, &Content::text("all of you"), NOW)
+            .saved()
+            .unwrap_err(),
+        Error::Usage(UsageError::NotPermitted)
+    );
 }
 
 // ---- Read receipts and typing indicators ----

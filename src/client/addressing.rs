@@ -5,7 +5,7 @@
 use super::Client;
 use crate::conversation::DeviceOf;
 use crate::envelope::MailboxId;
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 use crate::identity::PublicIdentity;
 
 /// A device we deliver to, with the identity its sessions and sealed messages use (unknown
@@ -69,5 +69,37 @@ impl Client {
         }
         targets.retain(|t| t.identity.is_some() && self.sessions.contains_key(&t.to.device));
         Ok(targets)
+    }
+
+    /// Whether the account of `a` still lists its device, as far as we know: our own list for
+    /// our own devices, the newest list we hold of a contact's; a device of a member whose list
+    /// we do not hold is taken as listed.
+    ///
+    /// # Errors
+    /// The store's, reading the member's record.
+    pub(super) fn still_listed(&mut self, a: &DeviceOf) -> Result<bool, Error> {
+        if a.member == *self.member_id() {
+            return Ok(self.is_own_device(&a.device));
+        }
+        self.load_peer(&a.member)?;
+        Ok(match self.peer_devices.get(&a.member) {
+            Some(list) => (list.unverified().devices().iter()).any(|d| d.mailbox == a.device),
+            None => true,
+        })
+    }
+
+    /// Refuses to send in an ad-hoc conversation to `devices` if its account no longer lists
+    /// one of them: every chain there comes from one seed that device holds, so nothing sent
+    /// in it could be kept from it (PROTOCOL.md §12.6). A new conversation is the way on.
+    ///
+    /// # Errors
+    /// [`UsageError::NotPermitted`] for a device removed; the store's.
+    pub(super) fn none_removed(&mut self, devices: &[DeviceOf]) -> Result<(), Error> {
+        for a in devices {
+            if !self.still_listed(a)? {
+                return Err(UsageError::NotPermitted.into());
+            }
+        }
+        Ok(())
     }
 }

@@ -413,7 +413,17 @@ impl Client {
             .conversations
             .get(id)
             .ok_or(UsageError::WrongConversation)?;
+        let adhoc = conversation.kind() == Kind::AdHoc;
         let opened = conversation.open(body)?;
+        let from = DeviceOf {
+            member: opened.decrypted.sender,
+            device: opened.decrypted.device,
+        };
+        // In an ad-hoc conversation nothing can be kept from a device removed from its account
+        // (every chain comes from the seed it holds): what it writes there is not taken either.
+        if adhoc && !self.still_listed(&from)? {
+            return Err(CryptoError::WrongSender.into());
+        }
         let post = Post::from_bytes(&opened.decrypted.body)?;
         self.load_for_post(id, &opened.decrypted.sender, &post)?;
         let conversation = self

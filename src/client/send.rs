@@ -628,7 +628,9 @@ impl Client {
         if c.kind() != Kind::AdHoc {
             return Err(UsageError::WrongConversation.into());
         }
-        if !c.has_sender_chain() || c.is_removed() {
+        // A sponsored message is answered by no one, its sender included (it holds no chain of
+        // its audience's).
+        if !c.has_sender_chain() || c.is_removed() || c.peer_devices().is_empty() {
             return Err(UsageError::NotPermitted.into());
         }
         let post = Post {
@@ -681,13 +683,20 @@ impl Client {
         }
         let conversation = self
             .conversations
-            .get_mut(id)
+            .get(id)
             .ok_or(UsageError::WrongConversation)?;
         let mut members = conversation.recipients();
         // An ad-hoc conversation's roster is the devices its first message reached, each of
         // which holds a chain in it; any other goes to every device of every other member, and
         // to our own other devices.
         let adhoc = (conversation.kind() == Kind::AdHoc).then(|| conversation.peer_devices());
+        if let Some(devices) = &adhoc {
+            self.none_removed(devices)?;
+        }
+        let conversation = self
+            .conversations
+            .get_mut(id)
+            .ok_or(UsageError::WrongConversation)?;
         let message = conversation.encrypt(&post.to_bytes())?;
         members.push(*self.member_id());
         let mut devices: Vec<DeviceOf> = match adhoc {
