@@ -173,10 +173,120 @@ pub fn reencode_first_post(bytes: &[u8]) -> Result<Vec<u8>, DecodeError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    //! Deterministic vectors for the first post of a multi-recipient message (PROTOCOL.md
+    //! §10.1), versions 1 and 2: `vectors/client/first_post.json`, replayed from its inputs by
+    //! `vectors/client/verify.py`. The `#[ignore]`d `generate` test writes the file:
+    //! `cargo test --lib post::tests::generate -- --ignored`.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::identity::Identity;
+
+    const FILE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/vectors/client/first_post.json"
+    );
+
+    /// A public identity from fixed secrets: its 64 bytes (X25519 || Ed25519).
+    fn fixed_identity(b: u8) -> (PublicIdentity, String) {
+        let mut secret = vec![1u8];
+        secret.extend([b; 32]);
+        secret.extend([b.wrapping_add(1); 32]);
+        let identity = Identity::from_secret_bytes(&secret).unwrap();
+        let public = *identity.public();
+        (public, hex::encode(&public.to_bytes()[1..]))
+    }
+
+    fn vector_cases() -> Vec<(&'static str, FirstPost)> {
+        let (ben, cem) = (fixed_identity(0x11), fixed_identity(0x22));
+        let post = Post {
+            access: Access::Multi,
+            content: Content::text("Lunch on Friday?"),
+        };
+        let participants = vec![(id(0xb0), ben.0), (id(0xc0), cem.0)];
+        vec![
+            (
+                "first devices only (version 1)",
+                FirstPost {
+                    participants: participants.clone(),
+                    devices: Vec::new(),
+                    post: post.clone(),
+                },
+            ),
+            (
+                "a recipient's second device and the opener's (version 2)",
+                FirstPost {
+                    participants,
+                    devices: vec![(id(0xa1), id(0xa0)), (id(0xb1), id(0xb0))],
+                    post,
+                },
+            ),
+        ]
+    }
+
+    fn vector_file() -> Value {
+        let cases: Vec<Value> = vector_cases()
+            .into_iter()
+            .map(|(name, first)| {
+                let participants: Vec<Value> = (first.participants.iter())
+                    .map(|(m, i)| json!({ "member": hex::encode(m.0), "identity": hex::encode(&i.to_bytes()[1..]) }))
+                    .collect();
+                let devices: Vec<Value> = (first.devices.iter())
+                    .map(|(d, m)| json!({ "device": hex::encode(d.0), "member": hex::encode(m.0) }))
+                    .collect();
+                json!({
+                    "name": name,
+                    "inputs": {
+                        "participants": participants,
+                        "devices": devices,
+                        "post": hex::encode(&first.post.to_bytes()[1..]),
+                    },
+                    "wire": hex::encode(first.to_bytes()),
+                })
+            })
+            .collect();
+        json!({
+            "description": "A multi-recipient first message's post (PROTOCOL.md §10.1): version 1 \
+                (0x01 || postcard(participants, post)) when no device is listed, else version 2 \
+                (0x02 || postcard(participants, devices, post)). `identity` is the participant's \
+                64 public bytes (X25519 || Ed25519); `post` is postcard(Post) without its own \
+                version byte, as it sits inside.",
+            "cases": cases,
+        })
+    }
+
+    #[test]
+    fn the_vectors_are_what_we_write_and_read_back() {
+        let on_disk: Value = serde_json::from_str(&std::fs::read_to_string(FILE).unwrap()).unwrap();
+        assert_eq!(
+            on_disk,
+            vector_file(),
+            "the file is what the generator writes"
+        );
+        for ((name, first), case) in vector_cases()
+            .iter()
+            .zip(on_disk["cases"].as_array().unwrap())
+        {
+            let wire = hex::decode(case["wire"].as_str().unwrap()).unwrap();
+            assert_eq!(&FirstPost::from_bytes(&wire).unwrap(), first, "{name}");
+            let mut long = wire.clone();
+            long.push(0);
+            assert!(FirstPost::from_bytes(&long).is_err(), "{name}");
+            assert!(
+                FirstPost::from_bytes(&wire[..wire.len() - 1]).is_err(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    #[ignore = "writes vectors/client/first_post.json"]
+    fn generate() {
+        let text = serde_json::to_string_pretty(&vector_file()).unwrap();
+        std::fs::write(FILE, text + "\n").unwrap();
+    }
 
     fn id(i: u8) -> MailboxId {
         MailboxId([i; 16])

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""An independent replay of vectors/client/pairwise.json from PROTOCOL.md §1 and §9.3 alone, in
-Python's standard library: each pairwise payload's bytes, built from its inputs.
+"""An independent replay of vectors/client/pairwise.json (PROTOCOL.md §1 and §9.3) and
+vectors/client/first_post.json (§10.1) from the text alone, in Python's standard library: each
+pairwise payload's and each first post's bytes, built from its inputs.
 Run: python3 vectors/client/verify.py"""
 import json, pathlib, sys
 
@@ -47,11 +48,24 @@ def payload(kind, i):
                  + boolean(i["sponsored_messages"]) + stamp(i["stamp"]))
     return b"\x01" + body
 
-v = json.loads((pathlib.Path(__file__).parent / "pairwise.json").read_text())
+def first_post(i):  # version 1 without devices, version 2 with them
+    participants = varint(len(i["participants"])) + b"".join(
+        H(p["member"]) + H(p["identity"]) for p in i["participants"])
+    if not i["devices"]:
+        return b"\x01" + participants + H(i["post"])
+    devices = varint(len(i["devices"])) + b"".join(
+        H(d["device"]) + H(d["member"]) for d in i["devices"])
+    return b"\x02" + participants + devices + H(i["post"])
+
+here = pathlib.Path(__file__).parent
 failures = 0
-for c in v["cases"]:
+for c in json.loads((here / "pairwise.json").read_text())["cases"]:
     got, want = payload(c["kind"], c["inputs"]), H(c["wire"])
     if got != want:
         failures += 1; print("MISMATCH", c["kind"], got.hex(), want.hex())
-print("pairwise vectors:", "all match" if not failures else f"{failures} mismatches")
+for c in json.loads((here / "first_post.json").read_text())["cases"]:
+    got, want = first_post(c["inputs"]), H(c["wire"])
+    if got != want:
+        failures += 1; print("MISMATCH", c["name"], got.hex(), want.hex())
+print("pairwise and first post vectors:", "all match" if not failures else f"{failures} mismatches")
 sys.exit(1 if failures else 0)
