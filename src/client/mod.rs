@@ -592,8 +592,9 @@ impl Client {
     }
 
     /// The other members of a conversation, in mailbox order (none for one we are not in):
-    /// for a multi-recipient message, everyone it went to, each of whom may answer all
-    /// ([`Client::reply`]); named where they are contacts.
+    /// for a multi-recipient message, every member it went to, each of whom may answer all
+    /// ([`Client::reply`]); named where they are contacts. For a sponsored message: its sender
+    /// at a recipient, and at the sender the mailboxes it went to (its audience's devices).
     ///
     /// # Errors
     /// The store's, reading a record not in memory.
