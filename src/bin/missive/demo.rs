@@ -25,7 +25,7 @@ use crate::user_cmd::{contact, describe, top_up};
 use missive::token::TokenKind;
 
 /// Every message text the demo sends: the audit searches the relay's storage for each.
-const TEXTS: [&str; 18] = [
+const TEXTS: [&str; 20] = [
     "Hi Ben, thanks for connecting. Coffee next week?",
     "Gladly, Ana. Tuesday works.",
     "Hi Chloe, I admire your work on the payments team.",
@@ -44,6 +44,8 @@ const TEXTS: [&str; 18] = [
     "Ana, the offer letter is attached.",
     "Got it on my laptop, signing tonight.",
     "Welcome aboard, Ana.",
+    "Ana, the contract to all your devices.",
+    "Read on the laptop, answering all.",
 ];
 
 fn chloe_profile() -> Profile {
@@ -651,6 +653,22 @@ impl Demo {
         self.read(&mut laptop)?;
         self.submit(laptop.send(&mut rand::rng(), &ben_id, &Content::text(TEXTS[16]), now()))?;
         println!("   ana answers from the laptop: ben reads it as ana's, and so does her phone");
+        self.read(ben)?;
+        self.read(ana)?;
+        let (adhoc, out) = self.saved(ben.send_multi(
+            &mut rand::rng(),
+            &[ana_id],
+            &Content::text(TEXTS[18]),
+            now(),
+        ))?;
+        self.send(&out)?;
+        println!(
+            "   ben sends a multi-recipient message: one 56-byte part for each of ana's devices, in one envelope"
+        );
+        self.read(ana)?;
+        self.read(&mut laptop)?;
+        self.submit(laptop.reply(&mut rand::rng(), &adhoc, &Content::text(TEXTS[19]), now()))?;
+        println!("   the laptop answers all: ben and ana's phone read it as ana's");
         self.read(ben)?;
         self.read(ana)?;
 
