@@ -279,3 +279,48 @@ fn a_conversation_with_a_removed_device_is_closed_to_whoever_knows_of_the_remova
     // Cat, who holds no list of Bob's, still reads it: she cannot know (PROTOCOL.md §12.6).
     assert_eq!(texts(&deliver(&mut p.cat, &late)), ["from a lost laptop"]);
 }
+
+#[test]
+fn typing_in_a_conversation_to_all_reaches_each_device_we_know_of_the_others() {
+    let mut p = people();
+    let (ann, bob, cat) = (*p.ann.member_id(), *p.bob.member_id(), *p.cat.member_id());
+    let (id, out) = p
+        .ann
+        .send_multi(
+            &mut rand::rng(),
+            &[bob, cat],
+            &Content::text("typing?"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    for device in [&mut p.bob, &mut p.bob_laptop, &mut p.cat, &mut p.ann_laptop] {
+        deliver(device, &out);
+    }
+    // A tablet Bob links afterwards is not in this conversation: it is told nothing of it.
+    let tablet = more_devices(&mut p.bob, 1, &mut [&mut p.ann]).remove(0);
+    let typing = p.ann.typing(&mut rand::rng(), &id, true, NOW).unwrap();
+    let mut to: Vec<MailboxId> = typing
+        .iter()
+        .flat_map(|o| {
+            envelope::Envelope::from_bytes(&o.envelope)
+                .unwrap()
+                .mailboxes()
+        })
+        .collect();
+    to.sort();
+    let mut expected = vec![*p.bob.mailbox_id(), *p.bob_laptop.mailbox_id(), cat];
+    expected.sort();
+    assert_eq!(
+        to, expected,
+        "each other member's devices in it, not our own"
+    );
+    assert!(!to.contains(tablet.mailbox_id()));
+    for device in [&mut p.bob, &mut p.bob_laptop, &mut p.cat] {
+        let events = deliver(device, &typing);
+        assert!(
+            matches!(events.as_slice(), [Event::Typing { from, typing: true, .. }] if *from == ann),
+            "{events:?}"
+        );
+    }
+}

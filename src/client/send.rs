@@ -366,13 +366,27 @@ impl Client {
             return Ok(Vec::new());
         }
         self.load_conversation(conversation)?;
-        let members = (self.conversations.get(conversation))
-            .map(Conversation::recipients)
-            .ok_or(UsageError::WrongConversation)?;
+        let c = (self.conversations.get(conversation)).ok_or(UsageError::WrongConversation)?;
+        // An ad-hoc conversation's roster is its devices, each with a chain of its own there.
+        let (mut members, adhoc) = match c.kind() {
+            Kind::AdHoc => {
+                let me = *self.member_id();
+                let mut devices = c.peer_devices();
+                devices.retain(|a| a.member != me);
+                (devices.iter().map(|a| a.member).collect(), Some(devices))
+            }
+            _ => (c.recipients(), None),
+        };
+        members.sort_unstable();
+        members.dedup();
+        let mut targets = self.devices_of_all(&members)?;
+        if let Some(devices) = adhoc {
+            targets.retain(|t| devices.contains(&t.to));
+        }
         let mut out = Vec::new();
         let (member, device) = (*self.member_id(), *self.mailbox_id());
         // Each device of each other member we know, signed for that device.
-        for target in self.devices_of_all(&members)? {
+        for target in targets {
             let (Some(identity), to) = (target.identity, target.to) else {
                 continue;
             };
