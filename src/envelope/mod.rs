@@ -420,4 +420,42 @@ mod tests {
         assert!(Envelope::from_bytes(&plain(50)).is_ok());
         assert_eq!(Envelope::from_bytes(&plain(51)), refused);
     }
+
+    #[test]
+    fn a_delivery_names_its_whole_cohort_only_when_keyed() {
+        let part = KeyPart {
+            label: [1; 8],
+            wrapped: [2; 32],
+        };
+        let delivery = |part: Option<KeyPart>, cohort: Vec<MailboxId>| {
+            Delivery {
+                id: EnvelopeId([3; 16]),
+                expiry: 9,
+                mailbox: wide(1)[0],
+                part,
+                cohort,
+                body: vec![1; 10],
+            }
+            .to_bytes()
+        };
+        let refused = Err(DecodeError::Invalid { what: "delivery" });
+        assert!(Delivery::from_bytes(&delivery(Some(part), wide(408))).is_ok());
+        assert!(Delivery::from_bytes(&delivery(None, Vec::new())).is_ok());
+        assert_eq!(
+            Delivery::from_bytes(&delivery(Some(part), wide(409))),
+            refused
+        );
+        let without_its_own = wide(3)[1..].to_vec();
+        assert_eq!(
+            Delivery::from_bytes(&delivery(Some(part), without_its_own)),
+            refused
+        );
+        assert_eq!(Delivery::from_bytes(&delivery(None, wide(2))), refused);
+        let mut backwards = wide(3);
+        backwards.reverse();
+        assert_eq!(
+            Delivery::from_bytes(&delivery(Some(part), backwards)),
+            refused
+        );
+    }
 }
