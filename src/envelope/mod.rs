@@ -457,5 +457,25 @@ mod tests {
             Delivery::from_bytes(&delivery(Some(part), backwards)),
             refused
         );
+        let mut twice = wide(3);
+        twice.insert(1, twice[1]);
+        assert_eq!(Delivery::from_bytes(&delivery(Some(part), twice)), refused);
+    }
+
+    #[test]
+    fn an_envelope_names_each_mailbox_once() {
+        let part = KeyPart {
+            label: [1; 8],
+            wrapped: [2; 32],
+        };
+        let mut parts: Vec<(MailboxId, KeyPart)> = wide(3).into_iter().map(|m| (m, part)).collect();
+        parts.insert(1, parts[1]);
+        let bytes = Envelope::keyed(9, parts, vec![1; 10]).to_bytes();
+        assert_eq!(
+            Envelope::from_bytes(&bytes),
+            Err(DecodeError::Invalid {
+                what: "envelope recipient list"
+            })
+        );
     }
 }
