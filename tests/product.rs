@@ -1380,6 +1380,16 @@ fn a_sponsored_audience_neither_sees_each_other_nor_answers() {
             .unwrap_err(),
         Error::Usage(UsageError::NotPermitted)
     );
+    // Its sender sees the mailboxes it went to, not itself.
+    let mut audience_ids = ids.clone();
+    audience_ids.sort();
+    let at_acme: Vec<MailboxId> = acme
+        .participants(conversation)
+        .unwrap()
+        .iter()
+        .map(|x| x.mailbox)
+        .collect();
+    assert_eq!(at_acme, audience_ids);
     // Nor does its sender write to the audience in it: it holds none of their chains.
     assert_eq!(
         acme.reply(&mut rng(), conversation, &Content::text("all of you"), NOW)
