@@ -835,6 +835,55 @@ fn a_sponsored_message_to_a_member_on_two_devices_spends_sponsored_tokens_per_en
 }
 
 #[test]
+fn a_sponsored_message_reaches_the_advertisers_other_device_and_its_audience_is_the_audience() {
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut acme = member(&mut platform, "acme", Profile::FREE);
+    acme.set_advertiser_certificate(platform.certify_advertiser(
+        "Acme Recruiting",
+        acme.mailbox_id(),
+        acme.identity(),
+    ));
+    common::users::certify(&platform, &mut acme, true);
+    common::users::fund(&mut acme, TokenKind::Sponsored, 10);
+    let mut ana = member(&mut platform, "ana", Profile::FREE);
+    let ana_id = contact(&mut acme, &mut ana);
+    let mut laptop = more_devices(&mut acme, 1, &mut [&mut ana]).remove(0);
+    common::users::fund(&mut acme, TokenKind::Sponsored, 10);
+    let ad = missive::client::Sponsored {
+        headline: "We are hiring".into(),
+        body: "Rust roles".into(),
+        buttons: Vec::new(),
+        banner: None,
+        lead_form: None,
+    };
+    let out = acme
+        .send_sponsored(&mut rand::rng(), &[ana_id], &ad, NOW)
+        .saved()
+        .unwrap();
+    let sponsored = |events: &[Event]| {
+        events.iter().find_map(|e| match e {
+            Event::Message {
+                conversation,
+                from,
+                content: Content::Sponsored(_),
+                ..
+            } => Some((*conversation, *from)),
+            _ => None,
+        })
+    };
+    let acme_id = *acme.member_id();
+    let (id, from) = sponsored(&deliver(&mut ana, &out)).unwrap();
+    assert_eq!(from, acme_id);
+    // The advertiser's laptop reads what its phone sent, as the account's.
+    assert_eq!(sponsored(&deliver(&mut laptop, &out)), Some((id, acme_id)));
+    // At the phone, the conversation went to Ana: not to the account's own laptop.
+    let went_to: Vec<MailboxId> = (acme.participants(&id).unwrap().iter())
+        .map(|p| p.mailbox)
+        .collect();
+    assert_eq!(went_to, [ana_id]);
+}
+
+#[test]
 fn a_conversation_with_a_member_we_hold_no_session_with_waits_and_the_others_are_handed_out() {
     let mut platform = Platform::new(&mut rand::rng());
     let mut phone = member(&mut platform, "alice", Profile::FREE);
