@@ -28,11 +28,13 @@ fn the_demo_runs_and_its_audit_finds_nothing() {
         "refused: dan posts mentioning 21 members",
         "ben reads it; his client sends 0 read receipts",
         "no sender name, identity key or signing key",
-        "none of the 18 message texts",
+        "none of the 20 message texts",
         "ana/2 reads: you (on another device): Ben, I can read you on my laptop now too.",
         "ana/2 reads: ben: Ana, the offer letter is attached.",
         "ben reads: ana: Got it on my laptop, signing tonight.",
         "ana/1 reads: you (on another device): Got it on my laptop, signing tonight.",
+        "ana/2 reads: ben [to several]: Ana, the contract to all your devices.",
+        "ana/1 reads: you (on another device): Read on the laptop, answering all.",
         "ana/1 reads: ben: Welcome aboard, Ana.",
     ] {
         assert!(
