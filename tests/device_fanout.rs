@@ -9,7 +9,7 @@ use common::devices::{link, more_devices, take};
 
 use common::saved::Saved;
 use common::users::{
-    CAREER, NOW, connect, contact, deliver, deliveries_for, directory, member, senders, texts,
+    CAREER, NOW, connect, contact, deliver, deliveries_for, directory, member, say, senders, texts,
 };
 use missive::access::Credential;
 use missive::client::{Client, Connection, Content, Event, Waiting};
@@ -340,7 +340,11 @@ fn a_removed_device_reads_nothing_sent_after() {
     deliver(&mut laptop, &answer);
 
     // The phone removes the laptop; Bob takes the new list from the directory.
-    let removed = phone.remove_device(2).saved().unwrap();
+    let removed = phone
+        .remove_device(&mut rand::rng(), 2, NOW)
+        .saved()
+        .unwrap()
+        .list;
     let changes = bob
         .add_contact_devices(
             &mut rand::rng(),
@@ -405,7 +409,10 @@ fn a_removed_device_reads_nothing_sent_after_a_message_brings_the_list_without_i
     // The phone drops the laptop and links a tablet, and speaks first (so the tablet holds
     // the conversation); Bob never asks the directory: the tablet's first message to him
     // carries the list, without the laptop.
-    phone.remove_device(2).saved().unwrap();
+    phone
+        .remove_device(&mut rand::rng(), 2, NOW)
+        .saved()
+        .unwrap();
     let mut tablet = Client::new(&mut rand::rng(), b"alice");
     let list = link(&mut phone, &mut tablet);
     take(&mut phone, &alice, &list, &mut [&mut tablet]);
@@ -977,7 +984,10 @@ fn an_answer_to_a_withdrawn_invitation_waits_for_nothing_on_an_account_with_one_
     let mut bob = member(&mut platform, "bob", Profile::FREE);
     let bob_id = contact(&mut phone, &mut bob);
     more_devices(&mut phone, 1, &mut [&mut bob]);
-    phone.remove_device(2).saved().unwrap();
+    phone
+        .remove_device(&mut rand::rng(), 2, NOW)
+        .saved()
+        .unwrap();
     let alice = *phone.member_id();
     let invite = phone
         .invite(&mut rand::rng(), &bob_id, None, NOW)
@@ -993,4 +1003,53 @@ fn an_answer_to_a_withdrawn_invitation_waits_for_nothing_on_an_account_with_one_
     let accept = bob.accept(&mut rand::rng(), &alice, NOW).saved().unwrap();
     assert_eq!(deliver(&mut phone, &accept), []);
     assert_eq!(phone.connection(&bob_id).unwrap(), Connection::None);
+}
+
+#[test]
+fn a_contact_the_first_device_invites_learns_every_device_and_answers_each() {
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut phone = member(&mut platform, "alice", Profile::FREE);
+    let mut laptop = Client::new(&mut rand::rng(), b"alice");
+    let list = link(&mut phone, &mut laptop);
+    let alice = *phone.member_id();
+    take(&mut phone, &alice, &list, &mut [&mut laptop]);
+    let mut bob = member(&mut platform, "bob", Profile::FREE);
+    let bob_id = *bob.mailbox_id();
+    phone
+        .add_contact(&mut rand::rng(), b"bob", &directory(&mut bob))
+        .unwrap();
+
+    // Bob has never heard of Alice: the phone's invitation carries her list, and Bob is
+    // told to fetch the devices he holds no session with.
+    let invite = phone
+        .invite(&mut rand::rng(), &bob_id, None, NOW)
+        .saved()
+        .unwrap();
+    deliver(&mut laptop, &invite);
+    let events = deliver(&mut bob, &invite);
+    assert!(events.contains(&Event::DevicesToFetch {
+        member: alice,
+        user: b"alice".to_vec(),
+    }));
+    assert_eq!(bob.contact_devices(&alice).unwrap().len(), 2);
+    take(&mut bob, &alice, &list, &mut [&mut phone, &mut laptop]);
+
+    // His acceptance connects both of Alice's devices, not the phone alone.
+    let accept = bob.accept(&mut rand::rng(), &alice, NOW).saved().unwrap();
+    for device in [&mut phone, &mut laptop] {
+        assert!(deliver(device, &accept).contains(&Event::Connected(bob_id)));
+        assert_eq!(device.connection(&bob_id).unwrap(), Connection::Connected);
+    }
+    // The laptop (which met Bob through his acceptance) and the phone write to him; their
+    // later messages carry no list, and there is nothing more to fetch.
+    let hello = say(&mut laptop, &bob_id, "from the laptop");
+    assert_eq!(texts(&deliver(&mut bob, &hello)), ["from the laptop"]);
+    let hello = say(&mut phone, &bob_id, "hello");
+    let events = deliver(&mut bob, &hello);
+    assert_eq!(texts(&events), ["hello"]);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::DevicesToFetch { .. }))
+    );
 }

@@ -12,7 +12,6 @@ use common::users::{NOW, connect, deliver, deliveries_for, member, senders, text
 use missive::client::{Client, Content, Event, Outgoing};
 use missive::envelope::{self, KEYED_RECIPIENT_LEN, MailboxId};
 use missive::platform::{Platform, Profile};
-use missive::relay_api::DeviceDirectory;
 use missive::{CryptoError, Error, UsageError};
 
 /// Ann on a phone and a laptop, Bob on a phone and a laptop, Cat on one device, and Dan, a
@@ -231,7 +230,7 @@ fn a_device_of_the_sender_sends_to_all_and_its_sibling_reads_it_as_its_own() {
 }
 
 #[test]
-fn a_conversation_with_a_removed_device_is_closed_to_whoever_knows_of_the_removal() {
+fn a_conversation_with_a_removed_device_is_closed_to_every_participant() {
     let mut p = people();
     let (bob, cat) = (*p.bob.member_id(), *p.cat.member_id());
     let (id, out) = p
@@ -242,22 +241,42 @@ fn a_conversation_with_a_removed_device_is_closed_to_whoever_knows_of_the_remova
     for device in [&mut p.bob, &mut p.bob_laptop, &mut p.cat, &mut p.ann_laptop] {
         deliver(device, &out);
     }
-    // Bob's phone removes his laptop; Ann takes the new list.
-    let removed = p.bob.remove_device(2).saved().unwrap();
-    let found = DeviceDirectory {
-        list: removed,
-        devices: Vec::new(),
-    };
-    p.ann
-        .add_contact_devices(&mut rand::rng(), &bob, &found)
+    // A relay that kept the laptop's mailbox would hand it what was sent there after.
+    let laptop_box = *p.bob_laptop.mailbox_id();
+    let text = Content::text("after");
+    let answered = p
+        .cat
+        .reply(&mut rand::rng(), &id, &text, NOW)
         .saved()
         .unwrap();
-    // Every chain there comes from a seed the laptop holds: neither sends there any more.
+    assert!(!deliveries_for(&answered, &laptop_box).is_empty());
+    for device in [&mut p.ann, &mut p.ann_laptop, &mut p.bob, &mut p.bob_laptop] {
+        assert_eq!(texts(&deliver(device, &answered)), ["after"]);
+    }
+
+    // Bob's phone removes his laptop: the new list goes to every other device in the
+    // conversation (the laptop's mailbox left out), in the conversation itself, and shows
+    // nothing. Cat, who holds no list of Bob's and is no contact of his, takes it too.
+    let removed = p
+        .bob
+        .remove_device(&mut rand::rng(), 2, NOW)
+        .saved()
+        .unwrap();
+    assert!(deliveries_for(&removed.notices, &laptop_box).is_empty());
+    for device in [&mut p.ann, &mut p.ann_laptop, &mut p.cat] {
+        assert_eq!(deliver(device, &removed.notices), []);
+    }
+    assert!(p.cat.contact(&bob).unwrap().is_none());
+    assert_eq!(p.cat.contact_devices(&bob).unwrap().len(), 1);
+    // Every chain there comes from a seed the laptop holds: no one sends there any more.
     let closed = Some(Error::Usage(UsageError::NotPermitted));
-    let text = Content::text("after");
-    assert_eq!(p.ann.reply(&mut rand::rng(), &id, &text, NOW).err(), closed);
-    assert_eq!(p.bob.reply(&mut rand::rng(), &id, &text, NOW).err(), closed);
-    // What the laptop still writes there, Ann does not take, and nothing of hers moved.
+    for device in [&mut p.ann, &mut p.ann_laptop, &mut p.bob, &mut p.cat] {
+        assert_eq!(
+            device.reply(&mut rand::rng(), &id, &text, NOW).err(),
+            closed
+        );
+    }
+    // What the laptop still writes there, no one takes, and nothing of theirs moved.
     let late = p
         .bob_laptop
         .reply(
@@ -268,16 +287,20 @@ fn a_conversation_with_a_removed_device_is_closed_to_whoever_knows_of_the_remova
         )
         .saved()
         .unwrap();
-    let at_ann = deliveries_for(&late, p.ann.mailbox_id());
-    assert_eq!(at_ann.len(), 1);
-    let before = p.ann.to_bytes().unwrap();
-    assert_eq!(
-        p.ann.receive(&at_ann[0], NOW),
-        Err(Error::Crypto(CryptoError::WrongSender))
-    );
-    assert!(*p.ann.to_bytes().unwrap() == *before);
-    // Cat, who holds no list of Bob's, still reads it: she cannot know (PROTOCOL.md §12.6).
-    assert_eq!(texts(&deliver(&mut p.cat, &late)), ["from a lost laptop"]);
+    for device in [&mut p.ann, &mut p.ann_laptop, &mut p.cat] {
+        let at = deliveries_for(&late, device.mailbox_id());
+        assert_eq!(at.len(), 1);
+        let before = device.to_bytes().unwrap();
+        assert_eq!(
+            device.receive(&at[0], NOW),
+            Err(Error::Crypto(CryptoError::WrongSender))
+        );
+        assert!(*device.to_bytes().unwrap() == *before);
+    }
+    // The notice again (a replay, or the same list once more) changes nothing.
+    for device in [&mut p.ann, &mut p.cat] {
+        assert_eq!(deliver(device, &removed.notices), []);
+    }
 }
 
 #[test]

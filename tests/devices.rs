@@ -371,7 +371,7 @@ fn devices_are_added_up_to_the_most_and_removed_by_another() {
     // A linked device may link and remove others, not itself.
     let mut laptop = devices.remove(0);
     assert_eq!(
-        laptop.remove_device(2).err(),
+        laptop.remove_device(&mut rand::rng(), 2, NOW).err(),
         Some(Error::Usage(UsageError::NotPermitted))
     );
     let removed = *devices[0].mailbox_id();
@@ -389,14 +389,18 @@ fn devices_are_added_up_to_the_most_and_removed_by_another() {
     let changes = laptop.update_device_list(&newest).saved().unwrap();
     assert_eq!(changes.added.len(), MAX_DEVICES - 2);
     assert!(changes.removed.is_empty());
-    let list = laptop.remove_device(3).saved().unwrap();
+    let list = laptop
+        .remove_device(&mut rand::rng(), 3, NOW)
+        .saved()
+        .unwrap()
+        .list;
     let list = SignedDeviceList::from_bytes(&list).unwrap();
     let verified = list.verify(phone.account_identity(), Some(8)).unwrap();
     assert_eq!(verified.version(), 9);
     assert!(verified.by_mailbox(&removed).is_none());
     assert_eq!(verified.devices().len(), MAX_DEVICES - 1);
     assert_eq!(
-        laptop.remove_device(3).err(),
+        laptop.remove_device(&mut rand::rng(), 3, NOW).err(),
         Some(Error::Device(DeviceError::UnknownDevice))
     );
     // A list older than ours, one signed by another account, one without us: refused, and
@@ -462,7 +466,11 @@ fn a_contact_sets_up_a_session_with_each_listed_device_and_drops_a_removed_one()
     assert_eq!(whole.to_bytes().unwrap(), bob.to_bytes().unwrap());
 
     // The phone removes the laptop: Bob drops its session.
-    let removed = phone.remove_device(2).saved().unwrap();
+    let removed = phone
+        .remove_device(&mut rand::rng(), 2, NOW)
+        .saved()
+        .unwrap()
+        .list;
     let found = DeviceDirectory {
         list: removed,
         devices: Vec::new(),

@@ -191,7 +191,11 @@ fn only_the_accounts_devices_replace_its_list_and_only_with_a_newer_one() {
     let (phone_box, laptop_box) = (*phone.mailbox_id(), *laptop.mailbox_id());
     let laptop_key = key.for_device(&phone_box, &laptop_box);
     assert_eq!(to(phone_box, Credential::Contacts(key.clone())), 202);
-    let removed = laptop.remove_device(1).saved().unwrap();
+    let removed = laptop
+        .remove_device(&mut rand::rng(), 1, system_clock())
+        .saved()
+        .unwrap()
+        .list;
     assert_eq!(net.authed(&laptop, "PUT", &path, &removed).0, 204);
     assert_eq!(to(phone_box, Credential::Contacts(key.clone())), 403);
     assert_eq!(to(laptop_box, Credential::Contacts(laptop_key)), 202);
@@ -217,7 +221,11 @@ fn only_the_accounts_devices_replace_its_list_and_only_with_a_newer_one() {
         404
     );
     // The phone, removed, signs its own list without the laptop: it is no longer listed.
-    let revenge = phone.remove_device(2).saved().unwrap();
+    let revenge = phone
+        .remove_device(&mut rand::rng(), 2, system_clock())
+        .saved()
+        .unwrap()
+        .list;
     assert_eq!(net.authed(&phone, "PUT", &path, &revenge).0, 403);
     assert_eq!(lookup(&net, &mallory, b"alice").1.unwrap().list, removed);
 }

@@ -199,16 +199,29 @@ async fn a_typing_indicator_reaches_sockets_on_other_relays_and_is_never_stored(
     let mut carol_socket = connect(&relays[2], &carol).await;
     let mut recipients = [*bob.id(), *carol.id()];
     recipients.sort_unstable();
+    let submission = |body: &[u8]| {
+        let envelope = missive::envelope::Envelope::to_mailboxes(4_000_000_000, &recipients, body)
+            .unwrap()[0]
+            .to_bytes();
+        Submission {
+            credential: Credential::Contacts(AccessKey::combine([&keys.0, &keys.1])),
+            envelope,
+        }
+        .to_bytes()
+    };
+    // A stored message first: once each socket has it, each socket's relay subscribed its
+    // mailbox (it subscribes before it reads the backlog), so a push cannot miss it.
+    let (stored, url) = (submission(b"stored first"), relays[0].url("/v1/envelopes"));
+    let status = tokio::task::spawn_blocking(move || http("POST", &url, None, &stored).0)
+        .await
+        .unwrap();
+    assert_eq!(status, 202);
+    for socket in [&mut bob_socket, &mut carol_socket] {
+        assert_ne!(next_frame(socket).await.seq, 0, "the stored message");
+    }
     let mut body = vec![0u8; 200];
     rand::Rng::fill_bytes(&mut rand::rng(), &mut body);
-    let envelope = missive::envelope::Envelope::to_mailboxes(4_000_000_000, &recipients, &body)
-        .unwrap()[0]
-        .to_bytes();
-    let submission = Submission {
-        credential: Credential::Contacts(AccessKey::combine([&keys.0, &keys.1])),
-        envelope,
-    }
-    .to_bytes();
+    let submission = submission(&body);
     let (sent, url) = (submission.clone(), relays[0].url("/v1/ephemeral"));
     let status = tokio::task::spawn_blocking(move || http("POST", &url, None, &sent).0)
         .await

@@ -18,6 +18,10 @@ pub enum Content {
     Sponsored(Sponsored),
     /// A read receipt (variant 2).
     Read(MessageRef),
+    /// The sender's account's signed device list, in an ad-hoc conversation one of whose
+    /// devices it no longer names (variant 3, PROTOCOL.md §12.6): the engine sends it, an
+    /// app cannot.
+    Devices(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 /// A text message.

@@ -5,9 +5,11 @@
 
 use rand::CryptoRng;
 
+use super::content::Content;
+use super::post::{Access, Post};
 use super::{Client, Outgoing, Unsaved};
 use crate::conversation::{ConversationId, Kind};
-use crate::device::DeviceList;
+use crate::device::{DeviceList, SignedDeviceList};
 use crate::envelope::MailboxId;
 use crate::error::Error;
 
@@ -41,6 +43,42 @@ impl Client {
             }
         }
         Ok(())
+    }
+
+    /// Our account is about to stop listing our device `gone`: in each ad-hoc conversation it
+    /// is in, every chain comes from a seed it holds, so we tell the others there, in the
+    /// conversation itself, the list without it (PROTOCOL.md §12.6); each then sends nothing
+    /// more there and takes nothing `gone` writes. A conversation we cannot send in is left
+    /// out: removing a lost device does not wait for it.
+    ///
+    /// # Errors
+    /// The store's, loading the conversations.
+    pub(super) fn tell_ad_hoc<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        gone: &MailboxId,
+        list: &SignedDeviceList,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, Error> {
+        self.load_everything()?;
+        let mut ids: Vec<ConversationId> = (self.conversations.resident())
+            .filter(|(_, c)| c.kind() == Kind::AdHoc && c.has_sender_chain() && !c.is_removed())
+            .filter(|(_, c)| c.peer_devices().iter().any(|a| a.device == *gone))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        let post = Post {
+            access: Access::Participant,
+            content: Content::Devices(list.to_bytes()),
+        };
+        let mut out = Vec::new();
+        for id in ids {
+            let mut sent = Vec::new();
+            if (self.send_in_except(rng, &id, &post, Some(gone), now, &mut sent)).is_ok() {
+                out.extend(sent);
+            }
+        }
+        Ok(out)
     }
 
     /// The conversations `member` is in with us: our direct one and our groups, or all of

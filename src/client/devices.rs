@@ -124,6 +124,21 @@ impl super::outbox::Outbound for LinkedDevice {
     }
 }
 
+/// What [`Client::remove_device`] hands back.
+#[derive(Debug)]
+pub struct RemovedDevice {
+    /// The new signed device list: `PUT` it to `/v1/directory/{user}/devices`.
+    pub list: Vec<u8>,
+    /// The list, sent in each ad-hoc conversation the device was in (PROTOCOL.md §12.6).
+    pub notices: Vec<Outgoing>,
+}
+
+impl super::outbox::Outbound for RemovedDevice {
+    fn outgoing(&self) -> &[Outgoing] {
+        &self.notices
+    }
+}
+
 /// Linking in progress.
 #[derive(Default)]
 pub(super) struct Links {
@@ -272,24 +287,37 @@ impl Client {
         Ok(Unsaved::sent(self, LinkedDevice { list, handover }))
     }
 
-    /// Removes device `id` from the account (a lost phone): the new signed list, to publish.
+    /// Removes device `id` from the account (a lost phone): the new signed list, to publish,
+    /// and the notices that close the ad-hoc conversations the device is in.
     ///
     /// # Errors
     /// [`UsageError::NotPermitted`] for this device itself; [`DeviceError::UnknownDevice`]
-    /// for an id not listed.
-    pub fn remove_device(&mut self, id: u32) -> Result<Unsaved<'_, Vec<u8>>, Error> {
+    /// for an id not listed; [`UsageError::OutboxFull`]; the store's.
+    pub fn remove_device<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        id: u32,
+        now: u64,
+    ) -> Result<Unsaved<'_, RemovedDevice>, Error> {
         if id == self.device_id() {
             return Err(UsageError::NotPermitted.into());
         }
+        self.outbox_room()?;
         let before = self.current_list();
+        let gone = (before.devices().iter())
+            .find(|d| d.id == id)
+            .map(|d| d.mailbox)
+            .ok_or(DeviceError::UnknownDevice)?;
         let next = before.without(id)?;
         let signed = next.sign(self.account_key());
         let list = signed.to_bytes();
-        // Before the list changes: a failure leaves it to be removed again.
+        // Before the list changes (our chains there are dropped with it): a failure leaves
+        // it to be removed again.
+        let notices = self.tell_ad_hoc(rng, &gone, &signed, now)?;
         let member = *self.member_id();
         self.devices_changed(&member, &before, &next)?;
         self.set_list(signed);
-        Ok(Unsaved::new(self, list))
+        Ok(Unsaved::sent(self, RemovedDevice { list, notices }))
     }
 
     /// Takes a newer list of our account (from the directory, after another device changed

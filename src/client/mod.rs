@@ -103,7 +103,7 @@ pub use connections::MAX_NOTE;
 pub use content::{
     Attachment, CallToAction, Content, ImageRef, LeadField, LeadForm, MessageRef, Sponsored, Text,
 };
-pub use devices::LinkedDevice;
+pub use devices::{LinkedDevice, RemovedDevice};
 #[cfg(feature = "hazmat")]
 #[doc(hidden)]
 pub use handover::reencode_account_copy;
@@ -349,6 +349,16 @@ pub enum Event {
     /// A new device answered the link code we showed: confirm with the user that it is
     /// theirs, then hand the account over ([`Client::link_device`]).
     LinkAnswered(crate::device::NewDevice),
+    /// A message carried `member`'s device list, and it names devices we hold no session
+    /// with: until we do, what we send reaches the others alone. Fetch
+    /// `GET /v1/directory/{user}/devices` and pass the answer to
+    /// [`Client::add_contact_devices`].
+    DevicesToFetch {
+        /// The contact.
+        member: MailboxId,
+        /// Their user name, for the directory.
+        user: Vec<u8>,
+    },
     /// This client is now device `device` of the account whose code it answered.
     Linked {
         /// Our id in the account's device list.

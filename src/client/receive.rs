@@ -250,8 +250,9 @@ impl Client {
                 access,
                 message,
             })) => {
-                // An account's first device sends as itself (variant 0).
-                if member == sender_mailbox {
+                // An account's first device sends as itself (variant 0) unless it carries
+                // its account's list.
+                if member == sender_mailbox && list.is_none() {
                     return Err(CryptoError::WrongSender.into());
                 }
                 let claim = Claim {
@@ -426,6 +427,9 @@ impl Client {
         }
         let post = Post::from_bytes(&opened.decrypted.body)?;
         self.load_for_post(id, &opened.decrypted.sender, &post)?;
+        if let Content::Devices(list) = &post.content {
+            self.devices_notice(id, &from, list)?;
+        }
         let conversation = self
             .conversations
             .get_mut_indexed(id)
@@ -437,6 +441,52 @@ impl Client {
         }
         let events = self.post_in(*id, decrypted.sender, (&decrypted).into(), post);
         Ok(Outcome::Message(events, *id))
+    }
+
+    /// A participant's device list sent in ad-hoc conversation `id` by its device `from`
+    /// (PROTOCOL.md §12.6): signed by the account we know the member by (as a contact, or
+    /// the key its chain there verifies under), naming `from` and none of our mailboxes. Newer than the one we hold, it is taken as one from
+    /// the directory; older or the same, it changes nothing. Our own account's is ignored
+    /// (ours comes from the directory).
+    fn devices_notice(
+        &mut self,
+        id: &ConversationId,
+        from: &DeviceOf,
+        bytes: &[u8],
+    ) -> Result<(), Error> {
+        let refused = || Error::Crypto(CryptoError::WrongSender);
+        let conversation = self.conversations.get(id);
+        let adhoc = conversation.is_some_and(|c| c.kind() == Kind::AdHoc);
+        if !adhoc || from.member == *self.member_id() {
+            return Ok(());
+        }
+        let signer = conversation.and_then(|c| c.verifying_key_of(&from.device));
+        let signed = SignedDeviceList::from_bytes(bytes)?;
+        // The account a contact is known by (an opener always is: its grant came in a
+        // session); any other participant's chain there verifies under its account's key.
+        let account = match self.contacts.get(&from.member) {
+            Some(contact) => contact.identity,
+            None if signer == Some(signed.account().verifying_key()) => *signed.account(),
+            None => return Err(refused()),
+        };
+        let held = self.peer_devices.get(&from.member).cloned();
+        let newer = match signed.verify(&account, held.as_ref().map(|h| h.unverified().version())) {
+            Ok(newer) => newer.clone(),
+            Err(Error::Device(crate::error::DeviceError::RolledBack { .. })) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mine = [*self.mailbox_id(), *self.member_id()];
+        let ours = (newer.devices().iter()).any(|d| mine.contains(&d.mailbox));
+        if newer.by_mailbox(&from.device).is_none() || ours {
+            return Err(refused());
+        }
+        let before = match held {
+            Some(h) => h.unverified().clone(),
+            None => crate::device::DeviceList::first(from.member, account),
+        };
+        self.devices_changed(&from.member, &before, &newer)?;
+        self.peer_devices.insert(from.member, signed);
+        Ok(())
     }
 
     /// What the product rules read of a post from `from` in conversation `id`: their record,
@@ -477,6 +527,9 @@ impl Client {
                 from,
                 reason,
             }];
+        }
+        if matches!(post.content, Content::Devices(_)) {
+            return Vec::new();
         }
         if let Content::Read(up_to) = post.content {
             if !self.settings.read_receipts {
@@ -590,6 +643,12 @@ impl Client {
             Ok(Applied::Done(mut events)) => {
                 if let Some(before) = &undo.list {
                     self.carried_list_taken(&claim.member, before.as_ref())?;
+                    if self.unreached(&claim.member)? {
+                        events.push(Event::DevicesToFetch {
+                            member: claim.member,
+                            user: claim.user.clone(),
+                        });
+                    }
                 }
                 if let Some(contact) = contact.filter(|_| new_contact) {
                     events.insert(0, Event::NewContact(contact));
@@ -632,6 +691,19 @@ impl Client {
             Some(after) => self.devices_changed(member, &before, &after),
             None => Ok(()),
         }
+    }
+
+    /// Whether `member`'s list names a device we hold no session with.
+    fn unreached(&mut self, member: &MailboxId) -> Result<bool, Error> {
+        let devices: Vec<MailboxId> = (self.peer_devices.get(member).into_iter())
+            .flat_map(|l| l.unverified().devices().iter().map(|d| d.mailbox))
+            .collect();
+        for device in devices {
+            if !self.has_session_with(&device)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Decrypts `message` without changing the client.
@@ -699,9 +771,10 @@ impl Client {
     }
 
     /// Whether the account a session message names vouches for the device that sent it: our
-    /// own list for our other devices; for another account's first device, that no list we
-    /// hold of theirs left it out; for any other device, their list (the one we hold, or a
-    /// newer one the message carries, verified under the account's identity) names it.
+    /// own list for our other devices; for any other device, the list of its member's we
+    /// hold, or a newer one the message carries (verified under the account's identity),
+    /// names it and none of our mailboxes; for another account's first device, no such list
+    /// is also enough.
     fn vouch(&self, claim: &Claim) -> Result<Vouched, Error> {
         let named = |list: &crate::device::DeviceList| {
             (list.by_mailbox(&claim.device)).is_some_and(|d| d.identity == claim.identity)
@@ -718,20 +791,6 @@ impl Client {
             };
         }
         let held = self.peer_devices.get(&claim.member);
-        if claim.device == claim.member {
-            if held.is_some_and(|h| !named(h.unverified())) {
-                return Err(refused);
-            }
-            let contact = Contact {
-                user: claim.user.clone(),
-                mailbox: claim.member,
-                identity: claim.identity,
-            };
-            return Ok(Vouched {
-                contact: Some(contact),
-                list: None,
-            });
-        }
         let known = self.contacts.get(&claim.member).cloned();
         let carried = match &claim.list {
             Some(bytes) if held.is_none_or(|h| h.to_bytes() != *bytes) => {
@@ -739,8 +798,12 @@ impl Client {
             }
             _ => None,
         };
-        // A member first heard from through a device: their account as its list names it.
+        let first = claim.device == claim.member;
+        // A first device's identity is its account's (its session checks it against the
+        // contact's); another device's account is the contact's, or, for a member first
+        // heard from, the one its list names.
         let account = match (&known, &carried) {
+            _ if first => claim.identity,
             (Some(c), _) => c.identity,
             (None, Some(list)) => *list.account(),
             (None, None) => return Err(refused),
@@ -753,27 +816,31 @@ impl Client {
             },
             None => None,
         };
-        let list = newer.as_ref().or(held).ok_or(refused)?;
         let mine = [*self.mailbox_id(), *self.member_id()];
-        let ours = list
-            .unverified()
-            .devices()
-            .iter()
-            .any(|d| mine.contains(&d.mailbox));
-        if !named(list.unverified()) || ours {
-            return Err(refused);
+        match newer.as_ref().or(held) {
+            Some(list) => {
+                let list = list.unverified();
+                let ours = list.devices().iter().any(|d| mine.contains(&d.mailbox));
+                if !named(list) || ours {
+                    return Err(refused);
+                }
+            }
+            None if first => {}
+            None => return Err(refused),
         }
+        let contact = Contact {
+            user: claim.user.clone(),
+            mailbox: claim.member,
+            identity: account,
+        };
+        // A first device's contact is checked with its session (`stage`).
         let contact = match known {
-            Some(_) => None,
-            None => {
-                let contact = Contact {
-                    user: claim.user.clone(),
-                    mailbox: claim.member,
-                    identity: account,
-                };
+            Some(_) if !first => None,
+            None if !first => {
                 self.check_contact(&contact)?;
                 Some(contact)
             }
+            _ => Some(contact),
         };
         Ok(Vouched {
             contact,
@@ -1676,17 +1743,20 @@ mod tests {
         let delivery = crafted(&mut ana, &ben_id, &cem_id, &listed);
         assert_eq!(ben.receive(&delivery, 0), mismatch);
         // Fifty-one members vouched for: the rule holds per member on this side too.
-        let mut many = first(Vec::new());
-        many.participants
-            .extend((0..50u8).map(|i| (MailboxId([i; 16]), *cem.account_identity())));
-        many.participants.sort_unstable_by_key(|(m, _)| *m);
-        let delivery = crafted(&mut ana, &ben_id, &cem_id, &many);
+        let many = |n: u8| {
+            let mut many = first(Vec::new());
+            many.participants
+                .extend((0..n).map(|i| (MailboxId([i; 16]), *cem.account_identity())));
+            many.participants.sort_unstable_by_key(|(m, _)| *m);
+            many
+        };
+        let delivery = crafted(&mut ana, &ben_id, &cem_id, &many(49));
         assert_eq!(
             ben.receive(&delivery, 0),
             Err(Error::Usage(UsageError::TooManyRecipients { max: 50 }))
         );
-        // None of them used up a step: the genuine one, eight steps on, still opens.
-        let delivery = crafted(&mut ana, &ben_id, &cem_id, &first(Vec::new()));
+        // None of them used up a step: one with fifty, eight steps on, still opens.
+        let delivery = crafted(&mut ana, &ben_id, &cem_id, &many(48));
         let events = ben.receive(&delivery, 0).unwrap();
         assert!(
             matches!(events.first(), Some(Event::Joined(_))),
@@ -1835,7 +1905,21 @@ mod tests {
         let alice_id = connect(&mut bob, &mut alice);
         let mallory_id = *mallory.mailbox_id();
         let out = crate::client::unsaved::saved(mallory.invite(&mut rng, &bob_id, None, 0));
-        let own_list = crate::device::DeviceList::first(mallory_id, *mallory.identity())
+        let own = crate::device::DeviceList::first(mallory_id, *mallory.identity());
+        let own_list = own.sign(&mallory.identity).to_bytes();
+        let signed_by_alice = own.sign(&alice.identity).to_bytes();
+        let other = Identity::generate(&mut rng);
+        let (with_bob, _) = own.with_device(bob_id, *other.public()).unwrap();
+        let naming_bob = with_bob.sign(&mallory.identity).to_bytes();
+        let (with_laptop, _) = own
+            .with_device(MailboxId([9; 16]), *other.public())
+            .unwrap();
+        let not_naming_her = with_laptop
+            .without(1)
+            .unwrap()
+            .with_device(mallory_id, *Identity::generate(&mut rng).public())
+            .unwrap()
+            .0
             .sign(&mallory.identity)
             .to_bytes();
         let claim = |member: MailboxId, list: Option<Vec<u8>>| {
@@ -1862,9 +1946,24 @@ mod tests {
                 claim(alice_id, Some(own_list.clone())),
                 Error::Device(crate::error::DeviceError::WrongAccount),
             ),
-            // An account's first device seals as itself, never as one of its other devices.
+            // An account's first device seals as itself, or carrying its account's list.
             (
-                claim(mallory_id, Some(own_list)),
+                claim(mallory_id, None),
+                Error::Crypto(CryptoError::WrongSender),
+            ),
+            // A first device's list is its own identity's.
+            (
+                claim(mallory_id, Some(signed_by_alice)),
+                Error::Device(crate::error::DeviceError::WrongAccount),
+            ),
+            // A list of Mallory's that names one of Bob's mailboxes among her devices.
+            (
+                claim(mallory_id, Some(naming_bob)),
+                Error::Crypto(CryptoError::WrongSender),
+            ),
+            // A list of Mallory's that names another device under her mailbox.
+            (
+                claim(mallory_id, Some(not_naming_her)),
                 Error::Crypto(CryptoError::WrongSender),
             ),
             // One of Bob's own devices, says a stranger.
@@ -1950,5 +2049,162 @@ mod tests {
             signature: alice.identity.sign(&statement),
         };
         assert!(!shown(bob.receive(&sealed_to_bob(&first), 0).unwrap()));
+    }
+
+    #[test]
+    fn a_device_list_sent_in_an_ad_hoc_conversation_is_taken_only_as_its_senders_account_signed_it()
+    {
+        let mut rng = rand::rng();
+        let (mut ana, mut ben, mut cem, mallory) = (
+            Client::new(&mut rng, b"ana"),
+            Client::new(&mut rng, b"ben"),
+            Client::new(&mut rng, b"cem"),
+            Identity::generate(&mut rng),
+        );
+        let ana_id = *ana.mailbox_id();
+        let (ben_id, cem_id) = (connect(&mut ana, &mut ben), connect(&mut ana, &mut cem));
+        for (peer, at) in [(ben_id, &mut ben), (cem_id, &mut cem)] {
+            ana.connections.insert(peer, Connection::Connected);
+            connect(at, &mut ana);
+            at.connections.insert(ana_id, Connection::Connected);
+            ana.peer_key(&peer, at.access.contact.clone());
+            at.peer_key(&ana_id, ana.access.contact.clone());
+        }
+        let (id, out) = crate::client::unsaved::saved(ana.send_multi(
+            &mut rng,
+            &[ben_id, cem_id],
+            &Content::text("hi"),
+            0,
+        ));
+        deliver(&mut ben, &out).unwrap();
+        deliver(&mut cem, &out).unwrap();
+        let notice = |sender: &mut Client, list: Vec<u8>| {
+            let post = Post {
+                access: Access::Participant,
+                content: Content::Devices(list),
+            };
+            let mut out = Vec::new();
+            sender
+                .send_in(&mut rand::rng(), &id, &post, 0, &mut out)
+                .unwrap();
+            out
+        };
+        let own = crate::device::DeviceList::first(ana_id, *ana.identity());
+        let other = *Identity::generate(&mut rng).public();
+        let refused = [
+            // Another account's list, under Ana's mailbox.
+            (
+                crate::device::DeviceList::first(ana_id, *mallory.public())
+                    .sign(&mallory)
+                    .to_bytes(),
+                Error::Device(crate::error::DeviceError::WrongAccount),
+            ),
+            // Ana's, not naming the device that sent it.
+            (
+                crate::device::DeviceList::first(MailboxId([5; 16]), *ana.identity())
+                    .sign(&ana.identity)
+                    .to_bytes(),
+                Error::Crypto(CryptoError::WrongSender),
+            ),
+            // Ana's, naming Ben's mailbox as a device of hers.
+            (
+                own.with_device(ben_id, other)
+                    .unwrap()
+                    .0
+                    .sign(&ana.identity)
+                    .to_bytes(),
+                Error::Crypto(CryptoError::WrongSender),
+            ),
+            // Not a list at all.
+            (
+                vec![1, 2, 3],
+                Error::Decode(crate::error::DecodeError::Truncated {
+                    what: "device list",
+                }),
+            ),
+        ];
+        let before = ben.to_bytes().unwrap();
+        for (list, error) in refused {
+            let out = notice(&mut ana, list);
+            assert_eq!(deliver(&mut ben, &out), Err(error));
+            assert!(*ben.to_bytes().unwrap() == *before, "nothing changed");
+        }
+        // Ana's own list: taken (Ben holds it since), and shown as nothing.
+        let genuine = own.sign(&ana.identity).to_bytes();
+        let out = notice(&mut ana, genuine);
+        assert_eq!(deliver(&mut ben, &out), Ok(Vec::new()));
+        ben.load_member(&ana_id).unwrap();
+        assert!(ben.peer_devices.get(&ana_id).is_some());
+        // The conversation goes on: a text after them opens.
+        let post = Post {
+            access: Access::Participant,
+            content: Content::text("still here"),
+        };
+        let mut out = Vec::new();
+        ana.send_in(&mut rng, &id, &post, 0, &mut out).unwrap();
+        let events = deliver(&mut ben, &out).unwrap();
+        assert!(
+            matches!(events.as_slice(), [Event::Message { .. }]),
+            "{events:?}"
+        );
+
+        // Cem is no contact of Ben's: his list is taken under the key his chain there
+        // verifies under, and no other.
+        let forged = crate::device::DeviceList::first(cem_id, *mallory.public())
+            .sign(&mallory)
+            .to_bytes();
+        let out = notice(&mut cem, forged);
+        let before = ben.to_bytes().unwrap();
+        assert_eq!(
+            deliver(&mut ben, &out),
+            Err(Error::Crypto(CryptoError::WrongSender))
+        );
+        assert!(*ben.to_bytes().unwrap() == *before, "nothing changed");
+        let genuine = crate::device::DeviceList::first(cem_id, *cem.identity())
+            .sign(&cem.identity)
+            .to_bytes();
+        let out = notice(&mut cem, genuine);
+        assert_eq!(deliver(&mut ben, &out), Ok(Vec::new()));
+        ben.load_member(&cem_id).unwrap();
+        assert!(ben.contacts.get(&cem_id).is_none());
+        assert!(ben.peer_devices.get(&cem_id).is_some());
+    }
+
+    #[test]
+    fn what_only_another_member_sends_is_ignored_from_our_own_other_device() {
+        let rng = &mut rand::rng();
+        let (mut phone, mut laptop) = (Client::new(rng, b"ann"), Client::new(rng, b"ann"));
+        let code = phone.link_code(rng, 0).unwrap();
+        let request = crate::client::unsaved::saved(laptop.answer_link(rng, &code, 0));
+        deliver(&mut phone, &[request]).unwrap();
+        let linked = crate::client::unsaved::saved(phone.link_device(rng, 0));
+        deliver(&mut laptop, &[linked.handover]).unwrap();
+        let published = crate::client::unsaved::saved(laptop.publish(rng, 1));
+        let found = crate::relay_api::DeviceDirectory {
+            list: linked.list,
+            devices: vec![PrekeyResponse {
+                mailbox: *laptop.mailbox_id(),
+                bundle: published.bundle,
+                one_time: published.one_time.into_iter().next(),
+            }],
+        };
+        let member = *phone.member_id();
+        crate::client::unsaved::saved(phone.add_contact_devices(rng, &member, &found));
+        for payload in [
+            Pairwise::Invite { note: None },
+            Pairwise::Accept,
+            Pairwise::Remove,
+            Pairwise::Removed {
+                group: ConversationId([3; 16]),
+                epoch: 1,
+            },
+        ] {
+            let out = phone.pairwise(rng, &member, &payload, 0).unwrap();
+            assert_eq!(out.len(), 1, "to the laptop");
+            assert_eq!(deliver(&mut laptop, &out), Ok(Vec::new()), "{payload:?}");
+            laptop.load_member(&member).unwrap();
+            assert_eq!(laptop.standing(&member), Connection::None);
+        }
+        assert!(laptop.connections.get(&member).is_none());
     }
 }

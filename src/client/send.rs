@@ -686,6 +686,19 @@ impl Client {
         now: u64,
         out: &mut Vec<Outgoing>,
     ) -> Result<(), Error> {
+        self.send_in_except(rng, id, post, None, now, out)
+    }
+
+    /// [`Client::send_in`], not addressing device `except` of an ad-hoc conversation.
+    pub(super) fn send_in_except<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        id: &ConversationId,
+        post: &Post,
+        except: Option<&MailboxId>,
+        now: u64,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<(), Error> {
         self.load_conversation(id)?;
         let conversation = self
             .conversations
@@ -703,7 +716,11 @@ impl Client {
         // An ad-hoc conversation's roster is the devices its first message reached, each of
         // which holds a chain in it; any other goes to every device of every other member, and
         // to our own other devices.
-        let adhoc = (conversation.kind() == Kind::AdHoc).then(|| conversation.peer_devices());
+        let adhoc = (conversation.kind() == Kind::AdHoc).then(|| {
+            let mut devices = conversation.peer_devices();
+            devices.retain(|a| except != Some(&a.device));
+            devices
+        });
         if let Some(devices) = &adhoc {
             self.none_removed(devices)?;
         }
@@ -896,8 +913,10 @@ impl Client {
         Ok(out)
     }
 
-    /// A session message as sealed content: from a device that is not its account's first,
-    /// it names the account, and a session's first messages carry the account's list.
+    /// A session message as sealed content: a session's first messages from a device of an
+    /// account with several carry the account's list (so the peer learns of every device and
+    /// answers each), naming the account; any other message from a first device seals as
+    /// itself.
     fn sealed_session(
         &self,
         access: Option<crate::access::AccessKey>,
@@ -905,7 +924,10 @@ impl Client {
     ) -> SealedContent {
         let (sender_user, sender_mailbox) = (self.user.clone(), *self.mailbox.id());
         let sender_identity = *self.identity.public();
-        if self.member_id() == self.mailbox_id() {
+        let first = message.prekey_identity().is_some();
+        let list = (self.device_list().filter(|_| first))
+            .map(|l| serde_bytes::ByteBuf::from(l.to_bytes()));
+        if self.member_id() == self.mailbox_id() && list.is_none() {
             return SealedContent::Session {
                 sender_user,
                 sender_mailbox,
@@ -914,11 +936,9 @@ impl Client {
                 message: message.to_bytes(),
             };
         }
-        let first = message.prekey_identity().is_some();
         SealedContent::DeviceSession {
             member: *self.member_id(),
-            list: (self.device_list().filter(|_| first))
-                .map(|l| serde_bytes::ByteBuf::from(l.to_bytes())),
+            list,
             sender_user,
             sender_mailbox,
             sender_identity,

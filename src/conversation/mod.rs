@@ -314,6 +314,13 @@ impl Conversation {
             .collect()
     }
 
+    /// The key that verifies what `device` sends in the current epoch, if we hold its chain:
+    /// its member's account key.
+    pub(crate) fn verifying_key_of(&self, device: &MailboxId) -> Option<&VerifyingKey> {
+        let mut peers = self.current.peers.iter();
+        peers.find(|p| p.sender == *device).map(|p| &p.verifying)
+    }
+
     /// Every member but the local one: where a message goes.
     pub fn recipients(&self) -> Vec<MailboxId> {
         let all = self.members().iter().map(|m| m.id);

@@ -117,6 +117,14 @@ pub(crate) fn deliver(to: &mut Client, outgoing: &[Outgoing]) -> Vec<Event> {
         .collect()
 }
 
+/// `from` sends `text` to member `to` (saved); what it sent.
+pub(crate) fn say(from: &mut Client, to: &MailboxId, text: &str) -> Vec<Outgoing> {
+    let content = missive::client::Content::text(text);
+    from.send(&mut rand::rng(), to, &content, NOW)
+        .saved()
+        .unwrap()
+}
+
 /// A session and an accepted connection between `a` and `b`; returns `b`'s mailbox.
 pub(crate) fn connect(a: &mut Client, b: &mut Client) -> MailboxId {
     invitations(a);

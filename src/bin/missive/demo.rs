@@ -672,13 +672,23 @@ impl Demo {
         self.read(ben)?;
         self.read(ana)?;
 
-        let list = self.saved(ana.remove_device(2))?;
-        self.relay.put_devices(ana, &list)?;
+        let removed = self.saved(ana.remove_device(&mut rand::rng(), 2, now()))?;
+        self.relay.put_devices(ana, &removed.list)?;
+        self.send(&removed.notices)?;
+        self.read(ben)?;
         let found = self.relay.devices(ben, b"ana")?;
         self.saved(ben.add_contact_devices(&mut rand::rng(), &ana_id, &found))?;
         println!(
             "   ana removes the laptop (version 3): the relay revokes its mailbox, ben draws new keys"
         );
+        println!(
+            "   the phone sends the new list in the conversation to all: ben writes there no more"
+        );
+        self.refused(
+            "ben answering all where the laptop still holds the keys",
+            ben.reply(&mut rand::rng(), &adhoc, &Content::text("after"), now())
+                .map(|_| ()),
+        )?;
         self.submit(ben.send(&mut rand::rng(), &ana_id, &Content::text(TEXTS[17]), now()))?;
         self.read(ana)?;
         Ok(laptop)
