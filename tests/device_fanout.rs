@@ -295,6 +295,8 @@ fn a_contact_who_never_fetched_the_list_takes_it_from_the_new_devices_first_mess
     let events = deliver(&mut bob, &hello);
     assert_eq!(texts(&events), ["from a new laptop"]);
     assert_eq!(senders(&events), [*phone.member_id()]);
+    // He holds a session with each device it names now: nothing to fetch.
+    assert!(!events.iter().any(|e| matches!(e, Event::DevicesToFetch { .. })));
     let alice = *phone.member_id();
     assert_eq!(bob.contact_devices(&alice).unwrap().len(), 2);
 }
