@@ -296,7 +296,11 @@ fn a_contact_who_never_fetched_the_list_takes_it_from_the_new_devices_first_mess
     assert_eq!(texts(&events), ["from a new laptop"]);
     assert_eq!(senders(&events), [*phone.member_id()]);
     // He holds a session with each device it names now: nothing to fetch.
-    assert!(!events.iter().any(|e| matches!(e, Event::DevicesToFetch { .. })));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::DevicesToFetch { .. }))
+    );
     let alice = *phone.member_id();
     assert_eq!(bob.contact_devices(&alice).unwrap().len(), 2);
 }
@@ -890,6 +894,13 @@ fn a_sponsored_message_reaches_the_advertisers_other_device_and_its_audience_is_
         .map(|p| p.mailbox)
         .collect();
     assert_eq!(went_to, [ana_id]);
+    // The laptop removes the phone: no one answers a sponsored message, so there is nothing
+    // to close, and nothing is drawn there.
+    let removed = laptop
+        .remove_device(&mut rand::rng(), 1, NOW)
+        .saved()
+        .unwrap();
+    assert!(removed.notices.is_empty());
 }
 
 #[test]

@@ -8,7 +8,7 @@ mod common;
 
 use common::devices::{meet, more_devices};
 use common::saved::Saved;
-use common::users::{NOW, connect, deliver, deliveries_for, member, senders, texts};
+use common::users::{NOW, connect, deliver, deliveries_for, member, say, senders, texts};
 use missive::client::{Client, Content, Event, Outgoing};
 use missive::envelope::{self, KEYED_RECIPIENT_LEN, MailboxId};
 use missive::platform::{Platform, Profile};
@@ -346,4 +346,74 @@ fn typing_in_a_conversation_to_all_reaches_each_device_we_know_of_the_others() {
             "{events:?}"
         );
     }
+}
+
+#[test]
+fn a_removal_closes_only_the_ad_hoc_conversations_the_removed_device_is_in() {
+    let mut platform = Platform::new(&mut rand::rng());
+    let mut ann = member(&mut platform, "ann", Profile::FREE);
+    let mut bob = member(&mut platform, "bob", Profile::FREE);
+    let mut cat = member(&mut platform, "cat", Profile::FREE);
+    let (bob_id, cat_id) = (connect(&mut ann, &mut bob), connect(&mut ann, &mut cat));
+    let ann_id = *ann.member_id();
+    // One conversation from before Bob's laptop, one after; and a direct one the laptop
+    // wrote in.
+    let (early, out) = ann
+        .send_multi(
+            &mut rand::rng(),
+            &[bob_id, cat_id],
+            &Content::text("early"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    deliver(&mut bob, &out);
+    deliver(&mut cat, &out);
+    let mut laptop = more_devices(&mut bob, 1, &mut [&mut ann]).remove(0);
+    let (later, out) = ann
+        .send_multi(
+            &mut rand::rng(),
+            &[bob_id, cat_id],
+            &Content::text("later"),
+            NOW,
+        )
+        .saved()
+        .unwrap();
+    for device in [&mut bob, &mut laptop, &mut cat] {
+        let events = deliver(device, &out);
+        assert_eq!(texts(&events), ["later"], "{events:?}");
+    }
+    let direct = say(&mut laptop, &ann_id, "from the laptop");
+    assert_eq!(texts(&deliver(&mut bob, &direct)), ["from the laptop"]);
+    let direct = say(&mut bob, &ann_id, "and from the phone");
+    assert_eq!(
+        texts(&deliver(&mut laptop, &direct)),
+        ["and from the phone"]
+    );
+
+    let queued = bob.outbox().len();
+    let removed = bob.remove_device(&mut rand::rng(), 2, NOW).saved().unwrap();
+    assert!(!removed.notices.is_empty());
+    assert!(
+        removed
+            .notices
+            .iter()
+            .all(|o| o.conversation == Some(later))
+    );
+    // Sent and saved: in the outbox until the relay takes them.
+    assert_eq!(bob.outbox()[queued..], removed.notices[..]);
+    assert_eq!(deliver(&mut cat, &removed.notices), []);
+    let text = Content::text("after");
+    let closed = Some(Error::Usage(UsageError::NotPermitted));
+    assert_eq!(
+        cat.reply(&mut rand::rng(), &later, &text, NOW).err(),
+        closed
+    );
+    // The conversation from before the laptop goes on, on Bob's side too (linking and
+    // removing a device left his chain there as it was).
+    let answer = cat
+        .reply(&mut rand::rng(), &early, &text, NOW)
+        .saved()
+        .unwrap();
+    assert_eq!(texts(&deliver(&mut bob, &answer)), ["after"]);
 }

@@ -16,8 +16,8 @@ use crate::error::Error;
 impl Client {
     /// `member`'s list changed from `before` to `after`: in every conversation we share with
     /// the member (every conversation, for our own), the devices it no longer lists are
-    /// dropped and, if any device left or joined, our own chain too; so are our sessions with
-    /// the devices gone.
+    /// dropped and, if any device left or joined, our own chain too (an ad-hoc conversation
+    /// keeps its chains: it is closed instead); so are our sessions with the devices gone.
     pub(super) fn devices_changed(
         &mut self,
         member: &MailboxId,

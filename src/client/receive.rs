@@ -833,14 +833,13 @@ impl Client {
             mailbox: claim.member,
             identity: account,
         };
-        // A first device's contact is checked with its session (`stage`).
+        // A contact we know stays as it is (a claimed name changes nothing).
         let contact = match known {
-            Some(_) if !first => None,
-            None if !first => {
+            Some(_) => None,
+            None => {
                 self.check_contact(&contact)?;
                 Some(contact)
             }
-            _ => Some(contact),
         };
         Ok(Vouched {
             contact,
@@ -2090,6 +2089,20 @@ mod tests {
             out
         };
         let own = crate::device::DeviceList::first(ana_id, *ana.identity());
+        // Outside an ad-hoc conversation a list is no notice: not taken.
+        let hello =
+            crate::client::unsaved::saved(ana.send(&mut rng, &ben_id, &Content::text("hello"), 0));
+        deliver(&mut ben, &hello).unwrap();
+        let direct = *ana.direct.get(&ben_id).unwrap();
+        let post = Post {
+            access: Access::Connection,
+            content: Content::Devices(own.sign(&ana.identity).to_bytes()),
+        };
+        let mut out = Vec::new();
+        ana.send_in(&mut rng, &direct, &post, 0, &mut out).unwrap();
+        assert_eq!(deliver(&mut ben, &out), Ok(Vec::new()));
+        ben.load_member(&ana_id).unwrap();
+        assert!(ben.peer_devices.get(&ana_id).is_none());
         let other = *Identity::generate(&mut rng).public();
         let refused = [
             // Another account's list, under Ana's mailbox.

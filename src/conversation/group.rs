@@ -542,8 +542,13 @@ impl Conversation {
 
     /// Devices removed from their account's list (PROTOCOL.md §12.6): their chains and what
     /// was kept from them go, and so does our own chain, which they may hold: the next
-    /// message draws a new one, handed only to the devices listed now.
+    /// message draws a new one, handed only to the devices listed now. An ad-hoc
+    /// conversation's chains all come from its seed and cannot be drawn anew: it stays as
+    /// it is, and the client closes it instead (its roster still names the removed device).
     pub(crate) fn drop_devices(&mut self, gone: &[MailboxId]) {
+        if self.kind == Kind::AdHoc {
+            return;
+        }
         let epochs = core::iter::once(&mut self.current).chain(self.previous.as_deref_mut());
         for epoch in epochs {
             let held = epoch.peers.len();
