@@ -445,9 +445,9 @@ impl Client {
 
     /// A participant's device list sent in ad-hoc conversation `id` by its device `from`
     /// (PROTOCOL.md §12.6): signed by the account we know the member by (as a contact, or
-    /// the key its chain there verifies under), naming `from` and none of our mailboxes. Newer than the one we hold, it is taken as one from
-    /// the directory; older or the same, it changes nothing. Our own account's is ignored
-    /// (ours comes from the directory).
+    /// the key its chain there verifies under), naming `from` and none of our mailboxes.
+    /// Newer than the one we hold, it is taken as one from the directory; older or the same,
+    /// it changes nothing. Our own account's is ignored (ours comes from the directory).
     fn devices_notice(
         &mut self,
         id: &ConversationId,
