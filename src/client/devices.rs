@@ -311,8 +311,8 @@ impl Client {
         let next = before.without(id)?;
         let signed = next.sign(self.account_key());
         let list = signed.to_bytes();
-        // Before the list changes (our chains there are dropped with it): a failure leaves
-        // it to be removed again.
+        // Before the list changes (while it still names the device, the conversations the
+        // notices go in are open): a failure leaves it to be removed again.
         let notices = self.tell_ad_hoc(rng, &gone, &signed, now)?;
         let member = *self.member_id();
         self.devices_changed(&member, &before, &next)?;
