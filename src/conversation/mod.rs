@@ -314,8 +314,9 @@ impl Conversation {
             .collect()
     }
 
-    /// The key that verifies what `device` sends in the current epoch, if we hold its chain:
-    /// its member's account key.
+    /// The key that verifies what `device` sends in the current epoch, if we hold its chain
+    /// (in an ad-hoc conversation, a participant's account key; the opener's device signs
+    /// with its fan-out key).
     pub(crate) fn verifying_key_of(&self, device: &MailboxId) -> Option<&VerifyingKey> {
         let mut peers = self.current.peers.iter();
         peers.find(|p| p.sender == *device).map(|p| &p.verifying)
