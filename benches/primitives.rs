@@ -1,5 +1,7 @@
 //! The floor every later figure is compared with: one X25519 agreement, a public key from its
-//! secret, ChaCha20-Poly1305 at three sizes, one HKDF step, Ed25519 sign and verify.
+//! secret, ChaCha20-Poly1305 at three sizes, one HKDF step, Ed25519 sign and verify, and the
+//! post-quantum KEMs (ML-KEM-768 and X-Wing: key pair from seed, encapsulate, decapsulate,
+//! decoding a public key with its checks).
 
 use std::hint::black_box;
 
@@ -8,6 +10,7 @@ use missive::crypto::aead::AeadKey;
 use missive::crypto::kdf;
 use missive::crypto::sign::SigningKey;
 use missive::crypto::x25519::SecretKey;
+use missive::crypto::{mlkem, xwing};
 
 fn x25519(c: &mut Criterion) {
     let mut rng = rand::rng();
@@ -19,6 +22,40 @@ fn x25519(c: &mut Criterion) {
     c.bench_function("floor/x25519_public_from_secret", |bench| {
         bench.iter(|| SecretKey::from_bytes(black_box(&bytes)))
     });
+}
+
+fn kems(c: &mut Criterion) {
+    let mut rng = rand::rng();
+    let m = mlkem::SecretKey::generate(&mut rng);
+    let (ct, _) = m.public_key().encapsulate(&mut rng);
+    let mut g = c.benchmark_group("floor/mlkem768");
+    g.bench_function("keypair_from_seed", |b| {
+        b.iter(|| mlkem::SecretKey::from_seed(black_box(&[7; 64])))
+    });
+    g.bench_function("encapsulate", |b| {
+        b.iter(|| black_box(m.public_key()).encapsulate(&mut rng))
+    });
+    g.bench_function("decapsulate", |b| b.iter(|| m.decapsulate(black_box(&ct))));
+    let bytes = *m.public_key().as_bytes();
+    g.bench_function("decode_public_key", |b| {
+        b.iter(|| mlkem::PublicKey::from_bytes(black_box(&bytes)))
+    });
+    g.finish();
+    let x = xwing::SecretKey::generate(&mut rng);
+    let (ct, _) = x.public_key().encapsulate(&mut rng);
+    let mut g = c.benchmark_group("floor/xwing");
+    g.bench_function("keypair_from_seed", |b| {
+        b.iter(|| xwing::SecretKey::from_seed(black_box(&[7; 32])))
+    });
+    g.bench_function("encapsulate", |b| {
+        b.iter(|| black_box(x.public_key()).encapsulate(&mut rng))
+    });
+    g.bench_function("decapsulate", |b| b.iter(|| x.decapsulate(black_box(&ct))));
+    let bytes = *x.public_key().as_bytes();
+    g.bench_function("decode_public_key", |b| {
+        b.iter(|| xwing::PublicKey::from_bytes(black_box(&bytes)))
+    });
+    g.finish();
 }
 
 fn chacha(c: &mut Criterion) {
@@ -61,5 +98,5 @@ fn ed25519(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, x25519, chacha, hkdf, ed25519);
+criterion_group!(benches, x25519, kems, chacha, hkdf, ed25519);
 criterion_main!(benches);

@@ -90,6 +90,8 @@ pub enum UsageError {
     InconsistentPsk,
     /// An export-only HPKE context cannot seal or open.
     ExportOnly,
+    /// The KEM has no such HPKE mode: X-Wing has no `AuthEncap`, so no auth modes.
+    ModeNotSupported,
     /// An input is larger than this operation accepts.
     TooLarge {
         /// The input that was too large.
@@ -283,6 +285,7 @@ impl fmt::Display for UsageError {
             Self::OutputTooLong => f.write_str("requested output length is too long"),
             Self::InconsistentPsk => f.write_str("psk and psk_id must both be set or both empty"),
             Self::ExportOnly => f.write_str("export-only context cannot seal or open"),
+            Self::ModeNotSupported => f.write_str("this KEM has no such HPKE mode"),
             Self::TooLarge { what } => write!(f, "{what} is too large"),
             Self::WrongIdentity => f.write_str("identity does not match this state"),
             Self::TooManyRecipients { max } => write!(f, "more than {max} recipients"),

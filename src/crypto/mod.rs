@@ -4,5 +4,7 @@
 
 pub mod aead;
 pub mod kdf;
+pub mod mlkem;
 pub mod sign;
 pub mod x25519;
+pub mod xwing;

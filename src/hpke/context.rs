@@ -259,7 +259,7 @@ mod tests {
 
     fn pair() -> (SenderContext, ReceiverContext) {
         let inputs = ScheduleInputs { mode: 0, psk: None };
-        let schedule = KeySchedule::new(&inputs, &SharedSecret::new([5; 32]), b"info", 3);
+        let schedule = KeySchedule::new(&inputs, &SharedSecret::new([5; 32]), b"info", (0x20, 3));
         (
             SenderContext::from_schedule(&schedule),
             ReceiverContext::from_schedule(&schedule),

@@ -5,12 +5,12 @@
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use super::EXPORT_ONLY_AEAD_ID;
 use super::context::{ExportOnlyContext, SenderContext};
 use super::kem::{self, Enc, KeyPair};
 use super::key_schedule::KeySchedule;
 use super::mode::{ReceiverMode, SenderMode};
 use super::setup::sender_schedule;
+use super::{EXPORT_ONLY_AEAD_ID, KEM_ID};
 use crate::crypto::x25519::PublicKey;
 use crate::error::Error;
 
@@ -65,7 +65,7 @@ pub fn sender_intermediates(
 ) -> Result<(Enc, Intermediates), Error> {
     let ephemeral = KeyPair::derive(ikm_e);
     let (shared, enc) = kem::encap(&ephemeral, recipient, mode.sender())?;
-    let schedule = KeySchedule::new(&mode.schedule(), &shared, info, aead_id);
+    let schedule = KeySchedule::new(&mode.schedule(), &shared, info, (KEM_ID, aead_id));
     Ok((enc, intermediates(&shared, &schedule, aead_id)))
 }
 
@@ -78,11 +78,11 @@ pub fn receiver_intermediates(
     aead_id: u16,
 ) -> Result<Intermediates, Error> {
     let shared = kem::decap(enc, recipient, mode.sender())?;
-    let schedule = KeySchedule::new(&mode.schedule(), &shared, info, aead_id);
+    let schedule = KeySchedule::new(&mode.schedule(), &shared, info, (KEM_ID, aead_id));
     Ok(intermediates(&shared, &schedule, aead_id))
 }
 
-fn intermediates(
+pub(crate) fn intermediates(
     shared: &kem::SharedSecret,
     schedule: &KeySchedule,
     aead_id: u16,

@@ -35,14 +35,14 @@ pub(crate) struct KeySchedule {
 }
 
 impl KeySchedule {
-    /// Runs the extract half of `KeySchedule` for the AEAD `aead_id`.
+    /// Runs the extract half of `KeySchedule` for the KEM `kem_id` and the AEAD `aead_id`.
     pub(crate) fn new(
         inputs: &ScheduleInputs<'_>,
         shared_secret: &SharedSecret,
         info: &[u8],
-        aead_id: u16,
+        (kem_id, aead_id): (u16, u16),
     ) -> Self {
-        let suite_id = labeled::hpke_suite_id(aead_id);
+        let suite_id = labeled::hpke_suite_id(kem_id, aead_id);
         let (psk, psk_id) = inputs.psk.map_or((&[][..], &[][..]), |p| (p.key(), p.id()));
         let psk_id_hash = labeled::extract(&suite_id, b"", b"psk_id_hash", &[psk_id]);
         let info_hash = labeled::extract(&suite_id, b"", b"info_hash", &[info]);

@@ -26,10 +26,10 @@ pub(crate) const KEM_SUITE_ID: [u8; 5] = *b"KEM\x00\x20";
 
 /// `suite_id` for the key schedule and export:
 /// `"HPKE" || I2OSP(kem_id, 2) || I2OSP(kdf_id, 2) || I2OSP(aead_id, 2)`.
-pub(crate) const fn hpke_suite_id(aead_id: u16) -> [u8; 10] {
-    let aead = aead_id.to_be_bytes();
+pub(crate) const fn hpke_suite_id(kem_id: u16, aead_id: u16) -> [u8; 10] {
+    let (kem, aead) = (kem_id.to_be_bytes(), aead_id.to_be_bytes());
     [
-        b'H', b'P', b'K', b'E', 0x00, 0x20, 0x00, 0x01, aead[0], aead[1],
+        b'H', b'P', b'K', b'E', kem[0], kem[1], 0x00, 0x01, aead[0], aead[1],
     ]
 }
 
@@ -84,8 +84,18 @@ mod tests {
     #[test]
     fn suite_ids_are_the_rfc_bytes() {
         assert_eq!(&KEM_SUITE_ID, b"KEM\x00\x20");
-        assert_eq!(&hpke_suite_id(0x0003), b"HPKE\x00\x20\x00\x01\x00\x03");
-        assert_eq!(&hpke_suite_id(0xFFFF), b"HPKE\x00\x20\x00\x01\xff\xff");
+        assert_eq!(
+            &hpke_suite_id(0x20, 0x0003),
+            b"HPKE\x00\x20\x00\x01\x00\x03"
+        );
+        assert_eq!(
+            &hpke_suite_id(0x20, 0xFFFF),
+            b"HPKE\x00\x20\x00\x01\xff\xff"
+        );
+        assert_eq!(
+            &hpke_suite_id(0x647a, 0x0003),
+            b"HPKE\x64\x7a\x00\x01\x00\x03"
+        );
     }
 
     #[test]

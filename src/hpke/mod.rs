@@ -97,6 +97,7 @@ mod labeled;
 mod mode;
 mod setup;
 mod single_shot;
+pub mod xwing;
 
 #[cfg(any(test, feature = "hazmat"))]
 pub mod kat;

@@ -7,7 +7,7 @@ use super::context::{ExportOnlyContext, ReceiverContext, SenderContext};
 use super::kem::{self, Enc, KeyPair};
 use super::key_schedule::KeySchedule;
 use super::mode::{ReceiverMode, SenderMode};
-use super::{AEAD_ID, EXPORT_ONLY_AEAD_ID};
+use super::{AEAD_ID, EXPORT_ONLY_AEAD_ID, KEM_ID};
 use crate::crypto::x25519::PublicKey;
 use crate::error::Error;
 
@@ -99,7 +99,7 @@ pub(crate) fn sender_schedule(
     let (shared, enc) = kem::encap(ephemeral, recipient, mode.sender())?;
     Ok((
         enc,
-        KeySchedule::new(&mode.schedule(), &shared, info, aead_id),
+        KeySchedule::new(&mode.schedule(), &shared, info, (KEM_ID, aead_id)),
     ))
 }
 
@@ -112,5 +112,10 @@ pub(crate) fn receiver_schedule(
     aead_id: u16,
 ) -> Result<KeySchedule, Error> {
     let shared = kem::decap(enc, recipient, mode.sender())?;
-    Ok(KeySchedule::new(&mode.schedule(), &shared, info, aead_id))
+    Ok(KeySchedule::new(
+        &mode.schedule(),
+        &shared,
+        info,
+        (KEM_ID, aead_id),
+    ))
 }
