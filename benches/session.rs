@@ -70,7 +70,7 @@ fn established() -> (Session, Session) {
     let mut rng = rand::rng();
     let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
     let mut owner = PrekeyOwner::new(&mut rng, &bob);
-    let bundle = owner.bundle(None).verify().unwrap();
+    let bundle = owner.bundle(None).unwrap().verify().unwrap();
     let mut a = Session::initiate(&mut rng, &alice, &bundle).unwrap();
     let first = a.encrypt(&mut rng, b"hi").unwrap();
     let (mut b, _) = Session::respond(&bob, &mut owner, &first).unwrap();
@@ -104,7 +104,7 @@ fn session(c: &mut Criterion) {
     });
     let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
     let mut owner = PrekeyOwner::new(&mut rng, &bob);
-    let bundle_bytes = owner.bundle(None).to_bytes();
+    let bundle_bytes = owner.bundle(None).unwrap().to_bytes();
     g.bench_function(
         "setup: verify bundle, initiate, encrypt, respond 1KiB",
         |x| {

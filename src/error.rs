@@ -92,6 +92,8 @@ pub enum UsageError {
     ExportOnly,
     /// The KEM has no such HPKE mode: X-Wing has no `AuthEncap`, so no auth modes.
     ModeNotSupported,
+    /// The prekey owner predates post-quantum prekeys: rotate it before publishing a bundle.
+    RotationNeeded,
     /// An input is larger than this operation accepts.
     TooLarge {
         /// The input that was too large.
@@ -286,6 +288,7 @@ impl fmt::Display for UsageError {
             Self::InconsistentPsk => f.write_str("psk and psk_id must both be set or both empty"),
             Self::ExportOnly => f.write_str("export-only context cannot seal or open"),
             Self::ModeNotSupported => f.write_str("this KEM has no such HPKE mode"),
+            Self::RotationNeeded => f.write_str("rotate the prekeys: they predate ML-KEM"),
             Self::TooLarge { what } => write!(f, "{what} is too large"),
             Self::WrongIdentity => f.write_str("identity does not match this state"),
             Self::TooManyRecipients { max } => write!(f, "more than {max} recipients"),

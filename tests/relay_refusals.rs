@@ -326,7 +326,7 @@ async fn every_limit_is_a_4xx_with_a_reason() {
     let (m, p, a, b) = put("/v1/directory/not-hex", publish_body(1));
     refused(&state, (m, &p, a, b), StatusCode::BAD_REQUEST, "malformed").await;
     let big_bundle = PublishPrekeys {
-        bundle: vec![0; 2000],
+        bundle: vec![0; 4097],
         one_time: vec![],
     }
     .to_bytes();
@@ -336,7 +336,7 @@ async fn every_limit_is_a_4xx_with_a_reason() {
         bundle: vec![0; 10],
         one_time: vec![OneTimePrekey {
             id: 1,
-            key: vec![0; 65],
+            key: vec![0; 2049],
         }],
     }
     .to_bytes();

@@ -3,8 +3,9 @@
 mod session_support;
 
 use missive::session::{
-    self, BundlePrekey, MAX_ONE_TIME_PREKEYS, MAX_SKIP, MAX_SKIPPED_KEYS, MemorySessionStore,
-    PrekeyBundle, PrekeyOwner, Session, SessionMessage, SessionStore, SignedPrekey, VerifiedBundle,
+    self, BundlePrekey, KemPrekey, MAX_ONE_TIME_PREKEYS, MAX_SKIP, MAX_SKIPPED_KEYS,
+    MemorySessionStore, ONE_TIME_PREKEY_LEN, OneTimePair, PrekeyBundle, PrekeyOwner, Session,
+    SessionMessage, SessionStore, SignedPrekey, VerifiedBundle,
 };
 use missive::{CryptoError, DecodeError, Error, Identity, UsageError};
 use session_support::{established, fresh_bundle, rng};
@@ -34,7 +35,7 @@ fn last_resort_bundle_starts_a_session_and_stays_usable() {
         Identity::generate(&mut rng),
     );
     let mut owner = PrekeyOwner::new(&mut rng, &bob);
-    let bundle = owner.bundle(None);
+    let bundle = owner.bundle(None).unwrap();
     assert!(matches!(bundle.prekey(), BundlePrekey::LastResort(_)));
     let bundle = VerifiedBundle::from_bytes(&bundle.to_bytes()).unwrap();
     for who in [&alice, &carol] {
@@ -50,7 +51,7 @@ fn one_time_prekey_is_deleted_after_use() {
     let mut rng = rng(3);
     let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
     let mut owner = PrekeyOwner::new(&mut rng, &bob);
-    let bundle = fresh_bundle(&mut rng, &mut owner);
+    let bundle = fresh_bundle(&mut rng, &mut owner, &bob);
     assert_eq!(owner.one_time_count(), 1);
     let mut s = Session::initiate(&mut rng, &alice, &bundle).unwrap();
     let m = s.encrypt(&mut rng, b"x").unwrap();
@@ -72,7 +73,7 @@ fn failed_respond_keeps_the_one_time_prekey() {
     let mut rng = rng(4);
     let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
     let mut owner = PrekeyOwner::new(&mut rng, &bob);
-    let bundle = fresh_bundle(&mut rng, &mut owner);
+    let bundle = fresh_bundle(&mut rng, &mut owner, &bob);
     let mut s = Session::initiate(&mut rng, &alice, &bundle).unwrap();
     let m = s.encrypt(&mut rng, b"x").unwrap();
     let mut bad = m.to_bytes();
@@ -91,7 +92,7 @@ fn rotation_keeps_one_previous_generation() {
     let mut rng = rng(5);
     let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
     let mut owner = PrekeyOwner::new(&mut rng, &bob);
-    let old = owner.bundle(None).verify().unwrap();
+    let old = owner.bundle(None).unwrap().verify().unwrap();
     owner.rotate(&mut rng, &bob).unwrap();
     assert_eq!(owner.signed_prekey().id(), 1);
     assert_ne!(
@@ -118,10 +119,10 @@ fn owner_refuses_other_identities_and_oversized_batches() {
         Error::Usage(UsageError::WrongIdentity)
     );
     assert!(matches!(
-        owner.generate_one_time(&mut rng, MAX_ONE_TIME_PREKEYS + 1),
+        owner.generate_one_time(&mut rng, MAX_ONE_TIME_PREKEYS + 1, &bob),
         Err(Error::Usage(UsageError::TooLarge { .. }))
     ));
-    let batch = owner.generate_one_time(&mut rng, 3).unwrap();
+    let batch = owner.generate_one_time(&mut rng, 3, &bob).unwrap();
     assert_eq!(batch.iter().map(|p| p.id()).collect::<Vec<_>>(), [0, 1, 2]);
 }
 
@@ -132,8 +133,11 @@ fn unknown_one_time_prekey_is_refused() {
     let mut owner = PrekeyOwner::new(&mut rng, &bob);
     // A one-time prekey from another owner of the same identity, with an id ours never issued.
     let mut other = PrekeyOwner::from_bytes(&owner.to_bytes()).unwrap();
-    let foreign = other.generate_one_time(&mut rng, 5).unwrap()[4];
-    let bundle = owner.bundle(Some(foreign)).verify().unwrap();
+    let foreign = other
+        .generate_one_time(&mut rng, 5, &bob)
+        .unwrap()
+        .remove(4);
+    let bundle = owner.bundle(Some(&foreign)).unwrap().verify().unwrap();
     let mut s = Session::initiate(&mut rng, &alice, &bundle).unwrap();
     let m = s.encrypt(&mut rng, b"x").unwrap();
     assert_eq!(
@@ -147,16 +151,22 @@ fn bundle_signatures_are_checked_and_domain_separated() {
     let mut rng = rng(8);
     let (bob, eve) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
     let owner = PrekeyOwner::new(&mut rng, &bob);
-    let good = owner.bundle(None);
+    let good = owner.bundle(None).unwrap();
     // The last-resort prekey's signature does not pass as a signed prekey, nor vice versa.
     let swapped = PrekeyBundle::new(
         *bob.public(),
         *owner.last_resort_prekey(),
         BundlePrekey::LastResort(*owner.signed_prekey()),
+        good.kem_prekey().clone(),
     );
     assert_eq!(swapped.verify().unwrap_err(), CryptoError::BadSignature);
     // Someone else's identity over Bob's prekeys.
-    let forged = PrekeyBundle::new(*eve.public(), *good.signed_prekey(), *good.prekey());
+    let forged = PrekeyBundle::new(
+        *eve.public(),
+        *good.signed_prekey(),
+        *good.prekey(),
+        good.kem_prekey().clone(),
+    );
     assert_eq!(forged.verify().unwrap_err(), CryptoError::BadSignature);
     // Every single-bit change of the wire form is refused by decoding or by verification.
     let bytes = good.to_bytes();
@@ -176,7 +186,7 @@ fn signed_prekey_type_round_trips_in_bundles() {
     let sp: &SignedPrekey = owner.signed_prekey();
     assert_eq!(sp.id(), 0);
     assert_eq!(owner.last_resort_prekey().id(), 0);
-    assert_eq!(owner.bundle(None).signed_prekey(), sp);
+    assert_eq!(owner.bundle(None).unwrap().signed_prekey(), sp);
 }
 
 #[test]
@@ -270,12 +280,12 @@ fn state_round_trips_and_keeps_working() {
     assert_eq!(owner.to_bytes(), p.bob_prekeys.to_bytes());
 
     let mut wrong_version = bytes.to_vec();
-    wrong_version[0] = 2;
+    wrong_version[0] = 3;
     assert_eq!(
         Session::from_bytes(&wrong_version).unwrap_err(),
         DecodeError::UnknownVersion {
             what: "session state",
-            got: 2
+            got: 3
         }
     );
     assert!(Session::from_bytes(&bytes[..bytes.len() - 1]).is_err());
@@ -289,7 +299,7 @@ fn initiator_sends_prekey_header_until_first_reply() {
     let mut rng = rng(14);
     let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
     let mut owner = PrekeyOwner::new(&mut rng, &bob);
-    let bundle = fresh_bundle(&mut rng, &mut owner);
+    let bundle = fresh_bundle(&mut rng, &mut owner, &bob);
     let mut a = Session::initiate(&mut rng, &alice, &bundle).unwrap();
     let m1 = a.encrypt(&mut rng, b"1").unwrap();
     let m2 = a.encrypt(&mut rng, b"2").unwrap();
@@ -316,7 +326,7 @@ fn store_routes_messages_and_creates_sessions() {
         session::send(&mut alice_store, &mut rng, bob.public(), b"x").unwrap_err(),
         Error::Crypto(CryptoError::NoSession)
     );
-    let bundle = fresh_bundle(&mut rng, &mut owner);
+    let bundle = fresh_bundle(&mut rng, &mut owner, &bob);
     alice_store.save(
         bob.public(),
         Session::initiate(&mut rng, &alice, &bundle).unwrap(),
@@ -366,7 +376,9 @@ fn every_truncation_of_stored_state_is_refused() {
     p.alice_session.encrypt(&mut rng, b"b").unwrap();
     let skipped = p.alice_session.encrypt(&mut rng, b"c").unwrap();
     p.bob_session.decrypt(&skipped).unwrap();
-    p.bob_prekeys.generate_one_time(&mut rng, 3).unwrap();
+    p.bob_prekeys
+        .generate_one_time(&mut rng, 3, &p.bob)
+        .unwrap();
     p.bob_prekeys.rotate(&mut rng, &p.bob).unwrap();
     let session = p.bob_session.to_bytes();
     let owner = p.bob_prekeys.to_bytes();
@@ -408,5 +420,118 @@ fn inconsistent_owner_state_is_refused() {
         DecodeError::Invalid {
             what: "prekey owner state"
         }
+    );
+}
+
+#[test]
+fn a_relay_cannot_strip_swap_or_reuse_the_kem_prekey() {
+    let mut rng = rng(40);
+    let (bob, eve) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+    let mut owner = PrekeyOwner::new(&mut rng, &bob);
+    let good = owner.bundle(None).unwrap();
+    let one_time = owner.generate_one_time(&mut rng, 2, &bob).unwrap();
+    let with_one_time = |pair: &OneTimePair, kem: &KemPrekey| {
+        PrekeyBundle::new(
+            *bob.public(),
+            *good.signed_prekey(),
+            BundlePrekey::OneTime(pair.prekey),
+            kem.clone(),
+        )
+    };
+    let bad = Err(CryptoError::BadSignature);
+    // One-time prekey 0 with its own partner verifies; with 1's (another id), or with the
+    // last-resort partner (another kind), it does not.
+    assert!(
+        with_one_time(&one_time[0], &one_time[0].kem)
+            .verify()
+            .is_ok()
+    );
+    assert_eq!(
+        with_one_time(&one_time[0], &one_time[1].kem)
+            .verify()
+            .map(|_| ()),
+        bad
+    );
+    assert_eq!(
+        with_one_time(&one_time[0], good.kem_prekey())
+            .verify()
+            .map(|_| ()),
+        bad
+    );
+    // The last-resort prekey with a one-time partner of the same id (0): another kind.
+    let mixed = PrekeyBundle::new(
+        *bob.public(),
+        *good.signed_prekey(),
+        *good.prekey(),
+        one_time[0].kem.clone(),
+    );
+    assert_eq!(mixed.verify().map(|_| ()), bad);
+    // Eve's KEM prekey, signed by Eve, in Bob's bundle.
+    let eve_owner = PrekeyOwner::new(&mut rng, &eve);
+    let eve_kem = eve_owner.bundle(None).unwrap().kem_prekey().clone();
+    let swapped = PrekeyBundle::new(
+        *bob.public(),
+        *good.signed_prekey(),
+        *good.prekey(),
+        eve_kem,
+    );
+    assert_eq!(swapped.verify().map(|_| ()), bad);
+    // Stripped: a bundle without its KEM prekey does not decode.
+    let bytes = good.to_bytes();
+    let kem_len = 4 + 2 + 1184 + 64; // varint id 0 (1) is shorter; cut well into the key
+    assert!(PrekeyBundle::from_bytes(&bytes[..bytes.len() - kem_len / 2]).is_err());
+    // A one-time pair from the relay that is not 1280 bytes is refused by its length.
+    let short = &one_time[0].to_bytes()[..ONE_TIME_PREKEY_LEN - 1];
+    assert!(matches!(
+        good.clone().with_one_time(0, short),
+        Err(DecodeError::Truncated { .. })
+    ));
+}
+
+#[test]
+fn the_prekey_header_carries_the_kem_ciphertext_until_the_reply() {
+    let mut rng = rng(41);
+    let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+    let mut owner = PrekeyOwner::new(&mut rng, &bob);
+    let bundle = owner.bundle(None).unwrap().verify().unwrap();
+    let mut a = Session::initiate(&mut rng, &alice, &bundle).unwrap();
+    let first = a.encrypt(&mut rng, b"an offer").unwrap().to_bytes();
+    let second = a.encrypt(&mut rng, b"a detail").unwrap();
+    let (mut b, pt) = Session::respond(&bob, &mut owner, &second).unwrap();
+    assert_eq!(pt, b"a detail");
+    assert_eq!(
+        b.decrypt(&SessionMessage::from_bytes(&first).unwrap())
+            .unwrap(),
+        b"an offer"
+    );
+    a.decrypt(&b.encrypt(&mut rng, b"ok").unwrap()).unwrap();
+    let later = a.encrypt(&mut rng, b"thanks").unwrap().to_bytes();
+    // Version 2; the 1088-byte ciphertext and the prekey header go once the reply is in.
+    assert_eq!((first[0], later[0]), (2, 2));
+    assert!(first.len() - later.len() > 1088 + 96);
+}
+
+#[test]
+fn what_post_quantum_prekeys_cost_on_the_wire() {
+    let mut rng = rng(42);
+    let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+    let mut owner = PrekeyOwner::new(&mut rng, &bob);
+    // 1 version + 64 identity + 97 signed prekey + 98 last-resort prekey (260 before), then
+    // the ML-KEM partner: varint id (1) + varint length (2) + 1184 + signature (64).
+    let bundle = owner.bundle(None).unwrap();
+    assert_eq!(bundle.to_bytes().len(), 260 + 1251);
+    let pair = owner
+        .generate_one_time(&mut rng, 1, &bob)
+        .unwrap()
+        .remove(0);
+    assert_eq!(pair.to_bytes().len(), ONE_TIME_PREKEY_LEN);
+    assert_eq!(ONE_TIME_PREKEY_LEN, 1280);
+    // A first message carries the prekey header: 96 + ids + 1090 for the ML-KEM ciphertext.
+    let verified = bundle.verify().unwrap();
+    let mut a = Session::initiate(&mut rng, &alice, &verified).unwrap();
+    let first = a.encrypt(&mut rng, b"").unwrap().to_bytes();
+    assert_eq!(
+        first.len(),
+        1 + 1 + (64 + 32 + 1 + 2 + 2 + 1088) + (32 + 1 + 1) + 1 + 16
     );
 }

@@ -80,12 +80,12 @@ impl World {
     fn new(seed: u64) -> Self {
         let mut rng = rng(seed);
         let (mut alice, mut bob) = (Party::new(&mut rng), Party::new(&mut rng));
-        let bundle = fresh_bundle(&mut rng, &mut bob.prekeys);
+        let bundle = fresh_bundle(&mut rng, &mut bob.prekeys, &bob.id);
         let start = Session::initiate(&mut rng, &alice.id, &bundle).unwrap();
         alice.store.save(bob.id.public(), start);
         // Eve has her own, genuine session with Bob.
         let eve_id = Identity::generate(&mut rng);
-        let eve_bundle = fresh_bundle(&mut rng, &mut bob.prekeys);
+        let eve_bundle = fresh_bundle(&mut rng, &mut bob.prekeys, &bob.id);
         let eve = Session::initiate(&mut rng, &eve_id, &eve_bundle).unwrap();
         Self {
             rng,

@@ -1,12 +1,13 @@
 //! Deterministic session transcripts in `vectors/session/`, replayed by plain `cargo test`.
 //!
-//! Each file lists its secret inputs (identity secrets, Bob's prekey secrets, and every X25519
-//! key each side generates, in the order it is drawn) and a script of sends and receives. The
-//! replay rebuilds everything else from those inputs twice over:
+//! Each file lists its secret inputs (identity secrets, Bob's prekey secrets and ML-KEM seeds,
+//! Alice's ML-KEM encapsulation randomness, and every X25519 key each side generates, in the
+//! order it is drawn) and a script of sends and receives. The replay rebuilds everything else
+//! from those inputs twice over:
 //!
 //! * with the public API (`*_with_keys` functions fed the listed keys), which must reproduce
 //!   every wire message and every receive outcome, and
-//! * with a reference written here from PROTOCOL.md §5 on the bare primitives (X3DH, KDF_RK,
+//! * with a reference written here from PROTOCOL.md §5 on the bare primitives (PQXDH, KDF_RK,
 //!   KDF_CK, the wire layout and the AEAD associated data), which must reproduce every
 //!   intermediate secret and open every wire message with its listed message key.
 //!
@@ -22,6 +23,7 @@ use std::path::Path;
 use missive::Identity;
 use missive::crypto::aead::AeadKey;
 use missive::crypto::kdf;
+use missive::crypto::mlkem;
 use missive::crypto::x25519::{PublicKey, SecretKey};
 use missive::session::{PrekeyOwner, Session, SessionMessage};
 use serde::{Deserialize, Serialize};
@@ -62,17 +64,23 @@ struct Inputs {
     /// Bob's generation-0 signed prekey and last-resort prekey secrets.
     bob_signed_prekey_secret: String,
     bob_last_resort_secret: String,
+    /// The 64-byte seed `d || z` of Bob's generation-0 ML-KEM-768 last-resort prekey.
+    bob_last_resort_kem_seed: String,
     /// Bob's one-time prekey 0, or null: the bundle then carries the last-resort prekey.
     bob_one_time_prekey_secret: Option<String>,
+    /// The seed of one-time prekey 0's ML-KEM-768 partner (null with the above).
+    bob_one_time_kem_seed: Option<String>,
     /// Alice's keys in the order drawn: EK_A, then her ratchet keys.
     alice_keys: Vec<String>,
+    /// The 32 bytes of Alice's ML-KEM encapsulation randomness (FIPS 203's `m`).
+    alice_kem_coins: String,
     /// Bob's ratchet keys in the order drawn.
     bob_keys: Vec<String>,
     script: Vec<Step>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct X3dh {
+struct Pqxdh {
     alice_identity: String,
     bob_identity: String,
     bundle: String,
@@ -80,6 +88,10 @@ struct X3dh {
     dh2: String,
     dh3: String,
     dh4: String,
+    /// The ML-KEM-768 encapsulation key used (the one-time or last-resort prekey's partner).
+    kem_public_key: String,
+    kem_ciphertext: String,
+    kem_shared_secret: String,
     ad: String,
     sk: String,
 }
@@ -122,7 +134,7 @@ struct Receipt {
 struct VectorFile {
     description: String,
     inputs: Inputs,
-    x3dh: X3dh,
+    pqxdh: Pqxdh,
     ratchet_steps: Vec<RatchetStep>,
     messages: Vec<Message>,
     receipts: Vec<Receipt>,
@@ -137,7 +149,14 @@ fn key(s: &str) -> SecretKey {
 }
 
 fn keys(list: &[String]) -> FixedKeys {
-    FixedKeys(list.iter().map(|s| key(s)).collect::<VecDeque<_>>())
+    FixedKeys {
+        keys: list.iter().map(|s| key(s)).collect::<VecDeque<_>>(),
+        ..FixedKeys::default()
+    }
+}
+
+fn kem_seed(s: &str) -> [u8; 64] {
+    unhex(s).try_into().unwrap()
 }
 
 // ---- The reference, from PROTOCOL.md §5 ----
@@ -168,7 +187,7 @@ fn dh(secret: &SecretKey, public: &PublicKey) -> Vec<u8> {
     secret.diffie_hellman(public).unwrap().as_bytes().to_vec()
 }
 
-fn reference_x3dh(inputs: &Inputs, bundle: &[u8]) -> X3dh {
+fn reference_pqxdh(inputs: &Inputs, bundle: &[u8]) -> Pqxdh {
     let alice = Identity::from_secret_bytes(&unhex(&inputs.alice_identity_secret)).unwrap();
     let bob = Identity::from_secret_bytes(&unhex(&inputs.bob_identity_secret)).unwrap();
     let base = key(&inputs.alice_keys[0]);
@@ -197,15 +216,31 @@ fn reference_x3dh(inputs: &Inputs, bundle: &[u8]) -> X3dh {
         (dh(&spk, base.public_key()), dh(&opk, base.public_key())),
         (dh3.clone(), dh4.clone())
     );
+    let kem = mlkem::SecretKey::from_seed(&kem_seed(
+        inputs
+            .bob_one_time_kem_seed
+            .as_ref()
+            .unwrap_or(&inputs.bob_last_resort_kem_seed),
+    ));
+    let coins: [u8; 32] = unhex(&inputs.alice_kem_coins).try_into().unwrap();
+    let (ct, ss) = kem.public_key().encapsulate_deterministic(&coins);
+    assert_eq!(*kem.decapsulate(&ct), *ss);
     let ad = [alice.public().to_bytes(), bob.public().to_bytes()].concat();
-    let ikm = [dh1.clone(), dh2.clone(), dh3.clone(), dh4.clone()].concat();
+    let ikm = [
+        dh1.clone(),
+        dh2.clone(),
+        dh3.clone(),
+        dh4.clone(),
+        ss.to_vec(),
+    ]
+    .concat();
     let sk = hkdf(
         &[0; 32],
         &ikm,
-        &[b"missive/session/v1/x3dh".as_slice(), &ad].concat(),
+        &[b"missive/session/v2/pqxdh".as_slice(), &ad].concat(),
         32,
     );
-    X3dh {
+    Pqxdh {
         alice_identity: hex::encode(alice.public().to_bytes()),
         bob_identity: hex::encode(bob.public().to_bytes()),
         bundle: hex::encode(bundle),
@@ -213,6 +248,9 @@ fn reference_x3dh(inputs: &Inputs, bundle: &[u8]) -> X3dh {
         dh2: hex::encode(dh2),
         dh3: hex::encode(dh3),
         dh4: hex::encode(dh4),
+        kem_public_key: hex::encode(kem.public_key().as_bytes()),
+        kem_ciphertext: hex::encode(ct.as_bytes()),
+        kem_shared_secret: hex::encode(*ss),
         ad: hex::encode(ad),
         sk: hex::encode(sk),
     }
@@ -263,13 +301,15 @@ fn varint(bytes: &[u8], at: &mut usize) -> u32 {
 
 /// Splits a session message per PROTOCOL.md §5.6: (ratchet key, PN, N, prefix, ciphertext).
 fn parse_wire(wire: &[u8]) -> ([u8; 32], u32, u32, &[u8], &[u8]) {
-    assert_eq!(wire[0], 1, "version");
+    assert_eq!(wire[0], 2, "version");
     let mut at = 2;
     if wire[1] == 1 {
         at += 64 + 32; // IK_A, EK_A
         varint(wire, &mut at); // signed prekey id
         varint(wire, &mut at); // prekey kind
         varint(wire, &mut at); // prekey id
+        assert_eq!(varint(wire, &mut at), 1088); // the ML-KEM ciphertext's length, then it
+        at += 1088;
     }
     let ratchet_key: [u8; 32] = wire[at..at + 32].try_into().unwrap();
     at += 32;
@@ -322,16 +362,28 @@ fn run_api(inputs: &Inputs) -> Run {
         inputs.bob_signed_prekey_secret.clone(),
         inputs.bob_last_resort_secret.clone(),
     ]);
+    owner_keys
+        .kem_seeds
+        .push_back(kem_seed(&inputs.bob_last_resort_kem_seed));
     let mut owner = PrekeyOwner::new_with_keys(&mut owner_keys, &bob);
+    assert_eq!(owner_keys.unused(), 0);
     let one_time = inputs.bob_one_time_prekey_secret.as_ref().map(|s| {
+        let mut one_time_keys = keys(std::slice::from_ref(s));
+        let seed = inputs.bob_one_time_kem_seed.as_ref().unwrap();
+        one_time_keys.kem_seeds.push_back(kem_seed(seed));
         owner
-            .generate_one_time_with_keys(&mut keys(std::slice::from_ref(s)), 1)
-            .unwrap()[0]
+            .generate_one_time_with_keys(&mut one_time_keys, 1, &bob)
+            .unwrap()
+            .remove(0)
     });
-    let bundle = owner.bundle(one_time);
+    let bundle = owner.bundle(one_time.as_ref()).unwrap();
     let (mut alice_keys, mut bob_keys) = (keys(&inputs.alice_keys), keys(&inputs.bob_keys));
+    alice_keys
+        .kem_coins
+        .push_back(unhex(&inputs.alice_kem_coins).try_into().unwrap());
     let mut a =
-        Session::initiate_with_keys(&mut alice_keys, &alice, &bundle.verify().unwrap()).unwrap();
+        Session::initiate_with_keys(&mut alice_keys, &alice, &bundle.clone().verify().unwrap())
+            .unwrap();
     let mut b: Option<Session> = None;
     let (mut sent, mut receipts) = (Vec::new(), Vec::new());
     for step in &inputs.script {
@@ -383,15 +435,15 @@ fn run_api(inputs: &Inputs) -> Run {
         bundle: bundle.to_bytes(),
         sent,
         receipts,
-        unused_keys: (alice_keys.0.len(), bob_keys.0.len()),
+        unused_keys: (alice_keys.unused(), bob_keys.unused()),
     }
 }
 
 fn build(description: &str, inputs: &Inputs) -> (VectorFile, (usize, usize)) {
     let run = run_api(inputs);
-    let x3dh = reference_x3dh(inputs, &run.bundle);
-    let steps = reference_steps(inputs, &unhex(&x3dh.sk));
-    let ad = unhex(&x3dh.ad);
+    let pqxdh = reference_pqxdh(inputs, &run.bundle);
+    let steps = reference_steps(inputs, &unhex(&pqxdh.sk));
+    let ad = unhex(&pqxdh.ad);
     let messages = run
         .sent
         .iter()
@@ -400,7 +452,7 @@ fn build(description: &str, inputs: &Inputs) -> (VectorFile, (usize, usize)) {
     let file = VectorFile {
         description: description.to_string(),
         inputs: inputs.clone(),
-        x3dh,
+        pqxdh,
         ratchet_steps: steps,
         messages,
         receipts: run.receipts,
@@ -428,6 +480,38 @@ fn session_vectors_replay() {
         }
     }
     assert!(count >= 2, "expected the session vector files in {DIR}");
+}
+
+#[test]
+fn x25519_secrets_alone_do_not_open_the_first_message() {
+    // An adversary who later breaks X25519 learns every DH output of the setup and of the
+    // ratchet (the files list all X25519 secrets), but not the ML-KEM shared secret: the
+    // classical X3DH key (no SS) opens nothing, the PQXDH key (with SS) opens the first message.
+    let path = Path::new(DIR).join("pqxdh_one_time_ratchet.json");
+    let file: VectorFile = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let p = &file.pqxdh;
+    let ad = unhex(&p.ad);
+    let open_first = |ikm: Vec<u8>| {
+        let sk = hkdf(
+            &[0; 32],
+            &ikm,
+            &[b"missive/session/v2/pqxdh".as_slice(), &ad].concat(),
+            32,
+        );
+        let steps = reference_steps(&file.inputs, &sk);
+        let wire = unhex(&file.messages[0].wire);
+        let (_, _, n, prefix, ciphertext) = parse_wire(&wire);
+        let mut chain = unhex(&steps[0].chain_key);
+        for _ in 0..n {
+            chain = kdf_ck(&chain).0;
+        }
+        let key = AeadKey::new(&kdf_ck(&chain).1.try_into().unwrap());
+        key.open(&[0; 12], &[&ad[..], prefix].concat(), ciphertext)
+            .is_ok()
+    };
+    let dh = [&p.dh1, &p.dh2, &p.dh3, &p.dh4].map(|d| unhex(d)).concat();
+    assert!(!open_first(dh.clone()));
+    assert!(open_first([dh, unhex(&p.kem_shared_secret)].concat()));
 }
 
 // ---- The generator ----
@@ -532,6 +616,13 @@ fn generate(name: &str, description: &str, one_time: bool, script: Vec<Step>, se
     let opk = one_time.then(&mut secret);
     let alice_keys: Vec<String> = (0..8).map(|_| secret()).collect();
     let bob_keys: Vec<String> = (0..8).map(|_| secret()).collect();
+    let mut bytes = |n: usize| {
+        let mut out = vec![0u8; n];
+        rand::Rng::fill_bytes(&mut rng, &mut out);
+        hex::encode(out)
+    };
+    let (lr_kem, alice_kem_coins) = (bytes(64), bytes(32));
+    let opk_kem = one_time.then(|| bytes(64));
     let mut rng = session_support::rng(seed + 1);
     let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
     let mut inputs = Inputs {
@@ -539,8 +630,11 @@ fn generate(name: &str, description: &str, one_time: bool, script: Vec<Step>, se
         bob_identity_secret: hex::encode(bob.to_secret_bytes().as_slice()),
         bob_signed_prekey_secret: spk,
         bob_last_resort_secret: lr,
+        bob_last_resort_kem_seed: lr_kem,
         bob_one_time_prekey_secret: opk,
+        bob_one_time_kem_seed: opk_kem,
         alice_keys,
+        alice_kem_coins,
         bob_keys,
         script,
     };
@@ -557,7 +651,7 @@ fn generate(name: &str, description: &str, one_time: bool, script: Vec<Step>, se
 fn generate_session_vectors() {
     std::fs::create_dir_all(DIR).unwrap();
     generate(
-        "x3dh_one_time_ratchet.json",
+        "pqxdh_one_time_ratchet.json",
         "Setup with a one-time prekey, then an exchange with out-of-order and skipped messages, \
          three DH ratchet steps, a tampered message and two replays.",
         true,
@@ -565,7 +659,7 @@ fn generate_session_vectors() {
         1,
     );
     generate(
-        "x3dh_last_resort.json",
+        "pqxdh_last_resort.json",
         "Setup against the last-resort prekey (no one-time prekey left), one round trip, and \
          the prekey header dropped once Alice has a reply.",
         false,

@@ -4,6 +4,7 @@
 //! exactly once; every duplicate must be refused without changing state.
 
 use missive::Identity;
+use missive::crypto::mlkem;
 use missive::crypto::x25519::SecretKey;
 use missive::session::{
     self, KeySource, MemorySessionStore, PrekeyOwner, Session, SessionMessage, SessionStore,
@@ -36,6 +37,17 @@ impl KeySource for Keys {
     fn next_key(&mut self) -> SecretKey {
         SecretKey::from_bytes(&self.bytes())
     }
+
+    fn next_kem_key(&mut self) -> mlkem::SecretKey {
+        let mut seed = [0u8; 64];
+        seed[..32].copy_from_slice(&self.bytes());
+        seed[32..].copy_from_slice(&self.bytes());
+        mlkem::SecretKey::from_seed(&seed)
+    }
+
+    fn next_kem_coins(&mut self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.bytes())
+    }
 }
 
 struct Party {
@@ -59,13 +71,15 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         counter: 0,
     };
     let mut parties = [party(&mut keys), party(&mut keys)];
+    let bob_id = parties[1].id.clone();
     let one_time = parties[1]
         .prekeys
-        .generate_one_time_with_keys(&mut keys, 1)
+        .generate_one_time_with_keys(&mut keys, 1, &bob_id)
         .expect("one key");
     let bundle = parties[1]
         .prekeys
-        .bundle(Some(one_time[0]))
+        .bundle(Some(&one_time[0]))
+        .expect("a current owner")
         .verify()
         .expect("own bundle verifies");
     let start = Session::initiate_with_keys(&mut keys, &parties[0].id, &bundle).expect("setup");

@@ -34,7 +34,7 @@ use super::records::{Directory, Record, decode, encode};
 use super::seen::{CHUNKS, Seen};
 use super::state::{
     ClientState, ConnectionState, ContactState, StoredSecret, connection, connection_state,
-    contact_state, restore_conversation, restore_sessions, stored_sessions,
+    contact_state, predates_post_quantum, restore_conversation, restore_sessions, stored_sessions,
 };
 use super::store::{ClientStore, RecordReader, StoreError};
 use super::tracked::{Queue, TrackedMap, TrackedSet};
@@ -73,6 +73,15 @@ pub(super) struct Saved {
 }
 
 impl Saved {
+    /// Nothing saved yet; with `upgrade`, the state holds records of an older form, so the
+    /// first save writes it whole.
+    pub(super) fn upgrading(upgrade: bool) -> Self {
+        Self {
+            resync: upgrade,
+            ..Self::default()
+        }
+    }
+
     /// `record` as stored, through the reader; `Conflict` when another writer overtook this
     /// client, so that what failed to read is not mistaken for tampering.
     fn read(&mut self, record: &Record) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
@@ -512,6 +521,9 @@ impl Client {
         let sessions = match self.saved.read(&Record::Sessions(*m))? {
             Some(bytes) => {
                 let saved: Vec<StoredSecret> = decode(&bytes, "sessions record")?;
+                if saved.iter().any(|s| predates_post_quantum(&s.0)) {
+                    self.saved.resync = true;
+                }
                 Some(restore_sessions(&saved).map_err(StoreError::Corrupt)?)
             }
             None => None,

@@ -677,20 +677,24 @@ impl Client {
         self.mailbox.prove(rng, method, path, body, now)
     }
 
-    /// A directory upload: our bundle and `count` new one-time prekeys.
+    /// A directory upload: our bundle and `count` new one-time prekeys. A state saved before
+    /// post-quantum prekeys rotates its signed prekeys first, so its bundle has them.
     pub fn publish<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         count: usize,
     ) -> Result<Unsaved<'_, PublishPrekeys>, Error> {
-        let one_time = self.prekeys.generate_one_time(rng, count)?;
+        if self.prekeys.needs_rotation() {
+            self.prekeys.rotate(rng, &self.identity)?;
+        }
+        let one_time = self.prekeys.generate_one_time(rng, count, &self.identity)?;
         let published = PublishPrekeys {
-            bundle: self.prekeys.bundle(None).to_bytes(),
+            bundle: self.prekeys.bundle(None)?.to_bytes(),
             one_time: one_time
                 .iter()
                 .map(|p| PublishedPrekey {
                     id: p.id(),
-                    key: p.key().as_bytes().to_vec(),
+                    key: p.to_bytes(),
                 })
                 .collect(),
         };

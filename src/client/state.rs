@@ -394,7 +394,13 @@ impl ClientState {
             labels: indexes.labels,
             names: indexes.names,
             rosters: indexes.rosters,
-            saved: super::at_rest::Saved::default(),
+            saved: super::at_rest::Saved::upgrading(
+                predates_post_quantum(&s.prekeys)
+                    || s.sessions
+                        .values()
+                        .flatten()
+                        .any(|b| predates_post_quantum(&b.0)),
+            ),
             devices: None,
             links: super::devices::Links::default(),
         })
@@ -452,6 +458,12 @@ impl Indexes {
         indexes.rosters.take_touched();
         Ok(indexes)
     }
+}
+
+/// Whether a stored session or prekey owner is of the version before ML-KEM (PROTOCOL.md
+/// §5.6): it loads, and the next save writes the whole state in the current form.
+pub(super) fn predates_post_quantum(stored: &[u8]) -> bool {
+    stored.first() == Some(&1)
 }
 
 pub(super) fn restore_sessions(saved: &[StoredSecret]) -> Result<PeerSessions, DecodeError> {

@@ -106,7 +106,7 @@ impl PublicKey {
         self.encapsulate_with(m)
     }
 
-    fn encapsulate_with(&self, m: &[u8; 32]) -> (Ciphertext, SharedSecret) {
+    pub(crate) fn encapsulate_with(&self, m: &[u8; 32]) -> (Ciphertext, SharedSecret) {
         let (ct, mut ss) = self.key.encapsulate_deterministic(&Array::from(*m));
         let shared = Zeroizing::new(ss.0);
         zeroize::Zeroize::zeroize(&mut ss.0);

@@ -16,7 +16,7 @@ pub(crate) const CHAIN_LABEL: &[u8] = b"missive/session/v1/chain";
 /// Every message key encrypts exactly one message, so a fixed nonce never repeats under a key.
 const NONCE: [u8; NONCE_LEN] = [0; NONCE_LEN];
 
-/// RK: the root key. The X3DH output is the first one.
+/// RK: the root key. The PQXDH output is the first one.
 #[derive(Clone, Zeroize, ZeroizeOnDrop, Serialize, Deserialize)]
 pub(crate) struct RootKey(pub(crate) [u8; 32]);
 

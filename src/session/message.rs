@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::mlkem;
 use crate::crypto::x25519::PublicKey;
 use crate::error::DecodeError;
 use crate::identity::PublicIdentity;
@@ -29,7 +30,7 @@ pub(crate) enum PrekeyRef {
 
 /// What the responder needs to create its side of a session: sent with every message of the
 /// initiator until the initiator first decrypts a reply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PrekeyHeader {
     /// IK_A.
     pub(crate) identity: PublicIdentity,
@@ -37,16 +38,18 @@ pub(crate) struct PrekeyHeader {
     pub(crate) base_key: PublicKey,
     /// Id of SPK_B.
     pub(crate) signed_prekey_id: u32,
-    /// The one-time or last-resort prekey used.
+    /// The one-time or last-resort prekey used; its ML-KEM partner is the KEM prekey.
     pub(crate) prekey: PrekeyRef,
+    /// CT: the encapsulation to that ML-KEM prekey.
+    pub(crate) kem_ciphertext: mlkem::Ciphertext,
 }
 
 /// A message of a pairwise session.
 ///
-/// Wire form: `0x01 || postcard(Option<prekey header>, header, ciphertext bytes)`.
+/// Wire form: `0x02 || postcard(Option<prekey header>, header, ciphertext bytes)`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionMessage {
-    pub(crate) prekey: Option<PrekeyHeader>,
+    pub(crate) prekey: Option<Box<PrekeyHeader>>,
     pub(crate) header: Header,
     #[serde(with = "serde_bytes")]
     pub(crate) ciphertext: Vec<u8>,
@@ -54,7 +57,7 @@ pub struct SessionMessage {
 
 impl Wire for SessionMessage {
     const WHAT: &'static str = "session message";
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
 }
 
 impl SessionMessage {
@@ -74,13 +77,13 @@ impl SessionMessage {
         self.prekey.as_ref().map(|p| &p.identity)
     }
 
-    /// AEAD associated data: `ad || 0x01 || postcard(prekey header option) || postcard(header)`,
+    /// AEAD associated data: `ad || 0x02 || postcard(prekey header option) || postcard(header)`,
     /// that is, the session's AD followed by the message's wire form up to the ciphertext.
     pub(crate) fn associated_data(&self, ad: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(ad.len() + 160);
         out.extend_from_slice(ad);
         out.push(Self::VERSION);
-        match self.prekey {
+        match &self.prekey {
             // Every message after the first reply: the same bytes as postcard's (None is
             // 0x00), written directly rather than byte by byte through serde.
             None => {

@@ -1,7 +1,7 @@
 //! Pairwise sessions: prekey bundles, asynchronous setup and the Double Ratchet.
 //!
 //! Every key a conversation hands a recipient travels over one of these. The design is
-//! Signal's: X3DH-style setup from a published [`PrekeyBundle`] (so the peer may be offline),
+//! Signal's: PQXDH-style setup from a published [`PrekeyBundle`] (so the peer may be offline),
 //! then the Double Ratchet for forward secrecy and post-compromise security. PROTOCOL.md §5
 //! gives every byte.
 //!
@@ -14,8 +14,8 @@
 //!
 //! // Bob publishes prekeys; a relay hands Alice a bundle with one of them.
 //! let mut bob_prekeys = PrekeyOwner::new(&mut rng, &bob);
-//! let one_time = bob_prekeys.generate_one_time(&mut rng, 10)?;
-//! let bundle_bytes = bob_prekeys.bundle(Some(one_time[0])).to_bytes();
+//! let one_time = bob_prekeys.generate_one_time(&mut rng, 10, &bob)?;
+//! let bundle_bytes = bob_prekeys.bundle(Some(&one_time[0]))?.to_bytes();
 //!
 //! // Alice verifies the bundle and writes first; Bob answers from her message alone.
 //! let bundle = VerifiedBundle::from_bytes(&bundle_bytes)?;
@@ -41,13 +41,17 @@ mod x3dh;
 
 use rand::CryptoRng;
 
+use zeroize::Zeroizing;
+
+use crate::crypto::mlkem;
 use crate::crypto::x25519::SecretKey;
 
 pub use message::SessionMessage;
 pub use owner::{MAX_ONE_TIME_PREKEYS, PrekeyOwner};
 pub use pairwise::Session;
 pub use prekey::{
-    BundlePrekey, OneTimePrekey, PREKEY_SIGNATURE_LABEL, PrekeyBundle, SignedPrekey, VerifiedBundle,
+    BundlePrekey, KemPrekey, ONE_TIME_PREKEY_LEN, OneTimePair, OneTimePrekey,
+    PREKEY_SIGNATURE_LABEL, PrekeyBundle, SignedPrekey, VerifiedBundle,
 };
 pub use ratchet::{MAX_SKIP, MAX_SKIPPED_KEYS};
 pub use store::{MemorySessionStore, SessionStore, receive, send};
@@ -60,6 +64,10 @@ pub use store::{MemorySessionStore, SessionStore, receive, send};
 pub trait KeySource {
     /// The next key pair.
     fn next_key(&mut self) -> SecretKey;
+    /// The next ML-KEM-768 key pair.
+    fn next_kem_key(&mut self) -> mlkem::SecretKey;
+    /// The next 32 bytes of ML-KEM encapsulation randomness (FIPS 203's `m`).
+    fn next_kem_coins(&mut self) -> Zeroizing<[u8; 32]>;
 }
 
 /// Where a session's fresh X25519 key pairs come from: an RNG (the `hazmat` feature lets
@@ -68,6 +76,10 @@ pub trait KeySource {
 pub(crate) trait KeySource {
     /// The next key pair.
     fn next_key(&mut self) -> SecretKey;
+    /// The next ML-KEM-768 key pair.
+    fn next_kem_key(&mut self) -> mlkem::SecretKey;
+    /// The next 32 bytes of ML-KEM encapsulation randomness (FIPS 203's `m`).
+    fn next_kem_coins(&mut self) -> Zeroizing<[u8; 32]>;
 }
 
 /// Fresh keys from an RNG.
@@ -76,5 +88,15 @@ pub(crate) struct RngKeys<'a, R: ?Sized>(pub(crate) &'a mut R);
 impl<R: CryptoRng + ?Sized> KeySource for RngKeys<'_, R> {
     fn next_key(&mut self) -> SecretKey {
         SecretKey::generate(self.0)
+    }
+
+    fn next_kem_key(&mut self) -> mlkem::SecretKey {
+        mlkem::SecretKey::generate(self.0)
+    }
+
+    fn next_kem_coins(&mut self) -> Zeroizing<[u8; 32]> {
+        let mut m = Zeroizing::new([0u8; 32]);
+        self.0.fill_bytes(m.as_mut());
+        m
     }
 }

@@ -5,13 +5,16 @@ use std::collections::BTreeMap;
 use rand::CryptoRng;
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::mlkem;
 use crate::crypto::x25519::SecretKey;
 use crate::error::{CryptoError, Error, UsageError};
 use crate::identity::{Identity, PublicIdentity};
 
 use super::message::{PrekeyHeader, PrekeyRef};
-use super::prekey::{BundlePrekey, OneTimePrekey, PrekeyBundle, SignedKind, SignedPrekey};
-use super::state::Secret;
+use super::prekey::{
+    BundlePrekey, KemPrekey, OneTimePair, OneTimePrekey, PrekeyBundle, SignedKind, SignedPrekey,
+};
+use super::state::{KemSeed, Secret};
 use super::{KeySource, RngKeys};
 
 /// The most one-time prekey secrets an owner holds at once.
@@ -24,12 +27,30 @@ pub(crate) struct SignedSecret {
     pub(crate) secret: Secret,
 }
 
-/// One generation of signed keys: the signed prekey and the last-resort prekey, rotated
-/// together, both with id = the generation number.
+/// A signed ML-KEM-768 prekey with its secret.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct KemSecret {
+    pub(crate) public: KemPrekey,
+    pub(crate) secret: KemSeed,
+}
+
+/// One generation of signed keys: the signed prekey, the last-resort prekey and its ML-KEM
+/// partner, rotated together, all with id = the generation number. `kem` is `None` only in a
+/// generation made before post-quantum prekeys (a state of owner version 1): such an owner
+/// must [`PrekeyOwner::rotate`] before it can publish a bundle.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Generation {
     pub(crate) signed: SignedSecret,
     pub(crate) last_resort: SignedSecret,
+    pub(crate) kem: Option<KemSecret>,
+}
+
+/// The secrets of one one-time prekey: the X25519 key and its ML-KEM partner (`None` only for
+/// a key made before post-quantum prekeys, which no bundle hands out any more).
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct OneTimeSecret {
+    pub(crate) key: Secret,
+    pub(crate) kem: Option<KemSeed>,
 }
 
 /// The secrets behind a user's published prekeys.
@@ -55,7 +76,7 @@ pub(crate) struct OwnerState {
     pub(crate) current: Generation,
     pub(crate) previous: Option<Generation>,
     pub(crate) next_one_time_id: u32,
-    pub(crate) one_time: BTreeMap<u32, Secret>,
+    pub(crate) one_time: BTreeMap<u32, OneTimeSecret>,
 }
 
 impl SignedSecret {
@@ -69,13 +90,26 @@ impl SignedSecret {
     }
 }
 
+impl KemSecret {
+    fn generate(keys: &mut dyn KeySource, identity: &Identity, kind: SignedKind, id: u32) -> Self {
+        let secret = keys.next_kem_key();
+        let public = KemPrekey::sign(identity, kind, id, secret.public_key().clone());
+        Self {
+            public,
+            secret: KemSeed(secret),
+        }
+    }
+}
+
 impl Generation {
     fn generate(keys: &mut dyn KeySource, identity: &Identity, id: u32) -> Self {
         let signed = SignedSecret::generate(keys, identity, SignedKind::Signed, id);
         let last_resort = SignedSecret::generate(keys, identity, SignedKind::LastResort, id);
+        let kem = KemSecret::generate(keys, identity, SignedKind::KemLastResort, id);
         Self {
             signed,
             last_resort,
+            kem: Some(kem),
         }
     }
 
@@ -91,7 +125,8 @@ impl PrekeyOwner {
         Self::new_from_keys(&mut RngKeys(rng), identity)
     }
 
-    /// [`PrekeyOwner::new`] with explicit keys (the signed prekey, then the last-resort one).
+    /// [`PrekeyOwner::new`] with explicit keys (the signed prekey, then the last-resort one,
+    /// then its ML-KEM partner).
     #[cfg(feature = "hazmat")]
     pub fn new_with_keys(keys: &mut dyn KeySource, identity: &Identity) -> Self {
         Self::new_from_keys(keys, identity)
@@ -144,7 +179,8 @@ impl PrekeyOwner {
         Ok(())
     }
 
-    /// Generates `count` one-time prekeys and returns their public halves for upload.
+    /// Generates `count` one-time prekeys, each an X25519 key with a signed ML-KEM-768 partner,
+    /// and returns their public halves for upload.
     ///
     /// # Errors
     /// [`UsageError::TooLarge`] if the owner would hold more than [`MAX_ONE_TIME_PREKEYS`].
@@ -152,25 +188,30 @@ impl PrekeyOwner {
         &mut self,
         rng: &mut R,
         count: usize,
-    ) -> Result<Vec<OneTimePrekey>, Error> {
-        self.generate_one_time_from_keys(&mut RngKeys(rng), count)
+        identity: &Identity,
+    ) -> Result<Vec<OneTimePair>, Error> {
+        self.generate_one_time_from_keys(&mut RngKeys(rng), count, identity)
     }
 
-    /// [`PrekeyOwner::generate_one_time`] with explicit keys.
+    /// [`PrekeyOwner::generate_one_time`] with explicit keys (for each prekey, the X25519 key
+    /// then the ML-KEM one).
     #[cfg(feature = "hazmat")]
     pub fn generate_one_time_with_keys(
         &mut self,
         keys: &mut dyn KeySource,
         count: usize,
-    ) -> Result<Vec<OneTimePrekey>, Error> {
-        self.generate_one_time_from_keys(keys, count)
+        identity: &Identity,
+    ) -> Result<Vec<OneTimePair>, Error> {
+        self.generate_one_time_from_keys(keys, count, identity)
     }
 
     fn generate_one_time_from_keys(
         &mut self,
         keys: &mut dyn KeySource,
         count: usize,
-    ) -> Result<Vec<OneTimePrekey>, Error> {
+        identity: &Identity,
+    ) -> Result<Vec<OneTimePair>, Error> {
+        self.check_identity(identity)?;
         let too_many = UsageError::TooLarge {
             what: "one-time prekey batch",
         };
@@ -183,18 +224,29 @@ impl PrekeyOwner {
             .checked_add(count_u32)
             .ok_or(UsageError::MessageLimitReached)?;
         Ok((0..count)
-            .map(|_| self.add_one_time(keys.next_key()))
+            .map(|_| self.add_one_time(keys, identity))
             .collect())
     }
 
-    fn add_one_time(&mut self, secret: SecretKey) -> OneTimePrekey {
+    fn add_one_time(&mut self, keys: &mut dyn KeySource, identity: &Identity) -> OneTimePair {
+        let id = self.0.next_one_time_id;
+        let secret: SecretKey = keys.next_key();
         let prekey = OneTimePrekey {
-            id: self.0.next_one_time_id,
+            id,
             key: *secret.public_key(),
         };
-        self.0.one_time.insert(prekey.id, Secret(secret));
+        let kem = KemSecret::generate(keys, identity, SignedKind::KemOneTime, id);
+        let pair = OneTimePair {
+            prekey,
+            kem: kem.public,
+        };
+        let secrets = OneTimeSecret {
+            key: Secret(secret),
+            kem: Some(kem.secret),
+        };
+        self.0.one_time.insert(id, secrets);
         self.0.next_one_time_id += 1; // checked for the whole batch by the caller
-        prekey
+        pair
     }
 
     /// The identity these prekeys belong to.
@@ -217,14 +269,34 @@ impl PrekeyOwner {
         self.0.one_time.len()
     }
 
-    /// A bundle of the current signed prekey and `one_time`, or the last-resort prekey if
+    /// Whether the current generation predates post-quantum prekeys (an owner saved as version
+    /// 1): then [`PrekeyOwner::bundle`] refuses until [`PrekeyOwner::rotate`].
+    pub fn needs_rotation(&self) -> bool {
+        self.0.current.kem.is_none()
+    }
+
+    /// A bundle of the current signed prekey and `one_time`, or the last-resort prekeys if
     /// `None`, as a relay would hand it out.
-    pub fn bundle(&self, one_time: Option<OneTimePrekey>) -> PrekeyBundle {
-        let prekey = match one_time {
-            Some(p) => BundlePrekey::OneTime(p),
-            None => BundlePrekey::LastResort(self.0.current.last_resort.public),
+    ///
+    /// # Errors
+    /// [`UsageError::RotationNeeded`] for an owner whose current generation has no ML-KEM
+    /// last-resort prekey ([`PrekeyOwner::needs_rotation`]).
+    pub fn bundle(&self, one_time: Option<&OneTimePair>) -> Result<PrekeyBundle, UsageError> {
+        let current = &self.0.current;
+        let kem = current.kem.as_ref().ok_or(UsageError::RotationNeeded)?;
+        let (prekey, kem_prekey) = match one_time {
+            Some(p) => (BundlePrekey::OneTime(p.prekey), p.kem.clone()),
+            None => (
+                BundlePrekey::LastResort(current.last_resort.public),
+                kem.public.clone(),
+            ),
         };
-        PrekeyBundle::new(self.0.identity, self.0.current.signed.public, prekey)
+        Ok(PrekeyBundle::new(
+            self.0.identity,
+            current.signed.public,
+            prekey,
+            kem_prekey,
+        ))
     }
 
     pub(crate) fn check_identity(&self, identity: &Identity) -> Result<(), UsageError> {
@@ -242,22 +314,32 @@ impl PrekeyOwner {
             .ok_or(CryptoError::UnknownPrekey)
     }
 
-    /// The secrets a prekey message names: (SPK_B, OPK_B or the last-resort key).
+    /// The secrets a prekey message names: (SPK_B, OPK_B or the last-resort key, and the
+    /// ML-KEM partner of the latter). A prekey without an ML-KEM partner (made before them)
+    /// is unknown: no bundle handed it out with one.
     pub(crate) fn secrets(
         &self,
         header: &PrekeyHeader,
-    ) -> Result<(&SecretKey, &SecretKey), CryptoError> {
+    ) -> Result<(&SecretKey, &SecretKey, &mlkem::SecretKey), CryptoError> {
         let signed = &self.generation(header.signed_prekey_id)?.signed.secret.0;
-        let prekey = match header.prekey {
-            PrekeyRef::OneTime(id) => self.one_time_secret(id)?,
-            PrekeyRef::LastResort(id) => &self.generation(id)?.last_resort.secret.0,
+        let (prekey, kem) = match header.prekey {
+            PrekeyRef::OneTime(id) => {
+                let secret = self.one_time_secret(id)?;
+                (&secret.key.0, secret.kem.as_ref())
+            }
+            PrekeyRef::LastResort(id) => {
+                let generation = self.generation(id)?;
+                let kem = generation.kem.as_ref().map(|k| &k.secret);
+                (&generation.last_resort.secret.0, kem)
+            }
         };
-        Ok((signed, prekey))
+        let kem = kem.ok_or(CryptoError::UnknownPrekey)?;
+        Ok((signed, prekey, &kem.0))
     }
 
-    fn one_time_secret(&self, id: u32) -> Result<&SecretKey, CryptoError> {
+    fn one_time_secret(&self, id: u32) -> Result<&OneTimeSecret, CryptoError> {
         match self.0.one_time.get(&id) {
-            Some(secret) => Ok(&secret.0),
+            Some(secret) => Ok(secret),
             // Ids are handed out in order and secrets only deleted once used.
             None if id < self.0.next_one_time_id => Err(CryptoError::Replay),
             None => Err(CryptoError::UnknownPrekey),

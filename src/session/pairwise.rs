@@ -1,4 +1,4 @@
-//! A pairwise session: X3DH setup, then the Double Ratchet. PROTOCOL.md §5.3–5.6.
+//! A pairwise session: PQXDH setup, then the Double Ratchet. PROTOCOL.md §5.3–5.6.
 
 use rand::CryptoRng;
 use serde::{Deserialize, Serialize};
@@ -32,8 +32,9 @@ pub(crate) struct SessionState {
     pub(crate) initiator: bool,
     /// EK_A: identifies the setup this session came from, on both sides.
     pub(crate) base_key: PublicKey,
-    /// The initiator's prekey header, sent until the first reply is decrypted.
-    pub(crate) pending_prekey: Option<PrekeyHeader>,
+    /// The initiator's prekey header, sent until the first reply is decrypted (boxed: its
+    /// ML-KEM ciphertext is 1088 bytes).
+    pub(crate) pending_prekey: Option<Box<PrekeyHeader>>,
     /// AD = wire(IK_A) || wire(IK_B), derived from the identities.
     #[serde(skip)]
     pub(crate) ad: Vec<u8>,
@@ -55,7 +56,8 @@ impl Session {
         Self::initiate_from_keys(&mut RngKeys(rng), identity, bundle)
     }
 
-    /// [`Session::initiate`] with explicit keys: EK_A, then Alice's first ratchet key.
+    /// [`Session::initiate`] with explicit keys: EK_A, the ML-KEM encapsulation randomness,
+    /// then Alice's first ratchet key.
     #[cfg(feature = "hazmat")]
     pub fn initiate_with_keys(
         keys: &mut dyn KeySource,
@@ -72,6 +74,10 @@ impl Session {
     ) -> Result<Self, Error> {
         let bundle = bundle.bundle();
         let base = keys.next_key();
+        let (kem_ciphertext, kem_shared) = bundle
+            .kem_prekey()
+            .key()
+            .encapsulate_with(&keys.next_kem_coins());
         let ad = x3dh::associated_data(identity.public(), bundle.identity());
         let (signed, prekey) = (bundle.signed_prekey(), bundle.prekey());
         let sk = x3dh::initiator_secret(
@@ -80,6 +86,7 @@ impl Session {
             bundle.identity(),
             signed.key(),
             prekey.key(),
+            &kem_shared,
             &ad,
         )?;
         let ratchet = Ratchet::initiator(&sk, keys.next_key(), signed.key())?;
@@ -91,13 +98,14 @@ impl Session {
                 BundlePrekey::OneTime(p) => PrekeyRef::OneTime(p.id()),
                 BundlePrekey::LastResort(p) => PrekeyRef::LastResort(p.id()),
             },
+            kem_ciphertext,
         };
         Ok(Self(SessionState {
             local: *identity.public(),
             remote: *bundle.identity(),
             initiator: true,
             base_key: pending.base_key,
-            pending_prekey: Some(pending),
+            pending_prekey: Some(Box::new(pending)),
             ad,
             ratchet,
         }))
@@ -116,9 +124,10 @@ impl Session {
         prekeys: &mut PrekeyOwner,
         message: &SessionMessage,
     ) -> Result<(Self, Vec<u8>), Error> {
-        let header = message.prekey.ok_or(CryptoError::NoSession)?;
+        let header = message.prekey.as_deref().ok_or(CryptoError::NoSession)?;
         prekeys.check_identity(identity)?;
-        let (signed, prekey) = prekeys.secrets(&header)?;
+        let (signed, prekey, kem) = prekeys.secrets(header)?;
+        let kem_shared = kem.decapsulate(&header.kem_ciphertext);
         let ad = x3dh::associated_data(&header.identity, identity.public());
         let sk = x3dh::responder_secret(
             identity,
@@ -126,6 +135,7 @@ impl Session {
             prekey,
             &header.identity,
             &header.base_key,
+            &kem_shared,
             &ad,
         )?;
         let mut session = Self(SessionState {
@@ -174,7 +184,7 @@ impl Session {
         let mut ciphertext = Vec::with_capacity(plaintext.len() + TAG_LEN);
         ciphertext.extend_from_slice(plaintext);
         let mut message = SessionMessage {
-            prekey: self.0.pending_prekey,
+            prekey: self.0.pending_prekey.clone(),
             header,
             ciphertext,
         };

@@ -1,11 +1,16 @@
 //! Prekey bundles: what a user publishes so others can open sessions while it is offline.
 //! PROTOCOL.md §5.1–5.2.
 //!
+//! Every one-time and last-resort X25519 prekey comes with an ML-KEM-768 prekey of the same id
+//! (PQXDH's post-quantum prekey), signed by the identity, so a relay can neither strip nor swap
+//! it: a bundle without one does not decode, and one with another key does not verify.
+//!
 //! A bundle is parsed into a [`PrekeyBundle`] and only becomes usable as a
 //! [`VerifiedBundle`], which exists only once both prekey signatures have verified.
 
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::mlkem;
 use crate::crypto::sign::Signature;
 use crate::crypto::x25519::PublicKey;
 use crate::error::{CryptoError, DecodeError, Error};
@@ -16,7 +21,13 @@ use crate::wire::Wire;
 pub const PREKEY_SIGNATURE_LABEL: &[u8] = b"missive/session/v1/prekey-signature";
 const SIGNED_KIND: u8 = 0x01;
 const LAST_RESORT_KIND: u8 = 0x02;
-const SIGNATURE_MESSAGE_LEN: usize = PREKEY_SIGNATURE_LABEL.len() + 65 + 1 + 4 + 32;
+const KEM_ONE_TIME_KIND: u8 = 0x03;
+const KEM_LAST_RESORT_KIND: u8 = 0x04;
+/// The longest signed message: an ML-KEM-768 key's.
+const SIGNATURE_MESSAGE_MAX: usize = PREKEY_SIGNATURE_LABEL.len() + 65 + 1 + 4 + 1184;
+/// Length of a one-time prekey as uploaded and handed out (PROTOCOL.md §5.2):
+/// `X25519 key (32) || ML-KEM-768 key (1184) || its signature (64)`.
+pub const ONE_TIME_PREKEY_LEN: usize = 32 + mlkem::PUBLIC_KEY_LEN + 64;
 
 /// A prekey signed by its owner's identity: the medium-term signed prekey or the
 /// last-resort prekey (the two are signed under different domain separators).
@@ -34,6 +45,15 @@ pub struct OneTimePrekey {
     pub(crate) key: PublicKey,
 }
 
+/// An ML-KEM-768 prekey signed by its owner's identity: the post-quantum half of a one-time or
+/// last-resort prekey, with the same id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KemPrekey {
+    id: u32,
+    key: mlkem::PublicKey,
+    signature: Signature,
+}
+
 /// The fourth key of a bundle: a one-time prekey, or the last-resort prekey once the relay
 /// has run out of one-time prekeys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,67 +66,87 @@ pub enum BundlePrekey {
 
 /// A prekey bundle as fetched from the relay, not yet verified.
 ///
-/// Wire form: `0x01 || postcard(identity, signed_prekey, prekey)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Wire form: `0x02 || postcard(identity, signed_prekey, prekey, kem_prekey)`; the KEM prekey
+/// is the one-time or last-resort one as `prekey` is, with its id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrekeyBundle {
     identity: PublicIdentity,
     signed_prekey: SignedPrekey,
     prekey: BundlePrekey,
+    kem_prekey: KemPrekey,
 }
 
 impl Wire for PrekeyBundle {
     const WHAT: &'static str = "prekey bundle";
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
 }
 
 /// A [`PrekeyBundle`] whose signatures have verified under its identity. Only
 /// [`PrekeyBundle::verify`] makes one, and only a verified bundle can start a session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedBundle(PrekeyBundle);
 
-/// Which of the two signed prekeys a signature is for.
+/// What a prekey signature is for.
 #[derive(Clone, Copy)]
 pub(crate) enum SignedKind {
     Signed,
     LastResort,
+    KemOneTime,
+    KemLastResort,
 }
 
-/// `PREKEY_SIGNATURE_LABEL || wire(owner identity) || kind || u32be(id) || key`.
+/// `PREKEY_SIGNATURE_LABEL || wire(owner identity) || kind || u32be(id) || key`, the key 32
+/// bytes (X25519) or 1184 (ML-KEM-768).
 ///
 /// The owner's whole identity is signed too: it binds the identity's X25519 key, which
 /// nothing else ties to its Ed25519 key, to the bundle.
-fn signature_message(
-    owner: &PublicIdentity,
-    kind: SignedKind,
-    id: u32,
-    key: &PublicKey,
-) -> [u8; SIGNATURE_MESSAGE_LEN] {
-    let mut out = [0u8; SIGNATURE_MESSAGE_LEN];
-    let (label, rest) = out.split_at_mut(PREKEY_SIGNATURE_LABEL.len());
-    label.copy_from_slice(PREKEY_SIGNATURE_LABEL);
-    let (identity, rest) = rest.split_at_mut(65);
-    identity.copy_from_slice(&owner.to_wire());
-    rest[0] = match kind {
+fn signature_message(owner: &PublicIdentity, kind: SignedKind, id: u32, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SIGNATURE_MESSAGE_MAX);
+    out.extend_from_slice(PREKEY_SIGNATURE_LABEL);
+    out.extend_from_slice(&owner.to_wire());
+    out.push(match kind {
         SignedKind::Signed => SIGNED_KIND,
         SignedKind::LastResort => LAST_RESORT_KIND,
-    };
-    rest[1..5].copy_from_slice(&id.to_be_bytes());
-    rest[5..].copy_from_slice(key.as_bytes());
+        SignedKind::KemOneTime => KEM_ONE_TIME_KIND,
+        SignedKind::KemLastResort => KEM_LAST_RESORT_KIND,
+    });
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(key);
     out
+}
+
+/// A signed prekey's id, key and signature, whatever the key's kind.
+trait Signed {
+    fn parts(&self) -> (u32, &[u8], &Signature);
+
+    fn check(&self, identity: &PublicIdentity, kind: SignedKind) -> Result<(), CryptoError> {
+        let (id, key, signature) = self.parts();
+        identity.verify(&signature_message(identity, kind, id, key), signature)
+    }
+}
+
+impl Signed for SignedPrekey {
+    fn parts(&self) -> (u32, &[u8], &Signature) {
+        (self.id, self.key.as_bytes(), &self.signature)
+    }
+}
+
+impl Signed for KemPrekey {
+    fn parts(&self) -> (u32, &[u8], &Signature) {
+        (self.id, self.key.as_bytes(), &self.signature)
+    }
 }
 
 impl SignedPrekey {
     /// Signs `key` as prekey `id` of the given kind.
     pub(crate) fn sign(identity: &Identity, kind: SignedKind, id: u32, key: PublicKey) -> Self {
-        let signature = identity.sign(&signature_message(identity.public(), kind, id, &key));
+        let message = signature_message(identity.public(), kind, id, key.as_bytes());
+        let signature = identity.sign(&message);
         Self { id, key, signature }
     }
 
     fn verify(&self, identity: &PublicIdentity, kind: SignedKind) -> Result<(), CryptoError> {
-        identity.verify(
-            &signature_message(identity, kind, self.id, &self.key),
-            &self.signature,
-        )
+        self.check(identity, kind)
     }
 
     /// The prekey's id, unique among its owner's signed prekeys.
@@ -120,6 +160,34 @@ impl SignedPrekey {
     }
 }
 
+impl KemPrekey {
+    /// Signs `key` as KEM prekey `id` (one-time or last-resort, as `kind` says).
+    pub(crate) fn sign(
+        identity: &Identity,
+        kind: SignedKind,
+        id: u32,
+        key: mlkem::PublicKey,
+    ) -> Self {
+        let message = signature_message(identity.public(), kind, id, key.as_bytes());
+        let signature = identity.sign(&message);
+        Self { id, key, signature }
+    }
+
+    fn verify(&self, identity: &PublicIdentity, kind: SignedKind) -> Result<(), CryptoError> {
+        self.check(identity, kind)
+    }
+
+    /// The prekey's id: its X25519 partner's.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The ML-KEM-768 encapsulation key.
+    pub fn key(&self) -> &mlkem::PublicKey {
+        &self.key
+    }
+}
+
 impl OneTimePrekey {
     /// The prekey's id, unique among its owner's one-time prekeys.
     pub fn id(&self) -> u32 {
@@ -129,6 +197,61 @@ impl OneTimePrekey {
     /// The X25519 public key.
     pub fn key(&self) -> &PublicKey {
         &self.key
+    }
+}
+
+/// A one-time prekey with its ML-KEM-768 partner: what an owner uploads and a relay hands out,
+/// once, as the 1280 bytes of [`OneTimePair::to_bytes`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OneTimePair {
+    /// The X25519 one-time prekey.
+    pub prekey: OneTimePrekey,
+    /// Its signed ML-KEM-768 partner, with the same id.
+    pub kem: KemPrekey,
+}
+
+impl OneTimePair {
+    /// The id both halves share.
+    pub fn id(&self) -> u32 {
+        self.prekey.id
+    }
+
+    /// `X25519 key (32) || ML-KEM-768 key (1184) || signature (64)`: the relay stores and hands
+    /// out these bytes under the id, and never looks inside.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(ONE_TIME_PREKEY_LEN);
+        out.extend_from_slice(self.prekey.key.as_bytes());
+        out.extend_from_slice(self.kem.key.as_bytes());
+        out.extend_from_slice(&self.kem.signature.to_bytes());
+        out
+    }
+
+    /// Decodes what [`OneTimePair::to_bytes`] wrote, for one-time prekey `id`. The signature is
+    /// checked when the bundle it joins is verified.
+    pub fn from_bytes(id: u32, bytes: &[u8]) -> Result<Self, DecodeError> {
+        const WHAT: &str = "one-time prekey";
+        if bytes.len() != ONE_TIME_PREKEY_LEN {
+            return Err(mlkem::wrong_length(bytes, ONE_TIME_PREKEY_LEN, WHAT));
+        }
+        let (x, rest) = bytes.split_at(32);
+        let (kem, signature) = rest.split_at(mlkem::PUBLIC_KEY_LEN);
+        let x: [u8; 32] = x
+            .try_into()
+            .map_err(|_| DecodeError::Invalid { what: WHAT })?;
+        let signature: [u8; 64] = signature
+            .try_into()
+            .map_err(|_| DecodeError::Invalid { what: WHAT })?;
+        Ok(Self {
+            prekey: OneTimePrekey {
+                id,
+                key: PublicKey::from_bytes(x),
+            },
+            kem: KemPrekey {
+                id,
+                key: mlkem::PublicKey::from_bytes(kem)?,
+                signature: Signature::from_bytes(signature),
+            },
+        })
     }
 }
 
@@ -148,11 +271,13 @@ impl PrekeyBundle {
         identity: PublicIdentity,
         signed_prekey: SignedPrekey,
         prekey: BundlePrekey,
+        kem_prekey: KemPrekey,
     ) -> Self {
         Self {
             identity,
             signed_prekey,
             prekey,
+            kem_prekey,
         }
     }
 
@@ -166,28 +291,33 @@ impl PrekeyBundle {
         self.to_wire()
     }
 
-    /// Checks the signed prekey's signature (and the last-resort prekey's, if present)
-    /// under the bundle's identity.
+    /// Checks the signatures under the bundle's identity: the signed prekey's, the last-resort
+    /// prekey's if present, and the KEM prekey's as the partner (same kind, same id) of the
+    /// one-time or last-resort prekey.
     pub fn verify(self) -> Result<VerifiedBundle, CryptoError> {
         self.signed_prekey
             .verify(&self.identity, SignedKind::Signed)?;
-        if let BundlePrekey::LastResort(p) = &self.prekey {
-            p.verify(&self.identity, SignedKind::LastResort)?;
+        let (id, kem_kind) = match &self.prekey {
+            BundlePrekey::LastResort(p) => {
+                p.verify(&self.identity, SignedKind::LastResort)?;
+                (p.id, SignedKind::KemLastResort)
+            }
+            BundlePrekey::OneTime(p) => (p.id, SignedKind::KemOneTime),
+        };
+        if self.kem_prekey.id != id {
+            return Err(CryptoError::BadSignature);
         }
+        self.kem_prekey.verify(&self.identity, kem_kind)?;
         Ok(VerifiedBundle(self))
     }
 
-    /// The same bundle with one-time prekey `id` (its 32-byte public key as the relay handed
-    /// it out separately) in place of the last-resort prekey.
+    /// The same bundle with the one-time pair `id` (the bytes of [`OneTimePair::to_bytes`], as
+    /// the relay handed them out separately) in place of the last-resort prekeys.
     pub fn with_one_time(self, id: u32, key: &[u8]) -> Result<Self, DecodeError> {
-        let key: [u8; 32] = key.try_into().map_err(|_| DecodeError::Invalid {
-            what: "one-time prekey",
-        })?;
+        let pair = OneTimePair::from_bytes(id, key)?;
         Ok(Self {
-            prekey: BundlePrekey::OneTime(OneTimePrekey {
-                id,
-                key: PublicKey::from_bytes(key),
-            }),
+            prekey: BundlePrekey::OneTime(pair.prekey),
+            kem_prekey: pair.kem,
             ..self
         })
     }
@@ -205,6 +335,11 @@ impl PrekeyBundle {
     /// The one-time or last-resort prekey.
     pub fn prekey(&self) -> &BundlePrekey {
         &self.prekey
+    }
+
+    /// The ML-KEM-768 partner of [`PrekeyBundle::prekey`].
+    pub fn kem_prekey(&self) -> &KemPrekey {
+        &self.kem_prekey
     }
 }
 

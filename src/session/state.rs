@@ -7,19 +7,29 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::crypto::x25519::SecretKey;
+use std::collections::BTreeMap;
+
+use crate::crypto::mlkem;
+use crate::crypto::x25519::{PublicKey, SecretKey};
 use crate::error::DecodeError;
+use crate::identity::PublicIdentity;
 use crate::wire;
 
-use super::owner::{MAX_ONE_TIME_PREKEYS, OwnerState, PrekeyOwner, SignedSecret};
+use super::message::PrekeyRef;
+use super::owner::{
+    Generation, KemSecret, MAX_ONE_TIME_PREKEYS, OneTimeSecret, OwnerState, PrekeyOwner,
+    SignedSecret,
+};
 use super::pairwise::{Session, SessionState};
-use super::ratchet::{MAX_OLD_CHAINS, MAX_SKIPPED_KEYS};
+use super::ratchet::{MAX_OLD_CHAINS, MAX_SKIPPED_KEYS, Ratchet};
 use super::x3dh;
 
 /// Version byte of a stored [`Session`].
-pub(crate) const SESSION_VERSION: u8 = 1;
+pub(crate) const SESSION_VERSION: u8 = 2;
 /// Version byte of a stored [`PrekeyOwner`].
-pub(crate) const OWNER_VERSION: u8 = 1;
+pub(crate) const OWNER_VERSION: u8 = 2;
+/// The version before post-quantum prekeys, still read (and written again as the current one).
+const CLASSICAL_VERSION: u8 = 1;
 
 /// An X25519 secret key as stored: its 32 secret bytes (the public key is recomputed on load).
 #[derive(Clone)]
@@ -36,6 +46,24 @@ impl<'de> Deserialize<'de> for Secret {
         let mut bytes = <[u8; 32]>::deserialize(deserializer)?;
         let key = SecretKey::from_bytes(&bytes);
         bytes.zeroize();
+        Ok(Self(key))
+    }
+}
+
+/// An ML-KEM-768 secret key as stored: its 64-byte seed `d || z`, as `bytes`.
+#[derive(Clone)]
+pub(crate) struct KemSeed(pub(crate) mlkem::SecretKey);
+
+impl Serialize for KemSeed {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0.seed().as_slice())
+    }
+}
+
+impl<'de> Deserialize<'de> for KemSeed {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let seed = Zeroizing::new(serde_bytes::ByteBuf::deserialize(deserializer)?.into_vec());
+        let key = mlkem::SecretKey::from_seed_bytes(&seed).map_err(serde::de::Error::custom)?;
         Ok(Self(key))
     }
 }
@@ -78,17 +106,23 @@ impl Session {
     /// The session's state for storage: `0x01 || postcard(state)`, zeroized on drop. Store it
     /// encrypted, and after every `encrypt` and successful `decrypt`.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let bound = 1024 + 80 * self.0.ratchet.skipped.len();
+        let bound = 2304 + 80 * self.0.ratchet.skipped.len();
         encode(SESSION_VERSION, &self.0, bound)
     }
 
-    /// Restores a session written by [`Session::to_bytes`].
+    /// Restores a session written by [`Session::to_bytes`], or by the version before
+    /// post-quantum setup (PROTOCOL.md §5.6).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         const WHAT: &str = "session state";
-        let mut session: SessionState = decode(bytes, SESSION_VERSION, WHAT)?;
+        let mut session: SessionState = match bytes.first() {
+            Some(&CLASSICAL_VERSION) => {
+                decode::<ClassicalSession>(bytes, CLASSICAL_VERSION, WHAT)?.into_current()
+            }
+            _ => decode(bytes, SESSION_VERSION, WHAT)?,
+        };
         let ratchet = &session.ratchet;
         let has_chain = ratchet.sending.is_some() || ratchet.receiving.is_some();
-        let pending_ok = session.pending_prekey.is_none_or(|p| {
+        let pending_ok = session.pending_prekey.as_ref().is_none_or(|p| {
             session.initiator && p.base_key == session.base_key && p.identity == session.local
         });
         let bounded =
@@ -110,20 +144,31 @@ impl PrekeyOwner {
     /// The owner's state for storage: `0x01 || postcard(state)`, zeroized on drop. Store it
     /// encrypted, after every change.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let bound = 1024 + 48 * self.0.one_time.len();
+        let bound = 8192 + 120 * self.0.one_time.len();
         encode(OWNER_VERSION, &self.0, bound)
     }
 
-    /// Restores an owner written by [`PrekeyOwner::to_bytes`].
+    /// Restores an owner written by [`PrekeyOwner::to_bytes`], or by the version before
+    /// post-quantum prekeys: that one keeps its keys, has no ML-KEM prekeys, and
+    /// [`PrekeyOwner::needs_rotation`] until it rotates.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         const WHAT: &str = "prekey owner state";
-        let owner: OwnerState = decode(bytes, OWNER_VERSION, WHAT)?;
+        let owner: OwnerState = match bytes.first() {
+            Some(&CLASSICAL_VERSION) => {
+                decode::<ClassicalOwner>(bytes, CLASSICAL_VERSION, WHAT)?.into_current()
+            }
+            _ => decode(bytes, OWNER_VERSION, WHAT)?,
+        };
         let keys_match = |s: &SignedSecret| s.public.key() == s.secret.0.public_key();
+        let kem_matches = |k: &KemSecret| k.public.key() == k.secret.0.public_key();
         let generations = [Some(&owner.current), owner.previous.as_ref()];
         let consistent = generations.into_iter().flatten().all(|g| {
             keys_match(&g.signed)
                 && keys_match(&g.last_resort)
                 && g.signed.public.id() == g.last_resort.public.id()
+                && g.kem
+                    .as_ref()
+                    .is_none_or(|k| kem_matches(k) && k.public.id() == g.id())
         });
         let ids_ok = owner.one_time.keys().all(|&id| id < owner.next_one_time_id);
         let previous_ok = owner
@@ -134,5 +179,184 @@ impl PrekeyOwner {
             return Err(DecodeError::Invalid { what: WHAT });
         }
         Ok(Self(owner))
+    }
+}
+
+/// A session as version 1 stored it: its prekey header had no ML-KEM ciphertext.
+#[derive(Serialize, Deserialize)]
+struct ClassicalSession {
+    local: PublicIdentity,
+    remote: PublicIdentity,
+    initiator: bool,
+    base_key: PublicKey,
+    pending_prekey: Option<ClassicalPrekeyHeader>,
+    ratchet: Ratchet,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ClassicalPrekeyHeader {
+    identity: PublicIdentity,
+    base_key: PublicKey,
+    signed_prekey_id: u32,
+    prekey: PrekeyRef,
+}
+
+impl ClassicalSession {
+    /// An unanswered classical setup cannot be sent again (version 2 refuses version 1
+    /// messages), so its header is dropped: a peer that took one of its messages holds the
+    /// session, and one that did not needs a new setup, as after a lost session.
+    fn into_current(self) -> SessionState {
+        SessionState {
+            local: self.local,
+            remote: self.remote,
+            initiator: self.initiator,
+            base_key: self.base_key,
+            pending_prekey: None,
+            ad: Vec::new(),
+            ratchet: self.ratchet,
+        }
+    }
+}
+
+/// A prekey owner as version 1 stored it: no ML-KEM prekeys.
+#[derive(Serialize, Deserialize)]
+struct ClassicalOwner {
+    identity: PublicIdentity,
+    current: ClassicalGeneration,
+    previous: Option<ClassicalGeneration>,
+    next_one_time_id: u32,
+    one_time: BTreeMap<u32, Secret>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ClassicalGeneration {
+    signed: SignedSecret,
+    last_resort: SignedSecret,
+}
+
+impl ClassicalGeneration {
+    fn into_current(self) -> Generation {
+        Generation {
+            signed: self.signed,
+            last_resort: self.last_resort,
+            kem: None,
+        }
+    }
+}
+
+impl ClassicalOwner {
+    fn into_current(self) -> OwnerState {
+        OwnerState {
+            identity: self.identity,
+            current: self.current.into_current(),
+            previous: self.previous.map(ClassicalGeneration::into_current),
+            next_one_time_id: self.next_one_time_id,
+            one_time: self
+                .one_time
+                .into_iter()
+                .map(|(id, key)| (id, OneTimeSecret { key, kem: None }))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Identity;
+    use crate::error::{CryptoError, Error, UsageError};
+    use crate::session::message::SessionMessage;
+
+    /// `owner` as version 1 wrote it: the same keys, no ML-KEM prekeys.
+    fn classical_owner(owner: &PrekeyOwner) -> Zeroizing<Vec<u8>> {
+        let s = owner.0.clone();
+        let generation = |g: Generation| ClassicalGeneration {
+            signed: g.signed,
+            last_resort: g.last_resort,
+        };
+        let classical = ClassicalOwner {
+            identity: s.identity,
+            current: generation(s.current),
+            previous: s.previous.map(generation),
+            next_one_time_id: s.next_one_time_id,
+            one_time: s.one_time.into_iter().map(|(id, k)| (id, k.key)).collect(),
+        };
+        encode(CLASSICAL_VERSION, &classical, 8192)
+    }
+
+    #[test]
+    fn a_classical_owner_loads_and_must_rotate_before_publishing() {
+        let mut rng = rand::rng();
+        let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+        let mut owner = PrekeyOwner::new(&mut rng, &bob);
+        let old_one_time = owner.generate_one_time(&mut rng, 2, &bob).unwrap();
+        let bytes = classical_owner(&owner);
+        assert_eq!(bytes[0], 1);
+        let mut loaded = PrekeyOwner::from_bytes(&bytes).unwrap();
+        assert!(loaded.needs_rotation());
+        assert_eq!(loaded.one_time_count(), 2);
+        assert_eq!(
+            loaded.bundle(None).map(|_| ()),
+            Err(UsageError::RotationNeeded)
+        );
+        // A bundle naming a one-time prekey the classical owner holds without a partner: the
+        // prekey is unknown (no bundle of ours ever handed it out with one).
+        let stale = owner
+            .bundle(Some(&old_one_time[0]))
+            .unwrap()
+            .verify()
+            .unwrap();
+        let mut s = Session::initiate(&mut rng, &alice, &stale).unwrap();
+        let m = s.encrypt(&mut rng, b"x").unwrap();
+        let refused = Session::respond(&bob, &mut loaded, &m).unwrap_err();
+        assert_eq!(refused, Error::Crypto(CryptoError::UnknownPrekey));
+        // Once rotated, it publishes and answers as any owner does, and saves as version 2.
+        loaded.rotate(&mut rng, &bob).unwrap();
+        assert!(!loaded.needs_rotation());
+        let fresh = loaded.bundle(None).unwrap().verify().unwrap();
+        let mut s = Session::initiate(&mut rng, &alice, &fresh).unwrap();
+        let m = s.encrypt(&mut rng, b"hello").unwrap();
+        let (_, pt) = Session::respond(&bob, &mut loaded, &m).unwrap();
+        assert_eq!(pt, b"hello");
+        let saved = loaded.to_bytes();
+        assert_eq!(saved[0], OWNER_VERSION);
+        assert_eq!(PrekeyOwner::from_bytes(&saved).unwrap().to_bytes(), saved);
+    }
+
+    #[test]
+    fn a_classical_session_loads_without_its_unanswered_header() {
+        let mut rng = rand::rng();
+        let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+        let mut owner = PrekeyOwner::new(&mut rng, &bob);
+        let bundle = owner.bundle(None).unwrap().verify().unwrap();
+        let mut a = Session::initiate(&mut rng, &alice, &bundle).unwrap();
+        let first = a.encrypt(&mut rng, b"first").unwrap();
+        let (mut b, _) = Session::respond(&bob, &mut owner, &first).unwrap();
+        let s = a.0.clone();
+        let header = s.pending_prekey.as_deref().unwrap();
+        let classical = ClassicalSession {
+            local: s.local,
+            remote: s.remote,
+            initiator: s.initiator,
+            base_key: s.base_key,
+            pending_prekey: Some(ClassicalPrekeyHeader {
+                identity: header.identity,
+                base_key: header.base_key,
+                signed_prekey_id: header.signed_prekey_id,
+                prekey: header.prekey,
+            }),
+            ratchet: s.ratchet,
+        };
+        let bytes = encode(CLASSICAL_VERSION, &classical, 4096);
+        let mut loaded = Session::from_bytes(&bytes).unwrap();
+        assert!(loaded.0.pending_prekey.is_none());
+        // The peer that took a message of it holds the session: the two talk on.
+        let next = loaded.encrypt(&mut rng, b"after the upgrade").unwrap();
+        assert!(next.prekey.is_none());
+        let next = SessionMessage::from_bytes(&next.to_bytes()).unwrap();
+        assert_eq!(b.decrypt(&next).unwrap(), b"after the upgrade");
+        let back = b.encrypt(&mut rng, b"back").unwrap();
+        assert_eq!(loaded.decrypt(&back).unwrap(), b"back");
+        assert_eq!(loaded.to_bytes()[0], SESSION_VERSION);
     }
 }

@@ -17,7 +17,7 @@ pub fn missive_pair() -> (Session, Session) {
     let mut rng = rand::rng();
     let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
     let mut owner = PrekeyOwner::new(&mut rng, &bob);
-    let bundle = owner.bundle(None).verify().unwrap();
+    let bundle = owner.bundle(None).unwrap().verify().unwrap();
     let mut a = Session::initiate(&mut rng, &alice, &bundle).unwrap();
     let first = a.encrypt(&mut rng, b"hi").unwrap();
     let (mut b, _) = Session::respond(&bob, &mut owner, &first).unwrap();
