@@ -324,6 +324,36 @@ mod tests {
     }
 
     #[test]
+    fn an_owner_whose_kem_keys_do_not_match_is_refused() {
+        let mut rng = rand::rng();
+        let bob = Identity::generate(&mut rng);
+        let mut owner = PrekeyOwner::new(&mut rng, &bob);
+        owner.rotate(&mut rng, &bob).unwrap();
+        let other = PrekeyOwner::new(&mut rng, &bob);
+        let invalid = Err(DecodeError::Invalid {
+            what: "prekey owner state",
+        });
+        let load = |state: &OwnerState| {
+            let bytes = encode(OWNER_VERSION, state, 8192);
+            PrekeyOwner::from_bytes(&bytes).map(|_| ())
+        };
+        assert_eq!(load(&owner.0), Ok(()));
+        // Another owner's ML-KEM prekey (id 0) over generation 0's secret.
+        let mut swapped = owner.0.clone();
+        let previous = swapped.previous.as_mut().unwrap();
+        previous.kem.as_mut().unwrap().public = other.0.current.kem.clone().unwrap().public;
+        assert_eq!(load(&swapped), invalid);
+        // Generation 0's ML-KEM prekey (its own, id 0) in generation 1.
+        let mut misfiled = owner.0.clone();
+        misfiled.current.kem = misfiled.previous.as_ref().unwrap().kem.clone();
+        assert_eq!(load(&misfiled), invalid);
+        // The X25519 keys are checked as before, whatever the ML-KEM ones.
+        let mut x = owner.0.clone();
+        x.current.last_resort.public = other.0.current.last_resort.public;
+        assert_eq!(load(&x), invalid);
+    }
+
+    #[test]
     fn a_classical_session_loads_without_its_unanswered_header() {
         let mut rng = rand::rng();
         let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
