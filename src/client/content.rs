@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::crypto::x25519::PublicKey;
 use crate::envelope::MailboxId;
 use crate::error::DecodeError;
 use crate::wire::Wire;
@@ -102,8 +101,8 @@ pub struct LeadForm {
     pub id: [u8; 16],
     /// The fields asked for.
     pub fields: Vec<LeadField>,
-    /// The advertiser's HPKE public key for this form.
-    pub key: PublicKey,
+    /// The advertiser's X-Wing public key for this form (HPKE over X-Wing, PROTOCOL.md §10.4).
+    pub key: crate::crypto::xwing::PublicKey,
 }
 
 /// One field of a lead form.

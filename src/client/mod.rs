@@ -125,7 +125,6 @@ use crate::access::{Credential, Submission};
 use crate::conversation::{Conversation, ConversationId, FanOut};
 use crate::envelope::MailboxId;
 use crate::error::{CryptoError, Error, PolicyError, UsageError};
-use crate::hpke;
 use crate::identity::{Identity, PublicIdentity};
 use crate::mailbox::{AuthProof, MailboxKey};
 use crate::platform::{AdvertiserCertificate, PlatformKey, Profile};
@@ -393,7 +392,7 @@ pub struct Client {
     account_sync: account_sync::AccountSync,
     platform: Option<PlatformKey>,
     advertiser: Option<AdvertiserCertificate>,
-    lead_keys: Vec<([u8; 16], hpke::KeyPair)>,
+    lead_keys: Vec<([u8; 16], lead::LeadKey)>,
     contacts: TrackedMap<MailboxId, Contact>,
     profiles: TrackedMap<MailboxId, Profile>,
     connections: TrackedMap<MailboxId, Connection>,

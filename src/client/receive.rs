@@ -216,14 +216,16 @@ impl Client {
         if let Some(id) = self.conversation_for(body)? {
             return self.conversation_message_in(&id, body);
         }
-        if let Some(lead) = self.open_lead(body) {
-            return Ok(Outcome::Done(vec![Event::Lead(lead?)]));
-        }
         if let Some(events) = self.link_in(body, now)? {
             return Ok(Outcome::Done(events));
         }
+        // Sealed messages first: one HPKE open, where a lead answer is tried under every form
+        // key this (advertiser) client holds.
         match sealed::try_open(&self.identity, self.mailbox.id(), body) {
-            None => Ok(Outcome::Unrecognised),
+            None => match self.open_lead(body) {
+                Some(lead) => Ok(Outcome::Done(vec![Event::Lead(lead?)])),
+                None => Ok(Outcome::Unrecognised),
+            },
             Some(Err(e)) => Err(e),
             Some(Ok(SealedContent::Session {
                 sender_user,

@@ -14,7 +14,6 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::conversation::{Conversation, ConversationId, FanOut};
 use crate::envelope::{EnvelopeId, MailboxId};
 use crate::error::DecodeError;
-use crate::hpke;
 use crate::identity::{Identity, PublicIdentity};
 use crate::mailbox::MailboxKey;
 use crate::platform::{AdvertiserCertificate, PlatformKey, Profile};
@@ -358,7 +357,7 @@ impl ClientState {
             lead_keys: s
                 .lead_keys
                 .iter()
-                .map(|(id, k)| (*id, hpke::KeyPair::from_secret_bytes(k)))
+                .map(|(id, k)| (*id, super::lead::LeadKey::from_secret_bytes(k)))
                 .collect(),
             contacts: s
                 .contacts
