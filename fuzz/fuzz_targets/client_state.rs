@@ -1,7 +1,8 @@
 #![no_main]
 //! A client's state at rest, as read from disk: whatever bytes load, saving them gives back the
 //! same bytes (a state of the current version) or a state that loads and saves back to itself
-//! (a version 2 or 3 state, read once and saved in the current form). Nothing panics.
+//! (a version 2 or 3 state, or one holding sessions or prekeys saved before ML-KEM, read once
+//! and saved in the current form). Nothing panics.
 
 use missive::client::Client;
 
@@ -14,7 +15,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     let saved = client.to_bytes().expect("a client in memory saves");
     assert_eq!(saved[0], CURRENT);
-    if data[0] == CURRENT {
+    if data[0] == CURRENT && !client.holds_older_forms() {
         assert_eq!(&saved[..], data, "a loaded state saves back differently");
     }
     let again = Client::from_bytes(&saved).expect("a saved state loads");
