@@ -550,7 +550,7 @@ fn records_saved_before_the_indexes_load_and_the_next_save_indexes_them() {
     }
     let mut ana = Client::load_from(&store).unwrap().unwrap();
     // Both forms load into the same state. (Not byte for byte as saved then: its sessions and
-    // prekeys are written back in their post-quantum version, PROTOCOL.md §5.6.)
+    // prekeys are written back in their post-quantum version, PROTOCOL.md §5.7.)
     let whole = Client::from_bytes(&hex_of("whole")).unwrap();
     assert!(
         *ana.to_bytes().unwrap() == *whole.to_bytes().unwrap(),
@@ -572,7 +572,7 @@ fn records_saved_before_the_indexes_load_and_the_next_save_indexes_them() {
     // group's next message by its label and a contact by name.
     let mut again = Client::load_from(&store).unwrap().unwrap();
     again.check_store().unwrap();
-    // The first save wrote the whole state in the current form (PROTOCOL.md §5.6).
+    // The first save wrote the whole state in the current form (PROTOCOL.md §5.7).
     assert!(*again.to_bytes().unwrap() == *ana.to_bytes().unwrap());
     let text = Content::text("still here");
     let out = cy

@@ -280,12 +280,12 @@ fn state_round_trips_and_keeps_working() {
     assert_eq!(owner.to_bytes(), p.bob_prekeys.to_bytes());
 
     let mut wrong_version = bytes.to_vec();
-    wrong_version[0] = 3;
+    wrong_version[0] = 4;
     assert_eq!(
         Session::from_bytes(&wrong_version).unwrap_err(),
         DecodeError::UnknownVersion {
             what: "session state",
-            got: 3
+            got: 4
         }
     );
     assert!(Session::from_bytes(&bytes[..bytes.len() - 1]).is_err());
@@ -506,8 +506,8 @@ fn the_prekey_header_carries_the_kem_ciphertext_until_the_reply() {
     );
     a.decrypt(&b.encrypt(&mut rng, b"ok").unwrap()).unwrap();
     let later = a.encrypt(&mut rng, b"thanks").unwrap().to_bytes();
-    // Version 2; the 1088-byte ciphertext and the prekey header go once the reply is in.
-    assert_eq!((first[0], later[0]), (2, 2));
+    // Version 3; the 1088-byte ciphertext and the prekey header go once the reply is in.
+    assert_eq!((first[0], later[0]), (3, 3));
     assert!(first.len() - later.len() > 1088 + 96);
 }
 
@@ -526,12 +526,13 @@ fn what_post_quantum_prekeys_cost_on_the_wire() {
         .remove(0);
     assert_eq!(pair.to_bytes().len(), ONE_TIME_PREKEY_LEN);
     assert_eq!(ONE_TIME_PREKEY_LEN, 1280);
-    // A first message carries the prekey header: 96 + ids + 1090 for the ML-KEM ciphertext.
+    // A first message carries the prekey header: 96 + ids + 1090 for the ML-KEM ciphertext;
+    // its header ends with epoch 0 and no post-quantum offer.
     let verified = bundle.verify().unwrap();
     let mut a = Session::initiate(&mut rng, &alice, &verified).unwrap();
     let first = a.encrypt(&mut rng, b"").unwrap().to_bytes();
     assert_eq!(
         first.len(),
-        1 + 1 + (64 + 32 + 1 + 2 + 2 + 1088) + (32 + 1 + 1) + 1 + 16
+        1 + 1 + (64 + 32 + 1 + 2 + 2 + 1088) + (32 + 1 + 1 + 1 + 1) + 1 + 16
     );
 }

@@ -72,10 +72,16 @@ struct Inputs {
     bob_one_time_kem_seed: Option<String>,
     /// Alice's keys in the order drawn: EK_A, then her ratchet keys.
     alice_keys: Vec<String>,
-    /// The 32 bytes of Alice's ML-KEM encapsulation randomness (FIPS 203's `m`).
-    alice_kem_coins: String,
+    /// Alice's ML-KEM encapsulation randomness (FIPS 203's `m`, 32 bytes) in the order drawn:
+    /// the set-up's, then one per post-quantum step whose key Bob offered.
+    alice_kem_coins: Vec<String>,
+    /// Seeds of the ML-KEM-768 keys Alice offers at her post-quantum steps, in order.
+    alice_kem_seeds: Vec<String>,
     /// Bob's ratchet keys in the order drawn.
     bob_keys: Vec<String>,
+    /// Bob's ML-KEM seeds and encapsulation randomness for post-quantum steps, in order.
+    bob_kem_seeds: Vec<String>,
+    bob_kem_coins: Vec<String>,
     script: Vec<Step>,
 }
 
@@ -103,10 +109,31 @@ struct RatchetStep {
     sender: Who,
     sender_ratchet_public: String,
     receiver_ratchet_public: String,
+    /// The post-quantum epoch its chain's headers name.
+    epoch: u32,
     dh: String,
+    /// At a post-quantum step (the epoch went up): the ML-KEM shared secret taken in beside
+    /// the DH output, with info `missive/session/v3/root+kem`; null at the others.
+    kem_shared_secret: Option<String>,
     root_key_in: String,
     root_key_out: String,
     chain_key: String,
+}
+
+/// One post-quantum step: the owner's key, the peer's encapsulation, the shared secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct PqStep {
+    epoch: u32,
+    owner: Who,
+    /// The seed of the offered key, and the encapsulation randomness, from the inputs.
+    kem_seed: String,
+    kem_coins: String,
+    kem_public_key: String,
+    kem_ciphertext: String,
+    kem_shared_secret: String,
+    /// The indexes of the messages that carried the key and the ciphertext.
+    key_sent_in: Vec<usize>,
+    ciphertext_sent_in: Vec<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +141,9 @@ struct Message {
     ratchet_step: usize,
     previous_counter: u32,
     counter: u32,
+    epoch: u32,
+    /// "key", "ciphertext" or null: what the header carries towards the next epoch.
+    offer: Option<String>,
     /// CK before this message's KDF_CK step.
     chain_key: String,
     message_key: String,
@@ -135,6 +165,7 @@ struct VectorFile {
     description: String,
     inputs: Inputs,
     pqxdh: Pqxdh,
+    pq_steps: Vec<PqStep>,
     ratchet_steps: Vec<RatchetStep>,
     messages: Vec<Message>,
     receipts: Vec<Receipt>,
@@ -153,6 +184,10 @@ fn keys(list: &[String]) -> FixedKeys {
         keys: list.iter().map(|s| key(s)).collect::<VecDeque<_>>(),
         ..FixedKeys::default()
     }
+}
+
+fn coins(s: &str) -> [u8; 32] {
+    unhex(s).try_into().unwrap()
 }
 
 fn kem_seed(s: &str) -> [u8; 64] {
@@ -222,7 +257,7 @@ fn reference_pqxdh(inputs: &Inputs, bundle: &[u8]) -> Pqxdh {
             .as_ref()
             .unwrap_or(&inputs.bob_last_resort_kem_seed),
     ));
-    let coins: [u8; 32] = unhex(&inputs.alice_kem_coins).try_into().unwrap();
+    let coins = coins(&inputs.alice_kem_coins[0]);
     let (ct, ss) = kem.public_key().encapsulate_deterministic(&coins);
     assert_eq!(*kem.decapsulate(&ct), *ss);
     let ad = [alice.public().to_bytes(), bob.public().to_bytes()].concat();
@@ -256,33 +291,17 @@ fn reference_pqxdh(inputs: &Inputs, bundle: &[u8]) -> Pqxdh {
     }
 }
 
-fn reference_steps(inputs: &Inputs, sk: &[u8]) -> Vec<RatchetStep> {
-    let (alice, bob) = (&inputs.alice_keys[1..], &inputs.bob_keys);
-    let mut receiver = *key(&inputs.bob_signed_prekey_secret).public_key();
-    let mut root = sk.to_vec();
-    let mut steps = Vec::new();
-    for k in 0..alice.len() + bob.len() {
-        let (sender, secret) = if k % 2 == 0 {
-            (Who::Alice, &alice[k / 2])
-        } else {
-            (Who::Bob, &bob[k / 2])
-        };
-        let secret = key(secret);
-        let shared = dh(&secret, &receiver);
-        let (root_out, chain) = kdf_rk(&root, &shared);
-        steps.push(RatchetStep {
-            sender,
-            sender_ratchet_public: hex::encode(secret.public_key().as_bytes()),
-            receiver_ratchet_public: hex::encode(receiver.as_bytes()),
-            dh: hex::encode(shared),
-            root_key_in: hex::encode(&root),
-            root_key_out: hex::encode(&root_out),
-            chain_key: hex::encode(chain),
-        });
-        root = root_out;
-        receiver = *secret.public_key();
-    }
-    steps
+/// A session message split per PROTOCOL.md §5.4–5.6.
+struct Parsed<'a> {
+    ratchet_key: [u8; 32],
+    pn: u32,
+    n: u32,
+    epoch: u32,
+    /// (0 key | 1 ciphertext, epoch, bytes)
+    offer: Option<(u32, u32, Vec<u8>)>,
+    /// The wire form up to the ciphertext: the AEAD associated data after AD.
+    prefix: &'a [u8],
+    ciphertext: &'a [u8],
 }
 
 /// Reads a LEB128 varint (postcard's u32 encoding).
@@ -299,9 +318,8 @@ fn varint(bytes: &[u8], at: &mut usize) -> u32 {
     value
 }
 
-/// Splits a session message per PROTOCOL.md §5.6: (ratchet key, PN, N, prefix, ciphertext).
-fn parse_wire(wire: &[u8]) -> ([u8; 32], u32, u32, &[u8], &[u8]) {
-    assert_eq!(wire[0], 2, "version");
+fn parse_wire(wire: &[u8]) -> Parsed<'_> {
+    assert_eq!(wire[0], 3, "version");
     let mut at = 2;
     if wire[1] == 1 {
         at += 64 + 32; // IK_A, EK_A
@@ -315,30 +333,178 @@ fn parse_wire(wire: &[u8]) -> ([u8; 32], u32, u32, &[u8], &[u8]) {
     at += 32;
     let pn = varint(wire, &mut at);
     let n = varint(wire, &mut at);
+    let epoch = varint(wire, &mut at);
+    at += 1;
+    let offer = (wire[at - 1] == 1).then(|| {
+        let kind = varint(wire, &mut at);
+        let offer_epoch = varint(wire, &mut at);
+        let len = varint(wire, &mut at) as usize;
+        assert_eq!(len, [1184, 1088][kind as usize]);
+        at += len;
+        (kind, offer_epoch, wire[at - len..at].to_vec())
+    });
     let prefix_end = at;
     let len = varint(wire, &mut at) as usize;
     assert_eq!(wire.len(), at + len);
-    (ratchet_key, pn, n, &wire[..prefix_end], &wire[at..])
+    Parsed {
+        ratchet_key,
+        pn,
+        n,
+        epoch,
+        offer,
+        prefix: &wire[..prefix_end],
+        ciphertext: &wire[at..],
+    }
+}
+
+fn kdf_rk_hybrid(rk: &[u8], dh: &[u8], ss: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let okm = hkdf(rk, &[dh, ss].concat(), b"missive/session/v3/root+kem", 64);
+    (okm[..32].to_vec(), okm[32..].to_vec())
+}
+
+/// The messages that carried one epoch's key and ciphertext, and those two values.
+type Offers = (Vec<usize>, Vec<usize>, Vec<u8>, Vec<u8>);
+
+/// Every completed post-quantum step, from the offers the messages carry and the listed
+/// seeds and randomness: epoch e's key is the responder's (Bob's) when e is odd, Alice's
+/// when even, each side drawing its seeds in order; the other side encapsulates with its
+/// next randomness (Alice's first went to the set-up).
+fn reference_pq(inputs: &Inputs, wires: &[Vec<u8>]) -> Vec<PqStep> {
+    let mut by_epoch: std::collections::BTreeMap<u32, Offers> = Default::default();
+    for (i, wire) in wires.iter().enumerate() {
+        if let Some((kind, epoch, bytes)) = parse_wire(wire).offer {
+            let entry = by_epoch.entry(epoch).or_default();
+            if kind == 0 {
+                entry.0.push(i);
+                entry.2 = bytes;
+            } else {
+                entry.1.push(i);
+                entry.3 = bytes;
+            }
+        }
+    }
+    let (mut alice_owned, mut bob_owned) = (0, 0);
+    let mut steps = Vec::new();
+    for (epoch, (key_in, ct_in, key, ct)) in by_epoch {
+        let bob_owns = epoch % 2 == 1;
+        let (owner, seed, coins) = if bob_owns {
+            bob_owned += 1;
+            (
+                Who::Bob,
+                &inputs.bob_kem_seeds[bob_owned - 1],
+                &inputs.alice_kem_coins[bob_owned],
+            )
+        } else {
+            alice_owned += 1;
+            (
+                Who::Alice,
+                &inputs.alice_kem_seeds[alice_owned - 1],
+                &inputs.bob_kem_coins[alice_owned - 1],
+            )
+        };
+        assert!(!ct_in.is_empty(), "every step in a vector completes");
+        let kem = mlkem::SecretKey::from_seed(&kem_seed(seed));
+        assert_eq!(kem.public_key().as_bytes().to_vec(), key);
+        let m: [u8; 32] = unhex(coins).try_into().unwrap();
+        let (ciphertext, ss) = kem.public_key().encapsulate_deterministic(&m);
+        assert_eq!(ciphertext.as_bytes().to_vec(), ct);
+        assert_eq!(*kem.decapsulate(&ciphertext), *ss);
+        steps.push(PqStep {
+            epoch,
+            owner,
+            kem_seed: seed.clone(),
+            kem_coins: coins.clone(),
+            kem_public_key: hex::encode(key),
+            kem_ciphertext: hex::encode(ct),
+            kem_shared_secret: hex::encode(*ss),
+            key_sent_in: key_in,
+            ciphertext_sent_in: ct_in,
+        });
+    }
+    steps
+}
+
+fn reference_steps(
+    inputs: &Inputs,
+    sk: &[u8],
+    wires: &[Vec<u8>],
+    pq: &[PqStep],
+) -> Vec<RatchetStep> {
+    let (alice, bob) = (&inputs.alice_keys[1..], &inputs.bob_keys);
+    let mut receiver = *key(&inputs.bob_signed_prekey_secret).public_key();
+    let mut root = sk.to_vec();
+    let mut epoch = 0;
+    let mut steps = Vec::new();
+    for k in 0..alice.len() + bob.len() {
+        let (sender, secret) = if k % 2 == 0 {
+            (Who::Alice, &alice[k / 2])
+        } else {
+            (Who::Bob, &bob[k / 2])
+        };
+        let secret = key(secret);
+        // The epoch this chain's messages name.
+        let named: Vec<u32> = wires
+            .iter()
+            .map(|w| parse_wire(w))
+            .filter(|p| &p.ratchet_key == secret.public_key().as_bytes())
+            .map(|p| p.epoch)
+            .collect();
+        assert!(named.windows(2).all(|w| w[0] == w[1]));
+        let step_epoch = named.first().copied().unwrap_or(epoch);
+        let shared = dh(&secret, &receiver);
+        let kem_shared_secret = (step_epoch != epoch).then(|| {
+            assert_eq!(step_epoch, epoch + 1);
+            pq.iter()
+                .find(|s| s.epoch == step_epoch)
+                .unwrap()
+                .kem_shared_secret
+                .clone()
+        });
+        let (root_out, chain) = match &kem_shared_secret {
+            Some(ss) => kdf_rk_hybrid(&root, &shared, &unhex(ss)),
+            None => kdf_rk(&root, &shared),
+        };
+        steps.push(RatchetStep {
+            sender,
+            sender_ratchet_public: hex::encode(secret.public_key().as_bytes()),
+            receiver_ratchet_public: hex::encode(receiver.as_bytes()),
+            epoch: step_epoch,
+            dh: hex::encode(shared),
+            kem_shared_secret,
+            root_key_in: hex::encode(&root),
+            root_key_out: hex::encode(&root_out),
+            chain_key: hex::encode(chain),
+        });
+        root = root_out;
+        receiver = *secret.public_key();
+        epoch = step_epoch;
+    }
+    steps
 }
 
 fn reference_message(steps: &[RatchetStep], ad: &[u8], wire: &[u8], plaintext: &[u8]) -> Message {
-    let (ratchet_key, pn, n, prefix, ciphertext) = parse_wire(wire);
+    let p = parse_wire(wire);
     let step = steps
         .iter()
-        .position(|s| unhex(&s.sender_ratchet_public) == ratchet_key)
+        .position(|s| unhex(&s.sender_ratchet_public) == p.ratchet_key)
         .unwrap();
+    assert_eq!(steps[step].epoch, p.epoch);
     let mut chain = unhex(&steps[step].chain_key);
-    for _ in 0..n {
+    for _ in 0..p.n {
         chain = kdf_ck(&chain).0;
     }
     let message_key = kdf_ck(&chain).1;
-    let aad = [ad, prefix].concat();
+    let aad = [ad, p.prefix].concat();
     let aead = AeadKey::new(&message_key.clone().try_into().unwrap());
-    assert_eq!(aead.open(&[0; 12], &aad, ciphertext).unwrap(), plaintext);
+    assert_eq!(aead.open(&[0; 12], &aad, p.ciphertext).unwrap(), plaintext);
     Message {
         ratchet_step: step,
-        previous_counter: pn,
-        counter: n,
+        previous_counter: p.pn,
+        counter: p.n,
+        epoch: p.epoch,
+        offer: p
+            .offer
+            .map(|(kind, _, _)| ["key", "ciphertext"][kind as usize].to_string()),
         chain_key: hex::encode(chain),
         message_key: hex::encode(message_key),
         associated_data: hex::encode(aad),
@@ -352,7 +518,8 @@ struct Run {
     bundle: Vec<u8>,
     sent: Vec<(Vec<u8>, Vec<u8>)>,
     receipts: Vec<Receipt>,
-    unused_keys: (usize, usize),
+    /// What was listed and not drawn, per side.
+    left: (FixedKeys, FixedKeys),
 }
 
 fn run_api(inputs: &Inputs) -> Run {
@@ -378,9 +545,10 @@ fn run_api(inputs: &Inputs) -> Run {
     });
     let bundle = owner.bundle(one_time.as_ref()).unwrap();
     let (mut alice_keys, mut bob_keys) = (keys(&inputs.alice_keys), keys(&inputs.bob_keys));
-    alice_keys
-        .kem_coins
-        .push_back(unhex(&inputs.alice_kem_coins).try_into().unwrap());
+    alice_keys.kem_coins = inputs.alice_kem_coins.iter().map(|c| coins(c)).collect();
+    alice_keys.kem_seeds = inputs.alice_kem_seeds.iter().map(|c| kem_seed(c)).collect();
+    bob_keys.kem_coins = inputs.bob_kem_coins.iter().map(|c| coins(c)).collect();
+    bob_keys.kem_seeds = inputs.bob_kem_seeds.iter().map(|c| kem_seed(c)).collect();
     let mut a =
         Session::initiate_with_keys(&mut alice_keys, &alice, &bundle.clone().verify().unwrap())
             .unwrap();
@@ -435,14 +603,16 @@ fn run_api(inputs: &Inputs) -> Run {
         bundle: bundle.to_bytes(),
         sent,
         receipts,
-        unused_keys: (alice_keys.unused(), bob_keys.unused()),
+        left: (alice_keys, bob_keys),
     }
 }
 
 fn build(description: &str, inputs: &Inputs) -> (VectorFile, (usize, usize)) {
     let run = run_api(inputs);
     let pqxdh = reference_pqxdh(inputs, &run.bundle);
-    let steps = reference_steps(inputs, &unhex(&pqxdh.sk));
+    let wires: Vec<Vec<u8>> = run.sent.iter().map(|(w, _)| w.clone()).collect();
+    let pq_steps = reference_pq(inputs, &wires);
+    let steps = reference_steps(inputs, &unhex(&pqxdh.sk), &wires, &pq_steps);
     let ad = unhex(&pqxdh.ad);
     let messages = run
         .sent
@@ -453,11 +623,12 @@ fn build(description: &str, inputs: &Inputs) -> (VectorFile, (usize, usize)) {
         description: description.to_string(),
         inputs: inputs.clone(),
         pqxdh,
+        pq_steps,
         ratchet_steps: steps,
         messages,
         receipts: run.receipts,
     };
-    (file, run.unused_keys)
+    (file, (run.left.0.unused(), run.left.1.unused()))
 }
 
 #[test]
@@ -498,15 +669,15 @@ fn x25519_secrets_alone_do_not_open_the_first_message() {
             &[b"missive/session/v2/pqxdh".as_slice(), &ad].concat(),
             32,
         );
-        let steps = reference_steps(&file.inputs, &sk);
-        let wire = unhex(&file.messages[0].wire);
-        let (_, _, n, prefix, ciphertext) = parse_wire(&wire);
+        let wires: Vec<Vec<u8>> = file.messages.iter().map(|m| unhex(&m.wire)).collect();
+        let steps = reference_steps(&file.inputs, &sk, &wires, &file.pq_steps);
+        let p = parse_wire(&wires[0]);
         let mut chain = unhex(&steps[0].chain_key);
-        for _ in 0..n {
+        for _ in 0..p.n {
             chain = kdf_ck(&chain).0;
         }
         let key = AeadKey::new(&kdf_ck(&chain).1.try_into().unwrap());
-        key.open(&[0; 12], &[&ad[..], prefix].concat(), ciphertext)
+        key.open(&[0; 12], &[&ad[..], p.prefix].concat(), p.ciphertext)
             .is_ok()
     };
     let dh = [&p.dh1, &p.dh2, &p.dh3, &p.dh4].map(|d| unhex(d)).concat();
@@ -610,19 +781,23 @@ fn last_resort_script() -> Vec<Step> {
 }
 
 fn generate(name: &str, description: &str, one_time: bool, script: Vec<Step>, seed: u64) {
+    const DRAWN: usize = 80;
     let mut rng = rng(seed);
     let mut secret = || hex::encode(SecretKey::generate(&mut rng).to_bytes().as_slice());
     let (spk, lr) = (secret(), secret());
     let opk = one_time.then(&mut secret);
-    let alice_keys: Vec<String> = (0..8).map(|_| secret()).collect();
-    let bob_keys: Vec<String> = (0..8).map(|_| secret()).collect();
+    let alice_keys: Vec<String> = (0..DRAWN).map(|_| secret()).collect();
+    let bob_keys: Vec<String> = (0..DRAWN).map(|_| secret()).collect();
     let mut bytes = |n: usize| {
         let mut out = vec![0u8; n];
         rand::Rng::fill_bytes(&mut rng, &mut out);
         hex::encode(out)
     };
-    let (lr_kem, alice_kem_coins) = (bytes(64), bytes(32));
+    let lr_kem = bytes(64);
     let opk_kem = one_time.then(|| bytes(64));
+    let mut list = |n: usize| (0..8).map(|_| bytes(n)).collect::<Vec<_>>();
+    let (alice_kem_coins, alice_kem_seeds) = (list(32), list(64));
+    let (bob_kem_coins, bob_kem_seeds) = (list(32), list(64));
     let mut rng = session_support::rng(seed + 1);
     let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
     let mut inputs = Inputs {
@@ -635,15 +810,43 @@ fn generate(name: &str, description: &str, one_time: bool, script: Vec<Step>, se
         bob_one_time_kem_seed: opk_kem,
         alice_keys,
         alice_kem_coins,
+        alice_kem_seeds,
         bob_keys,
+        bob_kem_seeds,
+        bob_kem_coins,
         script,
     };
-    let (unused_a, unused_b) = run_api(&inputs).unused_keys;
-    inputs.alice_keys.truncate(8 - unused_a);
-    inputs.bob_keys.truncate(8 - unused_b);
+    let (a, b) = run_api(&inputs).left;
+    let keep = |list: &mut Vec<String>, left: usize| list.truncate(list.len() - left);
+    keep(&mut inputs.alice_keys, a.keys.len());
+    keep(&mut inputs.alice_kem_coins, a.kem_coins.len());
+    keep(&mut inputs.alice_kem_seeds, a.kem_seeds.len());
+    keep(&mut inputs.bob_keys, b.keys.len());
+    keep(&mut inputs.bob_kem_coins, b.kem_coins.len());
+    keep(&mut inputs.bob_kem_seeds, b.kem_seeds.len());
     let (file, _) = build(description, &inputs);
     let json = serde_json::to_string_pretty(&file).unwrap();
     std::fs::write(Path::new(DIR).join(name), json + "\n").unwrap();
+}
+
+/// Turn-by-turn talk, each message received at once, through two post-quantum steps (Bob
+/// owns the first, Alice the second); Bob's messages are the odd ones.
+fn post_quantum_script() -> Vec<Step> {
+    use Who::{Alice, Bob};
+    let mut script = vec![
+        send(Alice, "hello", "Alice's first message"),
+        receive(Bob, 0, "Bob creates his session"),
+    ];
+    for i in 1..2 * 56 {
+        let (from, to) = if i % 2 == 1 {
+            (Bob, Alice)
+        } else {
+            (Alice, Bob)
+        };
+        script.push(send(from, &format!("m{i}"), "turn by turn"));
+        script.push(receive(to, i, "received at once"));
+    }
+    script
 }
 
 #[test]
@@ -665,5 +868,14 @@ fn generate_session_vectors() {
         false,
         last_resort_script(),
         3,
+    );
+    generate(
+        "pq_ratchet.json",
+        "Turn-by-turn talk through two post-quantum ratchet steps: Bob offers an ML-KEM-768 \
+         key once 50 messages have passed, Alice encapsulates to it, Bob's next chain takes \
+         the secret in (epoch 1); then Alice owns epoch 2.",
+        true,
+        post_quantum_script(),
+        5,
     );
 }

@@ -1,8 +1,8 @@
 #![no_main]
 //! Session wire structures and stored state decode only from their one canonical encoding.
-//! The first byte picks the decoder; the rest is its input. A stored state of the version
-//! before ML-KEM (version 1) is read too, and written back as the current version, which must
-//! then read and write back to itself.
+//! The first byte picks the decoder; the rest is its input. Stored states of earlier versions
+//! (sessions 1 and 2, owners 1) are read too, and written back as the current version, which
+//! must then read and write back to itself.
 
 use missive::session::{PrekeyBundle, PrekeyOwner, Session, SessionMessage};
 
@@ -30,7 +30,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             saved
         }),
     };
-    let older = which % 4 >= 2 && input.first() == Some(&1);
+    let older = match which % 4 {
+        2 => matches!(input.first(), Some(1 | 2)),
+        3 => input.first() == Some(&1),
+        _ => false,
+    };
     if let Some(again) = again
         && !older
     {

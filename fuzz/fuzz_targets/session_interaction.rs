@@ -1,7 +1,8 @@
 #![no_main]
 //! Alice and Bob driven by fuzz input: 8 bytes of seed, then one action per byte (send,
 //! deliver, drop, duplicate, reorder). Every delivered message must decrypt to what was sent,
-//! exactly once; every duplicate must be refused without changing state.
+//! exactly once; every duplicate must be refused without changing state. Past 50 messages of
+//! talk in turns, the post-quantum ratchet steps (PROTOCOL.md §5.5) run too.
 
 use missive::Identity;
 use missive::crypto::mlkem;

@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::session::older_session_form;
+
 use super::access::GroupAccess;
 use super::account_sync::AccountSync;
 use super::devices::AccountRecord;
@@ -34,7 +36,7 @@ use super::records::{Directory, Record, decode, encode};
 use super::seen::{CHUNKS, Seen};
 use super::state::{
     ClientState, ConnectionState, ContactState, StoredSecret, connection, connection_state,
-    contact_state, predates_post_quantum, restore_conversation, restore_sessions, stored_sessions,
+    contact_state, restore_conversation, restore_sessions, stored_sessions,
 };
 use super::store::{ClientStore, RecordReader, StoreError};
 use super::tracked::{Queue, TrackedMap, TrackedSet};
@@ -419,8 +421,8 @@ impl Client {
         Ok(())
     }
 
-    /// Whether the state as loaded holds sessions or prekeys saved before ML-KEM (version 1,
-    /// PROTOCOL.md §5.6), which the next save writes in their current form: for the fuzz
+    /// Whether the state as loaded holds sessions or prekeys saved in an earlier version
+    /// (PROTOCOL.md §5.7), which the next save writes in their current form: for the fuzz
     /// target that holds a current state to saving back byte for byte.
     #[cfg(feature = "hazmat")]
     #[doc(hidden)]
@@ -530,7 +532,7 @@ impl Client {
         let sessions = match self.saved.read(&Record::Sessions(*m))? {
             Some(bytes) => {
                 let saved: Vec<StoredSecret> = decode(&bytes, "sessions record")?;
-                if saved.iter().any(|s| predates_post_quantum(&s.0)) {
+                if saved.iter().any(|s| older_session_form(&s.0)) {
                     self.saved.resync = true;
                 }
                 Some(restore_sessions(&saved).map_err(StoreError::Corrupt)?)

@@ -17,7 +17,7 @@ use crate::error::DecodeError;
 use crate::identity::{Identity, PublicIdentity};
 use crate::mailbox::MailboxKey;
 use crate::platform::{AdvertiserCertificate, PlatformKey, Profile};
-use crate::session::{PrekeyOwner, Session};
+use crate::session::{PrekeyOwner, Session, older_owner_form, older_session_form};
 use crate::wire::Wire;
 
 use super::access::AccessState;
@@ -394,11 +394,11 @@ impl ClientState {
             names: indexes.names,
             rosters: indexes.rosters,
             saved: super::at_rest::Saved::upgrading(
-                predates_post_quantum(&s.prekeys)
+                older_owner_form(&s.prekeys)
                     || s.sessions
                         .values()
                         .flatten()
-                        .any(|b| predates_post_quantum(&b.0)),
+                        .any(|b| older_session_form(&b.0)),
             ),
             devices: None,
             links: super::devices::Links::default(),
@@ -457,12 +457,6 @@ impl Indexes {
         indexes.rosters.take_touched();
         Ok(indexes)
     }
-}
-
-/// Whether a stored session or prekey owner is of the version before ML-KEM (PROTOCOL.md
-/// §5.6): it loads, and the next save writes the whole state in the current form.
-pub(super) fn predates_post_quantum(stored: &[u8]) -> bool {
-    stored.first() == Some(&1)
 }
 
 pub(super) fn restore_sessions(saved: &[StoredSecret]) -> Result<PeerSessions, DecodeError> {

@@ -1,5 +1,5 @@
 //! The Double Ratchet's key derivation functions (KDF_RK and KDF_CK) and its three kinds of
-//! symmetric key. PROTOCOL.md §5.5.
+//! symmetric key. PROTOCOL.md §5.4–5.5.
 
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -11,6 +11,8 @@ use crate::error::CryptoError;
 
 /// `info` of KDF_RK.
 pub(crate) const ROOT_LABEL: &[u8] = b"missive/session/v1/root";
+/// `info` of KDF_RK at a step that also takes in a post-quantum shared secret.
+pub(crate) const HYBRID_ROOT_LABEL: &[u8] = b"missive/session/v3/root+kem";
 /// `info` of KDF_CK.
 pub(crate) const CHAIN_LABEL: &[u8] = b"missive/session/v1/chain";
 /// Every message key encrypts exactly one message, so a fixed nonce never repeats under a key.
@@ -58,6 +60,19 @@ impl RootKey {
     pub(crate) fn step(&self, dh_out: &SharedSecret) -> (RootKey, ChainKey) {
         let prk = kdf::extract(&self.0, dh_out.as_bytes());
         let okm = kdf::expand_array::<64>(&prk, &[ROOT_LABEL]);
+        halves(&okm, RootKey, ChainKey)
+    }
+
+    /// KDF_RK at a post-quantum step: HKDF(salt = RK, ikm = dh_out || kem_out,
+    /// info = HYBRID_ROOT_LABEL, L = 64), split into (RK', CK). The new root is secret if
+    /// either input is.
+    pub(crate) fn step_hybrid(
+        &self,
+        dh_out: &SharedSecret,
+        kem_out: &[u8; 32],
+    ) -> (RootKey, ChainKey) {
+        let prk = kdf::extract_multi(&self.0, &[dh_out.as_bytes(), kem_out]);
+        let okm = kdf::expand_array::<64>(&prk, &[HYBRID_ROOT_LABEL]);
         halves(&okm, RootKey, ChainKey)
     }
 }

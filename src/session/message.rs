@@ -4,12 +4,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::mlkem;
 use crate::crypto::x25519::PublicKey;
+
+use super::pq::Offer;
 use crate::error::DecodeError;
 use crate::identity::PublicIdentity;
 use crate::wire::{self, Wire};
 
-/// The Double Ratchet header: (DH ratchet public key, PN, N).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The Double Ratchet header: (DH ratchet public key, PN, N), then the post-quantum step's
+/// epoch and offer (PROTOCOL.md §5.4–5.5).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Header {
     /// The sender's current ratchet public key.
     pub(crate) ratchet_key: PublicKey,
@@ -17,6 +20,10 @@ pub(crate) struct Header {
     pub(crate) previous_counter: u32,
     /// N: this message's number in its sending chain.
     pub(crate) counter: u32,
+    /// The post-quantum epoch of the root key this message's chain came from.
+    pub(crate) epoch: u32,
+    /// A key or ciphertext towards the next epoch, on the first message of a chain.
+    pub(crate) offer: Option<Offer>,
 }
 
 /// Which prekey of the responder's bundle the initiator used besides the signed prekey.
@@ -57,7 +64,7 @@ pub struct SessionMessage {
 
 impl Wire for SessionMessage {
     const WHAT: &'static str = "session message";
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 }
 
 impl SessionMessage {
@@ -97,16 +104,20 @@ impl SessionMessage {
 }
 
 impl Header {
-    /// Appends postcard's encoding of the header: the key's 32 bytes, then PN and N as
-    /// LEB128 varints.
+    /// Appends postcard's encoding of the header: the key's 32 bytes, then PN, N and the
+    /// epoch as LEB128 varints, then the offer option (0x00 for none).
     fn encode_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.ratchet_key.as_bytes());
-        for mut n in [self.previous_counter, self.counter] {
+        for mut n in [self.previous_counter, self.counter, self.epoch] {
             while n >= 0x80 {
                 out.push((n as u8) | 0x80);
                 n >>= 7;
             }
             out.push(n as u8);
+        }
+        match &self.offer {
+            None => out.push(0),
+            Some(_) => wire::encode_into(&self.offer, out),
         }
     }
 }
@@ -129,12 +140,26 @@ mod tests {
             u32::MAX - 1,
             u32::MAX,
         ];
+        let kem = mlkem::SecretKey::from_seed(&[7; mlkem::SEED_LEN]);
+        let (ciphertext, _) = kem.public_key().encapsulate_with(&[9; 32]);
         for (i, &pn) in counters.iter().enumerate() {
             let n = counters[(i * 7 + 3) % counters.len()];
             let header = Header {
                 ratchet_key: PublicKey::from_bytes([i as u8 + 1; 32]),
                 previous_counter: pn,
                 counter: n,
+                epoch: counters[(i * 3 + 5) % counters.len()],
+                offer: match i % 3 {
+                    0 => None,
+                    1 => Some(Offer::Key {
+                        epoch: pn,
+                        key: kem.public_key().clone(),
+                    }),
+                    _ => Some(Offer::Ciphertext {
+                        epoch: n,
+                        ciphertext: ciphertext.clone(),
+                    }),
+                },
             };
             let mut ours = Vec::new();
             header.encode_into(&mut ours);

@@ -33,6 +33,7 @@ mod chain;
 mod message;
 mod owner;
 mod pairwise;
+mod pq;
 mod prekey;
 mod ratchet;
 mod state;
@@ -49,11 +50,13 @@ use crate::crypto::x25519::SecretKey;
 pub use message::SessionMessage;
 pub use owner::{MAX_ONE_TIME_PREKEYS, PrekeyOwner};
 pub use pairwise::Session;
+pub use pq::PQ_INTERVAL;
 pub use prekey::{
     BundlePrekey, KemPrekey, ONE_TIME_PREKEY_LEN, OneTimePair, OneTimePrekey,
     PREKEY_SIGNATURE_LABEL, PrekeyBundle, SignedPrekey, VerifiedBundle,
 };
 pub use ratchet::{MAX_SKIP, MAX_SKIPPED_KEYS};
+pub(crate) use state::{older_owner_form, older_session_form};
 pub use store::{MemorySessionStore, SessionStore, receive, send};
 
 /// Where a session's fresh X25519 key pairs come from. Applications pass an RNG to the

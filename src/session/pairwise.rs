@@ -165,7 +165,9 @@ impl Session {
         self.encrypt_from_keys(&mut RngKeys(rng), plaintext)
     }
 
-    /// [`Session::encrypt`] with explicit keys (drawn only when a DH ratchet step is due).
+    /// [`Session::encrypt`] with explicit keys, drawn only when a DH ratchet step is due: the
+    /// ratchet key, then an ML-KEM key pair if a post-quantum offer is due, or encapsulation
+    /// randomness if the peer's offer is waiting (PROTOCOL.md §5.5).
     #[cfg(feature = "hazmat")]
     pub fn encrypt_with_keys(
         &mut self,
@@ -180,7 +182,7 @@ impl Session {
         keys: &mut dyn KeySource,
         plaintext: &[u8],
     ) -> Result<SessionMessage, Error> {
-        let (header, message_key) = self.0.ratchet.next_send(keys)?;
+        let (header, message_key) = self.0.ratchet.next_send(keys, self.0.initiator)?;
         let mut ciphertext = Vec::with_capacity(plaintext.len() + TAG_LEN);
         ciphertext.extend_from_slice(plaintext);
         let mut message = SessionMessage {
@@ -204,10 +206,10 @@ impl Session {
             return Err(CryptoError::DecryptionFailed.into());
         }
         let aad = message.associated_data(&self.0.ad);
-        let plaintext = self
-            .0
-            .ratchet
-            .decrypt(&message.header, &aad, &message.ciphertext)?;
+        let plaintext =
+            self.0
+                .ratchet
+                .decrypt(&message.header, &aad, &message.ciphertext, self.0.initiator)?;
         // A reply proves the peer holds the session: stop sending the prekey header.
         self.0.pending_prekey = None;
         Ok(plaintext)
@@ -222,6 +224,12 @@ impl Session {
                 !self.0.initiator && p.base_key == self.0.base_key && p.identity == self.0.remote
             }
         }
+    }
+
+    /// How many post-quantum ratchet steps this session has taken since set-up (PROTOCOL.md
+    /// §5.5): each one puts a fresh ML-KEM-768 secret into the root key.
+    pub fn post_quantum_epoch(&self) -> u32 {
+        self.0.ratchet.pq.epoch
     }
 
     /// The peer's identity.

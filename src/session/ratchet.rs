@@ -1,6 +1,6 @@
 //! The Double Ratchet, as in Signal's specification (revision 1, 2016-11-20, §3), with
 //! bounded skipped-message keys and decryption that changes nothing unless it succeeds.
-//! PROTOCOL.md §5.5.
+//! PROTOCOL.md §5.4.
 //!
 //! One deviation in *when*, not *what*: the spec's `DHRatchet` generates the next sending
 //! ratchet key as soon as a new peer key arrives. We generate it at the next send instead
@@ -17,6 +17,7 @@ use crate::error::{CryptoError, Error, UsageError};
 use super::KeySource;
 use super::chain::{ChainKey, MessageKey, RootKey};
 use super::message::Header;
+use super::pq::PqRatchet;
 use super::state::Secret;
 
 /// The most message keys one message may make us skip in one chain (MAX_SKIP).
@@ -67,11 +68,15 @@ pub(crate) struct Ratchet {
     pub(crate) skipped: VecDeque<Skipped>,
     /// Ratchet keys of receiving chains since replaced, newest last.
     pub(crate) old_chains: VecDeque<PublicKey>,
+    /// The post-quantum step (last, so that a version 2 state is a prefix of this one).
+    pub(crate) pq: PqRatchet,
 }
 
 /// What a successful decryption will change, computed before anything is changed.
 struct Staged {
     root: Option<RootKey>,
+    /// Whether the new root took in our post-quantum secret.
+    pq_step: bool,
     receiving: RecvChain,
     skipped: Vec<Skipped>,
 }
@@ -93,6 +98,7 @@ impl Ratchet {
             previous_counter: 0,
             skipped: VecDeque::new(),
             old_chains: VecDeque::new(),
+            pq: PqRatchet::new(),
         })
     }
 
@@ -106,16 +112,19 @@ impl Ratchet {
             previous_counter: 0,
             skipped: VecDeque::new(),
             old_chains: VecDeque::new(),
+            pq: PqRatchet::new(),
         }
     }
 
     /// The header and key of the next message we send: `CKs, mk = KDF_CK(CKs); Ns += 1`.
+    /// The first message of a chain carries the post-quantum offer, if any.
     pub(crate) fn next_send(
         &mut self,
         keys: &mut dyn KeySource,
+        initiator: bool,
     ) -> Result<(Header, MessageKey), Error> {
         if self.sending.is_none() {
-            self.step_sending(keys)?;
+            self.step_sending(keys, initiator)?;
         }
         let chain = self.sending.as_mut().ok_or(CryptoError::NoSession)?;
         let next = chain
@@ -127,21 +136,34 @@ impl Ratchet {
             ratchet_key: *self.ours.0.public_key(),
             previous_counter: self.previous_counter,
             counter: chain.n,
+            epoch: self.pq.epoch,
+            offer: if chain.n == 0 { self.pq.offer() } else { None },
         };
         chain.key = key;
         chain.n = next;
+        self.pq.count();
         Ok((header, message_key))
     }
 
     /// The second half of the spec's `DHRatchet`, deferred to the first send after it:
-    /// `DHs = GENERATE_DH(); RK, CKs = KDF_RK(RK, DH(DHs, DHr))`.
-    fn step_sending(&mut self, keys: &mut dyn KeySource) -> Result<(), CryptoError> {
+    /// `DHs = GENERATE_DH(); RK, CKs = KDF_RK(RK, DH(DHs, DHr))`, with a post-quantum secret
+    /// beside the DH output when we hold one.
+    fn step_sending(
+        &mut self,
+        keys: &mut dyn KeySource,
+        initiator: bool,
+    ) -> Result<(), CryptoError> {
         let their = self.receiving.as_ref().ok_or(CryptoError::NoSession)?.their;
         let ours = keys.next_key();
-        let (root, key) = self.root.step(&ours.diffie_hellman(&their)?);
+        let dh = ours.diffie_hellman(&their)?;
+        let (root, key) = match self.pq.take_ready() {
+            Some(shared) => self.root.step_hybrid(&dh, &shared.0),
+            None => self.root.step(&dh),
+        };
         self.root = root;
         self.ours = Secret(ours);
         self.sending = Some(SendChain { key, n: 0 });
+        self.pq.start_chain(keys, initiator);
         Ok(())
     }
 
@@ -151,16 +173,21 @@ impl Ratchet {
         header: &Header,
         aad: &[u8],
         ciphertext: &[u8],
+        initiator: bool,
     ) -> Result<Vec<u8>, Error> {
-        if let Some(i) = self.find_skipped(header) {
+        let plaintext = if let Some(i) = self.find_skipped(header) {
             let plaintext = open(&self.skipped[i].key, aad, ciphertext)?;
             // Deleting the key is what makes a replay fail (and gives forward secrecy).
             self.skipped.remove(i);
-            return Ok(plaintext);
-        }
-        let (staged, message_key) = self.stage(header)?;
-        let plaintext = open(&message_key, aad, ciphertext)?;
-        self.commit(staged);
+            plaintext
+        } else {
+            let (staged, message_key) = self.stage(header)?;
+            let plaintext = open(&message_key, aad, ciphertext)?;
+            self.commit(staged);
+            plaintext
+        };
+        self.pq.count();
+        self.pq.receive(header.offer.as_ref(), initiator);
         Ok(plaintext)
     }
 
@@ -181,6 +208,7 @@ impl Ratchet {
                 Ok((
                     Staged {
                         root: None,
+                        pq_step: false,
                         receiving,
                         skipped,
                     },
@@ -205,9 +233,12 @@ impl Ratchet {
         if let Some(chain) = &self.receiving {
             skip_until(chain.clone(), header.previous_counter, &mut skipped)?;
         }
-        let (root, key) = self
-            .root
-            .step(&self.ours.0.diffie_hellman(&header.ratchet_key)?);
+        let dh = self.ours.0.diffie_hellman(&header.ratchet_key)?;
+        let pq_secret = self.pq.secret_for(header.epoch)?;
+        let (root, key) = match pq_secret {
+            Some(shared) => self.root.step_hybrid(&dh, &shared.0),
+            None => self.root.step(&dh),
+        };
         let chain = RecvChain {
             their: header.ratchet_key,
             key,
@@ -217,6 +248,7 @@ impl Ratchet {
         Ok((
             Staged {
                 root: Some(root),
+                pq_step: pq_secret.is_some(),
                 receiving,
                 skipped,
             },
@@ -226,6 +258,9 @@ impl Ratchet {
 
     fn commit(&mut self, staged: Staged) {
         let replaced = self.receiving.replace(staged.receiving);
+        if staged.pq_step {
+            self.pq.advance();
+        }
         if let Some(root) = staged.root {
             self.root = root;
             if let Some(sending) = self.sending.take() {

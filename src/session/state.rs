@@ -1,4 +1,4 @@
-//! Session and prekey-owner state at rest: versioned, strict, zeroized. PROTOCOL.md §5.8.
+//! Session and prekey-owner state at rest: versioned, strict, zeroized. PROTOCOL.md §5.7.
 //!
 //! Both forms are `version || postcard(state)`, like every wire structure, but encoded and
 //! decoded through buffers that are zeroized on drop, since they hold secrets.
@@ -21,11 +21,14 @@ use super::owner::{
     SignedSecret,
 };
 use super::pairwise::{Session, SessionState};
+use super::pq::PqRatchet;
 use super::ratchet::{MAX_OLD_CHAINS, MAX_SKIPPED_KEYS, Ratchet};
 use super::x3dh;
 
 /// Version byte of a stored [`Session`].
-pub(crate) const SESSION_VERSION: u8 = 2;
+pub(crate) const SESSION_VERSION: u8 = 3;
+/// The version before the post-quantum ratchet step: the same, without its state at the end.
+const HYBRID_SETUP_VERSION: u8 = 2;
 /// Version byte of a stored [`PrekeyOwner`].
 pub(crate) const OWNER_VERSION: u8 = 2;
 /// The version before post-quantum prekeys, still read (and written again as the current one).
@@ -103,20 +106,27 @@ fn decode<T: Serialize + DeserializeOwned>(
 }
 
 impl Session {
-    /// The session's state for storage: `0x01 || postcard(state)`, zeroized on drop. Store it
+    /// The session's state for storage: `version || postcard(state)`, zeroized on drop. Store it
     /// encrypted, and after every `encrypt` and successful `decrypt`.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let bound = 2304 + 80 * self.0.ratchet.skipped.len();
+        // The prekey header and a post-quantum offer each hold at most 1300 bytes.
+        let bound = 4096 + 80 * self.0.ratchet.skipped.len();
         encode(SESSION_VERSION, &self.0, bound)
     }
 
-    /// Restores a session written by [`Session::to_bytes`], or by the version before
-    /// post-quantum setup (PROTOCOL.md §5.6).
+    /// Restores a session written by [`Session::to_bytes`], or by one of the two versions
+    /// before (PROTOCOL.md §5.7).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         const WHAT: &str = "session state";
         let mut session: SessionState = match bytes.first() {
             Some(&CLASSICAL_VERSION) => {
-                decode::<ClassicalSession>(bytes, CLASSICAL_VERSION, WHAT)?.into_current()
+                decode::<ClassicalSession>(&with_pq_ratchet(bytes), CLASSICAL_VERSION, WHAT)?
+                    .into_current()
+            }
+            Some(&HYBRID_SETUP_VERSION) => {
+                let mut current = with_pq_ratchet(bytes);
+                current[0] = SESSION_VERSION;
+                decode(&current, SESSION_VERSION, WHAT)?
             }
             _ => decode(bytes, SESSION_VERSION, WHAT)?,
         };
@@ -141,7 +151,7 @@ impl Session {
 }
 
 impl PrekeyOwner {
-    /// The owner's state for storage: `0x01 || postcard(state)`, zeroized on drop. Store it
+    /// The owner's state for storage: `version || postcard(state)`, zeroized on drop. Store it
     /// encrypted, after every change.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let bound = 8192 + 120 * self.0.one_time.len();
@@ -180,6 +190,27 @@ impl PrekeyOwner {
         }
         Ok(Self(owner))
     }
+}
+
+/// A session stored before the post-quantum ratchet step, with the state of a ratchet that
+/// has taken no step appended: the ratchet is the last field of a session, and the
+/// post-quantum state the last of a ratchet.
+fn with_pq_ratchet(bytes: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(bytes.len() + 8));
+    out.extend_from_slice(bytes);
+    wire::encode_into(&PqRatchet::new(), &mut out);
+    out
+}
+
+/// Whether a stored session is of an earlier version: it loads, and the next save writes it
+/// in the current form.
+pub(crate) fn older_session_form(stored: &[u8]) -> bool {
+    stored.first().is_some_and(|&v| v < SESSION_VERSION)
+}
+
+/// Whether a stored prekey owner is of an earlier version (as [`older_session_form`]).
+pub(crate) fn older_owner_form(stored: &[u8]) -> bool {
+    stored.first().is_some_and(|&v| v < OWNER_VERSION)
 }
 
 /// A session as version 1 stored it: its prekey header had no ML-KEM ciphertext.
@@ -265,7 +296,19 @@ mod tests {
     use super::*;
     use crate::Identity;
     use crate::error::{CryptoError, Error, UsageError};
+    use crate::session::PQ_INTERVAL;
     use crate::session::message::SessionMessage;
+
+    /// A session encoded with a ratchet that took no post-quantum step, as versions 1 and 2
+    /// wrote it: without that state.
+    fn without_pq_ratchet(mut bytes: Zeroizing<Vec<u8>>) -> Zeroizing<Vec<u8>> {
+        let mut idle = Vec::new();
+        wire::encode_into(&PqRatchet::new(), &mut idle);
+        assert!(bytes.ends_with(&idle));
+        let keep = bytes.len() - idle.len();
+        bytes.truncate(keep);
+        bytes
+    }
 
     /// `owner` as version 1 wrote it: the same keys, no ML-KEM prekeys.
     fn classical_owner(owner: &PrekeyOwner) -> Zeroizing<Vec<u8>> {
@@ -354,6 +397,48 @@ mod tests {
     }
 
     #[test]
+    fn a_session_from_before_the_post_quantum_ratchet_loads_and_takes_its_steps() {
+        let mut rng = rand::rng();
+        let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+        let mut owner = PrekeyOwner::new(&mut rng, &bob);
+        let bundle = owner.bundle(None).unwrap().verify().unwrap();
+        let mut a = Session::initiate(&mut rng, &alice, &bundle).unwrap();
+        let (b, _) =
+            Session::respond(&bob, &mut owner, &a.encrypt(&mut rng, b"hi").unwrap()).unwrap();
+        // Both as version 2 wrote them: the same fields, no post-quantum ratchet state.
+        let version_2 = |s: &Session| {
+            let mut state = s.0.clone();
+            state.ratchet.pq = PqRatchet::new();
+            let mut bytes = without_pq_ratchet(encode(SESSION_VERSION, &state, 8192));
+            bytes[0] = HYBRID_SETUP_VERSION;
+            bytes
+        };
+        let (old_a, old_b) = (version_2(&a), version_2(&b));
+        assert!(older_session_form(&old_a) && !older_session_form(&a.to_bytes()));
+        let mut a = Session::from_bytes(&old_a).unwrap();
+        let mut b = Session::from_bytes(&old_b).unwrap();
+        assert!(a.0.pending_prekey.is_some(), "an unanswered set-up is kept");
+        for i in 0..2 * PQ_INTERVAL + 8 {
+            let (from, to) = if i % 2 == 0 {
+                (&mut b, &mut a)
+            } else {
+                (&mut a, &mut b)
+            };
+            let m = from.encrypt(&mut rng, b"on").unwrap();
+            assert_eq!(to.decrypt(&m).unwrap(), b"on");
+        }
+        assert_eq!((a.post_quantum_epoch(), b.post_quantum_epoch()), (2, 2));
+        assert_eq!(a.to_bytes()[0], SESSION_VERSION);
+        // A truncated or extended version 2 state is refused, not completed.
+        let mut short = old_a.to_vec();
+        short.pop();
+        assert!(Session::from_bytes(&short).is_err());
+        let mut long = old_a.to_vec();
+        long.push(0);
+        assert!(Session::from_bytes(&long).is_err());
+    }
+
+    #[test]
     fn a_classical_session_loads_without_its_unanswered_header() {
         let mut rng = rand::rng();
         let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
@@ -362,7 +447,8 @@ mod tests {
         let mut a = Session::initiate(&mut rng, &alice, &bundle).unwrap();
         let first = a.encrypt(&mut rng, b"first").unwrap();
         let (mut b, _) = Session::respond(&bob, &mut owner, &first).unwrap();
-        let s = a.0.clone();
+        let mut s = a.0.clone();
+        s.ratchet.pq = PqRatchet::new();
         let header = s.pending_prekey.as_deref().unwrap();
         let classical = ClassicalSession {
             local: s.local,
@@ -377,7 +463,7 @@ mod tests {
             }),
             ratchet: s.ratchet,
         };
-        let bytes = encode(CLASSICAL_VERSION, &classical, 4096);
+        let bytes = without_pq_ratchet(encode(CLASSICAL_VERSION, &classical, 4096));
         let mut loaded = Session::from_bytes(&bytes).unwrap();
         assert!(loaded.0.pending_prekey.is_none());
         // The peer that took a message of it holds the session: the two talk on.
