@@ -115,6 +115,11 @@ fn signature_message(owner: &PublicIdentity, kind: SignedKind, id: u32, key: &[u
     out
 }
 
+/// The owner's signature over prekey `id` of `kind`.
+fn sign_prekey(identity: &Identity, kind: SignedKind, id: u32, key: &[u8]) -> Signature {
+    identity.sign(&signature_message(identity.public(), kind, id, key))
+}
+
 /// A signed prekey's id, key and signature, whatever the key's kind.
 trait Signed {
     fn parts(&self) -> (u32, &[u8], &Signature);
@@ -140,13 +145,8 @@ impl Signed for KemPrekey {
 impl SignedPrekey {
     /// Signs `key` as prekey `id` of the given kind.
     pub(crate) fn sign(identity: &Identity, kind: SignedKind, id: u32, key: PublicKey) -> Self {
-        let message = signature_message(identity.public(), kind, id, key.as_bytes());
-        let signature = identity.sign(&message);
+        let signature = sign_prekey(identity, kind, id, key.as_bytes());
         Self { id, key, signature }
-    }
-
-    fn verify(&self, identity: &PublicIdentity, kind: SignedKind) -> Result<(), CryptoError> {
-        self.check(identity, kind)
     }
 
     /// The prekey's id, unique among its owner's signed prekeys.
@@ -168,13 +168,8 @@ impl KemPrekey {
         id: u32,
         key: mlkem::PublicKey,
     ) -> Self {
-        let message = signature_message(identity.public(), kind, id, key.as_bytes());
-        let signature = identity.sign(&message);
+        let signature = sign_prekey(identity, kind, id, key.as_bytes());
         Self { id, key, signature }
-    }
-
-    fn verify(&self, identity: &PublicIdentity, kind: SignedKind) -> Result<(), CryptoError> {
-        self.check(identity, kind)
     }
 
     /// The prekey's id: its X25519 partner's.
@@ -296,10 +291,10 @@ impl PrekeyBundle {
     /// one-time or last-resort prekey.
     pub fn verify(self) -> Result<VerifiedBundle, CryptoError> {
         self.signed_prekey
-            .verify(&self.identity, SignedKind::Signed)?;
+            .check(&self.identity, SignedKind::Signed)?;
         let (id, kem_kind) = match &self.prekey {
             BundlePrekey::LastResort(p) => {
-                p.verify(&self.identity, SignedKind::LastResort)?;
+                p.check(&self.identity, SignedKind::LastResort)?;
                 (p.id, SignedKind::KemLastResort)
             }
             BundlePrekey::OneTime(p) => (p.id, SignedKind::KemOneTime),
@@ -307,7 +302,7 @@ impl PrekeyBundle {
         if self.kem_prekey.id != id {
             return Err(CryptoError::BadSignature);
         }
-        self.kem_prekey.verify(&self.identity, kem_kind)?;
+        self.kem_prekey.check(&self.identity, kem_kind)?;
         Ok(VerifiedBundle(self))
     }
 
