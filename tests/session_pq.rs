@@ -67,6 +67,9 @@ fn while_both_talk_a_step_comes_within_the_interval_and_three_turns() {
         at.windows(2)
             .all(|w| w[1] - w[0] <= PQ_INTERVAL as usize + 3)
     );
+    // And not sooner: no offer before 50 messages have passed.
+    assert!(at[0] >= PQ_INTERVAL as usize);
+    assert!(at.windows(2).all(|w| w[1] - w[0] >= PQ_INTERVAL as usize));
     assert!(at.len() >= 7, "{at:?}");
     // Bytes: an ordinary message is its classical size plus two bytes (epoch 0x0N, no offer
     // 0x00); an offer replaces the 0x00 by 0x01, its kind, the epoch and the length-prefixed
@@ -120,6 +123,59 @@ fn bursts_carry_an_offer_once_per_chain() {
     }
     assert!(p.alice_session.post_quantum_epoch() >= 3);
     assert!(big <= 3 * (p.alice_session.post_quantum_epoch() as usize + 1));
+}
+
+#[test]
+fn late_copies_of_old_offers_are_ignored() {
+    let mut rng = rng(4);
+    let Pair {
+        alice_session: mut alice,
+        bob_session: mut bob,
+        ..
+    } = established(&mut rng);
+    // Sizes tell the carried offer apart: a key adds 1,188 bytes, a ciphertext 1,092.
+    let is_key = |m: &SessionMessage| m.to_bytes().len() > 1200;
+    let is_ciphertext = |m: &SessionMessage| (1100..1200).contains(&m.to_bytes().len());
+    // Epoch 1's first key (Bob's) and first ciphertext (Alice's) are held back; each is sent
+    // again on its sender's next chain, so the step still comes.
+    let (mut late_key, mut late_ciphertext) = (None, None);
+    let (mut key_done, mut ciphertext_done) = (false, false);
+    let mut resume_at = None;
+    for turn in 0..1200u32 {
+        let bob_turn = !turn.is_multiple_of(2);
+        let m = if bob_turn { &mut bob } else { &mut alice }
+            .encrypt(&mut rng, &turn.to_le_bytes())
+            .unwrap();
+        let epoch = if bob_turn { &alice } else { &bob }.post_quantum_epoch();
+        if epoch == 0 && bob_turn && is_key(&m) && late_key.is_none() && !key_done {
+            late_key = Some(m);
+            continue;
+        }
+        if epoch == 0 && !bob_turn && is_ciphertext(&m) && late_ciphertext.is_none() {
+            late_ciphertext = Some(m);
+            continue;
+        }
+        // Bob offers a key again (epoch 3 or later): the old ciphertext reaches him now, while
+        // he waits for the new one, and must not be taken for it.
+        if bob_turn && epoch >= 2 && is_key(&m) && !ciphertext_done {
+            let old = late_ciphertext.take().expect("held back");
+            assert_eq!(bob.decrypt(&old).unwrap().len(), 4);
+            ciphertext_done = true;
+        }
+        let to = if bob_turn { &mut alice } else { &mut bob };
+        assert_eq!(to.decrypt(&m).unwrap(), turn.to_le_bytes());
+        // Once epoch 3 is in, the old key reaches Alice, who owns the next epoch.
+        if alice.post_quantum_epoch() == 3 && !key_done {
+            let old = late_key.take().expect("held back");
+            assert_eq!(alice.decrypt(&old).unwrap().len(), 4);
+            key_done = true;
+            resume_at = Some(alice.post_quantum_epoch());
+        }
+        if ciphertext_done && resume_at.is_some_and(|e| alice.post_quantum_epoch() >= e + 3) {
+            return;
+        }
+    }
+    panic!("the steps stopped after the late offers");
 }
 
 /// One side's messages in flight, delivered late, out of order or never.
