@@ -114,6 +114,7 @@ fn cases() -> Value {
         },
         "submissions": submissions.iter().map(|(name, s)| json!({
             "credential": name,
+            "inputs": credential_inputs(&s.credential),
             "envelope": hex::encode(&s.envelope),
             "wire": hex::encode(s.to_bytes()),
         })).collect::<Vec<_>>(),
@@ -126,6 +127,83 @@ fn cases() -> Value {
             "wire": hex::encode(update.to_bytes()),
         },
     })
+}
+
+/// What each credential is made of, so that a reimplementer needs nothing from the wire.
+fn credential_inputs(credential: &Credential) -> Value {
+    // A token's secret fields are private; its postcard form ends with `input (32) || 0x40 ||
+    // output (64)`, and starts with the kind's variant index (one byte, below 128).
+    let token = |t: &missive::token::Token| {
+        let encoded = postcard::to_allocvec(t).unwrap();
+        let n = encoded.len();
+        json!({"kind": encoded[0], "period": t.period,
+               "input": hex::encode(&encoded[n - 97..n - 65]),
+               "output": hex::encode(&encoded[n - 64..])})
+    };
+    match credential {
+        Credential::Contacts(k) => json!({"combined": hex::encode(k.as_bytes())}),
+        Credential::Keys(lists) => json!({"keys": lists.iter().map(|l| l.iter()
+            .map(|k| hex::encode(k.as_bytes())).collect::<Vec<_>>()).collect::<Vec<_>>()}),
+        Credential::Token(t) => json!({"token": token(t)}),
+        Credential::Open => json!({}),
+        Credential::Member(m) => json!({"token": token(&m.token),
+            "user": String::from_utf8(m.user.clone()).unwrap()}),
+    }
+}
+
+/// PROTOCOL.md §11.2 written out from a case's inputs: `0x01 || credential || bytes(envelope)`.
+fn reference_submission(case: &Value) -> Vec<u8> {
+    let inputs = &case["inputs"];
+    let bytes = |v: &Value| hex::decode(v.as_str().unwrap()).unwrap();
+    let varint = |mut n: u64, out: &mut Vec<u8>| {
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    };
+    let token = |t: &Value, out: &mut Vec<u8>| {
+        varint(t["kind"].as_u64().unwrap(), out);
+        varint(t["period"].as_u64().unwrap(), out);
+        out.extend(bytes(&t["input"]));
+        let output = bytes(&t["output"]);
+        varint(output.len() as u64, out);
+        out.extend(output);
+    };
+    let mut out = vec![1];
+    match case["credential"].as_str().unwrap() {
+        "contacts" => {
+            out.push(0);
+            out.extend(bytes(&inputs["combined"]));
+        }
+        "keys" => {
+            out.push(1);
+            let lists = inputs["keys"].as_array().unwrap();
+            varint(lists.len() as u64, &mut out);
+            for list in lists {
+                let list = list.as_array().unwrap();
+                varint(list.len() as u64, &mut out);
+                list.iter().for_each(|k| out.extend(bytes(k)));
+            }
+        }
+        "token" => {
+            out.push(2);
+            token(&inputs["token"], &mut out);
+        }
+        "open" => out.push(3),
+        "member" => {
+            out.push(4);
+            token(&inputs["token"], &mut out);
+            let user = inputs["user"].as_str().unwrap().as_bytes();
+            varint(user.len() as u64, &mut out);
+            out.extend(user);
+        }
+        other => panic!("unknown credential {other}"),
+    }
+    let envelope = bytes(&case["envelope"]);
+    varint(envelope.len() as u64, &mut out);
+    out.extend(envelope);
+    out
 }
 
 #[test]
@@ -164,7 +242,9 @@ fn submissions_and_updates_decode_and_re_encode_byte_for_byte() {
     assert_eq!(submissions.len(), 5);
     for case in submissions {
         let wire = hex_field(case, "wire");
+        assert_eq!(reference_submission(case), wire, "{case}");
         let decoded = Submission::from_bytes(&wire).unwrap();
+        assert_eq!(credential_inputs(&decoded.credential), case["inputs"]);
         assert_eq!(decoded.envelope, hex_field(case, "envelope"));
         assert_eq!(decoded.to_bytes(), wire);
         // A flipped version byte or a byte too many is refused.

@@ -39,21 +39,23 @@ for k in keys: combined = bytes(a ^ b for a, b in zip(combined, k))
 check("combine", combined, H(v["combine"]["combined"]))
 
 # Credential = Contacts([16]) 0 | Keys([[ [16] ]]) 1 | Token(Token) 2 | Open 3 | Member(MemberToken) 4
-# Token { kind: Credit (1), period: 695, input: [0x11; 32], output: bytes([0x22; 64]) }
-token = varint(1) + varint(695) + bytes([0x11]) * 32 + blob(bytes([0x22]) * 64)
+# Token = { kind: varint, period: varint, input: [32], output: bytes(64) }; every field from "inputs".
+def token(t):
+    return varint(t["kind"]) + varint(t["period"]) + H(t["input"]) + blob(H(t["output"]))
+
 for s in v["submissions"]:
-    env = H(s["envelope"]); wire = H(s["wire"])
+    env = H(s["envelope"]); wire = H(s["wire"]); i = s["inputs"]
     if s["credential"] == "contacts":
-        cred = varint(0) + combined
+        cred = varint(0) + H(i["combined"])
     elif s["credential"] == "keys":
-        lists = [[bytes([1]) * 16, bytes([2]) * 16], [bytes([3]) * 16]]
+        lists = [[H(k) for k in l] for l in i["keys"]]
         cred = varint(1) + varint(len(lists)) + b"".join(varint(len(l)) + b"".join(l) for l in lists)
     elif s["credential"] == "open":
         cred = varint(3)
-    elif s["credential"] == "member":  # MemberToken { token, user: bytes("alice") }
-        cred = varint(4) + token + blob(b"alice")
+    elif s["credential"] == "member":  # MemberToken { token, user: bytes }
+        cred = varint(4) + token(i["token"]) + blob(i["user"].encode())
     else:
-        cred = varint(2) + token
+        cred = varint(2) + token(i["token"])
     check("submission " + s["credential"], b"\x01" + cred + blob(env), wire)
 
 u = v["access_update"]
