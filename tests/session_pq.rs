@@ -164,8 +164,9 @@ fn late_copies_of_old_offers_are_ignored() {
         }
         let to = if bob_turn { &mut alice } else { &mut bob };
         assert_eq!(to.decrypt(&m).unwrap(), turn.to_le_bytes());
-        // Once epoch 3 is in, the old key reaches Alice, who owns the next epoch.
-        if alice.post_quantum_epoch() == 3 && !key_done {
+        // Once epoch 2 is in, the old key (for epoch 1) reaches Alice, idle while Bob owns
+        // the next epoch: it must not be taken for the key of epoch 3.
+        if alice.post_quantum_epoch() == 2 && !key_done {
             let old = late_key.take().expect("held back");
             assert_eq!(alice.decrypt(&old).unwrap().len(), 4);
             key_done = true;
