@@ -335,6 +335,7 @@ mod tests {
         let old_one_time = owner.generate_one_time(&mut rng, 2, &bob).unwrap();
         let bytes = classical_owner(&owner);
         assert_eq!(bytes[0], 1);
+        assert!(older_owner_form(&bytes) && !older_owner_form(&owner.to_bytes()));
         let mut loaded = PrekeyOwner::from_bytes(&bytes).unwrap();
         assert!(loaded.needs_rotation());
         assert_eq!(loaded.one_time_count(), 2);
