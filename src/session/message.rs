@@ -4,11 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::mlkem;
 use crate::crypto::x25519::PublicKey;
-
-use super::pq::Offer;
 use crate::error::DecodeError;
 use crate::identity::PublicIdentity;
 use crate::wire::{self, Wire};
+
+use super::pq::Offer;
 
 /// The Double Ratchet header: (DH ratchet public key, PN, N), then the post-quantum step's
 /// epoch and offer (PROTOCOL.md §5.4–5.5).
