@@ -4,8 +4,8 @@ mod session_support;
 
 use missive::session::{
     self, BundlePrekey, KemPrekey, MAX_ONE_TIME_PREKEYS, MAX_SKIP, MAX_SKIPPED_KEYS,
-    MemorySessionStore, ONE_TIME_PREKEY_LEN, OneTimePair, PrekeyBundle, PrekeyOwner, Session,
-    SessionMessage, SessionStore, SignedPrekey, VerifiedBundle,
+    MemorySessionStore, ONE_TIME_PREKEY_LEN, OneTimePair, PrekeyBundle, PrekeyOwner, SealingKey,
+    Session, SessionMessage, SessionStore, SignedPrekey, VerifiedBundle,
 };
 use missive::{CryptoError, DecodeError, Error, Identity, UsageError};
 use session_support::{established, fresh_bundle, rng};
@@ -158,6 +158,7 @@ fn bundle_signatures_are_checked_and_domain_separated() {
         *owner.last_resort_prekey(),
         BundlePrekey::LastResort(*owner.signed_prekey()),
         good.kem_prekey().clone(),
+        good.sealing_key().clone(),
     );
     assert_eq!(swapped.verify().unwrap_err(), CryptoError::BadSignature);
     // Someone else's identity over Bob's prekeys.
@@ -166,6 +167,7 @@ fn bundle_signatures_are_checked_and_domain_separated() {
         *good.signed_prekey(),
         *good.prekey(),
         good.kem_prekey().clone(),
+        good.sealing_key().clone(),
     );
     assert_eq!(forged.verify().unwrap_err(), CryptoError::BadSignature);
     // Every single-bit change of the wire form is refused by decoding or by verification.
@@ -280,12 +282,12 @@ fn state_round_trips_and_keeps_working() {
     assert_eq!(owner.to_bytes(), p.bob_prekeys.to_bytes());
 
     let mut wrong_version = bytes.to_vec();
-    wrong_version[0] = 4;
+    wrong_version[0] = 5;
     assert_eq!(
         Session::from_bytes(&wrong_version).unwrap_err(),
         DecodeError::UnknownVersion {
             what: "session state",
-            got: 4
+            got: 5
         }
     );
     assert!(Session::from_bytes(&bytes[..bytes.len() - 1]).is_err());
@@ -436,6 +438,7 @@ fn a_relay_cannot_strip_swap_or_reuse_the_kem_prekey() {
             *good.signed_prekey(),
             BundlePrekey::OneTime(pair.prekey),
             kem.clone(),
+            good.sealing_key().clone(),
         )
     };
     let bad = Err(CryptoError::BadSignature);
@@ -464,6 +467,7 @@ fn a_relay_cannot_strip_swap_or_reuse_the_kem_prekey() {
         *good.signed_prekey(),
         *good.prekey(),
         one_time[0].kem.clone(),
+        good.sealing_key().clone(),
     );
     assert_eq!(mixed.verify().map(|_| ()), bad);
     // Eve's KEM prekey, signed by Eve, in Bob's bundle.
@@ -474,8 +478,35 @@ fn a_relay_cannot_strip_swap_or_reuse_the_kem_prekey() {
         *good.signed_prekey(),
         *good.prekey(),
         eve_kem,
+        good.sealing_key().clone(),
     );
     assert_eq!(swapped.verify().map(|_| ()), bad);
+    // Eve's sealing key, signed by Eve, in Bob's bundle; Bob's own from another generation
+    // (its signature names generation 0, the signed prekey generation 1).
+    let eve_sealing = eve_owner.bundle(None).unwrap().sealing_key().clone();
+    let with_sealing = |key: SealingKey, signed| {
+        PrekeyBundle::new(
+            *bob.public(),
+            signed,
+            *good.prekey(),
+            good.kem_prekey().clone(),
+            key,
+        )
+    };
+    let eve_sealed = with_sealing(eve_sealing, *good.signed_prekey());
+    assert_eq!(eve_sealed.verify().map(|_| ()), bad);
+    let mut rotated = owner.clone();
+    rotated.rotate(&mut rng, &bob).unwrap();
+    let newer = rotated.bundle(None).unwrap();
+    assert_eq!(newer.sealing_key().id(), 1);
+    let old_sealing = with_sealing(good.sealing_key().clone(), *newer.signed_prekey());
+    assert_eq!(old_sealing.verify().map(|_| ()), bad);
+    let newer_sealing = with_sealing(newer.sealing_key().clone(), *good.signed_prekey());
+    assert_eq!(newer_sealing.verify().map(|_| ()), bad);
+    // Stripped: a bundle without its sealing key does not decode.
+    let bytes = good.to_bytes();
+    let sealing_len = 1 + 2 + 1216 + 64;
+    assert!(PrekeyBundle::from_bytes(&bytes[..bytes.len() - sealing_len]).is_err());
     // Stripped: a bundle without its KEM prekey does not decode.
     let bytes = good.to_bytes();
     let kem_len = 4 + 2 + 1184 + 64; // varint id 0 (1) is shorter; cut well into the key
@@ -517,9 +548,10 @@ fn what_post_quantum_prekeys_cost_on_the_wire() {
     let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
     let mut owner = PrekeyOwner::new(&mut rng, &bob);
     // 1 version + 64 identity + 97 signed prekey + 98 last-resort prekey (260 before), then
-    // the ML-KEM partner: varint id (1) + varint length (2) + 1184 + signature (64).
+    // the ML-KEM partner: varint id (1) + varint length (2) + 1184 + signature (64), then the
+    // X-Wing sealing key: varint id (1) + varint length (2) + 1216 + signature (64).
     let bundle = owner.bundle(None).unwrap();
-    assert_eq!(bundle.to_bytes().len(), 260 + 1251);
+    assert_eq!(bundle.to_bytes().len(), 260 + 1251 + 1283);
     let pair = owner
         .generate_one_time(&mut rng, 1, &bob)
         .unwrap()

@@ -326,4 +326,8 @@ impl KeySource for Split {
         self.kem.fill_bytes(m.as_mut());
         m
     }
+
+    fn next_sealing_key(&mut self) -> missive::crypto::xwing::SecretKey {
+        missive::crypto::xwing::SecretKey::generate(&mut self.kem)
+    }
 }

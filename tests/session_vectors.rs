@@ -23,8 +23,8 @@ use std::path::Path;
 use missive::Identity;
 use missive::crypto::aead::AeadKey;
 use missive::crypto::kdf;
-use missive::crypto::mlkem;
 use missive::crypto::x25519::{PublicKey, SecretKey};
+use missive::crypto::{mlkem, xwing};
 use missive::session::{PrekeyOwner, Session, SessionMessage};
 use serde::{Deserialize, Serialize};
 use session_support::{FixedKeys, rng};
@@ -70,6 +70,8 @@ struct Inputs {
     bob_one_time_prekey_secret: Option<String>,
     /// The seed of one-time prekey 0's ML-KEM-768 partner (null with the above).
     bob_one_time_kem_seed: Option<String>,
+    /// The 32-byte seed of Bob's generation-0 X-Wing sealing key (§9.2).
+    bob_sealing_seed: String,
     /// Alice's keys in the order drawn: EK_A, then her ratchet keys.
     alice_keys: Vec<String>,
     /// Alice's ML-KEM encapsulation randomness (FIPS 203's `m`, 32 bytes) in the order drawn:
@@ -100,6 +102,16 @@ struct Pqxdh {
     kem_shared_secret: String,
     ad: String,
     sk: String,
+    /// Bob's X-Wing sealing key, as the bundle carries it.
+    sealing_public_key: String,
+    /// `SEAL = HKDF-Expand(PRK, "missive/session/v4/seal" || AD, 32)`, PRK being SK's extract.
+    seal: String,
+    /// `label_d || key_d = HKDF-Expand(SEAL, "missive/session/v4/seal-keys" || d, 40)`, for
+    /// d = 0x01 (what Alice, the initiator, seals) and 0x02 (what Bob seals).
+    seal_initiator_label: String,
+    seal_initiator_key: String,
+    seal_responder_label: String,
+    seal_responder_key: String,
 }
 
 /// One KDF_RK step; steps alternate Alice, Bob, Alice, ... and each one's receiver key is the
@@ -275,6 +287,20 @@ fn reference_pqxdh(inputs: &Inputs, bundle: &[u8]) -> Pqxdh {
         &[b"missive/session/v2/pqxdh".as_slice(), &ad].concat(),
         32,
     );
+    let seal = hkdf(
+        &[0; 32],
+        &ikm,
+        &[b"missive/session/v4/seal".as_slice(), &ad].concat(),
+        32,
+    );
+    let seal_keys = |d: u8| {
+        let mut okm = [0u8; 40];
+        let info = [b"missive/session/v4/seal-keys".as_slice(), &[d]].concat();
+        kdf::expand(&seal.clone().try_into().unwrap(), &info, &mut okm).unwrap();
+        (hex::encode(&okm[..8]), hex::encode(&okm[8..]))
+    };
+    let ((il, ik), (rl, rk)) = (seal_keys(1), seal_keys(2));
+    let sealing = xwing::SecretKey::from_seed(&unhex(&inputs.bob_sealing_seed).try_into().unwrap());
     Pqxdh {
         alice_identity: hex::encode(alice.public().to_bytes()),
         bob_identity: hex::encode(bob.public().to_bytes()),
@@ -288,6 +314,12 @@ fn reference_pqxdh(inputs: &Inputs, bundle: &[u8]) -> Pqxdh {
         kem_shared_secret: hex::encode(*ss),
         ad: hex::encode(ad),
         sk: hex::encode(sk),
+        sealing_public_key: hex::encode(sealing.public_key().as_bytes()),
+        seal: hex::encode(seal),
+        seal_initiator_label: il,
+        seal_initiator_key: ik,
+        seal_responder_label: rl,
+        seal_responder_key: rk,
     }
 }
 
@@ -520,6 +552,8 @@ struct Run {
     receipts: Vec<Receipt>,
     /// What was listed and not drawn, per side.
     left: (FixedKeys, FixedKeys),
+    /// The labels Alice's and Bob's sessions expect the other's sealed messages to carry.
+    seal_labels: (Option<String>, Option<String>),
 }
 
 fn run_api(inputs: &Inputs) -> Run {
@@ -532,6 +566,9 @@ fn run_api(inputs: &Inputs) -> Run {
     owner_keys
         .kem_seeds
         .push_back(kem_seed(&inputs.bob_last_resort_kem_seed));
+    owner_keys
+        .sealing_seeds
+        .push_back(coins(&inputs.bob_sealing_seed));
     let mut owner = PrekeyOwner::new_with_keys(&mut owner_keys, &bob);
     assert_eq!(owner_keys.unused(), 0);
     let one_time = inputs.bob_one_time_prekey_secret.as_ref().map(|s| {
@@ -599,7 +636,14 @@ fn run_api(inputs: &Inputs) -> Run {
             }
         }
     }
+    let seal_labels = (
+        a.peer_seal_keys().map(|k| hex::encode(k.label())),
+        b.as_ref()
+            .and_then(Session::peer_seal_keys)
+            .map(|k| hex::encode(k.label())),
+    );
     Run {
+        seal_labels,
         bundle: bundle.to_bytes(),
         sent,
         receipts,
@@ -610,6 +654,17 @@ fn run_api(inputs: &Inputs) -> Run {
 fn build(description: &str, inputs: &Inputs) -> (VectorFile, (usize, usize)) {
     let run = run_api(inputs);
     let pqxdh = reference_pqxdh(inputs, &run.bundle);
+    // The sessions find each other's sealed messages by the reference's labels, and the
+    // bundle carries the sealing key.
+    assert_eq!(
+        run.seal_labels,
+        (
+            Some(pqxdh.seal_responder_label.clone()),
+            Some(pqxdh.seal_initiator_label.clone())
+        )
+    );
+    let sealing = unhex(&pqxdh.sealing_public_key);
+    assert!(run.bundle.windows(sealing.len()).any(|w| w == sealing));
     let wires: Vec<Vec<u8>> = run.sent.iter().map(|(w, _)| w.clone()).collect();
     let pq_steps = reference_pq(inputs, &wires);
     let steps = reference_steps(inputs, &unhex(&pqxdh.sk), &wires, &pq_steps);
@@ -798,6 +853,7 @@ fn generate(name: &str, description: &str, one_time: bool, script: Vec<Step>, se
     let mut list = |n: usize| (0..8).map(|_| bytes(n)).collect::<Vec<_>>();
     let (alice_kem_coins, alice_kem_seeds) = (list(32), list(64));
     let (bob_kem_coins, bob_kem_seeds) = (list(32), list(64));
+    let bob_sealing_seed = bytes(32);
     let mut rng = session_support::rng(seed + 1);
     let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
     let mut inputs = Inputs {
@@ -808,6 +864,7 @@ fn generate(name: &str, description: &str, one_time: bool, script: Vec<Step>, se
         bob_last_resort_kem_seed: lr_kem,
         bob_one_time_prekey_secret: opk,
         bob_one_time_kem_seed: opk_kem,
+        bob_sealing_seed,
         alice_keys,
         alice_kem_coins,
         alice_kem_seeds,

@@ -1,7 +1,7 @@
 #![no_main]
 //! Session wire structures and stored state decode only from their one canonical encoding.
 //! The first byte picks the decoder; the rest is its input. Stored states of earlier versions
-//! (sessions 1 and 2, owners 1) are read too, and written back as the current version, which
+//! (sessions 1 to 3, owners 1 and 2) are read too, and written back as the current version, which
 //! must then read and write back to itself.
 
 use missive::session::{PrekeyBundle, PrekeyOwner, Session, SessionMessage};
@@ -31,8 +31,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         }),
     };
     let older = match which % 4 {
-        2 => matches!(input.first(), Some(1 | 2)),
-        3 => input.first() == Some(&1),
+        2 => matches!(input.first(), Some(1..=3)),
+        3 => matches!(input.first(), Some(1 | 2)),
         _ => false,
     };
     if let Some(again) = again

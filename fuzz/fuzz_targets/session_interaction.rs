@@ -49,6 +49,10 @@ impl KeySource for Keys {
     fn next_kem_coins(&mut self) -> zeroize::Zeroizing<[u8; 32]> {
         zeroize::Zeroizing::new(self.bytes())
     }
+
+    fn next_sealing_key(&mut self) -> missive::crypto::xwing::SecretKey {
+        missive::crypto::xwing::SecretKey::from_seed(&self.bytes())
+    }
 }
 
 struct Party {

@@ -9,7 +9,7 @@
 //! | `Conversation(c)` | conversation `c`'s state, whether it is a group, opened, its access |
 //! | `Seen(i)` | chunk `i` of the seen envelope ids |
 //! | `Pending(n)`, `Outbox(n)` | one waiting delivery, one queued submission |
-//! | `Labels(b)`, `Names(b)`, `Rosters(b)` | bucket `b` of the labels, names and rosters indexes |
+//! | `Labels(b)`, `Names(b)`, `Rosters(b)`, `Seals(b)` | bucket `b` of the labels, names, rosters and seals indexes |
 //! | `Catalog` | the groups, the conversations with group access, the waiting and queued numbers |
 //!
 //! A client loaded from a store that hands out a reader holds at start only what every step
@@ -30,7 +30,7 @@ use crate::session::older_session_form;
 use super::access::GroupAccess;
 use super::account_sync::AccountSync;
 use super::devices::AccountRecord;
-use super::index::{Bucket, Index, Key, bucket_of, member_key, name_key, roster_keys};
+use super::index::{Bucket, Index, Key, bucket_of, member_key, name_key, roster_keys, seal_keys};
 use super::outbox::Queued;
 use super::records::{Directory, Record, decode, encode};
 use super::seen::{CHUNKS, Seen};
@@ -334,6 +334,7 @@ impl Client {
             client.labels.touch_all();
             client.names.touch_all();
             client.rosters.touch_all();
+            client.seals.touch_all();
         }
         client.saved.directory = Some(directory);
         client.saved.access_ids = client.access.groups.keys().copied().collect();
@@ -383,6 +384,7 @@ impl Client {
         self.labels.relax();
         self.names.relax();
         self.rosters.relax();
+        self.seals.relax();
     }
 
     /// Empties what is kept per member and per conversation, to be loaded when first used.
@@ -403,6 +405,7 @@ impl Client {
         self.labels = Index::lazy();
         self.names = Index::lazy();
         self.rosters = Index::lazy();
+        self.seals = Index::lazy();
     }
 
     /// Reads and authenticates every record of the state in the store, keeping none: what a
@@ -539,6 +542,8 @@ impl Client {
             }
             None => None,
         };
+        self.seals
+            .loaded(*m, sessions.as_ref().map(seal_keys).unwrap_or_default());
         self.sessions.load(*m, sessions);
         Ok(())
     }
@@ -605,6 +610,8 @@ impl Client {
             .load_all(&mut |b| saved.bucket(Record::Names(b), b))?;
         self.rosters
             .load_all(&mut |b| saved.bucket(Record::Rosters(b), b))?;
+        self.seals
+            .load_all(&mut |b| saved.bucket(Record::Seals(b), b))?;
         // What no record lists is absent: the maps are complete.
         self.contacts.load_all([]);
         self.profiles.load_all([]);
@@ -654,6 +661,16 @@ impl Client {
         self.labels.moved(id, before, after, &mut |b| {
             saved.bucket(Record::Labels(b), b)
         })
+    }
+
+    /// The peer devices one of whose sessions seals with `label`, by the index.
+    pub(super) fn sealed_by(&mut self, label: &Key) -> Result<Vec<MailboxId>, Error> {
+        self.refresh_indexes()?;
+        let saved = &mut self.saved;
+        let found = self
+            .seals
+            .get(label, &mut |b| saved.bucket(Record::Seals(b), b))?;
+        Ok(found)
     }
 
     /// The contacts listed under `user`'s name, and those in memory of that name (the index
@@ -744,6 +761,17 @@ impl Client {
                 return Err(e);
             }
         }
+        let changed = self.sessions.take_changed();
+        for m in &changed {
+            let keys = self.sessions.get(m).map(seal_keys).unwrap_or_default();
+            let result = self
+                .seals
+                .set(*m, keys, &mut |b| saved.bucket(Record::Seals(b), b));
+            if let Err(e) = result {
+                self.sessions.mark_changed(changed);
+                return Err(e);
+            }
+        }
         Ok(())
     }
 
@@ -776,8 +804,12 @@ impl Client {
     pub(super) fn indexes_as_built(&mut self) -> bool {
         self.load_everything().unwrap();
         self.refresh_indexes().unwrap();
-        let (mut labels, mut names, mut rosters) =
-            (Index::default(), Index::default(), Index::default());
+        let (mut labels, mut names, mut rosters, mut seals) = (
+            Index::default(),
+            Index::default(),
+            Index::default(),
+            Index::default(),
+        );
         for (id, c) in self.conversations.resident() {
             let none = &mut |_| Ok(None);
             labels.set(*id, c.indexed_labels(), none).unwrap();
@@ -790,9 +822,14 @@ impl Client {
             let none = &mut |_| Ok(None);
             names.set(*m, vec![name_key(&c.user)], none).unwrap();
         }
+        for (m, s) in self.sessions.resident() {
+            let none = &mut |_| Ok(None);
+            seals.set(*m, seal_keys(s), none).unwrap();
+        }
         labels.entries() == self.labels.entries()
             && names.entries() == self.names.entries()
             && rosters.entries() == self.rosters.entries()
+            && seals.entries() == self.seals.entries()
     }
 
     /// After a save: what is as stored beyond the cache's bound of a kind leaves memory.
@@ -818,7 +855,13 @@ impl Client {
             self.peer_devices.evict();
         }
         if self.sessions.resident_len() > bound {
+            let before = self.sessions.resident_keys();
             self.sessions.evict();
+            for m in &before {
+                if !self.sessions.is_resident(m) {
+                    self.seals.forget(m);
+                }
+            }
         }
         if self.conversations.resident_len() > bound {
             let before = self.conversations.resident_keys();
@@ -835,6 +878,7 @@ impl Client {
         self.labels.evict(bound);
         self.names.evict(bound);
         self.rosters.evict(bound);
+        self.seals.evict(bound);
     }
 
     fn queued_records(&self) -> BTreeSet<Record> {
@@ -917,6 +961,10 @@ impl Client {
         for (b, bucket) in self.rosters.take_touched() {
             let value = bucket.map(|l| encode(&l.iter().collect::<Vec<_>>()));
             changes.push((Record::Rosters(b), value));
+        }
+        for (b, bucket) in self.seals.take_touched() {
+            let value = bucket.map(|l| encode(&l.iter().collect::<Vec<_>>()));
+            changes.push((Record::Seals(b), value));
         }
         for c in self.seen.take_touched() {
             let value = self.seen.chunk(c).map(|(base, ids)| {
@@ -1016,7 +1064,9 @@ impl Client {
         self.labels.touch_all();
         self.names.touch_all();
         self.rosters.touch_all();
+        self.seals.touch_all();
     }
+
     fn peer_record(&self, m: &MailboxId) -> Option<Zeroizing<Vec<u8>>> {
         let record = PeerRecord {
             contact: self.contacts.get(m).map(contact_state),
@@ -1086,7 +1136,11 @@ fn from_records(records: BTreeMap<Record, Zeroizing<Vec<u8>>>) -> Result<Client,
             }
             // The index and the catalog are for a client loaded lazily; a whole load rebuilds
             // what they hold.
-            Record::Labels(_) | Record::Names(_) | Record::Rosters(_) | Record::Catalog => {}
+            Record::Labels(_)
+            | Record::Names(_)
+            | Record::Rosters(_)
+            | Record::Seals(_)
+            | Record::Catalog => {}
             Record::Head | Record::Node(_) | Record::Leaf(_) => {
                 return Err(StoreError::Corrupt(DecodeError::Invalid {
                     what: "client record",

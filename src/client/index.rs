@@ -1,12 +1,14 @@
 //! Stored indexes (PROTOCOL.md §9.6.1): from an 8-byte key to the owners that have it, kept
 //! in 4,096 buckets stored as records and read when first used, so that a lookup costs one
-//! bucket whatever the size of the state. A client keeps three:
+//! bucket whatever the size of the state. A client keeps four:
 //!
 //! - labels: the label each chain of each conversation expects next, so an in-order message
 //!   finds its conversation with one lookup (receive by index);
 //! - names: a hash of each contact's account name (contact by name);
 //! - rosters: the start of each member's mailbox id, for each group we are in (a group shared
-//!   with someone).
+//!   with someone);
+//! - seals: the label of each session's sealed layer, to the peer device (a sealed message
+//!   finds its session with one lookup, PROTOCOL.md §9.2).
 //!
 //! The index lists, for each owner, the keys its record gives now: a step that changes an
 //! owner changes its keys, and the next lookup or save updates the buckets by the difference.
@@ -20,6 +22,8 @@ use super::store::StoreError;
 use super::tracked::TrackedMap;
 use crate::conversation::Conversation;
 use crate::envelope::MailboxId;
+
+use super::sessions::PeerSessions;
 
 /// Buckets of each index, by the key's first 12 bits: a message moves one label, so a save
 /// rewrites at most two buckets of a few entries each.
@@ -42,6 +46,13 @@ pub(super) fn name_key(user: &[u8]) -> Key {
     let mut key = [0u8; 8];
     key.copy_from_slice(&digest[..8]);
     key
+}
+
+/// What the seals index lists for a peer device: the label of the sealed layer of its
+/// messages in each session we hold with it that has one.
+pub(super) fn seal_keys(sessions: &PeerSessions) -> Vec<Key> {
+    let labels = sessions.all().iter().filter_map(|s| s.peer_seal_keys());
+    labels.map(|k| *k.label()).collect()
 }
 
 /// A member's key in the rosters index: the start of their mailbox id (pseudorandom).

@@ -415,6 +415,8 @@ pub struct Client {
     labels: index::Index<ConversationId>,
     /// Which contacts have each name (by a hash of it).
     names: index::Index<MailboxId>,
+    /// The label of each session's sealed layer to the peer device (PROTOCOL.md §9.2).
+    seals: index::Index<MailboxId>,
     /// Which groups each member is in (by the start of their mailbox id).
     rosters: index::Index<ConversationId>,
     /// What the store holds, to write only what changed since.
@@ -461,6 +463,7 @@ impl Client {
             outbox: Queue::default(),
             labels: index::Index::default(),
             names: index::Index::default(),
+            seals: index::Index::default(),
             rosters: index::Index::default(),
             saved: at_rest::Saved::default(),
             devices: None,

@@ -20,13 +20,13 @@ use crate::device::SignedDeviceList;
 use crate::envelope::{Delivery, MailboxId};
 use crate::error::{CryptoError, Error, UsageError};
 use crate::identity::PublicIdentity;
-use crate::session::{PrekeyOwner, Session, SessionMessage};
+use crate::session::{PrekeyOwner, SEAL_LABEL_LEN, Session, SessionMessage};
 
 use super::access::GroupSecret;
 use super::content::{Content, MessageRef};
 use super::payload::Pairwise;
 use super::post::{Access, FirstPost, Post};
-use super::sealed::{self, SealedContent};
+use super::sealed::{self, Opened, SealedContent};
 use super::sessions::PeerSessions;
 use super::{Client, Contact, Event, MAX_PENDING, Waiting};
 
@@ -221,19 +221,56 @@ impl Client {
         }
         // Sealed messages first: one HPKE open, where a lead answer is tried under every form
         // key this (advertiser) client holds.
-        match sealed::try_open(&self.identity, self.mailbox.id(), body) {
+        match sealed::try_open(&self.identity, &self.prekeys, self.mailbox.id(), body) {
             None => match self.open_lead(body) {
                 Some(lead) => Ok(Outcome::Done(vec![Event::Lead(lead?)])),
                 None => Ok(Outcome::Unrecognised),
             },
             Some(Err(e)) => Err(e),
-            Some(Ok(SealedContent::Session {
+            Some(Ok(Opened::Content(content))) => self.sealed_in(*content, now),
+            Some(Ok(Opened::Session { label, enc, inner })) => {
+                let (device, content) = self.session_sealed(&label, &enc, &inner)?;
+                if *content.sender_mailbox() != device {
+                    return Err(CryptoError::WrongSender.into());
+                }
+                self.sealed_in(content, now)
+            }
+        }
+    }
+
+    /// Opens the inner seal of a form 0x02 message with the session its label names (one
+    /// index lookup), returning the peer device and the content.
+    fn session_sealed(
+        &mut self,
+        label: &[u8; SEAL_LABEL_LEN],
+        enc: &[u8; 32],
+        inner: &[u8],
+    ) -> Result<(MailboxId, SealedContent), Error> {
+        for device in self.sealed_by(label)? {
+            self.load_sessions(&device)?;
+            let Some(peer) = self.sessions.get(&device) else {
+                continue;
+            };
+            let keys = peer.all().iter().filter_map(Session::peer_seal_keys);
+            for keys in keys.filter(|k| k.label() == label) {
+                if let Ok(content) = sealed::open_inner(&keys, enc, self.mailbox.id(), inner) {
+                    return Ok((device, content));
+                }
+            }
+        }
+        Err(CryptoError::NoSession.into())
+    }
+
+    /// A sealed message's content, its outer layer opened.
+    fn sealed_in(&mut self, content: SealedContent, now: u64) -> Result<Outcome, Error> {
+        match content {
+            SealedContent::Session {
                 sender_user,
                 sender_mailbox,
                 sender_identity,
                 access,
                 message,
-            })) => {
+            } => {
                 let claim = Claim {
                     member: sender_mailbox,
                     user: sender_user,
@@ -243,7 +280,7 @@ impl Client {
                 };
                 self.pairwise_in(&claim, &message, access)
             }
-            Some(Ok(SealedContent::DeviceSession {
+            SealedContent::DeviceSession {
                 member,
                 list,
                 sender_user,
@@ -251,7 +288,7 @@ impl Client {
                 sender_identity,
                 access,
                 message,
-            })) => {
+            } => {
                 // An account's first device sends as itself (variant 0) unless it carries
                 // its account's list.
                 if member == sender_mailbox && list.is_none() {
@@ -266,9 +303,7 @@ impl Client {
                 };
                 self.pairwise_in(&claim, &message, access)
             }
-            Some(Ok(
-                typing @ (SealedContent::Typing { .. } | SealedContent::DeviceTyping { .. }),
-            )) => {
+            typing @ (SealedContent::Typing { .. } | SealedContent::DeviceTyping { .. }) => {
                 let (member, conversation) = match &typing {
                     SealedContent::Typing {
                         sender_mailbox,
@@ -1824,6 +1859,59 @@ mod tests {
     }
 
     #[test]
+    fn a_message_sealed_within_a_session_may_claim_that_session_s_device_only() {
+        let mut rng = rand::rng();
+        let (mut ana, mut ben, mut eve) = (
+            Client::new(&mut rng, b"ana"),
+            Client::new(&mut rng, b"ben"),
+            Client::new(&mut rng, b"eve"),
+        );
+        let ben_id = connect(&mut eve, &mut ben);
+        connect(&mut ana, &mut ben);
+        let eve_id = *eve.mailbox_id();
+        let hello = crate::client::unsaved::saved(eve.invite(&mut rng, &ben_id, None, 0));
+        deliver(&mut ben, &hello).unwrap();
+        let accept = crate::client::unsaved::saved(ben.accept(&mut rng, &eve_id, 0));
+        deliver(&mut eve, &accept).unwrap();
+        // Eve's next message is sealed within her session with Ben.
+        let text = Content::text("from eve");
+        let out = crate::client::unsaved::saved(eve.send(&mut rng, &ben_id, &text, 0));
+        let body = Envelope::from_bytes(&out[0].envelope).unwrap().split()[0]
+            .body()
+            .to_vec();
+        let Some(Ok(Opened::Session { label, enc, inner })) =
+            sealed::try_open(&ben.identity, &ben.prekeys, &ben_id, &body)
+        else {
+            panic!("a message within the session")
+        };
+        let (device, content) = ben.session_sealed(&label, &enc, &inner).unwrap();
+        assert_eq!(device, eve_id);
+        let SealedContent::Session { message, .. } = content else {
+            panic!("a session message")
+        };
+        // The same message, sealed again within Eve's session, claiming Ana's device: refused
+        // before any session is tried, and nothing changes.
+        let claim = SealedContent::Session {
+            sender_user: ana.user.clone(),
+            sender_mailbox: *ana.mailbox_id(),
+            sender_identity: *ana.identity(),
+            access: None,
+            message,
+        };
+        let sealing = eve.sealing_to(&ben_id);
+        let forged =
+            sealed::seal(&mut rng, &sealing, ben.identity().dh_key(), &ben_id, &claim).unwrap();
+        let env = Envelope::to_mailboxes(u64::MAX, &[ben_id], &forged).unwrap();
+        let before = ben.to_bytes().unwrap();
+        assert_eq!(
+            ben.receive(&env[0].split()[0].to_bytes(), 0),
+            Err(CryptoError::WrongSender.into())
+        );
+        assert_eq!(*ben.to_bytes().unwrap(), *before);
+        assert_eq!(texts(&deliver(&mut ben, &out).unwrap()), ["from eve"]);
+    }
+
+    #[test]
     fn a_sealed_claim_of_another_identity_is_refused() {
         let mut rng = rand::rng();
         let (mut alice, mut bob, mut mallory) = (
@@ -1875,15 +1963,19 @@ mod tests {
         let envelope = Envelope::from_bytes(&out.envelope).unwrap();
         let bob_id = *bob.mailbox_id();
         let delivery = &envelope.split()[0];
-        let SealedContent::Session { message, .. } =
-            sealed::try_open(&bob.identity, &bob_id, delivery.body())
+        let Opened::Content(opened) =
+            sealed::try_open(&bob.identity, &bob.prekeys, &bob_id, delivery.body())
                 .unwrap()
                 .unwrap()
         else {
+            panic!("not a session's opening message")
+        };
+        let SealedContent::Session { message, .. } = *opened else {
             panic!("not a session message")
         };
         let body = sealed::seal(
             &mut rand::rng(),
+            &crate::session::Sealing::Classical,
             bob.identity().dh_key(),
             &bob_id,
             &content(message),
@@ -2016,7 +2108,9 @@ mod tests {
         let bob_id = *bob.mailbox_id();
         let bob_key = *bob.identity().dh_key();
         let sealed_to_bob = |content: &SealedContent| {
-            let body = sealed::seal(&mut rand::rng(), &bob_key, &bob_id, content).unwrap();
+            let classical = crate::session::Sealing::Classical;
+            let body =
+                sealed::seal(&mut rand::rng(), &classical, &bob_key, &bob_id, content).unwrap();
             Envelope::to_mailboxes(u64::MAX, &[bob_id], &body).unwrap()[0].split()[0].to_bytes()
         };
         let statement = sealed::typing_statement(&bob_id, &group, true, 0);

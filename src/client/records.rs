@@ -53,6 +53,7 @@ pub(super) enum Record {
     Account,
     /// Link codes shown or answered and not done with.
     Links,
+    Seals(u16),
 }
 
 impl Record {

@@ -19,6 +19,7 @@ use crate::crypto::sign::VerifyingKey;
 use crate::envelope::{Envelope, MailboxId};
 use crate::error::{CryptoError, Error, PolicyError, UsageError};
 use crate::platform::InMailKind;
+use crate::session::{Sealing, Session};
 use crate::token::TokenKind;
 
 impl Client {
@@ -416,7 +417,9 @@ impl Client {
                 Err(Error::Policy(PolicyError::NoCredential)) => continue,
                 Err(e) => return Err(e),
             };
-            let body = sealed::seal(rng, identity.dh_key(), &to.device, &content)?;
+            self.load_sessions(&to.device)?;
+            let sealing = self.sealing_to(&to.device);
+            let body = sealed::seal(rng, &sealing, identity.dh_key(), &to.device, &content)?;
             out.push(single(
                 &to.device,
                 &body,
@@ -907,10 +910,18 @@ impl Client {
             let message = session.encrypt(rng, &plaintext)?;
             let content = self.sealed_session(access.clone(), &message);
             let identity = t.identity.ok_or(CryptoError::NoSession)?;
-            let body = sealed::seal(rng, identity.dh_key(), &t.to.device, &content)?;
+            let sealing = self.sealing_to(&t.to.device);
+            let body = sealed::seal(rng, &sealing, identity.dh_key(), &t.to.device, &content)?;
             out.push(single(&t.to.device, &body, now, false, credential, within)?);
         }
         Ok(out)
+    }
+
+    /// How a message to `device` is sealed: as its current session says, classically to a
+    /// device we hold no session with (PROTOCOL.md §9.2).
+    pub(super) fn sealing_to(&self, device: &MailboxId) -> Sealing<'_> {
+        let session = self.sessions.get(device).and_then(|s| s.all().first());
+        session.map_or(Sealing::Classical, Session::sealing)
     }
 
     /// A session message as sealed content: a session's first messages from a device of an

@@ -23,7 +23,7 @@ use crate::wire::Wire;
 use super::access::AccessState;
 use super::account_sync::AccountSync;
 use super::devices::AccountRecord;
-use super::index::{Index, name_key, roster_keys};
+use super::index::{Index, name_key, roster_keys, seal_keys};
 use super::outbox::Queued;
 use super::retry::{MAX_RETRIES, Retry};
 use super::sessions::{MAX_PER_PEER, PeerSessions};
@@ -343,7 +343,7 @@ impl ClientState {
             conversations.insert(*id, restore_conversation(id, bytes)?);
         }
         let mailbox = MailboxKey::from_seed(&s.mailbox_seed);
-        let indexes = Indexes::build(&s, mailbox.id(), &conversations)?;
+        let indexes = Indexes::build(&s, mailbox.id(), &conversations, &sessions)?;
         Ok(Client {
             user: s.user.clone(),
             identity: Identity::from_secret_bytes(&s.identity)?,
@@ -393,6 +393,7 @@ impl ClientState {
             labels: indexes.labels,
             names: indexes.names,
             rosters: indexes.rosters,
+            seals: indexes.seals,
             saved: super::at_rest::Saved::upgrading(
                 older_owner_form(&s.prekeys)
                     || s.sessions
@@ -415,13 +416,13 @@ pub(super) fn connection_state(c: &Connection) -> Option<ConnectionState> {
     }
 }
 
-/// One peer's sessions as saved: 1 to [`MAX_PER_PEER`], the one we send with first.
-/// The three indexes of a state loaded whole, built from it (as stored already: nothing to
+/// The four indexes of a state loaded whole, built from it (as stored already: nothing to
 /// write, unless the state is saved whole, when everything is).
 struct Indexes {
     labels: Index<ConversationId>,
     names: Index<MailboxId>,
     rosters: Index<ConversationId>,
+    seals: Index<MailboxId>,
 }
 
 impl Indexes {
@@ -429,6 +430,7 @@ impl Indexes {
         s: &ClientState,
         me: &MailboxId,
         conversations: &BTreeMap<ConversationId, Conversation>,
+        sessions: &BTreeMap<MailboxId, PeerSessions>,
     ) -> Result<Self, DecodeError> {
         // A complete index reads no bucket from anywhere.
         let none = &mut |_| Ok(None);
@@ -436,6 +438,7 @@ impl Indexes {
             labels: Index::default(),
             names: Index::default(),
             rosters: Index::default(),
+            seals: Index::default(),
         };
         for (id, c) in conversations {
             let labels = c.indexed_labels();
@@ -452,13 +455,20 @@ impl Indexes {
             let name = vec![name_key(&c.user)];
             indexes.names.set(*m, name, none).map_err(|_| INVALID)?;
         }
+        for (m, peer) in sessions {
+            let none = &mut |_| Ok(None);
+            let keys = seal_keys(peer);
+            indexes.seals.set(*m, keys, none).map_err(|_| INVALID)?;
+        }
         indexes.labels.take_touched();
         indexes.names.take_touched();
         indexes.rosters.take_touched();
+        indexes.seals.take_touched();
         Ok(indexes)
     }
 }
 
+/// One peer's sessions as saved: 1 to [`MAX_PER_PEER`], the one we send with first.
 pub(super) fn restore_sessions(saved: &[StoredSecret]) -> Result<PeerSessions, DecodeError> {
     if saved.is_empty() || saved.len() > MAX_PER_PEER {
         return Err(INVALID);

@@ -31,8 +31,8 @@ use crate::relay_api::{
 
 /// Longest user name in the directory, in bytes.
 pub const MAX_USER_LEN: usize = 64;
-/// Largest published prekey bundle, in bytes (ours are 1,511: the ML-KEM-768 last-resort
-/// prekey alone is 1184).
+/// Largest published prekey bundle, in bytes (ours are 2,794: the ML-KEM-768 last-resort
+/// prekey is 1184 of them, the X-Wing sealing key 1216).
 pub const MAX_BUNDLE_LEN: usize = 4096;
 /// Largest one-time prekey, in bytes (ours are 1280: X25519, ML-KEM-768 and a signature).
 pub const MAX_PREKEY_LEN: usize = 2048;

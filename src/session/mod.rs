@@ -36,6 +36,7 @@ mod pairwise;
 mod pq;
 mod prekey;
 mod ratchet;
+mod seal;
 mod state;
 mod store;
 mod x3dh;
@@ -44,18 +45,19 @@ use rand::CryptoRng;
 
 use zeroize::Zeroizing;
 
-use crate::crypto::mlkem;
 use crate::crypto::x25519::SecretKey;
+use crate::crypto::{mlkem, xwing};
 
 pub use message::SessionMessage;
 pub use owner::{MAX_ONE_TIME_PREKEYS, PrekeyOwner};
-pub use pairwise::Session;
+pub use pairwise::{Sealing, Session};
 pub use pq::PQ_INTERVAL;
 pub use prekey::{
     BundlePrekey, KemPrekey, ONE_TIME_PREKEY_LEN, OneTimePair, OneTimePrekey,
-    PREKEY_SIGNATURE_LABEL, PrekeyBundle, SignedPrekey, VerifiedBundle,
+    PREKEY_SIGNATURE_LABEL, PrekeyBundle, SealingKey, SignedPrekey, VerifiedBundle,
 };
 pub use ratchet::{MAX_SKIP, MAX_SKIPPED_KEYS};
+pub use seal::{SEAL_LABEL_LEN, SealKeys};
 pub(crate) use state::{older_owner_form, older_session_form};
 pub use store::{MemorySessionStore, SessionStore, receive, send};
 
@@ -71,6 +73,8 @@ pub trait KeySource {
     fn next_kem_key(&mut self) -> mlkem::SecretKey;
     /// The next 32 bytes of ML-KEM encapsulation randomness (FIPS 203's `m`).
     fn next_kem_coins(&mut self) -> Zeroizing<[u8; 32]>;
+    /// The next X-Wing key pair (a prekey generation's sealing key).
+    fn next_sealing_key(&mut self) -> xwing::SecretKey;
 }
 
 /// Where a session's fresh X25519 key pairs come from: an RNG (the `hazmat` feature lets
@@ -83,6 +87,8 @@ pub(crate) trait KeySource {
     fn next_kem_key(&mut self) -> mlkem::SecretKey;
     /// The next 32 bytes of ML-KEM encapsulation randomness (FIPS 203's `m`).
     fn next_kem_coins(&mut self) -> Zeroizing<[u8; 32]>;
+    /// The next X-Wing key pair (a prekey generation's sealing key).
+    fn next_sealing_key(&mut self) -> xwing::SecretKey;
 }
 
 /// Fresh keys from an RNG.
@@ -101,5 +107,9 @@ impl<R: CryptoRng + ?Sized> KeySource for RngKeys<'_, R> {
         let mut m = Zeroizing::new([0u8; 32]);
         self.0.fill_bytes(m.as_mut());
         m
+    }
+
+    fn next_sealing_key(&mut self) -> xwing::SecretKey {
+        xwing::SecretKey::generate(self.0)
     }
 }

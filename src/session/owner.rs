@@ -5,16 +5,17 @@ use std::collections::BTreeMap;
 use rand::CryptoRng;
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::mlkem;
 use crate::crypto::x25519::SecretKey;
+use crate::crypto::{mlkem, xwing};
 use crate::error::{CryptoError, Error, UsageError};
 use crate::identity::{Identity, PublicIdentity};
 
 use super::message::{PrekeyHeader, PrekeyRef};
 use super::prekey::{
-    BundlePrekey, KemPrekey, OneTimePair, OneTimePrekey, PrekeyBundle, SignedKind, SignedPrekey,
+    BundlePrekey, KemPrekey, OneTimePair, OneTimePrekey, PrekeyBundle, SealingKey, SignedKind,
+    SignedPrekey,
 };
-use super::state::{KemSeed, Secret};
+use super::state::{KemSeed, Secret, XWingSeed};
 use super::{KeySource, RngKeys};
 
 /// The most one-time prekey secrets an owner holds at once.
@@ -32,6 +33,24 @@ pub(crate) struct SignedSecret {
 pub(crate) struct KemSecret {
     pub(crate) public: KemPrekey,
     pub(crate) secret: KemSeed,
+}
+
+/// A generation's signed X-Wing sealing key with its secret (PROTOCOL.md §9.2).
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct SealingSecret {
+    pub(crate) public: SealingKey,
+    pub(crate) secret: XWingSeed,
+}
+
+impl SealingSecret {
+    fn generate(keys: &mut dyn KeySource, identity: &Identity, id: u32) -> Self {
+        let secret = keys.next_sealing_key();
+        let public = SealingKey::sign(identity, id, secret.public_key().clone());
+        Self {
+            public,
+            secret: XWingSeed(secret),
+        }
+    }
 }
 
 /// One generation of signed keys: the signed prekey, the last-resort prekey and its ML-KEM
@@ -77,6 +96,9 @@ pub(crate) struct OwnerState {
     pub(crate) previous: Option<Generation>,
     pub(crate) next_one_time_id: u32,
     pub(crate) one_time: BTreeMap<u32, OneTimeSecret>,
+    /// The sealing keys of the current and previous generations that have one (none in a
+    /// state saved before them: owner versions 1 and 2), oldest first.
+    pub(crate) sealing: Vec<SealingSecret>,
 }
 
 impl SignedSecret {
@@ -126,7 +148,7 @@ impl PrekeyOwner {
     }
 
     /// [`PrekeyOwner::new`] with explicit keys (the signed prekey, then the last-resort one,
-    /// then its ML-KEM partner).
+    /// then its ML-KEM partner, then the sealing key).
     #[cfg(feature = "hazmat")]
     pub fn new_with_keys(keys: &mut dyn KeySource, identity: &Identity) -> Self {
         Self::new_from_keys(keys, identity)
@@ -139,6 +161,7 @@ impl PrekeyOwner {
             previous: None,
             next_one_time_id: 0,
             one_time: BTreeMap::new(),
+            sealing: vec![SealingSecret::generate(keys, identity, 0)],
         })
     }
 
@@ -175,7 +198,11 @@ impl PrekeyOwner {
             .checked_add(1)
             .ok_or(UsageError::MessageLimitReached)?;
         let next = Generation::generate(keys, identity, id);
-        self.0.previous = Some(core::mem::replace(&mut self.0.current, next));
+        let sealing = SealingSecret::generate(keys, identity, id);
+        let previous = core::mem::replace(&mut self.0.current, next);
+        self.0.sealing.retain(|s| s.public.id() == previous.id());
+        self.0.sealing.push(sealing);
+        self.0.previous = Some(previous);
         Ok(())
     }
 
@@ -272,7 +299,18 @@ impl PrekeyOwner {
     /// Whether the current generation predates post-quantum prekeys (an owner saved as version
     /// 1): then [`PrekeyOwner::bundle`] refuses until [`PrekeyOwner::rotate`].
     pub fn needs_rotation(&self) -> bool {
-        self.0.current.kem.is_none()
+        self.0.current.kem.is_none() || self.current_sealing().is_none()
+    }
+
+    fn current_sealing(&self) -> Option<&SealingSecret> {
+        let id = self.0.current.id();
+        self.0.sealing.iter().find(|s| s.public.id() == id)
+    }
+
+    /// The secret of generation `id`'s sealing key, to open a sealed message that names it.
+    pub(crate) fn sealing_secret(&self, id: u32) -> Result<&xwing::SecretKey, CryptoError> {
+        let found = self.0.sealing.iter().find(|s| s.public.id() == id);
+        found.map(|s| &s.secret.0).ok_or(CryptoError::UnknownPrekey)
     }
 
     /// A bundle of the current signed prekey and `one_time`, or the last-resort prekeys if
@@ -280,10 +318,11 @@ impl PrekeyOwner {
     ///
     /// # Errors
     /// [`UsageError::RotationNeeded`] for an owner whose current generation has no ML-KEM
-    /// last-resort prekey ([`PrekeyOwner::needs_rotation`]).
+    /// last-resort prekey or no sealing key ([`PrekeyOwner::needs_rotation`]).
     pub fn bundle(&self, one_time: Option<&OneTimePair>) -> Result<PrekeyBundle, UsageError> {
         let current = &self.0.current;
         let kem = current.kem.as_ref().ok_or(UsageError::RotationNeeded)?;
+        let sealing = self.current_sealing().ok_or(UsageError::RotationNeeded)?;
         let (prekey, kem_prekey) = match one_time {
             Some(p) => (BundlePrekey::OneTime(p.prekey), p.kem.clone()),
             None => (
@@ -296,6 +335,7 @@ impl PrekeyOwner {
             current.signed.public,
             prekey,
             kem_prekey,
+            sealing.public.clone(),
         ))
     }
 

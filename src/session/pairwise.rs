@@ -10,8 +10,9 @@ use crate::identity::{Identity, PublicIdentity};
 
 use super::message::{PrekeyHeader, PrekeyRef, SessionMessage};
 use super::owner::PrekeyOwner;
-use super::prekey::{BundlePrekey, VerifiedBundle};
+use super::prekey::{BundlePrekey, SealingKey, VerifiedBundle};
 use super::ratchet::Ratchet;
+use super::seal::{SealKeys, SealSecret};
 use super::{KeySource, RngKeys, x3dh};
 
 /// One side of an encrypted, forward-secret, self-healing channel with one peer.
@@ -39,6 +40,23 @@ pub(crate) struct SessionState {
     #[serde(skip)]
     pub(crate) ad: Vec<u8>,
     pub(crate) ratchet: Ratchet,
+    /// The sealed layer's secret (PROTOCOL.md §9.2); `None` in a session set up before it
+    /// (stored as version 3 or earlier), whose messages are sealed as before.
+    pub(crate) seal: Option<SealSecret>,
+    /// The responder's sealing key from the bundle, while the prekey header is sent: messages
+    /// that open the session are sealed to it.
+    pub(crate) sealing_key: Option<Box<SealingKey>>,
+}
+
+/// How a message of a session is sealed for the relay (PROTOCOL.md §9.2).
+pub enum Sealing<'a> {
+    /// A message that opens the session: HPKE over X-Wing to the responder's sealing key.
+    Opening(&'a SealingKey),
+    /// Any later message: HPKE DHKEM(X25519) to the identity key around an inner seal keyed
+    /// from the session.
+    Session(SealKeys),
+    /// A session set up before sealing keys: HPKE DHKEM(X25519) to the identity key alone.
+    Classical,
 }
 
 impl Session {
@@ -80,7 +98,7 @@ impl Session {
             .encapsulate_with(&keys.next_kem_coins());
         let ad = x3dh::associated_data(identity.public(), bundle.identity());
         let (signed, prekey) = (bundle.signed_prekey(), bundle.prekey());
-        let sk = x3dh::initiator_secret(
+        let (sk, seal) = x3dh::initiator_secret(
             identity,
             &base,
             bundle.identity(),
@@ -108,6 +126,8 @@ impl Session {
             pending_prekey: Some(Box::new(pending)),
             ad,
             ratchet,
+            seal: Some(seal),
+            sealing_key: Some(Box::new(bundle.sealing_key().clone())),
         }))
     }
 
@@ -129,7 +149,7 @@ impl Session {
         let (signed, prekey, kem) = prekeys.secrets(header)?;
         let kem_shared = kem.decapsulate(&header.kem_ciphertext);
         let ad = x3dh::associated_data(&header.identity, identity.public());
-        let sk = x3dh::responder_secret(
+        let (sk, seal) = x3dh::responder_secret(
             identity,
             signed,
             prekey,
@@ -146,6 +166,8 @@ impl Session {
             pending_prekey: None,
             ad,
             ratchet: Ratchet::responder(sk, signed.clone()),
+            seal: Some(seal),
+            sealing_key: None,
         });
         let plaintext = session.decrypt(message)?;
         prekeys.consume(&header.prekey);
@@ -212,6 +234,7 @@ impl Session {
                 .decrypt(&message.header, &aad, &message.ciphertext, self.0.initiator)?;
         // A reply proves the peer holds the session: stop sending the prekey header.
         self.0.pending_prekey = None;
+        self.0.sealing_key = None;
         Ok(plaintext)
     }
 
@@ -230,6 +253,22 @@ impl Session {
     /// §5.5): each one puts a fresh ML-KEM-768 secret into the root key.
     pub fn post_quantum_epoch(&self) -> u32 {
         self.0.ratchet.pq.epoch
+    }
+
+    /// How our next message is to be sealed: to the peer's sealing key while it opens the
+    /// session, else with the session's keys (or classically, for a session set up before
+    /// them).
+    pub fn sealing(&self) -> Sealing<'_> {
+        match (&self.0.sealing_key, &self.0.seal) {
+            (Some(key), _) if self.0.pending_prekey.is_some() => Sealing::Opening(key),
+            (_, Some(seal)) => Sealing::Session(seal.keys(self.0.initiator)),
+            _ => Sealing::Classical,
+        }
+    }
+
+    /// The keys of the sealed layer of the peer's messages, for a session that has them.
+    pub fn peer_seal_keys(&self) -> Option<SealKeys> {
+        self.0.seal.as_ref().map(|s| s.keys(!self.0.initiator))
     }
 
     /// The peer's identity.

@@ -10,9 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::mlkem;
 use crate::crypto::sign::Signature;
 use crate::crypto::x25519::PublicKey;
+use crate::crypto::{mlkem, xwing};
 use crate::error::{CryptoError, DecodeError, Error};
 use crate::identity::{Identity, PublicIdentity};
 use crate::wire::Wire;
@@ -23,8 +23,9 @@ const SIGNED_KIND: u8 = 0x01;
 const LAST_RESORT_KIND: u8 = 0x02;
 const KEM_ONE_TIME_KIND: u8 = 0x03;
 const KEM_LAST_RESORT_KIND: u8 = 0x04;
-/// The longest signed message: an ML-KEM-768 key's.
-const SIGNATURE_MESSAGE_MAX: usize = PREKEY_SIGNATURE_LABEL.len() + 65 + 1 + 4 + 1184;
+const SEALING_KIND: u8 = 0x05;
+/// The longest signed message: an X-Wing key's.
+const SIGNATURE_MESSAGE_MAX: usize = PREKEY_SIGNATURE_LABEL.len() + 65 + 1 + 4 + 1216;
 /// Length of a one-time prekey as uploaded and handed out (PROTOCOL.md §5.2):
 /// `X25519 key (32) || ML-KEM-768 key (1184) || its signature (64)`.
 pub const ONE_TIME_PREKEY_LEN: usize = 32 + mlkem::PUBLIC_KEY_LEN + 64;
@@ -54,6 +55,16 @@ pub struct KemPrekey {
     signature: Signature,
 }
 
+/// An X-Wing key signed by its owner's identity, of the same id (generation) as the signed
+/// prekey: sealed messages that open a session are sealed to it (PROTOCOL.md §9.2), so who
+/// sends them stays hidden from an adversary who later breaks X25519.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealingKey {
+    id: u32,
+    key: xwing::PublicKey,
+    signature: Signature,
+}
+
 /// The fourth key of a bundle: a one-time prekey, or the last-resort prekey once the relay
 /// has run out of one-time prekeys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,19 +77,21 @@ pub enum BundlePrekey {
 
 /// A prekey bundle as fetched from the relay, not yet verified.
 ///
-/// Wire form: `0x02 || postcard(identity, signed_prekey, prekey, kem_prekey)`; the KEM prekey
-/// is the one-time or last-resort one as `prekey` is, with its id.
+/// Wire form: `0x03 || postcard(identity, signed_prekey, prekey, kem_prekey, sealing_key)`;
+/// the KEM prekey is the one-time or last-resort one as `prekey` is, with its id; the sealing
+/// key is of the signed prekey's generation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrekeyBundle {
     identity: PublicIdentity,
     signed_prekey: SignedPrekey,
     prekey: BundlePrekey,
     kem_prekey: KemPrekey,
+    sealing_key: SealingKey,
 }
 
 impl Wire for PrekeyBundle {
     const WHAT: &'static str = "prekey bundle";
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 }
 
 /// A [`PrekeyBundle`] whose signatures have verified under its identity. Only
@@ -93,10 +106,11 @@ pub(crate) enum SignedKind {
     LastResort,
     KemOneTime,
     KemLastResort,
+    Sealing,
 }
 
 /// `PREKEY_SIGNATURE_LABEL || wire(owner identity) || kind || u32be(id) || key`, the key 32
-/// bytes (X25519) or 1184 (ML-KEM-768).
+/// bytes (X25519), 1184 (ML-KEM-768) or 1216 (X-Wing).
 ///
 /// The owner's whole identity is signed too: it binds the identity's X25519 key, which
 /// nothing else ties to its Ed25519 key, to the bundle.
@@ -109,6 +123,7 @@ fn signature_message(owner: &PublicIdentity, kind: SignedKind, id: u32, key: &[u
         SignedKind::LastResort => LAST_RESORT_KIND,
         SignedKind::KemOneTime => KEM_ONE_TIME_KIND,
         SignedKind::KemLastResort => KEM_LAST_RESORT_KIND,
+        SignedKind::Sealing => SEALING_KIND,
     });
     out.extend_from_slice(&id.to_be_bytes());
     out.extend_from_slice(key);
@@ -139,6 +154,30 @@ impl Signed for SignedPrekey {
 impl Signed for KemPrekey {
     fn parts(&self) -> (u32, &[u8], &Signature) {
         (self.id, self.key.as_bytes(), &self.signature)
+    }
+}
+
+impl Signed for SealingKey {
+    fn parts(&self) -> (u32, &[u8], &Signature) {
+        (self.id, self.key.as_bytes(), &self.signature)
+    }
+}
+
+impl SealingKey {
+    /// Signs `key` as the sealing key of generation `id`.
+    pub(crate) fn sign(identity: &Identity, id: u32, key: xwing::PublicKey) -> Self {
+        let signature = sign_prekey(identity, SignedKind::Sealing, id, key.as_bytes());
+        Self { id, key, signature }
+    }
+
+    /// The generation: its signed prekey's id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The X-Wing encapsulation key.
+    pub fn key(&self) -> &xwing::PublicKey {
+        &self.key
     }
 }
 
@@ -267,12 +306,14 @@ impl PrekeyBundle {
         signed_prekey: SignedPrekey,
         prekey: BundlePrekey,
         kem_prekey: KemPrekey,
+        sealing_key: SealingKey,
     ) -> Self {
         Self {
             identity,
             signed_prekey,
             prekey,
             kem_prekey,
+            sealing_key,
         }
     }
 
@@ -287,11 +328,17 @@ impl PrekeyBundle {
     }
 
     /// Checks the signatures under the bundle's identity: the signed prekey's, the last-resort
-    /// prekey's if present, and the KEM prekey's as the partner (same kind, same id) of the
-    /// one-time or last-resort prekey.
+    /// prekey's if present, the KEM prekey's as the partner (same kind, same id) of the
+    /// one-time or last-resort prekey, and the sealing key's as of the signed prekey's
+    /// generation.
     pub fn verify(self) -> Result<VerifiedBundle, CryptoError> {
         self.signed_prekey
             .check(&self.identity, SignedKind::Signed)?;
+        if self.sealing_key.id != self.signed_prekey.id {
+            return Err(CryptoError::BadSignature);
+        }
+        self.sealing_key
+            .check(&self.identity, SignedKind::Sealing)?;
         let (id, kem_kind) = match &self.prekey {
             BundlePrekey::LastResort(p) => {
                 p.check(&self.identity, SignedKind::LastResort)?;
@@ -335,6 +382,11 @@ impl PrekeyBundle {
     /// The ML-KEM-768 partner of [`PrekeyBundle::prekey`].
     pub fn kem_prekey(&self) -> &KemPrekey {
         &self.kem_prekey
+    }
+
+    /// The X-Wing key that messages opening a session are sealed to.
+    pub fn sealing_key(&self) -> &SealingKey {
+        &self.sealing_key
     }
 }
 

@@ -9,8 +9,8 @@ use zeroize::{Zeroize, Zeroizing};
 
 use std::collections::BTreeMap;
 
-use crate::crypto::mlkem;
 use crate::crypto::x25519::{PublicKey, SecretKey};
+use crate::crypto::{mlkem, xwing};
 use crate::error::DecodeError;
 use crate::identity::PublicIdentity;
 use crate::wire;
@@ -26,11 +26,15 @@ use super::ratchet::{MAX_OLD_CHAINS, MAX_SKIPPED_KEYS, Ratchet};
 use super::x3dh;
 
 /// Version byte of a stored [`Session`].
-pub(crate) const SESSION_VERSION: u8 = 3;
-/// The version before the post-quantum ratchet step: the same, without its state at the end.
+pub(crate) const SESSION_VERSION: u8 = 4;
+/// The version before sealing keys: the same, without the two options at the end.
+const PQ_RATCHET_VERSION: u8 = 3;
+/// The version before the post-quantum ratchet step: version 3 without its state at the end.
 const HYBRID_SETUP_VERSION: u8 = 2;
 /// Version byte of a stored [`PrekeyOwner`].
-pub(crate) const OWNER_VERSION: u8 = 2;
+pub(crate) const OWNER_VERSION: u8 = 3;
+/// The owner version before sealing keys: the same, without the list at the end.
+const HYBRID_OWNER_VERSION: u8 = 2;
 /// The version before post-quantum prekeys, still read (and written again as the current one).
 const CLASSICAL_VERSION: u8 = 1;
 
@@ -46,10 +50,34 @@ impl Serialize for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut bytes = <[u8; 32]>::deserialize(deserializer)?;
-        let key = SecretKey::from_bytes(&bytes);
-        bytes.zeroize();
-        Ok(Self(key))
+        from_secret_bytes(deserializer, |b| Self(SecretKey::from_bytes(b)))
+    }
+}
+
+/// Reads 32 secret bytes and makes `T` of them, the copy zeroized.
+pub(crate) fn from_secret_bytes<'de, D: Deserializer<'de>, T>(
+    deserializer: D,
+    make: impl FnOnce(&[u8; 32]) -> T,
+) -> Result<T, D::Error> {
+    let mut bytes = <[u8; 32]>::deserialize(deserializer)?;
+    let made = make(&bytes);
+    bytes.zeroize();
+    Ok(made)
+}
+
+/// An X-Wing secret key as stored: its 32-byte seed.
+#[derive(Clone)]
+pub(crate) struct XWingSeed(pub(crate) xwing::SecretKey);
+
+impl Serialize for XWingSeed {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.seed().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for XWingSeed {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        from_secret_bytes(deserializer, |b| Self(xwing::SecretKey::from_seed(b)))
     }
 }
 
@@ -109,12 +137,13 @@ impl Session {
     /// The session's state for storage: `version || postcard(state)`, zeroized on drop. Store it
     /// encrypted, and after every `encrypt` and successful `decrypt`.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        // The prekey header and a post-quantum offer each hold at most 1300 bytes.
-        let bound = 4096 + 80 * self.0.ratchet.skipped.len();
+        // The prekey header, the sealing key and a post-quantum offer each hold at most 1300
+        // bytes.
+        let bound = 6144 + 80 * self.0.ratchet.skipped.len();
         encode(SESSION_VERSION, &self.0, bound)
     }
 
-    /// Restores a session written by [`Session::to_bytes`], or by one of the two versions
+    /// Restores a session written by [`Session::to_bytes`], or by one of the three versions
     /// before (PROTOCOL.md §5.7).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         const WHAT: &str = "session state";
@@ -123,11 +152,12 @@ impl Session {
                 decode::<ClassicalSession>(&with_pq_ratchet(bytes), CLASSICAL_VERSION, WHAT)?
                     .into_current()
             }
-            Some(&HYBRID_SETUP_VERSION) => {
-                let mut current = with_pq_ratchet(bytes);
-                current[0] = SESSION_VERSION;
-                decode(&current, SESSION_VERSION, WHAT)?
-            }
+            Some(&HYBRID_SETUP_VERSION) => decode(
+                &without_sealing(&with_pq_ratchet(bytes)),
+                SESSION_VERSION,
+                WHAT,
+            )?,
+            Some(&PQ_RATCHET_VERSION) => decode(&without_sealing(bytes), SESSION_VERSION, WHAT)?,
             _ => decode(bytes, SESSION_VERSION, WHAT)?,
         };
         let ratchet = &session.ratchet;
@@ -135,9 +165,10 @@ impl Session {
         let pending_ok = session.pending_prekey.as_ref().is_none_or(|p| {
             session.initiator && p.base_key == session.base_key && p.identity == session.local
         });
+        let sealing_ok = session.sealing_key.is_none() || session.pending_prekey.is_some();
         let bounded =
             ratchet.skipped.len() <= MAX_SKIPPED_KEYS && ratchet.old_chains.len() <= MAX_OLD_CHAINS;
-        if !has_chain || !pending_ok || !bounded {
+        if !has_chain || !pending_ok || !sealing_ok || !bounded {
             return Err(DecodeError::Invalid { what: WHAT });
         }
         let (a, b) = if session.initiator {
@@ -154,18 +185,25 @@ impl PrekeyOwner {
     /// The owner's state for storage: `version || postcard(state)`, zeroized on drop. Store it
     /// encrypted, after every change.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let bound = 8192 + 120 * self.0.one_time.len();
+        let bound = 12288 + 120 * self.0.one_time.len();
         encode(OWNER_VERSION, &self.0, bound)
     }
 
-    /// Restores an owner written by [`PrekeyOwner::to_bytes`], or by the version before
-    /// post-quantum prekeys: that one keeps its keys, has no ML-KEM prekeys, and
-    /// [`PrekeyOwner::needs_rotation`] until it rotates.
+    /// Restores an owner written by [`PrekeyOwner::to_bytes`], or by a version before: one
+    /// from before sealing keys (version 2) or before post-quantum prekeys (version 1) keeps
+    /// its keys and [`PrekeyOwner::needs_rotation`] until it rotates.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         const WHAT: &str = "prekey owner state";
         let owner: OwnerState = match bytes.first() {
             Some(&CLASSICAL_VERSION) => {
                 decode::<ClassicalOwner>(bytes, CLASSICAL_VERSION, WHAT)?.into_current()
+            }
+            Some(&HYBRID_OWNER_VERSION) => {
+                let mut current = Zeroizing::new(Vec::with_capacity(bytes.len() + 1));
+                current.push(OWNER_VERSION);
+                current.extend_from_slice(&bytes[1..]);
+                current.push(0); // no sealing keys
+                decode(&current, OWNER_VERSION, WHAT)?
             }
             _ => decode(bytes, OWNER_VERSION, WHAT)?,
         };
@@ -181,11 +219,28 @@ impl PrekeyOwner {
                     .is_none_or(|k| kem_matches(k) && k.public.id() == g.id())
         });
         let ids_ok = owner.one_time.keys().all(|&id| id < owner.next_one_time_id);
+        let ids = [
+            Some(owner.current.id()),
+            owner.previous.as_ref().map(Generation::id),
+        ];
+        let sealing_ok = owner.sealing.len() <= 2
+            && owner
+                .sealing
+                .windows(2)
+                .all(|w| w[0].public.id() < w[1].public.id())
+            && owner.sealing.iter().all(|s| {
+                s.public.key() == s.secret.0.public_key() && ids.contains(&Some(s.public.id()))
+            });
         let previous_ok = owner
             .previous
             .as_ref()
             .is_none_or(|p| p.id() < owner.current.id());
-        if !consistent || !ids_ok || !previous_ok || owner.one_time.len() > MAX_ONE_TIME_PREKEYS {
+        if !consistent
+            || !ids_ok
+            || !sealing_ok
+            || !previous_ok
+            || owner.one_time.len() > MAX_ONE_TIME_PREKEYS
+        {
             return Err(DecodeError::Invalid { what: WHAT });
         }
         Ok(Self(owner))
@@ -199,6 +254,16 @@ fn with_pq_ratchet(bytes: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(bytes.len() + 8));
     out.extend_from_slice(bytes);
     wire::encode_into(&PqRatchet::new(), &mut out);
+    out
+}
+
+/// A version 3 session as version 4, without sealing keys: they are the last two fields,
+/// both options.
+fn without_sealing(bytes: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(bytes.len() + 2));
+    out.push(SESSION_VERSION);
+    out.extend_from_slice(bytes.get(1..).unwrap_or_default());
+    out.extend_from_slice(&[0, 0]);
     out
 }
 
@@ -245,6 +310,8 @@ impl ClassicalSession {
             pending_prekey: None,
             ad: Vec::new(),
             ratchet: self.ratchet,
+            seal: None,
+            sealing_key: None,
         }
     }
 }
@@ -287,6 +354,7 @@ impl ClassicalOwner {
                 .into_iter()
                 .map(|(id, key)| (id, OneTimeSecret { key, kem: None }))
                 .collect(),
+            sealing: Vec::new(),
         }
     }
 }
@@ -296,8 +364,9 @@ mod tests {
     use super::*;
     use crate::Identity;
     use crate::error::{CryptoError, Error, UsageError};
-    use crate::session::PQ_INTERVAL;
     use crate::session::message::SessionMessage;
+    use crate::session::prekey::SealingKey;
+    use crate::session::{PQ_INTERVAL, Sealing};
 
     /// A session encoded with a ratchet that took no post-quantum step, as versions 1 and 2
     /// wrote it: without that state.
@@ -307,6 +376,37 @@ mod tests {
         assert!(bytes.ends_with(&idle));
         let keep = bytes.len() - idle.len();
         bytes.truncate(keep);
+        bytes
+    }
+
+    /// A stored form one byte short or one byte long is refused, not completed.
+    fn refused_unless_exact<T>(bytes: &[u8], load: impl Fn(&[u8]) -> Result<T, DecodeError>) {
+        assert!(load(&bytes[..bytes.len() - 1]).is_err());
+        let mut long = bytes.to_vec();
+        long.push(0);
+        assert!(load(&long).is_err());
+    }
+
+    const INVALID_OWNER: Result<(), DecodeError> = Err(DecodeError::Invalid {
+        what: "prekey owner state",
+    });
+
+    /// Loads an owner state as encoded, keeping only the outcome.
+    fn load_owner(state: &OwnerState) -> Result<(), DecodeError> {
+        let bytes = encode(OWNER_VERSION, state, 16384);
+        PrekeyOwner::from_bytes(&bytes).map(|_| ())
+    }
+
+    /// A session as version 3 wrote it: no sealing keys (the two options at the end).
+    fn without_sealing_keys(s: &Session) -> Zeroizing<Vec<u8>> {
+        let mut state = s.0.clone();
+        state.seal = None;
+        state.sealing_key = None;
+        let mut bytes = encode(SESSION_VERSION, &state, 8192);
+        assert!(bytes.ends_with(&[0, 0]));
+        let keep = bytes.len() - 2;
+        bytes.truncate(keep);
+        bytes[0] = PQ_RATCHET_VERSION;
         bytes
     }
 
@@ -374,13 +474,7 @@ mod tests {
         let mut owner = PrekeyOwner::new(&mut rng, &bob);
         owner.rotate(&mut rng, &bob).unwrap();
         let other = PrekeyOwner::new(&mut rng, &bob);
-        let invalid = Err(DecodeError::Invalid {
-            what: "prekey owner state",
-        });
-        let load = |state: &OwnerState| {
-            let bytes = encode(OWNER_VERSION, state, 8192);
-            PrekeyOwner::from_bytes(&bytes).map(|_| ())
-        };
+        let (load, invalid) = (load_owner, INVALID_OWNER);
         assert_eq!(load(&owner.0), Ok(()));
         // Another owner's ML-KEM prekey (id 0) over generation 0's secret.
         let mut swapped = owner.0.clone();
@@ -408,9 +502,9 @@ mod tests {
             Session::respond(&bob, &mut owner, &a.encrypt(&mut rng, b"hi").unwrap()).unwrap();
         // Both as version 2 wrote them: the same fields, no post-quantum ratchet state.
         let version_2 = |s: &Session| {
-            let mut state = s.0.clone();
-            state.ratchet.pq = PqRatchet::new();
-            let mut bytes = without_pq_ratchet(encode(SESSION_VERSION, &state, 8192));
+            let mut state = s.clone();
+            state.0.ratchet.pq = PqRatchet::new();
+            let mut bytes = without_pq_ratchet(without_sealing_keys(&state));
             bytes[0] = HYBRID_SETUP_VERSION;
             bytes
         };
@@ -431,12 +525,106 @@ mod tests {
         assert_eq!((a.post_quantum_epoch(), b.post_quantum_epoch()), (2, 2));
         assert_eq!(a.to_bytes()[0], SESSION_VERSION);
         // A truncated or extended version 2 state is refused, not completed.
-        let mut short = old_a.to_vec();
-        short.pop();
-        assert!(Session::from_bytes(&short).is_err());
-        let mut long = old_a.to_vec();
-        long.push(0);
-        assert!(Session::from_bytes(&long).is_err());
+        refused_unless_exact(&old_a, Session::from_bytes);
+    }
+
+    #[test]
+    fn a_session_from_before_sealing_keys_loads_and_seals_classically() {
+        let mut rng = rand::rng();
+        let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+        let mut owner = PrekeyOwner::new(&mut rng, &bob);
+        let bundle = owner.bundle(None).unwrap().verify().unwrap();
+        let mut a = Session::initiate(&mut rng, &alice, &bundle).unwrap();
+        assert!(matches!(a.sealing(), Sealing::Opening(_)));
+        let (mut b, _) =
+            Session::respond(&bob, &mut owner, &a.encrypt(&mut rng, b"hi").unwrap()).unwrap();
+        assert!(matches!(b.sealing(), Sealing::Session(_)));
+        let (old_a, old_b) = (without_sealing_keys(&a), without_sealing_keys(&b));
+        assert!(older_session_form(&old_a) && older_session_form(&old_b));
+        let mut a = Session::from_bytes(&old_a).unwrap();
+        let loaded_b = Session::from_bytes(&old_b).unwrap();
+        assert!(matches!(a.sealing(), Sealing::Classical));
+        assert!(matches!(loaded_b.sealing(), Sealing::Classical));
+        assert!(a.peer_seal_keys().is_none() && loaded_b.peer_seal_keys().is_none());
+        // It goes on as before, and is written as version 4.
+        let m = b.encrypt(&mut rng, b"on").unwrap();
+        assert_eq!(a.decrypt(&m).unwrap(), b"on");
+        assert_eq!(a.to_bytes()[0], SESSION_VERSION);
+        assert_eq!(
+            Session::from_bytes(&a.to_bytes()).unwrap().to_bytes(),
+            a.to_bytes()
+        );
+        refused_unless_exact(&old_a, Session::from_bytes);
+        // A sealing key is kept only with the prekey header it goes with.
+        let mut stray = b.0.clone();
+        stray.sealing_key = Some(Box::new(bundle.bundle().sealing_key().clone()));
+        let bytes = encode(SESSION_VERSION, &stray, 8192);
+        assert!(Session::from_bytes(&bytes).is_err());
+    }
+
+    #[test]
+    fn an_owner_from_before_sealing_keys_loads_and_rotates_to_get_one() {
+        let mut rng = rand::rng();
+        let (alice, bob) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+        let owner = PrekeyOwner::new(&mut rng, &bob);
+        let mut state = owner.0.clone();
+        state.sealing.clear();
+        let mut old = encode(OWNER_VERSION, &state, 8192);
+        assert_eq!(old.pop(), Some(0));
+        old[0] = HYBRID_OWNER_VERSION;
+        assert!(older_owner_form(&old));
+        let mut loaded = PrekeyOwner::from_bytes(&old).unwrap();
+        assert!(loaded.needs_rotation());
+        assert_eq!(loaded.bundle(None).unwrap_err(), UsageError::RotationNeeded);
+        assert_eq!(
+            loaded.sealing_secret(0).map(|_| ()),
+            Err(CryptoError::UnknownPrekey)
+        );
+        loaded.rotate(&mut rng, &bob).unwrap();
+        assert!(!loaded.needs_rotation());
+        let bundle = loaded.bundle(None).unwrap().verify().unwrap();
+        assert_eq!(bundle.bundle().sealing_key().id(), 1);
+        let mut s = Session::initiate(&mut rng, &alice, &bundle).unwrap();
+        let m = s.encrypt(&mut rng, b"hello").unwrap();
+        assert_eq!(Session::respond(&bob, &mut loaded, &m).unwrap().1, b"hello");
+        let saved = loaded.to_bytes();
+        assert_eq!(saved[0], OWNER_VERSION);
+        assert_eq!(PrekeyOwner::from_bytes(&saved).unwrap().to_bytes(), saved);
+        refused_unless_exact(&old, PrekeyOwner::from_bytes);
+    }
+
+    #[test]
+    fn an_owner_keeps_the_sealing_keys_of_its_two_generations_only() {
+        let mut rng = rand::rng();
+        let bob = Identity::generate(&mut rng);
+        let mut owner = PrekeyOwner::new(&mut rng, &bob);
+        let first = owner.0.sealing[0].public.clone();
+        owner.rotate(&mut rng, &bob).unwrap();
+        assert!(owner.sealing_secret(0).is_ok() && owner.sealing_secret(1).is_ok());
+        owner.rotate(&mut rng, &bob).unwrap();
+        assert_eq!(
+            owner.sealing_secret(0).map(|_| ()),
+            Err(CryptoError::UnknownPrekey)
+        );
+        let ids: Vec<u32> = owner.0.sealing.iter().map(|s| s.public.id()).collect();
+        assert_eq!(ids, [1, 2]);
+        let (load, invalid) = (load_owner, INVALID_OWNER);
+        assert_eq!(load(&owner.0), Ok(()));
+        // A sealing key of a generation the owner no longer holds, keys out of order, a
+        // public key that is not its secret's, or three of them: refused.
+        let mut stale = owner.0.clone();
+        stale.sealing[0].public = first.clone();
+        assert_eq!(load(&stale), invalid);
+        let mut reversed = owner.0.clone();
+        reversed.sealing.reverse();
+        assert_eq!(load(&reversed), invalid);
+        let mut mismatched = owner.0.clone();
+        mismatched.sealing[1].public =
+            SealingKey::sign(&bob, 2, mismatched.sealing[0].secret.0.public_key().clone());
+        assert_eq!(load(&mismatched), invalid);
+        let mut three = owner.0.clone();
+        three.sealing.push(three.sealing[1].clone());
+        assert_eq!(load(&three), invalid);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! DH3 = X25519(EK_A, SPK_B)   DH4 = X25519(EK_A, OPK_B)   (OPK_B: one-time or last-resort)
 //! (CT, SS) = ML-KEM-768.Encaps(PQPK_B)                     (PQPK_B: OPK_B's ML-KEM partner)
 //! AD  = wire(IK_A) || wire(IK_B)                           (65 + 65 bytes)
-//! SK  = HKDF-Expand(HKDF-Extract(0^32, DH1 || DH2 || DH3 || DH4 || SS), PQXDH_LABEL || AD, 32)
+//! PRK = HKDF-Extract(0^32, DH1 || DH2 || DH3 || DH4 || SS)
+//! SK  = HKDF-Expand(PRK, PQXDH_LABEL || AD, 32)
+//! SEAL = HKDF-Expand(PRK, SEAL_LABEL || AD, 32)             (the sealed layer's, seal.rs)
 //! ```
 //!
 //! SK is safe while either X25519 or ML-KEM-768 is: the classical agreements are all still
@@ -20,6 +22,7 @@ use crate::identity::{Identity, PublicIdentity};
 use crate::wire::Wire;
 
 use super::chain::RootKey;
+use super::seal::{SEAL_LABEL, SealSecret};
 
 /// Domain-separation label of the setup's key derivation.
 pub(crate) const PQXDH_LABEL: &[u8] = b"missive/session/v2/pqxdh";
@@ -43,7 +46,7 @@ pub(crate) fn initiator_secret(
     prekey: &PublicKey,
     kem_shared: &mlkem::SharedSecret,
     ad: &[u8],
-) -> Result<RootKey, CryptoError> {
+) -> Result<(RootKey, SealSecret), CryptoError> {
     let dh1 = identity.dh_secret().diffie_hellman(signed_prekey)?;
     let dh2 = base.diffie_hellman(responder.dh_key())?;
     let dh3 = base.diffie_hellman(signed_prekey)?;
@@ -60,7 +63,7 @@ pub(crate) fn responder_secret(
     base: &PublicKey,
     kem_shared: &mlkem::SharedSecret,
     ad: &[u8],
-) -> Result<RootKey, CryptoError> {
+) -> Result<(RootKey, SealSecret), CryptoError> {
     let dh1 = signed_prekey.diffie_hellman(initiator.dh_key())?;
     let dh2 = identity.diffie_hellman(base)?;
     let dh3 = signed_prekey.diffie_hellman(base)?;
@@ -68,8 +71,14 @@ pub(crate) fn responder_secret(
     Ok(derive([&dh1, &dh2, &dh3, &dh4], kem_shared, ad))
 }
 
-fn derive(dh: [&SharedSecret; 4], kem_shared: &mlkem::SharedSecret, ad: &[u8]) -> RootKey {
+fn derive(
+    dh: [&SharedSecret; 4],
+    kem_shared: &mlkem::SharedSecret,
+    ad: &[u8],
+) -> (RootKey, SealSecret) {
     let [dh1, dh2, dh3, dh4] = dh.map(|d| d.as_bytes().as_slice());
     let prk = kdf::extract_multi(&[], &[dh1, dh2, dh3, dh4, kem_shared.as_slice()]);
-    RootKey(*kdf::expand_array::<32>(&prk, &[PQXDH_LABEL, ad]))
+    let sk = RootKey(*kdf::expand_array::<32>(&prk, &[PQXDH_LABEL, ad]));
+    let seal = SealSecret(*kdf::expand_array::<32>(&prk, &[SEAL_LABEL, ad]));
+    (sk, seal)
 }

@@ -2,8 +2,8 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use missive::Identity;
-use missive::crypto::mlkem;
 use missive::crypto::x25519::SecretKey;
+use missive::crypto::{mlkem, xwing};
 use missive::session::{KeySource, PrekeyOwner, Session, SessionMessage, VerifiedBundle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -19,12 +19,13 @@ pub struct FixedKeys {
     pub keys: std::collections::VecDeque<SecretKey>,
     pub kem_seeds: std::collections::VecDeque<[u8; 64]>,
     pub kem_coins: std::collections::VecDeque<[u8; 32]>,
+    pub sealing_seeds: std::collections::VecDeque<[u8; 32]>,
 }
 
 impl FixedKeys {
     /// How many listed values were not drawn.
     pub fn unused(&self) -> usize {
-        self.keys.len() + self.kem_seeds.len() + self.kem_coins.len()
+        self.keys.len() + self.kem_seeds.len() + self.kem_coins.len() + self.sealing_seeds.len()
     }
 }
 
@@ -47,6 +48,14 @@ impl KeySource for FixedKeys {
                 .pop_front()
                 .expect("vector lists enough coins"),
         )
+    }
+
+    fn next_sealing_key(&mut self) -> xwing::SecretKey {
+        let seed = self
+            .sealing_seeds
+            .pop_front()
+            .expect("vector lists enough sealing seeds");
+        xwing::SecretKey::from_seed(&seed)
     }
 }
 

@@ -55,6 +55,14 @@ def kem_keys(seed_hex):
     return ML_KEM_768._keygen_internal(seed[:32], seed[32:])  # (ek, dk)
 
 
+def xwing_public(seed):
+    """X-Wing (draft 06) key generation: SHAKE256(seed, 96) = ML-KEM d || z || X25519 secret;
+    the public key is ML-KEM's encapsulation key then X25519's."""
+    expanded = hashlib.shake_256(seed).digest(96)
+    ek, _ = ML_KEM_768._keygen_internal(expanded[:32], expanded[32:64])
+    return ek + x_public(x25519.X25519PrivateKey.from_private_bytes(expanded[64:]))
+
+
 def kdf_rk(rk, dh_out, ss=None):
     if ss is None:
         okm = hkdf(rk, dh_out, b"missive/session/v1/root", 64)
@@ -142,6 +150,16 @@ def replay(path):
     ad = a_wire + b_wire
     sk = hkdf(b"\0" * 32, b"".join(dhs) + ss, b"missive/session/v2/pqxdh" + ad, 32)
     assert (ad.hex(), sk.hex()) == (p["ad"], p["sk"])
+    # The sealed layer's secret and keys (§9.2), and Bob's sealing key in the bundle.
+    seal = hkdf(b"\0" * 32, b"".join(dhs) + ss, b"missive/session/v4/seal" + ad, 32)
+    initiator = expand(seal, b"missive/session/v4/seal-keys\x01", 40)
+    responder = expand(seal, b"missive/session/v4/seal-keys\x02", 40)
+    assert (seal.hex(), initiator[:8].hex(), initiator[8:].hex(), responder[:8].hex(),
+            responder[8:].hex()) == (p["seal"], p["seal_initiator_label"],
+                                     p["seal_initiator_key"], p["seal_responder_label"],
+                                     p["seal_responder_key"])
+    sealing = xwing_public(H(i["bob_sealing_seed"]))
+    assert sealing.hex() == p["sealing_public_key"] and sealing in bundle
 
     wires = [H(m["wire"]) for m in f["messages"]]
     parsed = [parse(w) for w in wires]
