@@ -303,6 +303,10 @@ mod tests {
         let sealing = p.a.sealing();
         assert!(matches!(sealing, Sealing::Session(_)));
         let body = seal(&mut rng, &sealing, p.bob.public().dh_key(), &BOB, &content).unwrap();
+        // The form, enc, the label, the padded content and two tags: 41 bytes more than the
+        // classical form (below).
+        let padded = padding::bucket(content.to_wire().len());
+        assert_eq!(body.len(), 1 + 32 + 8 + padded + 16 + 16);
         // Bob's identity secret opens the outer layer (as an adversary who recovers it from
         // the public key would): a label and an inner seal, nothing that names Alice.
         let Some(Ok(Opened::Session { label, enc, inner })) =
@@ -340,9 +344,9 @@ mod tests {
             &BOB,
             &content,
         );
-        let Some(Ok(Opened::Content(opened))) =
-            try_open(&p.bob, &p.owner, &BOB, &classical.unwrap())
-        else {
+        let classical = classical.unwrap();
+        assert_eq!(classical.len(), 1 + 32 + padded + 16);
+        let Some(Ok(Opened::Content(opened))) = try_open(&p.bob, &p.owner, &BOB, &classical) else {
             panic!("the classical form opens with the identity key alone")
         };
         assert_eq!(*opened, content);
