@@ -9,6 +9,7 @@ mod membership;
 mod missive_setup;
 mod mls;
 mod pairwise;
+mod post_quantum;
 mod profile;
 mod table;
 mod timer;
@@ -52,6 +53,7 @@ fn main() {
     let state = membership::run(&f, &mut out, &mut notes);
     fanout::run(&f, &mut out);
     membership::state_rows(&state, &mut out);
+    post_quantum::run(&mut out);
     table::print(&out);
     println!();
     for note in notes {
