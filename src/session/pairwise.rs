@@ -259,8 +259,10 @@ impl Session {
     /// session, else with the session's keys (or classically, for a session set up before
     /// them).
     pub fn sealing(&self) -> Sealing<'_> {
+        // The sealing key is kept only beside the prekey header: `decrypt` drops both, and a
+        // stored state with the key and not the header does not load.
         match (&self.0.sealing_key, &self.0.seal) {
-            (Some(key), _) if self.0.pending_prekey.is_some() => Sealing::Opening(key),
+            (Some(key), _) => Sealing::Opening(key),
             (_, Some(seal)) => Sealing::Session(seal.keys(self.0.initiator)),
             _ => Sealing::Classical,
         }
