@@ -296,9 +296,9 @@ impl PrekeyOwner {
         self.0.one_time.len()
     }
 
-    /// Whether the current generation predates post-quantum prekeys (an owner saved as version
-    /// 1) or sealing keys (version 2): then [`PrekeyOwner::bundle`] refuses until
-    /// [`PrekeyOwner::rotate`].
+    /// Whether the current generation predates post-quantum prekeys (an owner saved as
+    /// version 1) or sealing keys (saved as version 2): then [`PrekeyOwner::bundle`] refuses
+    /// until [`PrekeyOwner::rotate`].
     pub fn needs_rotation(&self) -> bool {
         self.0.current.kem.is_none() || self.current_sealing().is_none()
     }
