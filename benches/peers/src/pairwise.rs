@@ -25,7 +25,8 @@ pub fn missive_pair() -> (Session, Session) {
     (a, b)
 }
 
-fn olm_pair() -> (OlmSession, OlmSession) {
+/// An Olm session pair after one message each way.
+pub fn olm_pair() -> (OlmSession, OlmSession) {
     let alice = Account::new();
     let mut bob = Account::new();
     bob.generate_one_time_keys(1);

@@ -18,7 +18,7 @@ use missive::session::{PrekeyOwner, Sealing, Session, SessionMessage, VerifiedBu
 use vodozemac::olm::{Account, OlmMessage, SessionConfig};
 
 use crate::KIB;
-use crate::pairwise::missive_pair;
+use crate::pairwise::{missive_pair, olm_pair};
 use crate::table::{
     Figure::{Bytes, Time},
     Line, Row,
@@ -108,20 +108,7 @@ fn olm_exchange() -> (Duration, f64) {
     let mut spent = Vec::new();
     let mut bytes = 0usize;
     for _ in 0..5 {
-        let alice = Account::new();
-        let mut bob = Account::new();
-        bob.generate_one_time_keys(1);
-        let otk = *bob.one_time_keys().values().next().unwrap();
-        let mut a =
-            alice.create_outbound_session(SessionConfig::default(), bob.curve25519_key(), otk);
-        let OlmMessage::PreKey(first) = a.encrypt(b"hi") else {
-            unreachable!("the first Olm message is a pre-key message")
-        };
-        let mut b = bob
-            .create_inbound_session(alice.curve25519_key(), &first)
-            .unwrap()
-            .session;
-        a.decrypt(&b.encrypt(b"hi")).unwrap();
+        let (mut a, mut b) = olm_pair();
         let started = std::time::Instant::now();
         for i in 0..EXCHANGE {
             let (s, r) = if i % 2 == 0 {
