@@ -55,4 +55,8 @@ pub mod token;
 #[cfg(feature = "relay")]
 pub mod relay;
 
+// ---- Our test vectors, written and checked by the engine (feature `vectors`) ----
+#[cfg(feature = "vectors")]
+pub mod vectors;
+
 mod wire;

@@ -62,6 +62,12 @@ impl MailboxKey {
         self.key.to_seed()
     }
 
+    /// The verifying key its id is derived from.
+    #[cfg(feature = "vectors")]
+    pub(crate) fn verifying_key(&self) -> &VerifyingKey {
+        self.key.verifying_key()
+    }
+
     /// This mailbox's address.
     pub fn id(&self) -> &MailboxId {
         &self.id
@@ -79,6 +85,18 @@ impl MailboxKey {
     ) -> AuthProof {
         let mut nonce = [0u8; 16];
         rng.fill_bytes(&mut nonce);
+        self.prove_with_nonce(method, path, body, now, nonce)
+    }
+
+    /// [`MailboxKey::prove`] with the nonce given: for vectors (a repeated nonce is refused).
+    pub(crate) fn prove_with_nonce(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        now: u64,
+        nonce: [u8; 16],
+    ) -> AuthProof {
         let message = signed_message(method, path, body, now, &nonce);
         AuthProof {
             key: *self.key.verifying_key(),
@@ -158,7 +176,7 @@ impl AuthProof {
     }
 }
 
-fn signed_message(
+pub(crate) fn signed_message(
     method: &str,
     path: &str,
     body: &[u8],

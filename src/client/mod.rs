@@ -86,7 +86,7 @@ mod post;
 mod receive;
 mod records;
 mod retry;
-mod sealed;
+pub(crate) mod sealed;
 mod seen;
 mod send;
 mod sessions;

@@ -30,9 +30,9 @@ use crate::identity::{Identity, PublicIdentity};
 use crate::session::{PrekeyOwner, SEAL_LABEL_LEN, SealKeys, Sealing};
 use crate::wire::Wire;
 
-const INFO: &[u8] = b"missive/v1/sealed-sender";
-const OPENING_INFO: &[u8] = b"missive/v2/sealed-opening";
-const SESSION_INFO: &[u8] = b"missive/v2/sealed-session";
+pub(crate) const INFO: &[u8] = b"missive/v1/sealed-sender";
+pub(crate) const OPENING_INFO: &[u8] = b"missive/v2/sealed-opening";
+pub(crate) const SESSION_INFO: &[u8] = b"missive/v2/sealed-session";
 const CLASSICAL: u8 = 0x00;
 const OPENING: u8 = 0x01;
 const SESSION: u8 = 0x02;
@@ -136,32 +136,72 @@ pub(crate) fn seal<R: CryptoRng + ?Sized>(
     recipient_mailbox: &MailboxId,
     content: &SealedContent,
 ) -> Result<Vec<u8>, Error> {
-    let mut padded = Vec::new();
-    padding::pad_into(&content.to_wire(), &mut padded)?;
+    let padded = padded(content)?;
     let aad = &recipient_mailbox.0;
+    let base = hpke::SenderMode::Base;
     match sealing {
         Sealing::Opening(key) => {
-            let (enc, ct) = hpke::xwing::seal_base(rng, key.key(), OPENING_INFO, aad, &padded)?;
-            let mut out = Vec::with_capacity(5 + xwing::CIPHERTEXT_LEN + ct.len());
-            out.push(OPENING);
-            out.extend_from_slice(&key.id().to_be_bytes());
-            out.extend_from_slice(enc.as_bytes());
-            out.extend_from_slice(&ct);
-            Ok(out)
+            let (enc, mut ctx) = hpke::xwing::setup_sender(rng, base, key.key(), OPENING_INFO)?;
+            opening_body(key.id(), &enc, &mut ctx, aad, &padded)
         }
         Sealing::Session(keys) => {
-            let base = hpke::SenderMode::Base;
             let (enc, mut ctx) = hpke::setup_sender(rng, base, identity_key, SESSION_INFO)?;
-            let mut inner = keys.label().to_vec();
-            inner.extend_from_slice(&keys.seal(enc.as_bytes(), aad, &padded));
-            let ct = ctx.seal(aad, &inner)?;
-            Ok(framed(SESSION, enc.as_bytes(), &ct))
+            session_body(keys, &enc, &mut ctx, aad, &padded)
         }
         Sealing::Classical => {
-            let (enc, ct) = hpke::seal_base(rng, identity_key, INFO, aad, &padded)?;
-            Ok(framed(CLASSICAL, enc.as_bytes(), &ct))
+            let (enc, mut ctx) = hpke::setup_sender(rng, base, identity_key, INFO)?;
+            classical_body(&enc, &mut ctx, aad, &padded)
         }
     }
+}
+
+/// `pad(0x01 || postcard(content))`: what every form seals.
+pub(crate) fn padded(content: &SealedContent) -> Result<Vec<u8>, Error> {
+    let mut padded = Vec::new();
+    padding::pad_into(&content.to_wire(), &mut padded)?;
+    Ok(padded)
+}
+
+/// Form 0x01 around an X-Wing HPKE context to the sealing key of generation `id`.
+pub(crate) fn opening_body(
+    id: u32,
+    enc: &xwing::Ciphertext,
+    ctx: &mut hpke::SenderContext,
+    aad: &[u8],
+    padded: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let ct = ctx.seal(aad, padded)?;
+    let mut out = Vec::with_capacity(5 + xwing::CIPHERTEXT_LEN + ct.len());
+    out.push(OPENING);
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(enc.as_bytes());
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Form 0x02 around a DHKEM HPKE context to the identity key (`SESSION_INFO`).
+pub(crate) fn session_body(
+    keys: &SealKeys,
+    enc: &hpke::Enc,
+    ctx: &mut hpke::SenderContext,
+    aad: &[u8],
+    padded: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let mut inner = keys.label().to_vec();
+    inner.extend_from_slice(&keys.seal(enc.as_bytes(), aad, padded));
+    let ct = ctx.seal(aad, &inner)?;
+    Ok(framed(SESSION, enc.as_bytes(), &ct))
+}
+
+/// Form 0x00 around a DHKEM HPKE context to the identity key (`INFO`).
+pub(crate) fn classical_body(
+    enc: &hpke::Enc,
+    ctx: &mut hpke::SenderContext,
+    aad: &[u8],
+    padded: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let ct = ctx.seal(aad, padded)?;
+    Ok(framed(CLASSICAL, enc.as_bytes(), &ct))
 }
 
 fn framed(form: u8, enc: &[u8], ct: &[u8]) -> Vec<u8> {
@@ -193,6 +233,21 @@ pub(crate) fn try_open(
     my_mailbox: &MailboxId,
     body: &[u8],
 ) -> Option<Result<Opened, Error>> {
+    try_open_with(
+        identity,
+        &|id| prekeys.sealing_secret(id).ok(),
+        my_mailbox,
+        body,
+    )
+}
+
+/// [`try_open`] with the sealing secret of a generation looked up by `sealing`.
+pub(crate) fn try_open_with<'a>(
+    identity: &Identity,
+    sealing: &dyn Fn(u32) -> Option<&'a xwing::SecretKey>,
+    my_mailbox: &MailboxId,
+    body: &[u8],
+) -> Option<Result<Opened, Error>> {
     let (&form, rest) = body.split_first()?;
     let aad = &my_mailbox.0;
     match form {
@@ -206,7 +261,7 @@ pub(crate) fn try_open(
             let (id, rest) = rest.split_first_chunk::<4>()?;
             let (enc, ct) = rest.split_at_checked(xwing::CIPHERTEXT_LEN)?;
             let enc = xwing::Ciphertext::from_bytes(enc).ok()?;
-            let key = prekeys.sealing_secret(u32::from_be_bytes(*id)).ok()?;
+            let key = sealing(u32::from_be_bytes(*id))?;
             let padded = hpke::xwing::open_base(&enc, key, OPENING_INFO, aad, ct).ok()?;
             Some(content(&padded).map(|c| Opened::Content(Box::new(c))))
         }

@@ -57,6 +57,8 @@ pub use prekey::{
     PREKEY_SIGNATURE_LABEL, PrekeyBundle, SealingKey, SignedPrekey, VerifiedBundle,
 };
 pub use ratchet::{MAX_SKIP, MAX_SKIPPED_KEYS};
+#[cfg(feature = "vectors")]
+pub(crate) use seal::SealSecret;
 pub use seal::{SEAL_LABEL_LEN, SealKeys};
 pub(crate) use state::{older_owner_form, older_session_form};
 pub use store::{MemorySessionStore, SessionStore, receive, send};

@@ -69,6 +69,18 @@ impl SealKeys {
         &self.label
     }
 
+    /// `key_d`, for vectors.
+    #[cfg(feature = "vectors")]
+    pub(crate) fn key_bytes(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    /// `k` for the message whose outer encapsulation is `enc`, for vectors.
+    #[cfg(feature = "vectors")]
+    pub(crate) fn message_key_bytes(&self, enc: &[u8]) -> Zeroizing<[u8; 32]> {
+        kdf::expand_array::<32>(&self.key, &[MESSAGE_LABEL, enc])
+    }
+
     fn message_key(&self, enc: &[u8]) -> AeadKey {
         AeadKey::new(&kdf::expand_array::<32>(&self.key, &[MESSAGE_LABEL, enc]))
     }

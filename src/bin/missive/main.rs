@@ -21,6 +21,8 @@ mod socket;
 mod state_file;
 mod tls;
 mod user_cmd;
+#[cfg(feature = "vectors")]
+mod vectors_cmd;
 
 /// Missive: end-to-end encrypted messaging engine, relay and client.
 /// Exit status of `read` when some deliveries were dropped or refused (each is listed).
@@ -343,6 +345,13 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         add: Vec<String>,
     },
+    /// Test vectors (built with the `vectors` feature): `check DIR` replays every vector file
+    /// in a folder against this implementation, one line per file; `write DIR` writes ours.
+    #[cfg(feature = "vectors")]
+    Vectors {
+        #[command(subcommand)]
+        action: vectors_cmd::Action,
+    },
 }
 
 fn on_off(word: &str) -> Result<bool, String> {
@@ -390,6 +399,8 @@ fn main() -> ExitCode {
             relay_cmd::run(&data_dir, store.as_deref(), listen, config)
         }
         Command::Demo => demo::run(),
+        #[cfg(feature = "vectors")]
+        Command::Vectors { action } => return vectors_cmd::run(&action),
         Command::Init { user, state } => user_cmd::init(&state, &user),
         Command::Decline { state, relay, from } => user_cmd::decline(&state, &relay, &from),
         Command::Whoami { state } => user_cmd::whoami(&state),

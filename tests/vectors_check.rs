@@ -1,0 +1,294 @@
+//! The vector files the engine writes and checks itself (`missive::vectors`, PROTOCOL.md §8.1–8.2,
+//! §9.2, §9.4): every file in `vectors/` replays, ours are exactly what this build writes, and a
+//! copy changed anywhere (an output, an input, a field removed or added) fails, naming the field.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use missive::vectors::{self, Failure, Outcome};
+use serde_json::Value;
+
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors")
+}
+
+#[test]
+fn every_file_in_vectors_replays_or_says_which_tests_replay_it() {
+    let reports = vectors::check_dir(&vectors_dir()).unwrap();
+    let mut checked = Vec::new();
+    for report in &reports {
+        match &report.outcome {
+            Outcome::Passed { format, cases } => {
+                assert!(*cases > 1, "{report}");
+                checked.push((report.path.clone(), *format));
+            }
+            Outcome::Skipped(why) => assert!(
+                why.starts_with("replayed by") || why.starts_with("published"),
+                "{report}"
+            ),
+            Outcome::Failed(_) => panic!("{report}"),
+        }
+    }
+    let ours: Vec<PathBuf> = vectors::ours()
+        .unwrap()
+        .iter()
+        .map(|(name, _)| PathBuf::from(name))
+        .collect();
+    let found: Vec<PathBuf> = checked.iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(found.len(), ours.len(), "{checked:?}");
+    for name in ours {
+        assert!(found.contains(&name), "{} was not checked", name.display());
+    }
+}
+
+#[test]
+fn our_files_are_exactly_what_this_build_writes() {
+    for (name, value) in vectors::ours().unwrap() {
+        let text = std::fs::read_to_string(vectors_dir().join(name)).unwrap();
+        let on_disk: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            on_disk, value,
+            "{name}: run `missive vectors write vectors`"
+        );
+        assert_eq!(
+            text,
+            serde_json::to_string_pretty(&value).unwrap() + "\n",
+            "{name}"
+        );
+    }
+}
+
+/// Every leaf of `value` with its path, as the checker names places.
+fn leaves(value: &Value, path: String, out: &mut Vec<(String, Value)>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let here = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                leaves(v, here, out);
+            }
+        }
+        Value::Array(list) => {
+            for (i, v) in list.iter().enumerate() {
+                leaves(v, format!("{path}[{i}]"), out);
+            }
+        }
+        leaf => out.push((path, leaf.clone())),
+    }
+}
+
+/// `value` with the leaf at `path` replaced.
+fn replaced(value: &Value, path: &str, new: Value) -> Value {
+    let mut out = value.clone();
+    let mut at = &mut out;
+    for part in path.split('.') {
+        let (key, index) = match part.split_once('[') {
+            Some((k, rest)) => (k, Some(rest)),
+            None => (part, None),
+        };
+        at = &mut at[key];
+        if let Some(rest) = index {
+            for i in rest.split('[') {
+                at = &mut at[i.trim_end_matches(']').parse::<usize>().unwrap()];
+            }
+        }
+    }
+    *at = new;
+    out
+}
+
+/// A changed leaf: one hex digit, a number or a flag, or a different string.
+fn changed(leaf: &Value) -> Option<Value> {
+    Some(match leaf {
+        Value::String(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit()) => {
+            let mut digits: Vec<char> = s.chars().collect();
+            let last = digits.len() - 1;
+            digits[last] = if digits[last] == '0' { '1' } else { '0' };
+            Value::String(digits.into_iter().collect())
+        }
+        Value::String(s) => Value::String(format!("{s}x")),
+        Value::Number(n) => Value::from(n.as_u64()? ^ 1),
+        Value::Bool(b) => Value::Bool(!b),
+        _ => return None,
+    })
+}
+
+#[test]
+fn every_output_changed_anywhere_is_named_as_a_mismatch() {
+    for (name, file) in vectors::ours().unwrap() {
+        let mut all = Vec::new();
+        leaves(&file["outputs"], "outputs".into(), &mut all);
+        assert!(all.len() > 20, "{name}");
+        for (path, leaf) in all {
+            let bad = replaced(&file, &path, changed(&leaf).unwrap());
+            match vectors::check_value(&bad) {
+                Err(Failure::Mismatch { at, .. }) => assert_eq!(at, path, "{name}"),
+                other => panic!("{name}: {path} changed gives {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn every_input_changed_anywhere_fails() {
+    for (name, file) in vectors::ours().unwrap() {
+        let mut all = Vec::new();
+        leaves(&file["inputs"], "inputs".into(), &mut all);
+        let mut mismatches = 0;
+        for (path, leaf) in all.iter().filter(|(p, _)| !p.ends_with("description")) {
+            let Some(new) = changed(leaf) else { continue };
+            match vectors::check_value(&replaced(&file, path, new)) {
+                Err(Failure::Mismatch { .. }) => mismatches += 1,
+                Err(Failure::Input { .. }) => {}
+                // What a verification is presented with, where a body is opened, which byte is
+                // changed: another wrong one is refused alike (and a valid proof stays valid
+                // a second later).
+                Ok(_)
+                    if path.starts_with("inputs.verifications")
+                        || path.ends_with("open_at")
+                        || path.ends_with("flip") => {}
+                other => panic!("{name}: {path} changed gives {other:?}"),
+            }
+        }
+        assert!(mismatches > 10, "{name}: {mismatches}");
+    }
+}
+
+#[test]
+fn a_field_removed_or_added_fails() {
+    for (name, file) in vectors::ours().unwrap() {
+        let mut removed = file.clone();
+        let outputs = removed["outputs"].as_object_mut().unwrap();
+        let first = outputs.keys().next().unwrap().clone();
+        outputs.remove(&first);
+        assert!(
+            matches!(
+                vectors::check_value(&removed),
+                Err(Failure::Mismatch { .. })
+            ),
+            "{name}"
+        );
+        let mut added = file.clone();
+        added["outputs"]["extra"] = Value::from(1);
+        assert!(
+            matches!(vectors::check_value(&added), Err(Failure::Mismatch { at, .. }) if at == "outputs.extra"),
+            "{name}"
+        );
+        let mut unknown = file.clone();
+        unknown["missive_format"] = Value::from("no such format");
+        assert_eq!(
+            vectors::check_value(&unknown),
+            Err(Failure::UnknownFormat("no such format".into()))
+        );
+        let mut no_inputs = file.clone();
+        no_inputs.as_object_mut().unwrap().remove("inputs");
+        assert!(
+            matches!(vectors::check_value(&no_inputs), Err(Failure::Input { .. })),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_folder_holding_a_corrupted_copy_reports_that_file() {
+    let dir = std::env::temp_dir().join(format!("missive-vectors-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let written = vectors::write_dir(&dir).unwrap();
+    assert_eq!(written.len(), vectors::ours().unwrap().len());
+    let (name, file) = &vectors::ours().unwrap()[0];
+    let text = serde_json::to_string_pretty(file).unwrap();
+    // One hex digit of the first body changed.
+    let body = file["outputs"]["cases"][0]["body"].as_str().unwrap();
+    let mut bad_body = body.to_owned();
+    bad_body.replace_range(10..11, if &body[10..11] == "0" { "1" } else { "0" });
+    std::fs::write(dir.join(name), text.replace(body, &bad_body)).unwrap();
+    std::fs::write(dir.join("not-json.json"), "{").unwrap();
+    let reports = vectors::check_dir(&dir).unwrap();
+    let outcome = |n: &str| {
+        &reports
+            .iter()
+            .find(|r| r.path == Path::new(n))
+            .unwrap()
+            .outcome
+    };
+    assert!(
+        matches!(outcome(name), Outcome::Failed(Failure::Mismatch { at, .. }) if at == "outputs.cases[0].body"),
+        "{reports:?}"
+    );
+    assert!(matches!(
+        outcome("not-json.json"),
+        Outcome::Failed(Failure::Json(_))
+    ));
+    let line = reports
+        .iter()
+        .find(|r| r.path == Path::new(name))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.starts_with(&format!(
+            "FAIL  {name}: outputs.cases[0].body: the file has"
+        )),
+        "{line}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn the_command_prints_one_line_per_file_and_fails_on_a_bad_one() {
+    use std::process::Command;
+    let exe = env!("CARGO_BIN_EXE_missive");
+    let out = Command::new(exe)
+        .args(["vectors", "check"])
+        .arg(vectors_dir())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    let files = vectors::check_dir(&vectors_dir()).unwrap().len();
+    assert_eq!(text.lines().count(), files + 1, "{text}");
+    assert!(
+        text.contains("ok    sealed/sealed.json: sealed, "),
+        "{text}"
+    );
+    assert!(
+        text.lines().last().unwrap().ends_with("0 failed, ") || text.contains(" 0 failed,"),
+        "{text}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("missive-vectors-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(exe)
+        .args(["vectors", "write"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mailbox = dir.join("relay/mailbox.json");
+    let text = std::fs::read_to_string(&mailbox).unwrap();
+    std::fs::write(
+        &mailbox,
+        text.replacen(
+            "\"result\": \"ok\"",
+            "\"result\": \"CryptoError::Expired\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = Command::new(exe)
+        .args(["vectors", "check"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  relay/mailbox.json: outputs.verifications[0].result"),
+        "{text}"
+    );
+    assert!(text.contains("ok    sealed/sealed.json"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
