@@ -30,6 +30,7 @@ use voprf::{
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::crypto::kdf;
+use crate::envelope::MailboxId;
 use crate::error::{CryptoError, DecodeError, Error, UsageError};
 use crate::wire::Wire;
 
@@ -97,6 +98,29 @@ fn context(label: &[u8], kind: TokenKind, period: u32) -> Vec<u8> {
     out.extend_from_slice(label);
     out.push(kind.byte());
     out.extend_from_slice(&period.to_be_bytes());
+    out
+}
+
+/// What a [`Credential::Member`](crate::access::Credential::Member) spend is recorded against
+/// (PROTOCOL.md §11.3): `SHA-256("missive/v1/spend-account" || user)[0..16]`, the account,
+/// whichever of its devices each envelope reaches.
+pub fn spend_account(user: &[u8]) -> [u8; 16] {
+    let hash = Sha256::new_with_prefix(b"missive/v1/spend-account").chain_update(user);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&hash.finalize()[..16]);
+    out
+}
+
+/// What a token's spend is recorded against (PROTOCOL.md §11.3): `SHA-256(
+/// "missive/v1/spend-recipients" || recipient mailboxes)[0..16]`, so the same token may come
+/// back only for the same recipients.
+pub fn spend_recipients(mailboxes: &[MailboxId]) -> [u8; 16] {
+    let mut hash = Sha256::new_with_prefix(b"missive/v1/spend-recipients");
+    for m in mailboxes {
+        hash.update(m.0);
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&hash.finalize()[..16]);
     out
 }
 
@@ -587,6 +611,40 @@ impl Issuer {
         let genuine = expected.as_slice().ct_eq(&token.output).into();
         expected.as_mut_slice().zeroize();
         genuine
+    }
+
+    /// The key derivation's `info` and `seed` for `(kind, period)`, for vectors.
+    #[cfg(feature = "vectors")]
+    pub(crate) fn key_inputs(
+        &self,
+        kind: TokenKind,
+        period: u32,
+    ) -> (Vec<u8>, Zeroizing<[u8; 32]>) {
+        let info = context(KEY_LABEL, kind, period);
+        let seed = kdf::expand_array::<32>(&self.prk, &[&info]);
+        (info, seed)
+    }
+
+    /// The token whose input is `input`, as the relay's key evaluates it, for vectors.
+    #[cfg(feature = "vectors")]
+    pub(crate) fn token_for(
+        &self,
+        kind: TokenKind,
+        period: u32,
+        input: [u8; INPUT_LEN],
+    ) -> Result<Token, Error> {
+        let server = self.server(kind, period)?;
+        let evaluated = server
+            .evaluate(&input)
+            .map_err(|e| voprf_error(e, "token input"))?;
+        let mut output = [0u8; OUTPUT_LEN];
+        output.copy_from_slice(&evaluated);
+        Ok(Token {
+            kind,
+            period,
+            input,
+            output,
+        })
     }
 
     /// The VOPRF key for `(kind, period)`, derived on first use.

@@ -13,7 +13,7 @@ use crate::error::{DecodeError, Error, UsageError};
 use crate::hpke;
 use crate::wire::Wire;
 
-const INFO: &[u8] = b"missive/v1/lead-form";
+pub(crate) const INFO: &[u8] = b"missive/v1/lead-form";
 
 /// An answer to a lead form, as the advertiser reads it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +135,7 @@ impl Client {
     }
 }
 
-fn open_answer(form: &[u8; 16], padded: &[u8]) -> Result<LeadAnswer, Error> {
+pub(crate) fn open_answer(form: &[u8; 16], padded: &[u8]) -> Result<LeadAnswer, Error> {
     let answer = LeadAnswer::from_wire(padding::unpad(padded)?)?;
     if answer.form != *form {
         return Err(DecodeError::Invalid {

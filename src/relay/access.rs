@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
 use super::ratelimit::RateLimiter;
@@ -16,7 +15,7 @@ use super::refusal::Refusal;
 use super::store::{MailboxId, RelayStore, Spend};
 use crate::access::{AccessKey, AccessUpdate, Credential, MAX_KEYS, MemberToken};
 use crate::platform::{PlatformKey, month_of};
-use crate::token::{Issuer, Token, TokenKind};
+use crate::token::{Issuer, Token, TokenKind, spend_account, spend_recipients};
 use crate::wire::Wire;
 
 /// Seconds during which a spent token may come back for the same recipients.
@@ -521,7 +520,7 @@ impl Checker<'_> {
         let devices = u32::try_from(self.listed.len()).unwrap_or(u32::MAX);
         Ok(Admission {
             spend: Some(Spend {
-                recipients: account_hash(&paid.user),
+                recipients: spend_account(&paid.user),
                 max_uses: SPEND_USES.saturating_mul(devices),
                 ..self.spend(token)
             }),
@@ -575,7 +574,7 @@ impl Checker<'_> {
             _ => Vec::new(),
         };
         let spend = Spend {
-            recipients: recipients_hash(mailboxes),
+            recipients: spend_recipients(mailboxes),
             ..self.spend(token)
         };
         Ok(Admission {
@@ -592,25 +591,6 @@ fn allow(ok: Choice) -> Result<Admission, Refusal> {
     } else {
         Err(Refusal::AccessDenied)
     }
-}
-
-/// What a [`Credential::Member`] spend is recorded against: the account, whichever of its
-/// devices each envelope reaches.
-fn account_hash(user: &[u8]) -> [u8; 16] {
-    let hash = Sha256::new_with_prefix(b"missive/v1/spend-account").chain_update(user);
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&hash.finalize()[..16]);
-    out
-}
-
-fn recipients_hash(mailboxes: &[MailboxId]) -> [u8; 16] {
-    let mut hash = Sha256::new_with_prefix(b"missive/v1/spend-recipients");
-    for m in mailboxes {
-        hash.update(m.0);
-    }
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&hash.finalize()[..16]);
-    out
 }
 
 #[cfg(test)]
@@ -750,8 +730,8 @@ mod tests {
                 let admitted = checker.check(&paid(token, b"alice"), to, false).unwrap();
                 let spend = admitted.spend.unwrap();
                 assert_eq!(spend.token, token.id());
-                assert_eq!(spend.recipients, account_hash(b"alice"));
-                assert_ne!(spend.recipients, account_hash(b"alicf"));
+                assert_eq!(spend.recipients, spend_account(b"alice"));
+                assert_ne!(spend.recipients, spend_account(b"alicf"));
                 assert_eq!(spend.max_uses, 2 * SPEND_USES);
                 assert_eq!(spend.window, SPEND_WINDOW);
                 assert_eq!(spend.expires_at, now + 62 * 86_400);
@@ -786,8 +766,8 @@ mod tests {
             .unwrap()
             .spend
             .unwrap();
-        assert_eq!(single.recipients, recipients_hash(&[phone]));
-        assert_ne!(single.recipients, recipients_hash(&[laptop]));
+        assert_eq!(single.recipients, spend_recipients(&[phone]));
+        assert_ne!(single.recipients, spend_recipients(&[laptop]));
         assert_eq!(single.max_uses, SPEND_USES);
         // Sponsored tokens pay per envelope, never per account.
         let sponsored = &tokens(&issuer, TokenKind::Sponsored, period, 1)[0];

@@ -11,7 +11,10 @@
 
 mod json;
 mod mailbox;
+mod product;
+mod relay_bodies;
 mod sealed;
+mod tokens;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -149,10 +152,28 @@ const FORMATS: &[Format] = &[
         recompute: sealed::recompute,
     },
     Format {
+        name: "product",
+        file: "product/product.json",
+        inputs: product::inputs,
+        recompute: product::recompute,
+    },
+    Format {
+        name: "relay_bodies",
+        file: "relay/bodies.json",
+        inputs: relay_bodies::inputs,
+        recompute: relay_bodies::recompute,
+    },
+    Format {
         name: "mailbox",
         file: "relay/mailbox.json",
         inputs: mailbox::inputs,
         recompute: mailbox::recompute,
+    },
+    Format {
+        name: "tokens",
+        file: "access/tokens.json",
+        inputs: tokens::inputs,
+        recompute: tokens::recompute,
     },
 ];
 
@@ -165,7 +186,7 @@ const REPLAYED_BY_TESTS: &[(&str, &str)] = &[
         "client/",
         "replayed by the engine's unit tests (payload, post)",
     ),
-    ("access/", "replayed by tests/access_vectors.rs"),
+    ("access/access.json", "replayed by tests/access_vectors.rs"),
     ("device/", "replayed by tests/device_vectors.rs"),
     ("identity/", "replayed by tests/identity.rs"),
     (

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""An independent replay of vectors/relay/mailbox.json from PROTOCOL.md §1 and §8.1-8.2 alone,
-in Python with `cryptography`: every mailbox id, signed message, proof and Authorization header
-recomputed, and every proof verified (or refused with the same typed error) by a strict decoder
-written here: version, key, canonical varint, nonce, signature, nothing after; a small-order key
-refused; a 300-second window; the signature checked. Run: python3 vectors/relay/verify.py"""
+"""An independent replay of vectors/relay/*.json from PROTOCOL.md §1, §7 and §8 alone, in Python
+with `cryptography`. mailbox.json: every mailbox id, signed message, proof and Authorization
+header recomputed, and every proof verified (or refused with the same typed error) by a strict
+decoder written here: version, key, canonical varint, nonce, signature, nothing after; a
+small-order key refused; a 300-second window; the signature checked. bodies.json: every relay
+body encoded from its fields by the postcard rules of §1, and every refusal refused by a strict
+schema-driven decoder with §7's envelope and delivery rules. Run: python3 vectors/relay/verify.py"""
 import hashlib, json, pathlib, struct, sys
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -90,7 +92,7 @@ def verify(proof, method, path, body, now):
     return {"result": "ok", "mailbox": mailbox_id(key).hex()}
 
 
-def main(path):
+def check_mailbox(path):
     v = json.loads(path.read_text())
     i, o = v["inputs"], v["outputs"]
     for seed, out in zip(i["mailbox_seeds"], o["mailboxes"], strict=True):
@@ -111,5 +113,114 @@ def main(path):
           f"{len(o['verifications'])} verifications recomputed: ok")
 
 
+# --- Relay bodies (§8.3): schemas, postcard encoding and strict decoding (§1) ---
+ONE_TIME = [("id", "u32"), ("key", "bytes")]
+RESPONSE = [("mailbox", 16), ("bundle", "bytes"), ("one_time", ("option", ONE_TIME))]
+DELIVERED = [("id", 16), ("seq", "u64"), ("received_at", "u64"), ("delivery", "bytes")]
+SCHEMAS = {
+    "publish_prekeys": [("bundle", "bytes"), ("one_time", ("list", ONE_TIME))],
+    "prekey_response": RESPONSE,
+    "device_directory": [("list", "bytes"), ("devices", ("list", RESPONSE))],
+    "prekey_stock": [("one_time", "u32")],
+    "delivered_envelope": DELIVERED,
+    "delivery_page": [("deliveries", ("list", DELIVERED))],
+    "ack": [("ids", ("list", 16))],
+    "undelivered": [("mailboxes", ("list", 16))],
+    "passed_delivery": [("id", 16), ("expires_at", "u64"), ("received_at", "u64"),
+                        ("body", "bytes"), ("parts", ("list", [("mailbox", 16), ("part", "bytes")]))],
+    # §7.1-7.2; recipients is an enum: 0 plain (list of mailboxes), 1 keyed.
+    "envelope": [("expiry", "u64"), ("recipients", ("enum", [("list", 16), ("list", 56)])),
+                 ("body", "bytes")],
+    "delivery": [("id", 16), ("expiry", "u64"), ("mailbox", 16), ("part", ("option", 40)),
+                 ("cohort", ("list", 16)), ("body", "bytes")],
+}
+
+
+def encode(t, v):
+    if t == "bytes": return varint(len(H(v))) + H(v)
+    if t in ("u32", "u64"): return varint(v)
+    if isinstance(t, int): assert len(H(v)) == t; return H(v)
+    if isinstance(t, list): return b"".join(encode(ft, v[name]) for name, ft in t)
+    kind, inner = t
+    if kind == "option": return b"\x00" if v is None else b"\x01" + encode(inner, v)
+    if kind == "list": return varint(len(v)) + b"".join(encode(inner, x) for x in v)
+    raise ValueError(t)
+
+
+def read(t, data, at):
+    """Decodes one value of type t at `at`: (value, next offset); refuses as the engine does."""
+    if t in ("u32", "u64"):
+        n, at, used = read_u64(data, at)
+        if t == "u32" and n >= 1 << 32: raise Refused("DecodeError::Invalid")
+        if used != len(varint(n)): raise Refused("DecodeError::NonCanonical")
+        return n, at
+    if t == "bytes":
+        n, at = read("u64", data, at)
+        return take(data, at, n)
+    if isinstance(t, int): return take(data, at, t)
+    if isinstance(t, list):
+        out = {}
+        for name, ft in t:
+            out[name], at = read(ft, data, at)
+        return out, at
+    kind, inner = t
+    if kind == "option":
+        tag, at = take(data, at, 1)
+        if tag[0] > 1: raise Refused("DecodeError::Invalid")
+        return (None, at) if tag[0] == 0 else read(inner, data, at)
+    if kind == "list":
+        n, at = read("u64", data, at)
+        items = []
+        for _ in range(n):
+            x, at = read(inner, data, at); items.append(x)
+        return items, at
+    if kind == "enum":
+        tag, at = read("u32", data, at)
+        if tag >= len(inner): raise Refused("DecodeError::Invalid")
+        value, at = read(inner[tag], data, at)
+        return (tag, value), at
+    raise ValueError(t)
+
+
+def decode(kind, data):
+    version, at = take(data, 0, 1)
+    if version[0] != 1: raise Refused("DecodeError::UnknownVersion")
+    value, at = read(SCHEMAS[kind], data, at)
+    if at != len(data): raise Refused("DecodeError::TrailingBytes")
+    increasing = lambda ms: all(a < b for a, b in zip(ms, ms[1:]))
+    if kind == "envelope":
+        tag, recipients = value["recipients"]
+        mailboxes = [r[:16] for r in recipients]
+        if not 1 <= len(mailboxes) <= (50 if tag == 0 else 408) or not increasing(mailboxes):
+            raise Refused("DecodeError::Invalid")
+        if not 1 <= len(value["body"]) <= 2 << 20: raise Refused("DecodeError::Invalid")
+    if kind == "delivery":
+        cohort = value["cohort"]
+        keyed = value["part"] is not None
+        if keyed != bool(cohort) or not increasing(cohort) or (keyed and value["mailbox"] not in cohort):
+            raise Refused("DecodeError::Invalid")
+        if not 1 <= len(value["body"]) <= 2 << 20: raise Refused("DecodeError::Invalid")
+    return value
+
+
+def check_bodies(path):
+    v = json.loads(path.read_text())
+    i, o = v["inputs"], v["outputs"]
+    for b, out in zip(i["bodies"], o["bodies"], strict=True):
+        wire = b"\x01" + encode(SCHEMAS[b["kind"]], b["fields"])
+        assert out == {"wire": wire.hex()}, b["description"]
+        decode(b["kind"], wire)
+    for r, out in zip(i["refusals"], o["refusals"], strict=True):
+        try:
+            decode(r["kind"], H(r["wire"])); got = "ok"
+        except Refused as e:
+            got = str(e)
+        assert out == {"result": got}, (r["description"], got, out)
+    print(f"{path.name}: {len(o['bodies'])} bodies encoded, {len(o['refusals'])} decodings "
+          "recomputed: ok")
+
+
 if __name__ == "__main__":
-    main(pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "mailbox.json")
+    paths = [pathlib.Path(p) for p in sys.argv[1:]] or [HERE / "mailbox.json", HERE / "bodies.json"]
+    for path in paths:
+        (check_bodies if path.name.startswith("bodies") else check_mailbox)(path)
