@@ -1,7 +1,7 @@
 //! The README's command blocks, run as written and in order.
 //!
-//! Each `cargo run … --features cli -- ARGS` runs the `missive` binary this test was built
-//! with (the same source, built with every feature), and each `cargo run --example NAME` the
+//! Each `cargo run … --features cli[,vectors] -- ARGS` runs the `missive` binary this test was
+//! built with (the same source, built with every feature), and each `cargo run --example NAME` the
 //! example `cargo test` built beside it, so the test does not start a second build; the rest
 //! of every line is the README's text. `cargo test --all-features` is the command running this
 //! test, so it is the one line not run again. A block that starts the relay runs in the
@@ -44,6 +44,7 @@ fn translate(line: &str) -> Option<String> {
     let mut out = line.to_owned();
     for prefix in [
         "cargo run --release --features cli --",
+        "cargo run --features cli,vectors --",
         "cargo run --features cli --",
     ] {
         out = out.replace(prefix, &format!("'{BIN}'"));

@@ -67,7 +67,7 @@
 //! ```
 
 mod access;
-mod account_sync;
+pub(crate) mod account_sync;
 mod addressing;
 mod at_rest;
 mod connections;
@@ -80,7 +80,7 @@ mod index;
 pub(crate) mod lead;
 mod legacy;
 mod outbox;
-mod payload;
+pub(crate) mod payload;
 mod policy;
 pub(crate) mod post;
 mod receive;

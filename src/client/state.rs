@@ -47,7 +47,7 @@ pub(super) enum ConnectionState {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct SettingsState {
+pub(crate) struct SettingsState {
     pub(super) read_receipts: bool,
     pub(super) typing_indicators: bool,
     pub(super) sponsored_messages: bool,

@@ -142,7 +142,8 @@ impl<'a> Place<'a> {
 }
 
 /// Compares what a file says with what was computed from its inputs: every field of either
-/// must be in the other and equal (keys named `description` are prose and not compared).
+/// must be in the other and equal (keys named `description` or `name` are prose, not
+/// compared).
 pub(crate) fn compare(file: &Value, computed: &Value) -> Result<(), Failure> {
     compare_at("", file, computed)
 }
@@ -173,14 +174,15 @@ fn compare_objects(
     file: &Map<String, Value>,
     computed: &Map<String, Value>,
 ) -> Result<(), Failure> {
-    for (key, f) in file.iter().filter(|(k, _)| *k != "description") {
+    let prose = |k: &&String| *k == "description" || *k == "name";
+    for (key, f) in file.iter().filter(|(k, _)| !prose(k)) {
         let here = join(path, key);
         match computed.get(key) {
             Some(c) => compare_at(&here, f, c)?,
             None => return Err(Failure::mismatch(here, short(f), "nothing".into())),
         }
     }
-    for (key, c) in computed.iter().filter(|(k, _)| *k != "description") {
+    for (key, c) in computed.iter().filter(|(k, _)| !prose(k)) {
         if !file.contains_key(key) {
             return Err(Failure::mismatch(
                 join(path, key),

@@ -9,6 +9,7 @@
 //! what each field holds, and `vectors/README.md` lists the files. Refusals are written as
 //! the typed error's name (`DecodeError::NonCanonical`, `CryptoError::Expired`).
 
+mod client;
 mod json;
 mod mailbox;
 mod product;
@@ -146,6 +147,18 @@ struct Format {
 
 const FORMATS: &[Format] = &[
     Format {
+        name: "pairwise",
+        file: "client/pairwise.json",
+        inputs: client::pairwise_inputs,
+        recompute: client::pairwise_recompute,
+    },
+    Format {
+        name: "first_post",
+        file: "client/first_post.json",
+        inputs: client::first_post_inputs,
+        recompute: client::first_post_recompute,
+    },
+    Format {
         name: "sealed",
         file: "sealed/sealed.json",
         inputs: sealed::inputs,
@@ -218,9 +231,10 @@ pub fn check_value(file: &Value) -> Result<Outcome, Failure> {
     })
 }
 
-/// The number of cases: the entries of every list among the file's outputs (1 at least).
+/// The number of cases: the entries of every list among the file's outputs, or among its
+/// top-level fields for a file laid out case by case (1 at least).
 fn count_cases(file: &Value) -> usize {
-    let outputs = file.get("outputs").and_then(Value::as_object);
+    let outputs = file.get("outputs").unwrap_or(file).as_object();
     let lists = outputs.into_iter().flat_map(|o| o.values());
     let n: usize = lists.filter_map(Value::as_array).map(Vec::len).sum();
     n.max(1)
