@@ -142,6 +142,22 @@ pub struct Token {
 }
 
 impl Token {
+    /// A token from its fields, for vectors.
+    #[cfg(feature = "vectors")]
+    pub(crate) fn from_parts(
+        kind: TokenKind,
+        period: u32,
+        input: [u8; INPUT_LEN],
+        output: [u8; OUTPUT_LEN],
+    ) -> Self {
+        Self {
+            kind,
+            period,
+            input,
+            output,
+        }
+    }
+
     /// `SHA-256("missive/v1/token-id" || kind byte || period u32 BE || input)`: what the relay
     /// records as spent. It names the input, not the output, so the spent list never holds
     /// anything that would let a reader spend a token.

@@ -121,9 +121,18 @@ fn changed(leaf: &Value) -> Option<Value> {
     })
 }
 
-/// Whether a leaf is an input (what the engine computes from), rather than an output or prose.
+/// Whether a leaf is an input (what the engine computes from), rather than an output or prose:
+/// under `inputs`, a case's `kind`, or one of `access/access.json`'s fields laid out by section.
 fn is_input(path: &str) -> bool {
-    path.starts_with("inputs") || path.contains(".inputs") || path.ends_with(".kind")
+    let by_section = path.starts_with("group_access")
+        || path.starts_with("combine.keys")
+        || path.ends_with(".credential")
+        || path.ends_with(".envelope")
+        || (path.starts_with("access_update") && !path.ends_with(".wire"));
+    path.starts_with("inputs")
+        || path.contains(".inputs")
+        || path.ends_with(".kind")
+        || by_section && !path.ends_with(".key")
 }
 
 fn is_prose(path: &str) -> bool {

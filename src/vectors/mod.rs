@@ -10,6 +10,7 @@
 //! the typed error's name (`DecodeError::NonCanonical`, `CryptoError::Expired`).
 
 mod client;
+mod credentials;
 mod json;
 mod mailbox;
 mod product;
@@ -183,6 +184,12 @@ const FORMATS: &[Format] = &[
         recompute: mailbox::recompute,
     },
     Format {
+        name: "access",
+        file: "access/access.json",
+        inputs: credentials::inputs,
+        recompute: credentials::recompute,
+    },
+    Format {
         name: "tokens",
         file: "access/tokens.json",
         inputs: tokens::inputs,
@@ -199,7 +206,6 @@ const REPLAYED_BY_TESTS: &[(&str, &str)] = &[
         "client/",
         "replayed by the engine's unit tests (payload, post)",
     ),
-    ("access/access.json", "replayed by tests/access_vectors.rs"),
     ("device/", "replayed by tests/device_vectors.rs"),
     ("identity/", "replayed by tests/identity.rs"),
     (
