@@ -160,6 +160,27 @@ fn every_output_changed_anywhere_is_named_as_a_mismatch() {
     }
 }
 
+/// Whether the input at `path` feeds a step (or a state) whose output is a refusal: one refused
+/// before its bytes are authenticated (a replay, a gap too long, a small-order key, an unknown
+/// version) is refused alike with another byte changed.
+fn refused_where_changed(file: &Value, path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("inputs.cases[") else {
+        return false;
+    };
+    let Some((case, rest)) = rest.split_once(']') else {
+        return false;
+    };
+    let output = &file["outputs"]["cases"][case.parse::<usize>().unwrap()];
+    if rest == ".state" {
+        return output["loaded"] != "ok";
+    }
+    let step = rest
+        .strip_prefix(".steps[")
+        .and_then(|r| r.split_once(']'))
+        .map(|(n, _)| n.parse::<usize>().unwrap());
+    step.is_some_and(|n| output["steps"][n].get("error").is_some())
+}
+
 #[test]
 fn every_input_changed_anywhere_fails() {
     for (name, file) in vectors::ours().unwrap() {
@@ -177,6 +198,7 @@ fn every_input_changed_anywhere_fails() {
                 // What a verification is presented with, where a body is opened, which byte is
                 // changed: another wrong one is refused alike (and a valid proof stays valid
                 // a second later).
+                Ok(_) if refused_where_changed(&file, &path) => {}
                 Ok(_)
                     if path.starts_with("inputs.verifications")
                         || path.starts_with("inputs.refusals")

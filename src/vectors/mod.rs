@@ -10,12 +10,15 @@
 //! the typed error's name (`DecodeError::NonCanonical`, `CryptoError::Expired`).
 
 mod client;
+mod conversation_state;
 mod credentials;
 mod json;
 mod mailbox;
 mod product;
 mod relay_bodies;
 mod sealed;
+mod session_state;
+mod stored;
 mod tokens;
 mod xwing_hpke;
 
@@ -195,6 +198,18 @@ const FORMATS: &[Format] = &[
         file: "access/tokens.json",
         inputs: tokens::inputs,
         recompute: tokens::recompute,
+    },
+    Format {
+        name: "session_state",
+        file: "session/state.json",
+        inputs: session_state::inputs,
+        recompute: session_state::recompute,
+    },
+    Format {
+        name: "conversation_state",
+        file: "conversation/state.json",
+        inputs: conversation_state::inputs,
+        recompute: conversation_state::recompute,
     },
     Format {
         name: "xwing_hpke",

@@ -34,7 +34,7 @@ const DESCRIPTION: &str = "Sealed pairwise messages (PROTOCOL.md §9.2) in their
     opened again by the recipient; then bodies it must not open.";
 
 /// `SHA-256("missive vectors " || tag)`: every secret input is a hash of a readable tag.
-fn tagged(tag: &str) -> [u8; 32] {
+pub(super) fn tagged(tag: &str) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     Sha256::new()
         .chain_update(b"missive vectors ")
@@ -43,7 +43,7 @@ fn tagged(tag: &str) -> [u8; 32] {
         .into()
 }
 
-fn identity_secret(tag: &str) -> Vec<u8> {
+pub(super) fn identity_secret(tag: &str) -> Vec<u8> {
     let seed = tagged(tag);
     let mut bytes = vec![0x01];
     bytes.extend_from_slice(&tagged(&format!("{tag} x25519")));

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """An independent replay of vectors/conversation/*.json from PROTOCOL.md §6–§7 alone, in Python
 with the `cryptography` package: roster hashes, chain steps, message keys, commitments, every
-message byte, fan-out parts and keyed envelopes. Run: python3 vectors/conversation/verify.py"""
-import hashlib, hmac, json, pathlib, struct, sys
+message byte, fan-out parts and keyed envelopes. state.json (format conversation_state) is replayed
+by state.py beside this file, which imports the helpers here. Run: python3 vectors/conversation/verify.py"""
+import hashlib, hmac, importlib.util, json, pathlib, struct, sys
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives import serialization
@@ -39,17 +40,24 @@ def bucket(n):
         e = L.bit_length() - 1; s = e.bit_length(); m = (1 << (e - s)) - 1; L = (L + m) & ~m
     return max(256, L)
 
+def message_keys(secret, rh):  # K, C, M (§6.4)
+    k = expand(secret, b"missive/v1/message" + rh, 128)
+    return k[:32], k[32:64], k[64:]
+
+def pad(body): return body + b"\x80" + b"\x00" * (bucket(len(body)) - len(body) - 1)
+
+def seal(secret, label, rh, sender, index, seed, body):  # §6.4 for one step of a chain
+    K, C, M = message_keys(secret, rh)
+    ctx = rh + sender + struct.pack(">I", index) + label + C
+    ct = ChaCha20Poly1305(K).encrypt(b"\x00" * 12, pad(body), b"missive/v1/msg" + ctx)
+    sig = ed25519.Ed25519PrivateKey.from_private_bytes(seed).sign(b"missive/v1/sig" + ctx + hashlib.sha256(ct).digest())
+    return label + C + bytes(a ^ b for a, b in zip(sig, M)) + ct
+
 def message(ck, rh, sender, index, seed, body):
     binding = rh + sender
     for i in range(index): ck = step(ck, b"missive/v1/chain", binding, i)[0]
     _, secret, label = step(ck, b"missive/v1/chain", binding, index)
-    k = expand(secret, b"missive/v1/message" + rh, 128)
-    K, C, M = k[:32], k[32:64], k[64:]
-    ctx = rh + sender + struct.pack(">I", index) + label + C
-    padded = body + b"\x80" + b"\x00" * (bucket(len(body)) - len(body) - 1)
-    ct = ChaCha20Poly1305(K).encrypt(b"\x00" * 12, padded, b"missive/v1/msg" + ctx)
-    sig = ed25519.Ed25519PrivateKey.from_private_bytes(seed).sign(b"missive/v1/sig" + ctx + hashlib.sha256(ct).digest())
-    return label + C + bytes(a ^ b for a, b in zip(sig, M)) + ct
+    return seal(secret, label, rh, sender, index, seed, body)
 
 def identity(secret):
     x = x25519.X25519PrivateKey.from_private_bytes(secret[1:33]).public_key().public_bytes(*RAW)
@@ -104,7 +112,17 @@ def check_first(inp, out):
     eid = hashlib.sha256(b"missive/v1/envelope-id" + env).digest()[:16]
     assert eid.hex() == out["envelope_id"]
 
-for path in sorted(pathlib.Path(__file__).parent.glob("*.json")):
-    f = json.loads(path.read_text())
-    {"group": check_group, "first_message": check_first}[f["kind"]](f["inputs"], f["outputs"])
-    print("ok", path.name)
+def load_sibling(name):  # state.py lives beside this file and reuses its helpers
+    spec = importlib.util.spec_from_file_location(f"conversation_{name}", pathlib.Path(__file__).resolve().parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+if __name__ == "__main__":
+    for path in sorted(pathlib.Path(__file__).parent.glob("*.json")):
+        f = json.loads(path.read_text())
+        if f.get("missive_format") == "conversation_state":
+            load_sibling("state").check(path)
+            continue
+        {"group": check_group, "first_message": check_first}[f["kind"]](f["inputs"], f["outputs"])
+        print("ok", path.name)

@@ -4,8 +4,9 @@
 wire form and its associated data, in Python with `kyber-py` (a pure-Python ML-KEM-768) and
 `cryptography` (X25519, Ed25519, ChaCha20-Poly1305). Every key, secret and chain is recomputed
 from the listed inputs and compared with the file, every message opened, every tampered one
-refused. Run: python3 vectors/session/verify.py"""
-import hashlib, hmac, json, pathlib
+refused. Stored states (state.json) are replayed by state.py.
+Run: python3 vectors/session/verify.py"""
+import hashlib, hmac, importlib.util, json, pathlib
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -90,14 +91,15 @@ def varint(b, at):
 def parse(wire):
     """§5.4–5.6: version 3 || option(prekey header) || header || bytes(ciphertext)."""
     assert wire[0] == 3
-    at = 2
+    at, prekey = 2, None
     if wire[1] == 1:
         at += 64 + 32  # IK_A (X25519 || Ed25519), EK_A
-        _, at = varint(wire, at)  # signed prekey id
-        _, at = varint(wire, at)  # 0 one-time | 1 last resort
-        _, at = varint(wire, at)  # its id
+        spk, at = varint(wire, at)  # signed prekey id
+        kind, at = varint(wire, at)  # 0 one-time | 1 last resort
+        ref, at = varint(wire, at)  # its id
         n, at = varint(wire, at)
         assert n == 1088
+        prekey = (wire[2:66], wire[66:98], spk, kind, ref, wire[at:at + n])
         at += n
     else:
         assert wire[1] == 0
@@ -120,7 +122,8 @@ def parse(wire):
     prefix = wire[:at]
     length, at = varint(wire, at)
     assert len(wire) == at + length
-    return dict(key=key, pn=pn, n=n, epoch=epoch, offer=offer, prefix=prefix, ct=wire[at:])
+    return dict(key=key, pn=pn, n=n, epoch=epoch, offer=offer, prefix=prefix, ct=wire[at:],
+                prekey=prekey)
 
 
 def replay(path):
@@ -248,6 +251,15 @@ def replay(path):
     return len(f["messages"]), len(f["pq_steps"])
 
 
-for path in sorted(pathlib.Path(__file__).parent.glob("*.json")):
-    messages, steps = replay(path)
-    print(f"{path.name}: {messages} messages, {steps} post-quantum steps: ok")
+if __name__ == "__main__":
+    here = pathlib.Path(__file__).resolve().parent
+    spec = importlib.util.spec_from_file_location("session_state", here / "state.py")
+    state = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(state)
+    for path in sorted(here.glob("*.json")):
+        if json.loads(path.read_text()).get("missive_format") == "session_state":
+            cases, steps = state.replay(path)  # stored states: state.py
+            print(f"{path.name}: {cases} cases, {steps} steps: ok")
+            continue
+        messages, steps = replay(path)
+        print(f"{path.name}: {messages} messages, {steps} post-quantum steps: ok")
