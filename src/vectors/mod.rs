@@ -10,6 +10,7 @@
 //! the typed error's name (`DecodeError::NonCanonical`, `CryptoError::Expired`).
 
 mod client;
+mod client_state;
 mod conversation_state;
 mod credentials;
 mod json;
@@ -210,6 +211,12 @@ const FORMATS: &[Format] = &[
         file: "conversation/state.json",
         inputs: conversation_state::inputs,
         recompute: conversation_state::recompute,
+    },
+    Format {
+        name: "client_state",
+        file: "client/state.json",
+        inputs: client_state::inputs,
+        recompute: client_state::recompute,
     },
     Format {
         name: "xwing_hpke",
