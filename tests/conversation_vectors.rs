@@ -287,6 +287,10 @@ fn replay_every_file() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "json") {
             let file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            // Files in the command's formats (state.json) are replayed by tests/vectors_check.rs.
+            if file.get("missive_format").is_some() {
+                continue;
+            }
             assert!(file["description"].as_str().is_some_and(|d| !d.is_empty()));
             assert_eq!(run(&file), file["outputs"], "{}", path.display());
             count += 1;

@@ -692,8 +692,13 @@ fn session_vectors_replay() {
     for entry in std::fs::read_dir(DIR).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "json") {
-            let stored: VectorFile =
-                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Files in the command's formats (state.json) are replayed by tests/vectors_check.rs.
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if value.get("missive_format").is_some() {
+                continue;
+            }
+            let stored: VectorFile = serde_json::from_value(value).unwrap();
             let (rebuilt, unused) = build(&stored.description, &stored.inputs);
             assert_eq!(
                 unused,

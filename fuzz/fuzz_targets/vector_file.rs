@@ -8,12 +8,15 @@ use libfuzzer_sys::fuzz_target;
 use missive::vectors;
 use serde_json::Value;
 
-const FILES: [&str; 5] = [
+const FILES: [&str; 8] = [
     include_str!("../../vectors/relay/bodies.json"),
     include_str!("../../vectors/relay/mailbox.json"),
     include_str!("../../vectors/client/pairwise.json"),
     include_str!("../../vectors/client/first_post.json"),
     include_str!("../../vectors/access/access.json"),
+    include_str!("../../vectors/identity/identity.json"),
+    include_str!("../../vectors/session/state.json"),
+    include_str!("../../vectors/conversation/state.json"),
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -13,6 +13,7 @@ mod client;
 mod client_state;
 mod conversation_state;
 mod credentials;
+mod identity;
 mod json;
 mod mailbox;
 mod product;
@@ -219,6 +220,12 @@ const FORMATS: &[Format] = &[
         recompute: client_state::recompute,
     },
     Format {
+        name: "identity",
+        file: "identity/identity.json",
+        inputs: identity::inputs,
+        recompute: identity::recompute,
+    },
+    Format {
         name: "xwing_hpke",
         file: "hpke/xwing_hpke.json",
         inputs: xwing_hpke::inputs,
@@ -231,7 +238,6 @@ const REPLAYED_BY_TESTS: &[(&str, &str)] = &[
     ("session/", "replayed by tests/session_vectors.rs"),
     ("conversation/", "replayed by tests/conversation_vectors.rs"),
     ("device/", "replayed by tests/device_vectors.rs"),
-    ("identity/", "replayed by tests/identity.rs"),
     (
         "third_party/",
         "published vectors for a primitive, replayed by the test suite",

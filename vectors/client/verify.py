@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """An independent replay of vectors/client/pairwise.json (PROTOCOL.md §1 and §9.3) and
 vectors/client/first_post.json (§10.1) from the text alone, in Python's standard library: each
-pairwise payload's and each first post's bytes, built from its inputs.
-Run: python3 vectors/client/verify.py"""
-import json, pathlib, sys
+pairwise payload's and each first post's bytes, built from its inputs; and state.json (§9.6,
+format client_state) through state.py beside this file, which needs `cryptography` and
+`kyber-py`. Run: python3 vectors/client/verify.py"""
+import importlib.util, json, pathlib, sys
 
 H = bytes.fromhex
 
@@ -68,4 +69,8 @@ for c in json.loads((here / "first_post.json").read_text())["cases"]:
     if got != want:
         failures += 1; print("MISMATCH", c["name"], got.hex(), want.hex())
 print("pairwise and first post vectors:", "all match" if not failures else f"{failures} mismatches")
+spec = importlib.util.spec_from_file_location("client_state", here / "state.py")
+state = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(state)
+print(f"state.json: {state.replay(here / 'state.json')} cases: ok")  # raises, naming case and field, on a difference
 sys.exit(1 if failures else 0)

@@ -190,9 +190,10 @@ def session_bytes(s):
             + option(s["seal"]) + option(s["sealing"] and sealing_bytes(s["sealing"])))
 
 
-def read_generation(r):
-    g = dict(spk=read_signed(r), spk_secret=r.take(32), lrk=read_signed(r), lrk_secret=r.take(32),
-             kem=r.option(lambda: (r.varint(), r.sized(1184), r.take(64), r.sized(64))))
+def read_generation(r, classical=False):
+    g = dict(spk=read_signed(r), spk_secret=r.take(32), lrk=read_signed(r), lrk_secret=r.take(32))
+    g["kem"] = None if classical else r.option(lambda: (r.varint(), r.sized(1184), r.take(64),
+                                                        r.sized(64)))
     check(g["spk"][1] == x_public(g["spk_secret"]) and g["lrk"][1] == x_public(g["lrk_secret"]))
     check(g["lrk"][0] == g["spk"][0] and (g["kem"] is None or g["kem"][0] == g["spk"][0]))
     check(g["kem"] is None or g["kem"][1] == kem_pair(g["kem"][3])[0])
@@ -206,12 +207,13 @@ def generation_bytes(g):
 
 def load_owner(data):
     version, r = versioned(data, (1, 2, 3))
-    if version == 1:
-        raise NotImplementedError("§5.7 does not give a version 1 owner's layout")
-    o = dict(ik=r.take(64), current=read_generation(r))
-    o["previous"] = r.option(lambda: read_generation(r))
+    # A version 1 owner (before ML-KEM) has no partners: no kem options at all.
+    classical = version == 1
+    o = dict(ik=r.take(64), current=read_generation(r, classical))
+    o["previous"] = r.option(lambda: read_generation(r, classical))
     o["next"] = r.varint()
-    o["one_time"] = r.list(lambda: (r.varint(), r.take(32), r.option(lambda: r.sized(64))))
+    o["one_time"] = r.list(lambda: (r.varint(), r.take(32),
+                                    None if classical else r.option(lambda: r.sized(64))))
     o["sealing"] = r.list(lambda: (read_sealing(r), r.take(32))) if version >= 3 else []
     r.end()
     ids = [i for i, _, _ in o["one_time"]]
