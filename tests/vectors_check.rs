@@ -205,7 +205,11 @@ fn every_input_changed_anywhere_fails() {
                         || path.starts_with("refusals")
                         || path.starts_with("decodings")
                         || path.ends_with("open_at")
-                        || path.ends_with("flip") => {}
+                        || path.ends_with("flip")
+                        // A request of a script changed may be answered alike: another nonce,
+                        // another byte of a body the relay cannot read.
+                        || path.starts_with("inputs.steps")
+                        || path.starts_with("inputs.relay") => {}
                 other => panic!("{name}: {path} changed gives {other:?}"),
             }
         }
@@ -220,7 +224,7 @@ fn a_field_removed_or_added_fails() {
         let inputs = input_paths(name);
         let (path, _) = all_leaves(&file)
             .into_iter()
-            .find(|(p, _)| !inputs.contains(p) && !is_prose(p))
+            .find(|(p, _)| !inputs.contains(p) && !is_prose(p) && !p.ends_with(']'))
             .unwrap();
         let (parent, field) = path.rsplit_once('.').unwrap_or(("", &path));
         let mut removed = file.clone();

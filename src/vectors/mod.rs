@@ -11,13 +11,19 @@
 
 mod client;
 mod client_state;
+mod conversation;
 mod conversation_state;
 mod credentials;
+mod device;
 mod identity;
 mod json;
+#[cfg(feature = "relay")]
+mod live;
 mod mailbox;
 mod product;
 mod relay_bodies;
+#[cfg(feature = "relay")]
+mod relay_script;
 mod sealed;
 mod session_state;
 mod stored;
@@ -183,6 +189,13 @@ const FORMATS: &[Format] = &[
         inputs: relay_bodies::inputs,
         recompute: relay_bodies::recompute,
     },
+    #[cfg(feature = "relay")]
+    Format {
+        name: "relay_script",
+        file: "relay/refusals.json",
+        inputs: relay_script::inputs,
+        recompute: relay_script::recompute,
+    },
     Format {
         name: "mailbox",
         file: "relay/mailbox.json",
@@ -200,6 +213,36 @@ const FORMATS: &[Format] = &[
         file: "access/tokens.json",
         inputs: tokens::inputs,
         recompute: tokens::recompute,
+    },
+    Format {
+        name: "group",
+        file: "conversation/three_member_group.json",
+        inputs: conversation::three_member_inputs,
+        recompute: conversation::group_recompute,
+    },
+    Format {
+        name: "group",
+        file: "conversation/membership_change.json",
+        inputs: conversation::change_inputs,
+        recompute: conversation::group_recompute,
+    },
+    Format {
+        name: "first_message",
+        file: "conversation/first_message_50.json",
+        inputs: conversation::first_50_inputs,
+        recompute: conversation::first_recompute,
+    },
+    Format {
+        name: "first_message",
+        file: "conversation/envelope_split.json",
+        inputs: conversation::split_inputs,
+        recompute: conversation::first_recompute,
+    },
+    Format {
+        name: "device",
+        file: "device/device.json",
+        inputs: device::inputs,
+        recompute: device::recompute,
     },
     Format {
         name: "session_state",
@@ -236,8 +279,6 @@ const FORMATS: &[Format] = &[
 /// Files of ours that the test suite replays in its own tests, not yet through this command.
 const REPLAYED_BY_TESTS: &[(&str, &str)] = &[
     ("session/", "replayed by tests/session_vectors.rs"),
-    ("conversation/", "replayed by tests/conversation_vectors.rs"),
-    ("device/", "replayed by tests/device_vectors.rs"),
     (
         "third_party/",
         "published vectors for a primitive, replayed by the test suite",
@@ -283,6 +324,11 @@ pub fn check_file(path: &Path, relative: &Path) -> Report {
         Ok(text) => match serde_json::from_str::<Value>(&text) {
             Err(e) => Outcome::Failed(Failure::Json(e.to_string())),
             Ok(value) if value.get("missive_format").is_none() => skipped(relative),
+            Ok(value)
+                if cfg!(not(feature = "relay")) && value["missive_format"] == "relay_script" =>
+            {
+                Outcome::Skipped("a script a relay answers: needs the relay feature")
+            }
             Ok(value) => check_value(&value).unwrap_or_else(Outcome::Failed),
         },
     };

@@ -124,5 +124,5 @@ if __name__ == "__main__":
         if f.get("missive_format") == "conversation_state":
             load_sibling("state").check(path)
             continue
-        {"group": check_group, "first_message": check_first}[f["kind"]](f["inputs"], f["outputs"])
+        {"group": check_group, "first_message": check_first}[f["missive_format"]](f["inputs"], f["outputs"])
         print("ok", path.name)

@@ -90,57 +90,88 @@ def check_list(wire, account_public, seen):
         devices.append((did, body[i:i + 16], body[i + 16:i + 80])); i += 80
     assert i == len(body)
     ids = [d[0] for d in devices]
-    if any(a >= b for a, b in zip(ids, ids[1:])): return "NonCanonical"
+    if any(a >= b for a, b in zip(ids, ids[1:])): return "DecodeError::NonCanonical"
     if not (version >= 1 and 1 <= n <= 8 and all(1 <= d < next_id for d in ids)
             and len({d[1] for d in devices}) == n and len({d[2] for d in devices}) == n):
-        return "Invalid"
-    if account != account_public: return "WrongAccount"
+        return "DecodeError::Invalid"
+    if account != account_public: return "DeviceError::WrongAccount"
     try:
         ed25519.Ed25519PublicKey.from_public_bytes(account[32:]).verify(
             signature, b"missive/device-list/v1" + b"\x01" + account + body)
     except InvalidSignature:
-        return "BadSignature"
-    if seen is not None and version <= seen: return "RolledBack"
+        return "CryptoError::BadSignature"
+    if seen is not None and version <= seen: return "DeviceError::RolledBack"
     return version
 
 
+def lists_from(changes, device_publics):
+    """Each list's contents as the changes make them (PROTOCOL.md §12.2): ids from 1, never reused."""
+    out, current = [], None
+    for change in changes:
+        if "first" in change:
+            f = change["first"]
+            current = {"version": 1, "next_id": 2,
+                       "devices": [(1, f["mailbox"], device_publics[f["device"]])]}
+        elif "add" in change:
+            a = change["add"]
+            current = {"version": current["version"] + 1, "next_id": current["next_id"] + 1,
+                       "devices": current["devices"] + [(current["next_id"], a["mailbox"],
+                                                         device_publics[a["device"]])]}
+        else:
+            current = {"version": current["version"] + 1, "next_id": current["next_id"],
+                       "devices": [d for d in current["devices"] if d[0] != change["remove"]]}
+        out.append({**current, "devices": [{"id": d, "mailbox": m, "identity": (b"\x01" + p).hex()}
+                                           for d, m, p in current["devices"]]})
+    return out
+
+
 v = json.loads((pathlib.Path(__file__).parent / "device.json").read_text())
-_, account_sign, account_public = identity(H(v["account_secret"]))
-assert b"\x01" + account_public == H(v["account"])
+assert v["missive_format"] == "device"
+i, o = v["inputs"], v["outputs"]
+_, account_sign, account_public = identity(H(i["account_secret"]))
+assert b"\x01" + account_public == H(o["account"])
+device_publics = [identity(H(d))[2] for d in i["device_secrets"]]
 seen = None
-for case in v["lists"]:
+for case, out in zip(lists_from(i["lists"], device_publics), o["lists"], strict=True):
     body = list_body(case)
     signature = account_sign.sign(b"missive/device-list/v1" + b"\x01" + account_public + body)
     wire = b"\x01" + account_public + body + signature
-    assert wire.hex() == case["wire"], f"list version {case['version']}"
+    assert {**case, "wire": wire.hex()} == out, f"list version {case['version']}"
     assert check_list(wire, account_public, seen) == case["version"]
     seen = case["version"]
-for case in v["refusals"]:
+for case, out in zip(i["refusals"], o["refusals"], strict=True):
     got = check_list(H(case["wire"]), H(case["account"])[1:], case["seen"])
-    assert got == case["error"], f"{case['name']}: {got}"
+    assert {"result": got if isinstance(got, str) else "ok"} == out, f"{case['name']}: {got}"
 
 # --- §12.3 linking ---
-l = v["link"]
+l, lo = i["link"], o["link"]
 pk_l = x25519.X25519PrivateKey.from_private_bytes(H(l["key_secret"])).public_key().public_bytes(*RAW)
 code = b"\x01" + pk_l + H(l["secret"]) + H(l["mailbox"]) + varint(l["expires"])
-assert code.hex() == l["code"], "link code"
+assert code.hex() == lo["code"], "link code"
 context = pk_l + H(l["mailbox"]) + struct.pack(">Q", l["expires"])
 psk, psk_id = H(l["secret"]), b"missive/link/v1"
 
-_, device_sign, device_public = identity(H(v["device_secrets"][1]))
+_, device_sign, device_public = identity(H(i["device_secrets"][l["device"]]))
 m = H(l["device_mailbox"])
 proof = device_sign.sign(b"missive/link/v1/device-proof" + context + m + b"\x01" + device_public)
 body = m + device_public + proof
 enc, sealed = seal_psk(H(l["ikmE_request"]), pk_l, b"missive/link/v1/request" + context, psk, psk_id, body)
-assert link_message(enc, sealed).hex() == l["request"], "link request"
+assert link_message(enc, sealed).hex() == lo["request"], "link request"
+assert lo["accepted_identity"] == (b"\x01" + device_public).hex()
+# A link takes one answer, before it expires (§12.3).
+assert lo["accepted_again"] == "DeviceError::LinkUsed"
+assert lo["answered_past_expiry"] == "DeviceError::LinkExpired"
 
 state = H(l["state"])
-list_v2 = H(v["lists"][1]["wire"])
-handover = (varint(65) + H(v["account_secret"]) + varint(len(list_v2)) + list_v2 + varint(2)
-            + varint(len(state)) + state)
+handed = o["lists"][l["handover_list"]]
+list_wire = H(handed["wire"])
+device_id = next(d["id"] for d in handed["devices"] if d["identity"] == (b"\x01" + device_public).hex())
+assert lo["device_id"] == device_id
+handover = (varint(65) + H(i["account_secret"]) + varint(len(list_wire)) + list_wire
+            + varint(device_id) + varint(len(state)) + state)
 info = b"missive/link/v1/handover" + context + m + b"\x01" + device_public
 enc, sealed = seal_psk(H(l["ikmE_handover"]), device_public[:32], info, psk, psk_id, handover)
-assert link_message(enc, sealed).hex() == l["handover"], "link handover"
+assert link_message(enc, sealed).hex() == lo["handover"], "link handover"
 
-print(f"device vectors: {len(v['lists'])} lists, {len(v['refusals'])} refusals, "
+print(f"device vectors: {len(o['lists'])} lists, {len(o['refusals'])} refusals, "
       "code, request and handover replayed")

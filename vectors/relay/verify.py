@@ -5,8 +5,13 @@ header recomputed, and every proof verified (or refused with the same typed erro
 decoder written here: version, key, canonical varint, nonce, signature, nothing after; a
 small-order key refused; a 300-second window; the signature checked. bodies.json: every relay
 body encoded from its fields by the postcard rules of §1, and every refusal refused by a strict
-schema-driven decoder with §7's envelope and delivery rules. Run: python3 vectors/relay/verify.py"""
-import hashlib, json, pathlib, struct, sys
+schema-driven decoder with §7's envelope and delivery rules. refusals.json: a script of requests
+run against the `missive relay` process (its flags from the file's `relay`) over real HTTP, each
+proof signed here at run time, every answer's status and label compared; on SQLite, and again on a
+fresh PostgreSQL database when MISSIVE_TEST_POSTGRES names a server. The binary is
+target/debug/missive (`cargo build --features cli`) or $MISSIVE_BIN.
+Run: python3 vectors/relay/verify.py"""
+import hashlib, http.client, json, os, pathlib, re, struct, subprocess, sys, tempfile, time
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives import serialization
@@ -220,7 +225,105 @@ def check_bodies(path):
           "recomputed: ok")
 
 
+def prove(seed, method, path, body, timestamp, nonce):
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+    public = key.public_key().public_bytes(*RAW)
+    signature = key.sign(signed_message(method, path, body, timestamp, nonce))
+    return b"\x01" + public + varint(timestamp) + nonce + signature
+
+
+def authorization(auth, seeds, method, path, body):
+    if auth is None: return None
+    if "header" in auth: return auth["header"]
+    timestamp = int(time.time()) + auth["clock"]
+    signed = auth.get("signed_path", path)
+    proof = prove(seeds[auth["mailbox"]], method, signed, body, timestamp, H(auth["nonce"]))
+    return "Missive " + proof.hex()
+
+
+class RelayProcess:
+    """`missive relay` on a free loopback port, stopped on exit."""
+
+    def __init__(self, relay, store=None):
+        binary = os.environ.get("MISSIVE_BIN") or str(HERE.parent.parent / "target/debug/missive")
+        if not pathlib.Path(binary).exists():
+            sys.exit(f"{binary} is missing: build it with `cargo build --features cli`")
+        self.dir = tempfile.TemporaryDirectory()
+        flags = [f"--{k.replace('_', '-')}={v}" for k, v in relay.items()]
+        if store: flags.append(f"--store={store}")
+        self.process = subprocess.Popen(
+            [binary, "relay", "--data-dir", self.dir.name, "--listen", "127.0.0.1:0", *flags],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.process.stdout.readline()
+        found = re.search(r"listening on http://([\d.]+):(\d+)", line)
+        if not found:
+            self.stop()
+            sys.exit(f"the relay did not start: {line!r}")
+        self.host, self.port = found.group(1), int(found.group(2))
+
+    def send(self, method, path, auth, body):
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        headers = {"Authorization": auth} if auth is not None else {}
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        status, text = response.status, response.read().decode("utf-8", "replace")
+        connection.close()
+        return status, text
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.dir.cleanup()
+
+
+def run_script(v, store=None):
+    i, o = v["inputs"], v["outputs"]
+    seeds = [H(s) for s in i["mailboxes"]]
+    ids = [mailbox_id(ed25519.Ed25519PrivateKey.from_private_bytes(s).public_key()
+                      .public_bytes(*RAW)).hex() for s in seeds]
+    assert ids == o["mailboxes"], ("mailbox ids", ids)
+    relay = RelayProcess(i["relay"], store)
+    try:
+        for n, (step, want) in enumerate(zip(i["steps"], o["answers"], strict=True)):
+            body = H(step["body"])
+            auth = authorization(step["auth"], seeds, step["method"], step["path"], body)
+            status, text = relay.send(step["method"], step["path"], auth, body)
+            got = {"status": status}
+            if status >= 400: got["label"] = text.split(": ", 1)[0]
+            assert got == want, (f"steps[{n}]", step["description"], got, want)
+    finally:
+        relay.stop()
+
+
+def scratch_database(url):
+    """A fresh database on the server `url` names (dropped by the caller)."""
+    name = f"missive_script_{os.getpid()}"
+    quiet = {**os.environ, "PGOPTIONS": "--client-min-messages=warning"}
+    subprocess.run(["psql", "-q", url, "-c", f"DROP DATABASE IF EXISTS {name}"], check=True,
+                   env=quiet)
+    subprocess.run(["psql", "-q", url, "-c", f"CREATE DATABASE {name}"], check=True)
+    return name, url.rsplit("/", 1)[0] + "/" + name
+
+
+def check_script(path):
+    v = json.loads(path.read_text())
+    run_script(v)
+    stores = ["SQLite"]
+    server = os.environ.get("MISSIVE_TEST_POSTGRES")
+    if server:
+        name, url = scratch_database(server)
+        try:
+            run_script(v, url)
+        finally:
+            subprocess.run(["psql", "-q", server, "-c", f"DROP DATABASE {name}"], check=True)
+        stores.append("PostgreSQL")
+    print(f"{path.name}: {len(v['outputs']['answers'])} requests answered alike by "
+          f"`missive relay` on {' and '.join(stores)}: ok")
+
+
 if __name__ == "__main__":
-    paths = [pathlib.Path(p) for p in sys.argv[1:]] or [HERE / "mailbox.json", HERE / "bodies.json"]
+    paths = [pathlib.Path(p) for p in sys.argv[1:]] or [
+        HERE / "mailbox.json", HERE / "bodies.json", HERE / "refusals.json"]
+    checks = {"bodies": check_bodies, "mailbox": check_mailbox, "refusals": check_script}
     for path in paths:
-        (check_bodies if path.name.startswith("bodies") else check_mailbox)(path)
+        checks[next(k for k in checks if path.name.startswith(k))](path)

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use missive::platform::{Profile, Tier};
-use missive::relay::RelayConfig;
+use missive::relay::{Limits, RelayConfig};
 
 mod backlog;
 mod chat;
@@ -81,6 +81,15 @@ enum Command {
         /// store when a submission names them.
         #[arg(long, default_value_t = RelayConfig::default().access_cache)]
         access_cache: usize,
+        /// Largest envelope accepted, in bytes (a request body may be 1 KiB more).
+        #[arg(long, default_value_t = RelayConfig::default().max_envelope_bytes)]
+        max_envelope_bytes: usize,
+        /// Most mailboxes one envelope may name.
+        #[arg(long, default_value_t = RelayConfig::default().max_recipients)]
+        max_recipients: usize,
+        /// Deliveries one mailbox may hold unacknowledged (more are refused, 403).
+        #[arg(long, default_value_t = RelayConfig::default().limits.max_pending_per_mailbox)]
+        max_pending_per_mailbox: u64,
     },
     /// Start a relay on a temporary directory and walk five members through every message kind.
     Demo,
@@ -385,8 +394,18 @@ fn main() -> ExitCode {
             socket_queue_bytes,
             socket_write_timeout,
             access_cache,
+            max_envelope_bytes,
+            max_recipients,
+            max_pending_per_mailbox,
         } => {
+            let defaults = RelayConfig::default();
             let config = RelayConfig {
+                max_envelope_bytes,
+                max_recipients,
+                limits: Limits {
+                    max_pending_per_mailbox,
+                    ..defaults.limits
+                },
                 rate_per_second,
                 rate_burst,
                 max_sockets_per_mailbox,
@@ -394,7 +413,7 @@ fn main() -> ExitCode {
                 socket_queue_bytes,
                 socket_write_timeout,
                 access_cache,
-                ..RelayConfig::default()
+                ..defaults
             };
             relay_cmd::run(&data_dir, store.as_deref(), listen, config)
         }
