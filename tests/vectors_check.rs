@@ -117,6 +117,7 @@ fn changed(leaf: &Value) -> Option<Value> {
         Value::String(s) => Value::String(format!("{s}x")),
         Value::Number(n) => Value::from(n.as_u64()? ^ 1),
         Value::Bool(b) => Value::Bool(!b),
+        Value::Null => Value::from(0),
         _ => return None,
     })
 }
@@ -141,6 +142,22 @@ fn all_leaves(file: &Value) -> Vec<(String, Value)> {
     all
 }
 
+/// At most `n` of `leaves`, spread evenly from the first to the last: a transcript of a
+/// hundred messages repeats its fields a hundred times, and each change recomputes it whole.
+fn spread(leaves: Vec<(String, Value)>, n: usize) -> Vec<(String, Value)> {
+    let step = leaves.len().div_ceil(n).max(1);
+    let last = leaves.len().saturating_sub(1);
+    leaves
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % step == 0 || *i == last)
+        .map(|(_, leaf)| leaf)
+        .collect()
+}
+
+/// How many leaves of one file the change tests try.
+const TRIED: usize = 250;
+
 #[test]
 fn every_output_changed_anywhere_is_named_as_a_mismatch() {
     for (name, file) in vectors::ours().unwrap() {
@@ -149,6 +166,7 @@ fn every_output_changed_anywhere_is_named_as_a_mismatch() {
             .into_iter()
             .filter(|(p, _)| !inputs.contains(p) && !is_prose(p))
             .collect();
+        let outputs = spread(outputs, TRIED);
         assert!(outputs.len() > 1, "{name}");
         for (path, leaf) in outputs {
             let bad = replaced(&file, &path, changed(&leaf).unwrap());
@@ -189,8 +207,9 @@ fn every_input_changed_anywhere_fails() {
         assert!(!inputs.is_empty(), "{name}");
         let leaves = all_leaves(&file)
             .into_iter()
-            .filter(|(p, _)| inputs.contains(p) && !is_prose(p));
-        for (path, leaf) in leaves {
+            .filter(|(p, _)| inputs.contains(p) && !is_prose(p))
+            .collect();
+        for (path, leaf) in spread(leaves, TRIED) {
             let Some(new) = changed(&leaf) else { continue };
             match vectors::check_value(&replaced(&file, &path, new)) {
                 Err(Failure::Mismatch { .. }) => mismatches += 1,
@@ -209,7 +228,16 @@ fn every_input_changed_anywhere_fails() {
                         // A request of a script changed may be answered alike: another nonce,
                         // another byte of a body the relay cannot read.
                         || path.starts_with("inputs.steps")
-                        || path.starts_with("inputs.relay") => {}
+                        || path.starts_with("inputs.relay")
+                        // An ML-KEM seed's last digit is in z, FIPS 203's implicit-rejection
+                        // seed: only a ciphertext that fails to decapsulate would show it.
+                        || path.contains("kem_seed")
+                        // Drawn by the prekey owner, but a bundle with a one-time prekey does
+                        // not carry the last-resort prekey.
+                        || path.ends_with("bob_last_resort_secret")
+                        // A replay is refused before its bytes are authenticated, tampered or
+                        // not.
+                        || path.ends_with(".tamper") => {}
                 other => panic!("{name}: {path} changed gives {other:?}"),
             }
         }

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use missive::vectors;
 use serde_json::Value;
 
-const FILES: [&str; 9] = [
+const FILES: [&str; 10] = [
     include_str!("../../vectors/relay/bodies.json"),
     include_str!("../../vectors/relay/mailbox.json"),
     include_str!("../../vectors/client/pairwise.json"),
@@ -18,6 +18,7 @@ const FILES: [&str; 9] = [
     include_str!("../../vectors/session/state.json"),
     include_str!("../../vectors/conversation/state.json"),
     include_str!("../../vectors/conversation/three_member_group.json"),
+    include_str!("../../vectors/session/pqxdh_last_resort.json"),
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -277,6 +277,7 @@ impl Client {
     /// conversation filed under another id).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let none = AccountSync::default();
+        let version = bytes.first().copied();
         let (state, outbox, account, lists, sync) = match bytes.first() {
             Some(&legacy::VERSION) => (legacy::read(bytes)?, Vec::new(), None, Vec::new(), none),
             Some(&ClientState::VERSION) => {
@@ -296,7 +297,14 @@ impl Client {
                 (saved.core, saved.outbox, None, Vec::new(), none)
             }
         };
-        if !lists.windows(2).all(|w| w[0].0 < w[1].0) {
+        // One encoding per state: the writer uses version 5 only with an account record or a
+        // contact's list, and version 6 only with the record and a sync that is not all zero.
+        let needless = match version {
+            Some(SavedDevice::VERSION) => account.is_none() && lists.is_empty(),
+            Some(SavedSynced::VERSION) => account.is_none() || sync == none,
+            _ => false,
+        };
+        if needless || !lists.windows(2).all(|w| w[0].0 < w[1].0) {
             return Err(DecodeError::NonCanonical {
                 what: "client state",
             });
@@ -599,6 +607,52 @@ mod tests {
         assert_eq!(loaded.pending_resends(), MAX_RETRIES);
         state.retries.push(Retry::sample(u8::MAX));
         assert_eq!(Client::from_bytes(&state.to_wire()).err(), Some(INVALID));
+    }
+
+    /// A sync that is not all zero: 37 bytes, the clock first.
+    const SYNC_SET: [u8; 37] = {
+        let mut sync = [0u8; 37];
+        sync[0] = 1;
+        sync
+    };
+
+    /// `state` written as `version`, followed by `tail`.
+    fn as_version(state: &[u8], version: u8, tail: &[u8]) -> Vec<u8> {
+        [&[version][..], &state[1..], tail].concat()
+    }
+
+    #[test]
+    fn a_version_written_without_what_it_adds_is_refused() {
+        let non_canonical = Some(DecodeError::NonCanonical {
+            what: "client state",
+        });
+        let load = |bytes: &[u8]| Client::from_bytes(bytes).err();
+        // A single device that knows of none: version 4; as version 5 or 6 with no account
+        // record and no list, it is another encoding of the same state.
+        let alone = with_contacts(0).to_bytes().unwrap();
+        assert_eq!(alone[0], 4);
+        assert_eq!(load(&as_version(&alone, 5, &[0, 0])), non_canonical);
+        let synced = [&[0, 0][..], &SYNC_SET].concat();
+        assert_eq!(load(&as_version(&alone, 6, &synced)), non_canonical);
+        // A device of an account with two: version 5 until it shares, version 6 after; a
+        // version 6 whose sync is all zero is version 5 written otherwise.
+        let rng = &mut rand::rng();
+        let (mut phone, mut laptop) = (Client::new(rng, b"ana"), Client::new(rng, b"ana"));
+        let code = phone.link_code(rng, 0).unwrap();
+        let answer = crate::client::unsaved::saved(laptop.answer_link(rng, &code, 0));
+        for d in crate::envelope::split(&answer.envelope).unwrap() {
+            phone.receive(&d.to_bytes(), 0).unwrap();
+        }
+        crate::client::unsaved::saved(phone.link_device(rng, 0));
+        let linked = phone.to_bytes().unwrap();
+        assert_eq!(linked[0], 5);
+        assert!(Client::from_bytes(&linked).is_ok());
+        assert_eq!(load(&as_version(&linked, 6, &[0; 37])), non_canonical);
+        let shared = Client::from_bytes(&as_version(&linked, 6, &SYNC_SET)).unwrap();
+        assert_eq!(
+            *shared.to_bytes().unwrap(),
+            as_version(&linked, 6, &SYNC_SET)
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::json::{Place, hex};
 use super::{Failure, error_name};
-use crate::client::{Client, Content, MemoryStore, Outgoing};
+use crate::client::{Client, Content, MemoryStore, Outgoing, Settings};
 use crate::conversation::Role;
 use crate::envelope::{self, MailboxId};
 use crate::error::{Error, UsageError};
@@ -127,6 +127,21 @@ impl World {
         Ok(())
     }
 
+    /// `new` joins `existing`'s account: the code, the answer, the handover (§12.3).
+    fn link(&mut self, existing: &mut Client, new: &mut Client) -> Result<(), Error> {
+        let (existing_id, new_id) = (*existing.mailbox_id(), *new.mailbox_id());
+        let code = existing.link_code(&mut self.rng, NOW)?;
+        let answer = new
+            .answer_link(&mut self.rng, &code, NOW)?
+            .save(&mut rand::rng(), self.stores.entry(new_id).or_default())?;
+        self.deliver(existing, &[answer])?;
+        let linked = existing.link_device(&mut self.rng, NOW)?.save(
+            &mut rand::rng(),
+            self.stores.entry(existing_id).or_default(),
+        )?;
+        self.deliver(new, &[linked.handover])
+    }
+
     /// `a` looks `b` up, invites, and `b` accepts.
     fn connect(&mut self, a: &mut Client, b: &mut Client) -> Result<MailboxId, Error> {
         let (a_id, b_id) = (*a.mailbox_id(), *b.mailbox_id());
@@ -182,6 +197,18 @@ fn our_cases() -> Result<Vec<Value>, Error> {
         .save(&mut rand::rng(), world.stores.entry(ana_id).or_default())?;
     world.deliver(&mut cara, &created)?;
     let (ana_state, ben_state, cara_state) = (ana.to_bytes()?, ben.to_bytes()?, cara.to_bytes()?);
+    // Ana links a laptop: both devices then know of devices (version 5); once she turns read
+    // receipts off and syncs, her account's sync clock is set (version 6).
+    let mut laptop = Client::new(&mut world.rng, b"ana");
+    world.link(&mut ana, &mut laptop)?;
+    let (phone_linked, laptop_linked) = (ana.to_bytes()?, laptop.to_bytes()?);
+    ana.set_settings(Settings {
+        read_receipts: false,
+        ..*ana.settings()
+    });
+    ana.access_sync(&mut world.rng, NOW)?
+        .save(&mut rand::rng(), world.stores.entry(ana_id).or_default())?;
+    let phone_synced = ana.to_bytes()?;
 
     let mut cases = vec![
         json!({"description": "Ana: two connections (Ben and Cara), a direct message sent, a \
@@ -191,7 +218,31 @@ fn our_cases() -> Result<Vec<Value>, Error> {
                "state": hex(&*ben_state)}),
         json!({"description": "Cara: one connection, a member of Ana's group",
                "state": hex(&*cara_state)}),
+        json!({"description": "Ana's phone once she linked a laptop: her account has two \
+                devices (version 5)", "state": hex(&*phone_linked)}),
+        json!({"description": "the laptop, as the handover made it (version 5)",
+               "state": hex(&*laptop_linked)}),
+        json!({"description": "Ana's phone after she turned read receipts off and synced \
+                (version 6)", "state": hex(&*phone_synced)}),
     ];
+    // Other encodings of states the writer gives one version: Ben's (version 4) as version 5
+    // with no account record and no list, Ana's phone (version 5) as version 6 with its sync
+    // all zero (37 bytes: a clock, two stamps, two flags).
+    let needless_5 = [&[5u8][..], ben_state.get(1..).unwrap_or_default(), &[0, 0]].concat();
+    let needless_6 = [
+        &[6u8][..],
+        phone_linked.get(1..).unwrap_or_default(),
+        &[0; 37],
+    ]
+    .concat();
+    cases.push(
+        json!({"description": "Ben's state written as version 5, with no account \
+        record and no device list", "state": hex(&needless_5)}),
+    );
+    cases.push(
+        json!({"description": "Ana's phone written as version 6, its sync all zero",
+        "state": hex(&needless_6)}),
+    );
     cases.extend(refused(&ana_state, &ben, &cara));
     Ok(cases)
 }

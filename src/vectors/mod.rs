@@ -25,6 +25,7 @@ mod relay_bodies;
 #[cfg(feature = "relay")]
 mod relay_script;
 mod sealed;
+mod session;
 mod session_state;
 mod stored;
 mod tokens;
@@ -245,6 +246,24 @@ const FORMATS: &[Format] = &[
         recompute: device::recompute,
     },
     Format {
+        name: "session",
+        file: "session/pqxdh_one_time_ratchet.json",
+        inputs: session::one_time_inputs,
+        recompute: session::recompute,
+    },
+    Format {
+        name: "session",
+        file: "session/pqxdh_last_resort.json",
+        inputs: session::last_resort_inputs,
+        recompute: session::recompute,
+    },
+    Format {
+        name: "session",
+        file: "session/pq_ratchet.json",
+        inputs: session::pq_ratchet_inputs,
+        recompute: session::recompute,
+    },
+    Format {
         name: "session_state",
         file: "session/state.json",
         inputs: session_state::inputs,
@@ -278,7 +297,6 @@ const FORMATS: &[Format] = &[
 
 /// Files of ours that the test suite replays in its own tests, not yet through this command.
 const REPLAYED_BY_TESTS: &[(&str, &str)] = &[
-    ("session/", "replayed by tests/session_vectors.rs"),
     (
         "third_party/",
         "published vectors for a primitive, replayed by the test suite",

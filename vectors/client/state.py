@@ -292,11 +292,11 @@ def load(data):
     st.update({name: TAIL[name].read(r) for name in AFTER[version]})
     r.end()
     # A version is written only when the one below cannot hold the state, so that a state has
-    # one encoding; the text does not say a needless version 5 or 6 is refused (a guess).
+    # one encoding (§9.6): a needless version 5 or 6 is refused.
     if version == 5:
         check(st["account"] is not None or st["lists"], "DecodeError::NonCanonical")
     if version == 6:
-        check(st["sync"] != ZERO_SYNC, "DecodeError::NonCanonical")
+        check(st["account"] is not None and st["sync"] != ZERO_SYNC, "DecodeError::NonCanonical")
     check(all(c.id == cid for cid, c in st["conversations"].items()))  # stored under its own id
     if st["account"]:  # §9.6.1: the list verifies under the account identity and names this device
         a, own = st["account"], public_wire(st["secret"])

@@ -128,6 +128,7 @@ def parse(wire):
 
 def replay(path):
     f = json.loads(path.read_text())
+    f = {**f["outputs"], "inputs": f["inputs"]}  # what the inputs give, beside them
     i, p = f["inputs"], f["pqxdh"]
     a_x, a_wire = identity(i["alice_identity_secret"])
     b_x, b_wire = identity(i["bob_identity_secret"])
@@ -248,6 +249,8 @@ def replay(path):
             opened.add((r["to"], index))
         else:
             assert r["result"] == "Replay" and (r["to"], index) in opened
+    # §5.3: the classical key alone (no SS) opens nothing; the engine tried it.
+    assert f["classical_key_opens_first_message"] is False
     return len(f["messages"]), len(f["pq_steps"])
 
 
