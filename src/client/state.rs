@@ -656,6 +656,38 @@ mod tests {
     }
 
     #[test]
+    fn contacts_device_lists_load_only_in_increasing_member_order() {
+        let rng = &mut rand::rng();
+        let client = with_contacts(0);
+        let mut list = |m: u8| {
+            let id = Identity::generate(rng);
+            let signed = crate::device::DeviceList::first(MailboxId([m; 16]), *id.public());
+            let bytes = signed.sign(&id).to_bytes();
+            (MailboxId([m; 16]), serde_bytes::ByteBuf::from(bytes))
+        };
+        let (a, b) = (list(1), list(2));
+        let saved = |lists| {
+            let core = core_of(&client);
+            let outbox = Vec::new();
+            SavedDevice {
+                core,
+                outbox,
+                account: None,
+                lists,
+            }
+            .to_wire()
+        };
+        let loaded = Client::from_bytes(&saved(vec![a.clone(), b.clone()])).unwrap();
+        assert_eq!(loaded.peer_devices.resident().count(), 2);
+        let non_canonical = Some(DecodeError::NonCanonical {
+            what: "client state",
+        });
+        let load = |lists| Client::from_bytes(&saved(lists)).err();
+        assert_eq!(load(vec![b, a.clone()]), non_canonical);
+        assert_eq!(load(vec![a.clone(), a]), non_canonical);
+    }
+
+    #[test]
     fn a_conversation_filed_under_another_id_is_refused() {
         let mut rng = rand::rng();
         let mut client = Client::new(&mut rng, b"me");

@@ -295,7 +295,8 @@ const FORMATS: &[Format] = &[
     },
 ];
 
-/// Files of ours that the test suite replays in its own tests, not yet through this command.
+/// Published vectors of a primitive, which the test suite replays in its own tests: every file
+/// of ours is checked by this command.
 const REPLAYED_BY_TESTS: &[(&str, &str)] = &[
     (
         "third_party/",
