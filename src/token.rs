@@ -69,6 +69,9 @@ pub enum TokenKind {
 }
 
 impl TokenKind {
+    /// Every kind, in the order of their bytes (`Invite` 0 … `Sponsored` 3).
+    pub const ALL: [Self; 4] = [Self::Invite, Self::Credit, Self::Premium, Self::Sponsored];
+
     /// A short lowercase name, for logs and metrics.
     pub fn label(self) -> &'static str {
         match self {
@@ -1061,12 +1064,8 @@ mod tests {
 
     #[test]
     fn kind_byte_is_its_wire_encoding() {
-        for kind in [
-            TokenKind::Invite,
-            TokenKind::Credit,
-            TokenKind::Premium,
-            TokenKind::Sponsored,
-        ] {
+        for (byte, kind) in TokenKind::ALL.into_iter().enumerate() {
+            assert_eq!(usize::from(kind.byte()), byte);
             assert_eq!(postcard::to_allocvec(&kind).ok(), Some(vec![kind.byte()]));
             assert!(!kind.label().is_empty());
         }

@@ -84,7 +84,7 @@ pub(crate) mod payload;
 mod policy;
 pub(crate) mod post;
 mod receive;
-mod records;
+pub(crate) mod records;
 mod retry;
 pub(crate) mod sealed;
 mod seen;

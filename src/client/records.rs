@@ -557,6 +557,107 @@ fn read<S: Source + ?Sized>(
     key.open(record, version, stored)
 }
 
+/// One stored record as its directory lists it: what a vector file shows of a state at rest.
+#[cfg(feature = "vectors")]
+pub(crate) struct Listed {
+    /// `Peer(<mailbox>)`, `Leaf(17)`: the record's name as the protocol's table writes it.
+    pub(crate) record: String,
+    /// The name's postcard bytes, which the row key and the seal bind.
+    pub(crate) name: Vec<u8>,
+    pub(crate) row: RowKey,
+    pub(crate) version: u64,
+    pub(crate) plaintext: Zeroizing<Vec<u8>>,
+}
+
+#[cfg(feature = "vectors")]
+fn label(record: &Record) -> String {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    match record {
+        Record::Peer(m) => format!("Peer({})", hex(&m.0)),
+        Record::Sessions(m) => format!("Sessions({})", hex(&m.0)),
+        Record::Conversation(c) => format!("Conversation({})", hex(&c.0)),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A state as stored: its head's state id and generation, and every record.
+#[cfg(feature = "vectors")]
+pub(crate) type Listing = ([u8; 16], u64, Vec<Listed>);
+
+/// Every record of the state in `store`, the head's state id and generation first: the head,
+/// the nodes, the leaves, then the records, each group in the order of the enum (variant, then
+/// field). `None`: the store holds no state.
+#[cfg(feature = "vectors")]
+pub(crate) fn listing(store: &dyn ClientStore) -> Result<Option<Listing>, StoreError> {
+    let Some((mut directory, plaintexts)) = Directory::load_all(store)? else {
+        return Ok(None);
+    };
+    let key = ClientStore::key(store).clone();
+    let mut versions: BTreeMap<Record, u64> = BTreeMap::new();
+    versions.insert(Record::Head, 0);
+    for (node, &v) in directory.nodes.iter().enumerate().filter(|(_, v)| **v != 0) {
+        versions.insert(Record::Node(node as u8), v);
+    }
+    for (leaf, &v) in directory
+        .leaves
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v != 0)
+    {
+        versions.insert(Record::Leaf(leaf as u16), v);
+    }
+    for leaf in 0..LEAVES {
+        versions.extend(directory.leaf(store, leaf)?.iter().map(|(r, v)| (*r, *v)));
+    }
+    let mut listed = Vec::with_capacity(versions.len());
+    for (record, version) in versions {
+        let plaintext = match plaintexts.get(&record) {
+            Some(p) => p.clone(),
+            None => read(store, &record, version)?,
+        };
+        listed.push(Listed {
+            record: label(&record),
+            name: record.name(),
+            row: key.row(&record),
+            version,
+            plaintext,
+        });
+    }
+    Ok(Some((directory.state, directory.generation, listed)))
+}
+
+/// The first leaf of the state in `store`, listing also the first record filed under another
+/// leaf, sealed at the leaf's version: what a writer holding the key but filing wrongly would
+/// store. `None`: the state has fewer than two leaves.
+#[cfg(feature = "vectors")]
+pub(crate) fn misfiled_leaf<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    store: &dyn ClientStore,
+) -> Result<Option<(RowKey, Vec<u8>)>, StoreError> {
+    let Some((mut directory, _)) = Directory::load_all(store)? else {
+        return Ok(None);
+    };
+    let mut leaves = Vec::new();
+    for leaf in 0..LEAVES {
+        let entries = directory.leaf(store, leaf)?;
+        if !entries.is_empty() {
+            leaves.push((leaf, entries.clone()));
+        }
+    }
+    let [(leaf, entries), (_, other), ..] = leaves.as_slice() else {
+        return Ok(None);
+    };
+    let mut entries = entries.clone();
+    entries.extend(other.first_key_value().map(|(r, v)| (*r, *v)));
+    let key = ClientStore::key(store);
+    let record = Record::Leaf(*leaf as u16);
+    let state = LeafState {
+        records: entries.into_iter().collect(),
+    };
+    let sealed = key.seal(rng, &record, directory.leaves[*leaf], &encode(&state));
+    Ok(Some((key.row(&record), sealed)))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -99,15 +99,10 @@ pub(crate) async fn public_key(
     let reply = async {
         limit(&state, peer_key(&state, &ext))?;
         let Path((kind, period)) = path.map_err(|_| malformed("token key path"))?;
-        let kind = [
-            TokenKind::Invite,
-            TokenKind::Credit,
-            TokenKind::Premium,
-            TokenKind::Sponsored,
-        ]
-        .into_iter()
-        .find(|k| k.label() == kind)
-        .ok_or(malformed("token kind"))?;
+        let kind = TokenKind::ALL
+            .into_iter()
+            .find(|k| k.label() == kind)
+            .ok_or(malformed("token kind"))?;
         let key = state
             .issuer
             .public_key(kind, period)

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::json::{Place, hex};
 use super::{Failure, error_name};
-use crate::client::{Client, Content, MemoryStore, Outgoing, Settings};
+use crate::client::{Client, Content, MemoryStore, Outgoing, Settings, StorageKey, Unsaved};
 use crate::conversation::Role;
 use crate::envelope::{self, MailboxId};
 use crate::error::{Error, UsageError};
@@ -26,7 +26,7 @@ const DESCRIPTION: &str = "A client's whole state at rest (PROTOCOL.md 9.6): eac
     an exported state, gives what it holds through the API, and saves it again (the same \
     bytes); then states that must not load.";
 
-const NOW: u64 = 1_800_000_000;
+pub(super) const NOW: u64 = 1_800_000_000;
 
 fn run_case(case: &Place<'_>) -> Result<Value, Failure> {
     let client = match Client::from_bytes(&case.hex("state")?) {
@@ -42,7 +42,7 @@ fn run_case(case: &Place<'_>) -> Result<Value, Failure> {
 }
 
 /// What a loaded client holds, as its API gives it.
-fn holdings(client: &Client) -> Result<Value, Error> {
+pub(super) fn holdings(client: &Client) -> Result<Value, Error> {
     let mut contacts = Vec::new();
     for c in client.contacts()? {
         let connection = format!("{:?}", client.connection(&c.mailbox)?);
@@ -50,13 +50,8 @@ fn holdings(client: &Client) -> Result<Value, Error> {
                              "identity": hex(c.identity.to_bytes()), "connection": connection}));
     }
     let groups: Vec<Value> = client.groups().iter().map(|g| hex(g.0)).collect();
-    let tokens = [
-        TokenKind::Invite,
-        TokenKind::Credit,
-        TokenKind::Premium,
-        TokenKind::Sponsored,
-    ]
-    .map(|k| json!({"kind": format!("{k:?}"), "count": client.tokens(k)}));
+    let tokens =
+        TokenKind::ALL.map(|k| json!({"kind": format!("{k:?}"), "count": client.tokens(k)}));
     Ok(json!({
         "user": hex(client.user()),
         "mailbox": hex(client.mailbox_id().0),
@@ -77,17 +72,43 @@ pub(super) fn inputs() -> Value {
     super::stored::inputs("client_state", DESCRIPTION, our_cases())
 }
 
+/// The app key every client of the world seals its records under (`client/records.json`).
+pub(super) const STORAGE_KEY: [u8; 32] = [0x4b; 32];
+
 /// A small world: the platform, the token issuer, a seeded RNG.
-struct World {
-    rng: StdRng,
+pub(super) struct World {
+    pub(super) rng: StdRng,
     platform: Platform,
     issuer: Issuer,
+    /// Draws the records' nonces and state ids, so the stores are the same on every run.
+    seal: StdRng,
     /// Each client's store: a client saves what changed since its last save, to one store.
-    stores: BTreeMap<MailboxId, MemoryStore>,
+    pub(super) stores: BTreeMap<MailboxId, MemoryStore>,
 }
 
 impl World {
-    fn member(&mut self, name: &str) -> Result<Client, Error> {
+    pub(super) fn new(seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let (platform, issuer) = (Platform::new(&mut rng), Issuer::generate(&mut rng));
+        Self {
+            seal: StdRng::seed_from_u64(seed ^ 0x5ea1),
+            rng,
+            platform,
+            issuer,
+            stores: BTreeMap::new(),
+        }
+    }
+
+    /// Saves `client`'s state to its store, then hands over what was sent.
+    pub(super) fn save<T>(&mut self, id: MailboxId, unsaved: Unsaved<'_, T>) -> Result<T, Error> {
+        let store = self
+            .stores
+            .entry(id)
+            .or_insert_with(|| MemoryStore::new(StorageKey::new(&STORAGE_KEY)));
+        Ok(unsaved.save(&mut self.seal, store)?)
+    }
+
+    pub(super) fn member(&mut self, name: &str) -> Result<Client, Error> {
         let profile = Profile {
             tier: Tier::PremiumCareer,
             open_profile: false,
@@ -102,9 +123,8 @@ impl World {
             .map_err(|_| UsageError::NotPermitted)?;
         c.set_account(account);
         let id = *c.mailbox_id();
-        let issue = c
-            .request_tokens(&mut self.rng, TokenKind::Invite, 4, NOW)?
-            .save(&mut rand::rng(), self.stores.entry(id).or_default())?;
+        let issue = c.request_tokens(&mut self.rng, TokenKind::Invite, 4, NOW)?;
+        let issue = self.save(id, issue)?;
         let issued = TokenIssued {
             key: self
                 .issuer
@@ -116,7 +136,7 @@ impl World {
     }
 
     /// What `to` makes of what was sent.
-    fn deliver(&mut self, to: &mut Client, sent: &[Outgoing]) -> Result<(), Error> {
+    pub(super) fn deliver(&mut self, to: &mut Client, sent: &[Outgoing]) -> Result<(), Error> {
         for o in sent {
             for d in envelope::split(&o.envelope)? {
                 if d.mailbox() == *to.mailbox_id() {
@@ -131,70 +151,78 @@ impl World {
     fn link(&mut self, existing: &mut Client, new: &mut Client) -> Result<(), Error> {
         let (existing_id, new_id) = (*existing.mailbox_id(), *new.mailbox_id());
         let code = existing.link_code(&mut self.rng, NOW)?;
-        let answer = new
-            .answer_link(&mut self.rng, &code, NOW)?
-            .save(&mut rand::rng(), self.stores.entry(new_id).or_default())?;
+        let answer = new.answer_link(&mut self.rng, &code, NOW)?;
+        let answer = self.save(new_id, answer)?;
         self.deliver(existing, &[answer])?;
-        let linked = existing.link_device(&mut self.rng, NOW)?.save(
-            &mut rand::rng(),
-            self.stores.entry(existing_id).or_default(),
-        )?;
+        let linked = existing.link_device(&mut self.rng, NOW)?;
+        let linked = self.save(existing_id, linked)?;
         self.deliver(new, &[linked.handover])
     }
 
     /// `a` looks `b` up, invites, and `b` accepts.
-    fn connect(&mut self, a: &mut Client, b: &mut Client) -> Result<MailboxId, Error> {
+    pub(super) fn connect(&mut self, a: &mut Client, b: &mut Client) -> Result<MailboxId, Error> {
         let (a_id, b_id) = (*a.mailbox_id(), *b.mailbox_id());
-        let published = b
-            .publish(&mut self.rng, 1)?
-            .save(&mut rand::rng(), self.stores.entry(b_id).or_default())?;
+        let published = b.publish(&mut self.rng, 1)?;
+        let published = self.save(b_id, published)?;
         let response = PrekeyResponse {
             mailbox: *b.mailbox_id(),
             bundle: published.bundle,
             one_time: published.one_time.into_iter().next(),
         };
         a.add_contact(&mut self.rng, b.user(), &response)?;
-        let invite = a
-            .invite(&mut self.rng, &b_id, Some("hello"), NOW)?
-            .save(&mut rand::rng(), self.stores.entry(a_id).or_default())?;
+        let invite = a.invite(&mut self.rng, &b_id, Some("hello"), NOW)?;
+        let invite = self.save(a_id, invite)?;
         self.deliver(b, &invite)?;
-        let accept = b
-            .accept(&mut self.rng, &a_id, NOW)?
-            .save(&mut rand::rng(), self.stores.entry(b_id).or_default())?;
+        let accept = b.accept(&mut self.rng, &a_id, NOW)?;
+        let accept = self.save(b_id, accept)?;
         self.deliver(a, &accept)?;
         Ok(b_id)
     }
 }
 
+/// Ana, Ben and Cara, each with a store; Ana connected to both, and her first message to Ben
+/// (saved, delivered, and returned).
+pub(super) struct Three {
+    pub(super) ana: Client,
+    pub(super) ben: Client,
+    pub(super) cara: Client,
+    pub(super) hello: Vec<Outgoing>,
+}
+
+impl World {
+    pub(super) fn three(&mut self) -> Result<Three, Error> {
+        let (mut ana, mut ben, mut cara) = (
+            self.member("ana")?,
+            self.member("ben")?,
+            self.member("cara")?,
+        );
+        let ben_id = self.connect(&mut ana, &mut ben)?;
+        self.connect(&mut ana, &mut cara)?;
+        let ana_id = *ana.mailbox_id();
+        let hello = ana.send(&mut self.rng, &ben_id, &Content::text("hello Ben"), NOW)?;
+        let hello = self.save(ana_id, hello)?;
+        self.deliver(&mut ben, &hello)?;
+        Ok(Three {
+            ana,
+            ben,
+            cara,
+            hello,
+        })
+    }
+}
+
 fn our_cases() -> Result<Vec<Value>, Error> {
-    let mut rng = StdRng::seed_from_u64(0x5eed_0018);
-    let (platform, issuer) = (Platform::new(&mut rng), Issuer::generate(&mut rng));
-    let mut world = World {
-        rng,
-        platform,
-        issuer,
-        stores: BTreeMap::new(),
-    };
-    let (mut ana, mut ben, mut cara) = (
-        world.member("ana")?,
-        world.member("ben")?,
-        world.member("cara")?,
-    );
-    let ben_id = world.connect(&mut ana, &mut ben)?;
-    let cara_id = world.connect(&mut ana, &mut cara)?;
-    let ana_id = *ana.mailbox_id();
-    let store = world.stores.entry(ana_id).or_default();
-    let hello = ana
-        .send(&mut world.rng, &ben_id, &Content::text("hello Ben"), NOW)?
-        .save(&mut rand::rng(), store)?;
-    world.deliver(&mut ben, &hello)?;
-    let (_, created) = ana
-        .create_group(
-            &mut world.rng,
-            &[(ben_id, Role::Member), (cara_id, Role::Member)],
-            NOW,
-        )?
-        .save(&mut rand::rng(), world.stores.entry(ana_id).or_default())?;
+    let mut world = World::new(0x5eed_0018);
+    let Three {
+        mut ana,
+        ben,
+        mut cara,
+        ..
+    } = world.three()?;
+    let (ben_id, cara_id, ana_id) = (*ben.mailbox_id(), *cara.mailbox_id(), *ana.mailbox_id());
+    let members = [(ben_id, Role::Member), (cara_id, Role::Member)];
+    let created = ana.create_group(&mut world.rng, &members, NOW)?;
+    let (_, created) = world.save(ana_id, created)?;
     world.deliver(&mut cara, &created)?;
     let (ana_state, ben_state, cara_state) = (ana.to_bytes()?, ben.to_bytes()?, cara.to_bytes()?);
     // Ana links a laptop: both devices then know of devices (version 5); once she turns read
@@ -206,8 +234,8 @@ fn our_cases() -> Result<Vec<Value>, Error> {
         read_receipts: false,
         ..*ana.settings()
     });
-    ana.access_sync(&mut world.rng, NOW)?
-        .save(&mut rand::rng(), world.stores.entry(ana_id).or_default())?;
+    let synced = ana.access_sync(&mut world.rng, NOW)?;
+    world.save(ana_id, synced)?;
     let phone_synced = ana.to_bytes()?;
 
     let mut cases = vec![

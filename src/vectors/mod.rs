@@ -21,6 +21,7 @@ mod json;
 mod live;
 mod mailbox;
 mod product;
+mod records;
 mod relay_bodies;
 #[cfg(feature = "relay")]
 mod relay_script;
@@ -280,6 +281,12 @@ const FORMATS: &[Format] = &[
         file: "client/state.json",
         inputs: client_state::inputs,
         recompute: client_state::recompute,
+    },
+    Format {
+        name: "records",
+        file: "client/records.json",
+        inputs: records::inputs,
+        recompute: records::recompute,
     },
     Format {
         name: "identity",

@@ -16,8 +16,10 @@ use super::{Failure, skeleton, with_outputs};
 use crate::access::{AccessKey, AccessUpdate, Credential, Submission};
 use crate::envelope::{Envelope, MailboxId};
 use crate::mailbox::MailboxKey;
+use crate::platform::{AccountCertificate, Platform, Profile, Tier, month_of};
 use crate::relay::{Limits, RelayConfig, system_clock};
-use crate::relay_api::{OneTimePrekey, PublishPrekeys};
+use crate::relay_api::{OneTimePrekey, PublishPrekeys, TokenIssue, TokenIssued};
+use crate::token::{PendingTokens, Token, TokenKind, request_tokens};
 
 const DESCRIPTION: &str = "The refusals of PROTOCOL.md §8.3 as a script: each request in \
     order to one fresh relay configured with `relay` (the names are RelayConfig's, and \
@@ -25,11 +27,15 @@ const DESCRIPTION: &str = "The refusals of PROTOCOL.md §8.3 as a script: each r
     refusal the label before ': ' in its body). An `auth` of {mailbox, nonce, clock} is a \
     proof (§8.2) made when the request is sent, by mailboxes[mailbox], at the sender's Unix \
     time plus `clock`, over `signed_path` if given (else the request's own path) and the body; \
-    {header} is sent as the Authorization header as it is; null sends none. Not scripted, \
-    since no fixed request reaches them: token_spent and no_quota (a token request names the \
-    current month, a spend needs a token the relay issued: tests/relay_access.rs), \
-    unavailable and overloaded (a failing store, a full writer queue or too many WebSockets: \
-    tests/relay_refusals.rs, tests/relay_socket.rs).";
+    {header} is sent as the Authorization header as it is; null sends none. A step with \
+    `issue` in place of `body` is a token request (§11.3) made when it is sent: `count` \
+    random inputs of `kind`, blinded, for the current month, with the account certificate \
+    `account` (signed by the platform key `relay.platform_seed`, which the relay trusts); its \
+    answer, when 200, is unblinded and kept. A step with `spend` sends a submission presenting \
+    the first token the step `spend.issued` (an index into the steps) obtained, for an \
+    envelope with `spend.body` to `spend.mailboxes`, expiring at `spend.expiry`. Not \
+    scripted: unavailable and overloaded (a failing store, a full writer queue or too many \
+    WebSockets: tests/relay_refusals.rs, tests/relay_socket.rs).";
 
 /// Ana, Ben, Cara and Dan.
 const SEEDS: [[u8; 32]; 4] = [[0x11; 32], [0x22; 32], [0x33; 32], [0x44; 32]];
@@ -39,6 +45,7 @@ const CARA: usize = 2;
 const DAN: usize = 3;
 const MAX_ENVELOPE: usize = 8192;
 const EXPIRY: u64 = 4_000_000_000;
+const PLATFORM_SEED: [u8; 32] = [0x50; 32];
 
 fn name(user: &str) -> String {
     format!("/v1/directory/{}", hex::encode(user))
@@ -51,6 +58,38 @@ fn proof(mailbox: usize, nonce: u8, clock: i64) -> Value {
 fn step(description: &str, method: &str, path: &str, auth: Value, body: &[u8]) -> Value {
     json!({"description": description, "method": method, "path": path, "auth": auth,
            "body": hex(body)})
+}
+
+/// A token request of `count` tokens of `kind`, with `mailbox`'s account certificate.
+fn issue(description: &str, mailbox: usize, tier: Tier, kind: &str, count: u32) -> Value {
+    let mut platform = Platform::from_seed(&PLATFORM_SEED);
+    let id = id(&SEEDS[mailbox]);
+    platform.register(
+        id,
+        Profile {
+            tier,
+            open_profile: false,
+        },
+    );
+    let account = platform
+        .certify_account(&id, false, EXPIRY)
+        .map(|c| {
+            let mut bytes = Vec::new();
+            crate::wire::encode_into(&c, &mut bytes);
+            hex(bytes)
+        })
+        .unwrap_or(Value::Null);
+    json!({"description": description, "method": "POST", "path": "/v1/tokens",
+           "auth": proof(mailbox, 0x40 + mailbox as u8, 0),
+           "issue": {"account": account, "kind": kind, "count": count}})
+}
+
+/// A submission spending the first token step `issued` obtained.
+fn spend(description: &str, issued: usize, mailboxes: &[usize], body: &[u8]) -> Value {
+    json!({"description": description, "method": "POST", "path": "/v1/envelopes",
+           "auth": Value::Null,
+           "spend": {"issued": issued, "mailboxes": mailboxes, "body": hex(body),
+                     "expiry": EXPIRY}})
 }
 
 fn id(seed: &[u8; 32]) -> MailboxId {
@@ -107,7 +146,7 @@ pub(super) fn inputs() -> Value {
     }
     .to_bytes();
     let (mailbox, ana) = ("/v1/mailbox?after=0&limit=100", name("ana"));
-    let steps = vec![
+    let mut steps = vec![
         step("the relay answers", "GET", "/health", Value::Null, b""),
         step("no Authorization header", "GET", mailbox, Value::Null, b""),
         step(
@@ -317,13 +356,37 @@ pub(super) fn inputs() -> Value {
             proof(CARA, 21, 0),
             &[0x01, 0x05, 0xaa],
         ),
+        issue(
+            "Dan, a free member, asks for an InMail credit",
+            DAN,
+            Tier::Free,
+            "Credit",
+            1,
+        ),
     ];
+    let issued = steps.len();
+    steps.extend([
+        issue(
+            "Ana, Premium Career, asks for an invitation token",
+            ANA,
+            Tier::PremiumCareer,
+            "Invite",
+            1,
+        ),
+        spend(
+            "she spends it on an invitation to Ben",
+            issued,
+            &[BEN],
+            b"invite",
+        ),
+        spend("the same token for Dan", issued, &[DAN], b"invite"),
+    ]);
     skeleton(
         "relay_script",
         DESCRIPTION,
         json!({
             "relay": {"max_envelope_bytes": MAX_ENVELOPE, "max_recipients": 3,
-                      "max_pending_per_mailbox": 2},
+                      "max_pending_per_mailbox": 2, "platform_seed": hex(PLATFORM_SEED)},
             "mailboxes": SEEDS.iter().map(hex).collect::<Vec<_>>(),
             "steps": steps,
         }),
@@ -332,7 +395,9 @@ pub(super) fn inputs() -> Value {
 
 fn config(relay: &Place<'_>) -> Result<RelayConfig, Failure> {
     let defaults = RelayConfig::default();
+    let platform = Platform::from_seed(&relay.array("platform_seed")?);
     Ok(RelayConfig {
+        platform: Some(platform.public_key()),
         max_envelope_bytes: relay.int("max_envelope_bytes")?,
         max_recipients: relay.int("max_recipients")?,
         limits: Limits {
@@ -398,19 +463,85 @@ pub(super) fn recompute(file: &Value) -> Result<Value, Failure> {
     let relay = Relay::start(config(&relay_input)?)
         .map_err(|_| Failure::input(relay_input.path(), "a relay that starts"))?;
     let mut answers = Vec::new();
+    // Each step's tokens, once a token request was answered.
+    let mut tokens: Vec<Vec<Token>> = Vec::new();
     for step in inputs.list("steps")? {
-        let (method, path, body) = (step.str("method")?, step.str("path")?, step.hex("body")?);
+        let (method, path) = (step.str("method")?, step.str("path")?);
+        let (body, pending) = made_body(&step, &keys, &tokens)?;
         let auth = authorization(&step, method, path, &body, &keys)?;
         let (status, text) = relay
             .send(method, path, auth.as_deref(), &body)
             .map_err(|_| Failure::input(step.path(), "a request the relay answers"))?;
         answers.push(answer(status, &text));
+        let issued = match pending {
+            Some(pending) if status == 200 => TokenIssued::from_bytes(&text)
+                .ok()
+                .and_then(|i| pending.finish(&i.response, &i.key).ok())
+                .ok_or_else(|| Failure::input(step.path(), "a token request answered"))?,
+            _ => Vec::new(),
+        };
+        tokens.push(issued);
     }
     let ids: Vec<Value> = keys.iter().map(|k| hex(k.id().0)).collect();
     Ok(with_outputs(
         file,
         json!({"mailboxes": ids, "answers": answers}),
     ))
+}
+
+/// A step's body: given, or made now (a token request, and what it waits for; a spend).
+fn made_body(
+    step: &Place<'_>,
+    keys: &[MailboxKey],
+    tokens: &[Vec<Token>],
+) -> Result<(Vec<u8>, Option<PendingTokens>), Failure> {
+    if let Some(issue) = step.optional("issue") {
+        let account: AccountCertificate =
+            crate::wire::decode_body(&issue.hex("account")?, "account certificate")
+                .map_err(|_| Failure::input(issue.path(), "an account certificate"))?;
+        let kind = issue.str("kind")?;
+        let kind = TokenKind::ALL
+            .into_iter()
+            .find(|k| format!("{k:?}") == kind)
+            .ok_or_else(|| Failure::input(issue.path(), "a token kind"))?;
+        let period = month_of(system_clock());
+        let (pending, request) =
+            request_tokens(&mut rand::rng(), kind, period, issue.int("count")?)
+                .map_err(|_| Failure::input(issue.path(), "1 to 100 tokens"))?;
+        let body = TokenIssue {
+            account,
+            request,
+            purchase: None,
+        };
+        return Ok((body.to_bytes(), Some(pending)));
+    }
+    let Some(spend) = step.optional("spend") else {
+        return Ok((step.hex("body")?, None));
+    };
+    let token = tokens
+        .get(spend.int::<usize>("issued")?)
+        .and_then(|t| t.first())
+        .ok_or_else(|| Failure::input(spend.path(), "an earlier step that obtained a token"))?;
+    let ids = spend
+        .field("mailboxes")?
+        .items()?
+        .iter()
+        .map(|m| {
+            let i = m.value().as_u64().and_then(|i| usize::try_from(i).ok());
+            i.and_then(|i| keys.get(i))
+                .map(|k| *k.id())
+                .ok_or_else(|| Failure::input(m.path(), "the index of a listed mailbox"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let envelope = Envelope::to_mailboxes(spend.u64("expiry")?, &ids, &spend.hex("body")?)
+        .ok()
+        .and_then(|mut e| e.pop())
+        .ok_or_else(|| Failure::input(spend.path(), "an envelope that fits in one"))?;
+    let submission = Submission {
+        credential: Credential::Token(token.clone()),
+        envelope: envelope.to_bytes(),
+    };
+    Ok((submission.to_bytes(), None))
 }
 
 fn seed(at: &Place<'_>, bytes: Vec<u8>) -> Result<[u8; 32], Failure> {

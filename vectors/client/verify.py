@@ -3,7 +3,8 @@
 vectors/client/first_post.json (§10.1) from the text alone, in Python's standard library: each
 pairwise payload's and each first post's bytes, built from its inputs; and state.json (§9.6,
 format client_state) through state.py beside this file, which needs `cryptography` and
-`kyber-py`. Run: python3 vectors/client/verify.py"""
+`kyber-py`; and records.json (§9.6.1, format records) through records.py beside it.
+Run: python3 vectors/client/verify.py"""
 import importlib.util, json, pathlib, sys
 
 H = bytes.fromhex
@@ -73,4 +74,8 @@ spec = importlib.util.spec_from_file_location("client_state", here / "state.py")
 state = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(state)
 print(f"state.json: {state.replay(here / 'state.json')} cases: ok")  # raises, naming case and field, on a difference
+spec = importlib.util.spec_from_file_location("client_records", here / "records.py")
+records = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(records)
+print(f"records.json: {records.replay(here / 'records.json')} cases: ok")  # raises likewise
 sys.exit(1 if failures else 0)

@@ -1,17 +1,28 @@
 #!/usr/bin/env python3
-"""An independent replay of vectors/relay/*.json from PROTOCOL.md §1, §7 and §8 alone, in Python
-with `cryptography`. mailbox.json: every mailbox id, signed message, proof and Authorization
-header recomputed, and every proof verified (or refused with the same typed error) by a strict
-decoder written here: version, key, canonical varint, nonce, signature, nothing after; a
-small-order key refused; a 300-second window; the signature checked. bodies.json: every relay
-body encoded from its fields by the postcard rules of §1, and every refusal refused by a strict
-schema-driven decoder with §7's envelope and delivery rules. refusals.json: a script of requests
-run against the `missive relay` process (its flags from the file's `relay`) over real HTTP, each
-proof signed here at run time, every answer's status and label compared; on SQLite, and again on a
-fresh PostgreSQL database when MISSIVE_TEST_POSTGRES names a server. The binary is
+"""An independent replay of vectors/relay/*.json from PROTOCOL.md §1, §7, §8, §10.2 and §11 alone,
+in Python with `cryptography` (and, for tokens, the system's libsodium through ctypes).
+mailbox.json: every mailbox id, signed message, proof and Authorization header recomputed, and
+every proof verified (or refused with the same typed error) by a strict decoder written here:
+version, key, canonical varint, nonce, signature, nothing after; a small-order key refused; a
+300-second window; the signature checked. bodies.json: every relay body encoded from its fields
+by the postcard rules of §1, and every refusal refused by a strict schema-driven decoder with
+§7's envelope and delivery rules. refusals.json: a script of requests run against the `missive
+relay` process (its flags from the file's `relay`, its platform key written from
+`relay.platform_seed` to <data-dir>/platform.key) over real HTTP, each proof signed here at run
+time, every answer's status and label compared; on SQLite, and again on a fresh PostgreSQL
+database when MISSIVE_TEST_POSTGRES names a server. Its token steps are played as a client
+would (§11.3, RFC 9497 VOPRF ristretto255-SHA512 written here over libsodium's ristretto255,
+first checked on the RFC's own vectors in vectors/third_party/voprf/): an `issue` step blinds
+fresh random inputs for the current month and sends a TokenIssue with the given account
+certificate; a 200 answer's TokenIssued is decoded strictly, its batch DLEQ proof verified
+against the key it names (not compared with GET /v1/tokens/{kind}/{period}, which the script
+does not request), and its elements unblinded and finalized into tokens; a `spend` step submits
+an envelope (§7.1) under Credential::Token (§11.2) with such a token. The binary is
 target/debug/missive (`cargo build --features cli`) or $MISSIVE_BIN.
-Run: python3 vectors/relay/verify.py"""
-import hashlib, http.client, json, os, pathlib, re, struct, subprocess, sys, tempfile, time
+Run: python3 vectors/relay/verify.py [FILE.json ...] (a file is checked as mailbox, bodies or
+refusals by the start of its name)"""
+import ctypes, ctypes.util, hashlib, http.client, json, os, pathlib, re, secrets, struct, subprocess
+import sys, tempfile, time
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives import serialization
@@ -136,6 +147,8 @@ SCHEMAS = {
     # §7.1-7.2; recipients is an enum: 0 plain (list of mailboxes), 1 keyed.
     "envelope": [("expiry", "u64"), ("recipients", ("enum", [("list", 16), ("list", 56)])),
                  ("body", "bytes")],
+    # §11.3, as a client decodes the answer to a token request; not in bodies.json.
+    "token_issued": [("key", 32), ("evaluated", ("list", 32)), ("proof", "bytes")],
     "delivery": [("id", 16), ("expiry", "u64"), ("mailbox", 16), ("part", ("option", 40)),
                  ("cohort", ("list", 16)), ("body", "bytes")],
 }
@@ -225,6 +238,158 @@ def check_bodies(path):
           "recomputed: ok")
 
 
+# --- Tokens (§11.3): the client side of RFC 9497 VOPRF, ristretto255-SHA512 ---
+# The group through the system's libsodium (as vectors/access/verify.py does; that file runs its
+# checks when imported, so the few functions are repeated here): elements are 32-byte ristretto255
+# encodings, scalars Python integers below L, serialized little-endian.
+L = 2**252 + 27742317777372353535851937790883648493
+CONTEXT = b"OPRFV1-\x01-ristretto255-SHA512"  # "OPRFV1-" || I2OSP(modeVOPRF, 1) || "-" || suite
+TOKEN_KINDS = {"invite": 0, "credit": 1, "premium": 2, "sponsored": 3}
+_sodium = None
+
+
+def sodium():
+    global _sodium
+    if _sodium is None:
+        _sodium = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
+        assert _sodium.sodium_init() >= 0, "libsodium did not initialise"
+    return _sodium
+
+
+def xmd(msg, dst, n):  # RFC 9380 §5.3.1 expand_message_xmd, SHA-512
+    dst_prime = dst + bytes([len(dst)])
+    b0 = hashlib.sha512(bytes(128) + msg + n.to_bytes(2, "big") + b"\x00" + dst_prime).digest()
+    out = b = hashlib.sha512(b0 + b"\x01" + dst_prime).digest()
+    for i in range(2, -(-n // 64) + 1):
+        b = hashlib.sha512(bytes(x ^ y for x, y in zip(b0, b)) + bytes([i]) + dst_prime).digest()
+        out += b
+    return out[:n]
+
+
+def _point(call, *args):
+    out = ctypes.create_string_buffer(32)
+    if call(out, *args) != 0: raise Refused("CryptoError: identity or invalid ristretto255 element")
+    return out.raw
+
+
+def hash_to_group(data):  # RFC 9497 §4.1: HashToGroup, DST "HashToGroup-" || contextString
+    return _point(sodium().crypto_core_ristretto255_from_hash, xmd(data, b"HashToGroup-" + CONTEXT, 64))
+
+
+def hash_to_scalar(data):  # RFC 9497 §4.1: HashToScalar, DST "HashToScalar-" || contextString
+    return int.from_bytes(xmd(data, b"HashToScalar-" + CONTEXT, 64), "little") % L
+
+
+def mul(k, element):  # k·element; an identity result (or an invalid element) is refused
+    return _point(sodium().crypto_scalarmult_ristretto255, k.to_bytes(32, "little"), element)
+
+
+def mul_base(k):
+    return _point(sodium().crypto_scalarmult_ristretto255_base, k.to_bytes(32, "little"))
+
+
+def add(a, b):
+    if a is None: return b  # None stands for the identity
+    return _point(sodium().crypto_core_ristretto255_add, a, b)
+
+
+def invert(k):
+    out = ctypes.create_string_buffer(32)
+    assert sodium().crypto_core_ristretto255_scalar_invert(out, k.to_bytes(32, "little")) == 0
+    return int.from_bytes(out.raw, "little")
+
+
+def lp(b):  # I2OSP(len(b), 2) || b
+    return len(b).to_bytes(2, "big") + b
+
+
+def blind(data, r=None):
+    """RFC 9497 §3.3.2 Blind: (r, r·HashToGroup(data)), r a fresh random nonzero scalar."""
+    r = r if r is not None else 1 + secrets.randbelow(L - 1)
+    return r, mul(r, hash_to_group(data))
+
+
+def verify_proof(pk, blinded, evaluated, proof):
+    """RFC 9497 §2.2.2 VerifyProof(G, pkS, C = blinded, D = evaluated, proof = c || s)."""
+    if len(proof) != 64: raise Refused("CryptoError: proof length")
+    seed = hashlib.sha512(lp(pk) + lp(b"Seed-" + CONTEXT)).digest()  # ComputeComposites
+    m = z = None
+    for i, (c_i, d_i) in enumerate(zip(blinded, evaluated, strict=True)):
+        d = hash_to_scalar(lp(seed) + i.to_bytes(2, "big") + lp(c_i) + lp(d_i) + b"Composite")
+        m, z = add(m, mul(d, c_i)), add(z, mul(d, d_i))
+    c, s = int.from_bytes(proof[:32], "little"), int.from_bytes(proof[32:], "little")
+    if c >= L or s >= L: raise Refused("CryptoError: proof scalar not canonical")
+    t2 = add(mul_base(s), mul(c, pk))
+    t3 = add(mul(s, m), mul(c, z))
+    if hash_to_scalar(lp(pk) + lp(m) + lp(z) + lp(t2) + lp(t3) + b"Challenge") != c:
+        raise Refused("CryptoError: the DLEQ proof does not verify")
+
+
+def finalize(data, r, element):
+    """RFC 9497 §3.3.2 Finalize after the proof: unblind with r⁻¹, then hash."""
+    return hashlib.sha512(lp(data) + lp(mul(invert(r), element)) + b"Finalize").digest()
+
+
+def check_voprf_vectors():
+    """The VOPRF above on RFC 9497 Appendix A.1.2 (vectors/third_party/voprf/) before it is used."""
+    path = HERE.parent / "third_party/voprf/rfc9497_ristretto255_sha512_voprf.json"
+    v = json.loads(path.read_text())
+    assert mul_base(int.from_bytes(H(v["skSm"]), "little")) == H(v["pkSm"]), "pkSm"
+    for t in v["vectors"]:
+        rs = [blind(H(x), int.from_bytes(H(b), "little"))[0] for x, b in zip(t["Input"], t["Blind"])]
+        blinded = [blind(H(x), r)[1] for x, r in zip(t["Input"], rs)]
+        assert [b.hex() for b in blinded] == t["BlindedElement"], t["name"]
+        evaluated = [H(e) for e in t["EvaluationElement"]]
+        verify_proof(H(v["pkSm"]), blinded, evaluated, H(t["Proof"]))
+        outputs = [finalize(H(x), r, e).hex() for x, r, e in zip(t["Input"], rs, evaluated)]
+        assert outputs == t["Output"], t["name"]
+        bad = bytearray(H(t["Proof"])); bad[0] ^= 1
+        try:
+            verify_proof(H(v["pkSm"]), blinded, evaluated, bytes(bad)); raise AssertionError(t["name"])
+        except Refused:
+            pass
+    return len(v["vectors"])
+
+
+def month_of(unix):
+    """The period of §11.3: calendar months since January 1970, UTC."""
+    t = time.gmtime(unix)
+    return (t.tm_year - 1970) * 12 + t.tm_mon - 1
+
+
+def token_issue(issue):
+    """A step's `issue` as TokenIssue (§11.3) for this month: (body, pending state)."""
+    kind, period = TOKEN_KINDS[issue["kind"].lower()], month_of(time.time())
+    pending = []
+    for _ in range(issue["count"]):
+        data = secrets.token_bytes(32)
+        r, blinded = blind(data)
+        pending.append((data, r, blinded))
+    request = varint(kind) + varint(period) + varint(len(pending)) + b"".join(p[2] for p in pending)
+    # account: the AccountCertificate's postcard as given; purchase: None.
+    return b"\x01" + H(issue["account"]) + request + b"\x00", (kind, period, pending)
+
+
+def tokens_issued(answer, pending):
+    """A 200 answer to a token request: TokenIssued decoded, its proof verified, and the tokens
+    (kind, period, input, output) it gives."""
+    kind, period, items = pending
+    issued = decode("token_issued", answer)
+    if len(issued["evaluated"]) != len(items): raise Refused("TokenIssued: wrong number of elements")
+    verify_proof(issued["key"], [p[2] for p in items], issued["evaluated"], issued["proof"])
+    return [(kind, period, data, finalize(data, r, e))
+            for (data, r, _), e in zip(items, issued["evaluated"])]
+
+
+def token_submission(token, mailboxes, expiry, body):
+    """Submission (§11.2) presenting Credential::Token for a plain envelope (§7.1)."""
+    kind, period, data, output = token
+    envelope = (b"\x01" + varint(expiry) + b"\x00" + varint(len(mailboxes))
+                + b"".join(sorted(mailboxes)) + varint(len(body)) + body)
+    credential = varint(2) + varint(kind) + varint(period) + data + varint(len(output)) + output
+    return b"\x01" + credential + varint(len(envelope)) + envelope
+
+
 def prove(seed, method, path, body, timestamp, nonce):
     key = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
     public = key.public_key().public_bytes(*RAW)
@@ -242,14 +407,18 @@ def authorization(auth, seeds, method, path, body):
 
 
 class RelayProcess:
-    """`missive relay` on a free loopback port, stopped on exit."""
+    """`missive relay` on a free loopback port, stopped on exit. `relay` holds its flags, and
+    `platform_seed`: the platform key's seed, which it reads from <data-dir>/platform.key (the data
+    directory holds it with a PostgreSQL store too)."""
 
     def __init__(self, relay, store=None):
         binary = os.environ.get("MISSIVE_BIN") or str(HERE.parent.parent / "target/debug/missive")
         if not pathlib.Path(binary).exists():
             sys.exit(f"{binary} is missing: build it with `cargo build --features cli`")
         self.dir = tempfile.TemporaryDirectory()
-        flags = [f"--{k.replace('_', '-')}={v}" for k, v in relay.items()]
+        if "platform_seed" in relay:
+            (pathlib.Path(self.dir.name) / "platform.key").write_bytes(H(relay["platform_seed"]))
+        flags = [f"--{k.replace('_', '-')}={v}" for k, v in relay.items() if k != "platform_seed"]
         if store: flags.append(f"--store={store}")
         self.process = subprocess.Popen(
             [binary, "relay", "--data-dir", self.dir.name, "--listen", "127.0.0.1:0", *flags],
@@ -266,9 +435,9 @@ class RelayProcess:
         headers = {"Authorization": auth} if auth is not None else {}
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
-        status, text = response.status, response.read().decode("utf-8", "replace")
+        status, answer = response.status, response.read()
         connection.close()
-        return status, text
+        return status, answer
 
     def stop(self):
         self.process.terminate()
@@ -283,14 +452,30 @@ def run_script(v, store=None):
                       .public_bytes(*RAW)).hex() for s in seeds]
     assert ids == o["mailboxes"], ("mailbox ids", ids)
     relay = RelayProcess(i["relay"], store)
+    tokens = {}  # step index -> the tokens its token request obtained
     try:
         for n, (step, want) in enumerate(zip(i["steps"], o["answers"], strict=True)):
-            body = H(step["body"])
+            where = (f"steps[{n}]", step["description"])
+            pending = None
+            if "issue" in step:
+                body, pending = token_issue(step["issue"])
+            elif "spend" in step:
+                spend = step["spend"]
+                assert tokens.get(spend["issued"]), (*where, f"steps[{spend['issued']}] obtained no token")
+                body = token_submission(tokens[spend["issued"]][0], [H(o["mailboxes"][m])
+                                        for m in spend["mailboxes"]], spend["expiry"], H(spend["body"]))
+            else:
+                body = H(step["body"])
             auth = authorization(step["auth"], seeds, step["method"], step["path"], body)
-            status, text = relay.send(step["method"], step["path"], auth, body)
+            status, answer = relay.send(step["method"], step["path"], auth, body)
             got = {"status": status}
-            if status >= 400: got["label"] = text.split(": ", 1)[0]
-            assert got == want, (f"steps[{n}]", step["description"], got, want)
+            if status >= 400: got["label"] = answer.decode("utf-8", "replace").split(": ", 1)[0]
+            assert got == want, (*where, got, want)
+            if pending is not None and status == 200:
+                try:
+                    tokens[n] = tokens_issued(answer, pending)
+                except Refused as e:
+                    raise AssertionError((*where, "TokenIssued", str(e))) from None
     finally:
         relay.stop()
 
@@ -307,6 +492,7 @@ def scratch_database(url):
 
 def check_script(path):
     v = json.loads(path.read_text())
+    check_voprf_vectors()
     run_script(v)
     stores = ["SQLite"]
     server = os.environ.get("MISSIVE_TEST_POSTGRES")
@@ -317,7 +503,10 @@ def check_script(path):
         finally:
             subprocess.run(["psql", "-q", server, "-c", f"DROP DATABASE {name}"], check=True)
         stores.append("PostgreSQL")
-    print(f"{path.name}: {len(v['outputs']['answers'])} requests answered alike by "
+    steps = v["inputs"]["steps"]
+    issued, spent = sum("issue" in s for s in steps), sum("spend" in s for s in steps)
+    print(f"{path.name}: {len(v['outputs']['answers'])} requests ({issued} token requests, {spent} "
+          f"spends; RFC 9497 VOPRF checked on its vectors first) answered alike by "
           f"`missive relay` on {' and '.join(stores)}: ok")
 
 
