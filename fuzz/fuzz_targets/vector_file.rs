@@ -1,20 +1,21 @@
 #![no_main]
 //! `missive vectors check` reads files someone else wrote: whatever JSON it is handed (any
 //! text, or one of our files with bytes changed anywhere) gives a typed outcome, never a panic.
-//! The files edited are those that check in milliseconds; the others' code paths are the same
-//! readers of inputs.
+//! The files edited are those that check within a few seconds in the unoptimised fuzz build;
+//! the others' code paths are the same readers of inputs. `identity/identity.json` is left
+//! out: its fingerprints iterate SHA-512 5,200 times each, about a minute an execution here
+//! (its decoder is fuzzed by `decode_identity`).
 
 use libfuzzer_sys::fuzz_target;
 use missive::vectors;
 use serde_json::Value;
 
-const FILES: [&str; 10] = [
+const FILES: [&str; 9] = [
     include_str!("../../vectors/relay/bodies.json"),
     include_str!("../../vectors/relay/mailbox.json"),
     include_str!("../../vectors/client/pairwise.json"),
     include_str!("../../vectors/client/first_post.json"),
     include_str!("../../vectors/access/access.json"),
-    include_str!("../../vectors/identity/identity.json"),
     include_str!("../../vectors/session/state.json"),
     include_str!("../../vectors/conversation/state.json"),
     include_str!("../../vectors/conversation/three_member_group.json"),

@@ -138,6 +138,20 @@ impl AccountCertificate {
         out
     }
 
+    /// The form the platform hands a member: the postcard struct, as it is embedded in token
+    /// requests and access updates (no version byte of its own).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        wire::encode_into(self, &mut out);
+        out
+    }
+
+    /// Decodes [`AccountCertificate::to_bytes`] strictly (the signature is checked by
+    /// [`AccountCertificate::verify`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        wire::decode_body(bytes, "account certificate")
+    }
+
     /// Checks the platform's signature and that it has not expired at `now`.
     pub fn verify(&self, platform: &PlatformKey, now: u64) -> Result<(), CryptoError> {
         let bytes = Self::signed_bytes(&self.mailbox, self.tier, self.advertiser, self.expires);

@@ -73,11 +73,7 @@ fn issue(description: &str, mailbox: usize, tier: Tier, kind: &str, count: u32) 
     );
     let account = platform
         .certify_account(&id, false, EXPIRY)
-        .map(|c| {
-            let mut bytes = Vec::new();
-            crate::wire::encode_into(&c, &mut bytes);
-            hex(bytes)
-        })
+        .map(|c| hex(c.to_bytes()))
         .unwrap_or(Value::Null);
     json!({"description": description, "method": "POST", "path": "/v1/tokens",
            "auth": proof(mailbox, 0x40 + mailbox as u8, 0),
@@ -496,9 +492,8 @@ fn made_body(
     tokens: &[Vec<Token>],
 ) -> Result<(Vec<u8>, Option<PendingTokens>), Failure> {
     if let Some(issue) = step.optional("issue") {
-        let account: AccountCertificate =
-            crate::wire::decode_body(&issue.hex("account")?, "account certificate")
-                .map_err(|_| Failure::input(issue.path(), "an account certificate"))?;
+        let account = AccountCertificate::from_bytes(&issue.hex("account")?)
+            .map_err(|_| Failure::input(issue.path(), "an account certificate"))?;
         let kind = issue.str("kind")?;
         let kind = TokenKind::ALL
             .into_iter()

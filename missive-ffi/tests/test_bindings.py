@@ -1,0 +1,190 @@
+"""The Python bindings end to end: two and three members through a `missive relay` process over
+real HTTP and WebSocket, every call through the generated module. Run:
+python3 missive-ffi/tests/test_bindings.py (after missive-ffi/generate and
+`cargo build --features cli`)."""
+import os, sys, unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from net import Net, m, now, texts  # noqa: E402
+
+
+def kinds(events):
+    return [type(e).__name__.split(".")[-1] for e in events]
+
+
+class TwoMembers(unittest.TestCase):
+    def setUp(self):
+        self.net = Net()
+        self.ana, self.ben = self.net.join("ana"), self.net.join("ben")
+        self.ben_id = self.net.lookup(self.ana, b"ben")
+        self.ana_id = self.ana.mailbox_id()
+
+    def tearDown(self):
+        self.net.close()
+
+    def connect(self):
+        net, ana, ben = self.net, self.ana, self.ben
+        self.assertEqual(net.send(ana, ana.invite(self.ben_id, "hello", now())), [202])
+        [invitation] = [e for e in net.fetch(ben) if isinstance(e, m.Event.INVITATION)]
+        self.assertEqual((invitation.sender, invitation.note), (self.ana_id, "hello"))
+        self.assertEqual(ben.connection(self.ana_id), m.Connection.INVITED_US("hello"))
+        net.send(ben, ben.accept(self.ana_id, now()))
+        net.sync(ben)
+        self.assertIn("CONNECTED", kinds(net.fetch(ana)))
+        self.assertEqual(ana.connection(self.ben_id), m.Connection.CONNECTED())
+
+    def test_invitation_accepted_then_direct_messages_both_ways(self):
+        self.connect()
+        net, ana, ben = self.net, self.ana, self.ben
+        net.send(ana, ana.send_text(self.ben_id, "the offer", [], now()))
+        events = net.fetch(ben)
+        self.assertEqual(texts(events), ["the offer"])
+        [message] = [e for e in events if isinstance(e, m.Event.MESSAGE)]
+        self.assertEqual((message.sender, message.from_user, message.access), (self.ana_id, b"ana", "Connection"))
+        net.send(ben, ben.send_text(self.ana_id, "accepted", [], now()))
+        self.assertEqual(texts(net.fetch(ana)), ["accepted"])
+        # Both see the same safety number, and it is 60 digits.
+        self.assertEqual(ana.safety_number(self.ben_id), ben.safety_number(self.ana_id))
+        self.assertRegex(ana.safety_number(self.ben_id), r"^\d{60}$")
+
+    def test_a_state_saved_and_loaded_again_goes_on(self):
+        self.connect()
+        net = self.net
+        net.send(self.ana, self.ana.send_text(self.ben_id, "before", [], now()))
+        generation = self.ana.generation()
+        ana = net.reopen("ana")
+        self.assertEqual(ana.generation(), generation)
+        self.assertEqual(ana.mailbox_id(), self.ana_id)
+        self.assertEqual([c.user for c in ana.contacts()], [b"ben"])
+        net.send(ana, ana.send_text(self.ben_id, "after", [], now()))
+        self.assertEqual(texts(net.fetch(self.ben)), ["before", "after"])
+        # The wrong key finds a state it cannot open.
+        with self.assertRaises(m.MissiveError.Store) as refused:
+            m.MissiveClient.open(net.path("ana"), os.urandom(32))
+        self.assertEqual(refused.exception.kind, "Tampered")
+
+    def test_an_unsent_envelope_waits_in_the_outbox_until_the_relay_takes_it(self):
+        self.connect()
+        sent = self.ana.send_text(self.ben_id, "kept", [], now())
+        ana = self.net.reopen("ana")
+        self.assertEqual([o.envelope for o in ana.outbox()], [o.envelope for o in sent])
+        self.net.send(ana, ana.outbox())
+        self.assertEqual(ana.outbox(), [])
+        self.assertEqual(texts(self.net.fetch(self.ben)), ["kept"])
+
+    def test_refusals_surface_as_typed_exceptions(self):
+        ana = self.ana
+        # A message to someone not connected, before any invitation: a product rule.
+        with self.assertRaises(m.MissiveError.Policy):
+            ana.send_text(self.ben_id, "hi", [], now())
+        with self.assertRaises(m.MissiveError.Argument):
+            ana.send_text(b"short", "hi", [], now())
+        with self.assertRaises(m.MissiveError.Decode) as malformed:
+            ana.receive(b"\x01\xff\xff", now())
+        self.assertTrue(malformed.exception.kind)
+        # A malformed answer from the relay raises; it does not crash.
+        for parse in (m.delivery_page, m.delivered_frame, m.undelivered, m.prekey_stock):
+            with self.assertRaises(m.MissiveError.Decode):
+                parse(b"\x01\x05\xaa")
+        with self.assertRaises(m.MissiveError.Decode):
+            ana.add_contact(b"ben", b"\x00")
+        # The client is still usable after each refusal.
+        self.connect()
+
+    def test_a_replayed_delivery_is_not_shown_twice(self):
+        self.connect()
+        net, ana, ben = self.net, self.ana, self.ben
+        net.send(ana, ana.send_text(self.ben_id, "once", [], now()))
+        auth = ben.authorization("GET", "/v1/mailbox?after=0", b"", now())
+        status, body = net.relay.request("GET", "/v1/mailbox?after=0", b"", auth)
+        page = m.delivery_page(body)
+        first = [e for d in page for e in ben.receive(d.delivery, now())]
+        self.assertEqual(texts(first), ["once"])
+        again = [e for d in page for e in ben.receive(d.delivery, now())]
+        self.assertEqual(again, [])
+
+    def test_typing_and_read_receipts_over_the_websocket(self):
+        self.connect()
+        from websockets.sync.client import connect
+        net, ana, ben = self.net, self.ana, self.ben
+        net.send(ana, ana.send_text(self.ben_id, "read me", [], now()))
+        [message] = [e for e in net.fetch(ben) if isinstance(e, m.Event.MESSAGE)]
+        url = f"ws://{net.relay.host}:{net.relay.port}/v1/mailbox/ws"
+        auth = ana.authorization("GET", "/v1/mailbox/ws", b"", now())
+        with connect(url, additional_headers={"Authorization": auth}) as socket:
+            net.send(ben, ben.typing(message.conversation, True, now()))
+            net.send(ben, ben.mark_read(message.conversation, message.id, now()))
+            events = []
+            while len(events) < 2:
+                frame = m.delivered_frame(socket.recv(timeout=10))
+                events.extend(ana.receive(frame.delivery, now()))
+                socket.send(m.ack_body([frame.id]))
+        typing, read = events
+        self.assertIsInstance(typing, m.Event.TYPING)
+        self.assertEqual((typing.sender, typing.typing), (self.ben_id, True))
+        self.assertIsInstance(read, m.Event.READ)
+        self.assertEqual(read.up_to, message.id)
+        # Switched off, neither is sent at all.
+        ben.set_settings(m.Settings(read_receipts=False, typing_indicators=False, sponsored_messages=True))
+        self.assertEqual(ben.typing(message.conversation, True, now()), [])
+        self.assertEqual(ben.mark_read(message.conversation, message.id, now()), [])
+
+
+class ThreeMembers(unittest.TestCase):
+    def test_a_group_with_mentions_and_a_multi_recipient_message(self):
+        net = Net()
+        try:
+            ana, ben, cara = net.join("ana"), net.join("ben"), net.join("cara")
+            ids = {}
+            for name, other in (("ben", ben), ("cara", cara)):
+                ids[name] = net.lookup(ana, name.encode())
+                net.send(ana, ana.invite(ids[name], None, now()))
+                net.fetch(other)
+                net.send(other, other.accept(ana.mailbox_id(), now()))
+                net.sync(other)
+            net.fetch(ana)
+            net.sync(ana)
+            members = [m.Member(mailbox=ids["ben"], role=m.Role.MEMBER),
+                       m.Member(mailbox=ids["cara"], role=m.Role.MANAGER)]
+            group = ana.create_group(members, now())
+            net.send(ana, group.outgoing)
+            for other in (ben, cara):
+                self.assertIn("JOINED", kinds(net.fetch(other)))
+                net.sync(other)  # registers the group's key with the relay
+            net.send(ana, ana.post_to_group(group.conversation, "welcome, Cara", [ids["cara"]], now()))
+            for other in (ben, cara):
+                [post] = [e for e in net.fetch(other) if isinstance(e, m.Event.MESSAGE)]
+                self.assertEqual(post.content.text, "welcome, Cara")
+                self.assertEqual(post.content.mentions, [ids["cara"]])
+                self.assertEqual(post.conversation, group.conversation)
+            multi = ana.send_multi([ids["ben"], ids["cara"]], "to you both", now())
+            net.send(ana, multi.outgoing)
+            for other in (ben, cara):
+                self.assertEqual(texts(net.fetch(other)), ["to you both"])
+            # A removed member reads nothing that follows.
+            net.send(ana, ana.change_group(group.conversation, [], [ids["ben"]], now()))
+            self.assertIn("REMOVED", kinds(net.fetch(ben)))
+            net.fetch(cara)
+            net.sync(cara)  # the new epoch's key
+            net.send(ana, ana.post_to_group(group.conversation, "just us", [], now()))
+            self.assertEqual(texts(net.fetch(ben)), [])
+            self.assertEqual(texts(net.fetch(cara)), ["just us"])
+        finally:
+            net.close()
+
+
+class Boundary(unittest.TestCase):
+    def test_a_panic_inside_becomes_a_typed_internal_error(self):
+        with self.assertRaises(m.MissiveError.Internal) as caught:
+            m.panic_for_tests()
+        self.assertIn("panic_for_tests", caught.exception.detail)
+
+    def test_arguments_of_the_wrong_shape_are_refused(self):
+        with self.assertRaises(m.MissiveError.Argument):
+            m.MissiveClient.create(b"x", "/tmp/unused.db", b"short key")
+        with self.assertRaises(m.MissiveError.Decode):
+            m.check_identity(b"\x01" + bytes(10))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
