@@ -173,6 +173,25 @@ class ThreeMembers(unittest.TestCase):
             net.close()
 
 
+class Example(unittest.TestCase):
+    def test_the_packaged_example_talks_to_a_relay(self):
+        import subprocess
+        from net import ROOT, Relay
+        relay = Relay()
+        try:
+            env = dict(os.environ, PYTHONPATH=str(ROOT / "missive-ffi/python"))
+            run = subprocess.run(
+                [sys.executable, str(ROOT / "missive-ffi/python/example.py"),
+                 f"http://{relay.host}:{relay.port}", relay.dir.name],
+                env=env, capture_output=True, text=True, timeout=60)
+        finally:
+            relay.stop()
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertIn("ben: an invitation: Shall we connect?", run.stdout)
+        self.assertIn("ben: example-ana says 'Hello Ben, end to end.'", run.stdout)
+        self.assertRegex(run.stdout, r"safety number: \d{60}")
+
+
 class Boundary(unittest.TestCase):
     def test_a_panic_inside_becomes_a_typed_internal_error(self):
         with self.assertRaises(m.MissiveError.Internal) as caught:

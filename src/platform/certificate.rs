@@ -232,3 +232,36 @@ impl Wire for CreditPurchase {
     const WHAT: &'static str = "credit purchase";
     const VERSION: u8 = 1;
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::super::{Platform, Profile, Tier};
+    use super::*;
+
+    /// What the platform hands a member decodes to the same certificate, still verifying; the
+    /// bytes are the struct as token requests embed it, and nothing else decodes.
+    #[test]
+    fn an_account_certificate_standing_alone_round_trips_strictly() {
+        let mut platform = Platform::from_seed(&[7; 32]);
+        let member = MailboxId([9; 16]);
+        let profile = Profile {
+            tier: Tier::PremiumBusiness,
+            open_profile: true,
+        };
+        platform.register(member, profile);
+        let certificate = platform.certify_account(&member, true, 1_000).unwrap();
+        let bytes = certificate.to_bytes();
+        // mailbox (16) || tier (1) || advertiser (1) || expires (2-byte varint) || signature (64)
+        assert_eq!(bytes.len(), 16 + 1 + 1 + 2 + 64);
+        assert_eq!((&bytes[..16], bytes[16], bytes[17]), (&[9u8; 16][..], 2, 1));
+        let decoded = AccountCertificate::from_bytes(&bytes).unwrap();
+        assert_eq!(decoded, certificate);
+        assert_eq!(decoded.verify(&platform.public_key(), 1_000), Ok(()));
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(AccountCertificate::from_bytes(&trailing).is_err());
+        assert!(AccountCertificate::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    }
+}
