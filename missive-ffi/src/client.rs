@@ -236,6 +236,25 @@ impl MissiveClient {
         })
     }
 
+    /// What the platform says of `member` (their tier and Open Profile switch): which sends
+    /// reach them without a connection (Open Profile, a premium-to-premium InMail).
+    pub fn set_contact_profile(
+        &self,
+        member: Vec<u8>,
+        tier: Tier,
+        open_profile: bool,
+    ) -> Result<(), MissiveError> {
+        let member = mailbox(&member)?;
+        self.with(|c, store| {
+            let profile = Profile {
+                tier: tier.into(),
+                open_profile,
+            };
+            c.set_contact_profile(member, profile)?;
+            Ok(c.save_to(&mut rand::rng(), store.as_mut())?)
+        })
+    }
+
     /// Everyone we hold a session with.
     pub fn contacts(&self) -> Result<Vec<Contact>, MissiveError> {
         self.with(|c, _| Ok(c.contacts()?.iter().map(Contact::from).collect()))

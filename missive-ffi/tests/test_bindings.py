@@ -130,6 +130,78 @@ class TwoMembers(unittest.TestCase):
         self.assertEqual(ben.mark_read(message.conversation, message.id, now()), [])
 
 
+class WithoutAConnection(unittest.TestCase):
+    def setUp(self):
+        self.net = Net()
+
+    def tearDown(self):
+        self.net.close()
+
+    def test_open_profile_and_inmail_reach_a_stranger(self):
+        net = self.net
+        chloe = net.join("chloe", m.Tier.PREMIUM_BUSINESS, open_profile=True)
+        dan = net.join("dan", m.Tier.FREE)
+        ben = net.join("ben", m.Tier.PREMIUM_CAREER)
+        self.assertEqual(net.tokens(ben, m.TokenKind.CREDIT, 2), 200)
+        # A free member may not ask for InMail credits at all.
+        self.assertEqual(net.tokens(dan, m.TokenKind.CREDIT, 1), 403)
+        chloe_id = net.lookup(dan, b"chloe")
+        dan.set_contact_profile(chloe_id, m.Tier.PREMIUM_BUSINESS, True)
+        net.send(dan, dan.send_text(chloe_id, "about your post", [], now()))
+        [message] = [e for e in net.fetch(chloe) if isinstance(e, m.Event.MESSAGE)]
+        self.assertEqual((message.content.text, message.access), ("about your post", "OpenProfile"))
+        # InMail: Ben pays a credit to reach Dan, who may answer for free.
+        dan_id = net.lookup(ben, b"dan")
+        with self.assertRaises(m.MissiveError.Policy):
+            ben.send_text(dan_id, "not connected", [], now())
+        net.send(ben, ben.send_inmail(dan_id, "a role for you", now()))
+        self.assertEqual(ben.tokens(m.TokenKind.CREDIT), 1)
+        [inmail] = [e for e in net.fetch(dan) if isinstance(e, m.Event.MESSAGE)]
+        self.assertEqual((inmail.content.text, inmail.access), ("a role for you", "InMail(Credit)"))
+        net.send(dan, dan.send_text(inmail.sender, "tell me more", [], now()))
+        self.assertEqual(texts(net.fetch(ben)), ["tell me more"])
+
+
+class Threads(unittest.TestCase):
+    def test_one_client_shared_by_threads_and_clients_side_by_side(self):
+        import threading
+        net = Net()
+        try:
+            ana, ben, cara = net.join("ana"), net.join("ben"), net.join("cara")
+            for name, other in (("ben", ben), ("cara", cara)):
+                peer = net.lookup(ana, name.encode())
+                net.send(ana, ana.invite(peer, None, now()))
+                net.fetch(other)
+                net.send(other, other.accept(ana.mailbox_id(), now()))
+                net.sync(other)
+            net.fetch(ana)
+            ids = {c.user: c.mailbox for c in ana.contacts()}
+            sent, errors = [], []
+
+            def send(to, text):
+                try:
+                    sent.append(ana.send_text(ids[to], text, [], now()))
+                except Exception as e:  # reported below, failing the test
+                    errors.append(e)
+
+            threads = [threading.Thread(target=send, args=(to, f"{to.decode()} {i}"))
+                       for i in range(8) for to in (b"ben", b"cara")]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(errors, [])
+            for outgoing in sent:
+                net.send(ana, outgoing)
+            self.assertEqual(ana.outbox(), [])
+            # Each reads its eight, in the order the lock let them through.
+            for name, other in (("ben", ben), ("cara", cara)):
+                got = texts(net.fetch(other))
+                self.assertEqual(sorted(got), sorted(f"{name} {i}" for i in range(8)))
+        finally:
+            net.close()
+
+
 class ThreeMembers(unittest.TestCase):
     def test_a_group_with_mentions_and_a_multi_recipient_message(self):
         net = Net()

@@ -740,6 +740,12 @@ public protocol MissiveClientProtocol: AnyObject, Sendable {
     func setAccount(certificate: Data) throws 
     
     /**
+     * What the platform says of `member` (their tier and Open Profile switch): which sends
+     * reach them without a connection (Open Profile, a premium-to-premium InMail).
+     */
+    func setContactProfile(member: Data, tier: Tier, openProfile: Bool) throws 
+    
+    /**
      * The platform's public key (32 bytes), which certificates are checked against.
      */
     func setPlatformKey(key: Data) throws 
@@ -1265,6 +1271,21 @@ open func setAccount(certificate: Data)throws   {try rustCallWithError(FfiConver
     uniffi_missive_ffi_fn_method_missiveclient_set_account(
             self.uniffiCloneHandle(),
         FfiConverterData.lower(certificate),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * What the platform says of `member` (their tier and Open Profile switch): which sends
+     * reach them without a connection (Open Profile, a premium-to-premium InMail).
+     */
+open func setContactProfile(member: Data, tier: Tier, openProfile: Bool)throws   {try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_set_contact_profile(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(member),
+        FfiConverterTypeTier_lower(tier),
+        FfiConverterBool.lower(openProfile),uniffiCallStatus
     )
 }
 }
@@ -3976,6 +3997,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_missive_ffi_checksum_method_missiveclient_set_account() != 48122) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_set_contact_profile() != 15265) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_missive_ffi_checksum_method_missiveclient_set_platform_key() != 10926) {

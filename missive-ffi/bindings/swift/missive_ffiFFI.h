@@ -408,6 +408,11 @@ RustBuffer uniffi_missive_ffi_fn_method_missiveclient_send_text(uint64_t ptr, Ru
 void uniffi_missive_ffi_fn_method_missiveclient_set_account(uint64_t ptr, RustBuffer certificate, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_SET_CONTACT_PROFILE
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_SET_CONTACT_PROFILE
+void uniffi_missive_ffi_fn_method_missiveclient_set_contact_profile(uint64_t ptr, RustBuffer member, RustBuffer tier, int8_t open_profile, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_SET_PLATFORM_KEY
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_SET_PLATFORM_KEY
 void uniffi_missive_ffi_fn_method_missiveclient_set_platform_key(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
@@ -992,6 +997,12 @@ uint16_t uniffi_missive_ffi_checksum_method_missiveclient_send_text(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_SET_ACCOUNT
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_SET_ACCOUNT
 uint16_t uniffi_missive_ffi_checksum_method_missiveclient_set_account(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_SET_CONTACT_PROFILE
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_SET_CONTACT_PROFILE
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_set_contact_profile(void
     
 );
 #endif

@@ -596,6 +596,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_set_account() != 48122:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_set_contact_profile() != 15265:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_set_platform_key() != 10926:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_set_profile() != 41221:
@@ -763,6 +765,9 @@ _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_send_text.restype = 
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_set_account.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_set_account.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_set_contact_profile.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_set_contact_profile.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_set_platform_key.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_set_platform_key.restype = ctypes.c_uint16
@@ -1037,6 +1042,14 @@ _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_account.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_account.restype = None
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_contact_profile.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_int8,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_contact_profile.restype = None
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_platform_key.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -4270,6 +4283,12 @@ class MissiveClientProtocol(typing.Protocol):
         Our account certificate from the platform (its postcard bytes).
 """
         raise NotImplementedError
+    def set_contact_profile(self, member: bytes,tier: Tier,open_profile: bool) -> None:
+        """
+        What the platform says of `member` (their tier and Open Profile switch): which sends
+        reach them without a connection (Open Profile, a premium-to-premium InMail).
+"""
+        raise NotImplementedError
     def set_platform_key(self, key: bytes) -> None:
         """
         The platform's public key (32 bytes), which certificates are checked against.
@@ -4978,6 +4997,31 @@ class MissiveClient(MissiveClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_account,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_contact_profile(self, member: bytes,tier: Tier,open_profile: bool) -> None:
+        """
+        What the platform says of `member` (their tier and Open Profile switch): which sends
+        reach them without a connection (Open Profile, a premium-to-premium InMail).
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(member)
+
+        _UniffiFfiConverterTypeTier.check_lower(tier)
+
+        _UniffiFfiConverterBoolean.check_lower(open_profile)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(member),
+            _UniffiFfiConverterTypeTier.lower(tier),
+            _UniffiFfiConverterBoolean.lower(open_profile),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_contact_profile,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

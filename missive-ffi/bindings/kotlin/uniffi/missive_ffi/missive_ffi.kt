@@ -747,6 +747,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_missive_ffi_checksum_method_missiveclient_set_account(
     ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_set_contact_profile(
+    ): Int
     external fun uniffi_missive_ffi_checksum_method_missiveclient_set_platform_key(
     ): Int
     external fun uniffi_missive_ffi_checksum_method_missiveclient_set_profile(
@@ -862,6 +864,8 @@ internal object UniffiLib {
     external fun uniffi_missive_ffi_fn_method_missiveclient_send_text(`ptr`: Long,`to`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,`attachments`: RustBuffer.ByValue,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_missive_ffi_fn_method_missiveclient_set_account(`ptr`: Long,`certificate`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_missive_ffi_fn_method_missiveclient_set_contact_profile(`ptr`: Long,`member`: RustBuffer.ByValue,`tier`: RustBuffer.ByValue,`openProfile`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_missive_ffi_fn_method_missiveclient_set_platform_key(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1132,6 +1136,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_set_account() and 0xFFFF) != 48122) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_set_contact_profile() and 0xFFFF) != 15265) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_set_platform_key() and 0xFFFF) != 10926) {
@@ -1730,6 +1737,12 @@ public interface MissiveClientInterface {
      * Our account certificate from the platform (its postcard bytes).
      */
     fun `setAccount`(`certificate`: kotlin.ByteArray)
+    
+    /**
+     * What the platform says of `member` (their tier and Open Profile switch): which sends
+     * reach them without a connection (Open Profile, a premium-to-premium InMail).
+     */
+    fun `setContactProfile`(`member`: kotlin.ByteArray, `tier`: Tier, `openProfile`: kotlin.Boolean)
     
     /**
      * The platform's public key (32 bytes), which certificates are checked against.
@@ -2406,6 +2419,26 @@ open class MissiveClient: Disposable, AutoCloseable, MissiveClientInterface
         it,
         
         FfiConverterByteArray.lower(`certificate`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * What the platform says of `member` (their tier and Open Profile switch): which sends
+     * reach them without a connection (Open Profile, a premium-to-premium InMail).
+     */
+    @Throws(MissiveException::class)override fun `setContactProfile`(`member`: kotlin.ByteArray, `tier`: Tier, `openProfile`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_contact_profile(
+        it,
+        
+        FfiConverterByteArray.lower(`member`),
+        FfiConverterTypeTier.lower(`tier`),
+        FfiConverterBoolean.lower(`openProfile`),_status)
 }
     }
     
