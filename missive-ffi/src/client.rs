@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use missive::client::{Client, ClientStore, MemoryStore, SqliteStore, StorageKey, Unsaved};
 use missive::platform::{AccountCertificate, PlatformKey, Profile};
 use missive::relay_api::{PrekeyResponse, TokenIssued};
-use missive::{PublicIdentity, SafetyNumber};
+use missive::{PublicIdentity, SafetyNumber, UsageError};
 
 use crate::error::{MissiveError, argument, panicked};
 use crate::events::Event;
@@ -274,10 +274,7 @@ impl MissiveClient {
                 .contacts()?
                 .into_iter()
                 .find(|x| x.mailbox == member)
-                .ok_or(MissiveError::Usage {
-                    kind: "UnknownContact".into(),
-                    detail: "no contact with that mailbox".into(),
-                })?;
+                .ok_or(missive::Error::Usage(UsageError::UnknownRecipient))?;
             let number = SafetyNumber::new(c.user(), c.identity(), &them.user, &them.identity);
             Ok(String::from_utf8_lossy(number.digits()).into_owned())
         })

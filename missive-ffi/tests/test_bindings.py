@@ -46,6 +46,9 @@ class TwoMembers(unittest.TestCase):
         # Both see the same safety number, and it is 60 digits.
         self.assertEqual(ana.safety_number(self.ben_id), ben.safety_number(self.ana_id))
         self.assertRegex(ana.safety_number(self.ben_id), r"^\d{60}$")
+        with self.assertRaises(m.MissiveError.Usage) as unknown:
+            ana.safety_number(bytes(16))
+        self.assertEqual(unknown.exception.kind, "UnknownRecipient")
 
     def test_a_state_saved_and_loaded_again_goes_on(self):
         self.connect()
