@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
 use missive::client::{Client, ClientStore, MemoryStore, SqliteStore, StorageKey, Unsaved};
-use missive::platform::{AccountCertificate, PlatformKey, Profile};
+use missive::platform::{AccountCertificate, PlatformKey};
 use missive::relay_api::{PrekeyResponse, TokenIssued};
 use missive::{PublicIdentity, SafetyNumber, UsageError};
 
@@ -14,7 +14,7 @@ use crate::error::{MissiveError, argument, panicked};
 use crate::events::Event;
 use crate::types::{
     AccessSync, Attachment, Connection, Contact, Member, MessageRef, Outgoing, Settings, Started,
-    Tier, TokenKind, conversation, mailbox, outgoing, text_content,
+    Tier, TokenKind, conversation, mailbox, outgoing, profile, text_content,
 };
 
 type Store = Box<dyn ClientStore + Send>;
@@ -199,10 +199,7 @@ impl MissiveClient {
     /// Our tier and whether Open Profile is on.
     pub fn set_profile(&self, tier: Tier, open_profile: bool) -> Result<(), MissiveError> {
         self.with(|c, store| {
-            c.set_profile(Profile {
-                tier: tier.into(),
-                open_profile,
-            });
+            c.set_profile(profile(tier, open_profile));
             Ok(c.save_to(&mut rand::rng(), store.as_mut())?)
         })
     }
@@ -246,11 +243,7 @@ impl MissiveClient {
     ) -> Result<(), MissiveError> {
         let member = mailbox(&member)?;
         self.with(|c, store| {
-            let profile = Profile {
-                tier: tier.into(),
-                open_profile,
-            };
-            c.set_contact_profile(member, profile)?;
+            c.set_contact_profile(member, profile(tier, open_profile))?;
             Ok(c.save_to(&mut rand::rng(), store.as_mut())?)
         })
     }

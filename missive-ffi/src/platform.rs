@@ -4,11 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use missive::platform::Profile;
-
 use crate::client::guarded;
 use crate::error::{MissiveError, argument};
-use crate::types::{Tier, mailbox};
+use crate::types::{Tier, mailbox, profile};
 
 /// A platform signing key and its ledger of members' tiers.
 #[derive(uniffi::Object)]
@@ -44,11 +42,7 @@ impl Platform {
     ) -> Result<(), MissiveError> {
         let member = mailbox(&member)?;
         self.with(|p| {
-            let profile = Profile {
-                tier: tier.into(),
-                open_profile,
-            };
-            p.register(member, profile);
+            p.register(member, profile(tier, open_profile));
             Ok(())
         })
     }

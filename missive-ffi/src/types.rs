@@ -288,6 +288,14 @@ impl From<Tier> for missive::platform::Tier {
     }
 }
 
+/// A member's tier and Open Profile switch, as the engine holds them.
+pub(crate) fn profile(tier: Tier, open_profile: bool) -> missive::platform::Profile {
+    missive::platform::Profile {
+        tier: tier.into(),
+        open_profile,
+    }
+}
+
 /// What a token pays for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum TokenKind {

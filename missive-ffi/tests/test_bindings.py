@@ -163,6 +163,14 @@ class WithoutAConnection(unittest.TestCase):
         self.assertEqual((inmail.content.text, inmail.access), ("a role for you", "InMail(Credit)"))
         net.send(dan, dan.send_text(inmail.sender, "tell me more", [], now()))
         self.assertEqual(texts(net.fetch(ben)), ["tell me more"])
+        # Between two premium members an InMail costs no credit: a premium token pays.
+        self.assertEqual(net.tokens(ben, m.TokenKind.PREMIUM, 2), 200)
+        chloe_for_ben = net.lookup(ben, b"chloe")
+        ben.set_contact_profile(chloe_for_ben, m.Tier.PREMIUM_BUSINESS, False)
+        net.send(ben, ben.send_inmail(chloe_for_ben, "premium to premium", now()))
+        self.assertEqual((ben.tokens(m.TokenKind.CREDIT), ben.tokens(m.TokenKind.PREMIUM)), (1, 1))
+        [premium] = [e for e in net.fetch(chloe) if isinstance(e, m.Event.MESSAGE)]
+        self.assertEqual((premium.content.text, premium.access), ("premium to premium", "InMail(PremiumToPremium)"))
 
 
 class Threads(unittest.TestCase):
