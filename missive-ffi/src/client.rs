@@ -5,9 +5,10 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
+use missive::access::Submission;
 use missive::client::{Client, ClientStore, MemoryStore, SqliteStore, StorageKey, Unsaved};
 use missive::platform::{AccountCertificate, PlatformKey};
-use missive::relay_api::{PrekeyResponse, TokenIssued};
+use missive::relay_api::{PrekeyResponse, PrekeyStock, TokenIssued};
 use missive::{PublicIdentity, SafetyNumber, UsageError};
 
 use crate::error::{MissiveError, argument, panicked};
@@ -53,7 +54,7 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, MissiveError>) -> Result<
 }
 
 /// Saves what `unsaved` changed, then hands over its value.
-fn saved<T>(unsaved: Unsaved<'_, T>, store: &mut Store) -> Result<T, MissiveError> {
+pub(crate) fn saved<T>(unsaved: Unsaved<'_, T>, store: &mut Store) -> Result<T, MissiveError> {
     Ok(unsaved.save(&mut rand::rng(), store.as_mut())?)
 }
 
@@ -69,7 +70,7 @@ impl MissiveClient {
     }
 
     /// Runs `f` on the client and its store, one call at a time.
-    fn with<T>(
+    pub(crate) fn with<T>(
         &self,
         f: impl FnOnce(&mut Client, &mut Store) -> Result<T, MissiveError>,
     ) -> Result<T, MissiveError> {
@@ -91,7 +92,7 @@ impl MissiveClient {
         })
     }
 
-    fn sends(
+    pub(crate) fn sends(
         &self,
         f: impl FnOnce(
             &mut Client,
@@ -461,6 +462,44 @@ impl MissiveClient {
         })
     }
 
+    /// What the relay answered to `sent`: `missed`, the recipients a `202` named as not
+    /// reached (`undelivered(body)`), or all of them for a `403` to a conversation message.
+    /// Those still members are resent to by `resend`, after 1, 2, 4 … minutes; an empty list
+    /// clears what was kept.
+    pub fn undelivered(
+        &self,
+        sent: Outgoing,
+        missed: Vec<Vec<u8>>,
+        now: u64,
+    ) -> Result<(), MissiveError> {
+        let missed = (missed.iter())
+            .map(|m| mailbox(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sent = engine_outgoing(&sent)?;
+        self.with(|c, store| {
+            c.undelivered(&sent, &missed, now);
+            Ok(c.save_to(&mut rand::rng(), store.as_mut())?)
+        })
+    }
+
+    /// The envelopes due again to members who had not caught up; hand each answer back to
+    /// `undelivered`.
+    pub fn resend(&self, now: u64) -> Result<Vec<Outgoing>, MissiveError> {
+        self.sends(|c| Ok(c.resend(now)))
+    }
+
+    /// Envelopes kept to resend.
+    pub fn pending_resends(&self) -> Result<u32, MissiveError> {
+        self.with(|c, _| Ok(u32::try_from(c.pending_resends()).unwrap_or(u32::MAX)))
+    }
+
+    /// How many one-time prekeys to publish now, given how many the relay has left
+    /// (`prekey_stock` of `GET directory_path(user) + "/stock"`).
+    pub fn prekeys_wanted(&self, left: u32) -> Result<u32, MissiveError> {
+        let stock = PrekeyStock { one_time: left };
+        self.with(|c, _| Ok(u32::try_from(c.prekeys_wanted(&stock)).unwrap_or(u32::MAX)))
+    }
+
     /// The body of `POST /v1/tokens` for `count` tokens of `kind` this month.
     pub fn request_tokens(
         &self,
@@ -522,6 +561,17 @@ impl MissiveClient {
             Ok(c.save_to(&mut rand::rng(), store.as_mut())?)
         })
     }
+}
+
+/// The engine's `Outgoing` back from the boundary's: its submission holds the credential.
+fn engine_outgoing(o: &Outgoing) -> Result<missive::client::Outgoing, MissiveError> {
+    let submission = Submission::from_bytes(&o.body)?;
+    Ok(missive::client::Outgoing {
+        envelope: submission.envelope,
+        credential: submission.credential,
+        ephemeral: o.path == "/v1/ephemeral",
+        conversation: o.conversation.as_deref().map(conversation).transpose()?,
+    })
 }
 
 /// A public identity's 65 bytes, checked (for an app showing a contact's key).

@@ -2,6 +2,7 @@
 //! engine event, ids as bytes.
 
 use missive::client::{self, Waiting};
+use missive::platform::InMailKind;
 
 use crate::types::Connection;
 use crate::types::{Contact, Content, MessageRef, Settings};
@@ -13,14 +14,13 @@ use crate::types::{Contact, Content, MessageRef, Settings};
 // would only add an allocation to the common case.
 #[allow(clippy::large_enum_variant)]
 pub enum Event {
-    /// A conversation message. `access` says why the sender could send it (`Connection`,
-    /// `InMail(Credit)`, `GroupMember(..)`, as the engine's `Access` prints).
+    /// A conversation message. `access` says why the sender could send it.
     Message {
         conversation: Vec<u8>,
         id: MessageRef,
         sender: Vec<u8>,
         from_user: Option<Vec<u8>>,
-        access: String,
+        access: Access,
         content: Content,
     },
     /// A message that breaks a product rule (`reason`: the `PolicyError`); not to be shown.
@@ -84,6 +84,58 @@ pub enum Event {
     Other { debug: String },
 }
 
+/// Why the sender of a message could send it (the product rule the engine checked).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum Access {
+    /// The two are connected.
+    Connection,
+    /// The conversation was opened before (by InMail, Open Profile or a shared group).
+    Opened,
+    /// We are a premium member with Open Profile on.
+    OpenProfile,
+    /// An InMail, paid with a credit (`premium_to_premium` false) or free between two
+    /// premium members.
+    InMail { premium_to_premium: bool },
+    /// Both are members of `group`.
+    GroupMember { group: Vec<u8> },
+    /// A post to a group by one of its admins or managers.
+    Group,
+    /// A multi-recipient message to the sender's connections.
+    Multi,
+    /// A sponsored message from an advertiser the platform certified under `advertiser`.
+    Sponsored { advertiser: String },
+    /// An answer to everyone in a multi-recipient conversation, by one of its participants.
+    Participant,
+    /// A reason this version of the binding does not know.
+    Other { debug: String },
+}
+
+impl From<&client::Access> for Access {
+    fn from(a: &client::Access) -> Self {
+        use client::Access as A;
+        match a {
+            A::Connection => Self::Connection,
+            A::Opened => Self::Opened,
+            A::OpenProfile => Self::OpenProfile,
+            A::InMail(kind) => Self::InMail {
+                premium_to_premium: *kind == InMailKind::PremiumToPremium,
+            },
+            A::GroupMember(group) => Self::GroupMember {
+                group: id(&group.0),
+            },
+            A::Group => Self::Group,
+            A::Multi => Self::Multi,
+            A::Sponsored(certificate) => Self::Sponsored {
+                advertiser: certificate.name.clone(),
+            },
+            A::Participant => Self::Participant,
+            other => Self::Other {
+                debug: format!("{other:?}"),
+            },
+        }
+    }
+}
+
 /// One answer of a lead form.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct LeadAnswer {
@@ -111,7 +163,7 @@ impl From<&client::Event> for Event {
                 id: message.into(),
                 sender: id(&from.0),
                 from_user: from_user.clone(),
-                access: format!("{access:?}"),
+                access: access.into(),
                 content: content.into(),
             },
             E::Refused {

@@ -15,23 +15,28 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod advertising;
 mod client;
+mod devices;
 mod error;
 mod events;
 mod platform;
 mod relay;
 mod types;
 
+pub use advertising::{Button, Image, LeadField, LeadForm, Sponsored};
 pub use client::{MissiveClient, check_identity, panic_for_tests};
+pub use devices::{Device, DeviceChanges, LinkedDevice, RemovedDevice};
 pub use error::MissiveError;
-pub use events::{Event, LeadAnswer};
+pub use events::{Access, Event, LeadAnswer};
 pub use platform::Platform;
 pub use relay::{
-    Delivered, ack_body, delivered_frame, delivery_page, directory_path, prekey_stock, undelivered,
+    Addressed, Delivered, ack_body, delivered_frame, delivery_page, devices_path, directory_path,
+    prekey_stock, split_envelope, undelivered,
 };
 pub use types::{
-    AccessSync, Attachment, Button, Connection, Contact, Content, Image, LeadField, LeadForm,
-    Member, MessageRef, Outgoing, Role, Settings, Started, Tier, TokenKind,
+    AccessSync, Attachment, Connection, Contact, Content, Member, MessageRef, Outgoing, Role,
+    Settings, Started, Tier, TokenKind,
 };
 
 uniffi::setup_scaffolding!();

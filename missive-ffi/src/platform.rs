@@ -4,6 +4,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use missive::PublicIdentity;
+
 use crate::client::guarded;
 use crate::error::{MissiveError, argument};
 use crate::types::{Tier, mailbox, profile};
@@ -58,12 +60,46 @@ impl Platform {
         self.with(|p| {
             let certificate = p
                 .certify_account(&member, advertiser, expires)
-                .map_err(|e| MissiveError::Usage {
-                    kind: "UnknownMember".into(),
-                    detail: format!("{e:?}"),
-                })?;
+                .map_err(unknown_member)?;
             Ok(certificate.to_bytes())
         })
+    }
+
+    /// An advertiser certificate for `mailbox` under the verified display `name`, binding
+    /// its `identity` (65 bytes).
+    pub fn certify_advertiser(
+        &self,
+        name: String,
+        mailbox: Vec<u8>,
+        identity: Vec<u8>,
+    ) -> Result<Vec<u8>, MissiveError> {
+        let mailbox = crate::types::mailbox(&mailbox)?;
+        let identity = PublicIdentity::from_bytes(&identity)?;
+        self.with(|p| Ok(p.certify_advertiser(&name, &mailbox, &identity).to_bytes()))
+    }
+
+    /// A receipt for `credits` InMail credits a registered member bought, redeemable once
+    /// until `expires` (Unix seconds).
+    pub fn sell_credits(
+        &self,
+        member: Vec<u8>,
+        credits: u32,
+        expires: u64,
+    ) -> Result<Vec<u8>, MissiveError> {
+        let member = mailbox(&member)?;
+        self.with(|p| {
+            let purchase = p
+                .sell_credits(&mut rand::rng(), &member, credits, expires)
+                .map_err(unknown_member)?;
+            Ok(purchase.to_bytes())
+        })
+    }
+}
+
+fn unknown_member(e: missive::platform::LedgerError) -> MissiveError {
+    MissiveError::Usage {
+        kind: "UnknownMember".into(),
+        detail: format!("{e:?}"),
     }
 }
 

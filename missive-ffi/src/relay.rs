@@ -68,6 +68,34 @@ pub fn directory_path(user: Vec<u8>) -> String {
     format!("/v1/directory/{hex}")
 }
 
+/// One mailbox's part of an envelope, as a relay hands it over.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct Addressed {
+    pub mailbox: Vec<u8>,
+    pub delivery: Vec<u8>,
+}
+
+/// What a relay hands each mailbox an envelope (`Outgoing.envelope`) names: for tools and
+/// tests that carry envelopes between clients without a relay (a loopback in one process, the
+/// boundary's benchmark). An app talking to a relay never needs it.
+#[uniffi::export]
+pub fn split_envelope(envelope: Vec<u8>) -> Result<Vec<Addressed>, MissiveError> {
+    Ok(missive::envelope::split(&envelope)?
+        .iter()
+        .map(|d| Addressed {
+            mailbox: d.mailbox().0.to_vec(),
+            delivery: d.to_bytes(),
+        })
+        .collect())
+}
+
+/// The device directory path of `user`: `/v1/directory/{user hex}/devices` (`PUT` our
+/// account's list, `GET` a contact's devices).
+#[uniffi::export]
+pub fn devices_path(user: Vec<u8>) -> String {
+    format!("{}/devices", directory_path(user))
+}
+
 /// One frame the mailbox's WebSocket pushes (`GET /v1/mailbox/ws`): a single delivery.
 #[uniffi::export]
 pub fn delivered_frame(frame: Vec<u8>) -> Result<Delivered, MissiveError> {

@@ -6,6 +6,7 @@ use missive::client::{self, Content as RustContent};
 use missive::conversation::{ConversationId, Role as RustRole};
 use missive::envelope::MailboxId;
 
+use crate::advertising::Sponsored;
 use crate::error::{MissiveError, argument};
 
 pub(crate) fn mailbox(bytes: &[u8]) -> Result<MailboxId, MissiveError> {
@@ -25,7 +26,7 @@ pub(crate) fn conversation(bytes: &[u8]) -> Result<ConversationId, MissiveError>
     Ok(ConversationId(id))
 }
 
-fn array32(bytes: &[u8], what: &str) -> Result<[u8; 32], MissiveError> {
+pub(crate) fn array32(bytes: &[u8], what: &str) -> Result<[u8; 32], MissiveError> {
     bytes
         .try_into()
         .map_err(|_| argument(format!("{what} is 32 bytes, not {}", bytes.len())))
@@ -73,35 +74,6 @@ pub struct Attachment {
     pub key: Vec<u8>,
 }
 
-/// A call-to-action button of a sponsored message.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
-pub struct Button {
-    pub label: String,
-    pub target: String,
-}
-
-/// An image by reference and SHA-256.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
-pub struct Image {
-    pub reference: String,
-    pub sha256: Vec<u8>,
-}
-
-/// One field of a lead form.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
-pub struct LeadField {
-    pub name: String,
-    pub label: String,
-    pub required: bool,
-}
-
-/// A lead form as a recipient sees it: answer it with `MissiveClient.answer_lead_form`.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
-pub struct LeadForm {
-    pub id: Vec<u8>,
-    pub fields: Vec<LeadField>,
-}
-
 /// Which message: its sender (a mailbox id), epoch and index in the sender's chain (for read
 /// receipts).
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
@@ -142,13 +114,7 @@ pub enum Content {
         attachments: Vec<Attachment>,
     },
     /// An advertiser's sponsored message.
-    Sponsored {
-        headline: String,
-        body: String,
-        buttons: Vec<Button>,
-        banner: Option<Image>,
-        lead_form: Option<LeadForm>,
-    },
+    Sponsored { message: Sponsored },
     /// A read receipt: its sender read up to `up_to`.
     Read { up_to: MessageRef },
     /// A device list the engine sends on its own (PROTOCOL.md §12.6).
@@ -175,30 +141,7 @@ impl From<&RustContent> for Content {
                     })
                     .collect(),
             },
-            RustContent::Sponsored(s) => Self::Sponsored {
-                headline: s.headline.clone(),
-                body: s.body.clone(),
-                buttons: (s.buttons.iter())
-                    .map(|b| Button {
-                        label: b.label.clone(),
-                        target: b.target.clone(),
-                    })
-                    .collect(),
-                banner: s.banner.as_ref().map(|b| Image {
-                    reference: b.reference.clone(),
-                    sha256: b.sha256.to_vec(),
-                }),
-                lead_form: s.lead_form.as_ref().map(|f| LeadForm {
-                    id: f.id.to_vec(),
-                    fields: (f.fields.iter())
-                        .map(|l| LeadField {
-                            name: l.name.clone(),
-                            label: l.label.clone(),
-                            required: l.required,
-                        })
-                        .collect(),
-                }),
-            },
+            RustContent::Sponsored(s) => Self::Sponsored { message: s.into() },
             RustContent::Read(r) => Self::Read { up_to: r.into() },
             RustContent::Devices(list) => Self::Devices { list: list.clone() },
             other => Self::Other {

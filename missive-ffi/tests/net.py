@@ -68,14 +68,18 @@ class Net:
         auth = client.authorization(method, path, body, now())
         return self.relay.request(method, path, body, auth)
 
-    def join(self, name, tier=m.Tier.PREMIUM_CAREER, open_profile=False):
-        """A member: created, certified, published, registered, with invitation tokens."""
+    def join(self, name, tier=m.Tier.PREMIUM_CAREER, open_profile=False, advertiser=False, memory=False):
+        """A member: created (its state in an SQLite file, or in memory), certified, published,
+        registered, with invitation tokens."""
         self.keys[name] = os.urandom(32)
-        c = m.MissiveClient.create(name.encode(), self.path(name), self.keys[name])
+        if memory:
+            c = m.MissiveClient.in_memory(name.encode())
+        else:
+            c = m.MissiveClient.create(name.encode(), self.path(name), self.keys[name])
         c.set_platform_key(self.platform.public_key())
         c.set_profile(tier, open_profile)
         self.platform.register(c.mailbox_id(), tier, open_profile)
-        c.set_account(self.platform.certify_account(c.mailbox_id(), False, now() + YEAR))
+        c.set_account(self.platform.certify_account(c.mailbox_id(), advertiser, now() + YEAR))
         status, _ = self.authed(c, "PUT", m.directory_path(name.encode()), c.publish(5))
         assert status == 204, status
         self.sync(c)
@@ -104,24 +108,29 @@ class Net:
         assert status == 200, status
         return client.add_contact(user, body)
 
-    def send(self, client, outgoing):
-        """Hands each envelope to the relay; the outbox forgets those it took."""
-        statuses = []
-        for o in outgoing:
-            status, _ = self.relay.request("POST", o.path, o.body)
-            statuses.append(status)
-            if status in (200, 202):
-                client.accepted(o.envelope)
-        return statuses
+    def submit(self, client, o):
+        """Hands one envelope to the relay: its status and body (a 202's names whom it did not
+        reach yet). The outbox forgets it once the relay took it."""
+        status, body = self.relay.request("POST", o.path, o.body)
+        if status in (200, 202):
+            client.accepted(o.envelope)
+        return status, body
 
-    def fetch(self, client):
-        """Everything waiting in `client`'s mailbox: received, then acknowledged."""
+    def send(self, client, outgoing):
+        """Hands each envelope to the relay: their statuses."""
+        return [self.submit(client, o)[0] for o in outgoing]
+
+    def fetch(self, client, sync=True):
+        """Everything waiting in `client`'s mailbox: received, acknowledged, then (as an app
+        does) the access keys it brought registered."""
         events, after = [], 0
         while True:
             status, body = self.authed(client, "GET", f"/v1/mailbox?after={after}")
             assert status == 200, status
             page = m.delivery_page(body)
             if not page:
+                if sync:
+                    self.sync(client)
                 return events
             for d in page:
                 events.extend(client.receive(d.delivery, now()))

@@ -1,6 +1,6 @@
 """The Python bindings end to end: two and three members through a `missive relay` process over
 real HTTP and WebSocket, every call through the generated module. Run:
-python3 missive-ffi/tests/test_bindings.py (after missive-ffi/generate and
+python3 -m unittest discover missive-ffi/tests (after missive-ffi/generate and
 `cargo build --features cli`)."""
 import os, sys, unittest
 
@@ -40,7 +40,7 @@ class TwoMembers(unittest.TestCase):
         events = net.fetch(ben)
         self.assertEqual(texts(events), ["the offer"])
         [message] = [e for e in events if isinstance(e, m.Event.MESSAGE)]
-        self.assertEqual((message.sender, message.from_user, message.access), (self.ana_id, b"ana", "Connection"))
+        self.assertEqual((message.sender, message.from_user, message.access), (self.ana_id, b"ana", m.Access.CONNECTION()))
         net.send(ben, ben.send_text(self.ana_id, "accepted", [], now()))
         self.assertEqual(texts(net.fetch(ana)), ["accepted"])
         # Both see the same safety number, and it is 60 digits.
@@ -49,6 +49,44 @@ class TwoMembers(unittest.TestCase):
         with self.assertRaises(m.MissiveError.Usage) as unknown:
             ana.safety_number(bytes(16))
         self.assertEqual(unknown.exception.kind, "UnknownRecipient")
+
+    def test_an_invitation_declined_another_withdrawn_and_a_connection_ended(self):
+        net, ana, ben = self.net, self.ana, self.ben
+        net.send(ana, ana.invite(self.ben_id, None, now()))
+        net.fetch(ben)
+        net.send(ben, ben.decline(self.ana_id, now()))
+        self.assertEqual([e for e in net.fetch(ana) if not isinstance(e, m.Event.NEW_CONTACT)],
+                         [m.Event.DECLINED(by=self.ben_id)])
+        self.assertEqual(ana.connection(self.ben_id), m.Connection.NONE())
+        net.send(ana, ana.invite(self.ben_id, "once more", now()))
+        net.send(ana, ana.withdraw(self.ben_id, now()))
+        self.assertEqual(kinds(net.fetch(ben))[-1], "WITHDRAWN")
+        self.assertEqual(ben.connection(self.ana_id), m.Connection.NONE())
+        with self.assertRaises(m.MissiveError.Policy) as nothing:
+            ben.accept(self.ana_id, now())
+        self.assertEqual(nothing.exception.kind, "NoInvitation")
+
+        # Each invitation spent a token, and so did the withdrawal (Ben gave Ana no key).
+        self.assertEqual(ana.tokens(m.TokenKind.INVITE), 0)
+        self.assertEqual(net.tokens(ana, m.TokenKind.INVITE, 1), 200)
+        self.connect()
+        # The withdrawal made Ana replace her contact key at her next sync (after Ben's
+        # acceptance); Ben reads the notice that carries the new one before he writes.
+        net.fetch(ben)
+        picture = m.Attachment(reference="https://files.example/cv.pdf", sha256=bytes(range(32)),
+                               size=48_213, media_type="application/pdf", key=os.urandom(32))
+        self.assertEqual(net.send(ben, ben.send_text(self.ana_id, "my CV", [picture], now())), [202, 202])
+        [message] = [e for e in net.fetch(ana) if isinstance(e, m.Event.MESSAGE)]
+        self.assertEqual(message.content, m.Content.TEXT(text="my CV", mentions=[], attachments=[picture]))
+        with self.assertRaises(m.MissiveError.Argument):
+            ben.send_text(self.ana_id, "short key", [m.Attachment(
+                reference="r", sha256=bytes(32), size=1, media_type="a/b", key=bytes(31))], now())
+
+        net.send(ana, ana.remove_connection(self.ben_id, now()))
+        self.assertEqual(kinds(net.fetch(ben)), ["DISCONNECTED"])
+        self.assertEqual(ben.connection(self.ana_id), m.Connection.NONE())
+        with self.assertRaises(m.MissiveError.Policy):
+            ben.send_text(self.ana_id, "still there?", [], now())
 
     def test_a_state_saved_and_loaded_again_goes_on(self):
         self.connect()
@@ -152,7 +190,7 @@ class WithoutAConnection(unittest.TestCase):
         dan.set_contact_profile(chloe_id, m.Tier.PREMIUM_BUSINESS, True)
         net.send(dan, dan.send_text(chloe_id, "about your post", [], now()))
         [message] = [e for e in net.fetch(chloe) if isinstance(e, m.Event.MESSAGE)]
-        self.assertEqual((message.content.text, message.access), ("about your post", "OpenProfile"))
+        self.assertEqual((message.content.text, message.access), ("about your post", m.Access.OPEN_PROFILE()))
         # InMail: Ben pays a credit to reach Dan, who may answer for free.
         dan_id = net.lookup(ben, b"dan")
         with self.assertRaises(m.MissiveError.Policy):
@@ -160,7 +198,7 @@ class WithoutAConnection(unittest.TestCase):
         net.send(ben, ben.send_inmail(dan_id, "a role for you", now()))
         self.assertEqual(ben.tokens(m.TokenKind.CREDIT), 1)
         [inmail] = [e for e in net.fetch(dan) if isinstance(e, m.Event.MESSAGE)]
-        self.assertEqual((inmail.content.text, inmail.access), ("a role for you", "InMail(Credit)"))
+        self.assertEqual((inmail.content.text, inmail.access), ("a role for you", m.Access.IN_MAIL(premium_to_premium=False)))
         net.send(dan, dan.send_text(inmail.sender, "tell me more", [], now()))
         self.assertEqual(texts(net.fetch(ben)), ["tell me more"])
         # Between two premium members an InMail costs no credit: a premium token pays.
@@ -170,7 +208,7 @@ class WithoutAConnection(unittest.TestCase):
         net.send(ben, ben.send_inmail(chloe_for_ben, "premium to premium", now()))
         self.assertEqual((ben.tokens(m.TokenKind.CREDIT), ben.tokens(m.TokenKind.PREMIUM)), (1, 1))
         [premium] = [e for e in net.fetch(chloe) if isinstance(e, m.Event.MESSAGE)]
-        self.assertEqual((premium.content.text, premium.access), ("premium to premium", "InMail(PremiumToPremium)"))
+        self.assertEqual((premium.content.text, premium.access), ("premium to premium", m.Access.IN_MAIL(premium_to_premium=True)))
 
 
 class Threads(unittest.TestCase):

@@ -592,6 +592,37 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 public protocol MissiveClientProtocol: AnyObject, Sendable {
     
     /**
+     * Answers `form` of a sponsored message from `advertiser` (its sender's mailbox): sealed
+     * to the form's key, so only the advertiser reads it. Every required field must be
+     * answered, and only the form's fields.
+     */
+    func answerLeadForm(advertiser: Data, form: LeadForm, answers: [LeadAnswer], now: UInt64) throws  -> [Outgoing]
+    
+    /**
+     * A new lead form: its key stays in our state, so only we read its answers
+     * (`Event.Lead`).
+     */
+    func newLeadForm(fields: [LeadField]) throws  -> LeadForm
+    
+    /**
+     * The body of `POST /v1/tokens` redeeming InMail credits bought from the platform (its
+     * receipt's bytes); hand the answer to `add_tokens`.
+     */
+    func redeemCredits(purchase: Data, now: UInt64) throws  -> Data
+    
+    /**
+     * A sponsored message to an audience of contacts (one sponsored token per envelope of up
+     * to 50); members who switched sponsored messages off do not show it.
+     */
+    func sendSponsored(audience: [Data], message: Sponsored, now: UInt64) throws  -> [Outgoing]
+    
+    /**
+     * Our advertiser certificate from the platform (its postcard bytes): what lets us send
+     * sponsored messages under a verified name.
+     */
+    func setAdvertiserCertificate(certificate: Data) throws 
+    
+    /**
      * Accepts `from`'s invitation.
      */
     func accept(from: Data, now: UInt64) throws  -> [Outgoing]
@@ -681,9 +712,20 @@ public protocol MissiveClientProtocol: AnyObject, Sendable {
     func outbox() throws  -> [Outgoing]
     
     /**
+     * Envelopes kept to resend.
+     */
+    func pendingResends() throws  -> UInt32
+    
+    /**
      * A post to a group, mentioning up to 20 members.
      */
     func postToGroup(group: Data, text: String, mentions: [Data], now: UInt64) throws  -> [Outgoing]
+    
+    /**
+     * How many one-time prekeys to publish now, given how many the relay has left
+     * (`prekey_stock` of `GET directory_path(user) + "/stock"`).
+     */
+    func prekeysWanted(left: UInt32) throws  -> UInt32
     
     /**
      * The body of `PUT /v1/directory/{user hex}`: our prekey bundle and `one_time` new
@@ -706,6 +748,12 @@ public protocol MissiveClientProtocol: AnyObject, Sendable {
      * The body of `POST /v1/tokens` for `count` tokens of `kind` this month.
      */
     func requestTokens(kind: TokenKind, count: UInt32, now: UInt64) throws  -> Data
+    
+    /**
+     * The envelopes due again to members who had not caught up; hand each answer back to
+     * `undelivered`.
+     */
+    func resend(now: UInt64) throws  -> [Outgoing]
     
     /**
      * The relay refused the last access update: the next `access_sync` sends it all again.
@@ -776,6 +824,14 @@ public protocol MissiveClientProtocol: AnyObject, Sendable {
     func typing(conversationId: Data, typing: Bool, now: UInt64) throws  -> [Outgoing]
     
     /**
+     * What the relay answered to `sent`: `missed`, the recipients a `202` named as not
+     * reached (`undelivered(body)`), or all of them for a `403` to a conversation message.
+     * Those still members are resent to by `resend`, after 1, 2, 4 … minutes; an empty list
+     * clears what was kept.
+     */
+    func undelivered(sent: Outgoing, missed: [Data], now: UInt64) throws 
+    
+    /**
      * The user's name (its directory entry).
      */
     func user() throws  -> Data
@@ -784,6 +840,69 @@ public protocol MissiveClientProtocol: AnyObject, Sendable {
      * Withdraws our invitation to `to`.
      */
     func withdraw(to: Data, now: UInt64) throws  -> [Outgoing]
+    
+    /**
+     * The account's identity (65 bytes): the first device's, which signs the device list.
+     */
+    func accountIdentity() throws  -> Data
+    
+    /**
+     * Takes the relay's answer to `GET devices_path(user)` for contact `member` (after
+     * `Event.DevicesToFetch`, or to look): sessions with each listed device, checked
+     * against the account's identity. What changed.
+     */
+    func addContactDevices(member: Data, directory: Data) throws  -> DeviceChanges
+    
+    /**
+     * Answers a link code shown by another device of this user's account (only a fresh
+     * client may): the request to hand the relay. Run `access_sync` first; the handover
+     * arrives as a delivery, and `receive` reports `Event.Linked`.
+     */
+    func answerLink(code: Data, now: UInt64) throws  -> [Outgoing]
+    
+    /**
+     * Contact `member`'s devices as their newest verified list names them.
+     */
+    func contactDevices(member: Data) throws  -> [Device]
+    
+    /**
+     * This device's number in its account's list (1 for the first device).
+     */
+    func deviceId() throws  -> UInt32
+    
+    /**
+     * The account's devices, in id order (this device alone until one is linked).
+     */
+    func devices() throws  -> [Device]
+    
+    /**
+     * A link code for a new device of this account (what a QR code shows): usable once,
+     * for ten minutes. It holds a one-time secret: show it, never log or send it. Run
+     * `access_sync` next, so the new device's answer may reach this one.
+     */
+    func linkCode(now: UInt64) throws  -> Data
+    
+    /**
+     * Links the device that answered our code (after `Event.LinkAnswered`, once the user
+     * confirmed it): the new list and the handover of the account.
+     */
+    func linkDevice(now: UInt64) throws  -> LinkedDevice
+    
+    /**
+     * The account's member id (16 bytes): the first device's mailbox, which contacts know.
+     */
+    func memberId() throws  -> Data
+    
+    /**
+     * Removes device `id` from the account (a lost phone; never this device).
+     */
+    func removeDevice(id: UInt32, now: UInt64) throws  -> RemovedDevice
+    
+    /**
+     * Takes a newer list of our account (another device changed it): what changed. Raises
+     * `Device` / `NotListed` when it no longer lists this device.
+     */
+    func updateDeviceList(list: Data) throws  -> DeviceChanges
     
 }
 /**
@@ -882,6 +1001,82 @@ public static func `open`(path: String, storageKey: Data)throws  -> MissiveClien
 }
     
 
+    
+    /**
+     * Answers `form` of a sponsored message from `advertiser` (its sender's mailbox): sealed
+     * to the form's key, so only the advertiser reads it. Every required field must be
+     * answered, and only the form's fields.
+     */
+open func answerLeadForm(advertiser: Data, form: LeadForm, answers: [LeadAnswer], now: UInt64)throws  -> [Outgoing]  {
+    return try  FfiConverterSequenceTypeOutgoing.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_answer_lead_form(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(advertiser),
+        FfiConverterTypeLeadForm_lower(form),
+        FfiConverterSequenceTypeLeadAnswer.lower(answers),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A new lead form: its key stays in our state, so only we read its answers
+     * (`Event.Lead`).
+     */
+open func newLeadForm(fields: [LeadField])throws  -> LeadForm  {
+    return try  FfiConverterTypeLeadForm_lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_new_lead_form(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypeLeadField.lower(fields),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The body of `POST /v1/tokens` redeeming InMail credits bought from the platform (its
+     * receipt's bytes); hand the answer to `add_tokens`.
+     */
+open func redeemCredits(purchase: Data, now: UInt64)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_redeem_credits(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(purchase),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A sponsored message to an audience of contacts (one sponsored token per envelope of up
+     * to 50); members who switched sponsored messages off do not show it.
+     */
+open func sendSponsored(audience: [Data], message: Sponsored, now: UInt64)throws  -> [Outgoing]  {
+    return try  FfiConverterSequenceTypeOutgoing.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_send_sponsored(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceData.lower(audience),
+        FfiConverterTypeSponsored_lower(message),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Our advertiser certificate from the platform (its postcard bytes): what lets us send
+     * sponsored messages under a verified name.
+     */
+open func setAdvertiserCertificate(certificate: Data)throws   {try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_set_advertiser_certificate(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(certificate),uniffiCallStatus
+    )
+}
+}
     
     /**
      * Accepts `from`'s invitation.
@@ -1118,6 +1313,18 @@ open func outbox()throws  -> [Outgoing]  {
 }
     
     /**
+     * Envelopes kept to resend.
+     */
+open func pendingResends()throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_pending_resends(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * A post to a group, mentioning up to 20 members.
      */
 open func postToGroup(group: Data, text: String, mentions: [Data], now: UInt64)throws  -> [Outgoing]  {
@@ -1129,6 +1336,20 @@ open func postToGroup(group: Data, text: String, mentions: [Data], now: UInt64)t
         FfiConverterString.lower(text),
         FfiConverterSequenceData.lower(mentions),
         FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * How many one-time prekeys to publish now, given how many the relay has left
+     * (`prekey_stock` of `GET directory_path(user) + "/stock"`).
+     */
+open func prekeysWanted(left: UInt32)throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_prekeys_wanted(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(left),uniffiCallStatus
     )
 })
 }
@@ -1186,6 +1407,20 @@ open func requestTokens(kind: TokenKind, count: UInt32, now: UInt64)throws  -> D
             self.uniffiCloneHandle(),
         FfiConverterTypeTokenKind_lower(kind),
         FfiConverterUInt32.lower(count),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The envelopes due again to members who had not caught up; hand each answer back to
+     * `undelivered`.
+     */
+open func resend(now: UInt64)throws  -> [Outgoing]  {
+    return try  FfiConverterSequenceTypeOutgoing.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_resend(
+            self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(now),uniffiCallStatus
     )
 })
@@ -1368,6 +1603,23 @@ open func typing(conversationId: Data, typing: Bool, now: UInt64)throws  -> [Out
 }
     
     /**
+     * What the relay answered to `sent`: `missed`, the recipients a `202` named as not
+     * reached (`undelivered(body)`), or all of them for a `403` to a conversation message.
+     * Those still members are resent to by `resend`, after 1, 2, 4 … minutes; an empty list
+     * clears what was kept.
+     */
+open func undelivered(sent: Outgoing, missed: [Data], now: UInt64)throws   {try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_undelivered(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeOutgoing_lower(sent),
+        FfiConverterSequenceData.lower(missed),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * The user's name (its directory entry).
      */
 open func user()throws  -> Data  {
@@ -1389,6 +1641,156 @@ open func withdraw(to: Data, now: UInt64)throws  -> [Outgoing]  {
             self.uniffiCloneHandle(),
         FfiConverterData.lower(to),
         FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The account's identity (65 bytes): the first device's, which signs the device list.
+     */
+open func accountIdentity()throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_account_identity(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Takes the relay's answer to `GET devices_path(user)` for contact `member` (after
+     * `Event.DevicesToFetch`, or to look): sessions with each listed device, checked
+     * against the account's identity. What changed.
+     */
+open func addContactDevices(member: Data, directory: Data)throws  -> DeviceChanges  {
+    return try  FfiConverterTypeDeviceChanges_lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_add_contact_devices(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(member),
+        FfiConverterData.lower(directory),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Answers a link code shown by another device of this user's account (only a fresh
+     * client may): the request to hand the relay. Run `access_sync` first; the handover
+     * arrives as a delivery, and `receive` reports `Event.Linked`.
+     */
+open func answerLink(code: Data, now: UInt64)throws  -> [Outgoing]  {
+    return try  FfiConverterSequenceTypeOutgoing.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_answer_link(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(code),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Contact `member`'s devices as their newest verified list names them.
+     */
+open func contactDevices(member: Data)throws  -> [Device]  {
+    return try  FfiConverterSequenceTypeDevice.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_contact_devices(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(member),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * This device's number in its account's list (1 for the first device).
+     */
+open func deviceId()throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_device_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The account's devices, in id order (this device alone until one is linked).
+     */
+open func devices()throws  -> [Device]  {
+    return try  FfiConverterSequenceTypeDevice.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_devices(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A link code for a new device of this account (what a QR code shows): usable once,
+     * for ten minutes. It holds a one-time secret: show it, never log or send it. Run
+     * `access_sync` next, so the new device's answer may reach this one.
+     */
+open func linkCode(now: UInt64)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_link_code(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Links the device that answered our code (after `Event.LinkAnswered`, once the user
+     * confirmed it): the new list and the handover of the account.
+     */
+open func linkDevice(now: UInt64)throws  -> LinkedDevice  {
+    return try  FfiConverterTypeLinkedDevice_lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_link_device(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The account's member id (16 bytes): the first device's mailbox, which contacts know.
+     */
+open func memberId()throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_member_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Removes device `id` from the account (a lost phone; never this device).
+     */
+open func removeDevice(id: UInt32, now: UInt64)throws  -> RemovedDevice  {
+    return try  FfiConverterTypeRemovedDevice_lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_remove_device(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(id),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Takes a newer list of our account (another device changed it): what changed. Raises
+     * `Device` / `NotListed` when it no longer lists this device.
+     */
+open func updateDeviceList(list: Data)throws  -> DeviceChanges  {
+    return try  FfiConverterTypeDeviceChanges_lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_missiveclient_update_device_list(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(list),uniffiCallStatus
     )
 })
 }
@@ -1454,6 +1856,12 @@ public protocol PlatformProtocol: AnyObject, Sendable {
     func certifyAccount(member: Data, advertiser: Bool, expires: UInt64) throws  -> Data
     
     /**
+     * An advertiser certificate for `mailbox` under the verified display `name`, binding
+     * its `identity` (65 bytes).
+     */
+    func certifyAdvertiser(name: String, mailbox: Data, identity: Data) throws  -> Data
+    
+    /**
      * The public key clients and relays check certificates against (32 bytes).
      */
     func publicKey() throws  -> Data
@@ -1462,6 +1870,12 @@ public protocol PlatformProtocol: AnyObject, Sendable {
      * Records a member's tier and Open Profile switch.
      */
     func register(member: Data, tier: Tier, openProfile: Bool) throws 
+    
+    /**
+     * A receipt for `credits` InMail credits a registered member bought, redeemable once
+     * until `expires` (Unix seconds).
+     */
+    func sellCredits(member: Data, credits: UInt32, expires: UInt64) throws  -> Data
     
 }
 /**
@@ -1548,6 +1962,22 @@ open func certifyAccount(member: Data, advertiser: Bool, expires: UInt64)throws 
 }
     
     /**
+     * An advertiser certificate for `mailbox` under the verified display `name`, binding
+     * its `identity` (65 bytes).
+     */
+open func certifyAdvertiser(name: String, mailbox: Data, identity: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_platform_certify_advertiser(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(name),
+        FfiConverterData.lower(mailbox),
+        FfiConverterData.lower(identity),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * The public key clients and relays check certificates against (32 bytes).
      */
 open func publicKey()throws  -> Data  {
@@ -1571,6 +2001,22 @@ open func register(member: Data, tier: Tier, openProfile: Bool)throws   {try rus
         FfiConverterBool.lower(openProfile),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * A receipt for `credits` InMail credits a registered member bought, redeemable once
+     * until `expires` (Unix seconds).
+     */
+open func sellCredits(member: Data, credits: UInt32, expires: UInt64)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_method_platform_sell_credits(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(member),
+        FfiConverterUInt32.lower(credits),
+        FfiConverterUInt64.lower(expires),uniffiCallStatus
+    )
+})
 }
     
 
@@ -1676,6 +2122,63 @@ public func FfiConverterTypeAccessSync_lift(_ buf: RustBuffer) throws -> AccessS
 #endif
 public func FfiConverterTypeAccessSync_lower(_ value: AccessSync) -> RustBuffer {
     return FfiConverterTypeAccessSync.lower(value)
+}
+
+
+/**
+ * One mailbox's part of an envelope, as a relay hands it over.
+ */
+public struct Addressed: Equatable, Hashable {
+    public var mailbox: Data
+    public var delivery: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(mailbox: Data, delivery: Data) {
+        self.mailbox = mailbox
+        self.delivery = delivery
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Addressed: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAddressed: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Addressed {
+        return
+            try Addressed(
+                mailbox: FfiConverterData.read(from: &buf), 
+                delivery: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Addressed, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.mailbox, into: &buf)
+        FfiConverterData.write(value.delivery, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAddressed_lift(_ buf: RustBuffer) throws -> Addressed {
+    return try FfiConverterTypeAddressed.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAddressed_lower(_ value: Addressed) -> RustBuffer {
+    return FfiConverterTypeAddressed.lower(value)
 }
 
 
@@ -1933,6 +2436,125 @@ public func FfiConverterTypeDelivered_lower(_ value: Delivered) -> RustBuffer {
 
 
 /**
+ * One device of an account: its number in the account's list, its mailbox (16 bytes) and
+ * identity (65 bytes).
+ */
+public struct Device: Equatable, Hashable {
+    public var id: UInt32
+    public var mailbox: Data
+    public var identity: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(id: UInt32, mailbox: Data, identity: Data) {
+        self.id = id
+        self.mailbox = mailbox
+        self.identity = identity
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Device: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDevice: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Device {
+        return
+            try Device(
+                id: FfiConverterUInt32.read(from: &buf), 
+                mailbox: FfiConverterData.read(from: &buf), 
+                identity: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Device, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.id, into: &buf)
+        FfiConverterData.write(value.mailbox, into: &buf)
+        FfiConverterData.write(value.identity, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDevice_lift(_ buf: RustBuffer) throws -> Device {
+    return try FfiConverterTypeDevice.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDevice_lower(_ value: Device) -> RustBuffer {
+    return FfiConverterTypeDevice.lower(value)
+}
+
+
+/**
+ * How a device list differs from the one before (for "X added a device").
+ */
+public struct DeviceChanges: Equatable, Hashable {
+    public var added: [Device]
+    public var removed: [Device]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(added: [Device], removed: [Device]) {
+        self.added = added
+        self.removed = removed
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceChanges: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceChanges: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceChanges {
+        return
+            try DeviceChanges(
+                added: FfiConverterSequenceTypeDevice.read(from: &buf), 
+                removed: FfiConverterSequenceTypeDevice.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceChanges, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeDevice.write(value.added, into: &buf)
+        FfiConverterSequenceTypeDevice.write(value.removed, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceChanges_lift(_ buf: RustBuffer) throws -> DeviceChanges {
+    return try FfiConverterTypeDeviceChanges.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceChanges_lower(_ value: DeviceChanges) -> RustBuffer {
+    return FfiConverterTypeDeviceChanges.lower(value)
+}
+
+
+/**
  * An image by reference and SHA-256.
  */
 public struct Image: Equatable, Hashable {
@@ -2108,17 +2730,21 @@ public func FfiConverterTypeLeadField_lower(_ value: LeadField) -> RustBuffer {
 
 
 /**
- * A lead form as a recipient sees it: answer it with `MissiveClient.answer_lead_form`.
+ * A lead form (from `MissiveClient.new_lead_form`, or as a sponsored message carries it):
+ * answer it with `MissiveClient.answer_lead_form`. `key` is the advertiser's public X-Wing
+ * key for this form (1216 bytes), which the answer is sealed to.
  */
 public struct LeadForm: Equatable, Hashable {
     public var id: Data
     public var fields: [LeadField]
+    public var key: Data
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(id: Data, fields: [LeadField]) {
+    public init(id: Data, fields: [LeadField], key: Data) {
         self.id = id
         self.fields = fields
+        self.key = key
     }
 
     
@@ -2138,13 +2764,15 @@ public struct FfiConverterTypeLeadForm: FfiConverterRustBuffer {
         return
             try LeadForm(
                 id: FfiConverterData.read(from: &buf), 
-                fields: FfiConverterSequenceTypeLeadField.read(from: &buf)
+                fields: FfiConverterSequenceTypeLeadField.read(from: &buf), 
+                key: FfiConverterData.read(from: &buf)
         )
     }
 
     public static func write(_ value: LeadForm, into buf: inout [UInt8]) {
         FfiConverterData.write(value.id, into: &buf)
         FfiConverterSequenceTypeLeadField.write(value.fields, into: &buf)
+        FfiConverterData.write(value.key, into: &buf)
     }
 }
 
@@ -2161,6 +2789,63 @@ public func FfiConverterTypeLeadForm_lift(_ buf: RustBuffer) throws -> LeadForm 
 #endif
 public func FfiConverterTypeLeadForm_lower(_ value: LeadForm) -> RustBuffer {
     return FfiConverterTypeLeadForm.lower(value)
+}
+
+
+/**
+ * A device linked: `PUT` `list` to `devices_path(user)`, then hand the relay `handover`.
+ */
+public struct LinkedDevice: Equatable, Hashable {
+    public var list: Data
+    public var handover: Outgoing
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(list: Data, handover: Outgoing) {
+        self.list = list
+        self.handover = handover
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LinkedDevice: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLinkedDevice: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LinkedDevice {
+        return
+            try LinkedDevice(
+                list: FfiConverterData.read(from: &buf), 
+                handover: FfiConverterTypeOutgoing.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LinkedDevice, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.list, into: &buf)
+        FfiConverterTypeOutgoing.write(value.handover, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLinkedDevice_lift(_ buf: RustBuffer) throws -> LinkedDevice {
+    return try FfiConverterTypeLinkedDevice.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLinkedDevice_lower(_ value: LinkedDevice) -> RustBuffer {
+    return FfiConverterTypeLinkedDevice.lower(value)
 }
 
 
@@ -2357,6 +3042,63 @@ public func FfiConverterTypeOutgoing_lower(_ value: Outgoing) -> RustBuffer {
 
 
 /**
+ * A device removed: `PUT` `list` to `devices_path(user)`, then hand the relay `notices`.
+ */
+public struct RemovedDevice: Equatable, Hashable {
+    public var list: Data
+    public var notices: [Outgoing]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(list: Data, notices: [Outgoing]) {
+        self.list = list
+        self.notices = notices
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RemovedDevice: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRemovedDevice: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RemovedDevice {
+        return
+            try RemovedDevice(
+                list: FfiConverterData.read(from: &buf), 
+                notices: FfiConverterSequenceTypeOutgoing.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RemovedDevice, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.list, into: &buf)
+        FfiConverterSequenceTypeOutgoing.write(value.notices, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRemovedDevice_lift(_ buf: RustBuffer) throws -> RemovedDevice {
+    return try FfiConverterTypeRemovedDevice.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRemovedDevice_lower(_ value: RemovedDevice) -> RustBuffer {
+    return FfiConverterTypeRemovedDevice.lower(value)
+}
+
+
+/**
  * Each user's switches.
  */
 public struct Settings: Equatable, Hashable {
@@ -2418,6 +3160,76 @@ public func FfiConverterTypeSettings_lower(_ value: Settings) -> RustBuffer {
 
 
 /**
+ * An advertiser's sponsored message: headline, body, call-to-action buttons, an image
+ * banner and a lead form.
+ */
+public struct Sponsored: Equatable, Hashable {
+    public var headline: String
+    public var body: String
+    public var buttons: [Button]
+    public var banner: Image?
+    public var leadForm: LeadForm?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(headline: String, body: String, buttons: [Button], banner: Image?, leadForm: LeadForm?) {
+        self.headline = headline
+        self.body = body
+        self.buttons = buttons
+        self.banner = banner
+        self.leadForm = leadForm
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Sponsored: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSponsored: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Sponsored {
+        return
+            try Sponsored(
+                headline: FfiConverterString.read(from: &buf), 
+                body: FfiConverterString.read(from: &buf), 
+                buttons: FfiConverterSequenceTypeButton.read(from: &buf), 
+                banner: FfiConverterOptionTypeImage.read(from: &buf), 
+                leadForm: FfiConverterOptionTypeLeadForm.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Sponsored, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.headline, into: &buf)
+        FfiConverterString.write(value.body, into: &buf)
+        FfiConverterSequenceTypeButton.write(value.buttons, into: &buf)
+        FfiConverterOptionTypeImage.write(value.banner, into: &buf)
+        FfiConverterOptionTypeLeadForm.write(value.leadForm, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSponsored_lift(_ buf: RustBuffer) throws -> Sponsored {
+    return try FfiConverterTypeSponsored.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSponsored_lower(_ value: Sponsored) -> RustBuffer {
+    return FfiConverterTypeSponsored.lower(value)
+}
+
+
+/**
  * A conversation started by a send, and what to hand the relay.
  */
 public struct Started: Equatable, Hashable {
@@ -2472,6 +3284,174 @@ public func FfiConverterTypeStarted_lift(_ buf: RustBuffer) throws -> Started {
 public func FfiConverterTypeStarted_lower(_ value: Started) -> RustBuffer {
     return FfiConverterTypeStarted.lower(value)
 }
+
+
+/**
+ * Why the sender of a message could send it (the product rule the engine checked).
+ */
+
+public enum Access: Equatable, Hashable {
+    
+    /**
+     * The two are connected.
+     */
+    case connection
+    /**
+     * The conversation was opened before (by InMail, Open Profile or a shared group).
+     */
+    case opened
+    /**
+     * We are a premium member with Open Profile on.
+     */
+    case openProfile
+    /**
+     * An InMail, paid with a credit (`premium_to_premium` false) or free between two
+     * premium members.
+     */
+    case inMail(premiumToPremium: Bool
+    )
+    /**
+     * Both are members of `group`.
+     */
+    case groupMember(group: Data
+    )
+    /**
+     * A post to a group by one of its admins or managers.
+     */
+    case group
+    /**
+     * A multi-recipient message to the sender's connections.
+     */
+    case multi
+    /**
+     * A sponsored message from an advertiser the platform certified under `advertiser`.
+     */
+    case sponsored(advertiser: String
+    )
+    /**
+     * An answer to everyone in a multi-recipient conversation, by one of its participants.
+     */
+    case participant
+    /**
+     * A reason this version of the binding does not know.
+     */
+    case other(debug: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Access: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAccess: FfiConverterRustBuffer {
+    typealias SwiftType = Access
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Access {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .connection
+        
+        case 2: return .opened
+        
+        case 3: return .openProfile
+        
+        case 4: return .inMail(premiumToPremium: try FfiConverterBool.read(from: &buf)
+        )
+        
+        case 5: return .groupMember(group: try FfiConverterData.read(from: &buf)
+        )
+        
+        case 6: return .group
+        
+        case 7: return .multi
+        
+        case 8: return .sponsored(advertiser: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 9: return .participant
+        
+        case 10: return .other(debug: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Access, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .connection:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .opened:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .openProfile:
+            writeInt(&buf, Int32(3))
+        
+        
+        case let .inMail(premiumToPremium):
+            writeInt(&buf, Int32(4))
+            FfiConverterBool.write(premiumToPremium, into: &buf)
+            
+        
+        case let .groupMember(group):
+            writeInt(&buf, Int32(5))
+            FfiConverterData.write(group, into: &buf)
+            
+        
+        case .group:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .multi:
+            writeInt(&buf, Int32(7))
+        
+        
+        case let .sponsored(advertiser):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(advertiser, into: &buf)
+            
+        
+        case .participant:
+            writeInt(&buf, Int32(9))
+        
+        
+        case let .other(debug):
+            writeInt(&buf, Int32(10))
+            FfiConverterString.write(debug, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAccess_lift(_ buf: RustBuffer) throws -> Access {
+    return try FfiConverterTypeAccess.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAccess_lower(_ value: Access) -> RustBuffer {
+    return FfiConverterTypeAccess.lower(value)
+}
+
 
 
 /**
@@ -2574,7 +3554,7 @@ public enum Content: Equatable, Hashable {
     /**
      * An advertiser's sponsored message.
      */
-    case sponsored(headline: String, body: String, buttons: [Button], banner: Image?, leadForm: LeadForm?
+    case sponsored(message: Sponsored
     )
     /**
      * A read receipt: its sender read up to `up_to`.
@@ -2615,7 +3595,7 @@ public struct FfiConverterTypeContent: FfiConverterRustBuffer {
         case 1: return .text(text: try FfiConverterString.read(from: &buf), mentions: try FfiConverterSequenceData.read(from: &buf), attachments: try FfiConverterSequenceTypeAttachment.read(from: &buf)
         )
         
-        case 2: return .sponsored(headline: try FfiConverterString.read(from: &buf), body: try FfiConverterString.read(from: &buf), buttons: try FfiConverterSequenceTypeButton.read(from: &buf), banner: try FfiConverterOptionTypeImage.read(from: &buf), leadForm: try FfiConverterOptionTypeLeadForm.read(from: &buf)
+        case 2: return .sponsored(message: try FfiConverterTypeSponsored.read(from: &buf)
         )
         
         case 3: return .read(upTo: try FfiConverterTypeMessageRef.read(from: &buf)
@@ -2642,13 +3622,9 @@ public struct FfiConverterTypeContent: FfiConverterRustBuffer {
             FfiConverterSequenceTypeAttachment.write(attachments, into: &buf)
             
         
-        case let .sponsored(headline,body,buttons,banner,leadForm):
+        case let .sponsored(message):
             writeInt(&buf, Int32(2))
-            FfiConverterString.write(headline, into: &buf)
-            FfiConverterString.write(body, into: &buf)
-            FfiConverterSequenceTypeButton.write(buttons, into: &buf)
-            FfiConverterOptionTypeImage.write(banner, into: &buf)
-            FfiConverterOptionTypeLeadForm.write(leadForm, into: &buf)
+            FfiConverterTypeSponsored.write(message, into: &buf)
             
         
         case let .read(upTo):
@@ -2694,10 +3670,9 @@ public func FfiConverterTypeContent_lower(_ value: Content) -> RustBuffer {
 public enum Event: Equatable, Hashable {
     
     /**
-     * A conversation message. `access` says why the sender could send it (`Connection`,
-     * `InMail(Credit)`, `GroupMember(..)`, as the engine's `Access` prints).
+     * A conversation message. `access` says why the sender could send it.
      */
-    case message(conversation: Data, id: MessageRef, sender: Data, fromUser: Data?, access: String, content: Content
+    case message(conversation: Data, id: MessageRef, sender: Data, fromUser: Data?, access: Access, content: Content
     )
     /**
      * A message that breaks a product rule (`reason`: the `PolicyError`); not to be shown.
@@ -2816,7 +3791,7 @@ public struct FfiConverterTypeEvent: FfiConverterRustBuffer {
         let variant: Int32 = try readInt(&buf)
         switch variant {
         
-        case 1: return .message(conversation: try FfiConverterData.read(from: &buf), id: try FfiConverterTypeMessageRef.read(from: &buf), sender: try FfiConverterData.read(from: &buf), fromUser: try FfiConverterOptionData.read(from: &buf), access: try FfiConverterString.read(from: &buf), content: try FfiConverterTypeContent.read(from: &buf)
+        case 1: return .message(conversation: try FfiConverterData.read(from: &buf), id: try FfiConverterTypeMessageRef.read(from: &buf), sender: try FfiConverterData.read(from: &buf), fromUser: try FfiConverterOptionData.read(from: &buf), access: try FfiConverterTypeAccess.read(from: &buf), content: try FfiConverterTypeContent.read(from: &buf)
         )
         
         case 2: return .refused(conversation: try FfiConverterData.read(from: &buf), sender: try FfiConverterData.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
@@ -2890,7 +3865,7 @@ public struct FfiConverterTypeEvent: FfiConverterRustBuffer {
             FfiConverterTypeMessageRef.write(id, into: &buf)
             FfiConverterData.write(sender, into: &buf)
             FfiConverterOptionData.write(fromUser, into: &buf)
-            FfiConverterString.write(access, into: &buf)
+            FfiConverterTypeAccess.write(access, into: &buf)
             FfiConverterTypeContent.write(content, into: &buf)
             
         
@@ -3567,6 +4542,31 @@ fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeAddressed: FfiConverterRustBuffer {
+    typealias SwiftType = [Addressed]
+
+    public static func write(_ value: [Addressed], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeAddressed.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Addressed] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Addressed]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeAddressed.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeAttachment: FfiConverterRustBuffer {
     typealias SwiftType = [Attachment]
 
@@ -3659,6 +4659,31 @@ fileprivate struct FfiConverterSequenceTypeDelivered: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeDelivered.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeDevice: FfiConverterRustBuffer {
+    typealias SwiftType = [Device]
+
+    public static func write(_ value: [Device], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeDevice.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Device] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Device]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeDevice.read(from: &buf))
         }
         return seq
     }
@@ -3842,6 +4867,18 @@ public func deliveryPage(body: Data)throws  -> [Delivered]  {
 })
 }
 /**
+ * The device directory path of `user`: `/v1/directory/{user hex}/devices` (`PUT` our
+ * account's list, `GET` a contact's devices).
+ */
+public func devicesPath(user: Data) -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_func_devices_path(
+        FfiConverterData.lower(user),uniffiCallStatus
+    )
+})
+}
+/**
  * The directory path of `user`: `/v1/directory/{user hex}`.
  */
 public func directoryPath(user: Data) -> String  {
@@ -3860,6 +4897,19 @@ public func prekeyStock(body: Data)throws  -> UInt32  {
         uniffiCallStatus in
     uniffi_missive_ffi_fn_func_prekey_stock(
         FfiConverterData.lower(body),uniffiCallStatus
+    )
+})
+}
+/**
+ * What a relay hands each mailbox an envelope (`Outgoing.envelope`) names: for tools and
+ * tests that carry envelopes between clients without a relay (a loopback in one process, the
+ * boundary's benchmark). An app talking to a relay never needs it.
+ */
+public func splitEnvelope(envelope: Data)throws  -> [Addressed]  {
+    return try  FfiConverterSequenceTypeAddressed.lift(try rustCallWithError(FfiConverterTypeMissiveError_lift) {
+        uniffiCallStatus in
+    uniffi_missive_ffi_fn_func_split_envelope(
+        FfiConverterData.lower(envelope),uniffiCallStatus
     )
 })
 }
@@ -3906,13 +4956,34 @@ private let initializationResult: InitializationResult = {
     if (uniffi_missive_ffi_checksum_func_delivery_page() != 30138) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_missive_ffi_checksum_func_devices_path() != 6303) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_missive_ffi_checksum_func_directory_path() != 42996) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_missive_ffi_checksum_func_prekey_stock() != 13669) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_missive_ffi_checksum_func_split_envelope() != 41084) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_missive_ffi_checksum_func_undelivered() != 11177) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_answer_lead_form() != 45415) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_new_lead_form() != 290) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_redeem_credits() != 56020) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_send_sponsored() != 39850) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_set_advertiser_certificate() != 63269) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_missive_ffi_checksum_method_missiveclient_accept() != 11897) {
@@ -3966,7 +5037,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_missive_ffi_checksum_method_missiveclient_outbox() != 11481) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_pending_resends() != 65227) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_missive_ffi_checksum_method_missiveclient_post_to_group() != 52583) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_prekeys_wanted() != 56612) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_missive_ffi_checksum_method_missiveclient_publish() != 31189) {
@@ -3979,6 +5056,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_missive_ffi_checksum_method_missiveclient_request_tokens() != 35524) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_resend() != 17051) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_missive_ffi_checksum_method_missiveclient_reset_access_registration() != 33671) {
@@ -4020,19 +5100,61 @@ private let initializationResult: InitializationResult = {
     if (uniffi_missive_ffi_checksum_method_missiveclient_typing() != 25401) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_undelivered() != 39830) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_missive_ffi_checksum_method_missiveclient_user() != 21593) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_missive_ffi_checksum_method_missiveclient_withdraw() != 64469) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_account_identity() != 60216) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_add_contact_devices() != 53491) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_answer_link() != 655) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_contact_devices() != 44488) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_device_id() != 58538) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_devices() != 35723) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_link_code() != 52663) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_link_device() != 7233) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_member_id() != 10083) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_remove_device() != 54588) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_missiveclient_update_device_list() != 49431) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_missive_ffi_checksum_method_platform_certify_account() != 61589) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_platform_certify_advertiser() != 2889) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_missive_ffi_checksum_method_platform_public_key() != 63257) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_missive_ffi_checksum_method_platform_register() != 19944) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_missive_ffi_checksum_method_platform_sell_credits() != 65401) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_missive_ffi_checksum_constructor_missiveclient_create() != 41915) {

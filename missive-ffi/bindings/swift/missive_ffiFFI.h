@@ -268,6 +268,31 @@ uint64_t uniffi_missive_ffi_fn_constructor_missiveclient_in_memory(RustBuffer us
 uint64_t uniffi_missive_ffi_fn_constructor_missiveclient_open(RustBuffer path, RustBuffer storage_key, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_ANSWER_LEAD_FORM
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_ANSWER_LEAD_FORM
+RustBuffer uniffi_missive_ffi_fn_method_missiveclient_answer_lead_form(uint64_t ptr, RustBuffer advertiser, RustBuffer form, RustBuffer answers, uint64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_NEW_LEAD_FORM
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_NEW_LEAD_FORM
+RustBuffer uniffi_missive_ffi_fn_method_missiveclient_new_lead_form(uint64_t ptr, RustBuffer fields, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_REDEEM_CREDITS
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_REDEEM_CREDITS
+RustBuffer uniffi_missive_ffi_fn_method_missiveclient_redeem_credits(uint64_t ptr, RustBuffer purchase, uint64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_SEND_SPONSORED
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_SEND_SPONSORED
+RustBuffer uniffi_missive_ffi_fn_method_missiveclient_send_sponsored(uint64_t ptr, RustBuffer audience, RustBuffer message, uint64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_SET_ADVERTISER_CERTIFICATE
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_SET_ADVERTISER_CERTIFICATE
+void uniffi_missive_ffi_fn_method_missiveclient_set_advertiser_certificate(uint64_t ptr, RustBuffer certificate, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_ACCEPT
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_ACCEPT
 RustBuffer uniffi_missive_ffi_fn_method_missiveclient_accept(uint64_t ptr, RustBuffer from, uint64_t now, RustCallStatus *_Nonnull out_status
@@ -353,9 +378,19 @@ RustBuffer uniffi_missive_ffi_fn_method_missiveclient_mark_read(uint64_t ptr, Ru
 RustBuffer uniffi_missive_ffi_fn_method_missiveclient_outbox(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_PENDING_RESENDS
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_PENDING_RESENDS
+uint32_t uniffi_missive_ffi_fn_method_missiveclient_pending_resends(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_POST_TO_GROUP
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_POST_TO_GROUP
 RustBuffer uniffi_missive_ffi_fn_method_missiveclient_post_to_group(uint64_t ptr, RustBuffer group, RustBuffer text, RustBuffer mentions, uint64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_PREKEYS_WANTED
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_PREKEYS_WANTED
+uint32_t uniffi_missive_ffi_fn_method_missiveclient_prekeys_wanted(uint64_t ptr, uint32_t left, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_PUBLISH
@@ -376,6 +411,11 @@ RustBuffer uniffi_missive_ffi_fn_method_missiveclient_remove_connection(uint64_t
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_REQUEST_TOKENS
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_REQUEST_TOKENS
 RustBuffer uniffi_missive_ffi_fn_method_missiveclient_request_tokens(uint64_t ptr, RustBuffer kind, uint32_t count, uint64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_RESEND
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_RESEND
+RustBuffer uniffi_missive_ffi_fn_method_missiveclient_resend(uint64_t ptr, uint64_t now, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_RESET_ACCESS_REGISTRATION
@@ -443,6 +483,11 @@ uint32_t uniffi_missive_ffi_fn_method_missiveclient_tokens(uint64_t ptr, RustBuf
 RustBuffer uniffi_missive_ffi_fn_method_missiveclient_typing(uint64_t ptr, RustBuffer conversation_id, int8_t typing, uint64_t now, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_UNDELIVERED
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_UNDELIVERED
+void uniffi_missive_ffi_fn_method_missiveclient_undelivered(uint64_t ptr, RustBuffer sent, RustBuffer missed, uint64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_USER
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_USER
 RustBuffer uniffi_missive_ffi_fn_method_missiveclient_user(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -451,6 +496,61 @@ RustBuffer uniffi_missive_ffi_fn_method_missiveclient_user(uint64_t ptr, RustCal
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_WITHDRAW
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_WITHDRAW
 RustBuffer uniffi_missive_ffi_fn_method_missiveclient_withdraw(uint64_t ptr, RustBuffer to, uint64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_ACCOUNT_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_ACCOUNT_IDENTITY
+RustBuffer uniffi_missive_ffi_fn_method_missiveclient_account_identity(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_ADD_CONTACT_DEVICES
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_ADD_CONTACT_DEVICES
+RustBuffer uniffi_missive_ffi_fn_method_missiveclient_add_contact_devices(uint64_t ptr, RustBuffer member, RustBuffer directory, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_ANSWER_LINK
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_ANSWER_LINK
+RustBuffer uniffi_missive_ffi_fn_method_missiveclient_answer_link(uint64_t ptr, RustBuffer code, uint64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_CONTACT_DEVICES
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_CONTACT_DEVICES
+RustBuffer uniffi_missive_ffi_fn_method_missiveclient_contact_devices(uint64_t ptr, RustBuffer member, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_DEVICE_ID
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_DEVICE_ID
+uint32_t uniffi_missive_ffi_fn_method_missiveclient_device_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_DEVICES
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_DEVICES
+RustBuffer uniffi_missive_ffi_fn_method_missiveclient_devices(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_LINK_CODE
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_LINK_CODE
+RustBuffer uniffi_missive_ffi_fn_method_missiveclient_link_code(uint64_t ptr, uint64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_LINK_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_LINK_DEVICE
+RustBuffer uniffi_missive_ffi_fn_method_missiveclient_link_device(uint64_t ptr, uint64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_MEMBER_ID
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_MEMBER_ID
+RustBuffer uniffi_missive_ffi_fn_method_missiveclient_member_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_REMOVE_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_REMOVE_DEVICE
+RustBuffer uniffi_missive_ffi_fn_method_missiveclient_remove_device(uint64_t ptr, uint32_t id, uint64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_UPDATE_DEVICE_LIST
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_MISSIVECLIENT_UPDATE_DEVICE_LIST
+RustBuffer uniffi_missive_ffi_fn_method_missiveclient_update_device_list(uint64_t ptr, RustBuffer list, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_CLONE_PLATFORM
@@ -473,6 +573,11 @@ uint64_t uniffi_missive_ffi_fn_constructor_platform_from_seed(RustBuffer seed, R
 RustBuffer uniffi_missive_ffi_fn_method_platform_certify_account(uint64_t ptr, RustBuffer member, int8_t advertiser, uint64_t expires, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_PLATFORM_CERTIFY_ADVERTISER
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_PLATFORM_CERTIFY_ADVERTISER
+RustBuffer uniffi_missive_ffi_fn_method_platform_certify_advertiser(uint64_t ptr, RustBuffer name, RustBuffer mailbox, RustBuffer identity, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_PLATFORM_PUBLIC_KEY
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_PLATFORM_PUBLIC_KEY
 RustBuffer uniffi_missive_ffi_fn_method_platform_public_key(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -481,6 +586,11 @@ RustBuffer uniffi_missive_ffi_fn_method_platform_public_key(uint64_t ptr, RustCa
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_PLATFORM_REGISTER
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_PLATFORM_REGISTER
 void uniffi_missive_ffi_fn_method_platform_register(uint64_t ptr, RustBuffer member, RustBuffer tier, int8_t open_profile, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_PLATFORM_SELL_CREDITS
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_METHOD_PLATFORM_SELL_CREDITS
+RustBuffer uniffi_missive_ffi_fn_method_platform_sell_credits(uint64_t ptr, RustBuffer member, uint32_t credits, uint64_t expires, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_FUNC_CHECK_IDENTITY
@@ -509,6 +619,11 @@ RustBuffer uniffi_missive_ffi_fn_func_delivered_frame(RustBuffer frame, RustCall
 RustBuffer uniffi_missive_ffi_fn_func_delivery_page(RustBuffer body, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_FUNC_DEVICES_PATH
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_FUNC_DEVICES_PATH
+RustBuffer uniffi_missive_ffi_fn_func_devices_path(RustBuffer user, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_FUNC_DIRECTORY_PATH
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_FUNC_DIRECTORY_PATH
 RustBuffer uniffi_missive_ffi_fn_func_directory_path(RustBuffer user, RustCallStatus *_Nonnull out_status
@@ -517,6 +632,11 @@ RustBuffer uniffi_missive_ffi_fn_func_directory_path(RustBuffer user, RustCallSt
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_FUNC_PREKEY_STOCK
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_FUNC_PREKEY_STOCK
 uint32_t uniffi_missive_ffi_fn_func_prekey_stock(RustBuffer body, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_FUNC_SPLIT_ENVELOPE
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_FUNC_SPLIT_ENVELOPE
+RustBuffer uniffi_missive_ffi_fn_func_split_envelope(RustBuffer envelope, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_FN_FUNC_UNDELIVERED
@@ -814,6 +934,12 @@ uint16_t uniffi_missive_ffi_checksum_func_delivery_page(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_FUNC_DEVICES_PATH
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_FUNC_DEVICES_PATH
+uint16_t uniffi_missive_ffi_checksum_func_devices_path(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_FUNC_DIRECTORY_PATH
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_FUNC_DIRECTORY_PATH
 uint16_t uniffi_missive_ffi_checksum_func_directory_path(void
@@ -826,9 +952,45 @@ uint16_t uniffi_missive_ffi_checksum_func_prekey_stock(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_FUNC_SPLIT_ENVELOPE
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_FUNC_SPLIT_ENVELOPE
+uint16_t uniffi_missive_ffi_checksum_func_split_envelope(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_FUNC_UNDELIVERED
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_FUNC_UNDELIVERED
 uint16_t uniffi_missive_ffi_checksum_func_undelivered(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_ANSWER_LEAD_FORM
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_ANSWER_LEAD_FORM
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_answer_lead_form(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_NEW_LEAD_FORM
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_NEW_LEAD_FORM
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_new_lead_form(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_REDEEM_CREDITS
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_REDEEM_CREDITS
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_redeem_credits(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_SEND_SPONSORED
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_SEND_SPONSORED
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_send_sponsored(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_SET_ADVERTISER_CERTIFICATE
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_SET_ADVERTISER_CERTIFICATE
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_set_advertiser_certificate(void
     
 );
 #endif
@@ -934,9 +1096,21 @@ uint16_t uniffi_missive_ffi_checksum_method_missiveclient_outbox(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_PENDING_RESENDS
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_PENDING_RESENDS
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_pending_resends(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_POST_TO_GROUP
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_POST_TO_GROUP
 uint16_t uniffi_missive_ffi_checksum_method_missiveclient_post_to_group(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_PREKEYS_WANTED
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_PREKEYS_WANTED
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_prekeys_wanted(void
     
 );
 #endif
@@ -961,6 +1135,12 @@ uint16_t uniffi_missive_ffi_checksum_method_missiveclient_remove_connection(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_REQUEST_TOKENS
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_REQUEST_TOKENS
 uint16_t uniffi_missive_ffi_checksum_method_missiveclient_request_tokens(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_RESEND
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_RESEND
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_resend(void
     
 );
 #endif
@@ -1042,6 +1222,12 @@ uint16_t uniffi_missive_ffi_checksum_method_missiveclient_typing(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_UNDELIVERED
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_UNDELIVERED
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_undelivered(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_USER
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_USER
 uint16_t uniffi_missive_ffi_checksum_method_missiveclient_user(void
@@ -1054,9 +1240,81 @@ uint16_t uniffi_missive_ffi_checksum_method_missiveclient_withdraw(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_ACCOUNT_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_ACCOUNT_IDENTITY
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_account_identity(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_ADD_CONTACT_DEVICES
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_ADD_CONTACT_DEVICES
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_add_contact_devices(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_ANSWER_LINK
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_ANSWER_LINK
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_answer_link(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_CONTACT_DEVICES
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_CONTACT_DEVICES
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_contact_devices(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_DEVICE_ID
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_DEVICE_ID
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_device_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_DEVICES
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_DEVICES
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_devices(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_LINK_CODE
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_LINK_CODE
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_link_code(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_LINK_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_LINK_DEVICE
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_link_device(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_MEMBER_ID
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_MEMBER_ID
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_member_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_REMOVE_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_REMOVE_DEVICE
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_remove_device(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_UPDATE_DEVICE_LIST
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_MISSIVECLIENT_UPDATE_DEVICE_LIST
+uint16_t uniffi_missive_ffi_checksum_method_missiveclient_update_device_list(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_PLATFORM_CERTIFY_ACCOUNT
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_PLATFORM_CERTIFY_ACCOUNT
 uint16_t uniffi_missive_ffi_checksum_method_platform_certify_account(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_PLATFORM_CERTIFY_ADVERTISER
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_PLATFORM_CERTIFY_ADVERTISER
+uint16_t uniffi_missive_ffi_checksum_method_platform_certify_advertiser(void
     
 );
 #endif
@@ -1069,6 +1327,12 @@ uint16_t uniffi_missive_ffi_checksum_method_platform_public_key(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_PLATFORM_REGISTER
 #define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_PLATFORM_REGISTER
 uint16_t uniffi_missive_ffi_checksum_method_platform_register(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_PLATFORM_SELL_CREDITS
+#define UNIFFI_FFIDEF_UNIFFI_MISSIVE_FFI_CHECKSUM_METHOD_PLATFORM_SELL_CREDITS
+uint16_t uniffi_missive_ffi_checksum_method_platform_sell_credits(void
     
 );
 #endif

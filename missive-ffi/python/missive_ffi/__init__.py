@@ -532,11 +532,15 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_func_delivery_page() != 30138:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_func_devices_path() != 6303:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_func_directory_path() != 42996:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_func_panic_for_tests() != 14257:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_func_prekey_stock() != 13669:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_func_split_envelope() != 41084:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_func_undelivered() != 11177:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -546,9 +550,17 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_access_sync() != 9651:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_account_identity() != 60216:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_add_contact() != 19330:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_add_contact_devices() != 53491:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_add_tokens() != 45663:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_answer_lead_form() != 45415:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_answer_link() != 655:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_authorization() != 32269:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -556,11 +568,17 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_connection() != 48157:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_contact_devices() != 44488:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_contacts() != 47916:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_create_group() != 34671:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_decline() != 4721:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_device_id() != 58538:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_devices() != 35723:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_generation() != 25037:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -568,21 +586,39 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_invite() != 43758:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_link_code() != 52663:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_link_device() != 7233:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_mailbox_id() != 3173:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_mark_read() != 41908:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_member_id() != 10083:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_new_lead_form() != 290:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_outbox() != 11481:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_pending_resends() != 65227:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_post_to_group() != 52583:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_prekeys_wanted() != 56612:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_publish() != 31189:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_receive() != 30052:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_redeem_credits() != 56020:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_remove_connection() != 50071:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_remove_device() != 54588:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_request_tokens() != 35524:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_resend() != 17051:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_reset_access_registration() != 33671:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -592,9 +628,13 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_send_multi() != 37201:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_send_sponsored() != 39850:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_send_text() != 56113:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_set_account() != 48122:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_set_advertiser_certificate() != 63269:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_set_contact_profile() != 15265:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -610,6 +650,10 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_typing() != 25401:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_undelivered() != 39830:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_missiveclient_update_device_list() != 49431:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_user() != 21593:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_missiveclient_withdraw() != 64469:
@@ -622,9 +666,13 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_platform_certify_account() != 61589:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_platform_certify_advertiser() != 2889:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_platform_public_key() != 63257:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_method_platform_register() != 19944:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_missive_ffi_checksum_method_platform_sell_credits() != 65401:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_missive_ffi_checksum_constructor_platform_from_seed() != 49283:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -669,6 +717,9 @@ _UniffiLib.uniffi_missive_ffi_checksum_func_delivered_frame.restype = ctypes.c_u
 _UniffiLib.uniffi_missive_ffi_checksum_func_delivery_page.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_func_delivery_page.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_func_devices_path.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_func_devices_path.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_func_directory_path.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_func_directory_path.restype = ctypes.c_uint16
@@ -678,6 +729,9 @@ _UniffiLib.uniffi_missive_ffi_checksum_func_panic_for_tests.restype = ctypes.c_u
 _UniffiLib.uniffi_missive_ffi_checksum_func_prekey_stock.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_func_prekey_stock.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_func_split_envelope.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_func_split_envelope.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_func_undelivered.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_func_undelivered.restype = ctypes.c_uint16
@@ -690,12 +744,24 @@ _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_accepted.restype = c
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_access_sync.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_access_sync.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_account_identity.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_account_identity.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_add_contact.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_add_contact.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_add_contact_devices.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_add_contact_devices.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_add_tokens.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_add_tokens.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_answer_lead_form.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_answer_lead_form.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_answer_link.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_answer_link.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_authorization.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_authorization.restype = ctypes.c_uint16
@@ -705,6 +771,9 @@ _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_change_group.restype
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_connection.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_connection.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_contact_devices.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_contact_devices.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_contacts.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_contacts.restype = ctypes.c_uint16
@@ -714,6 +783,12 @@ _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_create_group.restype
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_decline.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_decline.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_device_id.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_device_id.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_devices.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_devices.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_generation.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_generation.restype = ctypes.c_uint16
@@ -723,30 +798,57 @@ _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_identity.restype = c
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_invite.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_invite.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_link_code.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_link_code.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_link_device.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_link_device.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_mailbox_id.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_mailbox_id.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_mark_read.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_mark_read.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_member_id.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_member_id.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_new_lead_form.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_new_lead_form.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_outbox.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_outbox.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_pending_resends.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_pending_resends.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_post_to_group.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_post_to_group.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_prekeys_wanted.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_prekeys_wanted.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_publish.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_publish.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_receive.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_receive.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_redeem_credits.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_redeem_credits.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_remove_connection.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_remove_connection.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_remove_device.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_remove_device.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_request_tokens.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_request_tokens.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_resend.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_resend.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_reset_access_registration.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_reset_access_registration.restype = ctypes.c_uint16
@@ -759,12 +861,18 @@ _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_send_inmail.restype 
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_send_multi.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_send_multi.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_send_sponsored.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_send_sponsored.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_send_text.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_send_text.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_set_account.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_set_account.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_set_advertiser_certificate.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_set_advertiser_certificate.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_set_contact_profile.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_set_contact_profile.restype = ctypes.c_uint16
@@ -786,6 +894,12 @@ _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_tokens.restype = cty
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_typing.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_typing.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_undelivered.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_undelivered.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_update_device_list.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_update_device_list.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_user.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_missiveclient_user.restype = ctypes.c_uint16
@@ -804,12 +918,18 @@ _UniffiLib.uniffi_missive_ffi_checksum_constructor_missiveclient_open.restype = 
 _UniffiLib.uniffi_missive_ffi_checksum_method_platform_certify_account.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_platform_certify_account.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_platform_certify_advertiser.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_platform_certify_advertiser.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_platform_public_key.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_platform_public_key.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_method_platform_register.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_method_platform_register.restype = ctypes.c_uint16
+_UniffiLib.uniffi_missive_ffi_checksum_method_platform_sell_credits.argtypes = (
+)
+_UniffiLib.uniffi_missive_ffi_checksum_method_platform_sell_credits.restype = ctypes.c_uint16
 _UniffiLib.uniffi_missive_ffi_checksum_constructor_platform_from_seed.argtypes = (
 )
 _UniffiLib.uniffi_missive_ffi_checksum_constructor_platform_from_seed.restype = ctypes.c_uint16
@@ -833,6 +953,11 @@ _UniffiLib.uniffi_missive_ffi_fn_func_delivery_page.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_func_delivery_page.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_func_devices_path.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_func_devices_path.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_func_directory_path.argtypes = (
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -847,6 +972,11 @@ _UniffiLib.uniffi_missive_ffi_fn_func_prekey_stock.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_func_prekey_stock.restype = ctypes.c_uint32
+_UniffiLib.uniffi_missive_ffi_fn_func_split_envelope.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_func_split_envelope.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_func_undelivered.argtypes = (
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -871,6 +1001,11 @@ _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_access_sync.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_access_sync.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_account_identity.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_account_identity.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_add_contact.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -878,12 +1013,35 @@ _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_add_contact.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_add_contact.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_add_contact_devices.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_add_contact_devices.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_add_tokens.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_add_tokens.restype = ctypes.c_uint32
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_answer_lead_form.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_answer_lead_form.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_answer_link.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_answer_link.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_authorization.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -908,6 +1066,12 @@ _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_connection.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_connection.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_contact_devices.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_contact_devices.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_contacts.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -927,6 +1091,16 @@ _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_decline.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_decline.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_device_id.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_device_id.restype = ctypes.c_uint32
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_devices.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_devices.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_generation.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -945,6 +1119,18 @@ _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_invite.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_invite.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_link_code.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_link_code.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_link_device.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_link_device.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_mailbox_id.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -958,11 +1144,27 @@ _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_mark_read.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_mark_read.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_member_id.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_member_id.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_new_lead_form.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_new_lead_form.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_outbox.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_outbox.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_pending_resends.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_pending_resends.restype = ctypes.c_uint32
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_post_to_group.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -972,6 +1174,12 @@ _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_post_to_group.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_post_to_group.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_prekeys_wanted.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint32,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_prekeys_wanted.restype = ctypes.c_uint32
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_publish.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint32,
@@ -985,6 +1193,13 @@ _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_receive.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_receive.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_redeem_credits.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_redeem_credits.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_remove_connection.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -992,6 +1207,13 @@ _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_remove_connection.argtypes
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_remove_connection.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_remove_device.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint32,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_remove_device.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_request_tokens.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1000,6 +1222,12 @@ _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_request_tokens.argtypes = 
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_request_tokens.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_resend.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_resend.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_reset_access_registration.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1027,6 +1255,14 @@ _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_send_multi.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_send_multi.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_send_sponsored.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_send_sponsored.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_send_text.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1042,6 +1278,12 @@ _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_account.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_account.restype = None
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_advertiser_certificate.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_advertiser_certificate.restype = None
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_contact_profile.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1088,6 +1330,20 @@ _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_typing.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_typing.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_undelivered.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_undelivered.restype = None
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_update_device_list.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_update_device_list.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_user.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1126,6 +1382,14 @@ _UniffiLib.uniffi_missive_ffi_fn_method_platform_certify_account.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_platform_certify_account.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_missive_ffi_fn_method_platform_certify_advertiser.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_platform_certify_advertiser.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_method_platform_public_key.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1139,6 +1403,14 @@ _UniffiLib.uniffi_missive_ffi_fn_method_platform_register.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_missive_ffi_fn_method_platform_register.restype = None
+_UniffiLib.uniffi_missive_ffi_fn_method_platform_sell_credits.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint32,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_missive_ffi_fn_method_platform_sell_credits.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_missive_ffi_fn_constructor_platform_from_seed.argtypes = (
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1366,6 +1638,45 @@ class _UniffiFfiConverterTypeAccessSync(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalBytes.write(value.update, buf)
         _UniffiFfiConverterSequenceTypeOutgoing.write(value.notices, buf)
 
+@dataclass
+class Addressed:
+    """
+    One mailbox's part of an envelope, as a relay hands it over.
+"""
+    def __init__(self, *, mailbox:bytes, delivery:bytes):
+        self.mailbox = mailbox
+        self.delivery = delivery
+        
+        
+
+    
+    def __str__(self):
+        return "Addressed(mailbox={}, delivery={})".format(self.mailbox, self.delivery)
+    def __eq__(self, other):
+        if self.mailbox != other.mailbox:
+            return False
+        if self.delivery != other.delivery:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeAddressed(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Addressed(
+            mailbox=_UniffiFfiConverterBytes.read(buf),
+            delivery=_UniffiFfiConverterBytes.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterBytes.check_lower(value.mailbox)
+        _UniffiFfiConverterBytes.check_lower(value.delivery)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterBytes.write(value.mailbox, buf)
+        _UniffiFfiConverterBytes.write(value.delivery, buf)
+
 class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u64"
     VALUE_MIN = 0
@@ -1572,6 +1883,127 @@ class _UniffiFfiConverterTypeDelivered(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.received_at, buf)
         _UniffiFfiConverterBytes.write(value.delivery, buf)
 
+class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u32"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**32
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u32()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u32(value)
+
+@dataclass
+class Device:
+    """
+    One device of an account: its number in the account's list, its mailbox (16 bytes) and
+    identity (65 bytes).
+"""
+    def __init__(self, *, id:int, mailbox:bytes, identity:bytes):
+        self.id = id
+        self.mailbox = mailbox
+        self.identity = identity
+        
+        
+
+    
+    def __str__(self):
+        return "Device(id={}, mailbox={}, identity={})".format(self.id, self.mailbox, self.identity)
+    def __eq__(self, other):
+        if self.id != other.id:
+            return False
+        if self.mailbox != other.mailbox:
+            return False
+        if self.identity != other.identity:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDevice(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Device(
+            id=_UniffiFfiConverterUInt32.read(buf),
+            mailbox=_UniffiFfiConverterBytes.read(buf),
+            identity=_UniffiFfiConverterBytes.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterUInt32.check_lower(value.id)
+        _UniffiFfiConverterBytes.check_lower(value.mailbox)
+        _UniffiFfiConverterBytes.check_lower(value.identity)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterUInt32.write(value.id, buf)
+        _UniffiFfiConverterBytes.write(value.mailbox, buf)
+        _UniffiFfiConverterBytes.write(value.identity, buf)
+
+class _UniffiFfiConverterSequenceTypeDevice(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeDevice.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeDevice.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeDevice.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class DeviceChanges:
+    """
+    How a device list differs from the one before (for "X added a device").
+"""
+    def __init__(self, *, added:typing.List[Device], removed:typing.List[Device]):
+        self.added = added
+        self.removed = removed
+        
+        
+
+    
+    def __str__(self):
+        return "DeviceChanges(added={}, removed={})".format(self.added, self.removed)
+    def __eq__(self, other):
+        if self.added != other.added:
+            return False
+        if self.removed != other.removed:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDeviceChanges(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return DeviceChanges(
+            added=_UniffiFfiConverterSequenceTypeDevice.read(buf),
+            removed=_UniffiFfiConverterSequenceTypeDevice.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterSequenceTypeDevice.check_lower(value.added)
+        _UniffiFfiConverterSequenceTypeDevice.check_lower(value.removed)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterSequenceTypeDevice.write(value.added, buf)
+        _UniffiFfiConverterSequenceTypeDevice.write(value.removed, buf)
+
 @dataclass
 class Image:
     """
@@ -1742,21 +2174,26 @@ class _UniffiFfiConverterSequenceTypeLeadField(_UniffiConverterRustBuffer):
 @dataclass
 class LeadForm:
     """
-    A lead form as a recipient sees it: answer it with `MissiveClient.answer_lead_form`.
+    A lead form (from `MissiveClient.new_lead_form`, or as a sponsored message carries it):
+    answer it with `MissiveClient.answer_lead_form`. `key` is the advertiser's public X-Wing
+    key for this form (1216 bytes), which the answer is sealed to.
 """
-    def __init__(self, *, id:bytes, fields:typing.List[LeadField]):
+    def __init__(self, *, id:bytes, fields:typing.List[LeadField], key:bytes):
         self.id = id
         self.fields = fields
+        self.key = key
         
         
 
     
     def __str__(self):
-        return "LeadForm(id={}, fields={})".format(self.id, self.fields)
+        return "LeadForm(id={}, fields={}, key={})".format(self.id, self.fields, self.key)
     def __eq__(self, other):
         if self.id != other.id:
             return False
         if self.fields != other.fields:
+            return False
+        if self.key != other.key:
             return False
         return True
 
@@ -1766,17 +2203,59 @@ class _UniffiFfiConverterTypeLeadForm(_UniffiConverterRustBuffer):
         return LeadForm(
             id=_UniffiFfiConverterBytes.read(buf),
             fields=_UniffiFfiConverterSequenceTypeLeadField.read(buf),
+            key=_UniffiFfiConverterBytes.read(buf),
         )
 
     @staticmethod
     def check_lower(value):
         _UniffiFfiConverterBytes.check_lower(value.id)
         _UniffiFfiConverterSequenceTypeLeadField.check_lower(value.fields)
+        _UniffiFfiConverterBytes.check_lower(value.key)
 
     @staticmethod
     def write(value, buf):
         _UniffiFfiConverterBytes.write(value.id, buf)
         _UniffiFfiConverterSequenceTypeLeadField.write(value.fields, buf)
+        _UniffiFfiConverterBytes.write(value.key, buf)
+
+@dataclass
+class LinkedDevice:
+    """
+    A device linked: `PUT` `list` to `devices_path(user)`, then hand the relay `handover`.
+"""
+    def __init__(self, *, list:bytes, handover:Outgoing):
+        self.list = list
+        self.handover = handover
+        
+        
+
+    
+    def __str__(self):
+        return "LinkedDevice(list={}, handover={})".format(self.list, self.handover)
+    def __eq__(self, other):
+        if self.list != other.list:
+            return False
+        if self.handover != other.handover:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeLinkedDevice(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return LinkedDevice(
+            list=_UniffiFfiConverterBytes.read(buf),
+            handover=_UniffiFfiConverterTypeOutgoing.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterBytes.check_lower(value.list)
+        _UniffiFfiConverterTypeOutgoing.check_lower(value.handover)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterBytes.write(value.list, buf)
+        _UniffiFfiConverterTypeOutgoing.write(value.handover, buf)
 
 
 
@@ -1868,19 +2347,6 @@ class _UniffiFfiConverterTypeMember(_UniffiConverterRustBuffer):
         _UniffiFfiConverterBytes.write(value.mailbox, buf)
         _UniffiFfiConverterTypeRole.write(value.role, buf)
 
-class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u32"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**32
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u32()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u32(value)
-
 @dataclass
 class MessageRef:
     """
@@ -1928,6 +2394,45 @@ class _UniffiFfiConverterTypeMessageRef(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt32.write(value.index, buf)
 
 @dataclass
+class RemovedDevice:
+    """
+    A device removed: `PUT` `list` to `devices_path(user)`, then hand the relay `notices`.
+"""
+    def __init__(self, *, list:bytes, notices:typing.List[Outgoing]):
+        self.list = list
+        self.notices = notices
+        
+        
+
+    
+    def __str__(self):
+        return "RemovedDevice(list={}, notices={})".format(self.list, self.notices)
+    def __eq__(self, other):
+        if self.list != other.list:
+            return False
+        if self.notices != other.notices:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeRemovedDevice(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return RemovedDevice(
+            list=_UniffiFfiConverterBytes.read(buf),
+            notices=_UniffiFfiConverterSequenceTypeOutgoing.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterBytes.check_lower(value.list)
+        _UniffiFfiConverterSequenceTypeOutgoing.check_lower(value.notices)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterBytes.write(value.list, buf)
+        _UniffiFfiConverterSequenceTypeOutgoing.write(value.notices, buf)
+
+@dataclass
 class Settings:
     """
     Each user's switches.
@@ -1972,6 +2477,137 @@ class _UniffiFfiConverterTypeSettings(_UniffiConverterRustBuffer):
         _UniffiFfiConverterBoolean.write(value.typing_indicators, buf)
         _UniffiFfiConverterBoolean.write(value.sponsored_messages, buf)
 
+class _UniffiFfiConverterSequenceTypeButton(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeButton.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeButton.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeButton.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterOptionalTypeImage(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeImage.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeImage.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeImage.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+class _UniffiFfiConverterOptionalTypeLeadForm(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeLeadForm.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeLeadForm.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeLeadForm.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class Sponsored:
+    """
+    An advertiser's sponsored message: headline, body, call-to-action buttons, an image
+    banner and a lead form.
+"""
+    def __init__(self, *, headline:str, body:str, buttons:typing.List[Button], banner:typing.Optional[Image], lead_form:typing.Optional[LeadForm]):
+        self.headline = headline
+        self.body = body
+        self.buttons = buttons
+        self.banner = banner
+        self.lead_form = lead_form
+        
+        
+
+    
+    def __str__(self):
+        return "Sponsored(headline={}, body={}, buttons={}, banner={}, lead_form={})".format(self.headline, self.body, self.buttons, self.banner, self.lead_form)
+    def __eq__(self, other):
+        if self.headline != other.headline:
+            return False
+        if self.body != other.body:
+            return False
+        if self.buttons != other.buttons:
+            return False
+        if self.banner != other.banner:
+            return False
+        if self.lead_form != other.lead_form:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeSponsored(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Sponsored(
+            headline=_UniffiFfiConverterString.read(buf),
+            body=_UniffiFfiConverterString.read(buf),
+            buttons=_UniffiFfiConverterSequenceTypeButton.read(buf),
+            banner=_UniffiFfiConverterOptionalTypeImage.read(buf),
+            lead_form=_UniffiFfiConverterOptionalTypeLeadForm.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.headline)
+        _UniffiFfiConverterString.check_lower(value.body)
+        _UniffiFfiConverterSequenceTypeButton.check_lower(value.buttons)
+        _UniffiFfiConverterOptionalTypeImage.check_lower(value.banner)
+        _UniffiFfiConverterOptionalTypeLeadForm.check_lower(value.lead_form)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.headline, buf)
+        _UniffiFfiConverterString.write(value.body, buf)
+        _UniffiFfiConverterSequenceTypeButton.write(value.buttons, buf)
+        _UniffiFfiConverterOptionalTypeImage.write(value.banner, buf)
+        _UniffiFfiConverterOptionalTypeLeadForm.write(value.lead_form, buf)
+
 @dataclass
 class Started:
     """
@@ -2010,6 +2646,420 @@ class _UniffiFfiConverterTypeStarted(_UniffiConverterRustBuffer):
     def write(value, buf):
         _UniffiFfiConverterBytes.write(value.conversation, buf)
         _UniffiFfiConverterSequenceTypeOutgoing.write(value.outgoing, buf)
+
+
+
+
+
+
+class Access:
+    """
+    Why the sender of a message could send it (the product rule the engine checked).
+"""
+    def __init__(self):
+        raise RuntimeError("Access cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class CONNECTION:
+        """
+        The two are connected.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Access.CONNECTION()".format()
+        def __eq__(self, other):
+            if not isinstance(other, Access):
+                return NotImplemented
+            if not other.is_CONNECTION():
+                return False
+            return True
+
+    @dataclass
+    class OPENED:
+        """
+        The conversation was opened before (by InMail, Open Profile or a shared group).
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Access.OPENED()".format()
+        def __eq__(self, other):
+            if not isinstance(other, Access):
+                return NotImplemented
+            if not other.is_OPENED():
+                return False
+            return True
+
+    @dataclass
+    class OPEN_PROFILE:
+        """
+        We are a premium member with Open Profile on.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Access.OPEN_PROFILE()".format()
+        def __eq__(self, other):
+            if not isinstance(other, Access):
+                return NotImplemented
+            if not other.is_OPEN_PROFILE():
+                return False
+            return True
+
+    @dataclass
+    class IN_MAIL:
+        """
+        An InMail, paid with a credit (`premium_to_premium` false) or free between two
+        premium members.
+"""
+        
+        def __init__(self, premium_to_premium:bool):
+            self.premium_to_premium = premium_to_premium
+            
+            
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Access.IN_MAIL(premium_to_premium={})".format(self.premium_to_premium)
+        def __eq__(self, other):
+            if not isinstance(other, Access):
+                return NotImplemented
+            if not other.is_IN_MAIL():
+                return False
+            if self.premium_to_premium != other.premium_to_premium:
+                return False
+            return True
+
+    @dataclass
+    class GROUP_MEMBER:
+        """
+        Both are members of `group`.
+"""
+        
+        def __init__(self, group:bytes):
+            self.group = group
+            
+            
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Access.GROUP_MEMBER(group={})".format(self.group)
+        def __eq__(self, other):
+            if not isinstance(other, Access):
+                return NotImplemented
+            if not other.is_GROUP_MEMBER():
+                return False
+            if self.group != other.group:
+                return False
+            return True
+
+    @dataclass
+    class GROUP:
+        """
+        A post to a group by one of its admins or managers.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Access.GROUP()".format()
+        def __eq__(self, other):
+            if not isinstance(other, Access):
+                return NotImplemented
+            if not other.is_GROUP():
+                return False
+            return True
+
+    @dataclass
+    class MULTI:
+        """
+        A multi-recipient message to the sender's connections.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Access.MULTI()".format()
+        def __eq__(self, other):
+            if not isinstance(other, Access):
+                return NotImplemented
+            if not other.is_MULTI():
+                return False
+            return True
+
+    @dataclass
+    class SPONSORED:
+        """
+        A sponsored message from an advertiser the platform certified under `advertiser`.
+"""
+        
+        def __init__(self, advertiser:str):
+            self.advertiser = advertiser
+            
+            
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Access.SPONSORED(advertiser={})".format(self.advertiser)
+        def __eq__(self, other):
+            if not isinstance(other, Access):
+                return NotImplemented
+            if not other.is_SPONSORED():
+                return False
+            if self.advertiser != other.advertiser:
+                return False
+            return True
+
+    @dataclass
+    class PARTICIPANT:
+        """
+        An answer to everyone in a multi-recipient conversation, by one of its participants.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Access.PARTICIPANT()".format()
+        def __eq__(self, other):
+            if not isinstance(other, Access):
+                return NotImplemented
+            if not other.is_PARTICIPANT():
+                return False
+            return True
+
+    @dataclass
+    class OTHER:
+        """
+        A reason this version of the binding does not know.
+"""
+        
+        def __init__(self, debug:str):
+            self.debug = debug
+            
+            
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Access.OTHER(debug={})".format(self.debug)
+        def __eq__(self, other):
+            if not isinstance(other, Access):
+                return NotImplemented
+            if not other.is_OTHER():
+                return False
+            if self.debug != other.debug:
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_CONNECTION(self) -> bool:
+        return isinstance(self, Access.CONNECTION)
+    def is_connection(self) -> bool:
+        return isinstance(self, Access.CONNECTION)
+    def is_OPENED(self) -> bool:
+        return isinstance(self, Access.OPENED)
+    def is_opened(self) -> bool:
+        return isinstance(self, Access.OPENED)
+    def is_OPEN_PROFILE(self) -> bool:
+        return isinstance(self, Access.OPEN_PROFILE)
+    def is_open_profile(self) -> bool:
+        return isinstance(self, Access.OPEN_PROFILE)
+    def is_IN_MAIL(self) -> bool:
+        return isinstance(self, Access.IN_MAIL)
+    def is_in_mail(self) -> bool:
+        return isinstance(self, Access.IN_MAIL)
+    def is_GROUP_MEMBER(self) -> bool:
+        return isinstance(self, Access.GROUP_MEMBER)
+    def is_group_member(self) -> bool:
+        return isinstance(self, Access.GROUP_MEMBER)
+    def is_GROUP(self) -> bool:
+        return isinstance(self, Access.GROUP)
+    def is_group(self) -> bool:
+        return isinstance(self, Access.GROUP)
+    def is_MULTI(self) -> bool:
+        return isinstance(self, Access.MULTI)
+    def is_multi(self) -> bool:
+        return isinstance(self, Access.MULTI)
+    def is_SPONSORED(self) -> bool:
+        return isinstance(self, Access.SPONSORED)
+    def is_sponsored(self) -> bool:
+        return isinstance(self, Access.SPONSORED)
+    def is_PARTICIPANT(self) -> bool:
+        return isinstance(self, Access.PARTICIPANT)
+    def is_participant(self) -> bool:
+        return isinstance(self, Access.PARTICIPANT)
+    def is_OTHER(self) -> bool:
+        return isinstance(self, Access.OTHER)
+    def is_other(self) -> bool:
+        return isinstance(self, Access.OTHER)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+Access.CONNECTION = type("Access.CONNECTION", (Access.CONNECTION, Access,), {})  # type: ignore
+Access.OPENED = type("Access.OPENED", (Access.OPENED, Access,), {})  # type: ignore
+Access.OPEN_PROFILE = type("Access.OPEN_PROFILE", (Access.OPEN_PROFILE, Access,), {})  # type: ignore
+Access.IN_MAIL = type("Access.IN_MAIL", (Access.IN_MAIL, Access,), {})  # type: ignore
+Access.GROUP_MEMBER = type("Access.GROUP_MEMBER", (Access.GROUP_MEMBER, Access,), {})  # type: ignore
+Access.GROUP = type("Access.GROUP", (Access.GROUP, Access,), {})  # type: ignore
+Access.MULTI = type("Access.MULTI", (Access.MULTI, Access,), {})  # type: ignore
+Access.SPONSORED = type("Access.SPONSORED", (Access.SPONSORED, Access,), {})  # type: ignore
+Access.PARTICIPANT = type("Access.PARTICIPANT", (Access.PARTICIPANT, Access,), {})  # type: ignore
+Access.OTHER = type("Access.OTHER", (Access.OTHER, Access,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeAccess(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return Access.CONNECTION(
+            )
+        if variant == 2:
+            return Access.OPENED(
+            )
+        if variant == 3:
+            return Access.OPEN_PROFILE(
+            )
+        if variant == 4:
+            return Access.IN_MAIL(
+                _UniffiFfiConverterBoolean.read(buf),
+            )
+        if variant == 5:
+            return Access.GROUP_MEMBER(
+                _UniffiFfiConverterBytes.read(buf),
+            )
+        if variant == 6:
+            return Access.GROUP(
+            )
+        if variant == 7:
+            return Access.MULTI(
+            )
+        if variant == 8:
+            return Access.SPONSORED(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 9:
+            return Access.PARTICIPANT(
+            )
+        if variant == 10:
+            return Access.OTHER(
+                _UniffiFfiConverterString.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_CONNECTION():
+            return
+        if value.is_OPENED():
+            return
+        if value.is_OPEN_PROFILE():
+            return
+        if value.is_IN_MAIL():
+            _UniffiFfiConverterBoolean.check_lower(value.premium_to_premium)
+            return
+        if value.is_GROUP_MEMBER():
+            _UniffiFfiConverterBytes.check_lower(value.group)
+            return
+        if value.is_GROUP():
+            return
+        if value.is_MULTI():
+            return
+        if value.is_SPONSORED():
+            _UniffiFfiConverterString.check_lower(value.advertiser)
+            return
+        if value.is_PARTICIPANT():
+            return
+        if value.is_OTHER():
+            _UniffiFfiConverterString.check_lower(value.debug)
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_CONNECTION():
+            buf.write_i32(1)
+        if value.is_OPENED():
+            buf.write_i32(2)
+        if value.is_OPEN_PROFILE():
+            buf.write_i32(3)
+        if value.is_IN_MAIL():
+            buf.write_i32(4)
+            _UniffiFfiConverterBoolean.write(value.premium_to_premium, buf)
+        if value.is_GROUP_MEMBER():
+            buf.write_i32(5)
+            _UniffiFfiConverterBytes.write(value.group, buf)
+        if value.is_GROUP():
+            buf.write_i32(6)
+        if value.is_MULTI():
+            buf.write_i32(7)
+        if value.is_SPONSORED():
+            buf.write_i32(8)
+            _UniffiFfiConverterString.write(value.advertiser, buf)
+        if value.is_PARTICIPANT():
+            buf.write_i32(9)
+        if value.is_OTHER():
+            buf.write_i32(10)
+            _UniffiFfiConverterString.write(value.debug, buf)
+
+
 
 class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
     @classmethod
@@ -2255,79 +3305,6 @@ class _UniffiFfiConverterSequenceTypeAttachment(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeAttachment.read(buf) for i in range(count)
         ]
 
-class _UniffiFfiConverterSequenceTypeButton(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterTypeButton.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterTypeButton.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterTypeButton.read(buf) for i in range(count)
-        ]
-
-class _UniffiFfiConverterOptionalTypeImage(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterTypeImage.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterTypeImage.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterTypeImage.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
-class _UniffiFfiConverterOptionalTypeLeadForm(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterTypeLeadForm.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterTypeLeadForm.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterTypeLeadForm.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
 
 
 
@@ -2384,20 +3361,8 @@ class Content:
         An advertiser's sponsored message.
 """
         
-        def __init__(self, headline:str, body:str, buttons:typing.List[Button], banner:typing.Optional[Image], lead_form:typing.Optional[LeadForm]):
-            self.headline = headline
-            
-            
-            self.body = body
-            
-            
-            self.buttons = buttons
-            
-            
-            self.banner = banner
-            
-            
-            self.lead_form = lead_form
+        def __init__(self, message:Sponsored):
+            self.message = message
             
             
             pass
@@ -2407,21 +3372,13 @@ class Content:
             
     
         def __str__(self):
-            return "Content.SPONSORED(headline={}, body={}, buttons={}, banner={}, lead_form={})".format(self.headline, self.body, self.buttons, self.banner, self.lead_form)
+            return "Content.SPONSORED(message={})".format(self.message)
         def __eq__(self, other):
             if not isinstance(other, Content):
                 return NotImplemented
             if not other.is_SPONSORED():
                 return False
-            if self.headline != other.headline:
-                return False
-            if self.body != other.body:
-                return False
-            if self.buttons != other.buttons:
-                return False
-            if self.banner != other.banner:
-                return False
-            if self.lead_form != other.lead_form:
+            if self.message != other.message:
                 return False
             return True
 
@@ -2556,11 +3513,7 @@ class _UniffiFfiConverterTypeContent(_UniffiConverterRustBuffer):
             )
         if variant == 2:
             return Content.SPONSORED(
-                _UniffiFfiConverterString.read(buf),
-                _UniffiFfiConverterString.read(buf),
-                _UniffiFfiConverterSequenceTypeButton.read(buf),
-                _UniffiFfiConverterOptionalTypeImage.read(buf),
-                _UniffiFfiConverterOptionalTypeLeadForm.read(buf),
+                _UniffiFfiConverterTypeSponsored.read(buf),
             )
         if variant == 3:
             return Content.READ(
@@ -2584,11 +3537,7 @@ class _UniffiFfiConverterTypeContent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterSequenceTypeAttachment.check_lower(value.attachments)
             return
         if value.is_SPONSORED():
-            _UniffiFfiConverterString.check_lower(value.headline)
-            _UniffiFfiConverterString.check_lower(value.body)
-            _UniffiFfiConverterSequenceTypeButton.check_lower(value.buttons)
-            _UniffiFfiConverterOptionalTypeImage.check_lower(value.banner)
-            _UniffiFfiConverterOptionalTypeLeadForm.check_lower(value.lead_form)
+            _UniffiFfiConverterTypeSponsored.check_lower(value.message)
             return
         if value.is_READ():
             _UniffiFfiConverterTypeMessageRef.check_lower(value.up_to)
@@ -2610,11 +3559,7 @@ class _UniffiFfiConverterTypeContent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterSequenceTypeAttachment.write(value.attachments, buf)
         if value.is_SPONSORED():
             buf.write_i32(2)
-            _UniffiFfiConverterString.write(value.headline, buf)
-            _UniffiFfiConverterString.write(value.body, buf)
-            _UniffiFfiConverterSequenceTypeButton.write(value.buttons, buf)
-            _UniffiFfiConverterOptionalTypeImage.write(value.banner, buf)
-            _UniffiFfiConverterOptionalTypeLeadForm.write(value.lead_form, buf)
+            _UniffiFfiConverterTypeSponsored.write(value.message, buf)
         if value.is_READ():
             buf.write_i32(3)
             _UniffiFfiConverterTypeMessageRef.write(value.up_to, buf)
@@ -2667,11 +3612,10 @@ class Event:
     @dataclass
     class MESSAGE:
         """
-        A conversation message. `access` says why the sender could send it (`Connection`,
-        `InMail(Credit)`, `GroupMember(..)`, as the engine's `Access` prints).
+        A conversation message. `access` says why the sender could send it.
 """
         
-        def __init__(self, conversation:bytes, id:MessageRef, sender:bytes, from_user:typing.Optional[bytes], access:str, content:Content):
+        def __init__(self, conversation:bytes, id:MessageRef, sender:bytes, from_user:typing.Optional[bytes], access:Access, content:Content):
             self.conversation = conversation
             
             
@@ -3424,7 +4368,7 @@ class _UniffiFfiConverterTypeEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterTypeMessageRef.read(buf),
                 _UniffiFfiConverterBytes.read(buf),
                 _UniffiFfiConverterOptionalBytes.read(buf),
-                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterTypeAccess.read(buf),
                 _UniffiFfiConverterTypeContent.read(buf),
             )
         if variant == 2:
@@ -3526,7 +4470,7 @@ class _UniffiFfiConverterTypeEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeMessageRef.check_lower(value.id)
             _UniffiFfiConverterBytes.check_lower(value.sender)
             _UniffiFfiConverterOptionalBytes.check_lower(value.from_user)
-            _UniffiFfiConverterString.check_lower(value.access)
+            _UniffiFfiConverterTypeAccess.check_lower(value.access)
             _UniffiFfiConverterTypeContent.check_lower(value.content)
             return
         if value.is_REFUSED():
@@ -3610,7 +4554,7 @@ class _UniffiFfiConverterTypeEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeMessageRef.write(value.id, buf)
             _UniffiFfiConverterBytes.write(value.sender, buf)
             _UniffiFfiConverterOptionalBytes.write(value.from_user, buf)
-            _UniffiFfiConverterString.write(value.access, buf)
+            _UniffiFfiConverterTypeAccess.write(value.access, buf)
             _UniffiFfiConverterTypeContent.write(value.content, buf)
         if value.is_REFUSED():
             buf.write_i32(2)
@@ -4152,15 +5096,41 @@ class MissiveClientProtocol(typing.Protocol):
         send once it is registered.
 """
         raise NotImplementedError
+    def account_identity(self, ) -> bytes:
+        """
+        The account's identity (65 bytes): the first device's, which signs the device list.
+"""
+        raise NotImplementedError
     def add_contact(self, user: bytes,prekeys: bytes) -> bytes:
         """
         Adds `user` from the relay's answer to `GET /v1/directory/{user hex}`; returns their
         mailbox id.
 """
         raise NotImplementedError
+    def add_contact_devices(self, member: bytes,directory: bytes) -> DeviceChanges:
+        """
+        Takes the relay's answer to `GET devices_path(user)` for contact `member` (after
+        `Event.DevicesToFetch`, or to look): sessions with each listed device, checked
+        against the account's identity. What changed.
+"""
+        raise NotImplementedError
     def add_tokens(self, issued: bytes) -> int:
         """
         Adds the tokens of the relay's answer to `POST /v1/tokens`; how many.
+"""
+        raise NotImplementedError
+    def answer_lead_form(self, advertiser: bytes,form: LeadForm,answers: typing.List[LeadAnswer],now: int) -> typing.List[Outgoing]:
+        """
+        Answers `form` of a sponsored message from `advertiser` (its sender's mailbox): sealed
+        to the form's key, so only the advertiser reads it. Every required field must be
+        answered, and only the form's fields.
+"""
+        raise NotImplementedError
+    def answer_link(self, code: bytes,now: int) -> typing.List[Outgoing]:
+        """
+        Answers a link code shown by another device of this user's account (only a fresh
+        client may): the request to hand the relay. Run `access_sync` first; the handover
+        arrives as a delivery, and `receive` reports `Event.Linked`.
 """
         raise NotImplementedError
     def authorization(self, method: str,path: str,body: bytes,now: int) -> str:
@@ -4178,6 +5148,11 @@ class MissiveClientProtocol(typing.Protocol):
         Where our connection with `member` stands.
 """
         raise NotImplementedError
+    def contact_devices(self, member: bytes) -> typing.List[Device]:
+        """
+        Contact `member`'s devices as their newest verified list names them.
+"""
+        raise NotImplementedError
     def contacts(self, ) -> typing.List[Contact]:
         """
         Everyone we hold a session with.
@@ -4191,6 +5166,16 @@ class MissiveClientProtocol(typing.Protocol):
     def decline(self, _from: bytes,now: int) -> typing.List[Outgoing]:
         """
         Declines `from`'s invitation.
+"""
+        raise NotImplementedError
+    def device_id(self, ) -> int:
+        """
+        This device's number in its account's list (1 for the first device).
+"""
+        raise NotImplementedError
+    def devices(self, ) -> typing.List[Device]:
+        """
+        The account's devices, in id order (this device alone until one is linked).
 """
         raise NotImplementedError
     def generation(self, ) -> int:
@@ -4208,6 +5193,19 @@ class MissiveClientProtocol(typing.Protocol):
         A connection invitation to `to`, with an optional note (at most 300 bytes).
 """
         raise NotImplementedError
+    def link_code(self, now: int) -> bytes:
+        """
+        A link code for a new device of this account (what a QR code shows): usable once,
+        for ten minutes. It holds a one-time secret: show it, never log or send it. Run
+        `access_sync` next, so the new device's answer may reach this one.
+"""
+        raise NotImplementedError
+    def link_device(self, now: int) -> LinkedDevice:
+        """
+        Links the device that answered our code (after `Event.LinkAnswered`, once the user
+        confirmed it): the new list and the handover of the account.
+"""
+        raise NotImplementedError
     def mailbox_id(self, ) -> bytes:
         """
         The mailbox id (16 bytes): how others address this client.
@@ -4218,15 +5216,37 @@ class MissiveClientProtocol(typing.Protocol):
         A read receipt up to `up_to` (nothing when read receipts are off).
 """
         raise NotImplementedError
+    def member_id(self, ) -> bytes:
+        """
+        The account's member id (16 bytes): the first device's mailbox, which contacts know.
+"""
+        raise NotImplementedError
+    def new_lead_form(self, fields: typing.List[LeadField]) -> LeadForm:
+        """
+        A new lead form: its key stays in our state, so only we read its answers
+        (`Event.Lead`).
+"""
+        raise NotImplementedError
     def outbox(self, ) -> typing.List[Outgoing]:
         """
         What was sent and saved that the relay has not taken yet, oldest first: after a
         restart, hand it to the relay before anything new.
 """
         raise NotImplementedError
+    def pending_resends(self, ) -> int:
+        """
+        Envelopes kept to resend.
+"""
+        raise NotImplementedError
     def post_to_group(self, group: bytes,text: str,mentions: typing.List[bytes],now: int) -> typing.List[Outgoing]:
         """
         A post to a group, mentioning up to 20 members.
+"""
+        raise NotImplementedError
+    def prekeys_wanted(self, left: int) -> int:
+        """
+        How many one-time prekeys to publish now, given how many the relay has left
+        (`prekey_stock` of `GET directory_path(user) + "/stock"`).
 """
         raise NotImplementedError
     def publish(self, one_time: int) -> bytes:
@@ -4241,14 +5261,31 @@ class MissiveClientProtocol(typing.Protocol):
         says what it produced. A delivery that fails changes nothing.
 """
         raise NotImplementedError
+    def redeem_credits(self, purchase: bytes,now: int) -> bytes:
+        """
+        The body of `POST /v1/tokens` redeeming InMail credits bought from the platform (its
+        receipt's bytes); hand the answer to `add_tokens`.
+"""
+        raise NotImplementedError
     def remove_connection(self, peer: bytes,now: int) -> typing.List[Outgoing]:
         """
         Ends our connection with `peer`.
 """
         raise NotImplementedError
+    def remove_device(self, id: int,now: int) -> RemovedDevice:
+        """
+        Removes device `id` from the account (a lost phone; never this device).
+"""
+        raise NotImplementedError
     def request_tokens(self, kind: TokenKind,count: int,now: int) -> bytes:
         """
         The body of `POST /v1/tokens` for `count` tokens of `kind` this month.
+"""
+        raise NotImplementedError
+    def resend(self, now: int) -> typing.List[Outgoing]:
+        """
+        The envelopes due again to members who had not caught up; hand each answer back to
+        `undelivered`.
 """
         raise NotImplementedError
     def reset_access_registration(self, ) -> None:
@@ -4272,6 +5309,12 @@ class MissiveClientProtocol(typing.Protocol):
         One message to up to 50 connections, readable by them only.
 """
         raise NotImplementedError
+    def send_sponsored(self, audience: typing.List[bytes],message: Sponsored,now: int) -> typing.List[Outgoing]:
+        """
+        A sponsored message to an audience of contacts (one sponsored token per envelope of up
+        to 50); members who switched sponsored messages off do not show it.
+"""
+        raise NotImplementedError
     def send_text(self, to: bytes,text: str,attachments: typing.List[Attachment],now: int) -> typing.List[Outgoing]:
         """
         A direct message (to a connection, an Open Profile member, or in a conversation
@@ -4281,6 +5324,12 @@ class MissiveClientProtocol(typing.Protocol):
     def set_account(self, certificate: bytes) -> None:
         """
         Our account certificate from the platform (its postcard bytes).
+"""
+        raise NotImplementedError
+    def set_advertiser_certificate(self, certificate: bytes) -> None:
+        """
+        Our advertiser certificate from the platform (its postcard bytes): what lets us send
+        sponsored messages under a verified name.
 """
         raise NotImplementedError
     def set_contact_profile(self, member: bytes,tier: Tier,open_profile: bool) -> None:
@@ -4317,6 +5366,20 @@ class MissiveClientProtocol(typing.Protocol):
     def typing(self, conversation_id: bytes,typing: bool,now: int) -> typing.List[Outgoing]:
         """
         A typing indicator (ephemeral; nothing when typing indicators are off).
+"""
+        raise NotImplementedError
+    def undelivered(self, sent: Outgoing,missed: typing.List[bytes],now: int) -> None:
+        """
+        What the relay answered to `sent`: `missed`, the recipients a `202` named as not
+        reached (`undelivered(body)`), or all of them for a `403` to a conversation message.
+        Those still members are resent to by `resend`, after 1, 2, 4 … minutes; an empty list
+        clears what was kept.
+"""
+        raise NotImplementedError
+    def update_device_list(self, list: bytes) -> DeviceChanges:
+        """
+        Takes a newer list of our account (another device changed it): what changed. Raises
+        `Device` / `NotListed` when it no longer lists this device.
 """
         raise NotImplementedError
     def user(self, ) -> bytes:
@@ -4481,6 +5544,21 @@ class MissiveClient(MissiveClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def account_identity(self, ) -> bytes:
+        """
+        The account's identity (65 bytes): the first device's, which signs the device list.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_account_identity,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def add_contact(self, user: bytes,prekeys: bytes) -> bytes:
         """
         Adds `user` from the relay's answer to `GET /v1/directory/{user hex}`; returns their
@@ -4503,6 +5581,29 @@ class MissiveClient(MissiveClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def add_contact_devices(self, member: bytes,directory: bytes) -> DeviceChanges:
+        """
+        Takes the relay's answer to `GET devices_path(user)` for contact `member` (after
+        `Event.DevicesToFetch`, or to look): sessions with each listed device, checked
+        against the account's identity. What changed.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(member)
+
+        _UniffiFfiConverterBytes.check_lower(directory)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(member),
+            _UniffiFfiConverterBytes.lower(directory),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeDeviceChanges.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_add_contact_devices,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def add_tokens(self, issued: bytes) -> int:
         """
         Adds the tokens of the relay's answer to `POST /v1/tokens`; how many.
@@ -4518,6 +5619,58 @@ class MissiveClient(MissiveClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_add_tokens,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def answer_lead_form(self, advertiser: bytes,form: LeadForm,answers: typing.List[LeadAnswer],now: int) -> typing.List[Outgoing]:
+        """
+        Answers `form` of a sponsored message from `advertiser` (its sender's mailbox): sealed
+        to the form's key, so only the advertiser reads it. Every required field must be
+        answered, and only the form's fields.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(advertiser)
+
+        _UniffiFfiConverterTypeLeadForm.check_lower(form)
+
+        _UniffiFfiConverterSequenceTypeLeadAnswer.check_lower(answers)
+
+        _UniffiFfiConverterUInt64.check_lower(now)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(advertiser),
+            _UniffiFfiConverterTypeLeadForm.lower(form),
+            _UniffiFfiConverterSequenceTypeLeadAnswer.lower(answers),
+            _UniffiFfiConverterUInt64.lower(now),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeOutgoing.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_answer_lead_form,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def answer_link(self, code: bytes,now: int) -> typing.List[Outgoing]:
+        """
+        Answers a link code shown by another device of this user's account (only a fresh
+        client may): the request to hand the relay. Run `access_sync` first; the handover
+        arrives as a delivery, and `receive` reports `Event.Linked`.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(code)
+
+        _UniffiFfiConverterUInt64.check_lower(now)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(code),
+            _UniffiFfiConverterUInt64.lower(now),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeOutgoing.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_answer_link,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4593,6 +5746,24 @@ class MissiveClient(MissiveClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def contact_devices(self, member: bytes) -> typing.List[Device]:
+        """
+        Contact `member`'s devices as their newest verified list names them.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(member)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(member),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeDevice.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_contact_devices,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def contacts(self, ) -> typing.List[Contact]:
         """
         Everyone we hold a session with.
@@ -4650,6 +5821,36 @@ class MissiveClient(MissiveClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def device_id(self, ) -> int:
+        """
+        This device's number in its account's list (1 for the first device).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt32.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_device_id,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def devices(self, ) -> typing.List[Device]:
+        """
+        The account's devices, in id order (this device alone until one is linked).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeDevice.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_devices,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def generation(self, ) -> int:
         """
         Saves so far (a monotonic counter: a store rolled back shows a smaller one).
@@ -4704,6 +5905,45 @@ class MissiveClient(MissiveClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def link_code(self, now: int) -> bytes:
+        """
+        A link code for a new device of this account (what a QR code shows): usable once,
+        for ten minutes. It holds a one-time secret: show it, never log or send it. Run
+        `access_sync` next, so the new device's answer may reach this one.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_link_code,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def link_device(self, now: int) -> LinkedDevice:
+        """
+        Links the device that answered our code (after `Event.LinkAnswered`, once the user
+        confirmed it): the new list and the handover of the account.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeLinkedDevice.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_link_device,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def mailbox_id(self, ) -> bytes:
         """
         The mailbox id (16 bytes): how others address this client.
@@ -4743,6 +5983,40 @@ class MissiveClient(MissiveClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def member_id(self, ) -> bytes:
+        """
+        The account's member id (16 bytes): the first device's mailbox, which contacts know.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_member_id,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def new_lead_form(self, fields: typing.List[LeadField]) -> LeadForm:
+        """
+        A new lead form: its key stays in our state, so only we read its answers
+        (`Event.Lead`).
+"""
+        
+        _UniffiFfiConverterSequenceTypeLeadField.check_lower(fields)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterSequenceTypeLeadField.lower(fields),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeLeadForm.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_new_lead_form,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def outbox(self, ) -> typing.List[Outgoing]:
         """
         What was sent and saved that the relay has not taken yet, oldest first: after a
@@ -4756,6 +6030,21 @@ class MissiveClient(MissiveClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_outbox,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def pending_resends(self, ) -> int:
+        """
+        Envelopes kept to resend.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt32.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_pending_resends,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4783,6 +6072,25 @@ class MissiveClient(MissiveClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_post_to_group,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def prekeys_wanted(self, left: int) -> int:
+        """
+        How many one-time prekeys to publish now, given how many the relay has left
+        (`prekey_stock` of `GET directory_path(user) + "/stock"`).
+"""
+        
+        _UniffiFfiConverterUInt32.check_lower(left)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt32.lower(left),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt32.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_prekeys_wanted,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4827,6 +6135,28 @@ class MissiveClient(MissiveClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def redeem_credits(self, purchase: bytes,now: int) -> bytes:
+        """
+        The body of `POST /v1/tokens` redeeming InMail credits bought from the platform (its
+        receipt's bytes); hand the answer to `add_tokens`.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(purchase)
+
+        _UniffiFfiConverterUInt64.check_lower(now)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(purchase),
+            _UniffiFfiConverterUInt64.lower(now),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_redeem_credits,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def remove_connection(self, peer: bytes,now: int) -> typing.List[Outgoing]:
         """
         Ends our connection with `peer`.
@@ -4845,6 +6175,27 @@ class MissiveClient(MissiveClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_remove_connection,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def remove_device(self, id: int,now: int) -> RemovedDevice:
+        """
+        Removes device `id` from the account (a lost phone; never this device).
+"""
+        
+        _UniffiFfiConverterUInt32.check_lower(id)
+
+        _UniffiFfiConverterUInt64.check_lower(now)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt32.lower(id),
+            _UniffiFfiConverterUInt64.lower(now),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRemovedDevice.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_remove_device,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4869,6 +6220,25 @@ class MissiveClient(MissiveClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_request_tokens,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def resend(self, now: int) -> typing.List[Outgoing]:
+        """
+        The envelopes due again to members who had not caught up; hand each answer back to
+        `undelivered`.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeOutgoing.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_resend,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4954,6 +6324,31 @@ class MissiveClient(MissiveClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def send_sponsored(self, audience: typing.List[bytes],message: Sponsored,now: int) -> typing.List[Outgoing]:
+        """
+        A sponsored message to an audience of contacts (one sponsored token per envelope of up
+        to 50); members who switched sponsored messages off do not show it.
+"""
+        
+        _UniffiFfiConverterSequenceBytes.check_lower(audience)
+
+        _UniffiFfiConverterTypeSponsored.check_lower(message)
+
+        _UniffiFfiConverterUInt64.check_lower(now)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterSequenceBytes.lower(audience),
+            _UniffiFfiConverterTypeSponsored.lower(message),
+            _UniffiFfiConverterUInt64.lower(now),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeOutgoing.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_send_sponsored,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def send_text(self, to: bytes,text: str,attachments: typing.List[Attachment],now: int) -> typing.List[Outgoing]:
         """
         A direct message (to a connection, an Open Profile member, or in a conversation
@@ -4997,6 +6392,25 @@ class MissiveClient(MissiveClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_account,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_advertiser_certificate(self, certificate: bytes) -> None:
+        """
+        Our advertiser certificate from the platform (its postcard bytes): what lets us send
+        sponsored messages under a verified name.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(certificate)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(certificate),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_advertiser_certificate,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -5139,6 +6553,52 @@ class MissiveClient(MissiveClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def undelivered(self, sent: Outgoing,missed: typing.List[bytes],now: int) -> None:
+        """
+        What the relay answered to `sent`: `missed`, the recipients a `202` named as not
+        reached (`undelivered(body)`), or all of them for a `403` to a conversation message.
+        Those still members are resent to by `resend`, after 1, 2, 4 … minutes; an empty list
+        clears what was kept.
+"""
+        
+        _UniffiFfiConverterTypeOutgoing.check_lower(sent)
+
+        _UniffiFfiConverterSequenceBytes.check_lower(missed)
+
+        _UniffiFfiConverterUInt64.check_lower(now)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeOutgoing.lower(sent),
+            _UniffiFfiConverterSequenceBytes.lower(missed),
+            _UniffiFfiConverterUInt64.lower(now),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_undelivered,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def update_device_list(self, list: bytes) -> DeviceChanges:
+        """
+        Takes a newer list of our account (another device changed it): what changed. Raises
+        `Device` / `NotListed` when it no longer lists this device.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(list)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(list),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeDeviceChanges.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_update_device_list,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def user(self, ) -> bytes:
         """
         The user's name (its directory entry).
@@ -5216,6 +6676,12 @@ class PlatformProtocol(typing.Protocol):
         A registered member's account certificate, valid until `expires` (Unix seconds).
 """
         raise NotImplementedError
+    def certify_advertiser(self, name: str,mailbox: bytes,identity: bytes) -> bytes:
+        """
+        An advertiser certificate for `mailbox` under the verified display `name`, binding
+        its `identity` (65 bytes).
+"""
+        raise NotImplementedError
     def public_key(self, ) -> bytes:
         """
         The public key clients and relays check certificates against (32 bytes).
@@ -5224,6 +6690,12 @@ class PlatformProtocol(typing.Protocol):
     def register(self, member: bytes,tier: Tier,open_profile: bool) -> None:
         """
         Records a member's tier and Open Profile switch.
+"""
+        raise NotImplementedError
+    def sell_credits(self, member: bytes,credits: int,expires: int) -> bytes:
+        """
+        A receipt for `credits` InMail credits a registered member bought, redeemable once
+        until `expires` (Unix seconds).
 """
         raise NotImplementedError
 
@@ -5296,6 +6768,31 @@ class Platform(PlatformProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def certify_advertiser(self, name: str,mailbox: bytes,identity: bytes) -> bytes:
+        """
+        An advertiser certificate for `mailbox` under the verified display `name`, binding
+        its `identity` (65 bytes).
+"""
+        
+        _UniffiFfiConverterString.check_lower(name)
+
+        _UniffiFfiConverterBytes.check_lower(mailbox)
+
+        _UniffiFfiConverterBytes.check_lower(identity)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(name),
+            _UniffiFfiConverterBytes.lower(mailbox),
+            _UniffiFfiConverterBytes.lower(identity),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_platform_certify_advertiser,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def public_key(self, ) -> bytes:
         """
         The public key clients and relays check certificates against (32 bytes).
@@ -5332,6 +6829,31 @@ class Platform(PlatformProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_missive_ffi_fn_method_platform_register,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def sell_credits(self, member: bytes,credits: int,expires: int) -> bytes:
+        """
+        A receipt for `credits` InMail credits a registered member bought, redeemable once
+        until `expires` (Unix seconds).
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(member)
+
+        _UniffiFfiConverterUInt32.check_lower(credits)
+
+        _UniffiFfiConverterUInt64.check_lower(expires)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(member),
+            _UniffiFfiConverterUInt32.lower(credits),
+            _UniffiFfiConverterUInt64.lower(expires),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_missive_ffi_fn_method_platform_sell_credits,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -5386,6 +6908,29 @@ class _UniffiFfiConverterSequenceTypeDelivered(_UniffiConverterRustBuffer):
 
         return [
             _UniffiFfiConverterTypeDelivered.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterSequenceTypeAddressed(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeAddressed.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeAddressed.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeAddressed.read(buf) for i in range(count)
         ]
 def ack_body(ids: typing.List[bytes]) -> bytes:
     """
@@ -5455,6 +7000,24 @@ def delivery_page(body: bytes) -> typing.List[Delivered]:
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
+def devices_path(user: bytes) -> str:
+    """
+    The device directory path of `user`: `/v1/directory/{user hex}/devices` (`PUT` our
+    account's list, `GET` a contact's devices).
+"""
+    
+    _UniffiFfiConverterBytes.check_lower(user)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterBytes.lower(user),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterString.lift
+    _uniffi_error_converter = None
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_missive_ffi_fn_func_devices_path,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 def directory_path(user: bytes) -> str:
     """
     The directory path of `user`: `/v1/directory/{user hex}`.
@@ -5504,6 +7067,25 @@ def prekey_stock(body: bytes) -> int:
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
+def split_envelope(envelope: bytes) -> typing.List[Addressed]:
+    """
+    What a relay hands each mailbox an envelope (`Outgoing.envelope`) names: for tools and
+    tests that carry envelopes between clients without a relay (a loopback in one process, the
+    boundary's benchmark). An app talking to a relay never needs it.
+"""
+    
+    _UniffiFfiConverterBytes.check_lower(envelope)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterBytes.lower(envelope),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterSequenceTypeAddressed.lift
+    _uniffi_error_converter = _UniffiFfiConverterTypeMissiveError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_missive_ffi_fn_func_split_envelope,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 def undelivered(body: bytes) -> typing.List[bytes]:
     """
     The recipients a `202` answer to a submission names as not reached yet (empty body: all
@@ -5526,6 +7108,7 @@ def undelivered(body: bytes) -> typing.List[bytes]:
 __all__ = [
     "InternalError",
     "Role",
+    "Access",
     "Connection",
     "Content",
     "Event",
@@ -5534,25 +7117,33 @@ __all__ = [
     "TokenKind",
     "Outgoing",
     "AccessSync",
+    "Addressed",
     "Attachment",
     "Button",
     "Contact",
     "Delivered",
+    "Device",
+    "DeviceChanges",
     "Image",
     "LeadAnswer",
     "LeadField",
     "LeadForm",
+    "LinkedDevice",
     "Member",
     "MessageRef",
+    "RemovedDevice",
     "Settings",
+    "Sponsored",
     "Started",
     "ack_body",
     "check_identity",
     "delivered_frame",
     "delivery_page",
+    "devices_path",
     "directory_path",
     "panic_for_tests",
     "prekey_stock",
+    "split_envelope",
     "undelivered",
     "MissiveClient",
     "MissiveClientProtocol",

@@ -685,11 +685,25 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_missive_ffi_checksum_func_delivery_page(
     ): Int
+    external fun uniffi_missive_ffi_checksum_func_devices_path(
+    ): Int
     external fun uniffi_missive_ffi_checksum_func_directory_path(
     ): Int
     external fun uniffi_missive_ffi_checksum_func_prekey_stock(
     ): Int
+    external fun uniffi_missive_ffi_checksum_func_split_envelope(
+    ): Int
     external fun uniffi_missive_ffi_checksum_func_undelivered(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_answer_lead_form(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_new_lead_form(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_redeem_credits(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_send_sponsored(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_set_advertiser_certificate(
     ): Int
     external fun uniffi_missive_ffi_checksum_method_missiveclient_accept(
     ): Int
@@ -725,7 +739,11 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_missive_ffi_checksum_method_missiveclient_outbox(
     ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_pending_resends(
+    ): Int
     external fun uniffi_missive_ffi_checksum_method_missiveclient_post_to_group(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_prekeys_wanted(
     ): Int
     external fun uniffi_missive_ffi_checksum_method_missiveclient_publish(
     ): Int
@@ -734,6 +752,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_missive_ffi_checksum_method_missiveclient_remove_connection(
     ): Int
     external fun uniffi_missive_ffi_checksum_method_missiveclient_request_tokens(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_resend(
     ): Int
     external fun uniffi_missive_ffi_checksum_method_missiveclient_reset_access_registration(
     ): Int
@@ -761,15 +781,43 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_missive_ffi_checksum_method_missiveclient_typing(
     ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_undelivered(
+    ): Int
     external fun uniffi_missive_ffi_checksum_method_missiveclient_user(
     ): Int
     external fun uniffi_missive_ffi_checksum_method_missiveclient_withdraw(
     ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_account_identity(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_add_contact_devices(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_answer_link(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_contact_devices(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_device_id(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_devices(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_link_code(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_link_device(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_member_id(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_remove_device(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_missiveclient_update_device_list(
+    ): Int
     external fun uniffi_missive_ffi_checksum_method_platform_certify_account(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_platform_certify_advertiser(
     ): Int
     external fun uniffi_missive_ffi_checksum_method_platform_public_key(
     ): Int
     external fun uniffi_missive_ffi_checksum_method_platform_register(
+    ): Int
+    external fun uniffi_missive_ffi_checksum_method_platform_sell_credits(
     ): Int
     external fun uniffi_missive_ffi_checksum_constructor_missiveclient_create(
     ): Int
@@ -809,6 +857,16 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_missive_ffi_fn_constructor_missiveclient_open(`path`: RustBuffer.ByValue,`storageKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_missive_ffi_fn_method_missiveclient_answer_lead_form(`ptr`: Long,`advertiser`: RustBuffer.ByValue,`form`: RustBuffer.ByValue,`answers`: RustBuffer.ByValue,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_new_lead_form(`ptr`: Long,`fields`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_redeem_credits(`ptr`: Long,`purchase`: RustBuffer.ByValue,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_send_sponsored(`ptr`: Long,`audience`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_set_advertiser_certificate(`ptr`: Long,`certificate`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_missive_ffi_fn_method_missiveclient_accept(`ptr`: Long,`from`: RustBuffer.ByValue,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_missive_ffi_fn_method_missiveclient_accepted(`ptr`: Long,`envelope`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -843,8 +901,12 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_missive_ffi_fn_method_missiveclient_outbox(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_pending_resends(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
     external fun uniffi_missive_ffi_fn_method_missiveclient_post_to_group(`ptr`: Long,`group`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,`mentions`: RustBuffer.ByValue,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_prekeys_wanted(`ptr`: Long,`left`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
     external fun uniffi_missive_ffi_fn_method_missiveclient_publish(`ptr`: Long,`oneTime`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_missive_ffi_fn_method_missiveclient_receive(`ptr`: Long,`delivery`: RustBuffer.ByValue,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -852,6 +914,8 @@ internal object UniffiLib {
     external fun uniffi_missive_ffi_fn_method_missiveclient_remove_connection(`ptr`: Long,`peer`: RustBuffer.ByValue,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_missive_ffi_fn_method_missiveclient_request_tokens(`ptr`: Long,`kind`: RustBuffer.ByValue,`count`: Int,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_resend(`ptr`: Long,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_missive_ffi_fn_method_missiveclient_reset_access_registration(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -879,9 +943,33 @@ internal object UniffiLib {
     ): Int
     external fun uniffi_missive_ffi_fn_method_missiveclient_typing(`ptr`: Long,`conversationId`: RustBuffer.ByValue,`typing`: Byte,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_undelivered(`ptr`: Long,`sent`: RustBuffer.ByValue,`missed`: RustBuffer.ByValue,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_missive_ffi_fn_method_missiveclient_user(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_missive_ffi_fn_method_missiveclient_withdraw(`ptr`: Long,`to`: RustBuffer.ByValue,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_account_identity(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_add_contact_devices(`ptr`: Long,`member`: RustBuffer.ByValue,`directory`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_answer_link(`ptr`: Long,`code`: RustBuffer.ByValue,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_contact_devices(`ptr`: Long,`member`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_device_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
+    external fun uniffi_missive_ffi_fn_method_missiveclient_devices(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_link_code(`ptr`: Long,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_link_device(`ptr`: Long,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_member_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_remove_device(`ptr`: Long,`id`: Int,`now`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_missiveclient_update_device_list(`ptr`: Long,`list`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_missive_ffi_fn_clone_platform(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -891,10 +979,14 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_missive_ffi_fn_method_platform_certify_account(`ptr`: Long,`member`: RustBuffer.ByValue,`advertiser`: Byte,`expires`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_method_platform_certify_advertiser(`ptr`: Long,`name`: RustBuffer.ByValue,`mailbox`: RustBuffer.ByValue,`identity`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_missive_ffi_fn_method_platform_public_key(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_missive_ffi_fn_method_platform_register(`ptr`: Long,`member`: RustBuffer.ByValue,`tier`: RustBuffer.ByValue,`openProfile`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_missive_ffi_fn_method_platform_sell_credits(`ptr`: Long,`member`: RustBuffer.ByValue,`credits`: Int,`expires`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_missive_ffi_fn_func_check_identity(`identity`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_missive_ffi_fn_func_panic_for_tests(uniffi_out_err: UniffiRustCallStatus, 
@@ -905,10 +997,14 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_missive_ffi_fn_func_delivery_page(`body`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_missive_ffi_fn_func_devices_path(`user`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_missive_ffi_fn_func_directory_path(`user`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_missive_ffi_fn_func_prekey_stock(`body`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
+    external fun uniffi_missive_ffi_fn_func_split_envelope(`envelope`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_missive_ffi_fn_func_undelivered(`body`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_missive_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1045,13 +1141,34 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_missive_ffi_checksum_func_delivery_page() and 0xFFFF) != 30138) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_missive_ffi_checksum_func_devices_path() and 0xFFFF) != 6303) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_missive_ffi_checksum_func_directory_path() and 0xFFFF) != 42996) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_missive_ffi_checksum_func_prekey_stock() and 0xFFFF) != 13669) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_missive_ffi_checksum_func_split_envelope() and 0xFFFF) != 41084) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_missive_ffi_checksum_func_undelivered() and 0xFFFF) != 11177) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_answer_lead_form() and 0xFFFF) != 45415) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_new_lead_form() and 0xFFFF) != 290) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_redeem_credits() and 0xFFFF) != 56020) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_send_sponsored() and 0xFFFF) != 39850) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_set_advertiser_certificate() and 0xFFFF) != 63269) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_accept() and 0xFFFF) != 11897) {
@@ -1105,7 +1222,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_outbox() and 0xFFFF) != 11481) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_pending_resends() and 0xFFFF) != 65227) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_post_to_group() and 0xFFFF) != 52583) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_prekeys_wanted() and 0xFFFF) != 56612) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_publish() and 0xFFFF) != 31189) {
@@ -1118,6 +1241,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_request_tokens() and 0xFFFF) != 35524) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_resend() and 0xFFFF) != 17051) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_reset_access_registration() and 0xFFFF) != 33671) {
@@ -1159,19 +1285,61 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_typing() and 0xFFFF) != 25401) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_undelivered() and 0xFFFF) != 39830) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_user() and 0xFFFF) != 21593) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_withdraw() and 0xFFFF) != 64469) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_account_identity() and 0xFFFF) != 60216) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_add_contact_devices() and 0xFFFF) != 53491) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_answer_link() and 0xFFFF) != 655) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_contact_devices() and 0xFFFF) != 44488) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_device_id() and 0xFFFF) != 58538) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_devices() and 0xFFFF) != 35723) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_link_code() and 0xFFFF) != 52663) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_link_device() and 0xFFFF) != 7233) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_member_id() and 0xFFFF) != 10083) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_remove_device() and 0xFFFF) != 54588) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_missiveclient_update_device_list() and 0xFFFF) != 49431) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_missive_ffi_checksum_method_platform_certify_account() and 0xFFFF) != 61589) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_platform_certify_advertiser() and 0xFFFF) != 2889) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_missive_ffi_checksum_method_platform_public_key() and 0xFFFF) != 63257) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_missive_ffi_checksum_method_platform_register() and 0xFFFF) != 19944) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_missive_ffi_checksum_method_platform_sell_credits() and 0xFFFF) != 65401) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_missive_ffi_checksum_constructor_missiveclient_create() and 0xFFFF) != 41915) {
@@ -1591,6 +1759,37 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 public interface MissiveClientInterface {
     
     /**
+     * Answers `form` of a sponsored message from `advertiser` (its sender's mailbox): sealed
+     * to the form's key, so only the advertiser reads it. Every required field must be
+     * answered, and only the form's fields.
+     */
+    fun `answerLeadForm`(`advertiser`: kotlin.ByteArray, `form`: LeadForm, `answers`: List<LeadAnswer>, `now`: kotlin.ULong): List<Outgoing>
+    
+    /**
+     * A new lead form: its key stays in our state, so only we read its answers
+     * (`Event.Lead`).
+     */
+    fun `newLeadForm`(`fields`: List<LeadField>): LeadForm
+    
+    /**
+     * The body of `POST /v1/tokens` redeeming InMail credits bought from the platform (its
+     * receipt's bytes); hand the answer to `add_tokens`.
+     */
+    fun `redeemCredits`(`purchase`: kotlin.ByteArray, `now`: kotlin.ULong): kotlin.ByteArray
+    
+    /**
+     * A sponsored message to an audience of contacts (one sponsored token per envelope of up
+     * to 50); members who switched sponsored messages off do not show it.
+     */
+    fun `sendSponsored`(`audience`: List<kotlin.ByteArray>, `message`: Sponsored, `now`: kotlin.ULong): List<Outgoing>
+    
+    /**
+     * Our advertiser certificate from the platform (its postcard bytes): what lets us send
+     * sponsored messages under a verified name.
+     */
+    fun `setAdvertiserCertificate`(`certificate`: kotlin.ByteArray)
+    
+    /**
      * Accepts `from`'s invitation.
      */
     fun `accept`(`from`: kotlin.ByteArray, `now`: kotlin.ULong): List<Outgoing>
@@ -1680,9 +1879,20 @@ public interface MissiveClientInterface {
     fun `outbox`(): List<Outgoing>
     
     /**
+     * Envelopes kept to resend.
+     */
+    fun `pendingResends`(): kotlin.UInt
+    
+    /**
      * A post to a group, mentioning up to 20 members.
      */
     fun `postToGroup`(`group`: kotlin.ByteArray, `text`: kotlin.String, `mentions`: List<kotlin.ByteArray>, `now`: kotlin.ULong): List<Outgoing>
+    
+    /**
+     * How many one-time prekeys to publish now, given how many the relay has left
+     * (`prekey_stock` of `GET directory_path(user) + "/stock"`).
+     */
+    fun `prekeysWanted`(`left`: kotlin.UInt): kotlin.UInt
     
     /**
      * The body of `PUT /v1/directory/{user hex}`: our prekey bundle and `one_time` new
@@ -1705,6 +1915,12 @@ public interface MissiveClientInterface {
      * The body of `POST /v1/tokens` for `count` tokens of `kind` this month.
      */
     fun `requestTokens`(`kind`: TokenKind, `count`: kotlin.UInt, `now`: kotlin.ULong): kotlin.ByteArray
+    
+    /**
+     * The envelopes due again to members who had not caught up; hand each answer back to
+     * `undelivered`.
+     */
+    fun `resend`(`now`: kotlin.ULong): List<Outgoing>
     
     /**
      * The relay refused the last access update: the next `access_sync` sends it all again.
@@ -1775,6 +1991,14 @@ public interface MissiveClientInterface {
     fun `typing`(`conversationId`: kotlin.ByteArray, `typing`: kotlin.Boolean, `now`: kotlin.ULong): List<Outgoing>
     
     /**
+     * What the relay answered to `sent`: `missed`, the recipients a `202` named as not
+     * reached (`undelivered(body)`), or all of them for a `403` to a conversation message.
+     * Those still members are resent to by `resend`, after 1, 2, 4 … minutes; an empty list
+     * clears what was kept.
+     */
+    fun `undelivered`(`sent`: Outgoing, `missed`: List<kotlin.ByteArray>, `now`: kotlin.ULong)
+    
+    /**
      * The user's name (its directory entry).
      */
     fun `user`(): kotlin.ByteArray
@@ -1783,6 +2007,69 @@ public interface MissiveClientInterface {
      * Withdraws our invitation to `to`.
      */
     fun `withdraw`(`to`: kotlin.ByteArray, `now`: kotlin.ULong): List<Outgoing>
+    
+    /**
+     * The account's identity (65 bytes): the first device's, which signs the device list.
+     */
+    fun `accountIdentity`(): kotlin.ByteArray
+    
+    /**
+     * Takes the relay's answer to `GET devices_path(user)` for contact `member` (after
+     * `Event.DevicesToFetch`, or to look): sessions with each listed device, checked
+     * against the account's identity. What changed.
+     */
+    fun `addContactDevices`(`member`: kotlin.ByteArray, `directory`: kotlin.ByteArray): DeviceChanges
+    
+    /**
+     * Answers a link code shown by another device of this user's account (only a fresh
+     * client may): the request to hand the relay. Run `access_sync` first; the handover
+     * arrives as a delivery, and `receive` reports `Event.Linked`.
+     */
+    fun `answerLink`(`code`: kotlin.ByteArray, `now`: kotlin.ULong): List<Outgoing>
+    
+    /**
+     * Contact `member`'s devices as their newest verified list names them.
+     */
+    fun `contactDevices`(`member`: kotlin.ByteArray): List<Device>
+    
+    /**
+     * This device's number in its account's list (1 for the first device).
+     */
+    fun `deviceId`(): kotlin.UInt
+    
+    /**
+     * The account's devices, in id order (this device alone until one is linked).
+     */
+    fun `devices`(): List<Device>
+    
+    /**
+     * A link code for a new device of this account (what a QR code shows): usable once,
+     * for ten minutes. It holds a one-time secret: show it, never log or send it. Run
+     * `access_sync` next, so the new device's answer may reach this one.
+     */
+    fun `linkCode`(`now`: kotlin.ULong): kotlin.ByteArray
+    
+    /**
+     * Links the device that answered our code (after `Event.LinkAnswered`, once the user
+     * confirmed it): the new list and the handover of the account.
+     */
+    fun `linkDevice`(`now`: kotlin.ULong): LinkedDevice
+    
+    /**
+     * The account's member id (16 bytes): the first device's mailbox, which contacts know.
+     */
+    fun `memberId`(): kotlin.ByteArray
+    
+    /**
+     * Removes device `id` from the account (a lost phone; never this device).
+     */
+    fun `removeDevice`(`id`: kotlin.UInt, `now`: kotlin.ULong): RemovedDevice
+    
+    /**
+     * Takes a newer list of our account (another device changed it): what changed. Raises
+     * `Device` / `NotListed` when it no longer lists this device.
+     */
+    fun `updateDeviceList`(`list`: kotlin.ByteArray): DeviceChanges
     
     companion object
 }
@@ -1891,6 +2178,107 @@ open class MissiveClient: Disposable, AutoCloseable, MissiveClientInterface
             UniffiLib.uniffi_missive_ffi_fn_clone_missiveclient(handle, status)
         }
     }
+
+    
+    /**
+     * Answers `form` of a sponsored message from `advertiser` (its sender's mailbox): sealed
+     * to the form's key, so only the advertiser reads it. Every required field must be
+     * answered, and only the form's fields.
+     */
+    @Throws(MissiveException::class)override fun `answerLeadForm`(`advertiser`: kotlin.ByteArray, `form`: LeadForm, `answers`: List<LeadAnswer>, `now`: kotlin.ULong): List<Outgoing> {
+            return FfiConverterSequenceTypeOutgoing.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_answer_lead_form(
+        it,
+        
+        FfiConverterByteArray.lower(`advertiser`),
+        FfiConverterTypeLeadForm.lower(`form`),
+        FfiConverterSequenceTypeLeadAnswer.lower(`answers`),
+        FfiConverterULong.lower(`now`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A new lead form: its key stays in our state, so only we read its answers
+     * (`Event.Lead`).
+     */
+    @Throws(MissiveException::class)override fun `newLeadForm`(`fields`: List<LeadField>): LeadForm {
+            return FfiConverterTypeLeadForm.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_new_lead_form(
+        it,
+        
+        FfiConverterSequenceTypeLeadField.lower(`fields`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The body of `POST /v1/tokens` redeeming InMail credits bought from the platform (its
+     * receipt's bytes); hand the answer to `add_tokens`.
+     */
+    @Throws(MissiveException::class)override fun `redeemCredits`(`purchase`: kotlin.ByteArray, `now`: kotlin.ULong): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_redeem_credits(
+        it,
+        
+        FfiConverterByteArray.lower(`purchase`),
+        FfiConverterULong.lower(`now`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A sponsored message to an audience of contacts (one sponsored token per envelope of up
+     * to 50); members who switched sponsored messages off do not show it.
+     */
+    @Throws(MissiveException::class)override fun `sendSponsored`(`audience`: List<kotlin.ByteArray>, `message`: Sponsored, `now`: kotlin.ULong): List<Outgoing> {
+            return FfiConverterSequenceTypeOutgoing.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_send_sponsored(
+        it,
+        
+        FfiConverterSequenceByteArray.lower(`audience`),
+        FfiConverterTypeSponsored.lower(`message`),
+        FfiConverterULong.lower(`now`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Our advertiser certificate from the platform (its postcard bytes): what lets us send
+     * sponsored messages under a verified name.
+     */
+    @Throws(MissiveException::class)override fun `setAdvertiserCertificate`(`certificate`: kotlin.ByteArray)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_set_advertiser_certificate(
+        it,
+        
+        FfiConverterByteArray.lower(`certificate`),_status)
+}
+    }
+    
+    
 
     
     /**
@@ -2213,6 +2601,23 @@ open class MissiveClient: Disposable, AutoCloseable, MissiveClientInterface
 
     
     /**
+     * Envelopes kept to resend.
+     */
+    @Throws(MissiveException::class)override fun `pendingResends`(): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_pending_resends(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * A post to a group, mentioning up to 20 members.
      */
     @Throws(MissiveException::class)override fun `postToGroup`(`group`: kotlin.ByteArray, `text`: kotlin.String, `mentions`: List<kotlin.ByteArray>, `now`: kotlin.ULong): List<Outgoing> {
@@ -2226,6 +2631,25 @@ open class MissiveClient: Disposable, AutoCloseable, MissiveClientInterface
         FfiConverterString.lower(`text`),
         FfiConverterSequenceByteArray.lower(`mentions`),
         FfiConverterULong.lower(`now`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * How many one-time prekeys to publish now, given how many the relay has left
+     * (`prekey_stock` of `GET directory_path(user) + "/stock"`).
+     */
+    @Throws(MissiveException::class)override fun `prekeysWanted`(`left`: kotlin.UInt): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_prekeys_wanted(
+        it,
+        
+        FfiConverterUInt.lower(`left`),_status)
 }
     }
     )
@@ -2303,6 +2727,25 @@ open class MissiveClient: Disposable, AutoCloseable, MissiveClientInterface
         
         FfiConverterTypeTokenKind.lower(`kind`),
         FfiConverterUInt.lower(`count`),
+        FfiConverterULong.lower(`now`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The envelopes due again to members who had not caught up; hand each answer back to
+     * `undelivered`.
+     */
+    @Throws(MissiveException::class)override fun `resend`(`now`: kotlin.ULong): List<Outgoing> {
+            return FfiConverterSequenceTypeOutgoing.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_resend(
+        it,
+        
         FfiConverterULong.lower(`now`),_status)
 }
     }
@@ -2553,6 +2996,28 @@ open class MissiveClient: Disposable, AutoCloseable, MissiveClientInterface
 
     
     /**
+     * What the relay answered to `sent`: `missed`, the recipients a `202` named as not
+     * reached (`undelivered(body)`), or all of them for a `403` to a conversation message.
+     * Those still members are resent to by `resend`, after 1, 2, 4 … minutes; an empty list
+     * clears what was kept.
+     */
+    @Throws(MissiveException::class)override fun `undelivered`(`sent`: Outgoing, `missed`: List<kotlin.ByteArray>, `now`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_undelivered(
+        it,
+        
+        FfiConverterTypeOutgoing.lower(`sent`),
+        FfiConverterSequenceByteArray.lower(`missed`),
+        FfiConverterULong.lower(`now`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * The user's name (its directory entry).
      */
     @Throws(MissiveException::class)override fun `user`(): kotlin.ByteArray {
@@ -2581,6 +3046,211 @@ open class MissiveClient: Disposable, AutoCloseable, MissiveClientInterface
         
         FfiConverterByteArray.lower(`to`),
         FfiConverterULong.lower(`now`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The account's identity (65 bytes): the first device's, which signs the device list.
+     */
+    @Throws(MissiveException::class)override fun `accountIdentity`(): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_account_identity(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Takes the relay's answer to `GET devices_path(user)` for contact `member` (after
+     * `Event.DevicesToFetch`, or to look): sessions with each listed device, checked
+     * against the account's identity. What changed.
+     */
+    @Throws(MissiveException::class)override fun `addContactDevices`(`member`: kotlin.ByteArray, `directory`: kotlin.ByteArray): DeviceChanges {
+            return FfiConverterTypeDeviceChanges.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_add_contact_devices(
+        it,
+        
+        FfiConverterByteArray.lower(`member`),
+        FfiConverterByteArray.lower(`directory`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Answers a link code shown by another device of this user's account (only a fresh
+     * client may): the request to hand the relay. Run `access_sync` first; the handover
+     * arrives as a delivery, and `receive` reports `Event.Linked`.
+     */
+    @Throws(MissiveException::class)override fun `answerLink`(`code`: kotlin.ByteArray, `now`: kotlin.ULong): List<Outgoing> {
+            return FfiConverterSequenceTypeOutgoing.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_answer_link(
+        it,
+        
+        FfiConverterByteArray.lower(`code`),
+        FfiConverterULong.lower(`now`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Contact `member`'s devices as their newest verified list names them.
+     */
+    @Throws(MissiveException::class)override fun `contactDevices`(`member`: kotlin.ByteArray): List<Device> {
+            return FfiConverterSequenceTypeDevice.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_contact_devices(
+        it,
+        
+        FfiConverterByteArray.lower(`member`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * This device's number in its account's list (1 for the first device).
+     */
+    @Throws(MissiveException::class)override fun `deviceId`(): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_device_id(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The account's devices, in id order (this device alone until one is linked).
+     */
+    @Throws(MissiveException::class)override fun `devices`(): List<Device> {
+            return FfiConverterSequenceTypeDevice.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_devices(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A link code for a new device of this account (what a QR code shows): usable once,
+     * for ten minutes. It holds a one-time secret: show it, never log or send it. Run
+     * `access_sync` next, so the new device's answer may reach this one.
+     */
+    @Throws(MissiveException::class)override fun `linkCode`(`now`: kotlin.ULong): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_link_code(
+        it,
+        
+        FfiConverterULong.lower(`now`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Links the device that answered our code (after `Event.LinkAnswered`, once the user
+     * confirmed it): the new list and the handover of the account.
+     */
+    @Throws(MissiveException::class)override fun `linkDevice`(`now`: kotlin.ULong): LinkedDevice {
+            return FfiConverterTypeLinkedDevice.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_link_device(
+        it,
+        
+        FfiConverterULong.lower(`now`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The account's member id (16 bytes): the first device's mailbox, which contacts know.
+     */
+    @Throws(MissiveException::class)override fun `memberId`(): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_member_id(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Removes device `id` from the account (a lost phone; never this device).
+     */
+    @Throws(MissiveException::class)override fun `removeDevice`(`id`: kotlin.UInt, `now`: kotlin.ULong): RemovedDevice {
+            return FfiConverterTypeRemovedDevice.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_remove_device(
+        it,
+        
+        FfiConverterUInt.lower(`id`),
+        FfiConverterULong.lower(`now`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Takes a newer list of our account (another device changed it): what changed. Raises
+     * `Device` / `NotListed` when it no longer lists this device.
+     */
+    @Throws(MissiveException::class)override fun `updateDeviceList`(`list`: kotlin.ByteArray): DeviceChanges {
+            return FfiConverterTypeDeviceChanges.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_missiveclient_update_device_list(
+        it,
+        
+        FfiConverterByteArray.lower(`list`),_status)
 }
     }
     )
@@ -2782,6 +3452,12 @@ public interface PlatformInterface {
     fun `certifyAccount`(`member`: kotlin.ByteArray, `advertiser`: kotlin.Boolean, `expires`: kotlin.ULong): kotlin.ByteArray
     
     /**
+     * An advertiser certificate for `mailbox` under the verified display `name`, binding
+     * its `identity` (65 bytes).
+     */
+    fun `certifyAdvertiser`(`name`: kotlin.String, `mailbox`: kotlin.ByteArray, `identity`: kotlin.ByteArray): kotlin.ByteArray
+    
+    /**
      * The public key clients and relays check certificates against (32 bytes).
      */
     fun `publicKey`(): kotlin.ByteArray
@@ -2790,6 +3466,12 @@ public interface PlatformInterface {
      * Records a member's tier and Open Profile switch.
      */
     fun `register`(`member`: kotlin.ByteArray, `tier`: Tier, `openProfile`: kotlin.Boolean)
+    
+    /**
+     * A receipt for `credits` InMail credits a registered member bought, redeemable once
+     * until `expires` (Unix seconds).
+     */
+    fun `sellCredits`(`member`: kotlin.ByteArray, `credits`: kotlin.UInt, `expires`: kotlin.ULong): kotlin.ByteArray
     
     companion object
 }
@@ -2920,6 +3602,27 @@ open class Platform: Disposable, AutoCloseable, PlatformInterface
 
     
     /**
+     * An advertiser certificate for `mailbox` under the verified display `name`, binding
+     * its `identity` (65 bytes).
+     */
+    @Throws(MissiveException::class)override fun `certifyAdvertiser`(`name`: kotlin.String, `mailbox`: kotlin.ByteArray, `identity`: kotlin.ByteArray): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_platform_certify_advertiser(
+        it,
+        
+        FfiConverterString.lower(`name`),
+        FfiConverterByteArray.lower(`mailbox`),
+        FfiConverterByteArray.lower(`identity`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * The public key clients and relays check certificates against (32 bytes).
      */
     @Throws(MissiveException::class)override fun `publicKey`(): kotlin.ByteArray {
@@ -2952,6 +3655,27 @@ open class Platform: Disposable, AutoCloseable, PlatformInterface
 }
     }
     
+    
+
+    
+    /**
+     * A receipt for `credits` InMail credits a registered member bought, redeemable once
+     * until `expires` (Unix seconds).
+     */
+    @Throws(MissiveException::class)override fun `sellCredits`(`member`: kotlin.ByteArray, `credits`: kotlin.UInt, `expires`: kotlin.ULong): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_method_platform_sell_credits(
+        it,
+        
+        FfiConverterByteArray.lower(`member`),
+        FfiConverterUInt.lower(`credits`),
+        FfiConverterULong.lower(`expires`),_status)
+}
+    }
+    )
+    }
     
 
     
@@ -3045,6 +3769,47 @@ public object FfiConverterTypeAccessSync: FfiConverterRustBuffer<AccessSync> {
     override fun write(value: AccessSync, buf: ByteBuffer) {
             FfiConverterOptionalByteArray.write(value.`update`, buf)
             FfiConverterSequenceTypeOutgoing.write(value.`notices`, buf)
+    }
+}
+
+
+
+/**
+ * One mailbox's part of an envelope, as a relay hands it over.
+ */
+data class Addressed (
+    var `mailbox`: kotlin.ByteArray
+    , 
+    var `delivery`: kotlin.ByteArray
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAddressed: FfiConverterRustBuffer<Addressed> {
+    override fun read(buf: ByteBuffer): Addressed {
+        return Addressed(
+            FfiConverterByteArray.read(buf),
+            FfiConverterByteArray.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Addressed) = (
+            FfiConverterByteArray.allocationSize(value.`mailbox`) +
+            FfiConverterByteArray.allocationSize(value.`delivery`)
+    )
+
+    override fun write(value: Addressed, buf: ByteBuffer) {
+            FfiConverterByteArray.write(value.`mailbox`, buf)
+            FfiConverterByteArray.write(value.`delivery`, buf)
     }
 }
 
@@ -3246,6 +4011,94 @@ public object FfiConverterTypeDelivered: FfiConverterRustBuffer<Delivered> {
 
 
 /**
+ * One device of an account: its number in the account's list, its mailbox (16 bytes) and
+ * identity (65 bytes).
+ */
+data class Device (
+    var `id`: kotlin.UInt
+    , 
+    var `mailbox`: kotlin.ByteArray
+    , 
+    var `identity`: kotlin.ByteArray
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDevice: FfiConverterRustBuffer<Device> {
+    override fun read(buf: ByteBuffer): Device {
+        return Device(
+            FfiConverterUInt.read(buf),
+            FfiConverterByteArray.read(buf),
+            FfiConverterByteArray.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Device) = (
+            FfiConverterUInt.allocationSize(value.`id`) +
+            FfiConverterByteArray.allocationSize(value.`mailbox`) +
+            FfiConverterByteArray.allocationSize(value.`identity`)
+    )
+
+    override fun write(value: Device, buf: ByteBuffer) {
+            FfiConverterUInt.write(value.`id`, buf)
+            FfiConverterByteArray.write(value.`mailbox`, buf)
+            FfiConverterByteArray.write(value.`identity`, buf)
+    }
+}
+
+
+
+/**
+ * How a device list differs from the one before (for "X added a device").
+ */
+data class DeviceChanges (
+    var `added`: List<Device>
+    , 
+    var `removed`: List<Device>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDeviceChanges: FfiConverterRustBuffer<DeviceChanges> {
+    override fun read(buf: ByteBuffer): DeviceChanges {
+        return DeviceChanges(
+            FfiConverterSequenceTypeDevice.read(buf),
+            FfiConverterSequenceTypeDevice.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DeviceChanges) = (
+            FfiConverterSequenceTypeDevice.allocationSize(value.`added`) +
+            FfiConverterSequenceTypeDevice.allocationSize(value.`removed`)
+    )
+
+    override fun write(value: DeviceChanges, buf: ByteBuffer) {
+            FfiConverterSequenceTypeDevice.write(value.`added`, buf)
+            FfiConverterSequenceTypeDevice.write(value.`removed`, buf)
+    }
+}
+
+
+
+/**
  * An image by reference and SHA-256.
  */
 data class Image (
@@ -3374,12 +4227,16 @@ public object FfiConverterTypeLeadField: FfiConverterRustBuffer<LeadField> {
 
 
 /**
- * A lead form as a recipient sees it: answer it with `MissiveClient.answer_lead_form`.
+ * A lead form (from `MissiveClient.new_lead_form`, or as a sponsored message carries it):
+ * answer it with `MissiveClient.answer_lead_form`. `key` is the advertiser's public X-Wing
+ * key for this form (1216 bytes), which the answer is sealed to.
  */
 data class LeadForm (
     var `id`: kotlin.ByteArray
     , 
     var `fields`: List<LeadField>
+    , 
+    var `key`: kotlin.ByteArray
     
 ){
     
@@ -3398,17 +4255,61 @@ public object FfiConverterTypeLeadForm: FfiConverterRustBuffer<LeadForm> {
         return LeadForm(
             FfiConverterByteArray.read(buf),
             FfiConverterSequenceTypeLeadField.read(buf),
+            FfiConverterByteArray.read(buf),
         )
     }
 
     override fun allocationSize(value: LeadForm) = (
             FfiConverterByteArray.allocationSize(value.`id`) +
-            FfiConverterSequenceTypeLeadField.allocationSize(value.`fields`)
+            FfiConverterSequenceTypeLeadField.allocationSize(value.`fields`) +
+            FfiConverterByteArray.allocationSize(value.`key`)
     )
 
     override fun write(value: LeadForm, buf: ByteBuffer) {
             FfiConverterByteArray.write(value.`id`, buf)
             FfiConverterSequenceTypeLeadField.write(value.`fields`, buf)
+            FfiConverterByteArray.write(value.`key`, buf)
+    }
+}
+
+
+
+/**
+ * A device linked: `PUT` `list` to `devices_path(user)`, then hand the relay `handover`.
+ */
+data class LinkedDevice (
+    var `list`: kotlin.ByteArray
+    , 
+    var `handover`: Outgoing
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLinkedDevice: FfiConverterRustBuffer<LinkedDevice> {
+    override fun read(buf: ByteBuffer): LinkedDevice {
+        return LinkedDevice(
+            FfiConverterByteArray.read(buf),
+            FfiConverterTypeOutgoing.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: LinkedDevice) = (
+            FfiConverterByteArray.allocationSize(value.`list`) +
+            FfiConverterTypeOutgoing.allocationSize(value.`handover`)
+    )
+
+    override fun write(value: LinkedDevice, buf: ByteBuffer) {
+            FfiConverterByteArray.write(value.`list`, buf)
+            FfiConverterTypeOutgoing.write(value.`handover`, buf)
     }
 }
 
@@ -3559,6 +4460,47 @@ public object FfiConverterTypeOutgoing: FfiConverterRustBuffer<Outgoing> {
 
 
 /**
+ * A device removed: `PUT` `list` to `devices_path(user)`, then hand the relay `notices`.
+ */
+data class RemovedDevice (
+    var `list`: kotlin.ByteArray
+    , 
+    var `notices`: List<Outgoing>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRemovedDevice: FfiConverterRustBuffer<RemovedDevice> {
+    override fun read(buf: ByteBuffer): RemovedDevice {
+        return RemovedDevice(
+            FfiConverterByteArray.read(buf),
+            FfiConverterSequenceTypeOutgoing.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RemovedDevice) = (
+            FfiConverterByteArray.allocationSize(value.`list`) +
+            FfiConverterSequenceTypeOutgoing.allocationSize(value.`notices`)
+    )
+
+    override fun write(value: RemovedDevice, buf: ByteBuffer) {
+            FfiConverterByteArray.write(value.`list`, buf)
+            FfiConverterSequenceTypeOutgoing.write(value.`notices`, buf)
+    }
+}
+
+
+
+/**
  * Each user's switches.
  */
 data class Settings (
@@ -3605,6 +4547,63 @@ public object FfiConverterTypeSettings: FfiConverterRustBuffer<Settings> {
 
 
 /**
+ * An advertiser's sponsored message: headline, body, call-to-action buttons, an image
+ * banner and a lead form.
+ */
+data class Sponsored (
+    var `headline`: kotlin.String
+    , 
+    var `body`: kotlin.String
+    , 
+    var `buttons`: List<Button>
+    , 
+    var `banner`: Image?
+    , 
+    var `leadForm`: LeadForm?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSponsored: FfiConverterRustBuffer<Sponsored> {
+    override fun read(buf: ByteBuffer): Sponsored {
+        return Sponsored(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceTypeButton.read(buf),
+            FfiConverterOptionalTypeImage.read(buf),
+            FfiConverterOptionalTypeLeadForm.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Sponsored) = (
+            FfiConverterString.allocationSize(value.`headline`) +
+            FfiConverterString.allocationSize(value.`body`) +
+            FfiConverterSequenceTypeButton.allocationSize(value.`buttons`) +
+            FfiConverterOptionalTypeImage.allocationSize(value.`banner`) +
+            FfiConverterOptionalTypeLeadForm.allocationSize(value.`leadForm`)
+    )
+
+    override fun write(value: Sponsored, buf: ByteBuffer) {
+            FfiConverterString.write(value.`headline`, buf)
+            FfiConverterString.write(value.`body`, buf)
+            FfiConverterSequenceTypeButton.write(value.`buttons`, buf)
+            FfiConverterOptionalTypeImage.write(value.`banner`, buf)
+            FfiConverterOptionalTypeLeadForm.write(value.`leadForm`, buf)
+    }
+}
+
+
+
+/**
  * A conversation started by a send, and what to hand the relay.
  */
 data class Started (
@@ -3642,6 +4641,255 @@ public object FfiConverterTypeStarted: FfiConverterRustBuffer<Started> {
             FfiConverterSequenceTypeOutgoing.write(value.`outgoing`, buf)
     }
 }
+
+
+
+/**
+ * Why the sender of a message could send it (the product rule the engine checked).
+ */
+sealed class Access {
+    
+    /**
+     * The two are connected.
+     */
+    object Connection : Access()
+    
+    
+    /**
+     * The conversation was opened before (by InMail, Open Profile or a shared group).
+     */
+    object Opened : Access()
+    
+    
+    /**
+     * We are a premium member with Open Profile on.
+     */
+    object OpenProfile : Access()
+    
+    
+    /**
+     * An InMail, paid with a credit (`premium_to_premium` false) or free between two
+     * premium members.
+     */
+    data class InMail(
+        val `premiumToPremium`: kotlin.Boolean) : Access()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Both are members of `group`.
+     */
+    data class GroupMember(
+        val `group`: kotlin.ByteArray) : Access()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A post to a group by one of its admins or managers.
+     */
+    object Group : Access()
+    
+    
+    /**
+     * A multi-recipient message to the sender's connections.
+     */
+    object Multi : Access()
+    
+    
+    /**
+     * A sponsored message from an advertiser the platform certified under `advertiser`.
+     */
+    data class Sponsored(
+        val `advertiser`: kotlin.String) : Access()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * An answer to everyone in a multi-recipient conversation, by one of its participants.
+     */
+    object Participant : Access()
+    
+    
+    /**
+     * A reason this version of the binding does not know.
+     */
+    data class Other(
+        val `debug`: kotlin.String) : Access()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAccess : FfiConverterRustBuffer<Access>{
+    override fun read(buf: ByteBuffer): Access {
+        return when(buf.getInt()) {
+            1 -> Access.Connection
+            2 -> Access.Opened
+            3 -> Access.OpenProfile
+            4 -> Access.InMail(
+                FfiConverterBoolean.read(buf),
+                )
+            5 -> Access.GroupMember(
+                FfiConverterByteArray.read(buf),
+                )
+            6 -> Access.Group
+            7 -> Access.Multi
+            8 -> Access.Sponsored(
+                FfiConverterString.read(buf),
+                )
+            9 -> Access.Participant
+            10 -> Access.Other(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: Access): ULong = when(value) {
+        is Access.Connection -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is Access.Opened -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is Access.OpenProfile -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is Access.InMail -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterBoolean.allocationSize(value.`premiumToPremium`)
+            )
+        }
+        is Access.GroupMember -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterByteArray.allocationSize(value.`group`)
+            )
+        }
+        is Access.Group -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is Access.Multi -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is Access.Sponsored -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`advertiser`)
+            )
+        }
+        is Access.Participant -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is Access.Other -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`debug`)
+            )
+        }
+    }
+
+    override fun write(value: Access, buf: ByteBuffer) {
+        when(value) {
+            is Access.Connection -> {
+                buf.putInt(1)
+                Unit
+            }
+            is Access.Opened -> {
+                buf.putInt(2)
+                Unit
+            }
+            is Access.OpenProfile -> {
+                buf.putInt(3)
+                Unit
+            }
+            is Access.InMail -> {
+                buf.putInt(4)
+                FfiConverterBoolean.write(value.`premiumToPremium`, buf)
+                Unit
+            }
+            is Access.GroupMember -> {
+                buf.putInt(5)
+                FfiConverterByteArray.write(value.`group`, buf)
+                Unit
+            }
+            is Access.Group -> {
+                buf.putInt(6)
+                Unit
+            }
+            is Access.Multi -> {
+                buf.putInt(7)
+                Unit
+            }
+            is Access.Sponsored -> {
+                buf.putInt(8)
+                FfiConverterString.write(value.`advertiser`, buf)
+                Unit
+            }
+            is Access.Participant -> {
+                buf.putInt(9)
+                Unit
+            }
+            is Access.Other -> {
+                buf.putInt(10)
+                FfiConverterString.write(value.`debug`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
 
 
 
@@ -3772,11 +5020,7 @@ sealed class Content {
      * An advertiser's sponsored message.
      */
     data class Sponsored(
-        val `headline`: kotlin.String, 
-        val `body`: kotlin.String, 
-        val `buttons`: List<uniffi.missive_ffi.Button>, 
-        val `banner`: uniffi.missive_ffi.Image?, 
-        val `leadForm`: uniffi.missive_ffi.LeadForm?) : Content()
+        val `message`: uniffi.missive_ffi.Sponsored) : Content()
         
     {
         
@@ -3842,11 +5086,7 @@ public object FfiConverterTypeContent : FfiConverterRustBuffer<Content>{
                 FfiConverterSequenceTypeAttachment.read(buf),
                 )
             2 -> Content.Sponsored(
-                FfiConverterString.read(buf),
-                FfiConverterString.read(buf),
-                FfiConverterSequenceTypeButton.read(buf),
-                FfiConverterOptionalTypeImage.read(buf),
-                FfiConverterOptionalTypeLeadForm.read(buf),
+                FfiConverterTypeSponsored.read(buf),
                 )
             3 -> Content.Read(
                 FfiConverterTypeMessageRef.read(buf),
@@ -3875,11 +5115,7 @@ public object FfiConverterTypeContent : FfiConverterRustBuffer<Content>{
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
                 4UL
-                + FfiConverterString.allocationSize(value.`headline`)
-                + FfiConverterString.allocationSize(value.`body`)
-                + FfiConverterSequenceTypeButton.allocationSize(value.`buttons`)
-                + FfiConverterOptionalTypeImage.allocationSize(value.`banner`)
-                + FfiConverterOptionalTypeLeadForm.allocationSize(value.`leadForm`)
+                + FfiConverterTypeSponsored.allocationSize(value.`message`)
             )
         }
         is Content.Read -> {
@@ -3916,11 +5152,7 @@ public object FfiConverterTypeContent : FfiConverterRustBuffer<Content>{
             }
             is Content.Sponsored -> {
                 buf.putInt(2)
-                FfiConverterString.write(value.`headline`, buf)
-                FfiConverterString.write(value.`body`, buf)
-                FfiConverterSequenceTypeButton.write(value.`buttons`, buf)
-                FfiConverterOptionalTypeImage.write(value.`banner`, buf)
-                FfiConverterOptionalTypeLeadForm.write(value.`leadForm`, buf)
+                FfiConverterTypeSponsored.write(value.`message`, buf)
                 Unit
             }
             is Content.Read -> {
@@ -3953,15 +5185,14 @@ public object FfiConverterTypeContent : FfiConverterRustBuffer<Content>{
 sealed class Event {
     
     /**
-     * A conversation message. `access` says why the sender could send it (`Connection`,
-     * `InMail(Credit)`, `GroupMember(..)`, as the engine's `Access` prints).
+     * A conversation message. `access` says why the sender could send it.
      */
     data class Message(
         val `conversation`: kotlin.ByteArray, 
         val `id`: uniffi.missive_ffi.MessageRef, 
         val `sender`: kotlin.ByteArray, 
         val `fromUser`: kotlin.ByteArray?, 
-        val `access`: kotlin.String, 
+        val `access`: uniffi.missive_ffi.Access, 
         val `content`: uniffi.missive_ffi.Content) : Event()
         
     {
@@ -4234,7 +5465,7 @@ public object FfiConverterTypeEvent : FfiConverterRustBuffer<Event>{
                 FfiConverterTypeMessageRef.read(buf),
                 FfiConverterByteArray.read(buf),
                 FfiConverterOptionalByteArray.read(buf),
-                FfiConverterString.read(buf),
+                FfiConverterTypeAccess.read(buf),
                 FfiConverterTypeContent.read(buf),
                 )
             2 -> Event.Refused(
@@ -4321,7 +5552,7 @@ public object FfiConverterTypeEvent : FfiConverterRustBuffer<Event>{
                 + FfiConverterTypeMessageRef.allocationSize(value.`id`)
                 + FfiConverterByteArray.allocationSize(value.`sender`)
                 + FfiConverterOptionalByteArray.allocationSize(value.`fromUser`)
-                + FfiConverterString.allocationSize(value.`access`)
+                + FfiConverterTypeAccess.allocationSize(value.`access`)
                 + FfiConverterTypeContent.allocationSize(value.`content`)
             )
         }
@@ -4482,7 +5713,7 @@ public object FfiConverterTypeEvent : FfiConverterRustBuffer<Event>{
                 FfiConverterTypeMessageRef.write(value.`id`, buf)
                 FfiConverterByteArray.write(value.`sender`, buf)
                 FfiConverterOptionalByteArray.write(value.`fromUser`, buf)
-                FfiConverterString.write(value.`access`, buf)
+                FfiConverterTypeAccess.write(value.`access`, buf)
                 FfiConverterTypeContent.write(value.`content`, buf)
                 Unit
             }
@@ -5146,6 +6377,34 @@ public object FfiConverterSequenceByteArray: FfiConverterRustBuffer<List<kotlin.
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeAddressed: FfiConverterRustBuffer<List<Addressed>> {
+    override fun read(buf: ByteBuffer): List<Addressed> {
+        val len = buf.getInt()
+        return List<Addressed>(len) {
+            FfiConverterTypeAddressed.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Addressed>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeAddressed.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Addressed>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeAddressed.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeAttachment: FfiConverterRustBuffer<List<Attachment>> {
     override fun read(buf: ByteBuffer): List<Attachment> {
         val len = buf.getInt()
@@ -5248,6 +6507,34 @@ public object FfiConverterSequenceTypeDelivered: FfiConverterRustBuffer<List<Del
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeDelivered.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeDevice: FfiConverterRustBuffer<List<Device>> {
+    override fun read(buf: ByteBuffer): List<Device> {
+        val len = buf.getInt()
+        return List<Device>(len) {
+            FfiConverterTypeDevice.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Device>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeDevice.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Device>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeDevice.write(it, buf)
         }
     }
 }
@@ -5465,6 +6752,21 @@ public object FfiConverterSequenceTypeEvent: FfiConverterRustBuffer<List<Event>>
     
 
         /**
+         * The device directory path of `user`: `/v1/directory/{user hex}/devices` (`PUT` our
+         * account's list, `GET` a contact's devices).
+         */ fun `devicesPath`(`user`: kotlin.ByteArray): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_func_devices_path(
+    
+        
+        FfiConverterByteArray.lower(`user`),_status)
+}
+    )
+    }
+    
+
+        /**
          * The directory path of `user`: `/v1/directory/{user hex}`.
          */ fun `directoryPath`(`user`: kotlin.ByteArray): kotlin.String {
             return FfiConverterString.lift(
@@ -5488,6 +6790,23 @@ public object FfiConverterSequenceTypeEvent: FfiConverterRustBuffer<List<Event>>
     
         
         FfiConverterByteArray.lower(`body`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * What a relay hands each mailbox an envelope (`Outgoing.envelope`) names: for tools and
+         * tests that carry envelopes between clients without a relay (a loopback in one process, the
+         * boundary's benchmark). An app talking to a relay never needs it.
+         */
+    @Throws(MissiveException::class) fun `splitEnvelope`(`envelope`: kotlin.ByteArray): List<Addressed> {
+            return FfiConverterSequenceTypeAddressed.lift(
+    uniffiRustCallWithError(MissiveException) { _status ->
+    UniffiLib.uniffi_missive_ffi_fn_func_split_envelope(
+    
+        
+        FfiConverterByteArray.lower(`envelope`),_status)
 }
     )
     }
