@@ -155,6 +155,64 @@ fn removing_a_connection_revokes_its_access_and_others_keep_theirs() {
 }
 
 #[test]
+fn a_first_message_refused_for_a_replaced_key_is_resent_whole_and_the_conversation_goes_on() {
+    let mut net = Net::start();
+    let mut ana = net.join("ana", Profile::FREE, false);
+    let mut ben = net.join("ben", Profile::FREE, false);
+    let mut carol = net.join("carol", Profile::FREE, false);
+    net.connect(&mut ben, &mut ana);
+    net.connect(&mut carol, &mut ana);
+    let (ana_id, ben_id) = (*ana.mailbox_id(), *ben.mailbox_id());
+    net.send(
+        &ana.remove_connection(&mut rand::rng(), &ben_id, now())
+            .saved()
+            .unwrap(),
+    );
+    net.sync(&mut ana);
+    // Carol writes to Ana for the first time before reading the notice of Ana's new key: the
+    // hand-off of her chain and the message are both refused.
+    let first = carol
+        .send(&mut rand::rng(), &ana_id, &Content::text("hi Ana"), now())
+        .saved()
+        .unwrap();
+    assert_eq!(first.len(), 2, "a hand-off, then the message");
+    let t = now();
+    for out in &first {
+        assert!(out.conversation.is_some(), "both are the conversation's");
+        assert_eq!(net.submit(out).0, 403);
+        carol.undelivered(out, &[ana_id], t);
+    }
+    assert_eq!(carol.pending_resends(), 2);
+    // Once she has read it, both go again under the new key, the hand-off first.
+    net.read(&mut carol);
+    let again = carol.resend(t + 60).saved().unwrap();
+    assert_eq!(again.len(), 2);
+    for (resent, sent) in again.iter().zip(&first) {
+        let (old, new) = (
+            Envelope::from_bytes(&sent.envelope).unwrap(),
+            Envelope::from_bytes(&resent.envelope).unwrap(),
+        );
+        assert_eq!(new.body(), old.body());
+        assert_eq!(net.submit(resent), (202, Vec::new()));
+        carol.undelivered(resent, &[], t + 60);
+    }
+    assert_eq!(carol.pending_resends(), 0);
+    assert_eq!(texts(&net.read(&mut ana)), ["hi Ana"]);
+    // The conversation goes on: Ana holds Carol's chain.
+    let next = carol
+        .send(
+            &mut rand::rng(),
+            &ana_id,
+            &Content::text("and again"),
+            now(),
+        )
+        .saved()
+        .unwrap();
+    net.send(&next);
+    assert_eq!(texts(&net.read(&mut ana)), ["and again"]);
+}
+
+#[test]
 fn only_group_members_of_the_current_epoch_deliver_to_the_group() {
     let mut net = Net::start();
     let mut dan = net.join("dan", Profile::FREE, false);

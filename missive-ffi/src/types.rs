@@ -34,7 +34,10 @@ pub(crate) fn array32(bytes: &[u8], what: &str) -> Result<[u8; 32], MissiveError
 
 /// An envelope to hand to the relay: `POST` `body` to `path` (`/v1/envelopes`, or
 /// `/v1/ephemeral` for a typing indicator). Once the relay answered `202` (or refused it for
-/// good), pass `envelope` to `MissiveClient.accepted` so the outbox forgets it.
+/// good), pass `envelope` to `MissiveClient.accepted` so the outbox forgets it. When the
+/// answer names recipients it did not reach, or is a `403` to an envelope with a
+/// `conversation` (a recipient's keys changed since), pass them to `MissiveClient.undelivered`
+/// first: `resend` sends it again under the keys that reach them then.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct Outgoing {
     pub path: String,

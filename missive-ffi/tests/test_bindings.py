@@ -71,11 +71,23 @@ class TwoMembers(unittest.TestCase):
         self.assertEqual(net.tokens(ana, m.TokenKind.INVITE, 1), 200)
         self.connect()
         # The withdrawal made Ana replace her contact key at her next sync (after Ben's
-        # acceptance); Ben reads the notice that carries the new one before he writes.
-        net.fetch(ben)
+        # acceptance). Ben writes before reading the notice that carries the new one: the
+        # relay refuses his hand-off and message, his client keeps them, and once he has read
+        # the notice it sends them again under the new key.
         picture = m.Attachment(reference="https://files.example/cv.pdf", sha256=bytes(range(32)),
                                size=48_213, media_type="application/pdf", key=os.urandom(32))
-        self.assertEqual(net.send(ben, ben.send_text(self.ana_id, "my CV", [picture], now())), [202, 202])
+        sent, t = ben.send_text(self.ana_id, "my CV", [picture], now()), now()
+        for o in sent:
+            self.assertEqual(net.submit(ben, o)[0], 403)
+            ben.undelivered(o, [self.ana_id], t)
+            ben.accepted(o.envelope)
+        self.assertEqual((ben.pending_resends(), ben.outbox()), (2, []))
+        net.fetch(ben)
+        again = ben.resend(t + 60)
+        self.assertEqual([net.submit(ben, o) for o in again], [(202, b"")] * 2)
+        for o in again:
+            ben.undelivered(o, [], t + 60)
+        self.assertEqual(ben.pending_resends(), 0)
         [message] = [e for e in net.fetch(ana) if isinstance(e, m.Event.MESSAGE)]
         self.assertEqual(message.content, m.Content.TEXT(text="my CV", mentions=[], attachments=[picture]))
         with self.assertRaises(m.MissiveError.Argument):

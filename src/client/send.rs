@@ -673,7 +673,14 @@ impl Client {
         let (conversation, handoffs) =
             Conversation::create_for(rng, Kind::Direct, me, device, vec![them])?;
         let id = conversation.id();
+        let first = out.len();
         self.hand_off(rng, handoffs, None, now, out)?;
+        // The hand-off is the conversation's own first envelope: refused (a contact key
+        // replaced before we read the notice), it is resent with the conversation's messages
+        // (PROTOCOL.md §9.7), or every later message would wait for a chain never delivered.
+        for o in &mut out[first..] {
+            o.conversation = Some(id);
+        }
         self.load_conversation(&id)?;
         self.conversations.insert(id, conversation);
         self.direct.insert(*to, id);

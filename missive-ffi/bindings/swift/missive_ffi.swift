@@ -2971,7 +2971,10 @@ public func FfiConverterTypeMessageRef_lower(_ value: MessageRef) -> RustBuffer 
 /**
  * An envelope to hand to the relay: `POST` `body` to `path` (`/v1/envelopes`, or
  * `/v1/ephemeral` for a typing indicator). Once the relay answered `202` (or refused it for
- * good), pass `envelope` to `MissiveClient.accepted` so the outbox forgets it.
+ * good), pass `envelope` to `MissiveClient.accepted` so the outbox forgets it. When the
+ * answer names recipients it did not reach, or is a `403` to an envelope with a
+ * `conversation` (a recipient's keys changed since), pass them to `MissiveClient.undelivered`
+ * first: `resend` sends it again under the keys that reach them then.
  */
 public struct Outgoing: Equatable, Hashable {
     public var path: String
